@@ -1,0 +1,64 @@
+"""Kartoteka: the application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from flask import Flask
+from flask_appbuilder import AppBuilder
+
+from .extensions import db, migrate
+
+log = logging.getLogger(__name__)
+
+
+def compile_translations(directory: str) -> None:
+    """Compile every messages.po under ``directory`` whose .mo is missing or stale."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    for po_path in Path(directory).glob("*/LC_MESSAGES/messages.po"):
+        mo_path = po_path.with_suffix(".mo")
+        if mo_path.exists() and mo_path.stat().st_mtime >= po_path.stat().st_mtime:
+            continue
+        with po_path.open("rb") as f:
+            catalog = read_po(f, locale=po_path.parent.parent.name)
+        with mo_path.open("wb") as f:
+            write_mo(f, catalog, use_fuzzy=False)
+
+
+def create_app(config: object | str = "config.Config", **overrides) -> Flask:
+    from config import _secret_key
+
+    app = Flask(__name__, template_folder="templates")
+    app.config.from_object(config)
+    app.config.update(overrides)
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key()
+    # Permissions are created by sync_roles() (flask kartoteka init), after
+    # migrations; FAB must not create tables or permissions at import time.
+    app.config["FAB_CREATE_DB"] = False
+    app.config["FAB_UPDATE_PERMS"] = False
+    Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
+    compile_translations(app.config["BABEL_TRANSLATION_DIRECTORIES"])
+
+    from . import formatting
+
+    app.jinja_env.filters.update(formatting.FILTERS)
+
+    with app.app_context():
+        db.init_app(app)
+        migrate.init_app(
+            app, db, directory=str(Path(__file__).parent.parent / "migrations")
+        )
+        appbuilder = AppBuilder(update_perms=False)
+        appbuilder.init_app(app, db.session)
+        from .views import register_views
+
+        register_views(appbuilder)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app

@@ -1,0 +1,217 @@
+"""Customer rules: phones, e-mails, uniqueness, statuses, search and KPI figures."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app, url_for
+from flask_babel import gettext as _
+from markupsafe import Markup, escape
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from .errors import StaleEdit, ValidationFailed
+from .models import ZERO, Customer, CustomerStatus, Order, OrderStatus
+
+_DIGITS = re.compile(r"\D+")
+
+
+def normalize_phone(raw: str | None) -> str | None:
+    """Parse a phone typed in any common format into E.164 (``+79161234567``)."""
+    if raw is None or not raw.strip():
+        return None
+    region = current_app.config["KARTOTEKA_PHONE_REGION"]
+    try:
+        parsed = phonenumbers.parse(raw, region)
+    except phonenumbers.NumberParseException:
+        parsed = None
+    if parsed is None or not phonenumbers.is_valid_number(parsed):
+        raise ValidationFailed(
+            {
+                "phone": _(
+                    "Неверный номер телефона «%(value)s»: укажите номер полностью, например +7 916 123-45-67.",
+                    value=raw,
+                )
+            }
+        )
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_search_digits(fragment: str) -> str:
+    """Digits of a phone fragment as they appear inside an E.164 number.
+
+    ``8 916 123-45-67`` and ``+7(916)1234567`` both become ``79161234567``;
+    ``45-67`` becomes ``4567``.
+    """
+    digits = _DIGITS.sub("", fragment or "")
+    region = current_app.config["KARTOTEKA_PHONE_REGION"]
+    if region == "RU" and len(digits) == 11 and digits.startswith("8"):
+        digits = "7" + digits[1:]
+    return digits
+
+
+def normalize_email(raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        info = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError:
+        raise ValidationFailed(
+            {"email": _("Неверный адрес электронной почты «%(value)s».", value=raw)}
+        ) from None
+    return info.normalized.lower()
+
+
+def _card_link(customer: Customer) -> Markup:
+    url = url_for("CustomerView.show", pk=customer.id)
+    return Markup('<a href="%s">%s</a>') % (url, escape(customer.full_name))
+
+
+def prepare_customer(session: Session, customer: Customer) -> Customer:
+    """Normalize and check a customer before it is saved (new or edited).
+
+    Raises ValidationFailed naming the existing customer when the phone or
+    e-mail is already taken.
+    """
+    errors: dict[str | None, str] = {}
+    for field in ("phone", "phone_extra"):
+        try:
+            setattr(customer, field, normalize_phone(getattr(customer, field)))
+        except ValidationFailed as e:
+            errors[field] = e.errors["phone"]
+    try:
+        customer.email = normalize_email(customer.email)
+    except ValidationFailed as e:
+        errors.update(e.errors)
+    for field in ("last_name", "first_name", "middle_name"):
+        value = getattr(customer, field)
+        setattr(customer, field, value.strip() if value else value)
+    customer.name_search = name_search_key(customer)
+    if not customer.last_name:
+        errors["last_name"] = _("Укажите фамилию.")
+    if not customer.first_name:
+        errors["first_name"] = _("Укажите имя.")
+    if customer.discount is not None and not (0 <= customer.discount <= 100):
+        errors["discount"] = _("Скидка должна быть от 0 до 100 %.")
+    with session.no_autoflush:
+        if customer.phone and "phone" not in errors:
+            other = _find_other(session, Customer.phone == customer.phone, customer.id)
+            if other is not None:
+                errors["phone"] = Markup(
+                    escape(_("Клиент с этим телефоном уже есть: "))
+                ) + _card_link(other)
+        if customer.email and "email" not in errors:
+            other = _find_other(session, Customer.email == customer.email, customer.id)
+            if other is not None:
+                errors["email"] = Markup(
+                    escape(_("Клиент с этой почтой уже есть: "))
+                ) + _card_link(other)
+    if errors:
+        raise ValidationFailed(errors)
+    return customer
+
+
+def _find_other(session: Session, condition, own_id: int | None) -> Customer | None:
+    stmt = select(Customer).where(condition)
+    if own_id is not None:
+        stmt = stmt.where(Customer.id != own_id)
+    return session.scalars(stmt.limit(1)).first()
+
+
+def check_version(customer: Customer, submitted_version) -> None:
+    """Optimistic lock: refuse a save made from a form opened on an older version."""
+    if submitted_version in (None, ""):
+        return
+    try:
+        submitted = int(submitted_version)
+    except (TypeError, ValueError):
+        submitted = -1
+    if submitted != customer.version:
+        changed_by = customer.changed_by
+        raise StaleEdit(
+            {
+                None: _(
+                    "Карточку клиента уже изменил %(user)s, пока вы её редактировали. "
+                    "Ваши данные остались в форме: сверьте их с текущей карточкой и сохраните ещё раз.",
+                    user=str(changed_by) if changed_by else _("другой сотрудник"),
+                )
+            }
+        )
+
+
+_PHONE_LIKE = re.compile(r"[\d\s()+\-.]+")
+
+
+def name_search_key(customer: Customer) -> str:
+    """Lower-cased ФИО with a leading space per word: word prefixes become substrings.
+
+    Python lower-cases Cyrillic; SQLite's lower() does not, so the key is
+    computed here and stored.
+    """
+    parts = [
+        customer.last_name,
+        customer.first_name,
+        customer.middle_name,
+        customer.company_name,
+    ]
+    return "".join(" " + w for p in parts if p for w in p.lower().split())
+
+
+def name_condition(text: str):
+    words = (text or "").lower().split()
+    if not words:
+        return None
+    return and_(
+        *[Customer.name_search.contains(" " + w, autoescape=True) for w in words]
+    )
+
+
+def phone_condition(fragment: str):
+    digits = phone_search_digits(fragment)
+    if not digits:
+        return None
+    return or_(
+        Customer.phone.contains(digits, autoescape=True),
+        Customer.phone_extra.contains(digits, autoescape=True),
+    )
+
+
+def search_condition(query: str):
+    """One search box: a phone fragment in any format, a name, or an e-mail."""
+    query = (query or "").strip()
+    if not query:
+        return None
+    if "@" in query:
+        return Customer.email.contains(query.lower(), autoescape=True)
+    if _PHONE_LIKE.fullmatch(query):
+        return phone_condition(query)
+    return or_(
+        name_condition(query), Customer.email.startswith(query.lower(), autoescape=True)
+    )
+
+
+def kpi(session: Session, customer_id: int) -> dict[str, Decimal | int]:
+    """Orders, total, paid and debt of a customer, in one query (cancelled orders excluded)."""
+    live = Order.status != OrderStatus.CANCELLED
+    row = session.execute(
+        select(
+            func.count(Order.id),
+            func.coalesce(func.sum(case((live, Order.total), else_=0)), 0),
+            func.coalesce(func.sum(case((live, Order.paid), else_=0)), 0),
+        ).where(Order.customer_id == customer_id)
+    ).one()
+    total, paid = Decimal(row[1]), Decimal(row[2])
+    return {
+        "orders": row[0],
+        "total": total.quantize(Decimal("0.01")),
+        "paid": paid.quantize(Decimal("0.01")),
+        "debt": (total - paid).quantize(Decimal("0.01")) if total > paid else ZERO,
+    }
+
+
+def change_status(customer: Customer, status: CustomerStatus) -> Customer:
+    customer.status = CustomerStatus(status)
+    return customer

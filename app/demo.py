@@ -1,0 +1,604 @@
+"""Realistic Russian demo data, inserted in bulk (executemany / COPY-sized batches)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import secrets
+from decimal import Decimal
+
+from flask import current_app
+from sqlalchemy import func, insert, select
+
+from .access import ROLES
+from .extensions import db
+from .models import (
+    Branch,
+    CatalogItem,
+    CatalogKind,
+    Customer,
+    CustomerCategory,
+    CustomerDocument,
+    CustomerStatus,
+    CustomerType,
+    DocumentKind,
+    Gender,
+    MedicalRecord,
+    ModerationStatus,
+    Note,
+    Order,
+    OrderItem,
+    OrderKind,
+    OrderStatus,
+    PaymentStatus,
+    Return,
+    ReturnStatus,
+    Review,
+    Tag,
+    customer_tag,
+    utcnow,
+)
+
+MALE_FIRST = [
+    "Александр",
+    "Дмитрий",
+    "Максим",
+    "Сергей",
+    "Андрей",
+    "Алексей",
+    "Артём",
+    "Илья",
+    "Кирилл",
+    "Михаил",
+    "Никита",
+    "Иван",
+    "Егор",
+    "Роман",
+    "Павел",
+    "Олег",
+    "Владимир",
+    "Николай",
+]
+FEMALE_FIRST = [
+    "Анна",
+    "Мария",
+    "Елена",
+    "Ольга",
+    "Наталья",
+    "Екатерина",
+    "Татьяна",
+    "Ирина",
+    "Светлана",
+    "Юлия",
+    "Анастасия",
+    "Дарья",
+    "Ксения",
+    "Виктория",
+    "Полина",
+    "Алина",
+    "Вера",
+    "Людмила",
+]
+LAST_STEMS = [
+    ("Иванов", "Иванова"),
+    ("Смирнов", "Смирнова"),
+    ("Кузнецов", "Кузнецова"),
+    ("Попов", "Попова"),
+    ("Васильев", "Васильева"),
+    ("Петров", "Петрова"),
+    ("Соколов", "Соколова"),
+    ("Михайлов", "Михайлова"),
+    ("Новиков", "Новикова"),
+    ("Фёдоров", "Фёдорова"),
+    ("Морозов", "Морозова"),
+    ("Волков", "Волкова"),
+    ("Алексеев", "Алексеева"),
+    ("Лебедев", "Лебедева"),
+    ("Семёнов", "Семёнова"),
+    ("Егоров", "Егорова"),
+    ("Павлов", "Павлова"),
+    ("Козлов", "Козлова"),
+    ("Степанов", "Степанова"),
+    ("Николаев", "Николаева"),
+    ("Орлов", "Орлова"),
+    ("Андреев", "Андреева"),
+    ("Макаров", "Макарова"),
+    ("Никитин", "Никитина"),
+    ("Захаров", "Захарова"),
+]
+PATRONYMICS = [
+    ("Александрович", "Александровна"),
+    ("Дмитриевич", "Дмитриевна"),
+    ("Сергеевич", "Сергеевна"),
+    ("Андреевич", "Андреевна"),
+    ("Алексеевич", "Алексеевна"),
+    ("Михайлович", "Михайловна"),
+    ("Иванович", "Ивановна"),
+    ("Николаевич", "Николаевна"),
+    ("Владимирович", "Владимировна"),
+    ("Петрович", "Петровна"),
+]
+CITIES = [
+    "Москва",
+    "Санкт-Петербург",
+    "Казань",
+    "Новосибирск",
+    "Екатеринбург",
+    "Нижний Новгород",
+    "Самара",
+    "Краснодар",
+    "Тула",
+    "Воронеж",
+]
+SOURCES = [
+    "Сайт",
+    "Рекомендация",
+    "Instagram",
+    "ВКонтакте",
+    "Яндекс.Карты",
+    "2ГИС",
+    "Вывеска",
+    "Повторный визит",
+]
+CATALOG = [
+    ("Первичная консультация терапевта", CatalogKind.SERVICE, "1500.00", 30),
+    ("Повторная консультация", CatalogKind.SERVICE, "1200.00", 20),
+    ("УЗИ брюшной полости", CatalogKind.SERVICE, "2300.00", 30),
+    ("Общий анализ крови", CatalogKind.SERVICE, "650.00", 10),
+    ("Чистка лица", CatalogKind.SERVICE, "3500.00", 60),
+    ("Маникюр с покрытием", CatalogKind.SERVICE, "1800.00", 90),
+    ("Стрижка женская", CatalogKind.SERVICE, "2200.00", 60),
+    ("Массаж спины", CatalogKind.SERVICE, "2500.00", 45),
+    ("Пилинг", CatalogKind.SERVICE, "4200.00", 45),
+    ("Крем увлажняющий", CatalogKind.PRODUCT, "1290.50", None),
+    ("Сыворотка с витамином C", CatalogKind.PRODUCT, "2450.00", None),
+    ("Шампунь профессиональный", CatalogKind.PRODUCT, "990.00", None),
+]
+BRANCHES = [
+    ("Центральный филиал", "Москва, ул. Тверская, д. 12"),
+    ("Филиал на Садовой", "Санкт-Петербург, ул. Садовая, д. 5"),
+    ("Филиал «Южный»", "Москва, Варшавское ш., д. 87"),
+]
+CATEGORIES = [
+    ("Постоянный клиент", "5.00"),
+    ("VIP", "10.00"),
+    ("Новый клиент", "0.00"),
+    ("Сотрудник", "20.00"),
+]
+TAGS = [
+    ("аллергик", "#d9534f"),
+    ("VIP", "#f0ad4e"),
+    ("любит утро", "#5bc0de"),
+    ("не звонить", "#777777"),
+    ("ребёнок", "#5cb85c"),
+]
+NOTES = [
+    "Просит звонить после 18:00.",
+    "Предпочитает запись к одному и тому же специалисту.",
+    "Оплатил депозит на следующий визит.",
+    "Не любит громкую музыку в кабинете.",
+    "Напомнить о повторном визите через месяц.",
+    "Приходит с ребёнком, нужна детская зона.",
+]
+REVIEWS = [
+    "Всё понравилось, спасибо!",
+    "Очень внимательный специалист.",
+    "Пришлось подождать 20 минут.",
+    "Отличный сервис, приду ещё.",
+    "Дороговато, но качественно.",
+]
+ALLERGIES = ["Пенициллин", "Лидокаин", "Латекс", "Пыльца берёзы", "нет", "Орехи"]
+CONDITIONS = [
+    "Гипертония I ст.",
+    "Сахарный диабет 2 типа",
+    "Бронхиальная астма",
+    "нет",
+    "Гастрит",
+]
+MEDICATIONS = [
+    "Эналаприл 10 мг",
+    "Метформин 500 мг",
+    "нет",
+    "Сальбутамол по требованию",
+]
+CONTRA = ["Беременность", "нет", "Кардиостимулятор", "Склонность к келоидам"]
+
+TRANSLIT = str.maketrans(
+    {
+        "а": "a",
+        "б": "b",
+        "в": "v",
+        "г": "g",
+        "д": "d",
+        "е": "e",
+        "ё": "e",
+        "ж": "zh",
+        "з": "z",
+        "и": "i",
+        "й": "y",
+        "к": "k",
+        "л": "l",
+        "м": "m",
+        "н": "n",
+        "о": "o",
+        "п": "p",
+        "р": "r",
+        "с": "s",
+        "т": "t",
+        "у": "u",
+        "ф": "f",
+        "х": "h",
+        "ц": "ts",
+        "ч": "ch",
+        "ш": "sh",
+        "щ": "sch",
+        "ъ": "",
+        "ы": "y",
+        "ь": "",
+        "э": "e",
+        "ю": "yu",
+        "я": "ya",
+    }
+)
+
+BATCH = 5000
+
+
+def _ensure_reference() -> dict:
+    session = db.session
+    if not session.scalar(select(func.count(Branch.id))):
+        session.execute(
+            insert(Branch),
+            [
+                {
+                    "name": n,
+                    "address": a,
+                    "created_on": utcnow(),
+                    "changed_on": utcnow(),
+                }
+                for n, a in BRANCHES
+            ],
+        )
+        session.execute(
+            insert(CustomerCategory),
+            [
+                {
+                    "name": n,
+                    "discount": Decimal(d),
+                    "created_on": utcnow(),
+                    "changed_on": utcnow(),
+                }
+                for n, d in CATEGORIES
+            ],
+        )
+        session.execute(
+            insert(Tag),
+            [
+                {"name": n, "color": c, "created_on": utcnow(), "changed_on": utcnow()}
+                for n, c in TAGS
+            ],
+        )
+        session.execute(
+            insert(CatalogItem),
+            [
+                {
+                    "name": n,
+                    "kind": k,
+                    "price": Decimal(p),
+                    "duration_min": d,
+                    "active": True,
+                    "created_on": utcnow(),
+                    "changed_on": utcnow(),
+                }
+                for n, k, p, d in CATALOG
+            ],
+        )
+        session.commit()
+    return {
+        "branches": session.scalars(select(Branch.id)).all(),
+        "categories": session.scalars(select(CustomerCategory.id)).all(),
+        "tags": session.scalars(select(Tag.id)).all(),
+        "catalog": session.execute(
+            select(CatalogItem.id, CatalogItem.name, CatalogItem.price)
+        ).all(),
+    }
+
+
+def _staff_ids(role_key: str) -> list[int]:
+    sm = current_app.appbuilder.sm
+    role = sm.find_role(ROLES[role_key].name)
+    return (
+        [u.id for u in role.user] if role is not None and hasattr(role, "user") else []
+    )
+
+
+def _flush(table_or_model, rows: list[dict]) -> None:
+    for i in range(0, len(rows), BATCH):
+        db.session.execute(insert(table_or_model), rows[i : i + BATCH])
+    rows.clear()
+
+
+def seed_demo(
+    customers: int = 300, seed: int = 1, now: dt.datetime | None = None
+) -> str:
+    """Insert ``customers`` customers with documents, orders, returns, reviews, notes."""
+    rng = random.Random(seed)
+    now = now or utcnow()
+    ref = _ensure_reference()
+    session = db.session
+    managers = _staff_ids("manager") + _staff_ids("reception") or [None]
+    specialists = _staff_ids("doctor") or [None]
+    start_id = (session.scalar(select(func.max(Customer.id))) or 0) + 1
+    start_order = (session.scalar(select(func.max(Order.id))) or 0) + 1
+    used_phones = set(session.scalars(select(Customer.phone)).all())
+    rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m = (
+        [] for _ in range(9)
+    )
+    order_id = start_order
+    counts = dict.fromkeys(("orders", "returns", "reviews", "notes", "documents"), 0)
+    for n in range(customers):
+        cid = start_id + n
+        female = rng.random() < 0.6
+        first = rng.choice(FEMALE_FIRST if female else MALE_FIRST)
+        last = rng.choice(LAST_STEMS)[1 if female else 0]
+        middle = rng.choice(PATRONYMICS)[1 if female else 0]
+        while True:
+            phone = "+79" + "".join(rng.choice("0123456789") for _ in range(9))
+            if phone not in used_phones:
+                used_phones.add(phone)
+                break
+        email = f"{first.lower().translate(TRANSLIT)}.{last.lower().translate(TRANSLIT)}{cid}@example.ru"
+        registered = now - dt.timedelta(
+            days=rng.randint(0, 1500), minutes=rng.randint(0, 1440)
+        )
+        birth = dt.date(rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28))
+        status = rng.choices(list(CustomerStatus), weights=[80, 12, 5, 3])[0]
+        rows_c.append(
+            {
+                "id": cid,
+                "last_name": last,
+                "first_name": first,
+                "middle_name": middle,
+                "name_search": f" {last.lower()} {first.lower()} {middle.lower()}",
+                "customer_type": CustomerType.INDIVIDUAL,
+                "phone": phone,
+                "email": email,
+                "gender": Gender.FEMALE if female else Gender.MALE,
+                "birth_date": birth,
+                "city": rng.choice(CITIES),
+                "category_id": rng.choice(ref["categories"]),
+                "source": rng.choice(SOURCES),
+                "card_number": f"K{cid:08d}",
+                "discount": Decimal(0),
+                "manager_id": rng.choice(managers),
+                "status": status,
+                "registered_at": registered,
+                "last_visit_at": None,
+                "last_visit_ip": None,
+                "bonus_balance": Decimal(rng.choice([0, 0, 150, 300, 1200])),
+                "deposit_balance": Decimal(rng.choice([0, 0, 0, 5000])),
+                "version": 1,
+                "created_on": registered,
+                "changed_on": registered,
+            }
+        )
+        for tag in rng.sample(ref["tags"], rng.choice([0, 0, 1, 2])):
+            rows_t.append({"customer_id": cid, "tag_id": tag})
+        if rng.random() < 0.5:
+            issue = birth + dt.timedelta(days=365 * 20 + rng.randint(0, 3000))
+            issue = min(issue, now.date() - dt.timedelta(days=30))
+            rows_d.append(
+                {
+                    "customer_id": cid,
+                    "kind": DocumentKind.PASSPORT_RF,
+                    "series": f"{rng.randint(1000, 9999)}",
+                    "number": f"{rng.randint(100000, 999999)}",
+                    "issued_by": "ГУ МВД России по г. Москве",
+                    "issue_date": issue,
+                    "division_code": f"{rng.randint(100, 999)}-{rng.randint(100, 999)}",
+                    "citizenship": "Российская Федерация",
+                    "created_on": registered,
+                    "changed_on": registered,
+                }
+            )
+            counts["documents"] += 1
+        last_visit = None
+        for _ in range(rng.choice([0, 1, 1, 2, 3, 5])):
+            created = registered + dt.timedelta(
+                days=rng.randint(0, max(1, (now - registered).days))
+            )
+            created = min(created, now)
+            items = rng.sample(ref["catalog"], rng.choice([1, 1, 2, 3]))
+            total = Decimal(0)
+            for item_id, name, price in items:
+                qty = 1 if rng.random() < 0.85 else 2
+                amount = Decimal(price) * qty
+                total += amount
+                rows_i.append(
+                    {
+                        "order_id": order_id,
+                        "catalog_item_id": item_id,
+                        "name": name,
+                        "quantity": qty,
+                        "price": price,
+                        "amount": amount,
+                    }
+                )
+            paid = rng.choice(
+                [total, total, total, Decimal(0), (total / 2).quantize(Decimal("0.01"))]
+            )
+            order_status = (
+                OrderStatus.REVIEW
+                if status == CustomerStatus.PROBLEM
+                else rng.choice(
+                    [
+                        OrderStatus.COMPLETED,
+                        OrderStatus.COMPLETED,
+                        OrderStatus.CONFIRMED,
+                        OrderStatus.NEW,
+                        OrderStatus.CANCELLED,
+                    ]
+                )
+            )
+            payment = (
+                PaymentStatus.PAID
+                if paid >= total
+                else PaymentStatus.UNPAID
+                if paid == 0
+                else PaymentStatus.PARTIAL
+            )
+            rows_o.append(
+                {
+                    "id": order_id,
+                    "customer_id": cid,
+                    "kind": OrderKind.VISIT if rng.random() < 0.8 else OrderKind.SALE,
+                    "branch_id": rng.choice(ref["branches"]),
+                    "specialist_id": rng.choice(specialists),
+                    "visit_at": created,
+                    "status": order_status,
+                    "payment_status": payment,
+                    "total": total,
+                    "paid": paid,
+                    "comment": None,
+                    "created_on": created,
+                    "changed_on": created,
+                }
+            )
+            counts["orders"] += 1
+            last_visit = max(last_visit or created, created)
+            if paid > 0 and rng.random() < 0.05:
+                rows_r.append(
+                    {
+                        "customer_id": cid,
+                        "order_id": order_id,
+                        "amount": min(paid, Decimal(items[0][2])),
+                        "reason": "Клиент недоволен результатом",
+                        "status": rng.choice(list(ReturnStatus)),
+                        "created_on": created,
+                        "changed_on": created,
+                    }
+                )
+                counts["returns"] += 1
+            if rng.random() < 0.2:
+                rows_v.append(
+                    {
+                        "customer_id": cid,
+                        "order_id": order_id,
+                        "specialist_id": rows_o[-1]["specialist_id"],
+                        "rating": rng.choice([5, 5, 5, 4, 4, 3, 2, 1]),
+                        "text": rng.choice(REVIEWS),
+                        "moderation_status": rng.choice(list(ModerationStatus)),
+                        "reply": None,
+                        "created_on": created,
+                        "changed_on": created,
+                    }
+                )
+                counts["reviews"] += 1
+            order_id += 1
+        rows_c[-1]["last_visit_at"] = last_visit
+        rows_c[-1]["last_visit_ip"] = (
+            f"95.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
+            if last_visit
+            else None
+        )
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            rows_n.append(
+                {
+                    "customer_id": cid,
+                    "text": rng.choice(NOTES),
+                    "pinned": rng.random() < 0.1,
+                    "created_on": registered,
+                    "changed_on": registered,
+                }
+            )
+            counts["notes"] += 1
+        if rng.random() < 0.3:
+            rows_m.append(
+                {
+                    "customer_id": cid,
+                    "allergies": rng.choice(ALLERGIES),
+                    "conditions": rng.choice(CONDITIONS),
+                    "medications": rng.choice(MEDICATIONS),
+                    "contraindications": rng.choice(CONTRA),
+                    "text": None,
+                    "created_by_fk": rng.choice(specialists),
+                    "changed_by_fk": None,
+                    "created_on": registered,
+                    "changed_on": registered,
+                }
+            )
+        if len(rows_c) >= BATCH:
+            _flush_all(
+                rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m
+            )
+    _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m)
+    _fix_sequences()
+    session.commit()
+    return (
+        f"customers: {customers}, orders: {counts['orders']}, documents: {counts['documents']}, "
+        f"returns: {counts['returns']}, reviews: {counts['reviews']}, notes: {counts['notes']}"
+    )
+
+
+def _flush_all(
+    rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m
+) -> None:
+    _flush(Customer, rows_c)
+    _flush(customer_tag, rows_t)
+    _flush(CustomerDocument, rows_d)
+    _flush(Order, rows_o)
+    _flush(OrderItem, rows_i)
+    _flush(Return, rows_r)
+    _flush(Review, rows_v)
+    _flush(Note, rows_n)
+    _flush(MedicalRecord, rows_m)
+
+
+def _fix_sequences() -> None:
+    """Explicit ids were inserted: move PostgreSQL's sequences past them."""
+    if db.engine.dialect.name != "postgresql":
+        return
+    from sqlalchemy import text
+
+    for table in ("customer", "customer_order"):
+        db.session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE((SELECT MAX(id) FROM {table}), 1))"
+            )
+        )
+
+
+DEMO_LOGINS = [
+    ("admin", "sysadmin", "Анна", "Админова"),
+    ("manager", "manager", "Марина", "Управляева"),
+    ("reception", "reception", "Ольга", "Регистратурова"),
+    ("doctor", "doctor", "Игорь", "Лекарев"),
+    ("auditor", "auditor", "Виктор", "Проверкин"),
+]
+
+
+def create_demo_users(password: str | None = None) -> tuple[str, list[tuple[str, str]]]:
+    """One demo user per role, sharing ``password`` (random when not given)."""
+    sm = current_app.appbuilder.sm
+    password = (
+        password
+        or current_app.config.get("KARTOTEKA_DEMO_PASSWORD")
+        or secrets.token_urlsafe(12)
+    )
+    logins = []
+    for login, role_key, first, last in DEMO_LOGINS:
+        role = sm.find_role(ROLES[role_key].name)
+        user = sm.find_user(username=login)
+        if user is None:
+            sm.add_user(
+                login,
+                first,
+                last,
+                f"{login}@kartoteka.example",
+                [role],
+                password=password,
+            )
+        else:
+            sm.reset_password(user.id, password)
+        logins.append((login, ROLES[role_key].name))
+    return password, logins

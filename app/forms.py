@@ -1,0 +1,141 @@
+"""Forms beyond the generated ones: enum selects, the card's inline forms."""
+
+from __future__ import annotations
+
+from flask_appbuilder.fields import QuerySelectField
+from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    DecimalField,
+    IntegerField,
+    SelectField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
+
+from .extensions import db
+from .models import Branch, CatalogItem, CustomerStatus, OrderKind
+
+
+class LabeledEnumField(SelectField):
+    """A select over a LabeledEnum: stores members, shows translated labels."""
+
+    def __init__(
+        self, enum_class, label=None, validators=None, allow_blank=False, **kwargs
+    ):
+        self.enum_class = enum_class
+        choices = [(m.value, m.label) for m in enum_class]
+        if allow_blank:
+            choices = [("", "—"), *choices]
+
+        def coerce(value):
+            if value in (None, ""):
+                return None
+            if isinstance(value, enum_class):
+                return value
+            return enum_class(value)
+
+        super().__init__(
+            label=label, validators=validators, coerce=coerce, choices=choices, **kwargs
+        )
+
+    def iter_choices(self):
+        for value, label in self.choices:
+            selected = self.data is not None and self.coerce(value) == self.data
+            if value == "" and self.data is None:
+                selected = True
+            yield (value, label, selected, {})
+
+    def pre_validate(self, form):
+        if self.data is None:
+            return
+        super().pre_validate(form)
+
+    def process_formdata(self, valuelist):
+        if valuelist:
+            try:
+                self.data = self.coerce(valuelist[0])
+            except ValueError:
+                self.data = None
+                raise ValueError(self.gettext("Not a valid choice.")) from None
+
+
+def _pk(obj):
+    return obj.id
+
+
+def _users():
+    from flask import current_app
+
+    user_model = current_app.appbuilder.sm.user_model
+    return (
+        db.session.query(user_model)
+        .filter(user_model.active.is_(True))
+        .order_by(user_model.last_name)
+    )
+
+
+class NoteInlineForm(FlaskForm):
+    text = TextAreaField(
+        _l("Текст примечания"),
+        validators=[DataRequired(message=_l("Введите текст примечания."))],
+    )
+    pinned = BooleanField(_l("Закрепить"))
+
+
+class OrderInlineForm(FlaskForm):
+    kind = LabeledEnumField(OrderKind, _l("Тип"), default=OrderKind.VISIT)
+    catalog_item = QuerySelectField(
+        _l("Услуга или товар"),
+        query_func=lambda: (
+            db.session.query(CatalogItem)
+            .filter(CatalogItem.active.is_(True))
+            .order_by(CatalogItem.name)
+        ),
+        get_label="name",
+        get_pk_func=_pk,
+        widget=Select2Widget(),
+        validators=[DataRequired(message=_l("Выберите услугу или товар."))],
+    )
+    quantity = IntegerField(
+        _l("Количество"),
+        default=1,
+        validators=[
+            InputRequired(),
+            NumberRange(min=1, message=_l("Количество должно быть не меньше 1.")),
+        ],
+    )
+    specialist = QuerySelectField(
+        _l("Специалист"),
+        query_func=_users,
+        get_pk_func=_pk,
+        allow_blank=True,
+        widget=Select2Widget(),
+    )
+    branch = QuerySelectField(
+        _l("Филиал"),
+        query_func=lambda: db.session.query(Branch).order_by(Branch.name),
+        get_pk_func=_pk,
+        allow_blank=True,
+        widget=Select2Widget(),
+    )
+    visit_at = DateTimeLocalField(_l("Дата и время визита"), validators=[Optional()])
+    paid = DecimalField(
+        _l("Оплачено"),
+        places=2,
+        default=0,
+        validators=[
+            Optional(),
+            NumberRange(min=0, message=_l("Оплата не может быть отрицательной.")),
+        ],
+    )
+    comment = TextAreaField(_l("Комментарий"), validators=[Optional()])
+
+
+class StatusForm(FlaskForm):
+    status = LabeledEnumField(
+        CustomerStatus, _l("Статус"), validators=[InputRequired()]
+    )

@@ -1,0 +1,513 @@
+"""Declarative models: the single source the screens are generated from.
+
+Money is ``Numeric`` (never float). Timestamps are stored in UTC (naive UTC
+datetimes, the same on SQLite and PostgreSQL) and shown in the clinic's time
+zone by Babel. Who created and changed a row, and when, is kept on every
+domain row by :class:`Audited`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+
+from flask import g, has_request_context
+from flask_appbuilder import Model
+from flask_appbuilder.security.sqla.models import User  # noqa: F401  (relationship target)
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+from sqlalchemy.orm import declared_attr, relationship
+
+MONEY = Numeric(12, 2)
+ZERO = Decimal("0.00")
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC now: the one clock every timestamp column uses."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _current_user_id() -> int | None:
+    if has_request_context():
+        user = getattr(g, "user", None)
+        if user is not None and getattr(user, "is_authenticated", False):
+            return user.id
+    return None
+
+
+class Audited:
+    """Who created and changed a row, and when (UTC)."""
+
+    created_on = Column(DateTime, default=utcnow, nullable=False)
+    changed_on = Column(DateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+    @declared_attr
+    def created_by_fk(cls):
+        return Column(
+            Integer, ForeignKey("ab_user.id"), default=_current_user_id, nullable=True
+        )
+
+    @declared_attr
+    def changed_by_fk(cls):
+        return Column(
+            Integer,
+            ForeignKey("ab_user.id"),
+            default=_current_user_id,
+            onupdate=_current_user_id,
+            nullable=True,
+        )
+
+    @declared_attr
+    def created_by(cls):
+        return relationship(
+            "User",
+            primaryjoin=f"{cls.__name__}.created_by_fk == User.id",
+            lazy="select",
+        )
+
+    @declared_attr
+    def changed_by(cls):
+        return relationship(
+            "User",
+            primaryjoin=f"{cls.__name__}.changed_by_fk == User.id",
+            lazy="select",
+        )
+
+
+class LabeledEnum(enum.Enum):
+    """An enum whose members carry a translatable label (``str(member)``)."""
+
+    def __new__(cls, value, label):
+        obj = object.__new__(cls)
+        obj._value_ = value
+        obj.label = label
+        return obj
+
+    def __str__(self) -> str:
+        return str(self.label)
+
+    @classmethod
+    def choices(cls):
+        return [(m.value, m.label) for m in cls]
+
+
+class CustomerStatus(LabeledEnum):
+    ACTIVE = "active", _l("Активен")
+    VERIFIED = "verified", _l("Проверен")
+    PROBLEM = "problem", _l("Проблемный")
+    BLOCKED = "blocked", _l("Заблокирован")
+
+
+class Gender(LabeledEnum):
+    FEMALE = "female", _l("Женский")
+    MALE = "male", _l("Мужской")
+
+
+class CustomerType(LabeledEnum):
+    INDIVIDUAL = "individual", _l("Физическое лицо")
+    LEGAL = "legal", _l("Юридическое лицо")
+    SOLE = "sole", _l("Индивидуальный предприниматель")
+
+
+class DocumentKind(LabeledEnum):
+    PASSPORT_RF = "passport_rf", _l("Паспорт РФ")
+    PASSPORT_FOREIGN = "passport_foreign", _l("Заграничный паспорт РФ")
+    BIRTH_CERTIFICATE = "birth_certificate", _l("Свидетельство о рождении")
+    FOREIGN_ID = "foreign_id", _l("Документ иностранного гражданина")
+    DRIVER_LICENSE = "driver_license", _l("Водительское удостоверение")
+    OTHER = "other", _l("Другой документ")
+
+
+class OrderKind(LabeledEnum):
+    VISIT = "visit", _l("Визит")
+    SALE = "sale", _l("Продажа")
+
+
+class OrderStatus(LabeledEnum):
+    NEW = "new", _l("Новый")
+    REVIEW = "review", _l("На проверке")
+    CONFIRMED = "confirmed", _l("Подтверждён")
+    COMPLETED = "completed", _l("Выполнен")
+    CANCELLED = "cancelled", _l("Отменён")
+
+
+class PaymentStatus(LabeledEnum):
+    UNPAID = "unpaid", _l("Не оплачен")
+    PARTIAL = "partial", _l("Оплачен частично")
+    PAID = "paid", _l("Оплачен")
+
+
+class ReturnStatus(LabeledEnum):
+    REQUESTED = "requested", _l("Запрошен")
+    APPROVED = "approved", _l("Одобрен")
+    REJECTED = "rejected", _l("Отклонён")
+    REFUNDED = "refunded", _l("Деньги возвращены")
+
+
+class ModerationStatus(LabeledEnum):
+    PENDING = "pending", _l("На модерации")
+    PUBLISHED = "published", _l("Опубликован")
+    REJECTED = "rejected", _l("Отклонён")
+
+
+class CatalogKind(LabeledEnum):
+    SERVICE = "service", _l("Услуга")
+    PRODUCT = "product", _l("Товар")
+
+
+def _enum(cls, name):
+    return Enum(
+        cls,
+        name=name,
+        values_callable=lambda e: [m.value for m in e],
+        native_enum=False,
+        length=32,
+        validate_strings=True,
+    )
+
+
+# --------------------------------------------------------------------------
+# Reference data
+# --------------------------------------------------------------------------
+
+
+class Branch(Audited, Model):
+    __tablename__ = "branch"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(150), unique=True, nullable=False)
+    address = Column(String(300))
+    phone = Column(String(20))
+
+    def __str__(self):
+        return self.name
+
+
+class CustomerCategory(Audited, Model):
+    __tablename__ = "customer_category"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(100), unique=True, nullable=False)
+    discount = Column(Numeric(5, 2), default=ZERO, nullable=False)
+
+    def __str__(self):
+        return self.name
+
+
+class Tag(Audited, Model):
+    __tablename__ = "tag"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(60), unique=True, nullable=False)
+    color = Column(String(7), default="#777777", nullable=False)
+
+    def __str__(self):
+        return self.name
+
+
+class CatalogItem(Audited, Model):
+    """A service or product with its price."""
+
+    __tablename__ = "catalog_item"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(200), unique=True, nullable=False)
+    kind = Column(
+        _enum(CatalogKind, "catalog_kind"), default=CatalogKind.SERVICE, nullable=False
+    )
+    price = Column(MONEY, nullable=False)
+    duration_min = Column(Integer)
+    active = Column(Boolean, default=True, nullable=False)
+    __table_args__ = (CheckConstraint("price >= 0", name="ck_catalog_item_price"),)
+
+    def __str__(self):
+        return self.name
+
+
+customer_tag = Table(
+    "customer_tag",
+    Model.metadata,
+    Column(
+        "customer_id",
+        Integer,
+        ForeignKey("customer.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column(
+        "tag_id", Integer, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Index("ix_customer_tag_tag", "tag_id"),
+)
+
+
+# --------------------------------------------------------------------------
+# The customer and its tabs
+# --------------------------------------------------------------------------
+
+
+class Customer(Audited, Model):
+    __tablename__ = "customer"
+    id = Column(Integer, primary_key=True)
+    last_name = Column(String(100), nullable=False, index=True)
+    first_name = Column(String(100), nullable=False)
+    middle_name = Column(String(100))
+    customer_type = Column(
+        _enum(CustomerType, "customer_type"),
+        default=CustomerType.INDIVIDUAL,
+        nullable=False,
+    )
+    company_name = Column(String(250))
+    # " иванов иван иванович": lower-cased words of the name, see customers.name_search_key
+    name_search = Column(String(500), nullable=False, default="", index=True)
+    phone = Column(String(20), unique=True)  # E.164
+    phone_extra = Column(String(20))  # E.164
+    email = Column(String(254), unique=True)  # lower-cased
+    gender = Column(_enum(Gender, "gender"))
+    birth_date = Column(Date)
+    city = Column(String(100))
+    category_id = Column(Integer, ForeignKey("customer_category.id"), index=True)
+    category = relationship(CustomerCategory)
+    source = Column(String(150))
+    card_number = Column(String(40), unique=True)
+    discount = Column(Numeric(5, 2), default=ZERO, nullable=False)
+    manager_id = Column(Integer, ForeignKey("ab_user.id"), index=True)
+    manager = relationship("User", foreign_keys=[manager_id])
+    service_comment = Column(Text)
+    status = Column(
+        _enum(CustomerStatus, "customer_status"),
+        default=CustomerStatus.ACTIVE,
+        nullable=False,
+        index=True,
+    )
+    registered_at = Column(DateTime, default=utcnow, nullable=False, index=True)
+    last_visit_at = Column(DateTime)
+    last_visit_ip = Column(String(45))
+    bonus_balance = Column(MONEY, default=ZERO, nullable=False)
+    deposit_balance = Column(MONEY, default=ZERO, nullable=False)
+    version = Column(Integer, nullable=False, default=1)
+    tags = relationship(Tag, secondary=customer_tag, lazy="select")
+
+    __mapper_args__ = {"version_id_col": version}
+    __table_args__ = (
+        CheckConstraint(
+            "discount >= 0 AND discount <= 100", name="ck_customer_discount"
+        ),
+    )
+
+    @property
+    def full_name(self) -> str:
+        parts = [self.last_name, self.first_name, self.middle_name]
+        return " ".join(p for p in parts if p)
+
+    def __str__(self):
+        return self.full_name
+
+
+class CustomerDocument(Audited, Model):
+    __tablename__ = "customer_document"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(
+        Integer,
+        ForeignKey("customer.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    customer = relationship(Customer)
+    kind = Column(_enum(DocumentKind, "document_kind"), nullable=False)
+    series = Column(String(20))
+    number = Column(String(30), nullable=False)
+    issued_by = Column(String(300))
+    issue_date = Column(Date)
+    division_code = Column(String(7))
+    address = Column(String(300))
+    citizenship = Column(String(100))
+
+    def __str__(self):
+        return f"{self.kind} {self.series or ''} {self.number}".strip()
+
+
+class Order(Audited, Model):
+    """A visit or a sale. Totals come from the items (app.orders)."""
+
+    __tablename__ = "customer_order"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(
+        Integer,
+        ForeignKey("customer.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    customer = relationship(Customer)
+    kind = Column(
+        _enum(OrderKind, "order_kind"), default=OrderKind.VISIT, nullable=False
+    )
+    branch_id = Column(Integer, ForeignKey("branch.id"), index=True)
+    branch = relationship(Branch)
+    specialist_id = Column(Integer, ForeignKey("ab_user.id"), index=True)
+    specialist = relationship("User", foreign_keys=[specialist_id])
+    visit_at = Column(DateTime)
+    status = Column(
+        _enum(OrderStatus, "order_status"),
+        default=OrderStatus.NEW,
+        nullable=False,
+        index=True,
+    )
+    payment_status = Column(
+        _enum(PaymentStatus, "payment_status"),
+        default=PaymentStatus.UNPAID,
+        nullable=False,
+    )
+    total = Column(MONEY, default=ZERO, nullable=False)
+    paid = Column(MONEY, default=ZERO, nullable=False)
+    comment = Column(Text)
+    items = relationship(
+        "OrderItem", back_populates="order", cascade="all, delete-orphan", lazy="select"
+    )
+    __table_args__ = (
+        CheckConstraint("paid >= 0", name="ck_order_paid_nonneg"),
+        CheckConstraint("paid <= total", name="ck_order_paid_le_total"),
+        Index("ix_customer_order_customer_created", "customer_id", "created_on"),
+    )
+
+    @property
+    def debt(self) -> Decimal:
+        return (self.total or ZERO) - (self.paid or ZERO)
+
+    def __str__(self):
+        return str(_l("Заказ №%(id)s", id=self.id))
+
+
+class OrderItem(Model):
+    __tablename__ = "order_item"
+    id = Column(Integer, primary_key=True)
+    order_id = Column(
+        Integer,
+        ForeignKey("customer_order.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    order = relationship(Order, back_populates="items")
+    catalog_item_id = Column(Integer, ForeignKey("catalog_item.id"))
+    catalog_item = relationship(CatalogItem)
+    name = Column(String(200), nullable=False)
+    quantity = Column(Integer, default=1, nullable=False)
+    price = Column(MONEY, nullable=False)
+    amount = Column(MONEY, nullable=False)
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="ck_order_item_qty"),
+        CheckConstraint("price >= 0", name="ck_order_item_price"),
+    )
+
+    def __str__(self):
+        return self.name
+
+
+class Return(Audited, Model):
+    __tablename__ = "customer_return"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(
+        Integer,
+        ForeignKey("customer.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    customer = relationship(Customer)
+    order_id = Column(
+        Integer,
+        ForeignKey("customer_order.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    order = relationship(Order)
+    amount = Column(MONEY, nullable=False)
+    reason = Column(Text, nullable=False)
+    status = Column(
+        _enum(ReturnStatus, "return_status"),
+        default=ReturnStatus.REQUESTED,
+        nullable=False,
+    )
+    __table_args__ = (CheckConstraint("amount > 0", name="ck_return_amount"),)
+
+    def __str__(self):
+        return str(_l("Возврат №%(id)s", id=self.id))
+
+
+class Review(Audited, Model):
+    __tablename__ = "review"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(
+        Integer,
+        ForeignKey("customer.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    customer = relationship(Customer)
+    order_id = Column(Integer, ForeignKey("customer_order.id", ondelete="SET NULL"))
+    order = relationship(Order)
+    specialist_id = Column(Integer, ForeignKey("ab_user.id"))
+    specialist = relationship("User", foreign_keys=[specialist_id])
+    rating = Column(SmallInteger, nullable=False)
+    text = Column(Text)
+    moderation_status = Column(
+        _enum(ModerationStatus, "moderation_status"),
+        default=ModerationStatus.PENDING,
+        nullable=False,
+    )
+    reply = Column(Text)
+    __table_args__ = (
+        CheckConstraint("rating BETWEEN 1 AND 5", name="ck_review_rating"),
+    )
+
+    def __str__(self):
+        return str(_l("Отзыв №%(id)s", id=self.id))
+
+
+class Note(Audited, Model):
+    __tablename__ = "note"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(
+        Integer,
+        ForeignKey("customer.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    customer = relationship(Customer)
+    text = Column(Text, nullable=False)
+    pinned = Column(Boolean, default=False, nullable=False)
+
+    def __str__(self):
+        return (self.text or "")[:50]
+
+
+class MedicalRecord(Audited, Model):
+    """«Анамнез»: a clinic customer's medical history entry."""
+
+    __tablename__ = "medical_record"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(
+        Integer,
+        ForeignKey("customer.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    )
+    customer = relationship(Customer)
+    allergies = Column(Text)
+    conditions = Column(Text)
+    medications = Column(Text)
+    contraindications = Column(Text)
+    text = Column(Text)
+
+    def __str__(self):
+        return str(_l("Запись анамнеза №%(id)s", id=self.id))

@@ -1,0 +1,165 @@
+"""Order, return and review rules: statuses, totals from items, payments."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .errors import ValidationFailed
+from .models import (
+    ZERO,
+    CatalogItem,
+    Customer,
+    CustomerStatus,
+    Order,
+    OrderItem,
+    OrderStatus,
+    PaymentStatus,
+    Return,
+    ReturnStatus,
+    Review,
+)
+
+CENT = Decimal("0.01")
+
+
+def recalculate(order: Order) -> Order:
+    """Total from the items; payment status from paid vs. total."""
+    total = ZERO
+    for item in order.items:
+        if item.price is None and item.catalog_item is not None:
+            item.price = item.catalog_item.price
+        if not item.name and item.catalog_item is not None:
+            item.name = item.catalog_item.name
+        item.amount = (Decimal(item.price or 0) * (item.quantity or 0)).quantize(CENT)
+        total += item.amount
+    order.total = total.quantize(CENT)
+    paid = Decimal(order.paid or 0)
+    if paid <= 0:
+        order.payment_status = PaymentStatus.UNPAID
+    elif paid < order.total:
+        order.payment_status = PaymentStatus.PARTIAL
+    else:
+        order.payment_status = PaymentStatus.PAID
+    return order
+
+
+def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
+    """Apply the customer's status rules and the payment rules before saving."""
+    customer = order.customer or (
+        session.get(Customer, order.customer_id) if order.customer_id else None
+    )
+    if customer is None:
+        raise ValidationFailed({"customer": _("Выберите клиента.")})
+    if is_new:
+        if customer.status == CustomerStatus.BLOCKED:
+            raise ValidationFailed(
+                {
+                    None: _(
+                        "Клиент %(name)s заблокирован: новый заказ оформить нельзя.",
+                        name=customer.full_name,
+                    )
+                }
+            )
+        if customer.status == CustomerStatus.PROBLEM:
+            order.status = OrderStatus.REVIEW
+        elif order.status is None:
+            order.status = OrderStatus.NEW
+    paid = order.paid if order.paid is not None else ZERO
+    if paid < 0:
+        raise ValidationFailed(
+            {"paid": _("Оплаченная сумма не может быть отрицательной.")}
+        )
+    order.paid = Decimal(paid).quantize(CENT)
+    recalculate(order)
+    if order.paid > order.total:
+        raise ValidationFailed(
+            {
+                "paid": _(
+                    "Оплачено больше суммы заказа: оплата не может превышать итог заказа."
+                )
+            }
+        )
+    return order
+
+
+def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> OrderItem:
+    if quantity is None or quantity < 1:
+        raise ValidationFailed({"quantity": _("Количество должно быть не меньше 1.")})
+    item = OrderItem(
+        catalog_item=catalog_item,
+        name=catalog_item.name,
+        price=catalog_item.price,
+        quantity=quantity,
+    )
+    order.items.append(item)
+    recalculate(order)
+    return item
+
+
+def prepare_order_item(session: Session, item: OrderItem) -> OrderItem:
+    """An item edited on its own: validate, then recompute its order's total."""
+    if item.quantity is None or item.quantity < 1:
+        raise ValidationFailed({"quantity": _("Количество должно быть не меньше 1.")})
+    if item.price is not None and item.price < 0:
+        raise ValidationFailed({"price": _("Цена не может быть отрицательной.")})
+    order = item.order
+    if order is None:
+        raise ValidationFailed({"order": _("Выберите заказ.")})
+    recalculate(order)
+    if order.paid > order.total:
+        raise ValidationFailed(
+            {None: _("После изменения позиции оплата превысит сумму заказа.")}
+        )
+    return item
+
+
+def returned_amount(
+    session: Session, order_id: int, exclude_id: int | None = None
+) -> Decimal:
+    stmt = select(func.coalesce(func.sum(Return.amount), 0)).where(
+        Return.order_id == order_id, Return.status != ReturnStatus.REJECTED
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(Return.id != exclude_id)
+    return Decimal(session.scalar(stmt))
+
+
+def prepare_return(session: Session, ret: Return) -> Return:
+    """A return cannot exceed what was paid for its order (minus earlier returns)."""
+    order = ret.order or (session.get(Order, ret.order_id) if ret.order_id else None)
+    if order is None:
+        raise ValidationFailed(
+            {"order": _("Выберите заказ, по которому оформляется возврат.")}
+        )
+    ret.customer_id = order.customer_id
+    ret.customer = order.customer
+    if ret.amount is None or ret.amount <= 0:
+        raise ValidationFailed({"amount": _("Сумма возврата должна быть больше нуля.")})
+    if not (ret.reason or "").strip():
+        raise ValidationFailed({"reason": _("Укажите причину возврата.")})
+    with session.no_autoflush:
+        available = Decimal(order.paid) - returned_amount(session, order.id, ret.id)
+    if ret.status != ReturnStatus.REJECTED and ret.amount > available:
+        from .formatting import money
+
+        raise ValidationFailed(
+            {
+                "amount": _(
+                    "Сумма возврата больше оплаченной по заказу: доступно к возврату %(available)s.",
+                    available=money(max(available, ZERO)),
+                )
+            }
+        )
+    return ret
+
+
+def prepare_review(session: Session, review: Review) -> Review:
+    if review.rating is None or not (1 <= int(review.rating) <= 5):
+        raise ValidationFailed({"rating": _("Оценка должна быть от 1 до 5.")})
+    if review.order is not None and review.customer_id is None:
+        review.customer_id = review.order.customer_id
+    return review

@@ -1,0 +1,1199 @@
+"""Flask-AppBuilder views: declarations of columns, labels, filters and tabs.
+
+Logic lives in the domain modules (customers, orders, documents); the base
+class below calls them through one ``prepare()`` hook and turns their typed
+errors into form errors, keeping what the user typed.
+"""
+
+from __future__ import annotations
+
+from flask import abort, flash, g, redirect, request, url_for
+from flask_appbuilder import IndexView, ModelView, action, expose, has_access
+from flask_appbuilder.urltools import get_filter_args
+from flask_appbuilder.widgets import ListWidget
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import Date, DateTime, Numeric
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.exc import StaleDataError
+from wtforms import HiddenField
+from wtforms.validators import InputRequired, Optional
+
+from . import access, customers, documents, formatting, orders
+from .datamodel import (
+    ConditionFilter,
+    FilterDayEqual,
+    FilterDayFrom,
+    FilterDayTo,
+    Interface,
+    WhereFilter,
+)
+from .errors import StaleEdit, ValidationFailed
+from .extensions import db
+from .forms import LabeledEnumField, NoteInlineForm, OrderInlineForm, StatusForm
+from .models import (
+    Branch,
+    CatalogItem,
+    Customer,
+    CustomerCategory,
+    CustomerDocument,
+    CustomerStatus,
+    MedicalRecord,
+    Note,
+    Order,
+    OrderItem,
+    Return,
+    Review,
+    Tag,
+)
+
+
+class KartotekaListWidget(ListWidget):
+    template = "kartoteka/widgets/list.html"
+
+
+# Labels shared by many views: written once.
+COMMON_LABELS = {
+    "id": _l("ID"),
+    "customer": _l("Клиент"),
+    "created_on": _l("Создано"),
+    "changed_on": _l("Изменено"),
+    "created_by": _l("Автор"),
+    "changed_by": _l("Изменил"),
+    "order": _l("Заказ"),
+    "specialist": _l("Специалист"),
+    "branch": _l("Филиал"),
+    "status": _l("Статус"),
+    "name": _l("Название"),
+    "text": _l("Текст"),
+    "comment": _l("Комментарий"),
+    "amount": _l("Сумма"),
+    "price": _l("Цена"),
+    "quantity": _l("Количество"),
+}
+
+
+class KartotekaModelView(ModelView):
+    """Base of every Kartoteka view: permissions, formatting, domain validation."""
+
+    method_permission_name = access.METHOD_PERMISSIONS
+    page_size = 20
+    list_widget = KartotekaListWidget
+    # Columns whose display goes through a formatter picked from the column type.
+    form_only_fields: tuple[str, ...] = ()
+    eager: tuple = ()
+    custom_filters: dict = {}
+    order_aliases: dict = {}
+
+    def __init__(self, **kwargs):
+        self.label_columns = {**COMMON_LABELS, **(self.label_columns or {})}
+        self._add_enum_fields()
+        super().__init__(**kwargs)
+        self.formatters_columns = {
+            **self._type_formatters(),
+            **(self.formatters_columns or {}),
+        }
+
+    # -- declarations -------------------------------------------------------
+
+    def _init_properties(self):
+        super()._init_properties()
+        for column, filter_classes in self.custom_filters.items():
+            instances = [cls(column, self.datamodel) for cls in filter_classes]
+            self._filters._all_filters[column] = instances
+            if column in self.search_columns:
+                self._filters._search_filters = dict(self._filters._search_filters)
+                self._filters._search_filters[column] = instances
+
+    def _add_enum_fields(self) -> None:
+        """Enum columns get a select of translated labels (FAB's EnumField shows raw values)."""
+        table = getattr(self.datamodel.obj, "__table__", None)
+        if table is None:
+            return
+        for attr in (
+            "add_form_extra_fields",
+            "edit_form_extra_fields",
+            "search_form_extra_fields",
+        ):
+            fields = dict(getattr(self, attr) or {})
+            for column in table.columns:
+                enum_class = getattr(column.type, "enum_class", None)
+                if enum_class is not None and column.name not in fields:
+                    label = self.label_columns.get(column.name, column.name)
+                    optional = column.nullable or attr == "search_form_extra_fields"
+                    validators = [Optional()] if optional else [InputRequired()]
+                    fields[column.name] = LabeledEnumField(
+                        enum_class, label, validators=validators, allow_blank=optional
+                    )
+            setattr(self, attr, fields)
+
+    def _type_formatters(self) -> dict:
+        formatters = {}
+        table = getattr(self.datamodel.obj, "__table__", None)
+        if table is None:
+            return formatters
+        for column in table.columns:
+            if isinstance(column.type, Numeric) and column.name not in ("discount",):
+                formatters[column.name] = formatting.money
+            elif isinstance(column.type, DateTime):
+                formatters[column.name] = formatting.datetime_short
+            elif isinstance(column.type, Date):
+                formatters[column.name] = formatting.date_short
+        return formatters
+
+    # -- lists ---------------------------------------------------------------
+
+    def list_conditions(self) -> list:
+        """Extra SQL conditions for this request's list (search box, row scope)."""
+        return []
+
+    def _get_list_widget(self, filters, **kwargs):
+        conditions = [c for c in self.list_conditions() if c is not None]
+        if conditions:
+            filters = filters.copy()
+            for condition in conditions:
+                filters._add_filter(WhereFilter("id", self.datamodel), condition)
+        kwargs.setdefault("order_aliases", self.order_aliases)
+        return super()._get_list_widget(filters, **kwargs)
+
+    # -- tabs ----------------------------------------------------------------
+
+    def visible_related_views(self):
+        """Related views (tabs) the current user may read: checked per request."""
+        sm = self.appbuilder.sm
+        return [
+            view
+            for view in self._related_views
+            if sm.has_access("can_read", view.class_permission_name)
+        ]
+
+    def _get_related_views_widgets(
+        self, item, orders=None, pages=None, page_sizes=None, widgets=None, **args
+    ):
+        widgets = widgets or {}
+        widgets["related_views"] = []
+        for view in self.visible_related_views():
+            name = view.__class__.__name__
+            order_column, order_direction = (orders or {}).get(name, ("", ""))
+            widgets["related_views"].append(
+                self._get_related_view_widget(
+                    item,
+                    view,
+                    order_column,
+                    order_direction,
+                    page=(pages or {}).get(name),
+                    page_size=(page_sizes or {}).get(name),
+                )
+            )
+        return widgets
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        pk = self._deserialize_pk_if_composite(pk)
+        widgets = self._show(pk)
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=self.show_title,
+            widgets=widgets,
+            related_views=self.visible_related_views(),
+        )
+
+    # -- add / edit through the domain ----------------------------------------
+
+    def prepare(self, item, is_new: bool) -> None:
+        """Normalize and validate ``item`` before commit; raise ValidationFailed."""
+
+    def populate(self, form, item) -> None:
+        for name, field in form._fields.items():
+            if name == "csrf_token" or name in self.form_only_fields:
+                continue
+            field.populate_obj(item, name)
+
+    def _attach_errors(self, form, error: ValidationFailed) -> None:
+        for name, message in error.errors.items():
+            if name and name in form._fields and name not in self.form_only_fields:
+                form[name].errors = [*form[name].errors, message]
+            else:
+                flash(message, "danger")
+
+    def save(self, form, item, is_new: bool) -> bool:
+        session = self.datamodel.session
+        try:
+            with session.no_autoflush:
+                self.populate(form, item)
+                self.check_lock(form, item)
+                self.prepare(item, is_new)
+            if is_new:
+                session.add(item)
+            session.commit()
+        except ValidationFailed as e:
+            session.rollback()
+            self._attach_errors(form, e)
+            return False
+        except StaleDataError:
+            session.rollback()
+            self._attach_errors(
+                form,
+                StaleEdit(
+                    {
+                        None: _(
+                            "Запись изменил другой сотрудник. Ваши данные остались в форме: сверьте и сохраните ещё раз."
+                        )
+                    }
+                ),
+            )
+            return False
+        except IntegrityError:
+            session.rollback()
+            flash(
+                _(
+                    "Запись не сохранена: данные противоречат уже сохранённым. Проверьте поля формы."
+                ),
+                "danger",
+            )
+            return False
+        if is_new:
+            self.post_add(item)
+            flash(self.add_row_message, "success")
+        else:
+            self.post_update(item)
+            flash(self.edit_row_message, "success")
+        return True
+
+    def check_lock(self, form, item) -> None:
+        """Optimistic lock hook; see CustomerView."""
+
+    def _add(self):
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        form = self.add_form.refresh()
+        if request.method == "POST":
+            self._fill_form_exclude_cols(exclude_cols, form)
+            if form.validate():
+                self.process_form(form, True)
+                if self.save(form, self.datamodel.obj(), is_new=True):
+                    return None
+        else:
+            self.update_redirect()
+        return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+
+    def _edit(self, pk):
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        exclude_cols = self._filters.get_relation_cols()
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            abort(404)
+        pk = self.datamodel.get_pk_value(item)
+        if request.method == "POST":
+            form = self.edit_form.refresh(request.form)
+            self._fill_form_exclude_cols(exclude_cols, form)
+            form._id = pk
+            if form.validate():
+                self.process_form(form, False)
+                if self.save(form, item, is_new=False):
+                    return None
+        else:
+            form = self.edit_form.refresh(obj=item)
+            self.prefill_form(form, pk)
+            self.update_redirect()
+        return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
+
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self):
+        widget = self._add()
+        if not widget:
+            return self.post_add_redirect()
+        status = 422 if request.method == "POST" else 200
+        return self.render_template(
+            self.add_template, title=self.add_title, widgets=widget
+        ), status
+
+    @expose("/edit/<pk>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, pk):
+        pk = self._deserialize_pk_if_composite(pk)
+        widgets = self._edit(pk)
+        if not widgets:
+            return self.post_edit_redirect()
+        status = 422 if request.method == "POST" else 200
+        return (
+            self.render_template(
+                self.edit_template,
+                title=self.edit_title,
+                widgets=widgets,
+                related_views=[],
+            ),
+            status,
+        )
+
+
+class ReferenceView(KartotekaModelView):
+    class_permission_name = access.REFERENCE
+
+
+# ---------------------------------------------------------------------------
+# Reference data
+# ---------------------------------------------------------------------------
+
+
+class BranchView(ReferenceView):
+    datamodel = Interface(Branch)
+    list_title = _l("Филиалы")
+    show_title = add_title = edit_title = _l("Филиал")
+    label_columns = {"address": _l("Адрес"), "phone": _l("Телефон")}
+    list_columns = ["name", "address", "phone"]
+    add_columns = edit_columns = show_columns = ["name", "address", "phone"]
+    search_columns = ["name", "address"]
+    base_order = ("name", "asc")
+
+
+class CategoryView(ReferenceView):
+    datamodel = Interface(CustomerCategory)
+    list_title = _l("Категории клиентов")
+    show_title = add_title = edit_title = _l("Категория клиентов")
+    label_columns = {"discount": _l("Скидка, %")}
+    list_columns = add_columns = edit_columns = show_columns = ["name", "discount"]
+    search_columns = ["name"]
+    base_order = ("name", "asc")
+
+
+class TagView(ReferenceView):
+    datamodel = Interface(Tag)
+    list_title = _l("Теги")
+    show_title = add_title = edit_title = _l("Тег")
+    label_columns = {"color": _l("Цвет")}
+    list_columns = add_columns = edit_columns = show_columns = ["name", "color"]
+    search_columns = ["name"]
+    base_order = ("name", "asc")
+
+
+class CatalogItemView(ReferenceView):
+    datamodel = Interface(CatalogItem)
+    list_title = _l("Услуги и товары")
+    show_title = add_title = edit_title = _l("Услуга или товар")
+    label_columns = {
+        "kind": _l("Тип"),
+        "duration_min": _l("Длительность, мин"),
+        "active": _l("Активна"),
+    }
+    list_columns = ["name", "kind", "price", "duration_min", "active"]
+    add_columns = edit_columns = show_columns = [
+        "name",
+        "kind",
+        "price",
+        "duration_min",
+        "active",
+    ]
+    search_columns = ["name", "kind", "active"]
+    base_order = ("name", "asc")
+
+
+# ---------------------------------------------------------------------------
+# Tabs of the customer card. Each model has a standalone view (with the
+# customer column) and a tab view (without it); both share one permission.
+# ---------------------------------------------------------------------------
+
+
+class CustomerDocumentView(KartotekaModelView):
+    class_permission_name = access.DOCUMENTS
+    datamodel = Interface(
+        CustomerDocument, eager=[joinedload(CustomerDocument.customer)]
+    )
+    list_title = _l("Документы")
+    show_title = add_title = edit_title = _l("Документ")
+    label_columns = {
+        "kind": _l("Вид документа"),
+        "series": _l("Серия"),
+        "number": _l("Номер"),
+        "issued_by": _l("Кем выдан"),
+        "issue_date": _l("Дата выдачи"),
+        "division_code": _l("Код подразделения"),
+        "address": _l("Адрес регистрации"),
+        "citizenship": _l("Гражданство"),
+    }
+    fields = [
+        "kind",
+        "series",
+        "number",
+        "issued_by",
+        "issue_date",
+        "division_code",
+        "address",
+        "citizenship",
+    ]
+    list_columns = ["customer", "kind", "series", "number", "issue_date"]
+    add_columns = edit_columns = ["customer", *fields]
+    show_columns = ["customer", *fields, "created_by", "created_on"]
+    search_columns = ["kind", "customer"]
+    base_order = ("id", "desc")
+
+    def prepare(self, item, is_new):
+        documents.prepare_document(item)
+
+
+class CustomerDocumentTab(CustomerDocumentView):
+    list_columns = [
+        "kind",
+        "series",
+        "number",
+        "issued_by",
+        "issue_date",
+        "division_code",
+    ]
+
+
+ORDER_LABELS = {
+    "kind": _l("Тип"),
+    "visit_at": _l("Дата визита"),
+    "payment_status": _l("Оплата"),
+    "total": _l("Итого"),
+    "paid": _l("Оплачено"),
+    "debt": _l("Долг"),
+    "items": _l("Позиции"),
+}
+
+
+class OrderItemView(KartotekaModelView):
+    class_permission_name = access.ORDERS
+    datamodel = Interface(OrderItem, eager=[joinedload(OrderItem.catalog_item)])
+    list_title = _l("Позиции заказа")
+    show_title = add_title = edit_title = _l("Позиция заказа")
+    label_columns = {"catalog_item": _l("Услуга или товар"), "name": _l("Наименование")}
+    list_columns = ["name", "quantity", "price", "amount"]
+    add_columns = edit_columns = ["order", "catalog_item", "quantity", "price"]
+    show_columns = ["order", "catalog_item", "name", "quantity", "price", "amount"]
+    search_columns = ["name"]
+
+    def prepare(self, item, is_new):
+        if item.catalog_item is not None:
+            item.name = item.name or item.catalog_item.name
+            if item.price is None:
+                item.price = item.catalog_item.price
+        if item.order is not None and item not in item.order.items:
+            item.order.items.append(item)
+        orders.prepare_order_item(self.datamodel.session, item)
+
+
+class FilterDebt(ConditionFilter):
+    """«Визиты с задолженностью»: paid is less than the total."""
+
+    name = _l("С задолженностью")
+    arg_name = "debt"
+
+    def apply(self, query, value):
+        if str(value).lower() in ("", "0", "false", "n", "no"):
+            return query
+        return query.filter(Order.paid < Order.total)
+
+
+class OrderView(KartotekaModelView):
+    class_permission_name = access.ORDERS
+    datamodel = Interface(
+        Order,
+        eager=[
+            joinedload(Order.customer),
+            joinedload(Order.specialist),
+            joinedload(Order.branch),
+        ],
+    )
+    list_title = _l("Заказы")
+    show_title = add_title = edit_title = _l("Заказ")
+    label_columns = ORDER_LABELS
+    related_views = [OrderItemView]
+    list_columns = [
+        "id",
+        "created_on",
+        "customer",
+        "kind",
+        "specialist",
+        "status",
+        "payment_status",
+        "total",
+        "paid",
+        "debt",
+    ]
+    add_columns = [
+        "customer",
+        "kind",
+        "branch",
+        "specialist",
+        "visit_at",
+        "paid",
+        "comment",
+    ]
+    edit_columns = [
+        "customer",
+        "kind",
+        "branch",
+        "specialist",
+        "visit_at",
+        "status",
+        "paid",
+        "comment",
+    ]
+    show_columns = [
+        "id",
+        "customer",
+        "kind",
+        "branch",
+        "specialist",
+        "visit_at",
+        "status",
+        "payment_status",
+        "total",
+        "paid",
+        "debt",
+        "comment",
+        "created_by",
+        "created_on",
+    ]
+    search_columns = [
+        "status",
+        "payment_status",
+        "kind",
+        "specialist",
+        "branch",
+        "created_on",
+        "paid",
+    ]
+    custom_filters = {
+        "paid": [FilterDebt],
+        "created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo],
+    }
+    base_order = ("id", "desc")
+    formatters_columns = {"debt": formatting.money}
+
+    def prepare(self, item, is_new):
+        orders.prepare_order(self.datamodel.session, item, is_new=is_new)
+
+
+class OrderTab(OrderView):
+    list_columns = [
+        "id",
+        "created_on",
+        "kind",
+        "specialist",
+        "branch",
+        "status",
+        "payment_status",
+        "total",
+        "paid",
+        "debt",
+    ]
+
+
+class ReturnView(KartotekaModelView):
+    class_permission_name = access.RETURNS
+    datamodel = Interface(
+        Return, eager=[joinedload(Return.customer), joinedload(Return.order)]
+    )
+    list_title = _l("Возвраты")
+    show_title = add_title = edit_title = _l("Возврат")
+    label_columns = {"reason": _l("Причина")}
+    list_columns = ["id", "created_on", "customer", "order", "amount", "status"]
+    add_columns = ["order", "amount", "reason"]
+    edit_columns = ["order", "amount", "reason", "status"]
+    show_columns = [
+        "id",
+        "customer",
+        "order",
+        "amount",
+        "reason",
+        "status",
+        "created_by",
+        "created_on",
+    ]
+    search_columns = ["status", "created_on"]
+    base_order = ("id", "desc")
+
+    def prepare(self, item, is_new):
+        orders.prepare_return(self.datamodel.session, item)
+
+
+class ReturnTab(ReturnView):
+    list_columns = ["id", "created_on", "order", "amount", "reason", "status"]
+
+
+class ReviewView(KartotekaModelView):
+    class_permission_name = access.REVIEWS
+    datamodel = Interface(
+        Review, eager=[joinedload(Review.customer), joinedload(Review.specialist)]
+    )
+    list_title = _l("Отзывы")
+    show_title = add_title = edit_title = _l("Отзыв")
+    label_columns = {
+        "rating": _l("Оценка"),
+        "moderation_status": _l("Модерация"),
+        "reply": _l("Ответ"),
+    }
+    list_columns = [
+        "id",
+        "created_on",
+        "customer",
+        "rating",
+        "specialist",
+        "moderation_status",
+    ]
+    add_columns = edit_columns = [
+        "customer",
+        "order",
+        "specialist",
+        "rating",
+        "text",
+        "moderation_status",
+        "reply",
+    ]
+    show_columns = [
+        "id",
+        "customer",
+        "order",
+        "specialist",
+        "rating",
+        "text",
+        "moderation_status",
+        "reply",
+        "created_on",
+    ]
+    search_columns = ["rating", "moderation_status", "specialist"]
+    base_order = ("id", "desc")
+
+    def prepare(self, item, is_new):
+        orders.prepare_review(self.datamodel.session, item)
+
+
+class ReviewTab(ReviewView):
+    list_columns = [
+        "id",
+        "created_on",
+        "rating",
+        "text",
+        "specialist",
+        "moderation_status",
+    ]
+
+
+class NoteView(KartotekaModelView):
+    class_permission_name = access.NOTES
+    datamodel = Interface(
+        Note, eager=[joinedload(Note.customer), joinedload(Note.created_by)]
+    )
+    list_title = _l("Примечания")
+    show_title = add_title = edit_title = _l("Примечание")
+    label_columns = {"pinned": _l("Закреплено")}
+    list_columns = ["created_on", "customer", "created_by", "text", "pinned"]
+    add_columns = edit_columns = ["customer", "text", "pinned"]
+    show_columns = ["customer", "text", "pinned", "created_by", "created_on"]
+    search_columns = ["pinned"]
+    base_order = ("created_on", "desc")
+
+
+class NoteTab(NoteView):
+    list_columns = ["created_on", "created_by", "text", "pinned"]
+
+
+class MedicalRecordView(KartotekaModelView):
+    class_permission_name = access.ANAMNESIS
+    datamodel = Interface(
+        MedicalRecord,
+        eager=[
+            joinedload(MedicalRecord.customer),
+            joinedload(MedicalRecord.created_by),
+        ],
+    )
+    list_title = _l("Анамнез")
+    show_title = add_title = edit_title = _l("Запись анамнеза")
+    label_columns = {
+        "allergies": _l("Аллергии"),
+        "conditions": _l("Хронические заболевания"),
+        "medications": _l("Принимаемые препараты"),
+        "contraindications": _l("Противопоказания"),
+        "text": _l("Заметки врача"),
+    }
+    fields = ["allergies", "conditions", "medications", "contraindications", "text"]
+    list_columns = [
+        "created_on",
+        "customer",
+        "created_by",
+        "allergies",
+        "contraindications",
+    ]
+    add_columns = edit_columns = ["customer", *fields]
+    show_columns = [
+        "customer",
+        *fields,
+        "created_by",
+        "created_on",
+        "changed_by",
+        "changed_on",
+    ]
+    search_columns = ["created_on"]
+    base_order = ("created_on", "desc")
+
+
+class MedicalRecordTab(MedicalRecordView):
+    list_columns = [
+        "created_on",
+        "created_by",
+        "allergies",
+        "conditions",
+        "medications",
+        "contraindications",
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Customers and the card
+# ---------------------------------------------------------------------------
+
+
+class FilterPhone(ConditionFilter):
+    name = _l("Содержит")
+    arg_name = "phone"
+    condition = staticmethod(customers.phone_condition)
+
+
+class FilterName(ConditionFilter):
+    name = _l("Содержит")
+    arg_name = "name"
+    condition = staticmethod(customers.name_condition)
+
+
+class CustomerTab:
+    """A tab of the card: its label, its view and an optional inline form."""
+
+    def __init__(self, key, label, view, inline=None):
+        self.key, self.label, self.view, self.inline = key, label, view, inline
+
+
+CUSTOMER_LABELS = {
+    "full_name": _l("ФИО"),
+    "name_search": _l("ФИО"),
+    "last_name": _l("Фамилия"),
+    "first_name": _l("Имя"),
+    "middle_name": _l("Отчество"),
+    "customer_type": _l("Тип клиента"),
+    "company_name": _l("Наименование организации"),
+    "phone": _l("Телефон"),
+    "phone_extra": _l("Дополнительный телефон"),
+    "email": _l("Эл. почта"),
+    "gender": _l("Пол"),
+    "birth_date": _l("Дата рождения"),
+    "city": _l("Город"),
+    "category": _l("Категория"),
+    "source": _l("Источник"),
+    "card_number": _l("Номер карты"),
+    "discount": _l("Скидка, %"),
+    "manager": _l("Менеджер"),
+    "service_comment": _l("Служебный комментарий"),
+    "registered_at": _l("Дата регистрации"),
+    "last_visit_at": _l("Последний визит"),
+    "last_visit_ip": _l("IP последнего визита"),
+    "bonus_balance": _l("Бонусы"),
+    "deposit_balance": _l("Депозит"),
+    "tags": _l("Теги"),
+}
+
+CUSTOMER_FIELDSETS = [
+    (
+        _l("Клиент"),
+        {
+            "fields": [
+                "last_name",
+                "first_name",
+                "middle_name",
+                "customer_type",
+                "company_name",
+                "status",
+            ]
+        },
+    ),
+    (_l("Контакты"), {"fields": ["phone", "phone_extra", "email", "city"]}),
+    (_l("Личные данные"), {"fields": ["gender", "birth_date"]}),
+    (
+        _l("Обслуживание"),
+        {
+            "fields": [
+                "category",
+                "tags",
+                "manager",
+                "discount",
+                "card_number",
+                "source",
+                "service_comment",
+            ]
+        },
+    ),
+]
+
+
+class CustomerView(KartotekaModelView):
+    class_permission_name = access.CUSTOMERS
+    datamodel = Interface(Customer, eager=[joinedload(Customer.manager)])
+    list_title = _l("Клиенты")
+    show_title = _l("Карточка клиента")
+    add_title = _l("Новый клиент")
+    edit_title = _l("Редактирование клиента")
+    label_columns = CUSTOMER_LABELS
+    list_columns = [
+        "id",
+        "registered_at",
+        "full_name",
+        "phone",
+        "email",
+        "status",
+        "manager",
+        "last_visit_at",
+    ]
+    order_columns = [
+        "id",
+        "registered_at",
+        "last_name",
+        "phone",
+        "email",
+        "status",
+        "last_visit_at",
+    ]
+    order_aliases = {"full_name": "last_name"}
+    add_fieldsets = CUSTOMER_FIELDSETS
+    edit_fieldsets = [
+        *CUSTOMER_FIELDSETS[:-1],
+        (
+            CUSTOMER_FIELDSETS[-1][0],
+            {"fields": [*CUSTOMER_FIELDSETS[-1][1]["fields"], "version"]},
+        ),
+    ]
+    show_fieldsets = [
+        *CUSTOMER_FIELDSETS,
+        (
+            _l("Визиты и баланс"),
+            {
+                "fields": [
+                    "registered_at",
+                    "last_visit_at",
+                    "last_visit_ip",
+                    "bonus_balance",
+                    "deposit_balance",
+                ]
+            },
+        ),
+    ]
+    edit_form_extra_fields = {"version": HiddenField()}
+    form_only_fields = ("version",)
+    search_columns = [
+        "status",
+        "phone",
+        "name_search",
+        "gender",
+        "registered_at",
+        "manager",
+        "tags",
+        "category",
+        "email",
+    ]
+    custom_filters = {
+        "phone": [FilterPhone],
+        "name_search": [FilterName],
+        "registered_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
+    }
+    formatters_columns = {"phone": formatting.phone, "phone_extra": formatting.phone}
+    base_order = ("id", "desc")
+    show_template = "kartoteka/customer_card.html"
+    list_template = "kartoteka/customer_list.html"
+
+    tabs = [
+        CustomerTab("documents", _l("Документы"), CustomerDocumentTab),
+        CustomerTab(
+            "orders", _l("Заказы"), OrderTab, inline="kartoteka/inline_order.html"
+        ),
+        CustomerTab("returns", _l("Возвраты"), ReturnTab),
+        CustomerTab("reviews", _l("Отзывы"), ReviewTab),
+        CustomerTab(
+            "notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"
+        ),
+        CustomerTab("anamnesis", _l("Анамнез"), MedicalRecordTab),
+    ]
+    related_views = [tab.view for tab in tabs]
+
+    def list_conditions(self):
+        return [customers.search_condition(request.args.get("q", ""))]
+
+    def prepare(self, item, is_new):
+        customers.prepare_customer(self.datamodel.session, item)
+
+    def check_lock(self, form, item):
+        if "version" in form._fields:
+            customers.check_version(item, form.version.data)
+
+    def visible_tabs(self):
+        allowed = {type(v) for v in self.visible_related_views()}
+        views = {type(v): v for v in self._related_views}
+        return [(tab, views[tab.view]) for tab in self.tabs if tab.view in allowed]
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        pk = self._deserialize_pk_if_composite(pk)
+        customer = self.datamodel.get(pk, self._base_filters)
+        if customer is None:
+            abort(404)
+        widgets = self._show(pk)
+        sm = self.appbuilder.sm
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=self.show_title,
+            widgets=widgets,
+            customer=customer,
+            kpi=customers.kpi(self.datamodel.session, customer.id),
+            tabs=self.visible_tabs(),
+            related_views=self.visible_related_views(),
+            note_form=NoteInlineForm(),
+            order_form=OrderInlineForm(),
+            status_form=StatusForm(),
+            can_edit=sm.has_access("can_write", access.CUSTOMERS),
+            can_status=sm.has_access("can_status", access.CUSTOMERS),
+            can_add_note=sm.has_access("can_write", access.NOTES),
+            can_add_order=sm.has_access("can_write", access.ORDERS),
+            statuses=list(CustomerStatus),
+        )
+
+    def _card(self, pk, tab=None):
+        url = url_for(".show", pk=pk)
+        return redirect(f"{url}#{tab}" if tab else url)
+
+    def _customer_or_404(self, pk):
+        customer = self.datamodel.get(pk, self._base_filters)
+        if customer is None:
+            abort(404)
+        return customer
+
+    @expose("/<int:pk>/notes", methods=["POST"])
+    @has_access
+    def add_note(self, pk):
+        """Add a note from the card without leaving it."""
+        if not self.appbuilder.sm.has_access("can_write", access.NOTES):
+            abort(403)
+        customer = self._customer_or_404(pk)
+        form = NoteInlineForm()
+        if form.validate():
+            note = Note(
+                customer=customer,
+                text=form.text.data.strip(),
+                pinned=bool(form.pinned.data),
+            )
+            db.session.add(note)
+            db.session.commit()
+            flash(_("Примечание добавлено."), "success")
+        else:
+            for errors in form.errors.values():
+                for message in errors:
+                    flash(message, "danger")
+        return self._card(pk, "notes")
+
+    @expose("/<int:pk>/orders", methods=["POST"])
+    @has_access
+    def add_order(self, pk):
+        """Book an order from the card without leaving it."""
+        if not self.appbuilder.sm.has_access("can_write", access.ORDERS):
+            abort(403)
+        customer = self._customer_or_404(pk)
+        form = OrderInlineForm()
+        if not form.validate():
+            for errors in form.errors.values():
+                for message in errors:
+                    flash(message, "danger")
+            return self._card(pk, "orders")
+        session = db.session
+        try:
+            with session.no_autoflush:
+                order = Order(
+                    customer=customer,
+                    kind=form.kind.data,
+                    branch=form.branch.data,
+                    specialist=form.specialist.data,
+                    visit_at=form.visit_at.data,
+                    paid=form.paid.data or 0,
+                    comment=form.comment.data,
+                )
+                orders.add_item(order, form.catalog_item.data, form.quantity.data)
+                orders.prepare_order(session, order, is_new=True)
+            session.add(order)
+            session.commit()
+        except ValidationFailed as e:
+            session.rollback()
+            for message in e.errors.values():
+                flash(message, "danger")
+            return self._card(pk, "orders")
+        flash(_("Заказ №%(id)s оформлен.", id=order.id), "success")
+        return self._card(pk, "orders")
+
+    @expose("/<int:pk>/status", methods=["POST"])
+    @has_access
+    def change_status(self, pk):
+        customer = self._customer_or_404(pk)
+        form = StatusForm()
+        if not form.validate():
+            flash(_("Выберите статус из списка."), "danger")
+            return self._card(pk)
+        customers.change_status(customer, form.status.data)
+        db.session.commit()
+        flash(
+            _("Статус клиента изменён: %(status)s.", status=customer.status.label),
+            "success",
+        )
+        return self._card(pk)
+
+    def _bulk_status(self, items, status):
+        items = items if isinstance(items, list) else [items]
+        for customer in items:
+            if customer is not None:
+                customers.change_status(customer, status)
+        db.session.commit()
+        flash(_("Статус изменён у %(count)s клиентов.", count=len(items)), "success")
+        self.update_redirect()
+        return redirect(self.get_redirect())
+
+    @action(
+        "status_active",
+        _l("Статус «Активен»"),
+        "",
+        "fa-check",
+        multiple=True,
+        single=False,
+    )
+    def status_active(self, items):
+        return self._bulk_status(items, CustomerStatus.ACTIVE)
+
+    @action(
+        "status_verified",
+        _l("Статус «Проверен»"),
+        "",
+        "fa-check-circle",
+        multiple=True,
+        single=False,
+    )
+    def status_verified(self, items):
+        return self._bulk_status(items, CustomerStatus.VERIFIED)
+
+    @action(
+        "status_problem",
+        _l("Статус «Проблемный»"),
+        "",
+        "fa-exclamation-triangle",
+        multiple=True,
+        single=False,
+    )
+    def status_problem(self, items):
+        return self._bulk_status(items, CustomerStatus.PROBLEM)
+
+    @action(
+        "status_blocked",
+        _l("Статус «Заблокирован»"),
+        "",
+        "fa-ban",
+        multiple=True,
+        single=False,
+    )
+    def status_blocked(self, items):
+        return self._bulk_status(items, CustomerStatus.BLOCKED)
+
+
+class HomeView(IndexView):
+    """The start page: straight to the customers list for signed-in staff."""
+
+    @expose("/")
+    def index(self):
+        if g.user is not None and g.user.is_authenticated:
+            return redirect(url_for("CustomerView.list"))
+        return redirect(url_for(self.appbuilder.sm.auth_view.endpoint + ".login"))
+
+
+def register_views(appbuilder) -> None:
+    """Register every view and the menu, in one place."""
+    appbuilder.add_view(
+        CustomerView,
+        "Customers",
+        label=_l("Клиенты"),
+        icon="fa-address-card",
+        category="Customers",
+        category_label=_l("Клиенты"),
+        category_icon="fa-users",
+    )
+    appbuilder.add_view(
+        OrderView,
+        "Orders",
+        label=_l("Заказы"),
+        icon="fa-shopping-cart",
+        category="Customers",
+    )
+    appbuilder.add_view(
+        ReturnView,
+        "Returns",
+        label=_l("Возвраты"),
+        icon="fa-undo",
+        category="Customers",
+    )
+    appbuilder.add_view(
+        ReviewView, "Reviews", label=_l("Отзывы"), icon="fa-star", category="Customers"
+    )
+    appbuilder.add_view(
+        NoteView,
+        "Notes",
+        label=_l("Примечания"),
+        icon="fa-sticky-note",
+        category="Customers",
+    )
+    appbuilder.add_view(
+        CustomerDocumentView,
+        "Documents",
+        label=_l("Документы"),
+        icon="fa-id-card",
+        category="Customers",
+    )
+    appbuilder.add_view(
+        MedicalRecordView,
+        "Anamnesis",
+        label=_l("Анамнез"),
+        icon="fa-heartbeat",
+        category="Customers",
+    )
+    appbuilder.add_view(
+        CatalogItemView,
+        "Catalog",
+        label=_l("Услуги и товары"),
+        icon="fa-list",
+        category="Reference",
+        category_label=_l("Справочники"),
+        category_icon="fa-book",
+    )
+    appbuilder.add_view(
+        BranchView,
+        "Branches",
+        label=_l("Филиалы"),
+        icon="fa-building",
+        category="Reference",
+    )
+    appbuilder.add_view(
+        CategoryView,
+        "Categories",
+        label=_l("Категории клиентов"),
+        icon="fa-folder",
+        category="Reference",
+    )
+    appbuilder.add_view(
+        TagView, "Tags", label=_l("Теги"), icon="fa-tag", category="Reference"
+    )
+    for view in (
+        OrderItemView,
+        CustomerDocumentTab,
+        OrderTab,
+        ReturnTab,
+        ReviewTab,
+        NoteTab,
+        MedicalRecordTab,
+    ):
+        appbuilder.add_view_no_menu(view)

@@ -1,0 +1,85 @@
+"""Kartoteka settings: environment variables with working defaults.
+
+Every setting can be overridden by an environment variable of the same name.
+The embedded default is a SQLite file under ``instance/`` and an in-process
+worker; production sets ``DATABASE_URL`` and ``REDIS_URL``.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+INSTANCE_DIR = Path(os.environ.get("KARTOTEKA_INSTANCE") or BASE_DIR / "instance")
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else generated once into instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+    path = INSTANCE_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    APP_NAME = "Картотека"
+    SQLALCHEMY_DATABASE_URI = os.environ.get(
+        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'kartoteka.db'}"
+    )
+    INSTANCE_DIR = str(INSTANCE_DIR)
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SECRET_KEY = None  # filled lazily by create_app via _secret_key()
+
+    # Redis: unset means the embedded in-process store and worker thread.
+    REDIS_URL = os.environ.get("REDIS_URL", "")
+    RQ_QUEUE = os.environ.get("RQ_QUEUE", "kartoteka")
+
+    # Locale and time zone of the clinic.
+    BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "ru")
+    BABEL_DEFAULT_TIMEZONE = os.environ.get("KARTOTEKA_TIMEZONE", "Europe/Moscow")
+    BABEL_TRANSLATION_DIRECTORIES = str(BASE_DIR / "translations")
+    LANGUAGES = {
+        "ru": {"flag": "ru", "name": "Русский"},
+        "en": {"flag": "gb", "name": "English"},
+    }
+    KARTOTEKA_CURRENCY = os.environ.get("KARTOTEKA_CURRENCY", "RUB")
+    KARTOTEKA_PHONE_REGION = os.environ.get("KARTOTEKA_PHONE_REGION", "RU")
+
+    # Flask-AppBuilder
+    FAB_SECURITY_MANAGER_CLASS = "app.security.KartotekaSecurityManager"
+    FAB_INDEX_VIEW = "app.views.HomeView"
+    FAB_ADD_SECURITY_API = False
+    FAB_API_SWAGGER_UI = False
+    AUTH_TYPE = 1  # AUTH_DB
+    AUTH_ROLE_ADMIN = "Admin"
+    AUTH_ROLE_PUBLIC = "Public"
+    AUTH_USER_REGISTRATION = False
+    FAB_UPDATE_PERMS = True
+    APP_THEME = ""
+    WTF_CSRF_ENABLED = True
+    WTF_CSRF_TIME_LIMIT = None
+
+    # Session cookie hardening; Secure is on in production (HTTPS).
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+
+    # Demo users share one password (random when unset, printed by run.py).
+    KARTOTEKA_DEMO_PASSWORD = os.environ.get("KARTOTEKA_DEMO_PASSWORD", "")
+
+
+class TestConfig(Config):
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")
