@@ -34,9 +34,7 @@ def _bool(name: str, default: bool) -> bool:
 
 class Config:
     APP_NAME = "Картотека"
-    SQLALCHEMY_DATABASE_URI = os.environ.get(
-        "DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'kartoteka.db'}"
-    )
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'kartoteka.db'}")
     INSTANCE_DIR = str(INSTANCE_DIR)
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SECRET_KEY = None  # filled lazily by create_app via _secret_key()

@@ -49,9 +49,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
 
     with app.app_context():
         db.init_app(app)
-        migrate.init_app(
-            app, db, directory=str(Path(__file__).parent.parent / "migrations")
-        )
+        migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
         from .views import register_views

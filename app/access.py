@@ -133,9 +133,7 @@ ROLES: dict[str, RoleSpec] = {
 SELF_SERVICE_VIEWS = {"UserInfoEditView", "ResetMyPasswordView", "LocaleView"}
 
 
-def role_permissions(
-    spec: RoleSpec, all_pvms: set[tuple[str, str]], menu_resources: dict[str, set[str]]
-):
+def role_permissions(spec: RoleSpec, all_pvms: set[tuple[str, str]], menu_resources: dict[str, set[str]]):
     """The (permission, view) pairs a role gets by default, from the matrix."""
     wanted: set[tuple[str, str]] = set()
     for resource, level in spec.resources.items():
@@ -192,19 +190,14 @@ def sync_roles(reset: bool = False) -> list[str]:
         if role is None:
             role = sm.add_role(spec.name)
         wanted = role_permissions(spec, all_pvms, menu_resources)
-        role.permissions = [
-            sm.find_permission_view_menu(perm, view) for perm, view in sorted(wanted)
-        ]
+        role.permissions = [sm.find_permission_view_menu(perm, view) for perm, view in sorted(wanted)]
         sm.session.commit()
         touched.append(spec.name)
     return touched
 
 
 def _all_pvms(sm) -> set[tuple[str, str]]:
-    return {
-        (pv.permission.name, pv.view_menu.name)
-        for pv in sm.session.query(sm.permissionview_model)
-    }
+    return {(pv.permission.name, pv.view_menu.name) for pv in sm.session.query(sm.permissionview_model)}
 
 
 def _menu_resources(appbuilder) -> dict[str, set[str]]:

@@ -18,9 +18,7 @@ def init_command():
 
 
 @kartoteka.command("roles")
-@click.option(
-    "--reset", is_flag=True, help="Restore the default permissions of every role."
-)
+@click.option("--reset", is_flag=True, help="Restore the default permissions of every role.")
 def roles_command(reset):
     """Sync roles; with --reset, overwrite administrators' changes with the defaults."""
     from .access import sync_roles
@@ -30,9 +28,7 @@ def roles_command(reset):
 
 @kartoteka.command("demo")
 @click.option("--customers", default=300, show_default=True, help="How many customers.")
-@click.option(
-    "--seed", default=1, show_default=True, help="Random seed (deterministic data)."
-)
+@click.option("--seed", default=1, show_default=True, help="Random seed (deterministic data).")
 def demo_command(customers, seed):
     """Fill the database with realistic Russian demo data."""
     from .demo import seed_demo
@@ -41,9 +37,7 @@ def demo_command(customers, seed):
 
 
 @kartoteka.command("demo-users")
-@click.option(
-    "--password", envvar="KARTOTEKA_DEMO_PASSWORD", default="", help="Shared password."
-)
+@click.option("--password", envvar="KARTOTEKA_DEMO_PASSWORD", default="", help="Shared password.")
 def demo_users_command(password):
     """Create one demo user per role and print their logins."""
     from .demo import create_demo_users

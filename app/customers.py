@@ -100,15 +100,11 @@ def prepare_customer(session: Session, customer: Customer) -> Customer:
         if customer.phone and "phone" not in errors:
             other = _find_other(session, Customer.phone == customer.phone, customer.id)
             if other is not None:
-                errors["phone"] = Markup(
-                    escape(_("Клиент с этим телефоном уже есть: "))
-                ) + _card_link(other)
+                errors["phone"] = Markup(escape(_("Клиент с этим телефоном уже есть: "))) + _card_link(other)
         if customer.email and "email" not in errors:
             other = _find_other(session, Customer.email == customer.email, customer.id)
             if other is not None:
-                errors["email"] = Markup(
-                    escape(_("Клиент с этой почтой уже есть: "))
-                ) + _card_link(other)
+                errors["email"] = Markup(escape(_("Клиент с этой почтой уже есть: "))) + _card_link(other)
     if errors:
         raise ValidationFailed(errors)
     return customer
@@ -164,9 +160,7 @@ def name_condition(text: str):
     words = (text or "").lower().split()
     if not words:
         return None
-    return and_(
-        *[Customer.name_search.contains(" " + w, autoescape=True) for w in words]
-    )
+    return and_(*[Customer.name_search.contains(" " + w, autoescape=True) for w in words])
 
 
 def phone_condition(fragment: str):
@@ -188,9 +182,7 @@ def search_condition(query: str):
         return Customer.email.contains(query.lower(), autoescape=True)
     if _PHONE_LIKE.fullmatch(query):
         return phone_condition(query)
-    return or_(
-        name_condition(query), Customer.email.startswith(query.lower(), autoescape=True)
-    )
+    return or_(name_condition(query), Customer.email.startswith(query.lower(), autoescape=True))
 
 
 def kpi(session: Session, customer_id: int) -> dict[str, Decimal | int]:

@@ -273,10 +273,7 @@ def _ensure_reference() -> dict:
         )
         session.execute(
             insert(Tag),
-            [
-                {"name": n, "color": c, "created_on": utcnow(), "changed_on": utcnow()}
-                for n, c in TAGS
-            ],
+            [{"name": n, "color": c, "created_on": utcnow(), "changed_on": utcnow()} for n, c in TAGS],
         )
         session.execute(
             insert(CatalogItem),
@@ -298,18 +295,14 @@ def _ensure_reference() -> dict:
         "branches": session.scalars(select(Branch.id)).all(),
         "categories": session.scalars(select(CustomerCategory.id)).all(),
         "tags": session.scalars(select(Tag.id)).all(),
-        "catalog": session.execute(
-            select(CatalogItem.id, CatalogItem.name, CatalogItem.price)
-        ).all(),
+        "catalog": session.execute(select(CatalogItem.id, CatalogItem.name, CatalogItem.price)).all(),
     }
 
 
 def _staff_ids(role_key: str) -> list[int]:
     sm = current_app.appbuilder.sm
     role = sm.find_role(ROLES[role_key].name)
-    return (
-        [u.id for u in role.user] if role is not None and hasattr(role, "user") else []
-    )
+    return [u.id for u in role.user] if role is not None and hasattr(role, "user") else []
 
 
 def _flush(table_or_model, rows: list[dict]) -> None:
@@ -318,9 +311,7 @@ def _flush(table_or_model, rows: list[dict]) -> None:
     rows.clear()
 
 
-def seed_demo(
-    customers: int = 300, seed: int = 1, now: dt.datetime | None = None
-) -> str:
+def seed_demo(customers: int = 300, seed: int = 1, now: dt.datetime | None = None) -> str:
     """Insert ``customers`` customers with documents, orders, returns, reviews, notes."""
     rng = random.Random(seed)
     now = now or utcnow()
@@ -331,9 +322,7 @@ def seed_demo(
     start_id = (session.scalar(select(func.max(Customer.id))) or 0) + 1
     start_order = (session.scalar(select(func.max(Order.id))) or 0) + 1
     used_phones = set(session.scalars(select(Customer.phone)).all())
-    rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m = (
-        [] for _ in range(9)
-    )
+    rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m = ([] for _ in range(9))
     order_id = start_order
     counts = dict.fromkeys(("orders", "returns", "reviews", "notes", "documents"), 0)
     for n in range(customers):
@@ -348,9 +337,7 @@ def seed_demo(
                 used_phones.add(phone)
                 break
         email = f"{first.lower().translate(TRANSLIT)}.{last.lower().translate(TRANSLIT)}{cid}@example.ru"
-        registered = now - dt.timedelta(
-            days=rng.randint(0, 1500), minutes=rng.randint(0, 1440)
-        )
+        registered = now - dt.timedelta(days=rng.randint(0, 1500), minutes=rng.randint(0, 1440))
         birth = dt.date(rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28))
         status = rng.choices(list(CustomerStatus), weights=[80, 12, 5, 3])[0]
         rows_c.append(
@@ -404,9 +391,7 @@ def seed_demo(
             counts["documents"] += 1
         last_visit = None
         for _ in range(rng.choice([0, 1, 1, 2, 3, 5])):
-            created = registered + dt.timedelta(
-                days=rng.randint(0, max(1, (now - registered).days))
-            )
+            created = registered + dt.timedelta(days=rng.randint(0, max(1, (now - registered).days)))
             created = min(created, now)
             items = rng.sample(ref["catalog"], rng.choice([1, 1, 2, 3]))
             total = Decimal(0)
@@ -424,9 +409,7 @@ def seed_demo(
                         "amount": amount,
                     }
                 )
-            paid = rng.choice(
-                [total, total, total, Decimal(0), (total / 2).quantize(Decimal("0.01"))]
-            )
+            paid = rng.choice([total, total, total, Decimal(0), (total / 2).quantize(Decimal("0.01"))])
             order_status = (
                 OrderStatus.REVIEW
                 if status == CustomerStatus.PROBLEM
@@ -497,9 +480,7 @@ def seed_demo(
             order_id += 1
         rows_c[-1]["last_visit_at"] = last_visit
         rows_c[-1]["last_visit_ip"] = (
-            f"95.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}"
-            if last_visit
-            else None
+            f"95.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}" if last_visit else None
         )
         for _ in range(rng.choice([0, 0, 1, 2])):
             rows_n.append(
@@ -528,9 +509,7 @@ def seed_demo(
                 }
             )
         if len(rows_c) >= BATCH:
-            _flush_all(
-                rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m
-            )
+            _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m)
     _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m)
     _fix_sequences()
     session.commit()
@@ -540,9 +519,7 @@ def seed_demo(
     )
 
 
-def _flush_all(
-    rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m
-) -> None:
+def _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m) -> None:
     _flush(Customer, rows_c)
     _flush(customer_tag, rows_t)
     _flush(CustomerDocument, rows_d)
@@ -580,11 +557,7 @@ DEMO_LOGINS = [
 def create_demo_users(password: str | None = None) -> tuple[str, list[tuple[str, str]]]:
     """One demo user per role, sharing ``password`` (random when not given)."""
     sm = current_app.appbuilder.sm
-    password = (
-        password
-        or current_app.config.get("KARTOTEKA_DEMO_PASSWORD")
-        or secrets.token_urlsafe(12)
-    )
+    password = password or current_app.config.get("KARTOTEKA_DEMO_PASSWORD") or secrets.token_urlsafe(12)
     logins = []
     for login, role_key, first, last in DEMO_LOGINS:
         role = sm.find_role(ROLES[role_key].name)

@@ -25,9 +25,7 @@ _RULES = {
 _DIVISION = re.compile(r"\d{3}-\d{3}")
 
 
-def prepare_document(
-    document: CustomerDocument, *, today: dt.date | None = None
-) -> CustomerDocument:
+def prepare_document(document: CustomerDocument, *, today: dt.date | None = None) -> CustomerDocument:
     today = today or dt.date.today()
     errors: dict[str | None, str] = {}
     kind = DocumentKind(document.kind) if document.kind else None
@@ -74,9 +72,7 @@ def prepare_document(
         customer = document.customer
         birth = customer.birth_date if customer is not None else None
         if birth and document.issue_date <= birth:
-            errors["issue_date"] = _(
-                "Дата выдачи должна быть позже даты рождения клиента."
-            )
+            errors["issue_date"] = _("Дата выдачи должна быть позже даты рождения клиента.")
     if errors:
         raise ValidationFailed(errors)
     return document

@@ -56,12 +56,8 @@ def phone(value: str | None) -> str:
         return value
     region = current_app.config["KARTOTEKA_PHONE_REGION"]
     if phonenumbers.region_code_for_number(parsed) == region:
-        return phonenumbers.format_number(
-            parsed, phonenumbers.PhoneNumberFormat.NATIONAL
-        )
-    return phonenumbers.format_number(
-        parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    )
+        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 FILTERS = {

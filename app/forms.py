@@ -23,9 +23,7 @@ from .models import Branch, CatalogItem, CustomerStatus, OrderKind
 class LabeledEnumField(SelectField):
     """A select over a LabeledEnum: stores members, shows translated labels."""
 
-    def __init__(
-        self, enum_class, label=None, validators=None, allow_blank=False, **kwargs
-    ):
+    def __init__(self, enum_class, label=None, validators=None, allow_blank=False, **kwargs):
         self.enum_class = enum_class
         choices = [(m.value, m.label) for m in enum_class]
         if allow_blank:
@@ -38,9 +36,7 @@ class LabeledEnumField(SelectField):
                 return value
             return enum_class(value)
 
-        super().__init__(
-            label=label, validators=validators, coerce=coerce, choices=choices, **kwargs
-        )
+        super().__init__(label=label, validators=validators, coerce=coerce, choices=choices, **kwargs)
 
     def iter_choices(self):
         for value, label in self.choices:
@@ -71,11 +67,7 @@ def _users():
     from flask import current_app
 
     user_model = current_app.appbuilder.sm.user_model
-    return (
-        db.session.query(user_model)
-        .filter(user_model.active.is_(True))
-        .order_by(user_model.last_name)
-    )
+    return db.session.query(user_model).filter(user_model.active.is_(True)).order_by(user_model.last_name)
 
 
 class NoteInlineForm(FlaskForm):
@@ -91,9 +83,7 @@ class OrderInlineForm(FlaskForm):
     catalog_item = QuerySelectField(
         _l("Услуга или товар"),
         query_func=lambda: (
-            db.session.query(CatalogItem)
-            .filter(CatalogItem.active.is_(True))
-            .order_by(CatalogItem.name)
+            db.session.query(CatalogItem).filter(CatalogItem.active.is_(True)).order_by(CatalogItem.name)
         ),
         get_label="name",
         get_pk_func=_pk,
@@ -136,6 +126,4 @@ class OrderInlineForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = LabeledEnumField(
-        CustomerStatus, _l("Статус"), validators=[InputRequired()]
-    )
+    status = LabeledEnumField(CustomerStatus, _l("Статус"), validators=[InputRequired()])

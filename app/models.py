@@ -59,9 +59,7 @@ class Audited:
 
     @declared_attr
     def created_by_fk(cls):
-        return Column(
-            Integer, ForeignKey("ab_user.id"), default=_current_user_id, nullable=True
-        )
+        return Column(Integer, ForeignKey("ab_user.id"), default=_current_user_id, nullable=True)
 
     @declared_attr
     def changed_by_fk(cls):
@@ -224,9 +222,7 @@ class CatalogItem(Audited, Model):
     __tablename__ = "catalog_item"
     id = Column(Integer, primary_key=True)
     name = Column(String(200), unique=True, nullable=False)
-    kind = Column(
-        _enum(CatalogKind, "catalog_kind"), default=CatalogKind.SERVICE, nullable=False
-    )
+    kind = Column(_enum(CatalogKind, "catalog_kind"), default=CatalogKind.SERVICE, nullable=False)
     price = Column(MONEY, nullable=False)
     duration_min = Column(Integer)
     active = Column(Boolean, default=True, nullable=False)
@@ -245,9 +241,7 @@ customer_tag = Table(
         ForeignKey("customer.id", ondelete="CASCADE"),
         primary_key=True,
     ),
-    Column(
-        "tag_id", Integer, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True
-    ),
+    Column("tag_id", Integer, ForeignKey("tag.id", ondelete="CASCADE"), primary_key=True),
     Index("ix_customer_tag_tag", "tag_id"),
 )
 
@@ -300,11 +294,7 @@ class Customer(Audited, Model):
     tags = relationship(Tag, secondary=customer_tag, lazy="select")
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (
-        CheckConstraint(
-            "discount >= 0 AND discount <= 100", name="ck_customer_discount"
-        ),
-    )
+    __table_args__ = (CheckConstraint("discount >= 0 AND discount <= 100", name="ck_customer_discount"),)
 
     @property
     def full_name(self) -> str:
@@ -350,9 +340,7 @@ class Order(Audited, Model):
         index=True,
     )
     customer = relationship(Customer)
-    kind = Column(
-        _enum(OrderKind, "order_kind"), default=OrderKind.VISIT, nullable=False
-    )
+    kind = Column(_enum(OrderKind, "order_kind"), default=OrderKind.VISIT, nullable=False)
     branch_id = Column(Integer, ForeignKey("branch.id"), index=True)
     branch = relationship(Branch)
     specialist_id = Column(Integer, ForeignKey("ab_user.id"), index=True)
@@ -372,9 +360,7 @@ class Order(Audited, Model):
     total = Column(MONEY, default=ZERO, nullable=False)
     paid = Column(MONEY, default=ZERO, nullable=False)
     comment = Column(Text)
-    items = relationship(
-        "OrderItem", back_populates="order", cascade="all, delete-orphan", lazy="select"
-    )
+    items = relationship("OrderItem", back_populates="order", cascade="all, delete-orphan", lazy="select")
     __table_args__ = (
         CheckConstraint("paid >= 0", name="ck_order_paid_nonneg"),
         CheckConstraint("paid <= total", name="ck_order_paid_le_total"),
@@ -466,9 +452,7 @@ class Review(Audited, Model):
         nullable=False,
     )
     reply = Column(Text)
-    __table_args__ = (
-        CheckConstraint("rating BETWEEN 1 AND 5", name="ck_review_rating"),
-    )
+    __table_args__ = (CheckConstraint("rating BETWEEN 1 AND 5", name="ck_review_rating"),)
 
     def __str__(self):
         return str(_l("Отзыв №%(id)s", id=self.id))

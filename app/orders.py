@@ -49,9 +49,7 @@ def recalculate(order: Order) -> Order:
 
 def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
     """Apply the customer's status rules and the payment rules before saving."""
-    customer = order.customer or (
-        session.get(Customer, order.customer_id) if order.customer_id else None
-    )
+    customer = order.customer or (session.get(Customer, order.customer_id) if order.customer_id else None)
     if customer is None:
         raise ValidationFailed({"customer": _("Выберите клиента.")})
     if is_new:
@@ -70,18 +68,12 @@ def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
             order.status = OrderStatus.NEW
     paid = order.paid if order.paid is not None else ZERO
     if paid < 0:
-        raise ValidationFailed(
-            {"paid": _("Оплаченная сумма не может быть отрицательной.")}
-        )
+        raise ValidationFailed({"paid": _("Оплаченная сумма не может быть отрицательной.")})
     order.paid = Decimal(paid).quantize(CENT)
     recalculate(order)
     if order.paid > order.total:
         raise ValidationFailed(
-            {
-                "paid": _(
-                    "Оплачено больше суммы заказа: оплата не может превышать итог заказа."
-                )
-            }
+            {"paid": _("Оплачено больше суммы заказа: оплата не может превышать итог заказа.")}
         )
     return order
 
@@ -111,15 +103,11 @@ def prepare_order_item(session: Session, item: OrderItem) -> OrderItem:
         raise ValidationFailed({"order": _("Выберите заказ.")})
     recalculate(order)
     if order.paid > order.total:
-        raise ValidationFailed(
-            {None: _("После изменения позиции оплата превысит сумму заказа.")}
-        )
+        raise ValidationFailed({None: _("После изменения позиции оплата превысит сумму заказа.")})
     return item
 
 
-def returned_amount(
-    session: Session, order_id: int, exclude_id: int | None = None
-) -> Decimal:
+def returned_amount(session: Session, order_id: int, exclude_id: int | None = None) -> Decimal:
     stmt = select(func.coalesce(func.sum(Return.amount), 0)).where(
         Return.order_id == order_id, Return.status != ReturnStatus.REJECTED
     )
@@ -132,9 +120,7 @@ def prepare_return(session: Session, ret: Return) -> Return:
     """A return cannot exceed what was paid for its order (minus earlier returns)."""
     order = ret.order or (session.get(Order, ret.order_id) if ret.order_id else None)
     if order is None:
-        raise ValidationFailed(
-            {"order": _("Выберите заказ, по которому оформляется возврат.")}
-        )
+        raise ValidationFailed({"order": _("Выберите заказ, по которому оформляется возврат.")})
     ret.customer_id = order.customer_id
     ret.customer = order.customer
     if ret.amount is None or ret.amount <= 0:

@@ -162,11 +162,7 @@ class KartotekaModelView(ModelView):
     def visible_related_views(self):
         """Related views (tabs) the current user may read: checked per request."""
         sm = self.appbuilder.sm
-        return [
-            view
-            for view in self._related_views
-            if sm.has_access("can_read", view.class_permission_name)
-        ]
+        return [view for view in self._related_views if sm.has_access("can_read", view.class_permission_name)]
 
     def _get_related_views_widgets(
         self, item, orders=None, pages=None, page_sizes=None, widgets=None, **args
@@ -249,9 +245,7 @@ class KartotekaModelView(ModelView):
         except IntegrityError:
             session.rollback()
             flash(
-                _(
-                    "Запись не сохранена: данные противоречат уже сохранённым. Проверьте поля формы."
-                ),
+                _("Запись не сохранена: данные противоречат уже сохранённым. Проверьте поля формы."),
                 "danger",
             )
             return False
@@ -308,9 +302,7 @@ class KartotekaModelView(ModelView):
         if not widget:
             return self.post_add_redirect()
         status = 422 if request.method == "POST" else 200
-        return self.render_template(
-            self.add_template, title=self.add_title, widgets=widget
-        ), status
+        return self.render_template(self.add_template, title=self.add_title, widgets=widget), status
 
     @expose("/edit/<pk>", methods=["GET", "POST"])
     @has_access
@@ -400,9 +392,7 @@ class CatalogItemView(ReferenceView):
 
 class CustomerDocumentView(KartotekaModelView):
     class_permission_name = access.DOCUMENTS
-    datamodel = Interface(
-        CustomerDocument, eager=[joinedload(CustomerDocument.customer)]
-    )
+    datamodel = Interface(CustomerDocument, eager=[joinedload(CustomerDocument.customer)])
     list_title = _l("Документы")
     show_title = add_title = edit_title = _l("Документ")
     label_columns = {
@@ -588,9 +578,7 @@ class OrderTab(OrderView):
 
 class ReturnView(KartotekaModelView):
     class_permission_name = access.RETURNS
-    datamodel = Interface(
-        Return, eager=[joinedload(Return.customer), joinedload(Return.order)]
-    )
+    datamodel = Interface(Return, eager=[joinedload(Return.customer), joinedload(Return.order)])
     list_title = _l("Возвраты")
     show_title = add_title = edit_title = _l("Возврат")
     label_columns = {"reason": _l("Причина")}
@@ -620,9 +608,7 @@ class ReturnTab(ReturnView):
 
 class ReviewView(KartotekaModelView):
     class_permission_name = access.REVIEWS
-    datamodel = Interface(
-        Review, eager=[joinedload(Review.customer), joinedload(Review.specialist)]
-    )
+    datamodel = Interface(Review, eager=[joinedload(Review.customer), joinedload(Review.specialist)])
     list_title = _l("Отзывы")
     show_title = add_title = edit_title = _l("Отзыв")
     label_columns = {
@@ -678,9 +664,7 @@ class ReviewTab(ReviewView):
 
 class NoteView(KartotekaModelView):
     class_permission_name = access.NOTES
-    datamodel = Interface(
-        Note, eager=[joinedload(Note.customer), joinedload(Note.created_by)]
-    )
+    datamodel = Interface(Note, eager=[joinedload(Note.customer), joinedload(Note.created_by)])
     list_title = _l("Примечания")
     show_title = add_title = edit_title = _l("Примечание")
     label_columns = {"pinned": _l("Закреплено")}
@@ -906,14 +890,10 @@ class CustomerView(KartotekaModelView):
 
     tabs = [
         CustomerTab("documents", _l("Документы"), CustomerDocumentTab),
-        CustomerTab(
-            "orders", _l("Заказы"), OrderTab, inline="kartoteka/inline_order.html"
-        ),
+        CustomerTab("orders", _l("Заказы"), OrderTab, inline="kartoteka/inline_order.html"),
         CustomerTab("returns", _l("Возвраты"), ReturnTab),
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
-        CustomerTab(
-            "notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"
-        ),
+        CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
         CustomerTab("anamnesis", _l("Анамнез"), MedicalRecordTab),
     ]
     related_views = [tab.view for tab in tabs]
@@ -1137,9 +1117,7 @@ def register_views(appbuilder) -> None:
         icon="fa-undo",
         category="Customers",
     )
-    appbuilder.add_view(
-        ReviewView, "Reviews", label=_l("Отзывы"), icon="fa-star", category="Customers"
-    )
+    appbuilder.add_view(ReviewView, "Reviews", label=_l("Отзывы"), icon="fa-star", category="Customers")
     appbuilder.add_view(
         NoteView,
         "Notes",
@@ -1184,9 +1162,7 @@ def register_views(appbuilder) -> None:
         icon="fa-folder",
         category="Reference",
     )
-    appbuilder.add_view(
-        TagView, "Tags", label=_l("Теги"), icon="fa-tag", category="Reference"
-    )
+    appbuilder.add_view(TagView, "Tags", label=_l("Теги"), icon="fa-tag", category="Reference")
     for view in (
         OrderItemView,
         CustomerDocumentTab,

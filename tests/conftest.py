@@ -1,0 +1,140 @@
+"""Fixtures: app (migrated database) -> users per role -> client -> login_as.
+
+The database is SQLite (a temporary file) unless TEST_DATABASE_URL points at
+PostgreSQL; .ci/run runs the suite on both. Migrations create the schema once
+per session; every test starts from empty domain tables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+
+import pytest
+from sqlalchemy import event
+
+from app import create_app
+from app.access import ROLES, sync_roles
+from app.extensions import db
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory):
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return url
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def app(database_url, tmp_path_factory):
+    from flask_migrate import upgrade
+
+    from config import TestConfig
+
+    app = create_app(
+        TestConfig,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        INSTANCE_DIR=str(tmp_path_factory.mktemp("instance")),
+        SECRET_KEY="test-secret-key",
+    )
+    app.jinja_env.undefined = (
+        __import__("jinja2").StrictUndefined if os.environ.get("STRICT_JINJA") else app.jinja_env.undefined
+    )
+    with app.app_context():
+        upgrade()
+        sync_roles()
+        sm = app.appbuilder.sm
+        for key, spec in ROLES.items():
+            if sm.find_user(username=key) is None:
+                sm.add_user(
+                    key,
+                    key.capitalize(),
+                    "Тестовый",
+                    f"{key}@test.example",
+                    [sm.find_role(spec.name)],
+                    password=PASSWORD,
+                )
+        db.session.commit()
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+DOMAIN_TABLES_KEEP = re.compile(r"^ab_|^alembic_version$")
+
+
+@pytest.fixture(autouse=True)
+def clean_db(request, app):
+    """Every test starts with empty domain tables (security tables are kept)."""
+    yield
+    with app.app_context():
+        db.session.rollback()
+        from flask_appbuilder import Model
+
+        with db.engine.begin() as conn:
+            for table in reversed(Model.metadata.sorted_tables):
+                if not DOMAIN_TABLES_KEEP.match(table.name):
+                    conn.execute(table.delete())
+
+
+@pytest.fixture
+def ctx(app):
+    """An application context for direct database work inside a test."""
+    with app.app_context():
+        yield db.session
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+class Auth:
+    def __init__(self, client):
+        self.client = client
+
+    def login(self, username, password=PASSWORD):
+        return self.client.post("/login/", data={"username": username, "password": password})
+
+    def logout(self):
+        return self.client.get("/logout/")
+
+
+@pytest.fixture
+def login_as(client):
+    """``login_as("reception")`` signs the test client in as that role's user."""
+
+    def _login(role_key):
+        response = Auth(client).login(role_key)
+        assert response.status_code == 302, response.data[:500]
+        return client
+
+    return _login
+
+
+def user_id(app, username) -> int:
+    with app.app_context():
+        return app.appbuilder.sm.find_user(username=username).id
+
+
+@contextlib.contextmanager
+def count_queries(app):
+    """Count SQL statements executed (permissions, data) inside the block."""
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)

@@ -1,0 +1,73 @@
+"""Small builders for test data, written through the domain rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from app import orders as order_rules
+from app.customers import prepare_customer
+from app.extensions import db
+from app.models import Branch, CatalogItem, Customer, CustomerStatus, Order, OrderKind
+
+
+def customer(session=None, **fields) -> Customer:
+    session = session or db.session
+    values = {
+        "last_name": "Иванова",
+        "first_name": "Анна",
+        "middle_name": "Сергеевна",
+        "phone": "+79161234567",
+    }
+    values.update(fields)
+    values.setdefault("status", CustomerStatus.ACTIVE)
+    c = Customer(**values)
+    prepare_customer(session, c)
+    session.add(c)
+    session.commit()
+    return c
+
+
+def catalog_item(session=None, name="Консультация", price="1500.00") -> CatalogItem:
+    session = session or db.session
+    item = session.query(CatalogItem).filter_by(name=name).one_or_none()
+    if item is None:
+        item = CatalogItem(name=name, price=Decimal(price))
+        session.add(item)
+        session.commit()
+    return item
+
+
+def branch(session=None, name="Центральный") -> Branch:
+    session = session or db.session
+    b = session.query(Branch).filter_by(name=name).one_or_none()
+    if b is None:
+        b = Branch(name=name)
+        session.add(b)
+        session.commit()
+    return b
+
+
+def order(
+    session=None,
+    customer=None,
+    items=(("Консультация", "1500.00", 1),),
+    paid="0",
+    specialist_id=None,
+    **fields,
+) -> Order:
+    session = session or db.session
+    o = Order(
+        customer=customer,
+        kind=OrderKind.VISIT,
+        paid=Decimal(paid),
+        specialist_id=specialist_id,
+        visit_at=dt.datetime(2026, 11, 20, 9, 0),
+        **fields,
+    )
+    for name, price, qty in items:
+        order_rules.add_item(o, catalog_item(session, name, price), qty)
+    order_rules.prepare_order(session, o, is_new=True)
+    session.add(o)
+    session.commit()
+    return o
