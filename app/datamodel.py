@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
+from functools import reduce
 
 from flask import current_app
 from flask_appbuilder.models.filters import BaseFilter
@@ -11,11 +13,38 @@ from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
 
 
+def display_value(value):
+    """What a list or card cell shows: enum labels, «Да»/«Нет», joined lists, blanks."""
+    if value is None:
+        return ""
+    if isinstance(value, enum.Enum):
+        return getattr(value, "label", value.value)
+    if isinstance(value, bool):
+        return _l("Да") if value else _l("Нет")
+    if isinstance(value, list | tuple | set):
+        return ", ".join(str(v) for v in value)
+    return value
+
+
 class Interface(SQLAInterface):
     """SQLAInterface whose list queries load the given relations eagerly.
 
     Stock FAB loads every relation shown in a list lazily, one query per row.
+    Cells show enum labels rather than FAB's raw enum values.
     """
+
+    @staticmethod
+    def _get_attr_value(item, col):
+        if not hasattr(item, col):
+            try:
+                value = reduce(getattr, col.split("."), item)
+            except AttributeError:
+                return ""
+        else:
+            value = getattr(item, col)
+            if callable(value) and not isinstance(value, enum.Enum):
+                value = value()
+        return display_value(value)
 
     def __init__(self, obj, session=None, eager=()):
         super().__init__(obj, session=session)

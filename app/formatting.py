@@ -15,33 +15,33 @@ from flask_babel import format_currency, format_date, format_datetime, format_de
 
 
 def money(value) -> str:
-    if value is None:
+    if value is None or value == "":
         return ""
     return format_currency(Decimal(value), current_app.config["KARTOTEKA_CURRENCY"])
 
 
 def number(value) -> str:
-    if value is None:
+    if value is None or value == "":
         return ""
     return format_decimal(value)
 
 
 def datetime_short(value: dt.datetime | None) -> str:
     """«23.11.2026 14:05» in lists (clinic time zone)."""
-    if value is None:
+    if value is None or value == "":
         return ""
     return format_datetime(value.replace(tzinfo=dt.UTC), "short")
 
 
 def date_long(value: dt.date | None) -> str:
     """«23 ноября 2026 г.»"""
-    if value is None:
+    if value is None or value == "":
         return ""
     return format_date(value, "long")
 
 
 def date_short(value: dt.date | None) -> str:
-    if value is None:
+    if value is None or value == "":
         return ""
     return format_date(value, "short")
 

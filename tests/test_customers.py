@@ -1,0 +1,248 @@
+"""Customers: CRUD through the real views, validation, search, filters, the card."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+
+from app.models import Customer, CustomerStatus, Note, Order, OrderStatus
+from tests import factories
+
+NEW_CUSTOMER = {
+    "last_name": "Петрова",
+    "first_name": "Мария",
+    "middle_name": "Ивановна",
+    "customer_type": "individual",
+    "status": "active",
+    "phone": "8 (916) 555-12-34",
+    "email": "Petrova@Example.RU",
+    "gender": "female",
+    "discount": "0",
+}
+
+
+def count(ctx, model, **filters):
+    ctx.expire_all()
+    return ctx.query(model).filter_by(**filters).count()
+
+
+def test_create_customer_normalizes_phone_and_email(ctx, login_as):
+    client = login_as("reception")
+    response = client.post("/customerview/add", data=NEW_CUSTOMER)
+    assert response.status_code == 302
+    customer = ctx.query(Customer).one()
+    assert customer.phone == "+79165551234"
+    assert customer.email == "petrova@example.ru"
+    assert customer.status == CustomerStatus.ACTIVE
+    assert customer.created_by.username == "reception"
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "Петрова Мария Ивановна" in card
+    assert "8 (916) 555-12-34" in card
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("phone", "12345", "Неверный номер телефона"),
+        ("phone", "+7 999 000", "Неверный номер телефона"),
+        ("email", "not-an-email", "Неверный адрес электронной почты"),
+        ("last_name", "   ", "Укажите фамилию"),
+    ],
+)
+def test_bad_customer_input_is_refused_and_kept_in_form(ctx, login_as, field, value, message):
+    client = login_as("reception")
+    response = client.post("/customerview/add", data={**NEW_CUSTOMER, field: value})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert message in page
+    assert "Петрова" in page or field == "last_name"  # what the user typed is still there
+    assert count(ctx, Customer) == 0
+
+
+def test_duplicate_phone_names_existing_customer_with_link(ctx, login_as):
+    existing = factories.customer(ctx, last_name="Сидорова", phone="+79165551234")
+    client = login_as("reception")
+    response = client.post("/customerview/add", data={**NEW_CUSTOMER, "email": "other@example.ru"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Клиент с этим телефоном уже есть" in page
+    assert f'href="/customerview/show/{existing.id}"' in page
+    assert count(ctx, Customer) == 1
+
+
+def test_duplicate_email_is_refused(ctx, login_as):
+    factories.customer(ctx, phone="+79031112233", email="petrova@example.ru")
+    client = login_as("reception")
+    response = client.post("/customerview/add", data=NEW_CUSTOMER)
+    assert "Клиент с этой почтой уже есть" in response.get_data(as_text=True)
+    assert count(ctx, Customer) == 1
+
+
+def test_edit_and_delete_customer(ctx, login_as):
+    customer = factories.customer(ctx)
+    client = login_as("manager")
+    form = {
+        **NEW_CUSTOMER,
+        "last_name": "Кузнецова",
+        "phone": "+7 916 123-45-67",
+        "email": "",
+        "version": str(customer.version),
+    }
+    assert client.post(f"/customerview/edit/{customer.id}", data=form).status_code == 302
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).last_name == "Кузнецова"
+    assert ctx.get(Customer, customer.id).version == 2
+    assert client.post(f"/customerview/delete/{customer.id}").status_code == 302
+    assert count(ctx, Customer) == 0
+
+
+def test_optimistic_lock_refuses_stale_save_and_keeps_input(ctx, login_as):
+    customer = factories.customer(ctx)
+    opened_version = str(customer.version)
+    client = login_as("manager")
+    first = {**NEW_CUSTOMER, "last_name": "Первая", "phone": "+79161234567", "version": opened_version}
+    assert client.post(f"/customerview/edit/{customer.id}", data=first).status_code == 302
+    second = {**NEW_CUSTOMER, "last_name": "Вторая", "phone": "+79161234567", "version": opened_version}
+    response = client.post(f"/customerview/edit/{customer.id}", data=second)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "уже изменил" in page
+    assert 'value="Вторая"' in page
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).last_name == "Первая"
+
+
+@pytest.mark.parametrize(
+    "typed", ["8 916 123-45-67", "+7(916)1234567", "9161234567", "45-67", "+7 916 123 45 67"]
+)
+def test_search_box_finds_customer_by_phone_in_any_format(ctx, login_as, typed):
+    factories.customer(ctx, last_name="Искомая", phone="+79161234567")
+    factories.customer(ctx, last_name="Другая", phone="+79035550000", email="other@example.ru")
+    page = login_as("reception").get("/customerview/list/", query_string={"q": typed}).get_data(as_text=True)
+    assert "Искомая" in page
+    assert "Другая" not in page
+
+
+def test_search_box_by_name_and_email(ctx, login_as):
+    factories.customer(
+        ctx, last_name="Ёлкина", first_name="Вера", phone="+79161234567", email="vera@example.ru"
+    )
+    factories.customer(ctx, last_name="Другая", phone="+79035550000", email="other@example.ru")
+    client = login_as("reception")
+    for query in ("ёлкина", "Ёлк Вер", "vera@example.ru", "vera@"):
+        page = client.get("/customerview/list/", query_string={"q": query}).get_data(as_text=True)
+        assert "Ёлкина" in page, query
+        assert "Другая" not in page, query
+    empty = client.get("/customerview/list/", query_string={"q": "Несуществующий"}).get_data(as_text=True)
+    assert "Ничего не найдено" in empty
+
+
+def test_list_filters(ctx, login_as, app):
+    from tests.conftest import user_id
+
+    manager_id = user_id(app, "manager")
+    a = factories.customer(
+        ctx, last_name="Активная", phone="+79161234567", status=CustomerStatus.ACTIVE, manager_id=manager_id
+    )
+    b = factories.customer(
+        ctx, last_name="Блокированная", phone="+79035550000", status=CustomerStatus.BLOCKED
+    )
+    a.registered_at = dt.datetime(2026, 1, 10, 8, 0)
+    b.registered_at = dt.datetime(2026, 3, 5, 8, 0)
+    ctx.commit()
+    client = login_as("manager")
+
+    def shown(**params):
+        page = client.get("/customerview/list/", query_string=params).get_data(as_text=True)
+        return {name for name in ("Активная", "Блокированная") if name in page}
+
+    assert shown(_flt_0_status="blocked") == {"Блокированная"}
+    assert shown(_flt_0_phone="916 123") == {"Активная"}
+    assert shown(_flt_0_name_search="блок") == {"Блокированная"}
+    assert shown(_flt_0_registered_at="2026-01-10") == {"Активная"}
+    assert shown(_flt_1_registered_at="2026-02-01") == {"Блокированная"}
+    assert shown(_flt_1_registered_at="2026-01-01", _flt_2_registered_at="2026-01-31") == {"Активная"}
+    assert shown(_flt_0_manager=str(manager_id)) == {"Активная"}
+
+
+def test_card_kpi_and_tabs_from_orders(ctx, login_as):
+    customer = factories.customer(ctx)
+    factories.order(ctx, customer, items=(("Консультация", "1500.00", 2),), paid="3000")
+    factories.order(ctx, customer, items=(("УЗИ", "2300.50", 1),), paid="1000")
+    cancelled = factories.order(ctx, customer, items=(("Массаж", "999.00", 1),), paid="0")
+    cancelled.status = OrderStatus.CANCELLED
+    ctx.commit()
+    page = login_as("manager").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    kpi = dict(re.findall(r'class="kpi-(\w+)">([^<]*)<', page))
+    assert kpi["orders"] == "3"
+    assert kpi["total"].replace("\xa0", " ").replace("\u202f", " ") == "5 300,50 ₽"
+    assert kpi["paid"].replace("\xa0", " ").replace("\u202f", " ") == "4 000,00 ₽"
+    assert kpi["debt"].replace("\xa0", " ").replace("\u202f", " ") == "1 300,50 ₽"
+    assert "kpi-has-debt" in page
+    for tab in ("Основное", "Документы", "Заказы", "Возвраты", "Отзывы", "Примечания"):
+        assert f">{tab}</a>" in page
+
+
+def test_add_note_from_card(ctx, login_as):
+    customer = factories.customer(ctx)
+    client = login_as("reception")
+    response = client.post(f"/customerview/{customer.id}/notes", data={"text": "Перезвонить в пятницу"})
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/customerview/show/{customer.id}#notes")
+    note = ctx.query(Note).one()
+    assert note.text == "Перезвонить в пятницу"
+    assert note.created_by.username == "reception"
+    page = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "Перезвонить в пятницу" in page
+    empty = client.post(f"/customerview/{customer.id}/notes", data={"text": ""})
+    assert empty.status_code == 302
+    assert count(ctx, Note) == 1
+
+
+def test_add_order_from_card_respects_customer_status(ctx, login_as):
+    item = factories.catalog_item(ctx, "Консультация", "1500.00")
+    active = factories.customer(ctx)
+    problem = factories.customer(
+        ctx, last_name="Проблемная", phone="+79035550000", status=CustomerStatus.PROBLEM
+    )
+    blocked = factories.customer(ctx, last_name="Заблок", phone="+79035550001", status=CustomerStatus.BLOCKED)
+    client = login_as("reception")
+    data = {"kind": "visit", "catalog_item": str(item.id), "quantity": "2", "paid": "1000"}
+    for customer in (active, problem, blocked):
+        assert client.post(f"/customerview/{customer.id}/orders", data=data).status_code == 302
+    ctx.expire_all()
+    orders = {o.customer_id: o for o in ctx.query(Order)}
+    assert orders[active.id].status == OrderStatus.NEW
+    assert orders[active.id].total == Decimal("3000.00")
+    assert orders[problem.id].status == OrderStatus.REVIEW
+    assert blocked.id not in orders
+    page = client.get(f"/customerview/show/{blocked.id}").get_data(as_text=True)
+    assert "заблокирован: новый заказ оформить нельзя" in page
+
+
+def test_status_change_on_card_and_bulk(ctx, login_as):
+    a = factories.customer(ctx)
+    b = factories.customer(ctx, last_name="Вторая", phone="+79035550000")
+    client = login_as("manager")
+    assert client.post(f"/customerview/{a.id}/status", data={"status": "verified"}).status_code == 302
+    client.post(
+        "/customerview/action_post", data={"action": "status_problem", "rowid": [str(a.id), str(b.id)]}
+    )
+    ctx.expire_all()
+    assert {c.status for c in ctx.query(Customer)} == {CustomerStatus.PROBLEM}
+
+
+def test_russian_login_list_and_card(app, ctx, client, login_as):
+    login_page = client.get("/login/").get_data(as_text=True)
+    assert "Имя пользователя" in login_page or "Пользователь" in login_page
+    customer = factories.customer(ctx)
+    client = login_as("manager")
+    listing = client.get("/customerview/list/").get_data(as_text=True)
+    for text in ("Клиенты", "Дата регистрации", "ФИО", "Телефон", "Статус", "Активен"):
+        assert text in listing
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    for text in ("Карточка клиента", "Заказов", "Оплачено", "Долг", "Примечания"):
+        assert text in card
