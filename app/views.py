@@ -13,11 +13,11 @@ from flask_appbuilder.urltools import get_filter_args
 from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Date, DateTime, Numeric
+from sqlalchemy import Boolean, Date, DateTime, Numeric
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
-from wtforms import HiddenField
+from wtforms import BooleanField, DecimalField, HiddenField
 from wtforms.validators import InputRequired, Optional
 
 from . import access, customers, documents, formatting, orders
@@ -107,7 +107,8 @@ class KartotekaModelView(ModelView):
                 self._filters._search_filters[column] = instances
 
     def _add_enum_fields(self) -> None:
-        """Enum columns get a select of translated labels (FAB's EnumField shows raw values)."""
+        """Enum columns get a select of translated labels (FAB's EnumField shows raw
+        values); boolean columns an optional checkbox."""
         table = getattr(self.datamodel.obj, "__table__", None)
         if table is None:
             return
@@ -119,7 +120,10 @@ class KartotekaModelView(ModelView):
             fields = dict(getattr(self, attr) or {})
             for column in table.columns:
                 enum_class = getattr(column.type, "enum_class", None)
-                if enum_class is not None and column.name not in fields:
+                if isinstance(column.type, Boolean) and column.name not in fields:
+                    # FAB marks non-null booleans required: an unticked box would fail.
+                    fields[column.name] = BooleanField(self.label_columns.get(column.name, column.name))
+                elif enum_class is not None and column.name not in fields:
                     label = self.label_columns.get(column.name, column.name)
                     optional = column.nullable or attr == "search_form_extra_fields"
                     validators = [Optional()] if optional else [InputRequired()]
@@ -455,6 +459,11 @@ class OrderItemView(KartotekaModelView):
     label_columns = {"catalog_item": _l("Услуга или товар"), "name": _l("Наименование")}
     list_columns = ["name", "quantity", "price", "amount"]
     add_columns = edit_columns = ["order", "catalog_item", "quantity", "price"]
+    add_form_extra_fields = edit_form_extra_fields = {
+        "price": DecimalField(
+            _l("Цена"), places=2, validators=[Optional()], description=_l("Пусто — цена из каталога")
+        )
+    }
     show_columns = ["order", "catalog_item", "name", "quantity", "price", "amount"]
     search_columns = ["name"]
 

@@ -1,0 +1,248 @@
+"""CRUD of every model through the real views, and each validation rule."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from app.models import (
+    Branch,
+    CatalogItem,
+    CustomerCategory,
+    CustomerDocument,
+    MedicalRecord,
+    Note,
+    Order,
+    OrderItem,
+    Return,
+    Review,
+    Tag,
+)
+from tests import factories
+
+
+def fresh(ctx, model):
+    ctx.expire_all()
+    return ctx.query(model).all()
+
+
+def crud(client, ctx, base, model, add, edit, check, delete=True):
+    """Add, edit and delete one row through ``base`` and check what is stored."""
+    response = client.post(f"/{base}/add", data=add)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    (row,) = fresh(ctx, model)
+    pk = row.id
+    assert client.get(f"/{base}/show/{pk}").status_code == 200
+    assert client.get(f"/{base}/list/").status_code == 200
+    response = client.post(f"/{base}/edit/{pk}", data={**add, **edit})
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    (row,) = fresh(ctx, model)
+    check(row)
+    if delete:
+        assert client.post(f"/{base}/delete/{pk}").status_code == 302
+        assert fresh(ctx, model) == []
+
+
+def test_reference_data_crud(ctx, login_as):
+    client = login_as("manager")
+    crud(
+        client,
+        ctx,
+        "branchview",
+        Branch,
+        {"name": "Северный"},
+        {"address": "ул. Ленина, 1"},
+        lambda r: r.address == "ул. Ленина, 1",
+    )
+    crud(
+        client,
+        ctx,
+        "categoryview",
+        CustomerCategory,
+        {"name": "VIP", "discount": "10"},
+        {"discount": "15"},
+        lambda r: r.discount == Decimal("15"),
+    )
+    crud(
+        client,
+        ctx,
+        "tagview",
+        Tag,
+        {"name": "аллергик", "color": "#ff0000"},
+        {"color": "#00ff00"},
+        lambda r: r.color == "#00ff00",
+    )
+    crud(
+        client,
+        ctx,
+        "catalogitemview",
+        CatalogItem,
+        {"name": "Массаж", "kind": "service", "price": "2500.00", "active": "y"},
+        {"price": "2700.50"},
+        lambda r: r.price == Decimal("2700.50"),
+    )
+
+
+def test_document_crud_and_rf_passport_rules(ctx, login_as):
+    customer = factories.customer(ctx, birth_date=dt.date(1990, 5, 1))
+    client = login_as("manager")
+    good = {
+        "customer": str(customer.id),
+        "kind": "passport_rf",
+        "series": "45 10",
+        "number": "123456",
+        "issued_by": "ОВД Тверского района",
+        "issue_date": "2012-06-01",
+        "division_code": "770-001",
+        "citizenship": "РФ",
+    }
+    crud(
+        client,
+        ctx,
+        "customerdocumentview",
+        CustomerDocument,
+        good,
+        {"number": "654321"},
+        lambda r: (r.series, r.number) == ("4510", "654321"),
+    )
+    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    bad_cases = [
+        ({"series": "451"}, "Неверная серия"),
+        ({"number": "12345"}, "Неверный номер"),
+        ({"division_code": "77-0001"}, "Код подразделения должен быть в виде 123-456"),
+        ({"issue_date": future}, "Дата выдачи не может быть в будущем"),
+        ({"issue_date": "1989-01-01"}, "Дата выдачи должна быть позже даты рождения"),
+    ]
+    for change, message in bad_cases:
+        response = client.post("/customerdocumentview/add", data={**good, **change})
+        assert response.status_code == 422, change
+        assert message in response.get_data(as_text=True), change
+    assert fresh(ctx, CustomerDocument) == []
+
+
+def test_order_crud_totals_from_items_and_paid_limit(ctx, login_as):
+    customer = factories.customer(ctx)
+    item = factories.catalog_item(ctx, "Консультация", "1500.00")
+    client = login_as("manager")
+    response = client.post(
+        "/orderview/add", data={"customer": str(customer.id), "kind": "visit", "paid": "0"}
+    )
+    assert response.status_code == 302
+    (order,) = fresh(ctx, Order)
+    response = client.post(
+        "/orderitemview/add", data={"order": str(order.id), "catalog_item": str(item.id), "quantity": "3"}
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+    (order,) = fresh(ctx, Order)
+    assert order.total == Decimal("4500.00")
+    (line,) = fresh(ctx, OrderItem)
+    assert (line.name, line.amount) == ("Консультация", Decimal("4500.00"))
+    too_much = client.post(
+        f"/orderview/edit/{order.id}",
+        data={"customer": str(customer.id), "kind": "visit", "status": "new", "paid": "5000"},
+    )
+    assert too_much.status_code == 422
+    assert "Оплачено больше суммы заказа" in too_much.get_data(as_text=True)
+    ok = client.post(
+        f"/orderview/edit/{order.id}",
+        data={"customer": str(customer.id), "kind": "visit", "status": "confirmed", "paid": "4500"},
+    )
+    assert ok.status_code == 302
+    (order,) = fresh(ctx, Order)
+    assert (order.paid, order.payment_status.value, order.status.value) == (
+        Decimal("4500.00"),
+        "paid",
+        "confirmed",
+    )
+    assert client.post(f"/orderview/delete/{order.id}").status_code == 302
+    assert fresh(ctx, Order) == [] and fresh(ctx, OrderItem) == []
+
+
+def test_orders_with_debt_filter(ctx, login_as):
+    customer = factories.customer(ctx)
+    factories.order(ctx, customer, items=(("Полная", "100.00", 1),), paid="100")
+    debt = factories.order(ctx, customer, items=(("Долговая", "100.00", 1),), paid="40")
+    page = (
+        login_as("manager").get("/orderview/list/", query_string={"_flt_0_paid": "1"}).get_data(as_text=True)
+    )
+    assert f'href="/orderview/show/{debt.id}' in page
+    assert page.count('href="/orderview/show/') == 1
+
+
+def test_return_cannot_exceed_paid(ctx, login_as):
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Консультация", "1500.00", 1),), paid="1000")
+    client = login_as("manager")
+    too_much = client.post(
+        "/returnview/add", data={"order": str(order.id), "amount": "1000.01", "reason": "Отказ"}
+    )
+    assert too_much.status_code == 422
+    assert "Сумма возврата больше оплаченной" in too_much.get_data(as_text=True)
+    assert fresh(ctx, Return) == []
+    crud(
+        client,
+        ctx,
+        "returnview",
+        Return,
+        {"order": str(order.id), "amount": "600", "reason": "Отказ"},
+        {"status": "approved"},
+        lambda r: (r.customer_id, r.status.value) == (customer.id, "approved"),
+    )
+
+
+def test_review_rating_between_one_and_five(ctx, login_as):
+    customer = factories.customer(ctx)
+    client = login_as("manager")
+    for rating in ("0", "6"):
+        response = client.post(
+            "/reviewview/add",
+            data={"customer": str(customer.id), "rating": rating, "moderation_status": "pending"},
+        )
+        assert response.status_code == 422
+        assert "Оценка должна быть от 1 до 5" in response.get_data(as_text=True)
+    assert fresh(ctx, Review) == []
+    crud(
+        client,
+        ctx,
+        "reviewview",
+        Review,
+        {"customer": str(customer.id), "rating": "5", "text": "Спасибо", "moderation_status": "pending"},
+        {"moderation_status": "published", "reply": "Ждём снова"},
+        lambda r: r.reply == "Ждём снова",
+    )
+
+
+@pytest.mark.parametrize("role", ["manager"])
+def test_note_crud(ctx, login_as, role):
+    customer = factories.customer(ctx)
+    crud(
+        login_as(role),
+        ctx,
+        "noteview",
+        Note,
+        {"customer": str(customer.id), "text": "Позвонить"},
+        {"pinned": "y"},
+        lambda r: r.pinned is True,
+    )
+
+
+def test_medical_record_crud_by_doctor(ctx, login_as):
+    customer = factories.customer(ctx)
+    crud(
+        login_as("doctor"),
+        ctx,
+        "medicalrecordview",
+        MedicalRecord,
+        {"customer": str(customer.id), "allergies": "Пенициллин", "contraindications": "нет"},
+        {"medications": "Эналаприл"},
+        lambda r: (
+            (r.allergies, r.medications, r.created_by.username) == ("Пенициллин", "Эналаприл", "doctor")
+        ),
+        delete=False,
+    )
+    # A medical history is not deleted by the doctor: the role has no delete permission.
+    (record,) = fresh(ctx, MedicalRecord)
+    assert login_as("doctor").post(f"/medicalrecordview/delete/{record.id}").status_code in (302, 403)
+    assert len(fresh(ctx, MedicalRecord)) == 1
