@@ -68,6 +68,14 @@ class Config:
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None
 
+    # Failed logins per client address before the login form refuses (HTTP 429).
+    RATELIMIT_ENABLED = True
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
+    KARTOTEKA_LOGIN_RATE_LIMIT = os.environ.get("KARTOTEKA_LOGIN_RATE_LIMIT", "10 per 15 minutes")
+    KARTOTEKA_IDLE_MINUTES = int(os.environ.get("KARTOTEKA_IDLE_MINUTES", "30"))
+    # Host names the app answers as (redirects to other hosts are refused).
+    KARTOTEKA_ALLOWED_HOSTS = [h for h in os.environ.get("KARTOTEKA_ALLOWED_HOSTS", "").split(",") if h]
+
     # Session cookie hardening; Secure is on in production (HTTPS).
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

@@ -24,7 +24,7 @@ from app.models import Customer
 
 def prepare(app, customers: int) -> None:
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         sync_roles()
         password = app.config.get("KARTOTEKA_DEMO_PASSWORD") or os.environ.get("KARTOTEKA_DEMO_PASSWORD")
         password = password or secrets.token_urlsafe(12)

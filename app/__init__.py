@@ -55,6 +55,9 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         from .views import register_views
 
         register_views(appbuilder)
+        from .security import harden
+
+        harden(app)
 
     from .cli import register_cli
 

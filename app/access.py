@@ -44,6 +44,7 @@ METHOD_PERMISSIONS = {
     "download": "export",
     "export": "export",
     "change_status": "status",
+    "reveal": "read",
     "status_active": "status",
     "status_verified": "status",
     "status_problem": "status",
@@ -180,16 +181,18 @@ def sync_roles(reset: bool = False) -> list[str]:
     sm.add_role(sm.auth_role_admin)
     sm.add_role(sm.auth_role_public)
     appbuilder.add_permissions(update_perms=True)
+    for perm, view in sorted(all_policy_permissions()):
+        sm.add_permission_view_menu(perm, view)
     all_pvms = _all_pvms(sm)
     menu_resources = _menu_resources(appbuilder)
     touched = []
-    for spec in ROLES.values():
+    for key, spec in ROLES.items():
         role = sm.find_role(spec.name)
         if role is not None and not reset:
             continue
         if role is None:
             role = sm.add_role(spec.name)
-        wanted = role_permissions(spec, all_pvms, menu_resources)
+        wanted = role_permissions(spec, all_pvms, menu_resources) | field_permissions(key)
         role.permissions = [sm.find_permission_view_menu(perm, view) for perm, view in sorted(wanted)]
         sm.session.commit()
         touched.append(spec.name)
@@ -219,3 +222,187 @@ def _menu_resources(appbuilder) -> dict[str, set[str]]:
             result.setdefault(item.name, set()).add(resource)
             result.setdefault(category.name, set()).add(resource)
     return result
+
+
+# ---------------------------------------------------------------------------
+# Fields: hidden / masked / read / write, per role; stored as FAB permissions
+# on the view menu "Field:<key>" so that an administrator can change them.
+# ---------------------------------------------------------------------------
+
+HIDE, MASK = "hide", "mask"
+FIELD_LEVELS = (HIDE, MASK, READ, WRITE)
+FIELD_PREFIX = "Field:"
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    key: str
+    label: object
+    columns: tuple[tuple[str, str], ...]  # (model class name, column)
+    defaults: dict[str, str]  # role key -> level (absent: hidden)
+    reveal: frozenset[str] = frozenset()  # role keys that may reveal a masked value
+
+
+FIELDS: dict[str, FieldSpec] = {
+    spec.key: spec
+    for spec in (
+        FieldSpec(
+            "customer.phone",
+            _l("Телефон"),
+            (("Customer", "phone"), ("Customer", "phone_extra")),
+            {"sysadmin": MASK, "manager": WRITE, "reception": WRITE, "doctor": MASK, "auditor": MASK},
+            reveal=frozenset({"doctor", "auditor"}),
+        ),
+        FieldSpec(
+            "customer.email",
+            _l("Эл. почта"),
+            (("Customer", "email"),),
+            {"sysadmin": MASK, "manager": WRITE, "reception": WRITE, "auditor": MASK},
+            reveal=frozenset({"auditor"}),
+        ),
+        FieldSpec(
+            "customer.birth_date",
+            _l("Дата рождения"),
+            (("Customer", "birth_date"),),
+            {"manager": WRITE, "reception": WRITE, "doctor": READ, "auditor": MASK},
+        ),
+        FieldSpec(
+            "document.number",
+            _l("Серия и номер документа"),
+            (("CustomerDocument", "series"), ("CustomerDocument", "number")),
+            {"manager": WRITE, "auditor": MASK},
+            reveal=frozenset({"auditor"}),
+        ),
+    )
+}
+COLUMN_FIELDS = {column: spec.key for spec in FIELDS.values() for column in spec.columns}
+# Who sees every customer; without it a role sees only customers it has an order with.
+ALL_ROWS = "can_all_rows"
+ALL_ROWS_ROLES = {"sysadmin", "manager", "reception", "auditor"}
+
+
+def field_permissions(role_key: str) -> set[tuple[str, str]]:
+    wanted = set()
+    for spec in FIELDS.values():
+        level = spec.defaults.get(role_key, HIDE)
+        view = FIELD_PREFIX + spec.key
+        if level in (MASK, READ, WRITE):
+            wanted.add(("can_mask", view))
+        if level in (READ, WRITE):
+            wanted.add(("can_read", view))
+        if level == WRITE:
+            wanted.add(("can_write", view))
+        if role_key in spec.reveal:
+            wanted.add(("can_reveal", view))
+    if role_key in ALL_ROWS_ROLES:
+        wanted.add((ALL_ROWS, CUSTOMERS))
+    return wanted
+
+
+def all_policy_permissions() -> set[tuple[str, str]]:
+    pvms = {(ALL_ROWS, CUSTOMERS)}
+    for spec in FIELDS.values():
+        for perm in ("can_mask", "can_read", "can_write", "can_reveal"):
+            pvms.add((perm, FIELD_PREFIX + spec.key))
+    return pvms
+
+
+def _perms() -> frozenset:
+    from flask import g
+
+    sm = current_app.appbuilder.sm
+    return sm.user_permissions(g.get("user"))
+
+
+def field_level(key: str) -> str:
+    perms = _perms()
+    view = FIELD_PREFIX + key
+    for perm, level in (("can_write", WRITE), ("can_read", READ), ("can_mask", MASK)):
+        if (perm, view) in perms:
+            return level
+    return HIDE
+
+
+def column_level(model, column: str) -> str:
+    """The current user's level for a column; columns without a rule are writable."""
+    key = COLUMN_FIELDS.get((getattr(model, "__name__", model), column))
+    return WRITE if key is None else field_level(key)
+
+
+def column_field(model, column: str) -> str | None:
+    return COLUMN_FIELDS.get((getattr(model, "__name__", model), column))
+
+
+def may_reveal(key: str) -> bool:
+    return ("can_reveal", FIELD_PREFIX + key) in _perms()
+
+
+def may(permission: str, resource: str) -> bool:
+    return (permission, resource) in _perms()
+
+
+def mask_value(value) -> str:
+    """Keep the last digits only: ``+7 *** ***-45-67``, ``** ** ******67``."""
+    if value is None or value == "":
+        return ""
+    text = str(value)
+    if text.startswith("+7") and len(text) == 12:
+        return f"+7 *** ***-{text[-4:-2]}-{text[-2:]}"
+    if "@" in text:
+        name, _, domain = text.partition("@")
+        return f"{name[:1]}***@{domain}"
+    digits = sum(ch.isdigit() for ch in text)
+    if digits >= 4:
+        keep = 2
+        out, seen = [], 0
+        for ch in reversed(text):
+            if ch.isdigit() and seen >= keep:
+                out.append("*")
+            else:
+                out.append(ch)
+            seen += ch.isdigit()
+        return "".join(reversed(out))
+    return "***"
+
+
+def row_scope(model):
+    """The SQL condition limiting ``model`` rows for the current user, or None for all."""
+    from flask import g
+    from sqlalchemy import select
+
+    from .models import Customer, Order
+
+    if may(ALL_ROWS, CUSTOMERS):
+        return None
+    user = g.get("user")
+    uid = getattr(user, "id", None) or -1
+    own_customers = select(Order.customer_id).where(Order.specialist_id == uid)
+    if model is Customer:
+        return Customer.id.in_(own_customers)
+    if model is Order:
+        return Order.specialist_id == uid
+    if hasattr(model, "customer_id"):
+        return model.customer_id.in_(own_customers)
+    if hasattr(model, "order_id"):
+        return model.order_id.in_(select(Order.id).where(Order.specialist_id == uid))
+    return None
+
+
+def record_access(customer_id, action, field=None, detail=None) -> None:
+    """Write a row of the personal-data access journal (in the caller's transaction)."""
+    from flask import g, request
+
+    from .extensions import db
+    from .models import AccessLog
+
+    user = g.get("user")
+    db.session.add(
+        AccessLog(
+            user_id=getattr(user, "id", None),
+            customer_id=customer_id,
+            action=action,
+            field=field,
+            ip=request.remote_addr if request else None,
+            detail=detail,
+        )
+    )

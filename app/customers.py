@@ -173,28 +173,40 @@ def phone_condition(fragment: str):
     )
 
 
-def search_condition(query: str):
-    """One search box: a phone fragment in any format, a name, or an e-mail."""
+def search_condition(query: str, readable: set[str] = frozenset({"phone", "email"})):
+    """One search box: a phone fragment in any format, a name, or an e-mail.
+
+    ``readable`` names the contact fields the user may read: a field the user
+    may not read is not searched, so the box cannot be used as an oracle.
+    """
     query = (query or "").strip()
     if not query:
         return None
+    nothing = Customer.id.is_(None)
     if "@" in query:
-        return Customer.email.contains(query.lower(), autoescape=True)
+        return Customer.email.contains(query.lower(), autoescape=True) if "email" in readable else nothing
     if _PHONE_LIKE.fullmatch(query):
-        return phone_condition(query)
-    return or_(name_condition(query), Customer.email.startswith(query.lower(), autoescape=True))
+        return phone_condition(query) if "phone" in readable else nothing
+    by_name = name_condition(query)
+    if "email" in readable:
+        return or_(by_name, Customer.email.startswith(query.lower(), autoescape=True))
+    return by_name
 
 
-def kpi(session: Session, customer_id: int) -> dict[str, Decimal | int]:
-    """Orders, total, paid and debt of a customer, in one query (cancelled orders excluded)."""
+def kpi(session: Session, customer_id: int, scope=None) -> dict[str, Decimal | int]:
+    """Orders, total, paid and debt of a customer, in one query (cancelled orders excluded).
+
+    ``scope`` limits the orders counted (a specialist sees only their own).
+    """
     live = Order.status != OrderStatus.CANCELLED
-    row = session.execute(
-        select(
-            func.count(Order.id),
-            func.coalesce(func.sum(case((live, Order.total), else_=0)), 0),
-            func.coalesce(func.sum(case((live, Order.paid), else_=0)), 0),
-        ).where(Order.customer_id == customer_id)
-    ).one()
+    stmt = select(
+        func.count(Order.id),
+        func.coalesce(func.sum(case((live, Order.total), else_=0)), 0),
+        func.coalesce(func.sum(case((live, Order.paid), else_=0)), 0),
+    ).where(Order.customer_id == customer_id)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    row = session.execute(stmt).one()
     total, paid = Decimal(row[1]), Decimal(row[2])
     return {
         "orders": row[0],

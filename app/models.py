@@ -495,3 +495,27 @@ class MedicalRecord(Audited, Model):
 
     def __str__(self):
         return str(_l("Запись анамнеза №%(id)s", id=self.id))
+
+
+# --------------------------------------------------------------------------
+# Personal-data access journal (152-FZ): reveals, exports, restricted reads
+# --------------------------------------------------------------------------
+
+
+class AccessAction(LabeledEnum):
+    REVEAL = "reveal", _l("Показ скрытого поля")
+    EXPORT = "export", _l("Выгрузка")
+
+
+class AccessLog(Model):
+    __tablename__ = "access_log"
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, default=utcnow, nullable=False, index=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id"), nullable=True, index=True)
+    user = relationship("User", foreign_keys=[user_id])
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="SET NULL"), nullable=True, index=True)
+    customer = relationship(Customer)
+    action = Column(_enum(AccessAction, "access_action"), nullable=False)
+    field = Column(String(60))
+    ip = Column(String(45))
+    detail = Column(String(300))

@@ -56,3 +56,117 @@ class KartotekaSecurityManager(SecurityManager):
     def _get_user_permission_view_menus(self, user, permission_name, view_menus_name):
         perms = self.user_permissions(user)
         return {v for v in view_menus_name if (permission_name, v) in perms}
+
+
+# ---------------------------------------------------------------------------
+# Hardening that FAB leaves off by default
+# ---------------------------------------------------------------------------
+
+import datetime as dt  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
+
+from flask import Flask, redirect, session, url_for  # noqa: E402
+from flask_appbuilder.exceptions import PasswordComplexityValidationError  # noqa: E402
+from flask_babel import gettext as _  # noqa: E402
+from flask_login import logout_user  # noqa: E402
+from flask_wtf.csrf import CSRFProtect  # noqa: E402
+
+MIN_PASSWORD_LENGTH = 12
+_COMMON = None
+
+
+def common_passwords() -> frozenset[str]:
+    global _COMMON
+    if _COMMON is None:
+        path = Path(__file__).with_name("common_passwords.txt")
+        lines = path.read_text(encoding="utf-8").splitlines()
+        _COMMON = frozenset(ln.strip().lower() for ln in lines if ln.strip() and not ln.startswith("#"))
+    return _COMMON
+
+
+def password_policy(password: str) -> None:
+    """Length of at least 12, no composition rules, common passwords refused (NIST 800-63B)."""
+    password = password or ""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise PasswordComplexityValidationError(
+            _("Пароль слишком короткий: нужно не меньше %(n)s символов.", n=MIN_PASSWORD_LENGTH)
+        )
+    lowered = password.lower()
+    if lowered in common_passwords() or len(set(lowered)) < 4:
+        raise PasswordComplexityValidationError(
+            _("Этот пароль слишком распространён и легко подбирается: придумайте другой.")
+        )
+
+
+def _failed_login(response) -> bool:
+    """A failed login answers with a redirect back to the login page (or the form again)."""
+    location = response.headers.get("Location", "")
+    return response.status_code != 302 or "/login" in location
+
+
+def is_local_redirect(location: str) -> bool:
+    if not location:
+        return True
+    if "\\" in location or location.startswith("//") or any(ord(c) < 32 for c in location):
+        return False
+    parts = urlsplit(location)
+    if parts.scheme or parts.netloc:
+        # The Host header can be spoofed: only hosts configured explicitly count as ours.
+        return parts.scheme in ("http", "https") and _host_allowed(parts.netloc)
+    return location.startswith("/")
+
+
+def _host_allowed(host: str) -> bool:
+    from flask import current_app
+
+    return host.split(":")[0] in (current_app.config.get("KARTOTEKA_ALLOWED_HOSTS") or [])
+
+
+def harden(app: Flask) -> None:
+    """CSRF everywhere, login rate limit, idle timeout, safe redirects, security headers."""
+    CSRFProtect(app)
+    app.config.setdefault("FAB_PASSWORD_COMPLEXITY_ENABLED", True)
+    app.config.setdefault("FAB_PASSWORD_COMPLEXITY_VALIDATOR", password_policy)
+    idle = dt.timedelta(minutes=int(app.config.get("KARTOTEKA_IDLE_MINUTES", 30)))
+    app.config["PERMANENT_SESSION_LIFETIME"] = idle
+
+    sm = app.appbuilder.sm
+    endpoint = f"{type(sm.auth_view).__name__}.login"
+    if endpoint in app.view_functions and app.config.get("RATELIMIT_ENABLED"):
+        app.view_functions[endpoint] = sm.limiter.limit(
+            app.config.get("KARTOTEKA_LOGIN_RATE_LIMIT", "10 per 15 minutes"),
+            methods=["POST"],
+            deduct_when=_failed_login,
+            error_message=lambda: _("Слишком много неудачных попыток входа. Попробуйте позже."),
+        )(app.view_functions[endpoint])
+
+    @app.before_request
+    def idle_timeout():
+        session.permanent = True
+        now = int(time.time())
+        seen = session.get("_seen")
+        if seen is not None and now - seen > idle.total_seconds() and "_user_id" in session:
+            logout_user()
+            session.clear()
+            return redirect(url_for(f"{type(sm.auth_view).__name__}.login"))
+        session["_seen"] = now
+        return None
+
+    @app.after_request
+    def safe_headers(response):
+        if response.status_code in (301, 302, 303, 307, 308):
+            location = response.headers.get("Location", "")
+            if not is_local_redirect(location):
+                parts = urlsplit(location)
+                same_path = (
+                    parts.path if parts.scheme in ("http", "https") and parts.path.startswith("/") else ""
+                )
+                if same_path.startswith("//") or "\\" in same_path:
+                    same_path = ""
+                response.headers["Location"] = same_path or "/"
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response

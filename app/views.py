@@ -7,7 +7,7 @@ errors into form errors, keeping what the user typed.
 
 from __future__ import annotations
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, has_request_context, jsonify, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelView, action, expose, has_access
 from flask_appbuilder.urltools import get_filter_args
 from flask_appbuilder.widgets import ListWidget
@@ -33,6 +33,7 @@ from .errors import StaleEdit, ValidationFailed
 from .extensions import db
 from .forms import LabeledEnumField, NoteInlineForm, OrderInlineForm, StatusForm
 from .models import (
+    AccessAction,
     Branch,
     CatalogItem,
     Customer,
@@ -146,20 +147,172 @@ class KartotekaModelView(ModelView):
                 formatters[column.name] = formatting.date_short
         return formatters
 
+    # -- the access policy, applied per request --------------------------------
+
+    @property
+    def _base_filters(self):
+        """Declared base filters plus the user's row scope: list, card, edit, delete."""
+        condition = access.row_scope(self.datamodel.obj) if has_request_context() else None
+        if condition is None:
+            return self._declared_base_filters
+        filters = self._declared_base_filters.copy()
+        filters._add_filter(WhereFilter("id", self.datamodel), condition)
+        return filters
+
+    @_base_filters.setter
+    def _base_filters(self, value):
+        self._declared_base_filters = value
+
+    def column_level(self, column: str) -> str:
+        return access.column_level(self.datamodel.obj, column)
+
+    def policy_columns(self, columns) -> list[str]:
+        return [c for c in columns if self.column_level(c) != access.HIDE]
+
+    def policy_fieldsets(self, fieldsets):
+        result = []
+        for name, options in fieldsets or []:
+            fields = self.policy_columns(options.get("fields", []))
+            if fields:
+                result.append((name, {**options, "fields": fields}))
+        return result
+
+    def policy_formatters(self) -> dict:
+        formatters = dict(self.formatters_columns)
+        model = self.datamodel.obj.__name__
+        for (model_name, column), _key in access.COLUMN_FIELDS.items():
+            if model_name == model and self.column_level(column) == access.MASK:
+                formatters[column] = access.mask_value
+        return formatters
+
+    def policy_filters(self, filters):
+        """Drop filters on columns the user may not read: no filter works as an oracle."""
+        kept = type(filters)(filters.filter_converter, filters.datamodel)
+        for flt, value in zip(filters.filters, filters.values, strict=False):
+            if self.column_level(flt.column_name.split(".")[0]) in (access.READ, access.WRITE):
+                kept._add_filter(flt, value)
+        return kept
+
+    def restrict_form(self, form) -> None:
+        """Remove fields the user may not write: a POST that includes them changes nothing."""
+        for name in list(form._fields):
+            if self.column_level(name) != access.WRITE:
+                del form[name]
+                continue
+            field = form._fields[name]
+            if hasattr(field, "query_func") and self.datamodel.is_relation(name):
+                related = self.datamodel.get_related_model(name)
+                condition = access.row_scope(related)
+                if condition is not None:
+                    session = self.datamodel.session
+                    field.query_func = lambda m=related, c=condition, s=session: s.query(m).filter(c)
+                    field._object_list = None
+
+    def _get_search_widget(self, form=None, exclude_cols=None, widgets=None):
+        widgets = widgets or {}
+        widgets["search"] = self.search_widget(
+            route_base=self.route_base,
+            form=form,
+            include_cols=[
+                c for c in self.search_columns if self.column_level(c) in (access.READ, access.WRITE)
+            ],
+            exclude_cols=exclude_cols or [],
+            filters=self._filters,
+        )
+        return widgets
+
+    def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
+        widgets = widgets or {}
+        columns = self.policy_columns(self.show_columns)
+        widgets["show"] = self.show_widget(
+            pk=pk,
+            label_columns=self.label_columns,
+            include_columns=columns,
+            value_columns=self.datamodel.get_values_item(item, columns),
+            formatters_columns=self.policy_formatters(),
+            actions=actions or self.actions,
+            fieldsets=self.policy_fieldsets(show_fieldsets or self.show_fieldsets),
+            modelview_name=self.__class__.__name__,
+        )
+        return widgets
+
+    def _get_add_widget(self, form, exclude_cols=None, widgets=None):
+        self.restrict_form(form)
+        widgets = widgets or {}
+        widgets["add"] = self.add_widget(
+            form=form,
+            include_cols=[c for c in self.add_columns if c in form._fields],
+            exclude_cols=exclude_cols or [],
+            fieldsets=[
+                (n, {**o, "fields": [f for f in o["fields"] if f in form._fields]})
+                for n, o in self.add_fieldsets or []
+            ],
+        )
+        return widgets
+
+    def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
+        self.restrict_form(form)
+        widgets = widgets or {}
+        widgets["edit"] = self.edit_widget(
+            form=form,
+            include_cols=[c for c in self.edit_columns if c in form._fields],
+            exclude_cols=exclude_cols or [],
+            fieldsets=[
+                (n, {**o, "fields": [f for f in o["fields"] if f in form._fields]})
+                for n, o in self.edit_fieldsets or []
+            ],
+        )
+        return widgets
+
     # -- lists ---------------------------------------------------------------
 
     def list_conditions(self) -> list:
         """Extra SQL conditions for this request's list (search box, row scope)."""
         return []
 
-    def _get_list_widget(self, filters, **kwargs):
-        conditions = [c for c in self.list_conditions() if c is not None]
-        if conditions:
-            filters = filters.copy()
-            for condition in conditions:
+    def _get_list_widget(
+        self,
+        filters,
+        actions=None,
+        order_column="",
+        order_direction="",
+        page=None,
+        page_size=None,
+        widgets=None,
+        **kwargs,
+    ):
+        widgets = widgets or {}
+        filters = self.policy_filters(filters)
+        for condition in self.list_conditions():
+            if condition is not None:
                 filters._add_filter(WhereFilter("id", self.datamodel), condition)
-        kwargs.setdefault("order_aliases", self.order_aliases)
-        return super()._get_list_widget(filters, **kwargs)
+        page_size = page_size or self.page_size
+        columns = self.policy_columns(self.list_columns)
+        order_columns = [c for c in self.order_columns if self.column_level(c) in (access.READ, access.WRITE)]
+        if order_column not in order_columns:
+            order_column, order_direction = self.base_order or ("", "")
+        joined_filters = filters.get_joined_filters(self._base_filters)
+        count, rows = self.datamodel.query(
+            joined_filters, order_column, order_direction, page=page, page_size=page_size
+        )
+        pks = [self._serialize_pk_if_composite(pk) for pk in self.datamodel.get_keys(rows)]
+        widgets["list"] = self.list_widget(
+            label_columns=self.label_columns,
+            include_columns=columns,
+            value_columns=self.datamodel.get_values(rows, columns),
+            order_columns=order_columns,
+            formatters_columns=self.policy_formatters(),
+            page=page,
+            page_size=page_size,
+            count=count,
+            pks=pks,
+            actions=actions or self.actions,
+            filters=filters,
+            modelview_name=self.__class__.__name__,
+            order_aliases=self.order_aliases,
+            **kwargs,
+        )
+        return widgets
 
     # -- tabs ----------------------------------------------------------------
 
@@ -908,7 +1061,8 @@ class CustomerView(KartotekaModelView):
     related_views = [tab.view for tab in tabs]
 
     def list_conditions(self):
-        return [customers.search_condition(request.args.get("q", ""))]
+        readable = {c for c in ("phone", "email") if self.column_level(c) in (access.READ, access.WRITE)}
+        return [customers.search_condition(request.args.get("q", ""), readable)]
 
     def prepare(self, item, is_new):
         customers.prepare_customer(self.datamodel.session, item)
@@ -937,7 +1091,8 @@ class CustomerView(KartotekaModelView):
             title=self.show_title,
             widgets=widgets,
             customer=customer,
-            kpi=customers.kpi(self.datamodel.session, customer.id),
+            kpi=customers.kpi(self.datamodel.session, customer.id, access.row_scope(Order)),
+            header=self.header_fields(customer),
             tabs=self.visible_tabs(),
             related_views=self.visible_related_views(),
             note_form=NoteInlineForm(),
@@ -949,6 +1104,43 @@ class CustomerView(KartotekaModelView):
             can_add_order=sm.has_access("can_write", access.ORDERS),
             statuses=list(CustomerStatus),
         )
+
+    HEADER_FIELDS = (("phone", formatting.phone), ("email", None))
+
+    def header_fields(self, customer):
+        """The card header's contact fields as the policy lets this user see them."""
+        result = []
+        for column, formatter in self.HEADER_FIELDS:
+            level = self.column_level(column)
+            if level == access.HIDE:
+                continue
+            value = getattr(customer, column)
+            key = access.column_field(Customer, column)
+            masked = level == access.MASK
+            shown = access.mask_value(value) if masked else (formatter(value) if formatter else value)
+            result.append(
+                {
+                    "column": column,
+                    "label": self.label_columns[column],
+                    "value": shown or "—",
+                    "revealable": masked and bool(value) and access.may_reveal(key),
+                }
+            )
+        return result
+
+    @expose("/<int:pk>/reveal/<column>", methods=["POST"])
+    @has_access
+    def reveal(self, pk, column):
+        """Show a masked value on an explicit click; the reveal is journaled."""
+        key = access.column_field(Customer, column)
+        if key is None or not access.may_reveal(key):
+            abort(403)
+        customer = self._customer_or_404(pk)
+        value = getattr(customer, column)
+        access.record_access(customer.id, AccessAction.REVEAL, field=key)
+        db.session.commit()
+        shown = formatting.phone(value) if column in ("phone", "phone_extra") else value
+        return jsonify({"column": column, "value": shown or ""})
 
     def _card(self, pk, tab=None):
         url = url_for(".show", pk=pk)

@@ -12,6 +12,7 @@ import os
 import re
 
 import pytest
+from flask.testing import FlaskClient
 from sqlalchemy import event
 
 from app import create_app
@@ -45,7 +46,7 @@ def app(database_url, tmp_path_factory):
         __import__("jinja2").StrictUndefined if os.environ.get("STRICT_JINJA") else app.jinja_env.undefined
     )
     with app.app_context():
-        upgrade()
+        upgrade(revision="heads")
         sync_roles()
         sm = app.appbuilder.sm
         for key, spec in ROLES.items():
@@ -90,8 +91,21 @@ def ctx(app):
         db.session.rollback()
 
 
+class IsolatedClient(FlaskClient):
+    """Each request in an application context of its own, as in production.
+
+    Without this a request would reuse the test's pushed app context and share
+    its ``g`` (the signed-in user, the permission cache) and database session.
+    """
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def client(app):
+    app.test_client_class = IsolatedClient
     return app.test_client()
 
 

@@ -228,8 +228,11 @@ def test_note_crud(ctx, login_as, role):
     )
 
 
-def test_medical_record_crud_by_doctor(ctx, login_as):
+def test_medical_record_crud_by_doctor(app, ctx, login_as):
+    from tests.conftest import user_id
+
     customer = factories.customer(ctx)
+    factories.order(ctx, customer, specialist_id=user_id(app, "doctor"))  # the doctor's own patient
     crud(
         login_as("doctor"),
         ctx,

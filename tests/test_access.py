@@ -1,0 +1,276 @@
+"""The role policy, tested from the matrix in app/access.py (not hand-written per role)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from app import access
+from app.models import AccessLog, Customer, CustomerDocument, MedicalRecord, Note, Order, Return, Review
+from tests import factories
+from tests.conftest import user_id
+
+PHONE, PHONE_SHOWN, EMAIL = "+79161234567", "8 (916) 123-45-67", "secret.patient@example.ru"
+PASSPORT_NUMBER, ALLERGY = "987654", "Аллергия на пенициллин-X"
+
+
+def seed(ctx):
+    """One customer (nobody's patient) with a row in every tab."""
+    c = factories.customer(ctx, phone=PHONE, email=EMAIL, birth_date=dt.date(1980, 2, 3))
+    order = factories.order(ctx, c, paid="1500")
+    ctx.add_all(
+        [
+            CustomerDocument(
+                customer=c,
+                kind="passport_rf",
+                series="4510",
+                number=PASSPORT_NUMBER,
+                issued_by="ОВД",
+                issue_date=dt.date(2010, 1, 1),
+                division_code="770-001",
+            ),
+            Note(customer=c, text="Примечание-секрет"),
+            MedicalRecord(customer=c, allergies=ALLERGY),
+            Review(customer=c, rating=5, text="Отзыв"),
+            Return(customer=c, order=order, amount=100, reason="Причина"),
+        ]
+    )
+    ctx.commit()
+    return c
+
+
+# view base url, resource, model, the POST data that would add a row
+VIEWS = [
+    (
+        "customerview",
+        access.CUSTOMERS,
+        Customer,
+        lambda c: {
+            "last_name": "Новая",
+            "first_name": "Ирина",
+            "customer_type": "individual",
+            "status": "active",
+            "phone": "+79035550000",
+            "discount": "0",
+        },
+    ),
+    (
+        "customerdocumentview",
+        access.DOCUMENTS,
+        CustomerDocument,
+        lambda c: {"customer": str(c.id), "kind": "other", "number": "1"},
+    ),
+    ("orderview", access.ORDERS, Order, lambda c: {"customer": str(c.id), "kind": "visit", "paid": "0"}),
+    ("returnview", access.RETURNS, Return, lambda c: {"order": "0", "amount": "1", "reason": "x"}),
+    (
+        "reviewview",
+        access.REVIEWS,
+        Review,
+        lambda c: {"customer": str(c.id), "rating": "4", "moderation_status": "pending"},
+    ),
+    ("noteview", access.NOTES, Note, lambda c: {"customer": str(c.id), "text": "Новая заметка"}),
+    (
+        "medicalrecordview",
+        access.ANAMNESIS,
+        MedicalRecord,
+        lambda c: {"customer": str(c.id), "allergies": "нет"},
+    ),
+]
+
+
+def level(role_key, resource):
+    return access.ROLES[role_key].resources.get(resource, access.NONE)
+
+
+def leaked_values(role_key):
+    """Stored values this role must never receive (hidden or masked fields)."""
+    values = []
+    for key, strings in (
+        ("customer.phone", [PHONE, PHONE_SHOWN]),
+        ("customer.email", [EMAIL]),
+        ("document.number", [PASSPORT_NUMBER]),
+    ):
+        if access.FIELDS[key].defaults.get(role_key, access.HIDE) in (access.HIDE, access.MASK):
+            values += strings
+    if level(role_key, access.ANAMNESIS) == access.NONE:
+        values.append(ALLERGY)
+    return values
+
+
+def assert_no_leak(role_key, body, where):
+    for value in leaked_values(role_key):
+        assert value not in body, f"{role_key} received {value!r} at {where}"
+
+
+@pytest.mark.parametrize("role_key", list(access.ROLES))
+@pytest.mark.parametrize("base, resource, model, add_data", VIEWS, ids=[v[0] for v in VIEWS])
+def test_matrix(ctx, login_as, role_key, base, resource, model, add_data):
+    customer = seed(ctx)
+    row = ctx.query(model).first()
+    client = login_as(role_key)
+    lvl = level(role_key, resource)
+    scoped = role_key not in access.ALL_ROWS_ROLES  # nobody's patient: out of a specialist's scope
+    before = ctx.query(model).count()
+
+    def check(method, url, allowed, data=None):
+        response = client.post(url, data=data or {}) if method == "POST" else client.get(url)
+        body = response.get_data(as_text=True)
+        assert_no_leak(role_key, body, f"{method} {url}")
+        assert response.status_code != 500, url
+        if allowed is None:
+            return response
+        if allowed == 404:
+            assert response.status_code == 404, (method, url, response.status_code)
+        elif allowed:
+            assert response.status_code in (200, 302, 422), (method, url, response.status_code)
+            if response.status_code == 302:
+                assert "/login" not in response.headers["Location"]
+        else:
+            assert response.status_code == 403 or "/login" in response.headers.get("Location", ""), (
+                method,
+                url,
+                response.status_code,
+            )
+        return response
+
+    read = lvl in (access.READ, access.WRITE)
+    write = lvl == access.WRITE
+    delete = write and "delete" in access.ROLES[role_key].actions
+
+    def scope(allowed):
+        """Allowed by permission but outside the specialist's rows: 404, not 403."""
+        return 404 if (allowed and scoped) else allowed
+
+    in_scope = 404 if scoped else None
+    check("GET", f"/{base}/list/", read)
+    # the card itself: tabs follow the matrix, no leaked values anywhere
+    card = check("GET", f"/customerview/show/{customer.id}", 404 if scoped else True)
+    if not scoped:
+        body = card.get_data(as_text=True)
+        for tab in access_tabs():
+            shown = f'href="#{tab.key}"' in body
+            assert shown == (level(role_key, tab.view.class_permission_name) != access.NONE), (
+                tab.key,
+                role_key,
+            )
+    check("GET", f"/{base}/show/{row.id}", scope(read))
+    check("GET", f"/{base}/add", write)
+    check("GET", f"/{base}/edit/{row.id}", scope(write))
+    check("POST", f"/{base}/add", write if not write else None, add_data(customer))
+    if not write:
+        ctx.expire_all()
+        assert ctx.query(model).count() == before, "a refused add stored a row"
+    check(
+        "POST", f"/{base}/edit/{row.id}", scope(write) if (scoped or not write) else None, add_data(customer)
+    )
+    check("POST", f"/{base}/delete/{row.id}", scope(delete))
+    ctx.expire_all()
+    if not delete or in_scope:
+        assert ctx.get(model, row.id) is not None, "a refused delete removed the row"
+
+
+def access_tabs():
+    from app.views import CustomerView
+
+    return CustomerView.tabs
+
+
+def test_reception_card_has_no_documents_or_anamnesis(ctx, login_as):
+    customer = seed(ctx)
+    client = login_as("reception")
+    body = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert 'href="#documents"' not in body and 'href="#anamnesis"' not in body
+    assert 'href="#notes"' in body and 'href="#orders"' in body
+    assert client.get("/customerdocumentview/list/").status_code == 403
+    assert client.get("/medicalrecordview/list/").status_code == 403
+
+
+def test_specialist_sees_anamnesis_only_for_own_customers(app, ctx, login_as):
+    stranger = seed(ctx)
+    own = factories.customer(ctx, last_name="Своя", phone="+79035550001", email="own@example.ru")
+    factories.order(ctx, own, specialist_id=user_id(app, "doctor"))
+    ctx.add(MedicalRecord(customer=own, allergies="Латекс"))
+    ctx.commit()
+    client = login_as("doctor")
+    own_card = client.get(f"/customerview/show/{own.id}").get_data(as_text=True)
+    assert 'href="#anamnesis"' in own_card and "Латекс" in own_card
+    assert client.get(f"/customerview/show/{stranger.id}").status_code == 404
+    listing = client.get("/customerview/list/").get_data(as_text=True)
+    assert "Своя" in listing and "Иванова" not in listing
+    assert ALLERGY not in client.get("/medicalrecordview/list/").get_data(as_text=True)
+    # the phone is masked for a specialist, revealed on an explicit click and journaled
+    assert "+7 *** ***-00-01" in own_card
+    revealed = client.post(f"/customerview/{own.id}/reveal/phone")
+    assert revealed.get_json()["value"] == "8 (903) 555-00-01"
+    (entry,) = ctx.query(AccessLog).all()
+    assert (entry.customer_id, entry.field, entry.user_id) == (
+        own.id,
+        "customer.phone",
+        user_id(app, "doctor"),
+    )
+    assert client.post(f"/customerview/{own.id}/reveal/email").status_code == 403
+
+
+def test_hidden_field_in_post_changes_nothing(ctx, login_as):
+    customer = seed(ctx)
+    client = login_as("auditor")  # read-only: every write refused
+    client.post(f"/customerview/edit/{customer.id}", data={"phone": "+79990000000"})
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).phone == PHONE
+
+
+def test_filter_on_hidden_field_is_not_an_oracle(app, ctx, login_as):
+    customer = seed(ctx)
+    factories.order(ctx, customer, specialist_id=user_id(app, "doctor"))
+    client = login_as("doctor")
+    hit = client.get("/customerview/list/", query_string={"_flt_0_phone": "4567"}).get_data(as_text=True)
+    miss = client.get("/customerview/list/", query_string={"_flt_0_phone": "0000"}).get_data(as_text=True)
+    assert ("Иванова" in hit) == ("Иванова" in miss)
+    by_q = client.get("/customerview/list/", query_string={"q": "45-67"}).get_data(as_text=True)
+    assert "Иванова" not in by_q
+
+
+def test_permission_removed_in_ui_takes_effect_on_next_request(app, ctx, login_as):
+    customer = seed(ctx)
+    client = login_as("reception")
+    assert client.get("/noteview/list/").status_code == 200
+    sm = app.appbuilder.sm
+    role = sm.find_role(access.ROLES["reception"].name)
+    pv = sm.find_permission_view_menu("can_read", access.NOTES)
+    role.permissions.remove(pv)
+    sm.session.commit()
+    try:
+        assert client.get("/noteview/list/").status_code == 403
+        assert 'href="#notes"' not in client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    finally:
+        access.sync_roles(reset=True)
+
+
+def test_every_route_is_guarded(app, client):
+    """Anonymous requests to any route get the login page or 403/404/405, never data."""
+    public = {
+        "static",
+        "appbuilder.static",
+        "AuthDBView.login",
+        "LocaleView.index",
+        "HomeView.index",
+        "AuthDBView.logout",
+        "UtilView.back",
+    }
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in public or "GET" not in rule.methods:
+            continue
+        url = rule.rule
+        for arg in rule.arguments:
+            url = (
+                url.replace(f"<{arg}>", "1")
+                .replace(f"<int:{arg}>", "1")
+                .replace(f"<string:{arg}>", "x")
+                .replace(f"<path:{arg}>", "x")
+            )
+        response = client.get(url)
+        assert response.status_code in (302, 401, 403, 404, 405), (rule.endpoint, response.status_code)
+        if response.status_code == 302 and not rule.endpoint.endswith(".action"):
+            # FAB's action route refuses by redirecting back; every other one to the login page
+            assert "/login" in response.headers["Location"], rule.endpoint

@@ -1,0 +1,126 @@
+"""Authentication hardening: rate limit, password policy, redirects, CSRF, cookies."""
+
+from __future__ import annotations
+
+import pytest
+from flask_appbuilder.exceptions import PasswordComplexityValidationError
+
+from app.models import Note
+from app.security import password_policy
+from tests import factories
+from tests.conftest import PASSWORD
+
+
+def test_eleventh_failed_login_in_a_row_is_refused(client):
+    env = {"REMOTE_ADDR": "10.9.8.7"}
+    for attempt in range(10):
+        response = client.post("/login/", data={"username": "manager", "password": "wrong"}, environ_base=env)
+        assert response.status_code == 302, attempt
+    eleventh = client.post("/login/", data={"username": "manager", "password": PASSWORD}, environ_base=env)
+    assert eleventh.status_code == 429
+    assert "Слишком много неудачных попыток" in eleventh.get_data(as_text=True)
+
+
+def test_login_messages_do_not_enumerate_users(client):
+    known = client.post("/login/", data={"username": "manager", "password": "wrong"}, follow_redirects=True)
+    unknown = client.post(
+        "/login/", data={"username": "nobody-here", "password": "wrong"}, follow_redirects=True
+    )
+    import re
+
+    def flashes(r):
+        return [
+            m.strip()
+            for m in re.findall(
+                r"alert-(?:danger|warning)[^>]*>.*?</button>(.*?)</div>", r.get_data(as_text=True), re.S
+            )
+        ]
+
+    assert flashes(known) == flashes(unknown)
+    assert flashes(known), "the login page says the login failed"
+
+
+@pytest.mark.parametrize(
+    "password, message",
+    [
+        ("short-pass1", "не меньше 12 символов"),
+        ("qwertyuiop123", "слишком распространён"),
+        ("aaaaaaaaaaaaaa", "слишком распространён"),
+    ],
+)
+def test_weak_passwords_are_refused_with_reason(app, password, message):
+    with app.test_request_context():
+        with pytest.raises(PasswordComplexityValidationError, match=message):
+            password_policy(password)
+        password_policy("лунная-дорожка-над-морем")  # long passphrases need no composition rules
+
+
+def test_weak_password_refused_in_user_form(app, login_as):
+    client = login_as("sysadmin")
+    with app.app_context():
+        role_id = app.appbuilder.sm.find_role("Аудитор").id
+    response = client.post(
+        "/users/add",
+        data={
+            "first_name": "Ни",
+            "last_name": "Кто",
+            "username": "weakling",
+            "email": "w@example.ru",
+            "active": "y",
+            "roles": [str(role_id)],
+            "password": "short",
+            "conf_password": "short",
+        },
+    )
+    assert "не меньше 12 символов" in response.get_data(as_text=True)
+    with app.app_context():
+        assert app.appbuilder.sm.find_user(username="weakling") is None
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "http://evil.example/login/",
+    ],
+)
+def test_open_redirect_payloads_stay_on_our_host(client, target):
+    response = client.post(f"/login/?next={target}", data={"username": "manager", "password": PASSWORD})
+    location = response.headers.get("Location", "")
+    assert response.status_code == 302
+    assert "evil.example" not in location and "javascript" not in location
+    spoofed = client.post(
+        "/login/?next=http://evil.example/",
+        data={"username": "manager", "password": PASSWORD},
+        headers={"Host": "evil.example"},
+    )
+    assert spoofed.headers.get("Location", "").startswith("/")
+
+
+def test_post_without_csrf_token_is_refused_and_changes_nothing(app, ctx, login_as):
+    customer = factories.customer(ctx)
+    client = login_as("reception")
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        response = client.post(f"/customerview/{customer.id}/notes", data={"text": "без токена"})
+        assert response.status_code == 400
+        deleted = client.post(f"/customerview/delete/{customer.id}")
+        assert deleted.status_code == 400
+        get_delete = client.get(f"/customerview/delete/{customer.id}")
+        assert get_delete.status_code in (302, 403, 405)
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    ctx.expire_all()
+    assert ctx.query(Note).count() == 0
+    assert ctx.get(type(customer), customer.id) is not None
+
+
+def test_session_cookie_and_security_headers(client):
+    response = client.post("/login/", data={"username": "manager", "password": PASSWORD})
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert response.headers["X-Frame-Options"] == "DENY"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
