@@ -52,9 +52,10 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
-        from .views import register_views
+        from .views import clean_list_args, register_views
 
         register_views(appbuilder)
+        app.before_request(clean_list_args)
         from .security import harden
 
         harden(app)

@@ -130,8 +130,14 @@ ROLES: dict[str, RoleSpec] = {
     ),
 }
 
-# Views every signed-in staff member needs: their own profile, password, language.
-SELF_SERVICE_VIEWS = {"UserInfoEditView", "ResetMyPasswordView", "LocaleView"}
+# What every signed-in staff member needs: their own profile and password (FAB keeps
+# these on the users view, so without them the user menu leads to a 403 page).
+SELF_SERVICE_VIEWS = {"UserInfoEditView", "ResetMyPasswordView", "LocaleView", "MenuApi"}
+SELF_SERVICE = {
+    ("can_userinfo", "UserDBModelView"),
+    ("resetmypassword", "UserDBModelView"),
+    ("userinfoedit", "UserDBModelView"),
+}
 
 
 def role_permissions(spec: RoleSpec, all_pvms: set[tuple[str, str]], menu_resources: dict[str, set[str]]):
@@ -145,7 +151,7 @@ def role_permissions(spec: RoleSpec, all_pvms: set[tuple[str, str]], menu_resour
             for action in spec.actions:
                 wanted.add((ACTIONS[action], resource))
     for perm, view in all_pvms:
-        if view in SELF_SERVICE_VIEWS:
+        if view in SELF_SERVICE_VIEWS or (perm, view) in SELF_SERVICE:
             wanted.add((perm, view))
     readable = {r for r, level in spec.resources.items() if level != NONE}
     if spec.security:

@@ -7,7 +7,10 @@ errors into form errors, keeping what the user typed.
 
 from __future__ import annotations
 
-from flask import abort, flash, g, has_request_context, jsonify, redirect, request, url_for
+import re
+from urllib.parse import urlencode
+
+from flask import abort, current_app, flash, g, has_request_context, jsonify, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelView, action, expose, has_access
 from flask_appbuilder.urltools import get_filter_args
 from flask_appbuilder.widgets import ListWidget
@@ -1374,3 +1377,45 @@ def register_views(appbuilder) -> None:
         MedicalRecordTab,
     ):
         appbuilder.add_view_no_menu(view)
+
+
+_LIST_ARG = re.compile(r"^(page|psize|_oc|_od)_(\w+)$|^_flt_(\w+?)_(\w+)$")
+MAX_PAGE_SIZE = 100
+
+
+def clean_list_args():
+    """Drop malformed list parameters (FAB answers them with a 500) and redirect.
+
+    A non-numeric page, a page size outside 1..100, an unknown sort column or
+    direction, or a filter index that does not exist is removed; the user gets
+    the list as it would be without it.
+    """
+    if request.method != "GET" or not request.args:
+        return None
+    view = None
+    if request.endpoint and "." in request.endpoint:
+        name = request.endpoint.split(".", 1)[0]
+        view = next((v for v in current_app.appbuilder.baseviews if type(v).__name__ == name), None)
+    bad = []
+    for key, value in request.args.items(multi=True):
+        match = _LIST_ARG.match(key)
+        if not match:
+            continue
+        kind = match.group(1)
+        if kind == "page" and not (value.isdigit() and int(value) < 10**6):
+            bad.append(key)
+        elif kind == "psize" and not (value.isdigit() and 0 < int(value) <= MAX_PAGE_SIZE):
+            bad.append(key)
+        elif kind == "_od" and value not in ("asc", "desc"):
+            bad.append(key)
+        elif kind == "_oc" and view is not None and value not in getattr(view, "order_columns", []):
+            bad.append(key)
+        elif kind is None:
+            index, column = match.group(3), match.group(4)
+            filters = getattr(getattr(view, "_filters", None), "_all_filters", None)
+            if not index.isdigit() or (filters is not None and int(index) >= len(filters.get(column, []))):
+                bad.append(key)
+    if not bad:
+        return None
+    args = [(k, v) for k, v in request.args.items(multi=True) if k not in bad]
+    return redirect(request.path + ("?" + urlencode(args) if args else ""))
