@@ -11,6 +11,7 @@ from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
+from sqlalchemy.engine import Row
 
 
 def display_value(value):
@@ -63,17 +64,12 @@ class Interface(SQLAInterface):
         query = self.session.query(self.obj)
         count = self.query_count(query, filters, select_columns)
         query = self.apply_all(
-            query,
-            filters,
-            order_column,
-            order_direction,
-            page,
-            page_size,
-            select_columns,
+            query, filters, order_column, order_direction, page, page_size, select_columns, outer_default_load
         )
-        if self.eager:
+        if self.eager and not select_columns:
             query = query.options(*self.eager)
-        return count, query.all()
+        # With select_columns FAB's query yields rows that wrap the model instance.
+        return count, [row[0] if isinstance(row, Row) else row for row in query.all()]
 
 
 class ConditionFilter(BaseFilter):
@@ -151,3 +147,31 @@ class FilterDayTo(BaseFilter):
         if bounds is None:
             return query
         return query.filter(getattr(self.model, self.column_name) < bounds[1])
+
+
+class RowScopeMixin:
+    """Declared base filters plus the user's row scope, for a view or an API.
+
+    FAB reads ``self._base_filters`` for lists, records, edits and deletes; making
+    it per request puts the row scope (app.access.row_scope) on every route.
+    """
+
+    @property
+    def _base_filters(self):
+        from flask import has_request_context
+
+        from . import access
+
+        declared = self.__dict__.get("_declared_base_filters")
+        if declared is None:
+            declared = self.datamodel.get_filters()
+        condition = access.row_scope(self.datamodel.obj) if has_request_context() else None
+        if condition is None:
+            return declared
+        filters = declared.copy()
+        filters._add_filter(WhereFilter("id", self.datamodel), condition)
+        return filters
+
+    @_base_filters.setter
+    def _base_filters(self, value):
+        self._declared_base_filters = value

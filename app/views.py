@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urlencode
 
-from flask import abort, current_app, flash, g, has_request_context, jsonify, redirect, request, url_for
+from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelView, action, expose, has_access
 from flask_appbuilder.urltools import get_filter_args
 from flask_appbuilder.widgets import ListWidget
@@ -30,6 +30,7 @@ from .datamodel import (
     FilterDayFrom,
     FilterDayTo,
     Interface,
+    RowScopeMixin,
     WhereFilter,
 )
 from .errors import StaleEdit, ValidationFailed
@@ -78,7 +79,7 @@ COMMON_LABELS = {
 }
 
 
-class KartotekaModelView(ModelView):
+class KartotekaModelView(RowScopeMixin, ModelView):
     """Base of every Kartoteka view: permissions, formatting, domain validation."""
 
     method_permission_name = access.METHOD_PERMISSIONS
@@ -151,20 +152,6 @@ class KartotekaModelView(ModelView):
         return formatters
 
     # -- the access policy, applied per request --------------------------------
-
-    @property
-    def _base_filters(self):
-        """Declared base filters plus the user's row scope: list, card, edit, delete."""
-        condition = access.row_scope(self.datamodel.obj) if has_request_context() else None
-        if condition is None:
-            return self._declared_base_filters
-        filters = self._declared_base_filters.copy()
-        filters._add_filter(WhereFilter("id", self.datamodel), condition)
-        return filters
-
-    @_base_filters.setter
-    def _base_filters(self, value):
-        self._declared_base_filters = value
 
     def column_level(self, column: str) -> str:
         return access.column_level(self.datamodel.obj, column)
@@ -1377,6 +1364,10 @@ def register_views(appbuilder) -> None:
         MedicalRecordTab,
     ):
         appbuilder.add_view_no_menu(view)
+    from .api import APIS
+
+    for api in APIS:
+        appbuilder.add_api(api)
 
 
 _LIST_ARG = re.compile(r"^(page|psize|_oc|_od)_(\w+)$|^_flt_(\w+?)_(\w+)$")

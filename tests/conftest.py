@@ -125,7 +125,9 @@ def login_as(client):
     """``login_as("reception")`` signs the test client in as that role's user."""
 
     def _login(role_key):
-        response = Auth(client).login(role_key)
+        auth = Auth(client)
+        auth.logout()  # FAB ignores a login while someone is signed in
+        response = auth.login(role_key)
         assert response.status_code == 302, response.data[:500]
         return client
 

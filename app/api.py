@@ -1,0 +1,139 @@
+"""REST API: each API shares its view's class_permission_name, row scope and field policy."""
+
+from __future__ import annotations
+
+from flask import request
+from flask_appbuilder.api import ModelRestApi
+
+from . import access
+from .datamodel import Interface, RowScopeMixin
+from .models import Customer, CustomerDocument, MedicalRecord, Note, Order
+
+
+class PolicyApi(RowScopeMixin, ModelRestApi):
+    """A ModelRestApi that answers through app.access: rows, hidden and masked fields."""
+
+    method_permission_name = access.METHOD_PERMISSIONS
+    page_size = 20
+    max_page_size = 100
+    allow_browser_login = True  # staff sessions; writes still need the CSRF token
+
+    def _policy(self, row: dict) -> dict:
+        model = self.datamodel.obj
+        for column in list(row):
+            level = access.column_level(model, column)
+            if level == access.HIDE:
+                del row[column]
+            elif level == access.MASK:
+                row[column] = access.mask_value(row[column])
+        return row
+
+    def pre_get(self, data):
+        self._policy(data["result"])
+
+    def pre_get_list(self, data):
+        for row in data["result"]:
+            self._policy(row)
+
+    def _refuse_unwritable(self):
+        payload = request.get_json(silent=True) or {}
+        model = self.datamodel.obj
+        refused = [key for key in payload if access.column_level(model, key) != access.WRITE]
+        if refused:
+            return self.response(403, message="fields not writable: " + ", ".join(sorted(refused)))
+        return None
+
+    def post_headless(self):
+        return self._refuse_unwritable() or super().post_headless()
+
+    def put_headless(self, pk):
+        return self._refuse_unwritable() or super().put_headless(pk)
+
+
+class CustomerApi(PolicyApi):
+    resource_name = "customers"
+    class_permission_name = access.CUSTOMERS
+    datamodel = Interface(Customer)
+    list_columns = [
+        "id",
+        "last_name",
+        "first_name",
+        "middle_name",
+        "phone",
+        "email",
+        "status",
+        "registered_at",
+        "last_visit_at",
+    ]
+    show_columns = [*list_columns, "birth_date", "gender", "city", "discount", "service_comment"]
+    add_columns = edit_columns = [
+        "last_name",
+        "first_name",
+        "middle_name",
+        "phone",
+        "email",
+        "birth_date",
+        "city",
+        "service_comment",
+    ]
+    search_columns = ["last_name", "status", "registered_at"]
+    order_columns = ["id", "last_name", "registered_at"]
+
+
+class OrderApi(PolicyApi):
+    resource_name = "orders"
+    class_permission_name = access.ORDERS
+    datamodel = Interface(Order)
+    list_columns = show_columns = [
+        "id",
+        "customer.id",
+        "kind",
+        "status",
+        "payment_status",
+        "total",
+        "paid",
+        "visit_at",
+        "specialist.id",
+    ]
+    search_columns = ["customer", "status"]
+    add_columns = edit_columns = ["comment"]
+
+
+class NoteApi(PolicyApi):
+    resource_name = "notes"
+    class_permission_name = access.NOTES
+    datamodel = Interface(Note)
+    list_columns = show_columns = ["id", "customer.id", "text", "pinned", "created_on"]
+    add_columns = ["customer", "text", "pinned"]
+    edit_columns = ["text", "pinned"]
+    search_columns = ["customer"]
+
+
+class DocumentApi(PolicyApi):
+    resource_name = "documents"
+    class_permission_name = access.DOCUMENTS
+    datamodel = Interface(CustomerDocument)
+    list_columns = show_columns = ["id", "customer.id", "kind", "series", "number", "issue_date"]
+    search_columns = ["customer"]
+    add_columns = edit_columns = ["issued_by"]
+
+
+class MedicalRecordApi(PolicyApi):
+    resource_name = "anamnesis"
+    class_permission_name = access.ANAMNESIS
+    datamodel = Interface(MedicalRecord)
+    list_columns = show_columns = [
+        "id",
+        "customer.id",
+        "allergies",
+        "conditions",
+        "medications",
+        "contraindications",
+        "text",
+    ]
+    search_columns = ["customer"]
+    add_columns = ["customer", "allergies", "conditions", "medications", "contraindications", "text"]
+    edit_columns = ["allergies", "conditions", "medications", "contraindications", "text"]
+
+
+APIS = (CustomerApi, OrderApi, NoteApi, DocumentApi, MedicalRecordApi)
