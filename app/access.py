@@ -24,6 +24,7 @@ REVIEWS = "Reviews"
 NOTES = "Notes"
 ANAMNESIS = "Anamnesis"
 REFERENCE = "Reference"  # branches, categories, tags, the catalog
+JOURNAL = "AccessJournal"  # who revealed, exported what
 
 NONE, READ, WRITE = "none", "read", "write"
 
@@ -73,7 +74,7 @@ ROLES: dict[str, RoleSpec] = {
     "sysadmin": RoleSpec(
         name="Администратор системы",
         label=_l("Администратор системы"),
-        resources={CUSTOMERS: READ, ORDERS: READ, REFERENCE: WRITE},
+        resources={CUSTOMERS: READ, ORDERS: READ, REFERENCE: WRITE, JOURNAL: READ},
         actions=frozenset({"delete"}),
         security=True,
     ),
@@ -126,6 +127,7 @@ ROLES: dict[str, RoleSpec] = {
             REVIEWS: READ,
             NOTES: READ,
             REFERENCE: READ,
+            JOURNAL: READ,
         },
     ),
 }

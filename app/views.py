@@ -7,10 +7,12 @@ errors into form errors, keeping what the user typed.
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from urllib.parse import urlencode
 
-from flask import abort, current_app, flash, g, jsonify, redirect, request, url_for
+from flask import Response, abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelView, action, expose, has_access
 from flask_appbuilder.urltools import get_filter_args
 from flask_appbuilder.widgets import ListWidget
@@ -38,6 +40,7 @@ from .extensions import db
 from .forms import LabeledEnumField, NoteInlineForm, OrderInlineForm, StatusForm
 from .models import (
     AccessAction,
+    AccessLog,
     Branch,
     CatalogItem,
     Customer,
@@ -303,6 +306,47 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             **kwargs,
         )
         return widgets
+
+    # -- export ------------------------------------------------------------------
+
+    EXPORT_LIMIT = 50_000
+
+    @expose("/export.csv")
+    @has_access
+    def export(self):
+        """The current list (filters, search, row scope) as CSV, through the field policy.
+
+        Masked fields stay masked, hidden ones are left out; the export is journaled.
+        """
+        get_filter_args(self._filters)
+        filters = self.policy_filters(self._filters)
+        for condition in self.list_conditions():
+            if condition is not None:
+                filters._add_filter(WhereFilter("id", self.datamodel), condition)
+        order_column, order_direction = self.base_order or ("", "")
+        joined = filters.get_joined_filters(self._base_filters)
+        count, rows = self.datamodel.query(
+            joined, order_column, order_direction, page=0, page_size=self.EXPORT_LIMIT
+        )
+        columns = self.policy_columns(self.list_columns)
+        formatters = self.policy_formatters()
+        out = io.StringIO()
+        writer = csv.writer(out, delimiter=";")
+        writer.writerow([str(self.label_columns.get(c, c)) for c in columns])
+        for values in self.datamodel.get_values(rows, columns):
+            writer.writerow(
+                [str(formatters[c](values[c]) if c in formatters else values[c]) for c in columns]
+            )
+        access.record_access(
+            None, AccessAction.EXPORT, detail=f"{self.class_permission_name}: {min(count, self.EXPORT_LIMIT)}"
+        )
+        db.session.commit()
+        filename = f"{self.route_base.strip('/').replace('/', '-')}.csv"
+        return Response(
+            "\ufeff" + out.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename={filename}"},
+        )
 
     # -- tabs ----------------------------------------------------------------
 
@@ -881,6 +925,33 @@ class MedicalRecordTab(MedicalRecordView):
     ]
 
 
+class AccessLogView(KartotekaModelView):
+    """The personal-data access journal (152-FZ): read-only, for the auditor."""
+
+    class_permission_name = access.JOURNAL
+    datamodel = Interface(AccessLog, eager=[joinedload(AccessLog.user), joinedload(AccessLog.customer)])
+    base_permissions = ["can_read"]
+    list_title = show_title = _l("Журнал доступа")
+    label_columns = {
+        "at": _l("Когда"),
+        "user": _l("Сотрудник"),
+        "action": _l("Действие"),
+        "field": _l("Поле"),
+        "ip": _l("IP-адрес"),
+        "detail": _l("Подробности"),
+    }
+    list_columns = ["at", "user", "customer", "action", "field", "ip", "detail"]
+    show_columns = list_columns
+    search_columns = ["user", "action", "at"]
+    custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    formatters_columns = {"field": lambda key: access.FIELDS[key].label if key in access.FIELDS else key}
+    base_order = ("at", "desc")
+
+
+class AccessLogTab(AccessLogView):
+    list_columns = ["at", "user", "action", "field", "ip"]
+
+
 # ---------------------------------------------------------------------------
 # Customers and the card
 # ---------------------------------------------------------------------------
@@ -1047,6 +1118,7 @@ class CustomerView(KartotekaModelView):
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
         CustomerTab("anamnesis", _l("Анамнез"), MedicalRecordTab),
+        CustomerTab("access", _l("Журнал доступа"), AccessLogTab),
     ]
     related_views = [tab.view for tab in tabs]
 
@@ -1354,6 +1426,15 @@ def register_views(appbuilder) -> None:
         category="Reference",
     )
     appbuilder.add_view(TagView, "Tags", label=_l("Теги"), icon="fa-tag", category="Reference")
+    appbuilder.add_view(
+        AccessLogView,
+        "AccessJournal",
+        label=_l("Журнал доступа"),
+        icon="fa-eye",
+        category="Journal",
+        category_label=_l("Журналы"),
+        category_icon="fa-history",
+    )
     for view in (
         OrderItemView,
         CustomerDocumentTab,
@@ -1362,6 +1443,7 @@ def register_views(appbuilder) -> None:
         ReviewTab,
         NoteTab,
         MedicalRecordTab,
+        AccessLogTab,
     ):
         appbuilder.add_view_no_menu(view)
     from .api import APIS

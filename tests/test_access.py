@@ -210,6 +210,9 @@ def test_specialist_sees_anamnesis_only_for_own_customers(app, ctx, login_as):
         user_id(app, "doctor"),
     )
     assert client.post(f"/customerview/{own.id}/reveal/email").status_code == 403
+    journal = login_as("auditor").get("/accesslogview/list/").get_data(as_text=True)
+    assert "Показ скрытого поля" in journal and "Телефон" in journal and "127.0.0.1" in journal
+    assert login_as("reception").get("/accesslogview/list/").status_code == 403
 
 
 def test_hidden_field_in_post_changes_nothing(ctx, login_as):
@@ -321,3 +324,21 @@ def test_api_refuses_writes_to_masked_fields(ctx, login_as, app):
     ctx.expire_all()
     assert ctx.get(Customer, customer.id).phone == PHONE
     assert ctx.get(Customer, customer.id).city == "Тула"
+
+
+@pytest.mark.parametrize("role_key", list(access.ROLES))
+def test_export_follows_the_policy_and_is_journaled(ctx, login_as, role_key):
+    seed(ctx)
+    client = login_as(role_key)
+    response = client.get("/customerview/export.csv")
+    allowed = "export" in access.ROLES[role_key].actions and level(role_key, access.CUSTOMERS) == access.WRITE
+    body = response.get_data(as_text=True)
+    assert_no_leak(role_key, body, "export")
+    ctx.expire_all()
+    if allowed:
+        assert response.status_code == 200 and "Иванова Анна Сергеевна" in body
+        (entry,) = ctx.query(AccessLog).all()
+        assert entry.action.value == "export" and entry.detail == "Customers: 1"
+    else:
+        assert response.status_code == 403
+        assert ctx.query(AccessLog).count() == 0
