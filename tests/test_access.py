@@ -164,6 +164,8 @@ def test_matrix(ctx, login_as, role_key, base, resource, model, add_data):
     check(
         "POST", f"/{base}/edit/{row.id}", scope(write) if (scoped or not write) else None, add_data(customer)
     )
+    export = write and "export" in access.ROLES[role_key].actions
+    check("GET", f"/{base}/export.csv", export)
     check("POST", f"/{base}/delete/{row.id}", scope(delete))
     ctx.expire_all()
     if not delete or in_scope:
@@ -342,3 +344,36 @@ def test_export_follows_the_policy_and_is_journaled(ctx, login_as, role_key):
     else:
         assert response.status_code == 403
         assert ctx.query(AccessLog).count() == 0
+
+
+@pytest.mark.parametrize("role_key", list(access.ROLES))
+def test_status_action_follows_matrix(ctx, login_as, role_key):
+    customer = seed(ctx)
+    client = login_as(role_key)
+    client.post("/customerview/action_post", data={"action": "status_blocked", "rowid": [str(customer.id)]})
+    client.post(f"/customerview/{customer.id}/status", data={"status": "blocked"})
+    ctx.expire_all()
+    blocked = ctx.get(Customer, customer.id).status.value == "blocked"
+    assert blocked == ("status" in access.ROLES[role_key].actions)
+
+
+@pytest.mark.parametrize("role_key", list(access.ROLES))
+def test_posts_without_csrf_token_change_nothing(app, ctx, login_as, role_key):
+    customer = seed(ctx)
+    note = ctx.query(Note).first()
+    client = login_as(role_key)
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        for url, data in (
+            (f"/customerview/delete/{customer.id}", {}),
+            (f"/noteview/edit/{note.id}", {"customer": str(customer.id), "text": "подмена"}),
+            (f"/customerview/{customer.id}/notes", {"text": "подмена"}),
+            (f"/customerview/{customer.id}/status", {"status": "blocked"}),
+            ("/customerview/action_post", {"action": "status_blocked", "rowid": str(customer.id)}),
+        ):
+            assert client.post(url, data=data).status_code in (400, 403, 404), url
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).status.value == "active"
+    assert [n.text for n in ctx.query(Note)] == ["Примечание-секрет"]
