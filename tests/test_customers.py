@@ -246,3 +246,25 @@ def test_russian_login_list_and_card(app, ctx, client, login_as):
     card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     for text in ("Карточка клиента", "Заказов", "Оплачено", "Долг", "Примечания"):
         assert text in card
+
+
+def test_filters_by_tag_category_and_gender(ctx, login_as):
+    from app.models import CustomerCategory, Gender, Tag
+
+    vip = Tag(name="VIP")
+    regular = CustomerCategory(name="Постоянный")
+    ctx.add_all([vip, regular])
+    ctx.commit()
+    a = factories.customer(ctx, last_name="Тегированная", phone="+79161234567", gender=Gender.FEMALE, category=regular)
+    a.tags.append(vip)
+    factories.customer(ctx, last_name="Обычный", first_name="Иван", phone="+79035550000", gender=Gender.MALE)
+    ctx.commit()
+    client = login_as("manager")
+
+    def shown(**params):
+        page = client.get("/customerview/list/", query_string=params).get_data(as_text=True)
+        return {name for name in ("Тегированная", "Обычный") if name in page}
+
+    assert shown(_flt_0_tags=str(vip.id)) == {"Тегированная"}
+    assert shown(_flt_0_category=str(regular.id)) == {"Тегированная"}
+    assert shown(_flt_0_gender="male") == {"Обычный"}

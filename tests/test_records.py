@@ -145,6 +145,8 @@ def test_order_crud_totals_from_items_and_paid_limit(ctx, login_as):
     )
     assert too_much.status_code == 422
     assert "Оплачено больше суммы заказа" in too_much.get_data(as_text=True)
+    (unchanged,) = fresh(ctx, Order)
+    assert unchanged.paid == Decimal("0.00") and unchanged.status.value == "new"
     ok = client.post(
         f"/orderview/edit/{order.id}",
         data={"customer": str(customer.id), "kind": "visit", "status": "confirmed", "paid": "4500"},
