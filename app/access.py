@@ -271,7 +271,7 @@ FIELDS: dict[str, FieldSpec] = {
         FieldSpec(
             "customer.birth_date",
             _l("Дата рождения"),
-            (("Customer", "birth_date"),),
+            (("Customer", "birth_date"), ("Customer", "age")),
             {"manager": WRITE, "reception": WRITE, "doctor": READ, "auditor": MASK},
         ),
         FieldSpec(

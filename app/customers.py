@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 
@@ -14,7 +15,16 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from .errors import StaleEdit, ValidationFailed
-from .models import ZERO, Customer, CustomerStatus, Order, OrderStatus
+from .models import (
+    ZERO,
+    AttributeKind,
+    Customer,
+    CustomerAttribute,
+    CustomerAttributeValue,
+    CustomerStatus,
+    Order,
+    OrderStatus,
+)
 
 _DIGITS = re.compile(r"\D+")
 
@@ -219,3 +229,59 @@ def kpi(session: Session, customer_id: int, scope=None) -> dict[str, Decimal | i
 def change_status(customer: Customer, status: CustomerStatus) -> Customer:
     customer.status = CustomerStatus(status)
     return customer
+
+
+# ---------------------------------------------------------------------------
+# Extra fields per customer type (defined by an administrator in the UI)
+# ---------------------------------------------------------------------------
+
+
+def attributes(session: Session) -> list[CustomerAttribute]:
+    return list(
+        session.scalars(
+            select(CustomerAttribute).order_by(
+                CustomerAttribute.customer_type, CustomerAttribute.position, CustomerAttribute.id
+            )
+        )
+    )
+
+
+def set_attributes(session: Session, customer: Customer, values: dict[int, str | None]) -> None:
+    """Store the extra fields of the customer's type; required ones must be filled.
+
+    Values of fields that belong to another customer type are ignored.
+    """
+    errors: dict[str | None, str] = {}
+    current = {v.attribute_id: v for v in customer.attribute_values}
+    for attribute in attributes(session):
+        if attribute.customer_type != customer.customer_type:
+            continue
+        name = f"attr_{attribute.id}"
+        raw = values.get(attribute.id)
+        text = "" if raw is None else str(raw).strip()
+        if not text:
+            if attribute.required:
+                errors[name] = _("Заполните поле «%(label)s».", label=attribute.label)
+            elif attribute.id in current:
+                customer.attribute_values.remove(current[attribute.id])
+            continue
+        if attribute.kind == AttributeKind.NUMBER:
+            try:
+                Decimal(text.replace(",", ".").replace(" ", ""))
+            except ArithmeticError:
+                errors[name] = _("В поле «%(label)s» должно быть число.", label=attribute.label)
+                continue
+        if attribute.kind == AttributeKind.DATE:
+            try:
+                dt.date.fromisoformat(text)
+            except ValueError:
+                errors[name] = _(
+                    "В поле «%(label)s» должна быть дата в виде ГГГГ-ММ-ДД.", label=attribute.label
+                )
+                continue
+        if attribute.id in current:
+            current[attribute.id].value = text
+        else:
+            customer.attribute_values.append(CustomerAttributeValue(attribute_id=attribute.id, value=text))
+    if errors:
+        raise ValidationFailed(errors)

@@ -31,6 +31,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import declared_attr, relationship
 
@@ -297,6 +298,14 @@ class Customer(Audited, Model):
     __table_args__ = (CheckConstraint("discount >= 0 AND discount <= 100", name="ck_customer_discount"),)
 
     @property
+    def age(self) -> int | None:
+        if self.birth_date is None:
+            return None
+        today = dt.date.today()
+        born = self.birth_date
+        return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+    @property
     def full_name(self) -> str:
         parts = [self.last_name, self.first_name, self.middle_name]
         return " ".join(p for p in parts if p)
@@ -519,3 +528,47 @@ class AccessLog(Model):
     field = Column(String(60))
     ip = Column(String(45))
     detail = Column(String(300))
+
+
+# --------------------------------------------------------------------------
+# Extra fields an administrator defines per customer type, without code
+# --------------------------------------------------------------------------
+
+
+class AttributeKind(LabeledEnum):
+    TEXT = "text", _l("Текст")
+    NUMBER = "number", _l("Число")
+    DATE = "date", _l("Дата")
+
+
+class CustomerAttribute(Audited, Model):
+    """An extra field of the card for one customer type (e.g. ИНН for a legal entity)."""
+
+    __tablename__ = "customer_attribute"
+    id = Column(Integer, primary_key=True)
+    customer_type = Column(_enum(CustomerType, "customer_type"), nullable=False, index=True)
+    label = Column(String(150), nullable=False)
+    kind = Column(_enum(AttributeKind, "attribute_kind"), default=AttributeKind.TEXT, nullable=False)
+    required = Column(Boolean, default=False, nullable=False)
+    position = Column(Integer, default=0, nullable=False)
+
+    def __str__(self):
+        return self.label
+
+
+class CustomerAttributeValue(Model):
+    __tablename__ = "customer_attribute_value"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    attribute_id = Column(Integer, ForeignKey("customer_attribute.id", ondelete="CASCADE"), nullable=False)
+    attribute = relationship(CustomerAttribute)
+    value = Column(String(500), nullable=False)
+    __table_args__ = (UniqueConstraint("customer_id", "attribute_id", name="uq_customer_attribute_value"),)
+
+
+Customer.attribute_values = relationship(
+    CustomerAttributeValue,
+    cascade="all, delete-orphan",
+    lazy="select",
+    order_by=CustomerAttributeValue.attribute_id,
+)

@@ -22,8 +22,9 @@ from sqlalchemy import Boolean, Date, DateTime, Numeric
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
-from wtforms import BooleanField, DecimalField, HiddenField
+from wtforms import BooleanField, DecimalField, HiddenField, StringField
 from wtforms.validators import InputRequired, Optional
+from wtforms.widgets import DateInput, TextInput
 
 from . import access, customers, documents, formatting, orders
 from .datamodel import (
@@ -44,6 +45,7 @@ from .models import (
     Branch,
     CatalogItem,
     Customer,
+    CustomerAttribute,
     CustomerCategory,
     CustomerDocument,
     CustomerStatus,
@@ -393,9 +395,21 @@ class KartotekaModelView(RowScopeMixin, ModelView):
     def prepare(self, item, is_new: bool) -> None:
         """Normalize and validate ``item`` before commit; raise ValidationFailed."""
 
+    def extra_fields(self, item) -> dict:
+        """Fields added to the add/edit form at request time (name -> unbound field)."""
+        return {}
+
+    def with_extra_fields(self, form_class, item):
+        extras = self.extra_fields(item)
+        return type(form_class.__name__, (form_class,), extras) if extras else form_class
+
+    def save_extra_fields(self, form, item) -> None:
+        """Store what the extra fields hold (in the same transaction)."""
+
     def populate(self, form, item) -> None:
+        extras = self.extra_fields(item)
         for name, field in form._fields.items():
-            if name == "csrf_token" or name in self.form_only_fields:
+            if name == "csrf_token" or name in self.form_only_fields or name in extras:
                 continue
             field.populate_obj(item, name)
 
@@ -413,6 +427,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 self.populate(form, item)
                 self.check_lock(form, item)
                 self.prepare(item, is_new)
+                self.save_extra_fields(form, item)
             if is_new:
                 session.add(item)
             session.commit()
@@ -454,7 +469,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
     def _add(self):
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         exclude_cols = self._filters.get_relation_cols()
-        form = self.add_form.refresh()
+        form = self.with_extra_fields(self.add_form, None).refresh()
         if request.method == "POST":
             self._fill_form_exclude_cols(exclude_cols, form)
             if form.validate():
@@ -473,7 +488,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             abort(404)
         pk = self.datamodel.get_pk_value(item)
         if request.method == "POST":
-            form = self.edit_form.refresh(request.form)
+            form = self.with_extra_fields(self.edit_form, item).refresh(request.form)
             self._fill_form_exclude_cols(exclude_cols, form)
             form._id = pk
             if form.validate():
@@ -481,7 +496,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 if self.save(form, item, is_new=False):
                     return None
         else:
-            form = self.edit_form.refresh(obj=item)
+            form = self.with_extra_fields(self.edit_form, item).refresh(obj=item)
             self.prefill_form(form, pk)
             self.update_redirect()
         return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
@@ -925,6 +940,28 @@ class MedicalRecordTab(MedicalRecordView):
     ]
 
 
+class CustomerAttributeView(ReferenceView):
+    datamodel = Interface(CustomerAttribute)
+    list_title = _l("Дополнительные поля клиентов")
+    show_title = add_title = edit_title = _l("Дополнительное поле")
+    label_columns = {
+        "customer_type": _l("Тип клиента"),
+        "label": _l("Название поля"),
+        "kind": _l("Тип значения"),
+        "required": _l("Обязательное"),
+        "position": _l("Порядок"),
+    }
+    list_columns = add_columns = edit_columns = show_columns = [
+        "customer_type",
+        "label",
+        "kind",
+        "required",
+        "position",
+    ]
+    search_columns = ["customer_type"]
+    base_order = ("position", "asc")
+
+
 class AccessLogView(KartotekaModelView):
     """The personal-data access journal (152-FZ): read-only, for the auditor."""
 
@@ -989,6 +1026,7 @@ CUSTOMER_LABELS = {
     "email": _l("Эл. почта"),
     "gender": _l("Пол"),
     "birth_date": _l("Дата рождения"),
+    "age": _l("Возраст"),
     "city": _l("Город"),
     "category": _l("Категория"),
     "source": _l("Источник"),
@@ -1074,7 +1112,9 @@ class CustomerView(KartotekaModelView):
         ),
     ]
     show_fieldsets = [
-        *CUSTOMER_FIELDSETS,
+        *CUSTOMER_FIELDSETS[:2],
+        (CUSTOMER_FIELDSETS[2][0], {"fields": ["gender", "birth_date", "age"]}),
+        *CUSTOMER_FIELDSETS[3:],
         (
             _l("Визиты и баланс"),
             {
@@ -1128,6 +1168,61 @@ class CustomerView(KartotekaModelView):
 
     def prepare(self, item, is_new):
         customers.prepare_customer(self.datamodel.session, item)
+
+    def extra_fields(self, item):
+        """The extra fields of every customer type, labelled with their type."""
+        fields = {}
+        for attribute in customers.attributes(self.datamodel.session):
+            label = f"{attribute.label} ({attribute.customer_type.label})"
+            # Plain text inputs: the domain rule (customers.set_attributes) checks numbers
+            # and dates and answers in Russian.
+            widget = DateInput() if attribute.kind.value == "date" else TextInput()
+            fields[f"attr_{attribute.id}"] = StringField(label, validators=[Optional()], widget=widget)
+        return fields
+
+    def save_extra_fields(self, form, item):
+        values = {
+            int(name[5:]): field.data for name, field in form._fields.items() if name.startswith("attr_")
+        }
+        customers.set_attributes(self.datamodel.session, item, values)
+
+    def prefill_form(self, form, pk):
+        item = self.datamodel.get(pk)
+        for value in item.attribute_values if item is not None else []:
+            field = form._fields.get(f"attr_{value.attribute_id}")
+            if field is not None and field.data in (None, ""):
+                field.process_data(value.value)
+
+    def _extra_fieldset(self, form, fieldsets):
+        names = [n for n in form._fields if n.startswith("attr_")]
+        return [*fieldsets, (_l("Дополнительные сведения"), {"fields": names})] if names else fieldsets
+
+    def _get_add_widget(self, form, exclude_cols=None, widgets=None):
+        widgets = super()._get_add_widget(form, exclude_cols, widgets)
+        args = widgets["add"].template_args
+        args["fieldsets"] = self._extra_fieldset(form, args["fieldsets"])
+        return widgets
+
+    def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
+        widgets = super()._get_edit_widget(form, exclude_cols, widgets)
+        args = widgets["edit"].template_args
+        args["fieldsets"] = self._extra_fieldset(form, args["fieldsets"])
+        return widgets
+
+    def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
+        widgets = super()._get_show_widget(pk, item, widgets, actions, show_fieldsets)
+        values = [v for v in item.attribute_values if v.attribute.customer_type == item.customer_type]
+        if values:
+            args = widgets["show"].template_args
+            names = [f"attr_{v.attribute_id}" for v in values]
+            args["include_columns"] = [*args["include_columns"], *names]
+            args["value_columns"] = [*args["value_columns"], *(v.value for v in values)]
+            args["label_columns"] = {
+                **args["label_columns"],
+                **{n: v.attribute.label for n, v in zip(names, values, strict=True)},
+            }
+            args["fieldsets"] = [*args["fieldsets"], (_l("Дополнительные сведения"), {"fields": names})]
+        return widgets
 
     def check_lock(self, form, item):
         if "version" in form._fields:
@@ -1426,6 +1521,13 @@ def register_views(appbuilder) -> None:
         category="Reference",
     )
     appbuilder.add_view(TagView, "Tags", label=_l("Теги"), icon="fa-tag", category="Reference")
+    appbuilder.add_view(
+        CustomerAttributeView,
+        "CustomerAttributes",
+        label=_l("Дополнительные поля клиентов"),
+        icon="fa-plus-square",
+        category="Reference",
+    )
     appbuilder.add_view(
         AccessLogView,
         "AccessJournal",

@@ -255,7 +255,9 @@ def test_filters_by_tag_category_and_gender(ctx, login_as):
     regular = CustomerCategory(name="Постоянный")
     ctx.add_all([vip, regular])
     ctx.commit()
-    a = factories.customer(ctx, last_name="Тегированная", phone="+79161234567", gender=Gender.FEMALE, category=regular)
+    a = factories.customer(
+        ctx, last_name="Тегированная", phone="+79161234567", gender=Gender.FEMALE, category=regular
+    )
     a.tags.append(vip)
     factories.customer(ctx, last_name="Обычный", first_name="Иван", phone="+79035550000", gender=Gender.MALE)
     ctx.commit()
@@ -268,3 +270,35 @@ def test_filters_by_tag_category_and_gender(ctx, login_as):
     assert shown(_flt_0_tags=str(vip.id)) == {"Тегированная"}
     assert shown(_flt_0_category=str(regular.id)) == {"Тегированная"}
     assert shown(_flt_0_gender="male") == {"Обычный"}
+
+
+def test_extra_fields_per_customer_type_defined_in_the_ui(ctx, login_as):
+    from app.models import CustomerAttributeValue
+
+    admin = login_as("sysadmin")
+    for data in (
+        {"customer_type": "legal", "label": "ИНН", "kind": "number", "required": "y", "position": "1"},
+        {"customer_type": "individual", "label": "СНИЛС", "kind": "text", "position": "1"},
+    ):
+        assert admin.post("/customerattributeview/add", data=data).status_code == 302
+    from app.models import CustomerAttribute
+
+    inn = ctx.query(CustomerAttribute).filter_by(label="ИНН").one()
+    client = login_as("manager")
+    legal = {**NEW_CUSTOMER, "customer_type": "legal", "company_name": "ООО «Ромашка»"}
+    missing = client.post("/customerview/add", data=legal)
+    assert missing.status_code == 422
+    assert "Заполните поле «ИНН»" in missing.get_data(as_text=True)
+    assert count(ctx, Customer) == 0
+    not_a_number = client.post("/customerview/add", data={**legal, f"attr_{inn.id}": "двенадцать"})
+    assert not_a_number.status_code == 422
+    assert "В поле «ИНН» должно быть число" in not_a_number.get_data(as_text=True)
+    assert client.post("/customerview/add", data={**legal, f"attr_{inn.id}": "7701234567"}).status_code == 302
+    customer = ctx.query(Customer).one()
+    assert [(v.attribute.label, v.value) for v in ctx.query(CustomerAttributeValue)] == [
+        ("ИНН", "7701234567")
+    ]
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "Дополнительные сведения" in card and "7701234567" in card
+    edit = client.get(f"/customerview/edit/{customer.id}").get_data(as_text=True)
+    assert 'value="7701234567"' in edit
