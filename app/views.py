@@ -18,6 +18,7 @@ from flask_appbuilder.urltools import get_filter_args
 from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from markupsafe import Markup
 from sqlalchemy import Boolean, Date, DateTime, Numeric
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
@@ -57,6 +58,17 @@ from .models import (
     Review,
     Tag,
 )
+
+
+def customer_link(customer) -> Markup | str:
+    """A customer cell that opens the card."""
+    if not customer:
+        return ""
+    return Markup('<a href="%s">%s</a>') % (url_for("CustomerView.show", pk=customer.id), customer.full_name)
+
+
+def card_link(pk) -> Markup:
+    return Markup('<a href="%s">%s</a>') % (url_for("CustomerView.show", pk=pk), pk)
 
 
 class KartotekaListWidget(ListWidget):
@@ -144,6 +156,8 @@ class KartotekaModelView(RowScopeMixin, ModelView):
 
     def _type_formatters(self) -> dict:
         formatters = {}
+        if "customer" in self.datamodel.list_properties:
+            formatters["customer"] = customer_link
         table = getattr(self.datamodel.obj, "__table__", None)
         if table is None:
             return formatters
@@ -1146,7 +1160,7 @@ class CustomerView(KartotekaModelView):
         "name_search": [FilterName],
         "registered_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
     }
-    formatters_columns = {"phone": formatting.phone, "phone_extra": formatting.phone}
+    formatters_columns = {"phone": formatting.phone, "phone_extra": formatting.phone, "id": card_link}
     base_order = ("id", "desc")
     show_template = "kartoteka/customer_card.html"
     list_template = "kartoteka/customer_list.html"
