@@ -43,7 +43,9 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     compile_translations(app.config["BABEL_TRANSLATION_DIRECTORIES"])
 
-    from . import formatting
+    from . import audit, formatting
+
+    audit.install()
 
     app.jinja_env.filters.update(formatting.FILTERS)
 

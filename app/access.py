@@ -25,6 +25,7 @@ NOTES = "Notes"
 ANAMNESIS = "Anamnesis"
 REFERENCE = "Reference"  # branches, categories, tags, the catalog
 JOURNAL = "AccessJournal"  # who revealed, exported what
+HISTORY = "ChangeHistory"  # who changed which field, old -> new
 
 NONE, READ, WRITE = "none", "read", "write"
 
@@ -74,7 +75,7 @@ ROLES: dict[str, RoleSpec] = {
     "sysadmin": RoleSpec(
         name="Администратор системы",
         label=_l("Администратор системы"),
-        resources={CUSTOMERS: READ, ORDERS: READ, REFERENCE: WRITE, JOURNAL: READ},
+        resources={CUSTOMERS: READ, ORDERS: READ, REFERENCE: WRITE, JOURNAL: READ, HISTORY: READ},
         actions=frozenset({"delete"}),
         security=True,
     ),
@@ -89,6 +90,7 @@ ROLES: dict[str, RoleSpec] = {
             REVIEWS: WRITE,
             NOTES: WRITE,
             REFERENCE: WRITE,
+            HISTORY: READ,
         },
         actions=frozenset({"delete", "export", "status"}),
     ),
@@ -128,6 +130,7 @@ ROLES: dict[str, RoleSpec] = {
             NOTES: READ,
             REFERENCE: READ,
             JOURNAL: READ,
+            HISTORY: READ,
         },
     ),
 }

@@ -572,3 +572,24 @@ Customer.attribute_values = relationship(
     lazy="select",
     order_by=CustomerAttributeValue.attribute_id,
 )
+
+
+# --------------------------------------------------------------------------
+# Change history («История изменений»): who changed which field, old -> new
+# --------------------------------------------------------------------------
+
+
+class ChangeLog(Model):
+    __tablename__ = "change_log"
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, default=utcnow, nullable=False, index=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id"), nullable=True)
+    user = relationship("User", foreign_keys=[user_id])
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=True, index=True)
+    customer = relationship(Customer)
+    entity = Column(String(40), nullable=False)  # model class name
+    entity_id = Column(Integer)
+    action = Column(String(10), nullable=False)  # create / update / delete
+    field = Column(String(60))
+    old_value = Column(Text)
+    new_value = Column(Text)

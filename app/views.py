@@ -45,6 +45,7 @@ from .models import (
     AccessLog,
     Branch,
     CatalogItem,
+    ChangeLog,
     Customer,
     CustomerAttribute,
     CustomerCategory,
@@ -976,6 +977,61 @@ class CustomerAttributeView(ReferenceView):
     base_order = ("position", "asc")
 
 
+class ChangeLogView(KartotekaModelView):
+    """«История изменений»: read-only; values of protected fields follow the field policy."""
+
+    class_permission_name = access.HISTORY
+    datamodel = Interface(ChangeLog, eager=[joinedload(ChangeLog.user), joinedload(ChangeLog.customer)])
+    base_permissions = ["can_read"]
+    list_title = show_title = _l("История изменений")
+    label_columns = {
+        "at": _l("Когда"),
+        "user": _l("Сотрудник"),
+        "entity": _l("Запись"),
+        "entity_id": _l("№"),
+        "action": _l("Действие"),
+        "field": _l("Поле"),
+        "old_value": _l("Было"),
+        "new_value": _l("Стало"),
+    }
+    list_columns = [
+        "at",
+        "user",
+        "customer",
+        "entity",
+        "entity_id",
+        "action",
+        "field",
+        "old_value",
+        "new_value",
+    ]
+    show_columns = list_columns
+    search_columns = ["user", "entity", "at"]
+    custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    base_order = ("at", "desc")
+
+    def _get_list_widget(self, filters, **kwargs):
+        widgets = super()._get_list_widget(filters, **kwargs)
+        args = widgets["list"].template_args
+        # Values of a field the user may not read are masked or dropped, row by row.
+        rows = list(args["value_columns"])
+        for row in rows:
+            level = access.column_level(row.get("entity"), row.get("field") or "")
+            if level == access.HIDE:
+                row["old_value"] = row["new_value"] = "—"
+            elif level == access.MASK:
+                row["old_value"], row["new_value"] = (
+                    access.mask_value(row["old_value"]),
+                    access.mask_value(row["new_value"]),
+                )
+        args["value_columns"] = rows
+        return widgets
+
+
+class ChangeLogTab(ChangeLogView):
+    list_columns = ["at", "user", "entity", "entity_id", "action", "field", "old_value", "new_value"]
+
+
 class AccessLogView(KartotekaModelView):
     """The personal-data access journal (152-FZ): read-only, for the auditor."""
 
@@ -1172,6 +1228,7 @@ class CustomerView(KartotekaModelView):
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
         CustomerTab("anamnesis", _l("Анамнез"), MedicalRecordTab),
+        CustomerTab("history", _l("История изменений"), ChangeLogTab),
         CustomerTab("access", _l("Журнал доступа"), AccessLogTab),
     ]
     related_views = [tab.view for tab in tabs]
@@ -1543,6 +1600,15 @@ def register_views(appbuilder) -> None:
         category="Reference",
     )
     appbuilder.add_view(
+        ChangeLogView,
+        "ChangeHistory",
+        label=_l("История изменений"),
+        icon="fa-history",
+        category="Journal",
+        category_label=_l("Журналы"),
+        category_icon="fa-history",
+    )
+    appbuilder.add_view(
         AccessLogView,
         "AccessJournal",
         label=_l("Журнал доступа"),
@@ -1560,6 +1626,7 @@ def register_views(appbuilder) -> None:
         NoteTab,
         MedicalRecordTab,
         AccessLogTab,
+        ChangeLogTab,
     ):
         appbuilder.add_view_no_menu(view)
     from .api import APIS

@@ -377,3 +377,39 @@ def test_posts_without_csrf_token_change_nothing(app, ctx, login_as, role_key):
     ctx.expire_all()
     assert ctx.get(Customer, customer.id).status.value == "active"
     assert [n.text for n in ctx.query(Note)] == ["Примечание-секрет"]
+
+
+def test_change_history_records_fields_and_follows_the_policy(ctx, login_as):
+    from app.models import ChangeLog
+
+    customer = seed(ctx)
+    manager = login_as("manager")
+    form = {
+        "last_name": "Иванова",
+        "first_name": "Анна",
+        "customer_type": "individual",
+        "status": "active",
+        "phone": "+7 903 555-00-02",
+        "email": EMAIL,
+        "discount": "0",
+        "version": str(customer.version),
+    }
+    assert manager.post(f"/customerview/edit/{customer.id}", data=form).status_code == 302
+    manager.post(f"/customerview/{customer.id}/status", data={"status": "problem"})
+    record = ctx.query(MedicalRecord).one()
+    record.allergies = "Новая-аллергия-Y"
+    ctx.commit()
+    ctx.expire_all()
+    changes = {
+        (c.entity, c.field): (c.old_value, c.new_value)
+        for c in ctx.query(ChangeLog).filter_by(action="update")
+    }
+    assert changes[("Customer", "phone")] == (PHONE, "+79035550002")
+    assert changes[("Customer", "status")] == ("Активен", "Проблемный")
+    assert changes[("MedicalRecord", "allergies")] == (None, None)  # no medical values in the history
+    auditor_view = login_as("auditor").get("/changelogview/list/").get_data(as_text=True)
+    assert "Проблемный" in auditor_view
+    assert "+79035550002" not in auditor_view and "+7 *** ***-00-02" in auditor_view
+    manager_view = login_as("manager").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert 'href="#history"' in manager_view and "+79035550002" in manager_view
+    assert login_as("reception").get("/changelogview/list/").status_code == 403

@@ -1,0 +1,120 @@
+"""Change history: every ORM change of a customer's records, field by field.
+
+A ``before_flush`` listener writes ChangeLog rows in the same transaction as
+the change. Medical history is recorded without its values (only that a field
+changed), so the history never becomes a side door to the anamnesis.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from flask import g, has_request_context
+from sqlalchemy import event, inspect
+from sqlalchemy.orm import Session
+
+from .models import (
+    ChangeLog,
+    Customer,
+    CustomerDocument,
+    MedicalRecord,
+    Note,
+    Order,
+    Return,
+    Review,
+)
+
+TRACKED = (Customer, CustomerDocument, Order, Return, Review, Note, MedicalRecord)
+VALUELESS = (MedicalRecord,)
+SKIP = {"changed_on", "changed_by_fk", "created_on", "created_by_fk", "version", "name_search"}
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, enum.Enum):
+        return str(getattr(value, "label", value.value))
+    return str(value)
+
+
+def _user_id():
+    if has_request_context():
+        user = g.get("user")
+        if user is not None and getattr(user, "is_authenticated", False):
+            return user.id
+    return None
+
+
+def _customer_id(obj):
+    return obj.id if isinstance(obj, Customer) else getattr(obj, "customer_id", None)
+
+
+def _changes(obj):
+    state = inspect(obj)
+    for attr in state.mapper.column_attrs:
+        if attr.key in SKIP:
+            continue
+        history = state.attrs[attr.key].history
+        if history.has_changes():
+            old = history.deleted[0] if history.deleted else None
+            new = history.added[0] if history.added else None
+            if _text(old) != _text(new):
+                yield attr.key, old, new
+
+
+def record_changes(session: Session, flush_context, instances) -> None:
+    user_id = _user_id()
+    rows = []
+    for obj in list(session.dirty):
+        if isinstance(obj, TRACKED) and session.is_modified(obj, include_collections=False):
+            for field, old, new in _changes(obj):
+                hide = isinstance(obj, VALUELESS)
+                rows.append(
+                    ChangeLog(
+                        user_id=user_id,
+                        customer_id=_customer_id(obj),
+                        entity=type(obj).__name__,
+                        entity_id=obj.id,
+                        action="update",
+                        field=field,
+                        old_value=None if hide else _text(old),
+                        new_value=None if hide else _text(new),
+                    )
+                )
+    for obj in list(session.deleted):
+        if isinstance(obj, TRACKED) and not isinstance(obj, Customer):
+            rows.append(
+                ChangeLog(
+                    user_id=user_id,
+                    customer_id=_customer_id(obj),
+                    entity=type(obj).__name__,
+                    entity_id=obj.id,
+                    action="delete",
+                )
+            )
+    session.add_all(rows)
+
+
+def record_creations(session: Session, flush_context) -> None:
+    """New rows get their ids in the flush: log them after it (committed with it)."""
+    user_id = _user_id()
+    rows = [
+        ChangeLog(
+            user_id=user_id,
+            customer_id=_customer_id(obj),
+            entity=type(obj).__name__,
+            entity_id=obj.id,
+            action="create",
+        )
+        for obj in session.new
+        if isinstance(obj, TRACKED)
+    ]
+    if rows:
+        session.add_all(rows)
+
+
+def install() -> None:
+    """Register the listener once per process (all sessions)."""
+    if not event.contains(Session, "before_flush", record_changes):
+        event.listen(Session, "before_flush", record_changes)
+        event.listen(Session, "after_flush", record_creations)
