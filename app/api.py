@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import request
 from flask_appbuilder.api import ModelRestApi
+from flask_babel import gettext as _
 
 from . import access
 from .datamodel import Interface, RowScopeMixin
@@ -40,7 +41,12 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
         model = self.datamodel.obj
         refused = [key for key in payload if access.column_level(model, key) != access.WRITE]
         if refused:
-            return self.response(403, message="fields not writable: " + ", ".join(sorted(refused)))
+            return self.response(
+                403,
+                message=_(
+                    "Эти поля недоступны для изменения: %(fields)s.", fields=", ".join(sorted(refused))
+                ),
+            )
         return None
 
     def post_headless(self):

@@ -36,6 +36,7 @@ class LabeledEnumField(SelectField):
                 return value
             return enum_class(value)
 
+        kwargs.setdefault("render_kw", {"class": "form-control"})
         super().__init__(label=label, validators=validators, coerce=coerce, choices=choices, **kwargs)
 
     def iter_choices(self):

@@ -485,6 +485,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         exclude_cols = self._filters.get_relation_cols()
         form = self.with_extra_fields(self.add_form, None).refresh()
+        self.restrict_form(form)  # before validation: a POSTed field the user may not write is ignored
         if request.method == "POST":
             self._fill_form_exclude_cols(exclude_cols, form)
             if form.validate():
@@ -504,6 +505,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         pk = self.datamodel.get_pk_value(item)
         if request.method == "POST":
             form = self.with_extra_fields(self.edit_form, item).refresh(request.form)
+            self.restrict_form(form)  # before validation: a POSTed field the user may not write is ignored
             self._fill_form_exclude_cols(exclude_cols, form)
             form._id = pk
             if form.validate():
@@ -1257,7 +1259,16 @@ class CustomerView(KartotekaModelView):
         }
         customers.set_attributes(self.datamodel.session, item, values)
 
+    def restrict_form(self, form):
+        super().restrict_form(form)
+        # Status changes are an action of their own in the matrix, not a form field.
+        if "status" in form._fields and not self.appbuilder.sm.has_access("can_status", access.CUSTOMERS):
+            del form["status"]
+
     def prefill_form(self, form, pk):
+        for name in ("phone", "phone_extra"):
+            if name in form._fields and form[name].data:
+                form[name].data = formatting.phone(form[name].data)
         item = self.datamodel.get(pk)
         for value in item.attribute_values if item is not None else []:
             field = form._fields.get(f"attr_{value.attribute_id}")

@@ -413,3 +413,31 @@ def test_change_history_records_fields_and_follows_the_policy(ctx, login_as):
     manager_view = login_as("manager").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     assert 'href="#history"' in manager_view and "+79035550002" in manager_view
     assert login_as("reception").get("/changelogview/list/").status_code == 403
+
+
+def test_posting_a_field_the_role_may_not_write_changes_nothing(app, ctx, login_as):
+    """A role with write on customers but only a masked phone cannot overwrite the phone."""
+    customer = seed(ctx)
+    sm = app.appbuilder.sm
+    role = sm.find_role(access.ROLES["reception"].name)
+    role.permissions.remove(sm.find_permission_view_menu("can_write", access.FIELD_PREFIX + "customer.phone"))
+    role.permissions.remove(sm.find_permission_view_menu("can_read", access.FIELD_PREFIX + "customer.phone"))
+    sm.session.commit()
+    try:
+        client = login_as("reception")
+        form = client.get(f"/customerview/edit/{customer.id}").get_data(as_text=True)
+        assert 'name="phone"' not in form and PHONE_SHOWN not in form
+        data = {
+            "last_name": "Иванова",
+            "first_name": "Анна",
+            "customer_type": "individual",
+            "phone": "+79990000000",
+            "email": EMAIL,
+            "discount": "0",
+            "version": str(customer.version),
+        }
+        assert client.post(f"/customerview/edit/{customer.id}", data=data).status_code == 302
+        ctx.expire_all()
+        assert ctx.get(Customer, customer.id).phone == PHONE
+    finally:
+        access.sync_roles(reset=True)
