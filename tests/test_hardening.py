@@ -124,3 +124,15 @@ def test_session_cookie_and_security_headers(client):
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert response.headers["X-Frame-Options"] == "DENY"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_idle_session_is_signed_out(login_as):
+    import time
+
+    client = login_as("manager")
+    assert client.get("/customerview/list/").status_code == 200
+    with client.session_transaction() as session:
+        session["_seen"] = int(time.time()) - 31 * 60
+    response = client.get("/customerview/list/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    assert "/login" in client.get("/customerview/list/").headers.get("Location", "")
