@@ -320,6 +320,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             filters=filters,
             modelview_name=self.__class__.__name__,
             order_aliases=self.order_aliases,
+            count_cap=current_app.config.get("KARTOTEKA_COUNT_CAP") or 0,
             **kwargs,
         )
         return widgets

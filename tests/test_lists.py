@@ -42,3 +42,17 @@ def test_every_role_opens_own_profile_and_password_pages(login_as, role):
     client = login_as(role)
     assert client.get("/users/userinfo/").status_code == 200
     assert client.get("/resetmypassword/form").status_code == 200
+
+
+def test_list_count_is_capped_for_large_tables(app, ctx, login_as):
+    from app.demo import seed_demo
+
+    seed_demo(customers=30)
+    app.config["KARTOTEKA_COUNT_CAP"] = 25
+    try:
+        page = login_as("manager").get("/customerview/list/").get_data(as_text=True)
+        assert "более 25" in page
+        searched = login_as("manager").get("/customerview/list/", query_string={"_flt_0_status": "blocked"})
+        assert "более" not in searched.get_data(as_text=True)
+    finally:
+        app.config["KARTOTEKA_COUNT_CAP"] = 10000
