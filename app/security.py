@@ -11,15 +11,44 @@ from __future__ import annotations
 from flask import g, has_request_context
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
+    Group,
     Permission,
     PermissionView,
+    Role,
     ViewMenu,
     assoc_permissionview_role,
 )
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 
 class KartotekaSecurityManager(SecurityManager):
+    def load_user(self, pk):
+        """The signed-in user with roles, groups and their permissions in one query.
+
+        Stock FAB spends three queries on the user and one EXISTS per permission
+        check; here every check of the request is answered from this load.
+        """
+        try:
+            pk = int(pk)
+        except (TypeError, ValueError):
+            return None
+        User = self.user_model
+        user = (
+            self.session.scalars(
+                select(User)
+                .where(User.id == pk)
+                .options(
+                    joinedload(User.roles).joinedload(Role.permissions),
+                    joinedload(User.groups).joinedload(Group.roles).joinedload(Role.permissions),
+                )
+                .execution_options(populate_existing=True)
+            )
+            .unique()
+            .first()
+        )
+        return user if user is not None and user.is_active else None
+
     def user_permissions(self, user) -> frozenset[tuple[str, str]]:
         """(permission, view) pairs of the user's roles, loaded once per request."""
         cache_key = ("_kartoteka_perms", getattr(user, "id", None))
@@ -27,10 +56,17 @@ class KartotekaSecurityManager(SecurityManager):
             cached = g.get("_kartoteka_perm_cache")
             if cached is not None and cached[0] == cache_key:
                 return cached[1]
-        if user is None or not getattr(user, "is_authenticated", False):
-            roles = [self.get_public_role()]
-        else:
-            roles = self.get_user_roles(user)
+        if user is not None and getattr(user, "is_authenticated", False):
+            # load_user() brought the roles' permissions along: no query here.
+            perms = frozenset(
+                (pv.permission.name, pv.view_menu.name)
+                for role in self.get_user_roles(user)
+                for pv in role.permissions
+            )
+            if has_request_context():
+                g._kartoteka_perm_cache = (cache_key, perms)
+            return perms
+        roles = [self.get_public_role()]
         role_ids = [role.id for role in roles if role is not None]
         stmt = (
             select(Permission.name, ViewMenu.name)
