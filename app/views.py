@@ -10,20 +10,24 @@ from __future__ import annotations
 import csv
 import io
 import re
+from functools import partial
 from urllib.parse import urlencode
 
 from flask import Response, abort, current_app, flash, g, jsonify, redirect, request, url_for
 from flask_appbuilder import IndexView, ModelView, action, expose, has_access
+from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
+from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.urltools import get_filter_args
 from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup
-from sqlalchemy import Boolean, Date, DateTime, Numeric
+from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
 from wtforms import BooleanField, DecimalField, HiddenField, StringField
+from wtforms.fields.core import UnboundField
 from wtforms.validators import InputRequired, Optional
 from wtforms.widgets import DateInput, TextInput
 
@@ -70,6 +74,59 @@ def customer_link(customer) -> Markup | str:
 
 def card_link(pk) -> Markup:
     return Markup('<a href="%s">%s</a>') % (url_for("CustomerView.show", pk=pk), pk)
+
+
+def relation_fields(form_class):
+    """(name, unbound field) of the relation selects of a generated form class."""
+    for name, value in vars(form_class).items():
+        if isinstance(value, UnboundField) and value.field_class in (
+            QuerySelectField,
+            QuerySelectMultipleField,
+        ):
+            yield name, value
+
+
+def option_label(model):
+    if model is User:
+        return User.first_name + " " + User.last_name
+    if hasattr(model, "name"):
+        return model.name
+    if hasattr(model, "label"):
+        return model.label
+    if hasattr(model, "full_name") and hasattr(model, "last_name"):
+        return model.last_name + " " + model.first_name
+    return cast(model.id, String)
+
+
+def related_query(model):
+    """A relation select's options: one ordered query (FAB: a count and a query)."""
+    return db.session.query(model).order_by(option_label(model))
+
+
+class Option:
+    """A light option of a filter select: only the id and the label are needed."""
+
+    __slots__ = ("id", "label")
+
+    def __init__(self, id, label):
+        self.id, self.label = id, label
+
+    def __str__(self):
+        return self.label or ""
+
+
+def load_options(session, models: dict) -> dict[str, list[Option]]:
+    if not models:
+        return {}
+    parts = [
+        select(literal(name).label("field"), model.id.label("id"), option_label(model).label("label"))
+        for name, model in models.items()
+    ]
+    rows = session.execute(union_all(*parts).order_by("field", "label")).all()
+    options: dict[str, list[Option]] = {name: [] for name in models}
+    for field, pk, label in rows:
+        options[field].append(Option(pk, label))
+    return options
 
 
 class KartotekaListWidget(ListWidget):
@@ -119,6 +176,26 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         }
 
     # -- declarations -------------------------------------------------------
+
+    def _init_forms(self):
+        super()._init_forms()
+        for form_class in (self.add_form, self.edit_form):
+            for name, unbound in relation_fields(form_class):
+                model = self.datamodel.get_related_model(name)
+                unbound.kwargs["query_func"] = partial(related_query, model)
+        for name, unbound in relation_fields(self.search_form):
+            unbound.kwargs["query_func"] = partial(self.search_options, name)
+
+    def search_options(self, name):
+        """Options of every relation filter of this view, from one UNION query per request."""
+        cache = g.setdefault("_kartoteka_search_options", {})
+        key = type(self).__name__
+        if key not in cache:
+            cache[key] = load_options(
+                self.datamodel.session,
+                {n: self.datamodel.get_related_model(n) for n, _ in relation_fields(self.search_form)},
+            )
+        return cache[key].get(name, [])
 
     def _init_properties(self):
         super()._init_properties()
