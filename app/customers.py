@@ -203,27 +203,41 @@ def search_condition(query: str, readable: set[str] = frozenset({"phone", "email
     return by_name
 
 
-def kpi(session: Session, customer_id: int, scope=None) -> dict[str, Decimal | int]:
-    """Orders, total, paid and debt of a customer, in one query (cancelled orders excluded).
+def kpi_columns(scope=None):
+    """Orders, total and paid of the customer row they are selected with (cancelled excluded).
 
-    ``scope`` limits the orders counted (a specialist sees only their own).
+    Correlated scalar subqueries, so the card loads the customer and its figures
+    in one statement; ``scope`` limits the orders counted (a specialist's own).
     """
     live = Order.status != OrderStatus.CANCELLED
-    stmt = select(
-        func.count(Order.id),
-        func.coalesce(func.sum(case((live, Order.total), else_=0)), 0),
-        func.coalesce(func.sum(case((live, Order.paid), else_=0)), 0),
-    ).where(Order.customer_id == customer_id)
-    if scope is not None:
-        stmt = stmt.where(scope)
-    row = session.execute(stmt).one()
-    total, paid = Decimal(row[1]), Decimal(row[2])
+
+    def figure(expression):
+        stmt = select(expression).where(Order.customer_id == Customer.id)
+        if scope is not None:
+            stmt = stmt.where(scope)
+        return stmt.correlate(Customer).scalar_subquery()
+
+    return (
+        figure(func.count(Order.id)),
+        figure(func.coalesce(func.sum(case((live, Order.total), else_=0)), 0)),
+        figure(func.coalesce(func.sum(case((live, Order.paid), else_=0)), 0)),
+    )
+
+
+def kpi_figures(orders, total, paid) -> dict[str, Decimal | int]:
+    total, paid = Decimal(total or 0), Decimal(paid or 0)
     return {
-        "orders": row[0],
+        "orders": orders or 0,
         "total": total.quantize(Decimal("0.01")),
         "paid": paid.quantize(Decimal("0.01")),
         "debt": (total - paid).quantize(Decimal("0.01")) if total > paid else ZERO,
     }
+
+
+def kpi(session: Session, customer_id: int, scope=None) -> dict[str, Decimal | int]:
+    """The KPI figures of one customer (see kpi_columns)."""
+    row = session.execute(select(*kpi_columns(scope)).where(Customer.id == customer_id)).one()
+    return kpi_figures(*row)
 
 
 def change_status(customer: Customer, status: CustomerStatus) -> Customer:

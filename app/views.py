@@ -17,7 +17,7 @@ from flask import Response, abort, current_app, flash, g, jsonify, redirect, req
 from flask_appbuilder import IndexView, ModelView, action, expose, has_access
 from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
 from flask_appbuilder.security.sqla.models import User
-from flask_appbuilder.urltools import get_filter_args
+from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -52,6 +52,7 @@ from .models import (
     ChangeLog,
     Customer,
     CustomerAttribute,
+    CustomerAttributeValue,
     CustomerCategory,
     CustomerDocument,
     CustomerStatus,
@@ -111,6 +112,10 @@ class Option:
     def __init__(self, id, label):
         self.id, self.label = id, label
 
+    @property
+    def name(self):
+        return self.label
+
     def __str__(self):
         return self.label or ""
 
@@ -118,10 +123,11 @@ class Option:
 def load_options(session, models: dict) -> dict[str, list[Option]]:
     if not models:
         return {}
-    parts = [
-        select(literal(name).label("field"), model.id.label("id"), option_label(model).label("label"))
-        for name, model in models.items()
-    ]
+    parts = []
+    for name, spec in models.items():
+        model, condition = spec if isinstance(spec, tuple) else (spec, None)
+        part = select(literal(name).label("field"), model.id.label("id"), option_label(model).label("label"))
+        parts.append(part.where(condition) if condition is not None else part)
     rows = session.execute(union_all(*parts).order_by("field", "label")).all()
     options: dict[str, list[Option]] = {name: [] for name in models}
     for field, pk, label in rows:
@@ -1396,11 +1402,19 @@ class CustomerView(KartotekaModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk):
-        pk = self._deserialize_pk_if_composite(pk)
-        customer = self.datamodel.get(pk, self._base_filters)
+        customer, kpi = self.load_card(pk)
         if customer is None:
             abort(404)
-        widgets = self._show(pk)
+        pk = customer.id
+        widgets = self._get_show_widget(pk, customer)
+        widgets = self._get_related_views_widgets(
+            customer,
+            orders=get_order_args(),
+            pages=get_page_args(),
+            page_sizes=get_page_size_args(),
+            widgets=widgets,
+        )
+        self.update_redirect()
         sm = self.appbuilder.sm
         return self.render_template(
             self.show_template,
@@ -1408,12 +1422,12 @@ class CustomerView(KartotekaModelView):
             title=self.show_title,
             widgets=widgets,
             customer=customer,
-            kpi=customers.kpi(self.datamodel.session, customer.id, access.row_scope(Order)),
+            kpi=kpi,
             header=self.header_fields(customer),
             tabs=self.visible_tabs(),
             related_views=self.visible_related_views(),
             note_form=NoteInlineForm(),
-            order_form=OrderInlineForm(),
+            order_form=self.order_form_with_options() if sm.has_access("can_write", access.ORDERS) else None,
             status_form=StatusForm(),
             can_edit=sm.has_access("can_write", access.CUSTOMERS),
             can_status=sm.has_access("can_status", access.CUSTOMERS),
@@ -1421,6 +1435,45 @@ class CustomerView(KartotekaModelView):
             can_add_order=sm.has_access("can_write", access.ORDERS),
             statuses=list(CustomerStatus),
         )
+
+    def order_form_with_options(self):
+        """The card's order form; its three selects filled from one UNION query."""
+        form = OrderInlineForm()
+        user_model = self.appbuilder.sm.user_model
+        options = load_options(
+            self.datamodel.session,
+            {
+                "catalog_item": (CatalogItem, CatalogItem.active.is_(True)),
+                "specialist": (user_model, user_model.active.is_(True)),
+                "branch": Branch,
+            },
+        )
+        for name, choices in options.items():
+            form[name].query_func = lambda c=choices: c
+        return form
+
+    def load_card(self, pk):
+        """The customer with everything the card shows, in one query, within the row scope."""
+        try:
+            pk = int(pk)
+        except (TypeError, ValueError):
+            return None
+        query = (
+            self.datamodel.session.query(Customer)
+            .options(
+                joinedload(Customer.category),
+                joinedload(Customer.manager),
+                joinedload(Customer.tags),
+                joinedload(Customer.attribute_values).joinedload(CustomerAttributeValue.attribute),
+            )
+            .add_columns(*customers.kpi_columns(access.row_scope(Order)))
+            .filter(Customer.id == pk)
+        )
+        row = self.datamodel.apply_filters(query, self._base_filters).first()
+        if row is None:
+            return None, None
+        customer, *figures = row
+        return customer, customers.kpi_figures(*figures)
 
     HEADER_FIELDS = (("phone", formatting.phone), ("email", None))
 
