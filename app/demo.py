@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 import random
 import secrets
 from decimal import Decimal
@@ -306,9 +307,26 @@ def _staff_ids(role_key: str) -> list[int]:
 
 
 def _flush(table_or_model, rows: list[dict]) -> None:
-    for i in range(0, len(rows), BATCH):
-        db.session.execute(insert(table_or_model), rows[i : i + BATCH])
+    """Bulk insert: COPY on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
+    if db.engine.dialect.name == "postgresql":
+        _copy(getattr(table_or_model, "__table__", table_or_model), rows)
+    else:
+        for i in range(0, len(rows), BATCH):
+            db.session.execute(insert(table_or_model), rows[i : i + BATCH])
     rows.clear()
+
+
+def _copy(table, rows: list[dict]) -> None:
+    columns = list(rows[0])
+    raw = db.session.connection().connection.driver_connection
+    with raw.cursor() as cursor:
+        with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [v.value if isinstance(v, enum.Enum) else v for v in (row[c] for c in columns)]
+                )
 
 
 def seed_demo(customers: int = 300, seed: int = 1, now: dt.datetime | None = None) -> str:

@@ -13,7 +13,13 @@ from app.extensions import db
 def test_migrations_match_the_models(app):
     with app.app_context():
         with db.engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": False})
+            # trigram indexes exist on PostgreSQL only (migration 0008), not in the models
+            def include(obj, name, type_, reflected, compare_to):
+                return not (type_ == "index" and name and name.endswith("_trgm"))
+
+            context = MigrationContext.configure(
+                conn, opts={"compare_type": False, "include_object": include}
+            )
             diff = compare_metadata(context, Model.metadata)
     assert diff == [], "models and migrations differ: write a migration"
 
