@@ -38,6 +38,7 @@ from .datamodel import (
     FilterDayFrom,
     FilterDayTo,
     Interface,
+    LightFilters,
     RowScopeMixin,
     WhereFilter,
 )
@@ -280,7 +281,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
 
     def policy_filters(self, filters):
         """Drop filters on columns the user may not read: no filter works as an oracle."""
-        kept = type(filters)(filters.filter_converter, filters.datamodel)
+        kept = LightFilters._empty(filters.filter_converter, filters.datamodel)
         for flt, value in zip(filters.filters, filters.values, strict=False):
             if self.column_level(flt.column_name.split(".")[0]) in (access.READ, access.WRITE):
                 kept._add_filter(flt, value)
