@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres install lint bench
+.PHONY: run test test-sqlite test-postgres install lint bench translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,3 +30,10 @@ test-sqlite: install
 
 bench: install
 	$(BIN)/python bench/pages.py
+
+# Extract every translatable string and merge it into both catalogs; new
+# strings arrive untranslated and tests/test_i18n.py fails until they are.
+translations: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k ngettext:1,2 -k lazy_ngettext:1,2 --no-location --sort-output -o translations/messages.pot .
+	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
+	rm translations/messages.pot

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import phonenumbers
 from flask import current_app
-from flask_babel import format_currency, format_date, format_datetime, format_decimal
+from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale, ngettext
 
 
 def money(value) -> str:
@@ -26,11 +26,16 @@ def number(value) -> str:
     return format_decimal(value)
 
 
+# Babel's «short» for ru is «23.11.2026, 14:05»; lists in Russia are written without the comma.
+LIST_DATETIME = {"ru": "dd.MM.yyyy HH:mm"}
+
+
 def datetime_short(value: dt.datetime | None) -> str:
     """«23.11.2026 14:05» in lists (clinic time zone)."""
     if value is None or value == "":
         return ""
-    return format_datetime(value.replace(tzinfo=dt.UTC), "short")
+    pattern = LIST_DATETIME.get(str(get_locale()), "short")
+    return format_datetime(value.replace(tzinfo=dt.UTC), pattern)
 
 
 def date_long(value: dt.date | None) -> str:
@@ -60,7 +65,13 @@ def phone(value: str | None) -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
+def orders_count(n: int) -> str:
+    """«1 заказ», «2 заказа», «5 заказов», «21 заказ»: Russian plural forms from the catalog."""
+    return ngettext("%(num)d заказ", "%(num)d заказов", n or 0)
+
+
 FILTERS = {
+    "orders_count": orders_count,
     "money": money,
     "number": number,
     "dt": datetime_short,

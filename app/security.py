@@ -18,11 +18,25 @@ from flask_appbuilder.security.sqla.models import (
     ViewMenu,
     assoc_permissionview_role,
 )
+from flask_appbuilder.security.views import RoleModelView
+from flask_babel import lazy_gettext
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
 
+class KartotekaRoleModelView(RoleModelView):
+    """FAB's roles screen; its groups filter had no translated label."""
+
+    label_columns = {
+        **RoleModelView.label_columns,
+        "groups": lazy_gettext("Groups"),
+        "user": lazy_gettext("Users"),
+    }
+
+
 class KartotekaSecurityManager(SecurityManager):
+    rolemodelview = KartotekaRoleModelView
+
     def load_user(self, pk):
         """The signed-in user with roles, groups and their permissions in one query.
 

@@ -21,6 +21,7 @@ from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_
 from flask_appbuilder.widgets import ListWidget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from markupsafe import Markup
 from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
@@ -1605,7 +1606,10 @@ class CustomerView(KartotekaModelView):
             if customer is not None:
                 customers.change_status(customer, status)
         db.session.commit()
-        flash(_("Статус изменён у %(count)s клиентов.", count=len(items)), "success")
+        flash(
+            ngettext("Статус изменён у %(num)d клиента.", "Статус изменён у %(num)d клиентов.", len(items)),
+            "success",
+        )
         self.update_redirect()
         return redirect(self.get_redirect())
 

@@ -177,7 +177,7 @@ def test_card_kpi_and_tabs_from_orders(ctx, login_as):
     ctx.commit()
     page = login_as("manager").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     kpi = dict(re.findall(r'class="kpi-(\w+)">([^<]*)<', page))
-    assert kpi["orders"] == "3"
+    assert kpi["orders"] == "3 заказа"
     assert kpi["total"].replace("\xa0", " ").replace("\u202f", " ") == "5 300,50 ₽"
     assert kpi["paid"].replace("\xa0", " ").replace("\u202f", " ") == "4 000,00 ₽"
     assert kpi["debt"].replace("\xa0", " ").replace("\u202f", " ") == "1 300,50 ₽"
@@ -244,7 +244,7 @@ def test_russian_login_list_and_card(app, ctx, client, login_as):
     for text in ("Клиенты", "Дата регистрации", "ФИО", "Телефон", "Статус", "Активен"):
         assert text in listing
     card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
-    for text in ("Карточка клиента", "Заказов", "Оплачено", "Долг", "Примечания"):
+    for text in ("Карточка клиента", "Заказы", "Оплачено", "Долг", "Примечания"):
         assert text in card
 
 

@@ -1,0 +1,91 @@
+"""Every page, as every role, in Russian: no English text from Flask-AppBuilder left over."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import flask_appbuilder
+import pytest
+from babel.messages.pofile import read_po
+
+from app.access import ROLES
+from tests.test_access import seed
+
+FAB_PO = Path(flask_appbuilder.__file__).parent / "translations" / "ru" / "LC_MESSAGES" / "messages.po"
+
+
+def english_msgids() -> set[str]:
+    """English strings FAB can print: its catalog's msgids and the strings its templates extract to."""
+    with FAB_PO.open("rb") as f:
+        ids = {m.id for m in read_po(f) if m.id and isinstance(m.id, str)}
+    from app.fab_strings import FAB_STRINGS
+
+    ids |= {s._args[0] for s in FAB_STRINGS}  # FAB strings its own catalog lacks
+    return {i.strip() for i in ids if re.search(r"[A-Za-z]{2}", i)}
+
+
+class VisibleText(HTMLParser):
+    SKIP = {"script", "style", "template", "noscript"}
+
+    def __init__(self):
+        super().__init__()
+        self.depth = 0
+        self.texts: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in self.SKIP:
+            self.depth += 1
+        for name, value in attrs:
+            if name in ("title", "placeholder", "aria-label", "alt") and value and not self.depth:
+                self.texts.append(value.strip())
+            if tag == "input" and name == "value" and dict(attrs).get("type") in ("submit", "button"):
+                self.texts.append(value.strip())
+
+    def handle_endtag(self, tag):
+        if tag in self.SKIP and self.depth:
+            self.depth -= 1
+
+    def handle_data(self, data):
+        if not self.depth and data.strip():
+            self.texts.append(" ".join(data.split()))
+
+
+def leftovers(html: str, english: set[str]) -> set[str]:
+    parser = VisibleText()
+    parser.feed(html)
+    return {t for t in parser.texts if t in english or t.rstrip(":").strip() in english}
+
+
+def pages(app, customer_id):
+    from app.views import KartotekaModelView
+
+    urls = ["/customerview/show/%d" % customer_id, "/users/userinfo/", "/resetmypassword/form"]
+    for view in app.appbuilder.baseviews:
+        if isinstance(view, KartotekaModelView) and not type(view).__name__.endswith("Tab"):
+            urls += [f"{view.route_base}/list/", f"{view.route_base}/add"]
+    urls += [
+        "/users/list/",
+        "/roles/list/",
+        "/customerview/list/?q=нет-такого",
+        "/nowhere",
+        "/customerview/show/999999",
+    ]
+    return urls
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_no_english_leftovers_on_any_page(app, ctx, client, login_as, role):
+    english = english_msgids()
+    customer = seed(ctx)
+    found = {}
+    anonymous = client.get("/login/").get_data(as_text=True)
+    found.update({t: "/login/" for t in leftovers(anonymous, english)})
+    client = login_as(role)
+    for url in pages(app, customer.id):
+        response = client.get(url)
+        if response.status_code in (302, 405):
+            continue
+        found.update({t: url for t in leftovers(response.get_data(as_text=True), english)})
+    assert found == {}
