@@ -61,7 +61,7 @@ def leftovers(html: str, english: set[str]) -> set[str]:
 def pages(app, customer_id):
     from app.views import KartotekaModelView
 
-    urls = ["/customerview/show/%d" % customer_id, "/users/userinfo/", "/resetmypassword/form"]
+    urls = [f"/customerview/show/{customer_id}", "/users/userinfo/", "/resetmypassword/form"]
     for view in app.appbuilder.baseviews:
         if isinstance(view, KartotekaModelView) and not type(view).__name__.endswith("Tab"):
             urls += [f"{view.route_base}/list/", f"{view.route_base}/add"]

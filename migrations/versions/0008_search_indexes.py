@@ -18,6 +18,7 @@ depends_on = None
 
 INDEXES = {
     "ix_customer_phone_trgm": "phone",
+    "ix_customer_phone_extra_trgm": "phone_extra",
     "ix_customer_name_search_trgm": "name_search",
     "ix_customer_email_trgm": "email",
 }
