@@ -248,8 +248,8 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         if table is None:
             return formatters
         for column in table.columns:
-            if isinstance(column.type, Numeric) and column.name not in ("discount",):
-                formatters[column.name] = formatting.money
+            if isinstance(column.type, Numeric):
+                formatters[column.name] = formatting.number if column.name == "discount" else formatting.money
             elif isinstance(column.type, DateTime):
                 formatters[column.name] = formatting.datetime_short
             elif isinstance(column.type, Date):

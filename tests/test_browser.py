@@ -1,0 +1,191 @@
+"""The real UI in Debian's chromium (Playwright), against the app served on 127.0.0.1."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from app import access
+from app.models import Customer, Note
+from tests import factories
+from tests.conftest import PASSWORD, user_id
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    app.config["WTF_CSRF_ENABLED"] = True  # the browser carries real tokens
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 900}, locale="ru-RU")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def login(page, server, username):
+    page.goto(f"{server}/login/")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("input[type=submit], button[type=submit]")
+    page.wait_for_url(f"{server}/customerview/list/")
+
+
+@pytest.mark.parametrize("role", list(access.ROLES))
+def test_each_role_sees_exactly_its_tabs(app, ctx, server, page, role):
+    import datetime as dt
+
+    from app.models import CustomerCategory, Gender, Tag
+    from app.views import CustomerView
+
+    customer = factories.customer(
+        ctx,
+        last_name="Смирнова",
+        first_name="Ольга",
+        middle_name="Петровна",
+        phone="+79161234567",
+        email="olga.smirnova@example.ru",
+        gender=Gender.FEMALE,
+        birth_date=dt.date(1986, 4, 12),
+        city="Москва",
+        manager_id=user_id(app, "reception"),
+        category=CustomerCategory(name="Постоянный клиент"),
+    )
+    customer.tags.append(Tag(name="аллергик", color="#d9534f"))
+    ctx.add(Note(customer=customer, text="Просит звонить после 18:00."))
+    ctx.commit()
+    factories.order(ctx, customer, specialist_id=user_id(app, "doctor"), paid="1500")
+    factories.order(
+        ctx,
+        customer,
+        items=(("Чистка лица", "3500.00", 1),),
+        specialist_id=user_id(app, "doctor"),
+        paid="2000",
+    )
+    login(page, server, role)
+    page.goto(f"{server}/customerview/show/{customer.id}")
+    tabs = page.locator(".kartoteka-tabs a[role=tab]").all_inner_texts()
+    expected = ["Основное"] + [
+        str(tab.label)
+        for tab in CustomerView.tabs
+        if access.ROLES[role].resources.get(tab.view.class_permission_name, access.NONE) != access.NONE
+    ]
+    assert [t.strip() for t in tabs] == expected
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"card-{role}.png"), full_page=True)
+    page.keyboard.press("Tab")  # the tabs are links: reachable by keyboard
+    page.locator(".kartoteka-tabs a[role=tab]").nth(1).focus()
+    page.keyboard.press("Enter")
+    assert page.locator(".tab-pane.active").count() == 1
+    page.click(".navbar-right .dropdown-toggle >> nth=-1")  # the user menu
+    page.click("a[href='/logout/']")
+    page.wait_for_url("**/login/")
+
+
+def test_receptionist_day(ctx, server, page):
+    existing = factories.customer(ctx, last_name="Найденова", phone="+79161234567")
+    login(page, server, "reception")
+    # search a customer by a phone fragment
+    page.fill("#q", "45-67")
+    with page.expect_navigation():
+        page.click("text=Найти")
+    assert page.locator("table.kartoteka-list").inner_text().count("Найденова") == 1
+    # create a customer: a bad phone gets a Russian error and keeps the input, then a good one
+    page.goto(f"{server}/customerview/add")
+    page.fill("#last_name", "Новикова")
+    page.fill("#first_name", "Дарья")
+    page.fill("#phone", "12345")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert "Неверный номер телефона" in page.content()
+    assert page.input_value("#last_name") == "Новикова"
+    page.fill("#phone", "8 903 555-44-33")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    ctx.expire_all()
+    created = ctx.query(Customer).filter_by(last_name="Новикова").one()
+    assert created.phone == "+79035554433"
+    # open the card, add a note from it without leaving it
+    page.goto(f"{server}/customerview/show/{existing.id}")
+    page.click("a[href='#notes']")
+    page.fill("#note-text", "Позвонить в пятницу")
+    page.click("text=Добавить примечание")
+    page.wait_for_url(f"{server}/customerview/show/{existing.id}#notes")
+    assert page.locator("#notes").inner_text().count("Позвонить в пятницу") == 1
+    ctx.expire_all()
+    assert [n.text for n in ctx.query(Note)] == ["Позвонить в пятницу"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "card-reception-notes.png"), full_page=True)
+    # log out
+    page.goto(f"{server}/logout/")
+    page.goto(f"{server}/customerview/list/")
+    assert "/login" in page.url
+
+
+def test_manager_changes_status_and_reveals_nothing_extra(ctx, server, page):
+    customer = factories.customer(ctx, last_name="Статусная", phone="+79161234567")
+    login(page, server, "manager")
+    page.goto(f"{server}/customerview/show/{customer.id}")
+    page.select_option("#status", "verified")
+    with page.expect_navigation():
+        page.click("text=Изменить статус")
+    assert "Статус клиента изменён: Проверен." in page.content()
+    assert page.locator(".kartoteka-status").inner_text() == "Проверен"
+    icon = page.locator(".panel-title i.fa").first
+    assert icon.get_attribute("aria-label") == "Проверен"  # the status icon has a text alternative
+
+
+def test_doctor_reveals_a_masked_phone_with_a_click(app, ctx, server, page):
+    from app.models import AccessLog
+
+    customer = factories.customer(ctx, last_name="Пациентова", phone="+79161234567")
+    factories.order(ctx, customer, specialist_id=user_id(app, "doctor"))
+    login(page, server, "doctor")
+    page.goto(f"{server}/customerview/show/{customer.id}")
+    assert page.locator(".kartoteka-phone .kartoteka-value").inner_text() == "+7 *** ***-45-67"
+    page.click(".kartoteka-reveal")
+    page.wait_for_function(
+        "document.querySelector('.kartoteka-phone .kartoteka-value').innerText.includes('123')"
+    )
+    assert page.locator(".kartoteka-phone .kartoteka-value").inner_text() == "8 (916) 123-45-67"
+    ctx.expire_all()
+    assert ctx.query(AccessLog).filter_by(field="customer.phone").count() == 1
