@@ -9,6 +9,7 @@ from flask import Flask
 from flask_appbuilder import AppBuilder
 
 from .extensions import db, migrate
+from .worker import start_embedded_worker  # noqa: F401  (run.py starts it without Redis)
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,10 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     compile_translations(app.config["BABEL_TRANSLATION_DIRECTORIES"])
 
-    from . import audit, formatting
+    from . import audit, formatting, notifications
 
     audit.install()
+    notifications.install()
 
     app.jinja_env.filters.update(formatting.FILTERS)
 

@@ -26,6 +26,8 @@ ANAMNESIS = "Anamnesis"
 REFERENCE = "Reference"  # branches, categories, tags, the catalog
 JOURNAL = "AccessJournal"  # who revealed, exported what
 HISTORY = "ChangeHistory"  # who changed which field, old -> new
+MESSAGES = "Messages"  # the outbox / delivery log, consents, sending
+TEMPLATES = "MessageTemplates"  # notification texts
 
 NONE, READ, WRITE = "none", "read", "write"
 
@@ -47,6 +49,10 @@ METHOD_PERMISSIONS = {
     "export": "export",
     "change_status": "status",
     "reveal": "read",
+    "send_message": "write",
+    "preview_message": "write",
+    "bulk_message": "write",
+    "resend": "write",
     "status_active": "status",
     "status_verified": "status",
     "status_problem": "status",
@@ -75,7 +81,14 @@ ROLES: dict[str, RoleSpec] = {
     "sysadmin": RoleSpec(
         name="Администратор системы",
         label=_l("Администратор системы"),
-        resources={CUSTOMERS: READ, ORDERS: READ, REFERENCE: WRITE, JOURNAL: READ, HISTORY: READ},
+        resources={
+            CUSTOMERS: READ,
+            ORDERS: READ,
+            REFERENCE: WRITE,
+            JOURNAL: READ,
+            HISTORY: READ,
+            TEMPLATES: WRITE,
+        },
         actions=frozenset({"delete"}),
         security=True,
     ),
@@ -91,6 +104,8 @@ ROLES: dict[str, RoleSpec] = {
             NOTES: WRITE,
             REFERENCE: WRITE,
             HISTORY: READ,
+            MESSAGES: WRITE,
+            TEMPLATES: READ,
         },
         actions=frozenset({"delete", "export", "status"}),
     ),
@@ -104,6 +119,7 @@ ROLES: dict[str, RoleSpec] = {
             REVIEWS: READ,
             NOTES: WRITE,
             REFERENCE: READ,
+            MESSAGES: WRITE,
         },
     ),
     "doctor": RoleSpec(
@@ -131,6 +147,7 @@ ROLES: dict[str, RoleSpec] = {
             REFERENCE: READ,
             JOURNAL: READ,
             HISTORY: READ,
+            MESSAGES: READ,
         },
     ),
 }

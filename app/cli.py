@@ -48,5 +48,26 @@ def demo_users_command(password):
     click.echo(f"password: {password}")
 
 
+@kartoteka.command("sweep")
+def sweep_command():
+    """Enqueue messages left behind (Redis was down, a job vanished, a reminder is due)."""
+    from .worker import sweep_once
+
+    click.echo(f"enqueued: {len(sweep_once())}")
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Deliver what is queued, then exit.")
+def worker_command(burst):
+    """Deliver notifications: an RQ worker with the scheduler and a periodic sweeper."""
+    from flask import current_app
+
+    from .worker import run_worker, start_sweeper
+
+    start_sweeper(current_app._get_current_object())
+    run_worker(burst=burst)
+
+
 def register_cli(app: Flask) -> None:
     app.cli.add_command(kartoteka)
+    app.cli.add_command(worker_command)

@@ -240,8 +240,25 @@ def kpi(session: Session, customer_id: int, scope=None) -> dict[str, Decimal | i
     return kpi_figures(*row)
 
 
-def change_status(customer: Customer, status: CustomerStatus) -> Customer:
-    customer.status = CustomerStatus(status)
+def register_customer(session: Session, customer: Customer) -> Customer:
+    """A new customer: checked like any save, and welcomed (in the same transaction)."""
+    from .models import MessageType
+    from .notifications import queue_notification
+
+    prepare_customer(session, customer)
+    queue_notification(session, customer, MessageType.WELCOME)
+    return customer
+
+
+def change_status(session: Session, customer: Customer, status: CustomerStatus) -> Customer:
+    """Set a status; the customer is told about it (in the same transaction)."""
+    from .models import MessageType
+    from .notifications import queue_notification
+
+    status = CustomerStatus(status)
+    if customer.status != status:
+        customer.status = status
+        queue_notification(session, customer, MessageType.STATUS_CHANGED)
     return customer
 
 

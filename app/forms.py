@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 
 from .extensions import db
-from .models import Branch, CatalogItem, CustomerStatus, OrderKind
+from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
 
 
 class LabeledEnumField(SelectField):
@@ -128,3 +128,22 @@ class OrderInlineForm(FlaskForm):
 
 class StatusForm(FlaskForm):
     status = LabeledEnumField(CustomerStatus, _l("Статус"), validators=[InputRequired()])
+
+
+class MessageForm(FlaskForm):
+    """«Отправить сообщение»: a channel, a template (or free text), a preview, then send."""
+
+    channel = LabeledEnumField(Channel, _l("Канал"), default=Channel.SMS, validators=[InputRequired()])
+    message_type = LabeledEnumField(
+        MessageType, _l("Шаблон"), default=MessageType.MANUAL, validators=[InputRequired()]
+    )
+    text = TextAreaField(_l("Текст сообщения"), validators=[Optional()])
+
+    def validate_text(self, field):
+        from wtforms.validators import ValidationError
+
+        if (
+            self.message_type.data in (MessageType.MANUAL, MessageType.MARKETING)
+            and not (field.data or "").strip()
+        ):
+            raise ValidationError(_l("Введите текст сообщения."))

@@ -593,3 +593,90 @@ class ChangeLog(Model):
     field = Column(String(60))
     old_value = Column(Text)
     new_value = Column(Text)
+
+
+# --------------------------------------------------------------------------
+# Notifications: the outbox (a message is a row first), templates, consents
+# --------------------------------------------------------------------------
+
+
+class Channel(LabeledEnum):
+    SMS = "sms", _l("SMS")
+    EMAIL = "email", _l("Эл. почта")
+    PUSH = "push", _l("Push-уведомление")
+
+
+class MessageType(LabeledEnum):
+    WELCOME = "welcome", _l("Приветствие")
+    STATUS_CHANGED = "status_changed", _l("Изменение статуса клиента")
+    ORDER_CREATED = "order_created", _l("Заказ оформлен")
+    ORDER_STATUS = "order_status", _l("Изменение статуса заказа")
+    VISIT_REMINDER = "visit_reminder", _l("Напоминание о визите")
+    RETURN_STATUS = "return_status", _l("Изменение статуса возврата")
+    MANUAL = "manual", _l("Сообщение сотрудника")
+    MARKETING = "marketing", _l("Рекламная рассылка")
+
+
+class MessageStatus(LabeledEnum):
+    QUEUED = "queued", _l("В очереди")
+    SENDING = "sending", _l("Отправляется")
+    SENT = "sent", _l("Отправлено")
+    FAILED = "failed", _l("Ошибка")
+    CANCELLED = "cancelled", _l("Отменено")
+
+
+class MessageTemplate(Audited, Model):
+    """The text of one message type on one channel; Jinja rendered in a sandbox."""
+
+    __tablename__ = "message_template"
+    id = Column(Integer, primary_key=True)
+    message_type = Column(_enum(MessageType, "message_type"), nullable=False)
+    channel = Column(_enum(Channel, "channel"), nullable=False)
+    subject = Column(String(200))
+    body = Column(Text, nullable=False)
+    active = Column(Boolean, default=True, nullable=False)
+    __table_args__ = (UniqueConstraint("message_type", "channel", name="uq_message_template_type_channel"),)
+
+    def __str__(self):
+        return f"{self.message_type} / {self.channel}"
+
+
+class Message(Audited, Model):
+    """The outbox and the delivery log: written with the event, delivered by a worker."""
+
+    __tablename__ = "message"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer = relationship(Customer)
+    order_id = Column(Integer, ForeignKey("customer_order.id", ondelete="SET NULL"))
+    channel = Column(_enum(Channel, "channel"), nullable=False)
+    message_type = Column(_enum(MessageType, "message_type"), nullable=False)
+    subject = Column(String(200))
+    body = Column(Text, nullable=False)
+    status = Column(_enum(MessageStatus, "message_status"), default=MessageStatus.QUEUED, nullable=False)
+    attempts = Column(Integer, default=0, nullable=False)
+    last_error = Column(String(500))
+    provider_id = Column(String(120))
+    send_after = Column(DateTime, default=utcnow, nullable=False)
+    enqueued_at = Column(DateTime)
+    started_at = Column(DateTime)
+    sent_at = Column(DateTime)
+    __table_args__ = (Index("ix_message_status_send_after", "status", "send_after"),)
+
+    def __str__(self):
+        return str(_l("Сообщение №%(id)s", id=self.id))
+
+
+class NotificationConsent(Audited, Model):
+    """A customer's yes or no to one message type on one channel (seed 001: «Уведомления»)."""
+
+    __tablename__ = "notification_consent"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer = relationship(Customer)
+    message_type = Column(_enum(MessageType, "message_type"), nullable=False)
+    channel = Column(_enum(Channel, "channel"), nullable=False)
+    allowed = Column(Boolean, nullable=False)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "message_type", "channel", name="uq_consent_customer_type_channel"),
+    )

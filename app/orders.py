@@ -75,7 +75,26 @@ def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
         raise ValidationFailed(
             {"paid": _("Оплачено больше суммы заказа: оплата не может превышать итог заказа.")}
         )
+    notify_order(session, order, is_new=is_new)
     return order
+
+
+def notify_order(session: Session, order: Order, *, is_new: bool) -> None:
+    """Order created (and its visit reminder) or its status changed: tell the customer."""
+    from sqlalchemy import inspect
+
+    from .models import MessageType
+    from .notifications import queue_notification, schedule_reminder
+
+    if order.customer is None:
+        return
+    if is_new:
+        session.add(order)
+        session.flush()  # the message names the order's number
+        queue_notification(session, order.customer, MessageType.ORDER_CREATED, order=order)
+        schedule_reminder(session, order)
+    elif inspect(order).attrs.status.history.has_changes():
+        queue_notification(session, order.customer, MessageType.ORDER_STATUS, order=order)
 
 
 def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> OrderItem:
@@ -129,6 +148,16 @@ def prepare_return(session: Session, ret: Return) -> Return:
         raise ValidationFailed({"reason": _("Укажите причину возврата.")})
     with session.no_autoflush:
         available = Decimal(order.paid) - returned_amount(session, order.id, ret.id)
+    if ret.id is not None and ret.customer is not None:
+        from sqlalchemy import inspect
+
+        from .models import MessageType
+        from .notifications import queue_notification
+
+        if inspect(ret).attrs.status.history.has_changes():
+            queue_notification(
+                session, ret.customer, MessageType.RETURN_STATUS, order=order, status=str(ret.status)
+            )
     if ret.status != ReturnStatus.REJECTED and ret.amount > available:
         from .formatting import money
 

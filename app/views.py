@@ -32,7 +32,7 @@ from wtforms.fields.core import UnboundField
 from wtforms.validators import InputRequired, Optional
 from wtforms.widgets import DateInput, TextInput
 
-from . import access, customers, documents, formatting, orders
+from . import access, customers, documents, formatting, notifications, orders
 from .datamodel import (
     ConditionFilter,
     FilterDayEqual,
@@ -45,7 +45,7 @@ from .datamodel import (
 )
 from .errors import StaleEdit, ValidationFailed
 from .extensions import db
-from .forms import LabeledEnumField, NoteInlineForm, OrderInlineForm, StatusForm
+from .forms import LabeledEnumField, MessageForm, NoteInlineForm, OrderInlineForm, StatusForm
 from .models import (
     AccessAction,
     AccessLog,
@@ -59,7 +59,10 @@ from .models import (
     CustomerDocument,
     CustomerStatus,
     MedicalRecord,
+    Message,
+    MessageTemplate,
     Note,
+    NotificationConsent,
     Order,
     OrderItem,
     Return,
@@ -1147,6 +1150,111 @@ class AccessLogTab(AccessLogView):
     list_columns = ["at", "user", "action", "field", "ip"]
 
 
+class MessageView(KartotekaModelView):
+    """«Сообщения»: every notification sent or queued, with its delivery log."""
+
+    class_permission_name = access.MESSAGES
+    datamodel = Interface(Message, eager=[joinedload(Message.customer)])
+    base_permissions = ["can_read", "can_write"]
+    list_title = show_title = _l("Сообщения")
+    label_columns = {
+        "channel": _l("Канал"),
+        "message_type": _l("Тип сообщения"),
+        "subject": _l("Тема"),
+        "body": _l("Текст"),
+        "attempts": _l("Попыток"),
+        "last_error": _l("Ошибка"),
+        "provider_id": _l("Номер у провайдера"),
+        "send_after": _l("Отправить не раньше"),
+        "sent_at": _l("Отправлено"),
+    }
+    list_columns = ["created_on", "customer", "channel", "message_type", "status", "sent_at", "last_error"]
+    show_columns = [
+        "customer",
+        "channel",
+        "message_type",
+        "status",
+        "subject",
+        "body",
+        "attempts",
+        "last_error",
+        "provider_id",
+        "send_after",
+        "sent_at",
+        "created_by",
+        "created_on",
+    ]
+    search_columns = ["status", "channel", "message_type", "created_on"]
+    custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    base_order = ("id", "desc")
+
+    @action("resend", _l("Повторить отправку"), "", "fa-repeat", multiple=True, single=True)
+    def resend(self, items):
+        items = items if isinstance(items, list) else [items]
+        done = 0
+        for message in items:
+            try:
+                notifications.resend(db.session, message)
+                done += 1
+            except ValidationFailed as e:
+                for text in e.errors.values():
+                    flash(text, "warning")
+        db.session.commit()
+        if done:
+            flash(
+                ngettext("%(num)d сообщение снова в очереди.", "%(num)d сообщений снова в очереди.", done),
+                "success",
+            )
+        return redirect(request.referrer or url_for(".list"))
+
+
+class MessageTab(MessageView):
+    list_columns = ["created_on", "channel", "message_type", "status", "body", "sent_at", "last_error"]
+
+
+class MessageTemplateView(KartotekaModelView):
+    class_permission_name = access.TEMPLATES
+    datamodel = Interface(MessageTemplate)
+    list_title = _l("Шаблоны уведомлений")
+    show_title = add_title = edit_title = _l("Шаблон уведомления")
+    label_columns = {
+        "message_type": _l("Тип сообщения"),
+        "channel": _l("Канал"),
+        "subject": _l("Тема"),
+        "body": _l("Текст шаблона"),
+        "active": _l("Используется"),
+    }
+    list_columns = ["message_type", "channel", "subject", "active"]
+    add_columns = edit_columns = show_columns = ["message_type", "channel", "subject", "body", "active"]
+    search_columns = ["message_type", "channel"]
+    description_columns = {
+        "body": _l(
+            "Подстановки (Jinja): {{ customer.first_name }}, {{ customer.full_name }}, {{ order.id }}, {{ order.visit_at }}, {{ order.total }}, {{ clinic }}, {{ text }}"
+        ),
+    }
+
+    def prepare(self, item, is_new):
+        notifications.check_template(item)
+
+
+class ConsentView(KartotekaModelView):
+    """Per customer, per message type and channel: yes or no (seed 001: «Уведомления»)."""
+
+    class_permission_name = access.MESSAGES
+    datamodel = Interface(NotificationConsent, eager=[joinedload(NotificationConsent.customer)])
+    list_title = _l("Согласия на уведомления")
+    show_title = add_title = edit_title = _l("Согласие на уведомления")
+    label_columns = {"message_type": _l("Тип сообщения"), "channel": _l("Канал"), "allowed": _l("Разрешено")}
+    list_columns = ["customer", "message_type", "channel", "allowed", "changed_on", "changed_by"]
+    add_columns = edit_columns = ["customer", "message_type", "channel", "allowed"]
+    show_columns = ["customer", "message_type", "channel", "allowed", "changed_on", "changed_by"]
+    search_columns = ["message_type", "channel", "allowed"]
+
+
+class ConsentTab(ConsentView):
+    list_columns = ["message_type", "channel", "allowed", "changed_on", "changed_by"]
+
+
 # ---------------------------------------------------------------------------
 # Customers and the card
 # ---------------------------------------------------------------------------
@@ -1316,6 +1424,8 @@ class CustomerView(KartotekaModelView):
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
         CustomerTab("anamnesis", _l("Анамнез"), MedicalRecordTab),
+        CustomerTab("messages", _l("Сообщения"), MessageTab, inline="kartoteka/inline_message.html"),
+        CustomerTab("consents", _l("Согласия"), ConsentTab),
         CustomerTab("history", _l("История изменений"), ChangeLogTab),
         CustomerTab("access", _l("Журнал доступа"), AccessLogTab),
     ]
@@ -1326,7 +1436,10 @@ class CustomerView(KartotekaModelView):
         return [customers.search_condition(request.args.get("q", ""), readable)]
 
     def prepare(self, item, is_new):
-        customers.prepare_customer(self.datamodel.session, item)
+        if is_new:
+            customers.register_customer(self.datamodel.session, item)
+        else:
+            customers.prepare_customer(self.datamodel.session, item)
 
     def extra_fields(self, item):
         """The extra fields of every customer type, labelled with their type."""
@@ -1429,6 +1542,7 @@ class CustomerView(KartotekaModelView):
             tabs=self.visible_tabs(),
             related_views=self.visible_related_views(),
             note_form=NoteInlineForm(),
+            message_form=MessageForm() if sm.has_access("can_write", access.MESSAGES) else None,
             order_form=self.order_form_with_options() if sm.has_access("can_write", access.ORDERS) else None,
             status_form=StatusForm(),
             can_edit=sm.has_access("can_write", access.CUSTOMERS),
@@ -1514,6 +1628,99 @@ class CustomerView(KartotekaModelView):
         shown = formatting.phone(value) if column in ("phone", "phone_extra") else value
         return jsonify({"column": column, "value": shown or ""})
 
+    def _message_form(self):
+        form = MessageForm()
+        return form
+
+    @expose("/<int:pk>/message/preview", methods=["POST"])
+    @has_access
+    def preview_message(self, pk):
+        """The text a «Отправить сообщение» would send, rendered, before sending."""
+        customer = self._customer_or_404(pk)
+        form = MessageForm()
+        if not form.validate():
+            return jsonify({"errors": [str(m) for ms in form.errors.values() for m in ms]}), 422
+        try:
+            _subject, body = notifications.render(
+                db.session,
+                form.message_type.data,
+                form.channel.data,
+                notifications.template_context(customer, text=form.text.data or ""),
+            )
+        except ValidationFailed as e:
+            return jsonify({"errors": [str(m) for m in e.errors.values()]}), 422
+        return jsonify({"text": body})
+
+    @expose("/<int:pk>/message", methods=["POST"])
+    @has_access
+    def send_message(self, pk):
+        """«Отправить сообщение» from the card: queued now, delivered by the worker."""
+        customer = self._customer_or_404(pk)
+        form = MessageForm()
+        if form.validate():
+            sent = self.queue_manual(customer, form)
+            if sent:
+                db.session.commit()
+                flash(_("Сообщение поставлено в очередь на отправку."), "success")
+        else:
+            for errors in form.errors.values():
+                for text in errors:
+                    flash(text, "danger")
+        return self._card(pk, "messages")
+
+    def queue_manual(self, customer, form) -> list:
+        try:
+            created = notifications.queue_notification(
+                db.session, customer, form.message_type.data, (form.channel.data,), text=form.text.data or ""
+            )
+        except ValidationFailed as e:
+            db.session.rollback()
+            for text in e.errors.values():
+                flash(text, "danger")
+            return []
+        if not created:
+            flash(
+                _(
+                    "Клиенту %(name)s нельзя отправить сообщение по этому каналу: нет контакта или канал выключен.",
+                    name=customer.full_name,
+                ),
+                "warning",
+            )
+        return created
+
+    @action("send_message", _l("Отправить сообщение"), "", "fa-envelope", multiple=True, single=False)
+    def bulk_message_action(self, items):
+        ids = ",".join(str(c.id) for c in (items if isinstance(items, list) else [items]) if c is not None)
+        return redirect(url_for(".bulk_message", ids=ids))
+
+    @expose("/message", methods=["GET", "POST"])
+    @has_access
+    def bulk_message(self):
+        """A message to the customers selected on the list."""
+        ids = [int(i) for i in request.values.get("ids", "").split(",") if i.isdigit()][:1000]
+        query = self.datamodel.session.query(Customer).filter(Customer.id.in_(ids))
+        selected = self.datamodel.apply_filters(query, self._base_filters).all()
+        form = MessageForm()
+        if request.method == "POST" and form.validate():
+            count = sum(len(self.queue_manual(customer, form)) for customer in selected)
+            db.session.commit()
+            flash(
+                ngettext(
+                    "%(num)d сообщение поставлено в очередь.",
+                    "%(num)d сообщений поставлено в очередь.",
+                    count,
+                ),
+                "success",
+            )
+            return redirect(url_for(".list"))
+        return self.render_template(
+            "kartoteka/bulk_message.html",
+            form=form,
+            customers=selected,
+            ids=",".join(map(str, ids)),
+            title=_("Отправить сообщение"),
+        )
+
     def _card(self, pk, tab=None):
         url = url_for(".show", pk=pk)
         return redirect(f"{url}#{tab}" if tab else url)
@@ -1592,7 +1799,7 @@ class CustomerView(KartotekaModelView):
         if not form.validate():
             flash(_("Выберите статус из списка."), "danger")
             return self._card(pk)
-        customers.change_status(customer, form.status.data)
+        customers.change_status(db.session, customer, form.status.data)
         db.session.commit()
         flash(
             _("Статус клиента изменён: %(status)s.", status=customer.status.label),
@@ -1604,7 +1811,7 @@ class CustomerView(KartotekaModelView):
         items = items if isinstance(items, list) else [items]
         for customer in items:
             if customer is not None:
-                customers.change_status(customer, status)
+                customers.change_status(db.session, customer, status)
         db.session.commit()
         flash(
             ngettext("Статус изменён у %(num)d клиента.", "Статус изменён у %(num)d клиентов.", len(items)),
@@ -1747,6 +1954,23 @@ def register_views(appbuilder) -> None:
         category="Reference",
     )
     appbuilder.add_view(
+        MessageView, "Messages", label=_l("Сообщения"), icon="fa-envelope", category="Customers"
+    )
+    appbuilder.add_view(
+        ConsentView,
+        "Consents",
+        label=_l("Согласия на уведомления"),
+        icon="fa-check-square",
+        category="Customers",
+    )
+    appbuilder.add_view(
+        MessageTemplateView,
+        "MessageTemplates",
+        label=_l("Шаблоны уведомлений"),
+        icon="fa-file-text",
+        category="Reference",
+    )
+    appbuilder.add_view(
         ChangeLogView,
         "ChangeHistory",
         label=_l("История изменений"),
@@ -1774,6 +1998,8 @@ def register_views(appbuilder) -> None:
         MedicalRecordTab,
         AccessLogTab,
         ChangeLogTab,
+        MessageTab,
+        ConsentTab,
     ):
         appbuilder.add_view_no_menu(view)
     from .api import APIS

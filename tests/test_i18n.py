@@ -147,7 +147,7 @@ def test_russian_catalog_translates_every_english_string():
         if m.id
         and isinstance(m.id, str)
         and re.search("[A-Za-z]{2}", m.id)
-        and m.id != "ID"
+        and m.id not in ("ID", "SMS")  # the same in Russian
         and not re.search("[а-яА-ЯёЁ]", m.string or "")
     ]
     assert latin == []
