@@ -42,11 +42,11 @@ log = logging.getLogger(__name__)
 DEFAULT_TEMPLATES = {
     MessageType.WELCOME: (
         "Добро пожаловать",
-        "{{ customer.first_name }}, добро пожаловать в {{ clinic }}! Мы рады видеть вас.",
+        "{{ customer.first_name }}, добро пожаловать! Вас приветствует {{ clinic }}.",
     ),
     MessageType.STATUS_CHANGED: (
         "Ваш статус изменён",
-        "{{ customer.first_name }}, ваш статус в {{ clinic }}: {{ customer.status }}.",
+        "{{ customer.first_name }}, ваш статус клиента изменён: {{ customer.status }}. {{ clinic }}",
     ),
     MessageType.ORDER_CREATED: (
         "Заказ оформлен",
@@ -319,7 +319,7 @@ def deliver(session: Session, message_id: int) -> str:
             message.status, message.last_error = MessageStatus.FAILED, str(e)[:500]
             session.commit()
             return message.status.value
-        message.status, message.last_error = MessageStatus.QUEUED, str(e)[:500]
+        message.status, message.last_error, message.enqueued_at = MessageStatus.QUEUED, str(e)[:500], None
         message.send_after = utcnow() + dt.timedelta(seconds=retries[message.attempts - 1])
         session.commit()
         raise RetryLater(f"message {message_id}: attempt {message.attempts} failed, retrying") from None
@@ -350,7 +350,7 @@ def sweep(session: Session, now: dt.datetime | None = None) -> list[int]:
     session.execute(
         update(Message)
         .where(Message.status == MessageStatus.SENDING, Message.started_at < now - lease)
-        .values(status=MessageStatus.QUEUED)
+        .values(status=MessageStatus.QUEUED, enqueued_at=None)
         .execution_options(synchronize_session=False)
     )
     session.commit()
@@ -372,6 +372,11 @@ def resend(session: Session, message: Message) -> Message:
     """A failed or cancelled message, queued again by a staff member."""
     if message.status not in (MessageStatus.FAILED, MessageStatus.CANCELLED):
         raise ValidationFailed({None: _("Повторить можно только сообщение с ошибкой или отменённое.")})
-    message.status, message.last_error, message.send_after = MessageStatus.QUEUED, None, utcnow()
+    message.status, message.last_error, message.send_after, message.enqueued_at = (
+        MessageStatus.QUEUED,
+        None,
+        utcnow(),
+        None,
+    )
     session.info.setdefault("kartoteka_new_messages", []).append(message.id)
     return message
