@@ -122,30 +122,47 @@ def sweep_once() -> list[int]:
     return notifications.sweep(db.session)
 
 
-def start_embedded_worker(app: Flask, interval: float = 1.0) -> threading.Thread | None:
-    """run.py without Redis: a thread that works the in-process queue and sweeps periodically."""
+def start_embedded_worker(app: Flask, interval: float = 1.0) -> threading.Event | None:
+    """run.py without Redis: a thread that works the in-process queue and sweeps periodically.
+
+    Returns an event that stops the thread when set.
+    """
     if app.config.get("REDIS_URL"):
         return None
     from rq import SimpleWorker
+    from rq.timeouts import TimerDeathPenalty
+
+    class ThreadWorker(SimpleWorker):
+        """SimpleWorker in a thread: signals work only in the main thread, so no signal
+        handlers, and job time limits by a timer rather than SIGALRM."""
+
+        death_penalty_class = TimerDeathPenalty
+
+        def _install_signal_handlers(self):
+            pass
 
     _job_app["app"] = app
+    stop = threading.Event()
+    with app.app_context():
+        store = connection()  # bound once: the thread never follows a later REDIS_URL
 
     def loop():
         last_sweep = 0.0
-        while True:
+        while not stop.is_set():
             try:
                 with app.app_context():
-                    if time.monotonic() - last_sweep > app.config["SWEEP_INTERVAL_SECONDS"]:
-                        sweep_once()
-                        last_sweep = time.monotonic()
-                    SimpleWorker([queue()], connection=connection()).work(burst=True, with_scheduler=True)
+                    if not app.config.get("REDIS_URL"):
+                        if time.monotonic() - last_sweep > app.config["SWEEP_INTERVAL_SECONDS"]:
+                            sweep_once()
+                            last_sweep = time.monotonic()
+                        jobs = Queue(app.config["RQ_QUEUE"], connection=store)
+                        ThreadWorker([jobs], connection=store).work(burst=True, with_scheduler=False)
             except Exception:  # noqa: BLE001 - the loop must survive one bad round
                 log.exception("embedded worker round failed")
-            time.sleep(interval)
+            stop.wait(interval)
 
-    thread = threading.Thread(target=loop, name="kartoteka-worker", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=loop, name="kartoteka-worker", daemon=True).start()
+    return stop
 
 
 def start_sweeper(app: Flask) -> threading.Thread:

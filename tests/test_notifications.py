@@ -501,3 +501,33 @@ def test_nothing_personal_is_left_in_redis(app, ctx, redis, gateway, login_as):
     assert dump, "the scan saw the jobs"
     for secret in secrets:
         assert secret not in text, secret
+
+
+def test_embedded_worker_delivers_without_a_redis_server(app, ctx):
+    """run.py's default: an in-process store and a worker thread running the same RQ code."""
+    from sqlalchemy import select
+
+    assert not app.config["REDIS_URL"]
+    stop = worker.start_embedded_worker(app, interval=0.1)
+    try:
+        with app.test_request_context():
+            customer = customer_with_sms(ctx)
+            notifications.queue_notification(
+                ctx, customer, MessageType.MANUAL, (notifications.Channel.SMS,), text="Встроенный"
+            )
+            ctx.commit()
+            ctx.close()  # SQLite: hold no read lock while the worker thread writes
+
+        def status():
+            with db.engine.connect() as conn:
+                return conn.execute(select(Message.status)).scalar_one()
+
+        with app.app_context():
+            for _ in range(100):
+                if status() == MessageStatus.SENT:
+                    break
+                time.sleep(0.1)
+            assert status() == MessageStatus.SENT
+    finally:
+        stop.set()
+        time.sleep(0.3)

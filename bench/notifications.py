@@ -1,0 +1,118 @@
+"""Notification throughput: messages delivered per second by one worker on the file
+channel, and the time enqueueing adds to a request.
+
+    .venv/bin/python bench/notifications.py --messages 2000
+
+Uses the Redis on 127.0.0.1:6379 (database 8, flushed) and a temporary SQLite
+database; prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=2000)
+    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
+    args = parser.parse_args()
+
+    from flask_migrate import upgrade
+    from redis import Redis
+    from rq import SimpleWorker
+
+    from app import create_app, worker
+    from app.access import sync_roles
+    from app.demo import create_demo_users, seed_demo
+    from app.extensions import db
+    from app.models import Customer, Message, MessageType
+    from app.notifications import queue_notification
+
+    tmp = tempfile.mkdtemp(prefix="kartoteka-notify-")
+    app = create_app(
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp}/bench.db",
+        INSTANCE_DIR=tmp,
+        REDIS_URL=args.redis_url,
+        WTF_CSRF_ENABLED=False,
+        NOTIFY_CHANNELS={"sms": "file", "email": "file", "push": "off"},
+    )
+    Redis.from_url(args.redis_url).flushdb()
+    worker._job_app["app"] = app
+    with app.app_context():
+        upgrade(revision="heads")
+        sync_roles()
+        create_demo_users("bench-password-1234")
+        seed_demo(customers=max(100, args.messages // 10))
+        customers = db.session.query(Customer).limit(args.messages).all()
+        with app.test_request_context():
+            for i in range(args.messages):
+                queue_notification(
+                    db.session,
+                    customers[i % len(customers)],
+                    MessageType.MANUAL,
+                    (worker_channel(),),
+                    text=f"Сообщение {i}",
+                )
+            started = time.perf_counter()
+            db.session.commit()  # after commit: every id goes to RQ
+            enqueue_seconds = time.perf_counter() - started
+        queued = worker.queue().count
+        started = time.perf_counter()
+        SimpleWorker([worker.queue()], connection=worker.connection()).work(burst=True)
+        delivery_seconds = time.perf_counter() - started
+        sent = db.session.query(Message).filter(Message.status == "sent").count()
+
+    # The time an enqueue adds to a request: registering a customer with and without notifications.
+    client = app.test_client()
+    client.post("/login/", data={"username": "reception", "password": "bench-password-1234"})
+
+    def register(n, channels):
+        app.config["NOTIFY_CHANNELS"] = channels
+        times = []
+        for i in range(args.requests):
+            data = {
+                "last_name": "Замерова",
+                "first_name": "Ирина",
+                "customer_type": "individual",
+                "phone": f"+7903{n:03d}{i:04d}",
+                "email": f"bench{n}-{i}@example.ru",
+                "discount": "0",
+            }
+            started = time.perf_counter()
+            assert client.post("/customerview/add", data=data).status_code == 302
+            times.append(time.perf_counter() - started)
+        return statistics.median(times) * 1000
+
+    without = register(1, {"sms": "off", "email": "off", "push": "off"})
+    with_two = register(2, {"sms": "file", "email": "file", "push": "off"})
+    print("| measure | value |\n| --- | --- |")
+    print(f"| messages delivered by one worker (file channel) | {sent} of {args.messages} |")
+    print(f"| delivery rate | {sent / delivery_seconds:.0f} messages/s |")
+    print(
+        f"| enqueue after commit, {queued} jobs | {enqueue_seconds * 1000 / max(queued, 1):.2f} ms per message |"
+    )
+    print(f"| «register a customer» without notifications (median) | {without:.1f} ms |")
+    print(
+        f"| … with a welcome by SMS and e-mail queued (median) | {with_two:.1f} ms (+{with_two - without:.1f} ms) |"
+    )
+    return 0
+
+
+def worker_channel():
+    from app.models import Channel
+
+    return Channel.SMS
+
+
+if __name__ == "__main__":
+    sys.exit(main())
