@@ -43,6 +43,28 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL", "")
     RQ_QUEUE = os.environ.get("RQ_QUEUE", "kartoteka")
 
+    # Notifications: active channels ("file" writes each message under instance/outbox).
+    NOTIFY_CHANNELS = {
+        "sms": os.environ.get("NOTIFY_SMS", "file"),  # file | gateway | off
+        "email": os.environ.get("NOTIFY_EMAIL", "file"),  # file | smtp | off
+        "push": os.environ.get("NOTIFY_PUSH", "file"),  # file | gateway | off
+    }
+    SMTP_HOST = os.environ.get("SMTP_HOST", "127.0.0.1")
+    SMTP_PORT = int(os.environ.get("SMTP_PORT", "25"))
+    SMTP_USER = os.environ.get("SMTP_USER", "")
+    SMTP_PASSWORD = os.environ.get("SMTP_PASSWORD", "")
+    SMTP_FROM = os.environ.get("SMTP_FROM", "clinic@kartoteka.example")
+    SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
+    SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
+    PUSH_GATEWAY_URL = os.environ.get("PUSH_GATEWAY_URL", "")
+    PUSH_GATEWAY_TOKEN = os.environ.get("PUSH_GATEWAY_TOKEN", "")
+    GATEWAY_TIMEOUT = float(os.environ.get("GATEWAY_TIMEOUT", "10"))
+    REMINDER_HOURS_BEFORE = int(os.environ.get("REMINDER_HOURS_BEFORE", "24"))
+    SWEEP_INTERVAL_SECONDS = int(os.environ.get("SWEEP_INTERVAL_SECONDS", "30"))
+    # A message left "sending" this long (its worker died) is handed out again.
+    SENDING_LEASE_SECONDS = int(os.environ.get("SENDING_LEASE_SECONDS", "120"))
+    DELIVERY_RETRIES = [10, 60, 300]  # seconds between attempts on a transient failure
+
     # Locale and time zone of the clinic.
     BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "ru")
     BABEL_DEFAULT_TIMEZONE = os.environ.get("KARTOTEKA_TIMEZONE", "Europe/Moscow")
