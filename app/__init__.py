@@ -56,10 +56,12 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
-        from .views import clean_list_args, register_views
+        from .views import ERROR_MESSAGES, clean_list_args, error_page, register_views
 
         register_views(appbuilder)
         app.before_request(clean_list_args)
+        for code in ERROR_MESSAGES:
+            app.register_error_handler(code, error_page)
         from .security import harden
 
         harden(app)

@@ -13,7 +13,7 @@ import re
 from functools import partial
 from urllib.parse import urlencode
 
-from flask import Response, abort, current_app, flash, g, jsonify, redirect, request, url_for
+from flask import Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
 from flask_appbuilder import IndexView, ModelView, action, expose, has_access
 from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
 from flask_appbuilder.security.sqla.models import User
@@ -2048,3 +2048,36 @@ def clean_list_args():
         return None
     args = [(k, v) for k, v in request.args.items(multi=True) if k not in bad]
     return redirect(request.path + ("?" + urlencode(args) if args else ""))
+
+
+ERROR_MESSAGES = {
+    400: _l("Запрос не понят: проверьте адрес и форму и попробуйте ещё раз."),
+    403: _l("Нет доступа: у вашей роли нет прав на эту страницу или действие."),
+    404: _l("Страница не найдена."),
+    405: _l("Так эта страница не открывается."),
+    429: _l("Слишком много попыток. Попробуйте позже."),
+    500: _l("Внутренняя ошибка. Мы уже знаем о ней; попробуйте ещё раз чуть позже."),
+}
+
+
+def error_page(error):
+    """Error pages in the user's language, inside the app's layout (Werkzeug's are English)."""
+    from werkzeug.exceptions import HTTPException
+
+    code = error.code if isinstance(error, HTTPException) else 500
+    if request.path.startswith("/api/"):
+        return jsonify({"message": str(ERROR_MESSAGES.get(code, error))}), code
+    message = ERROR_MESSAGES.get(code) or getattr(error, "description", "")
+    if code == 429 and getattr(error, "description", None):
+        message = error.description
+    appbuilder = current_app.appbuilder
+    return (
+        render_template(
+            "kartoteka/error.html",
+            code=code,
+            message=message,
+            appbuilder=appbuilder,
+            base_template=appbuilder.base_template,
+        ),
+        code,
+    )

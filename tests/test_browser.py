@@ -153,6 +153,17 @@ def test_receptionist_day(ctx, server, page):
     assert page.locator("#notes").inner_text().count("Позвонить в пятницу") == 1
     ctx.expire_all()
     assert [n.text for n in ctx.query(Note)] == ["Позвонить в пятницу"]
+    # send a message: preview it, send it, see it in the Сообщения tab
+    page.click("a[href='#messages']")
+    page.select_option("#message-channel", "sms")
+    page.fill("#message-text", "Ждём вас в пятницу в 10:00")
+    page.click(".kartoteka-preview-button")
+    page.wait_for_selector(".kartoteka-preview:has-text('Ждём вас в пятницу')")
+    with page.expect_navigation():
+        page.click("text=Отправить сообщение >> nth=-1")
+    assert "Сообщение поставлено в очередь на отправку." in page.content()
+    page.click("a[href='#messages']")
+    assert "Ждём вас в пятницу в 10:00" in page.locator("#messages").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "card-reception-notes.png"), full_page=True)
     # log out

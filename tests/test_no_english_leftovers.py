@@ -23,6 +23,14 @@ def english_msgids() -> set[str]:
     from app.fab_strings import FAB_STRINGS
 
     ids |= {s._args[0] for s in FAB_STRINGS}  # FAB strings its own catalog lacks
+    ids |= {
+        "Forbidden",
+        "Not Found",
+        "Internal Server Error",
+        "Method Not Allowed",
+        "Bad Request",
+        "Too Many Requests",
+    }
     return {i.strip() for i in ids if re.search(r"[A-Za-z]{2}", i)}
 
 
