@@ -1629,15 +1629,21 @@ class CustomerView(KartotekaModelView):
         return jsonify({"column": column, "value": shown or ""})
 
     def _message_form(self):
-        form = MessageForm()
-        return form
+        """The «Отправить сообщение» form, for a user who may write messages (else 403).
+
+        The routes live on the customers view, so FAB checks write on Customers; sending is
+        the Messages permission too (a role edited in the UI may have one without the other).
+        """
+        if not self.appbuilder.sm.has_access("can_write", access.MESSAGES):
+            abort(403)
+        return MessageForm()
 
     @expose("/<int:pk>/message/preview", methods=["POST"])
     @has_access
     def preview_message(self, pk):
         """The text a «Отправить сообщение» would send, rendered, before sending."""
+        form = self._message_form()
         customer = self._customer_or_404(pk)
-        form = MessageForm()
         if not form.validate():
             return jsonify({"errors": [str(m) for ms in form.errors.values() for m in ms]}), 422
         try:
@@ -1655,8 +1661,8 @@ class CustomerView(KartotekaModelView):
     @has_access
     def send_message(self, pk):
         """«Отправить сообщение» from the card: queued now, delivered by the worker."""
+        form = self._message_form()
         customer = self._customer_or_404(pk)
-        form = MessageForm()
         if form.validate():
             sent = self.queue_manual(customer, form)
             if sent:
@@ -1697,10 +1703,10 @@ class CustomerView(KartotekaModelView):
     @has_access
     def bulk_message(self):
         """A message to the customers selected on the list."""
+        form = self._message_form()
         ids = [int(i) for i in request.values.get("ids", "").split(",") if i.isdigit()][:1000]
         query = self.datamodel.session.query(Customer).filter(Customer.id.in_(ids))
         selected = self.datamodel.apply_filters(query, self._base_filters).all()
-        form = MessageForm()
         if request.method == "POST" and form.validate():
             count = sum(len(self.queue_manual(customer, form)) for customer in selected)
             db.session.commit()

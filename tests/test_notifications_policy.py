@@ -1,0 +1,272 @@
+"""Notifications and the role policy, the remaining events and channels.
+
+Who may read the delivery log, resend, send from the card and edit templates follows the
+matrix in app/access.py — including a matrix a clinic has edited in the UI. Also: a
+return's status change notifies, push goes through its HTTP gateway with its credentials,
+and the «Сообщения» list filters by status, channel, type and date. Real Redis (own DB)
+and a real HTTP gateway on loopback, as in test_notifications.py.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from redis import Redis
+from rq import SimpleWorker
+
+from app import notifications, worker
+from app.models import Channel, Message, MessageStatus, MessageType, Return, ReturnStatus
+from tests import factories
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+PHONE, EMAIL = "+79161234567", "policy.check@example.ru"
+
+
+@pytest.fixture
+def redis(app):
+    connection = Redis.from_url(REDIS_URL)
+    connection.flushdb()
+    saved = dict(app.config["NOTIFY_CHANNELS"]), app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = REDIS_URL
+    worker._job_app["app"] = app
+    yield connection
+    app.config["NOTIFY_CHANNELS"], app.config["REDIS_URL"] = saved
+    connection.flushdb()
+
+
+def work(app):
+    with app.app_context():
+        SimpleWorker([worker.queue()], connection=worker.connection()).work(burst=True)
+
+
+def messages(ctx, **filters):
+    ctx.expire_all()
+    return ctx.query(Message).filter_by(**filters).order_by(Message.id).all()
+
+
+def queue(app, ctx, customer, message_type=MessageType.MANUAL, channel=Channel.SMS, **context):
+    with app.test_request_context():
+        channels = (channel,) if channel else None  # None: the event's channels
+        created = notifications.queue_notification(ctx, customer, message_type, channels, **context)
+        ctx.commit()
+    return created
+
+
+SEND = {"channel": "sms", "message_type": "manual", "text": "Ждём вас"}
+
+
+def send_attempts(client, customer_id):
+    """The three ways to send: preview, send from the card, send to a selection."""
+    return [
+        client.post(f"/customerview/{customer_id}/message/preview", data=SEND),
+        client.post(f"/customerview/{customer_id}/message", data=SEND),
+        client.post("/customerview/message", data={**SEND, "ids": str(customer_id)}),
+    ]
+
+
+# -- the default matrix ----------------------------------------------------------------
+
+
+def test_doctor_sees_no_messages_and_cannot_send(app, ctx, redis, login_as):
+    customer = factories.customer(ctx, phone=PHONE, email=EMAIL)
+    queue(app, ctx, customer, text="Секрет-текст")
+    client = login_as("doctor")
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert 'href="#messages"' not in card and "Секрет-текст" not in card
+    assert client.get("/messageview/list/").status_code == 403
+    assert client.get(f"/messageview/show/{messages(ctx)[0].id}").status_code == 403
+    assert client.get("/messagetemplateview/list/").status_code == 403
+    assert [r.status_code for r in send_attempts(client, customer.id)] == [403, 403, 403]
+    assert len(messages(ctx)) == 1
+
+
+def test_auditor_reads_the_log_but_cannot_resend_or_send(app, ctx, redis, login_as):
+    customer = factories.customer(ctx, phone=PHONE)
+    (message,) = queue(app, ctx, customer, text="Для аудитора")
+    ctx.query(Message).filter_by(id=message.id).update(
+        {"status": MessageStatus.FAILED, "last_error": "gateway answered 400"}
+    )
+    ctx.commit()
+    client = login_as("auditor")
+    listing = client.get("/messageview/list/").get_data(as_text=True)
+    assert "Ошибка" in listing and "gateway answered 400" in listing
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert 'href="#messages"' in card and "Для аудитора" in card
+    assert "kartoteka-inline-message" not in card  # no «Отправить сообщение» form
+    refused = client.post("/messageview/action_post", data={"action": "resend", "rowid": [str(message.id)]})
+    assert refused.status_code in (302, 403)  # FAB flashes «access denied» and goes back
+    assert [r.status_code for r in send_attempts(client, customer.id)] == [403, 403, 403]
+    assert [m.status for m in messages(ctx)] == [MessageStatus.FAILED]
+
+
+def test_templates_are_the_administrators(app, ctx, login_as):
+    template = {"message_type": "welcome", "channel": "sms", "body": "Привет, {{ customer.first_name }}"}
+    for role in ("reception", "auditor", "doctor"):
+        assert login_as(role).get("/messagetemplateview/list/").status_code == 403, role
+    manager = login_as("manager")
+    assert manager.get("/messagetemplateview/list/").status_code == 200  # reads the texts
+    assert manager.post("/messagetemplateview/add", data=template).status_code == 403
+    assert login_as("sysadmin").post("/messagetemplateview/add", data=template).status_code == 302
+
+
+# -- a matrix edited in the UI: sending is the Messages permission, not Customers ---------
+
+
+@pytest.fixture
+def reception_without_messages(app):
+    """The clinic took «Сообщения: запись» away from the receptionist (FAB's roles screen)."""
+    from app.access import MESSAGES, ROLES
+
+    with app.app_context():
+        sm = app.appbuilder.sm
+        role = sm.find_role(ROLES["reception"].name)
+        pvm = sm.find_permission_view_menu("can_write", MESSAGES)
+        sm.del_permission_role(role, pvm)
+    yield
+    with app.app_context():
+        sm = app.appbuilder.sm
+        sm.add_permission_role(
+            sm.find_role(ROLES["reception"].name), sm.find_permission_view_menu("can_write", MESSAGES)
+        )
+
+
+def test_sending_needs_write_on_messages(app, ctx, redis, login_as, reception_without_messages):
+    customer = factories.customer(ctx, phone=PHONE)
+    client = login_as("reception")
+    assert client.get(f"/customerview/edit/{customer.id}").status_code == 200  # still edits customers
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "kartoteka-inline-message" not in card
+    assert [r.status_code for r in send_attempts(client, customer.id)] == [403, 403, 403]
+    assert messages(ctx) == []
+
+
+# -- the remaining event and channel ------------------------------------------------------
+
+
+def test_return_status_change_notifies_in_russian(app, ctx, redis, login_as):
+    customer = factories.customer(ctx, phone=PHONE)
+    order = factories.order(ctx, customer, paid="1500")
+    ret = Return(customer=customer, order=order, amount=500, reason="Не подошло")
+    ctx.add(ret)
+    ctx.commit()
+    manager = login_as("manager")
+    edited = manager.post(
+        f"/returnview/edit/{ret.id}",
+        data={"order": str(order.id), "amount": "500", "reason": "Не подошло", "status": "approved"},
+    )
+    assert edited.status_code == 302, edited.get_data(as_text=True)[:2000]
+    ctx.expire_all()
+    assert ctx.get(Return, ret.id).status == ReturnStatus.APPROVED
+    (message,) = messages(ctx, message_type=MessageType.RETURN_STATUS)
+    assert message.body == f"Анна, возврат по заказу №{order.id}: {ReturnStatus.APPROVED.label}."
+    work(app)
+    assert messages(ctx, message_type=MessageType.RETURN_STATUS)[0].status == MessageStatus.SENT
+
+
+class PushGateway:
+    def __init__(self):
+        self.requests: list[dict] = []
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                gateway.requests.append(
+                    {
+                        "auth": self.headers.get("Authorization"),
+                        "key": self.headers.get("Idempotency-Key"),
+                        **body,
+                    }
+                )
+                payload = json.dumps({"id": "push-42"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/push"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_push_goes_through_its_gateway_with_its_credentials(app, ctx, redis):
+    gateway = PushGateway()
+    saved = app.config["PUSH_GATEWAY_URL"], app.config["PUSH_GATEWAY_TOKEN"]
+    app.config["NOTIFY_CHANNELS"] = {"sms": "off", "email": "off", "push": "gateway"}
+    app.config["PUSH_GATEWAY_URL"], app.config["PUSH_GATEWAY_TOKEN"] = gateway.url, "push-token-1"
+    try:
+        customer = factories.customer(ctx, phone=PHONE)
+        (message,) = queue(app, ctx, customer, channel=Channel.PUSH, text="Результаты готовы")
+        work(app)
+    finally:
+        gateway.server.shutdown()
+        app.config["PUSH_GATEWAY_URL"], app.config["PUSH_GATEWAY_TOKEN"] = saved
+    assert gateway.requests == [
+        {
+            "auth": "Bearer push-token-1",
+            "key": f"message-{message.id}",
+            "to": f"customer:{customer.id}",
+            "text": "Результаты готовы",
+            "reference": f"message-{message.id}",
+        }
+    ]
+    (sent,) = messages(ctx)
+    assert sent.status == MessageStatus.SENT and sent.provider_id == "push-42"
+
+
+def test_inactive_channel_writes_no_message(app, ctx):
+    saved = dict(app.config["NOTIFY_CHANNELS"])
+    app.config["NOTIFY_CHANNELS"] = {"sms": "file", "email": "off", "push": "off"}
+    try:
+        customer = factories.customer(ctx, phone=PHONE, email=EMAIL)
+        created = queue(app, ctx, customer, message_type=MessageType.WELCOME, channel=None)
+    finally:
+        app.config["NOTIFY_CHANNELS"] = saved
+    assert [m.channel for m in created] == [Channel.SMS]
+
+
+# -- the «Сообщения» list ------------------------------------------------------------------
+
+
+def test_messages_list_filters_by_status_channel_type_and_date(app, ctx, login_as):
+    rows = [
+        ("Смирнова", Channel.SMS, MessageType.MANUAL, MessageStatus.SENT, dt.datetime(2026, 3, 1, 9)),
+        ("Почтова", Channel.EMAIL, MessageType.WELCOME, MessageStatus.FAILED, dt.datetime(2026, 3, 5, 9)),
+        ("Третьякова", Channel.SMS, MessageType.WELCOME, MessageStatus.QUEUED, dt.datetime(2026, 3, 9, 9)),
+    ]
+    for i, (name, channel, kind, status, created) in enumerate(rows):
+        customer = factories.customer(ctx, last_name=name, phone=f"+7916123456{i}")
+        ctx.add(
+            Message(
+                customer=customer,
+                channel=channel,
+                message_type=kind,
+                status=status,
+                body="Текст",
+                created_on=created,
+            )
+        )
+    ctx.commit()
+    client = login_as("manager")
+
+    def shown(**query):
+        page = client.get("/messageview/list/", query_string=query)
+        assert page.status_code == 200
+        text = page.get_data(as_text=True)
+        return {name for name, *_ in rows if name in text}
+
+    assert shown() == {"Смирнова", "Почтова", "Третьякова"}
+    assert shown(_flt_0_status="failed") == {"Почтова"}
+    assert shown(_flt_0_channel="sms") == {"Смирнова", "Третьякова"}
+    assert shown(_flt_0_message_type="welcome") == {"Почтова", "Третьякова"}
+    assert shown(_flt_0_created_on="2026-03-05") == {"Почтова"}
+    assert shown(_flt_1_created_on="2026-03-04", _flt_2_created_on="2026-03-06") == {"Почтова"}
