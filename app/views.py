@@ -1341,6 +1341,16 @@ CUSTOMER_FIELDSETS = [
 ]
 
 
+def status_action(status, label, icon):
+    """A bulk action of the customers list that sets ``status`` on the selected rows."""
+
+    def handler(self, items):
+        return self._bulk_status(items, status)
+
+    handler.__name__ = f"status_{status.value}"
+    return action(handler.__name__, label, "", icon, multiple=True, single=False)(handler)
+
+
 class CustomerView(KartotekaModelView):
     class_permission_name = access.CUSTOMERS
     datamodel = Interface(Customer, eager=[joinedload(Customer.manager)])
@@ -1826,49 +1836,12 @@ class CustomerView(KartotekaModelView):
         self.update_redirect()
         return redirect(self.get_redirect())
 
-    @action(
-        "status_active",
-        _l("Статус «Активен»"),
-        "",
-        "fa-check",
-        multiple=True,
-        single=False,
+    status_active = status_action(CustomerStatus.ACTIVE, _l("Статус «Активен»"), "fa-check")
+    status_verified = status_action(CustomerStatus.VERIFIED, _l("Статус «Проверен»"), "fa-check-circle")
+    status_problem = status_action(
+        CustomerStatus.PROBLEM, _l("Статус «Проблемный»"), "fa-exclamation-triangle"
     )
-    def status_active(self, items):
-        return self._bulk_status(items, CustomerStatus.ACTIVE)
-
-    @action(
-        "status_verified",
-        _l("Статус «Проверен»"),
-        "",
-        "fa-check-circle",
-        multiple=True,
-        single=False,
-    )
-    def status_verified(self, items):
-        return self._bulk_status(items, CustomerStatus.VERIFIED)
-
-    @action(
-        "status_problem",
-        _l("Статус «Проблемный»"),
-        "",
-        "fa-exclamation-triangle",
-        multiple=True,
-        single=False,
-    )
-    def status_problem(self, items):
-        return self._bulk_status(items, CustomerStatus.PROBLEM)
-
-    @action(
-        "status_blocked",
-        _l("Статус «Заблокирован»"),
-        "",
-        "fa-ban",
-        multiple=True,
-        single=False,
-    )
-    def status_blocked(self, items):
-        return self._bulk_status(items, CustomerStatus.BLOCKED)
+    status_blocked = status_action(CustomerStatus.BLOCKED, _l("Статус «Заблокирован»"), "fa-ban")
 
 
 class HomeView(IndexView):
