@@ -33,6 +33,7 @@ from .models import (
     MessageType,
     NotificationConsent,
     Order,
+    OrderStatus,
     utcnow,
 )
 
@@ -246,6 +247,35 @@ def schedule_reminder(session: Session, order: Order) -> list[Message]:
     )
 
 
+VISIT_OVER = (OrderStatus.CANCELLED, OrderStatus.COMPLETED)
+
+
+def reschedule_reminder(session: Session, order: Order) -> list[Message]:
+    """The visit moved, was cancelled or done: its waiting reminders are cancelled, a new one
+    is written for the new time (in the caller's transaction, like every outbox row)."""
+    session.execute(
+        update(Message)
+        .where(
+            Message.order_id == order.id,
+            Message.message_type == MessageType.VISIT_REMINDER,
+            Message.status == MessageStatus.QUEUED,
+        )
+        .values(status=MessageStatus.CANCELLED, last_error=_("Визит перенесён или отменён"))
+        .execution_options(synchronize_session=False)
+    )
+    if order.status in VISIT_OVER:
+        return []
+    return schedule_reminder(session, order)
+
+
+def reminder_obsolete(session: Session, message: Message) -> bool:
+    """Checked at send time: a reminder of a visit that is cancelled, done, gone or over."""
+    if message.message_type != MessageType.VISIT_REMINDER:
+        return False
+    order = session.get(Order, message.order_id) if message.order_id else None
+    return order is None or order.status in VISIT_OVER or order.visit_at is None or order.visit_at <= utcnow()
+
+
 def _after_commit(session: Session) -> None:
     ids = session.info.pop("kartoteka_new_messages", None)
     if not ids:
@@ -309,6 +339,11 @@ def deliver(session: Session, message_id: int) -> str:
     if not consent_allows(session, message.customer_id, message.message_type, message.channel):
         message.status = MessageStatus.CANCELLED
         message.last_error = _("Клиент отказался от таких сообщений")
+        session.commit()
+        return message.status.value
+    if reminder_obsolete(session, message):
+        message.status = MessageStatus.CANCELLED
+        message.last_error = _("Визит перенесён или отменён")
         session.commit()
         return message.status.value
     try:

@@ -84,7 +84,7 @@ def notify_order(session: Session, order: Order, *, is_new: bool) -> None:
     from sqlalchemy import inspect
 
     from .models import MessageType
-    from .notifications import queue_notification, schedule_reminder
+    from .notifications import VISIT_OVER, queue_notification, reschedule_reminder, schedule_reminder
 
     if order.customer is None:
         return
@@ -93,8 +93,14 @@ def notify_order(session: Session, order: Order, *, is_new: bool) -> None:
         session.flush()  # the message names the order's number
         queue_notification(session, order.customer, MessageType.ORDER_CREATED, order=order)
         schedule_reminder(session, order)
-    elif inspect(order).attrs.status.history.has_changes():
+        return
+    changed = inspect(order).attrs
+    if changed.status.history.has_changes():
         queue_notification(session, order.customer, MessageType.ORDER_STATUS, order=order)
+    if changed.visit_at.history.has_changes() or (
+        changed.status.history.has_changes() and order.status in VISIT_OVER
+    ):
+        reschedule_reminder(session, order)  # moved, cancelled or done: not at the old time
 
 
 def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> OrderItem:

@@ -169,7 +169,13 @@ def test_status_order_and_reminder_events(app, ctx, redis, login_as):
     order = ctx.query(Order).one()
     client.post(
         f"/orderview/edit/{order.id}",
-        data={"customer": str(customer.id), "kind": "visit", "status": "confirmed", "paid": "0"},
+        data={
+            "customer": str(customer.id),
+            "kind": "visit",
+            "status": "confirmed",
+            "paid": "0",
+            "visit_at": order.visit_at.strftime("%Y-%m-%d %H:%M:%S"),  # the visit keeps its time
+        },
     )
     kinds = [(m.message_type, m.channel.value) for m in messages(ctx)]
     for kind in (

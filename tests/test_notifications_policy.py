@@ -20,6 +20,7 @@ from redis import Redis
 from rq import SimpleWorker
 
 from app import notifications, worker
+from app.extensions import db
 from app.models import Channel, Message, MessageStatus, MessageType, Return, ReturnStatus
 from tests import factories
 
@@ -270,3 +271,71 @@ def test_messages_list_filters_by_status_channel_type_and_date(app, ctx, login_a
     assert shown(_flt_0_message_type="welcome") == {"Почтова", "Третьякова"}
     assert shown(_flt_0_created_on="2026-03-05") == {"Почтова"}
     assert shown(_flt_1_created_on="2026-03-04", _flt_2_created_on="2026-03-06") == {"Почтова"}
+
+
+# -- a visit reminder follows its visit -----------------------------------------------------
+
+
+def visit_order(ctx, customer, visit_at):
+    """A visit booked through the domain rules (factories.order fixes its visit time)."""
+    from decimal import Decimal
+
+    from app import orders
+    from app.models import Order, OrderKind
+
+    order = Order(customer=customer, kind=OrderKind.VISIT, paid=Decimal(0), visit_at=visit_at)
+    orders.add_item(order, factories.catalog_item(ctx), 1)
+    orders.prepare_order(ctx, order, is_new=True)
+    ctx.add(order)
+    ctx.commit()
+    return order
+
+
+def test_reminder_follows_a_moved_then_cancelled_visit(app, ctx, redis, login_as):
+    from app.models import Order
+
+    customer = factories.customer(ctx, phone=PHONE)  # no e-mail: one reminder per visit time
+    visit = (dt.datetime.now() + dt.timedelta(days=3)).replace(microsecond=0, second=0)
+    order = visit_order(ctx, customer, visit)
+    (first,) = messages(ctx, message_type=MessageType.VISIT_REMINDER)
+    assert first.status == MessageStatus.QUEUED
+    manager = login_as("manager")
+
+    def edit(**fields):
+        data = {"customer": str(customer.id), "kind": "visit", "status": "new", "paid": "0", **fields}
+        response = manager.post(f"/orderview/edit/{order.id}", data=data)
+        assert response.status_code == 302, response.get_data(as_text=True)[:1000]
+
+    moved = visit + dt.timedelta(days=2)
+    edit(visit_at=moved.strftime("%Y-%m-%d %H:%M:%S"))
+    old, new = messages(ctx, message_type=MessageType.VISIT_REMINDER)
+    assert old.id == first.id and old.status == MessageStatus.CANCELLED
+    assert old.last_error == "Визит перенесён или отменён"
+    ctx.expire_all()
+    stored = ctx.get(Order, order.id).visit_at
+    assert stored != visit
+    assert new.status == MessageStatus.QUEUED and new.body != old.body
+    assert new.send_after == stored - dt.timedelta(hours=app.config["REMINDER_HOURS_BEFORE"])
+
+    edit(visit_at=moved.strftime("%Y-%m-%d %H:%M:%S"), status="cancelled")
+    reminders = messages(ctx, message_type=MessageType.VISIT_REMINDER)
+    assert [m.status for m in reminders] == [MessageStatus.CANCELLED] * 2
+    assert messages(ctx, message_type=MessageType.ORDER_STATUS)  # the cancellation itself is told
+
+
+def test_reminder_of_a_visit_cancelled_behind_its_back_is_not_sent(app, ctx, redis):
+    """Checked at send time too: the order was cancelled without the domain rules (SQL, import)."""
+    from app.models import Order, OrderStatus
+
+    customer = factories.customer(ctx, phone=PHONE)
+    order = visit_order(ctx, customer, dt.datetime.now() + dt.timedelta(days=3))
+    ctx.query(Order).filter_by(id=order.id).update({"status": OrderStatus.CANCELLED})
+    ctx.query(Message).update({"send_after": dt.datetime(2026, 1, 1)})  # every message is due
+    ctx.commit()
+    with app.app_context():
+        notifications.sweep(db.session)
+    work(app)
+    by_type = {m.message_type: m for m in messages(ctx)}
+    assert by_type[MessageType.ORDER_CREATED].status == MessageStatus.SENT
+    reminder = by_type[MessageType.VISIT_REMINDER]
+    assert reminder.status == MessageStatus.CANCELLED and reminder.sent_at is None
