@@ -322,7 +322,14 @@ class RetryLater(Exception):
 
 
 def deliver(session: Session, message_id: int) -> str:
-    """Deliver one message exactly once or record why not. Returns the final status."""
+    """Deliver one message exactly once or record why not. Returns the final status.
+
+    The claim is fenced: every outcome is written only while the row is still ours
+    (status «отправляется», our attempt number and claim time). A worker that outlived its lease —
+    its parent was killed and the work horse went on, or a send slower than
+    SENDING_LEASE_SECONDS — finds its claim taken over and writes nothing, so it can
+    neither turn a message another worker sent back into «в очереди» nor fail it.
+    """
     now = utcnow()
     claimed = session.execute(
         update(Message)
@@ -336,40 +343,50 @@ def deliver(session: Session, message_id: int) -> str:
         return "missing"
     if not claimed:
         return message.status.value  # sent, cancelled, sending elsewhere or not yet due: nothing to do
+    attempt = message.attempts
+
+    def finish(status: MessageStatus, **values) -> str:
+        still_ours = session.execute(
+            update(Message)
+            .where(
+                Message.id == message_id,
+                Message.status == MessageStatus.SENDING,
+                Message.attempts == attempt,
+                Message.started_at == now,
+            )
+            .values(status=status, **values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        session.commit()
+        if not still_ours:
+            log.warning(
+                "message %s: attempt %s was taken over after its lease; outcome dropped", message_id, attempt
+            )
+            return "superseded"
+        return status.value
+
     if not consent_allows(session, message.customer_id, message.message_type, message.channel):
-        message.status = MessageStatus.CANCELLED
-        message.last_error = _("Клиент отказался от таких сообщений")
-        session.commit()
-        return message.status.value
+        return finish(MessageStatus.CANCELLED, last_error=_("Клиент отказался от таких сообщений"))
     if reminder_obsolete(session, message):
-        message.status = MessageStatus.CANCELLED
-        message.last_error = _("Визит перенесён или отменён")
-        session.commit()
-        return message.status.value
+        return finish(MessageStatus.CANCELLED, last_error=_("Визит перенесён или отменён"))
     try:
         provider_id = channels.send(message)
     except channels.TransientError as e:
         retries = current_app.config["DELIVERY_RETRIES"]
-        if message.attempts > len(retries):
-            message.status, message.last_error = MessageStatus.FAILED, str(e)[:500]
-            session.commit()
-            return message.status.value
-        message.status, message.last_error, message.enqueued_at = MessageStatus.QUEUED, str(e)[:500], None
-        message.send_after = utcnow() + dt.timedelta(seconds=retries[message.attempts - 1])
-        session.commit()
-        raise RetryLater(f"message {message_id}: attempt {message.attempts} failed, retrying") from None
+        if attempt > len(retries):
+            return finish(MessageStatus.FAILED, last_error=str(e)[:500])
+        outcome = finish(
+            MessageStatus.QUEUED,
+            last_error=str(e)[:500],
+            enqueued_at=None,
+            send_after=utcnow() + dt.timedelta(seconds=retries[attempt - 1]),
+        )
+        if outcome == "superseded":
+            return outcome
+        raise RetryLater(f"message {message_id}: attempt {attempt} failed, retrying") from None
     except channels.PermanentError as e:
-        message.status, message.last_error = MessageStatus.FAILED, str(e)[:500]
-        session.commit()
-        return message.status.value
-    message.status, message.provider_id, message.sent_at, message.last_error = (
-        MessageStatus.SENT,
-        provider_id,
-        utcnow(),
-        None,
-    )
-    session.commit()
-    return message.status.value
+        return finish(MessageStatus.FAILED, last_error=str(e)[:500])
+    return finish(MessageStatus.SENT, provider_id=provider_id, sent_at=utcnow(), last_error=None)
 
 
 def sweep(session: Session, now: dt.datetime | None = None) -> list[int]:

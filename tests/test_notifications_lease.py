@@ -1,0 +1,111 @@
+"""A worker that outlives its lease cannot undo another worker's delivery.
+
+A slow send (or a work horse whose parent was killed) passes SENDING_LEASE_SECONDS; the
+sweeper hands the message out again, a second worker sends it; then the first one's
+gateway call ends. Its outcome must not be written: the message stays «отправлено», sent
+once. Real Redis is not needed here: both deliveries run in this process, in two threads
+with sessions of their own, against a real HTTP gateway on loopback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from app import notifications
+from app.extensions import db
+from app.models import Channel, Message, MessageStatus, MessageType, utcnow
+from tests import factories
+
+
+class SlowThenFastGateway:
+    """The first request waits for ``release`` and then answers ``first_answer``; later ones 200."""
+
+    def __init__(self, first_answer: int):
+        self.requests: list[str] = []
+        self.accepted: list[str] = []  # keys answered 200 (a real gateway drops a repeated key)
+        self.release = threading.Event()
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                key = self.headers["Idempotency-Key"]
+                first = not gateway.requests
+                gateway.requests.append(key)
+                code = 200
+                if first:
+                    gateway.release.wait(10)
+                    code = first_answer
+                if code == 200:
+                    gateway.accepted.append(key)
+                payload = json.dumps({"id": f"gw-{len(gateway.requests)}"}).encode()
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/sms"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.mark.parametrize("late_answer", [500, 400, 200], ids=["late-500", "late-400", "late-200"])
+def test_a_worker_past_its_lease_writes_nothing(app, ctx, late_answer):
+    gateway = SlowThenFastGateway(late_answer)
+    saved = dict(app.config["NOTIFY_CHANNELS"]), app.config["SMS_GATEWAY_URL"]
+    app.config["NOTIFY_CHANNELS"] = {"sms": "gateway", "email": "off", "push": "off"}
+    app.config["SMS_GATEWAY_URL"] = gateway.url
+    outcome: dict[str, object] = {}
+    try:
+        with app.test_request_context():
+            customer = factories.customer(ctx, phone="+79161234567")
+            (message,) = notifications.queue_notification(
+                ctx, customer, MessageType.MANUAL, (Channel.SMS,), text="Анализы готовы"
+            )
+            ctx.commit()
+            message_id = message.id
+
+        def slow_worker():
+            with app.app_context():
+                try:
+                    outcome["slow"] = notifications.deliver(db.session, message_id)
+                except notifications.RetryLater:
+                    outcome["slow"] = "retry"
+                finally:
+                    db.session.remove()
+
+        slow = threading.Thread(target=slow_worker)
+        slow.start()
+        for _ in range(200):
+            if gateway.requests:
+                break
+            slow.join(0.02)
+        assert gateway.requests, "the first worker is in the middle of its send"
+
+        later = utcnow() + dt.timedelta(seconds=app.config["SENDING_LEASE_SECONDS"] + 1)
+        with app.app_context():
+            assert notifications.sweep(db.session, now=later) == [message_id]  # lease over
+            assert notifications.deliver(db.session, message_id) == "sent"  # a second worker
+        gateway.release.set()
+        slow.join(10)
+    finally:
+        gateway.release.set()
+        gateway.server.shutdown()
+        app.config["NOTIFY_CHANNELS"], app.config["SMS_GATEWAY_URL"] = saved
+
+    assert outcome["slow"] == "superseded"
+    ctx.expire_all()
+    row = ctx.get(Message, message_id)
+    assert (row.status, row.attempts, row.last_error) == (MessageStatus.SENT, 2, None)
+    assert row.provider_id == "gw-2"
+    assert len(gateway.requests) == 2
+    assert len(gateway.accepted) == (2 if late_answer == 200 else 1)
+    assert set(gateway.accepted) == {f"message-{message_id}"}  # one idempotency key: one SMS
