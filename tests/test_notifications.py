@@ -410,6 +410,11 @@ def test_redis_unreachable_at_enqueue_then_back(app, ctx, redis, login_as):
     assert messages(ctx)[0].status == MessageStatus.SENT
 
 
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
 def test_worker_killed_mid_send(app, ctx, redis, gateway, database_url):
     """SIGKILL while the gateway holds the request: the lease expires, a new worker finishes,
     and the gateway's idempotency key keeps the customer from getting it twice."""
@@ -432,17 +437,21 @@ def test_worker_killed_mid_send(app, ctx, redis, gateway, database_url):
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its own process group: the worker and its work horse
     )
     for _ in range(200):
         if gateway.requests:
             break
         time.sleep(0.05)
     assert gateway.requests, "the worker reached the gateway"
-    # The send runs in RQ's forked work horse: kill the whole worker, horse included (as
-    # systemd, docker or the OOM killer do). Killing only the parent would leave the horse
-    # sending on, and writing to this database after the test has ended.
-    os.killpg(first.pid, signal.SIGKILL)
+    # The send runs in RQ's forked work horse, which calls setsid(): neither killing the
+    # worker nor its process group reaches it. Kill the horse (the process that is sending)
+    # and the worker, as the OOM killer or a cgroup kill would; a horse left alive would go
+    # on and write to Redis and this database after the test has ended.
+    horses = children(first.pid)
+    assert horses, "RQ forked a work horse for the job"
+    for pid in horses:
+        os.kill(pid, signal.SIGKILL)
+    os.kill(first.pid, signal.SIGKILL)
     first.wait(timeout=10)
     (message,) = messages(ctx)
     assert message.status == MessageStatus.SENDING  # left mid-send
