@@ -58,14 +58,20 @@ def sweep_command():
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Deliver what is queued, then exit.")
-def worker_command(burst):
+@click.option(
+    "--simple",
+    is_flag=True,
+    help="Run jobs in this process instead of forking one work horse per job (faster; "
+    "if it dies, the sweeper hands its message out again).",
+)
+def worker_command(burst, simple):
     """Deliver notifications: an RQ worker with the scheduler and a periodic sweeper."""
     from flask import current_app
 
     from .worker import run_worker, start_sweeper
 
     start_sweeper(current_app._get_current_object())
-    run_worker(burst=burst)
+    run_worker(burst=burst, simple=simple)
 
 
 def register_cli(app: Flask) -> None:

@@ -5,12 +5,20 @@ channel, and the time enqueueing adds to a request.
 
 Uses the Redis on 127.0.0.1:6379 (database 8, flushed) and a temporary SQLite
 database; prints a Markdown table.
+
+The delivery rate is measured three times: RQ's SimpleWorker in this process
+(the embedded worker's code), and the documented command as a separate process
+on --forked more messages each: ``flask worker --burst`` (RQ's default Worker
+forks a work horse per job, tens of milliseconds a job on its own) and
+``flask worker --simple --burst`` (jobs in the worker's own process).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,6 +33,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
+    parser.add_argument("--forked", type=int, default=300, help="messages for `flask worker` (0: skip)")
     args = parser.parse_args()
 
     from flask_migrate import upgrade
@@ -72,6 +81,49 @@ def main() -> int:
         delivery_seconds = time.perf_counter() - started
         sent = db.session.query(Message).filter(Message.status == "sent").count()
 
+        # The documented worker, a process of its own: `flask worker` (RQ's Worker: a fork
+        # per job) and `flask worker --simple` (RQ's SimpleWorker: jobs in the process).
+        forked = {}
+        for label, extra in (("flask worker", []), ("flask worker --simple", ["--simple"])):
+            if not args.forked:
+                break
+            with app.test_request_context():
+                batch = [
+                    queue_notification(
+                        db.session,
+                        customers[i % len(customers)],
+                        MessageType.MANUAL,
+                        (worker_channel(),),
+                        text=f"Сообщение {i}",
+                    )[0]
+                    for i in range(args.forked)
+                ]
+                db.session.commit()
+            ids = [m.id for m in batch]
+            env = {
+                **os.environ,
+                "DATABASE_URL": f"sqlite:///{tmp}/bench.db",
+                "REDIS_URL": args.redis_url,
+                "NOTIFY_SMS": "file",
+                "NOTIFY_EMAIL": "file",
+                "NOTIFY_PUSH": "off",
+                "KARTOTEKA_INSTANCE": tmp,
+                "SECRET_KEY": "bench",
+            }
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "flask", "--app", "app:create_app", "worker", "--burst", *extra],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            wall = time.perf_counter() - started
+            db.session.expire_all()
+            rows = db.session.query(Message).filter(Message.id.in_(ids), Message.status == "sent").all()
+            window = (max(m.sent_at for m in rows) - min(m.started_at for m in rows)).total_seconds()
+            forked[label] = (len(rows), len(rows) / window, len(rows) / wall)
+
     # The time an enqueue adds to a request: registering a customer with and without notifications.
     client = app.test_client()
     client.post("/login/", data={"username": "reception", "password": "bench-password-1234"})
@@ -97,7 +149,14 @@ def main() -> int:
     with_two = register(2, {"sms": "file", "email": "file", "push": "off"})
     print("| measure | value |\n| --- | --- |")
     print(f"| messages delivered by one worker (file channel) | {sent} of {args.messages} |")
-    print(f"| delivery rate | {sent / delivery_seconds:.0f} messages/s |")
+    print(
+        f"| delivery rate, SimpleWorker in-process (the embedded worker) | {sent / delivery_seconds:.0f} messages/s |"
+    )
+    for label, (done, rate, with_startup) in forked.items():
+        print(
+            f"| delivery rate, `{label} --burst` process ({done} of {args.forked}) "
+            f"| {rate:.0f} messages/s ({with_startup:.0f}/s with its start-up) |"
+        )
     print(
         f"| enqueue after commit, {queued} jobs | {enqueue_seconds * 1000 / max(queued, 1):.2f} ms per message |"
     )

@@ -339,3 +339,36 @@ def test_reminder_of_a_visit_cancelled_behind_its_back_is_not_sent(app, ctx, red
     assert by_type[MessageType.ORDER_CREATED].status == MessageStatus.SENT
     reminder = by_type[MessageType.VISIT_REMINDER]
     assert reminder.status == MessageStatus.CANCELLED and reminder.sent_at is None
+
+
+# -- the worker command --------------------------------------------------------------------
+
+
+def test_flask_worker_simple_delivers(app, ctx, redis, database_url):
+    """`flask worker --simple`: RQ's SimpleWorker in the worker's own process, same outcome."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    customer = factories.customer(ctx, phone=PHONE)
+    (message,) = queue(app, ctx, customer, text="Через простой воркер")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": REDIS_URL,
+        "NOTIFY_SMS": "file",
+        "NOTIFY_EMAIL": "off",
+        "NOTIFY_PUSH": "off",
+        "KARTOTEKA_INSTANCE": app.config["INSTANCE_DIR"],
+        "SECRET_KEY": "test",
+    }
+    run = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app:create_app", "worker", "--burst", "--simple"],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    (sent,) = messages(ctx)
+    assert sent.status == MessageStatus.SENT and sent.provider_id.startswith("file:")
