@@ -386,6 +386,15 @@ def deliver(session: Session, message_id: int) -> str:
         raise RetryLater(f"message {message_id}: attempt {attempt} failed, retrying") from None
     except channels.PermanentError as e:
         return finish(MessageStatus.FAILED, last_error=str(e)[:500])
+    except Exception as e:  # noqa: BLE001 - a bug or an unforeseen library error
+        # Not raised to RQ: its traceback (which may quote an address or the text) would be
+        # kept in Redis, and the row would loop «отправляется» -> lease -> again for ever.
+        # Shown on the message as «ошибка» with the kind of error; staff can resend.
+        log.exception("message %s: unexpected error in the %s channel", message_id, message.channel.value)
+        return finish(
+            MessageStatus.FAILED,
+            last_error=_("Внутренняя ошибка при отправке: %(error)s", error=type(e).__name__),
+        )
     return finish(MessageStatus.SENT, provider_id=provider_id, sent_at=utcnow(), last_error=None)
 
 
