@@ -244,6 +244,13 @@ TRANSLIT = str.maketrans(
 
 BATCH = 5000
 
+# How many orders / notes a customer gets: drawn from these, then scaled to the
+# density asked for. The demo's density is the lists' own mean (2 and 0.75).
+ORDER_COUNTS = (0, 1, 1, 2, 3, 5)
+NOTE_COUNTS = (0, 0, 1, 2)
+DEMO_ORDERS_PER_CUSTOMER = sum(ORDER_COUNTS) / len(ORDER_COUNTS)
+DEMO_NOTES_PER_CUSTOMER = sum(NOTE_COUNTS) / len(NOTE_COUNTS)
+
 
 def _ensure_reference() -> dict:
     session = db.session
@@ -329,8 +336,35 @@ def _copy(table, rows: list[dict]) -> None:
                 )
 
 
-def seed_demo(customers: int = 300, seed: int = 1, now: dt.datetime | None = None) -> str:
-    """Insert ``customers`` customers with documents, orders, returns, reviews, notes."""
+def _how_many(rng: random.Random, counts: tuple[int, ...], scale: float) -> int:
+    """A count drawn from ``counts``, times ``scale``, rounded at random so the mean is exact.
+
+    At scale 1 it draws exactly what it always did, so the demo data stays the same.
+    """
+    exact = rng.choice(counts) * scale
+    whole = int(exact)
+    if exact > whole and rng.random() < exact - whole:
+        whole += 1
+    return whole
+
+
+def seed_demo(
+    customers: int = 300,
+    seed: int = 1,
+    now: dt.datetime | None = None,
+    *,
+    orders_per_customer: float = DEMO_ORDERS_PER_CUSTOMER,
+    notes_per_customer: float = DEMO_NOTES_PER_CUSTOMER,
+) -> str:
+    """Insert ``customers`` customers with documents, orders, returns, reviews, notes.
+
+    ``orders_per_customer`` and ``notes_per_customer`` are the averages (the
+    benchmark asks for 5 and 1); the same seed and densities give the same data.
+    """
+    if orders_per_customer < 0 or notes_per_customer < 0:
+        raise ValueError("densities cannot be negative")
+    order_scale = orders_per_customer / DEMO_ORDERS_PER_CUSTOMER
+    note_scale = notes_per_customer / DEMO_NOTES_PER_CUSTOMER
     rng = random.Random(seed)
     now = now or utcnow()
     ref = _ensure_reference()
@@ -342,7 +376,7 @@ def seed_demo(customers: int = 300, seed: int = 1, now: dt.datetime | None = Non
     used_phones = set(session.scalars(select(Customer.phone)).all())
     rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m = ([] for _ in range(9))
     order_id = start_order
-    counts = dict.fromkeys(("orders", "returns", "reviews", "notes", "documents"), 0)
+    counts = dict.fromkeys(("orders", "items", "returns", "reviews", "notes", "documents"), 0)
     for n in range(customers):
         cid = start_id + n
         female = rng.random() < 0.6
@@ -408,7 +442,7 @@ def seed_demo(customers: int = 300, seed: int = 1, now: dt.datetime | None = Non
             )
             counts["documents"] += 1
         last_visit = None
-        for _ in range(rng.choice([0, 1, 1, 2, 3, 5])):
+        for _ in range(_how_many(rng, ORDER_COUNTS, order_scale)):
             created = registered + dt.timedelta(days=rng.randint(0, max(1, (now - registered).days)))
             created = min(created, now)
             items = rng.sample(ref["catalog"], rng.choice([1, 1, 2, 3]))
@@ -427,6 +461,7 @@ def seed_demo(customers: int = 300, seed: int = 1, now: dt.datetime | None = Non
                         "amount": amount,
                     }
                 )
+                counts["items"] += 1
             paid = rng.choice([total, total, total, Decimal(0), (total / 2).quantize(Decimal("0.01"))])
             order_status = (
                 OrderStatus.REVIEW
@@ -500,7 +535,7 @@ def seed_demo(customers: int = 300, seed: int = 1, now: dt.datetime | None = Non
         rows_c[-1]["last_visit_ip"] = (
             f"95.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}" if last_visit else None
         )
-        for _ in range(rng.choice([0, 0, 1, 2])):
+        for _ in range(_how_many(rng, NOTE_COUNTS, note_scale)):
             rows_n.append(
                 {
                     "customer_id": cid,
@@ -532,7 +567,8 @@ def seed_demo(customers: int = 300, seed: int = 1, now: dt.datetime | None = Non
     _fix_sequences()
     session.commit()
     return (
-        f"customers: {customers}, orders: {counts['orders']}, documents: {counts['documents']}, "
+        f"customers: {customers}, orders: {counts['orders']} ({counts['items']} items), "
+        f"documents: {counts['documents']}, "
         f"returns: {counts['returns']}, reviews: {counts['reviews']}, notes: {counts['notes']}"
     )
 
