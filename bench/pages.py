@@ -1,17 +1,26 @@
 """Page benchmark: every main page against the SQL it minimally needs.
 
     .venv/bin/python bench/pages.py                       # PostgreSQL, 1,000,000 customers
+    .venv/bin/python bench/pages.py --reuse               # same database again, no reseed
     .venv/bin/python bench/pages.py --customers 100000
     .venv/bin/python bench/pages.py --sqlite --customers 10000
 
 It builds its own database (PostgreSQL: ``kartoteka_bench`` on the server of
 PG_ADMIN_URL; SQLite: a temporary file), migrates it, seeds deterministic demo
-data in bulk (COPY on PostgreSQL), then measures in-process, signed in as the
+data in bulk (COPY on PostgreSQL, executemany on SQLite) at the density of
+issue #6 — per customer 5 orders with items, 1 note and half a document on
+average, so 1,000,000 customers give 5,000,000 orders, 1,000,000 notes and
+500,000 documents — then measures in-process, signed in as the
 receptionist and as the manager, each page over --repeat requests after a
 warm-up: median and p95, SQL statements per request, and the page's floor —
 the data statements the page issued (everything but the signed-in user's
-load), replayed on a raw connection — with the ratio page / floor. The table
-is printed and written to bench/results/.
+load), replayed on a raw connection — with the ratio page / floor. The table,
+headed by the row counts, is printed and written to bench/results/.
+
+With --reuse (PostgreSQL) an existing ``kartoteka_bench`` that a finished
+build left with the same number of customers and the same density is kept:
+it is only migrated and its roles and demo users synced, so a measurement can
+be repeated after a code change without reseeding.
 """
 
 from __future__ import annotations
@@ -29,6 +38,41 @@ sys.path.insert(0, str(ROOT))
 
 PASSWORD = "bench-password-1234"
 ADMIN_URL = os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+DATABASE = "kartoteka_bench"
+ORDERS_PER_CUSTOMER = 5.0
+NOTES_PER_CUSTOMER = 1.0
+CHUNK = 50_000
+
+
+def spec(customers: int) -> str:
+    """What a finished build writes on its database, and what --reuse asks of it."""
+    return (
+        f"kartoteka bench: {customers} customers; per customer {ORDERS_PER_CUSTOMER:g} orders, "
+        f"{NOTES_PER_CUSTOMER:g} notes; seeded in chunks of {CHUNK}"
+    )
+
+
+def reusable(bench_url: str, customers: int) -> bool:
+    """The bench database exists, a build finished on it, and it holds ``customers`` customers."""
+    import psycopg
+
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        found = conn.execute(
+            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+            (DATABASE,),
+        ).fetchone()
+    if found is None:
+        print("  --reuse: no bench database yet, building it", flush=True)
+        return False
+    if found[0] != spec(customers):
+        print(f"  --reuse: the bench database was built as {found[0]!r}, rebuilding", flush=True)
+        return False
+    with psycopg.connect(bench_url) as conn:
+        held = conn.execute("SELECT count(*) FROM customer").fetchone()[0]
+    if held != customers:
+        print(f"  --reuse: the bench database holds {held:,} customers, rebuilding", flush=True)
+        return False
+    return True
 
 
 def build(args):
@@ -36,18 +80,23 @@ def build(args):
 
     from app import create_app
     from app.access import sync_roles
-    from app.demo import create_demo_users, seed_demo
+    from app.demo import create_demo_users
 
+    seed = True
     if args.sqlite:
         url = f"sqlite:///{tempfile.mkdtemp(prefix='kartoteka-bench-')}/bench.db"
     else:
         import psycopg
 
-        name = "kartoteka_bench"
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{name}"')
-        url = ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1) + f"/{name}"
+        bench_url = ADMIN_URL.rsplit("/", 1)[0] + f"/{DATABASE}"
+        seed = not (args.reuse and reusable(bench_url, args.customers))
+        if seed:
+            with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        else:
+            print(f"  reusing {DATABASE} with {args.customers:,} customers", flush=True)
+        url = bench_url.replace("postgresql://", "postgresql+psycopg://", 1)
     app = create_app(
         SQLALCHEMY_DATABASE_URI=url,
         INSTANCE_DIR=tempfile.mkdtemp(prefix="kartoteka-bench-instance-"),
@@ -58,21 +107,53 @@ def build(args):
         upgrade(revision="heads")
         sync_roles()
         create_demo_users(PASSWORD)
-        started = time.perf_counter()
-        done = 0
-        while done < args.customers:  # in chunks, so memory stays flat
-            chunk = min(50_000, args.customers - done)
-            summary = seed_demo(customers=chunk, seed=done + 1)
-            done += chunk
-            print(
-                f"  seeded {done:,} customers ({summary}), {time.perf_counter() - started:.0f} s", flush=True
-            )
-        from app.extensions import db
-
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.exec_driver_sql("VACUUM ANALYZE")
+        if seed:
+            populate(args.customers)
     return app, url
+
+
+def populate(customers: int) -> None:
+    from app.demo import seed_demo
+    from app.extensions import db
+
+    started = time.perf_counter()
+    done = 0
+    while done < customers:  # in chunks, so memory stays flat
+        chunk = min(CHUNK, customers - done)
+        summary = seed_demo(
+            customers=chunk,
+            seed=done + 1,
+            orders_per_customer=ORDERS_PER_CUSTOMER,
+            notes_per_customer=NOTES_PER_CUSTOMER,
+        )
+        done += chunk
+        print(f"  seeded {done:,} customers ({summary}), {time.perf_counter() - started:.0f} s", flush=True)
+    if db.engine.dialect.name == "postgresql":
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+            # Written last: --reuse trusts only a build that got this far.
+            conn.exec_driver_sql(f"COMMENT ON DATABASE \"{DATABASE}\" IS '{spec(customers)}'")
+        print(f"  vacuumed and analysed, {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def totals(app) -> dict[str, int]:
+    """Rows in the tables the pages read (the notes include the ones the bench added)."""
+    from sqlalchemy import func, select
+
+    from app.extensions import db
+    from app.models import Customer, CustomerDocument, Note, Order, OrderItem
+
+    with app.app_context():
+        return {
+            name: db.session.scalar(select(func.count()).select_from(model))
+            for name, model in (
+                ("customers", Customer),
+                ("orders", Order),
+                ("order items", OrderItem),
+                ("notes", Note),
+                ("documents", CustomerDocument),
+            )
+        }
 
 
 def pick(app):
@@ -168,7 +249,14 @@ def main() -> int:
     parser.add_argument("--sqlite", action="store_true", help="SQLite instead of PostgreSQL")
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="PostgreSQL: keep the bench database if a finished build left it with --customers customers",
+    )
     args = parser.parse_args()
+    if args.reuse and args.sqlite:
+        parser.error("--reuse needs PostgreSQL (the SQLite database is a new temporary file every run)")
     print(
         f"Building {'SQLite' if args.sqlite else 'PostgreSQL'} with {args.customers:,} customers…", flush=True
     )
@@ -207,8 +295,11 @@ def main() -> int:
             )
             print(f"  {role:9} {name:28} {ms(times):7.1f} ms  floor {ms(floor):6.2f} ms", flush=True)
     engine = "SQLite" if args.sqlite else "PostgreSQL"
+    rows_in = totals(app)
     lines = [
         f"{engine}, {values['count']:,} customers; {args.repeat} requests per page after {args.warmup} warm-up",
+        "",
+        "Rows: " + ", ".join(f"{name} {count:,}" for name, count in rows_in.items()),
         "",
         "| role | page | median, ms | p95, ms | SQL statements | floor, ms | page / floor |",
         "| --- | --- | --- | --- | --- | --- | --- |",
