@@ -254,6 +254,28 @@ def test_filter_on_hidden_field_is_not_an_oracle(app, ctx, login_as):
     assert "Иванова" not in by_q
 
 
+@pytest.mark.parametrize("role_key", list(access.ROLES))
+def test_signed_in_user_gets_exactly_their_roles_permissions(app, ctx, role_key):
+    """The permission set loaded with the user is their roles' and nobody else's."""
+    sm = app.appbuilder.sm
+    user = sm.load_user(user_id(app, role_key))
+    expected = {
+        (pv.permission.name, pv.view_menu.name)
+        for role in sm.find_user(username=role_key).roles
+        for pv in role.permissions
+    }
+    loaded = user._kartoteka_perms
+    assert loaded == expected
+    others = {
+        (pv.permission.name, pv.view_menu.name)
+        for other in access.ROLES
+        if other != role_key
+        for pv in sm.find_role(access.ROLES[other].name).permissions
+    }
+    assert others - expected, "another role has permissions this one lacks"
+    assert not (others - expected) & loaded
+
+
 def test_permission_removed_in_ui_takes_effect_on_next_request(app, ctx, login_as):
     customer = seed(ctx)
     client = login_as("reception")
