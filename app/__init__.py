@@ -44,12 +44,13 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     compile_translations(app.config["BABEL_TRANSLATION_DIRECTORIES"])
 
-    from . import audit, formatting, notifications
+    from . import audit, formatting, notifications, rendering
 
     audit.install()
     notifications.install()
 
     app.jinja_env.filters.update(formatting.FILTERS)
+    app.jinja_env.globals["kartoteka_navbar"] = rendering.navbar
 
     with app.app_context():
         db.init_app(app)

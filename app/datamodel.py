@@ -9,6 +9,7 @@ from functools import reduce
 from flask import current_app
 from flask_appbuilder.models.filters import BaseFilter, Filters
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.utils.base import get_column_root_relation, is_column_dotted
 from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
@@ -79,12 +80,32 @@ class Interface(SQLAInterface):
         self.eager = tuple(eager)
 
     def get_filters(self, search_columns=None, search_filters=None):
+        if not search_columns and not search_filters:
+            # A tab of the card: only its relation filter is added; FAB would
+            # derive every column's filter list first (a hundred conversions a card).
+            return LightFilters._empty(self.filter_converter_class, self)
         return LightFilters(
             self.filter_converter_class,
             self,
             search_columns=search_columns or [],
             search_filters=search_filters,
         )
+
+    def get_inner_filters(self, filters):
+        """FAB's inner filters, kept without building every column's filter list
+        (FAB does that twice per list request: a third of its Python time)."""
+        inner = LightFilters._empty(self.filter_converter_class, self)
+        for flt, value in zip(filters.filters, filters.values, strict=False) if filters else ():
+            name = flt.column_name
+            if not is_column_dotted(name):
+                inner.filters.append(flt)
+                inner.values.append(value)
+                continue
+            root = get_column_root_relation(name)
+            if self.is_relation_many_to_one(root) or self.is_relation_one_to_one(root):
+                inner.filters.append(flt)
+                inner.values.append(value)
+        return inner
 
     def query_count(self, query, filters=None, select_columns=None) -> int:
         """Count at most ``KARTOTEKA_COUNT_CAP`` + 1 rows.
