@@ -40,3 +40,24 @@ def navbar(context) -> Markup:
             _CACHE.clear()
         _CACHE[key] = html
     return html
+
+
+_FRAGMENTS: dict = {}
+
+
+def fragment(name: str, key, caller) -> Markup:
+    """``{% call kartoteka_fragment("name", key) %}…{% endcall %}``: the block's HTML,
+    rendered once per key. The key must hold everything the block shows (the
+    language, the options of its selects); with ``None`` the block is rendered
+    every time. For blank forms whose selects would otherwise be rendered option
+    by option on every card."""
+    if key is None:
+        return Markup(caller())
+    cache_key = (name, str(get_locale()), key)
+    html = _FRAGMENTS.get(cache_key)
+    if html is None:
+        html = Markup(caller())
+        if len(_FRAGMENTS) >= CACHE_SIZE:
+            _FRAGMENTS.clear()
+        _FRAGMENTS[cache_key] = html
+    return html

@@ -1641,6 +1641,12 @@ class CustomerView(KartotekaModelView):
         )
         for name, choices in options.items():
             form[name].query_func = lambda c=choices: c
+        # A blank form (GET): its HTML depends only on these options (and the language).
+        form.cache_key = (
+            None
+            if request.method != "GET"
+            else tuple((name, tuple((o.id, o.label) for o in choices)) for name, choices in options.items())
+        )
         return form
 
     def load_card(self, pk):
