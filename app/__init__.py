@@ -44,7 +44,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     compile_translations(app.config["BABEL_TRANSLATION_DIRECTORIES"])
 
-    from . import audit, formatting, notifications, rendering
+    from . import audit, formatting, notifications, rendering, transactions
 
     audit.install()
     notifications.install()
@@ -61,6 +61,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         from .views import ERROR_MESSAGES, clean_list_args, error_page, register_views
 
         register_views(appbuilder)
+        transactions.install(app)
         app.before_request(clean_list_args)
         for code in ERROR_MESSAGES:
             app.register_error_handler(code, error_page)

@@ -234,6 +234,14 @@ def run_raw(raw, statements):
     cursor.close()
 
 
+def target(page: str, ratio: float) -> str:
+    """Issue «Scale»: list-type pages within 3× their SQL floor, the card within 10×."""
+    limit = 10 if page == "customer card" else None if page.startswith("note") else 3
+    if limit is None:
+        return "—"
+    return f"≤{limit}× {'met' if ratio <= limit else 'missed'}"
+
+
 def ms(values):
     return statistics.median(values) * 1000
 
@@ -301,11 +309,12 @@ def main() -> int:
         "",
         "Rows: " + ", ".join(f"{name} {count:,}" for name, count in rows_in.items()),
         "",
-        "| role | page | median, ms | p95, ms | SQL statements | floor, ms | page / floor |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| role | page | median, ms | p95, ms | SQL statements | floor, ms | page / floor | target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {role} | {name} | {median:.1f} | {tail:.1f} | {count} | {floor:.2f} | {ratio:.1f}× |"
+        f"| {role} | {name} | {median:.1f} | {tail:.1f} | {count} | {floor:.2f} | {ratio:.1f}× "
+        f"| {target(name, ratio)} |"
         for role, name, median, tail, count, floor, ratio in rows
     ]
     table = "\n".join(lines)

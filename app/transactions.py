@@ -1,0 +1,47 @@
+"""Read-only requests end with COMMIT, so PostgreSQL keeps its prepared statements.
+
+psycopg prepares a statement on the server after its fifth execution on a
+connection, and then skips planning it (1-4 ms for the user-and-permissions
+load, the card and the tab queries). But it forgets every prepared statement on
+ROLLBACK, and a request's session ends with a rollback: so nothing was ever
+prepared and every page paid planning for every statement.
+
+A transaction that ran nothing but SELECT statements changes nothing, so ending
+it with COMMIT is the same as a rollback for the data, and keeps the statements.
+Any other statement (INSERT, UPDATE, DELETE, SAVEPOINT, DDL…) or pending ORM
+changes, or an exception, and the request ends with a rollback as before.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from .extensions import db
+
+_WROTE = "kartoteka_wrote"
+
+
+@event.listens_for(Engine, "begin")
+def _transaction_begins(conn) -> None:
+    conn.info[_WROTE] = False
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _note_writes(conn, cursor, statement, parameters, context, executemany) -> None:
+    if not statement.lstrip()[:6].upper() == "SELECT":
+        conn.info[_WROTE] = True
+
+
+def install(app: Flask) -> None:
+    @app.teardown_request
+    def commit_read_only_transaction(exc) -> None:
+        if exc is not None or not db.session.registry.has():
+            return
+        session = db.session()
+        if not session.in_transaction() or session.new or session.dirty or session.deleted:
+            return
+        if session.connection().info.get(_WROTE, True):
+            return  # left to the rollback at the end of the request
+        session.commit()
