@@ -14,7 +14,9 @@ average, so 1,000,000 customers give 5,000,000 orders, 1,000,000 notes and
 receptionist and as the manager, each page over --repeat requests after a
 warm-up: median and p95, SQL statements per request, and the page's floor —
 the data statements the page issued (everything but the signed-in user's
-load), replayed on a raw connection — with the ratio page / floor. The table,
+load), replayed on a raw connection of its own — with the ratio page / floor.
+Pages and floors are interleaved round by round, so the drift of a shared
+machine moves both together. The table,
 headed by the row counts, is printed and written to bench/results/.
 
 With --reuse (PostgreSQL) an existing ``kartoteka_bench`` that a finished
@@ -183,46 +185,70 @@ def pick(app):
         }
 
 
-def measure(app, client, method, url, data, repeat, warmup):
-    from sqlalchemy import event
+def measure(app, client, pages, repeat, warmup):
+    """Each page and its floor, interleaved: round after round every page is
+    requested once and its floor replayed once, so a machine that speeds up or
+    slows down over the run (shared CPUs do) moves pages and floors together.
+
+    The floor is the page's own data statements (everything but the signed-in
+    user's load), captured from the page and replayed on a connection of a
+    separate engine; read-only floors end with COMMIT, like the pages, so both
+    run on prepared statements (psycopg forgets them on ROLLBACK).
+    """
+    from sqlalchemy import create_engine, event
 
     from app.extensions import db
 
     with app.app_context():
         engine = db.engine
+    floor_engine = create_engine(engine.url)
     captured: list[tuple[str, object]] = []
 
     def before(conn, cursor, statement, parameters, context, executemany):
         captured.append((statement, parameters))
 
-    for _ in range(warmup):
-        client.open(url, method=method, data=data)
-    times, counts = [], []
+    def request(method, url, data):
+        captured.clear()
+        started = time.perf_counter()
+        response = client.open(url, method=method, data=data)
+        elapsed = time.perf_counter() - started
+        assert response.status_code in (200, 302), (url, response.status_code)
+        return elapsed, list(captured)
+
     event.listen(engine, "before_cursor_execute", before)
+    results = {name: ([], [], []) for name, *_ in pages}
     try:
-        for _ in range(repeat):
-            captured.clear()
-            started = time.perf_counter()
-            response = client.open(url, method=method, data=data)
-            times.append(time.perf_counter() - started)
-            counts.append(len(captured))
-            assert response.status_code in (200, 302), (url, response.status_code)
-        statements = list(captured)
+        plans = {}
+        for name, method, url, data in pages:
+            for _ in range(warmup):
+                _elapsed, statements = request(method, url, data)
+            plans[name] = [(s, p) for s, p in statements if "ab_user_role" not in s]
+        with floor_engine.connect() as conn:
+            raw = conn.connection.driver_connection
+            for name in plans:
+                for _ in range(warmup):
+                    replay(raw, plans[name])
+            for _ in range(repeat):
+                for name, method, url, data in pages:
+                    times, counts, floors = results[name]
+                    elapsed, statements = request(method, url, data)
+                    times.append(elapsed)
+                    counts.append(len(statements))
+                    started = time.perf_counter()
+                    replay(raw, plans[name])
+                    floors.append(time.perf_counter() - started)
     finally:
         event.remove(engine, "before_cursor_execute", before)
-    # Floor: the page's own data statements (not the signed-in user's load), replayed raw.
-    data_statements = [(s, p) for s, p in statements if "ab_user_role" not in s]
-    floor_times = []
-    with engine.connect() as conn:
-        raw = conn.connection.driver_connection
-        for _ in range(warmup):
-            run_raw(raw, data_statements)
-        for _ in range(repeat):
-            started = time.perf_counter()
-            run_raw(raw, data_statements)
-            floor_times.append(time.perf_counter() - started)
-        raw.rollback()
-    return times, counts, floor_times
+        floor_engine.dispose()
+    return results
+
+
+def replay(raw, statements):
+    run_raw(raw, statements)
+    if all(s.lstrip()[:6].upper() == "SELECT" for s, _ in statements):
+        raw.commit()
+    else:
+        raw.rollback()  # the note page's INSERTs are not kept twice
 
 
 def run_raw(raw, statements):
@@ -296,8 +322,9 @@ def main() -> int:
     for role in ("reception", "manager"):
         client = app.test_client()
         assert client.post("/login/", data={"username": role, "password": PASSWORD}).status_code == 302
-        for name, method, url, data in pages:
-            times, counts, floor = measure(app, client, method, url, data, args.repeat, args.warmup)
+        results = measure(app, client, pages, args.repeat, args.warmup)
+        for name, *_ in pages:
+            times, counts, floor = results[name]
             rows.append(
                 (role, name, ms(times), p95(times), max(counts), ms(floor), ms(times) / max(ms(floor), 1e-6))
             )
