@@ -29,6 +29,7 @@ from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.routing import BuildError
 from wtforms import BooleanField, DecimalField, HiddenField, StringField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import InputRequired, Optional
@@ -443,16 +444,21 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             joined_filters, order_column, order_direction, page=page, page_size=page_size
         )
         pks = [self._serialize_pk_if_composite(pk) for pk in self.datamodel.get_keys(rows)]
+        visible_actions = self.list_actions(actions or self.actions)
+        buttons = {method: self.can(method) for method in ("add", "show", "edit", "delete", "export")}
         widgets["list"] = self.list_widget(
             label_columns=self.label_columns,
             include_columns=columns,
-            cells=self.list_cells(self.list_values(rows, columns), columns),
+            rows=self.list_rows(
+                pks, self.list_cells(self.list_values(rows, columns), columns), visible_actions, buttons
+            ),
+            buttons=buttons,
             order_columns=order_columns,
             page=page,
             page_size=page_size,
             count=count,
             pks=pks,
-            actions=actions or self.actions,
+            actions=visible_actions,
             filters=filters,
             modelview_name=self.__class__.__name__,
             order_aliases=self.order_aliases,
@@ -460,6 +466,98 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             **kwargs,
         )
         return widgets
+
+    def can(self, method: str) -> bool:
+        """May the user call this view's ``method``? (FAB's is_item_visible, without
+        its scan of every registered view on each call.)"""
+        permission = f"can_{self.get_method_permission(method)}"
+        return permission in self.base_permissions and self.appbuilder.sm.has_access(
+            permission, self.class_permission_name
+        )
+
+    def list_actions(self, actions) -> dict:
+        """The bulk actions of the list the user may run (FAB's get_actions_on_list)."""
+        sm = self.appbuilder.sm
+        visible = {}
+        for key, item in (actions or {}).items():
+            permission = self.get_action_permission_name(item.name)
+            if (
+                item.multiple
+                and permission in self.base_permissions
+                and sm.has_access(permission, self.class_permission_name)
+            ):
+                visible[key] = item
+        return visible
+
+    def list_rows(self, pks, cells, actions, buttons) -> list[Markup]:
+        """The table's rows: checkbox, show/edit/delete buttons and the cells.
+
+        Built here in one pass: Jinja spent ~0.1 ms a row on the loop, the pk
+        escapes and the translated titles."""
+        name = type(self).__name__
+
+        def base(method):
+            if not buttons[method]:
+                return None
+            try:
+                return url_for(f"{name}.{method}", pk="0")[:-1]
+            except BuildError:
+                return None
+
+        show, edit, delete = base("show"), base("edit"), base("delete")
+        pick = escape(_("Выбрать"))
+        links = []
+        if show:
+            title = escape(_("Show record"))
+            links.append(
+                (
+                    show,
+                    f'" class="btn btn-sm btn-default" title="{title}"><span class="sr-only">'
+                    f'{title}</span><i class="fa fa-search" aria-hidden="true"></i></a>',
+                    "href",
+                )
+            )
+        if edit:
+            title = escape(_("Edit record"))
+            links.append(
+                (
+                    edit,
+                    f'" class="btn btn-sm btn-default" title="{title}"><span class="sr-only">'
+                    f'{title}</span><i class="fa fa-edit" aria-hidden="true"></i></a>',
+                    "href",
+                )
+            )
+        if delete:
+            title = escape(_("Delete record"))
+            links.append(
+                (
+                    delete,
+                    f'" class="btn btn-sm btn-default kartoteka-delete" title="{title}">'
+                    f'<span class="sr-only">{title}</span><i class="fa fa-trash" aria-hidden="true"></i></a>',
+                    "data-href",
+                )
+            )
+        rows = []
+        for pk, cells_html in zip(pks, cells, strict=True):
+            key = escape(pk)
+            parts = ["<tr>"]
+            if actions:
+                parts.append(
+                    f'<td><input id="{key}" class="action_check" name="rowid" value="{key}" '
+                    f'type="checkbox" aria-label="{pick}"></td>'
+                )
+            if links:
+                parts.append('<td><div class="btn-group btn-group-xs" style="display: flex;">')
+                for url, tail, attribute in links:
+                    href = (
+                        f'href="#" data-href="{url}{key}' if attribute == "data-href" else f'href="{url}{key}'
+                    )
+                    parts.append(f"<a {href}{tail}")
+                parts.append("</div></td>")
+            parts.append(cells_html)
+            parts.append("</tr>")
+            rows.append(Markup("".join(parts)))
+        return rows
 
     def list_values(self, rows, columns) -> list[dict]:
         """The raw values of a list's rows (a view may mask some, row by row)."""
