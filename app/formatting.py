@@ -6,6 +6,7 @@ time zone (BABEL_DEFAULT_TIMEZONE) when formatting.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from decimal import Decimal
 from functools import lru_cache
@@ -13,6 +14,7 @@ from functools import lru_cache
 import phonenumbers
 from babel import Locale
 from babel.dates import get_date_format, get_datetime_format, get_time_format, parse_pattern
+from babel.numbers import get_currency_precision, get_currency_symbol
 from flask import current_app
 from flask_babel import format_date, format_decimal, get_locale, get_timezone, ngettext
 
@@ -22,8 +24,10 @@ from flask_babel import format_date, format_decimal, get_locale, get_timezone, n
 
 
 @lru_cache(maxsize=16)
-def _currency_pattern(locale: Locale):
-    return locale.currency_formats["standard"]
+def _currency(locale: Locale, code: str):
+    pattern = copy.copy(locale.currency_formats["standard"])
+    pattern.frac_prec = (get_currency_precision(code),) * 2
+    return pattern, get_currency_symbol(code, locale)
 
 
 def money(value) -> str:
@@ -31,9 +35,9 @@ def money(value) -> str:
     if value is None or value == "":
         return ""
     locale = get_locale()
-    return _currency_pattern(locale).apply(
-        Decimal(value), locale, currency=current_app.config["KARTOTEKA_CURRENCY"]
-    )
+    pattern, symbol = _currency(locale, current_app.config["KARTOTEKA_CURRENCY"])
+    # Babel's apply(currency=…) looks the currency's plural name up on every call.
+    return pattern.apply(Decimal(value), locale).replace("¤", symbol)
 
 
 def number(value) -> str:
