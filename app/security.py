@@ -52,8 +52,14 @@ def _permissions_of(user_id):
         .join(assoc_user_group, assoc_user_group.c.group_id == assoc_group_role.c.group_id)
         .where(assoc_user_group.c.user_id == user_id),
     )
+    packed = func.aggregate_strings(Permission.name + _PAIR + ViewMenu.name, _ITEM)
+    return _role_permissions(packed, role_ids=role_ids).scalar_subquery()
+
+
+def _role_permissions(*columns, role_ids):
+    """SELECT ``columns`` over the (permission, view) pairs granted to ``role_ids``."""
     return (
-        select(func.aggregate_strings(Permission.name + _PAIR + ViewMenu.name, _ITEM))
+        select(*columns)
         .select_from(PermissionView)
         .join(Permission, PermissionView.permission_id == Permission.id)
         .join(ViewMenu, PermissionView.view_menu_id == ViewMenu.id)
@@ -62,7 +68,6 @@ def _permissions_of(user_id):
             assoc_permissionview_role.c.permission_view_id == PermissionView.id,
         )
         .where(assoc_permissionview_role.c.role_id.in_(role_ids))
-        .scalar_subquery()
     )
 
 
@@ -125,16 +130,7 @@ class KartotekaSecurityManager(SecurityManager):
             return perms
         roles = [self.get_public_role()]
         role_ids = [role.id for role in roles if role is not None]
-        stmt = (
-            select(Permission.name, ViewMenu.name)
-            .join(PermissionView, PermissionView.permission_id == Permission.id)
-            .join(ViewMenu, PermissionView.view_menu_id == ViewMenu.id)
-            .join(
-                assoc_permissionview_role,
-                assoc_permissionview_role.c.permission_view_id == PermissionView.id,
-            )
-            .where(assoc_permissionview_role.c.role_id.in_(role_ids))
-        )
+        stmt = _role_permissions(Permission.name, ViewMenu.name, role_ids=role_ids)
         perms = frozenset(tuple(row) for row in self.session.execute(stmt))
         if has_request_context():
             g._kartoteka_perm_cache = (cache_key, perms)
