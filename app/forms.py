@@ -104,6 +104,7 @@ class OrderInlineForm(FlaskForm):
         query_func=_users,
         get_pk_func=_pk,
         allow_blank=True,
+        blank_text="—",
         widget=Select2Widget(),
     )
     branch = QuerySelectField(
@@ -111,6 +112,7 @@ class OrderInlineForm(FlaskForm):
         query_func=lambda: db.session.query(Branch).order_by(Branch.name),
         get_pk_func=_pk,
         allow_blank=True,
+        blank_text="—",
         widget=Select2Widget(),
     )
     visit_at = DateTimeLocalField(_l("Дата и время визита"), validators=[Optional()])

@@ -93,6 +93,11 @@ def card_link(pk) -> Markup:
     return Markup('<a href="%s">%s</a>') % (card_url(pk), pk)
 
 
+# The empty choice of an optional select. WTForms shows an option's value when
+# its label is empty, and FAB's blank option has the value «__None».
+BLANK = "—"
+
+
 def relation_fields(form_class):
     """(name, unbound field) of the relation selects of a generated form class."""
     for name, value in vars(form_class).items():
@@ -239,8 +244,10 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             for name, unbound in relation_fields(form_class):
                 model = self.datamodel.get_related_model(name)
                 unbound.kwargs["query_func"] = partial(related_query, model)
+                unbound.kwargs["blank_text"] = BLANK
         for name, unbound in relation_fields(self.search_form):
             unbound.kwargs["query_func"] = partial(self.search_options, name)
+            unbound.kwargs["blank_text"] = BLANK
 
     def search_options(self, name):
         """Options of every relation filter of this view, from one UNION query per request."""
@@ -1690,6 +1697,11 @@ class CustomerView(KartotekaModelView):
     @expose("/show/<pk>", methods=["GET"])
     @has_access
     def show(self, pk):
+        return self.render_card(pk)
+
+    def render_card(self, pk, active_tab=None):
+        """The card. From a refused inline form (POST) it shows the form again with
+        what the user typed, on the tab they were on."""
         customer, kpi = self.load_card(pk)
         if customer is None:
             abort(404)
@@ -1702,7 +1714,8 @@ class CustomerView(KartotekaModelView):
             page_sizes=get_page_size_args(),
             widgets=widgets,
         )
-        self.update_redirect()
+        if request.method == "GET":  # a refused POST is not a page to come back to
+            self.update_redirect()
         sm = self.appbuilder.sm
         return self.render_template(
             self.show_template,
@@ -1723,6 +1736,7 @@ class CustomerView(KartotekaModelView):
             can_add_note=sm.has_access("can_write", access.NOTES),
             can_add_order=sm.has_access("can_write", access.ORDERS),
             statuses=list(CustomerStatus),
+            active_tab=active_tab,
         )
 
     def order_form_with_options(self):
@@ -1906,6 +1920,14 @@ class CustomerView(KartotekaModelView):
             title=_("Отправить сообщение"),
         )
 
+    def _refused(self, errors: dict, pk, tab):
+        """An inline form of the card was refused: the card again (422), its messages
+        on top and the form still holding what was typed."""
+        for messages in errors.values():
+            for message in messages:
+                flash(message, "danger")
+        return self.render_card(pk, active_tab=tab), 422
+
     def _card(self, pk, tab=None):
         url = url_for(".show", pk=pk)
         return redirect(f"{url}#{tab}" if tab else url)
@@ -1933,11 +1955,8 @@ class CustomerView(KartotekaModelView):
             db.session.add(note)
             db.session.commit()
             flash(_("Примечание добавлено."), "success")
-        else:
-            for errors in form.errors.values():
-                for message in errors:
-                    flash(message, "danger")
-        return self._card(pk, "notes")
+            return self._card(pk, "notes")
+        return self._refused(form.errors, pk, "notes")
 
     @expose("/<int:pk>/orders", methods=["POST"])
     @has_access
@@ -1948,10 +1967,7 @@ class CustomerView(KartotekaModelView):
         customer = self._customer_or_404(pk)
         form = OrderInlineForm()
         if not form.validate():
-            for errors in form.errors.values():
-                for message in errors:
-                    flash(message, "danger")
-            return self._card(pk, "orders")
+            return self._refused(form.errors, pk, "orders")
         session = db.session
         try:
             with session.no_autoflush:
@@ -1970,9 +1986,7 @@ class CustomerView(KartotekaModelView):
             session.commit()
         except ValidationFailed as e:
             session.rollback()
-            for message in e.errors.values():
-                flash(message, "danger")
-            return self._card(pk, "orders")
+            return self._refused({name: [message] for name, message in e.errors.items()}, pk, "orders")
         flash(_("Заказ №%(id)s оформлен.", id=order.id), "success")
         return self._card(pk, "orders")
 

@@ -197,9 +197,12 @@ def test_add_note_from_card(ctx, login_as):
     assert note.created_by.username == "reception"
     page = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     assert "Перезвонить в пятницу" in page
-    empty = client.post(f"/customerview/{customer.id}/notes", data={"text": ""})
-    assert empty.status_code == 302
+    empty = client.post(f"/customerview/{customer.id}/notes", data={"text": "   ", "pinned": "y"})
+    assert empty.status_code == 422
     assert count(ctx, Note) == 1
+    refused = empty.get_data(as_text=True)
+    assert "alert-danger" in refused and 'id="note-text"' in refused
+    assert '"#notes"' in refused  # the card opens on the tab the note was typed in
 
 
 def test_add_order_from_card_respects_customer_status(ctx, login_as):
@@ -211,16 +214,37 @@ def test_add_order_from_card_respects_customer_status(ctx, login_as):
     blocked = factories.customer(ctx, last_name="Заблок", phone="+79035550001", status=CustomerStatus.BLOCKED)
     client = login_as("reception")
     data = {"kind": "visit", "catalog_item": str(item.id), "quantity": "2", "paid": "1000"}
-    for customer in (active, problem, blocked):
+    for customer in (active, problem):
         assert client.post(f"/customerview/{customer.id}/orders", data=data).status_code == 302
+    refused = client.post(f"/customerview/{blocked.id}/orders", data=data)
+    assert refused.status_code == 422
     ctx.expire_all()
     orders = {o.customer_id: o for o in ctx.query(Order)}
     assert orders[active.id].status == OrderStatus.NEW
     assert orders[active.id].total == Decimal("3000.00")
     assert orders[problem.id].status == OrderStatus.REVIEW
     assert blocked.id not in orders
-    page = client.get(f"/customerview/show/{blocked.id}").get_data(as_text=True)
+    page = refused.get_data(as_text=True)
     assert "заблокирован: новый заказ оформить нельзя" in page
+    # the refused form still holds what was typed
+    assert 'id="order-quantity" name="quantity" type="number" value="2"' in page or 'value="2"' in page
+    assert 'value="1000"' in page
+
+
+def test_refused_inline_order_keeps_what_was_typed(ctx, login_as):
+    item = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx)
+    client = login_as("reception")
+    data = {"kind": "visit", "catalog_item": str(item.id), "quantity": "0", "paid": "777"}
+    response = client.post(f"/customerview/{customer.id}/orders", data=data)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "Количество должно быть не меньше 1." in page
+    assert 'value="777"' in page
+    assert f'<option selected value="{item.id}">' in page or f'value="{item.id}" selected' in page
+    assert count(ctx, Order) == 0
+    again = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert 'value="777"' not in again  # a fresh card has a blank form
 
 
 def test_status_change_on_card_and_bulk(ctx, login_as):

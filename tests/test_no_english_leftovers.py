@@ -60,10 +60,16 @@ class VisibleText(HTMLParser):
             self.texts.append(" ".join(data.split()))
 
 
+# What an optional select shows when its empty choice has no label (WTForms
+# falls back to the value, FAB's «__None»), in the page or in the filter JSON.
+RAW_VALUES = (">__None<", "__None\\u003c")
+
+
 def leftovers(html: str, english: set[str]) -> set[str]:
     parser = VisibleText()
     parser.feed(html)
-    return {t for t in parser.texts if t in english or t.rstrip(":").strip() in english}
+    found = {t for t in parser.texts if t in english or t.rstrip(":").strip() in english}
+    return found | {raw for raw in RAW_VALUES if raw in html}
 
 
 def pages(app, customer_id):
