@@ -49,6 +49,7 @@ METHOD_PERMISSIONS = {
     "export": "export",
     "change_status": "status",
     "reveal": "read",
+    "lookup": "read",
     "send_message": "write",
     "preview_message": "write",
     "bulk_message": "write",

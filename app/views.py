@@ -35,7 +35,7 @@ from wtforms.fields.core import UnboundField
 from wtforms.validators import InputRequired, Optional
 from wtforms.widgets import DateInput, TextInput
 
-from . import access, customers, documents, formatting, notifications, orders
+from . import access, customers, documents, formatting, lookups, notifications, orders
 from .datamodel import (
     ConditionFilter,
     FilterDayEqual,
@@ -230,6 +230,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
     def __init__(self, **kwargs):
         self.label_columns = {**COMMON_LABELS, **(self.label_columns or {})}
         self._add_enum_fields()
+        self._add_lookup_fields()
         super().__init__(**kwargs)
         self.formatters_columns = {
             **self._type_formatters(),
@@ -294,6 +295,33 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                         enum_class, label, validators=validators, allow_blank=optional
                     )
             setattr(self, attr, fields)
+
+    def _add_lookup_fields(self) -> None:
+        """A relation to customers or orders is chosen by typing, not from a select of
+        every row (app/lookups.py); a list filters by it with the search box's rules."""
+        mapper = getattr(self.datamodel.obj, "__mapper__", None)
+        if mapper is None:
+            return
+        factories = {Customer: lookups.customer_field, Order: lookups.order_field}
+        for relation in mapper.relationships:
+            factory = factories.get(relation.mapper.class_)
+            if factory is None or relation.uselist:
+                continue
+            name = relation.key
+            label = self.label_columns.get(name, name)
+            required = not all(column.nullable for column in relation.local_columns)
+            for attr, columns in (
+                ("add_form_extra_fields", self.add_columns),
+                ("edit_form_extra_fields", self.edit_columns),
+            ):
+                if columns and name in columns:
+                    setattr(self, attr, {**(getattr(self, attr) or {}), name: factory(label, required)})
+            if relation.mapper.class_ is Customer and name in (self.search_columns or []):
+                self.search_form_extra_fields = {
+                    **(self.search_form_extra_fields or {}),
+                    name: StringField(label),
+                }
+                self.custom_filters = {**self.custom_filters, name: [lookups.FilterCustomerText]}
 
     def _type_formatters(self) -> dict:
         formatters = {}
@@ -1050,6 +1078,12 @@ class OrderView(KartotekaModelView):
     def prepare(self, item, is_new):
         orders.prepare_order(self.datamodel.session, item, is_new=is_new)
 
+    @expose("/lookup")
+    @has_access
+    def lookup(self):
+        """Choices for an order field as the user types: a number or the customer."""
+        return jsonify(results=lookups.find_orders(request.args.get("q", "")))
+
 
 class OrderTab(OrderView):
     list_columns = [
@@ -1698,6 +1732,12 @@ class CustomerView(KartotekaModelView):
     @has_access
     def show(self, pk):
         return self.render_card(pk)
+
+    @expose("/lookup")
+    @has_access
+    def lookup(self):
+        """Choices for a customer field as the user types (app/lookups.py)."""
+        return jsonify(results=lookups.find_customers(request.args.get("q", "")))
 
     def render_card(self, pk, active_tab=None):
         """The card. From a refused inline form (POST) it shows the form again with

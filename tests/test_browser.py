@@ -200,3 +200,22 @@ def test_doctor_reveals_a_masked_phone_with_a_click(app, ctx, server, page):
     assert page.locator(".kartoteka-phone .kartoteka-value").inner_text() == "8 (916) 123-45-67"
     ctx.expire_all()
     assert ctx.query(AccessLog).filter_by(field="customer.phone").count() == 1
+
+
+def test_note_for_a_customer_chosen_by_typing(ctx, server, page):
+    """The standalone note form finds its customer as the receptionist types (no select of every customer)."""
+    customer = factories.customer(ctx, last_name="Выборова", phone="+79167776655")
+    factories.customer(ctx, last_name="Другая", phone="+79031112233")
+    login(page, server, "reception")
+    page.goto(f"{server}/noteview/add")
+    page.click("#customer + .select2 .select2-selection")
+    assert page.locator(".select2-results__message").inner_text() == "Введите ещё хотя бы 2 символа"
+    page.fill(".select2-search__field", "Выбор")
+    option = page.locator(".select2-results__option", has_text="Выборова Анна Сергеевна · 8 (916) 777-66-55")
+    option.click()
+    page.fill("#text", "Выбрана по первым буквам фамилии")
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_url(lambda url: "/noteview/add" not in url)
+    ctx.expire_all()
+    note = ctx.query(Note).one()
+    assert note.customer_id == customer.id and note.text == "Выбрана по первым буквам фамилии"

@@ -1,0 +1,115 @@
+"""Customers and orders are chosen by typing: forms and filters do not list every row."""
+
+from __future__ import annotations
+
+import re
+
+from app.models import CustomerDocument, Note
+from tests import factories
+from tests.conftest import count_queries, user_id
+
+
+def many_customers(ctx, n):
+    return [
+        factories.customer(ctx, last_name=f"Пациентова{i:03d}", phone=f"+7903555{i:04d}") for i in range(n)
+    ]
+
+
+def customer_options(page: str, field="customer") -> list[str]:
+    select = re.search(rf'<select[^>]*name="{field}"[^>]*>(.*?)</select>', page, re.S)
+    assert select, f"no {field} select"
+    return re.findall(r"<option[^>]*>", select.group(1))
+
+
+def test_add_forms_do_not_list_every_customer(app, ctx, login_as):
+    many_customers(ctx, 30)
+    client = login_as("manager")
+    for url in ("/noteview/add", "/customerdocumentview/add", "/reviewview/add"):
+        with count_queries(app) as small:
+            page = client.get(url).get_data(as_text=True)
+        assert len(customer_options(page)) == 1, url  # the empty choice only
+        assert "Пациентова" not in page
+        assert "data-lookup=" in page and "/customerview/lookup" in page
+    many_customers_more = [
+        factories.customer(ctx, last_name="Ещё", phone=f"+7904555{i:04d}") for i in range(20)
+    ]
+    assert many_customers_more
+    with count_queries(app) as large:
+        client.get("/reviewview/add")
+    with count_queries(app) as again:
+        client.get("/reviewview/add")
+    assert len(large) == len(again) and len(small) == len(again)
+
+
+def test_customer_lookup_finds_by_phone_and_name_through_the_policy(app, ctx, login_as):
+    target = factories.customer(ctx, last_name="Найденова", phone="+79169998877")
+    factories.customer(ctx, last_name="Другая", phone="+79031112233")
+    client = login_as("reception")
+    by_phone = client.get("/customerview/lookup?q=88-77").json["results"]
+    assert [r["id"] for r in by_phone] == [target.id]
+    assert by_phone[0]["text"] == "Найденова Анна Сергеевна · 8 (916) 999-88-77"
+    assert [r["id"] for r in client.get("/customerview/lookup?q=Найден").json["results"]] == [target.id]
+    assert client.get("/customerview/lookup?q=").json["results"] == []
+    # the specialist: only their own customers, the phone masked as everywhere else
+    doctor = login_as("doctor")
+    assert doctor.get("/customerview/lookup?q=Найден").json["results"] == []
+    factories.order(ctx, target, specialist_id=user_id(app, "doctor"))
+    mine = doctor.get("/customerview/lookup?q=Найден").json["results"]
+    assert [r["text"] for r in mine] == ["Найденова Анна Сергеевна · +7 *** ***-88-77"]
+    assert "9998877" not in doctor.get("/customerview/lookup?q=Найден").get_data(as_text=True)
+
+
+def test_order_lookup_by_number_or_customer(app, ctx, login_as):
+    customer = factories.customer(ctx, last_name="Заказова")
+    order = factories.order(ctx, customer)
+    client = login_as("manager")
+    by_number = client.get(f"/orderview/lookup?q={order.id}").json["results"]
+    assert by_number == [
+        {"id": order.id, "text": f"Заказ №{order.id} от 20.11.2026 12:00 — Заказова Анна Сергеевна"}
+    ]
+    assert [r["id"] for r in client.get("/orderview/lookup?q=Заказова").json["results"]] == [order.id]
+
+
+def test_a_note_added_through_the_lookup_field(app, ctx, login_as):
+    customer = factories.customer(ctx)
+    client = login_as("reception")
+    response = client.post(
+        "/noteview/add", data={"customer": str(customer.id), "text": "Через выбор клиента"}
+    )
+    assert response.status_code == 302
+    assert ctx.query(Note).one().customer_id == customer.id
+    refused = client.post("/noteview/add", data={"customer": "999999", "text": "Несуществующий клиент"})
+    assert refused.status_code in (200, 422)
+    assert "Выберите клиента." in refused.get_data(as_text=True)  # not a customer this user may pick
+    assert ctx.query(Note).count() == 1
+
+
+def test_edit_form_shows_the_chosen_customer_only(app, ctx, login_as):
+    many_customers(ctx, 5)
+    customer = factories.customer(ctx, last_name="Выбранная", phone="+79160000001")
+    note = Note(customer=customer, text="Примечание")
+    ctx.add(note)
+    ctx.commit()
+    page = login_as("manager").get(f"/noteview/edit/{note.id}").get_data(as_text=True)
+    options = customer_options(page)
+    assert len(options) == 2 and f'value="{customer.id}" selected' in options[1]
+    assert "Выбранная Анна Сергеевна · 8 (916) 000-00-01" in page
+    assert "Пациентова" not in page
+
+
+def test_documents_list_filters_by_customer_text(app, ctx, login_as):
+    a = factories.customer(ctx, last_name="Первая", phone="+79161110001")
+    b = factories.customer(ctx, last_name="Вторая", phone="+79161110002")
+    for c, number in ((a, "111111"), (b, "222222")):
+        ctx.add(CustomerDocument(customer=c, kind="other", number=number))
+    ctx.commit()
+    client = login_as("manager")
+    page = client.get("/customerdocumentview/list/").get_data(as_text=True)
+    assert "Первая" in page and "Вторая" in page
+    assert "Первая Анна" not in re.sub(
+        r'class="col-customer">[^<]*<a[^>]*>[^<]*', "", page
+    )  # no select of customers
+    filtered = client.get("/customerdocumentview/list/?_flt_0_customer=Втор").get_data(as_text=True)
+    assert "222222" in filtered and "111111" not in filtered
+    by_phone = client.get("/customerdocumentview/list/?_flt_0_customer=110001").get_data(as_text=True)
+    assert "111111" in by_phone and "222222" not in by_phone
