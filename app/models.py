@@ -469,6 +469,8 @@ class Review(Audited, Model):
 
 class Note(Audited, Model):
     __tablename__ = "note"
+    # the notes list is newest first: without it a million notes are sorted per page view
+    __table_args__ = (Index("ix_note_created_on_id", "created_on", "id"),)
     id = Column(Integer, primary_key=True)
     customer_id = Column(
         Integer,
@@ -488,6 +490,7 @@ class MedicalRecord(Audited, Model):
     """«Анамнез»: a clinic customer's medical history entry."""
 
     __tablename__ = "medical_record"
+    __table_args__ = (Index("ix_medical_record_created_on_id", "created_on", "id"),)
     id = Column(Integer, primary_key=True)
     customer_id = Column(
         Integer,

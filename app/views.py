@@ -314,7 +314,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 ("add_form_extra_fields", self.add_columns),
                 ("edit_form_extra_fields", self.edit_columns),
             ):
-                if columns and name in columns:
+                if columns is None or name in columns:  # FAB's default columns are all of them
                     setattr(self, attr, {**(getattr(self, attr) or {}), name: factory(label, required)})
             if relation.mapper.class_ is Customer and name in (self.search_columns or []):
                 self.search_form_extra_fields = {
@@ -1360,6 +1360,9 @@ class MessageView(KartotekaModelView):
     class_permission_name = access.MESSAGES
     datamodel = Interface(Message, eager=[joinedload(Message.customer)])
     base_permissions = ["can_read", "can_write"]
+    # A message is written by an event or by «Отправить сообщение» (app/notifications.py),
+    # never through a generic form that would bypass the outbox and the consent check.
+    exclude_route_methods = {"add", "edit", "delete"}
     list_title = show_title = _l("Сообщения")
     label_columns = {
         "channel": _l("Канал"),
