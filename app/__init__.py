@@ -52,6 +52,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     app.jinja_env.filters.update(formatting.FILTERS)
     app.jinja_env.globals["kartoteka_navbar"] = rendering.navbar
     app.jinja_env.globals["kartoteka_fragment"] = rendering.fragment
+    app.jinja_env.globals["kartoteka_widget_locale"] = rendering.widget_locale
 
     with app.app_context():
         db.init_app(app)

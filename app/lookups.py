@@ -125,7 +125,6 @@ class LookupField(Field):
         return Markup(
             f'<select id="{escape(field_id)}" name="{escape(self.name)}" class="{escape(css)}" '
             f"data-lookup='{htmlsafe_json_dumps(options)}'><option value=\"\"></option>{chosen}</select>"
-            f'<script src="{url_for("static", filename="kartoteka.js")}"></script>'
             f"<script>$(function () {{ kartotekaLookup('#{escape(field_id)}'); }});</script>"
         )
 

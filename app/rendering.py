@@ -10,9 +10,15 @@ so the next request renders it anew).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from babel import Locale
+from babel.dates import get_day_names, get_month_names
 from flask import g, request, session
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from jinja2 import pass_context
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
 _CACHE: dict = {}
@@ -61,3 +67,41 @@ def fragment(name: str, key, caller) -> Markup:
             _FRAGMENTS.clear()
         _FRAGMENTS[cache_key] = html
     return html
+
+
+@lru_cache(maxsize=8)
+def _widget_texts(locale_id: str) -> str:
+    locale = Locale.parse(locale_id)
+    days = [get_day_names(width, context="stand-alone", locale=locale) for width in ("wide", "abbreviated")]
+    months = [
+        get_month_names(width, context="stand-alone", locale=locale) for width in ("wide", "abbreviated")
+    ]
+    order = (6, 0, 1, 2, 3, 4, 5)  # the datepicker's weeks start on Sunday in its arrays
+    return htmlsafe_json_dumps(
+        {
+            "code": locale.language,
+            "datepicker": {
+                "days": [days[0][d].capitalize() for d in order],
+                "daysShort": [days[1][d] for d in order],
+                "daysMin": [days[1][d] for d in order],
+                "months": [months[0][m].capitalize() for m in range(1, 13)],
+                "monthsShort": [months[1][m] for m in range(1, 13)],
+                "today": _("Сегодня"),
+                "clear": _("Очистить"),
+                "weekStart": locale.first_week_day + 1 if locale.first_week_day < 6 else 0,
+            },
+            "select2": {
+                "noResults": _("Ничего не найдено"),
+                "searching": _("Поиск…"),
+                "errorLoading": _("Не удалось загрузить варианты"),
+                "loadingMore": _("Загрузка…"),
+                "removeAllItems": _("Очистить"),
+            },
+        }
+    )
+
+
+def widget_locale() -> Markup:
+    """The texts of FAB's JavaScript widgets (Select2, the datepicker) in the page's
+    language: FAB ships them in English only and loads no locale files."""
+    return Markup(_widget_texts(str(get_locale())))

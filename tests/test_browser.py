@@ -219,3 +219,31 @@ def test_note_for_a_customer_chosen_by_typing(ctx, server, page):
     ctx.expire_all()
     note = ctx.query(Note).one()
     assert note.customer_id == customer.id and note.text == "Выбрана по первым буквам фамилии"
+
+
+def test_widgets_speak_the_page_language(ctx, server, page):
+    """FAB's Select2 and datepicker get their texts from the server: Russian on a Russian page."""
+    login(page, server, "reception")
+    page.goto(f"{server}/orderview/add")
+    page.click("#branch + .select2 .select2-selection")
+    page.fill(".select2-search__field", "нет такого филиала")
+    assert page.locator(".select2-results__message").inner_text() == "Ничего не найдено"
+    page.keyboard.press("Escape")
+    page.click("#visit_at")
+    header = page.locator(".datepicker-days .datepicker-switch").first.inner_text()
+    months = [
+        "Январь",
+        "Февраль",
+        "Март",
+        "Апрель",
+        "Май",
+        "Июнь",
+        "Июль",
+        "Август",
+        "Сентябрь",
+        "Октябрь",
+        "Ноябрь",
+        "Декабрь",
+    ]
+    assert header.split()[0] in months, header
+    assert page.locator(".datepicker-days th.dow").first.inner_text() == "пн"

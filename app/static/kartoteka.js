@@ -22,3 +22,25 @@ function kartotekaLookup(selector) {
     }
   });
 }
+
+/* FAB's Select2 and datepicker speak English only: give them the page's language
+   (the texts come from the server, app/rendering.py widget_locale). */
+function kartotekaWidgetLanguage(texts) {
+  $(function () {
+    if ($.fn.select2) {
+      var s = texts.select2;
+      $.fn.select2.defaults.set('language', {
+        noResults: function () { return s.noResults; },
+        searching: function () { return s.searching; },
+        errorLoading: function () { return s.errorLoading; },
+        loadingMore: function () { return s.loadingMore; },
+        removeAllItems: function () { return s.removeAllItems; }
+      });
+    }
+    if ($.fn.datepicker) {
+      $.fn.datepicker.dates[texts.code] = texts.datepicker;
+      $.fn.datepicker.defaults.language = texts.code;
+      $.fn.datepicker.defaults.weekStart = texts.datepicker.weekStart;
+    }
+  });
+}
