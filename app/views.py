@@ -1899,15 +1899,12 @@ class CustomerView(KartotekaModelView):
         """«Отправить сообщение» from the card: queued now, delivered by the worker."""
         form = self._message_form()
         customer = self._customer_or_404(pk)
-        if form.validate():
-            sent = self.queue_manual(customer, form)
-            if sent:
-                db.session.commit()
-                flash(_("Сообщение поставлено в очередь на отправку."), "success")
-        else:
-            for errors in form.errors.values():
-                for text in errors:
-                    flash(text, "danger")
+        if not form.validate():
+            return self._refused(form.errors, pk, "messages")
+        if not self.queue_manual(customer, form):  # it said why
+            return self.render_card(pk, active_tab="messages"), 422
+        db.session.commit()
+        flash(_("Сообщение поставлено в очередь на отправку."), "success")
         return self._card(pk, "messages")
 
     def queue_manual(self, customer, form) -> list:

@@ -550,3 +550,19 @@ def test_embedded_worker_delivers_without_a_redis_server(app, ctx):
     finally:
         stop.set()
         time.sleep(0.3)
+
+
+def test_refused_message_keeps_what_was_typed(app, ctx, redis, login_as):
+    customer = factories.customer(ctx, last_name="Безпочтова", phone="+79035551122")  # no e-mail
+    client = login_as("reception")
+    text = "Напоминаем: анализы нужно сдать натощак, с 8 до 10 утра"
+    response = client.post(
+        f"/customerview/{customer.id}/message",
+        data={"channel": "email", "message_type": "manual", "text": text},
+    )
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert "нет контакта или канал выключен" in page
+    assert f">{text}</textarea>" in page
+    assert '<option selected value="email">' in page
+    assert ctx.query(Message).count() == 0
