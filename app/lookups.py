@@ -14,11 +14,12 @@ from __future__ import annotations
 from flask import url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import Field
-from wtforms.validators import ValidationError
+from wtforms.validators import DataRequired, Optional, ValidationError
 
 from . import access, customers, formatting
 from .datamodel import ConditionFilter
@@ -112,16 +113,11 @@ class LookupField(Field):
         chosen = ""
         if self.data is not None:
             chosen = f'<option value="{escape(self.data.id)}" selected>{escape(self.get_label(self.data))}</option>'
+        # Select2's messages come from the page's defaults (rendering.widget_locale).
         options = {
             "url": url_for(self.endpoint),
-            "placeholder": str(_("Начните вводить ФИО, телефон или эл. почту")),
-            "inputTooShort": str(_("Введите ещё хотя бы 2 символа")),
-            "noResults": str(_("Ничего не найдено")),
-            "searching": str(_("Поиск…")),
-            "errorLoading": str(_("Не удалось загрузить варианты")),
+            "placeholder": _("Начните вводить ФИО, телефон или эл. почту"),
         }
-        from jinja2.utils import htmlsafe_json_dumps
-
         return Markup(
             f'<select id="{escape(field_id)}" name="{escape(self.name)}" class="{escape(css)}" '
             f"data-lookup='{htmlsafe_json_dumps(options)}'><option value=\"\"></option>{chosen}</select>"
@@ -130,8 +126,6 @@ class LookupField(Field):
 
 
 def customer_field(label=_l("Клиент"), required=True):
-    from wtforms.validators import DataRequired, Optional
-
     validators = [DataRequired(message=_l("Выберите клиента."))] if required else [Optional()]
     return LookupField(
         label, validators, model=Customer, endpoint="CustomerView.lookup", get_label=customer_label
@@ -139,8 +133,6 @@ def customer_field(label=_l("Клиент"), required=True):
 
 
 def order_field(label=_l("Заказ"), required=True):
-    from wtforms.validators import DataRequired, Optional
-
     validators = [DataRequired(message=_l("Выберите заказ."))] if required else [Optional()]
     return LookupField(label, validators, model=Order, endpoint="OrderView.lookup", get_label=order_label)
 

@@ -21,8 +21,23 @@ from jinja2 import pass_context
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
-_CACHE: dict = {}
 CACHE_SIZE = 512
+
+
+def remembered(store: dict, key, make):
+    """``store[key]``, made by ``make()`` the first time. A store that reaches
+    CACHE_SIZE entries starts afresh (keys hold users, languages and options,
+    so old ones are simply left behind)."""
+    value = store.get(key)
+    if value is None:
+        value = make()
+        if len(store) >= CACHE_SIZE:
+            store.clear()
+        store[key] = value
+    return value
+
+
+_NAVBARS: dict = {}
 
 
 @pass_context
@@ -37,15 +52,8 @@ def navbar(context) -> Markup:
         user.get_full_name() if authenticated else None,
         sm.user_permissions(user if authenticated else None),
     )
-    html = _CACHE.get(key)
-    if html is None:
-        html = Markup(
-            context.environment.get_template("kartoteka/navbar_full.html").render(context.get_all())
-        )
-        if len(_CACHE) >= CACHE_SIZE:
-            _CACHE.clear()
-        _CACHE[key] = html
-    return html
+    template = context.environment.get_template("kartoteka/navbar_full.html")
+    return remembered(_NAVBARS, key, lambda: Markup(template.render(context.get_all())))
 
 
 _FRAGMENTS: dict = {}
@@ -59,14 +67,7 @@ def fragment(name: str, key, caller) -> Markup:
     by option on every card."""
     if key is None:
         return Markup(caller())
-    cache_key = (name, str(get_locale()), key)
-    html = _FRAGMENTS.get(cache_key)
-    if html is None:
-        html = Markup(caller())
-        if len(_FRAGMENTS) >= CACHE_SIZE:
-            _FRAGMENTS.clear()
-        _FRAGMENTS[cache_key] = html
-    return html
+    return remembered(_FRAGMENTS, (name, str(get_locale()), key), lambda: Markup(caller()))
 
 
 @lru_cache(maxsize=8)
@@ -91,6 +92,7 @@ def _widget_texts(locale_id: str) -> str:
                 "weekStart": locale.first_week_day + 1 if locale.first_week_day < 6 else 0,
             },
             "select2": {
+                "inputTooShort": _("Введите ещё хотя бы 2 символа"),
                 "noResults": _("Ничего не найдено"),
                 "searching": _("Поиск…"),
                 "errorLoading": _("Не удалось загрузить варианты"),

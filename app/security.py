@@ -8,7 +8,7 @@ user's next request.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 from flask import g, has_request_context
 from flask_appbuilder.security.sqla.manager import SecurityManager
@@ -91,24 +91,23 @@ class KartotekaSecurityManager(SecurityManager):
             pk = int(pk)
         except (TypeError, ValueError):
             return None
-        row = self.session.execute(self._load_user_statement(), {"pk": pk}).first()
+        row = self.session.execute(self._load_user_statement, {"pk": pk}).first()
         if row is None or not row[0].is_active:
             return None
         user, packed = row
         user._kartoteka_perms = _unpack(packed or "")
         return user
 
+    @cached_property
     def _load_user_statement(self):
-        statement = getattr(self, "_kartoteka_load_user", None)
-        if statement is None:  # built once: composing it cost more than running it
-            User = self.user_model
-            statement = self._kartoteka_load_user = (
-                select(User, _permissions_of(bindparam("pk")))
-                .where(User.id == bindparam("pk"))
-                .options(joinedload(User.roles), joinedload(User.groups).joinedload(Group.roles))
-                .execution_options(populate_existing=True)
-            )
-        return statement
+        """Built once: composing it cost more than running it."""
+        User = self.user_model
+        return (
+            select(User, _permissions_of(bindparam("pk")))
+            .where(User.id == bindparam("pk"))
+            .options(joinedload(User.roles), joinedload(User.groups).joinedload(Group.roles))
+            .execution_options(populate_existing=True)
+        )
 
     def user_permissions(self, user) -> frozenset[tuple[str, str]]:
         """(permission, view) pairs of the user's roles, loaded once per request."""

@@ -35,7 +35,7 @@ from wtforms.fields.core import UnboundField
 from wtforms.validators import InputRequired, Optional
 from wtforms.widgets import DateInput, TextInput
 
-from . import access, customers, documents, formatting, lookups, notifications, orders
+from . import access, customers, documents, formatting, lookups, notifications, orders, rendering
 from .datamodel import (
     ConditionFilter,
     FilterDayEqual,
@@ -170,27 +170,24 @@ class KartotekaSearchWidget(SearchWidget):
     template = "kartoteka/widgets/search.html"
 
     _rendered: dict = {}
-    CACHE_SIZE = 256
 
     def __call__(self, **kwargs):
         key = self.template_args.pop("cache_key", None)
-        parts = self._rendered.get(key) if key is not None else None
-        if parts is None:
-            form, dict_filters = self.template_args["form"], self.filters.get_search_filters()
-            columns = self.template_args["include_cols"]
-            parts = {
-                "label_columns": {c: as_unicode(form[c].label.text) for c in columns},
-                "form_fields": {c: form[c]() for c in columns},
-                "search_filters": {c: [as_unicode(f.name) for f in dict_filters[c]] for c in columns},
-            }
-            parts.update({f"{name}_json": htmlsafe_json_dumps(value) for name, value in list(parts.items())})
-            if key is not None:
-                if len(self._rendered) >= self.CACHE_SIZE:
-                    self._rendered.clear()
-                self._rendered[key] = parts
-        kwargs.update(parts)
+        kwargs.update(
+            self._fields() if key is None else rendering.remembered(self._rendered, key, self._fields)
+        )
         kwargs["active_filters"] = self.filters.get_filters_values_tojson()
         return RenderTemplateWidget.__call__(self, **kwargs)
+
+    def _fields(self) -> dict:
+        form, dict_filters = self.template_args["form"], self.filters.get_search_filters()
+        columns = self.template_args["include_cols"]
+        parts = {
+            "label_columns": {c: as_unicode(form[c].label.text) for c in columns},
+            "form_fields": {c: form[c]() for c in columns},
+            "search_filters": {c: [as_unicode(f.name) for f in dict_filters[c]] for c in columns},
+        }
+        return {**parts, **{f"{name}_json": htmlsafe_json_dumps(value) for name, value in parts.items()}}
 
 
 # Labels shared by many views: written once.
@@ -539,39 +536,23 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             except BuildError:
                 return None
 
-        show, edit, delete = base("show"), base("edit"), base("delete")
         pick = escape(_("Выбрать"))
-        links = []
-        if show:
-            title = escape(_("Show record"))
-            links.append(
-                (
-                    show,
-                    f'" class="btn btn-sm btn-default" title="{title}"><span class="sr-only">'
-                    f'{title}</span><i class="fa fa-search" aria-hidden="true"></i></a>',
-                    "href",
+        links = []  # each button: its <a …> up to the row's key, and the rest after it
+        for method, icon, css, address, title in (
+            ("show", "fa-search", "", 'href="', _("Show record")),
+            ("edit", "fa-edit", "", 'href="', _("Edit record")),
+            ("delete", "fa-trash", " kartoteka-delete", 'href="#" data-href="', _("Delete record")),
+        ):
+            url = base(method)
+            if url:
+                title = escape(title)
+                links.append(
+                    (
+                        f"<a {address}{url}",
+                        f'" class="btn btn-sm btn-default{css}" title="{title}"><span class="sr-only">'
+                        f'{title}</span><i class="fa {icon}" aria-hidden="true"></i></a>',
+                    )
                 )
-            )
-        if edit:
-            title = escape(_("Edit record"))
-            links.append(
-                (
-                    edit,
-                    f'" class="btn btn-sm btn-default" title="{title}"><span class="sr-only">'
-                    f'{title}</span><i class="fa fa-edit" aria-hidden="true"></i></a>',
-                    "href",
-                )
-            )
-        if delete:
-            title = escape(_("Delete record"))
-            links.append(
-                (
-                    delete,
-                    f'" class="btn btn-sm btn-default kartoteka-delete" title="{title}">'
-                    f'<span class="sr-only">{title}</span><i class="fa fa-trash" aria-hidden="true"></i></a>',
-                    "data-href",
-                )
-            )
         rows = []
         for pk, cells_html in zip(pks, cells, strict=True):
             key = escape(pk)
@@ -583,11 +564,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 )
             if links:
                 parts.append('<td><div class="btn-group btn-group-xs" style="display: flex;">')
-                for url, tail, attribute in links:
-                    href = (
-                        f'href="#" data-href="{url}{key}' if attribute == "data-href" else f'href="{url}{key}'
-                    )
-                    parts.append(f"<a {href}{tail}")
+                parts.extend(f"{head}{key}{tail}" for head, tail in links)
                 parts.append("</div></td>")
             parts.append(cells_html)
             parts.append("</tr>")
@@ -1649,8 +1626,7 @@ class CustomerView(KartotekaModelView):
     related_views = [tab.view for tab in tabs]
 
     def list_conditions(self):
-        readable = {c for c in ("phone", "email") if self.column_level(c) in (access.READ, access.WRITE)}
-        return [customers.search_condition(request.args.get("q", ""), readable)]
+        return [customers.search_condition(request.args.get("q", ""), lookups.readable_contacts())]
 
     def prepare(self, item, is_new):
         if is_new:

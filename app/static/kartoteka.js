@@ -13,12 +13,6 @@ function kartotekaLookup(selector) {
       delay: 250,
       data: function (params) { return {q: params.term}; },
       processResults: function (data) { return {results: data.results}; }
-    },
-    language: {
-      inputTooShort: function () { return o.inputTooShort; },
-      noResults: function () { return o.noResults; },
-      searching: function () { return o.searching; },
-      errorLoading: function () { return o.errorLoading; }
     }
   });
 }
@@ -30,6 +24,7 @@ function kartotekaWidgetLanguage(texts) {
     if ($.fn.select2) {
       var s = texts.select2;
       $.fn.select2.defaults.set('language', {
+        inputTooShort: function () { return s.inputTooShort; },
         noResults: function () { return s.noResults; },
         searching: function () { return s.searching; },
         errorLoading: function () { return s.errorLoading; },
