@@ -47,6 +47,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     from . import audit, formatting, notifications, rendering, transactions
 
     audit.install()
+    rendering.install_babel_context()
     notifications.install()
 
     app.jinja_env.filters.update(formatting.FILTERS)
@@ -59,6 +60,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
+        rendering.install_list_links(app, appbuilder.template_filters)
         from .views import ERROR_MESSAGES, clean_list_args, error_page, register_views
 
         register_views(appbuilder)

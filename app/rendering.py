@@ -11,10 +11,14 @@ so the next request renders it anew).
 from __future__ import annotations
 
 from functools import lru_cache
+from types import SimpleNamespace
+from urllib.parse import urlencode
 
+import flask_babel
 from babel import Locale
 from babel.dates import get_day_names, get_month_names
-from flask import g, request, session
+from flask import g, request, session, url_for
+from flask.globals import _cv_app
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from jinja2 import pass_context
@@ -107,3 +111,121 @@ def widget_locale() -> Markup:
     """The texts of FAB's JavaScript widgets (Select2, the datepicker) in the page's
     language: FAB ships them in English only and loads no locale files."""
     return Markup(_widget_texts(str(get_locale())))
+
+
+# -- Flask-Babel's per-request context, without the proxies -------------------
+#
+# Every gettext, format_* and get_locale() call of Flask-Babel 4 finds its
+# per-request namespace through three LocalProxy lookups on ``g`` and then
+# looks the translations up by the locale's string form: about 45 Python calls
+# for one translated word, and a list page translates and formats a few
+# hundred. The two functions below give the same answers from the application
+# context directly and remember the request's translations in that namespace.
+
+
+def _babel_context():
+    """flask_babel._get_current_context: the namespace Flask-Babel keeps on ``g``."""
+    ctx = _cv_app.get(None)
+    if ctx is None:
+        return None
+    try:
+        return ctx.g._flask_babel
+    except AttributeError:
+        namespace = ctx.g._flask_babel = SimpleNamespace()
+        return namespace
+
+
+_domain_translations = flask_babel.Domain.get_translations
+
+
+def _translations(domain):
+    """Domain.get_translations, remembered for the request's domain and locale
+    (flask_babel.refresh() drops the locale, so the next call looks them up anew)."""
+    ctx = _babel_context()
+    if ctx is None:
+        return _domain_translations(domain)
+    remembered_ = getattr(ctx, "kartoteka_translations", None)
+    locale = getattr(ctx, "babel_locale", None)
+    if (
+        remembered_ is not None
+        and locale is not None
+        and remembered_[0] is domain
+        and remembered_[1] is locale
+    ):
+        return remembered_[2]
+    translations = _domain_translations(domain)
+    ctx.kartoteka_translations = (domain, getattr(ctx, "babel_locale", None), translations)
+    return translations
+
+
+def install_babel_context() -> None:
+    flask_babel._get_current_context = _babel_context
+    flask_babel.Domain.get_translations = _translations
+
+
+# -- list links ---------------------------------------------------------------
+#
+# FAB's link_order, link_page and link_page_size template filters copy the
+# request's arguments and call url_for for every link: a list page has a
+# header link per sortable column, a dozen pagination links and three page
+# sizes (a seventh of the page's Python calls). The filters below return the
+# same addresses (FAB's parameters, in the same order) from the page's path,
+# built once per request.
+
+_SAFE = "!$'()*,/:;?@"  # what werkzeug's url_for leaves unquoted in a query
+
+
+def _link_base():
+    """(the page's path, its arguments) once per request; None where an
+    argument shares a name with the route's variables (FAB's filters then)."""
+    req = request._get_current_object()
+    state = req.environ.get("kartoteka.link_base")
+    if state is None:
+        view_args = req.view_args or {}
+        args = req.args.to_dict()
+        if any(key in view_args for key in args):
+            state = False
+        else:  # each argument encoded once, as «key=value»
+            state = (url_for(req.endpoint, **view_args), args, {k: _pair(k, v) for k, v in args.items()})
+        req.environ["kartoteka.link_base"] = state
+    return state
+
+
+@lru_cache(maxsize=4096)
+def _pair(key, value) -> str:
+    return urlencode(((key, value),), safe=_SAFE)
+
+
+def _link(fallback, changes):
+    state = _link_base()
+    if not state:
+        return fallback()
+    path, _args, encoded = state
+    pairs = {**encoded, **{key: _pair(key, value) for key, value in changes.items()}}
+    return f"{path}?{'&'.join(pairs.values())}"
+
+
+def install_list_links(app, fab_filters) -> None:
+    """Replace FAB's three link filters (``fab_filters``: appbuilder's TemplateFilters)."""
+
+    def link_order(column, modelview_name):
+        order, direction = f"_oc_{modelview_name}", f"_od_{modelview_name}"
+        state = _link_base()
+        if state and order in state[1]:
+            changes = {order: column, direction: "desc" if state[1].get(direction) == "asc" else "asc"}
+        else:
+            changes = {order: column, direction: "asc"}
+        return _link(lambda: fab_filters.link_order_filter(column, modelview_name), changes)
+
+    def link_page(page, modelview_name):
+        return _link(
+            lambda: fab_filters.link_page_filter(page, modelview_name), {f"page_{modelview_name}": page}
+        )
+
+    def link_page_size(page_size, modelview_name):
+        return _link(
+            lambda: fab_filters.link_page_size_filter(page_size, modelview_name),
+            {f"psize_{modelview_name}": page_size},
+        )
+
+    app.jinja_env.filters.update(link_order=link_order, link_page=link_page, link_page_size=link_page_size)

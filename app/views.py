@@ -23,6 +23,7 @@ from flask_appbuilder.widgets import ListWidget, RenderTemplateWidget, SearchWid
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, select, union_all
@@ -73,12 +74,15 @@ from .models import (
     Tag,
 )
 
+_CARD_URLS: dict[str, str] = {}
+
 
 def card_url(pk) -> str:
-    """The card's address; url_for runs once per request, not once per row."""
-    base = g.get("_kartoteka_card_url")
+    """The card's address; url_for runs once per script root, not once per row."""
+    root = request.script_root
+    base = _CARD_URLS.get(root)
     if base is None:
-        base = g._kartoteka_card_url = url_for("CustomerView.show", pk=0)[:-1]
+        base = _CARD_URLS[root] = url_for("CustomerView.show", pk=0)[:-1]
     return f"{base}{int(pk)}"
 
 
@@ -86,11 +90,11 @@ def customer_link(customer) -> Markup | str:
     """A customer cell that opens the card."""
     if not customer:
         return ""
-    return Markup('<a href="%s">%s</a>') % (card_url(customer.id), customer.full_name)
+    return Markup(f'<a href="{card_url(customer.id)}">{escape(customer.full_name)}</a>')
 
 
 def card_link(pk) -> Markup:
-    return Markup('<a href="%s">%s</a>') % (card_url(pk), pk)
+    return Markup(f'<a href="{card_url(pk)}">{int(pk)}</a>')
 
 
 # The empty choice of an optional select. WTForms shows an option's value when
@@ -580,6 +584,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         a formatter, escape and loop step per cell in Jinja cost 5 ms a page."""
         formatters = self.policy_formatters()
         plan = [(f'<td class="col-{column}">', column, formatters.get(column)) for column in columns]
+        translated = {}  # enum labels and «Да»/«Нет» are lazy strings: translate each once
         rows = []
         for row in values:
             parts = []
@@ -587,7 +592,14 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 value = row[column]
                 if formatter is not None:
                     value = formatter(value)
-                parts.append(f"{opening}{escape('' if value is None else value)}</td>")
+                if value is None:
+                    value = ""
+                elif type(value) is LazyString:
+                    key = id(value)
+                    if key not in translated:
+                        translated[key] = escape(value)
+                    value = translated[key]
+                parts.append(f"{opening}{escape(value)}</td>")
             rows.append(Markup("".join(parts)))
         return rows
 

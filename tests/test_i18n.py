@@ -151,3 +151,26 @@ def test_russian_catalog_translates_every_english_string():
         and not re.search("[а-яА-ЯёЁ]", m.string or "")
     ]
     assert latin == []
+
+
+def test_language_switch_within_a_request_takes_effect(app):
+    """app/rendering.py keeps the request's translations in Flask-Babel's
+    namespace; flask_babel.refresh() (after a language change) must drop them."""
+    from flask import session
+    from flask_babel import gettext, refresh
+
+    with app.test_request_context("/"):
+        session["locale"] = "ru"
+        assert gettext("Show record") == "Открыть запись"
+        session["locale"] = "en"
+        assert gettext("Show record") == "Открыть запись"  # the request's language holds…
+        refresh()
+        assert gettext("Show record") == "Show record"  # …until it is refreshed
+
+
+def test_each_request_speaks_its_own_language(client):
+    client.get("/lang/en")
+    english = client.get("/login/").get_data(as_text=True)
+    client.get("/lang/ru")
+    russian = client.get("/login/").get_data(as_text=True)
+    assert "Password" in english and "Пароль" in russian

@@ -56,3 +56,36 @@ def test_list_count_is_capped_for_large_tables(app, ctx, login_as):
         assert "более" not in searched.get_data(as_text=True)
     finally:
         app.config["KARTOTEKA_COUNT_CAP"] = 10000
+
+
+LINK_ARGS = [
+    "",
+    "?q=Иван+Петров",
+    "?_oc_CustomerView=phone&_od_CustomerView=asc&page_CustomerView=3",
+    "?_od_CustomerView=desc&_oc_CustomerView=email&psize_CustomerView=40&_flt_0_status=verified",
+    "?q=a%26b%3Dc&_flt_2_registered_at=2026-11-01",
+]
+
+
+@pytest.mark.parametrize("query", LINK_ARGS)
+def test_list_links_are_the_addresses_fab_builds(app, query):
+    """The sort, page and page-size links (app/rendering.py) equal what FAB's own
+    filters build with url_for, argument for argument."""
+    fab = app.appbuilder.template_filters
+    ours = app.jinja_env.filters
+    assert {ours[name].__module__ for name in ("link_order", "link_page", "link_page_size")} == {
+        "app.rendering"
+    }
+    for path in ("/customerview/list/", "/customerview/show/7"):
+        with app.test_request_context(path + query):
+            app.preprocess_request()
+            for column in ("phone", "email", "last_name"):
+                assert ours["link_order"](column, "CustomerView") == fab.link_order_filter(
+                    column, "CustomerView"
+                )
+            for page in (0, 1, 12):
+                assert ours["link_page"](page, "OrderTab") == fab.link_page_filter(page, "OrderTab")
+            for size in (20, 100):
+                assert ours["link_page_size"](size, "CustomerView") == fab.link_page_size_filter(
+                    size, "CustomerView"
+                )
