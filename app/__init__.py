@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask_appbuilder import AppBuilder
 
+from . import rendering
 from .extensions import db, migrate
 from .worker import start_embedded_worker  # noqa: F401  (run.py starts it without Redis)
 
@@ -33,6 +34,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     from config import _secret_key
 
     app = Flask(__name__, template_folder="templates")
+    app.jinja_environment = rendering.Environment
     app.config.from_object(config)
     app.config.update(overrides)
     if not app.config.get("SECRET_KEY"):
@@ -44,7 +46,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     compile_translations(app.config["BABEL_TRANSLATION_DIRECTORIES"])
 
-    from . import audit, formatting, notifications, rendering, transactions
+    from . import audit, formatting, notifications, transactions
 
     audit.install()
     rendering.install_babel_context()

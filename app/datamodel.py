@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from decimal import Decimal
 from functools import reduce
 
 from flask import current_app
@@ -15,9 +16,14 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 from sqlalchemy.engine import Row
 
+# Values shown as they are (checked first: most cells hold one of these).
+_PLAIN = frozenset({str, int, float, Decimal, dt.date, dt.datetime})
+
 
 def display_value(value):
     """What a list or card cell shows: enum labels, «Да»/«Нет», joined lists, blanks."""
+    if type(value) in _PLAIN:
+        return value
     if value is None:
         return ""
     if isinstance(value, enum.Enum):
@@ -64,13 +70,14 @@ class Interface(SQLAInterface):
 
     @staticmethod
     def _get_attr_value(item, col):
-        if not hasattr(item, col):
+        try:  # one attribute read (FAB reads it twice: hasattr, then getattr)
+            value = getattr(item, col)
+        except AttributeError:  # a dotted column: «manager.email»
             try:
                 value = reduce(getattr, col.split("."), item)
             except AttributeError:
                 return ""
         else:
-            value = getattr(item, col)
             if callable(value) and not isinstance(value, enum.Enum):
                 value = value()
         return display_value(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from functools import partial
+from functools import lru_cache, partial
 from urllib.parse import urlencode
 
 from flask import Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
@@ -145,15 +145,23 @@ class Option:
         return self.label or ""
 
 
-def load_options(session, models: dict) -> dict[str, list[Option]]:
-    if not models:
-        return {}
+@lru_cache(maxsize=128)
+def options_statement(specs: tuple):
+    """The UNION of ``specs`` ((name, model or (model, condition)), …), composed
+    once: building it took longer than PostgreSQL takes to run it. Callers keep
+    their specs (and conditions) in long-lived objects so the cache hits."""
     parts = []
-    for name, spec in models.items():
+    for name, spec in specs:
         model, condition = spec if isinstance(spec, tuple) else (spec, None)
         part = select(literal(name).label("field"), model.id.label("id"), option_label(model).label("label"))
         parts.append(part.where(condition) if condition is not None else part)
-    rows = session.execute(union_all(*parts).order_by("field", "label")).all()
+    return union_all(*parts).order_by("field", "label")
+
+
+def load_options(session, models: dict) -> dict[str, list[Option]]:
+    if not models:
+        return {}
+    rows = session.execute(options_statement(tuple(models.items()))).all()
     options: dict[str, list[Option]] = {name: [] for name in models}
     for field, pk, label in rows:
         options[field].append(Option(pk, label))
@@ -256,11 +264,20 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         cache = g.setdefault("_kartoteka_search_options", {})
         key = type(self).__name__
         if key not in cache:
-            cache[key] = load_options(
-                self.datamodel.session,
-                {n: self.datamodel.get_related_model(n) for n, _ in relation_fields(self.search_form)},
-            )
+            cache[key] = load_options(self.datamodel.session, self.search_option_models())
         return cache[key].get(name, [])
+
+    def search_option_models(self) -> dict:
+        """The related model of each relation filter (search form select), found once.
+
+        (Not a cached_property: FAB reads every attribute of a view while
+        registering it, before the view has its forms.)"""
+        models = self.__dict__.get("_search_option_models")
+        if models is None:
+            models = self._search_option_models = {
+                n: self.datamodel.get_related_model(n) for n, _ in relation_fields(self.search_form)
+            }
+        return models
 
     def _init_properties(self):
         super()._init_properties()
@@ -1773,15 +1790,7 @@ class CustomerView(KartotekaModelView):
     def order_form_with_options(self):
         """The card's order form; its three selects filled from one UNION query."""
         form = OrderInlineForm()
-        user_model = self.appbuilder.sm.user_model
-        options = load_options(
-            self.datamodel.session,
-            {
-                "catalog_item": (CatalogItem, CatalogItem.active.is_(True)),
-                "specialist": (user_model, user_model.active.is_(True)),
-                "branch": Branch,
-            },
-        )
+        options = load_options(self.datamodel.session, self.order_form_options())
         for name, choices in options.items():
             form[name].query_func = lambda c=choices: c
         # A blank form (GET): its HTML depends only on these options (and the language).
@@ -1791,6 +1800,19 @@ class CustomerView(KartotekaModelView):
             else tuple((name, tuple((o.id, o.label) for o in choices)) for name, choices in options.items())
         )
         return form
+
+    def order_form_options(self) -> dict:
+        """The selects of the card's order form: active services and specialists,
+        branches (kept on the view, so their UNION statement is composed once)."""
+        options = self.__dict__.get("_order_form_options")
+        if options is None:
+            user_model = self.appbuilder.sm.user_model
+            options = self._order_form_options = {
+                "catalog_item": (CatalogItem, CatalogItem.active.is_(True)),
+                "specialist": (user_model, user_model.active.is_(True)),
+                "branch": Branch,
+            }
+        return options
 
     def load_card(self, pk):
         """The customer with everything the card shows, in one query, within the row scope."""

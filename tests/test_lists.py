@@ -89,3 +89,21 @@ def test_list_links_are_the_addresses_fab_builds(app, query):
                 assert ours["link_page_size"](size, "CustomerView") == fab.link_page_size_filter(
                     size, "CustomerView"
                 )
+
+
+def test_templates_see_environment_globals_and_keep_their_own(app):
+    """app/rendering.Environment: templates read the environment's globals
+    directly; one loaded with globals of its own keeps them to itself."""
+    env = app.jinja_env
+    env.globals["kartoteka_probe"] = "before"
+    try:
+        plain = env.from_string("{{ kartoteka_probe }}")
+        assert plain.render() == "before"
+        env.globals["kartoteka_probe"] = "after"
+        assert plain.render() == "after"
+        env.get_template("kartoteka/error.html")  # cached without globals first
+        own = env.get_template("kartoteka/error.html", globals={"kartoteka_own": 1})
+        assert own.globals["kartoteka_own"] == 1
+        assert "kartoteka_own" not in env.globals
+    finally:
+        env.globals.pop("kartoteka_probe", None)
