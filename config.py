@@ -104,6 +104,10 @@ class Config:
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+    # The cookie is re-sent when the session changes, not on every response: the
+    # idle timer (app/security.py) changes it every 30 s of activity, which keeps
+    # its expiry sliding; re-signing it on every page cost a twentieth of a list.
+    SESSION_REFRESH_EACH_REQUEST = False
 
     # Demo users share one password (random when unset, printed by run.py).
     KARTOTEKA_DEMO_PASSWORD = os.environ.get("KARTOTEKA_DEMO_PASSWORD", "")

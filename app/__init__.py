@@ -63,6 +63,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         appbuilder = AppBuilder(update_perms=False)
         appbuilder.init_app(app, db.session)
         rendering.install_list_links(app, appbuilder.template_filters)
+        rendering.install_template_gettext(app)
         from .views import ERROR_MESSAGES, clean_list_args, error_page, register_views
 
         register_views(appbuilder)

@@ -23,7 +23,7 @@ from flask.globals import _cv_app
 from flask.templating import Environment as FlaskEnvironment
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from jinja2 import pass_context
+from jinja2 import pass_context, pass_eval_context
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
 
@@ -258,3 +258,35 @@ def install_list_links(app, fab_filters) -> None:
         )
 
     app.jinja_env.filters.update(link_order=link_order, link_page=link_page, link_page_size=link_page_size)
+
+
+# -- gettext in templates ---------------------------------------------------------
+#
+# Jinja's "newstyle" gettext (which Flask-Babel installs) wraps every ``_()`` of a
+# template in a context call, a Markup and a ``%`` formatting with escaping
+# helpers: ~65 Python calls for one translated word, against 14 for the
+# translation itself; a list page says ~25 of them. These do the same with less.
+
+
+@pass_eval_context
+def _template_gettext(eval_ctx, string, **variables):
+    text = flask_babel.get_translations().ugettext(string)
+    if eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables if variables or "%" in text else text
+
+
+@pass_eval_context
+def _template_ngettext(eval_ctx, singular, plural, num, **variables):
+    variables.setdefault("num", num)
+    text = flask_babel.get_translations().ungettext(singular, plural, num)
+    if eval_ctx.autoescape:
+        text = Markup(text)
+    return text % variables
+
+
+def install_template_gettext(app) -> None:
+    """Replace the ``_``, ``gettext`` and ``ngettext`` of templates (and of
+    ``{% trans %}`` blocks): same translations, same escaping, same ``%(name)s``
+    variables."""
+    app.jinja_env.globals.update(_=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext)

@@ -240,6 +240,11 @@ def _host_allowed(host: str) -> bool:
     return host.split(":")[0] in (current_app.config.get("KARTOTEKA_ALLOWED_HOSTS") or [])
 
 
+# How often the idle timer is refreshed in the session (seconds); the timeout is
+# minutes long, so a user is signed out at most this much earlier than set.
+SEEN_STEP = 30
+
+
 def harden(app: Flask) -> None:
     """CSRF everywhere, login rate limit, idle timeout, safe redirects, security headers."""
     CSRFProtect(app)
@@ -260,14 +265,18 @@ def harden(app: Flask) -> None:
 
     @app.before_request
     def idle_timeout():
-        session.permanent = True
+        if not session.permanent:
+            session.permanent = True
         now = int(time.time())
         seen = session.get("_seen")
         if seen is not None and now - seen > idle.total_seconds() and "_user_id" in session:
             logout_user()
             session.clear()
             return redirect(url_for(f"{type(sm.auth_view).__name__}.login"))
-        session["_seen"] = now
+        # Marked at most every SEEN_STEP seconds: writing it on every request made
+        # every response re-sign and re-send the session cookie.
+        if seen is None or now - seen >= SEEN_STEP:
+            session["_seen"] = now
         return None
 
     @app.after_request

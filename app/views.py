@@ -13,7 +13,19 @@ import re
 from functools import lru_cache, partial
 from urllib.parse import urlencode
 
-from flask import Response, abort, current_app, flash, g, jsonify, redirect, render_template, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_appbuilder import IndexView, ModelView, action, expose, has_access
 from flask_appbuilder._compat import as_unicode
 from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
@@ -464,6 +476,14 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             ],
         )
         return widgets
+
+    def update_redirect(self):
+        """FAB's back-navigation history, written to the session only when the page
+        is not already its last entry (FAB's stack skips a repeat anyway, but
+        assigning it re-signed and re-sent the session cookie on every reload)."""
+        history = session.get("page_history") or []
+        if not history or history[-1] != request.url:
+            super().update_redirect()
 
     # -- lists ---------------------------------------------------------------
 

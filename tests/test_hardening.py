@@ -136,3 +136,21 @@ def test_idle_session_is_signed_out(login_as):
     response = client.get("/customerview/list/")
     assert response.status_code == 302 and "/login" in response.headers["Location"]
     assert "/login" in client.get("/customerview/list/").headers.get("Location", "")
+
+
+def test_active_session_slides_without_a_cookie_on_every_page(login_as):
+    """The session cookie is re-sent when the idle timer moves (every 30 s of
+    activity), not on every response; an active user stays signed in."""
+    import time
+
+    client = login_as("manager")
+    client.get("/customerview/list/")
+    again = client.get("/customerview/list/")
+    assert again.status_code == 200 and "Set-Cookie" not in again.headers
+    with client.session_transaction() as session:
+        session["_seen"] = int(time.time()) - 29 * 60  # last marked 29 minutes ago
+    moved = client.get("/customerview/list/")
+    assert moved.status_code == 200 and "Set-Cookie" in moved.headers
+    with client.session_transaction() as session:
+        assert int(time.time()) - session["_seen"] < 5  # the timer restarted
+    assert client.get("/customerview/list/").status_code == 200
