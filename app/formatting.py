@@ -34,10 +34,16 @@ def money(value) -> str:
     """«1 234,50 ₽»"""
     if value is None or value == "":
         return ""
-    locale = get_locale()
-    pattern, symbol = _currency(locale, current_app.config["KARTOTEKA_CURRENCY"])
+    return _money(Decimal(value), get_locale(), current_app.config["KARTOTEKA_CURRENCY"])
+
+
+@lru_cache(maxsize=8192)
+def _money(value: Decimal, locale: Locale, code: str) -> str:
+    # Babel's pattern engine takes ~120 Python calls per amount; a clinic's
+    # lists show the same prices and totals again and again.
+    pattern, symbol = _currency(locale, code)
     # Babel's apply(currency=…) looks the currency's plural name up on every call.
-    return pattern.apply(Decimal(value), locale).replace("¤", symbol)
+    return pattern.apply(value, locale).replace("¤", symbol)
 
 
 def number(value) -> str:

@@ -519,12 +519,14 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         pks = [self._serialize_pk_if_composite(pk) for pk in self.datamodel.get_keys(rows)]
         visible_actions = self.list_actions(actions or self.actions)
         buttons = {method: self.can(method) for method in ("add", "show", "edit", "delete", "export")}
+        table_rows = self.list_rows(
+            pks, self.list_cells(self.list_values(rows, columns), columns), visible_actions, buttons
+        )
         widgets["list"] = self.list_widget(
             label_columns=self.label_columns,
             include_columns=columns,
-            rows=self.list_rows(
-                pks, self.list_cells(self.list_values(rows, columns), columns), visible_actions, buttons
-            ),
+            rows=table_rows,
+            rows_html=Markup("".join(table_rows)),
             buttons=buttons,
             order_columns=order_columns,
             page=page,
