@@ -32,9 +32,19 @@ def _currency(locale: Locale, code: str):
 
 def money(value) -> str:
     """«1 234,50 ₽»"""
-    if value is None or value == "":
-        return ""
-    return _money(Decimal(value), get_locale(), current_app.config["KARTOTEKA_CURRENCY"])
+    return _money_in(get_locale(), current_app.config["KARTOTEKA_CURRENCY"])(value)
+
+
+def _money_in(locale: Locale, code: str):
+    def format_money(value) -> str:
+        if value is None or value == "":
+            return ""
+        return _money(Decimal(value), locale, code)
+
+    return format_money
+
+
+money.bind = lambda: _money_in(get_locale(), current_app.config["KARTOTEKA_CURRENCY"])
 
 
 @lru_cache(maxsize=8192)
@@ -71,14 +81,30 @@ def _list_datetime_pattern(locale: Locale):
 
 def datetime_short(value: dt.datetime | None) -> str:
     """«23.11.2026 14:05» in lists (clinic time zone)."""
-    if value is None or value == "":
-        return ""
-    locale = get_locale()
-    local = value.replace(tzinfo=dt.UTC).astimezone(get_timezone())
+    return _datetime_short_in(get_locale(), get_timezone())(value)
+
+
+def _datetime_short_in(locale: Locale, zone):
     numeric = LIST_DATETIME.get(locale.language)
-    if numeric:
-        return local.strftime(numeric)
-    return _list_datetime_pattern(locale).apply(local, locale)
+    pattern = None if numeric else _list_datetime_pattern(locale)
+
+    def format_datetime(value: dt.datetime | None) -> str:
+        if value is None or value == "":
+            return ""
+        local = value.replace(tzinfo=dt.UTC).astimezone(zone)
+        return local.strftime(numeric) if numeric else pattern.apply(local, locale)
+
+    return format_datetime
+
+
+datetime_short.bind = lambda: _datetime_short_in(get_locale(), get_timezone())
+
+
+def for_many(formatter):
+    """``formatter`` for the many values of one page: a formatter with a ``bind``
+    looks the request's language and time zone up once, not once per value."""
+    bind = getattr(formatter, "bind", None)
+    return bind() if bind is not None else formatter
 
 
 def date_long(value: dt.date | None) -> str:
