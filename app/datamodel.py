@@ -13,7 +13,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.utils.base import get_column_root_relation, is_column_dotted
 from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import func
 from sqlalchemy.engine import Row
 
 # Values shown as they are (checked first: most cells hold one of these).
@@ -121,17 +121,13 @@ class Interface(SQLAInterface):
         page view; a capped count reads at most cap + 1 index entries. The list
         says «более 10 000» and the user narrows it with search or filters.
         """
-        return self.session.scalar(select(self._capped_count(query, filters, select_columns)))
-
-    def _capped_count(self, query, filters=None, select_columns=None):
-        """The (capped) count of the filtered rows, as a scalar subquery."""
         inner = self._apply_inner_all(query, filters, select_columns=select_columns, aliases_mapping={})
         cap = current_app.config.get("KARTOTEKA_COUNT_CAP") or 0
-        pk = getattr(self.obj, self.get_pk_name())
         if cap <= 0:
-            return inner.with_entities(func.count(pk)).order_by(None).scalar_subquery()
+            return inner.count()
+        pk = getattr(self.obj, self.get_pk_name())
         limited = inner.with_entities(pk).order_by(None).limit(cap + 1).subquery()
-        return select(func.count()).select_from(limited).scalar_subquery()
+        return self.session.query(func.count()).select_from(limited).scalar()
 
     def query(
         self,
@@ -148,34 +144,14 @@ class Interface(SQLAInterface):
             return self._query_with_window_count(
                 query, filters, order_column, order_direction, page, page_size
             )
-        if select_columns:  # FAB's API: its query yields rows that wrap the model instance
-            count = self.query_count(query, filters, select_columns)
-            query = self.apply_all(
-                query,
-                filters,
-                order_column,
-                order_direction,
-                page,
-                page_size,
-                select_columns,
-                outer_default_load,
-            )
-            return count, [row[0] if isinstance(row, Row) else row for row in query.all()]
-        # The page and its (capped) total in one statement: the total is an
-        # uncorrelated scalar subquery that PostgreSQL and SQLite run once. A
-        # round trip and an ORM execution less on every list page.
-        total = self._capped_count(self.session.query(self.obj), filters).label("kartoteka_total")
-        paged = self.apply_all(
-            query, filters, order_column, order_direction, page, page_size, None, outer_default_load
-        ).add_columns(total)
-        if self.eager:
-            paged = paged.options(*self.eager)
-        rows = paged.all()
-        if rows:
-            return rows[0][-1], [row[0] for row in rows]
-        if not page:
-            return 0, []
-        return self.query_count(self.session.query(self.obj), filters), []  # a page past the end
+        count = self.query_count(query, filters, select_columns)
+        query = self.apply_all(
+            query, filters, order_column, order_direction, page, page_size, select_columns, outer_default_load
+        )
+        if self.eager and not select_columns:
+            query = query.options(*self.eager)
+        # With select_columns FAB's query yields rows that wrap the model instance.
+        return count, [row[0] if isinstance(row, Row) else row for row in query.all()]
 
 
 def _query_with_window_count_impl(self, query, filters, order_column, order_direction, page, page_size):
