@@ -107,3 +107,23 @@ def test_templates_see_environment_globals_and_keep_their_own(app):
         assert "kartoteka_own" not in env.globals
     finally:
         env.globals.pop("kartoteka_probe", None)
+
+
+def test_total_is_right_on_every_page_and_past_the_end(app, ctx, login_as):
+    """The capped total matches the rows on every page, and past the last one."""
+    import re
+
+    from app.demo import seed_demo
+
+    seed_demo(customers=30)
+    client = login_as("manager")
+
+    def shown(query):
+        page = client.get("/customerview/list/" + query).get_data(as_text=True)
+        total = re.search(r"Всего записей:</strong>\s*([\d\s\xa0]+)<", page).group(1)
+        return int(re.sub(r"\D", "", total)), page.count('class="col-phone"')
+
+    assert shown("") == (30, 20)
+    assert shown("?page_CustomerView=1") == (30, 10)
+    assert shown("?page_CustomerView=7") == (30, 0)
+    assert shown("?_flt_0_status=blocked&page_CustomerView=3")[1] == 0
