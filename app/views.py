@@ -217,6 +217,9 @@ class KartotekaSearchWidget(SearchWidget):
         return {**parts, **{f"{name}_json": htmlsafe_json_dumps(value) for name, value in parts.items()}}
 
 
+# What markupsafe.escape replaces, for str.translate.
+_HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+
 # Labels shared by many views: written once.
 COMMON_LABELS = {
     "id": _l("ID"),
@@ -657,14 +660,19 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 value = row[column]
                 if formatter is not None:
                     value = formatter(value)
-                if value is None:
-                    value = ""
-                elif type(value) is LazyString:
+                kind = type(value)
+                if kind is str:  # most cells: one C call (markupsafe's escape is ~7 calls)
+                    html = value.translate(_HTML_ESCAPES)
+                elif value is None:
+                    html = ""
+                elif kind is LazyString:
                     key = id(value)
                     if key not in translated:
-                        translated[key] = escape(value)
-                    value = translated[key]
-                parts.append(f"{opening}{escape(value)}</td>")
+                        translated[key] = str(escape(value))
+                    html = translated[key]
+                else:
+                    html = str(escape(value))
+                parts.append(f"{opening}{html}</td>")
             rows.append(Markup("".join(parts)))
         return rows
 

@@ -154,3 +154,18 @@ def test_active_session_slides_without_a_cookie_on_every_page(login_as):
     with client.session_transaction() as session:
         assert int(time.time()) - session["_seen"] < 5  # the timer restarted
     assert client.get("/customerview/list/").status_code == 200
+
+
+def test_markup_typed_into_a_field_is_shown_as_text(ctx, login_as):
+    """What a user typed (here, a name with markup) is escaped in the list cells
+    (built in Python, app/views.py list_cells) and on the card."""
+    from tests import factories
+
+    customer = factories.customer(ctx, last_name='<b onmouseover="x">Жирная</b>', first_name="O'Нил & Ко")
+    ctx.commit()
+    client = login_as("manager")
+    listing = client.get("/customerview/list/").get_data(as_text=True)
+    assert "&lt;b onmouseover=&#34;x&#34;&gt;Жирная&lt;/b&gt; O&#39;Нил &amp; Ко" in listing
+    assert '<b onmouseover="x">' not in listing
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert '<b onmouseover="x">' not in card and "Жирная" in card
