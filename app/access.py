@@ -11,8 +11,10 @@ not overwrite that change (``flask kartoteka roles --reset`` restores it).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from flask import current_app
+from flask.globals import _cv_app
 from flask_babel import lazy_gettext as _l
 
 # Resources: one per view + API pair (the FAB "view menu" name).
@@ -337,14 +339,21 @@ def all_policy_permissions() -> set[tuple[str, str]]:
 
 
 def _perms() -> frozenset:
-    from flask import g
-
-    sm = current_app.appbuilder.sm
-    return sm.user_permissions(g.get("user"))
+    ctx = _cv_app.get(None)
+    if ctx is None:  # outside an application: let current_app say so
+        return current_app.appbuilder.sm.user_permissions(None)
+    # The application context directly: a page asks for its levels hundreds of
+    # times, and each LocalProxy hop (current_app, g) is four Python calls.
+    return ctx.app.appbuilder.sm.user_permissions(ctx.g.get("user"))
 
 
 def field_level(key: str) -> str:
-    perms = _perms()
+    return _field_level(_perms(), key)
+
+
+@lru_cache(maxsize=4096)
+def _field_level(perms: frozenset, key: str) -> str:
+    """The level a permission set gives on a field (a frozenset hashes once)."""
     view = FIELD_PREFIX + key
     for perm, level in (("can_write", WRITE), ("can_read", READ), ("can_mask", MASK)):
         if (perm, view) in perms:

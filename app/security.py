@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import cached_property, lru_cache
 
 from flask import g, has_request_context
+from flask.globals import _cv_app, _cv_request
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
     Permission,
@@ -115,8 +116,8 @@ class KartotekaSecurityManager(SecurityManager):
     def user_permissions(self, user) -> frozenset[tuple[str, str]]:
         """(permission, view) pairs of the user's roles, loaded once per request."""
         cache_key = ("_kartoteka_perms", getattr(user, "id", None))
-        if has_request_context():
-            cached = g.get("_kartoteka_perm_cache")
+        if _cv_request.get(None) is not None:  # has_request_context(), g: without proxies
+            cached = getattr(_cv_app.get().g, "_kartoteka_perm_cache", None)
             if cached is not None and cached[0] == cache_key:
                 return cached[1]
         if user is not None and getattr(user, "is_authenticated", False):
