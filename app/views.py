@@ -550,6 +550,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         )
         widgets["list"] = self.list_widget(
             label_columns=self.label_columns,
+            headers=self.list_headers(columns),
             include_columns=columns,
             rows=table_rows,
             rows_html=Markup("".join(table_rows)),
@@ -567,6 +568,16 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             **kwargs,
         )
         return widgets
+
+    _HEADERS: dict = {}
+
+    def list_headers(self, columns) -> dict[str, Markup]:
+        """The table's column headers, escaped, translated once per view, language and columns."""
+        return rendering.remembered(
+            self._HEADERS,
+            (type(self).__name__, str(get_locale()), tuple(columns)),
+            lambda: {c: escape(self.label_columns.get(c, c)) for c in columns},
+        )
 
     def can(self, method: str) -> bool:
         """May the user call this view's ``method``? (FAB's is_item_visible, without
