@@ -549,11 +549,9 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             pks, self.list_cells(self.list_values(rows, columns), columns), visible_actions, buttons
         )
         widgets["list"] = self.list_widget(
-            label_columns=self.label_columns,
             headers=self.list_headers(columns),
             include_columns=columns,
-            rows=table_rows,
-            rows_html=Markup("".join(table_rows)),
+            rows=Markup("".join(table_rows)),  # empty (falsy) when nothing is found
             buttons=buttons,
             order_columns=order_columns,
             page=page,
