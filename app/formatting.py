@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import zoneinfo
 from decimal import Decimal
 from functools import lru_cache
 
@@ -35,25 +36,33 @@ def money(value) -> str:
     return _money_in(get_locale(), current_app.config["KARTOTEKA_CURRENCY"])(value)
 
 
+# Formatted amounts per (language, currency): a clinic's lists show the same
+# prices and totals again and again, and Babel's pattern engine takes ~120
+# Python calls an amount. Keyed by the language's tag, not the Locale object
+# (whose __eq__ and __hash__ are Python calls of their own).
+_AMOUNTS: dict[tuple[str, str], dict] = {}
+AMOUNTS_KEPT = 8192
+
+
 def _money_in(locale: Locale, code: str):
+    pattern, symbol = _currency(locale, code)
+    amounts = _AMOUNTS.setdefault((str(locale), code), {})
+
     def format_money(value) -> str:
         if value is None or value == "":
             return ""
-        return _money(Decimal(value), locale, code)
+        text = amounts.get(value)
+        if text is None:
+            if len(amounts) >= AMOUNTS_KEPT:
+                amounts.clear()
+            # Babel's apply(currency=…) looks the currency's plural name up on every call.
+            text = amounts[value] = pattern.apply(Decimal(value), locale).replace("¤", symbol)
+        return text
 
     return format_money
 
 
 money.bind = lambda: _money_in(get_locale(), current_app.config["KARTOTEKA_CURRENCY"])
-
-
-@lru_cache(maxsize=8192)
-def _money(value: Decimal, locale: Locale, code: str) -> str:
-    # Babel's pattern engine takes ~120 Python calls per amount; a clinic's
-    # lists show the same prices and totals again and again.
-    pattern, symbol = _currency(locale, code)
-    # Babel's apply(currency=…) looks the currency's plural name up on every call.
-    return pattern.apply(value, locale).replace("¤", symbol)
 
 
 def number(value) -> str:
@@ -84,7 +93,18 @@ def datetime_short(value: dt.datetime | None) -> str:
     return _datetime_short_in(get_locale(), get_timezone())(value)
 
 
+@lru_cache(maxsize=16)
+def _zone(zone) -> dt.tzinfo:
+    """The zoneinfo twin of a pytz zone (Flask-Babel's): astimezone then runs in C
+    (pytz's fromutc is ~6 Python calls a value)."""
+    try:
+        return zoneinfo.ZoneInfo(str(zone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zone
+
+
 def _datetime_short_in(locale: Locale, zone):
+    zone = _zone(zone)
     numeric = LIST_DATETIME.get(locale.language)
     pattern = None if numeric else _list_datetime_pattern(locale)
 
