@@ -127,3 +127,17 @@ def test_total_is_right_on_every_page_and_past_the_end(app, ctx, login_as):
     assert shown("?page_CustomerView=1") == (30, 10)
     assert shown("?page_CustomerView=7") == (30, 0)
     assert shown("?_flt_0_status=blocked&page_CustomerView=3")[1] == 0
+
+
+def test_filters_start_empty(login_as):
+    """FAB prefilled a date filter with its column's default: the UTC time the
+    filter widget was first drawn, microseconds included."""
+    import json
+    import re
+
+    page = login_as("manager").get("/customerview/list/").get_data(as_text=True)
+    fields = json.loads(
+        re.search(r"new AdminFilters\(\s*'#filter_form',\s*\{.*?\},\s*(\{.*?\}),\s*\{", page, re.S)[1]
+    )
+    assert 'name="registered_at" type="text" value=""' in fields["registered_at"]
+    assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", page)
