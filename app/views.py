@@ -11,6 +11,7 @@ import csv
 import io
 import re
 from functools import lru_cache, partial
+from typing import NamedTuple
 from urllib.parse import urlencode
 
 from flask import (
@@ -40,7 +41,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import aliased, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import BuildError
 from wtforms import BooleanField, DecimalField, HiddenField, StringField
@@ -48,7 +49,18 @@ from wtforms.fields.core import UnboundField
 from wtforms.validators import InputRequired, Optional
 from wtforms.widgets import DateInput, TextInput
 
-from . import access, customers, documents, formatting, listing, lookups, notifications, orders, rendering
+from . import (
+    access,
+    customers,
+    documents,
+    formatting,
+    listing,
+    lookups,
+    models,
+    notifications,
+    orders,
+    rendering,
+)
 from .datamodel import (
     ConditionFilter,
     FilterDayEqual,
@@ -56,6 +68,7 @@ from .datamodel import (
     FilterDayTo,
     Interface,
     LightFilters,
+    ListColumn,
     RowScopeMixin,
     WhereFilter,
 )
@@ -103,6 +116,48 @@ def customer_link(customer) -> Markup | str:
     if not customer:
         return ""
     return Markup(f'<a href="{card_url(customer.id)}">{escape(customer.full_name)}</a>')
+
+
+class CustomerRef(NamedTuple):
+    """A customer as a list shows one (a link to the card), read as plain values."""
+
+    id: int
+    full_name: str
+
+    def __str__(self):
+        return self.full_name
+
+
+def customer_ref(pk, last_name, first_name, middle_name) -> CustomerRef | None:
+    return None if pk is None else CustomerRef(pk, models.full_name(last_name, first_name, middle_name))
+
+
+def user_label(pk, first_name, last_name) -> str | None:
+    """FAB's User.__str__ («Имя Фамилия»), of plain values."""
+    return None if pk is None else f"{first_name} {last_name}"
+
+
+def related_customer(relationship) -> ListColumn:
+    other = aliased(Customer)
+    return ListColumn(
+        other.id,
+        other.last_name,
+        other.first_name,
+        other.middle_name,
+        read=customer_ref,
+        join=relationship.of_type(other),
+    )
+
+
+def related_user(relationship) -> ListColumn:
+    other = aliased(User)
+    return ListColumn(
+        other.id, other.first_name, other.last_name, read=user_label, join=relationship.of_type(other)
+    )
+
+
+# Related records a list shows by their label, read as plain values.
+RELATED_LABELS = {Customer: related_customer, User: related_user}
 
 
 def card_link(pk) -> Markup:
@@ -547,14 +602,21 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         if order_column not in order_columns:
             order_column, order_direction = self.base_order or ("", "")
         joined_filters = filters.get_joined_filters(self._base_filters)
-        count, rows = self.datamodel.query(
-            joined_filters, order_column, order_direction, page=page, page_size=page_size
-        )
-        pks = [self._serialize_pk_if_composite(pk) for pk in self.datamodel.get_keys(rows)]
+        plan = self.values_plan(tuple(columns))
+        if plan is not None and not any(f.is_related_view for f in joined_filters.filters):
+            count, keys, values = self.datamodel.query_values(
+                joined_filters, order_column, order_direction, page, page_size, plan
+            )
+        else:  # a card's tab (one statement with its total), or columns only objects give
+            count, rows = self.datamodel.query(
+                joined_filters, order_column, order_direction, page=page, page_size=page_size
+            )
+            keys, values = self.datamodel.get_keys(rows), self.list_values(rows, columns)
+        pks = [self._serialize_pk_if_composite(pk) for pk in keys]
         visible_actions = self.list_actions(actions or self.actions)
         buttons = {method: self.can(method) for method in ("add", "show", "edit", "delete", "export")}
         table_rows = self.list_rows(
-            pks, self.list_cells(self.list_values(rows, columns), columns), visible_actions, buttons
+            pks, self.list_cells(self.visible_values(values), columns), visible_actions, buttons
         )
         widgets["list"] = self.list_widget(
             headers=self.list_headers(columns),
@@ -657,9 +719,23 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             rows.append(Markup("".join(parts)))
         return rows
 
+    # Columns a list reads as plain values (app.datamodel.ListColumn) besides its
+    # mapped columns: computed ones and related records' labels.
+    list_sql: dict = {}
+
+    def values_plan(self, columns: tuple):
+        plans = self.__dict__.setdefault("_values_plans", {})
+        if columns not in plans:
+            plans[columns] = self.datamodel.values_plan(columns, self.list_sql, RELATED_LABELS)
+        return plans[columns]
+
     def list_values(self, rows, columns) -> list[dict]:
-        """The raw values of a list's rows (a view may mask some, row by row)."""
+        """The values of a list's rows loaded as objects."""
         return list(self.datamodel.get_values(rows, columns))
+
+    def visible_values(self, values: list[dict]) -> list[dict]:
+        """What of the values the user may see (a view may mask some, row by row)."""
+        return values
 
     def list_cells(self, values, columns) -> list[Markup]:
         """Each row's cells, formatted and escaped once here (a row of <td>s):
@@ -1105,6 +1181,7 @@ class OrderView(KartotekaModelView):
         "paid",
         "debt",
     ]
+    list_sql = {"debt": ListColumn(Order.total, Order.paid, read=models.debt)}
     add_columns = [
         "customer",
         "kind",
@@ -1389,9 +1466,8 @@ class ChangeLogView(KartotekaModelView):
     custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("at", "desc")
 
-    def list_values(self, rows, columns) -> list[dict]:
+    def visible_values(self, values: list[dict]) -> list[dict]:
         # Values of a field the user may not read are masked or dropped, row by row.
-        values = super().list_values(rows, columns)
         for row in values:
             level = access.column_level(row.get("entity"), row.get("field") or "")
             if level == access.HIDE:
@@ -1667,6 +1743,11 @@ class CustomerView(KartotekaModelView):
         "last_visit_at",
     ]
     order_aliases = {"full_name": "last_name"}
+    list_sql = {
+        "full_name": ListColumn(
+            Customer.last_name, Customer.first_name, Customer.middle_name, read=models.full_name
+        )
+    }
     add_fieldsets = CUSTOMER_FIELDSETS
     edit_fieldsets = [
         *CUSTOMER_FIELDSETS[:-1],
