@@ -14,7 +14,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.utils.base import get_column_root_relation, is_column_dotted
 from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import MANYTOONE, ColumnProperty, RelationshipProperty
 
@@ -138,13 +138,23 @@ class Interface(SQLAInterface):
         page view; a capped count reads at most cap + 1 index entries. The list
         says «более 10 000» and the user narrows it with search or filters.
         """
-        inner = self._apply_inner_all(query, filters, select_columns=select_columns, aliases_mapping={})
+        if select_columns:
+            query = self._apply_inner_all(query, filters, select_columns=select_columns, aliases_mapping={})
+        else:
+            query = self.filtered(query, filters)
+        return self.capped_count(query)
+
+    def filtered(self, query, filters):
+        """FAB's filters applied to ``query`` (its _apply_inner_all without order and page)."""
+        return self.apply_filters(query, self.get_inner_filters(filters))
+
+    def capped_count(self, filtered) -> int:
         cap = current_app.config.get("KARTOTEKA_COUNT_CAP") or 0
         if cap <= 0:
-            return inner.count()
+            return filtered.count()
         pk = getattr(self.obj, self.get_pk_name())
-        limited = inner.with_entities(pk).order_by(None).limit(cap + 1).subquery()
-        return self.session.query(func.count()).select_from(limited).scalar()
+        limited = filtered.statement.with_only_columns(pk).limit(cap + 1).subquery()
+        return self.session.execute(select(func.count()).select_from(limited)).scalar_one()
 
     def values_plan(self, columns, declared: dict, related: dict):
         """``(column, ListColumn)`` for each list column, or None when one of them
@@ -173,9 +183,12 @@ class Interface(SQLAInterface):
         """The list's count, keys and values through ``plan`` (see values_plan): FAB's
         filters, order and page applied as for objects, then only the plan's
         columns selected."""
-        query = self.session.query(self.obj)
-        count = self.query_count(query, filters)
-        query = self.apply_all(query, filters, order_column, order_direction, page, page_size)
+        filtered = self.filtered(self.session.query(self.obj), filters)  # once, for both statements
+        count = self.capped_count(filtered)
+        query = self.apply_order_by(
+            filtered, order_column, order_direction, aliases_mapping={}, bypass_many_to_many=True, add_pk=True
+        )
+        query = self.apply_pagination(query, page, page_size)
         exprs, joins, readers = [getattr(self.obj, self.get_pk_name())], [], []
         for column, spec in plan:
             start = len(exprs)
