@@ -160,6 +160,11 @@ def related_user(relationship) -> ListColumn:
 RELATED_LABELS = {Customer: related_customer, User: related_user}
 
 
+def export_text(value) -> str:
+    """A cell as plain text for a CSV file: a link (the ID, the customer) gives its text."""
+    return value.striptags() if isinstance(value, Markup) else str(value)
+
+
 def card_link(pk) -> Markup:
     return Markup(f'<a href="{card_url(pk)}">{int(pk)}</a>')
 
@@ -799,7 +804,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         writer.writerow([str(self.label_columns.get(c, c)) for c in columns])
         for values in self.datamodel.get_values(rows, columns):
             writer.writerow(
-                [str(formatters[c](values[c]) if c in formatters else values[c]) for c in columns]
+                [export_text(formatters[c](values[c]) if c in formatters else values[c]) for c in columns]
             )
         access.record_access(
             None, AccessAction.EXPORT, detail=f"{self.class_permission_name}: {min(count, self.EXPORT_LIMIT)}"

@@ -178,3 +178,24 @@ def test_lists_read_as_values_show_what_objects_show(app, ctx, login_as, role, u
         views.KartotekaModelView.values_plan = original
     assert as_values == as_objects
     assert "Орлова Анна" in as_values or url == "/noteview/list/"
+
+
+def test_export_has_plain_text_not_the_list_links(app, ctx, login_as):
+    """The list shows the ID and the customer as links to the card; the CSV file
+    must hold the number and the name, not the HTML of the link."""
+    import csv
+    import io
+
+    anna = factories.customer(ctx, last_name="Орлова", first_name="Анна", middle_name="Ивановна")
+    factories.order(ctx, customer=anna)
+    client = login_as("manager")
+    customers = list(
+        csv.reader(io.StringIO(client.get("/customerview/export.csv").get_data(as_text=True)), delimiter=";")
+    )
+    orders = list(
+        csv.reader(io.StringIO(client.get("/orderview/export.csv").get_data(as_text=True)), delimiter=";")
+    )
+    assert customers[1][0] == str(anna.id)
+    assert customers[1][customers[0].index("ФИО")] == "Орлова Анна Ивановна"
+    assert orders[1][orders[0].index("Клиент")] == "Орлова Анна Ивановна"
+    assert "<a" not in repr(customers + orders)
