@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 
 FAB_STRINGS = [
     _l("Email"),
+    _l("Search"),  # the filter panel's button
     _l("Add"),
     _l("Add Group"),
     _l("Are you sure you want to delete this item?"),
