@@ -87,6 +87,7 @@ from .models import (
     CustomerCategory,
     CustomerDocument,
     CustomerStatus,
+    CustomerType,
     MedicalRecord,
     Message,
     MessageTemplate,
@@ -528,9 +529,18 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         )
         return widgets
 
+    def not_applicable(self, item) -> set[str]:
+        """Fields that say nothing about this record (left off its card when empty)."""
+        return set()
+
     def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
         widgets = widgets or {}
-        columns = self.policy_columns(self.show_columns)
+        skipped = {c for c in self.not_applicable(item) if getattr(item, c, None) in (None, "")}
+        columns = [c for c in self.policy_columns(self.show_columns) if c not in skipped]
+        show_fieldsets = [
+            (name, {**options, "fields": [f for f in options["fields"] if f not in skipped]})
+            for name, options in show_fieldsets or self.show_fieldsets or []
+        ]
         widgets["show"] = self.show_widget(
             pk=pk,
             label_columns=self.label_columns,
@@ -1780,6 +1790,11 @@ class CustomerView(KartotekaModelView):
     ]
     edit_form_extra_fields = {"version": HiddenField()}
     form_only_fields = ("version",)
+
+    def not_applicable(self, item) -> set[str]:
+        # A private person has no organisation name.
+        return {"company_name"} if item.customer_type is CustomerType.INDIVIDUAL else set()
+
     search_columns = [
         "status",
         "phone",

@@ -199,3 +199,22 @@ def test_export_has_plain_text_not_the_list_links(app, ctx, login_as):
     assert customers[1][customers[0].index("ФИО")] == "Орлова Анна Ивановна"
     assert orders[1][orders[0].index("Клиент")] == "Орлова Анна Ивановна"
     assert "<a" not in repr(customers + orders)
+
+
+def test_card_leaves_the_organisation_off_a_private_persons_card(ctx, login_as):
+    from app.models import CustomerType
+
+    person = factories.customer(ctx)
+    company = factories.customer(
+        ctx,
+        last_name="Петров",
+        phone="+79162223344",
+        customer_type=CustomerType.LEGAL,
+        company_name="ООО «Ромашка»",
+    )
+    client = login_as("reception")
+    assert "Наименование организации" not in client.get(f"/customerview/show/{person.id}").get_data(
+        as_text=True
+    )
+    card = client.get(f"/customerview/show/{company.id}").get_data(as_text=True)
+    assert "Наименование организации" in card and "ООО «Ромашка»" in card
