@@ -154,7 +154,7 @@ class Interface(SQLAInterface):
             return filtered.count()
         pk = getattr(self.obj, self.get_pk_name())
         limited = filtered.statement.with_only_columns(pk).limit(cap + 1).subquery()
-        return self.session.execute(select(func.count()).select_from(limited)).scalar_one()
+        return values_connection(self.session).execute(select(func.count()).select_from(limited)).scalar_one()
 
     def values_plan(self, columns, declared: dict, related: dict):
         """``(column, ListColumn)`` for each list column, or None when one of them
@@ -199,7 +199,7 @@ class Interface(SQLAInterface):
         statement = query.statement.with_only_columns(*exprs)
         for join in joins:
             statement = statement.outerjoin(join)
-        rows = self.session.execute(statement).all()
+        rows = values_connection(self.session).execute(statement).all()
         values = []
         for row in rows:
             item = {}
@@ -235,6 +235,16 @@ class Interface(SQLAInterface):
             query = query.options(*self.eager)
         # With select_columns FAB's query yields rows that wrap the model instance.
         return count, [row[0] if isinstance(row, Row) else row for row in query.all()]
+
+
+def values_connection(session):
+    """The session's connection, for a statement whose rows are plain values: the
+    session's own transaction without the ORM's execution layer (~60 µs less a
+    statement; a list page runs three). Pending changes are flushed first, as
+    the session would before a query."""
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    return session.connection()
 
 
 class ListColumn:

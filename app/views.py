@@ -71,6 +71,7 @@ from .datamodel import (
     ListColumn,
     RowScopeMixin,
     WhereFilter,
+    values_connection,
 )
 from .errors import StaleEdit, ValidationFailed
 from .extensions import db
@@ -234,7 +235,7 @@ def options_statement(specs: tuple):
 def load_options(session, models: dict) -> dict[str, list[Option]]:
     if not models:
         return {}
-    rows = session.execute(options_statement(tuple(models.items()))).all()
+    rows = values_connection(session).execute(options_statement(tuple(models.items()))).all()
     options: dict[str, list[Option]] = {name: [] for name in models}
     for field, pk, label in rows:
         options[field].append(Option(pk, label))
