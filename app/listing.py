@@ -89,6 +89,19 @@ def add_link(path: str, filters) -> str:
     )
 
 
+RELATED_ARG = "_rel_"
+
+
+def related_args(filters) -> str:
+    """A card tab's record as export arguments (``_rel_customer=42``); "" on a main list,
+    whose export takes the page's own filters and search."""
+    return "&".join(
+        f"{RELATED_ARG}{flt.column_name}={value.id if hasattr(value, 'id') else value}"
+        for flt, value in filters.get_filters_values()
+        if flt.is_related_view
+    )
+
+
 _TEXTS: dict = {}
 
 
@@ -223,7 +236,7 @@ def render(
     if buttons.get("export"):
         path = safe_url_for(f"{view}.export")
         if path:
-            query = request.query_string.decode()
+            query = related_args(filters) or request.query_string.decode()
             href = escape(f"{path}?{query}" if query else path)
             parts.append(
                 f'<a class="btn btn-sm btn-default" href="{href}">'

@@ -41,7 +41,7 @@ from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, select, union_all
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased, joinedload
+from sqlalchemy.orm import MANYTOONE, aliased, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import BuildError
 from wtforms import BooleanField, DecimalField, HiddenField, StringField
@@ -791,6 +791,26 @@ class KartotekaModelView(RowScopeMixin, ModelView):
 
     EXPORT_LIMIT = 50_000
 
+    def related_conditions(self) -> list:
+        """A card tab's export keeps the tab's record: ``_rel_customer=42`` limits it to
+        the rows of customer 42 (listing.render writes it; any many-to-one relation).
+        A value that is not a record's number gives 404, not the unfiltered list."""
+        conditions = []
+        relationships = self.datamodel.obj.__mapper__.relationships
+        for key, value in request.args.items():
+            if not key.startswith(listing.RELATED_ARG):
+                continue
+            prop = relationships.get(key[len(listing.RELATED_ARG) :])
+            if prop is None or prop.direction is not MANYTOONE or len(prop.local_columns) != 1:
+                abort(404)
+            try:
+                pk = int(value)
+            except ValueError:
+                abort(404)
+            (column,) = prop.local_columns
+            conditions.append(column == pk)
+        return conditions
+
     @expose("/export.csv")
     @has_access
     def export(self):
@@ -800,7 +820,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         """
         get_filter_args(self._filters)
         filters = self.policy_filters(self._filters)
-        for condition in self.list_conditions():
+        for condition in [*self.list_conditions(), *self.related_conditions()]:
             if condition is not None:
                 filters._add_filter(WhereFilter("id", self.datamodel), condition)
         order_column, order_direction = self.base_order or ("", "")

@@ -218,3 +218,23 @@ def test_card_leaves_the_organisation_off_a_private_persons_card(ctx, login_as):
     )
     card = client.get(f"/customerview/show/{company.id}").get_data(as_text=True)
     assert "Наименование организации" in card and "ООО «Ромашка»" in card
+
+
+def test_a_card_tabs_export_holds_only_that_customers_rows(ctx, login_as):
+    import csv
+    import io
+    import re
+
+    anna = factories.customer(ctx, last_name="Орлова")
+    bob = factories.customer(ctx, last_name="Зуев", phone="+79161112233")
+    mine = [factories.order(ctx, customer=anna).id for _ in range(2)]
+    factories.order(ctx, customer=bob)
+    client = login_as("manager")
+    card = client.get(f"/customerview/show/{anna.id}").get_data(as_text=True)
+    (link,) = re.findall(r'href="(/ordertab/export\.csv[^"]*)"', card)
+    rows = list(
+        csv.reader(io.StringIO(client.get(link.replace("&amp;", "&")).get_data(as_text=True)), delimiter=";")
+    )
+    assert sorted(int(row[0]) for row in rows[1:]) == sorted(mine)
+    assert client.get("/ordertab/export.csv?_rel_customer=abc").status_code == 404
+    assert client.get("/ordertab/export.csv?_rel_items=1").status_code == 404
