@@ -371,6 +371,8 @@ def seed_demo(
     session = db.session
     managers = _staff_ids("manager") + _staff_ids("reception") or [None]
     specialists = _staff_ids("doctor") or [None]
+    # Notes are written by the front desk, managers and doctors.
+    note_authors = _staff_ids("reception") + _staff_ids("manager") + _staff_ids("doctor") or [None]
     start_id = (session.scalar(select(func.max(Customer.id))) or 0) + 1
     start_order = (session.scalar(select(func.max(Order.id))) or 0) + 1
     used_phones = set(session.scalars(select(Customer.phone)).all())
@@ -536,13 +538,15 @@ def seed_demo(
             f"95.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}" if last_visit else None
         )
         for _ in range(_how_many(rng, NOTE_COUNTS, note_scale)):
+            written = registered + (now - registered) * rng.random()
             rows_n.append(
                 {
                     "customer_id": cid,
                     "text": rng.choice(NOTES),
                     "pinned": rng.random() < 0.1,
-                    "created_on": registered,
-                    "changed_on": registered,
+                    "created_by_fk": rng.choice(note_authors),
+                    "created_on": written,
+                    "changed_on": written,
                 }
             )
             counts["notes"] += 1
