@@ -238,3 +238,14 @@ def test_a_card_tabs_export_holds_only_that_customers_rows(ctx, login_as):
     assert sorted(int(row[0]) for row in rows[1:]) == sorted(mine)
     assert client.get("/ordertab/export.csv?_rel_customer=abc").status_code == 404
     assert client.get("/ordertab/export.csv?_rel_items=1").status_code == 404
+
+
+def test_a_filtered_list_shows_its_filters(ctx, login_as):
+    """A list opened with a filter (a link, a bookmark) must not look like the whole list."""
+    factories.customer(ctx)
+    client = login_as("manager")
+    plain = client.get("/customerview/list/").get_data(as_text=True)
+    assert "kartoteka-active-filters" not in plain and 'class="panel-collapse collapse">' in plain
+    page = client.get("/customerview/list/?_flt_0_status=active&_flt_0_gender=female").get_data(as_text=True)
+    assert 'kartoteka-active-filters">2</span>' in page
+    assert 'class="panel-collapse collapse in">' in page
