@@ -152,8 +152,17 @@ _FULL_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_LIKE = re.compile(r"[\d\s()+\-.]+")
 
 
+def fold(text: str) -> str:
+    """A name as it is searched: lower case, «ё» as «е» (people type either)."""
+    return text.lower().replace("ё", "е")
+
+
+# Initials are typed with dots («Ёлкина В. П.»): a word is what is left.
+_NAME_PUNCTUATION = str.maketrans(".,;", "   ")
+
+
 def name_search_key(customer: Customer) -> str:
-    """Lower-cased ФИО with a leading space per word: word prefixes become substrings.
+    """Folded ФИО with a leading space per word: word prefixes become substrings.
 
     Python lower-cases Cyrillic; SQLite's lower() does not, so the key is
     computed here and stored.
@@ -164,11 +173,11 @@ def name_search_key(customer: Customer) -> str:
         customer.middle_name,
         customer.company_name,
     ]
-    return "".join(" " + w for p in parts if p for w in p.lower().split())
+    return "".join(" " + w for p in parts if p for w in fold(p).split())
 
 
 def name_condition(text: str):
-    words = (text or "").lower().split()
+    words = fold(text or "").translate(_NAME_PUNCTUATION).split()
     if not words:
         return None
     return and_(*[Customer.name_search.contains(" " + w, autoescape=True) for w in words])

@@ -12,6 +12,7 @@ from flask import current_app
 from sqlalchemy import func, insert, select
 
 from .access import ROLES
+from .customers import fold
 from .extensions import db
 from .models import (
     Branch,
@@ -400,7 +401,7 @@ def seed_demo(
                 "last_name": last,
                 "first_name": first,
                 "middle_name": middle,
-                "name_search": f" {last.lower()} {first.lower()} {middle.lower()}",
+                "name_search": f" {fold(last)} {fold(first)} {fold(middle)}",
                 "customer_type": CustomerType.INDIVIDUAL,
                 "phone": phone,
                 "email": email,

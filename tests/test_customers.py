@@ -347,3 +347,15 @@ def test_status_is_not_a_form_field_for_roles_without_the_status_action(ctx, log
     assert 'name="status"' in login_as("manager").get(f"/customerview/edit/{customer.id}").get_data(
         as_text=True
     )
+
+
+@pytest.mark.parametrize("typed", ["елкина", "ЕЛКИНА вера", "Ёлкина В. П.", "елкина в.п."])
+def test_search_box_takes_e_for_yo_and_initials(ctx, login_as, typed):
+    """«Ёлкина» is typed «Елкина» as often as not, and with initials."""
+    factories.customer(
+        ctx, last_name="Ёлкина", first_name="Вера", middle_name="Петровна", phone="+79161234567"
+    )
+    factories.customer(ctx, last_name="Ёлкин", first_name="Пётр", middle_name="Ильич", phone="+79035550000")
+    page = login_as("reception").get("/customerview/list/", query_string={"q": typed}).get_data(as_text=True)
+    assert "Ёлкина Вера Петровна" in page
+    assert "Ёлкин Пётр" not in page

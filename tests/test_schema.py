@@ -40,3 +40,27 @@ def test_restart_keeps_an_administrators_change_and_reset_restores_it(app):
             assert pv in role.permissions
         finally:
             access.sync_roles(reset=True)
+
+
+def test_migration_0011_folds_yo_in_stored_name_keys(tmp_path):
+    """Keys written before 0011 kept «ё»: «Елкина» would not find them."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from app import create_app
+
+    app = create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/old.db", INSTANCE_DIR=str(tmp_path))
+    with app.app_context():
+        upgrade(revision="0010")
+        db.session.execute(
+            text(
+                "INSERT INTO customer (id, last_name, first_name, customer_type, status, name_search, discount, "
+                "bonus_balance, deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+                "(1, 'Ёлкина', 'Вера', 'INDIVIDUAL', 'ACTIVE', ' ёлкина вера', 0, 0, 0, "
+                "CURRENT_TIMESTAMP, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        db.session.commit()
+        upgrade(revision="heads")
+        assert db.session.execute(text("SELECT name_search FROM customer")).scalar() == " елкина вера"
+        db.session.remove()
