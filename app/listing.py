@@ -232,7 +232,8 @@ def render(
         path = safe_url_for(f"{view}.add")
         if path:
             parts.append(add_link(path, filters))
-    parts.append(actions_menu(actions, view))
+    if rows:  # bulk actions need rows to tick
+        parts.append(actions_menu(actions, view))
     if buttons.get("export"):
         path = safe_url_for(f"{view}.export")
         if path:

@@ -249,3 +249,12 @@ def test_a_filtered_list_shows_its_filters(ctx, login_as):
     page = client.get("/customerview/list/?_flt_0_status=active&_flt_0_gender=female").get_data(as_text=True)
     assert 'kartoteka-active-filters">2</span>' in page
     assert 'class="panel-collapse collapse in">' in page
+
+
+def test_bulk_actions_show_only_with_rows_to_tick(ctx, login_as):
+    factories.customer(ctx, last_name="Видимая")
+    client = login_as("manager")
+    found = client.get("/customerview/list/", query_string={"q": "Видимая"}).get_data(as_text=True)
+    assert "status_blocked_menu_item" in found
+    empty = client.get("/customerview/list/", query_string={"q": "Несуществующая"}).get_data(as_text=True)
+    assert "Ничего не найдено" in empty and "status_blocked_menu_item" not in empty
