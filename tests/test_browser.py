@@ -247,3 +247,13 @@ def test_widgets_speak_the_page_language(ctx, server, page):
     ]
     assert header.split()[0] in months, header
     assert page.locator(".datepicker-days th.dow").first.inner_text() == "пн"
+
+
+def test_a_link_to_another_tab_of_the_card_switches_to_it(ctx, server, page):
+    customer = factories.customer(ctx)
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    assert page.locator(".kartoteka-tabs li.active a").get_attribute("href") == "#orders"
+    page.evaluate("window.location.hash = '#notes'")
+    page.wait_for_selector(".kartoteka-tabs li.active a[href='#notes']")
+    assert page.locator("#notes").is_visible()
