@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import request
 from flask_appbuilder.api import ModelRestApi
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
-from . import access
+from . import access, views
 from .datamodel import Interface, RowScopeMixin
 from .models import Customer, CustomerDocument, MedicalRecord, Note, Order
 
@@ -18,6 +19,29 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
     page_size = 20
     max_page_size = 100
     allow_browser_login = True  # staff sessions; writes still need the CSRF token
+    view = None  # the screen whose column labels and titles the API gives
+    RELATED_IDS = {"customer.id": _l("Клиент (ID)"), "specialist.id": _l("Специалист (ID)")}
+
+    def __init__(self):
+        view = self.view
+        if view is not None:
+            self.label_columns = {
+                **views.COMMON_LABELS,
+                **(view.label_columns or {}),
+                **self.RELATED_IDS,
+                **(self.label_columns or {}),
+            }
+            self.list_title = self.list_title or view.list_title
+            self.show_title = self.show_title or view.show_title
+            self.add_title = self.add_title or view.add_title
+            self.edit_title = self.edit_title or view.edit_title
+        super().__init__()
+
+    def _get_field_info(self, field, filter_rel_field, page=None, page_size=None):
+        info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)
+        if not self.description_columns.get(field.name):
+            info["description"] = ""  # FAB translates "", which gives the catalog's header
+        return info
 
     def _policy(self, row: dict) -> dict:
         model = self.datamodel.obj
@@ -57,6 +81,7 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
 
 
 class CustomerApi(PolicyApi):
+    view = views.CustomerView
     resource_name = "customers"
     class_permission_name = access.CUSTOMERS
     datamodel = Interface(Customer)
@@ -87,6 +112,7 @@ class CustomerApi(PolicyApi):
 
 
 class OrderApi(PolicyApi):
+    view = views.OrderView
     resource_name = "orders"
     class_permission_name = access.ORDERS
     datamodel = Interface(Order)
@@ -106,6 +132,7 @@ class OrderApi(PolicyApi):
 
 
 class NoteApi(PolicyApi):
+    view = views.NoteView
     resource_name = "notes"
     class_permission_name = access.NOTES
     datamodel = Interface(Note)
@@ -116,6 +143,7 @@ class NoteApi(PolicyApi):
 
 
 class DocumentApi(PolicyApi):
+    view = views.CustomerDocumentView
     resource_name = "documents"
     class_permission_name = access.DOCUMENTS
     datamodel = Interface(CustomerDocument)
@@ -125,6 +153,7 @@ class DocumentApi(PolicyApi):
 
 
 class MedicalRecordApi(PolicyApi):
+    view = views.MedicalRecordView
     resource_name = "anamnesis"
     class_permission_name = access.ANAMNESIS
     datamodel = Interface(MedicalRecord)

@@ -481,3 +481,20 @@ def test_posting_a_field_the_role_may_not_write_changes_nothing(app, ctx, login_
         assert ctx.get(Customer, customer.id).phone == PHONE
     finally:
         access.sync_roles(reset=True)
+
+
+def test_api_speaks_the_screens_language(ctx, login_as):
+    """The API's labels and titles are the screens' (FAB made «Registered At», «List
+    Customer»), and a field without a description has none (FAB translated the
+    empty string, which gives the translation catalog's header)."""
+    seed(ctx)
+    client = login_as("manager")
+    listing = client.get("/api/v1/customers/?q=(page_size:1)").get_json()
+    assert listing["list_title"] == "Клиенты"
+    assert listing["label_columns"]["registered_at"] == "Дата регистрации"
+    assert listing["label_columns"]["phone"] == "Телефон"
+    orders = client.get("/api/v1/orders/?q=(page_size:1)").get_json()
+    assert orders["label_columns"]["customer.id"] == "Клиент (ID)"
+    info = client.get("/api/v1/customers/_info").get_json()
+    assert {c["description"] for c in info["add_columns"]} == {""}
+    assert {c["label"] for c in info["add_columns"]} >= {"Фамилия", "Телефон", "Город"}
