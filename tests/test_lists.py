@@ -258,3 +258,9 @@ def test_bulk_actions_show_only_with_rows_to_tick(ctx, login_as):
     assert "status_blocked_menu_item" in found
     empty = client.get("/customerview/list/", query_string={"q": "Несуществующая"}).get_data(as_text=True)
     assert "Ничего не найдено" in empty and "status_blocked_menu_item" not in empty
+
+
+def test_the_customers_name_opens_the_card(ctx, login_as):
+    anna = factories.customer(ctx, last_name="Орлова", first_name="Анна", middle_name="Ивановна")
+    page = login_as("reception").get("/customerview/list/").get_data(as_text=True)
+    assert f'<a href="/customerview/show/{anna.id}">Орлова Анна Ивановна</a>' in page
