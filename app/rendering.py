@@ -124,6 +124,8 @@ def _widget_texts(locale_id: str) -> str:
                 "clear": _("Очистить"),
                 "weekStart": locale.first_week_day + 1 if locale.first_week_day < 6 else 0,
             },
+            # FAB's ab_actions.js alerts in English when an action has no rows ticked
+            "fab": {"No row selected": _("Отметьте хотя бы одну строку")},
             "select2": {
                 "inputTooShort": _("Введите ещё хотя бы 2 символа"),
                 "noResults": _("Ничего не найдено"),

@@ -257,3 +257,41 @@ def test_a_link_to_another_tab_of_the_card_switches_to_it(ctx, server, page):
     page.evaluate("window.location.hash = '#notes'")
     page.wait_for_selector(".kartoteka-tabs li.active a[href='#notes']")
     assert page.locator("#notes").is_visible()
+
+
+def test_manager_blocks_ticked_customers_and_deletes_one_from_the_list(ctx, server, page):
+    """The list table's checkboxes, actions menu, confirmation and row delete button
+    (written in Python, app/listing.py) drive FAB's ab_actions.js."""
+    from app.models import CustomerStatus
+
+    first = factories.customer(ctx, last_name="Первая", phone="+79161110001")
+    second = factories.customer(ctx, last_name="Вторая", phone="+79161110002")
+    third = factories.customer(ctx, last_name="Третья", phone="+79161110003")
+    login(page, server, "manager")
+    # an action with nothing ticked says so in Russian
+    page.click("button:has-text('Действия')")
+    page.click(".status_blocked_menu_item")
+    page.wait_for_selector("#modal-alert .modal-text:has-text('Отметьте хотя бы одну строку')")
+    page.click("#modal-alert button")
+    page.wait_for_selector("#modal-alert", state="hidden")
+    for customer in (first, second):
+        page.check(f"input.action_check[value='{customer.id}']")
+    page.click("button:has-text('Действия')")
+    page.click(".status_blocked_menu_item")
+    page.wait_for_selector("text=Статус изменён у 2 клиентов.")
+    ctx.expire_all()
+    assert [ctx.get(Customer, c.id).status for c in (first, second, third)] == [
+        CustomerStatus.BLOCKED,
+        CustomerStatus.BLOCKED,
+        CustomerStatus.ACTIVE,
+    ]
+    # the row's delete button asks first, then deletes that row only
+    first_id, third_id = first.id, third.id
+    page.goto(f"{server}/customerview/list/")
+    page.click(f"a.kartoteka-delete[data-href$='/delete/{third_id}']")
+    page.wait_for_selector("#modal-confirm .modal-body:has-text('Удалить')")
+    page.click("#modal-confirm-ok")
+    page.wait_for_selector(".alert")  # FAB's «Deleted Row» message, on the list again
+    ctx.expire_all()
+    assert ctx.get(Customer, third_id) is None
+    assert ctx.get(Customer, first_id) is not None

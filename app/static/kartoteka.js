@@ -32,6 +32,12 @@ function kartotekaWidgetLanguage(texts) {
         removeAllItems: function () { return s.removeAllItems; }
       });
     }
+    // FAB's own alerts (ab_actions.js) are written in English: say them in the page's language
+    if (typeof window.ab_alert === 'function' && !window.ab_alert.kartoteka) {
+      var fabAlert = window.ab_alert;
+      window.ab_alert = function (text) { return fabAlert(texts.fab[text] || text); };
+      window.ab_alert.kartoteka = true;
+    }
     if ($.fn.datepicker) {
       $.fn.datepicker.dates[texts.code] = texts.datepicker;
       $.fn.datepicker.defaults.language = texts.code;
