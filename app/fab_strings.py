@@ -45,4 +45,8 @@ FAB_STRINGS = [
     _l("Edit record"),
     _l("Show record"),
     _l("Delete record"),
+    # FAB's Russian says «Добавлено строк» / «Изменено строк» / «Удалено строк» after one record
+    _l("Added Row"),
+    _l("Changed Row"),
+    _l("Deleted Row"),
 ]
