@@ -49,4 +49,8 @@ FAB_STRINGS = [
     _l("Added Row"),
     _l("Changed Row"),
     _l("Deleted Row"),
+    # relation filters: FAB's Russian is «Отношение», «Нет связи», «Связь многие ко многим»
+    _l("Relation"),
+    _l("No Relation"),
+    _l("Relation as Many"),
 ]

@@ -264,3 +264,19 @@ def test_the_customers_name_opens_the_card(ctx, login_as):
     anna = factories.customer(ctx, last_name="Орлова", first_name="Анна", middle_name="Ивановна")
     page = login_as("reception").get("/customerview/list/").get_data(as_text=True)
     assert f'<a href="/customerview/show/{anna.id}">Орлова Анна Ивановна</a>' in page
+
+
+def test_relation_filters_are_named_as_a_receptionist_would(login_as):
+    """FAB's Russian names them «Отношение», «Нет связи», «Связь многие ко многим»."""
+    import json
+    import re
+
+    page = login_as("manager").get("/customerview/list/").get_data(as_text=True)
+    operators = json.loads(
+        re.search(r"new AdminFilters\(\s*'#filter_form',\s*\{.*?\},\s*\{.*?\},\s*(\{.*?\}),", page, re.S)[1]
+    )
+    assert operators["manager"] == ["Равно", "Не равно"]
+    assert operators["tags"] == ["Включает"]
+    assert not {"Отношение", "Нет связи", "Связь многие ко многим"} & {
+        o for ops in operators.values() for o in ops
+    }
