@@ -53,4 +53,5 @@ FAB_STRINGS = [
     _l("Relation"),
     _l("No Relation"),
     _l("Relation as Many"),
+    _l("Ends with"),  # FAB's Russian starts it with a small letter
 ]
