@@ -212,14 +212,25 @@ def sync_roles(reset: bool = False) -> list[str]:
     sm.add_role(sm.auth_role_admin)
     sm.add_role(sm.auth_role_public)
     appbuilder.add_permissions(update_perms=True)
+    existing = _all_pvms(sm)
     for perm, view in sorted(all_policy_permissions()):
         sm.add_permission_view_menu(perm, view)
     all_pvms = _all_pvms(sm)
+    new_policy = all_policy_permissions() - existing
     menu_resources = _menu_resources(appbuilder)
     touched = []
     for key, spec in ROLES.items():
         role = sm.find_role(spec.name)
         if role is not None and not reset:
+            # A field rule new in this version starts at its default levels in
+            # existing roles (or every role would lose sight of the field).
+            added = field_permissions(key) & new_policy
+            if added:
+                role.permissions = [
+                    *role.permissions,
+                    *(sm.find_permission_view_menu(perm, view) for perm, view in sorted(added)),
+                ]
+                sm.session.commit()
             continue
         if role is None:
             role = sm.add_role(spec.name)
@@ -296,6 +307,14 @@ FIELDS: dict[str, FieldSpec] = {
             _l("Дата рождения"),
             (("Customer", "birth_date"), ("Customer", "age")),
             {"manager": WRITE, "reception": WRITE, "doctor": READ, "auditor": MASK},
+        ),
+        FieldSpec(
+            # «finances beyond their own orders» are not a specialist's: the
+            # card's order figures are theirs, the customer's balances are not
+            "customer.balances",
+            _l("Бонусы и депозит"),
+            (("Customer", "bonus_balance"), ("Customer", "deposit_balance")),
+            {"sysadmin": READ, "manager": READ, "reception": READ, "auditor": READ},
         ),
         FieldSpec(
             "document.number",

@@ -2005,6 +2005,7 @@ class CustomerView(KartotekaModelView):
             can_add_order=sm.has_access("can_write", access.ORDERS),
             statuses=list(CustomerStatus),
             active_tab=active_tab,
+            show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
         )
 
     def order_form_with_options(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
@@ -498,3 +499,52 @@ def test_api_speaks_the_screens_language(ctx, login_as):
     info = client.get("/api/v1/customers/_info").get_json()
     assert {c["description"] for c in info["add_columns"]} == {""}
     assert {c["label"] for c in info["add_columns"]} >= {"Фамилия", "Телефон", "Город"}
+
+
+def test_a_specialist_sees_no_balances_of_the_customer(app, ctx, login_as):
+    """DESIGN: a specialist never sees «finances beyond their own orders»: the card
+    keeps their orders' figures and leaves off the bonus and deposit balances."""
+    customer = factories.customer(ctx, bonus_balance=Decimal("150.00"), deposit_balance=Decimal("2000.00"))
+    factories.order(ctx, customer, specialist_id=user_id(app, "doctor"))
+    from app import formatting
+
+    with app.test_request_context():
+        deposit = formatting.money(Decimal("2000.00"))  # «2 000,00 ₽», with the locale's spaces
+    doctor = login_as("doctor").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "kpi-orders" in doctor
+    assert "kpi-deposit" not in doctor and deposit not in doctor and "Депозит" not in doctor
+    manager = login_as("manager").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "kpi-deposit" in manager and deposit in manager
+
+
+def test_a_new_field_rule_reaches_existing_roles_at_its_defaults(app):
+    """A field rule added in a new version (customer.balances) starts at its default
+    levels in roles that already exist; an administrator's change elsewhere stays."""
+    with app.app_context():
+        sm = app.appbuilder.sm
+        view = access.FIELD_PREFIX + "customer.balances"
+        for role_key in access.ROLES:
+            role = sm.find_role(access.ROLES[role_key].name)
+            role.permissions = [pv for pv in role.permissions if pv.view_menu.name != view]
+        for pv in sm.session.query(sm.permissionview_model).all():
+            if pv.view_menu.name == view:
+                sm.session.delete(pv)
+        reception = sm.find_role(access.ROLES["reception"].name)
+        notes = sm.find_permission_view_menu("can_write", access.NOTES)
+        reception.permissions.remove(notes)  # an administrator's change
+        sm.session.commit()
+        try:
+            assert access.sync_roles() == []  # what a restart runs
+            granted = {
+                key: {
+                    pv.permission.name
+                    for pv in sm.find_role(spec.name).permissions
+                    if pv.view_menu.name == view
+                }
+                for key, spec in access.ROLES.items()
+            }
+            assert granted["manager"] == {"can_mask", "can_read"}
+            assert granted["doctor"] == set()
+            assert notes not in sm.find_role(access.ROLES["reception"].name).permissions
+        finally:
+            access.sync_roles(reset=True)
