@@ -64,10 +64,11 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         appbuilder.init_app(app, db.session)
         rendering.install_list_links(app, appbuilder.template_filters)
         rendering.install_template_gettext(app)
-        from .views import ERROR_MESSAGES, clean_list_args, error_page, register_views
+        from .views import ERROR_MESSAGES, clean_list_args, error_page, register_views, reject_malformed_urls
 
         register_views(appbuilder)
         transactions.install(app)
+        app.before_request(reject_malformed_urls)
         app.before_request(clean_list_args)
         for code in ERROR_MESSAGES:
             app.register_error_handler(code, error_page)

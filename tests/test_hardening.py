@@ -169,3 +169,26 @@ def test_markup_typed_into_a_field_is_shown_as_text(ctx, login_as):
     assert '<b onmouseover="x">' not in listing
     card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     assert '<b onmouseover="x">' not in card and "Жирная" in card
+
+
+@pytest.mark.parametrize("role", ["sysadmin", "reception"])
+def test_addresses_that_name_nothing_answer_404_not_500(app, login_as, role):
+    """Every route with a variable, given a record number that is not one (text, out
+    of the column's range, zero, negative), an unknown action, file or chart:
+    the answer is 404, 403 or a redirect, never a server error."""
+    import re
+
+    client = login_as(role)
+    failures = []
+    for rule in app.url_map.iter_rules():
+        path = str(rule)
+        if "<" not in path or rule.endpoint == "static" or path.startswith("/static"):
+            continue
+        for value in ("abc", "99999999999999999999", "0", "-1"):
+            url = re.sub(r"<(?:[a-z]+:)?pk>", value, path)
+            url = re.sub(r"<[^>]+>", "nothing", url)
+            for method in sorted(rule.methods & {"GET", "POST"}):
+                status = client.open(url, method=method).status_code
+                if status >= 500:
+                    failures.append((method, url, status))
+    assert failures == []
