@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from sqlalchemy import Integer, Numeric, SmallInteger
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -14,10 +18,48 @@ from wtforms import (
     SelectField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
 from .extensions import db
 from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
+
+
+class FitsColumn:
+    """A number its column can hold. A larger one reached the database, which
+    refused it (PostgreSQL: numeric field overflow, integer out of range) and
+    the page answered 500."""
+
+    def __init__(self, limit):
+        self.limit = limit
+
+    def __call__(self, form, field):
+        value = field.data
+        if isinstance(value, str):  # a number typed into a text field («12,5»)
+            try:
+                value = Decimal(value.replace(",", ".").replace(" ", "").replace("\u00a0", ""))
+            except InvalidOperation:
+                return  # not a number: the field's own validators say so
+        if (
+            isinstance(value, int | float | Decimal)
+            and not isinstance(value, bool)
+            and abs(value) > self.limit
+        ):
+            from .formatting import number
+
+            raise ValidationError(_("Слишком большое число: не больше %(max)s.", max=number(self.limit)))
+
+
+def column_limit(column) -> Decimal | int | None:
+    """The largest absolute value ``column`` holds, for the kinds of numbers Kartoteka keeps."""
+    kind = column.type
+    if isinstance(kind, Numeric) and kind.precision is not None:
+        scale = kind.scale or 0
+        return Decimal(10) ** (kind.precision - scale) - Decimal(10) ** -scale
+    if isinstance(kind, SmallInteger):
+        return 2**15 - 1
+    if isinstance(kind, Integer):
+        return 2**31 - 1
+    return None
 
 
 class LabeledEnumField(SelectField):

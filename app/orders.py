@@ -24,6 +24,26 @@ from .models import (
 )
 
 CENT = Decimal("0.01")
+MAX_QUANTITY = 9_999  # of one service or product in one order
+MAX_AMOUNT = Decimal("9999999999.99")  # what a money column (12 digits, 2 after the point) holds
+
+
+def check_quantity(quantity) -> None:
+    if quantity is None or quantity < 1:
+        raise ValidationFailed({"quantity": _("Количество должно быть не меньше 1.")})
+    if quantity > MAX_QUANTITY:
+        from .formatting import number
+
+        raise ValidationFailed({"quantity": _("Количество — не больше %(max)s.", max=number(MAX_QUANTITY))})
+
+
+def check_total(order: Order) -> None:
+    if order.total > MAX_AMOUNT:
+        from .formatting import money
+
+        raise ValidationFailed(
+            {None: _("Сумма заказа слишком велика: не больше %(max)s.", max=money(MAX_AMOUNT))}
+        )
 
 
 def recalculate(order: Order) -> Order:
@@ -69,8 +89,13 @@ def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
     paid = order.paid if order.paid is not None else ZERO
     if paid < 0:
         raise ValidationFailed({"paid": _("Оплаченная сумма не может быть отрицательной.")})
+    if paid > MAX_AMOUNT:
+        raise ValidationFailed(
+            {"paid": _("Оплачено больше суммы заказа: оплата не может превышать итог заказа.")}
+        )
     order.paid = Decimal(paid).quantize(CENT)
     recalculate(order)
+    check_total(order)
     if order.paid > order.total:
         raise ValidationFailed(
             {"paid": _("Оплачено больше суммы заказа: оплата не может превышать итог заказа.")}
@@ -104,8 +129,7 @@ def notify_order(session: Session, order: Order, *, is_new: bool) -> None:
 
 
 def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> OrderItem:
-    if quantity is None or quantity < 1:
-        raise ValidationFailed({"quantity": _("Количество должно быть не меньше 1.")})
+    check_quantity(quantity)
     item = OrderItem(
         catalog_item=catalog_item,
         name=catalog_item.name,
@@ -119,14 +143,14 @@ def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> Orde
 
 def prepare_order_item(session: Session, item: OrderItem) -> OrderItem:
     """An item edited on its own: validate, then recompute its order's total."""
-    if item.quantity is None or item.quantity < 1:
-        raise ValidationFailed({"quantity": _("Количество должно быть не меньше 1.")})
+    check_quantity(item.quantity)
     if item.price is not None and item.price < 0:
         raise ValidationFailed({"price": _("Цена не может быть отрицательной.")})
     order = item.order
     if order is None:
         raise ValidationFailed({"order": _("Выберите заказ.")})
     recalculate(order)
+    check_total(order)
     if order.paid > order.total:
         raise ValidationFailed({None: _("После изменения позиции оплата превысит сумму заказа.")})
     return item

@@ -76,7 +76,15 @@ from .datamodel import (
 )
 from .errors import StaleEdit, ValidationFailed
 from .extensions import db
-from .forms import LabeledEnumField, MessageForm, NoteInlineForm, OrderInlineForm, StatusForm
+from .forms import (
+    FitsColumn,
+    LabeledEnumField,
+    MessageForm,
+    NoteInlineForm,
+    OrderInlineForm,
+    StatusForm,
+    column_limit,
+)
 from .models import (
     AccessAction,
     AccessLog,
@@ -334,6 +342,18 @@ class KartotekaModelView(RowScopeMixin, ModelView):
 
     def _init_forms(self):
         super()._init_forms()
+        table = getattr(self.datamodel.obj, "__table__", None)
+        for form_class in {self.add_form, self.edit_form}:
+            for name, unbound in vars(form_class).items():
+                column = table.columns.get(name) if table is not None else None
+                limit = (
+                    column_limit(column) if isinstance(unbound, UnboundField) and column is not None else None
+                )
+                if limit is not None:
+                    unbound.kwargs["validators"] = [
+                        *(unbound.kwargs.get("validators") or []),
+                        FitsColumn(limit),
+                    ]
         for form_class in (self.add_form, self.edit_form):
             for name, unbound in relation_fields(form_class):
                 model = self.datamodel.get_related_model(name)

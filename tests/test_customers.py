@@ -359,3 +359,35 @@ def test_search_box_takes_e_for_yo_and_initials(ctx, login_as, typed):
     page = login_as("reception").get("/customerview/list/", query_string={"q": typed}).get_data(as_text=True)
     assert "Ёлкина Вера Петровна" in page
     assert "Ёлкин Пётр" not in page
+
+
+@pytest.mark.parametrize(
+    ("quantity", "paid", "price", "message"),
+    [
+        ("99999999999", "0", "1500.00", "Количество — не больше"),
+        ("9999", "0", "9999999.00", "Сумма заказа слишком велика"),
+        ("1", "1e30", "1500.00", "оплата не может превышать итог заказа"),
+    ],
+)
+def test_numbers_too_large_for_the_database_are_refused_with_a_reason(
+    ctx, login_as, quantity, paid, price, message
+):
+    """They reached PostgreSQL (numeric field overflow, integer out of range) and
+    the page answered 500."""
+    item = factories.catalog_item(ctx, "Крем", price)
+    customer = factories.customer(ctx)
+    data = {"kind": "visit", "catalog_item": str(item.id), "quantity": quantity, "paid": paid}
+    response = login_as("reception").post(f"/customerview/{customer.id}/orders", data=data)
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert count(ctx, Order) == 0
+
+
+def test_generated_forms_refuse_a_number_the_column_cannot_hold(ctx, login_as):
+    from app.models import CatalogItem
+
+    client = login_as("manager")
+    data = {"name": "Золотая процедура", "kind": "service", "price": "1e20", "active": "y"}
+    page = client.post("/catalogitemview/add", data=data).get_data(as_text=True)
+    assert "Слишком большое число: не больше" in page
+    assert ctx.query(CatalogItem).filter_by(name="Золотая процедура").count() == 0
