@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from flask import request
 from flask_appbuilder.api import ModelRestApi
 from flask_babel import gettext as _
@@ -10,6 +12,54 @@ from flask_babel import lazy_gettext as _l
 from . import access, views
 from .datamodel import Interface, RowScopeMixin
 from .models import Customer, CustomerDocument, MedicalRecord, Note, Order
+
+# Marshmallow's and FAB's API messages are English: each known one, in the user's
+# language (an integrator reads them; a front end may show them as they are).
+API_MESSAGES = (
+    (re.compile(r"Missing data for required field\."), lambda m: _("Обязательное поле.")),
+    (re.compile(r"Field may not be null\."), lambda m: _("Поле не может быть пустым.")),
+    (
+        re.compile(r"Longer than maximum length (\d+)\."),
+        lambda m: _("Не длиннее %(max)s символов.", max=m[1]),
+    ),
+    (
+        re.compile(r"Shorter than minimum length (\d+)\."),
+        lambda m: _("Не короче %(min)s символов.", min=m[1]),
+    ),
+    (
+        re.compile(r"Length must be between (\d+) and (\d+)\."),
+        lambda m: _("Длина — от %(min)s до %(max)s символов.", min=m[1], max=m[2]),
+    ),
+    (re.compile(r"Not a valid (?:integer|number|decimal)\."), lambda m: _("Нужно число.")),
+    (re.compile(r"Not a valid date\."), lambda m: _("Нужна дата в виде ГГГГ-ММ-ДД.")),
+    (re.compile(r"Not a valid datetime\."), lambda m: _("Нужны дата и время в виде ГГГГ-ММ-ДДTЧЧ:ММ.")),
+    (re.compile(r"Not a valid boolean\."), lambda m: _("Нужно true или false.")),
+    (re.compile(r"Not a valid email address\."), lambda m: _("Неверный адрес эл. почты.")),
+    (re.compile(r"Not a valid string\."), lambda m: _("Нужна строка.")),
+    (re.compile(r"Unknown field\."), lambda m: _("Неизвестное поле.")),
+    (re.compile(r"Must be one of: (.*)\."), lambda m: _("Допустимые значения: %(values)s.", values=m[1])),
+    (re.compile(r"Arguments are not correct"), lambda m: str(views.ERROR_MESSAGES[400])),
+    (
+        re.compile(r"Not a valid rison argument"),
+        lambda m: _("Параметр q не разобран: ожидается запись в формате Rison."),
+    ),
+    (re.compile(r"Could not process entity"), lambda m: _("Запись не сохранена: проверьте данные.")),
+    (re.compile(r"Internal error"), lambda m: str(views.ERROR_MESSAGES[500])),
+)
+
+
+def localized(message):
+    """``message`` (a text, or marshmallow's dict or list of them) in the user's language."""
+    if isinstance(message, dict):
+        return {key: localized(value) for key, value in message.items()}
+    if isinstance(message, list):
+        return [localized(item) for item in message]
+    if isinstance(message, str):
+        for pattern, say in API_MESSAGES:
+            found = pattern.fullmatch(message)
+            if found:
+                return say(found)
+    return message
 
 
 class PolicyApi(RowScopeMixin, ModelRestApi):
@@ -36,6 +86,24 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
             self.add_title = self.add_title or view.add_title
             self.edit_title = self.edit_title or view.edit_title
         super().__init__()
+
+    def response_400(self, message=None):
+        return super().response_400(message=localized(message or "Arguments are not correct"))
+
+    def response_422(self, message=None):
+        return super().response_422(message=localized(message or "Could not process entity"))
+
+    def response_500(self, message=None):
+        return super().response_500(message=localized(message or "Internal error"))
+
+    def response_401(self):
+        return self.response(401, message=_("Войдите в систему."))
+
+    def response_403(self):
+        return self.response(403, message=str(views.ERROR_MESSAGES[403]))
+
+    def response_404(self):
+        return self.response(404, message=_("Запись не найдена."))
 
     def _get_field_info(self, field, filter_rel_field, page=None, page_size=None):
         info = super()._get_field_info(field, filter_rel_field, page=page, page_size=page_size)

@@ -2468,12 +2468,32 @@ MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger number is no record's
 _DIGITS = re.compile(r"[0-9]+")
 
 
+def readable_rison(text: str) -> bool:
+    """Can FAB read the API's ``q`` (Rison, or JSON as its fallback)?"""
+    import json
+
+    import prison
+
+    try:
+        prison.loads(text)
+    except Exception:  # noqa: BLE001 - prison raises IndexError, ValueError… on bad input
+        try:
+            json.loads(text)
+        except ValueError:
+            return False
+    return True
+
+
 def reject_malformed_urls():
     """404 for an address that names nothing: a record number that is not one (or
     beyond the column's range), an action the view does not have, a file that is
     not there, a chart that does not exist. These reached the database or FAB's
     code and answered 500. (A before_request hook after FAB's, so that the error
     page knows who is signed in.)"""
+    query = request.args.get("q")
+    if query and request.path.startswith("/api/") and not readable_rison(query):
+        # FAB's parser raised on some malformed ones («((((») and the API answered 500
+        return jsonify(message=_("Параметр q не разобран: ожидается запись в формате Rison.")), 400
     endpoint, values = request.endpoint, request.view_args
     if not values or endpoint is None:
         return

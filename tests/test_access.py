@@ -548,3 +548,19 @@ def test_a_new_field_rule_reaches_existing_roles_at_its_defaults(app):
             assert notes not in sm.find_role(access.ROLES["reception"].name).permissions
         finally:
             access.sync_roles(reset=True)
+
+
+def test_api_errors_speak_the_users_language(ctx, login_as):
+    """Marshmallow's and FAB's messages («Longer than maximum length 100.», «Not found»)
+    reached the user in English."""
+    client = login_as("manager")
+    refused = client.post("/api/v1/customers/", json={"last_name": "Я" * 101, "phone": "+79161234567"})
+    assert refused.status_code == 422
+    message = refused.get_json()["message"]
+    assert message["last_name"] == ["Не длиннее 100 символов."]
+    assert message["first_name"] == ["Обязательное поле."]
+    missing = client.get("/api/v1/customers/2147483000")
+    assert (missing.status_code, missing.get_json()["message"]) == (404, "Запись не найдена.")
+    bad_query = client.get("/api/v1/customers/?q=((((")
+    assert bad_query.status_code == 400  # FAB's parser raised and the API answered 500
+    assert bad_query.get_json()["message"].startswith("Параметр q не разобран")
