@@ -8,6 +8,7 @@ from flask import request
 from flask_appbuilder.api import ModelRestApi
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import Enum
 
 from . import access, views
 from .datamodel import Interface, RowScopeMixin
@@ -86,6 +87,32 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
             self.add_title = self.add_title or view.add_title
             self.edit_title = self.edit_title or view.edit_title
         super().__init__()
+
+    def get_list_headless(self, **kwargs):
+        """FAB's list, after checking what reached the database unchecked and answered
+        500: a negative page (PostgreSQL refuses a negative OFFSET) and a value that
+        is not one of a status column's (SQLAlchemy raised LookupError)."""
+        args = kwargs.get("rison") or {}
+        page = args.get("page")
+        if page is not None and (not isinstance(page, int) or isinstance(page, bool) or page < 0):
+            return self.response_400(message=_("Номер страницы — целое число от 0."))
+        columns = self.datamodel.obj.__table__.columns
+        for flt in args.get("filters") or []:
+            column = columns.get(flt.get("col")) if isinstance(flt, dict) else None
+            if column is None or not isinstance(column.type, Enum):
+                continue
+            values = flt.get("value")
+            if any(
+                str(v) not in column.type.enums for v in (values if isinstance(values, list) else [values])
+            ):
+                return self.response_400(
+                    message=_(
+                        "Поле %(field)s принимает значения: %(values)s.",
+                        field=column.name,
+                        values=", ".join(column.type.enums),
+                    )
+                )
+        return super().get_list_headless(**kwargs)
 
     def response_400(self, message=None):
         return super().response_400(message=localized(message or "Arguments are not correct"))

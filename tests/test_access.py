@@ -561,6 +561,13 @@ def test_api_errors_speak_the_users_language(ctx, login_as):
     assert message["first_name"] == ["Обязательное поле."]
     missing = client.get("/api/v1/customers/2147483000")
     assert (missing.status_code, missing.get_json()["message"]) == (404, "Запись не найдена.")
+    negative = client.get("/api/v1/customers/?q=(page:-1)")  # PostgreSQL refused OFFSET -20: 500
+    assert (negative.status_code, negative.get_json()["message"]) == (
+        400,
+        "Номер страницы — целое число от 0.",
+    )
+    unknown = client.get("/api/v1/customers/?q=(filters:!((col:status,opr:eq,value:nope)))")
+    assert unknown.status_code == 400 and "active, verified" in unknown.get_json()["message"]
     bad_query = client.get("/api/v1/customers/?q=((((")
     assert bad_query.status_code == 400  # FAB's parser raised and the API answered 500
     assert bad_query.get_json()["message"].startswith("Параметр q не разобран")

@@ -192,3 +192,34 @@ def test_addresses_that_name_nothing_answer_404_not_500(app, login_as, role):
                 if status >= 500:
                     failures.append((method, url, status))
     assert failures == []
+
+
+API_QUERIES = [
+    "(page:-1)",
+    "(page_size:1000)",
+    "(order_column:nope,order_direction:asc)",
+    "(order_column:id,order_direction:sideways)",
+    "(filters:!((col:nope,opr:eq,value:1)))",
+    "(filters:!((col:id,opr:nope,value:1)))",
+    "(filters:!((col:id,opr:eq,value:abc)))",
+    "(filters:!((col:id,opr:gt,value:99999999999999999999)))",
+    "(filters:!((col:status,opr:eq,value:nope)))",
+    "(columns:!(nope))",
+    "(keys:!(nope))",
+    "(filters:nope)",
+    "((((",
+    "!(1,2)",
+]
+
+
+def test_api_queries_that_make_no_sense_answer_4xx_not_500(login_as):
+    from urllib.parse import quote
+
+    client = login_as("manager")
+    failures = []
+    for resource in ("customers", "orders", "notes", "documents"):
+        for query in API_QUERIES:
+            status = client.get(f"/api/v1/{resource}/?q={quote(query)}").status_code
+            if status >= 500:
+                failures.append((resource, query, status))
+    assert failures == []
