@@ -11,6 +11,7 @@ import csv
 import io
 import os
 import re
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache, partial
 from typing import NamedTuple
 from urllib.parse import urlencode
@@ -41,6 +42,7 @@ from flask_babel.speaklater import LazyString
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, select, union_all
+from sqlalchemy import Enum as SAEnum
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import MANYTOONE, aliased, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -2516,6 +2518,31 @@ def reject_malformed_urls():
             abort(404)
 
 
+def filter_value_fits(view, flt, value: str) -> bool:
+    """Can FAB's filter ``flt`` compare ``value`` with its column? A value outside a
+    status column's choices (the blank «—» among them) or a number the column
+    cannot hold reached the database and answered 500. Kartoteka's own filters
+    read their values themselves."""
+    if type(flt).__module__ != "flask_appbuilder.models.sqla.filters":
+        return True
+    table = getattr(getattr(getattr(view, "datamodel", None), "obj", None), "__table__", None)
+    column = table.columns.get(flt.column_name) if table is not None else None
+    if column is None:
+        return True
+    if isinstance(column.type, SAEnum):
+        return value in column.type.enums
+    if isinstance(column.type, Boolean):  # what PostgreSQL reads as a boolean
+        return value.strip().lower() in {"t", "true", "y", "yes", "on", "1", "f", "false", "n", "no", "off", "0"}
+    limit = column_limit(column)
+    if limit is None:
+        return True
+    try:
+        number = Decimal(value.replace(",", ".").strip())
+    except InvalidOperation:
+        return False
+    return number.is_finite() and abs(number) <= limit
+
+
 def clean_list_args():
     """Drop malformed list parameters (FAB answers them with a 500) and redirect.
 
@@ -2547,6 +2574,8 @@ def clean_list_args():
             index, column = match.group(3), match.group(4)
             filters = getattr(getattr(view, "_filters", None), "_all_filters", None)
             if not index.isdigit() or (filters is not None and int(index) >= len(filters.get(column, []))):
+                bad.append(key)
+            elif filters is not None and not filter_value_fits(view, filters[column][int(index)], value):
                 bad.append(key)
     if not bad:
         return None
