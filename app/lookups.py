@@ -24,7 +24,7 @@ from wtforms.validators import DataRequired, Optional, ValidationError
 from . import access, customers, formatting
 from .datamodel import ConditionFilter
 from .extensions import db
-from .models import Customer, Order
+from .models import MAX_ID, Customer, Order
 
 LIMIT = 20
 
@@ -66,6 +66,8 @@ def find_orders(text: str) -> list[dict]:
     text = (text or "").strip().lstrip("№").strip()
     statement = select(Order).options(joinedload(Order.customer))
     if text.isdigit():
+        if not 0 < int(text) <= MAX_ID:
+            return []
         statement = statement.where(Order.id == int(text))
     else:
         condition = customers.search_condition(text, readable_contacts())
@@ -97,6 +99,8 @@ class LookupField(Field):
         try:
             pk = int(raw)
         except (TypeError, ValueError):
+            pk = None
+        if pk is None or not 0 < pk <= MAX_ID:  # PostgreSQL refused a larger one: a 500
             self.data, self._invalid = None, True
             return
         statement = _scoped(select(self.model).where(self.model.id == pk), self.model)

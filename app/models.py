@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import declared_attr, relationship
 
 MONEY = Numeric(12, 2)
+MAX_ID = 2**31 - 1  # the largest key an integer column holds on PostgreSQL
 ZERO = Decimal("0.00")
 
 

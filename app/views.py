@@ -88,6 +88,7 @@ from .forms import (
     column_limit,
 )
 from .models import (
+    MAX_ID,
     AccessAction,
     AccessLog,
     Branch,
@@ -2466,7 +2467,6 @@ def register_views(appbuilder) -> None:
 
 _LIST_ARG = re.compile(r"^(page|psize|_oc|_od)_(\w+)$|^_flt_(\w+?)_(\w+)$")
 MAX_PAGE_SIZE = 100
-MAX_ID = 2**31 - 1  # PostgreSQL's integer: a larger number is no record's
 _DIGITS = re.compile(r"[0-9]+")
 
 
@@ -2532,7 +2532,20 @@ def filter_value_fits(view, flt, value: str) -> bool:
     if isinstance(column.type, SAEnum):
         return value in column.type.enums
     if isinstance(column.type, Boolean):  # what PostgreSQL reads as a boolean
-        return value.strip().lower() in {"t", "true", "y", "yes", "on", "1", "f", "false", "n", "no", "off", "0"}
+        return value.strip().lower() in {
+            "t",
+            "true",
+            "y",
+            "yes",
+            "on",
+            "1",
+            "f",
+            "false",
+            "n",
+            "no",
+            "off",
+            "0",
+        }
     limit = column_limit(column)
     if limit is None:
         return True

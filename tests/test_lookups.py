@@ -113,3 +113,15 @@ def test_documents_list_filters_by_customer_text(app, ctx, login_as):
     assert "222222" in filtered and "111111" not in filtered
     by_phone = client.get("/customerdocumentview/list/?_flt_0_customer=110001").get_data(as_text=True)
     assert "111111" in by_phone and "222222" not in by_phone
+
+
+def test_a_record_number_no_column_holds_is_refused_not_a_500(ctx, login_as):
+    """The customer or order typed into a form, or asked for by the lookup, with a
+    number beyond PostgreSQL's integer: it reached the database and answered 500."""
+    client = login_as("manager")
+    page = client.post("/noteview/add", data={"customer": "99999999999999999999", "text": "Тест"})
+    assert page.status_code == 422
+    assert "Выберите клиента." in page.get_data(as_text=True)
+    assert ctx.query(Note).count() == 0
+    found = client.get("/orderview/lookup", query_string={"q": "99999999999999999999"})
+    assert found.status_code == 200 and found.get_json() == {"results": []}
