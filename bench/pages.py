@@ -21,8 +21,9 @@ headed by the row counts, is printed and written to bench/results/.
 
 With --reuse (PostgreSQL) an existing ``kartoteka_bench`` that a finished
 build left with the same number of customers and the same density is kept:
-it is only migrated and its roles and demo users synced, so a measurement can
-be repeated after a code change without reseeding.
+it is only migrated, vacuumed and analysed (a migration may have rewritten
+rows) and its roles and demo users synced, so a measurement can be repeated
+after a code change without reseeding.
 """
 
 from __future__ import annotations
