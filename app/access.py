@@ -191,13 +191,19 @@ def role_permissions(spec: RoleSpec, all_pvms: set[tuple[str, str]], menu_resour
     return wanted & all_pvms
 
 
+def is_security_view(view) -> bool:
+    """FAB's users, roles and permissions screens, Kartoteka's subclasses of them
+    included (the roles screen is one: checked by its own module it was not
+    counted, and the system administrator got 403 on it)."""
+    return any(cls.__module__.startswith("flask_appbuilder.security") for cls in type(view).__mro__)
+
+
 def security_views() -> set[str]:
     appbuilder = current_app.appbuilder
     return {
         v.class_permission_name
         for v in appbuilder.baseviews
-        if type(v).__module__.startswith("flask_appbuilder.security")
-        and v.class_permission_name not in SELF_SERVICE_VIEWS
+        if is_security_view(v) and v.class_permission_name not in SELF_SERVICE_VIEWS
     }
 
 
@@ -225,6 +231,12 @@ def sync_roles(reset: bool = False) -> list[str]:
             # A field rule new in this version starts at its default levels in
             # existing roles (or every role would lose sight of the field).
             added = field_permissions(key) & new_policy
+            if spec.security:  # the system administrator always keeps the security screens
+                screens = security_views() | {
+                    m for m, resources in menu_resources.items() if "security" in resources
+                }
+                added |= {pv for pv in role_permissions(spec, all_pvms, menu_resources) if pv[1] in screens}
+                added -= {(pv.permission.name, pv.view_menu.name) for pv in role.permissions}
             if added:
                 role.permissions = [
                     *role.permissions,
@@ -250,7 +262,7 @@ def _menu_resources(appbuilder) -> dict[str, set[str]]:
     result: dict[str, set[str]] = {}
 
     def resource_of(view) -> str:
-        if type(view).__module__.startswith("flask_appbuilder.security"):
+        if is_security_view(view):
             return "security"
         return view.class_permission_name
 

@@ -22,8 +22,8 @@ from flask_appbuilder.security.sqla.models import (
     assoc_user_group,
     assoc_user_role,
 )
-from flask_appbuilder.security.views import RoleModelView
-from flask_babel import lazy_gettext
+from flask_appbuilder.security.views import RoleModelView, UserDBModelView
+from flask_babel import gettext, lazy_gettext
 from sqlalchemy import bindparam, func, select, union
 
 
@@ -35,6 +35,17 @@ class KartotekaRoleModelView(RoleModelView):
         "groups": lazy_gettext("Groups"),
         "user": lazy_gettext("Users"),
     }
+
+
+def yes_no(value) -> str:
+    return gettext("Да") if value else gettext("Нет")
+
+
+class KartotekaUserDBModelView(UserDBModelView):
+    """FAB's users screen and the profile page: «Активен?» said True or False."""
+
+    class_permission_name = "UserDBModelView"  # FAB's own permissions, as the roles have them
+    formatters_columns = {"active": yes_no}
 
 
 _PAIR, _ITEM = "\x1e", "\x1f"  # separators no permission or view name contains
@@ -77,6 +88,7 @@ def _unpack(packed: str) -> frozenset[tuple[str, str]]:
 
 class KartotekaSecurityManager(SecurityManager):
     rolemodelview = KartotekaRoleModelView
+    userdbmodelview = KartotekaUserDBModelView
 
     def load_user(self, pk):
         """The signed-in user, their roles and their permissions in one query.

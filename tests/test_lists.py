@@ -299,3 +299,11 @@ def test_a_filter_value_its_column_cannot_take_is_dropped(login_as, url, arg, va
     response = client.get(url, query_string={arg: value})
     assert response.status_code == 302 and arg not in response.headers["Location"]
     assert client.get(response.headers["Location"]).status_code == 200
+
+
+def test_the_profile_says_yes_not_true(login_as):
+    page = login_as("reception").get("/users/userinfo/").get_data(as_text=True)
+    assert ">True<" not in page.replace(" ", "").replace("\n", "")
+    assert "Да" in page
+    users = login_as("sysadmin").get("/users/list/").get_data(as_text=True)
+    assert ">True<" not in users.replace(" ", "").replace("\n", "")

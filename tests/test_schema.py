@@ -64,3 +64,24 @@ def test_migration_0011_folds_yo_in_stored_name_keys(tmp_path):
         upgrade(revision="heads")
         assert db.session.execute(text("SELECT name_search FROM customer")).scalar() == " елкина вера"
         db.session.remove()
+
+
+def test_the_system_administrator_opens_the_roles_screen_and_keeps_it(app, login_as):
+    """The roles screen is Kartoteka's subclass of FAB's: it was not counted as a
+    security screen and the system administrator got 403 on it. A restart gives
+    the security screens back to the system administrator's role."""
+    client = login_as("sysadmin")
+    for url in ("/roles/list/", "/roles/add", "/users/list/"):
+        assert client.get(url).status_code == 200, url
+    assert login_as("manager").get("/roles/list/").status_code == 403
+    with app.app_context():
+        sm = app.appbuilder.sm
+        role = sm.find_role(access.ROLES["sysadmin"].name)
+        role.permissions = [pv for pv in role.permissions if pv.view_menu.name != "KartotekaRoleModelView"]
+        sm.session.commit()
+        try:
+            access.sync_roles()  # what a restart runs
+            names = {pv.view_menu.name for pv in sm.find_role(access.ROLES["sysadmin"].name).permissions}
+            assert "KartotekaRoleModelView" in names
+        finally:
+            access.sync_roles(reset=True)
