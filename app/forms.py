@@ -9,7 +9,6 @@ from flask_appbuilder.fieldwidgets import Select2Widget
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from sqlalchemy import Integer, Numeric, SmallInteger
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -47,19 +46,6 @@ class FitsColumn:
             from .formatting import number
 
             raise ValidationError(_("Слишком большое число: не больше %(max)s.", max=number(self.limit)))
-
-
-def column_limit(column) -> Decimal | int | None:
-    """The largest absolute value ``column`` holds, for the kinds of numbers Kartoteka keeps."""
-    kind = column.type
-    if isinstance(kind, Numeric) and kind.precision is not None:
-        scale = kind.scale or 0
-        return Decimal(10) ** (kind.precision - scale) - Decimal(10) ** -scale
-    if isinstance(kind, SmallInteger):
-        return 2**15 - 1
-    if isinstance(kind, Integer):
-        return 2**31 - 1
-    return None
 
 
 class LabeledEnumField(SelectField):

@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import math
 
-from flask import current_app, request, url_for
+from flask import current_app, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
-from werkzeug.routing import BuildError
 
 from . import formatting, rendering
 
@@ -30,10 +29,8 @@ PAGE_SIZES = (20, 40, 100)
 
 
 def safe_url_for(endpoint: str) -> str | None:
-    try:
-        return url_for(endpoint)
-    except BuildError:
-        return None
+    """FAB's safe_url_for template filter: the address, or None where there is none."""
+    return current_app.jinja_env.filters["safe_url_for"](endpoint)
 
 
 def nonce() -> str:
@@ -78,10 +75,8 @@ def pagination(page: int, page_size: int, count: int, view: str, link_page) -> s
 
 
 def add_link(path: str, filters) -> str:
-    """FAB's lnk_add, the related view's filter carried over (set_link_filters)."""
-    for flt, value in filters.get_filters_values():
-        if flt.is_related_view:
-            path += f"{'&' if '?' in path else '?'}_flt_0_{flt.column_name}={value}"
+    """FAB's lnk_add, the related view's filter carried over (FAB's set_link_filters)."""
+    path = current_app.jinja_env.filters["set_link_filters"](path, filters)
     t = texts()
     return (
         f'<a href="{escape(path)}" class="btn btn-sm btn-primary" data-toggle="tooltip" rel="tooltip" '

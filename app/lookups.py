@@ -24,7 +24,7 @@ from wtforms.validators import DataRequired, Optional, ValidationError
 from . import access, customers, formatting
 from .datamodel import ConditionFilter
 from .extensions import db
-from .models import MAX_ID, Customer, Order
+from .models import Customer, Order, record_id
 
 LIMIT = 20
 
@@ -66,9 +66,10 @@ def find_orders(text: str) -> list[dict]:
     text = (text or "").strip().lstrip("№").strip()
     statement = select(Order).options(joinedload(Order.customer))
     if text.isdigit():
-        if not 0 < int(text) <= MAX_ID:
+        number = record_id(text)
+        if number is None:
             return []
-        statement = statement.where(Order.id == int(text))
+        statement = statement.where(Order.id == number)
     else:
         condition = customers.search_condition(text, readable_contacts())
         if condition is None:
@@ -96,11 +97,8 @@ class LookupField(Field):
         if raw in ("", "__None", None):
             self.data = None
             return
-        try:
-            pk = int(raw)
-        except (TypeError, ValueError):
-            pk = None
-        if pk is None or not 0 < pk <= MAX_ID:  # PostgreSQL refused a larger one: a 500
+        pk = record_id(raw)
+        if pk is None:
             self.data, self._invalid = None, True
             return
         statement = _scoped(select(self.model).where(self.model.id == pk), self.model)

@@ -37,6 +37,32 @@ from sqlalchemy.orm import declared_attr, relationship
 
 MONEY = Numeric(12, 2)
 MAX_ID = 2**31 - 1  # the largest key an integer column holds on PostgreSQL
+
+
+def column_limit(column) -> Decimal | int | None:
+    """The largest absolute value ``column`` holds, for the kinds of numbers Kartoteka keeps."""
+    kind = column.type
+    if isinstance(kind, Numeric) and kind.precision is not None:
+        scale = kind.scale or 0
+        return Decimal(10) ** (kind.precision - scale) - Decimal(10) ** -scale
+    if isinstance(kind, SmallInteger):
+        return 2**15 - 1
+    if isinstance(kind, Integer):
+        return MAX_ID
+    return None
+
+
+def record_id(value) -> int | None:
+    """``value`` (from an address or a form) as a record's key, or None where it is
+    not one: not digits, zero, or beyond what the key column holds (PostgreSQL
+    refused a larger one and the page answered 500)."""
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit()):
+        return None
+    number = int(text)
+    return number if 0 < number <= MAX_ID else None
+
+
 ZERO = Decimal("0.00")
 
 

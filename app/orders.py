@@ -21,11 +21,12 @@ from .models import (
     Return,
     ReturnStatus,
     Review,
+    column_limit,
 )
 
 CENT = Decimal("0.01")
 MAX_QUANTITY = 9_999  # of one service or product in one order
-MAX_AMOUNT = Decimal("9999999999.99")  # what a money column (12 digits, 2 after the point) holds
+MAX_AMOUNT = column_limit(Order.__table__.c.total)  # what a money column holds
 
 
 def check_quantity(quantity) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import re
 from decimal import Decimal, InvalidOperation
@@ -16,6 +17,7 @@ from functools import lru_cache, partial
 from typing import NamedTuple
 from urllib.parse import urlencode
 
+import prison
 from flask import (
     Response,
     abort,
@@ -85,10 +87,8 @@ from .forms import (
     NoteInlineForm,
     OrderInlineForm,
     StatusForm,
-    column_limit,
 )
 from .models import (
-    MAX_ID,
     AccessAction,
     AccessLog,
     Branch,
@@ -111,6 +111,8 @@ from .models import (
     Return,
     Review,
     Tag,
+    column_limit,
+    record_id,
 )
 
 _CARD_URLS: dict[str, str] = {}
@@ -790,7 +792,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         except BuildError:
             return None
 
-    def list_cells(self, values, columns, pks=(), show_base=None) -> list[Markup]:
+    def list_cells(self, values, columns, pks, show_base=None) -> list[Markup]:
         """Each row's cells, formatted and escaped once here (a row of <td>s):
         a formatter, escape and loop step per cell in Jinja cost 5 ms a page.
         With ``show_base`` (the user may open records) the ``opens_record`` cells
@@ -807,7 +809,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         ]
         translated = {}  # enum labels and «Да»/«Нет» are lazy strings: translate each once
         rows = []
-        for row, pk in zip(values, pks or [None] * len(values), strict=True):
+        for row, pk in zip(values, pks, strict=True):
             parts = []
             for opening, column, formatter, opens in plan:
                 value = row[column]
@@ -2468,14 +2470,12 @@ def register_views(appbuilder) -> None:
 _LIST_ARG = re.compile(r"^(page|psize|_oc|_od)_(\w+)$|^_flt_(\w+?)_(\w+)$")
 MAX_PAGE_SIZE = 100
 _DIGITS = re.compile(r"[0-9]+")
+# What PostgreSQL reads as a boolean.
+_BOOLEAN_LITERALS = frozenset({"t", "true", "y", "yes", "on", "1", "f", "false", "n", "no", "off", "0"})
 
 
 def readable_rison(text: str) -> bool:
     """Can FAB read the API's ``q`` (Rison, or JSON as its fallback)?"""
-    import json
-
-    import prison
-
     try:
         prison.loads(text)
     except Exception:  # noqa: BLE001 - prison raises IndexError, ValueError… on bad input
@@ -2499,8 +2499,7 @@ def reject_malformed_urls():
     endpoint, values = request.endpoint, request.view_args
     if not values or endpoint is None:
         return
-    pk = values.get("pk")
-    if pk is not None and not (_DIGITS.fullmatch(str(pk)) and 0 < int(pk) <= MAX_ID):
+    if "pk" in values and record_id(values["pk"]) is None:
         abort(404)
     view = getattr(current_app.view_functions.get(endpoint), "__self__", None)
     if view is None:
@@ -2531,21 +2530,8 @@ def filter_value_fits(view, flt, value: str) -> bool:
         return True
     if isinstance(column.type, SAEnum):
         return value in column.type.enums
-    if isinstance(column.type, Boolean):  # what PostgreSQL reads as a boolean
-        return value.strip().lower() in {
-            "t",
-            "true",
-            "y",
-            "yes",
-            "on",
-            "1",
-            "f",
-            "false",
-            "n",
-            "no",
-            "off",
-            "0",
-        }
+    if isinstance(column.type, Boolean):
+        return value.strip().lower() in _BOOLEAN_LITERALS
     limit = column_limit(column)
     if limit is None:
         return True
