@@ -851,9 +851,8 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             prop = relationships.get(key[len(listing.RELATED_ARG) :])
             if prop is None or prop.direction is not MANYTOONE or len(prop.local_columns) != 1:
                 abort(404)
-            try:
-                pk = int(value)
-            except ValueError:
+            pk = record_id(value)
+            if pk is None:
                 abort(404)
             (column,) = prop.local_columns
             conditions.append(column == pk)

@@ -237,6 +237,7 @@ def test_a_card_tabs_export_holds_only_that_customers_rows(ctx, login_as):
     )
     assert sorted(int(row[0]) for row in rows[1:]) == sorted(mine)
     assert client.get("/ordertab/export.csv?_rel_customer=abc").status_code == 404
+    assert client.get("/ordertab/export.csv?_rel_customer=99999999999999999999").status_code == 404
     assert client.get("/ordertab/export.csv?_rel_items=1").status_code == 404
 
 
