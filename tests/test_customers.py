@@ -272,6 +272,21 @@ def test_russian_login_list_and_card(app, ctx, client, login_as):
         assert text in card
 
 
+def test_browser_tab_names_the_page_and_the_card_names_the_customer(ctx, login_as):
+    """With several cards open, the browser's tabs tell them apart."""
+    customer = factories.customer(ctx, last_name="Ёлкина", first_name="Вера", middle_name="Павловна")
+    client = login_as("reception")
+
+    def title(url):
+        page = client.get(url).get_data(as_text=True)
+        return re.search(r"<title>(.*?)</title>", page, re.S).group(1).strip()
+
+    assert title(f"/customerview/show/{customer.id}") == "Ёлкина Вера Павловна — Картотека"
+    assert title("/customerview/list/") == "Клиенты — Картотека"
+    assert title("/customerview/add") == "Новый клиент — Картотека"
+    assert title("/orderview/list/") == "Заказы — Картотека"
+
+
 def test_filters_by_tag_category_and_gender(ctx, login_as):
     from app.models import CustomerCategory, Gender, Tag
 
