@@ -54,4 +54,13 @@ FAB_STRINGS = [
     _l("No Relation"),
     _l("Relation as Many"),
     _l("Ends with"),  # FAB's Russian starts it with a small letter
+    # the profile and the users screen: FAB's Russian heads another user's record
+    # «Ваши данные», says «Частные данные», «Сбросить форму ввода пароля»
+    _l("User info"),
+    _l("Personal Info"),
+    _l("Your user information"),
+    _l("Show User"),
+    _l("Reset my password"),
+    _l("Reset Password Form"),
+    _l("Failed login count"),  # FAB's Russian: «Не удалось посчиать количество входов»
 ]

@@ -12,6 +12,8 @@ from functools import cached_property, lru_cache
 
 from flask import g, has_request_context
 from flask.globals import _cv_app, _cv_request
+from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
+from flask_appbuilder.security.forms import ResetPasswordForm
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
     Permission,
@@ -22,9 +24,21 @@ from flask_appbuilder.security.sqla.models import (
     assoc_user_group,
     assoc_user_role,
 )
-from flask_appbuilder.security.views import RoleModelView, UserDBModelView
+from flask_appbuilder.security.views import (
+    ResetMyPasswordView,
+    ResetPasswordView,
+    RoleModelView,
+    UserDBModelView,
+)
+from flask_appbuilder.validators import PasswordComplexityValidator
 from flask_babel import gettext, lazy_gettext
 from sqlalchemy import bindparam, func, select, union
+from wtforms import PasswordField
+from wtforms.validators import DataRequired
+
+from .forms import start_filters_empty
+
+MIN_PASSWORD_LENGTH = 12
 
 
 class KartotekaRoleModelView(RoleModelView):
@@ -41,11 +55,46 @@ def yes_no(value) -> str:
     return gettext("Да") if value else gettext("Нет")
 
 
+def names(items) -> str:
+    """Roles or groups as their names, not as a Python list («[Аудитор]», «[]»)."""
+    return ", ".join(str(item) for item in items or ()) or "—"
+
+
 class KartotekaUserDBModelView(UserDBModelView):
-    """FAB's users screen and the profile page: «Активен?» said True or False."""
+    """FAB's users screen and the profile page: «Активен?» said True or False,
+    and roles and groups were shown as Python lists."""
 
     class_permission_name = "UserDBModelView"  # FAB's own permissions, as the roles have them
-    formatters_columns = {"active": yes_no}
+    formatters_columns = {"active": yes_no, "roles": names, "groups": names}
+
+    def _init_forms(self):
+        super()._init_forms()
+        start_filters_empty(self.search_form)
+
+
+class KartotekaResetPasswordForm(ResetPasswordForm):
+    """FAB's password form told the user that «this application does not check»
+    the password; Kartoteka does (password_policy), and says what it asks for."""
+
+    password = PasswordField(
+        lazy_gettext("Password"),
+        description=lazy_gettext(
+            "Не короче %(n)s символов; распространённые и слишком простые пароли не принимаются.",
+            n=MIN_PASSWORD_LENGTH,
+        ),
+        validators=[DataRequired(), PasswordComplexityValidator()],
+        widget=BS3PasswordFieldWidget(),
+    )
+
+
+class KartotekaResetMyPasswordView(ResetMyPasswordView):
+    class_permission_name = "ResetMyPasswordView"  # FAB's permission, as the roles have it
+    form = KartotekaResetPasswordForm
+
+
+class KartotekaResetPasswordView(ResetPasswordView):
+    class_permission_name = "ResetPasswordView"
+    form = KartotekaResetPasswordForm
 
 
 _PAIR, _ITEM = "\x1e", "\x1f"  # separators no permission or view name contains
@@ -89,6 +138,8 @@ def _unpack(packed: str) -> frozenset[tuple[str, str]]:
 class KartotekaSecurityManager(SecurityManager):
     rolemodelview = KartotekaRoleModelView
     userdbmodelview = KartotekaUserDBModelView
+    resetmypasswordview = KartotekaResetMyPasswordView
+    resetpasswordview = KartotekaResetPasswordView
 
     def load_user(self, pk):
         """The signed-in user, their roles and their permissions in one query.
@@ -202,7 +253,6 @@ from flask_babel import gettext as _  # noqa: E402
 from flask_login import logout_user  # noqa: E402
 from flask_wtf.csrf import CSRFProtect  # noqa: E402
 
-MIN_PASSWORD_LENGTH = 12
 _COMMON = None
 
 

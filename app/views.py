@@ -87,6 +87,7 @@ from .forms import (
     NoteInlineForm,
     OrderInlineForm,
     StatusForm,
+    start_filters_empty,
 )
 from .models import (
     AccessAction,
@@ -367,11 +368,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         for name, unbound in relation_fields(self.search_form):
             unbound.kwargs["query_func"] = partial(self.search_options, name)
             unbound.kwargs["blank_text"] = BLANK
-        # FAB gives a filter its column's default: a date filter opened showing
-        # the UTC time its widget was first drawn («2026-12-02 10:23:23.296944»).
-        for value in vars(self.search_form).values():
-            if isinstance(value, UnboundField) and "default" in value.kwargs:
-                value.kwargs["default"] = None
+        start_filters_empty(self.search_form)
 
     def search_options(self, name):
         """Options of every relation filter of this view, from one UNION query per request."""

@@ -8,7 +8,7 @@ from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from app.models import Note
 from app.security import password_policy
 from tests import factories
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, user_id
 
 
 def test_eleventh_failed_login_in_a_row_is_refused(client):
@@ -75,6 +75,33 @@ def test_weak_password_refused_in_user_form(app, login_as):
     assert "не меньше 12 символов" in response.get_data(as_text=True)
     with app.app_context():
         assert app.appbuilder.sm.find_user(username="weakling") is None
+
+
+def test_changing_ones_own_password_says_and_applies_the_policy(app, client, login_as):
+    """The form said «the application does not check» the password; it checks."""
+    new_password = "лунная-дорожка-над-морем"
+
+    def signs_in(password):
+        client.get("/logout/")
+        response = client.post("/login/", data={"username": "reception", "password": password})
+        return response.status_code == 302 and "/login" not in response.headers["Location"]
+
+    form = login_as("reception").get("/resetmypassword/form").get_data(as_text=True)
+    assert "<title>Смена пароля — Картотека</title>" in form
+    assert "Не короче 12 символов" in form and "не контролирует" not in form
+    refused = client.post("/resetmypassword/form", data={"password": "short", "conf_password": "short"})
+    assert "не меньше 12 символов" in refused.get_data(as_text=True)
+    assert signs_in(PASSWORD)  # the refused change changed nothing
+    try:
+        changed = client.post(
+            "/resetmypassword/form", data={"password": new_password, "conf_password": new_password}
+        )
+        assert changed.status_code == 302
+        assert not signs_in(PASSWORD)
+        assert signs_in(new_password)
+    finally:  # users outlive a test (conftest keeps the ab_ tables)
+        with app.app_context():
+            app.appbuilder.sm.reset_password(user_id(app, "reception"), PASSWORD)
 
 
 @pytest.mark.parametrize(

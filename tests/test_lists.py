@@ -141,6 +141,12 @@ def test_filters_start_empty(login_as):
     )
     assert 'name="registered_at" type="text" value=""' in fields["registered_at"]
     assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", page)
+    users = login_as("sysadmin").get("/users/list/").get_data(as_text=True)
+    fields = json.loads(
+        re.search(r"new AdminFilters\(\s*'#filter_form',\s*\{.*?\},\s*(\{.*?\}),\s*\{", users, re.S)[1]
+    )
+    assert 'name="created_on" type="text" value=""' in fields["created_on"]
+    assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", users)
 
 
 @pytest.mark.parametrize("role", ["manager", "reception", "doctor"])
@@ -313,3 +319,21 @@ def test_the_profile_says_yes_not_true(login_as):
     assert re.search(r"Активен\?</th>\s*<td><span[^>]*>Да</span>", page)
     users = login_as("sysadmin").get("/users/list/").get_data(as_text=True)
     assert ">True<" not in users.replace(" ", "").replace("\n", "")
+
+
+def test_the_profile_and_the_users_screen_name_roles_not_python_lists(login_as):
+    """«Роль» read «[Администратор (ресепшн)]» and «Группы» read «[]»; another user's
+    record was headed «Ваши данные»; a filter was «Не удалось посчиать количество входов»."""
+    import json
+    import re
+
+    profile = login_as("reception").get("/users/userinfo/").get_data(as_text=True)
+    assert re.search(r"Роль</th>\s*<td><span[^>]*>Администратор \(ресепшн\)</span>", profile)
+    assert "<title>Мой профиль — Картотека</title>" in profile
+    for heading in ("Учётная запись", "Личные данные", "Сменить пароль"):
+        assert heading in profile
+    users = login_as("sysadmin").get("/users/list/").get_data(as_text=True)
+    assert re.search(r"<td>\s*Аудитор\s*</td>\s*<td>\s*—\s*</td>", users)
+    assert "[Аудитор]" not in users
+    labels = re.search(r"new AdminFilters\(\s*'#filter_form',\s*(\{.*?\})", users, re.S)[1]
+    assert json.loads(labels)["fail_login_count"] == "Неудачных попыток входа"
