@@ -1224,7 +1224,7 @@ class OrderItemView(KartotekaModelView):
 
 
 class FilterDebt(ConditionFilter):
-    """«Визиты с задолженностью»: paid is less than the total."""
+    """«Визиты с задолженностью»: paid is less than the total, not cancelled."""
 
     name = _l("С задолженностью")
     arg_name = "debt"
@@ -1232,7 +1232,7 @@ class FilterDebt(ConditionFilter):
     def apply(self, query, value):
         if str(value).lower() in ("", "0", "false", "n", "no"):
             return query
-        return query.filter(Order.paid < Order.total)
+        return query.filter(Order.owing())
 
 
 class OrderView(KartotekaModelView):
@@ -1261,7 +1261,7 @@ class OrderView(KartotekaModelView):
         "paid",
         "debt",
     ]
-    list_sql = {"debt": ListColumn(Order.total, Order.paid, read=models.debt)}
+    list_sql = {"debt": ListColumn(Order.total, Order.paid, Order.status, read=models.debt)}
     add_columns = [
         "customer",
         "kind",
@@ -2538,6 +2538,16 @@ def filter_value_fits(view, flt, value: str) -> bool:
     return number.is_finite() and abs(number) <= limit
 
 
+def _order_columns_of(view, name: str) -> list[str]:
+    """The sort columns of the list ``name`` on ``view``'s page: its own, or a
+    card tab's (``_oc_OrderTab`` on the card was checked against the card's own
+    columns, so sorting a tab only reloaded the card unsorted)."""
+    if type(view).__name__ == name:
+        return getattr(view, "order_columns", [])
+    tab = next((v for v in getattr(view, "_related_views", []) if type(v).__name__ == name), None)
+    return getattr(tab, "order_columns", [])
+
+
 def clean_list_args():
     """Drop malformed list parameters (FAB answers them with a 500) and redirect.
 
@@ -2563,7 +2573,7 @@ def clean_list_args():
             bad.append(key)
         elif kind == "_od" and value not in ("asc", "desc"):
             bad.append(key)
-        elif kind == "_oc" and view is not None and value not in getattr(view, "order_columns", []):
+        elif kind == "_oc" and view is not None and value not in _order_columns_of(view, match.group(2)):
             bad.append(key)
         elif kind is None:
             index, column = match.group(3), match.group(4)

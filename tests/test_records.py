@@ -16,6 +16,7 @@ from app.models import (
     Note,
     Order,
     OrderItem,
+    OrderStatus,
     Return,
     Review,
     Tag,
@@ -171,6 +172,53 @@ def test_orders_with_debt_filter(ctx, login_as):
     )
     assert f'href="/orderview/show/{debt.id}' in page
     assert page.count('href="/orderview/show/') == 1
+
+
+def test_a_cancelled_order_owes_nothing(ctx, login_as):
+    """A cancelled visit showed a debt of its whole price in the orders list and on
+    its page, and «С задолженностью» listed it, while the card's «Долг» (which
+    leaves cancelled orders out) said 0: the front desk would chase a customer
+    for a visit that did not happen."""
+    import re
+
+    customer = factories.customer(ctx)
+    cancelled = factories.order(
+        ctx, customer, items=(("Отменённая", "5500.00", 1),), paid="0", status=OrderStatus.CANCELLED
+    )
+    owing = factories.order(ctx, customer, items=(("Долговая", "100.00", 1),), paid="40")
+    client = login_as("manager")
+
+    def debt_cell(page, order):
+        row = re.search(rf'href="/orderview/show/{order.id}".*?</tr>', page, re.S)[0]
+        return (
+            re.search(r'<td class="col-debt">([^<]*)</td>', row)[1]
+            .replace("\xa0", " ")
+            .replace("\u202f", " ")
+        )
+
+    listing = client.get("/orderview/list/").get_data(as_text=True)
+    assert debt_cell(listing, cancelled) == "0,00 ₽"
+    assert debt_cell(listing, owing) == "60,00 ₽"
+    shown = client.get(f"/orderview/show/{cancelled.id}").get_data(as_text=True)
+    assert re.search(r"Долг</th>\s*<td>\s*<span[^>]*>0,00\s₽</span>", shown)
+    debtors = client.get("/orderview/list/", query_string={"_flt_0_paid": "1"}).get_data(as_text=True)
+    assert f'href="/orderview/show/{owing.id}"' in debtors
+    assert f'href="/orderview/show/{cancelled.id}"' not in debtors
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert re.search(r'class="kpi-debt">60,00\s₽<', card)
+
+    def shown_order(page):
+        return [int(pk) for pk in dict.fromkeys(re.findall(r'href="/order(?:view|tab)/show/(\d+)"', page))]
+
+    paid_up = factories.order(ctx, customer, items=(("Оплаченная", "10.00", 1),), paid="10")
+    for url, name in ((f"/customerview/show/{customer.id}", "OrderTab"), ("/orderview/list/", "OrderView")):
+        for direction, expected in (("desc", [owing.id]), ("asc", [])):
+            page = client.get(url, query_string={f"_oc_{name}": "debt", f"_od_{name}": direction})
+            assert page.status_code == 200, (url, direction)
+            ids = shown_order(page.get_data(as_text=True))
+            assert sorted(ids) == sorted([cancelled.id, owing.id, paid_up.id])
+            # the one debt first (desc) or last (asc); the cancelled order sorts as 0, not 5,500
+            assert ids[0] == owing.id if expected else ids[-1] == owing.id
 
 
 def test_return_cannot_exceed_paid(ctx, login_as):
