@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from babel.numbers import NumberFormatError, format_decimal, get_group_symbol, parse_decimal
 from flask_appbuilder.fields import QuerySelectField
-from flask_appbuilder.fieldwidgets import Select2Widget
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -22,6 +24,34 @@ from wtforms.validators import DataRequired, InputRequired, NumberRange, Optiona
 
 from .extensions import db
 from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
+
+
+class LocalDecimalField(DecimalField):
+    """A number as the user's language writes it: «1 500,50» in Russian (and
+    «1500.50» as well), shown back the same way («0,00», not «0.00»). FAB's
+    fields took only «1500.50» and refused what a Russian receptionist types."""
+
+    widget = BS3TextFieldWidget()
+
+    def _value(self):
+        if self.raw_data or not isinstance(self.data, Decimal):
+            return super()._value()
+        pattern = "0.##########" if self.places is None else "0." + "0" * self.places
+        return format_decimal(self.data, format=pattern, locale=get_locale())
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            return super().process_formdata(valuelist)
+        locale = get_locale()
+        typed = valuelist[0].strip()
+        if get_group_symbol(locale).isspace():  # «1 500,50» with whatever space was typed
+            typed = "".join(typed.split())
+        try:  # strict: in English «1500,50» is refused, not read as 150050
+            self.data = parse_decimal(typed, locale=locale, strict=True)
+        except NumberFormatError as error:
+            self.data = None
+            example = format_decimal(Decimal("1500.50"), format="0.00", locale=locale)
+            raise ValueError(_("Введите число, например %(example)s.", example=example)) from error
 
 
 def start_filters_empty(search_form) -> None:

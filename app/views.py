@@ -83,6 +83,7 @@ from .extensions import db
 from .forms import (
     FitsColumn,
     LabeledEnumField,
+    LocalDecimalField,
     MessageForm,
     NoteInlineForm,
     OrderInlineForm,
@@ -351,6 +352,8 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         table = getattr(self.datamodel.obj, "__table__", None)
         for form_class in {self.add_form, self.edit_form}:
             for name, unbound in vars(form_class).items():
+                if isinstance(unbound, UnboundField) and unbound.field_class is DecimalField:
+                    unbound.field_class = LocalDecimalField
                 column = table.columns.get(name) if table is not None else None
                 limit = (
                     column_limit(column) if isinstance(unbound, UnboundField) and column is not None else None
@@ -1206,8 +1209,8 @@ class OrderItemView(KartotekaModelView):
     list_columns = ["name", "quantity", "price", "amount"]
     add_columns = edit_columns = ["order", "catalog_item", "quantity", "price"]
     add_form_extra_fields = edit_form_extra_fields = {
-        "price": DecimalField(
-            _l("Цена"), places=2, validators=[Optional()], description=_l("Пусто — цена из каталога")
+        "price": LocalDecimalField(
+            _l("Цена"), validators=[Optional()], description=_l("Пусто — цена из каталога")
         )
     }
     show_columns = ["order", "catalog_item", "name", "quantity", "price", "amount"]

@@ -299,3 +299,44 @@ def test_medical_record_crud_by_doctor(app, ctx, login_as):
     (record,) = fresh(ctx, MedicalRecord)
     assert login_as("doctor").post(f"/medicalrecordview/delete/{record.id}").status_code in (302, 403)
     assert len(fresh(ctx, MedicalRecord)) == 1
+
+
+@pytest.mark.parametrize("typed", ["1500,50", "1 500,50", "1\u00a0500,50", "1500.50"])
+def test_amounts_are_typed_as_the_language_writes_them(ctx, login_as, typed):
+    """«1500,50» — what a Russian keyboard gives — was refused as «Не является
+    допустимым десятичным значением»; only «1500.50» was taken, and forms showed
+    «0.00»."""
+    client = login_as("manager")
+    data = {"name": "Чистка", "kind": "service", "price": typed, "duration_min": "30", "active": "y"}
+    assert client.post("/catalogitemview/add", data=data).status_code == 302
+    item = ctx.query(CatalogItem).filter_by(name="Чистка").one()
+    assert item.price == Decimal("1500.50")
+    form = client.get(f"/catalogitemview/edit/{item.id}").get_data(as_text=True)
+    assert 'name="price" placeholder="Цена" required type="text" value="1500,50"' in form
+
+
+def test_an_amount_that_is_not_a_number_is_refused_in_russian(ctx, login_as):
+    client = login_as("manager")
+    data = {"name": "Чистка", "kind": "service", "price": "1.500,50", "duration_min": "30", "active": "y"}
+    page = client.post("/catalogitemview/add", data=data)
+    assert page.status_code == 422
+    assert "1.500,50" in page.get_data(as_text=True)  # what was typed stays in the form
+    assert "Введите число, например 1500,50." in page.get_data(as_text=True)
+    assert ctx.query(CatalogItem).count() == 0
+
+
+def test_in_english_a_comma_is_not_read_as_a_thousands_separator(ctx, login_as):
+    """Read loosely, «1500,50» in English is 150050: refused instead."""
+    client = login_as("manager")
+    client.get("/lang/en")
+    try:
+        data = {"name": "Чистка", "kind": "service", "price": "1500,50", "duration_min": "30", "active": "y"}
+        page = client.post("/catalogitemview/add", data=data)
+        assert page.status_code == 422
+        assert "Enter a number, for example 1500.50." in page.get_data(as_text=True)
+        assert ctx.query(CatalogItem).count() == 0
+        data["price"] = "1,500.50"
+        assert client.post("/catalogitemview/add", data=data).status_code == 302
+        assert ctx.query(CatalogItem).one().price == Decimal("1500.50")
+    finally:
+        client.get("/lang/ru")
