@@ -155,6 +155,8 @@ class OrderInlineForm(FlaskForm):
         ),
         get_label="name",
         get_pk_func=_pk,
+        allow_blank=True,  # chosen by the user, not the first of the catalogue
+        blank_text="—",
         widget=Select2Widget(),
         validators=[DataRequired(message=_l("Выберите услугу или товар."))],
     )

@@ -247,6 +247,22 @@ def test_refused_inline_order_keeps_what_was_typed(ctx, login_as):
     assert 'value="777"' not in again  # a fresh card has a blank form
 
 
+def test_card_order_form_asks_for_the_service_rather_than_picking_the_first(ctx, login_as):
+    """The form opened with the first service of the catalogue already chosen
+    («Крем увлажняющий»): an order saved in a hurry was for a service nobody chose."""
+    factories.catalog_item(ctx, "Анализ крови", "900.00")
+    customer = factories.customer(ctx)
+    client = login_as("reception")
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    select = re.search(r'<select[^>]*id="order-catalog_item".*?</select>', card, re.S)[0]
+    assert re.search(r"<option[^>]*>[^<]*</option>", select)[0] == '<option selected value="__None">—</option>'
+    data = {"kind": "visit", "quantity": "1", "paid": "0", "catalog_item": "__None"}
+    refused = client.post(f"/customerview/{customer.id}/orders", data=data)
+    assert refused.status_code == 422
+    assert "Выберите услугу или товар." in refused.get_data(as_text=True)
+    assert count(ctx, Order) == 0
+
+
 def test_status_change_on_card_and_bulk(ctx, login_as):
     a = factories.customer(ctx)
     b = factories.customer(ctx, last_name="Вторая", phone="+79035550000")
