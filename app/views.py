@@ -898,9 +898,26 @@ class KartotekaModelView(RowScopeMixin, ModelView):
     # -- tabs ----------------------------------------------------------------
 
     def visible_related_views(self):
-        """Related views (tabs) the current user may read: checked per request."""
+        """Related views (tabs) the current user may read, checked per request, in
+        the order ``related_views`` declares them."""
         sm = self.appbuilder.sm
-        return [view for view in self._related_views if sm.has_access("can_read", view.class_permission_name)]
+        return [
+            view
+            for view in self.declared_related_views()
+            if sm.has_access("can_read", view.class_permission_name)
+        ]
+
+    def declared_related_views(self):
+        """FAB fills ``_related_views`` in the order the views were registered with
+        the app, not as ``related_views`` lists them; the card paired its n-th tab
+        with the n-th of them (the manager's «Сообщения» showed the change history)."""
+        views = self.__dict__.get("_declared_related_views")
+        if views is None or len(views) != len(self._related_views):
+            rank = {cls: i for i, cls in enumerate(self.related_views)}
+            views = self._declared_related_views = sorted(
+                self._related_views, key=lambda view: rank.get(type(view), len(rank))
+            )
+        return views
 
     def _get_related_views_widgets(
         self, item, orders=None, pages=None, page_sizes=None, widgets=None, **args

@@ -197,6 +197,24 @@ def access_tabs():
     return CustomerView.tabs
 
 
+@pytest.mark.parametrize("role_key", list(access.ROLES))
+def test_each_card_tab_shows_its_own_records(app, ctx, login_as, role_key):
+    """FAB lists a view's related views in the order the views were registered
+    with the app, and the card paired the n-th tab with the n-th of them: the
+    manager's «Сообщения» showed the change history, «Согласия» the messages and
+    «История изменений» the consents."""
+    import re
+
+    customer = seed(ctx)
+    factories.order(ctx, customer, specialist_id=user_id(app, "doctor"))  # the specialist's patient
+    page = login_as(role_key).get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    panes = dict(re.findall(r'data-tab="(\w+)">(.*?)(?=<div role="tabpanel"|\Z)', page, re.S))
+    expected = {tab.key: tab.view.__name__ for tab in access_tabs() if tab.key in panes}
+    shown = {key: re.search(r"psize_(\w+)=", body)[1] for key, body in panes.items()}
+    assert shown == expected
+    assert len(shown) == sum(level(role_key, tab.view.class_permission_name) != access.NONE for tab in access_tabs())
+
+
 def test_reception_card_has_no_documents_or_anamnesis(ctx, login_as):
     customer = seed(ctx)
     client = login_as("reception")
