@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import phonenumbers
 from babel import Locale
-from babel.dates import get_date_format, get_datetime_format, get_time_format, parse_pattern
+from babel.dates import get_datetime_format, get_time_format, parse_pattern
 from babel.numbers import get_currency_precision, get_currency_symbol
 from flask import current_app
 from flask_babel import format_date, format_decimal, get_locale, get_timezone, ngettext
@@ -78,11 +78,17 @@ def number(value) -> str:
 LIST_DATETIME = {"ru": "%d.%m.%Y %H:%M"}
 
 
+def _numeric_date_pattern(locale: Locale) -> str:
+    """The locale's all-digit date with a four-digit year: Babel's «short» gives
+    English «7/12/86», which for a birth date reads as either century."""
+    return locale.datetime_skeletons["yMd"].pattern
+
+
 @lru_cache(maxsize=16)
 def _list_datetime_pattern(locale: Locale):
     combined = get_datetime_format("short", locale)  # e.g. «{1}, {0}»
     return parse_pattern(
-        combined.replace("{1}", get_date_format("short", locale).pattern).replace(
+        combined.replace("{1}", _numeric_date_pattern(locale)).replace(
             "{0}", get_time_format("short", locale).pattern
         )
     )
@@ -135,9 +141,10 @@ def date_long(value: dt.date | None) -> str:
 
 
 def date_short(value: dt.date | None) -> str:
+    """«12.07.1986», «7/12/1986»."""
     if value is None or value == "":
         return ""
-    return format_date(value, "short")
+    return format_date(value, _numeric_date_pattern(get_locale()))
 
 
 def phone(value: str | None) -> str:

@@ -97,6 +97,7 @@ def spaces(text):
 def test_russian_dates_money_numbers_and_phones(ru):
     assert spaces(formatting.date_long(dt.date(2026, 11, 23))) == "23 ноября 2026 г."
     assert formatting.datetime_short(dt.datetime(2026, 11, 23, 11, 5)) == "23.11.2026 14:05"  # UTC -> Moscow
+    assert formatting.date_short(dt.date(1986, 7, 12)) == "12.07.1986"
     assert spaces(formatting.money(Decimal("1234.5"))) == "1 234,50 ₽"
     assert spaces(formatting.number(1234567)) == "1 234 567"
     assert formatting.phone("+79161234567") == "8 (916) 123-45-67"
@@ -124,6 +125,9 @@ def test_english_plurals_and_formats(en, n, text):
     assert formatting.orders_count(n) == text
     assert formatting.money(Decimal("1234.5")) == "RUB1,234.50"
     assert formatting.date_long(dt.date(2026, 11, 23)) == "November 23, 2026"
+    # a four-digit year: Babel's short «7/12/86» reads as either century
+    assert formatting.date_short(dt.date(1986, 7, 12)) == "7/12/1986"
+    assert formatting.datetime_short(dt.datetime(2026, 11, 23, 11, 5)).startswith("11/23/2026, ")
 
 
 def test_language_switch_persists_and_switches_back(login_as):
