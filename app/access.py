@@ -475,3 +475,104 @@ def record_access(customer_id, action, field=None, detail=None) -> None:
             detail=detail,
         )
     )
+
+
+# ---------------------------------------------------------------------------
+# The roles screen in words: FAB lists a role's permissions by their stored
+# names («can mask on Field:customer.phone», «menu access on Journal»).
+# ---------------------------------------------------------------------------
+
+RESOURCE_LABELS = {
+    CUSTOMERS: _l("Клиенты"),
+    DOCUMENTS: _l("Документы"),
+    ORDERS: _l("Заказы"),
+    RETURNS: _l("Возвраты"),
+    REVIEWS: _l("Отзывы"),
+    NOTES: _l("Примечания"),
+    ANAMNESIS: _l("Анамнез"),
+    REFERENCE: _l("Справочники"),
+    JOURNAL: _l("Журнал доступа"),
+    HISTORY: _l("История изменений"),
+    MESSAGES: _l("Сообщения"),
+    TEMPLATES: _l("Шаблоны уведомлений"),
+}
+PERMISSION_LABELS = {
+    "can_read": _l("просмотр"),
+    "can_write": _l("добавление и изменение"),
+    "can_delete": _l("удаление"),
+    "can_export": _l("выгрузка"),
+    "can_status": _l("смена статуса"),
+    ALL_ROWS: _l("все клиенты, а не только свои"),
+}
+FIELD_PERMISSION_LABELS = {
+    "can_mask": _l("видит скрытым (+7 *** ***-45-67)"),
+    "can_read": _l("видит полностью"),
+    "can_write": _l("видит и изменяет"),
+    "can_reveal": _l("может показать скрытое (с записью в журнал)"),
+}
+# A field's levels include one another (see field_permissions): the strongest is said.
+FIELD_LEVEL_PERMISSIONS = ("can_mask", "can_read", "can_write")
+
+
+def permission_label(permission: str, view: str) -> tuple[tuple[int, int], str, str]:
+    """(order, group, item) of one stored permission, in the user's language:
+    (…, «Клиенты», «просмотр»), (…, «Поле «Телефон»», «видит скрытым…»)."""
+    from flask_babel import gettext
+
+    resources = list(RESOURCE_LABELS)
+    if view in RESOURCE_LABELS and permission in PERMISSION_LABELS:
+        order = (resources.index(view), list(PERMISSION_LABELS).index(permission))
+        return order, str(RESOURCE_LABELS[view]), str(PERMISSION_LABELS[permission])
+    spec = FIELDS.get(view[len(FIELD_PREFIX) :]) if view.startswith(FIELD_PREFIX) else None
+    if spec is not None and permission in FIELD_PERMISSION_LABELS:
+        order = (
+            len(resources) + list(FIELDS).index(spec.key),
+            list(FIELD_PERMISSION_LABELS).index(permission),
+        )
+        return order, gettext("Поле «%(field)s»", field=spec.label), str(FIELD_PERMISSION_LABELS[permission])
+    rank = len(resources) + len(FIELDS)
+    if permission == "menu_access":
+        return (rank, 0), gettext("Пункты меню"), str(_menu_labels().get(view, view))
+    if view in SELF_SERVICE_VIEWS or (permission, view) in SELF_SERVICE:
+        return (rank + 1, 0), gettext("Свой профиль, пароль и язык"), _raw(permission, view)
+    if view in security_views():
+        return (rank + 2, 0), gettext("Пользователи и роли"), _raw(permission, view)
+    return (rank + 3, 0), gettext("Прочее"), _raw(permission, view)
+
+
+def _raw(permission: str, view: str) -> str:
+    """A FAB permission without a label of ours, as FAB names it, minus «can»."""
+    return f"{permission.removeprefix('can_').replace('_', ' ')} · {view}"
+
+
+def _menu_labels() -> dict[str, object]:
+    labels = {}
+    for category in current_app.appbuilder.menu.get_list():
+        labels[category.name] = category.label or category.name
+        for item in category.childs:
+            labels[item.name] = item.label or item.name
+    return labels
+
+
+def describe_permissions(permission_views) -> dict[str, list[str]]:
+    """A role's permissions grouped in words, groups in the matrix's order: a
+    field says its strongest level only, and the profile, password and language
+    that every role has are one «да»."""
+    from flask_babel import gettext
+
+    pairs = {(pv.permission.name, pv.view_menu.name) for pv in permission_views}
+    weaker = {
+        (weak, view)
+        for perm, view in pairs
+        if view.startswith(FIELD_PREFIX) and perm in FIELD_LEVEL_PERMISSIONS
+        for weak in FIELD_LEVEL_PERMISSIONS[: FIELD_LEVEL_PERMISSIONS.index(perm)]
+    }
+    labelled = sorted(permission_label(perm, view) for perm, view in pairs - weaker)
+    groups: dict[str, list[str]] = {}
+    profile = gettext("Свой профиль, пароль и язык")
+    for _order, group, item in labelled:
+        if group == profile:
+            groups[group] = [gettext("да")]
+        else:
+            groups.setdefault(group, []).append(item)
+    return groups

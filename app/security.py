@@ -31,24 +31,62 @@ from flask_appbuilder.security.views import (
     UserDBModelView,
 )
 from flask_appbuilder.validators import PasswordComplexityValidator
+from flask_appbuilder.widgets import ListWidget, ShowWidget
 from flask_babel import gettext, lazy_gettext
+from markupsafe import Markup
 from sqlalchemy import bindparam, func, select, union
 from wtforms import PasswordField
 from wtforms.validators import DataRequired
 
+from . import access
 from .forms import start_filters_empty
 
 MIN_PASSWORD_LENGTH = 12
 
 
+def permissions_summary(permission_views) -> Markup:
+    """A role's permissions in words, grouped: «Клиенты: просмотр, выгрузка»."""
+    items = (
+        Markup("<li><strong>{}:</strong> {}</li>").format(group, ", ".join(labels))
+        for group, labels in access.describe_permissions(permission_views).items()
+    )
+    return Markup('<ul class="list-unstyled kartoteka-permissions">{}</ul>').format(Markup("").join(items))
+
+
+def permission_option(permission_view) -> str:
+    _order, group, item = access.permission_label(
+        permission_view.permission.name, permission_view.view_menu.name
+    )
+    return f"{group}: {item}"
+
+
 class KartotekaRoleModelView(RoleModelView):
-    """FAB's roles screen; its groups filter had no translated label."""
+    """FAB's roles screen, in words: it listed a role's permissions as FAB stores
+    them («can mask on Field:customer.phone», «menu access on Journal»), one
+    Python list per role. Its groups filter had no translated label."""
 
     label_columns = {
         **RoleModelView.label_columns,
         "groups": lazy_gettext("Groups"),
         "user": lazy_gettext("Users"),
     }
+    formatters_columns = {"permissions": permissions_summary}
+    # FAB's role widgets print the permissions themselves, past any formatter
+    # (they show FAB_ROLES' built-in roles, which Kartoteka does not use).
+    list_widget = ListWidget
+    show_widget = ShowWidget
+
+    def _init_forms(self):
+        super()._init_forms()
+        for form_class in (self.add_form, self.edit_form, self.search_form):
+            unbound = getattr(form_class, "permissions", None)
+            if unbound is None:
+                continue
+            query_func = unbound.kwargs["query_func"]
+            unbound.kwargs["get_label"] = permission_option
+            unbound.kwargs["query_func"] = lambda query_func=query_func: sorted(
+                query_func(), key=lambda pv: access.permission_label(pv.permission.name, pv.view_menu.name)
+            )
 
 
 def yes_no(value) -> str:

@@ -212,7 +212,9 @@ def test_each_card_tab_shows_its_own_records(app, ctx, login_as, role_key):
     expected = {tab.key: tab.view.__name__ for tab in access_tabs() if tab.key in panes}
     shown = {key: re.search(r"psize_(\w+)=", body)[1] for key, body in panes.items()}
     assert shown == expected
-    assert len(shown) == sum(level(role_key, tab.view.class_permission_name) != access.NONE for tab in access_tabs())
+    assert len(shown) == sum(
+        level(role_key, tab.view.class_permission_name) != access.NONE for tab in access_tabs()
+    )
 
 
 def test_reception_card_has_no_documents_or_anamnesis(ctx, login_as):
@@ -307,6 +309,39 @@ def test_permission_removed_in_ui_takes_effect_on_next_request(app, ctx, login_a
     try:
         assert client.get("/noteview/list/").status_code == 403
         assert 'href="#notes"' not in client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    finally:
+        access.sync_roles(reset=True)
+
+
+def test_the_roles_screen_says_what_a_role_may_do_and_edits_it(app, ctx, login_as):
+    """The roles screen listed «can mask on Field:customer.phone», «menu access on
+    Journal»… as one Python list per role, in no order."""
+    import re
+
+    sm = app.appbuilder.sm
+    manager = sm.find_role(access.ROLES["manager"].name)
+    client = login_as("sysadmin")
+    page = client.get("/roles/list/").get_data(as_text=True)
+    assert "can read on" not in page and "Field:customer" not in page
+    row = re.search(r"Управляющий</td>.*?</tr>", page, re.S)[0]
+    assert (
+        "<strong>Клиенты:</strong> просмотр, добавление и изменение, удаление, выгрузка, смена статуса, "
+        "все клиенты, а не только свои" in row
+    )
+    assert "<strong>Поле «Телефон»:</strong> видит и изменяет</li>" in row  # the strongest level only
+    assert "<strong>Свой профиль, пароль и язык:</strong> да" in row
+    assert "Анамнез" not in row.split("Пункты меню")[0]
+
+    form = client.get(f"/roles/edit/{manager.id}").get_data(as_text=True)
+    delete = sm.find_permission_view_menu("can_delete", access.CUSTOMERS)
+    assert f'<option selected value="{delete.id}">Клиенты: удаление</option>' in form
+    kept = [pv.id for pv in manager.permissions if pv.id != delete.id]
+    try:
+        response = client.post(f"/roles/edit/{manager.id}", data={"name": manager.name, "permissions": kept})
+        assert response.status_code == 302
+        ctx.expire_all()
+        assert delete not in sm.find_role(access.ROLES["manager"].name).permissions
+        assert len(sm.find_role(access.ROLES["manager"].name).permissions) == len(kept)
     finally:
         access.sync_roles(reset=True)
 

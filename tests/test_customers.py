@@ -255,7 +255,9 @@ def test_card_order_form_asks_for_the_service_rather_than_picking_the_first(ctx,
     client = login_as("reception")
     card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     select = re.search(r'<select[^>]*id="order-catalog_item".*?</select>', card, re.S)[0]
-    assert re.search(r"<option[^>]*>[^<]*</option>", select)[0] == '<option selected value="__None">—</option>'
+    assert (
+        re.search(r"<option[^>]*>[^<]*</option>", select)[0] == '<option selected value="__None">—</option>'
+    )
     data = {"kind": "visit", "quantity": "1", "paid": "0", "catalog_item": "__None"}
     refused = client.post(f"/customerview/{customer.id}/orders", data=data)
     assert refused.status_code == 422
