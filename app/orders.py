@@ -166,11 +166,13 @@ def returned_amount(session: Session, order_id: int, exclude_id: int | None = No
     return Decimal(session.scalar(stmt))
 
 
-def prepare_return(session: Session, ret: Return) -> Return:
-    """A return cannot exceed what was paid for its order (minus earlier returns)."""
+def prepare_return(session: Session, ret: Return, card_customer_id: int | None = None) -> Return:
+    """A return cannot exceed what was paid for its order (minus earlier returns);
+    added on a customer's card (``card_customer_id``), its order is that customer's."""
     order = ret.order or (session.get(Order, ret.order_id) if ret.order_id else None)
     if order is None:
         raise ValidationFailed({"order": _("Выберите заказ, по которому оформляется возврат.")})
+    check_order_of_customer(order, card_customer_id)
     ret.customer_id = order.customer_id
     ret.customer = order.customer
     if ret.amount is None or ret.amount <= 0:
@@ -203,9 +205,22 @@ def prepare_return(session: Session, ret: Return) -> Return:
     return ret
 
 
+def check_order_of_customer(order: Order, customer_id: int | None) -> None:
+    """A return or a review added on a customer's card names an order of that
+    customer (a review kept the card's customer and another customer's order;
+    a return moved to the order's customer, off the card it was added on)."""
+    if customer_id is not None and order.customer_id != customer_id:
+        raise ValidationFailed(
+            {"order": _("Заказ №%(id)s — другого клиента: выберите заказ этого клиента.", id=order.id)}
+        )
+
+
 def prepare_review(session: Session, review: Review) -> Review:
     if review.rating is None or not (1 <= int(review.rating) <= 5):
         raise ValidationFailed({"rating": _("Оценка должна быть от 1 до 5.")})
-    if review.order is not None and review.customer_id is None:
-        review.customer_id = review.order.customer_id
+    if review.order is not None:
+        check_order_of_customer(
+            review.order, review.customer.id if review.customer is not None else review.customer_id
+        )
+        review.customer = review.order.customer
     return review

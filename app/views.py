@@ -1381,7 +1381,11 @@ class ReturnView(KartotekaModelView):
     base_order = ("id", "desc")
 
     def prepare(self, item, is_new):
-        orders.prepare_return(self.datamodel.session, item)
+        card = None
+        if is_new:  # added on a card: the address names the customer (FAB keeps a list)
+            value = self._filters.get_filter_value("customer")
+            card = record_id(value[0] if isinstance(value, list) and value else value)
+        orders.prepare_return(self.datamodel.session, item, card_customer_id=card)
 
 
 class ReturnTab(ReturnView):

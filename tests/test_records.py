@@ -340,3 +340,27 @@ def test_in_english_a_comma_is_not_read_as_a_thousands_separator(ctx, login_as):
         assert ctx.query(CatalogItem).one().price == Decimal("1500.50")
     finally:
         client.get("/lang/ru")
+
+
+def test_a_return_or_review_on_a_card_names_that_customers_order(ctx, login_as):
+    """From Иванова's card, a review kept Иванова as its customer and took Петрова's
+    order; a return went to Петрова, off the card it was added on."""
+    ivanova = factories.customer(ctx)
+    petrova = factories.customer(ctx, last_name="Петрова", phone="+79035550000")
+    hers = factories.order(ctx, ivanova, paid="1500")
+    other = factories.order(ctx, petrova, paid="1500")
+    client = login_as("manager")
+    on_card = {"_flt_0_customer": str(ivanova.id)}
+    wrong = [
+        ("/returntab/add", {"order": str(other.id), "amount": "100", "reason": "Отказ"}),
+        ("/reviewtab/add", {"order": str(other.id), "rating": "5", "moderation_status": "pending"}),
+    ]
+    for url, data in wrong:
+        response = client.post(url, query_string=on_card, data=data)
+        assert response.status_code == 422, url
+        assert f"Заказ №{other.id} — другого клиента" in response.get_data(as_text=True)
+    assert fresh(ctx, Return) == [] and fresh(ctx, Review) == []
+    for url, data in wrong:
+        assert client.post(url, query_string=on_card, data={**data, "order": str(hers.id)}).status_code == 302
+    assert [(r.customer_id, r.order_id) for r in fresh(ctx, Return)] == [(ivanova.id, hers.id)]
+    assert [(r.customer_id, r.order_id) for r in fresh(ctx, Review)] == [(ivanova.id, hers.id)]
