@@ -11,7 +11,7 @@ row scope (a specialist finds only their own customers), 20 choices at most.
 
 from __future__ import annotations
 
-from flask import url_for
+from flask import request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jinja2.utils import htmlsafe_json_dumps
@@ -61,8 +61,10 @@ def find_customers(text: str) -> list[dict]:
     return [{"id": c.id, "text": customer_label(c)} for c in rows]
 
 
-def find_orders(text: str) -> list[dict]:
-    """An order number, or the orders (latest first) of the customers the text finds."""
+def find_orders(text: str, customer_id: int | None = None) -> list[dict]:
+    """An order number, or the orders (latest first) of the customers the text
+    finds; with ``customer_id`` (a form opened on that customer's card), that
+    customer's orders only, the latest first before anything is typed."""
     text = (text or "").strip().lstrip("№").strip()
     statement = select(Order).options(joinedload(Order.customer))
     if text.isdigit():
@@ -70,13 +72,15 @@ def find_orders(text: str) -> list[dict]:
         if number is None:
             return []
         statement = statement.where(Order.id == number)
-    else:
+    elif customer_id is None:
         condition = customers.search_condition(text, readable_contacts())
         if condition is None:
             return []
         statement = statement.where(
             Order.customer_id.in_(_scoped(select(Customer.id).where(condition), Customer))
         )
+    if customer_id is not None:
+        statement = statement.where(Order.customer_id == customer_id)
     statement = _scoped(statement, Order).order_by(Order.id.desc()).limit(LIMIT)
     return [{"id": o.id, "text": order_label(o)} for o in db.session.scalars(statement).all()]
 
@@ -120,11 +124,24 @@ class LookupField(Field):
             "url": url_for(self.endpoint),
             "placeholder": _("Начните вводить ФИО, телефон или эл. почту"),
         }
+        card = card_customer() if self.model is Order else None
+        if card is not None:  # opened on a customer's card: that customer's orders, listed at once
+            options = {
+                "url": url_for(self.endpoint, customer=card),
+                "placeholder": _("Выберите заказ клиента или введите его номер"),
+                "minimum": 0,
+            }
         return Markup(
             f'<select id="{escape(field_id)}" name="{escape(self.name)}" class="{escape(css)}" '
             f"data-lookup='{htmlsafe_json_dumps(options)}'><option value=\"\"></option>{chosen}</select>"
             f"<script>$(function () {{ kartotekaLookup('#{escape(field_id)}'); }});</script>"
         )
+
+
+def card_customer() -> int | None:
+    """The customer whose card a form was opened on (its tab's «+» adds
+    ``_flt_0_customer=<id>`` to the address), if any."""
+    return record_id(request.args.get("_flt_0_customer", ""))
 
 
 def customer_field(label=_l("Клиент"), required=True):

@@ -1339,8 +1339,12 @@ class OrderView(KartotekaModelView):
     @expose("/lookup")
     @has_access
     def lookup(self):
-        """Choices for an order field as the user types: a number or the customer."""
-        return jsonify(results=lookups.find_orders(request.args.get("q", "")))
+        """Choices for an order field as the user types: a number or the customer
+        (or, on a customer's card, that customer's orders)."""
+        customer = record_id(request.args.get("customer", "")) if "customer" in request.args else None
+        if "customer" in request.args and customer is None:
+            return jsonify(results=[])
+        return jsonify(results=lookups.find_orders(request.args.get("q", ""), customer_id=customer))
 
 
 class OrderTab(OrderView):

@@ -125,3 +125,32 @@ def test_a_record_number_no_column_holds_is_refused_not_a_500(ctx, login_as):
     assert ctx.query(Note).count() == 0
     found = client.get("/orderview/lookup", query_string={"q": "99999999999999999999"})
     assert found.status_code == 200 and found.get_json() == {"results": []}
+
+
+def test_an_order_field_on_a_customers_card_offers_that_customers_orders(app, ctx, login_as):
+    """From a card's «Возвраты» tab the order had to be found again by the
+    customer's name, among everyone's orders."""
+    import json
+
+    ivanova = factories.customer(ctx)
+    petrova = factories.customer(ctx, last_name="Петрова", phone="+79035550000")
+    hers = [factories.order(ctx, ivanova, paid="100") for _ in range(2)]
+    other = factories.order(ctx, petrova, paid="100")
+    client = login_as("manager")
+    for url in ("/returntab/add", "/reviewtab/add"):
+        page = client.get(url, query_string={"_flt_0_customer": ivanova.id}).get_data(as_text=True)
+        options = json.loads(re.search(r"data-lookup='([^']*)'", page)[1])
+        assert options["url"] == f"/orderview/lookup?customer={ivanova.id}" and options["minimum"] == 0
+    plain = json.loads(
+        re.search(r"data-lookup='([^']*)'", client.get("/returnview/add").get_data(as_text=True))[1]
+    )
+    assert plain["url"] == "/orderview/lookup" and "minimum" not in plain
+
+    def found(**args):
+        return [r["id"] for r in client.get("/orderview/lookup", query_string=args).get_json()["results"]]
+
+    assert found(customer=ivanova.id) == [hers[1].id, hers[0].id]  # the latest first, before typing
+    assert found(customer=ivanova.id, q=str(hers[0].id)) == [hers[0].id]
+    assert found(customer=ivanova.id, q=str(other.id)) == []
+    assert found(customer="99999999999999") == []
+    assert found(q="Петрова") == [other.id]  # elsewhere, as before

@@ -6,7 +6,7 @@ function kartotekaLookup(selector) {
     theme: 'bootstrap',
     allowClear: true,
     placeholder: o.placeholder,
-    minimumInputLength: 2,
+    minimumInputLength: o.minimum === undefined ? 2 : o.minimum,
     ajax: {
       url: o.url,
       dataType: 'json',
