@@ -576,3 +576,17 @@ def describe_permissions(permission_views) -> dict[str, list[str]]:
         else:
             groups.setdefault(group, []).append(item)
     return groups
+
+
+def journal_detail(text: str | None) -> str:
+    """An export's journal detail in the reader's language: stored as
+    «Customers: 300» (the resource and the rows written), shown «Клиенты: 300 записей»."""
+    import re
+
+    from flask_babel import ngettext
+
+    found = re.fullmatch(r"(\w+): (\d+)", text or "")
+    if found is None or found[1] not in RESOURCE_LABELS:
+        return text or ""
+    rows = ngettext("%(num)d запись", "%(num)d записей", int(found[2]))
+    return f"{RESOURCE_LABELS[found[1]]}: {rows}"

@@ -884,9 +884,10 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             writer.writerow(
                 [export_text(formatters[c](values[c]) if c in formatters else values[c]) for c in columns]
             )
-        access.record_access(
-            None, AccessAction.EXPORT, detail=f"{self.class_permission_name}: {min(count, self.EXPORT_LIMIT)}"
-        )
+        written = min(count, self.EXPORT_LIMIT)
+        # a card tab's export is one customer's records: the journal names the customer
+        card = record_id(request.args.get(listing.RELATED_ARG + "customer", "")) if written else None
+        access.record_access(card, AccessAction.EXPORT, detail=f"{self.class_permission_name}: {written}")
         db.session.commit()
         filename = f"{self.route_base.strip('/').replace('/', '-')}.csv"
         return Response(
@@ -1611,7 +1612,10 @@ class AccessLogView(KartotekaModelView):
     show_columns = list_columns
     search_columns = ["user", "action", "at"]
     custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
-    formatters_columns = {"field": lambda key: access.FIELDS[key].label if key in access.FIELDS else key}
+    formatters_columns = {
+        "field": lambda key: access.FIELDS[key].label if key in access.FIELDS else key,
+        "detail": access.journal_detail,
+    }
     base_order = ("at", "desc")
 
 

@@ -440,6 +440,27 @@ def test_export_follows_the_policy_and_is_journaled(ctx, login_as, role_key):
         assert ctx.query(AccessLog).filter_by(action="export").count() == 0
 
 
+def test_the_journal_says_what_was_exported_and_whose(ctx, login_as):
+    """The auditor read «Customers: 300» (the resource's code name), and a card
+    tab's export — one customer's orders — named no customer."""
+    import re
+
+    customer = seed(ctx)
+    client = login_as("manager")
+    assert client.get("/customerview/export.csv").status_code == 200
+    assert client.get("/ordertab/export.csv", query_string={"_rel_customer": customer.id}).status_code == 200
+    ctx.expire_all()
+    tab_export = ctx.query(AccessLog).filter_by(action="export", detail="Orders: 1").one()
+    assert tab_export.customer_id == customer.id
+    auditor = login_as("auditor")
+    journal = auditor.get("/accesslogview/list/").get_data(as_text=True)
+    assert "Клиенты: 1 запись" in journal and "Заказы: 1 запись" in journal
+    assert "Customers: 1" not in journal
+    card = auditor.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    pane = re.search(r'data-tab="access">(.*?)(?=<div role="tabpanel"|\Z)', card, re.S)[1]
+    assert "Выгрузка" in pane
+
+
 @pytest.mark.parametrize("role_key", list(access.ROLES))
 def test_status_action_follows_matrix(ctx, login_as, role_key):
     customer = seed(ctx)
