@@ -68,6 +68,35 @@ DEFAULT_TEMPLATES = {
     MessageType.MANUAL: ("Сообщение", "{{ text }}"),
     MessageType.MARKETING: ("Предложение для вас", "{{ text }}"),
 }
+
+
+def install_default_templates(connection) -> int:
+    """Give every message type on every channel a template row holding its
+    default text, where it has none: the «Шаблоны уведомлений» screen was empty,
+    and an administrator could not see, let alone change, what customers receive.
+    A row an administrator has (edited or not) is left alone. Returns the rows added."""
+    table = MessageTemplate.__table__
+    existing = set(connection.execute(select(table.c.message_type, table.c.channel)).all())
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    rows = [
+        {
+            "message_type": message_type,
+            "channel": channel,
+            "subject": DEFAULT_TEMPLATES[message_type][0],
+            "body": DEFAULT_TEMPLATES[message_type][1],
+            "active": True,
+            "created_on": now,
+            "changed_on": now,
+        }
+        for message_type in MessageType
+        for channel in Channel
+        if (message_type, channel) not in existing
+    ]
+    if rows:
+        connection.execute(table.insert(), rows)
+    return len(rows)
+
+
 EVENT_CHANNELS = (Channel.SMS, Channel.EMAIL)  # automatic messages go where the customer can be reached
 SANDBOX = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 

@@ -47,6 +47,7 @@ def app(database_url, tmp_path_factory):
     )
     with app.app_context():
         upgrade(revision="heads")
+        empty_domain_tables()  # the migrations write default rows (message templates)
         sync_roles()
         sm = app.appbuilder.sm
         for key, spec in ROLES.items():
@@ -69,18 +70,22 @@ def app(database_url, tmp_path_factory):
 DOMAIN_TABLES_KEEP = re.compile(r"^ab_|^alembic_version$")
 
 
+def empty_domain_tables():
+    from flask_appbuilder import Model
+
+    with db.engine.begin() as conn:
+        for table in reversed(Model.metadata.sorted_tables):
+            if not DOMAIN_TABLES_KEEP.match(table.name):
+                conn.execute(table.delete())
+
+
 @pytest.fixture(autouse=True)
 def clean_db(request, app):
     """Every test starts with empty domain tables (security tables are kept)."""
     yield
     with app.app_context():
         db.session.rollback()
-        from flask_appbuilder import Model
-
-        with db.engine.begin() as conn:
-            for table in reversed(Model.metadata.sorted_tables):
-                if not DOMAIN_TABLES_KEEP.match(table.name):
-                    conn.execute(table.delete())
+        empty_domain_tables()
     # The in-process job store (run.py's default) outlives a test, while message
     # ids start again at 1 in the emptied tables: a job one test left behind
     # («message-1-0», unique) made the next test's enqueue a duplicate, and its

@@ -115,6 +115,29 @@ def test_templates_are_the_administrators(app, ctx, login_as):
     assert login_as("sysadmin").post("/messagetemplateview/add", data=template).status_code == 302
 
 
+def test_the_templates_screen_shows_the_texts_customers_receive(app, ctx, login_as):
+    """The screen was empty while messages went out with texts kept in the code."""
+    import re
+
+    from app.models import MessageTemplate
+
+    assert ctx.query(MessageTemplate).count() == 0  # as every test starts
+    assert notifications.install_default_templates(ctx.connection()) == len(MessageType) * len(Channel)
+    ctx.commit()
+    assert notifications.install_default_templates(ctx.connection()) == 0  # idempotent
+    client = login_as("sysadmin")
+    page = client.get("/messagetemplateview/list/", query_string={"psize_MessageTemplateView": 100})
+    text = page.get_data(as_text=True)
+    assert f"<strong>Всего записей:</strong> {len(MessageType) * len(Channel)}" in text
+    reminder = (
+        ctx.query(MessageTemplate)
+        .filter_by(message_type=MessageType.VISIT_REMINDER, channel=Channel.SMS)
+        .one()
+    )
+    form = client.get(f"/messagetemplateview/edit/{reminder.id}").get_data(as_text=True)
+    assert re.search(r"<textarea[^>]*>\s*\{\{ customer.first_name \}\}, напоминаем о визите", form)
+
+
 # -- a matrix edited in the UI: sending is the Messages permission, not Customers ---------
 
 

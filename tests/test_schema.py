@@ -66,6 +66,33 @@ def test_migration_0011_folds_yo_in_stored_name_keys(tmp_path):
         db.session.remove()
 
 
+def test_migration_0012_writes_the_default_message_texts_and_keeps_an_administrators(tmp_path):
+    """«Шаблоны уведомлений» was empty: the texts customers receive lived in the code."""
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    from app import create_app
+    from app.models import Channel, MessageTemplate, MessageType
+
+    app = create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/old.db", INSTANCE_DIR=str(tmp_path))
+    with app.app_context():
+        upgrade(revision="0011")
+        db.session.add(
+            MessageTemplate(
+                message_type=MessageType.WELCOME, channel=Channel.SMS, body="Здравствуйте от нас!"
+            )
+        )
+        db.session.commit()
+        upgrade(revision="heads")
+        db.session.expire_all()
+        templates = {(t.message_type, t.channel): t.body for t in db.session.query(MessageTemplate)}
+        assert len(templates) == len(MessageType) * len(Channel)
+        assert templates[MessageType.WELCOME, Channel.SMS] == "Здравствуйте от нас!"
+        assert "напоминаем о визите" in templates[MessageType.VISIT_REMINDER, Channel.EMAIL]
+        assert db.session.execute(text("SELECT count(*) FROM message_template")).scalar() == len(templates)
+        db.session.remove()
+
+
 def test_the_system_administrator_opens_the_roles_screen_and_keeps_it(app, login_as):
     """The roles screen is Kartoteka's subclass of FAB's: it was not counted as a
     security screen and the system administrator got 403 on it. A restart gives
