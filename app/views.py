@@ -1700,7 +1700,7 @@ class MessageTemplateView(KartotekaModelView):
         "body": _l("Текст шаблона"),
         "active": _l("Используется"),
     }
-    list_columns = ["message_type", "channel", "subject", "active"]
+    list_columns = ["message_type", "channel", "subject", "body", "active"]
     add_columns = edit_columns = show_columns = ["message_type", "channel", "subject", "body", "active"]
     search_columns = ["message_type", "channel"]
     description_columns = {

@@ -129,6 +129,7 @@ def test_the_templates_screen_shows_the_texts_customers_receive(app, ctx, login_
     page = client.get("/messagetemplateview/list/", query_string={"psize_MessageTemplateView": 100})
     text = page.get_data(as_text=True)
     assert f"<strong>Всего записей:</strong> {len(MessageType) * len(Channel)}" in text
+    assert "{{ customer.first_name }}, напоминаем о визите" in text  # the texts themselves, in the list
     reminder = (
         ctx.query(MessageTemplate)
         .filter_by(message_type=MessageType.VISIT_REMINDER, channel=Channel.SMS)
