@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal, InvalidOperation
 
+from babel.dates import ParseError, format_date, parse_date
 from babel.numbers import NumberFormatError, format_decimal, get_group_symbol, parse_decimal
 from flask_appbuilder.fields import QuerySelectField
-from flask_appbuilder.fieldwidgets import BS3TextFieldWidget, Select2Widget
+from flask_appbuilder.fieldwidgets import (
+    BS3TextFieldWidget,
+    DatePickerWidget,
+    DateTimePickerWidget,
+    Select2Widget,
+)
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from markupsafe import Markup
 from wtforms import (
     BooleanField,
+    DateField,
+    DateTimeField,
     DateTimeLocalField,
     DecimalField,
     IntegerField,
@@ -21,6 +31,7 @@ from wtforms import (
 )
 from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
+from wtforms.widgets import html_params
 
 from .extensions import db
 from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
@@ -52,6 +63,73 @@ class LocalDecimalField(DecimalField):
             self.data = None
             example = format_decimal(Decimal("1500.50"), format="0.00", locale=locale)
             raise ValueError(_("Введите число, например %(example)s.", example=example)) from error
+
+
+def _typed_date(text: str):
+    """A date as the user's language writes it («12.07.1986», «7/12/1986») or as
+    the calendar widget writes it (1986-07-12); None if it is not one."""
+    try:
+        return parse_date(text, locale=get_locale())
+    except (ValueError, IndexError, ParseError):
+        return None
+
+
+def _date_example() -> str:
+    locale = get_locale()
+    return format_date(dt.date(1986, 7, 12), locale.datetime_skeletons["yMd"].pattern, locale=locale)
+
+
+class TypedPickerWidget:
+    """FAB's calendar widgets, showing what was typed when the form comes back
+    refused (FAB's show the field's data: a refused date vanished)."""
+
+    def __init__(self, picker):
+        self.picker = picker
+
+    def __call__(self, field, **kwargs):
+        kwargs.setdefault("id", field.id)
+        kwargs.setdefault("name", field.name)
+        return Markup(
+            self.picker.data_template % {"text": html_params(type="text", value=field._value(), **kwargs)}
+        )
+
+
+class LocalDateField(DateField):
+    """A date typed as the user's language writes it: FAB's date fields took only
+    «1986-07-12» and refused the «12.07.1986» a receptionist types."""
+
+    widget = TypedPickerWidget(DatePickerWidget)
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            return super().process_formdata(valuelist)
+        self.data = _typed_date(valuelist[0].strip())
+        if self.data is None:
+            raise ValueError(_("Введите дату, например %(example)s.", example=_date_example()))
+
+
+class LocalDateTimeField(DateTimeField):
+    """A date and time typed as the user's language writes them («12.07.2026 10:30»)
+    or as the calendar widget writes them (2026-07-12 10:30:00)."""
+
+    widget = TypedPickerWidget(DateTimePickerWidget)
+
+    def process_formdata(self, valuelist):
+        if not valuelist or not valuelist[0].strip():
+            return super().process_formdata(valuelist)
+        date_text, _space, time_text = valuelist[0].strip().replace(",", " ").partition(" ")
+        day = _typed_date(date_text)
+        moment = None
+        for pattern in ("%H:%M", "%H:%M:%S"):
+            try:
+                moment = dt.datetime.strptime(time_text.strip() or "00:00", pattern).time()
+                break
+            except ValueError:
+                continue
+        if day is None or moment is None:
+            self.data = None
+            raise ValueError(_("Введите дату и время, например %(example)s 10:30.", example=_date_example()))
+        self.data = dt.datetime.combine(day, moment)
 
 
 def start_filters_empty(search_form) -> None:
@@ -218,3 +296,7 @@ class MessageForm(FlaskForm):
             and not (field.data or "").strip()
         ):
             raise ValidationError(_l("Введите текст сообщения."))
+
+
+# FAB's generated fields and the ones that read what the user's language writes
+LOCAL_FIELDS = {DecimalField: LocalDecimalField, DateField: LocalDateField, DateTimeField: LocalDateTimeField}

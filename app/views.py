@@ -49,7 +49,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import MANYTOONE, aliased, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import BuildError
-from wtforms import BooleanField, DecimalField, HiddenField, StringField
+from wtforms import BooleanField, HiddenField, StringField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import InputRequired, Optional
 from wtforms.widgets import DateInput, TextInput
@@ -81,6 +81,7 @@ from .datamodel import (
 from .errors import StaleEdit, ValidationFailed
 from .extensions import db
 from .forms import (
+    LOCAL_FIELDS,
     FitsColumn,
     LabeledEnumField,
     LocalDecimalField,
@@ -352,8 +353,9 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         table = getattr(self.datamodel.obj, "__table__", None)
         for form_class in {self.add_form, self.edit_form}:
             for name, unbound in vars(form_class).items():
-                if isinstance(unbound, UnboundField) and unbound.field_class is DecimalField:
-                    unbound.field_class = LocalDecimalField
+                if isinstance(unbound, UnboundField) and unbound.field_class in LOCAL_FIELDS:
+                    unbound.field_class = LOCAL_FIELDS[unbound.field_class]
+                    unbound.kwargs.pop("widget", None)  # FAB's; the local field brings its own
                 column = table.columns.get(name) if table is not None else None
                 limit = (
                     column_limit(column) if isinstance(unbound, UnboundField) and column is not None else None

@@ -364,3 +364,42 @@ def test_a_return_or_review_on_a_card_names_that_customers_order(ctx, login_as):
         assert client.post(url, query_string=on_card, data={**data, "order": str(hers.id)}).status_code == 302
     assert [(r.customer_id, r.order_id) for r in fresh(ctx, Return)] == [(ivanova.id, hers.id)]
     assert [(r.customer_id, r.order_id) for r in fresh(ctx, Review)] == [(ivanova.id, hers.id)]
+
+
+def test_dates_are_typed_as_the_language_writes_them(ctx, login_as):
+    """«12.07.1986» typed into «Дата рождения» was refused: the field took only
+    «1986-07-12», the calendar widget's format."""
+    import datetime as dt
+    import re
+
+    from app.models import Customer
+
+    client = login_as("reception")
+    base = {"first_name": "Анна", "customer_type": "individual", "status": "active", "discount": "0"}
+    typed = {"Первая": "12.07.1986", "Вторая": "1986-07-12", "Третья": "12.7.86"}
+    for i, (name, birth) in enumerate(typed.items()):
+        data = {**base, "last_name": name, "phone": f"+7916555000{i}", "birth_date": birth}
+        assert client.post("/customerview/add", data=data).status_code == 302, birth
+    refused = client.post(
+        "/customerview/add",
+        data={**base, "last_name": "Четвёртая", "phone": "+79165550009", "birth_date": "31.02.1986"},
+    )
+    assert refused.status_code == 422
+    assert "Введите дату, например 12.07.1986." in refused.get_data(as_text=True)
+    assert re.search(r'name="birth_date"[^>]*value="31.02.1986"', refused.get_data(as_text=True))
+    assert {c.last_name: c.birth_date for c in fresh(ctx, Customer)} == dict.fromkeys(
+        typed, dt.date(1986, 7, 12)
+    )
+
+    customer = fresh(ctx, Customer)[0]
+    order = factories.order(ctx, customer)
+    manager = login_as("manager")
+    form = {"customer": str(customer.id), "kind": "visit", "status": "new", "paid": "0"}
+    for visit in ("12.07.2026 10:30", "2026-07-12 10:30:00"):
+        assert (
+            manager.post(f"/orderview/edit/{order.id}", data={**form, "visit_at": visit}).status_code == 302
+        )
+        ctx.expire_all()
+        assert ctx.get(Order, order.id).visit_at == dt.datetime(2026, 7, 12, 10, 30)
+    refused = manager.post(f"/orderview/edit/{order.id}", data={**form, "visit_at": "завтра"})
+    assert "Введите дату и время, например 12.07.1986 10:30." in refused.get_data(as_text=True)
