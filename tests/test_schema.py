@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask_appbuilder import Model
@@ -42,16 +44,28 @@ def test_restart_keeps_an_administrators_change_and_reset_restores_it(app):
             access.sync_roles(reset=True)
 
 
-def test_migration_0011_folds_yo_in_stored_name_keys(tmp_path):
-    """Keys written before 0011 kept «ё»: «Елкина» would not find them."""
+@contextlib.contextmanager
+def database_at(tmp_path, revision):
+    """A fresh SQLite database migrated to ``revision``, inside its app context;
+    ``upgrade()`` takes it on to the head."""
     from flask_migrate import upgrade
-    from sqlalchemy import text
 
     from app import create_app
 
     app = create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/old.db", INSTANCE_DIR=str(tmp_path))
     with app.app_context():
-        upgrade(revision="0010")
+        upgrade(revision=revision)
+        try:
+            yield lambda: upgrade(revision="heads")
+        finally:
+            db.session.remove()
+
+
+def test_migration_0011_folds_yo_in_stored_name_keys(tmp_path):
+    """Keys written before 0011 kept «ё»: «Елкина» would not find them."""
+    from sqlalchemy import text
+
+    with database_at(tmp_path, "0010") as upgrade:
         db.session.execute(
             text(
                 "INSERT INTO customer (id, last_name, first_name, customer_type, status, name_search, discount, "
@@ -61,36 +75,24 @@ def test_migration_0011_folds_yo_in_stored_name_keys(tmp_path):
             )
         )
         db.session.commit()
-        upgrade(revision="heads")
+        upgrade()
         assert db.session.execute(text("SELECT name_search FROM customer")).scalar() == " елкина вера"
-        db.session.remove()
 
 
 def test_migration_0012_writes_the_default_message_texts_and_keeps_an_administrators(tmp_path):
     """«Шаблоны уведомлений» was empty: the texts customers receive lived in the code."""
-    from flask_migrate import upgrade
-    from sqlalchemy import text
-
-    from app import create_app
     from app.models import Channel, MessageTemplate, MessageType
 
-    app = create_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/old.db", INSTANCE_DIR=str(tmp_path))
-    with app.app_context():
-        upgrade(revision="0011")
-        db.session.add(
-            MessageTemplate(
-                message_type=MessageType.WELCOME, channel=Channel.SMS, body="Здравствуйте от нас!"
-            )
-        )
+    with database_at(tmp_path, "0011") as upgrade:
+        welcome = MessageTemplate(message_type=MessageType.WELCOME, channel=Channel.SMS, body="Здравствуйте!")
+        db.session.add(welcome)
         db.session.commit()
-        upgrade(revision="heads")
+        upgrade()
         db.session.expire_all()
         templates = {(t.message_type, t.channel): t.body for t in db.session.query(MessageTemplate)}
         assert len(templates) == len(MessageType) * len(Channel)
-        assert templates[MessageType.WELCOME, Channel.SMS] == "Здравствуйте от нас!"
+        assert templates[MessageType.WELCOME, Channel.SMS] == "Здравствуйте!"
         assert "напоминаем о визите" in templates[MessageType.VISIT_REMINDER, Channel.EMAIL]
-        assert db.session.execute(text("SELECT count(*) FROM message_template")).scalar() == len(templates)
-        db.session.remove()
 
 
 def test_the_system_administrator_opens_the_roles_screen_and_keeps_it(app, login_as):
