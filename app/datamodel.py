@@ -18,6 +18,8 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import MANYTOONE, ColumnProperty, RelationshipProperty
 
+from .formatting import typed_date
+
 # Values shown as they are (checked first: most cells hold one of these).
 _PLAIN = frozenset({str, int, float, Decimal, dt.date, dt.datetime})
 
@@ -304,11 +306,8 @@ def local_day_bounds(value) -> tuple[dt.datetime, dt.datetime] | None:
     """The UTC bounds of a calendar day in the clinic's time zone."""
     if isinstance(value, dt.datetime):
         value = value.date()
-    if isinstance(value, str):
-        try:
-            value = dt.date.fromisoformat(value.strip()[:10])
-        except ValueError:
-            return None
+    if isinstance(value, str):  # «12.07.2026» as typed, or the calendar's 2026-07-12
+        value = typed_date(value)
     if not isinstance(value, dt.date):
         return None
     tz = get_timezone() if current_app else dt.UTC

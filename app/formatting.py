@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import phonenumbers
 from babel import Locale
-from babel.dates import get_datetime_format, get_time_format, parse_pattern
+from babel.dates import ParseError, get_datetime_format, get_time_format, parse_date, parse_pattern
 from babel.numbers import get_currency_precision, get_currency_symbol
 from flask import current_app
 from flask_babel import format_date, format_decimal, get_locale, get_timezone, ngettext
@@ -131,6 +131,20 @@ def for_many(formatter):
     looks the request's language and time zone up once, not once per value."""
     bind = getattr(formatter, "bind", None)
     return bind() if bind is not None else formatter
+
+
+def typed_date(text: str | None) -> dt.date | None:
+    """A date as the user's language writes it («12.07.1986», «7/12/1986») or as
+    the calendar widget writes it (1986-07-12, a time may follow); None if it is not one."""
+    text = (text or "").strip()
+    try:
+        return dt.date.fromisoformat(text[:10])
+    except ValueError:
+        pass
+    try:
+        return parse_date(text.split()[0] if text else text, locale=get_locale())
+    except (ValueError, IndexError, ParseError):
+        return None
 
 
 def date_long(value: dt.date | None) -> str:

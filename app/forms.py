@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
-from babel.dates import ParseError, format_date, parse_date
+from babel.dates import format_date
 from babel.numbers import NumberFormatError, format_decimal, get_group_symbol, parse_decimal
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import (
@@ -34,6 +34,7 @@ from wtforms.validators import DataRequired, InputRequired, NumberRange, Optiona
 from wtforms.widgets import html_params
 
 from .extensions import db
+from .formatting import typed_date
 from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
 
 
@@ -65,15 +66,6 @@ class LocalDecimalField(DecimalField):
             raise ValueError(_("Введите число, например %(example)s.", example=example)) from error
 
 
-def _typed_date(text: str):
-    """A date as the user's language writes it («12.07.1986», «7/12/1986») or as
-    the calendar widget writes it (1986-07-12); None if it is not one."""
-    try:
-        return parse_date(text, locale=get_locale())
-    except (ValueError, IndexError, ParseError):
-        return None
-
-
 def _date_example() -> str:
     locale = get_locale()
     return format_date(dt.date(1986, 7, 12), locale.datetime_skeletons["yMd"].pattern, locale=locale)
@@ -103,7 +95,7 @@ class LocalDateField(DateField):
     def process_formdata(self, valuelist):
         if not valuelist or not valuelist[0].strip():
             return super().process_formdata(valuelist)
-        self.data = _typed_date(valuelist[0].strip())
+        self.data = typed_date(valuelist[0].strip())
         if self.data is None:
             raise ValueError(_("Введите дату, например %(example)s.", example=_date_example()))
 
@@ -118,7 +110,7 @@ class LocalDateTimeField(DateTimeField):
         if not valuelist or not valuelist[0].strip():
             return super().process_formdata(valuelist)
         date_text, _space, time_text = valuelist[0].strip().replace(",", " ").partition(" ")
-        day = _typed_date(date_text)
+        day = typed_date(date_text)
         moment = None
         for pattern in ("%H:%M", "%H:%M:%S"):
             try:

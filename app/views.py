@@ -1385,6 +1385,7 @@ class ReturnView(KartotekaModelView):
         "created_on",
     ]
     search_columns = ["status", "created_on"]
+    custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("id", "desc")
 
     def prepare(self, item, is_new):
@@ -1508,6 +1509,7 @@ class MedicalRecordView(KartotekaModelView):
         "changed_on",
     ]
     search_columns = ["created_on"]
+    custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("created_on", "desc")
 
 

@@ -165,6 +165,9 @@ def test_list_filters(ctx, login_as, app):
     assert shown(_flt_0_registered_at="2026-01-10") == {"Активная"}
     assert shown(_flt_1_registered_at="2026-02-01") == {"Блокированная"}
     assert shown(_flt_1_registered_at="2026-01-01", _flt_2_registered_at="2026-01-31") == {"Активная"}
+    # typed as Russians write dates: «10.01.2026» was ignored and the whole list shown as filtered
+    assert shown(_flt_0_registered_at="10.01.2026") == {"Активная"}
+    assert shown(_flt_1_registered_at="01.02.2026") == {"Блокированная"}
     assert shown(_flt_0_manager=str(manager_id)) == {"Активная"}
 
 

@@ -403,3 +403,35 @@ def test_dates_are_typed_as_the_language_writes_them(ctx, login_as):
         assert ctx.get(Order, order.id).visit_at == dt.datetime(2026, 7, 12, 10, 30)
     refused = manager.post(f"/orderview/edit/{order.id}", data={**form, "visit_at": "завтра"})
     assert "Введите дату и время, например 12.07.1986 10:30." in refused.get_data(as_text=True)
+
+
+def test_returns_and_anamnesis_filter_by_day_like_the_other_lists(ctx, login_as):
+    """Their «Создано» filter offered «Равно» a timestamp («2026-07-12» matched only
+    midnight), where every other list offers «В день», «С даты», «По дату»."""
+    import datetime as dt
+    import json
+    import re
+
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, paid="1500")
+    early = Return(
+        customer=customer, order=order, amount=100, reason="Раньше", created_on=dt.datetime(2026, 7, 1, 9)
+    )
+    late = Return(
+        customer=customer, order=order, amount=100, reason="Позже", created_on=dt.datetime(2026, 7, 12, 9)
+    )
+    ctx.add_all([early, late])
+    ctx.commit()
+    client = login_as("manager")
+    page = client.get("/returnview/list/").get_data(as_text=True)
+    operations = json.loads(
+        re.search(r"new AdminFilters\(\s*'#filter_form',\s*\{.*?\},\s*\{.*?\},\s*(\{.*?\})", page, re.S)[1]
+    )
+    assert operations["created_on"] == ["В день", "С даты", "По дату"]
+    on_the_day = client.get("/returnview/list/", query_string={"_flt_0_created_on": "12.07.2026"}).get_data(
+        as_text=True
+    )
+    assert (
+        f'href="/returnview/show/{late.id}"' in on_the_day
+        and f'href="/returnview/show/{early.id}"' not in on_the_day
+    )
