@@ -10,11 +10,13 @@ not overwrite that change (``flask kartoteka roles --reset`` restores it).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from flask import current_app
 from flask.globals import _cv_app
+from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
 # Resources: one per view + API pair (the FAB "view menu" name).
@@ -517,8 +519,6 @@ FIELD_LEVEL_PERMISSIONS = ("can_mask", "can_read", "can_write")
 def permission_label(permission: str, view: str) -> tuple[tuple[int, int], str, str]:
     """(order, group, item) of one stored permission, in the user's language:
     (…, «Клиенты», «просмотр»), (…, «Поле «Телефон»», «видит скрытым…»)."""
-    from flask_babel import gettext
-
     resources = list(RESOURCE_LABELS)
     if view in RESOURCE_LABELS and permission in PERMISSION_LABELS:
         order = (resources.index(view), list(PERMISSION_LABELS).index(permission))
@@ -531,11 +531,12 @@ def permission_label(permission: str, view: str) -> tuple[tuple[int, int], str, 
         )
         return order, gettext("Поле «%(field)s»", field=spec.label), str(FIELD_PERMISSION_LABELS[permission])
     rank = len(resources) + len(FIELDS)
+    menu_labels, screens = _screens(current_app.appbuilder)
     if permission == "menu_access":
-        return (rank, 0), gettext("Пункты меню"), str(_menu_labels().get(view, view))
+        return (rank, 0), gettext("Пункты меню"), str(menu_labels.get(view, view))
     if view in SELF_SERVICE_VIEWS or (permission, view) in SELF_SERVICE:
         return (rank + 1, 0), gettext("Свой профиль, пароль и язык"), _raw(permission, view)
-    if view in security_views():
+    if view in screens:
         return (rank + 2, 0), gettext("Пользователи и роли"), _raw(permission, view)
     return (rank + 3, 0), gettext("Прочее"), _raw(permission, view)
 
@@ -545,21 +546,23 @@ def _raw(permission: str, view: str) -> str:
     return f"{permission.removeprefix('can_').replace('_', ' ')} · {view}"
 
 
-def _menu_labels() -> dict[str, object]:
+@lru_cache(maxsize=8)
+def _screens(appbuilder) -> tuple[dict[str, object], frozenset[str]]:
+    """The menu's labels by item name and the security screens of the current app
+    (``appbuilder``, the cache's key), read once: the roles screen labels a few
+    hundred permissions a page."""
     labels = {}
-    for category in current_app.appbuilder.menu.get_list():
+    for category in appbuilder.menu.get_list():
         labels[category.name] = category.label or category.name
         for item in category.childs:
             labels[item.name] = item.label or item.name
-    return labels
+    return labels, frozenset(security_views())
 
 
 def describe_permissions(permission_views) -> dict[str, list[str]]:
     """A role's permissions grouped in words, groups in the matrix's order: a
     field says its strongest level only, and the profile, password and language
     that every role has are one «да»."""
-    from flask_babel import gettext
-
     pairs = {(pv.permission.name, pv.view_menu.name) for pv in permission_views}
     weaker = {
         (weak, view)
@@ -581,10 +584,6 @@ def describe_permissions(permission_views) -> dict[str, list[str]]:
 def journal_detail(text: str | None) -> str:
     """An export's journal detail in the reader's language: stored as
     «Customers: 300» (the resource and the rows written), shown «Клиенты: 300 записей»."""
-    import re
-
-    from flask_babel import ngettext
-
     found = re.fullmatch(r"(\w+): (\d+)", text or "")
     if found is None or found[1] not in RESOURCE_LABELS:
         return text or ""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
-from babel.dates import format_date
 from babel.numbers import NumberFormatError, format_decimal, get_group_symbol, parse_decimal
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import (
@@ -34,7 +33,7 @@ from wtforms.validators import DataRequired, InputRequired, NumberRange, Optiona
 from wtforms.widgets import html_params
 
 from .extensions import db
-from .formatting import typed_date
+from .formatting import date_short, typed_date
 from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
 
 
@@ -67,8 +66,7 @@ class LocalDecimalField(DecimalField):
 
 
 def _date_example() -> str:
-    locale = get_locale()
-    return format_date(dt.date(1986, 7, 12), locale.datetime_skeletons["yMd"].pattern, locale=locale)
+    return date_short(dt.date(1986, 7, 12))
 
 
 class TypedPickerWidget:

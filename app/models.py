@@ -428,11 +428,6 @@ class Order(Audited, Model):
         orders list answered 500: FAB offers a sort link for it)."""
         return case((cls.status == OrderStatus.CANCELLED, ZERO), else_=cls.total - cls.paid)
 
-    @staticmethod
-    def owing():
-        """The condition of an order with a debt (see debt)."""
-        return (Order.paid < Order.total) & (Order.status != OrderStatus.CANCELLED)
-
     def __str__(self):
         return str(_l("Заказ №%(id)s", id=self.id))
 

@@ -1255,7 +1255,7 @@ class FilterDebt(ConditionFilter):
     def apply(self, query, value):
         if str(value).lower() in ("", "0", "false", "n", "no"):
             return query
-        return query.filter(Order.owing())
+        return query.filter(Order.debt > 0)
 
 
 class OrderView(KartotekaModelView):
@@ -1389,10 +1389,7 @@ class ReturnView(KartotekaModelView):
     base_order = ("id", "desc")
 
     def prepare(self, item, is_new):
-        card = None
-        if is_new:  # added on a card: the address names the customer (FAB keeps a list)
-            value = self._filters.get_filter_value("customer")
-            card = record_id(value[0] if isinstance(value, list) and value else value)
+        card = lookups.card_customer() if is_new else None
         orders.prepare_return(self.datamodel.session, item, card_customer_id=card)
 
 
