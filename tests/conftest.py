@@ -10,6 +10,10 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
+import socket
+import subprocess
+import time
 
 import pytest
 from flask.testing import FlaskClient
@@ -20,6 +24,82 @@ from app.access import ROLES, sync_roles
 from app.extensions import db
 
 PASSWORD = "correct-horse-battery-staple"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RedisServer:
+    """A redis-server of the suite's own, on a free port, keeping nothing on disk.
+
+    Tests never touch a Redis they did not start (a plain ``pytest`` used to empty
+    database 7 of whatever listened on 6379); a test may stop and start it again
+    to play an outage."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process = None
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            pytest.fail("redis-server is not installed (apt-get install redis-server)")
+        self.process = subprocess.Popen(
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+            + ["--dir", str(self.folder), "--protected-mode", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 0.2):
+                return
+            time.sleep(0.05)
+        pytest.fail("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """The suite's private Redis (TEST_REDIS_URL points at another one instead)."""
+    url = os.environ.get("TEST_REDIS_URL")
+    if url:
+        server = RedisServer(tmp_path_factory.mktemp("redis"))
+        server.url = url
+        yield server
+        return
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis(app, redis_server):
+    """The app enqueues to the suite's Redis, emptied before and after the test."""
+    from redis import Redis
+
+    from app import worker
+
+    connection = Redis.from_url(redis_server.url)
+    connection.flushdb()
+    saved = dict(app.config["NOTIFY_CHANNELS"]), app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = redis_server.url
+    worker._job_app["app"] = app
+    yield connection
+    app.config["NOTIFY_CHANNELS"], app.config["REDIS_URL"] = saved
+    with contextlib.suppress(Exception):
+        connection.flushdb()
 
 
 @pytest.fixture(scope="session")

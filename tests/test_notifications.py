@@ -17,7 +17,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from redis import Redis
 from rq import Queue, SimpleWorker
 
 from app import notifications, worker
@@ -33,7 +32,6 @@ from app.models import (
 )
 from tests import factories
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 ROOT = Path(__file__).resolve().parent.parent
 PHONE, EMAIL = "+79161234567", "notify.me@example.ru"
 
@@ -84,18 +82,6 @@ class Gateway:
 
     def close(self):
         self.server.shutdown()
-
-
-@pytest.fixture
-def redis(app):
-    connection = Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    saved = dict(app.config["NOTIFY_CHANNELS"]), app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = REDIS_URL
-    worker._job_app["app"] = app
-    yield connection
-    app.config["NOTIFY_CHANNELS"], app.config["REDIS_URL"] = saved
-    connection.flushdb()
 
 
 @pytest.fixture
@@ -390,7 +376,7 @@ def test_marketing_only_with_consent(app, ctx, redis, gateway):
     assert messages(ctx)[0].status == MessageStatus.CANCELLED and gateway.requests == []
 
 
-def test_redis_unreachable_at_enqueue_then_back(app, ctx, redis, login_as):
+def test_redis_unreachable_at_enqueue_then_back(app, ctx, redis, redis_server, login_as):
     app.config["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     client = login_as("reception")
     data = {
@@ -403,7 +389,7 @@ def test_redis_unreachable_at_enqueue_then_back(app, ctx, redis, login_as):
     assert client.post("/customerview/add", data=data).status_code == 302  # the save succeeds
     (message,) = messages(ctx)
     assert message.status == MessageStatus.QUEUED and message.enqueued_at is None
-    app.config["REDIS_URL"] = REDIS_URL  # Redis is back
+    app.config["REDIS_URL"] = redis_server.url  # Redis is back
     with app.app_context():
         assert notifications.sweep(db.session) == [message.id]
     work(app)
@@ -423,7 +409,7 @@ def test_worker_killed_mid_send(app, ctx, redis, gateway, database_url):
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": app.config["REDIS_URL"],
         "NOTIFY_SMS": "gateway",
         "NOTIFY_EMAIL": "off",
         "NOTIFY_PUSH": "off",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -112,45 +111,33 @@ def test_a_worker_past_its_lease_writes_nothing(app, ctx, late_answer):
     assert set(gateway.accepted) == {f"message-{message_id}"}  # one idempotency key: one SMS
 
 
-def test_an_unexpected_channel_error_fails_visibly_and_stays_out_of_redis(app, ctx, monkeypatch):
+def test_an_unexpected_channel_error_fails_visibly_and_stays_out_of_redis(app, ctx, redis, monkeypatch):
     """A bug in a channel: the message is «ошибка» with the kind of error, not stuck in
     «отправляется» for the sweeper to loop on, and RQ keeps no traceback quoting the text."""
-    from redis import Redis
     from rq import SimpleWorker
 
     from app import channels, worker
-
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
-    redis = Redis.from_url(url)
-    redis.flushdb()
-    saved = app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = url
-    worker._job_app["app"] = app
 
     def broken(message):
         raise ValueError(f"cannot encode {message.customer.phone}: {message.body}")
 
     monkeypatch.setattr(channels, "_file", broken)
-    try:
-        with app.test_request_context():
-            customer = factories.customer(ctx, phone="+79161234567")
-            (message,) = notifications.queue_notification(
-                ctx, customer, MessageType.MANUAL, (Channel.SMS,), text="Секретный текст"
-            )
-            ctx.commit()
-        with app.app_context():
-            SimpleWorker([worker.queue()], connection=worker.connection()).work(burst=True)
-        ctx.expire_all()
-        row = ctx.get(Message, message.id)
-        assert row.status == MessageStatus.FAILED
-        assert row.last_error == "Внутренняя ошибка при отправке: ValueError"
-        with app.app_context():  # nothing left for the sweeper: not stuck
-            later = utcnow() + dt.timedelta(seconds=app.config["SENDING_LEASE_SECONDS"] + 1)
-            assert notifications.sweep(db.session, now=later) == []
-        dump = b"".join(
-            b"".join(redis.hgetall(k).values()) if redis.type(k) == b"hash" else k for k in redis.keys("*")
+    with app.test_request_context():
+        customer = factories.customer(ctx, phone="+79161234567")
+        (message,) = notifications.queue_notification(
+            ctx, customer, MessageType.MANUAL, (Channel.SMS,), text="Секретный текст"
         )
-        assert b"79161234567" not in dump and "Секретный".encode() not in dump
-    finally:
-        app.config["REDIS_URL"] = saved
-        redis.flushdb()
+        ctx.commit()
+    with app.app_context():
+        SimpleWorker([worker.queue()], connection=worker.connection()).work(burst=True)
+    ctx.expire_all()
+    row = ctx.get(Message, message.id)
+    assert row.status == MessageStatus.FAILED
+    assert row.last_error == "Внутренняя ошибка при отправке: ValueError"
+    with app.app_context():  # nothing left for the sweeper: not stuck
+        later = utcnow() + dt.timedelta(seconds=app.config["SENDING_LEASE_SECONDS"] + 1)
+        assert notifications.sweep(db.session, now=later) == []
+    dump = b"".join(
+        b"".join(redis.hgetall(k).values()) if redis.type(k) == b"hash" else k for k in redis.keys("*")
+    )
+    assert b"79161234567" not in dump and "Секретный".encode() not in dump

@@ -16,7 +16,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from redis import Redis
 from rq import SimpleWorker
 
 from app import notifications, worker
@@ -24,20 +23,7 @@ from app.extensions import db
 from app.models import Channel, Message, MessageStatus, MessageType, Return, ReturnStatus
 from tests import factories
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 PHONE, EMAIL = "+79161234567", "policy.check@example.ru"
-
-
-@pytest.fixture
-def redis(app):
-    connection = Redis.from_url(REDIS_URL)
-    connection.flushdb()
-    saved = dict(app.config["NOTIFY_CHANNELS"]), app.config["REDIS_URL"]
-    app.config["REDIS_URL"] = REDIS_URL
-    worker._job_app["app"] = app
-    yield connection
-    app.config["NOTIFY_CHANNELS"], app.config["REDIS_URL"] = saved
-    connection.flushdb()
 
 
 def work(app):
@@ -379,7 +365,7 @@ def test_flask_worker_simple_delivers(app, ctx, redis, database_url):
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": app.config["REDIS_URL"],
         "NOTIFY_SMS": "file",
         "NOTIFY_EMAIL": "off",
         "NOTIFY_PUSH": "off",
