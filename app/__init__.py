@@ -46,8 +46,9 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     compile_translations(app.config["BABEL_TRANSLATION_DIRECTORIES"])
 
-    from . import audit, formatting, notifications, transactions
+    from . import audit, formatting, notifications, records, transactions
 
+    records.install()
     audit.install()
     rendering.install_babel_context()
     notifications.install()

@@ -36,6 +36,7 @@ from flask_appbuilder._compat import as_unicode
 from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
 from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
+from flask_appbuilder.validators import Unique
 from flask_appbuilder.widgets import ListWidget, RenderTemplateWidget, SearchWidget
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
@@ -51,7 +52,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import BuildError
 from wtforms import BooleanField, HiddenField, StringField
 from wtforms.fields.core import UnboundField
-from wtforms.validators import InputRequired, Optional
+from wtforms.validators import DataRequired, InputRequired, Optional
 from wtforms.widgets import DateInput, TextInput
 
 from . import (
@@ -64,6 +65,7 @@ from . import (
     models,
     notifications,
     orders,
+    records,
     rendering,
 )
 from .datamodel import (
@@ -182,6 +184,27 @@ RELATED_LABELS = {Customer: related_customer, User: related_user}
 def export_text(value) -> str:
     """A cell as plain text for a CSV file: a link (the ID, the customer) gives its text."""
     return value.striptags() if isinstance(value, Markup) else str(value)
+
+
+def record_link(obj) -> Markup:
+    """A link to ``obj``'s page (a customer's card, an order…), named as the record
+    names itself; its text alone where no screen shows such records."""
+    endpoint = _record_endpoint(type(obj))
+    text = escape(str(obj))
+    if endpoint is None:
+        return Markup(text)
+    return Markup(f'<a href="{url_for(endpoint, pk=obj.id)}">{text}</a>')
+
+
+def _record_endpoint(model) -> str | None:
+    """The show page of the screen with the model's menu entry (not a card's tab)."""
+    views = [
+        v
+        for v in current_app.appbuilder.baseviews
+        if getattr(getattr(v, "datamodel", None), "obj", None) is model and hasattr(v, "show")
+    ]
+    views.sort(key=lambda v: type(v).__name__.endswith("Tab"))
+    return f"{type(views[0]).__name__}.show" if views else None
 
 
 def card_link(pk) -> Markup:
@@ -353,18 +376,30 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         table = getattr(self.datamodel.obj, "__table__", None)
         for form_class in {self.add_form, self.edit_form}:
             for name, unbound in vars(form_class).items():
-                if isinstance(unbound, UnboundField) and unbound.field_class in LOCAL_FIELDS:
+                if not isinstance(unbound, UnboundField):
+                    continue
+                if unbound.field_class in LOCAL_FIELDS:
                     unbound.field_class = LOCAL_FIELDS[unbound.field_class]
                     unbound.kwargs.pop("widget", None)  # FAB's; the local field brings its own
                 column = table.columns.get(name) if table is not None else None
-                limit = (
-                    column_limit(column) if isinstance(unbound, UnboundField) and column is not None else None
-                )
-                if limit is not None:
-                    unbound.kwargs["validators"] = [
-                        *(unbound.kwargs.get("validators") or []),
-                        FitsColumn(limit),
+                # FAB's Unique says «Уже существует.» without saying where (and counted
+                # '' as a value): check_unique names the record that holds the value.
+                positional = len(unbound.args) > 1  # (label, validators, …)
+                given = unbound.args[1] if positional else unbound.kwargs.get("validators")
+                validators = [v for v in given or [] if not isinstance(v, Unique)]
+                if column is not None and records.scalar_default(column) is not None:
+                    # blank takes the column's default (FAB made «Скидка» required)
+                    validators = [
+                        Optional(),
+                        *(v for v in validators if not isinstance(v, DataRequired | InputRequired)),
                     ]
+                limit = column_limit(column) if column is not None else None
+                if limit is not None:
+                    validators.append(FitsColumn(limit))
+                if positional:
+                    unbound.args = (unbound.args[0], validators, *unbound.args[2:])
+                else:
+                    unbound.kwargs["validators"] = validators
         for form_class in (self.add_form, self.edit_form):
             for name, unbound in relation_fields(form_class):
                 model = self.datamodel.get_related_model(name)
@@ -977,6 +1012,26 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             if name == "csrf_token" or name in self.form_only_fields or name in extras:
                 continue
             field.populate_obj(item, name)
+        records.blank_to_null(item)  # before the domain rules read it, not only at flush
+        records.fill_defaults(item)
+
+    def check_unique(self, item) -> None:
+        """A value another record already holds is refused on its field, with a link to
+        that record (the database's refusal named no field: «данные противоречат…»)."""
+        errors = {}
+        relation_of = {
+            column.key: rel.key
+            for rel in self.datamodel.obj.__mapper__.relationships
+            for column in rel.local_columns
+        }
+        for key, other in records.unique_conflicts(self.datamodel.session, item):
+            name = relation_of.get(key[-1], key[-1])  # the form field of the key's last column
+            message = _(
+                "«%(field)s»: такое значение уже есть у записи ", field=self.label_columns.get(name, name)
+            )
+            errors.setdefault(name, Markup(escape(message)) + record_link(other))
+        if errors:
+            raise ValidationFailed(errors)
 
     def _attach_errors(self, form, error: ValidationFailed) -> None:
         for name, message in error.errors.items():
@@ -992,6 +1047,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 self.populate(form, item)
                 self.check_lock(form, item)
                 self.prepare(item, is_new)
+                self.check_unique(item)
                 self.save_extra_fields(form, item)
             if is_new:
                 session.add(item)

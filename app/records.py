@@ -1,0 +1,109 @@
+"""Rules every stored record follows, whichever form, API or command wrote it.
+
+- A blank optional value is NULL: a customer saved with «Номер карты» left empty
+  stored ``''`` in a unique column, and every later customer without a card
+  number was refused.
+- A unique value names the record that already holds it (the field and a link),
+  checked before the database refuses the row with an error that names nothing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import String, Text, UniqueConstraint, event, select
+from sqlalchemy.orm import Session
+
+
+def _models_module() -> str:
+    from . import models
+
+    return models.__name__
+
+
+def _text_columns(model) -> list[tuple[str, bool]]:
+    """(attribute, nullable) of the model's text columns, found once per model."""
+    found = model.__dict__.get("_kartoteka_text_columns")
+    if found is None:
+        found = []
+        for prop in model.__mapper__.column_attrs:
+            (column, *_rest) = prop.columns
+            if isinstance(column.type, String | Text) and not column.primary_key:
+                found.append((prop.key, bool(column.nullable)))
+        model._kartoteka_text_columns = found
+    return found
+
+
+def blank_to_null(obj) -> None:
+    """Blank text (empty or only spaces) in an optional column becomes NULL; in a
+    required one, the empty string (the column's empty value), so that the
+    required-field rule sees it as missing."""
+    for key, nullable in _text_columns(type(obj)):
+        value = obj.__dict__.get(key)
+        if isinstance(value, str) and not value.strip():
+            if nullable and value is not None:
+                setattr(obj, key, None)
+            elif value:
+                setattr(obj, key, "")
+
+
+def scalar_default(column):
+    """The column's plain default value (0 for a discount), or None."""
+    default = column.default
+    return default.arg if default is not None and default.is_scalar else None
+
+
+def fill_defaults(obj) -> None:
+    """A required column left blank takes its default («Скидка» empty is 0 %)."""
+    for prop in type(obj).__mapper__.column_attrs:
+        column = prop.columns[0]
+        if column.nullable or column.primary_key or obj.__dict__.get(prop.key, 0) is not None:
+            continue
+        default = scalar_default(column)
+        if default is not None:
+            setattr(obj, prop.key, default)
+
+
+def _ours(obj) -> bool:
+    return type(obj).__module__ == _models_module()
+
+
+def _before_flush(session: Session, flush_context, instances) -> None:
+    for obj in (*session.new, *session.dirty):
+        if _ours(obj):
+            blank_to_null(obj)
+
+
+def install() -> None:
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)
+
+
+def unique_keys(model) -> list[tuple[str, ...]]:
+    """The model's unique keys as attribute names (a single unique column, or a
+    unique constraint over several), primary key excluded."""
+    table = model.__table__
+    by_column = {prop.columns[0].name: prop.key for prop in model.__mapper__.column_attrs}
+    keys = [(by_column[c.name],) for c in table.columns if c.unique and not c.primary_key]
+    for constraint in table.constraints:
+        if isinstance(constraint, UniqueConstraint) and constraint.columns:
+            keys.append(tuple(by_column[c.name] for c in constraint.columns))
+    return keys
+
+
+def unique_conflicts(session: Session, obj) -> list[tuple[tuple[str, ...], object]]:
+    """Each unique key whose values another row already holds, with that row."""
+    model = type(obj)
+    found = []
+    with session.no_autoflush:
+        for key in unique_keys(model):
+            values = [getattr(obj, attr) for attr in key]
+            if any(v is None for v in values):
+                continue  # NULLs never collide
+            statement = select(model).where(
+                *(getattr(model, a) == v for a, v in zip(key, values, strict=True))
+            )
+            if obj.id is not None:
+                statement = statement.where(model.id != obj.id)
+            other = session.scalars(statement.limit(1)).first()
+            if other is not None:
+                found.append((key, other))
+    return found
