@@ -104,6 +104,7 @@ def prepare_customer(session: Session, customer: Customer) -> Customer:
         errors["last_name"] = _("Укажите фамилию.")
     if not customer.first_name:
         errors["first_name"] = _("Укажите имя.")
+    check_birth_date(customer.birth_date, errors)
     if customer.discount is not None and not (0 <= customer.discount <= 100):
         errors["discount"] = _("Скидка должна быть от 0 до 100 %.")
     with session.no_autoflush:
@@ -118,6 +119,23 @@ def prepare_customer(session: Session, customer: Customer) -> Customer:
     if errors:
         raise ValidationFailed(errors)
     return customer
+
+
+OLDEST_AGE = 130  # years: a birth date further back is a typing error
+
+
+def check_birth_date(born: dt.date | None, errors: dict) -> None:
+    """A birth date is not in the future and not more than 130 years ago (a date in
+    2100 was accepted, and so was the year 90 AD)."""
+    if born is None:
+        return
+    today = dt.date.today()
+    if born > today:
+        errors["birth_date"] = _("Дата рождения не может быть в будущем.")
+    elif born < today.replace(year=today.year - OLDEST_AGE, day=min(today.day, 28)):
+        errors["birth_date"] = _(
+            "Дата рождения — не раньше чем %(years)s лет назад: проверьте год.", years=OLDEST_AGE
+        )
 
 
 def _find_other(session: Session, condition, own_id: int | None) -> Customer | None:

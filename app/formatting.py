@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import re
 import zoneinfo
 from decimal import Decimal
 from functools import lru_cache
 
 import phonenumbers
 from babel import Locale
-from babel.dates import ParseError, get_datetime_format, get_time_format, parse_date, parse_pattern
+from babel.dates import get_datetime_format, get_time_format, parse_pattern
 from babel.numbers import get_currency_precision, get_currency_symbol
 from flask import current_app
 from flask_babel import format_date, format_decimal, get_locale, get_timezone, ngettext
@@ -78,7 +79,7 @@ def number(value) -> str:
 LIST_DATETIME = {"ru": "%d.%m.%Y %H:%M"}
 
 
-def _numeric_date_pattern(locale: Locale) -> str:
+def numeric_date_pattern(locale: Locale) -> str:
     """The locale's all-digit date with a four-digit year: Babel's «short» gives
     English «7/12/86», which for a birth date reads as either century."""
     return locale.datetime_skeletons["yMd"].pattern
@@ -88,7 +89,7 @@ def _numeric_date_pattern(locale: Locale) -> str:
 def _list_datetime_pattern(locale: Locale):
     combined = get_datetime_format("short", locale)  # e.g. «{1}, {0}»
     return parse_pattern(
-        combined.replace("{1}", _numeric_date_pattern(locale)).replace(
+        combined.replace("{1}", numeric_date_pattern(locale)).replace(
             "{0}", get_time_format("short", locale).pattern
         )
     )
@@ -133,18 +134,96 @@ def for_many(formatter):
     return bind() if bind is not None else formatter
 
 
+_ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_TIME = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([AaPp])\.?\s*[Mm]\.?)?")
+
+
+@lru_cache(maxsize=16)
+def _typed_date_pattern(locale: Locale) -> tuple[re.Pattern, tuple[str, ...]]:
+    """The locale's numeric date as a strict expression and the order of its parts:
+    «dd.MM.y» gives ``\d{1,2}\.\d{1,2}\.\d{4}`` and (d, M, y). The year has four
+    digits: «15.03.90» says nothing of the century."""
+    pattern = numeric_date_pattern(locale)
+    parts, order = [], []
+    for token in re.findall(r"d+|M+|y+|[^dMy]+", pattern):
+        if token[0] in "dMy":
+            parts.append(r"(\d{4})" if token[0] == "y" else r"(\d{1,2})")
+            order.append(token[0])
+        else:
+            parts.append(re.escape(token))
+    return re.compile("".join(parts)), tuple(order)
+
+
 def typed_date(text: str | None) -> dt.date | None:
-    """A date as the user's language writes it («12.07.1986», «7/12/1986») or as
-    the calendar widget writes it (1986-07-12, a time may follow); None if it is not one."""
+    """A date exactly as the user's language writes it («12.07.1986», «7/12/1986»)
+    or as the calendar widget and the API write it (1986-07-12); None for anything
+    else («12.07.1986 garbage» is not a date, nor is «12.07.86»)."""
     text = (text or "").strip()
+    found = _ISO_DATE.fullmatch(text)
+    if found is not None:
+        year, month, day = (int(g) for g in found.groups())
+    else:
+        expression, order = _typed_date_pattern(get_locale())
+        found = expression.fullmatch(text)
+        if found is None:
+            return None
+        values = dict(zip(order, (int(g) for g in found.groups()), strict=True))
+        year, month, day = values["y"], values["M"], values["d"]
     try:
-        return dt.date.fromisoformat(text[:10])
+        return dt.date(year, month, day)
     except ValueError:
-        pass
-    try:
-        return parse_date(text.split()[0] if text else text, locale=get_locale())
-    except (ValueError, IndexError, ParseError):
         return None
+
+
+def typed_time(text: str) -> dt.time | None:
+    """«10:30», «10:30:00», «10:30 AM»; None for anything else."""
+    found = _TIME.fullmatch((text or "").strip())
+    if found is None:
+        return None
+    hour, minute, second, half = int(found[1]), int(found[2]), int(found[3] or 0), found[4]
+    if half is not None:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half in "Pp" else 0)
+    try:
+        return dt.time(hour, minute, second)
+    except ValueError:
+        return None
+
+
+def typed_datetime(text: str | None) -> dt.datetime | None:
+    """A moment as typed on the clinic's clock («12.07.2026 10:30»; the calendar's
+    2026-07-12 10:30 and the list's «7/12/2026, 10:30 AM» too), as naive UTC — the
+    one conversion between what people read and what is stored."""
+    text = (text or "").strip().replace(",", " ").replace("T", " ", 1)
+    day_text, _space, time_text = text.partition(" ")
+    day, moment = typed_date(day_text), typed_time(time_text or "00:00")
+    if day is None or moment is None:
+        return None
+    return utc_from_local(dt.datetime.combine(day, moment))
+
+
+def clinic_zone() -> dt.tzinfo:
+    """The clinic's time zone (KARTOTEKA_TIMEZONE) as a zoneinfo zone."""
+    return _zone(get_timezone())
+
+
+def utc_from_local(value: dt.datetime) -> dt.datetime:
+    """A wall-clock time at the clinic as the naive UTC the database keeps."""
+    return value.replace(tzinfo=clinic_zone()).astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def local_from_utc(value: dt.datetime) -> dt.datetime:
+    """A stored (naive UTC) moment as the clinic's wall-clock time, naive."""
+    return value.replace(tzinfo=dt.UTC).astimezone(clinic_zone()).replace(tzinfo=None)
+
+
+def typed_datetime_value(value: dt.datetime | None) -> str:
+    """A stored moment as a form shows it to be typed again: «12.07.2026 10:30»."""
+    if value is None:
+        return ""
+    local = local_from_utc(value)
+    return f"{date_short(local.date())} {local:%H:%M}"
 
 
 def date_long(value: dt.date | None) -> str:
@@ -158,7 +237,7 @@ def date_short(value: dt.date | None) -> str:
     """«12.07.1986», «7/12/1986»."""
     if value is None or value == "":
         return ""
-    return format_date(value, _numeric_date_pattern(get_locale()))
+    return format_date(value, numeric_date_pattern(get_locale()))
 
 
 def phone(value: str | None) -> str:

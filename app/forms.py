@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import NumberFormatError, format_decimal, get_group_symbol, parse_decimal
 from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import (
     BS3TextFieldWidget,
-    DatePickerWidget,
-    DateTimePickerWidget,
     Select2Widget,
 )
 from flask_babel import get_locale
@@ -22,7 +21,6 @@ from wtforms import (
     BooleanField,
     DateField,
     DateTimeField,
-    DateTimeLocalField,
     DecimalField,
     IntegerField,
     SelectField,
@@ -33,7 +31,7 @@ from wtforms.validators import DataRequired, InputRequired, NumberRange, Optiona
 from wtforms.widgets import html_params
 
 from .extensions import db
-from .formatting import date_short, typed_date
+from .formatting import date_short, numeric_date_pattern, typed_date, typed_datetime, typed_datetime_value
 from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
 
 
@@ -69,26 +67,76 @@ def _date_example() -> str:
     return date_short(dt.date(1986, 7, 12))
 
 
-class TypedPickerWidget:
-    """FAB's calendar widgets, showing what was typed when the form comes back
-    refused (FAB's show the field's data: a refused date vanished)."""
+class TypedDateWidget:
+    """A box for a date (and time) typed as the page's language writes it, with a
+    calendar button beside it. The calendar writes the chosen day into the box and
+    nothing else ever rewrites it: FAB's picker, formatted ``yyyy-mm-dd`` whatever the
+    language, turned a typed «15.03.1990» into another date on blur, and its filter
+    twin called a function that was never loaded. A refused value comes back as typed."""
 
-    def __init__(self, picker):
-        self.picker = picker
+    def __init__(self, with_time: bool = False):
+        self.with_time = with_time
 
     def __call__(self, field, **kwargs):
         kwargs.setdefault("id", field.id)
         kwargs.setdefault("name", field.name)
-        return Markup(
-            self.picker.data_template % {"text": html_params(type="text", value=field._value(), **kwargs)}
+        css = " ".join(filter(None, ("form-control kartoteka-date-text", kwargs.pop("class", ""))))
+        placeholder = date_placeholder(self.with_time)
+        box = html_params(
+            type="text",
+            value=field._value(),
+            placeholder=placeholder,
+            autocomplete="off",
+            inputmode="numeric" if not self.with_time else "text",
+            title=placeholder,
+            **{"class": css},
+            **kwargs,
         )
+        group = html_params(
+            **{
+                "class": "input-group kartoteka-date",
+                "data-format": calendar_format(),
+                "data-time": "1" if self.with_time else "",
+            }
+        )
+        label = _("Выбрать в календаре")
+        return Markup(
+            f"<div {group}><input {box}>"
+            '<span class="input-group-btn"><button type="button" class="btn btn-default kartoteka-calendar" '
+            f'tabindex="-1" title="{label}" aria-label="{label}"><i class="fa fa-calendar"></i></button>'
+            "</span></div>"
+        )
+
+
+def _date_parts() -> list[str]:
+    """The tokens of the page language's numeric date: «dd», «.», «MM», «.», «y»."""
+    return re.findall(r"d+|M+|y+|[^dMy]+", numeric_date_pattern(get_locale()))
+
+
+def date_placeholder(with_time: bool = False) -> str:
+    """«дд.мм.гггг», «дд.мм.гггг чч:мм»; «mm/dd/yyyy» in English."""
+    words = {"d": _("дд"), "M": _("мм"), "y": _("гггг")}
+    text = "".join(words.get(token[0], token) for token in _date_parts())
+    time = _("чч:мм")
+    return f"{text} {time}" if with_time else text
+
+
+def calendar_format() -> str:
+    """The same date in the calendar's own notation: «dd.mm.yyyy», «m/d/yyyy»."""
+    names = {"d": "d", "dd": "dd", "M": "m", "MM": "mm", "y": "yyyy", "yyyy": "yyyy"}
+    return "".join(names.get(token, token) for token in _date_parts())
 
 
 class LocalDateField(DateField):
     """A date typed as the user's language writes it: FAB's date fields took only
     «1986-07-12» and refused the «12.07.1986» a receptionist types."""
 
-    widget = TypedPickerWidget(DatePickerWidget)
+    widget = TypedDateWidget()
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return date_short(self.data) if isinstance(self.data, dt.date) else ""
 
     def process_formdata(self, valuelist):
         if not valuelist or not valuelist[0].strip():
@@ -99,27 +147,25 @@ class LocalDateField(DateField):
 
 
 class LocalDateTimeField(DateTimeField):
-    """A date and time typed as the user's language writes them («12.07.2026 10:30»)
-    or as the calendar widget writes them (2026-07-12 10:30:00)."""
+    """A date and time typed on the clinic's clock as the user's language writes them
+    («12.07.2026 10:30»), stored as UTC and shown back on the clinic's clock: a visit
+    booked for 10:30 was stored as typed, read back as UTC, and the customer was told 13:30."""
 
-    widget = TypedPickerWidget(DateTimePickerWidget)
+    widget = TypedDateWidget(with_time=True)
+
+    def _value(self):
+        if self.raw_data:
+            return self.raw_data[0]
+        return typed_datetime_value(self.data) if isinstance(self.data, dt.datetime) else ""
 
     def process_formdata(self, valuelist):
         if not valuelist or not valuelist[0].strip():
             return super().process_formdata(valuelist)
-        date_text, _space, time_text = valuelist[0].strip().replace(",", " ").partition(" ")
-        day = typed_date(date_text)
-        moment = None
-        for pattern in ("%H:%M", "%H:%M:%S"):
-            try:
-                moment = dt.datetime.strptime(time_text.strip() or "00:00", pattern).time()
-                break
-            except ValueError:
-                continue
-        if day is None or moment is None:
-            self.data = None
+        text = valuelist[0].strip()
+        # a day without its time is not a moment: a visit would silently be at midnight
+        self.data = typed_datetime(text) if len(text.replace(",", " ").split()) > 1 or "T" in text else None
+        if self.data is None:
             raise ValueError(_("Введите дату и время, например %(example)s 10:30.", example=_date_example()))
-        self.data = dt.datetime.combine(day, moment)
 
 
 def start_filters_empty(search_form) -> None:
@@ -128,6 +174,15 @@ def start_filters_empty(search_form) -> None:
     for value in vars(search_form).values():
         if isinstance(value, UnboundField) and "default" in value.kwargs:
             value.kwargs["default"] = None
+
+
+def typed_day_filters(search_form) -> None:
+    """Kartoteka's date filters are by the clinic's day, typed into a date box. FAB's
+    picker is not loaded on a list: its filter threw, sent «10/01/1#» and the list
+    came back unfiltered while the filter badge counted it."""
+    for value in vars(search_form).values():
+        if isinstance(value, UnboundField) and issubclass(value.field_class, DateField | DateTimeField):
+            value.kwargs["widget"] = TypedDateWidget()
 
 
 class FitsColumn:
@@ -252,8 +307,8 @@ class OrderInlineForm(FlaskForm):
         blank_text="—",
         widget=Select2Widget(),
     )
-    visit_at = DateTimeLocalField(_l("Дата и время визита"), validators=[Optional()])
-    paid = DecimalField(
+    visit_at = LocalDateTimeField(_l("Дата и время визита"), validators=[Optional()])
+    paid = LocalDecimalField(
         _l("Оплачено"),
         places=2,
         default=0,

@@ -8,6 +8,7 @@ errors into form errors, keeping what the user typed.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import json
 import os
@@ -92,6 +93,7 @@ from .forms import (
     OrderInlineForm,
     StatusForm,
     start_filters_empty,
+    typed_day_filters,
 )
 from .models import (
     AccessAction,
@@ -214,6 +216,15 @@ def card_link(pk) -> Markup:
 # The empty choice of an optional select. WTForms shows an option's value when
 # its label is empty, and FAB's blank option has the value «__None».
 BLANK = "—"
+
+
+@lru_cache(maxsize=64)
+def validators_position(field_class) -> int | None:
+    """Where ``validators`` comes among a field class's positional arguments (after
+    ``self``): 1 for WTForms' (label, validators), 2 for an enum select's
+    (enum_class, label, validators)."""
+    names = list(inspect.signature(field_class.__init__).parameters)[1:]
+    return names.index("validators") if "validators" in names else None
 
 
 def relation_fields(form_class):
@@ -384,8 +395,9 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 column = table.columns.get(name) if table is not None else None
                 # FAB's Unique says «Уже существует.» without saying where (and counted
                 # '' as a value): check_unique names the record that holds the value.
-                positional = len(unbound.args) > 1  # (label, validators, …)
-                given = unbound.args[1] if positional else unbound.kwargs.get("validators")
+                position = validators_position(unbound.field_class)
+                positional = position is not None and len(unbound.args) > position
+                given = unbound.args[position] if positional else unbound.kwargs.get("validators")
                 validators = [v for v in given or [] if not isinstance(v, Unique)]
                 if column is not None and records.scalar_default(column) is not None:
                     # blank takes the column's default (FAB made «Скидка» required)
@@ -397,7 +409,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 if limit is not None:
                     validators.append(FitsColumn(limit))
                 if positional:
-                    unbound.args = (unbound.args[0], validators, *unbound.args[2:])
+                    unbound.args = (*unbound.args[:position], validators, *unbound.args[position + 1 :])
                 else:
                     unbound.kwargs["validators"] = validators
         for form_class in (self.add_form, self.edit_form):
@@ -409,6 +421,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             unbound.kwargs["query_func"] = partial(self.search_options, name)
             unbound.kwargs["blank_text"] = BLANK
         start_filters_empty(self.search_form)
+        typed_day_filters(self.search_form)
 
     def search_options(self, name):
         """Options of every relation filter of this view, from one UNION query per request."""

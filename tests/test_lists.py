@@ -139,7 +139,7 @@ def test_filters_start_empty(login_as):
     fields = json.loads(
         re.search(r"new AdminFilters\(\s*'#filter_form',\s*\{.*?\},\s*(\{.*?\}),\s*\{", page, re.S)[1]
     )
-    assert 'name="registered_at" type="text" value=""' in fields["registered_at"]
+    assert re.search(r'name="registered_at"[^>]*value=""', fields["registered_at"])
     assert not re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", page)
     users = login_as("sysadmin").get("/users/list/").get_data(as_text=True)
     fields = json.loads(

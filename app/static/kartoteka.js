@@ -45,3 +45,40 @@ function kartotekaWidgetLanguage(texts) {
     }
   });
 }
+
+/* A date box and its calendar button (app/forms.py TypedDateWidget). The box is
+   plain text: what the user types is never rewritten. The calendar is opened only
+   by its button, on an anchor made here (so that FAB's filter code, which renames
+   every input of a filter field, never sees it), and writes the chosen day into the
+   box in the page language's format, keeping a typed time. */
+$(document).on('click', '.kartoteka-calendar', function () {
+  if (!$.fn.datepicker) { return; }
+  var group = $(this).closest('.kartoteka-date');
+  var box = group.find('.kartoteka-date-text');
+  var anchor = group.find('.kartoteka-date-anchor');
+  var withTime = !!group.data('time');
+  if (!anchor.length) {
+    anchor = $('<input type="text" tabindex="-1" aria-hidden="true" class="kartoteka-date-anchor">')
+      .css({position: 'absolute', left: 0, bottom: 0, width: 1, height: 1, opacity: 0, border: 0, padding: 0})
+      .appendTo(group.css('position', 'relative'));
+    anchor.datepicker({
+      format: String(group.data('format')),
+      autoclose: true,
+      forceParse: false,
+      showOnFocus: false,
+      keyboardNavigation: false,
+      todayHighlight: true
+    }).on('changeDate', function () {
+      var day = anchor.datepicker('getFormattedDate');
+      var time = withTime ? (box.val().trim().split(/[\s,]+/)[1] || '') : '';
+      box.val(withTime ? (day + ' ' + time).replace(/\s+$/, ' ') : day).trigger('change');
+      box.trigger('focus');
+      var end = box.val().length;
+      if (box[0].setSelectionRange) { box[0].setSelectionRange(end, end); }
+    });
+  }
+  var typed = box.val().trim().split(/[\s,]+/)[0];
+  anchor.val(typed);
+  anchor.datepicker('update', typed || '');
+  anchor.datepicker('show');
+});
