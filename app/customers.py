@@ -57,10 +57,23 @@ def phone_search_digits(fragment: str) -> str:
     ``45-67`` becomes ``4567``.
     """
     digits = _DIGITS.sub("", fragment or "")
-    region = current_app.config["KARTOTEKA_PHONE_REGION"]
-    if region == "RU" and len(digits) == 11 and digits.startswith("8"):
-        digits = "7" + digits[1:]
+    national = _national_start(fragment or "")
+    if national is not None and len(digits) == len(national[0]) + 10:
+        prefix, country = national
+        digits = country + digits[len(prefix) :]
     return digits
+
+
+def _national_start(fragment: str) -> tuple[str, str] | None:
+    """(national prefix, country code) when ``fragment`` starts the way a number is
+    dialled inside the clinic's country: «8 916…» in Russia, «0 30…» in Germany."""
+    region = current_app.config["KARTOTEKA_PHONE_REGION"]
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    prefix = getattr(metadata, "national_prefix", None)
+    text = fragment.lstrip(" (")
+    if not prefix or not text.startswith(prefix) or text.startswith("+"):
+        return None
+    return prefix, str(metadata.country_code)
 
 
 def normalize_email(raw: str | None) -> str | None:
@@ -202,13 +215,31 @@ def name_condition(text: str):
 
 
 def phone_condition(fragment: str):
+    """Numbers containing the fragment; a fragment dialled from inside the country
+    («8 916 555», «8(988)947») also finds the numbers it begins (+7 916 555…): its
+    digits «8916555» appear in no E.164 number, and such a search found nothing."""
     digits = phone_search_digits(fragment)
     if not digits:
         return None
+    national = _national_start(fragment)
+    typed = _DIGITS.sub("", fragment)
+    if national is not None and len(typed) >= len(national[0]) + DIALLED_DIGITS:
+        # «8 916 555» is how a number starts, not a piece of its middle
+        prefix, country = national
+        start = f"+{country}{typed[len(prefix) :]}"
+        return or_(
+            Customer.phone.startswith(start, autoescape=True),
+            Customer.phone_extra.startswith(start, autoescape=True),
+        )
     return or_(
         Customer.phone.contains(digits, autoescape=True),
         Customer.phone_extra.contains(digits, autoescape=True),
     )
+
+
+# A fragment starting with the national prefix reads as a dialled start once it
+# holds an area code («8 916»); «89» alone may be the end of a number.
+DIALLED_DIGITS = 3
 
 
 def search_condition(query: str, readable: set[str] = frozenset({"phone", "email"})):
