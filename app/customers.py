@@ -221,25 +221,21 @@ def phone_condition(fragment: str):
     digits = phone_search_digits(fragment)
     if not digits:
         return None
-    national = _national_start(fragment)
-    typed = _DIGITS.sub("", fragment)
-    if national is not None and len(typed) >= len(national[0]) + DIALLED_DIGITS:
-        # «8 916 555» is how a number starts, not a piece of its middle
-        prefix, country = national
-        start = f"+{country}{typed[len(prefix) :]}"
-        return or_(
-            Customer.phone.startswith(start, autoescape=True),
-            Customer.phone_extra.startswith(start, autoescape=True),
-        )
-    return or_(
+    conditions = [
         Customer.phone.contains(digits, autoescape=True),
         Customer.phone_extra.contains(digits, autoescape=True),
-    )
-
-
-# A fragment starting with the national prefix reads as a dialled start once it
-# holds an area code («8 916»); «89» alone may be the end of a number.
-DIALLED_DIGITS = 3
+    ]
+    national = _national_start(fragment)
+    typed = _DIGITS.sub("", fragment)
+    if national is not None and len(typed) > len(national[0]):
+        # «8 916 555» may be how a number starts (+7 916 555…); «88-77» may be its end
+        prefix, country = national
+        start = f"+{country}{typed[len(prefix) :]}"
+        conditions += [
+            Customer.phone.startswith(start, autoescape=True),
+            Customer.phone_extra.startswith(start, autoescape=True),
+        ]
+    return or_(*conditions)
 
 
 def search_condition(query: str, readable: set[str] = frozenset({"phone", "email"})):
