@@ -311,14 +311,9 @@ def register_customer(session: Session, customer: Customer) -> Customer:
 
 
 def change_status(session: Session, customer: Customer, status: CustomerStatus) -> Customer:
-    """Set a status; the customer is told about it (in the same transaction)."""
-    from .models import MessageType
-    from .notifications import queue_notification
-
-    status = CustomerStatus(status)
-    if customer.status != status:
-        customer.status = status
-        queue_notification(session, customer, MessageType.STATUS_CHANGED)
+    """Set a status. It is the staff's own mark and is not sent to the customer (a
+    «Проблемный» flag was texted and e-mailed to them); the change history keeps it."""
+    customer.status = CustomerStatus(status)
     return customer
 
 

@@ -213,9 +213,9 @@ class FitsColumn:
 class LabeledEnumField(SelectField):
     """A select over a LabeledEnum: stores members, shows translated labels."""
 
-    def __init__(self, enum_class, label=None, validators=None, allow_blank=False, **kwargs):
+    def __init__(self, enum_class, label=None, validators=None, allow_blank=False, members=None, **kwargs):
         self.enum_class = enum_class
-        choices = [(m.value, m.label) for m in enum_class]
+        choices = [(m.value, m.label) for m in members or enum_class]
         if allow_blank:
             choices = [("", "—"), *choices]
 
@@ -329,7 +329,12 @@ class MessageForm(FlaskForm):
 
     channel = LabeledEnumField(Channel, _l("Канал"), default=Channel.SMS, validators=[InputRequired()])
     message_type = LabeledEnumField(
-        MessageType, _l("Шаблон"), default=MessageType.MANUAL, validators=[InputRequired()]
+        MessageType,
+        _l("Шаблон"),
+        default=MessageType.MANUAL,
+        validators=[InputRequired()],
+        # what staff may send by hand: the texts that need no order, meant for the customer
+        members=(MessageType.MANUAL, MessageType.MARKETING, MessageType.WELCOME),
     )
     text = TextAreaField(_l("Текст сообщения"), validators=[Optional()])
 

@@ -119,12 +119,14 @@ class Audited:
 
 
 class LabeledEnum(enum.Enum):
-    """An enum whose members carry a translatable label (``str(member)``)."""
+    """An enum whose members carry a translatable label (``str(member)``), and
+    optionally a flag of what the member means (see MessageType, OrderStatus)."""
 
-    def __new__(cls, value, label):
+    def __new__(cls, value, label, flag=None):
         obj = object.__new__(cls)
         obj._value_ = value
         obj.label = label
+        obj.flag = flag
         return obj
 
     def __str__(self) -> str:
@@ -168,11 +170,18 @@ class OrderKind(LabeledEnum):
 
 
 class OrderStatus(LabeledEnum):
-    NEW = "new", _l("Новый")
-    REVIEW = "review", _l("На проверке")
-    CONFIRMED = "confirmed", _l("Подтверждён")
-    COMPLETED = "completed", _l("Выполнен")
-    CANCELLED = "cancelled", _l("Отменён")
+    """The flag: the customer is told when their order reaches this status. «На
+    проверке» is the front desk's own (a problematic customer's orders start there)."""
+
+    NEW = "new", _l("Новый"), False
+    REVIEW = "review", _l("На проверке"), False
+    CONFIRMED = "confirmed", _l("Подтверждён"), True
+    COMPLETED = "completed", _l("Выполнен"), False
+    CANCELLED = "cancelled", _l("Отменён"), True
+
+    @property
+    def tells_customer(self) -> bool:
+        return bool(self.flag)
 
 
 class PaymentStatus(LabeledEnum):
@@ -182,10 +191,21 @@ class PaymentStatus(LabeledEnum):
 
 
 class ReturnStatus(LabeledEnum):
-    REQUESTED = "requested", _l("Запрошен")
-    APPROVED = "approved", _l("Одобрен")
-    REJECTED = "rejected", _l("Отклонён")
-    REFUNDED = "refunded", _l("Деньги возвращены")
+    """The flag: the statuses a return may move to next. The customer hears of the
+    outcome, once: a refusal, or the money returned (approval is a step between)."""
+
+    REQUESTED = "requested", _l("Запрошен"), ("approved", "rejected")
+    APPROVED = "approved", _l("Одобрен"), ("refunded",)
+    REJECTED = "rejected", _l("Отклонён"), ()
+    REFUNDED = "refunded", _l("Деньги возвращены"), ()
+
+    @property
+    def next(self) -> tuple[ReturnStatus, ...]:
+        return tuple(ReturnStatus(value) for value in self.flag)
+
+    @property
+    def final(self) -> bool:
+        return not self.flag
 
 
 class ModerationStatus(LabeledEnum):
@@ -658,14 +678,22 @@ class Channel(LabeledEnum):
 
 
 class MessageType(LabeledEnum):
-    WELCOME = "welcome", _l("Приветствие")
-    STATUS_CHANGED = "status_changed", _l("Изменение статуса клиента")
-    ORDER_CREATED = "order_created", _l("Заказ оформлен")
-    ORDER_STATUS = "order_status", _l("Изменение статуса заказа")
-    VISIT_REMINDER = "visit_reminder", _l("Напоминание о визите")
-    RETURN_STATUS = "return_status", _l("Изменение статуса возврата")
-    MANUAL = "manual", _l("Сообщение сотрудника")
-    MARKETING = "marketing", _l("Рекламная рассылка")
+    """The flag: the message is for the customer. A customer's status («Проблемный»,
+    «Заблокирован») is the staff's own note and was texted to the customer; it is
+    kept as a type for the messages already written, and never sent again."""
+
+    WELCOME = "welcome", _l("Приветствие"), True
+    STATUS_CHANGED = "status_changed", _l("Изменение статуса клиента"), False
+    ORDER_CREATED = "order_created", _l("Заказ оформлен"), True
+    ORDER_STATUS = "order_status", _l("Изменение статуса заказа"), True
+    VISIT_REMINDER = "visit_reminder", _l("Напоминание о визите"), True
+    RETURN_STATUS = "return_status", _l("Решение по возврату"), True
+    MANUAL = "manual", _l("Сообщение сотрудника"), True
+    MARKETING = "marketing", _l("Рекламная рассылка"), True
+
+    @property
+    def customer_facing(self) -> bool:
+        return bool(self.flag)
 
 
 class MessageStatus(LabeledEnum):
@@ -687,6 +715,13 @@ class MessageTemplate(Audited, Model):
     body = Column(Text, nullable=False)
     active = Column(Boolean, default=True, nullable=False)
     __table_args__ = (UniqueConstraint("message_type", "channel", name="uq_message_template_type_channel"),)
+
+    @property
+    def audience(self):
+        """Who reads this text, as the templates screen says it."""
+        if self.message_type is not None and self.message_type.customer_facing:
+            return _l("Клиенту")
+        return _l("Никому: служебное событие, клиенту не отправляется")
 
     def __str__(self):
         return f"{self.message_type} / {self.channel}"

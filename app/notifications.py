@@ -239,8 +239,12 @@ def queue_notification(
     send_after: dt.datetime | None = None,
     **context,
 ) -> list[Message]:
-    """Write the messages of one event in the caller's transaction; enqueued after commit."""
+    """Write the messages of one event in the caller's transaction; enqueued after commit.
+
+    Only a type meant for customers is ever written (MessageType.customer_facing)."""
     created = []
+    if not MessageType(message_type).customer_facing:
+        return created
     active = current_app.config["NOTIFY_CHANNELS"]
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):  # customers read the clinic's language
         for channel in channels_ or EVENT_CHANNELS:

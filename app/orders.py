@@ -121,7 +121,7 @@ def notify_order(session: Session, order: Order, *, is_new: bool) -> None:
         schedule_reminder(session, order)
         return
     changed = inspect(order).attrs
-    if changed.status.history.has_changes():
+    if changed.status.history.has_changes() and order.status.tells_customer:
         queue_notification(session, order.customer, MessageType.ORDER_STATUS, order=order)
     if changed.visit_at.history.has_changes() or (
         changed.status.history.has_changes() and order.status in VISIT_OVER
@@ -181,16 +181,7 @@ def prepare_return(session: Session, ret: Return, card_customer_id: int | None =
         raise ValidationFailed({"reason": _("Укажите причину возврата.")})
     with session.no_autoflush:
         available = Decimal(order.paid) - returned_amount(session, order.id, ret.id)
-    if ret.id is not None and ret.customer is not None:
-        from sqlalchemy import inspect
-
-        from .models import MessageType
-        from .notifications import queue_notification
-
-        if inspect(ret).attrs.status.history.has_changes():
-            queue_notification(
-                session, ret.customer, MessageType.RETURN_STATUS, order=order, status=str(ret.status)
-            )
+    check_return_step(session, ret)
     if ret.status != ReturnStatus.REJECTED and ret.amount > available:
         from .formatting import money
 
@@ -203,6 +194,44 @@ def prepare_return(session: Session, ret: Return, card_customer_id: int | None =
             }
         )
     return ret
+
+
+def check_return_step(session: Session, ret: Return) -> None:
+    """A return moves Запрошен → Одобрен | Отклонён, Одобрен → Деньги возвращены; its
+    statuses jumped in any order. The customer hears of the outcome — refused, or
+    the money returned — once (the steps between are the staff's own)."""
+    from sqlalchemy import inspect
+
+    from .models import MessageType
+    from .notifications import queue_notification
+
+    history = inspect(ret).attrs.status.history
+    before = history.deleted[0] if history.deleted else None
+    if ret.id is None:  # a new return is a request
+        if ret.status not in (None, ReturnStatus.REQUESTED):
+            raise ValidationFailed({"status": _("Новый возврат начинается со статуса «Запрошен».")})
+        ret.status = ReturnStatus.REQUESTED
+        return
+    if before is None or before == ret.status:
+        return
+    before = ReturnStatus(before)
+    if ret.status not in before.next:
+        allowed = ", ".join(f"«{s.label}»" for s in before.next)
+        raise ValidationFailed(
+            {
+                "status": _(
+                    "Из статуса «%(current)s» возврат переходит только в %(allowed)s.",
+                    current=before.label,
+                    allowed=allowed,
+                )
+                if allowed
+                else _("Возврат в статусе «%(current)s» уже завершён.", current=before.label)
+            }
+        )
+    if ret.status.final and ret.customer is not None:
+        queue_notification(
+            session, ret.customer, MessageType.RETURN_STATUS, order=ret.order, status=str(ret.status)
+        )
 
 
 def check_order_of_customer(order: Order, customer_id: int | None) -> None:

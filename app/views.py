@@ -1769,9 +1769,11 @@ class MessageTemplateView(KartotekaModelView):
         "subject": _l("Тема"),
         "body": _l("Текст шаблона"),
         "active": _l("Используется"),
+        "audience": _l("Кому"),
     }
-    list_columns = ["message_type", "channel", "subject", "body", "active"]
-    add_columns = edit_columns = show_columns = ["message_type", "channel", "subject", "body", "active"]
+    list_columns = ["message_type", "audience", "channel", "subject", "body", "active"]
+    add_columns = edit_columns = ["message_type", "channel", "subject", "body", "active"]
+    show_columns = ["message_type", "audience", "channel", "subject", "body", "active"]
     search_columns = ["message_type", "channel"]
     description_columns = {
         "body": _l(

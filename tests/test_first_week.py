@@ -191,3 +191,85 @@ def test_a_phone_fragment_typed_any_way_finds_the_customer(ctx, login_as, typed)
         assert "Петрова" in page and "Другая" not in page, args
     picked = client.get("/customerview/lookup", query_string={"q": typed}).get_json()["results"]
     assert [choice["id"] for choice in picked] == [wanted.id]
+
+
+# -- 5. staff-only events never reach the customer; a return tells its outcome once ---------
+
+
+def test_flagging_a_customer_problematic_or_blocked_sends_nothing(app, ctx, redis, login_as):
+    first = factories.customer(ctx, phone="+79161234567", email="first@example.ru")
+    second = factories.customer(ctx, last_name="Вторая", phone="+79031112233", email="second@example.ru")
+    manager = login_as("manager")
+    assert manager.post(f"/customerview/{first.id}/status", data={"status": "problem"}).status_code == 302
+    bulk = manager.post(
+        "/customerview/action_post", data={"action": "status_blocked", "rowid": [first.id, second.id]}
+    )
+    assert bulk.status_code == 302
+    ctx.expire_all()
+    assert {c.status.value for c in customers(ctx)} == {"blocked"}
+    assert ctx.query(Message).count() == 0
+    assert redis.keys("rq:job:*") == []
+    history = manager.get(f"/customerview/show/{first.id}").get_data(as_text=True)
+    assert "Заблокирован" in history  # the change is recorded on the card, not sent
+
+
+def test_a_return_follows_its_flow_and_the_customer_hears_the_outcome_once(app, ctx, redis, login_as):
+    from app.models import Return, ReturnStatus
+
+    customer = factories.customer(ctx, phone="+79161234567", email="ret@example.ru")
+    order = factories.order(ctx, customer, paid="1500")
+    manager = login_as("manager")
+    added = manager.post(
+        f"/returnview/add?_flt_0_customer={customer.id}",
+        data={"order": str(order.id), "amount": "500", "reason": "Не подошло"},
+    )
+    assert added.status_code == 302
+    ret = ctx.query(Return).one()
+    form = {"order": str(order.id), "amount": "500", "reason": "Не подошло"}
+
+    def move(status):
+        return manager.post(f"/returnview/edit/{ret.id}", data={**form, "status": status})
+
+    jumped = move("refunded")  # from «Запрошен» straight to the money
+    assert jumped.status_code == 422
+    assert "Из статуса «Запрошен» возврат переходит только в «Одобрен», «Отклонён»." in jumped.get_data(
+        as_text=True
+    )
+    assert move("approved").status_code == 302
+    assert ctx.query(Message).filter_by(message_type=MessageType.RETURN_STATUS).count() == 0  # a step between
+    assert move("refunded").status_code == 302
+    back = move("approved")
+    assert back.status_code == 422 and "уже завершён" in back.get_data(as_text=True)
+    ctx.expire_all()
+    assert ctx.get(Return, ret.id).status == ReturnStatus.REFUNDED
+    told = ctx.query(Message).filter_by(message_type=MessageType.RETURN_STATUS).all()
+    assert {m.channel for m in told} == {Channel.SMS, Channel.EMAIL}  # one message per channel, once
+    assert all(f"возврат по заказу №{order.id}: Деньги возвращены" in m.body for m in told)
+
+
+def test_an_order_reaching_review_is_not_told_but_a_confirmation_is(app, ctx, redis, login_as):
+    customer = factories.customer(ctx, phone="+79161234567")
+    order = factories.order(ctx, customer)
+    manager = login_as("manager")
+    form = {"customer": str(customer.id), "kind": "visit", "paid": "0"}
+    for status in ("review", "confirmed"):
+        assert manager.post(f"/orderview/edit/{order.id}", data={**form, "status": status}).status_code == 302
+    told = ctx.query(Message).filter_by(message_type=MessageType.ORDER_STATUS).all()
+    assert [m.body for m in told] == [f"Анна, статус заказа №{order.id}: Подтверждён."]
+
+
+def test_the_templates_screen_says_who_reads_each_text(app, ctx, login_as):
+    from app.notifications import install_default_templates
+
+    with app.app_context():
+        from app.extensions import db
+
+        with db.engine.begin() as connection:
+            install_default_templates(connection)
+    page = (
+        login_as("sysadmin")
+        .get("/messagetemplateview/list/?psize_MessageTemplateView=100")
+        .get_data(as_text=True)
+    )
+    assert page.count("Никому: служебное событие, клиенту не отправляется") == 3  # one per channel
+    assert page.count(">Клиенту<") == 21

@@ -173,8 +173,14 @@ def test_return_status_change_notifies_in_russian(app, ctx, redis, login_as):
     assert edited.status_code == 302, edited.get_data(as_text=True)[:2000]
     ctx.expire_all()
     assert ctx.get(Return, ret.id).status == ReturnStatus.APPROVED
+    assert messages(ctx, message_type=MessageType.RETURN_STATUS) == []  # a step between
+    refunded = manager.post(
+        f"/returnview/edit/{ret.id}",
+        data={"order": str(order.id), "amount": "500", "reason": "Не подошло", "status": "refunded"},
+    )
+    assert refunded.status_code == 302
     (message,) = messages(ctx, message_type=MessageType.RETURN_STATUS)
-    assert message.body == f"Анна, возврат по заказу №{order.id}: {ReturnStatus.APPROVED.label}."
+    assert message.body == f"Анна, возврат по заказу №{order.id}: {ReturnStatus.REFUNDED.label}."
     work(app)
     assert messages(ctx, message_type=MessageType.RETURN_STATUS)[0].status == MessageStatus.SENT
 
