@@ -57,6 +57,7 @@ METHOD_PERMISSIONS = {
     "send_message": "write",
     "preview_message": "write",
     "bulk_message": "write",
+    "bulk_message_action": "write",  # «Отправить сообщение» on the ticked rows of the list
     "resend": "write",
     "status_active": "status",
     "status_verified": "status",
