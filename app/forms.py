@@ -57,10 +57,12 @@ class LocalDecimalField(DecimalField):
             typed = "".join(typed.split())
         try:  # strict: in English «1500,50» is refused, not read as 150050
             self.data = parse_decimal(typed, locale=locale, strict=True)
-        except NumberFormatError as error:
+        except NumberFormatError:
+            self.data = None
+        if self.data is None or not self.data.is_finite():  # «NaN», «Infinity» parse as numbers
             self.data = None
             example = format_decimal(Decimal("1500.50"), format="0.00", locale=locale)
-            raise ValueError(_("Введите число, например %(example)s.", example=example)) from error
+            raise ValueError(_("Введите число, например %(example)s.", example=example))
 
 
 def _date_example() -> str:

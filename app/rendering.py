@@ -275,7 +275,9 @@ def _template_gettext(eval_ctx, string, **variables):
     text = flask_babel.get_translations().ugettext(string)
     if eval_ctx.autoescape:
         text = Markup(text)
-    return text % variables if variables or "%" in text else text
+    # formatted only with variables: FAB's form template translates a field's error
+    # again, and «Скидка должна быть от 0 до 100 %.» answered 500 («incomplete format»)
+    return text % variables if variables else text
 
 
 @pass_eval_context

@@ -316,3 +316,42 @@ def test_the_front_desk_sends_a_message_to_customers_ticked_on_the_list(app, ctx
     assert sent.status_code == 302
     stored = ctx.query(Message).order_by(Message.customer_id).all()
     assert [(m.customer_id, m.body) for m in stored] == [(first.id, "Ждём вас"), (second.id, "Ждём вас")]
+
+
+# -- 7. money and numbers typed as people type them ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed, message",
+    [
+        ("-1", "Скидка должна быть от 0 до 100 %."),
+        ("101", "Скидка должна быть от 0 до 100 %."),
+        ("NaN", "Введите число, например 1500,50."),
+        ("Infinity", "Введите число, например 1500,50."),
+    ],
+)
+def test_a_discount_out_of_range_is_refused_in_russian(ctx, login_as, typed, message):
+    response = login_as("reception").post("/customerview/add", data={**REGISTRATION, "discount": typed})
+    assert response.status_code == 422
+    assert message in response.get_data(as_text=True)
+    assert customers(ctx) == []
+
+
+@pytest.mark.parametrize(
+    "typed, stored", [("1000,50", "1000.50"), ("1 000,50", "1000.50"), ("1000.50", "1000.50")]
+)
+def test_a_payment_typed_with_a_comma_on_the_card_is_stored_exactly(ctx, login_as, typed, stored):
+    from decimal import Decimal
+
+    customer = factories.customer(ctx)
+    item = factories.catalog_item(ctx, price="1500.00")
+    client = login_as("reception")
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert re.search(r'<input[^>]*name="paid"[^>]*type="text"', card)  # not a number box that drops the comma
+    booked = client.post(
+        f"/customerview/{customer.id}/orders",
+        data={"kind": "visit", "catalog_item": item.id, "quantity": "1", "paid": typed},
+    )
+    assert booked.status_code == 302
+    ctx.expire_all()
+    assert ctx.query(Order).one().paid == Decimal(stored)
