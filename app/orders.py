@@ -16,12 +16,14 @@ from .models import (
     CustomerStatus,
     Order,
     OrderItem,
+    OrderKind,
     OrderStatus,
     PaymentStatus,
     Return,
     ReturnStatus,
     Review,
     column_limit,
+    utcnow,
 )
 
 CENT = Decimal("0.01")
@@ -102,7 +104,39 @@ def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
             {"paid": _("Оплачено больше суммы заказа: оплата не может превышать итог заказа.")}
         )
     notify_order(session, order, is_new=is_new)
+    follow_last_visit(session, order)
     return order
+
+
+def completed_visit(order: Order) -> bool:
+    return order.kind == OrderKind.VISIT and order.status == OrderStatus.COMPLETED
+
+
+def follow_last_visit(session: Session, order: Order) -> None:
+    """«Последний визит» is the customer's latest completed visit (only the demo seeder
+    ever filled it): recomputed when a visit is completed, moved or no longer completed."""
+    from sqlalchemy import inspect
+
+    state = inspect(order)
+    if state.persistent and not any(
+        state.attrs[key].history.has_changes() for key in ("status", "visit_at", "kind")
+    ):
+        return
+    customer = order.customer
+    if customer is None:
+        return
+    moment = order.visit_at or order.created_on or utcnow()
+    with session.no_autoflush:
+        others = select(func.max(func.coalesce(Order.visit_at, Order.created_on))).where(
+            Order.customer_id == customer.id,
+            Order.kind == OrderKind.VISIT,
+            Order.status == OrderStatus.COMPLETED,
+        )
+        if order.id is not None:
+            others = others.where(Order.id != order.id)
+        latest = session.scalar(others) if customer.id is not None else None
+    candidates = [m for m in (latest, moment if completed_visit(order) else None) if m is not None]
+    customer.last_visit_at = max(candidates) if candidates else None
 
 
 def notify_order(session: Session, order: Order, *, is_new: bool) -> None:

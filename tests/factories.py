@@ -57,13 +57,9 @@ def order(
     **fields,
 ) -> Order:
     session = session or db.session
+    fields.setdefault("visit_at", dt.datetime(2026, 11, 20, 9, 0))
     o = Order(
-        customer=customer,
-        kind=OrderKind.VISIT,
-        paid=Decimal(paid),
-        specialist_id=specialist_id,
-        visit_at=dt.datetime(2026, 11, 20, 9, 0),
-        **fields,
+        customer=customer, kind=OrderKind.VISIT, paid=Decimal(paid), specialist_id=specialist_id, **fields
     )
     for name, price, qty in items:
         order_rules.add_item(o, catalog_item(session, name, price), qty)

@@ -355,3 +355,33 @@ def test_a_payment_typed_with_a_comma_on_the_card_is_stored_exactly(ctx, login_a
     assert booked.status_code == 302
     ctx.expire_all()
     assert ctx.query(Order).one().paid == Decimal(stored)
+
+
+# -- 10. «Последний визит» follows the last completed visit ----------------------------------
+
+
+def test_last_visit_follows_the_customers_last_completed_visit(ctx, login_as):
+    customer = factories.customer(ctx)
+    early = factories.order(ctx, customer, visit_at=dt.datetime(2026, 3, 1, 7, 0))
+    late = factories.order(ctx, customer, visit_at=dt.datetime(2026, 4, 1, 7, 0))
+    manager = login_as("manager")
+
+    def set_status(order, status):
+        shown = {early.id: "01.03.2026 10:00", late.id: "01.04.2026 10:00"}[order.id]  # the form shows it
+        form = {
+            "customer": str(customer.id),
+            "kind": "visit",
+            "paid": "0",
+            "status": status,
+            "visit_at": shown,
+        }
+        assert manager.post(f"/orderview/edit/{order.id}", data=form).status_code == 302
+        ctx.expire_all()
+        return ctx.get(Customer, customer.id).last_visit_at
+
+    assert ctx.get(Customer, customer.id).last_visit_at is None  # booked, not yet come
+    assert set_status(early, "completed") == dt.datetime(2026, 3, 1, 7, 0)
+    assert set_status(late, "completed") == dt.datetime(2026, 4, 1, 7, 0)
+    assert set_status(late, "cancelled") == dt.datetime(2026, 3, 1, 7, 0)  # completed by mistake
+    card = manager.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "01.03.2026 10:00" in card  # on the clinic's clock
