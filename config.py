@@ -84,7 +84,9 @@ class Config:
     FAB_ADD_SECURITY_API = False
     FAB_API_SWAGGER_UI = False
     AUTH_TYPE = 1  # AUTH_DB
-    AUTH_ROLE_ADMIN = "Admin"
+    # FAB's administrator role is the matrix's (app/access.py): `flask fab create-admin`
+    # makes the clinic's system administrator, not a role outside the matrix.
+    AUTH_ROLE_ADMIN = "Администратор системы"
     AUTH_ROLE_PUBLIC = "Public"
     AUTH_USER_REGISTRATION = False
     FAB_UPDATE_PERMS = True
