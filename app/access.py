@@ -32,6 +32,7 @@ JOURNAL = "AccessJournal"  # who revealed, exported what
 HISTORY = "ChangeHistory"  # who changed which field, old -> new
 MESSAGES = "Messages"  # the outbox / delivery log, consents, sending
 TEMPLATES = "MessageTemplates"  # notification texts
+SIGN_INS = "SignIns"  # open sessions and login waits: seen and ended by the administrator
 
 NONE, READ, WRITE = "none", "read", "write"
 
@@ -62,6 +63,8 @@ METHOD_PERMISSIONS = {
     "status_verified": "status",
     "status_problem": "status",
     "status_blocked": "status",
+    "end_session": "write",
+    "lift_wait": "write",
 }
 
 # Actions beyond read/write: the FAB permission each one is stored as.
@@ -93,6 +96,7 @@ ROLES: dict[str, RoleSpec] = {
             JOURNAL: READ,
             HISTORY: READ,
             TEMPLATES: WRITE,
+            SIGN_INS: WRITE,
         },
         actions=frozenset({"delete"}),
         security=True,
@@ -179,6 +183,7 @@ def matrix_role_names() -> set[str]:
 SELF_SERVICE_VIEWS = {"UserInfoEditView", "ResetMyPasswordView", "LocaleView", "MenuApi"}
 SELF_SERVICE = {
     ("can_userinfo", "UserDBModelView"),
+    ("can_end_my_sessions", "UserDBModelView"),
     ("resetmypassword", "UserDBModelView"),
     ("userinfoedit", "UserDBModelView"),
 }
@@ -243,6 +248,7 @@ def sync_roles(reset: bool = False) -> list[str]:
     # registers; the matrix decides instead, so the role's own set is put back.
     admin = sm.find_role(sm.auth_role_admin)
     kept = [pv.id for pv in admin.permissions] if admin is not None else []
+    existing_before = _all_pvms(sm)
     appbuilder.add_permissions(update_perms=True)
     if admin is not None:
         admin.permissions = (
@@ -268,6 +274,8 @@ def sync_roles(reset: bool = False) -> list[str]:
             # A field rule new in this version starts at its default levels in
             # existing roles (or every role would lose sight of the field).
             added = field_permissions(key) & new_policy
+            # a self-service page new in this version reaches every role
+            added |= {pv for pv in SELF_SERVICE if pv in all_pvms and pv not in existing_before}
             if spec.security:  # the system administrator always keeps the security screens
                 screens = security_views() | {
                     m for m, resources in menu_resources.items() if "security" in resources
@@ -549,6 +557,7 @@ RESOURCE_LABELS = {
     HISTORY: _l("История изменений"),
     MESSAGES: _l("Сообщения"),
     TEMPLATES: _l("Шаблоны уведомлений"),
+    SIGN_INS: _l("Сеансы и ограничения входа"),
 }
 PERMISSION_LABELS = {
     "can_read": _l("просмотр"),
