@@ -26,12 +26,12 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-import msgspec
 from flask import Flask, current_app, g, has_request_context, request, session
+from flask.sessions import session_json_serializer
 from flask_appbuilder.security.sqla.models import User
 from flask_babel import gettext as _
 from flask_login import user_logged_in, user_logged_out
-from flask_session.base import ServerSideSessionInterface
+from flask_session.base import Serializer, ServerSideSessionInterface
 from flask_session.sqlalchemy import SqlAlchemySessionInterface
 from sqlalchemy import delete, event, inspect, select, update
 
@@ -39,7 +39,18 @@ from .extensions import db
 from .models import UserSession, utcnow
 
 BROWSER, TOKEN = "browser", "token"
-_ENCODE = msgspec.msgpack.Encoder().encode
+
+
+class TaggedSerializer(Serializer):
+    """The session's values as Flask's cookie session wrote them (its tagged JSON):
+    a flashed message may be Markup (a link to the existing card) or a lazy text,
+    which msgpack, Flask-Session's default, cannot hold."""
+
+    def encode(self, session) -> bytes:
+        return session_json_serializer.dumps(dict(session)).encode()
+
+    def decode(self, serialized_data: bytes) -> dict:
+        return session_json_serializer.loads(serialized_data.decode())
 
 
 class KartotekaSessionInterface(SqlAlchemySessionInterface):
@@ -65,6 +76,7 @@ class KartotekaSessionInterface(SqlAlchemySessionInterface):
             serialization_format="msgpack",
             cleanup_n_requests=None,  # `flask session_cleanup`; a login also clears expired rows
         )
+        self.serializer = TaggedSerializer()
 
     def _retrieve_session_data(self, store_id: str):
         row = db.session.execute(
@@ -160,7 +172,7 @@ def open_token_session(user_id: int) -> str:
         UserSession(
             session_id=sid,
             kind=TOKEN,
-            data=_ENCODE({}),
+            data=b"{}",
             expiry=now + current_app.permanent_session_lifetime,
             user_id=user_id,
             created_at=now,
