@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import time
 
 from flask import Flask, current_app, g, has_request_context, request, session
 from flask.sessions import session_json_serializer
@@ -35,6 +36,7 @@ from flask_session.base import Serializer, ServerSideSessionInterface
 from flask_session.sqlalchemy import SqlAlchemySessionInterface
 from sqlalchemy import delete, event, inspect, select, update
 
+from . import transactions
 from .extensions import db
 from .models import UserSession, utcnow
 
@@ -102,7 +104,7 @@ class KartotekaSessionInterface(SqlAlchemySessionInterface):
             "seen_at": now,
             "user_id": _user_id(session.get("_user_id")),
         }
-        db.session.rollback()  # whatever the request left unsaved is not the session's to commit
+        transactions.end_read_only()  # the request's own transaction ends first
         if (
             db.session.execute(
                 update(UserSession).where(UserSession.session_id == store_id).values(**values)
@@ -251,6 +253,7 @@ def _on_login(app, user, **extra) -> None:
         interface.regenerate(session)
         session.modified = True
         interface._delete_expired_sessions()
+    session["_seen"] = int(time.time())  # the idle timer starts now, written with the login
 
 
 def _on_logout(app, user, **extra) -> None:

@@ -60,6 +60,7 @@ from . import (
     customers,
     documents,
     formatting,
+    headers,
     listing,
     logins,
     lookups,
@@ -2809,7 +2810,12 @@ def error_page(error):
 
     code = error.code if isinstance(error, HTTPException) else 500
     if request.path.startswith("/api/"):
-        return jsonify({"message": str(ERROR_MESSAGES.get(code, error))}), code
+        body = {"message": str(ERROR_MESSAGES.get(code, error))}
+        if code == 429 and getattr(error, "description", None):
+            body["message"] = str(error.description)
+        if code == 500:
+            body["request_id"] = headers.request_id()
+        return jsonify(body), code
     message = ERROR_MESSAGES.get(code) or getattr(error, "description", "")
     if code == 429 and getattr(error, "description", None):
         message = error.description
