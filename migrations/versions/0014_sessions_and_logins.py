@@ -1,14 +1,14 @@
 """server-side sessions (Flask-Session's table, with who, when and where) and the login throttle
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
