@@ -84,7 +84,9 @@ class Config:
     FAB_ADD_SECURITY_API = False
     FAB_API_SWAGGER_UI = False
     AUTH_TYPE = 1  # AUTH_DB
-    AUTH_ROLE_ADMIN = "Admin"
+    # FAB's administrator role is the matrix's (app/access.py): `flask fab create-admin`
+    # makes the clinic's system administrator, not a role outside the matrix.
+    AUTH_ROLE_ADMIN = "Администратор системы"
     AUTH_ROLE_PUBLIC = "Public"
     AUTH_USER_REGISTRATION = False
     FAB_UPDATE_PERMS = True
@@ -92,10 +94,19 @@ class Config:
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None
 
-    # Failed logins per client address before the login form refuses (HTTP 429).
-    RATELIMIT_ENABLED = True
-    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI", "memory://")
-    KARTOTEKA_LOGIN_RATE_LIMIT = os.environ.get("KARTOTEKA_LOGIN_RATE_LIMIT", "10 per 15 minutes")
+    # Sign-in limits (app/logins.py), counted in the database every worker shares:
+    # failures in a row an account, and an address, get before each further failure
+    # makes them wait longer (1, 2, 4… minutes, at most the last setting).
+    KARTOTEKA_LOGIN_ACCOUNT_FREE = int(os.environ.get("KARTOTEKA_LOGIN_ACCOUNT_FREE", "5"))
+    KARTOTEKA_LOGIN_ADDRESS_FREE = int(os.environ.get("KARTOTEKA_LOGIN_ADDRESS_FREE", "20"))
+    KARTOTEKA_LOGIN_MAX_DELAY_MINUTES = int(os.environ.get("KARTOTEKA_LOGIN_MAX_DELAY_MINUTES", "15"))
+    # How many reverse proxies in front of the app set X-Forwarded-For (0: none, the
+    # header is ignored and cannot be spoofed to dodge the per-address limit).
+    KARTOTEKA_TRUSTED_PROXIES = int(os.environ.get("KARTOTEKA_TRUSTED_PROXIES", "0"))
+    # The token API (/api/v1/security/login, /refresh): off unless set (app/tokens.py).
+    KARTOTEKA_TOKEN_API = _bool("KARTOTEKA_TOKEN_API", False)
+    KARTOTEKA_TOKEN_REFRESH_HOURS = int(os.environ.get("KARTOTEKA_TOKEN_REFRESH_HOURS", "12"))
+    RATELIMIT_ENABLED = False  # FAB's Flask-Limiter: no limit of ours uses it
     KARTOTEKA_IDLE_MINUTES = int(os.environ.get("KARTOTEKA_IDLE_MINUTES", "30"))
     # Host names the app answers as (redirects to other hosts are refused).
     KARTOTEKA_ALLOWED_HOSTS = [h for h in os.environ.get("KARTOTEKA_ALLOWED_HOSTS", "").split(",") if h]

@@ -73,9 +73,11 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         app.before_request(clean_list_args)
         for code in ERROR_MESSAGES:
             app.register_error_handler(code, error_page)
+        from . import headers
         from .security import harden
 
         harden(app)
+        headers.install(app)
 
     from .cli import register_cli
 

@@ -32,6 +32,7 @@ JOURNAL = "AccessJournal"  # who revealed, exported what
 HISTORY = "ChangeHistory"  # who changed which field, old -> new
 MESSAGES = "Messages"  # the outbox / delivery log, consents, sending
 TEMPLATES = "MessageTemplates"  # notification texts
+SIGN_INS = "SignIns"  # open sessions and login waits: seen and ended by the administrator
 
 NONE, READ, WRITE = "none", "read", "write"
 
@@ -63,6 +64,8 @@ METHOD_PERMISSIONS = {
     "status_verified": "status",
     "status_problem": "status",
     "status_blocked": "status",
+    "end_session": "write",
+    "lift_wait": "write",
 }
 
 # Actions beyond read/write: the FAB permission each one is stored as.
@@ -94,6 +97,7 @@ ROLES: dict[str, RoleSpec] = {
             JOURNAL: READ,
             HISTORY: READ,
             TEMPLATES: WRITE,
+            SIGN_INS: WRITE,
         },
         actions=frozenset({"delete"}),
         security=True,
@@ -158,11 +162,29 @@ ROLES: dict[str, RoleSpec] = {
     ),
 }
 
+# FAB's two roles of its own are in the matrix too (they were created outside it):
+# the administrator role FAB gives the first user (``flask fab create-admin``,
+# AUTH_ROLE_ADMIN in config.py) is the clinic's «Администратор системы» above, and
+# the role of a visitor who has not signed in («Public», AUTH_ROLE_PUBLIC) may do
+# nothing: the login page, the language switch and the static files need no permission.
+PUBLIC = RoleSpec(name="Public", label=_l("Без входа"), resources={})
+# FAB's former administrator role: every permission FAB has, outside the matrix
+# (0 customers, yet write rights on documents and anamnesis). sync_roles moves its
+# users to «Администратор системы» and removes it.
+LEGACY_ADMIN = "Admin"
+
+
+def matrix_role_names() -> set[str]:
+    """Every role the matrix defines, FAB's anonymous role included."""
+    return {spec.name for spec in ROLES.values()} | {PUBLIC.name}
+
+
 # What every signed-in staff member needs: their own profile and password (FAB keeps
 # these on the users view, so without them the user menu leads to a 403 page).
 SELF_SERVICE_VIEWS = {"UserInfoEditView", "ResetMyPasswordView", "LocaleView", "MenuApi"}
 SELF_SERVICE = {
     ("can_userinfo", "UserDBModelView"),
+    ("can_end_my_sessions", "UserDBModelView"),
     ("resetmypassword", "UserDBModelView"),
     ("userinfoedit", "UserDBModelView"),
 }
@@ -218,9 +240,23 @@ def sync_roles(reset: bool = False) -> list[str]:
     """
     appbuilder = current_app.appbuilder
     sm = appbuilder.sm
-    sm.add_role(sm.auth_role_admin)
-    sm.add_role(sm.auth_role_public)
+    created = set()
+    for spec in (*ROLES.values(), PUBLIC):
+        if sm.find_role(spec.name) is None:
+            sm.add_role(spec.name)
+            created.add(spec.name)
+    # FAB grants its administrator role (ours, AUTH_ROLE_ADMIN) every permission it
+    # registers; the matrix decides instead, so the role's own set is put back.
+    admin = sm.find_role(sm.auth_role_admin)
+    kept = [pv.id for pv in admin.permissions] if admin is not None else []
+    existing_before = _all_pvms(sm)
     appbuilder.add_permissions(update_perms=True)
+    if admin is not None:
+        admin.permissions = (
+            sm.session.query(sm.permissionview_model).filter(sm.permissionview_model.id.in_(kept)).all()
+        )
+        sm.session.commit()
+    _retire_legacy_admin(sm)
     existing = _all_pvms(sm)
     for perm, view in sorted(all_policy_permissions()):
         sm.add_permission_view_menu(perm, view)
@@ -228,12 +264,19 @@ def sync_roles(reset: bool = False) -> list[str]:
     new_policy = all_policy_permissions() - existing
     menu_resources = _menu_resources(appbuilder)
     touched = []
+    public = sm.find_role(PUBLIC.name)
+    if public.name in created or reset:
+        public.permissions = []
+        sm.session.commit()
+        touched.append(PUBLIC.name)
     for key, spec in ROLES.items():
         role = sm.find_role(spec.name)
-        if role is not None and not reset:
+        if spec.name not in created and not reset:
             # A field rule new in this version starts at its default levels in
             # existing roles (or every role would lose sight of the field).
             added = field_permissions(key) & new_policy
+            # a self-service page new in this version reaches every role
+            added |= {pv for pv in SELF_SERVICE if pv in all_pvms and pv not in existing_before}
             if spec.security:  # the system administrator always keeps the security screens
                 screens = security_views() | {
                     m for m, resources in menu_resources.items() if "security" in resources
@@ -247,13 +290,30 @@ def sync_roles(reset: bool = False) -> list[str]:
                 ]
                 sm.session.commit()
             continue
-        if role is None:
-            role = sm.add_role(spec.name)
         wanted = role_permissions(spec, all_pvms, menu_resources) | field_permissions(key)
         role.permissions = [sm.find_permission_view_menu(perm, view) for perm, view in sorted(wanted)]
         sm.session.commit()
         touched.append(spec.name)
     return touched
+
+
+def _retire_legacy_admin(sm) -> None:
+    """Users of FAB's former «Admin» role become «Администратор системы»; the role goes."""
+    legacy = sm.find_role(LEGACY_ADMIN)
+    if legacy is None or legacy.name in matrix_role_names():
+        return
+    sysadmin = sm.find_role(sm.auth_role_admin)
+    for user in sm.session.query(sm.user_model).filter(sm.user_model.roles.contains(legacy)):
+        user.roles = [role for role in user.roles if role is not legacy] + (
+            [] if sysadmin in user.roles else [sysadmin]
+        )
+    for group in list(getattr(legacy, "groups", None) or ()):
+        group.roles = [role for role in group.roles if role is not legacy] + (
+            [] if sysadmin in group.roles else [sysadmin]
+        )
+    legacy.permissions = []
+    sm.session.delete(legacy)
+    sm.session.commit()
 
 
 def _all_pvms(sm) -> set[tuple[str, str]]:
@@ -498,6 +558,7 @@ RESOURCE_LABELS = {
     HISTORY: _l("История изменений"),
     MESSAGES: _l("Сообщения"),
     TEMPLATES: _l("Шаблоны уведомлений"),
+    SIGN_INS: _l("Сеансы и ограничения входа"),
 }
 PERMISSION_LABELS = {
     "can_read": _l("просмотр"),

@@ -24,6 +24,7 @@ from wtforms.validators import DataRequired, Optional, ValidationError
 from . import access, customers, formatting
 from .datamodel import ConditionFilter
 from .extensions import db
+from .headers import CSP_NONCE
 from .models import Customer, Order, record_id
 
 LIMIT = 20
@@ -134,7 +135,7 @@ class LookupField(Field):
         return Markup(
             f'<select id="{escape(field_id)}" name="{escape(self.name)}" class="{escape(css)}" '
             f"data-lookup='{htmlsafe_json_dumps(options)}'><option value=\"\"></option>{chosen}</select>"
-            f"<script>$(function () {{ kartotekaLookup('#{escape(field_id)}'); }});</script>"
+            f'<script nonce="{CSP_NONCE}">$(function () {{ kartotekaLookup("#{escape(field_id)}"); }});</script>'
         )
 
 

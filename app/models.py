@@ -26,6 +26,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Numeric,
     SmallInteger,
     String,
@@ -599,6 +600,57 @@ class AccessLog(Model):
     field = Column(String(60))
     ip = Column(String(45))
     detail = Column(String(300))
+
+
+# --------------------------------------------------------------------------
+# Sign-ins: server-side sessions and the login throttle (app/sessions.py,
+# app/logins.py)
+# --------------------------------------------------------------------------
+
+
+class UserSession(Model):
+    """A signed-in browser (or an API token's) session, kept on the server.
+
+    ``session_id``, ``data`` and ``expiry`` are Flask-Session's SQLAlchemy
+    columns (its interface reads and writes them); who, since when, from where and
+    with which browser are Kartoteka's, for the session lists. Deleting the row
+    ends the session on every worker at its next request."""
+
+    __tablename__ = "user_session"
+    id = Column(Integer, primary_key=True)
+    session_id = Column(String(255), unique=True, nullable=False)
+    data = Column(LargeBinary)
+    expiry = Column(DateTime, index=True)
+    user_id = Column(Integer, ForeignKey("ab_user.id", ondelete="CASCADE"), nullable=True, index=True)
+    user = relationship("User", foreign_keys=[user_id])
+    created_at = Column(DateTime, default=utcnow, nullable=False)
+    seen_at = Column(DateTime, default=utcnow, nullable=False)
+    ip = Column(String(45))
+    user_agent = Column(String(300))
+    kind = Column(String(16), nullable=False, default="browser")  # browser | token
+
+
+class ThrottleKind(LabeledEnum):
+    ACCOUNT = "account", _l("Учётная запись")
+    ADDRESS = "address", _l("Адрес")
+    KNOWN = "known", _l("Вход с адреса")
+
+
+class LoginThrottle(Model):
+    """Failed sign-ins counted per account and per address, in the database that
+    every web worker shares; a ``known`` row remembers that an account signed in
+    from an address (its staff are not delayed for others' failures there)."""
+
+    __tablename__ = "login_throttle"
+    __table_args__ = (UniqueConstraint("kind", "subject", name="uq_login_throttle_kind_subject"),)
+    id = Column(Integer, primary_key=True)
+    kind = Column(_enum(ThrottleKind, "throttle_kind"), nullable=False)
+    subject = Column(String(255), nullable=False)
+    label = Column(String(255))  # what the administrator reads: the login typed, the address
+    failures = Column(Integer, nullable=False, default=0)
+    last_failure_at = Column(DateTime)
+    blocked_until = Column(DateTime, index=True)
+    succeeded_at = Column(DateTime)
 
 
 # --------------------------------------------------------------------------

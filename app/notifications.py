@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import time
+from contextvars import ContextVar
 
 from flask import current_app
 from flask_babel import force_locale
@@ -98,7 +101,82 @@ def install_default_templates(connection) -> int:
 
 
 EVENT_CHANNELS = (Channel.SMS, Channel.EMAIL)  # automatic messages go where the customer can be reached
-SANDBOX = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+# A template renders in at most this long and this much text, and loops over at
+# most MAX_RANGE numbers: a `range(100001)` loop answered 500, a 5 MB text was saved.
+RENDER_SECONDS = 1.0
+MAX_OUTPUT = 20_000  # characters: a long e-mail; an SMS is a few hundred
+MAX_RANGE = 1_000
+_DEADLINE: ContextVar[float] = ContextVar("template_deadline", default=math.inf)
+
+
+class TemplateLimit(Exception):
+    """A template went past a bound; ``str()`` says which, in the user's language."""
+
+
+def _in_time() -> None:
+    if time.monotonic() > _DEADLINE.get():
+        raise TemplateLimit(_("Шаблон выполняется слишком долго (больше %(s)s с).", s=RENDER_SECONDS))
+
+
+def _bounded_range(*args):
+    numbers = range(*args)
+    if len(numbers) > MAX_RANGE:
+        raise TemplateLimit(_("В шаблоне можно перебрать не больше %(n)s чисел.", n=MAX_RANGE))
+    for number in numbers:
+        _in_time()
+        yield number
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, bounded: loops, repeated strings and powers cannot make a
+    template run long or write a long text."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator, left, right):
+        _in_time()
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > 64:
+            raise TemplateLimit(_("Слишком большая степень в шаблоне."))
+        if operator == "*":
+            for text, times in ((left, right), (right, left)):
+                if (
+                    isinstance(text, (str, list, tuple))
+                    and isinstance(times, int)
+                    and len(text) * times > MAX_OUTPUT
+                ):
+                    raise TemplateLimit(_too_long())
+        return super().call_binop(context, operator, left, right)
+
+    def call(self, __context, __obj, *args, **kwargs):
+        _in_time()
+        return super().call(__context, __obj, *args, **kwargs)
+
+
+def _too_long() -> str:
+    return _("Текст по шаблону слишком длинный: не больше %(n)s символов.", n=MAX_OUTPUT)
+
+
+SANDBOX = BoundedSandbox(undefined=StrictUndefined, autoescape=False)
+SANDBOX.globals["range"] = _bounded_range
+
+
+def render_template_text(source: str, context: dict) -> str:
+    """``source`` rendered in the sandbox within RENDER_SECONDS and MAX_OUTPUT
+    (raises TemplateLimit past them, TemplateError on a broken template)."""
+    token = _DEADLINE.set(time.monotonic() + RENDER_SECONDS)
+    try:
+        chunks, size = [], 0
+        for chunk in SANDBOX.from_string(source).generate(context):
+            size += len(chunk)
+            if size > MAX_OUTPUT:
+                raise TemplateLimit(_too_long())
+            _in_time()
+            chunks.append(chunk)
+        return "".join(chunks)
+    except (OverflowError, MemoryError, RecursionError) as e:
+        raise TemplateLimit(_too_long()) from e
+    finally:
+        _DEADLINE.reset(token)
 
 
 class TemplateFailed(ValidationFailed):
@@ -146,7 +224,9 @@ def render(session: Session, message_type: MessageType, channel: Channel, contex
     ).first()
     subject, body = (template.subject, template.body) if template else DEFAULT_TEMPLATES[message_type]
     try:
-        return SANDBOX.from_string(subject or "").render(context), SANDBOX.from_string(body).render(context)
+        return render_template_text(subject or "", context), render_template_text(body, context)
+    except TemplateLimit as e:
+        raise TemplateFailed({"body": str(e)}) from e
     except TemplateError as e:
         raise TemplateFailed({"body": _("Ошибка в шаблоне: %(error)s", error=str(e))}) from e
 
@@ -175,7 +255,9 @@ def check_template(template: MessageTemplate) -> None:
     }
     for field, source in (("subject", template.subject or ""), ("body", template.body or "")):
         try:
-            SANDBOX.from_string(source).render(sample)
+            render_template_text(source, sample)
+        except TemplateLimit as e:
+            raise TemplateFailed({field: str(e)}) from e
         except TemplateError as e:
             raise TemplateFailed({field: _("Ошибка в шаблоне: %(error)s", error=str(e))}) from e
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from functools import cached_property, lru_cache
 
-from flask import g, has_request_context
+from flask import flash, g, has_request_context, redirect, request, url_for
 from flask.globals import _cv_app, _cv_request
+from flask_appbuilder import action, expose, has_access
 from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
 from flask_appbuilder.security.forms import ResetPasswordForm
 from flask_appbuilder.security.sqla.manager import SecurityManager
@@ -32,7 +33,7 @@ from flask_appbuilder.security.views import (
 )
 from flask_appbuilder.validators import PasswordComplexityValidator
 from flask_appbuilder.widgets import ListWidget, ShowWidget
-from flask_babel import gettext, lazy_gettext
+from flask_babel import gettext, lazy_gettext, ngettext
 from markupsafe import Markup
 from sqlalchemy import bindparam, func, select, union
 from wtforms import PasswordField
@@ -98,12 +99,57 @@ def names(items) -> str:
     return ", ".join(str(item) for item in items or ()) or "—"
 
 
+def session_label(row) -> str:
+    from .sessions import TOKEN, browser_label
+
+    return gettext("Токен API") if row.kind == TOKEN else browser_label(row.user_agent)
+
+
 class KartotekaUserDBModelView(UserDBModelView):
     """FAB's users screen and the profile page: «Активен?» said True or False,
-    and roles and groups were shown as Python lists."""
+    and roles and groups were shown as Python lists. The profile lists the user's
+    open sessions; the administrator ends a user's sessions from the list."""
 
     class_permission_name = "UserDBModelView"  # FAB's own permissions, as the roles have them
     formatters_columns = {"active": yes_no, "roles": names, "groups": names}
+    show_template = "kartoteka/userinfo.html"
+
+    def render_template(self, template, **kwargs):
+        if template == self.show_template:
+            from . import sessions
+
+            user_id = getattr(g.get("user"), "id", None) if request.endpoint.endswith(".userinfo") else None
+            kwargs.setdefault("user_sessions", sessions.sessions_of(user_id) if user_id else [])
+            kwargs.setdefault("current_sid", sessions.current_session_id())
+            kwargs.setdefault("session_label", session_label)
+            kwargs.setdefault("view_name", type(self).__name__)
+        return super().render_template(template, **kwargs)
+
+    @expose("/userinfo/sessions/end", methods=["POST"])
+    @has_access
+    def end_my_sessions(self):
+        """«Завершить все остальные сеансы»: the user's other browsers and API tokens."""
+        from . import sessions
+
+        ended = sessions.end_sessions(g.user.id, keep=sessions.current_session_id())
+        flash(ngettext("Завершён %(num)d сеанс.", "Завершено %(num)d сеансов.", ended), "success")
+        return redirect(url_for(".userinfo"))
+
+    @action(
+        "end_sessions",
+        lazy_gettext("Завершить все сеансы"),
+        lazy_gettext("Завершить все сеансы выбранных сотрудников? Им придётся войти снова."),
+        "fa-sign-out",
+        multiple=True,
+        single=True,
+    )
+    def end_sessions(self, items):
+        from . import sessions
+
+        items = items if isinstance(items, list) else [items]
+        ended = sum(sessions.end_sessions(user.id) for user in items if user is not None)
+        flash(ngettext("Завершён %(num)d сеанс.", "Завершено %(num)d сеансов.", ended), "success")
+        return redirect(request.referrer or url_for(".list"))
 
     def _init_forms(self):
         super()._init_forms()
@@ -178,6 +224,31 @@ class KartotekaSecurityManager(SecurityManager):
     userdbmodelview = KartotekaUserDBModelView
     resetmypasswordview = KartotekaResetMyPasswordView
     resetpasswordview = KartotekaResetPasswordView
+
+    @property
+    def security_api(self):
+        from .tokens import KartotekaSecurityApi
+
+        return KartotekaSecurityApi
+
+    # Every door that checks a password goes through app/logins.py (the login
+    # form and the token API call these; a later door must too).
+    def auth_user_db(self, username, password):
+        from . import logins
+
+        return logins.guard(super().auth_user_db, username, password)
+
+    def auth_user_ldap(self, username, password):
+        from . import logins
+
+        return logins.guard(super().auth_user_ldap, username, password)
+
+    def create_jwt_manager(self, app):
+        from . import tokens
+
+        jwt_manager = super().create_jwt_manager(app)
+        tokens.install(app, jwt_manager)
+        return jwt_manager
 
     def load_user(self, pk):
         """The signed-in user, their roles and their permissions in one query.
@@ -285,11 +356,12 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 from urllib.parse import urlsplit  # noqa: E402
 
-from flask import Flask, redirect, session, url_for  # noqa: E402
+from flask import Flask, session  # noqa: E402
 from flask_appbuilder.exceptions import PasswordComplexityValidationError  # noqa: E402
 from flask_babel import gettext as _  # noqa: E402
 from flask_login import logout_user  # noqa: E402
 from flask_wtf.csrf import CSRFProtect  # noqa: E402
+from werkzeug.middleware.proxy_fix import ProxyFix  # noqa: E402
 
 _COMMON = None
 
@@ -317,12 +389,6 @@ def password_policy(password: str) -> None:
         )
 
 
-def _failed_login(response) -> bool:
-    """A failed login answers with a redirect back to the login page (or the form again)."""
-    location = response.headers.get("Location", "")
-    return response.status_code != 302 or "/login" in location
-
-
 def is_local_redirect(location: str) -> bool:
     if not location:
         return True
@@ -347,7 +413,9 @@ SEEN_STEP = 30
 
 
 def harden(app: Flask) -> None:
-    """CSRF everywhere, login rate limit, idle timeout, safe redirects, security headers."""
+    """CSRF everywhere, server-side sessions with an idle timeout, the client's
+    address behind trusted proxies, safe redirects, security headers. (Login
+    limits: app/logins.py, through the security manager's password checks.)"""
     CSRFProtect(app)
     app.config.setdefault("FAB_PASSWORD_COMPLEXITY_ENABLED", True)
     app.config.setdefault("FAB_PASSWORD_COMPLEXITY_VALIDATOR", password_policy)
@@ -355,27 +423,27 @@ def harden(app: Flask) -> None:
     app.config["PERMANENT_SESSION_LIFETIME"] = idle
 
     sm = app.appbuilder.sm
-    endpoint = f"{type(sm.auth_view).__name__}.login"
-    if endpoint in app.view_functions and app.config.get("RATELIMIT_ENABLED"):
-        app.view_functions[endpoint] = sm.limiter.limit(
-            app.config.get("KARTOTEKA_LOGIN_RATE_LIMIT", "10 per 15 minutes"),
-            methods=["POST"],
-            deduct_when=_failed_login,
-            error_message=lambda: _("Слишком много неудачных попыток входа. Попробуйте позже."),
-        )(app.view_functions[endpoint])
+    trusted = int(app.config.get("KARTOTEKA_TRUSTED_PROXIES") or 0)
+    if trusted:
+        # The client's address (counted by the login limits, written to the
+        # journals) is taken from X-Forwarded-For only behind this many proxies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted, x_proto=trusted)
+    from . import sessions
+
+    sessions.install(app)
 
     @app.before_request
     def idle_timeout():
-        if not session.permanent:
-            session.permanent = True
+        if "_user_id" not in session:
+            return None  # no session is written for a visitor who is not signed in
         now = int(time.time())
         seen = session.get("_seen")
-        if seen is not None and now - seen > idle.total_seconds() and "_user_id" in session:
+        if seen is not None and now - seen > idle.total_seconds():
             logout_user()
             session.clear()
             return redirect(url_for(f"{type(sm.auth_view).__name__}.login"))
-        # Marked at most every SEEN_STEP seconds: writing it on every request made
-        # every response re-sign and re-send the session cookie.
+        # Marked at most every SEEN_STEP seconds: the session's row is written (and
+        # its expiry slides) when it changes, not on every request.
         if seen is None or now - seen >= SEEN_STEP:
             session["_seen"] = now
         return None

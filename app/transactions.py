@@ -45,3 +45,19 @@ def install(app: Flask) -> None:
         if session.connection().info.get(_WROTE, True):
             return  # left to the rollback at the end of the request
         session.commit()
+
+
+def end_read_only() -> None:
+    """End the session's transaction now: COMMIT if it only read (keeping
+    PostgreSQL's prepared statements), else ROLLBACK (what the request left
+    unsaved is not for another write to commit; app/sessions.py writes the session
+    row after the response is built)."""
+    if not db.session.registry.has():
+        return
+    session = db.session()
+    if not session.in_transaction():
+        return
+    if session.new or session.dirty or session.deleted or session.connection().info.get(_WROTE, True):
+        session.rollback()
+    else:
+        session.commit()

@@ -61,13 +61,16 @@ from . import (
     customers,
     documents,
     formatting,
+    headers,
     listing,
+    logins,
     lookups,
     models,
     notifications,
     orders,
     records,
     rendering,
+    sessions,
 )
 from .datamodel import (
     ConditionFilter,
@@ -108,6 +111,7 @@ from .models import (
     CustomerDocument,
     CustomerStatus,
     CustomerType,
+    LoginThrottle,
     MedicalRecord,
     Message,
     MessageTemplate,
@@ -118,8 +122,11 @@ from .models import (
     Return,
     Review,
     Tag,
+    ThrottleKind,
+    UserSession,
     column_limit,
     record_id,
+    utcnow,
 )
 
 _CARD_URLS: dict[str, str] = {}
@@ -1808,6 +1815,111 @@ class ConsentTab(ConsentView):
 # ---------------------------------------------------------------------------
 
 
+# -- sign-ins: the administrator's lists of open sessions and login waits -----
+
+
+class FilterOpen(ConditionFilter):
+    """Sessions whose idle timeout has not passed."""
+
+    name = _l("Открытые")
+    arg_name = "open"
+
+    def apply(self, query, value):
+        return query.filter(UserSession.expiry > utcnow())
+
+
+class FilterCounted(ConditionFilter):
+    """Accounts and addresses with failures counted (not the «known» rows)."""
+
+    name = _l("С неудачными попытками")
+    arg_name = "counted"
+
+    def apply(self, query, value):
+        return query.filter(LoginThrottle.kind != ThrottleKind.KNOWN, LoginThrottle.failures > 0)
+
+
+NEVER = {"add": "never", "edit": "never", "delete": "never"}  # lists only: rows come from sign-ins
+
+
+class SessionView(KartotekaModelView):
+    """«Сеансы»: who is signed in, since when, from where, in which browser or with
+    an API token; the administrator ends a session (at once, on every worker)."""
+
+    class_permission_name = access.SIGN_INS
+    method_permission_name = {**access.METHOD_PERMISSIONS, **NEVER}
+    datamodel = Interface(UserSession, eager=[joinedload(UserSession.user)])
+    base_permissions = ["can_read", "can_write"]
+    base_filters = [["expiry", FilterOpen, True]]
+    list_title = show_title = _l("Сеансы")
+    label_columns = {
+        "user": _l("Сотрудник"),
+        "kind": _l("Вход"),
+        "created_at": _l("Начат"),
+        "seen_at": _l("Последнее действие"),
+        "ip": _l("IP-адрес"),
+        "user_agent": _l("Браузер"),
+    }
+    list_columns = ["user", "kind", "created_at", "seen_at", "ip", "user_agent"]
+    show_columns = list_columns
+    search_columns = ["user"]
+    formatters_columns = {
+        "kind": lambda kind: _("Токен API") if kind == sessions.TOKEN else _("Браузер"),
+        "user_agent": sessions.browser_label,
+    }
+    base_order = ("seen_at", "desc")
+
+    @action(
+        "end_session",
+        _l("Завершить сеанс"),
+        _l("Завершить выбранные сеансы? Их владельцам придётся войти снова."),
+        "fa-sign-out",
+        multiple=True,
+        single=True,
+    )
+    def end_session(self, items):
+        items = items if isinstance(items, list) else [items]
+        ended = sessions.end_session([row.id for row in items if row is not None])
+        flash(ngettext("Завершён %(num)d сеанс.", "Завершено %(num)d сеансов.", ended), "success")
+        return redirect(url_for(".list"))
+
+
+class LoginThrottleView(KartotekaModelView):
+    """«Ограничения входа»: accounts and addresses with failed sign-ins and how long
+    each waits (app/logins.py); the administrator lifts a wait."""
+
+    class_permission_name = access.SIGN_INS
+    method_permission_name = {**access.METHOD_PERMISSIONS, **NEVER}
+    datamodel = Interface(LoginThrottle)
+    base_permissions = ["can_read", "can_write"]
+    base_filters = [["failures", FilterCounted, True]]
+    list_title = show_title = _l("Ограничения входа")
+    label_columns = {
+        "kind": _l("Что"),
+        "label": _l("Учётная запись или адрес"),
+        "failures": _l("Неудачных попыток подряд"),
+        "last_failure_at": _l("Последняя неудача"),
+        "blocked_until": _l("Вход ждёт до"),
+    }
+    list_columns = ["kind", "label", "failures", "last_failure_at", "blocked_until"]
+    show_columns = list_columns
+    search_columns = ["kind", "label"]
+    base_order = ("last_failure_at", "desc")
+
+    @action(
+        "lift_wait",
+        _l("Снять ограничение"),
+        _l("Снять ограничение входа с выбранных учётных записей и адресов?"),
+        "fa-unlock",
+        multiple=True,
+        single=True,
+    )
+    def lift_wait(self, items):
+        items = items if isinstance(items, list) else [items]
+        lifted = logins.lift([row.id for row in items if row is not None])
+        flash(ngettext("Снято %(num)d ограничение.", "Снято %(num)d ограничений.", lifted), "success")
+        return redirect(url_for(".list"))
+
+
 class FilterPhone(ConditionFilter):
     name = _l("Содержит")
     arg_name = "phone"
@@ -2547,6 +2659,11 @@ def register_views(appbuilder) -> None:
         category_label=_l("Журналы"),
         category_icon="fa-history",
     )
+    for view, name, label, icon in (
+        (SessionView, "Sessions", _l("Сеансы"), "fa-desktop"),
+        (LoginThrottleView, "LoginThrottle", _l("Ограничения входа"), "fa-unlock-alt"),
+    ):
+        appbuilder.add_view(view, name, label=label, icon=icon, category="Security")
     for view in (
         OrderItemView,
         CustomerDocumentTab,
@@ -2708,7 +2825,12 @@ def error_page(error):
 
     code = error.code if isinstance(error, HTTPException) else 500
     if request.path.startswith("/api/"):
-        return jsonify({"message": str(ERROR_MESSAGES.get(code, error))}), code
+        body = {"message": str(ERROR_MESSAGES.get(code, error))}
+        if code == 429 and getattr(error, "description", None):
+            body["message"] = str(error.description)
+        if code == 500:
+            body["request_id"] = headers.request_id()
+        return jsonify(body), code
     message = ERROR_MESSAGES.get(code) or getattr(error, "description", "")
     if code == 429 and getattr(error, "description", None):
         message = error.description

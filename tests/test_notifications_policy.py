@@ -388,3 +388,27 @@ def test_flask_worker_simple_delivers(app, ctx, redis, database_url):
     assert run.returncode == 0, run.stderr.decode()[-2000:]
     (sent,) = messages(ctx)
     assert sent.status == MessageStatus.SENT and sent.provider_id.startswith("file:")
+
+
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        ("{% for i in range(100001) %}{% endfor %}", "не больше 1000 чисел"),
+        ("{{ 'x' * 5000000 }}", "слишком длинный"),
+        ("{% for i in range(1000) %}{% for j in range(1000) %}{{ i }}{% endfor %}{% endfor %}", "слишком"),
+        ("{{ 9 ** 999999 }}", "степень"),
+    ],
+)
+def test_a_template_is_bounded_in_time_and_size(ctx, login_as, body, says):
+    """A `range(100001)` loop answered 500; a template writing 5 MB was saved."""
+    from app.models import MessageTemplate
+
+    client = login_as("sysadmin")
+    before = ctx.query(MessageTemplate).count()
+    response = client.post(
+        "/messagetemplateview/add",
+        data={"message_type": "marketing", "channel": "push", "subject": "", "body": body, "active": "y"},
+    )
+    assert response.status_code == 422  # the form again, with the reason
+    assert says in response.get_data(as_text=True)
+    assert ctx.query(MessageTemplate).count() == before

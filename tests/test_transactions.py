@@ -37,7 +37,9 @@ def test_a_page_view_ends_with_commit(app, login_as):
     with transaction_ends(app) as ends:
         assert client.get("/customerview/list/").status_code == 200
         assert client.get("/orderview/list/").status_code == 200
-    assert ends == ["commit", "commit"]
+    # each page's read, and the session's row where the page changed it (the
+    # back-navigation history), end with COMMIT: no ROLLBACK drops the prepared statements
+    assert ends and set(ends) == {"commit"}
 
 
 def tags_named(app, name) -> int:

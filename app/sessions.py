@@ -1,0 +1,289 @@
+"""Sessions kept on the server (Flask-Session), so that they can be ended.
+
+A signed cookie-only session could not be taken back: a copy of the cookie kept
+working after logout for as long as it was used. Flask-Session keeps the session
+in the database (the table ``user_session``, made by migration 0014) and the
+cookie holds only its random id; Kartoteka's columns say whose it is, since
+when, from where and in which browser (the session lists).
+
+The session ends, on every web worker at its next request, when its row goes:
+- logout (the row is deleted, so a copied cookie names nothing);
+- the idle timeout (``expiry`` slides with activity, KARTOTEKA_IDLE_MINUTES);
+- the user's password is changed (their other sessions; all of them when an
+  administrator sets it), the user is deactivated or deleted, or they or the
+  administrator choose «Завершить все сеансы».
+An API token (app/tokens.py) is a session too, of kind ``token``: the same
+events end it.
+
+Sessions stay in the database whatever the deployment, Redis configured or
+not: the lists and «end all» are then one indexed query, and DESIGN.md keeps
+nothing personal (addresses, browsers) in Redis. A request reads its session by
+its primary key: one statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+
+from flask import Flask, current_app, g, has_request_context, request, session
+from flask.sessions import session_json_serializer
+from flask_appbuilder.security.sqla.models import User
+from flask_babel import gettext as _
+from flask_login import user_logged_in, user_logged_out
+from flask_session.base import Serializer, ServerSideSessionInterface
+from flask_session.sqlalchemy import SqlAlchemySessionInterface
+from sqlalchemy import delete, event, inspect, select, update
+
+from . import transactions
+from .extensions import db
+from .models import UserSession, utcnow
+
+BROWSER, TOKEN = "browser", "token"
+
+
+class TaggedSerializer(Serializer):
+    """The session's values as Flask's cookie session wrote them (its tagged JSON):
+    a flashed message may be Markup (a link to the existing card) or a lazy text,
+    which msgpack, Flask-Session's default, cannot hold."""
+
+    def encode(self, session) -> bytes:
+        return session_json_serializer.dumps(dict(session)).encode()
+
+    def decode(self, serialized_data: bytes) -> dict:
+        return session_json_serializer.loads(serialized_data.decode())
+
+
+class KartotekaSessionInterface(SqlAlchemySessionInterface):
+    """Flask-Session's SQLAlchemy interface on Kartoteka's own model.
+
+    Flask-Session builds a model of its own at start and creates its table
+    outside the migrations; here the table is the migrated ``user_session`` and
+    its rows also say who, when, where. The reads and writes are the library's,
+    in Core statements (its model queries through Flask-SQLAlchemy's
+    ``Model.query``, which FAB's models do not have)."""
+
+    def __init__(self, app: Flask):
+        self.app = app
+        self.client = db
+        self.sql_session_model = UserSession
+        ServerSideSessionInterface.__init__(
+            self,
+            app,
+            key_prefix="",
+            use_signer=False,
+            permanent=True,
+            sid_length=32,
+            serialization_format="msgpack",
+            cleanup_n_requests=None,  # `flask session_cleanup`; a login also clears expired rows
+        )
+        self.serializer = TaggedSerializer()
+
+    def _retrieve_session_data(self, store_id: str):
+        row = db.session.execute(
+            select(UserSession.data, UserSession.expiry).where(UserSession.session_id == store_id)
+        ).first()
+        if row is None or row.expiry is None or row.expiry <= utcnow():
+            return None  # an expired row is deleted by the next login's clean-up
+        return self.serializer.decode(row.data)
+
+    def _delete_session(self, store_id: str) -> None:
+        db.session.execute(delete(UserSession).where(UserSession.session_id == store_id))
+        db.session.commit()
+
+    def _delete_expired_sessions(self) -> None:
+        db.session.execute(delete(UserSession).where(UserSession.expiry <= utcnow()))
+        db.session.commit()
+
+    def _upsert_session(self, session_lifetime, session, store_id: str) -> None:
+        now = utcnow()
+        values = {
+            "data": self.serializer.encode(session),
+            "expiry": now + session_lifetime,
+            "seen_at": now,
+            "user_id": _user_id(session.get("_user_id")),
+        }
+        transactions.end_read_only()  # the request's own transaction ends first
+        if (
+            db.session.execute(
+                update(UserSession).where(UserSession.session_id == store_id).values(**values)
+            ).rowcount
+            == 0
+        ):
+            db.session.add(UserSession(session_id=store_id, kind=BROWSER, **_client(), **values))
+        db.session.commit()
+
+
+def _user_id(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _client() -> dict:
+    if not has_request_context():
+        return {}
+    return {"ip": request.remote_addr, "user_agent": (request.user_agent.string or "")[:300]}
+
+
+def end_sessions(user_id: int, keep: str | None = None, connection=None) -> int:
+    """End every session (and API token) of the user, but ``keep`` (a session id)."""
+    statement = delete(UserSession).where(UserSession.user_id == user_id)
+    if keep:
+        statement = statement.where(UserSession.session_id != keep)
+    if connection is not None:
+        return connection.execute(statement).rowcount
+    result = db.session.execute(statement)
+    db.session.commit()
+    return result.rowcount
+
+
+def end_session(row_ids, user_id: int | None = None) -> int:
+    """End the sessions with these row ids (of ``user_id`` only, when given)."""
+    statement = delete(UserSession).where(UserSession.id.in_(list(row_ids)))
+    if user_id is not None:
+        statement = statement.where(UserSession.user_id == user_id)
+    result = db.session.execute(statement)
+    db.session.commit()
+    return result.rowcount
+
+
+def current_session_id() -> str | None:
+    return getattr(session, "sid", None) if has_request_context() else None
+
+
+def sessions_of(user_id: int) -> list[UserSession]:
+    """The user's open sessions, the latest first."""
+    return list(
+        db.session.execute(
+            select(UserSession)
+            .where(UserSession.user_id == user_id, UserSession.expiry > utcnow())
+            .order_by(UserSession.seen_at.desc())
+        ).scalars()
+    )
+
+
+def open_token_session(user_id: int) -> str:
+    """A session row for an API token (it carries the row's id): the token lives
+    while the row does, and the row slides with the idle timeout as a browser's."""
+    sid = "token-" + secrets.token_urlsafe(32)
+    now = utcnow()
+    db.session.add(
+        UserSession(
+            session_id=sid,
+            kind=TOKEN,
+            data=b"{}",
+            expiry=now + current_app.permanent_session_lifetime,
+            user_id=user_id,
+            created_at=now,
+            seen_at=now,
+            **_client(),
+        )
+    )
+    db.session.commit()
+    return sid
+
+
+SEEN_STEP = dt.timedelta(seconds=30)
+
+
+def token_session_alive(sid: str | None, user_id) -> bool:
+    """Is the token's session open (not logged out everywhere, not idle too long,
+    the user's password unchanged and the user active)? Slides its expiry."""
+    if not sid or not str(sid).startswith("token-"):
+        return False
+    row = db.session.execute(
+        select(UserSession.id, UserSession.expiry, UserSession.seen_at).where(
+            UserSession.session_id == sid, UserSession.user_id == _user_id(user_id)
+        )
+    ).first()
+    now = utcnow()
+    if row is None or row.expiry is None or row.expiry <= now:
+        return False
+    if now - row.seen_at >= SEEN_STEP:
+        db.session.execute(
+            update(UserSession)
+            .where(UserSession.id == row.id)
+            .values(seen_at=now, expiry=now + current_app.permanent_session_lifetime)
+        )
+        db.session.commit()
+    return True
+
+
+def browser_label(user_agent: str | None) -> str:
+    """«Chrome 120, Linux» from a User-Agent header, for the session lists."""
+    from werkzeug.user_agent import UserAgent
+
+    if not user_agent:
+        return _("Неизвестный браузер")
+    text = user_agent
+    for name, token in (
+        ("Edge", "Edg/"),
+        ("Opera", "OPR/"),
+        ("Firefox", "Firefox/"),
+        ("Chrome", "Chrome/"),
+        ("Safari", "Safari/"),
+    ):
+        if token in text:
+            version = text.split(token, 1)[1].split(" ", 1)[0].split(".", 1)[0]
+            browser = f"{name} {version}"
+            break
+    else:
+        browser = UserAgent(text).string[:40]
+    for system, token in (
+        ("Windows", "Windows"),
+        ("Android", "Android"),
+        ("iOS", "iPhone"),
+        ("iOS", "iPad"),
+        ("macOS", "Mac OS X"),
+        ("Linux", "Linux"),
+    ):
+        if token in text:
+            return f"{browser}, {system}"
+    return browser
+
+
+def _on_login(app, user, **extra) -> None:
+    """A new session id at every sign-in (a session id planted before the login
+    does not become a signed-in one), and expired rows cleared."""
+    interface = app.session_interface
+    if isinstance(interface, KartotekaSessionInterface):
+        interface.regenerate(session)
+        session.modified = True
+        interface._delete_expired_sessions()
+    session["_seen"] = int(time.time())  # the idle timer starts now, written with the login
+
+
+def _on_logout(app, user, **extra) -> None:
+    """Logout deletes the session's row: a copy of the cookie names nothing."""
+    session.clear()
+
+
+def _end_on_credential_change(db_session, flush_context, instances) -> None:
+    """A password changed, or a user deactivated, in any way (profile, users
+    screen, CLI): their sessions and tokens end in the same transaction. A user
+    who changes their own password keeps the session they did it in."""
+    current = g.get("user") if has_request_context() else None
+    for obj in list(db_session.dirty):
+        if not isinstance(obj, User):
+            continue
+        state = inspect(obj)
+        password = state.attrs.password.history.has_changes()
+        deactivated = state.attrs.active.history.has_changes() and not obj.active
+        if not (password or deactivated):
+            continue
+        keep = None
+        if password and not deactivated and getattr(current, "id", None) == obj.id:
+            keep = current_session_id()
+        end_sessions(obj.id, keep=keep, connection=db_session.connection())
+
+
+def install(app: Flask) -> None:
+    app.config.setdefault("SESSION_TYPE", "sqlalchemy")
+    app.session_interface = KartotekaSessionInterface(app)
+    user_logged_in.connect(_on_login, app)
+    user_logged_out.connect(_on_logout, app)
+    if not event.contains(db.session, "before_flush", _end_on_credential_change):
+        event.listen(db.session, "before_flush", _end_on_credential_change)

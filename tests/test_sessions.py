@@ -1,0 +1,146 @@
+"""Sessions kept on the server (app/sessions.py): logout, a password change, a
+deactivation and «Завершить все сеансы» end them at once, on every worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from app.extensions import db
+from app.models import UserSession
+from tests.conftest import PASSWORD, Auth, IsolatedClient, user_id
+
+NEW_PASSWORD = "лунная-дорожка-над-морем"
+LIST = "/customerview/list/"
+
+
+def signed_in(client) -> bool:
+    return client.get(LIST).status_code == 200
+
+
+def cookie_of(client) -> str:
+    return client.get_cookie("session").value
+
+
+def with_cookie(app, value):
+    app.test_client_class = IsolatedClient
+    copy = app.test_client()
+    copy.set_cookie("session", value)
+    return copy
+
+
+@pytest.fixture
+def second_worker(app, database_url, tmp_path):
+    """Another app instance on the same database: another gunicorn worker."""
+    from config import TestConfig
+
+    other = create_app(
+        TestConfig,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        INSTANCE_DIR=str(tmp_path),
+        SECRET_KEY="test-secret-key",
+    )
+    yield other
+    with other.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def test_a_copied_cookie_stops_working_after_logout(app, login_as):
+    """The signed cookie kept working after logout, as long as it was used."""
+    client = login_as("manager")
+    copy = with_cookie(app, cookie_of(client))
+    assert signed_in(copy)
+    client.get("/logout/")
+    assert not signed_in(copy)
+    assert copy.get(LIST).headers["Location"].startswith("/login")
+
+
+def test_a_session_is_the_same_on_every_worker_and_ends_on_every_worker(app, login_as, second_worker):
+    client = login_as("reception")
+    elsewhere = with_cookie(second_worker, cookie_of(client))
+    assert signed_in(elsewhere)
+    elsewhere.get("/logout/")
+    assert not signed_in(client)
+
+
+def test_the_session_id_changes_at_sign_in(app, client):
+    client.get("/login/")  # an anonymous session (the form's CSRF token)
+    before = client.get_cookie("session")
+    Auth(client).login("manager")
+    assert before is None or cookie_of(client) != before.value
+
+
+def test_a_password_change_ends_the_users_other_sessions(app, login_as):
+    client = login_as("auditor")
+    other_browser = with_cookie(app, "")
+    Auth(other_browser).login("auditor")
+    assert signed_in(other_browser) and signed_in(client)
+    try:
+        changed = client.post(
+            "/resetmypassword/form", data={"password": NEW_PASSWORD, "conf_password": NEW_PASSWORD}
+        )
+        assert changed.status_code == 302
+        assert signed_in(client)  # where the change was made
+        assert not signed_in(other_browser)
+    finally:
+        with app.app_context():
+            app.appbuilder.sm.reset_password(user_id(app, "auditor"), PASSWORD)
+
+
+def test_deactivation_and_the_administrators_end_all_sessions_end_them(app, login_as, second_worker):
+    second_worker.test_client_class = IsolatedClient
+    doctor = second_worker.test_client()
+    Auth(doctor).login("doctor")
+    assert signed_in(doctor)
+    admin = login_as("sysadmin")
+    uid = user_id(app, "doctor")
+    ended = admin.post("/users/action_post", data={"action": "end_sessions", "rowid": [uid]})
+    assert ended.status_code == 302
+    assert not signed_in(doctor)
+
+    Auth(doctor).login("doctor")
+    assert signed_in(doctor)
+    with app.app_context():
+        sm = app.appbuilder.sm
+        user = sm.get_user_by_id(uid)
+        user.active = False
+        sm.update_user(user)
+    try:
+        assert not signed_in(doctor)
+    finally:
+        with app.app_context():
+            user = sm.get_user_by_id(uid)
+            user.active = True
+            sm.update_user(user)
+
+
+def test_the_user_and_the_administrator_see_the_sessions(app, login_as):
+    client = login_as("manager")
+    profile = client.get(
+        "/users/userinfo/", headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0"}
+    )
+    text = profile.get_data(as_text=True)
+    assert "Открытые сеансы" in text and "этот сеанс" in text and "127.0.0.1" in text
+    with app.app_context():
+        assert db.session.query(UserSession).filter_by(user_id=user_id(app, "manager")).count() == 1
+    admin = login_as("sysadmin")
+    listing = admin.get("/sessionview/list/").get_data(as_text=True)
+    assert "Manager" in listing and "127.0.0.1" in listing
+
+
+def test_a_user_ends_their_other_sessions(app, login_as):
+    client = login_as("reception")
+    other_browser = with_cookie(app, "")
+    Auth(other_browser).login("reception")
+    assert signed_in(other_browser)
+    response = client.post("/users/userinfo/sessions/end")
+    assert response.status_code == 302
+    assert signed_in(client) and not signed_in(other_browser)
+
+
+def test_a_visitor_who_is_not_signed_in_leaves_no_session_row(app, client):
+    client.get("/static/kartoteka.js")
+    client.get("/")
+    with app.app_context():
+        assert db.session.query(UserSession).count() == 0
