@@ -63,7 +63,7 @@ METHOD_PERMISSIONS = {
     "status_active": "status",
     "status_verified": "status",
     "status_problem": "status",
-    "status_blocked": "status",
+    "status_blocked": "block",  # blocking (and unblocking) is a right of its own
     "end_session": "write",
     "lift_wait": "write",
 }
@@ -72,8 +72,20 @@ METHOD_PERMISSIONS = {
 ACTIONS = {
     "delete": "can_delete",
     "export": "can_export",
-    "status": "can_status",
+    "status": "can_status",  # set «Активен», «Проверен», «Проблемный»
+    "block": "can_block",  # set or lift «Заблокирован» (no new orders)
 }
+# A permission new in a version that an older one used to include: existing roles
+# holding the older one get it on upgrade (blocking was part of «смена статуса»).
+SPLIT_FROM = {("can_block", "Customers"): ("can_status", "Customers")}
+
+# What a role's staff do for customers, beyond what they may see: the «Специалист»
+# of an order lists the staff who see patients, «Менеджер» of a customer the staff
+# who look after customers (both selects listed every active user, the auditor and
+# the system administrator included).
+SPECIALIST = ("can_serve", "Orders")
+MANAGER = ("can_manage", "Customers")
+CAPACITIES = {"specialist": SPECIALIST, "manager": MANAGER}
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,7 @@ class RoleSpec:
     resources: dict[str, str]
     actions: frozenset[str] = field(default_factory=frozenset)
     security: bool = False  # manages users and roles
+    capacities: frozenset[str] = frozenset()  # keys of CAPACITIES
 
 
 # The default matrix (DESIGN.md «Who uses it»).
@@ -117,13 +130,17 @@ ROLES: dict[str, RoleSpec] = {
             MESSAGES: WRITE,
             TEMPLATES: READ,
         },
-        actions=frozenset({"delete", "export", "status"}),
+        actions=frozenset({"delete", "export", "status", "block"}),
+        capacities=frozenset({"manager"}),
     ),
     "reception": RoleSpec(
         name="Администратор (ресепшн)",
         label=_l("Администратор (ресепшн)"),
         resources={
             CUSTOMERS: WRITE,
+            # the passport for the contract of paid services is entered at the front
+            # desk; once saved, its number is masked for them (FIELDS, «enter»)
+            DOCUMENTS: WRITE,
             ORDERS: WRITE,
             RETURNS: READ,
             REVIEWS: READ,
@@ -131,6 +148,8 @@ ROLES: dict[str, RoleSpec] = {
             REFERENCE: READ,
             MESSAGES: WRITE,
         },
+        # flags a customer «Проблемный», never «Заблокирован» (DESIGN.md)
+        actions=frozenset({"status"}),
     ),
     "doctor": RoleSpec(
         name="Специалист",
@@ -143,6 +162,7 @@ ROLES: dict[str, RoleSpec] = {
             REVIEWS: READ,
             REFERENCE: READ,
         },
+        capacities=frozenset({"specialist"}),
     ),
     "auditor": RoleSpec(
         name="Аудитор",
@@ -200,6 +220,7 @@ def role_permissions(spec: RoleSpec, all_pvms: set[tuple[str, str]], menu_resour
             wanted.add(("can_write", resource))
             for action in spec.actions:
                 wanted.add((ACTIONS[action], resource))
+    wanted |= {CAPACITIES[key] for key in spec.capacities}
     for perm, view in all_pvms:
         if view in SELF_SERVICE_VIEWS or (perm, view) in SELF_SERVICE:
             wanted.add((perm, view))
@@ -274,7 +295,11 @@ def sync_roles(reset: bool = False) -> list[str]:
         if spec.name not in created and not reset:
             # A field rule new in this version starts at its default levels in
             # existing roles (or every role would lose sight of the field).
-            added = field_permissions(key) & new_policy
+            added = (field_permissions(key) | {CAPACITIES[c] for c in spec.capacities}) & new_policy
+            held = {(pv.permission.name, pv.view_menu.name) for pv in role.permissions}
+            added |= {
+                new for new, old in SPLIT_FROM.items() if new not in existing_before and old in held
+            } & all_pvms
             # a self-service page new in this version reaches every role
             added |= {pv for pv in SELF_SERVICE if pv in all_pvms and pv not in existing_before}
             if spec.security:  # the system administrator always keeps the security screens
@@ -358,6 +383,9 @@ class FieldSpec:
     columns: tuple[tuple[str, str], ...]  # (model class name, column)
     defaults: dict[str, str]  # role key -> level (absent: hidden)
     reveal: frozenset[str] = frozenset()  # role keys that may reveal a masked value
+    # role keys that may type the value into a new record though they see it
+    # masked once saved (the front desk enters the passport)
+    enter: frozenset[str] = frozenset()
 
 
 FIELDS: dict[str, FieldSpec] = {
@@ -395,8 +423,9 @@ FIELDS: dict[str, FieldSpec] = {
             "document.number",
             _l("Серия и номер документа"),
             (("CustomerDocument", "series"), ("CustomerDocument", "number")),
-            {"manager": WRITE, "auditor": MASK},
+            {"manager": WRITE, "reception": MASK, "auditor": MASK},
             reveal=frozenset({"auditor"}),
+            enter=frozenset({"reception"}),
         ),
     )
 }
@@ -419,15 +448,17 @@ def field_permissions(role_key: str) -> set[tuple[str, str]]:
             wanted.add(("can_write", view))
         if role_key in spec.reveal:
             wanted.add(("can_reveal", view))
+        if role_key in spec.enter:
+            wanted.add(("can_enter", view))
     if role_key in ALL_ROWS_ROLES:
         wanted.add((ALL_ROWS, CUSTOMERS))
     return wanted
 
 
 def all_policy_permissions() -> set[tuple[str, str]]:
-    pvms = {(ALL_ROWS, CUSTOMERS)}
+    pvms = {(ALL_ROWS, CUSTOMERS), *CAPACITIES.values()}
     for spec in FIELDS.values():
-        for perm in ("can_mask", "can_read", "can_write", "can_reveal"):
+        for perm in ("can_mask", "can_read", "can_write", "can_reveal", "can_enter"):
             pvms.add((perm, FIELD_PREFIX + spec.key))
     return pvms
 
@@ -463,6 +494,49 @@ def column_level(model, column: str) -> str:
 
 def column_field(model, column: str) -> str | None:
     return COLUMN_FIELDS.get((getattr(model, "__name__", model), column))
+
+
+def may_enter(key: str) -> bool:
+    return ("can_enter", FIELD_PREFIX + key) in _perms()
+
+
+def column_writable(model, column: str, new: bool) -> bool:
+    """May the current user write ``column``: always where the level is write; on a
+    new record also where the user may enter what they will see masked."""
+    if column_level(model, column) == WRITE:
+        return True
+    key = column_field(model, column)
+    return new and key is not None and may_enter(key)
+
+
+def users_with(permission: tuple[str, str], user_model):
+    """The SQL condition for users one of whose roles holds ``permission`` (directly
+    or through a group): who is listed as a specialist, or as a manager."""
+    from flask_appbuilder.security.sqla.models import (
+        Permission,
+        PermissionView,
+        ViewMenu,
+        assoc_group_role,
+        assoc_permissionview_role,
+        assoc_user_group,
+        assoc_user_role,
+    )
+    from sqlalchemy import select, union
+
+    roles = (
+        select(assoc_permissionview_role.c.role_id)
+        .join(PermissionView, PermissionView.id == assoc_permissionview_role.c.permission_view_id)
+        .join(Permission, Permission.id == PermissionView.permission_id)
+        .join(ViewMenu, ViewMenu.id == PermissionView.view_menu_id)
+        .where(Permission.name == permission[0], ViewMenu.name == permission[1])
+    )
+    users = union(
+        select(assoc_user_role.c.user_id).where(assoc_user_role.c.role_id.in_(roles)),
+        select(assoc_user_group.c.user_id)
+        .join(assoc_group_role, assoc_group_role.c.group_id == assoc_user_group.c.group_id)
+        .where(assoc_group_role.c.role_id.in_(roles)),
+    )
+    return user_model.id.in_(users)
 
 
 def may_reveal(key: str) -> bool:
@@ -566,6 +640,9 @@ PERMISSION_LABELS = {
     "can_delete": _l("удаление"),
     "can_export": _l("выгрузка"),
     "can_status": _l("смена статуса"),
+    "can_block": _l("блокировка и снятие блокировки"),
+    "can_serve": _l("ведёт приём (в списке «Специалист»)"),
+    "can_manage": _l("ведёт клиентов (в списке «Менеджер»)"),
     ALL_ROWS: _l("все клиенты, а не только свои"),
 }
 FIELD_PERMISSION_LABELS = {
@@ -573,6 +650,7 @@ FIELD_PERMISSION_LABELS = {
     "can_read": _l("видит полностью"),
     "can_write": _l("видит и изменяет"),
     "can_reveal": _l("может показать скрытое (с записью в журнал)"),
+    "can_enter": _l("вводит в новую запись, потом видит скрытым"),
 }
 # A field's levels include one another (see field_permissions): the strongest is said.
 FIELD_LEVEL_PERMISSIONS = ("can_mask", "can_read", "can_write")

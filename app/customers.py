@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
-from .errors import StaleEdit, ValidationFailed
+from .errors import Forbidden, StaleEdit, ValidationFailed
 from .models import (
     ZERO,
     AttributeKind,
@@ -310,11 +310,24 @@ def register_customer(session: Session, customer: Customer) -> Customer:
     return customer
 
 
-def change_status(session: Session, customer: Customer, status: CustomerStatus) -> Customer:
+def change_status(
+    session: Session, customer: Customer, status: CustomerStatus, *, may_block: bool = True
+) -> Customer:
     """Set a status. It is the staff's own mark and is not sent to the customer (a
     «Проблемный» flag was texted and e-mailed to them); the change history keeps it."""
-    customer.status = CustomerStatus(status)
+    status = CustomerStatus(status)
+    check_status_change(customer.status, status, may_block=may_block)
+    customer.status = status
     return customer
+
+
+def check_status_change(before, after, *, may_block: bool) -> None:
+    """«Заблокирован» (no new orders) is set and lifted only by those who may block:
+    the front desk flags a customer «Проблемный», it does not block them."""
+    if before == after or may_block:
+        return
+    if CustomerStatus.BLOCKED in (before, after):
+        raise Forbidden({"status": _("Блокировать клиента и снимать блокировку может только управляющий.")})
 
 
 # ---------------------------------------------------------------------------

@@ -27,5 +27,7 @@ class NotFound(DomainError):
     status_code = 404
 
 
-class Forbidden(DomainError):
+class Forbidden(ValidationFailed):
+    """The user's role may not do this; ``errors`` says why, as for bad input."""
+
     status_code = 403

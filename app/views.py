@@ -16,7 +16,7 @@ import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache, partial
 from typing import NamedTuple
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import prison
 from flask import (
@@ -45,8 +45,9 @@ from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
-from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, select, union_all
+from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, or_, select, union_all
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import MANYTOONE, aliased, joinedload
 from sqlalchemy.orm.exc import StaleDataError
@@ -84,7 +85,7 @@ from .datamodel import (
     WhereFilter,
     values_connection,
 )
-from .errors import StaleEdit, ValidationFailed
+from .errors import Forbidden, StaleEdit, ValidationFailed
 from .extensions import db
 from .forms import (
     LOCAL_FIELDS,
@@ -445,9 +446,11 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         registering it, before the view has its forms.)"""
         models = self.__dict__.get("_search_option_models")
         if models is None:
-            models = self._search_option_models = {
-                n: self.datamodel.get_related_model(n) for n, _ in relation_fields(self.search_form)
-            }
+            models = {n: self.datamodel.get_related_model(n) for n, _ in relation_fields(self.search_form)}
+            for name, model in models.items():  # «Специалист» lists the specialists here too
+                if name in self.choice_conditions:
+                    models[name] = (model, self.choice_conditions[name](model))
+            self._search_option_models = models
         return models
 
     def _init_properties(self):
@@ -560,19 +563,33 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 kept._add_filter(flt, value)
         return kept
 
-    def restrict_form(self, form) -> None:
-        """Remove fields the user may not write: a POST that includes them changes nothing."""
+    # Relation fields whose choices are narrowed by who the related rows are: a
+    # column -> a function giving the SQL condition («Специалист»: staff who see
+    # patients). The record's current value stays a choice (or saving the form
+    # would clear it).
+    choice_conditions: dict = {}
+
+    def restrict_form(self, form, new: bool = False, item=None) -> None:
+        """Remove fields the user may not write: a POST that includes them changes nothing.
+        On a new record a field the user may enter but then sees masked stays."""
+        model = self.datamodel.obj
         for name in list(form._fields):
-            if self.column_level(name) != access.WRITE:
+            if not access.column_writable(model, name, new):
                 del form[name]
                 continue
             field = form._fields[name]
             if hasattr(field, "query_func") and self.datamodel.is_relation(name):
                 related = self.datamodel.get_related_model(name)
-                condition = access.row_scope(related)
-                if condition is not None:
+                conditions = [c for c in (access.row_scope(related),) if c is not None]
+                if name in self.choice_conditions:
+                    chosen = self.choice_conditions[name](related)
+                    current = getattr(item, name, None) if item is not None else None
+                    conditions.append(chosen if current is None else or_(chosen, related.id == current.id))
+                if conditions:
                     session = self.datamodel.session
-                    field.query_func = lambda m=related, c=condition, s=session: s.query(m).filter(c)
+                    field.query_func = lambda m=related, c=conditions, s=session: (
+                        s.query(m).filter(*c).order_by(option_label(m))
+                    )
                     field._object_list = None
 
     def _list(self, **kwargs):
@@ -638,7 +655,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         return widgets
 
     def _get_add_widget(self, form, exclude_cols=None, widgets=None):
-        self.restrict_form(form)
+        self.restrict_form(form, new=True)
         widgets = widgets or {}
         widgets["add"] = self.add_widget(
             form=form,
@@ -652,7 +669,6 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         return widgets
 
     def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
-        self.restrict_form(form)
         widgets = widgets or {}
         widgets["edit"] = self.edit_widget(
             form=form,
@@ -1107,11 +1123,37 @@ class KartotekaModelView(RowScopeMixin, ModelView):
     def check_lock(self, form, item) -> None:
         """Optimistic lock hook; see CustomerView."""
 
+    # After a new record is saved, open it (a new customer's card) rather than go back.
+    open_after_add = False
+
+    def post_add(self, item):
+        g.kartoteka_added = item.id
+
+    def post_add_redirect(self):
+        added = g.pop("kartoteka_added", None)
+        if self.open_after_add and added is not None:
+            return redirect(url_for(f"{type(self).__name__}.show", pk=added))
+        return super().post_add_redirect()
+
+    def post_delete(self, item):
+        g.kartoteka_deleted = item.id
+
+    def post_delete_redirect(self):
+        """Back where the user came from, unless that was the deleted record's own
+        page (deleting a customer from the card landed on a 404): then the list."""
+        target = self.get_redirect()
+        deleted = g.pop("kartoteka_deleted", None)
+        if deleted is not None:
+            own = {url_for(f"{type(self).__name__}.{m}", pk=deleted) for m in ("show", "edit")}
+            if urlsplit(target).path in own:
+                target = url_for(f"{type(self).__name__}.list")
+        return redirect(target)
+
     def _add(self):
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         exclude_cols = self._filters.get_relation_cols()
         form = self.with_extra_fields(self.add_form, None).refresh()
-        self.restrict_form(form)  # before validation: a POSTed field the user may not write is ignored
+        self.restrict_form(form, new=True)  # before validation: a field the user may not write is ignored
         if request.method == "POST":
             self._fill_form_exclude_cols(exclude_cols, form)
             if form.validate():
@@ -1131,7 +1173,9 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         pk = self.datamodel.get_pk_value(item)
         if request.method == "POST":
             form = self.with_extra_fields(self.edit_form, item).refresh(request.form)
-            self.restrict_form(form)  # before validation: a POSTed field the user may not write is ignored
+            self.restrict_form(
+                form, item=item
+            )  # before validation: a field the user may not write is ignored
             self._fill_form_exclude_cols(exclude_cols, form)
             form._id = pk
             if form.validate():
@@ -1142,6 +1186,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             form = self.with_extra_fields(self.edit_form, item).refresh(obj=item)
             self.prefill_form(form, pk)
             self.update_redirect()
+        self.restrict_form(form, item=item)
         return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
 
     @expose("/add", methods=["GET", "POST"])
@@ -1405,6 +1450,7 @@ class OrderView(KartotekaModelView):
         "created_on",
         "paid",
     ]
+    choice_conditions = {"specialist": partial(access.users_with, access.SPECIALIST)}
     custom_filters = {
         "paid": [FilterDebt],
         "created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo],
@@ -1512,6 +1558,7 @@ class ReviewView(KartotekaModelView):
         "created_on",
     ]
     search_columns = ["rating", "moderation_status", "specialist"]
+    choice_conditions = {"specialist": partial(access.users_with, access.SPECIALIST)}
     base_order = ("id", "desc")
 
     def prepare(self, item, is_new):
@@ -2094,6 +2141,8 @@ class CustomerView(KartotekaModelView):
         "registered_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
     }
     formatters_columns = {"phone": formatting.phone, "phone_extra": formatting.phone, "id": card_link}
+    choice_conditions = {"manager": partial(access.users_with, access.MANAGER)}
+    open_after_add = True  # a new customer's card, where the passport and the visit are added
     base_order = ("id", "desc")
     show_template = "kartoteka/customer_card.html"
     list_template = "kartoteka/customer_list.html"
@@ -2119,7 +2168,23 @@ class CustomerView(KartotekaModelView):
         if is_new:
             customers.register_customer(self.datamodel.session, item)
         else:
+            before = sa_inspect(item).attrs.status.history.deleted
+            customers.check_status_change(
+                before[0] if before else item.status, item.status, may_block=self.may_block()
+            )
             customers.prepare_customer(self.datamodel.session, item)
+
+    def may_block(self) -> bool:
+        return self.appbuilder.sm.has_access("can_block", access.CUSTOMERS)
+
+    def settable_statuses(self, current) -> list[CustomerStatus]:
+        """The statuses this user may give a customer now: all, or (without the right
+        to block) all but «Заблокирован», and none for a blocked customer."""
+        if self.may_block():
+            return list(CustomerStatus)
+        if current == CustomerStatus.BLOCKED:
+            return []
+        return [s for s in CustomerStatus if s != CustomerStatus.BLOCKED]
 
     def extra_fields(self, item):
         """The extra fields of every customer type, labelled with their type."""
@@ -2138,11 +2203,17 @@ class CustomerView(KartotekaModelView):
         }
         customers.set_attributes(self.datamodel.session, item, values)
 
-    def restrict_form(self, form):
-        super().restrict_form(form)
+    def restrict_form(self, form, new=False, item=None):
+        super().restrict_form(form, new=new, item=item)
         # Status changes are an action of their own in the matrix, not a form field.
         if "status" in form._fields and not self.appbuilder.sm.has_access("can_status", access.CUSTOMERS):
             del form["status"]
+        if "status" in form._fields:
+            allowed = self.settable_statuses(item.status if item is not None else None)
+            if not allowed:
+                del form["status"]
+            else:
+                form["status"].choices = [(s.value, s.label) for s in allowed]
 
     def prefill_form(self, form, pk):
         for name in ("phone", "phone_extra"):
@@ -2241,7 +2312,7 @@ class CustomerView(KartotekaModelView):
             can_status=sm.has_access("can_status", access.CUSTOMERS),
             can_add_note=sm.has_access("can_write", access.NOTES),
             can_add_order=sm.has_access("can_write", access.ORDERS),
-            statuses=list(CustomerStatus),
+            statuses=self.settable_statuses(customer.status),
             active_tab=active_tab,
             show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
         )
@@ -2266,9 +2337,10 @@ class CustomerView(KartotekaModelView):
         options = self.__dict__.get("_order_form_options")
         if options is None:
             user_model = self.appbuilder.sm.user_model
+            specialists = access.users_with(access.SPECIALIST, user_model)
             options = self._order_form_options = {
                 "catalog_item": (CatalogItem, CatalogItem.active.is_(True)),
-                "specialist": (user_model, user_model.active.is_(True)),
+                "specialist": (user_model, user_model.active.is_(True) & specialists),
                 "branch": Branch,
             }
         return options
@@ -2507,7 +2579,13 @@ class CustomerView(KartotekaModelView):
         if not form.validate():
             flash(_("Выберите статус из списка."), "danger")
             return self._card(pk)
-        customers.change_status(db.session, customer, form.status.data)
+        try:
+            customers.change_status(db.session, customer, form.status.data, may_block=self.may_block())
+        except Forbidden as e:
+            db.session.rollback()
+            for text in e.errors.values():
+                flash(text, "danger")
+            return self.render_card(pk), 403
         db.session.commit()
         flash(
             _("Статус клиента изменён: %(status)s.", status=customer.status.label),
@@ -2517,9 +2595,16 @@ class CustomerView(KartotekaModelView):
 
     def _bulk_status(self, items, status):
         items = items if isinstance(items, list) else [items]
-        for customer in items:
-            if customer is not None:
-                customers.change_status(db.session, customer, status)
+        try:
+            for customer in items:
+                if customer is not None:
+                    customers.change_status(db.session, customer, status, may_block=self.may_block())
+        except Forbidden as e:
+            db.session.rollback()
+            for text in e.errors.values():
+                flash(text, "danger")
+            self.update_redirect()
+            return redirect(self.get_redirect())
         db.session.commit()
         flash(
             ngettext("Статус изменён у %(num)d клиента.", "Статус изменён у %(num)d клиентов.", len(items)),

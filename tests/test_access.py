@@ -14,6 +14,7 @@ from app.models import (
     ChangeLog,
     Customer,
     CustomerDocument,
+    CustomerStatus,
     MedicalRecord,
     Note,
     Order,
@@ -217,13 +218,14 @@ def test_each_card_tab_shows_its_own_records(app, ctx, login_as, role_key):
     )
 
 
-def test_reception_card_has_no_documents_or_anamnesis(ctx, login_as):
+def test_reception_card_has_documents_masked_and_no_anamnesis(ctx, login_as):
     customer = seed(ctx)
     client = login_as("reception")
     body = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
-    assert 'href="#documents"' not in body and 'href="#anamnesis"' not in body
-    assert 'href="#notes"' in body and 'href="#orders"' in body
-    assert client.get("/customerdocumentview/list/").status_code == 403
+    assert 'href="#anamnesis"' not in body
+    assert 'href="#documents"' in body and 'href="#notes"' in body and 'href="#orders"' in body
+    assert PASSPORT_NUMBER not in body and "****54" in body  # the saved passport, masked
+    assert client.get("/customerdocumentview/list/").status_code == 200
     assert client.get("/medicalrecordview/list/").status_code == 403
 
 
@@ -326,7 +328,8 @@ def test_the_roles_screen_says_what_a_role_may_do_and_edits_it(app, ctx, login_a
     row = re.search(r"Управляющий</td>.*?</tr>", page, re.S)[0]
     assert (
         "<strong>Клиенты:</strong> просмотр, добавление и изменение, удаление, выгрузка, смена статуса, "
-        "все клиенты, а не только свои" in row
+        "блокировка и снятие блокировки, ведёт клиентов (в списке «Менеджер»), все клиенты, а не только свои"
+        in row
     )
     assert "<strong>Поле «Телефон»:</strong> видит и изменяет</li>" in row  # the strongest level only
     assert "<strong>Свой профиль, пароль и язык:</strong> да" in row
@@ -463,13 +466,51 @@ def test_the_journal_says_what_was_exported_and_whose(ctx, login_as):
 
 @pytest.mark.parametrize("role_key", list(access.ROLES))
 def test_status_action_follows_matrix(ctx, login_as, role_key):
+    """Each way to change a status, each status, each role, read back from the
+    database (pinned here, not read from app/access.py): the front desk flags a
+    customer «Проблемный» and never blocks; only the manager blocks and unblocks."""
+    may = STATUS_RIGHTS[role_key]
     customer = seed(ctx)
     client = login_as(role_key)
-    client.post("/customerview/action_post", data={"action": "status_blocked", "rowid": [str(customer.id)]})
-    client.post(f"/customerview/{customer.id}/status", data={"status": "blocked"})
-    ctx.expire_all()
-    blocked = ctx.get(Customer, customer.id).status.value == "blocked"
-    assert blocked == ("status" in access.ROLES[role_key].actions)
+
+    def stored():
+        ctx.expire_all()
+        return ctx.get(Customer, customer.id).status.value
+
+    def reset():
+        ctx.get(Customer, customer.id).status = CustomerStatus.ACTIVE
+        ctx.commit()
+
+    for status in ("problem", "blocked"):
+        for way in ("card", "bulk"):
+            reset()
+            if way == "card":
+                response = client.post(f"/customerview/{customer.id}/status", data={"status": status})
+            else:
+                response = client.post(
+                    "/customerview/action_post",
+                    data={"action": f"status_{status}", "rowid": [str(customer.id)]},
+                )
+            assert response.status_code != 500
+            assert stored() == (status if may[status] else "active"), (way, status)
+    if may["problem"] and not may["blocked"]:  # nor may they lift a block
+        ctx.get(Customer, customer.id).status = CustomerStatus.BLOCKED
+        ctx.commit()
+        refused = client.post(f"/customerview/{customer.id}/status", data={"status": "active"})
+        assert refused.status_code == 403
+        assert "Блокировать клиента и снимать блокировку может только управляющий." in refused.get_data(
+            as_text=True
+        )
+        assert stored() == "blocked"
+
+
+STATUS_RIGHTS = {
+    "sysadmin": {"problem": False, "blocked": False},
+    "manager": {"problem": True, "blocked": True},
+    "reception": {"problem": True, "blocked": False},
+    "doctor": {"problem": False, "blocked": False},
+    "auditor": {"problem": False, "blocked": False},
+}
 
 
 @pytest.mark.parametrize("role_key", list(access.ROLES))

@@ -364,11 +364,11 @@ def test_extra_fields_per_customer_type_defined_in_the_ui(ctx, login_as):
     assert 'value="7701234567"' in edit
 
 
-def test_status_is_not_a_form_field_for_roles_without_the_status_action(ctx, login_as):
+def test_the_front_desk_cannot_block_through_the_edit_form(ctx, login_as):
     customer = factories.customer(ctx)
     client = login_as("reception")
     form = client.get(f"/customerview/edit/{customer.id}").get_data(as_text=True)
-    assert 'name="status"' not in form
+    assert 'name="status"' in form and 'value="problem"' in form and 'value="blocked"' not in form
     assert 'value="8 (916) 123-45-67"' in form  # the phone as people write it
     data = {
         **NEW_CUSTOMER,
@@ -377,10 +377,16 @@ def test_status_is_not_a_form_field_for_roles_without_the_status_action(ctx, log
         "status": "blocked",
         "version": str(customer.version),
     }
-    assert client.post(f"/customerview/edit/{customer.id}", data=data).status_code == 302
+    assert client.post(f"/customerview/edit/{customer.id}", data=data).status_code == 422
     ctx.expire_all()
     assert ctx.get(Customer, customer.id).status == CustomerStatus.ACTIVE
-    assert 'name="status"' in login_as("manager").get(f"/customerview/edit/{customer.id}").get_data(
+    assert (
+        client.post(f"/customerview/edit/{customer.id}", data={**data, "status": "problem"}).status_code
+        == 302
+    )
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).status == CustomerStatus.PROBLEM
+    assert 'value="blocked"' in login_as("manager").get(f"/customerview/edit/{customer.id}").get_data(
         as_text=True
     )
 

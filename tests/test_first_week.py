@@ -385,3 +385,83 @@ def test_last_visit_follows_the_customers_last_completed_visit(ctx, login_as):
     assert set_status(late, "cancelled") == dt.datetime(2026, 3, 1, 7, 0)  # completed by mistake
     card = manager.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     assert "01.03.2026 10:00" in card  # on the clinic's clock
+
+
+# -- 8. forms that work with the user --------------------------------------------------------
+
+
+def test_specialist_and_manager_list_only_staff_in_those_roles(app, ctx, login_as):
+    import json
+
+    from tests.conftest import user_id
+
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, specialist_id=user_id(app, "auditor"))  # from before the rule
+    client = login_as("manager")
+    doctor, manager = "Doctor Тестовый", "Manager Тестовый"
+    outsiders = ("Auditor Тестовый", "Sysadmin Тестовый", "Reception Тестовый")
+
+    def options(page, name):
+        select = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)[1]
+        return set(re.findall(r">([^<]+)</option>", select)) - {"—"}
+
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert options(card, "specialist") == {doctor}
+    assert options(client.get("/orderview/add").get_data(as_text=True), "specialist") == {doctor}
+    # an order whose specialist no longer is one keeps them (saving must not clear it)
+    assert options(client.get(f"/orderview/edit/{order.id}").get_data(as_text=True), "specialist") == {
+        doctor,
+        "Auditor Тестовый",
+    }
+    assert options(client.get("/customerview/add").get_data(as_text=True), "manager") == {manager}
+    listing = client.get("/orderview/list/").get_data(as_text=True)
+    filters = json.loads(
+        re.search(r"new AdminFilters\(\s*'#filter_form',\s*\{.*?\},\s*(\{.*?\}),\s*\{", listing, re.S)[1]
+    )
+    assert options(filters["specialist"], "specialist") == {doctor}
+    for outsider in outsiders:
+        assert outsider not in options(card, "specialist")
+
+
+def test_a_new_customer_opens_on_their_card_and_a_deleted_one_returns_to_the_list(ctx, login_as):
+    client = login_as("manager")
+    added = client.post("/customerview/add", data=REGISTRATION)
+    (customer,) = customers(ctx)
+    assert added.status_code == 302 and added.headers["Location"].endswith(
+        f"/customerview/show/{customer.id}"
+    )
+    assert client.get(added.headers["Location"]).status_code == 200
+    deleted = client.post(f"/customerview/delete/{customer.id}")
+    assert deleted.status_code == 302
+    landing = client.get(deleted.headers["Location"])
+    assert landing.status_code == 200 and deleted.headers["Location"].endswith("/customerview/list/")
+    assert "Запись удалена" in landing.get_data(as_text=True)
+    assert customers(ctx) == []
+
+
+def test_the_front_desk_enters_a_passport_and_then_sees_it_masked(ctx, login_as):
+    from app.models import CustomerDocument
+
+    customer = factories.customer(ctx)
+    client = login_as("reception")
+    form = client.get(f"/customerdocumentview/add?_flt_0_customer={customer.id}").get_data(as_text=True)
+    assert 'name="series"' in form and 'name="number"' in form
+    passport = {
+        "customer": str(customer.id),
+        "kind": "passport_rf",
+        "series": "4510",
+        "number": "123456",
+        "issued_by": "ОВД Тверского района",
+        "issue_date": "15.03.2010",
+        "division_code": "770-001",
+    }
+    assert client.post("/customerdocumentview/add", data=passport).status_code == 302
+    document = ctx.query(CustomerDocument).one()
+    assert (document.series, document.number) == ("4510", "123456")
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "123456" not in card and "****56" in card
+    edit = client.get(f"/customerdocumentview/edit/{document.id}").get_data(as_text=True)
+    assert 'name="number"' not in edit  # typed once, not read back nor retyped
+    client.post(f"/customerdocumentview/edit/{document.id}", data={**passport, "number": "000000"})
+    ctx.expire_all()
+    assert ctx.get(CustomerDocument, document.id).number == "123456"
