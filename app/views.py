@@ -45,7 +45,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
-from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, or_, select, union_all
+from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, null, or_, select, union_all
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
@@ -267,8 +267,11 @@ class Option:
 
     __slots__ = ("id", "label")
 
-    def __init__(self, id, label):
-        self.id, self.label = id, label
+    def __init__(self, id, label, price=None):
+        # a service or product says its price («Консультация — 1 500,00 ₽»): the
+        # receptionist books by name and tells the customer what it costs
+        self.id = id
+        self.label = label if price is None else f"{label} — {formatting.money(Decimal(price))}"
 
     @property
     def name(self):
@@ -286,7 +289,13 @@ def options_statement(specs: tuple):
     parts = []
     for name, spec in specs:
         model, condition = spec if isinstance(spec, tuple) else (spec, None)
-        part = select(literal(name).label("field"), model.id.label("id"), option_label(model).label("label"))
+        price = cast(model.price, String) if hasattr(model, "price") else cast(null(), String)
+        part = select(
+            literal(name).label("field"),
+            model.id.label("id"),
+            option_label(model).label("label"),
+            price.label("price"),
+        )
         parts.append(part.where(condition) if condition is not None else part)
     return union_all(*parts).order_by("field", "label")
 
@@ -296,8 +305,8 @@ def load_options(session, models: dict) -> dict[str, list[Option]]:
         return {}
     rows = values_connection(session).execute(options_statement(tuple(models.items()))).all()
     options: dict[str, list[Option]] = {name: [] for name in models}
-    for field, pk, label in rows:
-        options[field].append(Option(pk, label))
+    for field, pk, label, price in rows:
+        options[field].append(Option(pk, label, price))
     return options
 
 

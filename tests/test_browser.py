@@ -341,3 +341,28 @@ def test_pages_satisfy_the_content_security_policy(app, ctx, server, page, role)
         opened += 1
     assert opened >= 3
     assert violations == []
+
+
+def test_the_booking_form_is_usable_from_the_keyboard(ctx, server, page):
+    """The card's service box was about 70 px wide, its search took no focus when
+    opened, and a refused booking came back with the boxes reset."""
+    factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    factories.catalog_item(ctx, "Консультация", "1500.00")
+    customer = factories.customer(ctx)
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    box = page.locator("#order-catalog_item + .select2-container")
+    assert box.bounding_box()["width"] >= 300
+    box.locator(".select2-selection").focus()
+    page.keyboard.press("Enter")  # opens the box from the keyboard
+    page.keyboard.type("масс")  # goes into the search box, which has the focus
+    expect(page.locator(".select2-results__option--highlighted")).to_have_text(
+        "Массаж спины — 2\xa0500,00\xa0₽"
+    )
+    page.keyboard.press("Enter")
+    page.fill("#order-paid", "1 000,5О")  # a letter О typed for a zero: refused, not guessed
+    page.click(".kartoteka-inline-order button[type=submit]")
+    expect(page.locator(".alert-danger").first).to_contain_text("Введите число, например 1500,50.")
+    kept = page.locator("#order-catalog_item + .select2-container .select2-selection__rendered")
+    expect(kept).to_contain_text("Массаж спины — 2\xa0500,00\xa0₽")
+    assert page.input_value("#order-paid") == "1 000,5О"

@@ -244,7 +244,7 @@ def test_refused_inline_order_keeps_what_was_typed(ctx, login_as):
     page = response.get_data(as_text=True)
     assert "Количество должно быть не меньше 1." in page
     assert re.search(r'<input[^>]*id="order-paid"[^>]*value="777"', page)
-    assert f'<option selected value="{item.id}">Массаж спины</option>' in page
+    assert f'<option selected value="{item.id}">Массаж спины — 2\xa0500,00\xa0₽</option>' in page
     assert count(ctx, Order) == 0
     again = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     assert 'value="777"' not in again  # a fresh card has a blank form

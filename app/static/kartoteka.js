@@ -82,3 +82,14 @@ $(document).on('click', '.kartoteka-calendar', function () {
   anchor.datepicker('update', typed || '');
   anchor.datepicker('show');
 });
+
+/* Select2 opened with the mouse or the keyboard puts the cursor in its search box
+   (with jQuery 3.6 it stopped doing so: typing went nowhere). */
+$(document).on('select2:open', function () {
+  var focus = function () {
+    var search = document.querySelector('.select2-container--open .select2-search__field');
+    if (search && document.activeElement !== search) { search.focus(); }
+  };
+  focus();
+  window.setTimeout(focus, 0);
+});
