@@ -82,6 +82,11 @@ class Config:
     FAB_SECURITY_MANAGER_CLASS = "app.security.KartotekaSecurityManager"
     FAB_INDEX_VIEW = "app.views.HomeView"
     FAB_ADD_SECURITY_API = False
+    # FAB's screens of raw permissions, view names and their pairs («can_read»,
+    # «Field:customer.phone»): the roles screen says the same in words
+    FAB_ADD_SECURITY_PERMISSION_VIEW = False
+    FAB_ADD_SECURITY_VIEW_MENU_VIEW = False
+    FAB_ADD_SECURITY_PERMISSION_VIEWS_VIEW = False
     FAB_API_SWAGGER_UI = False
     AUTH_TYPE = 1  # AUTH_DB
     # FAB's administrator role is the matrix's (app/access.py): `flask fab create-admin`

@@ -681,8 +681,48 @@ def permission_label(permission: str, view: str) -> tuple[tuple[int, int], str, 
     return (rank + 3, 0), gettext("Прочее"), _raw(permission, view)
 
 
+# Flask-AppBuilder's own screens and what their permissions allow, in words (the
+# role form listed «this form get · UserInfoEditView» and the like).
+FAB_SCREEN_LABELS = {
+    "UserDBModelView": _l("Пользователи"),
+    "KartotekaRoleModelView": _l("Роли"),
+    "RoleModelView": _l("Роли"),
+    "UserGroupModelView": _l("Группы"),
+    "UserStatsChartView": _l("Статистика входов"),
+    "UserInfoEditView": _l("Свой профиль"),
+    "ResetMyPasswordView": _l("Смена своего пароля"),
+    "ResetPasswordView": _l("Смена пароля пользователя"),
+    "MenuApi": _l("Меню"),
+    "LocaleView": _l("Язык интерфейса"),
+}
+FAB_PERMISSION_WORDS = {
+    "can_list": _l("список"),
+    "can_show": _l("просмотр записи"),
+    "can_add": _l("добавление"),
+    "can_edit": _l("изменение"),
+    "can_delete": _l("удаление"),
+    "can_download": _l("скачивание"),
+    "copyrole": _l("копирование роли"),
+    "can_get": _l("чтение"),
+    "can_index": _l("открыть"),
+    "can_chart": _l("график"),
+    "can_this_form_get": _l("открыть форму"),
+    "can_this_form_post": _l("отправить форму"),
+    "can_userinfo": _l("свой профиль"),
+    "userinfoedit": _l("изменение своего профиля"),
+    "resetmypassword": _l("смена своего пароля"),
+    "resetpasswords": _l("смена пароля пользователя"),
+    "can_end_my_sessions": _l("завершение своих сеансов"),
+    "end_sessions": _l("завершение сеансов пользователя"),
+}
+
+
 def _raw(permission: str, view: str) -> str:
-    """A FAB permission without a label of ours, as FAB names it, minus «can»."""
+    """A permission of FAB's own screens in words («Пользователи: список»), or, for
+    one Kartoteka does not know, as FAB names it, minus «can»."""
+    screen, word = FAB_SCREEN_LABELS.get(view), FAB_PERMISSION_WORDS.get(permission)
+    if screen is not None and word is not None:
+        return f"{screen}: {word}"
     return f"{permission.removeprefix('can_').replace('_', ' ')} · {view}"
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from .errors import Forbidden, StaleEdit, ValidationFailed
+from .formatting import date_short, number, typed_date
 from .models import (
     ZERO,
     AttributeKind,
@@ -22,6 +23,7 @@ from .models import (
     CustomerAttribute,
     CustomerAttributeValue,
     CustomerStatus,
+    CustomerType,
     Order,
     OrderStatus,
 )
@@ -113,10 +115,16 @@ def prepare_customer(session: Session, customer: Customer) -> Customer:
         value = getattr(customer, field)
         setattr(customer, field, value.strip() if value else value)
     customer.name_search = name_search_key(customer)
-    if not customer.last_name:
-        errors["last_name"] = _("Укажите фамилию.")
-    if not customer.first_name:
-        errors["first_name"] = _("Укажите имя.")
+    if customer.customer_type == CustomerType.INDIVIDUAL:
+        customer.company_name = None  # a private person has none (the form hid the field)
+    if customer.customer_type == CustomerType.LEGAL:
+        if not customer.company_name:
+            errors["company_name"] = _("Укажите наименование организации.")
+    else:
+        if not customer.last_name:
+            errors["last_name"] = _("Укажите фамилию.")
+        if not customer.first_name:
+            errors["first_name"] = _("Укажите имя.")
     check_birth_date(customer.birth_date, errors)
     if customer.discount is not None and not (0 <= customer.discount <= 100):
         errors["discount"] = _("Скидка должна быть от 0 до 100 %.")
@@ -198,12 +206,10 @@ def name_search_key(customer: Customer) -> str:
     Python lower-cases Cyrillic; SQLite's lower() does not, so the key is
     computed here and stored.
     """
-    parts = [
-        customer.last_name,
-        customer.first_name,
-        customer.middle_name,
-        customer.company_name,
-    ]
+    person = [customer.last_name, customer.first_name, customer.middle_name]
+    # a legal entity is named (and sorted) by its organisation, its contact after it
+    legal = customer.customer_type == CustomerType.LEGAL
+    parts = [customer.company_name, *person] if legal else [*person, customer.company_name]
     return "".join(" " + w for p in parts if p for w in fold(p).split())
 
 
@@ -365,22 +371,57 @@ def set_attributes(session: Session, customer: Customer, values: dict[int, str |
                 customer.attribute_values.remove(current[attribute.id])
             continue
         if attribute.kind == AttributeKind.NUMBER:
-            try:
-                Decimal(text.replace(",", ".").replace(" ", ""))
-            except ArithmeticError:
+            number = typed_number(text)
+            if number is None:
                 errors[name] = _("В поле «%(label)s» должно быть число.", label=attribute.label)
                 continue
+            text = str(number)
         if attribute.kind == AttributeKind.DATE:
-            try:
-                dt.date.fromisoformat(text)
-            except ValueError:
+            day = typed_date(text)
+            if day is None:
                 errors[name] = _(
-                    "В поле «%(label)s» должна быть дата в виде ГГГГ-ММ-ДД.", label=attribute.label
+                    "В поле «%(label)s» должна быть дата, например %(example)s.",
+                    label=attribute.label,
+                    example=date_short(dt.date(1986, 7, 12)),
                 )
                 continue
+            text = day.isoformat()  # stored one way, shown and typed the user's way
         if attribute.id in current:
             current[attribute.id].value = text
         else:
             customer.attribute_values.append(CustomerAttributeValue(attribute_id=attribute.id, value=text))
     if errors:
         raise ValidationFailed(errors)
+
+
+def attribute_text(attribute: CustomerAttribute, stored: str | None) -> str:
+    """An extra field's stored value as the user's language writes it (a date was
+    shown and asked for as ГГГГ-ММ-ДД only)."""
+    if not stored:
+        return ""
+    if attribute.kind == AttributeKind.DATE:
+        try:
+            return date_short(dt.date.fromisoformat(stored))
+        except ValueError:
+            return stored
+    if attribute.kind == AttributeKind.NUMBER:
+        try:
+            return number(Decimal(stored))
+        except ArithmeticError:
+            return stored
+    return stored
+
+
+def typed_number(text: str) -> Decimal | None:
+    """A number as the user's language writes it («1 500,5»), or None."""
+    from babel.numbers import NumberFormatError, get_group_symbol, parse_decimal
+    from flask_babel import get_locale
+
+    locale = get_locale()
+    if get_group_symbol(locale).isspace():
+        text = "".join(text.split())
+    try:
+        value = parse_decimal(text, locale=locale, strict=True)
+    except NumberFormatError:
+        return None
+    return value if value.is_finite() else None

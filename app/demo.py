@@ -7,18 +7,22 @@ import enum
 import random
 import secrets
 from decimal import Decimal
+from types import SimpleNamespace
 
 from flask import current_app
 from sqlalchemy import func, insert, select
 
 from .access import ROLES
-from .customers import fold
+from .customers import fold, name_search_key
 from .extensions import db
 from .models import (
+    AttributeKind,
     Branch,
     CatalogItem,
     CatalogKind,
     Customer,
+    CustomerAttribute,
+    CustomerAttributeValue,
     CustomerCategory,
     CustomerDocument,
     CustomerStatus,
@@ -243,6 +247,26 @@ TRANSLIT = str.maketrans(
     }
 )
 
+COMPANIES = [
+    "ООО «Ромашка»",
+    "АО «Северное сияние»",
+    "ООО «Медтехника»",
+    "ООО «Бьюти Лаб»",
+    "ЗАО «Вектор»",
+    "ООО «Здоровый офис»",
+]
+# What a new clinic's week looks like, not only a tidy register: some customers
+# leave optional fields blank, some are legal entities or sole proprietors with
+# the extra fields an administrator defined for them (drawn from a random stream
+# of their own, so that the rest of the data stays as the same seed always gave).
+BLANK_SHARE, LEGAL_SHARE, SOLE_SHARE = 0.15, 0.04, 0.03
+ATTRIBUTES = [
+    (CustomerType.LEGAL, "ИНН", AttributeKind.TEXT, True),
+    (CustomerType.LEGAL, "Дата договора", AttributeKind.DATE, False),
+    (CustomerType.SOLE, "ОГРНИП", AttributeKind.TEXT, True),
+    (CustomerType.INDIVIDUAL, "Рост, см", AttributeKind.NUMBER, False),
+]
+
 BATCH = 5000
 
 # How many orders / notes a customer gets: drawn from these, then scaled to the
@@ -300,7 +324,30 @@ def _ensure_reference() -> dict:
             ],
         )
         session.commit()
+    if not session.scalar(select(func.count(CustomerAttribute.id))):
+        session.execute(
+            insert(CustomerAttribute),
+            [
+                {
+                    "customer_type": kind,
+                    "label": label,
+                    "kind": value_kind,
+                    "required": required,
+                    "position": position,
+                    "created_on": utcnow(),
+                    "changed_on": utcnow(),
+                }
+                for position, (kind, label, value_kind, required) in enumerate(ATTRIBUTES)
+            ],
+        )
+        session.commit()
     return {
+        "attributes": {
+            (kind, label): pk
+            for pk, kind, label in session.execute(
+                select(CustomerAttribute.id, CustomerAttribute.customer_type, CustomerAttribute.label)
+            )
+        },
         "branches": session.scalars(select(Branch.id)).all(),
         "categories": session.scalars(select(CustomerCategory.id)).all(),
         "tags": session.scalars(select(Tag.id)).all(),
@@ -377,7 +424,8 @@ def seed_demo(
     start_id = (session.scalar(select(func.max(Customer.id))) or 0) + 1
     start_order = (session.scalar(select(func.max(Order.id))) or 0) + 1
     used_phones = set(session.scalars(select(Customer.phone)).all())
-    rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m = ([] for _ in range(9))
+    rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m, rows_a = ([] for _ in range(10))
+    variety = random.Random(seed * 7919 + 17)  # blanks and customer types: a stream of their own
     order_id = start_order
     counts = dict.fromkeys(("orders", "items", "returns", "reviews", "notes", "documents"), 0)
     for n in range(customers):
@@ -403,6 +451,7 @@ def seed_demo(
                 "middle_name": middle,
                 "name_search": f" {fold(last)} {fold(first)} {fold(middle)}",
                 "customer_type": CustomerType.INDIVIDUAL,
+                "company_name": None,
                 "phone": phone,
                 "email": email,
                 "gender": Gender.FEMALE if female else Gender.MALE,
@@ -424,6 +473,7 @@ def seed_demo(
                 "changed_on": registered,
             }
         )
+        _vary(variety, rows_c[-1], rows_a, ref["attributes"], registered)
         for tag in rng.sample(ref["tags"], rng.choice([0, 0, 1, 2])):
             rows_t.append({"customer_id": cid, "tag_id": tag})
         if rng.random() < 0.5:
@@ -504,7 +554,8 @@ def seed_demo(
                 }
             )
             counts["orders"] += 1
-            last_visit = max(last_visit or created, created)
+            if rows_o[-1]["kind"] == OrderKind.VISIT and order_status == OrderStatus.COMPLETED:
+                last_visit = max(last_visit or created, created)  # the last completed visit
             if paid > 0 and rng.random() < 0.05:
                 rows_r.append(
                     {
@@ -567,8 +618,8 @@ def seed_demo(
                 }
             )
         if len(rows_c) >= BATCH:
-            _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m)
-    _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m)
+            _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m, rows_a)
+    _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m, rows_a)
     _fix_sequences()
     session.commit()
     return (
@@ -578,8 +629,60 @@ def seed_demo(
     )
 
 
-def _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m) -> None:
+def _vary(variety: random.Random, row: dict, rows_a: list, attributes: dict, registered) -> None:
+    """Blank optional fields, legal entities and sole proprietors among the customers."""
+    draw = variety.random()
+    if draw < LEGAL_SHARE:
+        row["customer_type"] = CustomerType.LEGAL
+        row["company_name"] = variety.choice(COMPANIES)
+        if variety.random() < 0.5:  # no contact person given
+            row["last_name"] = row["first_name"] = row["middle_name"] = row["gender"] = row["birth_date"] = (
+                None
+            )
+        inn = "77" + "".join(variety.choice("0123456789") for _ in range(8))
+        signed = (registered + dt.timedelta(days=variety.randint(0, 30))).date().isoformat()
+        rows_a.append(
+            {"customer_id": row["id"], "attribute_id": attributes[(CustomerType.LEGAL, "ИНН")], "value": inn}
+        )
+        rows_a.append(
+            {
+                "customer_id": row["id"],
+                "attribute_id": attributes[(CustomerType.LEGAL, "Дата договора")],
+                "value": signed,
+            }
+        )
+    elif draw < LEGAL_SHARE + SOLE_SHARE:
+        row["customer_type"] = CustomerType.SOLE
+        row["company_name"] = f"ИП {row['last_name']} {row['first_name'][0]}. {row['middle_name'][0]}."
+        ogrnip = "3" + "".join(variety.choice("0123456789") for _ in range(14))
+        rows_a.append(
+            {
+                "customer_id": row["id"],
+                "attribute_id": attributes[(CustomerType.SOLE, "ОГРНИП")],
+                "value": ogrnip,
+            }
+        )
+    elif variety.random() < 0.3:
+        height = variety.randint(150, 195)
+        rows_a.append(
+            {
+                "customer_id": row["id"],
+                "attribute_id": attributes[(CustomerType.INDIVIDUAL, "Рост, см")],
+                "value": str(height),
+            }
+        )
+    if variety.random() < BLANK_SHARE:  # what staff leave empty at the desk
+        for column in ("middle_name", "email", "city", "source", "card_number", "gender", "birth_date"):
+            if variety.random() < 0.7:
+                row[column] = None
+        row["category_id"] = None
+        row["manager_id"] = None
+    row["name_search"] = name_search_key(SimpleNamespace(**row))
+
+
+def _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m, rows_a) -> None:
     _flush(Customer, rows_c)
+    _flush(CustomerAttributeValue, rows_a)
     _flush(customer_tag, rows_t)
     _flush(CustomerDocument, rows_d)
     _flush(Order, rows_o)

@@ -63,4 +63,9 @@ FAB_STRINGS = [
     _l("Reset my password"),
     _l("Reset Password Form"),
     _l("Failed login count"),  # FAB's Russian: «Не удалось посчиать количество входов»
+    _l("User's Statistics"),  # the sign-in statistics' menu entry
+    # the groups screen's columns (FAB's catalog has no Russian for them)
+    _l("Label"),
+    _l("Description"),
+    _l("Roles"),
 ]

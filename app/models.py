@@ -302,16 +302,21 @@ customer_tag = Table(
 # --------------------------------------------------------------------------
 
 
-def full_name(last_name, first_name, middle_name) -> str:
-    """«Фамилия Имя Отчество», the missing parts left out."""
-    return " ".join(p for p in (last_name, first_name, middle_name) if p)
+def full_name(last_name, first_name, middle_name, company_name=None, customer_type=None) -> str:
+    """How a customer is named: «Фамилия Имя Отчество» (the missing parts left out),
+    a legal entity by its organisation (it was titled by a contact's name it need not have)."""
+    person = " ".join(p for p in (last_name, first_name, middle_name) if p)
+    if customer_type == CustomerType.LEGAL and company_name:
+        return company_name
+    return person or company_name or ""
 
 
 class Customer(Audited, Model):
     __tablename__ = "customer"
     id = Column(Integer, primary_key=True)
-    last_name = Column(String(100), nullable=False, index=True)
-    first_name = Column(String(100), nullable=False)
+    # a legal entity is named by company_name; its contact person's name may be left out
+    last_name = Column(String(100), index=True)
+    first_name = Column(String(100))
     middle_name = Column(String(100))
     customer_type = Column(
         _enum(CustomerType, "customer_type"),
@@ -362,7 +367,9 @@ class Customer(Audited, Model):
 
     @property
     def full_name(self) -> str:
-        return full_name(self.last_name, self.first_name, self.middle_name)
+        return full_name(
+            self.last_name, self.first_name, self.middle_name, self.company_name, self.customer_type
+        )
 
     def __str__(self):
         return self.full_name

@@ -30,16 +30,19 @@ from flask_appbuilder.security.views import (
     ResetPasswordView,
     RoleModelView,
     UserDBModelView,
+    UserGroupModelView,
+    UserStatsChartView,
 )
 from flask_appbuilder.validators import PasswordComplexityValidator
 from flask_appbuilder.widgets import ListWidget, ShowWidget
 from flask_babel import gettext, lazy_gettext, ngettext
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from sqlalchemy import bindparam, func, select, union
 from wtforms import PasswordField
 from wtforms.validators import DataRequired
 
 from . import access
+from .formatting import datetime_short
 from .forms import start_filters_empty
 
 MIN_PASSWORD_LENGTH = 12
@@ -88,6 +91,33 @@ class KartotekaRoleModelView(RoleModelView):
             unbound.kwargs["query_func"] = lambda query_func=query_func: sorted(
                 query_func(), key=lambda pv: access.permission_label(pv.permission.name, pv.view_menu.name)
             )
+            if form_class is not self.search_form:
+                unbound.kwargs["widget"] = GroupedPermissionsWidget()
+
+
+class GroupedPermissionsWidget:
+    """A role's permissions as boxes to tick, grouped as the matrix is («Клиенты»,
+    «Поле «Телефон»», «Пользователи и роли»…): the form was one select of a hundred
+    and more options in FAB's names."""
+
+    def __call__(self, field, **kwargs):
+        chosen = {pv.id for pv in field.data or ()}
+        groups: dict[str, list] = {}
+        for _pk, pv in field._get_object_list():
+            _order, group, item = access.permission_label(pv.permission.name, pv.view_menu.name)
+            groups.setdefault(group, []).append((pv.id, item))
+        parts = [f'<div class="kartoteka-permission-groups" id="{escape(field.id)}">']
+        for group, items in groups.items():
+            parts.append(f'<fieldset class="kartoteka-permission-group"><legend>{escape(group)}</legend>')
+            for pk, item in items:
+                checked = " checked" if pk in chosen else ""
+                parts.append(
+                    f'<label class="checkbox-inline"><input type="checkbox" name="{escape(field.name)}" '
+                    f'value="{pk}"{checked}> {escape(item)}</label>'
+                )
+            parts.append("</fieldset>")
+        parts.append("</div>")
+        return Markup("".join(parts))
 
 
 def yes_no(value) -> str:
@@ -111,7 +141,17 @@ class KartotekaUserDBModelView(UserDBModelView):
     open sessions; the administrator ends a user's sessions from the list."""
 
     class_permission_name = "UserDBModelView"  # FAB's own permissions, as the roles have them
-    formatters_columns = {"active": yes_no, "roles": names, "groups": names}
+    formatters_columns = {
+        "active": yes_no,
+        "roles": names,
+        "groups": names,
+        # a user never signed in, or created from the command line, showed «None»
+        "last_login": lambda value: datetime_short(value) if value else "—",
+        "created_on": lambda value: datetime_short(value) if value else "—",
+        "changed_on": lambda value: datetime_short(value) if value else "—",
+        "created_by": lambda value: str(value) if value else "—",
+        "changed_by": lambda value: str(value) if value else "—",
+    }
     show_template = "kartoteka/userinfo.html"
 
     def render_template(self, template, **kwargs):
@@ -154,6 +194,41 @@ class KartotekaUserDBModelView(UserDBModelView):
     def _init_forms(self):
         super()._init_forms()
         start_filters_empty(self.search_form)
+
+
+class KartotekaUserStatsChartView(UserStatsChartView):
+    """FAB's sign-in statistics, in the user's language: its chart and its series
+    were titled in English («User's Statistics», «Login Count»)."""
+
+    class_permission_name = "UserStatsChartView"  # FAB's own permissions, as the roles have them
+    chart_title = lazy_gettext("Статистика входов")
+    label_columns = {
+        **UserDBModelView.label_columns,  # its filters are the users screen's
+        "username": lazy_gettext("Имя пользователя"),
+        "login_count": lazy_gettext("Входов"),
+        "fail_login_count": lazy_gettext("Неудачных попыток входа"),
+    }
+    definitions = [
+        {"label": lazy_gettext("Входы"), "group": "username", "series": ["login_count"]},
+        {
+            "label": lazy_gettext("Неудачные попытки входа"),
+            "group": "username",
+            "series": ["fail_login_count"],
+        },
+    ]
+
+
+class KartotekaUserGroupModelView(UserGroupModelView):
+    """FAB's groups screen, its columns labelled (they read «Name», «Label»)."""
+
+    class_permission_name = "UserGroupModelView"  # FAB's own permissions, as the roles have them
+    label_columns = {
+        "name": lazy_gettext("Name"),
+        "label": lazy_gettext("Label"),
+        "description": lazy_gettext("Description"),
+        "users": lazy_gettext("Users"),
+        "roles": lazy_gettext("Roles"),
+    }
 
 
 class KartotekaResetPasswordForm(ResetPasswordForm):
@@ -222,6 +297,8 @@ def _unpack(packed: str) -> frozenset[tuple[str, str]]:
 class KartotekaSecurityManager(SecurityManager):
     rolemodelview = KartotekaRoleModelView
     userdbmodelview = KartotekaUserDBModelView
+    userstatschartview = KartotekaUserStatsChartView
+    groupmodelview = KartotekaUserGroupModelView
     resetmypasswordview = KartotekaResetMyPasswordView
     resetpasswordview = KartotekaResetPasswordView
 

@@ -55,7 +55,7 @@ from werkzeug.routing import BuildError
 from wtforms import BooleanField, HiddenField, StringField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, InputRequired, Optional
-from wtforms.widgets import DateInput, TextInput
+from wtforms.widgets import TextInput
 
 from . import (
     access,
@@ -96,6 +96,7 @@ from .forms import (
     NoteInlineForm,
     OrderInlineForm,
     StatusForm,
+    TypedDateWidget,
     start_filters_empty,
     typed_day_filters,
 )
@@ -159,8 +160,8 @@ class CustomerRef(NamedTuple):
         return self.full_name
 
 
-def customer_ref(pk, last_name, first_name, middle_name) -> CustomerRef | None:
-    return None if pk is None else CustomerRef(pk, models.full_name(last_name, first_name, middle_name))
+def customer_ref(pk, *name) -> CustomerRef | None:
+    return None if pk is None else CustomerRef(pk, models.full_name(*name))
 
 
 def user_label(pk, first_name, last_name) -> str | None:
@@ -175,6 +176,8 @@ def related_customer(relationship) -> ListColumn:
         other.last_name,
         other.first_name,
         other.middle_name,
+        other.company_name,
+        other.customer_type,
         read=customer_ref,
         join=relationship.of_type(other),
     )
@@ -379,6 +382,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
 
     method_permission_name = access.METHOD_PERMISSIONS
     page_size = 20
+    record_label = None  # how the change history names one record (default: show_title)
     list_widget = KartotekaListWidget
     search_widget = KartotekaSearchWidget
     # Columns whose display goes through a formatter picked from the column type.
@@ -1675,6 +1679,32 @@ class CustomerAttributeView(ReferenceView):
     base_order = ("position", "asc")
 
 
+CHANGE_ACTIONS = {"create": _l("создание"), "update": _l("изменение"), "delete": _l("удаление")}
+
+
+def _screen_of(entity: str | None):
+    """The screen that shows records of the model named ``entity`` (not a card's tab)."""
+    views = [
+        v
+        for v in current_app.appbuilder.baseviews
+        if isinstance(v, KartotekaModelView) and v.datamodel.obj.__name__ == entity
+    ]
+    views.sort(key=lambda v: type(v).__name__.endswith("Tab"))
+    return views[0] if views else None
+
+
+def record_label(entity: str | None):
+    view = _screen_of(entity)
+    return (view.record_label or view.show_title) if view is not None else entity
+
+
+def field_label(entity: str | None, field: str):
+    view = _screen_of(entity)
+    if not field:
+        return ""
+    return view.label_columns.get(field, field) if view is not None else field
+
+
 class ChangeLogView(KartotekaModelView):
     """«История изменений»: read-only; values of protected fields follow the field policy."""
 
@@ -1709,9 +1739,12 @@ class ChangeLogView(KartotekaModelView):
     base_order = ("at", "desc")
 
     def visible_values(self, values: list[dict]) -> list[dict]:
-        # Values of a field the user may not read are masked or dropped, row by row.
+        # Values of a field the user may not read are masked or dropped, row by row;
+        # records, fields and actions are named as the screens name them («Customer»,
+        # «update», «birth_date» were shown as stored).
         for row in values:
-            level = access.column_level(row.get("entity"), row.get("field") or "")
+            entity, field = row.get("entity"), row.get("field") or ""
+            level = access.column_level(entity, field)
             if level == access.HIDE:
                 row["old_value"] = row["new_value"] = "—"
             elif level == access.MASK:
@@ -1719,6 +1752,8 @@ class ChangeLogView(KartotekaModelView):
                     access.mask_value(row["old_value"]),
                     access.mask_value(row["new_value"]),
                 )
+            row["entity"], row["field"] = record_label(entity), field_label(entity, field)
+            row["action"] = CHANGE_ACTIONS.get(row.get("action"), row.get("action"))
         return values
 
 
@@ -2072,6 +2107,7 @@ class CustomerView(KartotekaModelView):
     datamodel = Interface(Customer, eager=[joinedload(Customer.manager)])
     list_title = _l("Клиенты")
     show_title = _l("Карточка клиента")
+    record_label = _l("Клиент")
     add_title = _l("Новый клиент")
     edit_title = _l("Редактирование клиента")
     label_columns = CUSTOMER_LABELS
@@ -2088,17 +2124,22 @@ class CustomerView(KartotekaModelView):
     order_columns = [
         "id",
         "registered_at",
-        "last_name",
+        "name_search",
         "phone",
         "email",
         "status",
         "last_visit_at",
     ]
-    order_aliases = {"full_name": "last_name"}
+    order_aliases = {"full_name": "name_search"}  # the name as shown: a legal entity's by its organisation
     opens_record = ("full_name",)
     list_sql = {
         "full_name": ListColumn(
-            Customer.last_name, Customer.first_name, Customer.middle_name, read=models.full_name
+            Customer.last_name,
+            Customer.first_name,
+            Customer.middle_name,
+            Customer.company_name,
+            Customer.customer_type,
+            read=models.full_name,
         )
     }
     add_fieldsets = CUSTOMER_FIELDSETS
@@ -2196,14 +2237,19 @@ class CustomerView(KartotekaModelView):
         return [s for s in CustomerStatus if s != CustomerStatus.BLOCKED]
 
     def extra_fields(self, item):
-        """The extra fields of every customer type, labelled with their type."""
+        """The extra fields of every customer type; the form shows those of the type
+        chosen (kartoteka.js, by ``data-customer-types``), the domain rule keeps them."""
         fields = {}
         for attribute in customers.attributes(self.datamodel.session):
-            label = f"{attribute.label} ({attribute.customer_type.label})"
-            # Plain text inputs: the domain rule (customers.set_attributes) checks numbers
-            # and dates and answers in Russian.
-            widget = DateInput() if attribute.kind.value == "date" else TextInput()
-            fields[f"attr_{attribute.id}"] = StringField(label, validators=[Optional()], widget=widget)
+            # Text inputs: the domain rule (customers.set_attributes) reads numbers and
+            # dates as the user's language writes them and answers in Russian.
+            widget = TypedDateWidget() if attribute.kind.value == "date" else TextInput()
+            fields[f"attr_{attribute.id}"] = StringField(
+                attribute.label,
+                validators=[Optional()],
+                widget=widget,
+                render_kw={"data-customer-types": attribute.customer_type.value},
+            )
         return fields
 
     def save_extra_fields(self, form, item):
@@ -2211,6 +2257,13 @@ class CustomerView(KartotekaModelView):
             int(name[5:]): field.data for name, field in form._fields.items() if name.startswith("attr_")
         }
         customers.set_attributes(self.datamodel.session, item, values)
+
+    def _init_forms(self):
+        super()._init_forms()
+        for form_class in (self.add_form, self.edit_form):
+            unbound = getattr(form_class, "company_name", None)
+            if unbound is not None:  # shown for the types that have an organisation
+                unbound.kwargs["render_kw"] = {"data-customer-types": "legal sole"}
 
     def restrict_form(self, form, new=False, item=None):
         super().restrict_form(form, new=new, item=item)
@@ -2232,7 +2285,7 @@ class CustomerView(KartotekaModelView):
         for value in item.attribute_values if item is not None else []:
             field = form._fields.get(f"attr_{value.attribute_id}")
             if field is not None and field.data in (None, ""):
-                field.process_data(value.value)
+                field.process_data(customers.attribute_text(value.attribute, value.value))
 
     def _extra_fieldset(self, form, fieldsets):
         names = [n for n in form._fields if n.startswith("attr_")]
@@ -2257,7 +2310,10 @@ class CustomerView(KartotekaModelView):
             args = widgets["show"].template_args
             names = [f"attr_{v.attribute_id}" for v in values]
             args["include_columns"] = [*args["include_columns"], *names]
-            args["value_columns"] = [*args["value_columns"], *(v.value for v in values)]
+            args["value_columns"] = [
+                *args["value_columns"],
+                *(customers.attribute_text(v.attribute, v.value) for v in values),
+            ]
             args["label_columns"] = {
                 **args["label_columns"],
                 **{n: v.attribute.label for n, v in zip(names, values, strict=True)},

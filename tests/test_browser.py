@@ -366,3 +366,19 @@ def test_the_booking_form_is_usable_from_the_keyboard(ctx, server, page):
     kept = page.locator("#order-catalog_item + .select2-container .select2-selection__rendered")
     expect(kept).to_contain_text("Массаж спины — 2\xa0500,00\xa0₽")
     assert page.input_value("#order-paid") == "1 000,5О"
+
+
+def test_the_customer_form_asks_for_the_fields_of_the_chosen_type(ctx, server, page):
+    from app.models import AttributeKind, CustomerAttribute, CustomerType
+
+    ctx.add(CustomerAttribute(customer_type=CustomerType.LEGAL, label="ИНН", kind=AttributeKind.TEXT))
+    ctx.add(CustomerAttribute(customer_type=CustomerType.INDIVIDUAL, label="СНИЛС", kind=AttributeKind.TEXT))
+    ctx.commit()
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/add")
+    inn = page.locator("tr", has=page.get_by_text("ИНН", exact=True))
+    snils = page.locator("tr", has=page.get_by_text("СНИЛС", exact=True))
+    company = page.locator("tr:has(#company_name)")
+    assert (inn.is_visible(), snils.is_visible(), company.is_visible()) == (False, True, False)
+    page.select_option("select[name=customer_type]", "legal")
+    assert (inn.is_visible(), snils.is_visible(), company.is_visible()) == (True, False, True)

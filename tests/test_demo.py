@@ -51,3 +51,38 @@ def test_density_on_average_and_the_same_for_the_same_seed(ctx, orders, notes):
 def test_negative_density_is_refused(ctx):
     with pytest.raises(ValueError):
         seed_demo(customers=1, orders_per_customer=-1)
+
+
+def test_the_demo_holds_blanks_and_every_kind_of_customer(ctx):
+    """A demo where every field is filled hid the first week's defects (the second
+    customer without a card number could not be registered)."""
+    from app.models import CustomerAttributeValue, CustomerType, OrderKind, OrderStatus
+
+    seeded(ctx)
+    by_type = dict(
+        ctx.execute(select(Customer.customer_type, func.count()).group_by(Customer.customer_type)).all()
+    )
+    assert set(by_type) == set(CustomerType)
+    for column in (Customer.email, Customer.card_number, Customer.middle_name, Customer.city):
+        assert ctx.scalar(select(func.count()).where(column.is_(None))) > 10, column
+    assert ctx.scalar(select(func.count()).where(Customer.email == "")) == 0  # blank is NULL, not ''
+    legal = ctx.scalars(select(Customer).where(Customer.customer_type == CustomerType.LEGAL)).all()
+    assert all(c.full_name == c.company_name for c in legal)
+    assert any(c.last_name is None for c in legal)
+    assert ctx.scalar(select(func.count(CustomerAttributeValue.id))) > 0
+    # «Последний визит» is the last completed visit
+    completed = (
+        select(func.max(Order.visit_at))
+        .where(
+            Order.customer_id == Customer.id,
+            Order.kind == OrderKind.VISIT,
+            Order.status == OrderStatus.COMPLETED,
+        )
+        .scalar_subquery()
+    )
+    mismatched = ctx.scalar(
+        select(func.count()).where(
+            func.coalesce(Customer.last_visit_at, NOW) != func.coalesce(completed, NOW)
+        )
+    )
+    assert mismatched == 0

@@ -465,3 +465,88 @@ def test_the_front_desk_enters_a_passport_and_then_sees_it_masked(ctx, login_as)
     client.post(f"/customerdocumentview/edit/{document.id}", data={**passport, "number": "000000"})
     ctx.expire_all()
     assert ctx.get(CustomerDocument, document.id).number == "123456"
+
+
+def test_a_legal_entity_is_named_by_its_organisation_and_asked_only_its_fields(ctx, login_as):
+    from app.models import AttributeKind, CustomerAttribute, CustomerType
+
+    inn = CustomerAttribute(
+        customer_type=CustomerType.LEGAL, label="ИНН", kind=AttributeKind.TEXT, required=True
+    )
+    signed = CustomerAttribute(
+        customer_type=CustomerType.LEGAL, label="Дата договора", kind=AttributeKind.DATE
+    )
+    ctx.add_all([inn, signed])
+    ctx.commit()
+    client = login_as("reception")
+    form = client.get("/customerview/add").get_data(as_text=True)
+    assert re.search(rf'data-customer-types="legal"[^>]*name="attr_{inn.id}"', form)
+    assert 'data-customer-types="legal sole"' in form  # the organisation's name, for those types
+    legal = {
+        **REGISTRATION,
+        "customer_type": "legal",
+        "last_name": "",
+        "first_name": "",
+        "company_name": "ООО «Ромашка»",
+        "phone": "8 495 777-00-11",
+        f"attr_{inn.id}": "7701234567",
+        f"attr_{signed.id}": "15.03.2026",
+    }
+    response = client.post("/customerview/add", data=legal)
+    assert response.status_code == 302, response.get_data(as_text=True)[-1500:]
+    # a private person is not asked for the legal entity's required ИНН
+    assert client.post("/customerview/add", data=REGISTRATION).status_code == 302
+    company, person = customers(ctx)
+    assert (company.last_name, company.first_name, company.company_name) == (None, None, "ООО «Ромашка»")
+    assert {v.attribute.label: v.value for v in company.attribute_values} == {
+        "ИНН": "7701234567",
+        "Дата договора": "2026-03-15",
+    }
+    assert person.attribute_values == [] and person.company_name is None
+    card = client.get(f"/customerview/show/{company.id}").get_data(as_text=True)
+    assert "<title>ООО «Ромашка» — Картотека</title>" in card
+    assert "15.03.2026" in card and "2026-03-15" not in card
+    listing = client.get("/customerview/list/").get_data(as_text=True)
+    assert "ООО «Ромашка»" in listing
+    refused = client.post("/customerview/add", data={**legal, "company_name": "", "phone": "8 495 777-00-12"})
+    assert refused.status_code == 422 and "Укажите наименование организации." in refused.get_data(
+        as_text=True
+    )
+    wrong_date = client.post(
+        "/customerview/add", data={**legal, "phone": "8 495 777-00-13", f"attr_{signed.id}": "2026/03/15"}
+    )
+    assert "В поле «Дата договора» должна быть дата, например 12.07.1986." in wrong_date.get_data(
+        as_text=True
+    )
+
+
+# -- 9. Russian wherever a user reads ------------------------------------------------------
+
+
+def test_the_change_history_names_records_fields_and_actions_in_russian(ctx, login_as):
+    customer = factories.customer(ctx, birth_date=dt.date(1990, 3, 15))
+    order = factories.order(ctx, customer)
+    manager = login_as("manager")
+    form = {
+        "customer": str(customer.id),
+        "kind": "visit",
+        "status": "confirmed",
+        "paid": "0",
+        "comment": "Первичный",
+    }
+    assert manager.post(f"/orderview/edit/{order.id}", data=form).status_code == 302
+    ctx.get(Customer, customer.id).birth_date = dt.date(1990, 3, 16)
+    ctx.commit()
+    for url in ("/changelogview/list/", f"/customerview/show/{customer.id}"):
+        page = login_as("auditor").get(url).get_data(as_text=True)
+        cells = set(re.findall(r'<td class="col-(?:entity|action|field)">([^<]*)</td>', page))
+        assert {
+            "Заказ",
+            "Клиент",
+            "изменение",
+            "создание",
+            "Дата рождения",
+            "Статус",
+            "Комментарий",
+        } <= cells, url
+        assert not cells & {"Customer", "Order", "update", "create", "birth_date", "status", "comment"}, url

@@ -93,3 +93,20 @@ $(document).on('select2:open', function () {
   focus();
   window.setTimeout(focus, 0);
 });
+
+/* A customer's form asks for the fields of the customer type chosen: the
+   organisation's name for a legal entity or a sole proprietor, and the extra
+   fields an administrator defined for that type (every type's showed at once). */
+$(function () {
+  var type = $('select[name=customer_type]');
+  if (!type.length) { return; }
+  function follow() {
+    var chosen = type.val();
+    $('[data-customer-types]').each(function () {
+      var shown = String($(this).data('customer-types')).split(' ').indexOf(chosen) !== -1;
+      $(this).closest('tr').toggle(shown);
+    });
+  }
+  type.on('change', follow);
+  follow();
+});
