@@ -17,6 +17,7 @@ from flask_migrate import upgrade
 
 from app import create_app
 from app.access import sync_roles
+from app.database import refresh_statistics
 from app.demo import create_demo_users, seed_demo
 from app.extensions import db
 from app.models import Customer
@@ -31,6 +32,7 @@ def prepare(app, customers: int) -> None:
         password, logins = create_demo_users(password)
         if not db.session.query(Customer.id).limit(1).first():
             print(seed_demo(customers=customers))
+        refresh_statistics(db.session)  # SQLite's planner has no statistics of its own
         print("Demo users (login / role), shared password:", password)
         for login, role in logins:
             print(f"  {login:10} {role}")

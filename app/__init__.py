@@ -46,7 +46,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)
     compile_translations(app.config["BABEL_TRANSLATION_DIRECTORIES"])
 
-    from . import audit, formatting, notifications, records, transactions
+    from . import audit, database, formatting, notifications, records, transactions  # noqa: F401
 
     records.install()
     audit.install()

@@ -11,10 +11,13 @@ kartoteka = AppGroup("kartoteka", help="Kartoteka: roles, demo data.")
 
 @kartoteka.command("init")
 def init_command():
-    """Create permissions and the default roles (idempotent)."""
+    """Create permissions and the default roles (idempotent); refresh the planner's statistics."""
     from .access import sync_roles
+    from .database import refresh_statistics
+    from .extensions import db
 
     click.echo(", ".join(sync_roles()) or "roles up to date")
+    refresh_statistics(db.session)
 
 
 @kartoteka.command("roles")

@@ -14,6 +14,7 @@ from sqlalchemy import func, insert, select
 
 from .access import ROLES
 from .customers import fold, name_search_key
+from .database import refresh_statistics
 from .extensions import db
 from .models import (
     AttributeKind,
@@ -622,6 +623,8 @@ def seed_demo(
     _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m, rows_a)
     _fix_sequences()
     session.commit()
+    # the planner's statistics for what was just written (autovacuum comes too late)
+    refresh_statistics(session, SEEDED_TABLES)
     return (
         f"customers: {customers}, orders: {counts['orders']} ({counts['items']} items), "
         f"documents: {counts['documents']}, "
@@ -678,6 +681,20 @@ def _vary(variety: random.Random, row: dict, rows_a: list, attributes: dict, reg
         row["category_id"] = None
         row["manager_id"] = None
     row["name_search"] = name_search_key(SimpleNamespace(**row))
+
+
+SEEDED_TABLES = (
+    "customer",
+    "customer_tag",
+    "customer_attribute_value",
+    "customer_document",
+    "customer_order",
+    "order_item",
+    "customer_return",
+    "review",
+    "note",
+    "medical_record",
+)
 
 
 def _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m, rows_a) -> None:

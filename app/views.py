@@ -49,7 +49,7 @@ from sqlalchemy import Boolean, Date, DateTime, Numeric, String, cast, literal, 
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import MANYTOONE, aliased, joinedload
+from sqlalchemy.orm import MANYTOONE, aliased, contains_eager, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import BuildError
 from wtforms import BooleanField, HiddenField, StringField
@@ -127,6 +127,7 @@ from .models import (
     ThrottleKind,
     UserSession,
     column_limit,
+    customer_tag,
     record_id,
     utcnow,
 )
@@ -2415,22 +2416,29 @@ class CustomerView(KartotekaModelView):
         try:
             pk = int(pk)
         except (TypeError, ValueError):
-            return None
+            return None, None
+        # The collections through plain LEFT JOINs: joinedload(Customer.tags) nests the
+        # association in a join that SQLite materialises whole (every customer's tags,
+        # tens of thousands of rows, on every card).
         query = (
             self.datamodel.session.query(Customer)
+            .outerjoin(customer_tag, customer_tag.c.customer_id == Customer.id)
+            .outerjoin(Tag, Tag.id == customer_tag.c.tag_id)
+            .outerjoin(CustomerAttributeValue, CustomerAttributeValue.customer_id == Customer.id)
+            .outerjoin(CustomerAttribute, CustomerAttribute.id == CustomerAttributeValue.attribute_id)
             .options(
                 joinedload(Customer.category),
                 joinedload(Customer.manager),
-                joinedload(Customer.tags),
-                joinedload(Customer.attribute_values).joinedload(CustomerAttributeValue.attribute),
+                contains_eager(Customer.tags),
+                contains_eager(Customer.attribute_values).contains_eager(CustomerAttributeValue.attribute),
             )
             .add_columns(*customers.kpi_columns(access.row_scope(Order)))
             .filter(Customer.id == pk)
         )
-        row = self.datamodel.apply_filters(query, self._base_filters).first()
-        if row is None:
+        rows = self.datamodel.apply_filters(query, self._base_filters).all()  # one customer, uniqued
+        if not rows:
             return None, None
-        customer, *figures = row
+        customer, *figures = rows[0]
         return customer, customers.kpi_figures(*figures)
 
     HEADER_FIELDS = (("phone", formatting.phone), ("email", None))

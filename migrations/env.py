@@ -98,10 +98,19 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            # SQLite alters a table by copying it and dropping the old one: with foreign
+            # keys on (app/database.py), the drop would cascade into every child table.
+            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            connection.commit()  # (the pragma's autobegun transaction: Alembic begins its own)
         context.configure(connection=connection, target_metadata=get_metadata(), **conf_args)
 
         with context.begin_transaction():
             context.run_migrations()
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+            connection.commit()
 
 
 if context.is_offline_mode():

@@ -114,3 +114,60 @@ def test_the_system_administrator_opens_the_roles_screen_and_keeps_it(app, login
             assert "KartotekaRoleModelView" in names
         finally:
             access.sync_roles(reset=True)
+
+
+def test_migration_0015_keeps_a_customers_records_and_names_legal_entities(tmp_path):
+    """SQLite alters a table by copying it: with foreign keys on, dropping the old
+    customer table would have cascaded into every order (migrations turn them off)."""
+    from sqlalchemy import text
+
+    with database_at(tmp_path, "0014") as upgrade:
+        columns = "customer_type, status, name_search, discount, bonus_balance, deposit_balance, registered_at, version, created_on, changed_on"
+        values = "0, 0, 0, CURRENT_TIMESTAMP, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP"
+        db.session.execute(
+            text(
+                f"INSERT INTO customer (id, last_name, first_name, company_name, {columns}) VALUES "
+                f"(1, 'Иванова', 'Анна', 'ООО «Ромашка»', 'legal', 'active', ' иванова анна ооо «ромашка»', {values})"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO customer_order (id, customer_id, kind, status, payment_status, total, paid, "
+                "created_on, changed_on) VALUES (1, 1, 'visit', 'new', 'unpaid', 0, 0, CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            )
+        )
+        db.session.commit()
+        upgrade()
+        assert db.session.execute(text("SELECT count(*) FROM customer_order")).scalar() == 1
+        assert (
+            db.session.execute(text("SELECT name_search FROM customer")).scalar()
+            == " ооо «ромашка» иванова анна"
+        )
+        assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1  # on again for the app
+
+
+def test_deleting_a_customer_on_sqlite_leaves_nothing_of_theirs_behind(app, ctx):
+    """SQLite ignored the foreign keys: a deleted customer's messages and documents stayed."""
+    from app.models import Customer, CustomerDocument, Message, MessageStatus, Note
+    from tests import factories
+
+    customer = factories.customer(ctx)
+    ctx.add_all(
+        [
+            Note(customer=customer, text="Заметка"),
+            CustomerDocument(customer=customer, kind="other", number="1"),
+            Message(
+                customer=customer,
+                channel="sms",
+                message_type="manual",
+                body="Текст",
+                status=MessageStatus.SENT,
+            ),
+        ]
+    )
+    ctx.commit()
+    ctx.execute(Customer.__table__.delete())  # as a bulk delete or an import would, past the ORM
+    ctx.commit()
+    for model in (Note, CustomerDocument, Message):
+        assert ctx.query(model).count() == 0, model

@@ -1,0 +1,188 @@
+"""The private surface of the libraries Kartoteka extends, fenced.
+
+Kartoteka overrides or calls methods that Flask-AppBuilder (and Jinja, Flask-Session,
+RQ) do not promise to keep: a minor release may rename one or change its arguments,
+and a page would break with nothing saying why. Each one is listed here with the
+signature it had when Kartoteka was written against it; ``tests/test_overrides.py``
+compares them with the installed libraries, so an upgrade fails with the name of
+what changed. Add a line here whenever code reaches for a ``_private`` name.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+
+# (owner, name, signature as inspect prints it or None for an attribute, where Kartoteka uses it)
+PRIVATE = (
+    # a list page: FAB's list chain, taken over to render from one query plan
+    ("flask_appbuilder.views:ModelView", "_list", "(self, **kwargs)", "app.views KartotekaModelView._list"),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_get_list_widget",
+        "(self, filters, actions=None, order_column='', order_direction='', page=None, page_size=None, "
+        "widgets=None, **kwargs)",
+        "app.views KartotekaModelView._get_list_widget",
+    ),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_get_search_widget",
+        "(self, form=None, exclude_cols=None, widgets=None)",
+        "app.views KartotekaModelView._get_search_widget: the filter widget rendered once per key",
+    ),
+    # forms: generated fields swapped for ones that read the user's language
+    # an attribute (no signature): the row scope joins the declared base filters per request
+    ("flask_appbuilder.views:ModelView", "_base_filters", None, "app.datamodel RowScopeMixin"),
+    ("flask_appbuilder.views:ModelView", "_init_forms", "(self)", "app.views, app.security: local fields"),
+    ("flask_appbuilder.views:ModelView", "_init_properties", "(self)", "app.views: custom filters"),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_get_show_widget",
+        "(self, pk, item, widgets=None, actions=None, show_fieldsets=None)",
+        "app.views: the field policy on a record's page",
+    ),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_get_add_widget",
+        "(self, form, exclude_cols=None, widgets=None)",
+        "app.views: the field policy on the add form",
+    ),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_get_edit_widget",
+        "(self, form, exclude_cols=None, widgets=None)",
+        "app.views: the field policy on the edit form",
+    ),
+    ("flask_appbuilder.views:ModelView", "_add", "(self)", "app.views: the save pipeline through the domain"),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_edit",
+        "(self, pk)",
+        "app.views: the save pipeline through the domain",
+    ),
+    ("flask_appbuilder.views:ModelView", "_show", "(self, pk)", "app.views KartotekaModelView.show"),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_get_related_views_widgets",
+        "(self, item, orders=None, pages=None, page_sizes=None, widgets=None, **args)",
+        "app.views: the card's tabs, those the role may read, in declared order",
+    ),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_get_related_view_widget",
+        "(self, item, related_view, order_column='', order_direction='', page=None, page_size=None)",
+        "app.views: a card tab's list",
+    ),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_fill_form_exclude_cols",
+        "(self, exclude_cols, form)",
+        "app.views _add/_edit (called)",
+    ),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_deserialize_pk_if_composite",
+        "(self, pk)",
+        "app.views show/edit (called)",
+    ),
+    # the data layer
+    (
+        "flask_appbuilder.models.sqla.interface:SQLAInterface",
+        "_get_attr_value",
+        "(item, col)",
+        "app.datamodel",
+    ),
+    (
+        "flask_appbuilder.models.sqla.interface:SQLAInterface",
+        "_apply_inner_all",
+        "(self, query: 'Query', filters: 'Filters | None' = None, order_column: 'str' = '', "
+        "order_direction: 'str' = '', page: 'int | None' = None, page_size: 'int | None' = None, "
+        "select_columns: 'list[str] | None' = None, aliases_mapping: 'dict[str, AliasedClass] | None' = None) "
+        "-> 'Query'",
+        "app.datamodel Interface.query_count (called)",
+    ),
+    (
+        "flask_appbuilder.models.filters:Filters",
+        "_add_filter",
+        "(self, filter_instance, values)",
+        "app.views, app.datamodel",
+    ),
+    # the REST API
+    (
+        "flask_appbuilder.api:ModelRestApi",
+        "_get_field_info",
+        "(self, field: 'Field', filter_rel_field: 'Dict[str, Any]', page: 'Optional[int]' = None, "
+        "page_size: 'Optional[int]' = None) -> 'Dict[str, Any]'",
+        "app.api: descriptions of fields",
+    ),
+    # permissions answered from the set loaded once per request
+    (
+        "flask_appbuilder.security.sqla.manager:SecurityManager",
+        "_has_view_access",
+        "(self, user: 'object', permission_name: 'str', view_name: 'str') -> 'bool'",
+        "app.security",
+    ),
+    (
+        "flask_appbuilder.security.sqla.manager:SecurityManager",
+        "_get_user_permission_view_menus",
+        "(self, user: 'object', permission_name: 'str', view_menus_name: 'List[str]') -> 'Set[str]'",
+        "app.security",
+    ),
+    # templates read the environment's globals without a ChainMap per import
+    (
+        "jinja2.environment:Environment",
+        "_load_template",
+        "(self, name: str, globals: Optional[MutableMapping[str, Any]]) -> 'Template'",
+        "app.rendering Environment",
+    ),
+    # sessions kept in Kartoteka's migrated table
+    (
+        "flask_session.base:ServerSideSessionInterface",
+        "_retrieve_session_data",
+        "(self, store_id: str) -> Optional[dict]",
+        "app.sessions",
+    ),
+    (
+        "flask_session.base:ServerSideSessionInterface",
+        "_delete_session",
+        "(self, store_id: str) -> None",
+        "app.sessions",
+    ),
+    (
+        "flask_session.base:ServerSideSessionInterface",
+        "_delete_expired_sessions",
+        "(self) -> None",
+        "app.sessions",
+    ),
+    (
+        "flask_session.base:ServerSideSessionInterface",
+        "_upsert_session",
+        "(self, session_lifetime: datetime.timedelta, session: flask_session.base.ServerSideSession, "
+        "store_id: str) -> None",
+        "app.sessions",
+    ),
+    # the embedded worker runs RQ's SimpleWorker in a thread
+    ("rq.worker.worker_classes:SimpleWorker", "_install_signal_handlers", "(self)", "app.worker"),
+)
+
+
+def owner(path: str):
+    module, _colon, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def changed() -> list[str]:
+    """Each fenced name that is gone or whose signature differs from the one recorded."""
+    found = []
+    for path, name, signature, used_by in PRIVATE:
+        try:
+            method = getattr(owner(path), name)
+        except (ImportError, AttributeError):
+            found.append(f"{path}.{name} is gone (used by {used_by})")
+            continue
+        if signature is None:  # an attribute: that it is there is what counts
+            continue
+        now = str(inspect.signature(method))
+        if now != signature:
+            found.append(f"{path}.{name}{now}, was {signature} (used by {used_by})")
+    return found
