@@ -8,6 +8,7 @@ changed), so the history never becomes a side door to the anamnesis.
 from __future__ import annotations
 
 import enum
+from decimal import Decimal
 
 from flask import g, has_request_context
 from sqlalchemy import event, inspect
@@ -37,6 +38,19 @@ def _text(value) -> str | None:
     return str(value)
 
 
+def _comparable(value):
+    """A value as the history compares it: a blank text is no value (a form sends
+    "" for a field stored as NULL), an amount by its number (0 is 0.00), a status
+    by its stored value (whether the enum or its value was assigned)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
+        return Decimal(str(value))
+    return value
+
+
 def _user_id():
     if has_request_context():
         user = g.get("user")
@@ -58,7 +72,7 @@ def _changes(obj):
         if history.has_changes():
             old = history.deleted[0] if history.deleted else None
             new = history.added[0] if history.added else None
-            if _text(old) != _text(new):
+            if _comparable(old) != _comparable(new):
                 yield attr.key, old, new
 
 
