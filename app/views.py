@@ -703,6 +703,40 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         if not history or history[-1] != request.url:
             super().update_redirect()
 
+    FORM_PAGES = ("/add", "/edit/", "/delete/")
+
+    def get_redirect(self):
+        """Where a save or a delete lands: the page the form was opened from if that
+        page shows this view's records (its list as filtered, a record, the card or
+        order whose tab it is), else this view's list.
+
+        FAB went back to whatever page preceded the form in the session's history:
+        a form opened from another list, a bookmark or another browser tab (one
+        session, one history) landed a saved tag on the branches list."""
+        history = list(session.get("page_history") or [])
+        if history and urlsplit(history[-1]).path == request.path:
+            history.pop()  # the form itself
+            session["page_history"] = history
+        previous = urlsplit(history[-1]) if history else None
+        if previous is not None and self.shows_own_records(previous.path):
+            return previous.path + (f"?{previous.query}" if previous.query else "")
+        return url_for(f"{type(self).__name__}.list")
+
+    def shows_own_records(self, path: str) -> bool:
+        """Is ``path`` a page of this view that is not a form, or the page of a
+        record whose tabs include this view's records?"""
+        if path.startswith(self.route_base + "/"):
+            return not any(part in path[len(self.route_base) :] for part in self.FORM_PAGES)
+        model = self.datamodel.obj
+        return any(
+            path.startswith(parent.route_base + "/show/")
+            for parent in self.appbuilder.baseviews
+            if any(
+                getattr(tab, "datamodel", None) and tab.datamodel.obj is model
+                for tab in getattr(parent, "_related_views", None) or []
+            )
+        )
+
     # -- lists ---------------------------------------------------------------
 
     def list_conditions(self) -> list:

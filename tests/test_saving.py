@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from app import access, audit
-from app.models import ChangeLog
+from app.models import ChangeLog, Note, Tag
 from tests import factories
 from tests.conftest import user_id
 from tests.html_forms import form_fields
@@ -61,3 +63,54 @@ def test_a_real_change_is_still_written_once(ctx, login_as):
     ctx.expire_all()
     changes = [(c.field, c.old_value, c.new_value) for c in ctx.query(ChangeLog).filter_by(action="update")]
     assert changes == [("city", None, "Тула")]
+
+
+@pytest.mark.parametrize("opened", ["add", "edit"])
+def test_saving_lands_on_the_list_of_what_was_saved(ctx, login_as, opened):
+    """Saving a tag landed on the branches list: the page before the form in the
+    session's history, whatever it was (a form opened from another list, a bookmark
+    or another browser tab)."""
+    tag = Tag(name="VIP", color="#ff0000")
+    ctx.add(tag)
+    ctx.commit()
+    client = login_as("manager")
+    assert client.get("/branchview/list/").status_code == 200
+    url = "/tagview/add" if opened == "add" else f"/tagview/edit/{tag.id}"
+    client.get(url)
+    saved = client.post(url, data={"name": "Постоянный", "color": "#00ff00"})
+    assert saved.status_code == 302
+    assert saved.headers["Location"].endswith("/tagview/list/")
+
+
+def test_saving_returns_to_the_page_the_form_was_opened_from(ctx, login_as):
+    """The card a note was added from, and a filtered list an edit was opened from, stay where they were."""
+    customer = seed(ctx)
+    note = ctx.query(Note).first()
+    client = login_as("manager")
+    card = f"/customerview/show/{customer.id}"
+    client.get(card)
+    client.get(f"/noteview/add?_flt_0_customer={customer.id}")
+    saved = client.post(f"/noteview/add?_flt_0_customer={customer.id}", data={"text": "Новое"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(card)
+    client.get("/noteview/list/?psize_NoteView=40")
+    client.get(f"/noteview/edit/{note.id}")
+    saved = client.post(f"/noteview/edit/{note.id}", data={"customer": str(customer.id), "text": "Изменено"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(
+        "/noteview/list/?psize_NoteView=40"
+    )
+    client.get(card)
+    client.get(f"/notetab/edit/{note.id}")
+    saved = client.post(f"/notetab/edit/{note.id}", data={"customer": str(customer.id), "text": "С карточки"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(card)
+
+
+def test_deleting_from_the_records_page_lands_on_the_list(ctx, login_as):
+    tag = Tag(name="VIP", color="#ff0000")
+    ctx.add(tag)
+    ctx.commit()
+    client = login_as("manager")
+    client.get(f"/tagview/show/{tag.id}")
+    client.get("/tagview/list/")
+    client.get(f"/tagview/show/{tag.id}")
+    deleted = client.post(f"/tagview/delete/{tag.id}")
+    assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/tagview/list/")
