@@ -127,8 +127,23 @@ def record_creations(session: Session, flush_context) -> None:
         session.add_all(rows)
 
 
+def _keep_old_value(target, value, oldvalue, initiator):
+    return value
+
+
 def install() -> None:
-    """Register the listener once per process (all sessions)."""
+    """Register the listener once per process (all sessions).
+
+    Every tracked column keeps its old value when it is set (SQLAlchemy's
+    ``active_history``): a value set on a row whose attributes had expired (after
+    a commit, as a domain function or the API may) was written to the history as
+    «— → new», its old value lost."""
     if not event.contains(Session, "before_flush", record_changes):
         event.listen(Session, "before_flush", record_changes)
         event.listen(Session, "after_flush", record_creations)
+        for model in TRACKED:
+            for attr in inspect(model).column_attrs:
+                if attr.key not in SKIP:
+                    event.listen(
+                        getattr(model, attr.key), "set", _keep_old_value, active_history=True, retval=True
+                    )

@@ -114,3 +114,13 @@ def test_deleting_from_the_records_page_lands_on_the_list(ctx, login_as):
     client.get(f"/tagview/show/{tag.id}")
     deleted = client.post(f"/tagview/delete/{tag.id}")
     assert deleted.status_code == 302 and deleted.headers["Location"].endswith("/tagview/list/")
+
+
+def test_the_history_keeps_the_old_value_of_a_row_changed_after_a_commit(ctx):
+    """A value set on a customer whose attributes had expired (after a commit: a
+    domain function, the API) was written to the history as «— → new»."""
+    customer = factories.customer(ctx, phone="+79035550010", city="Тула")
+    customer.phone, customer.city = "+79035550011", "Орёл"
+    ctx.commit()
+    changes = {(c.field, c.old_value, c.new_value) for c in ctx.query(ChangeLog).filter_by(action="update")}
+    assert changes == {("phone", "+79035550010", "+79035550011"), ("city", "Тула", "Орёл")}
