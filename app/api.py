@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Enum
 
-from . import access, views
+from . import access, disclosure, views
 from .datamodel import Interface, RowScopeMixin
 from .models import Customer, CustomerDocument, MedicalRecord, Note, Order
 
@@ -138,22 +138,11 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
             info["description"] = ""  # FAB translates "", which gives the catalog's header
         return info
 
-    def _policy(self, row: dict) -> dict:
-        model = self.datamodel.obj
-        for column in list(row):
-            level = access.column_level(model, column)
-            if level == access.HIDE:
-                del row[column]
-            elif level == access.MASK:
-                row[column] = access.mask_value(row[column])
-        return row
-
     def pre_get(self, data):
-        self._policy(data["result"])
+        disclosure.row(self.datamodel.obj, data["result"], pk=data.get("id"))
 
     def pre_get_list(self, data):
-        for row in data["result"]:
-            self._policy(row)
+        disclosure.rows(self.datamodel.obj, data["result"], pks=data.get("ids"))
 
     def _refuse_unwritable(self):
         payload = request.get_json(silent=True) or {}

@@ -21,7 +21,7 @@ from sqlalchemy.orm import joinedload
 from wtforms import Field
 from wtforms.validators import DataRequired, Optional, ValidationError
 
-from . import access, customers, formatting
+from . import access, customers, disclosure, formatting
 from .datamodel import ConditionFilter
 from .extensions import db
 from .headers import CSP_NONCE
@@ -36,11 +36,11 @@ def readable_contacts() -> set[str]:
 
 def customer_label(customer: Customer) -> str:
     """«Иванова Анна Сергеевна · 8 (916) 123-45-67», the phone as the policy shows it."""
-    level = access.column_level(Customer, "phone")
-    if level == access.HIDE or not customer.phone:
+    phone = disclosure.row(Customer, {"phone": customer.phone}, customer).get("phone")
+    if not phone:
         return customer.full_name
-    phone = access.mask_value(customer.phone) if level == access.MASK else formatting.phone(customer.phone)
-    return f"{customer.full_name} · {phone}"
+    shown = phone if isinstance(phone, disclosure.Masked) else formatting.phone(phone)
+    return f"{customer.full_name} · {shown}"
 
 
 def order_label(order: Order) -> str:

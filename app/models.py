@@ -721,8 +721,9 @@ class ChangeLog(Model):
     entity_id = Column(Integer)
     action = Column(String(10), nullable=False)  # create / update / delete
     field = Column(String(60))
-    old_value = Column(Text)
-    new_value = Column(Text)
+    # copies of the changed field's values: shown as that field is (app/disclosure.py)
+    old_value = Column(Text, info={"copy_of": ("entity", "field")})
+    new_value = Column(Text, info={"copy_of": ("entity", "field")})
 
 
 # --------------------------------------------------------------------------

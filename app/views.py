@@ -60,6 +60,7 @@ from wtforms.widgets import TextInput
 from . import (
     access,
     customers,
+    disclosure,
     documents,
     formatting,
     headers,
@@ -85,6 +86,7 @@ from .datamodel import (
     WhereFilter,
     values_connection,
 )
+from .disclosure import Masked
 from .errors import Forbidden, StaleEdit, ValidationFailed
 from .extensions import db
 from .forms import (
@@ -219,6 +221,17 @@ def _record_endpoint(model) -> str | None:
     ]
     views.sort(key=lambda v: type(v).__name__.endswith("Tab"))
     return f"{type(views[0]).__name__}.show" if views else None
+
+
+def skip_masked(formatter):
+    """``formatter``, leaving a value the policy masked as it is."""
+    if formatter is None:
+        return None
+
+    def format_unless_masked(value):
+        return value if isinstance(value, Masked) else formatter(value)
+
+    return format_unless_masked
 
 
 def card_link(pk) -> Markup:
@@ -562,12 +575,9 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         return result
 
     def policy_formatters(self) -> dict:
-        formatters = dict(self.formatters_columns)
-        model = self.datamodel.obj.__name__
-        for (model_name, column), _key in access.COLUMN_FIELDS.items():
-            if model_name == model and self.column_level(column) == access.MASK:
-                formatters[column] = access.mask_value
-        return formatters
+        """The formatters of a record's page or a file: a value the policy masked
+        (app/disclosure.py) is shown as it is."""
+        return {column: skip_masked(formatter) for column, formatter in self.formatters_columns.items()}
 
     def policy_filters(self, filters):
         """Drop filters on columns the user may not read: no filter works as an oracle."""
@@ -652,6 +662,10 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         widgets = widgets or {}
         skipped = {c for c in self.not_applicable(item) if getattr(item, c, None) in (None, "")}
         columns = [c for c in self.policy_columns(self.show_columns) if c not in skipped]
+        values = dict(zip(columns, self.datamodel.get_values_item(item, columns), strict=True))
+        disclosure.row(self.datamodel.obj, values, item=item)
+        self.visible_values([values])
+        columns = [c for c in columns if c in values]
         show_fieldsets = [
             (name, {**options, "fields": [f for f in options["fields"] if f not in skipped]})
             for name, options in show_fieldsets or self.show_fieldsets or []
@@ -660,7 +674,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             pk=pk,
             label_columns=self.label_columns,
             include_columns=columns,
-            value_columns=self.datamodel.get_values_item(item, columns),
+            value_columns=[values[c] for c in columns],
             formatters_columns=self.policy_formatters(),
             actions=actions or self.actions,
             fieldsets=self.policy_fieldsets(show_fieldsets or self.show_fieldsets),
@@ -770,18 +784,22 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             count, keys, values = self.datamodel.query_values(
                 joined_filters, order_column, order_direction, page, page_size, plan
             )
+            disclosure.rows(self.datamodel.obj, values, pks=keys)
+            self.visible_values(values)
         else:  # a card's tab (one statement with its total), or columns only objects give
             count, rows = self.datamodel.query(
                 joined_filters, order_column, order_direction, page=page, page_size=page_size
             )
             keys, values = self.datamodel.get_keys(rows), self.list_values(rows, columns)
+            disclosure.rows(self.datamodel.obj, values, items=rows, pks=keys)
+            self.visible_values(values)
         pks = [self._serialize_pk_if_composite(pk) for pk in keys]
         visible_actions = self.list_actions(actions or self.actions)
         buttons = {method: self.can(method) for method in ("add", "show", "edit", "delete", "export")}
         table_rows = self.list_rows(
             pks,
             self.list_cells(
-                self.visible_values(values),
+                values,
                 columns,
                 pks,
                 self.action_url_base("show") if buttons["show"] else None,
@@ -894,13 +912,14 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             plans[columns] = self.datamodel.values_plan(columns, self.list_sql, RELATED_LABELS)
         return plans[columns]
 
+    def visible_values(self, values: list[dict]) -> list[dict]:
+        """What a view does to the values of its rows after the field policy
+        (app/disclosure.py) has applied to them: name them, never show more."""
+        return values
+
     def list_values(self, rows, columns) -> list[dict]:
         """The values of a list's rows loaded as objects."""
         return list(self.datamodel.get_values(rows, columns))
-
-    def visible_values(self, values: list[dict]) -> list[dict]:
-        """What of the values the user may see (a view may mask some, row by row)."""
-        return values
 
     # Columns whose cell opens the record, as the row's show button does (the
     # customer's name opens the card).
@@ -934,7 +953,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             parts = []
             for opening, column, formatter, opens in plan:
                 value = row[column]
-                if formatter is not None:
+                if formatter is not None and type(value) is not Masked:
                     value = formatter(value)
                 kind = type(value)
                 if kind is str:  # most cells: one C call (markupsafe's escape is ~7 calls)
@@ -997,13 +1016,17 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             joined, order_column, order_direction, page=0, page_size=self.EXPORT_LIMIT
         )
         columns = self.policy_columns(self.list_columns)
+        values = disclosure.rows(
+            self.datamodel.obj, list(self.datamodel.get_values(rows, columns)), items=rows
+        )
+        self.visible_values(values)
         formatters = self.policy_formatters()
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";")
         writer.writerow([str(self.label_columns.get(c, c)) for c in columns])
-        for values in self.datamodel.get_values(rows, columns):
+        for row in values:
             writer.writerow(
-                [export_text(formatters[c](values[c]) if c in formatters else values[c]) for c in columns]
+                [export_text(formatters[c](row[c]) if c in formatters else row[c]) for c in columns]
             )
         written = min(count, self.EXPORT_LIMIT)
         # a card tab's export is one customer's records: the journal names the customer
@@ -1224,6 +1247,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             self.restrict_form(
                 form, item=item
             )  # before validation: a field the user may not write is ignored
+            self.guard_texts(form, item)
             self._fill_form_exclude_cols(exclude_cols, form)
             form._id = pk
             if form.validate():
@@ -1233,9 +1257,30 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         else:
             form = self.with_extra_fields(self.edit_form, item).refresh(obj=item)
             self.prefill_form(form, pk)
+            self.guard_texts(form, item)
             self.update_redirect()
         self.restrict_form(form, item=item)
         return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
+
+    def guard_texts(self, form, item) -> None:
+        """A free text holding a value the user may not see (a passport number typed
+        into a note, for a role that sees none) is shown as the policy shows it,
+        read-only, and kept as stored when the form is saved: the form must neither
+        reveal it nor write the masked text back over it."""
+        model = self.datamodel.obj
+        customer = disclosure.customer_of(model, {}, item)
+        for name in disclosure.free_text_columns(model) & form._fields.keys():
+            stored = getattr(item, name, None)
+            shown = disclosure.scrub(stored, customer)
+            if shown == stored:
+                continue
+            if request.method == "POST":
+                del form[name]
+                continue
+            field = form[name]
+            field.data = str(shown)
+            field.render_kw = {**(field.render_kw or {}), "readonly": True}
+            field.description = _("Текст содержит данные, скрытые для вашей роли: изменить его нельзя.")
 
     @expose("/add", methods=["GET", "POST"])
     @has_access
@@ -1774,21 +1819,17 @@ class ChangeLogView(KartotekaModelView):
     base_order = ("at", "desc")
 
     def visible_values(self, values: list[dict]) -> list[dict]:
-        # Values of a field the user may not read are masked or dropped, row by row;
-        # records, fields and actions are named as the screens name them («Customer»,
-        # «update», «birth_date» were shown as stored).
+        # After the field policy (its copies need the stored names): records, fields
+        # and actions are named as the screens name them («Customer», «update»,
+        # «birth_date» were shown as stored).
         for row in values:
             entity, field = row.get("entity"), row.get("field") or ""
-            level = access.column_level(entity, field)
-            if level == access.HIDE:
-                row["old_value"] = row["new_value"] = "—"
-            elif level == access.MASK:
-                row["old_value"], row["new_value"] = (
-                    access.mask_value(row["old_value"]),
-                    access.mask_value(row["new_value"]),
-                )
-            row["entity"], row["field"] = record_label(entity), field_label(entity, field)
-            row["action"] = CHANGE_ACTIONS.get(row.get("action"), row.get("action"))
+            if "entity" in row:
+                row["entity"] = record_label(entity)
+            if "field" in row:
+                row["field"] = field_label(entity, field)
+            if "action" in row:
+                row["action"] = CHANGE_ACTIONS.get(row["action"], row["action"])
         return values
 
 
@@ -2469,25 +2510,28 @@ class CustomerView(KartotekaModelView):
             .add_columns(*customers.kpi_columns(access.row_scope(Order)))
             .filter(Customer.id == pk)
         )
+        hidden = disclosure.secret_columns()  # what the tabs' texts must not show this user
+        query = query.add_columns(*hidden)
         rows = self.datamodel.apply_filters(query, self._base_filters).all()  # one customer, uniqued
         if not rows:
             return None, None
         customer, *figures = rows[0]
-        return customer, customers.kpi_figures(*figures)
+        disclosure.prime(customer, *figures[len(figures) - len(hidden) :])
+        return customer, customers.kpi_figures(*figures[: len(figures) - len(hidden)])
 
     HEADER_FIELDS = (("phone", formatting.phone), ("email", None))
 
     def header_fields(self, customer):
         """The card header's contact fields as the policy lets this user see them."""
         result = []
+        values = disclosure.row(Customer, {c: getattr(customer, c) for c, _ in self.HEADER_FIELDS}, customer)
         for column, formatter in self.HEADER_FIELDS:
-            level = self.column_level(column)
-            if level == access.HIDE:
+            if column not in values:
                 continue
-            value = getattr(customer, column)
+            value = values[column]
             key = access.column_field(Customer, column)
-            masked = level == access.MASK
-            shown = access.mask_value(value) if masked else (formatter(value) if formatter else value)
+            masked = isinstance(value, Masked)
+            shown = skip_masked(formatter)(value) if formatter else value
             result.append(
                 {
                     "column": column,
