@@ -7,9 +7,7 @@ errors into form errors, keeping what the user typed.
 
 from __future__ import annotations
 
-import csv
 import inspect
-import io
 import json
 import os
 import re
@@ -73,6 +71,7 @@ from . import (
     records,
     rendering,
     sessions,
+    spreadsheet,
 )
 from .datamodel import (
     ConditionFilter,
@@ -195,11 +194,6 @@ def related_user(relationship) -> ListColumn:
 
 # Related records a list shows by their label, read as plain values.
 RELATED_LABELS = {Customer: related_customer, User: related_user}
-
-
-def export_text(value) -> str:
-    """A cell as plain text for a CSV file: a link (the ID, the customer) gives its text."""
-    return value.striptags() if isinstance(value, Markup) else str(value)
 
 
 def record_link(obj) -> Markup:
@@ -1004,6 +998,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         """The current list (filters, search, row scope) as CSV, through the field policy.
 
         Masked fields stay masked, hidden ones are left out; the export is journaled.
+        Cells are safe and typed for a spreadsheet (app/spreadsheet.py).
         """
         get_filter_args(self._filters)
         filters = self.policy_filters(self._filters)
@@ -1020,14 +1015,11 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             self.datamodel.obj, list(self.datamodel.get_values(rows, columns)), items=rows
         )
         self.visible_values(values)
-        formatters = self.policy_formatters()
-        out = io.StringIO()
-        writer = csv.writer(out, delimiter=";")
-        writer.writerow([str(self.label_columns.get(c, c)) for c in columns])
+        formatters = self.formatters_columns
+        sheet = spreadsheet.Writer()
+        sheet.row([sheet.cell(str(self.label_columns.get(c, c))) for c in columns])
         for row in values:
-            writer.writerow(
-                [export_text(formatters[c](row[c]) if c in formatters else row[c]) for c in columns]
-            )
+            sheet.row([sheet.cell(row.get(c), formatters.get(c)) for c in columns])
         written = min(count, self.EXPORT_LIMIT)
         # a card tab's export is one customer's records: the journal names the customer
         card = record_id(request.args.get(listing.RELATED_ARG + "customer", "")) if written else None
@@ -1035,7 +1027,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         db.session.commit()
         filename = f"{self.route_base.strip('/').replace('/', '-')}.csv"
         return Response(
-            "\ufeff" + out.getvalue(),
+            sheet.text(),
             mimetype="text/csv",
             headers={"Content-Disposition": f"attachment; filename={filename}"},
         )

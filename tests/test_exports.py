@@ -1,0 +1,79 @@
+"""CSV exports a spreadsheet opens safely and reads correctly (app/spreadsheet.py)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+
+from app.models import Note
+from tests import factories
+
+
+def rows(response, delimiter=";") -> list[list[str]]:
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")  # Excel reads the file as UTF-8
+    return list(csv.reader(io.StringIO(text[1:]), delimiter=delimiter))
+
+
+def column(table, header) -> list[str]:
+    index = table[0].index(header)
+    return [row[index] for row in table[1:]]
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example","Открыть")',
+    "+7(916)",
+    "-2+3",
+    "@SUM(A1:A9)",
+    "\t=1+1",
+    "\r=1+1",
+]
+
+
+def test_cells_that_would_be_formulas_are_text(ctx, login_as):
+    """A last name or a note beginning with «=», «+», «-» or «@» went into the CSV as
+    it was, and Excel ran it (OWASP «CSV Injection»: a tab or a carriage return
+    starts one too). Such a cell starts with a quote, which the spreadsheet shows as text."""
+    customer = factories.customer(ctx, last_name=FORMULAS[0], first_name="Анна")
+    for text in FORMULAS:
+        ctx.add(Note(customer=customer, text=text))
+    ctx.commit()
+    client = login_as("manager")
+    customers = rows(client.get("/customerview/export.csv"))
+    assert column(customers, "ФИО") == ["'" + FORMULAS[0] + " Анна Сергеевна"]
+    notes = rows(client.get("/noteview/export.csv"))
+    assert sorted(column(notes, "Текст")) == sorted("'" + text for text in FORMULAS)
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in notes for cell in row)
+
+
+def test_amounts_and_dates_are_values_a_spreadsheet_reads(ctx, login_as):
+    """Amounts went out as the screens show them («1 500,00 ₽»: text to a spreadsheet),
+    dates as «20.11.2026 12:00» (read as a date in some languages only)."""
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Консультация", "12345.60", 1),), paid="100.5")
+    client = login_as("manager")
+    orders = rows(client.get("/orderview/export.csv"))
+    assert column(orders, "Итого") == ["12345,60"]
+    assert column(orders, "Оплачено") == ["100,50"]
+    assert column(orders, "Долг") == ["12245,10"]
+    assert column(orders, "ID") == [str(order.id)]
+    (created,) = column(orders, "Создано")
+    assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", created)  # ISO order, the clinic's time
+    client.get("/lang/en")
+    english = rows(client.get("/orderview/export.csv"), delimiter=",")
+    assert column(english, "Total") == ["12345.60"]
+    assert column(english, "Debt") == ["12245.10"]
+
+
+@pytest.mark.parametrize("value", ["-150", "=1", "+1"])
+def test_a_number_in_a_text_column_is_neutralised_but_a_number_column_is_not(app, value):
+    from app.spreadsheet import Writer
+
+    with app.test_request_context():
+        sheet = Writer()
+        assert sheet.cell(value) == "'" + value
+        assert sheet.cell(-150) == "-150"
