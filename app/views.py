@@ -1212,6 +1212,27 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 target = url_for(f"{type(self).__name__}.list")
         return redirect(target)
 
+    def _fill_form_exclude_cols(self, exclude_cols, form):
+        """The relation a form opened from a record's tab is bound to (``_flt_0_customer=42``),
+        read within the user's rows: FAB loaded any customer by its number, so a
+        specialist could add a medical record to another clinic's patient through the
+        address. One outside the rows is as one that does not exist (no value)."""
+        for name in exclude_cols:
+            if name not in form._fields or not self.datamodel.is_relation(name):
+                continue
+            model = self.datamodel.get_related_model(name)
+            value = self._filters.get_filter_value(name)
+            if isinstance(value, list | tuple):  # FAB keeps a filter's values as a list
+                value = value[0] if len(value) == 1 else None
+            pk = record_id(value) if value is not None else None
+            statement = select(model).where(model.id == pk) if pk is not None else None
+            condition = access.row_scope(model)
+            if statement is not None and condition is not None:
+                statement = statement.where(condition)
+            form[name].data = (
+                self.datamodel.session.scalars(statement).first() if statement is not None else None
+            )
+
     def _add(self):
         get_filter_args(self._filters, disallow_if_not_in_search=False)
         exclude_cols = self._filters.get_relation_cols()
