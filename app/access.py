@@ -201,7 +201,7 @@ def matrix_role_names() -> set[str]:
 
 # What every signed-in staff member needs: their own profile and password (FAB keeps
 # these on the users view, so without them the user menu leads to a 403 page).
-SELF_SERVICE_VIEWS = {"UserInfoEditView", "ResetMyPasswordView", "LocaleView", "MenuApi"}
+SELF_SERVICE_VIEWS = {"UserInfoEditView", "ResetMyPasswordView", "LocaleView", "MenuApi", "OpenApi"}
 SELF_SERVICE = {
     ("can_userinfo", "UserDBModelView"),
     ("can_end_my_sessions", "UserDBModelView"),
