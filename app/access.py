@@ -201,8 +201,9 @@ def matrix_role_names() -> set[str]:
 
 # What every signed-in staff member needs: their own profile and password (FAB keeps
 # these on the users view, so without them the user menu leads to a 403 page).
-SELF_SERVICE_VIEWS = {"UserInfoEditView", "ResetMyPasswordView", "LocaleView", "MenuApi", "OpenApi"}
+SELF_SERVICE_VIEWS = {"UserInfoEditView", "ResetMyPasswordView", "LocaleView", "MenuApi"}
 SELF_SERVICE = {
+    ("can_get", "OpenApi"),  # the API's OpenAPI document (app/api.py KartotekaOpenApi)
     ("can_userinfo", "UserDBModelView"),
     ("can_end_my_sessions", "UserDBModelView"),
     ("resetmypassword", "UserDBModelView"),
@@ -694,6 +695,7 @@ FAB_SCREEN_LABELS = {
     "ResetPasswordView": _l("Смена пароля пользователя"),
     "MenuApi": _l("Меню"),
     "LocaleView": _l("Язык интерфейса"),
+    "OpenApi": _l("Описание API (OpenAPI)"),
 }
 FAB_PERMISSION_WORDS = {
     "can_list": _l("список"),

@@ -177,3 +177,26 @@ def test_the_openapi_document_describes_what_the_api_answers(client, login_as):
     assert {"403", "404", "422"} <= one["put"]["responses"].keys() and "404" in one["get"]["responses"]
     refused = spec["components"]["responses"]["422"]["content"]["application/json"]["schema"]
     assert {"type": "string"} in refused["properties"]["message"]["oneOf"]
+
+
+def test_existing_roles_get_the_openapi_document_on_upgrade(app):
+    """A role created by an earlier version gets the new self-service permission at
+    the next start (sync_roles), and keeps an administrator's other changes."""
+    with app.app_context():
+        sm = app.appbuilder.sm
+        for pv in sm.session.query(sm.permissionview_model).all():
+            if pv.view_menu.name == "OpenApi":
+                for role in sm.get_all_roles():
+                    if pv in role.permissions:
+                        role.permissions.remove(pv)
+                sm.session.delete(pv)
+        sm.session.commit()
+        try:
+            assert access.sync_roles() == []
+            for spec in access.ROLES.values():
+                granted = {
+                    (pv.permission.name, pv.view_menu.name) for pv in sm.find_role(spec.name).permissions
+                }
+                assert ("can_get", "OpenApi") in granted, spec.name
+        finally:
+            access.sync_roles(reset=True)
