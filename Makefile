@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres install lint bench translations
+.PHONY: run test test-sqlite test-postgres install lint bench translations fuzz-api
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,7 @@ translations: install
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -k ngettext:1,2 -k lazy_ngettext:1,2 --no-location --sort-output -o translations/messages.pot .
 	$(BIN)/pybabel update -i translations/messages.pot -d translations --no-fuzzy-matching --ignore-obsolete
 	rm translations/messages.pot
+
+# Schemathesis against the API's OpenAPI document for longer than the suite's run
+fuzz-api: install
+	API_FUZZ_EXAMPLES=300 API_FUZZ_SECONDS=1200 $(BIN)/pytest -q -s -p no:cacheprovider tests/test_api_fuzz.py
