@@ -86,7 +86,7 @@ API_MESSAGES = (
     (re.compile(r"Request is not JSON"), lambda m: _("Нужно тело запроса: объект JSON.")),
     (
         re.compile(r"Cannot use both select and sel columns"),
-        lambda m: _("Укажите columns или keys, но не оба."),
+        lambda m: _("Укажите columns или select_columns, но не оба."),
     ),
     (
         re.compile(r"Not a valid rison/json argument|Not a valid rison schema.*", re.S),
