@@ -63,6 +63,13 @@ def free_text_columns(model) -> frozenset[str]:
 
 
 @lru_cache(maxsize=256)
+def ruled_columns(model) -> tuple[tuple[str, str], ...]:
+    """(column, field key) of ``model``'s columns under a field rule."""
+    name = getattr(model, "__name__", model)
+    return tuple((column, key) for (owner, column), key in access.COLUMN_FIELDS.items() if owner == name)
+
+
+@lru_cache(maxsize=256)
 def copy_columns(model) -> dict[str, tuple[str, str]]:
     """Columns of ``model`` holding a copy of another record's field: column -> (entity, field) columns."""
     table = getattr(model, "__table__", None)
@@ -290,19 +297,19 @@ def row(model, values: dict, item=None, pk=None, levels: Levels | None = None) -
     user may see them: hidden columns are removed, masked ones masked, copies
     follow the copied field, free text is scrubbed. Changes ``values`` in place."""
     levels = levels or Levels.current()
-    for column in list(values):
-        key = access.column_field(model, column)
-        if key is not None:
+    for column, key in ruled_columns(model):
+        if column in values:
             level = levels.of[key]
             if level == access.HIDE:
                 del values[column]
             elif level == access.MASK and values[column] not in (None, ""):
                 values[column] = mask(values[column])
-    copies = copy_columns(model)
+    copies = [(c, source) for c, source in copy_columns(model).items() if c in values]
+    texts = [c for c in free_text_columns(model) if c in values] if levels.scrubs else []
+    if not copies and not texts:
+        return values
     customer = customer_of(model, values, item, pk)
-    for column, (entity_column, field_column) in copies.items():
-        if column not in values:
-            continue
+    for column, (entity_column, field_column) in copies:
         entity, field = _read(values, item, entity_column), _read(values, item, field_column)
         resource = model_resources().get(entity) if entity else None
         if resource is None or not access.may("can_read", resource):
@@ -316,10 +323,8 @@ def row(model, values: dict, item=None, pk=None, levels: Levels | None = None) -
             values[column] = None if values[column] is None else HIDDEN
         else:
             values[column] = shown(level, values[column])
-    if levels.scrubs:
-        for column in free_text_columns(model):
-            if column in values:
-                values[column] = scrub(values[column], customer, levels)
+    for column in texts:
+        values[column] = scrub(values[column], customer, levels)
     return values
 
 
