@@ -21,7 +21,7 @@ import datetime as dt
 import re
 from decimal import Decimal
 
-from flask import current_app, jsonify, request
+from flask import current_app, request
 from flask_appbuilder.api import BaseApi, ModelRestApi, expose, protect, safe
 from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_appbuilder.api.manager import OpenApi
@@ -330,14 +330,15 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
     # -- what is written: through the policy and the domain rules ---------------
 
     def prepare(self, item, is_new: bool) -> None:
-        """The domain rules of the view this API serves (its ``prepare``: the same
-        function, so a rule is written once for the screen and the API)."""
+        """The domain rules of the screen this API serves: its registered view's
+        ``prepare``, so a rule is written once for the screen and the API."""
         if self.view is not None:
-            self.view.prepare(self, item, is_new)
+            screen = next(v for v in self.appbuilder.baseviews if type(v) is self.view)
+            screen.prepare(item, is_new)
 
-    def _refuse_unwritable(self, payload):
+    def _refuse_unwritable(self, payload, new: bool):
         model = self.datamodel.obj
-        refused = [key for key in payload if access.column_level(model, key) != access.WRITE]
+        refused = [key for key in payload if not access.column_writable(model, key, new)]
         if refused:
             return self.response(
                 403,
@@ -347,14 +348,14 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
             )
         return None
 
-    def _payload(self):
+    def _payload(self, new: bool):
         payload = request.get_json(silent=True) if request.is_json else None
         if not isinstance(payload, dict):
             return None, self.response_400(message=_("Нужно тело запроса: объект JSON."))
-        return payload, self._refuse_unwritable(payload)
+        return payload, self._refuse_unwritable(payload, new)
 
     def post_headless(self):
-        payload, refused = self._payload()
+        payload, refused = self._payload(new=True)
         if refused is not None:
             return refused
         try:
@@ -367,7 +368,7 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
         item = self.datamodel.get(pk, self._base_filters)
         if not item:
             return self.response_404()
-        payload, refused = self._payload()
+        payload, refused = self._payload(new=False)
         if refused is not None:
             return refused
         try:
@@ -608,11 +609,3 @@ class KartotekaOpenApi(OpenApi):
     @staticmethod
     def _create_api_spec(version):
         return openapi.create_spec(version)
-
-
-def install(appbuilder) -> None:
-    """The API's answer to a request that is not signed in, in the user's language
-    (Flask-JWT-Extended answered {"msg": "Missing Authorization Header"})."""
-    manager = appbuilder.sm.jwt_manager
-    if manager is not None:
-        manager.unauthorized_loader(lambda reason: (jsonify(message=_("Войдите в систему.")), 401))

@@ -2927,12 +2927,11 @@ def register_views(appbuilder) -> None:
         ConsentTab,
     ):
         appbuilder.add_view_no_menu(view)
-    from .api import APIS, KartotekaOpenApi, install
+    from .api import APIS, KartotekaOpenApi
 
     for api in APIS:
         appbuilder.add_api(api)
     appbuilder.add_api(KartotekaOpenApi)
-    install(appbuilder)
 
 
 _LIST_ARG = re.compile(r"^(page|psize|_oc|_od)_(\w+)$|^_flt_(\w+?)_(\w+)$")
