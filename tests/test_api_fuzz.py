@@ -5,8 +5,8 @@ it) is called with requests generated from its schema, as the manager (who write
 most) and as the specialist (who sees a few customers, masked phones, no
 documents). It fails on any 5xx and on any answer the document does not
 describe: its status, its content type or its body. Bounded by
-``API_FUZZ_EXAMPLES`` cases per operation and role (default 25) and
-``API_FUZZ_SECONDS`` in all (default 90); the run prints cases, seconds and
+``API_FUZZ_EXAMPLES`` cases per operation and role (default 20) and
+``API_FUZZ_SECONDS`` in all (default 60); the run prints cases, seconds and
 failures.
 
     API_FUZZ_EXAMPLES=200 API_FUZZ_SECONDS=900 .venv/bin/pytest -q -s tests/test_api_fuzz.py
@@ -33,8 +33,8 @@ from tests.conftest import user_id
 from tests.test_access import seed
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "25"))
-SECONDS = float(os.environ.get("API_FUZZ_SECONDS", "90"))
+EXAMPLES = int(os.environ.get("API_FUZZ_EXAMPLES", "20"))
+SECONDS = float(os.environ.get("API_FUZZ_SECONDS", "60"))
 ROLES = ("manager", "doctor")
 
 

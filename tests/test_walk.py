@@ -279,7 +279,8 @@ def urls(app, rows) -> list[str]:
             except Exception:  # noqa: BLE001 - a rule that cannot be built has no address to walk
                 continue
             found.append(path)
-            found.append(path + queries(path, rows))
+            if "pk" not in rule.arguments:  # a record's page is asked for its record only
+                found.append(path + queries(path, rows))
     return sorted(set(found))
 
 
