@@ -2958,7 +2958,14 @@ def reject_malformed_urls():
     beyond the column's range), an action the view does not have, a file that is
     not there, a chart that does not exist. These reached the database or FAB's
     code and answered 500. (A before_request hook after FAB's, so that the error
-    page knows who is signed in.)"""
+    page knows who is signed in.)
+
+    A NUL character in an address's or a form's values is refused (400): no text
+    holds one, and PostgreSQL refused it in a search box or a note (500)."""
+    if any("\x00" in value for value in request.args.values()) or (
+        request.method == "POST" and any("\x00" in value for value in request.form.values())
+    ):
+        abort(400)
     query = request.args.get("q")
     if query and request.path.startswith("/api/") and not readable_rison(query):
         # FAB's parser raised on some malformed ones («((((») and the API answered 500
