@@ -234,6 +234,8 @@ class _RidesOutRedis:
     job) tells when Redis went away and came back; back, the worker registers again
     (Redis may have come back empty, and the health report counts registered workers)."""
 
+    max_connection_wait_time = 15.0  # RQ's own wait between reconnects grows up to this (60)
+
     def heartbeat(self, timeout=None, pipeline=None):
         if pipeline is not None:
             return super().heartbeat(timeout, pipeline)
@@ -272,7 +274,7 @@ def require_database(app: Flask) -> None:
 
 
 def wait_for_redis(client: Redis, stop: threading.Event | None = None) -> None:
-    """Until Redis answers: 1, 2, 4… up to 30 s between tries."""
+    """Until Redis answers: 1, 2, 4… up to 15 s between tries."""
     delay = 1.0
     while stop is None or not stop.is_set():
         try:
@@ -280,7 +282,7 @@ def wait_for_redis(client: Redis, stop: threading.Event | None = None) -> None:
         except RedisError as e:
             REDIS.lost(e)
             time.sleep(delay)
-            delay = min(delay * 2, 30.0)
+            delay = min(delay * 2, 15.0)
             continue
         REDIS.ok()
         return
@@ -314,6 +316,8 @@ def run_worker(burst: bool = False, worker_class: str | None = None) -> None:
             worker.work(burst=burst, with_scheduler=False, logging_level=app.config["LOG_LEVEL"].upper())
         except RedisError as e:
             REDIS.lost(e)
+        finally:
+            _quiet(worker)
         # RQ leaves its handlers installed; between two workers a signal must stop this loop.
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -323,6 +327,21 @@ def run_worker(burst: bool = False, worker_class: str | None = None) -> None:
         time.sleep(1)
         wait_for_redis(client)
         log.warning("worker restarting after RQ's loop ended (generation %s)", generation + 1)
+
+
+def _quiet(worker) -> None:
+    """Stop a finished RQ worker's pubsub thread: RQ stops it in its teardown, which a lost
+    Redis cuts short, and it would retry every two seconds for the life of the process."""
+    thread = getattr(worker, "pubsub_thread", None)
+    if thread is not None and thread.is_alive():
+        thread.stop()
+        thread.join(timeout=1)
+    pubsub = getattr(worker, "pubsub", None)
+    if pubsub is not None:
+        try:
+            pubsub.close()
+        except RedisError:
+            pass
 
 
 def sweep_once() -> list[int]:
