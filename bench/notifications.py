@@ -2,6 +2,7 @@
 channel, and the time enqueueing adds to a request.
 
     .venv/bin/python bench/notifications.py --messages 2000
+    .venv/bin/python bench/notifications.py --faults            # the fault table (PostgreSQL)
 
 Uses the Redis on 127.0.0.1:6379 (database 8, flushed) and a temporary SQLite
 database; prints a Markdown table.
@@ -34,7 +35,14 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
     parser.add_argument("--forked", type=int, default=300, help="messages for `flask worker` (0: skip)")
+    parser.add_argument("--faults", action="store_true", help="the fault table instead (see run_faults)")
+    parser.add_argument("--fault-messages", type=int, default=200, help="messages per fault run")
+    parser.add_argument(
+        "--pg-admin-url", default=os.environ.get("PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    )
     args = parser.parse_args()
+    if args.faults:
+        return run_faults(args)
 
     from flask_migrate import upgrade
     from redis import Redis
@@ -164,6 +172,93 @@ def main() -> int:
     print(
         f"| … with a welcome by SMS and e-mail queued (median) | {with_two:.1f} ms (+{with_two - without:.1f} ms) |"
     )
+    return 0
+
+
+def run_faults(args) -> int:
+    """Each fault of the fault suite (tests/test_notifications_faults.py) with both worker
+    classes and 1 and 4 workers, a sweeper every second, on a scratch PostgreSQL database
+    and a Redis of its own: messages sent (distinct messages that reached the receiving
+    side), duplicated (extra copies received: the gateway ignores Idempotency-Key), lost
+    (neither received nor honestly failed/expired), and the time to drain (from the end of
+    the fault until every message is in a final state). Prints a Markdown table."""
+    import psycopg
+    from flask_migrate import upgrade
+
+    from app import create_app, worker
+    from config import TestConfig
+    from tests.conftest import RedisServer
+    from tests.fault_harness import (
+        Cluster,
+        Sinks,
+        gateway_down,
+        redis_restarted_empty,
+        tally,
+        wait_until_final,
+        workers_killed_in_the_send,
+    )
+
+    name = f"kartoteka_faults_{os.getpid()}"
+    with psycopg.connect(args.pg_admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = f"{args.pg_admin_url.rsplit('/', 1)[0]}/{name}".replace("postgresql://", "postgresql+psycopg://", 1)
+    tmp = Path(tempfile.mkdtemp(prefix="kartoteka-faults-"))
+    redis = RedisServer(tmp)
+    redis.start()
+    n = args.fault_messages
+    rows = []
+    try:
+        app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url, INSTANCE_DIR=str(tmp), REDIS_URL=redis.url)
+        worker._job_app["app"] = app
+        with app.app_context():
+            upgrade(revision="heads")
+        for fault in ("Redis killed, back empty", "gateway down 10 s", "worker killed in the send (3×)"):
+            for worker_class in ("simple", "fork"):
+                for size in (1, 4):
+                    sinks = Sinks()
+                    sinks.configure(app)
+                    folder = Path(tempfile.mkdtemp(dir=tmp))
+                    env = {"DATABASE_URL": url, "REDIS_URL": redis.url, **sinks.env()}
+                    cluster = Cluster(folder, env, worker_class, size).start()
+                    started = time.monotonic()
+                    try:
+                        if fault.startswith("Redis"):
+                            ids, over = redis_restarted_empty(app, redis, sinks, n)
+                        elif fault.startswith("gateway"):
+                            ids, _, over = gateway_down(app, sinks, n, outage=10)
+                        else:
+                            ids, over = workers_killed_in_the_send(app, sinks, cluster, n, kills=3)
+                        drained = wait_until_final(app, ids, timeout=600)
+                        finished = time.monotonic()
+                        counted = tally(app, ids, sinks)
+                    finally:
+                        cluster.stop()
+                        sinks.close()
+                    rows.append(
+                        (
+                            fault,
+                            worker_class,
+                            size,
+                            counted,
+                            None if drained is None else finished - over,
+                            finished - started,
+                        )
+                    )
+                    print(f"… {fault} / {worker_class} × {size}: {counted}", file=sys.stderr, flush=True)
+    finally:
+        redis.stop()
+        with psycopg.connect(args.pg_admin_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(
+        "| fault | worker class | workers | messages | sent | duplicated | lost | drain after the fault, s | whole run, s |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for fault, worker_class, size, c, drain, whole in rows:
+        drain_text = "did not drain" if drain is None else f"{drain:.1f}"
+        print(
+            f"| {fault} | {worker_class} | {size} | {c['messages']} | {c['delivered']} | {c['duplicated']} "
+            f"| {c['lost']} | {drain_text} | {whole:.1f} |"
+        )
     return 0
 
 
