@@ -99,13 +99,13 @@ def _service(function, **kwargs):
 
     from flask import current_app
 
-    from .worker import NoDatabase
+    from .worker import NotConfigured
 
     level = current_app.config["LOG_LEVEL"].upper()
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
     try:
         function(**kwargs)
-    except NoDatabase as e:
+    except NotConfigured as e:
         raise click.ClickException(str(e)) from None
 
 

@@ -46,8 +46,8 @@ _clients: weakref.WeakSet[Redis] = weakref.WeakSet()
 LIVE_JOB = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED}
 
 
-class NoDatabase(RuntimeError):
-    """A worker or the sweeper started without DATABASE_URL."""
+class NotConfigured(RuntimeError):
+    """A worker or the sweeper started without DATABASE_URL or REDIS_URL."""
 
 
 def connection() -> Redis:
@@ -260,16 +260,24 @@ class ForkingDeliveryWorker(_RidesOutRedis, Worker):
 WORKER_CLASSES = {"simple": SimpleDeliveryWorker, "fork": ForkingDeliveryWorker}
 
 
-def require_database(app: Flask) -> None:
+def require_services(app: Flask) -> None:
     """Refuse to deliver from the embedded SQLite file: a worker without DATABASE_URL
-    read an empty file under instance/ («no such table: message») and wrote a stray one."""
+    read an empty file under instance/ («no such table: message») and wrote a stray one.
+    Without REDIS_URL it would work an in-process queue nobody else writes to."""
     from config import EMBEDDED_DATABASE_URI
 
     if app.config["SQLALCHEMY_DATABASE_URI"] == EMBEDDED_DATABASE_URI and not os.environ.get("DATABASE_URL"):
-        raise NoDatabase(
+        raise NotConfigured(
             "DATABASE_URL is not set: workers and the sweeper need the database the web uses "
             "(PostgreSQL in production). Set it, with REDIS_URL, in the environment file they "
-            "all read (deploy/kartoteka.env); they do not fall back to the SQLite file under instance/."
+            "all read (deploy/kartoteka.env.example); they do not fall back to the SQLite file "
+            "under instance/."
+        )
+    if not app.config.get("REDIS_URL"):
+        raise NotConfigured(
+            "REDIS_URL is not set: workers and the sweeper need the Redis the web enqueues to. "
+            "Set it in the environment file they all read (without Redis, `python run.py` "
+            "delivers in-process)."
         )
 
 
@@ -296,12 +304,12 @@ def run_worker(burst: bool = False, worker_class: str | None = None) -> None:
     and starts a fresh worker, until the process is told to stop (SIGTERM, SIGINT).
     """
     app = current_app._get_current_object()
-    require_database(app)
+    require_services(app)
     _job_app["app"] = app
     install_fork_safety()
     kind = worker_class or app.config["WORKER_CLASS"]
     cls = WORKER_CLASSES[kind]
-    log.warning("%s worker starting (pid %s)", kind, os.getpid())
+    log.info("%s worker starting (pid %s)", kind, os.getpid())
     generation = 0
     while True:
         generation += 1
@@ -322,6 +330,7 @@ def run_worker(burst: bool = False, worker_class: str | None = None) -> None:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
+        # RQ notes a SIGTERM or SIGINT there (warm shutdown); anything else ended its loop.
         if burst or (worker is not None and worker._shutdown_requested_date is not None):
             return
         time.sleep(1)
@@ -362,10 +371,10 @@ def run_sweeper(once: bool = False, stop: threading.Event | None = None) -> None
     wait; the database down: the round is logged and tried again, waiting longer each
     time (up to a minute)."""
     app = current_app._get_current_object()
-    require_database(app)
+    require_services(app)
     interval = float(app.config["SWEEP_INTERVAL_SECONDS"])
     failures = 0
-    log.warning("sweeper starting (pid %s), every %g s", os.getpid(), interval)
+    log.info("sweeper starting (pid %s), every %g s", os.getpid(), interval)
     while stop is None or not stop.is_set():
         try:
             with app.app_context():

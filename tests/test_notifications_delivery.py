@@ -400,6 +400,17 @@ def test_a_worker_without_database_url_refuses_to_start(tmp_path, command):
     assert run.returncode == 1
     assert "Error: DATABASE_URL is not set" in run.stderr
     assert not (tmp_path / "kartoteka.db").exists()  # no stray SQLite file
+    env.update(DATABASE_URL=f"sqlite:///{tmp_path}/other.db")
+    env.pop("REDIS_URL")
+    run = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app:create_app", *command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 1 and "Error: REDIS_URL is not set" in run.stderr
 
 
 def test_the_apps_loggers_survive_migrations_run_in_process(tmp_path):
