@@ -4,14 +4,15 @@ channel, and the time enqueueing adds to a request.
     .venv/bin/python bench/notifications.py --messages 2000
     .venv/bin/python bench/notifications.py --faults            # the fault table (PostgreSQL)
 
-Uses the Redis on 127.0.0.1:6379 (database 8, flushed) and a temporary SQLite
+Starts a Redis of its own (or uses --redis-url, flushed) and a temporary SQLite
 database; prints a Markdown table.
 
 The delivery rate is measured three times: RQ's SimpleWorker in this process
 (the embedded worker's code), and the documented command as a separate process
-on --forked more messages each: ``flask worker --burst`` (RQ's default Worker
-forks a work horse per job, tens of milliseconds a job on its own) and
-``flask worker --simple --burst`` (jobs in the worker's own process).
+on --forked more messages each: ``flask worker --burst`` (the default class,
+RQ's SimpleWorker: jobs in the worker's own process) and ``flask worker --fork
+--burst`` (RQ's Worker forks a work horse per job, tens of milliseconds a job on
+its own).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--requests", type=int, default=50)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/8")
+    parser.add_argument("--redis-url", default="", help="a Redis to use (flushed); default: one of its own")
     parser.add_argument("--forked", type=int, default=300, help="messages for `flask worker` (0: skip)")
     parser.add_argument("--faults", action="store_true", help="the fault table instead (see run_faults)")
     parser.add_argument("--fault-messages", type=int, default=200, help="messages per fault run")
@@ -56,6 +57,13 @@ def main() -> int:
     from app.notifications import queue_notification
 
     tmp = tempfile.mkdtemp(prefix="kartoteka-notify-")
+    private = None
+    if not args.redis_url:
+        from tests.conftest import RedisServer
+
+        private = RedisServer(Path(tmp))
+        private.start()
+        args.redis_url = private.url
     app = create_app(
         SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp}/bench.db",
         INSTANCE_DIR=tmp,
@@ -92,7 +100,7 @@ def main() -> int:
         # The documented worker, a process of its own: `flask worker` (RQ's Worker: a fork
         # per job) and `flask worker --simple` (RQ's SimpleWorker: jobs in the process).
         forked = {}
-        for label, extra in (("flask worker", []), ("flask worker --simple", ["--simple"])):
+        for label, extra in (("flask worker", []), ("flask worker --fork", ["--fork"])):
             if not args.forked:
                 break
             with app.test_request_context():
@@ -157,6 +165,8 @@ def main() -> int:
     with_two = register(2, {"sms": "file", "email": "file", "push": "off"})
     print("| measure | value |\n| --- | --- |")
     print(f"| messages delivered by one worker (file channel) | {sent} of {args.messages} |")
+    if private is not None:
+        private.stop()
     print(
         f"| delivery rate, SimpleWorker in-process (the embedded worker) | {sent / delivery_seconds:.0f} messages/s |"
     )
