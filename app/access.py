@@ -307,6 +307,11 @@ def sync_roles(reset: bool = False) -> list[str]:
             } & all_pvms
             # a self-service page new in this version reaches every role
             added |= {pv for pv in SELF_SERVICE if pv in all_pvms and pv not in existing_before}
+            # so does a screen new in this version, at the role's default level (the
+            # notification queue reached no existing role without --reset)
+            added |= {
+                pv for pv in role_permissions(spec, all_pvms, menu_resources) if pv not in existing_before
+            }
             if spec.security:  # the system administrator always keeps the security screens
                 screens = security_views() | {
                     m for m, resources in menu_resources.items() if "security" in resources

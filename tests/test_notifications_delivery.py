@@ -431,3 +431,44 @@ def test_the_apps_loggers_survive_migrations_run_in_process(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Redis unavailable" in run.stderr
     assert "message(s) 41, 42 stay queued for the sweeper" in run.stderr
+
+
+def test_the_queue_screen_reaches_roles_that_existed_before_it(app, login_as):
+    """An upgrade: the roles were made before «Очередь уведомлений» existed. A restart gives
+    it to them at their default levels (the system administrator pauses, the manager reads)
+    and leaves an administrator's changes elsewhere alone."""
+    from app import access
+
+    with app.app_context():
+        sm = app.appbuilder.sm
+        for spec in access.ROLES.values():
+            role = sm.find_role(spec.name)
+            role.permissions = [pv for pv in role.permissions if pv.view_menu.name != access.QUEUE]
+        for pv in sm.session.query(sm.permissionview_model).all():
+            if pv.view_menu.name == access.QUEUE:
+                sm.session.delete(pv)
+        reception = sm.find_role(access.ROLES["reception"].name)
+        notes = sm.find_permission_view_menu("can_write", access.NOTES)
+        reception.permissions.remove(notes)  # an administrator's change
+        sm.session.commit()
+        try:
+            assert access.sync_roles() == []  # what a restart runs
+            granted = {
+                key: {
+                    pv.permission.name
+                    for pv in sm.find_role(spec.name).permissions
+                    if pv.view_menu.name == access.QUEUE
+                }
+                for key, spec in access.ROLES.items()
+            }
+            assert granted == {
+                "sysadmin": {"can_read", "can_write", "menu_access"},
+                "manager": {"can_read", "menu_access"},
+                "reception": set(),
+                "doctor": set(),
+                "auditor": set(),
+            }
+            assert notes not in sm.find_role(access.ROLES["reception"].name).permissions
+        finally:
+            access.sync_roles(reset=True)
+    assert login_as("sysadmin").get("/notificationqueue/").status_code == 200
