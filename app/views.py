@@ -1837,6 +1837,8 @@ class MessageView(KartotekaModelView):
         "send_after": _l("Отправить не раньше"),
         "expires_at": _l("Отправить до"),
         "sent_at": _l("Отправлено"),
+        "after_crash": _l("Отправлено повторно после сбоя"),
+        "delivery_key": _l("Ключ доставки"),
     }
     list_columns = ["created_on", "customer", "channel", "message_type", "delivery", "sent_at", "last_error"]
     # «Отправлено повторно после сбоя»: sent, but its first worker died mid-send.
