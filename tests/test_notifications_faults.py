@@ -137,7 +137,7 @@ def test_worker_killed_inside_the_provider_call(app, private_redis, sinks, clust
     only after the lease; the gateway ignores the key, so the customer gets that message
     twice: the only duplicates, each marked «Отправлено повторно после сбоя»."""
     workers = cluster(worker_class)
-    ids, _ = workers_killed_in_the_send(app, sinks, workers, 100, kills=3)
+    ids, _ = workers_killed_in_the_send(app, sinks, workers, 60, kills=3)
     assert wait_until_final(app, ids, timeout=90) is not None, tally(app, ids, sinks)
     counted = tally(app, ids, sinks)
     assert counted["statuses"] == {"sent": len(ids)} and counted["lost"] == 0, counted
