@@ -235,6 +235,11 @@ class _RidesOutRedis:
     (Redis may have come back empty, and the health report counts registered workers)."""
 
     max_connection_wait_time = 15.0  # RQ's own wait between reconnects grows up to this (60)
+    stop_requested = False  # SIGTERM or SIGINT: RQ finishes the job in hand and ends its loop
+
+    def request_stop(self, signum, frame):
+        self.stop_requested = True
+        super().request_stop(signum, frame)
 
     def heartbeat(self, timeout=None, pipeline=None):
         if pipeline is not None:
@@ -330,8 +335,7 @@ def run_worker(burst: bool = False, worker_class: str | None = None) -> None:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.default_int_handler)
-        # RQ notes a SIGTERM or SIGINT there (warm shutdown); anything else ended its loop.
-        if burst or (worker is not None and worker._shutdown_requested_date is not None):
+        if burst or (worker is not None and worker.stop_requested):
             return
         time.sleep(1)
         wait_for_redis(client)

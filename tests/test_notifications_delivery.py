@@ -472,3 +472,39 @@ def test_the_queue_screen_reaches_roles_that_existed_before_it(app, login_as):
         finally:
             access.sync_roles(reset=True)
     assert login_as("sysadmin").get("/notificationqueue/").status_code == 200
+
+
+def test_a_worker_stops_on_sigterm(app, redis, database_url, tmp_path):
+    """systemd stops a worker with SIGTERM: it leaves its wait-for-Redis loop and exits 0
+    (the loop that outlives Redis outages must not outlive its supervisor)."""
+    import signal
+    import time
+
+    from rq import Worker
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "KARTOTEKA_INSTANCE": str(tmp_path),
+        "SECRET_KEY": "x",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app:create_app", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            if Worker.count(connection=redis):
+                break
+            time.sleep(0.1)
+        assert Worker.count(connection=redis) == 1
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+        assert Worker.count(connection=redis) == 0  # it said goodbye to Redis
+    finally:
+        if process.poll() is None:
+            process.kill()
