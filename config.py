@@ -11,6 +11,8 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("KARTOTEKA_INSTANCE") or BASE_DIR / "instance")
+# run.py's embedded default; workers and the sweeper refuse it (app/worker.py).
+EMBEDDED_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'kartoteka.db'}"
 
 
 def _secret_key() -> str:
@@ -32,9 +34,23 @@ def _bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _numbers(name: str, default: str) -> list[float]:
+    return [float(x) for x in os.environ.get(name, default).split(",") if x.strip()]
+
+
+def _horizons(name: str, defaults: dict[str, float]) -> dict[str, float]:
+    """Hours per message type; ``name`` in the environment overrides some: «manual=24,marketing=72»."""
+    result = dict(defaults)
+    for item in os.environ.get(name, "").split(","):
+        if "=" in item:
+            key, value = item.split("=", 1)
+            result[key.strip()] = float(value)
+    return result
+
+
 class Config:
     APP_NAME = "Картотека"
-    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'kartoteka.db'}")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", EMBEDDED_DATABASE_URI)
     INSTANCE_DIR = str(INSTANCE_DIR)
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SECRET_KEY = None  # filled lazily by create_app via _secret_key()
@@ -60,10 +76,35 @@ class Config:
     PUSH_GATEWAY_TOKEN = os.environ.get("PUSH_GATEWAY_TOKEN", "")
     GATEWAY_TIMEOUT = float(os.environ.get("GATEWAY_TIMEOUT", "10"))
     REMINDER_HOURS_BEFORE = int(os.environ.get("REMINDER_HOURS_BEFORE", "24"))
-    SWEEP_INTERVAL_SECONDS = int(os.environ.get("SWEEP_INTERVAL_SECONDS", "30"))
+    SWEEP_INTERVAL_SECONDS = float(os.environ.get("SWEEP_INTERVAL_SECONDS", "30"))
     # A message left "sending" this long (its worker died) is handed out again.
-    SENDING_LEASE_SECONDS = int(os.environ.get("SENDING_LEASE_SECONDS", "120"))
-    DELIVERY_RETRIES = [10, 60, 300]  # seconds between attempts on a transient failure
+    SENDING_LEASE_SECONDS = float(os.environ.get("SENDING_LEASE_SECONDS", "120"))
+    # After a transient failure (a gateway's 500, a mail server's 451, no answer) the
+    # message waits the next of these delays (the last one repeats) and is tried again,
+    # for as long as its type's horizon lasts; then it is «просрочено».
+    RETRY_BACKOFF_SECONDS = _numbers("RETRY_BACKOFF_SECONDS", "10,30,60,300,900,1800")
+    # How long a message is worth sending, per type, in hours (a visit reminder: until
+    # the visit). MESSAGE_HORIZONS="marketing=72,manual=24" overrides some of them.
+    MESSAGE_HORIZONS = _horizons(
+        "MESSAGE_HORIZONS",
+        {
+            "welcome": 72,
+            "status_changed": 24,
+            "order_created": 24,  # a confirmation is worth a day
+            "order_status": 24,
+            "visit_reminder": 24,  # and never after the visit
+            "return_status": 72,
+            "manual": 48,
+            "marketing": 168,  # a week
+        },
+    )
+    # Workers: RQ's SimpleWorker (jobs in the worker's process) unless "fork" (RQ's
+    # Worker, a work horse forked per job). See app/worker.py.
+    WORKER_CLASS = os.environ.get("WORKER_CLASS", "simple")
+    # Workers and the sweeper log at this level (RQ says a line per job at INFO).
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
+    # `flask kartoteka health` reports a problem when a due message waited longer.
+    HEALTH_MAX_WAIT_SECONDS = float(os.environ.get("HEALTH_MAX_WAIT_SECONDS", "600"))
 
     # Locale and time zone of the clinic.
     BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "ru")

@@ -33,6 +33,7 @@ HISTORY = "ChangeHistory"  # who changed which field, old -> new
 MESSAGES = "Messages"  # the outbox / delivery log, consents, sending
 TEMPLATES = "MessageTemplates"  # notification texts
 SIGN_INS = "SignIns"  # open sessions and login waits: seen and ended by the administrator
+QUEUE = "NotificationQueue"  # the delivery queue at a glance; pausing a channel
 
 NONE, READ, WRITE = "none", "read", "write"
 
@@ -60,6 +61,8 @@ METHOD_PERMISSIONS = {
     "bulk_message": "write",
     "bulk_message_action": "write",  # «Отправить сообщение» on the ticked rows of the list
     "resend": "write",
+    "pause": "write",
+    "resume": "write",
     "status_active": "status",
     "status_verified": "status",
     "status_problem": "status",
@@ -111,6 +114,7 @@ ROLES: dict[str, RoleSpec] = {
             HISTORY: READ,
             TEMPLATES: WRITE,
             SIGN_INS: WRITE,
+            QUEUE: WRITE,
         },
         actions=frozenset({"delete"}),
         security=True,
@@ -129,6 +133,7 @@ ROLES: dict[str, RoleSpec] = {
             HISTORY: READ,
             MESSAGES: WRITE,
             TEMPLATES: READ,
+            QUEUE: READ,
         },
         actions=frozenset({"delete", "export", "status", "block"}),
         capacities=frozenset({"manager"}),
@@ -303,6 +308,11 @@ def sync_roles(reset: bool = False) -> list[str]:
             } & all_pvms
             # a self-service page new in this version reaches every role
             added |= {pv for pv in SELF_SERVICE if pv in all_pvms and pv not in existing_before}
+            # so does a screen new in this version, at the role's default level (the
+            # notification queue reached no existing role without --reset)
+            added |= {
+                pv for pv in role_permissions(spec, all_pvms, menu_resources) if pv not in existing_before
+            }
             if spec.security:  # the system administrator always keeps the security screens
                 screens = security_views() | {
                     m for m, resources in menu_resources.items() if "security" in resources
@@ -634,6 +644,7 @@ RESOURCE_LABELS = {
     MESSAGES: _l("Сообщения"),
     TEMPLATES: _l("Шаблоны уведомлений"),
     SIGN_INS: _l("Сеансы и ограничения входа"),
+    QUEUE: _l("Очередь уведомлений"),
 }
 PERMISSION_LABELS = {
     "can_read": _l("просмотр"),

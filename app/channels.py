@@ -1,7 +1,9 @@
 """Delivery channels: SMTP e-mail, HTTP gateways for SMS and push, a file channel for development.
 
 Each ``send()`` returns the provider's message id, or raises TransientError
-(worth retrying: timeouts, 5xx) or PermanentError (not: a rejected number, 4xx).
+(worth retrying: timeouts, 5xx, SMTP 4xx) or PermanentError (not: a rejected
+number, HTTP 4xx, SMTP 5xx), with the reason in the clinic's language and the
+provider's answer beside it.
 """
 
 from __future__ import annotations
@@ -14,10 +16,19 @@ from email.message import EmailMessage
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import gettext as _
 
 
 class DeliveryError(Exception):
-    pass
+    """A send that did not go through: ``reason`` in the clinic's language (shown to staff,
+    written to the log), ``answer`` the provider's own words, kept beside it as they came."""
+
+    def __init__(self, reason: str, answer: str = ""):
+        super().__init__(reason)
+        self.reason, self.answer = reason, (answer or "").strip()
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.answer}" if self.answer else self.reason
 
 
 class TransientError(DeliveryError):
@@ -37,7 +48,7 @@ def send(message) -> str:
         return _smtp(message)
     if mode == "gateway" and message.channel.value in ("sms", "push"):
         return _gateway(message)
-    raise PermanentError(f"channel {message.channel.value} is off")
+    raise PermanentError(_("Канал «%(channel)s» выключен в настройках", channel=message.channel.label))
 
 
 def recipient(message) -> str | None:
@@ -59,13 +70,25 @@ def _file(message) -> str:
     return f"file:{path.name}"
 
 
+def message_id(message) -> str:
+    """The e-mail's Message-ID: the row's delivery key, the same on every attempt, so
+    that a retry is recognisably the same letter (RFC 5322 §3.6.4)."""
+    domain = current_app.config["SMTP_FROM"].rpartition("@")[2] or "kartoteka.invalid"
+    return f"<{message.delivery_key}@{domain}>"
+
+
+def _smtp_answer(error: smtplib.SMTPResponseException) -> str:
+    text = error.smtp_error
+    return text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+
+
 def _smtp(message) -> str:
     config = current_app.config
     email = EmailMessage()
     email["From"] = config["SMTP_FROM"]
     email["To"] = recipient(message)
     email["Subject"] = message.subject or ""
-    email["Message-ID"] = f"<message-{message.id}@kartoteka>"
+    email["Message-ID"] = message_id(message)
     email.set_content(message.body)
     try:
         with smtplib.SMTP(
@@ -76,16 +99,31 @@ def _smtp(message) -> str:
                 smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
             refused = smtp.send_message(email)
     except smtplib.SMTPRecipientsRefused as e:
-        raise PermanentError("recipient refused by the mail server") from e
+        code, text = next(iter(e.recipients.values()), (0, b""))
+        _refused(code, text)
     except smtplib.SMTPResponseException as e:
         if 500 <= e.smtp_code < 600:
-            raise PermanentError(f"mail server answered {e.smtp_code}") from e
-        raise TransientError(f"mail server answered {e.smtp_code}") from e
+            raise PermanentError(
+                _("Почтовый сервер отклонил письмо (%(code)s)", code=e.smtp_code), _smtp_answer(e)
+            ) from e
+        raise TransientError(
+            _("Почтовый сервер временно не принял письмо (%(code)s)", code=e.smtp_code), _smtp_answer(e)
+        ) from e
     except (OSError, smtplib.SMTPException) as e:
-        raise TransientError(f"mail server unreachable: {type(e).__name__}") from e
+        raise TransientError(_("Почтовый сервер недоступен"), f"{type(e).__name__}: {e}") from e
     if refused:
-        raise PermanentError("recipient refused by the mail server")
+        code, text = next(iter(refused.values()))
+        _refused(code, text)
     return email["Message-ID"]
+
+
+def _refused(code: int, text) -> None:
+    answer = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+    if 400 <= code < 500:
+        raise TransientError(
+            _("Почтовый сервер временно не принял адрес получателя (%(code)s)", code=code), answer
+        )
+    raise PermanentError(_("Почтовый сервер отклонил адрес получателя (%(code)s)", code=code), answer)
 
 
 def _gateway(message) -> str:
@@ -93,10 +131,9 @@ def _gateway(message) -> str:
     prefix = "SMS" if message.channel.value == "sms" else "PUSH"
     url = config[f"{prefix}_GATEWAY_URL"]
     if not url:
-        raise PermanentError(f"{prefix} gateway URL is not configured")
-    payload = json.dumps(
-        {"to": recipient(message), "text": message.body, "reference": f"message-{message.id}"}
-    ).encode()
+        raise PermanentError(_("Адрес шлюза «%(channel)s» не настроен", channel=message.channel.label))
+    key = message.delivery_key
+    payload = json.dumps({"to": recipient(message), "text": message.body, "reference": key}).encode()
     request = urllib.request.Request(
         url,
         data=payload,
@@ -104,20 +141,23 @@ def _gateway(message) -> str:
         headers={
             "Content-Type": "application/json",
             "Authorization": f"Bearer {config[f'{prefix}_GATEWAY_TOKEN']}",
-            # The gateway drops a repeat of the same key: a retry never sends twice.
-            "Idempotency-Key": f"message-{message.id}",
+            # The same on every attempt: a gateway that honours it drops the repeat.
+            "Idempotency-Key": key,
         },
     )
     try:
         with urllib.request.urlopen(request, timeout=config["GATEWAY_TIMEOUT"]) as response:
-            body = response.read().decode() or "{}"
+            body = response.read().decode(errors="replace") or "{}"
     except urllib.error.HTTPError as e:
-        if 500 <= e.code < 600 or e.code == 429:
-            raise TransientError(f"gateway answered {e.code}") from e
-        raise PermanentError(f"gateway refused the message ({e.code}): {e.read().decode()[:200]}") from e
+        answer = e.read().decode(errors="replace")[:1000]
+        if 500 <= e.code < 600 or e.code in (408, 429):
+            raise TransientError(
+                _("Шлюз временно не принял сообщение (%(code)s)", code=e.code), answer
+            ) from e
+        raise PermanentError(_("Шлюз отклонил сообщение (%(code)s)", code=e.code), answer) from e
     except (OSError, TimeoutError) as e:
-        raise TransientError(f"gateway unreachable: {type(e).__name__}") from e
+        raise TransientError(_("Шлюз недоступен"), f"{type(e).__name__}: {e}") from e
     try:
-        return str(json.loads(body).get("id") or f"message-{message.id}")
-    except ValueError:
-        return f"message-{message.id}"
+        return str(json.loads(body).get("id") or key)
+    except (ValueError, AttributeError):
+        return key

@@ -6,7 +6,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-kartoteka = AppGroup("kartoteka", help="Kartoteka: roles, demo data.")
+kartoteka = AppGroup("kartoteka", help="Kartoteka: roles, demo data, the sweeper and health.")
 
 
 @kartoteka.command("init")
@@ -53,28 +53,85 @@ def demo_users_command(password):
 
 @kartoteka.command("sweep")
 def sweep_command():
-    """Enqueue messages left behind (Redis was down, a job vanished, a reminder is due)."""
+    """Enqueue messages left behind (Redis was down, a job vanished, a reminder is due), once."""
     from .worker import sweep_once
 
     click.echo(f"enqueued: {len(sweep_once())}")
 
 
+@kartoteka.command("sweeper")
+def sweeper_command():
+    """Sweep every SWEEP_INTERVAL_SECONDS, for ever (its own process; see deploy/)."""
+    from .worker import run_sweeper
+
+    _service(run_sweeper)
+
+
+@kartoteka.command("health")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def health_command(as_json):
+    """Queue depth, the oldest waiting message, the last sweep, Redis; exit 1 on a problem."""
+    from .worker import health
+
+    report = health()
+    click.echo(health_text(report, as_json))
+    raise SystemExit(0 if report["ok"] else 1)
+
+
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Deliver what is queued, then exit.")
 @click.option(
-    "--simple",
-    is_flag=True,
-    help="Run jobs in this process instead of forking one work horse per job (faster; "
-    "if it dies, the sweeper hands its message out again).",
+    "--fork/--simple",
+    default=None,
+    help="RQ's forking Worker (a work horse per job) or its SimpleWorker (jobs in this process, "
+    "the default: WORKER_CLASS).",
 )
-def worker_command(burst, simple):
-    """Deliver notifications: an RQ worker with the scheduler and a periodic sweeper."""
+def worker_command(burst, fork):
+    """Deliver notifications: an RQ worker that waits out Redis outages."""
+    from .worker import run_worker
+
+    _service(run_worker, burst=burst, worker_class=None if fork is None else ("fork" if fork else "simple"))
+
+
+def _service(function, **kwargs):
+    """Run a long-lived service with timestamped INFO logs; a missing database is an error."""
+    import logging
+
     from flask import current_app
 
-    from .worker import run_worker, start_sweeper
+    from .worker import NotConfigured
 
-    start_sweeper(current_app._get_current_object())
-    run_worker(burst=burst, simple=simple)
+    level = current_app.config["LOG_LEVEL"].upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s [%(name)s] %(message)s")
+    try:
+        function(**kwargs)
+    except NotConfigured as e:
+        raise click.ClickException(str(e)) from None
+
+
+def health_text(report: dict, as_json: bool) -> str:
+    import json
+
+    if as_json:
+        return json.dumps(report, default=str, indent=2, ensure_ascii=False)
+
+    def age(seconds):
+        return "-" if seconds is None else f"{seconds:.0f} s"
+
+    lines = [
+        f"status: {'ok' if report['ok'] else 'PROBLEM: ' + '; '.join(p['text'] for p in report['problems'])}",
+        f"redis: {report['redis']}",
+        f"waiting (due): {report['waiting']}, oldest waiting: {age(report['oldest_waiting_seconds'])}",
+        f"last sweep: {report['last_sweep'] or 'never'} UTC ({age(report['last_sweep_seconds'])} ago)",
+    ]
+    for channel, state in report["channels"].items():
+        counts = ", ".join(
+            f"{key} {state[key]}"
+            for key in ("waiting", "scheduled", "failing", "sending", "overdue", "failed")
+        )
+        paused = f" PAUSED since {state['paused_at']} UTC" if state["paused_at"] else ""
+        lines.append(f"  {channel}: {counts}{paused}")
+    return "\n".join(lines)
 
 
 def register_cli(app: Flask) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import uuid
 from decimal import Decimal
 
 from flask import g, has_request_context
@@ -35,6 +36,7 @@ from sqlalchemy import (
     UniqueConstraint,
     case,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import declared_attr, relationship
 
@@ -762,6 +764,23 @@ class MessageStatus(LabeledEnum):
     SENT = "sent", _l("Отправлено")
     FAILED = "failed", _l("Ошибка")
     CANCELLED = "cancelled", _l("Отменено")
+    EXPIRED = "expired", _l("Просрочено")  # not sent before its deadline (MESSAGE_HORIZONS)
+
+
+# The final states: nothing more happens to the message unless staff resend it.
+MESSAGE_FINAL = (MessageStatus.SENT, MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.EXPIRED)
+# What «Повторить отправку» accepts.
+MESSAGE_RESENDABLE = (MessageStatus.FAILED, MessageStatus.CANCELLED, MessageStatus.EXPIRED)
+
+
+class AttemptOutcome(LabeledEnum):
+    SENT = "sent", _l("Отправлено")
+    RETRY = "retry", _l("Временная ошибка, будет повтор")
+    FAILED = "failed", _l("Ошибка")
+    CANCELLED = "cancelled", _l("Отменено")
+    EXPIRED = "expired", _l("Просрочено")
+    INTERRUPTED = "interrupted", _l("Прервано: обработчик не ответил")
+    SUPERSEDED = "superseded", _l("Ответ пришёл после передачи другому обработчику")
 
 
 class MessageTemplate(Audited, Model):
@@ -804,13 +823,79 @@ class Message(Audited, Model):
     last_error = Column(String(500))
     provider_id = Column(String(120))
     send_after = Column(DateTime, default=utcnow, nullable=False)
+    # Retried until then, «просрочено» after (app.notifications.deadline).
+    expires_at = Column(DateTime)
     enqueued_at = Column(DateTime)
     started_at = Column(DateTime)
     sent_at = Column(DateTime)
+    # One per row, never reused (ids are, after a restore): the gateways' Idempotency-Key
+    # and the e-mail's Message-ID, the same on every attempt.
+    delivery_key = Column(String(64), nullable=False, unique=True, default=lambda: uuid.uuid4().hex)
+    # A worker died while sending it: it was handed out again after its lease and
+    # may have reached the customer twice (shown as «Отправлено повторно после сбоя»).
+    after_crash = Column(Boolean, nullable=False, default=False, server_default=sa_false())
+    attempt_log = relationship(
+        "MessageAttempt",
+        order_by="MessageAttempt.number",
+        viewonly=True,
+    )
     __table_args__ = (Index("ix_message_status_send_after", "status", "send_after"),)
 
     def __str__(self):
         return str(_l("Сообщение №%(id)s", id=self.id))
+
+    @property
+    def delivery(self) -> str:
+        return delivery_label(self.status, self.after_crash)
+
+
+def delivery_label(status: MessageStatus | None, after_crash: bool) -> str:
+    """The state staff read: the status, and whether a crash may have doubled it."""
+    if status == MessageStatus.SENT and after_crash:
+        return str(_l("Отправлено повторно после сбоя"))
+    return str(status.label) if status else ""
+
+
+class MessageAttempt(Model):
+    """One try to deliver a message: when, by which worker, what the provider answered.
+
+    Written by the worker when it claims the message and completed with the outcome;
+    a resend adds attempts, never erases them."""
+
+    __tablename__ = "message_attempt"
+    id = Column(Integer, primary_key=True)
+    message_id = Column(Integer, ForeignKey("message.id", ondelete="CASCADE"), nullable=False, index=True)
+    message = relationship(Message)
+    number = Column(Integer, nullable=False)
+    started_at = Column(DateTime, nullable=False, default=utcnow)
+    finished_at = Column(DateTime)
+    worker = Column(String(120))
+    outcome = Column(_enum(AttemptOutcome, "attempt_outcome"))  # none yet: the send is under way
+    reason = Column(String(500))  # in the clinic's language
+    provider_answer = Column(String(1000))  # the provider's own words, as they came
+    provider_id = Column(String(120))
+    __table_args__ = (UniqueConstraint("message_id", "number", name="uq_message_attempt_number"),)
+
+    def __str__(self):
+        return str(_l("Попытка %(number)s", number=self.number))
+
+
+class ChannelPause(Model):
+    """A channel an administrator paused: its messages wait (and may expire) until resumed."""
+
+    __tablename__ = "channel_pause"
+    channel = Column(_enum(Channel, "channel"), primary_key=True)
+    paused_at = Column(DateTime, nullable=False, default=utcnow)
+    paused_by_fk = Column(Integer, ForeignKey("ab_user.id"), default=_current_user_id)
+    paused_by = relationship("User")
+
+
+class ServiceBeat(Model):
+    """When a background service (the sweeper) last did its round: the health report reads it."""
+
+    __tablename__ = "service_beat"
+    name = Column(String(40), primary_key=True)
+    beat_at = Column(DateTime, nullable=False)
 
 
 class NotificationConsent(Audited, Model):

@@ -1,11 +1,14 @@
 """Notifications: the outbox, templates, consent, delivery and the sweeper.
 
 A message is a row first: :func:`queue_notification` writes it in the caller's
-transaction; after that transaction commits, only the row's id goes to RQ
-(:mod:`app.worker`). :func:`deliver` — the job — claims the row atomically,
-checks consent at send time, sends through :mod:`app.channels` and writes the
-outcome back. :func:`sweep` hands out again whatever was left behind (Redis
-down at enqueue, a vanished job, a worker killed mid-send, a reminder now due).
+transaction, with its deadline; after that transaction commits, only the row's id
+goes to RQ (:mod:`app.worker`). :func:`deliver` — the job — claims the row with a
+conditional UPDATE and writes an attempt row, checks consent at send time, sends
+through :mod:`app.channels` and writes the outcome back: sent, refused, or queued
+again after a growing wait until the deadline, then «просрочено». :func:`sweep`
+(its own process, ``flask kartoteka sweeper``) hands out again whatever was left
+behind (Redis down or restarted empty, a vanished job, a worker killed mid-send, a
+reminder or a retry now due) and expires what is past its deadline.
 """
 
 from __future__ import annotations
@@ -21,22 +24,27 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import event, or_, select, update
+from sqlalchemy import case, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import channels
 from .errors import ValidationFailed
 from .formatting import datetime_short, money
 from .models import (
+    MESSAGE_RESENDABLE,
+    AttemptOutcome,
     Channel,
+    ChannelPause,
     Customer,
     Message,
+    MessageAttempt,
     MessageStatus,
     MessageTemplate,
     MessageType,
     NotificationConsent,
     Order,
     OrderStatus,
+    ServiceBeat,
     utcnow,
 )
 
@@ -335,6 +343,7 @@ def queue_notification(
             subject, body = render(
                 session, message_type, channel, template_context(customer, order, **context)
             )
+            due = send_after or utcnow()
             message = Message(
                 customer=customer,
                 order_id=order.id if order is not None else None,
@@ -343,7 +352,8 @@ def queue_notification(
                 subject=subject,
                 body=body,
                 status=MessageStatus.QUEUED,
-                send_after=send_after or utcnow(),
+                send_after=due,
+                expires_at=deadline(message_type, due, order.visit_at if order is not None else None),
             )
             session.add(message)
             created.append(message)
@@ -428,39 +438,128 @@ def install() -> None:
 
 
 # ---------------------------------------------------------------------------
+# Deadlines and back-off
+# ---------------------------------------------------------------------------
+
+
+def deadline(message_type, due: dt.datetime, visit_at: dt.datetime | None = None) -> dt.datetime:
+    """Until when a message is worth sending: its type's horizon (MESSAGE_HORIZONS, hours)
+    from when it is due; a visit reminder never after its visit."""
+    key = message_type.value if isinstance(message_type, MessageType) else str(message_type)
+    at = due + dt.timedelta(hours=current_app.config["MESSAGE_HORIZONS"].get(key, 24))
+    if key == MessageType.VISIT_REMINDER.value and visit_at is not None:
+        at = min(at, visit_at)
+    return at
+
+
+def backoff(attempt: int) -> dt.timedelta:
+    """The wait after the ``attempt``-th try failed (RETRY_BACKOFF_SECONDS; the last repeats)."""
+    delays = current_app.config["RETRY_BACKOFF_SECONDS"]
+    return dt.timedelta(seconds=delays[min(attempt, len(delays)) - 1])
+
+
+def overdue_reason(expires_at: dt.datetime, last_error: str | None, paused: bool = False) -> str:
+    when = datetime_short(expires_at)
+    if last_error:
+        return _(
+            "Не отправлено до %(deadline)s. Последняя ошибка: %(error)s", deadline=when, error=last_error
+        )
+    if paused:
+        return _("Не отправлено до %(deadline)s: канал был приостановлен", deadline=when)
+    return _("Не отправлено до %(deadline)s: очередь не дошла до сообщения", deadline=when)
+
+
+# ---------------------------------------------------------------------------
+# Channels paused by an administrator
+# ---------------------------------------------------------------------------
+
+
+def paused_channels(session: Session) -> set[Channel]:
+    return set(session.scalars(select(ChannelPause.channel)))
+
+
+def pause_channel(session: Session, channel: Channel) -> bool:
+    """Messages of ``channel`` wait (their deadlines still run) until it is resumed."""
+    if session.get(ChannelPause, channel) is not None:
+        return False
+    session.add(ChannelPause(channel=channel, paused_at=utcnow()))
+    log.warning("channel %s paused", channel.value)
+    return True
+
+
+def resume_channel(session: Session, channel: Channel) -> bool:
+    """The channel's waiting messages go to the sweeper's next round (its jobs found the
+    channel paused and ended without them)."""
+    done = session.execute(delete(ChannelPause).where(ChannelPause.channel == channel)).rowcount
+    if done:
+        session.execute(
+            update(Message)
+            .where(Message.channel == channel, Message.status == MessageStatus.QUEUED)
+            .values(enqueued_at=None)
+            .execution_options(synchronize_session=False)
+        )
+        log.warning("channel %s resumed", channel.value)
+    return bool(done)
+
+
+# ---------------------------------------------------------------------------
 # Delivery (the job) and the sweeper
 # ---------------------------------------------------------------------------
 
 
-class RetryLater(Exception):
-    """Raised to RQ for a transient failure: carries no personal data (it is kept in Redis)."""
+def deliver(session: Session, message_id: int, worker: str | None = None) -> str:
+    """Deliver one message or record why not; returns the row's status (or what happened).
 
+    The claim is a conditional UPDATE (queued and due -> sending) that also writes the
+    attempt's row; every outcome is written only while the row is still ours (status
+    «отправляется», our attempt number and claim time). A worker that outlived its
+    lease — its parent was killed and the work horse went on, or a send slower than
+    SENDING_LEASE_SECONDS — finds its claim taken over: its attempt is recorded with the
+    late answer, the message is left as the other worker made it.
 
-def deliver(session: Session, message_id: int) -> str:
-    """Deliver one message exactly once or record why not. Returns the final status.
-
-    The claim is fenced: every outcome is written only while the row is still ours
-    (status «отправляется», our attempt number and claim time). A worker that outlived its lease —
-    its parent was killed and the work horse went on, or a send slower than
-    SENDING_LEASE_SECONDS — finds its claim taken over and writes nothing, so it can
-    neither turn a message another worker sent back into «в очереди» nor fail it.
+    A transient failure puts the message back in the queue after a growing wait
+    (RETRY_BACKOFF_SECONDS) until its deadline; past it the message is «просрочено».
+    Nothing is raised to RQ: the row is the schedule, the sweeper hands it out when due.
     """
     now = utcnow()
-    claimed = session.execute(
+    row = session.execute(
+        select(Message.status, Message.channel, Message.send_after, Message.expires_at).where(
+            Message.id == message_id
+        )
+    ).first()
+    if row is None:
+        session.commit()
+        return "missing"
+    if row.status != MessageStatus.QUEUED or row.send_after > now:
+        session.commit()
+        return row.status.value  # sent, cancelled, sending elsewhere or not yet due: nothing to do
+    if row.channel in paused_channels(session):
+        session.commit()
+        return "paused"  # stays «в очереди»; the sweeper hands it out once the channel resumes
+    if row.expires_at is not None and row.expires_at <= now:
+        expire_overdue(session, now, ids=[message_id])
+        session.commit()
+        return MessageStatus.EXPIRED.value
+    attempt = session.execute(
         update(Message)
         .where(Message.id == message_id, Message.status == MessageStatus.QUEUED, Message.send_after <= now)
         .values(status=MessageStatus.SENDING, started_at=now, attempts=Message.attempts + 1)
+        .returning(Message.attempts)
         .execution_options(synchronize_session=False)
-    ).rowcount
+    ).scalar()
+    if attempt is None:  # another worker claimed it between the read and the claim
+        session.commit()
+        return "taken"
+    session.add(MessageAttempt(message_id=message_id, number=attempt, started_at=now, worker=worker))
     session.commit()
     message = session.get(Message, message_id)
-    if message is None:
-        return "missing"
-    if not claimed:
-        return message.status.value  # sent, cancelled, sending elsewhere or not yet due: nothing to do
-    attempt = message.attempts
 
-    def finish(status: MessageStatus, **values) -> str:
+    def finish(
+        status: MessageStatus,
+        outcome: AttemptOutcome,
+        error: channels.DeliveryError | str | None = None,
+        **values,
+    ) -> str:
         still_ours = session.execute(
             update(Message)
             .where(
@@ -472,6 +571,20 @@ def deliver(session: Session, message_id: int) -> str:
             .values(status=status, **values)
             .execution_options(synchronize_session=False)
         ).rowcount
+        reason = error.reason if isinstance(error, channels.DeliveryError) else error
+        answer = error.answer if isinstance(error, channels.DeliveryError) else None
+        session.execute(
+            update(MessageAttempt)
+            .where(MessageAttempt.message_id == message_id, MessageAttempt.number == attempt)
+            .values(
+                finished_at=utcnow(),
+                outcome=outcome if still_ours else AttemptOutcome.SUPERSEDED,
+                reason=reason[:500] if reason else None,
+                provider_answer=answer[:1000] if answer else None,
+                provider_id=values.get("provider_id"),
+            )
+            .execution_options(synchronize_session=False)
+        )
         session.commit()
         if not still_ours:
             log.warning(
@@ -481,78 +594,257 @@ def deliver(session: Session, message_id: int) -> str:
         return status.value
 
     if not consent_allows(session, message.customer_id, message.message_type, message.channel):
-        return finish(MessageStatus.CANCELLED, last_error=_("Клиент отказался от таких сообщений"))
+        reason = _("Клиент отказался от таких сообщений")
+        return finish(MessageStatus.CANCELLED, AttemptOutcome.CANCELLED, reason, last_error=reason)
     if reminder_obsolete(session, message):
-        return finish(MessageStatus.CANCELLED, last_error=_("Визит перенесён или отменён"))
+        reason = _("Визит перенесён или отменён")
+        return finish(MessageStatus.CANCELLED, AttemptOutcome.CANCELLED, reason, last_error=reason)
+    channel = message.channel.value
     try:
         provider_id = channels.send(message)
     except channels.TransientError as e:
-        retries = current_app.config["DELIVERY_RETRIES"]
-        if attempt > len(retries):
-            return finish(MessageStatus.FAILED, last_error=str(e)[:500])
-        outcome = finish(
+        retry_at = utcnow() + backoff(attempt)
+        if message.expires_at is not None and retry_at >= message.expires_at:
+            log.warning(
+                "message %s: attempt %s on %s failed: %s; its deadline comes before the next try: expired",
+                message_id,
+                attempt,
+                channel,
+                e.reason,
+            )
+            return finish(
+                MessageStatus.EXPIRED,
+                AttemptOutcome.EXPIRED,
+                e,
+                last_error=overdue_reason(message.expires_at, str(e))[:500],
+            )
+        log.warning(
+            "message %s: attempt %s on %s failed: %s; next try at %s UTC",
+            message_id,
+            attempt,
+            channel,
+            e.reason,
+            retry_at.isoformat(timespec="seconds"),
+        )
+        return finish(
             MessageStatus.QUEUED,
+            AttemptOutcome.RETRY,
+            e,
             last_error=str(e)[:500],
             enqueued_at=None,
-            send_after=utcnow() + dt.timedelta(seconds=retries[attempt - 1]),
+            send_after=retry_at,
         )
-        if outcome == "superseded":
-            return outcome
-        raise RetryLater(f"message {message_id}: attempt {attempt} failed, retrying") from None
     except channels.PermanentError as e:
-        return finish(MessageStatus.FAILED, last_error=str(e)[:500])
+        log.warning("message %s: attempt %s on %s refused: %s", message_id, attempt, channel, e.reason)
+        return finish(MessageStatus.FAILED, AttemptOutcome.FAILED, e, last_error=str(e)[:500])
     except Exception as e:  # noqa: BLE001 - a bug or an unforeseen library error
         # Not raised to RQ: its traceback (which may quote an address or the text) would be
         # kept in Redis, and the row would loop «отправляется» -> lease -> again for ever.
         # Shown on the message as «ошибка» with the kind of error; staff can resend.
-        log.exception("message %s: unexpected error in the %s channel", message_id, message.channel.value)
-        return finish(
-            MessageStatus.FAILED,
-            last_error=_("Внутренняя ошибка при отправке: %(error)s", error=type(e).__name__),
-        )
-    return finish(MessageStatus.SENT, provider_id=provider_id, sent_at=utcnow(), last_error=None)
+        log.exception("message %s: unexpected error in the %s channel", message_id, channel)
+        reason = _("Внутренняя ошибка при отправке: %(error)s", error=type(e).__name__)
+        return finish(MessageStatus.FAILED, AttemptOutcome.FAILED, reason, last_error=reason)
+    return finish(
+        MessageStatus.SENT, AttemptOutcome.SENT, provider_id=provider_id, sent_at=utcnow(), last_error=None
+    )
+
+
+def expire_overdue(session: Session, now: dt.datetime, ids: list[int] | None = None) -> list[int]:
+    """Queued messages past their deadline become «просрочено», with why. Returns their ids."""
+    query = select(Message.id, Message.expires_at, Message.last_error, Message.channel).where(
+        Message.status == MessageStatus.QUEUED, Message.expires_at <= now
+    )
+    if ids is not None:
+        query = query.where(Message.id.in_(ids))
+    overdue = session.execute(query.order_by(Message.id).limit(1000)).all()
+    if not overdue:
+        return []
+    paused = paused_channels(session)
+    expired = []
+    for message_id, expires_at, last_error, channel in overdue:
+        reason = overdue_reason(expires_at, last_error, paused=channel in paused)
+        done = session.execute(
+            update(Message)
+            .where(Message.id == message_id, Message.status == MessageStatus.QUEUED)
+            .values(status=MessageStatus.EXPIRED, last_error=reason[:500])
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if done:
+            expired.append(message_id)
+    if expired:
+        log.warning("message(s) %s: not sent before their deadline, expired", _ids(expired))
+    return expired
+
+
+def _ids(ids: list[int]) -> str:
+    """Message ids for a log line: all of a few, the first twenty of many."""
+    shown = ", ".join(map(str, ids[:20]))
+    return shown if len(ids) <= 20 else f"{shown} and {len(ids) - 20} more"
 
 
 def sweep(session: Session, now: dt.datetime | None = None) -> list[int]:
     """Hand out again what was left behind; returns the ids enqueued.
 
-    Queued and due but not in Redis (Redis was down, the job vanished, a reminder
-    is now due, a retry's wait is over); sending for longer than the lease (the
-    worker died mid-send: the gateway's idempotency key keeps the second try
-    from reaching the customer twice).
+    Sending for longer than the lease (the worker died mid-send): queued again, its
+    attempt marked interrupted and the message marked «после сбоя» (the provider may
+    have it already; the gateway's Idempotency-Key and the e-mail's Message-ID are the
+    same on the retry). Queued past its deadline: «просрочено». Queued and due but not in
+    Redis (Redis was down or restarted empty, a job vanished, a reminder is now due, a
+    retry's wait is over): enqueued, unless its channel is paused.
     """
     now = now or utcnow()
     lease = dt.timedelta(seconds=current_app.config["SENDING_LEASE_SECONDS"])
-    session.execute(
+    taken = session.execute(
         update(Message)
         .where(Message.status == MessageStatus.SENDING, Message.started_at < now - lease)
-        .values(status=MessageStatus.QUEUED, enqueued_at=None)
+        .values(status=MessageStatus.QUEUED, enqueued_at=None, after_crash=True)
+        .returning(Message.id, Message.attempts)
         .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    ids = session.scalars(
+    ).all()
+    if taken:
+        seconds = format(lease.total_seconds(), "g")
+        reason = _(
+            "Обработчик не ответил за %(seconds)s с; сообщение будет отправлено повторно", seconds=seconds
+        )
+        for message_id, attempt in taken:
+            session.execute(
+                update(MessageAttempt)
+                .where(
+                    MessageAttempt.message_id == message_id,
+                    MessageAttempt.number == attempt,
+                    MessageAttempt.outcome.is_(None),
+                )
+                .values(outcome=AttemptOutcome.INTERRUPTED, finished_at=now, reason=reason)
+                .execution_options(synchronize_session=False)
+            )
+        log.warning(
+            "message(s) %s: the worker did not finish within the %s s lease; handed out again",
+            _ids([t[0] for t in taken]),
+            seconds,
+        )
+    expire_overdue(session, now)
+    paused = paused_channels(session)
+    # Just enqueued (by the web after its commit, or by the last round) is left alone a moment.
+    grace = dt.timedelta(seconds=min(5.0, float(current_app.config["SWEEP_INTERVAL_SECONDS"])))
+    query = (
         select(Message.id)
         .where(Message.status == MessageStatus.QUEUED, Message.send_after <= now)
-        .where(or_(Message.enqueued_at.is_(None), Message.enqueued_at < now - dt.timedelta(seconds=5)))
-        .order_by(Message.id)
-        .limit(5000)
-    ).all()
+        .where(or_(Message.enqueued_at.is_(None), Message.enqueued_at < now - grace))
+    )
+    if paused:
+        query = query.where(Message.channel.not_in(paused))
+    ids = list(session.scalars(query.order_by(Message.id).limit(5000)))
+    beat(session, SWEEPER, now)
+    session.commit()
     if ids:
         from .worker import enqueue
 
-        enqueue(list(ids), force=True)
-    return list(ids)
+        enqueue(ids)
+    return ids
+
+
+SWEEPER = "sweeper"
+
+
+def beat(session: Session, name: str, now: dt.datetime) -> None:
+    """Record that a background service did its round (read by the health report)."""
+    if not session.execute(update(ServiceBeat).where(ServiceBeat.name == name).values(beat_at=now)).rowcount:
+        session.add(ServiceBeat(name=name, beat_at=now))
 
 
 def resend(session: Session, message: Message) -> Message:
-    """A failed or cancelled message, queued again by a staff member."""
-    if message.status not in (MessageStatus.FAILED, MessageStatus.CANCELLED):
-        raise ValidationFailed({None: _("Повторить можно только сообщение с ошибкой или отменённое.")})
-    message.status, message.last_error, message.send_after, message.enqueued_at = (
-        MessageStatus.QUEUED,
-        None,
-        utcnow(),
-        None,
-    )
+    """A failed, cancelled or overdue message, queued again by a staff member.
+
+    Conditional: of two resends (or a resend racing a worker) only the first changes the
+    row, whatever the pages showed. The attempts so far stay; the message gets a new
+    deadline from now."""
+    now = utcnow()
+    order = session.get(Order, message.order_id) if message.order_id else None
+    done = session.execute(
+        update(Message)
+        .where(Message.id == message.id, Message.status.in_(MESSAGE_RESENDABLE))
+        .values(
+            status=MessageStatus.QUEUED,
+            send_after=now,
+            enqueued_at=None,
+            expires_at=deadline(message.message_type, now, order.visit_at if order else None),
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.refresh(message)
+    if not done:
+        raise ValidationFailed(
+            {
+                None: _(
+                    "Сообщение №%(id)s сейчас «%(status)s»: повторить можно только сообщение "
+                    "с ошибкой, отменённое или просроченное.",
+                    id=message.id,
+                    status=message.status.label,
+                )
+            }
+        )
     session.info.setdefault("kartoteka_new_messages", []).append(message.id)
     return message
+
+
+# ---------------------------------------------------------------------------
+# The queue at a glance: the administrator's screen and the health command
+# ---------------------------------------------------------------------------
+
+
+def queue_report(session: Session, now: dt.datetime | None = None, days: int = 7) -> dict:
+    """Per channel: waiting (due), scheduled (not yet due), failing (waiting after a failed
+    attempt), sending, overdue and failed in the last ``days``; the oldest waiting
+    message's age; paused channels; the sweeper's last round."""
+    now = now or utcnow()
+    since = now - dt.timedelta(days=days)
+    waiting = Message.status == MessageStatus.QUEUED
+    due = waiting & (Message.send_after <= now)
+    rows = session.execute(
+        select(
+            Message.channel,
+            func.count().filter(due),
+            func.count().filter(waiting & (Message.send_after > now)),
+            func.count().filter(waiting & (Message.attempts > 0)),
+            func.count().filter(Message.status == MessageStatus.SENDING),
+            func.count().filter((Message.status == MessageStatus.EXPIRED) & (Message.changed_on >= since)),
+            func.count().filter((Message.status == MessageStatus.FAILED) & (Message.changed_on >= since)),
+            func.min(case((due, Message.send_after))),
+        )
+        .where(
+            or_(
+                Message.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)),
+                Message.changed_on >= since,
+            )
+        )
+        .group_by(Message.channel)
+    ).all()
+    pauses = {p.channel: p for p in session.scalars(select(ChannelPause))}
+    channels_ = {}
+    for channel in Channel:
+        row = next((r for r in rows if r[0] == channel), None)
+        counts = row[1:7] if row else (0,) * 6
+        oldest = row[7] if row else None
+        pause = pauses.get(channel)
+        channels_[channel.value] = {
+            "waiting": counts[0],
+            "scheduled": counts[1],
+            "failing": counts[2],
+            "sending": counts[3],
+            "overdue": counts[4],
+            "failed": counts[5],
+            "oldest_waiting_seconds": (now - oldest).total_seconds() if oldest else None,
+            "paused_at": pause.paused_at if pause else None,
+            "paused_by": str(pause.paused_by) if pause and pause.paused_by else None,
+        }
+    last_sweep = session.scalar(select(ServiceBeat.beat_at).where(ServiceBeat.name == SWEEPER))
+    ages = [
+        c["oldest_waiting_seconds"] for c in channels_.values() if c["oldest_waiting_seconds"] is not None
+    ]
+    return {
+        "channels": channels_,
+        "waiting": sum(c["waiting"] for c in channels_.values()),
+        "oldest_waiting_seconds": max(ages) if ages else None,
+        "last_sweep": last_sweep,
+        "last_sweep_seconds": (now - last_sweep).total_seconds() if last_sweep else None,
+    }

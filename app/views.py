@@ -30,14 +30,14 @@ from flask import (
     session,
     url_for,
 )
-from flask_appbuilder import IndexView, ModelView, action, expose, has_access
+from flask_appbuilder import BaseView, IndexView, ModelView, action, expose, has_access
 from flask_appbuilder._compat import as_unicode
 from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
 from flask_appbuilder.security.sqla.models import User
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from flask_appbuilder.validators import Unique
 from flask_appbuilder.widgets import ListWidget, RenderTemplateWidget, SearchWidget
-from flask_babel import get_locale, ngettext
+from flask_babel import format_timedelta, get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
@@ -117,6 +117,7 @@ from .models import (
     LoginThrottle,
     MedicalRecord,
     Message,
+    MessageAttempt,
     MessageTemplate,
     Note,
     NotificationConsent,
@@ -1880,6 +1881,28 @@ class AccessLogTab(AccessLogView):
     list_columns = ["at", "user", "action", "field", "ip"]
 
 
+class MessageAttemptTab(KartotekaModelView):
+    """A message's attempts: when, which worker, the outcome, the provider's own answer."""
+
+    class_permission_name = access.MESSAGES
+    datamodel = Interface(MessageAttempt)
+    base_permissions = ["can_read"]
+    exclude_route_methods = {"add", "edit", "delete", "show"}
+    list_title = _l("Попытки отправки")
+    label_columns = {
+        "number": _l("№"),
+        "started_at": _l("Начата"),
+        "finished_at": _l("Завершена"),
+        "worker": _l("Обработчик"),
+        "outcome": _l("Итог"),
+        "reason": _l("Причина"),
+        "provider_answer": _l("Ответ провайдера"),
+        "provider_id": _l("Номер у провайдера"),
+    }
+    list_columns = ["number", "started_at", "finished_at", "worker", "outcome", "reason", "provider_answer"]
+    base_order = ("number", "asc")
+
+
 class MessageView(KartotekaModelView):
     """«Сообщения»: every notification sent or queued, with its delivery log."""
 
@@ -1895,28 +1918,37 @@ class MessageView(KartotekaModelView):
         "message_type": _l("Тип сообщения"),
         "subject": _l("Тема"),
         "body": _l("Текст"),
+        "delivery": _l("Статус"),
         "attempts": _l("Попыток"),
         "last_error": _l("Ошибка"),
         "provider_id": _l("Номер у провайдера"),
         "send_after": _l("Отправить не раньше"),
+        "expires_at": _l("Отправить до"),
         "sent_at": _l("Отправлено"),
+        "after_crash": _l("Отправлено повторно после сбоя"),
+        "delivery_key": _l("Ключ доставки"),
     }
-    list_columns = ["created_on", "customer", "channel", "message_type", "status", "sent_at", "last_error"]
+    list_columns = ["created_on", "customer", "channel", "message_type", "delivery", "sent_at", "last_error"]
+    # «Отправлено повторно после сбоя»: sent, but its first worker died mid-send.
+    list_sql = {"delivery": ListColumn(Message.status, Message.after_crash, read=models.delivery_label)}
+    order_aliases = {"delivery": "status"}
     show_columns = [
         "customer",
         "channel",
         "message_type",
-        "status",
+        "delivery",
         "subject",
         "body",
         "attempts",
         "last_error",
         "provider_id",
         "send_after",
+        "expires_at",
         "sent_at",
         "created_by",
         "created_on",
     ]
+    related_views = [MessageAttemptTab]
     search_columns = ["status", "channel", "message_type", "created_on"]
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("id", "desc")
@@ -1942,7 +1974,119 @@ class MessageView(KartotekaModelView):
 
 
 class MessageTab(MessageView):
-    list_columns = ["created_on", "channel", "message_type", "status", "body", "sent_at", "last_error"]
+    list_columns = ["created_on", "channel", "message_type", "delivery", "body", "sent_at", "last_error"]
+
+
+class NotificationQueueView(BaseView):
+    """«Очередь уведомлений»: per channel, what waits, fails and expired; pause and resume."""
+
+    route_base = "/notificationqueue"
+    class_permission_name = access.QUEUE
+    method_permission_name = access.METHOD_PERMISSIONS
+    default_view = "list"
+
+    # Which messages list each count opens (filtered by channel and status).
+    STATUS_OF = {
+        "waiting": "queued",
+        "failing": "queued",
+        "scheduled": "queued",
+        "sending": "sending",
+        "overdue": "expired",
+        "failed": "failed",
+    }
+
+    @expose("/")
+    @has_access
+    def list(self):
+        from .worker import health
+
+        report = health()
+        rows = []
+        for channel in models.Channel:
+            state = report["channels"][channel.value]
+            oldest = state["oldest_waiting_seconds"]
+            rows.append(
+                {
+                    "channel": channel,
+                    "state": state,
+                    "paused_at": formatting.datetime_short(state["paused_at"]) if state["paused_at"] else "",
+                    "oldest": format_timedelta(oldest) if oldest is not None else None,
+                    "links": {
+                        key: url_for("MessageView.list", _flt_0_channel=channel.value, _flt_0_status=status)
+                        for key, status in self.STATUS_OF.items()
+                    },
+                }
+            )
+        return self.render_template(
+            "kartoteka/notification_queue.html",
+            title=_("Очередь уведомлений"),
+            report=report,
+            rows=rows,
+            problems=[self.problem_text(p["code"], report) for p in report["problems"]],
+            redis_line=self.redis_line(report["redis"]),
+            sweep_line=(
+                _(
+                    "Диспетчер очереди последний раз обходил её %(when)s (%(ago)s назад).",
+                    when=formatting.datetime_short(report["last_sweep"]),
+                    ago=format_timedelta(report["last_sweep_seconds"]),
+                )
+                if report["last_sweep"]
+                else _("Диспетчер очереди ещё не запускался.")
+            ),
+            may_pause=self.appbuilder.sm.has_access("can_write", access.QUEUE),
+            may_read_messages=self.appbuilder.sm.has_access("can_read", access.MESSAGES),
+        )
+
+    @staticmethod
+    def problem_text(code: str, report: dict) -> str:
+        if code == "redis":
+            return _("Redis недоступен: сообщения ждут в базе и уйдут, когда он вернётся.")
+        if code == "no_workers":
+            return _("Ни один обработчик не подключён к Redis: сообщения никто не отправляет.")
+        if code == "sweeper":
+            return _("Диспетчер очереди не обходил её дольше трёх своих интервалов: он остановлен?")
+        return _(
+            "Сообщение ждёт отправки уже %(age)s.", age=format_timedelta(report["oldest_waiting_seconds"])
+        )
+
+    @staticmethod
+    def redis_line(redis: dict) -> str:
+        if redis.get("embedded"):
+            return _("Встроенная очередь без Redis: сообщения отправляет поток веб-приложения.")
+        if not redis["ok"]:
+            return _("Redis недоступен.")
+        return _(
+            "Redis доступен: заданий в очереди %(jobs)s, обработчиков подключено %(workers)s.",
+            jobs=redis["jobs_queued"],
+            workers=redis["workers"],
+        )
+
+    def _channel(self, value):
+        try:
+            return models.Channel(value)
+        except ValueError:
+            abort(404)
+
+    @expose("/<channel>/pause", methods=["POST"])
+    @has_access
+    def pause(self, channel):
+        channel = self._channel(channel)
+        notifications.pause_channel(db.session, channel)
+        db.session.commit()
+        flash(
+            _("Канал «%(channel)s» приостановлен: сообщения ждут в очереди.", channel=channel.label),
+            "warning",
+        )
+        return redirect(url_for(".list"))
+
+    @expose("/<channel>/resume", methods=["POST"])
+    @has_access
+    def resume(self, channel):
+        channel = self._channel(channel)
+        notifications.resume_channel(db.session, channel)
+        db.session.commit()
+        flash(_("Канал «%(channel)s» снова работает.", channel=channel.label), "success")
+        return redirect(url_for(".list"))
 
 
 class MessageTemplateView(KartotekaModelView):
@@ -2884,6 +3028,13 @@ def register_views(appbuilder) -> None:
         category="Customers",
     )
     appbuilder.add_view(
+        NotificationQueueView,
+        "NotificationQueue",
+        label=_l("Очередь уведомлений"),
+        icon="fa-tasks",
+        category="Reference",
+    )
+    appbuilder.add_view(
         MessageTemplateView,
         "MessageTemplates",
         label=_l("Шаблоны уведомлений"),
@@ -2924,6 +3075,7 @@ def register_views(appbuilder) -> None:
         AccessLogTab,
         ChangeLogTab,
         MessageTab,
+        MessageAttemptTab,
         ConsentTab,
     ):
         appbuilder.add_view_no_menu(view)

@@ -1,33 +1,61 @@
-"""RQ on Redis: the queue, the job, the worker command and the embedded default.
+"""RQ on Redis: the queue, the job, the workers, the sweeper and the embedded default.
 
-With ``REDIS_URL`` set the web process only enqueues and ``flask worker`` (any
-number of them) delivers. Without it, ``run.py`` starts an in-process
-Redis-compatible store (fakeredis) and a worker thread running the same RQ
-code, so notifications flow on a laptop with nothing else installed.
+With ``REDIS_URL`` set the web process only enqueues; ``flask worker`` (any number of
+them) delivers and ``flask kartoteka sweeper`` (one is enough, two do no harm) hands out
+again what was left behind. Without it, ``run.py`` starts an in-process
+Redis-compatible store (fakeredis) and a worker thread running the same RQ code, so
+notifications flow on a laptop with nothing else installed.
+
+Workers and the sweeper ride out a Redis outage: they say so in the log once, wait
+with growing delays (never exit) and say so again when Redis is back; whatever Redis
+lost meanwhile is still «в очереди» in the database, and the sweeper enqueues it again.
+
+The worker class. ``simple`` (the default) is RQ's SimpleWorker: jobs run in the worker's
+own process, so no connection is ever shared across a fork, and it delivers about four
+times the rate of ``fork`` (bench/notifications.py). ``fork`` is RQ's Worker, which forks a
+work horse per job: a job that leaks memory or crashes the interpreter takes only its
+horse with it. Both pass the same fault suite (tests/test_notifications_faults.py); a
+worker that dies either way is restarted by its supervisor (deploy/) and its message is
+handed out again after SENDING_LEASE_SECONDS.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
 import threading
 import time
+import weakref
 
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue, Retry
+from rq import Queue, SimpleWorker, Worker, worker_registration
 from rq.exceptions import DuplicateJobError
+from rq.job import Job, JobStatus
 
 log = logging.getLogger(__name__)
 
 _embedded: dict[str, object] = {}
 _job_app: dict[str, Flask] = {}
+_clients: weakref.WeakSet[Redis] = weakref.WeakSet()
+
+# A job under these states will still run: enqueueing its id again would be a duplicate.
+LIVE_JOB = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED}
+
+
+class NotConfigured(RuntimeError):
+    """A worker or the sweeper started without DATABASE_URL or REDIS_URL."""
 
 
 def connection() -> Redis:
     url = current_app.config.get("REDIS_URL")
     if url:
-        return Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+        _clients.add(client)
+        return client
     if "redis" not in _embedded:
         import fakeredis
 
@@ -39,11 +67,48 @@ def queue() -> Queue:
     return Queue(current_app.config["RQ_QUEUE"], connection=connection())
 
 
-def enqueue(ids: list[int], force: bool = False) -> list[int]:
+class RedisWatch:
+    """Says once when Redis goes away and once when it is back (one per process)."""
+
+    def __init__(self):
+        self.lost_at: float | None = None
+        self._lock = threading.Lock()
+
+    def lost(self, error: Exception) -> bool:
+        with self._lock:
+            first, self.lost_at = self.lost_at is None, self.lost_at or time.monotonic()
+        if first:
+            log.warning("Redis unavailable (%s: %s); waiting for it", type(error).__name__, error)
+        return first
+
+    def ok(self) -> bool:
+        if self.lost_at is None:
+            return False
+        with self._lock:
+            lost_at, self.lost_at = self.lost_at, None
+        if lost_at is None:
+            return False
+        log.warning("Redis is back after %.0f s", time.monotonic() - lost_at)
+        return True
+
+
+REDIS = RedisWatch()
+
+
+def _ids(ids: list[int]) -> str:
+    from .notifications import _ids
+
+    return _ids(ids)
+
+
+def enqueue(ids: list[int]) -> list[int]:
     """Put the messages' ids on the queue; a Redis outage is logged, not raised.
 
-    The rows stay «в очереди» and the sweeper enqueues them once Redis is back:
-    the user's save never fails because of Redis. Job arguments are ids only.
+    The rows stay «в очереди» and the sweeper enqueues them once Redis is back: the
+    user's save never fails because of Redis. Job arguments are ids only. A job id is
+    the message and its attempt count: a live job under it is left alone (the web's
+    enqueue after a commit and the sweeper may meet), a dead one (failed before it
+    could claim the message, say while the database was down) is replaced.
     """
     from sqlalchemy import select, update
 
@@ -52,23 +117,30 @@ def enqueue(ids: list[int], force: bool = False) -> list[int]:
 
     if not ids:
         return []
-    retries = current_app.config["DELIVERY_RETRIES"]
     done = []
     try:
-        q = queue()
+        client = connection()
+        q = Queue(current_app.config["RQ_QUEUE"], connection=client)
         # Called right after a commit: the ORM session may not emit SQL there, a connection may.
         with db.engine.connect() as conn:
             attempts = dict(
                 conn.execute(select(Message.id, Message.attempts).where(Message.id.in_(ids))).all()
             )
-        for message_id in ids:
+        job_ids = {message_id: f"message-{message_id}-{attempts.get(message_id, 0)}" for message_id in ids}
+        with client.pipeline(transaction=False) as pipe:
+            for job_id in job_ids.values():
+                pipe.hget(Job.key_for(job_id), "status")
+            states = dict(zip(job_ids.values(), pipe.execute(), strict=True))
+        dead = [Job.key_for(j) for j, state in states.items() if state and state.decode() not in LIVE_JOB]
+        if dead:
+            client.delete(*dead)
+        for message_id, job_id in job_ids.items():
             try:
                 q.enqueue(
                     "app.worker.deliver_job",
                     message_id,
-                    job_id=f"message-{message_id}-{attempts.get(message_id, 0)}",
+                    job_id=job_id,
                     unique=True,
-                    retry=Retry(max=len(retries), interval=retries),
                     result_ttl=0,
                     failure_ttl=3600,
                     description=f"message {message_id}",
@@ -77,8 +149,11 @@ def enqueue(ids: list[int], force: bool = False) -> list[int]:
             except DuplicateJobError:
                 continue
     except RedisError as e:
-        log.warning("Redis unavailable, %d message(s) left for the sweeper: %s", len(ids), type(e).__name__)
+        REDIS.lost(e)
+        left = [i for i in ids if i not in done]
+        log.warning("message(s) %s stay queued for the sweeper: Redis unavailable (%s)", _ids(left), e)
         return done
+    REDIS.ok()
     if done:
         with db.engine.begin() as conn:
             conn.execute(update(Message).where(Message.id.in_(done)).values(enqueued_at=utcnow()))
@@ -94,6 +169,15 @@ def job_app() -> Flask:
     return _job_app["app"]
 
 
+def worker_label() -> str:
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None and job.worker_name:
+        return job.worker_name
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
 def deliver_job(message_id: int) -> str:
     """The RQ job: one message id in, the row's final status out."""
     from . import notifications
@@ -101,31 +185,265 @@ def deliver_job(message_id: int) -> str:
 
     with job_app().app_context():
         try:
-            return notifications.deliver(db.session, message_id)
+            return notifications.deliver(db.session, message_id, worker=worker_label())
         finally:
             db.session.remove()
 
 
-def run_worker(burst: bool = False, with_scheduler: bool = True, simple: bool = False) -> None:
-    """``flask worker``: an RQ worker on REDIS_URL with the scheduler (retries).
+# ---------------------------------------------------------------------------
+# Fork safety
+# ---------------------------------------------------------------------------
 
-    By default RQ's Worker, which forks a work horse per job (isolation, ~30 ms a job on
-    its own); ``simple`` runs jobs in this process (RQ's SimpleWorker, several times the
-    rate). Either way a worker that dies mid-send leaves the row «отправляется» and the
-    sweeper hands it out again after SENDING_LEASE_SECONDS.
+
+def _fresh_connections_in_child() -> None:
+    """In a forked child (RQ's work horse): never use a connection of the parent's.
+
+    The horse inherited the parent's SQLAlchemy pool and Redis pools, sockets included;
+    two processes talking over one PostgreSQL socket hung horses and gave one query
+    another's rows. The pools are emptied without closing what they held (closing would
+    end the parent's sessions): the child opens its own (SQLAlchemy documents
+    ``engine.dispose(close=False)`` for this).
     """
-    from rq import SimpleWorker, Worker
+    from .extensions import db
 
-    _job_app["app"] = current_app._get_current_object()
-    worker = (SimpleWorker if simple else Worker)([queue()], connection=connection())
-    worker.work(burst=burst, with_scheduler=with_scheduler)
+    app = _job_app.get("app")
+    if app is not None:
+        with app.app_context():
+            for engine in db.engines.values():
+                engine.dispose(close=False)
+    for client in list(_clients):
+        client.connection_pool.reset()
+
+
+_fork_hook = {"installed": False}
+
+
+def install_fork_safety() -> None:
+    if not _fork_hook["installed"]:
+        os.register_at_fork(after_in_child=_fresh_connections_in_child)
+        _fork_hook["installed"] = True
+
+
+# ---------------------------------------------------------------------------
+# Workers that ride out Redis
+# ---------------------------------------------------------------------------
+
+
+class _RidesOutRedis:
+    """Mixed into RQ's workers: the heartbeat (sent before every dequeue and after every
+    job) tells when Redis went away and came back; back, the worker registers again
+    (Redis may have come back empty, and the health report counts registered workers)."""
+
+    max_connection_wait_time = 15.0  # RQ's own wait between reconnects grows up to this (60)
+    stop_requested = False  # SIGTERM or SIGINT: RQ finishes the job in hand and ends its loop
+
+    def request_stop(self, signum, frame):
+        self.stop_requested = True
+        super().request_stop(signum, frame)
+
+    def heartbeat(self, timeout=None, pipeline=None):
+        if pipeline is not None:
+            return super().heartbeat(timeout, pipeline)
+        try:
+            result = super().heartbeat(timeout, pipeline)
+        except RedisError as e:
+            REDIS.lost(e)
+            raise
+        if REDIS.ok():
+            worker_registration.register(self)
+        return result
+
+
+class SimpleDeliveryWorker(_RidesOutRedis, SimpleWorker):
+    pass
+
+
+class ForkingDeliveryWorker(_RidesOutRedis, Worker):
+    pass
+
+
+WORKER_CLASSES = {"simple": SimpleDeliveryWorker, "fork": ForkingDeliveryWorker}
+
+
+def require_services(app: Flask) -> None:
+    """Refuse to deliver from the embedded SQLite file: a worker without DATABASE_URL
+    read an empty file under instance/ («no such table: message») and wrote a stray one.
+    Without REDIS_URL it would work an in-process queue nobody else writes to."""
+    from config import EMBEDDED_DATABASE_URI
+
+    if app.config["SQLALCHEMY_DATABASE_URI"] == EMBEDDED_DATABASE_URI and not os.environ.get("DATABASE_URL"):
+        raise NotConfigured(
+            "DATABASE_URL is not set: workers and the sweeper need the database the web uses "
+            "(PostgreSQL in production). Set it, with REDIS_URL, in the environment file they "
+            "all read (deploy/kartoteka.env.example); they do not fall back to the SQLite file "
+            "under instance/."
+        )
+    if not app.config.get("REDIS_URL"):
+        raise NotConfigured(
+            "REDIS_URL is not set: workers and the sweeper need the Redis the web enqueues to. "
+            "Set it in the environment file they all read (without Redis, `python run.py` "
+            "delivers in-process)."
+        )
+
+
+def wait_for_redis(client: Redis, stop: threading.Event | None = None) -> None:
+    """Until Redis answers: 1, 2, 4… up to 15 s between tries."""
+    delay = 1.0
+    while stop is None or not stop.is_set():
+        try:
+            client.ping()
+        except RedisError as e:
+            REDIS.lost(e)
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
+            continue
+        REDIS.ok()
+        return
+
+
+def run_worker(burst: bool = False, worker_class: str | None = None) -> None:
+    """``flask worker``: an RQ worker on REDIS_URL that never gives up on Redis.
+
+    RQ's own loop waits out a Redis that is down while it dequeues, but quits on an
+    error anywhere else (after a job, in a heartbeat): then this loop waits for Redis
+    and starts a fresh worker, until the process is told to stop (SIGTERM, SIGINT).
+    """
+    app = current_app._get_current_object()
+    require_services(app)
+    _job_app["app"] = app
+    install_fork_safety()
+    kind = worker_class or app.config["WORKER_CLASS"]
+    cls = WORKER_CLASSES[kind]
+    log.info("%s worker starting (pid %s)", kind, os.getpid())
+    generation = 0
+    while True:
+        generation += 1
+        worker = None
+        client = connection()
+        try:
+            worker = cls(
+                [Queue(app.config["RQ_QUEUE"], connection=client)],
+                connection=client,
+                name=f"kartoteka-{socket.gethostname()}-{os.getpid()}-{generation}",
+            )
+            worker.work(burst=burst, with_scheduler=False, logging_level=app.config["LOG_LEVEL"].upper())
+        except RedisError as e:
+            REDIS.lost(e)
+        finally:
+            _quiet(worker)
+        # RQ leaves its handlers installed; between two workers a signal must stop this loop.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+        if burst or (worker is not None and worker.stop_requested):
+            return
+        time.sleep(1)
+        wait_for_redis(client)
+        log.warning("worker restarting after RQ's loop ended (generation %s)", generation + 1)
+
+
+def _quiet(worker) -> None:
+    """Stop a finished RQ worker's pubsub thread: RQ stops it in its teardown, which a lost
+    Redis cuts short, and it would retry every two seconds for the life of the process."""
+    thread = getattr(worker, "pubsub_thread", None)
+    if thread is not None and thread.is_alive():
+        thread.stop()
+        thread.join(timeout=1)
+    pubsub = getattr(worker, "pubsub", None)
+    if pubsub is not None:
+        try:
+            pubsub.close()
+        except RedisError:
+            pass
 
 
 def sweep_once() -> list[int]:
     from . import notifications
     from .extensions import db
 
-    return notifications.sweep(db.session)
+    try:
+        return notifications.sweep(db.session)
+    finally:
+        db.session.remove()
+
+
+def run_sweeper(once: bool = False, stop: threading.Event | None = None) -> None:
+    """``flask kartoteka sweeper``: a sweep every SWEEP_INTERVAL_SECONDS, for ever.
+
+    A process of its own: it does not depend on a busy worker, and a worker's fork
+    never copies its connections. Redis down: the sweep's enqueue logs it and the rows
+    wait; the database down: the round is logged and tried again, waiting longer each
+    time (up to a minute)."""
+    app = current_app._get_current_object()
+    require_services(app)
+    interval = float(app.config["SWEEP_INTERVAL_SECONDS"])
+    failures = 0
+    log.info("sweeper starting (pid %s), every %g s", os.getpid(), interval)
+    while stop is None or not stop.is_set():
+        try:
+            with app.app_context():
+                sweep_once()
+            if failures:
+                log.warning("sweeper: the database answers again after %s failed round(s)", failures)
+            failures = 0
+        except Exception as e:  # noqa: BLE001 - the sweeper outlives any one bad round
+            failures += 1
+            log.warning("sweeper: round failed (%s: %s)", type(e).__name__, e)
+        if once:
+            return
+        wait = interval if not failures else min(interval * 2**failures, 60.0)
+        if stop is not None:
+            stop.wait(wait)
+        else:
+            time.sleep(wait)
+
+
+# ---------------------------------------------------------------------------
+# Health
+# ---------------------------------------------------------------------------
+
+
+def health() -> dict:
+    """What an operator (or a monitor) needs: the queue in the database and in Redis,
+    the workers Redis knows, the sweeper's last round, and what looks wrong."""
+    from . import notifications
+    from .extensions import db
+
+    app = current_app
+    report = notifications.queue_report(db.session)
+    db.session.remove()
+    problems = []  # (code, what to say in the log or a terminal)
+    if app.config.get("REDIS_URL"):
+        try:
+            client = connection()
+            client.ping()
+            report["redis"] = {
+                "ok": True,
+                "jobs_queued": Queue(app.config["RQ_QUEUE"], connection=client).count,
+                "workers": Worker.count(connection=client),
+            }
+            if not report["redis"]["workers"]:
+                problems.append(("no_workers", "no worker is connected to Redis"))
+        except RedisError as e:
+            report["redis"] = {"ok": False, "error": f"{type(e).__name__}: {e}"}
+            problems.append(("redis", "Redis unavailable"))
+    else:
+        report["redis"] = {"ok": True, "embedded": True}
+    interval = float(app.config["SWEEP_INTERVAL_SECONDS"])
+    if report["last_sweep_seconds"] is None or report["last_sweep_seconds"] > 3 * interval + 5:
+        problems.append(("sweeper", "the sweeper has not run for three of its intervals"))
+    oldest = report["oldest_waiting_seconds"]
+    if oldest is not None and oldest > float(app.config["HEALTH_MAX_WAIT_SECONDS"]):
+        problems.append(("waiting", f"a due message has waited {oldest:.0f} s"))
+    report["paused"] = [channel for channel, state in report["channels"].items() if state["paused_at"]]
+    report["problems"] = [{"code": code, "text": text} for code, text in problems]
+    report["ok"] = not problems
+    return report
+
+
+# ---------------------------------------------------------------------------
+# The embedded default: run.py without Redis
+# ---------------------------------------------------------------------------
 
 
 def start_embedded_worker(app: Flask, interval: float = 1.0) -> threading.Event | None:
@@ -135,7 +453,6 @@ def start_embedded_worker(app: Flask, interval: float = 1.0) -> threading.Event 
     """
     if app.config.get("REDIS_URL"):
         return None
-    from rq import SimpleWorker
     from rq.timeouts import TimerDeathPenalty
 
     class ThreadWorker(SimpleWorker):
@@ -169,20 +486,3 @@ def start_embedded_worker(app: Flask, interval: float = 1.0) -> threading.Event 
 
     threading.Thread(target=loop, name="kartoteka-worker", daemon=True).start()
     return stop
-
-
-def start_sweeper(app: Flask) -> threading.Thread:
-    """With a real Redis: a thread in the worker process that sweeps every SWEEP_INTERVAL_SECONDS."""
-
-    def loop():
-        while True:
-            time.sleep(app.config["SWEEP_INTERVAL_SECONDS"])
-            try:
-                with app.app_context():
-                    sweep_once()
-            except Exception:  # noqa: BLE001
-                log.exception("sweep failed")
-
-    thread = threading.Thread(target=loop, name="kartoteka-sweeper", daemon=True)
-    thread.start()
-    return thread

@@ -22,6 +22,7 @@ from rq import Queue, SimpleWorker
 from app import notifications, worker
 from app.extensions import db
 from app.models import (
+    AttemptOutcome,
     Customer,
     Message,
     MessageStatus,
@@ -290,7 +291,9 @@ def test_email_over_smtp(app, ctx, redis):
         app.config["SMTP_PORT"] = 25
     assert len(received) == 1 and received[0][0] == [EMAIL]
     (message,) = messages(ctx)
-    assert message.status == MessageStatus.SENT and message.provider_id.startswith("<message-")
+    message_id = f"<{message.delivery_key}@kartoteka.example>"  # the same on every attempt
+    assert message.status == MessageStatus.SENT and message.provider_id == message_id
+    assert f"Message-ID: {message_id}" in received[0][1]
 
 
 def queue_sms(app, ctx, **kwargs):
@@ -407,9 +410,11 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def test_worker_killed_mid_send(app, ctx, redis, gateway, database_url):
+@pytest.mark.parametrize("worker_class", ["simple", "fork"])
+def test_worker_killed_mid_send(app, ctx, redis, gateway, database_url, worker_class):
     """SIGKILL while the gateway holds the request: the lease expires, a new worker finishes,
-    and the gateway's idempotency key keeps the customer from getting it twice."""
+    the gateway's idempotency key keeps the customer from getting it twice, and the message
+    says it was sent again after a failure, with both attempts in its history."""
     gateway.hang.set()
     message_id, _ = queue_sms(app, ctx)
     env = {
@@ -423,24 +428,28 @@ def test_worker_killed_mid_send(app, ctx, redis, gateway, database_url):
         "KARTOTEKA_INSTANCE": app.config["INSTANCE_DIR"],
         "SECRET_KEY": "test",
     }
-    first = subprocess.Popen(
-        [sys.executable, "-m", "flask", "--app", "app:create_app", "worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "flask",
+        "--app",
+        "app:create_app",
+        "worker",
+        "--burst",
+        f"--{worker_class}",
+    ]
+    first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for _ in range(200):
         if gateway.requests:
             break
         time.sleep(0.05)
     assert gateway.requests, "the worker reached the gateway"
-    # The send runs in RQ's forked work horse, which calls setsid(): neither killing the
+    # With --fork the send runs in RQ's work horse, which calls setpgrp(): neither killing the
     # worker nor its process group reaches it. Kill the horse (the process that is sending)
     # and the worker, as the OOM killer or a cgroup kill would; a horse left alive would go
     # on and write to Redis and this database after the test has ended.
     horses = children(first.pid)
-    assert horses, "RQ forked a work horse for the job"
+    assert bool(horses) == (worker_class == "fork"), "a work horse per job with --fork only"
     for pid in horses:
         os.kill(pid, signal.SIGKILL)
     os.kill(first.pid, signal.SIGKILL)
@@ -449,17 +458,14 @@ def test_worker_killed_mid_send(app, ctx, redis, gateway, database_url):
     assert message.status == MessageStatus.SENDING  # left mid-send
     with app.app_context():
         later = utcnow() + dt.timedelta(seconds=app.config["SENDING_LEASE_SECONDS"] + 1)
+        assert notifications.sweep(db.session) == []  # not before its lease is over
         assert notifications.sweep(db.session, now=later) == [message_id]
-    second = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "app:create_app", "worker", "--burst"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        timeout=60,
-    )
+    second = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, timeout=60)
     assert second.returncode == 0, second.stderr.decode()[-2000:]
     (message,) = messages(ctx)
     assert message.status == MessageStatus.SENT and message.attempts == 2
+    assert message.delivery == "Отправлено повторно после сбоя"
+    assert [a.outcome for a in message.attempt_log] == [AttemptOutcome.INTERRUPTED, AttemptOutcome.SENT]
     assert len(gateway.requests) == 2 and len(gateway.delivered) == 1
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from app import notifications
 from app.extensions import db
-from app.models import Channel, Message, MessageStatus, MessageType, utcnow
+from app.models import AttemptOutcome, Channel, Message, MessageStatus, MessageType, utcnow
 from tests import factories
 
 
@@ -76,9 +76,7 @@ def test_a_worker_past_its_lease_writes_nothing(app, ctx, late_answer):
         def slow_worker():
             with app.app_context():
                 try:
-                    outcome["slow"] = notifications.deliver(db.session, message_id)
-                except notifications.RetryLater:
-                    outcome["slow"] = "retry"
+                    outcome["slow"] = notifications.deliver(db.session, message_id, worker="slow")
                 finally:
                     db.session.remove()
 
@@ -93,7 +91,7 @@ def test_a_worker_past_its_lease_writes_nothing(app, ctx, late_answer):
         later = utcnow() + dt.timedelta(seconds=app.config["SENDING_LEASE_SECONDS"] + 1)
         with app.app_context():
             assert notifications.sweep(db.session, now=later) == [message_id]  # lease over
-            assert notifications.deliver(db.session, message_id) == "sent"  # a second worker
+            assert notifications.deliver(db.session, message_id, worker="second") == "sent"
         gateway.release.set()
         slow.join(10)
     finally:
@@ -108,7 +106,10 @@ def test_a_worker_past_its_lease_writes_nothing(app, ctx, late_answer):
     assert row.provider_id == "gw-2"
     assert len(gateway.requests) == 2
     assert len(gateway.accepted) == (2 if late_answer == 200 else 1)
-    assert set(gateway.accepted) == {f"message-{message_id}"}  # one idempotency key: one SMS
+    assert set(gateway.accepted) == {row.delivery_key}  # one idempotency key: one SMS
+    history = [(a.number, a.worker, a.outcome) for a in row.attempt_log]
+    assert history == [(1, "slow", AttemptOutcome.SUPERSEDED), (2, "second", AttemptOutcome.SENT)]
+    assert row.after_crash  # handed out again after its lease: «Отправлено повторно после сбоя»
 
 
 def test_an_unexpected_channel_error_fails_visibly_and_stays_out_of_redis(app, ctx, redis, monkeypatch):

@@ -230,10 +230,10 @@ def test_push_goes_through_its_gateway_with_its_credentials(app, ctx, redis):
     assert gateway.requests == [
         {
             "auth": "Bearer push-token-1",
-            "key": f"message-{message.id}",
+            "key": message.delivery_key,
             "to": f"customer:{customer.id}",
             "text": "Результаты готовы",
-            "reference": f"message-{message.id}",
+            "reference": message.delivery_key,
         }
     ]
     (sent,) = messages(ctx)
