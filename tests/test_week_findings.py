@@ -45,3 +45,13 @@ def test_the_card_and_the_orders_list_say_when_each_visit_is(app, ctx, login_as)
     orders_tab = card[card.index('id="orders"') : card.index('id="returns"')]
     assert cell in orders_tab
     assert cell in client.get("/orderview/list/").get_data(as_text=True)
+
+
+def test_a_new_users_form_is_russian(login_as):
+    """The system administrator's form for a new member of staff showed the groups' help
+    in English and «E-mail ользователя» under the e-mail (FAB's Russian catalog)."""
+    page = login_as("sysadmin").get("/users/add").get_data(as_text=True)
+    for leftover in ("The user group on the application", "E-mail ользователя"):
+        assert leftover not in page
+    assert "Группы сотрудника: он получает роли каждой своей группы." in page
+    assert "Эл. почта сотрудника." in page
