@@ -68,4 +68,10 @@ FAB_STRINGS = [
     _l("Label"),
     _l("Description"),
     _l("Roles"),
+    # a new user's form: FAB's Russian leaves the groups' help in English and misspells
+    # «ользователя» under the e-mail
+    _l(
+        "The user group on the application, this will associate with a list of roles associated with the group"
+    ),
+    _l("The user's email, this will also be used for OID auth"),
 ]

@@ -499,8 +499,13 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             for column in table.columns:
                 enum_class = getattr(column.type, "enum_class", None)
                 if isinstance(column.type, Boolean) and column.name not in fields:
-                    # FAB marks non-null booleans required: an unticked box would fail.
-                    fields[column.name] = BooleanField(self.label_columns.get(column.name, column.name))
+                    # FAB marks non-null booleans required: an unticked box would fail. A new
+                    # record's box starts as the column's default: «Активна» came unticked, and
+                    # a service added by the administrator was never offered for booking.
+                    default = None if attr == "search_form_extra_fields" else records.scalar_default(column)
+                    fields[column.name] = BooleanField(
+                        self.label_columns.get(column.name, column.name), default=default
+                    )
                 elif enum_class is not None and column.name not in fields:
                     label = self.label_columns.get(column.name, column.name)
                     optional = column.nullable or attr == "search_form_extra_fields"
@@ -1505,6 +1510,7 @@ class OrderView(KartotekaModelView):
         "created_on",
         "customer",
         "kind",
+        "visit_at",
         "specialist",
         "status",
         "payment_status",
@@ -1584,6 +1590,7 @@ class OrderTab(OrderView):
         "id",
         "created_on",
         "kind",
+        "visit_at",
         "specialist",
         "branch",
         "status",
