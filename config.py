@@ -120,7 +120,7 @@ class Config:
     KARTOTEKA_PHONE_REGION = os.environ.get("KARTOTEKA_PHONE_REGION", "RU")
 
     # Flask-AppBuilder
-    FAB_SECURITY_MANAGER_CLASS = "app.security.KartotekaSecurityManager"
+    FAB_SECURITY_MANAGER_CLASS = "app.admin.security.KartotekaSecurityManager"
     FAB_INDEX_VIEW = "app.views.HomeView"
     FAB_ADD_SECURITY_API = False
     # FAB's screens of raw permissions, view names and their pairs («can_read»,

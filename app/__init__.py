@@ -8,7 +8,7 @@ from pathlib import Path
 from flask import Flask
 from flask_appbuilder import AppBuilder
 
-from . import rendering
+from .admin import rendering
 from .extensions import db, migrate
 from .worker import start_embedded_worker  # noqa: F401  (run.py starts it without Redis)
 
@@ -73,8 +73,8 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         app.before_request(clean_list_args)
         for code in ERROR_MESSAGES:
             app.register_error_handler(code, error_page)
-        from . import headers
-        from .security import harden
+        from .admin import headers
+        from .admin.security import harden
 
         harden(app)
         headers.install(app)

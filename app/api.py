@@ -34,8 +34,9 @@ from marshmallow_sqlalchemy.fields import Related
 from sqlalchemy import Enum, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 
-from . import access, disclosure, formatting, lookups, openapi, views
-from .datamodel import Interface, RowScopeMixin
+from . import access, disclosure, formatting, views
+from .admin import lookups, openapi
+from .admin.datamodel import Interface, RowScopeMixin
 from .errors import ValidationFailed
 from .models import Customer, CustomerDocument, MedicalRecord, Note, Order, column_limit, record_id
 

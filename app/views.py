@@ -61,19 +61,15 @@ from . import (
     disclosure,
     documents,
     formatting,
-    headers,
-    listing,
     logins,
-    lookups,
     models,
     notifications,
     orders,
     records,
-    rendering,
-    sessions,
     spreadsheet,
 )
-from .datamodel import (
+from .admin import headers, listing, lookups, rendering, sessions
+from .admin.datamodel import (
     ConditionFilter,
     FilterDayEqual,
     FilterDayFrom,
@@ -85,10 +81,7 @@ from .datamodel import (
     WhereFilter,
     values_connection,
 )
-from .disclosure import Masked
-from .errors import Forbidden, StaleEdit, ValidationFailed
-from .extensions import db
-from .forms import (
+from .admin.fields import (
     LOCAL_FIELDS,
     FitsColumn,
     LabeledEnumField,
@@ -101,6 +94,9 @@ from .forms import (
     start_filters_empty,
     typed_day_filters,
 )
+from .disclosure import Masked
+from .errors import Forbidden, StaleEdit, ValidationFailed
+from .extensions import db
 from .models import (
     AccessAction,
     AccessLog,
@@ -902,7 +898,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             rows.append(Markup("".join(parts)))
         return rows
 
-    # Columns a list reads as plain values (app.datamodel.ListColumn) besides its
+    # Columns a list reads as plain values (app.admin.datamodel.ListColumn) besides its
     # mapped columns: computed ones and related records' labels.
     list_sql: dict = {}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from flask_appbuilder.exceptions import PasswordComplexityValidationError
 
+from app.admin.security import password_policy
 from app.models import Note
-from app.security import password_policy
 from tests import factories
 from tests.conftest import PASSWORD, user_id
 

@@ -74,7 +74,7 @@ def test_list_links_are_the_addresses_fab_builds(app, query):
     fab = app.appbuilder.template_filters
     ours = app.jinja_env.filters
     assert {ours[name].__module__ for name in ("link_order", "link_page", "link_page_size")} == {
-        "app.rendering"
+        "app.admin.rendering"
     }
     for path in ("/customerview/list/", "/customerview/show/7"):
         with app.test_request_context(path + query):

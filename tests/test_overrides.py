@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from app import overrides
+from app.admin import overrides
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -330,7 +330,7 @@ def test_no_door_shows_what_the_role_may_not_see(app, login_as, planted, role_ke
 
 def relation_fields(view) -> dict[str, type]:
     """The view's add and edit form fields that point at a customer or an order: name -> model."""
-    from app.lookups import LookupField
+    from app.admin.lookups import LookupField
 
     found = {}
     for form_class in (view.add_form, view.edit_form):

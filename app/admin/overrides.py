@@ -32,8 +32,13 @@ PRIVATE = (
     ),
     # forms: generated fields swapped for ones that read the user's language
     # an attribute (no signature): the row scope joins the declared base filters per request
-    ("flask_appbuilder.views:ModelView", "_base_filters", None, "app.datamodel RowScopeMixin"),
-    ("flask_appbuilder.views:ModelView", "_init_forms", "(self)", "app.views, app.security: local fields"),
+    ("flask_appbuilder.views:ModelView", "_base_filters", None, "app.admin.datamodel RowScopeMixin"),
+    (
+        "flask_appbuilder.views:ModelView",
+        "_init_forms",
+        "(self)",
+        "app.views, app.admin.security: local fields",
+    ),
     ("flask_appbuilder.views:ModelView", "_init_properties", "(self)", "app.views: custom filters"),
     (
         "flask_appbuilder.views:ModelView",
@@ -90,7 +95,7 @@ PRIVATE = (
         "flask_appbuilder.models.sqla.interface:SQLAInterface",
         "_get_attr_value",
         "(item, col)",
-        "app.datamodel",
+        "app.admin.datamodel",
     ),
     (
         "flask_appbuilder.models.sqla.interface:SQLAInterface",
@@ -99,13 +104,13 @@ PRIVATE = (
         "order_direction: 'str' = '', page: 'int | None' = None, page_size: 'int | None' = None, "
         "select_columns: 'list[str] | None' = None, aliases_mapping: 'dict[str, AliasedClass] | None' = None) "
         "-> 'Query'",
-        "app.datamodel Interface.query_count (called)",
+        "app.admin.datamodel Interface.query_count (called)",
     ),
     (
         "flask_appbuilder.models.filters:Filters",
         "_add_filter",
         "(self, filter_instance, values)",
-        "app.views, app.datamodel",
+        "app.views, app.admin.datamodel",
     ),
     # the REST API
     (
@@ -174,46 +179,46 @@ PRIVATE = (
         "flask_appbuilder.security.sqla.manager:SecurityManager",
         "_has_view_access",
         "(self, user: 'object', permission_name: 'str', view_name: 'str') -> 'bool'",
-        "app.security",
+        "app.admin.security",
     ),
     (
         "flask_appbuilder.security.sqla.manager:SecurityManager",
         "_get_user_permission_view_menus",
         "(self, user: 'object', permission_name: 'str', view_menus_name: 'List[str]') -> 'Set[str]'",
-        "app.security",
+        "app.admin.security",
     ),
     # templates read the environment's globals without a ChainMap per import
     (
         "jinja2.environment:Environment",
         "_load_template",
         "(self, name: str, globals: Optional[MutableMapping[str, Any]]) -> 'Template'",
-        "app.rendering Environment",
+        "app.admin.rendering Environment",
     ),
     # sessions kept in Kartoteka's migrated table
     (
         "flask_session.base:ServerSideSessionInterface",
         "_retrieve_session_data",
         "(self, store_id: str) -> Optional[dict]",
-        "app.sessions",
+        "app.admin.sessions",
     ),
     (
         "flask_session.base:ServerSideSessionInterface",
         "_delete_session",
         "(self, store_id: str) -> None",
-        "app.sessions",
+        "app.admin.sessions",
     ),
     (
         "flask_session.base:ServerSideSessionInterface",
         "_delete_expired_sessions",
         "(self) -> None",
-        "app.sessions",
+        "app.admin.sessions",
     ),
     (
         "flask_session.base:ServerSideSessionInterface",
         "_upsert_session",
         "(self, session_lifetime: datetime.timedelta, session: flask_session.base.ServerSideSession, "
         "store_id: str) -> None",
-        "app.sessions",
+        "app.admin.sessions",
     ),
     # the embedded worker runs RQ's SimpleWorker in a thread
     ("rq.worker.worker_classes:SimpleWorker", "_install_signal_handlers", "(self)", "app.worker"),

@@ -30,9 +30,9 @@ from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 from wtforms.widgets import html_params
 
-from .extensions import db
-from .formatting import date_short, numeric_date_pattern, typed_date, typed_datetime, typed_datetime_value
-from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
+from ..extensions import db
+from ..formatting import date_short, numeric_date_pattern, typed_date, typed_datetime, typed_datetime_value
+from ..models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
 
 
 class LocalDecimalField(DecimalField):
@@ -207,7 +207,7 @@ class FitsColumn:
             and not isinstance(value, bool)
             and abs(value) > self.limit
         ):
-            from .formatting import number
+            from ..formatting import number
 
             raise ValidationError(_("Слишком большое число: не больше %(max)s.", max=number(self.limit)))
 

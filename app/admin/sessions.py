@@ -36,9 +36,9 @@ from flask_session.base import Serializer, ServerSideSessionInterface
 from flask_session.sqlalchemy import SqlAlchemySessionInterface
 from sqlalchemy import delete, event, inspect, select, update
 
-from . import transactions
-from .extensions import db
-from .models import UserSession, utcnow
+from .. import transactions
+from ..extensions import db
+from ..models import UserSession, utcnow
 
 BROWSER, TOKEN = "browser", "token"
 

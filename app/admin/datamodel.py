@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import MANYTOONE, ColumnProperty, RelationshipProperty
 
-from .formatting import typed_date
+from ..formatting import typed_date
 
 # Values shown as they are (checked first: most cells hold one of these).
 _PLAIN = frozenset({str, int, float, Decimal, dt.date, dt.datetime})
@@ -366,7 +366,7 @@ class RowScopeMixin:
     def _base_filters(self):
         from flask import has_request_context
 
-        from . import access
+        from .. import access
 
         declared = self.__dict__.get("_declared_base_filters")
         if declared is None:

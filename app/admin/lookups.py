@@ -21,11 +21,11 @@ from sqlalchemy.orm import joinedload
 from wtforms import Field
 from wtforms.validators import DataRequired, Optional, ValidationError
 
-from . import access, customers, disclosure, formatting
+from .. import access, customers, disclosure, formatting
+from ..extensions import db
+from ..models import Customer, Order, record_id
 from .datamodel import ConditionFilter
-from .extensions import db
 from .headers import CSP_NONCE
-from .models import Customer, Order, record_id
 
 LIMIT = 20
 

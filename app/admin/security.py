@@ -41,9 +41,9 @@ from sqlalchemy import bindparam, func, select, union
 from wtforms import PasswordField
 from wtforms.validators import DataRequired
 
-from . import access
-from .formatting import datetime_short
-from .forms import start_filters_empty
+from .. import access
+from ..formatting import datetime_short
+from .fields import start_filters_empty
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -311,12 +311,12 @@ class KartotekaSecurityManager(SecurityManager):
     # Every door that checks a password goes through app/logins.py (the login
     # form and the token API call these; a later door must too).
     def auth_user_db(self, username, password):
-        from . import logins
+        from .. import logins
 
         return logins.guard(super().auth_user_db, username, password)
 
     def auth_user_ldap(self, username, password):
-        from . import logins
+        from .. import logins
 
         return logins.guard(super().auth_user_ldap, username, password)
 

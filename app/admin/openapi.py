@@ -19,7 +19,7 @@ from flask import current_app, request
 from flask_appbuilder.api.manager import resolver
 from flask_babel import gettext as _
 
-from . import access
+from .. import access
 
 AMOUNT_PATTERN = r"^-?\d+\.\d+$"
 
@@ -64,7 +64,7 @@ FIELD_INFO = {
 
 def create_spec(version: str) -> APISpec:
     """FAB's APISpec, with Kartoteka's fields described as they are sent."""
-    from .api import Amount, ScopedRelated, UtcDateTime
+    from ..api import Amount, ScopedRelated, UtcDateTime
 
     plugin = MarshmallowPlugin(schema_name_resolver=resolver)
     spec = APISpec(
@@ -112,7 +112,7 @@ def describe_api() -> str:
 
 def describe(document: dict, apis) -> dict:
     """Correct FAB's generated ``document`` of ``apis`` (see the module's docstring)."""
-    from .api import PolicyApi
+    from ..api import PolicyApi
 
     components = document.setdefault("components", {})
     responses = components.setdefault("responses", {})

@@ -29,8 +29,8 @@ from flask_babel import gettext as _
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt, jwt_required
 from marshmallow import ValidationError
 
+from ..logins import TooManyAttempts
 from . import sessions
-from .logins import TooManyAttempts
 
 SID = "ksid"  # the claim that names the token's session
 

@@ -18,7 +18,8 @@ from flask_babel import gettext as _
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
 
-from . import formatting, rendering
+from .. import formatting
+from . import rendering
 
 STYLE = (
     "<style>.kartoteka-list .col-phone, .kartoteka-list .col-registered_at, "
