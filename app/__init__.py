@@ -65,9 +65,16 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         appbuilder.init_app(app, db.session)
         rendering.install_list_links(app, appbuilder.template_filters)
         rendering.install_template_gettext(app)
-        from .views import ERROR_MESSAGES, clean_list_args, error_page, register_views, reject_malformed_urls
+        from .admin.errorpages import ERROR_MESSAGES, error_page
+        from .admin.openapi import KartotekaOpenApi
+        from .admin.registry import register_views
+        from .admin.requests import clean_list_args, reject_malformed_urls
+        from .api import APIS
+        from .views import MENU, WITHOUT_MENU
 
-        register_views(appbuilder)
+        register_views(appbuilder, MENU, WITHOUT_MENU)
+        for api in (*APIS, KartotekaOpenApi):
+            appbuilder.add_api(api)
         transactions.install(app)
         app.before_request(reject_malformed_urls)
         app.before_request(clean_list_args)

@@ -47,6 +47,7 @@ from .models import (
     ServiceBeat,
     utcnow,
 )
+from .queue import ids_text as _ids
 
 log = logging.getLogger(__name__)
 
@@ -405,7 +406,7 @@ def _after_commit(session: Session) -> None:
     ids = session.info.pop("kartoteka_new_messages", None)
     if not ids:
         return
-    from .worker import enqueue
+    from .queue import enqueue
 
     enqueue(ids)
 
@@ -676,12 +677,6 @@ def expire_overdue(session: Session, now: dt.datetime, ids: list[int] | None = N
     return expired
 
 
-def _ids(ids: list[int]) -> str:
-    """Message ids for a log line: all of a few, the first twenty of many."""
-    shown = ", ".join(map(str, ids[:20]))
-    return shown if len(ids) <= 20 else f"{shown} and {len(ids) - 20} more"
-
-
 def sweep(session: Session, now: dt.datetime | None = None) -> list[int]:
     """Hand out again what was left behind; returns the ids enqueued.
 
@@ -737,7 +732,7 @@ def sweep(session: Session, now: dt.datetime | None = None) -> list[int]:
     beat(session, SWEEPER, now)
     session.commit()
     if ids:
-        from .worker import enqueue
+        from .queue import enqueue
 
         enqueue(ids)
     return ids

@@ -177,7 +177,14 @@ def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> Orde
 
 
 def prepare_order_item(session: Session, item: OrderItem) -> OrderItem:
-    """An item edited on its own: validate, then recompute its order's total."""
+    """An item edited on its own: the catalogue's name and price where none was
+    typed, validated, then its order's total recomputed."""
+    if item.catalog_item is not None:
+        item.name = item.name or item.catalog_item.name
+        if item.price is None:
+            item.price = item.catalog_item.price
+    if item.order is not None and item not in item.order.items:
+        item.order.items.append(item)
     check_quantity(item.quantity)
     if item.price is not None and item.price < 0:
         raise ValidationFailed({"price": _("Цена не может быть отрицательной.")})

@@ -27,146 +27,29 @@ import signal
 import socket
 import threading
 import time
-import weakref
 
 from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker, worker_registration
-from rq.exceptions import DuplicateJobError
-from rq.job import Job, JobStatus
+
+from .queue import REDIS, _clients, _embedded, connection, enqueue, queue  # noqa: F401  (the worker's queue)
 
 log = logging.getLogger(__name__)
 
-_embedded: dict[str, object] = {}
 _job_app: dict[str, Flask] = {}
-_clients: weakref.WeakSet[Redis] = weakref.WeakSet()
-
-# A job under these states will still run: enqueueing its id again would be a duplicate.
-LIVE_JOB = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED}
 
 
 class NotConfigured(RuntimeError):
     """A worker or the sweeper started without DATABASE_URL or REDIS_URL."""
 
 
-def connection() -> Redis:
-    url = current_app.config.get("REDIS_URL")
-    if url:
-        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-        _clients.add(client)
-        return client
-    if "redis" not in _embedded:
-        import fakeredis
-
-        _embedded["redis"] = fakeredis.FakeRedis(server=fakeredis.FakeServer())
-    return _embedded["redis"]  # type: ignore[return-value]
-
-
-def queue() -> Queue:
-    return Queue(current_app.config["RQ_QUEUE"], connection=connection())
-
-
-class RedisWatch:
-    """Says once when Redis goes away and once when it is back (one per process)."""
-
-    def __init__(self):
-        self.lost_at: float | None = None
-        self._lock = threading.Lock()
-
-    def lost(self, error: Exception) -> bool:
-        with self._lock:
-            first, self.lost_at = self.lost_at is None, self.lost_at or time.monotonic()
-        if first:
-            log.warning("Redis unavailable (%s: %s); waiting for it", type(error).__name__, error)
-        return first
-
-    def ok(self) -> bool:
-        if self.lost_at is None:
-            return False
-        with self._lock:
-            lost_at, self.lost_at = self.lost_at, None
-        if lost_at is None:
-            return False
-        log.warning("Redis is back after %.0f s", time.monotonic() - lost_at)
-        return True
-
-
-REDIS = RedisWatch()
-
-
-def _ids(ids: list[int]) -> str:
-    from .notifications import _ids
-
-    return _ids(ids)
-
-
-def enqueue(ids: list[int]) -> list[int]:
-    """Put the messages' ids on the queue; a Redis outage is logged, not raised.
-
-    The rows stay «в очереди» and the sweeper enqueues them once Redis is back: the
-    user's save never fails because of Redis. Job arguments are ids only. A job id is
-    the message and its attempt count: a live job under it is left alone (the web's
-    enqueue after a commit and the sweeper may meet), a dead one (failed before it
-    could claim the message, say while the database was down) is replaced.
-    """
-    from sqlalchemy import select, update
-
-    from .extensions import db
-    from .models import Message, utcnow
-
-    if not ids:
-        return []
-    done = []
-    try:
-        client = connection()
-        q = Queue(current_app.config["RQ_QUEUE"], connection=client)
-        # Called right after a commit: the ORM session may not emit SQL there, a connection may.
-        with db.engine.connect() as conn:
-            attempts = dict(
-                conn.execute(select(Message.id, Message.attempts).where(Message.id.in_(ids))).all()
-            )
-        job_ids = {message_id: f"message-{message_id}-{attempts.get(message_id, 0)}" for message_id in ids}
-        with client.pipeline(transaction=False) as pipe:
-            for job_id in job_ids.values():
-                pipe.hget(Job.key_for(job_id), "status")
-            states = dict(zip(job_ids.values(), pipe.execute(), strict=True))
-        dead = [Job.key_for(j) for j, state in states.items() if state and state.decode() not in LIVE_JOB]
-        if dead:
-            client.delete(*dead)
-        for message_id, job_id in job_ids.items():
-            try:
-                q.enqueue(
-                    "app.worker.deliver_job",
-                    message_id,
-                    job_id=job_id,
-                    unique=True,
-                    result_ttl=0,
-                    failure_ttl=3600,
-                    description=f"message {message_id}",
-                )
-                done.append(message_id)
-            except DuplicateJobError:
-                continue
-    except RedisError as e:
-        REDIS.lost(e)
-        left = [i for i in ids if i not in done]
-        log.warning("message(s) %s stay queued for the sweeper: Redis unavailable (%s)", _ids(left), e)
-        return done
-    REDIS.ok()
-    if done:
-        with db.engine.begin() as conn:
-            conn.execute(update(Message).where(Message.id.in_(done)).values(enqueued_at=utcnow()))
-    return done
-
-
 def job_app() -> Flask:
-    """The application a job runs in: the embedded worker's, or one made once per worker process."""
-    if "app" not in _job_app:
-        from . import create_app
-
-        _job_app["app"] = create_app()
-    return _job_app["app"]
+    """The application a job runs in: the worker's or the embedded worker thread's."""
+    app = _job_app.get("app")
+    if app is None:  # a job runs in a worker `flask worker` started, which sets it
+        raise NotConfigured("a job runs in a worker started by `flask worker` or run.py")
+    return app
 
 
 def worker_label() -> str:

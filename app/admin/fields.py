@@ -1,4 +1,5 @@
-"""Forms beyond the generated ones: enum selects, the card's inline forms."""
+"""Form fields and widgets that read what the user's language writes: numbers, dates,
+times on the clinic's clock, enum selects, and the generated forms' adjustments."""
 
 from __future__ import annotations
 
@@ -7,32 +8,23 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import NumberFormatError, format_decimal, get_group_symbol, parse_decimal
-from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import (
     BS3TextFieldWidget,
-    Select2Widget,
 )
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from markupsafe import Markup
 from wtforms import (
-    BooleanField,
     DateField,
     DateTimeField,
     DecimalField,
-    IntegerField,
     SelectField,
-    TextAreaField,
 )
 from wtforms.fields.core import UnboundField
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
+from wtforms.validators import ValidationError
 from wtforms.widgets import html_params
 
-from ..extensions import db
 from ..formatting import date_short, numeric_date_pattern, typed_date, typed_datetime, typed_datetime_value
-from ..models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
 
 
 class LocalDecimalField(DecimalField):
@@ -252,103 +244,4 @@ class LabeledEnumField(SelectField):
                 raise ValueError(self.gettext("Not a valid choice.")) from None
 
 
-def _pk(obj):
-    return obj.id
-
-
-def _users():
-    from flask import current_app
-
-    user_model = current_app.appbuilder.sm.user_model
-    return db.session.query(user_model).filter(user_model.active.is_(True)).order_by(user_model.last_name)
-
-
-class NoteInlineForm(FlaskForm):
-    text = TextAreaField(
-        _l("Текст примечания"),
-        validators=[DataRequired(message=_l("Введите текст примечания."))],
-    )
-    pinned = BooleanField(_l("Закрепить"))
-
-
-class OrderInlineForm(FlaskForm):
-    kind = LabeledEnumField(OrderKind, _l("Тип"), default=OrderKind.VISIT)
-    catalog_item = QuerySelectField(
-        _l("Услуга или товар"),
-        query_func=lambda: (
-            db.session.query(CatalogItem).filter(CatalogItem.active.is_(True)).order_by(CatalogItem.name)
-        ),
-        get_label="name",
-        get_pk_func=_pk,
-        allow_blank=True,  # chosen by the user, not the first of the catalogue
-        blank_text="—",
-        widget=Select2Widget(),
-        validators=[DataRequired(message=_l("Выберите услугу или товар."))],
-    )
-    quantity = IntegerField(
-        _l("Количество"),
-        default=1,
-        validators=[
-            InputRequired(),
-            NumberRange(min=1, message=_l("Количество должно быть не меньше 1.")),
-        ],
-    )
-    specialist = QuerySelectField(
-        _l("Специалист"),
-        query_func=_users,
-        get_pk_func=_pk,
-        allow_blank=True,
-        blank_text="—",
-        widget=Select2Widget(),
-    )
-    branch = QuerySelectField(
-        _l("Филиал"),
-        query_func=lambda: db.session.query(Branch).order_by(Branch.name),
-        get_pk_func=_pk,
-        allow_blank=True,
-        blank_text="—",
-        widget=Select2Widget(),
-    )
-    visit_at = LocalDateTimeField(_l("Дата и время визита"), validators=[Optional()])
-    paid = LocalDecimalField(
-        _l("Оплачено"),
-        places=2,
-        default=0,
-        validators=[
-            Optional(),
-            NumberRange(min=0, message=_l("Оплата не может быть отрицательной.")),
-        ],
-    )
-    comment = TextAreaField(_l("Комментарий"), validators=[Optional()])
-
-
-class StatusForm(FlaskForm):
-    status = LabeledEnumField(CustomerStatus, _l("Статус"), validators=[InputRequired()])
-
-
-class MessageForm(FlaskForm):
-    """«Отправить сообщение»: a channel, a template (or free text), a preview, then send."""
-
-    channel = LabeledEnumField(Channel, _l("Канал"), default=Channel.SMS, validators=[InputRequired()])
-    message_type = LabeledEnumField(
-        MessageType,
-        _l("Шаблон"),
-        default=MessageType.MANUAL,
-        validators=[InputRequired()],
-        # what staff may send by hand: the texts that need no order, meant for the customer
-        members=(MessageType.MANUAL, MessageType.MARKETING, MessageType.WELCOME),
-    )
-    text = TextAreaField(_l("Текст сообщения"), validators=[Optional()])
-
-    def validate_text(self, field):
-        from wtforms.validators import ValidationError
-
-        if (
-            self.message_type.data in (MessageType.MANUAL, MessageType.MARKETING)
-            and not (field.data or "").strip()
-        ):
-            raise ValidationError(_l("Введите текст сообщения."))
-
-
-# FAB's generated fields and the ones that read what the user's language writes
 LOCAL_FIELDS = {DecimalField: LocalDecimalField, DateField: LocalDateField, DateTimeField: LocalDateTimeField}

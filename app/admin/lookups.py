@@ -62,6 +62,15 @@ def find_customers(text: str) -> list[dict]:
     return [{"id": c.id, "text": customer_label(c)} for c in rows]
 
 
+def order_choices(args) -> list[dict]:
+    """The order lookup's answer to its query string: ``q`` (a number or a customer)
+    and, on a customer's card, ``customer`` (then that customer's orders only)."""
+    if "customer" not in args:
+        return find_orders(args.get("q", ""))
+    customer = record_id(args.get("customer", ""))
+    return [] if customer is None else find_orders(args.get("q", ""), customer_id=customer)
+
+
 def find_orders(text: str, customer_id: int | None = None) -> list[dict]:
     """An order number, or the orders (latest first) of the customers the text
     finds; with ``customer_id`` (a form opened on that customer's card), that

@@ -16,10 +16,13 @@ import copy
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import current_app, request
-from flask_appbuilder.api.manager import resolver
+from flask_appbuilder.api import BaseApi, expose, protect, safe
+from flask_appbuilder.api.manager import OpenApi, resolver
 from flask_babel import gettext as _
 
 from .. import access
+from .api import Amount, PolicyApi, ScopedRelated, UtcDateTime
+from .errorpages import ERROR_MESSAGES
 
 AMOUNT_PATTERN = r"^-?\d+\.\d+$"
 
@@ -64,7 +67,6 @@ FIELD_INFO = {
 
 def create_spec(version: str) -> APISpec:
     """FAB's APISpec, with Kartoteka's fields described as they are sent."""
-    from ..api import Amount, ScopedRelated, UtcDateTime
 
     plugin = MarshmallowPlugin(schema_name_resolver=resolver)
     spec = APISpec(
@@ -112,7 +114,6 @@ def describe_api() -> str:
 
 def describe(document: dict, apis) -> dict:
     """Correct FAB's generated ``document`` of ``apis`` (see the module's docstring)."""
-    from ..api import PolicyApi
 
     components = document.setdefault("components", {})
     responses = components.setdefault("responses", {})
@@ -205,3 +206,71 @@ def complete_operation(path: str, method: str, operation: dict, sent: dict) -> N
         for name in ("add_columns", "edit_columns"):
             if name in props:  # _info: the fields of the add and edit forms
                 props[name] = {"type": "array", "items": FIELD_INFO}
+
+
+# ---------------------------------------------------------------------------
+# The OpenAPI document, for signed-in users
+# ---------------------------------------------------------------------------
+
+
+class KartotekaOpenApi(OpenApi):
+    """FAB's OpenAPI document of the API (``/api/v1/_openapi``), served to every
+    signed-in user (FAB's permission ``can_get`` on ``OpenApi``, which every role
+    has with its profile and password), corrected to describe what the API
+    answers: amounts as decimal strings, moments in UTC with their offset, ids as
+    integers, masked and hidden fields, the 401/403/404/422 answers and their
+    messages. FAB's Swagger page stays off (it loads its scripts from a CDN)."""
+
+    class_permission_name = "OpenApi"
+    resource_name = "openapi"
+
+    def response_401(self):
+        return self.response(401, message=_("Войдите в систему."))
+
+    def response_403(self):
+        return self.response(403, message=str(ERROR_MESSAGES[403]))
+
+    def response_404(self):
+        return self.response(404, message=str(ERROR_MESSAGES[404]))
+
+    @expose("/<version>/_openapi")
+    @protect()
+    @safe
+    def get(self, version):
+        """The OpenAPI document of one version of the API
+        ---
+        get:
+          description: >-
+            The OpenAPI document of this version of the API
+          parameters:
+          - in: path
+            schema:
+              type: string
+            name: version
+          responses:
+            200:
+              description: The OpenAPI document
+              content:
+                application/json:
+                  schema:
+                    type: object
+            401:
+              $ref: '#/components/responses/401'
+            403:
+              $ref: '#/components/responses/403'
+            404:
+              $ref: '#/components/responses/404'
+        """
+        spec = self._create_api_spec(version)
+        apis = [
+            v for v in current_app.appbuilder.baseviews if isinstance(v, BaseApi) and v.version == version
+        ]
+        if not apis:
+            return self.response_404()
+        for api in apis:
+            api.add_api_spec(spec)
+        return self.response(200, **describe(spec.to_dict(), apis))
+
+    @staticmethod
+    def _create_api_spec(version):
+        return create_spec(version)

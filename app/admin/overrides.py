@@ -118,26 +118,26 @@ PRIVATE = (
         "_get_field_info",
         "(self, field: 'Field', filter_rel_field: 'Dict[str, Any]', page: 'Optional[int]' = None, "
         "page_size: 'Optional[int]' = None) -> 'Dict[str, Any]'",
-        "app.api: descriptions of fields",
+        "app.admin.api: descriptions of fields",
     ),
     (
         "flask_appbuilder.api:ModelRestApi",
         "_get_list_related_field",
         "(self, field: 'Field', filter_rel_field: 'List[Any]', page: 'Optional[int]' = None, "
         "page_size: 'Optional[int]' = None) -> 'Tuple[int, List[Dict[str, Any]]]'",
-        "app.api PolicyApi: a relation's choices within the user's rows",
+        "app.admin.api PolicyApi: a relation's choices within the user's rows",
     ),
     (
         "flask_appbuilder.api:ModelRestApi",
         "_merge_update_item",
         "(self, model_item: 'Model', data: 'Dict[str, Any]') -> 'Dict[str, Any]'",
-        "app.api PolicyApi.put_headless (called)",
+        "app.admin.api PolicyApi.put_headless (called)",
     ),
     (
         "flask_appbuilder.api:ModelRestApi",
         "_sanitize_page_args",
         "(self, page: 'Optional[int]', page_size: 'Optional[int]') -> 'Tuple[Optional[int], Optional[int]]'",
-        "app.api PolicyApi._get_list_related_field (called)",
+        "app.admin.api PolicyApi._get_list_related_field (called)",
     ),
     (
         "flask_appbuilder.api.convert:Model2SchemaConverter",
@@ -145,7 +145,7 @@ PRIVATE = (
         "(self, datamodel: flask_appbuilder.models.sqla.interface.SQLAInterface, "
         "column: flask_appbuilder.api.convert.TreeNode, nested: bool = False, "
         "parent_schema_name: Optional[str] = None) -> marshmallow.fields.Field",
-        "app.api PolicySchemaConverter: a relation accepted within the user's rows",
+        "app.admin.api PolicySchemaConverter: a relation accepted within the user's rows",
     ),
     (
         "flask_appbuilder.api.convert:Model2SchemaConverter",
@@ -153,26 +153,31 @@ PRIVATE = (
         "(self, datamodel: flask_appbuilder.models.sqla.interface.SQLAInterface, "
         "column: flask_appbuilder.api.convert.TreeNode, nested: bool = True, "
         "parent_schema_name: Optional[str] = None) -> marshmallow.fields.Field",
-        "app.api PolicySchemaConverter: amounts, moments, the columns' limits",
+        "app.admin.api PolicySchemaConverter: amounts, moments, the columns' limits",
     ),
-    ("flask_appbuilder.api.manager:OpenApi", "_create_api_spec", "(version)", "app.api KartotekaOpenApi"),
+    (
+        "flask_appbuilder.api.manager:OpenApi",
+        "_create_api_spec",
+        "(version)",
+        "app.admin.openapi KartotekaOpenApi",
+    ),
     (
         "marshmallow_sqlalchemy.fields:Related",
         "_deserialize",
         "(self, value, *args, **kwargs)",
-        "app.api ScopedRelated: an unknown id became a new record",
+        "app.admin.api ScopedRelated: an unknown id became a new record",
     ),
     (
         "marshmallow.fields:DateTime",
         "_serialize",
         "(self, value: '_D | None', attr, obj, **kwargs) -> 'str | float | None'",
-        "app.api UtcDateTime: a moment sent in UTC with its offset",
+        "app.admin.api UtcDateTime: a moment sent in UTC with its offset",
     ),
     (
         "marshmallow.fields:DateTime",
         "_deserialize",
         "(self, value, attr, data, **kwargs) -> '_D'",
-        "app.api UtcDateTime: a moment without an offset is the clinic's",
+        "app.admin.api UtcDateTime: a moment without an offset is the clinic's",
     ),
     # permissions answered from the set loaded once per request
     (

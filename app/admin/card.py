@@ -1,0 +1,554 @@
+"""The customer card («Карточка клиента»): the customer's record, their KPI and the
+tabs their role may read, the inline forms (note, order, message), a masked value's
+reveal, status changes from the card and the list, and the customer's form (the
+fields of the customer type chosen, the extra fields an administrator defined).
+
+A screen declares the card's columns, labels and tabs (app/views.py CustomerView);
+the rules it calls live in app/customers.py, app/orders.py, app/notifications.py."""
+
+from __future__ import annotations
+
+from flask import (
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    request,
+    url_for,
+)
+from flask_appbuilder import action, expose, has_access
+from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import contains_eager, joinedload
+from wtforms import StringField
+from wtforms.validators import Optional
+from wtforms.widgets import TextInput
+
+from .. import (
+    access,
+    customers,
+    disclosure,
+    formatting,
+    notifications,
+    orders,
+)
+from ..disclosure import Masked
+from ..errors import Forbidden, ValidationFailed
+from ..extensions import db
+from ..forms import MessageForm, NoteInlineForm, OrderInlineForm, StatusForm
+from ..models import (
+    AccessAction,
+    Branch,
+    CatalogItem,
+    Customer,
+    CustomerAttribute,
+    CustomerAttributeValue,
+    CustomerStatus,
+    Note,
+    Order,
+    Tag,
+    customer_tag,
+)
+from . import lookups
+from .base import KartotekaModelView
+from .fields import TypedDateWidget
+from .links import skip_masked
+from .options import load_options
+
+
+class CustomerTab:
+    """A tab of the card: its label, its view and an optional inline form."""
+
+    def __init__(self, key, label, view, inline=None):
+        self.key, self.label, self.view, self.inline = key, label, view, inline
+
+
+def status_action(status, label, icon):
+    """A bulk action of the customers list that sets ``status`` on the selected rows."""
+
+    def handler(self, items):
+        return self._bulk_status(items, status)
+
+    handler.__name__ = f"status_{status.value}"
+    return action(handler.__name__, label, "", icon, multiple=True, single=False)(handler)
+
+
+class CustomerCardView(KartotekaModelView):
+    """The machinery of the customer card; CustomerView declares what it shows."""
+
+    def prepare(self, item, is_new):
+        if is_new:
+            customers.register_customer(self.datamodel.session, item)
+        else:
+            before = sa_inspect(item).attrs.status.history.deleted
+            customers.check_status_change(
+                before[0] if before else item.status, item.status, may_block=self.may_block()
+            )
+            customers.prepare_customer(self.datamodel.session, item)
+
+    def may_block(self) -> bool:
+        return self.appbuilder.sm.has_access("can_block", access.CUSTOMERS)
+
+    def settable_statuses(self, current) -> list[CustomerStatus]:
+        """The statuses this user may give a customer now: all, or (without the right
+        to block) all but «Заблокирован», and none for a blocked customer."""
+        if self.may_block():
+            return list(CustomerStatus)
+        if current == CustomerStatus.BLOCKED:
+            return []
+        return [s for s in CustomerStatus if s != CustomerStatus.BLOCKED]
+
+    def extra_fields(self, item):
+        """The extra fields of every customer type; the form shows those of the type
+        chosen (kartoteka.js, by ``data-customer-types``), the domain rule keeps them."""
+        fields = {}
+        for attribute in customers.attributes(self.datamodel.session):
+            # Text inputs: the domain rule (customers.set_attributes) reads numbers and
+            # dates as the user's language writes them and answers in Russian.
+            widget = TypedDateWidget() if attribute.kind.value == "date" else TextInput()
+            fields[f"attr_{attribute.id}"] = StringField(
+                attribute.label,
+                validators=[Optional()],
+                widget=widget,
+                render_kw={"data-customer-types": attribute.customer_type.value},
+            )
+        return fields
+
+    def save_extra_fields(self, form, item):
+        values = {
+            int(name[5:]): field.data for name, field in form._fields.items() if name.startswith("attr_")
+        }
+        customers.set_attributes(self.datamodel.session, item, values)
+
+    def _init_forms(self):
+        super()._init_forms()
+        for form_class in (self.add_form, self.edit_form):
+            unbound = getattr(form_class, "company_name", None)
+            if unbound is not None:  # shown for the types that have an organisation
+                unbound.kwargs["render_kw"] = {"data-customer-types": "legal sole"}
+
+    def restrict_form(self, form, new=False, item=None):
+        super().restrict_form(form, new=new, item=item)
+        # Status changes are an action of their own in the matrix, not a form field.
+        if "status" in form._fields and not self.appbuilder.sm.has_access("can_status", access.CUSTOMERS):
+            del form["status"]
+        if "status" in form._fields:
+            allowed = self.settable_statuses(item.status if item is not None else None)
+            if not allowed:
+                del form["status"]
+            else:
+                form["status"].choices = [(s.value, s.label) for s in allowed]
+
+    def prefill_form(self, form, pk):
+        for name in ("phone", "phone_extra"):
+            if name in form._fields and form[name].data:
+                form[name].data = formatting.phone(form[name].data)
+        item = self.datamodel.get(pk)
+        for value in item.attribute_values if item is not None else []:
+            field = form._fields.get(f"attr_{value.attribute_id}")
+            if field is not None and field.data in (None, ""):
+                field.process_data(customers.attribute_text(value.attribute, value.value))
+
+    def _extra_fieldset(self, form, fieldsets):
+        names = [n for n in form._fields if n.startswith("attr_")]
+        return [*fieldsets, (_l("Дополнительные сведения"), {"fields": names})] if names else fieldsets
+
+    def _get_add_widget(self, form, exclude_cols=None, widgets=None):
+        widgets = super()._get_add_widget(form, exclude_cols, widgets)
+        args = widgets["add"].template_args
+        args["fieldsets"] = self._extra_fieldset(form, args["fieldsets"])
+        return widgets
+
+    def _get_edit_widget(self, form, exclude_cols=None, widgets=None):
+        widgets = super()._get_edit_widget(form, exclude_cols, widgets)
+        args = widgets["edit"].template_args
+        args["fieldsets"] = self._extra_fieldset(form, args["fieldsets"])
+        return widgets
+
+    def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
+        widgets = super()._get_show_widget(pk, item, widgets, actions, show_fieldsets)
+        values = [v for v in item.attribute_values if v.attribute.customer_type == item.customer_type]
+        if values:
+            args = widgets["show"].template_args
+            names = [f"attr_{v.attribute_id}" for v in values]
+            args["include_columns"] = [*args["include_columns"], *names]
+            args["value_columns"] = [
+                *args["value_columns"],
+                *(customers.attribute_text(v.attribute, v.value) for v in values),
+            ]
+            args["label_columns"] = {
+                **args["label_columns"],
+                **{n: v.attribute.label for n, v in zip(names, values, strict=True)},
+            }
+            args["fieldsets"] = [*args["fieldsets"], (_l("Дополнительные сведения"), {"fields": names})]
+        return widgets
+
+    def check_lock(self, form, item):
+        if "version" in form._fields:
+            customers.check_version(item, form.version.data)
+
+    def visible_tabs(self):
+        allowed = {type(v) for v in self.visible_related_views()}
+        views = {type(v): v for v in self._related_views}
+        return [(tab, views[tab.view]) for tab in self.tabs if tab.view in allowed]
+
+    @expose("/show/<pk>", methods=["GET"])
+    @has_access
+    def show(self, pk):
+        return self.render_card(pk)
+
+    @expose("/lookup")
+    @has_access
+    def lookup(self):
+        """Choices for a customer field as the user types (app/lookups.py)."""
+        return jsonify(results=lookups.find_customers(request.args.get("q", "")))
+
+    def render_card(self, pk, active_tab=None):
+        """The card. From a refused inline form (POST) it shows the form again with
+        what the user typed, on the tab they were on."""
+        customer, kpi = self.load_card(pk)
+        if customer is None:
+            abort(404)
+        pk = customer.id
+        widgets = self._get_show_widget(pk, customer)
+        widgets = self._get_related_views_widgets(
+            customer,
+            orders=get_order_args(),
+            pages=get_page_args(),
+            page_sizes=get_page_size_args(),
+            widgets=widgets,
+        )
+        if request.method == "GET":  # a refused POST is not a page to come back to
+            self.update_redirect()
+        sm = self.appbuilder.sm
+        return self.render_template(
+            self.show_template,
+            pk=pk,
+            title=self.show_title,
+            widgets=widgets,
+            customer=customer,
+            kpi=kpi,
+            header=self.header_fields(customer),
+            tabs=self.visible_tabs(),
+            related_views=self.visible_related_views(),
+            note_form=NoteInlineForm(),
+            message_form=MessageForm() if sm.has_access("can_write", access.MESSAGES) else None,
+            order_form=self.order_form_with_options() if sm.has_access("can_write", access.ORDERS) else None,
+            status_form=StatusForm(),
+            can_edit=sm.has_access("can_write", access.CUSTOMERS),
+            can_status=sm.has_access("can_status", access.CUSTOMERS),
+            can_add_note=sm.has_access("can_write", access.NOTES),
+            can_add_order=sm.has_access("can_write", access.ORDERS),
+            statuses=self.settable_statuses(customer.status),
+            active_tab=active_tab,
+            show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
+        )
+
+    def order_form_with_options(self):
+        """The card's order form; its three selects filled from one UNION query."""
+        form = OrderInlineForm()
+        options = load_options(self.datamodel.session, self.order_form_options())
+        for name, choices in options.items():
+            form[name].query_func = lambda c=choices: c
+        # A blank form (GET): its HTML depends only on these options (and the language).
+        form.cache_key = (
+            None
+            if request.method != "GET"
+            else tuple((name, tuple((o.id, o.label) for o in choices)) for name, choices in options.items())
+        )
+        return form
+
+    def order_form_options(self) -> dict:
+        """The selects of the card's order form: active services and specialists,
+        branches (kept on the view, so their UNION statement is composed once)."""
+        options = self.__dict__.get("_order_form_options")
+        if options is None:
+            user_model = self.appbuilder.sm.user_model
+            specialists = access.users_with(access.SPECIALIST, user_model)
+            options = self._order_form_options = {
+                "catalog_item": (CatalogItem, CatalogItem.active.is_(True)),
+                "specialist": (user_model, user_model.active.is_(True) & specialists),
+                "branch": Branch,
+            }
+        return options
+
+    def load_card(self, pk):
+        """The customer with everything the card shows, in one query, within the row scope."""
+        try:
+            pk = int(pk)
+        except (TypeError, ValueError):
+            return None, None
+        # The collections through plain LEFT JOINs: joinedload(Customer.tags) nests the
+        # association in a join that SQLite materialises whole (every customer's tags,
+        # tens of thousands of rows, on every card).
+        query = (
+            self.datamodel.session.query(Customer)
+            .outerjoin(customer_tag, customer_tag.c.customer_id == Customer.id)
+            .outerjoin(Tag, Tag.id == customer_tag.c.tag_id)
+            .outerjoin(CustomerAttributeValue, CustomerAttributeValue.customer_id == Customer.id)
+            .outerjoin(CustomerAttribute, CustomerAttribute.id == CustomerAttributeValue.attribute_id)
+            .options(
+                joinedload(Customer.category),
+                joinedload(Customer.manager),
+                contains_eager(Customer.tags),
+                contains_eager(Customer.attribute_values).contains_eager(CustomerAttributeValue.attribute),
+            )
+            .add_columns(*customers.kpi_columns(access.row_scope(Order)))
+            .filter(Customer.id == pk)
+        )
+        hidden = disclosure.secret_columns()  # what the tabs' texts must not show this user
+        query = query.add_columns(*hidden)
+        rows = self.datamodel.apply_filters(query, self._base_filters).all()  # one customer, uniqued
+        if not rows:
+            return None, None
+        customer, *figures = rows[0]
+        disclosure.prime(customer, *figures[len(figures) - len(hidden) :])
+        return customer, customers.kpi_figures(*figures[: len(figures) - len(hidden)])
+
+    HEADER_FIELDS = (("phone", formatting.phone), ("email", None))
+
+    def header_fields(self, customer):
+        """The card header's contact fields as the policy lets this user see them."""
+        result = []
+        values = disclosure.row(Customer, {c: getattr(customer, c) for c, _ in self.HEADER_FIELDS}, customer)
+        for column, formatter in self.HEADER_FIELDS:
+            if column not in values:
+                continue
+            value = values[column]
+            key = access.column_field(Customer, column)
+            masked = isinstance(value, Masked)
+            shown = skip_masked(formatter)(value) if formatter else value
+            result.append(
+                {
+                    "column": column,
+                    "label": self.label_columns[column],
+                    "value": shown or "—",
+                    "revealable": masked and bool(value) and access.may_reveal(key),
+                }
+            )
+        return result
+
+    @expose("/<int:pk>/reveal/<column>", methods=["POST"])
+    @has_access
+    def reveal(self, pk, column):
+        """Show a masked value on an explicit click; the reveal is journaled."""
+        key = access.column_field(Customer, column)
+        if key is None or not access.may_reveal(key):
+            abort(403)
+        customer = self._customer_or_404(pk)
+        value = getattr(customer, column)
+        access.record_access(customer.id, AccessAction.REVEAL, field=key)
+        db.session.commit()
+        shown = formatting.phone(value) if column in ("phone", "phone_extra") else value
+        return jsonify({"column": column, "value": shown or ""})
+
+    def _message_form(self):
+        """The «Отправить сообщение» form, for a user who may write messages (else 403).
+
+        The routes live on the customers view, so FAB checks write on Customers; sending is
+        the Messages permission too (a role edited in the UI may have one without the other).
+        """
+        if not self.appbuilder.sm.has_access("can_write", access.MESSAGES):
+            abort(403)
+        return MessageForm()
+
+    @expose("/<int:pk>/message/preview", methods=["POST"])
+    @has_access
+    def preview_message(self, pk):
+        """The text a «Отправить сообщение» would send, rendered, before sending."""
+        form = self._message_form()
+        customer = self._customer_or_404(pk)
+        if not form.validate():
+            return jsonify({"errors": [str(m) for ms in form.errors.values() for m in ms]}), 422
+        try:
+            _subject, body = notifications.render(
+                db.session,
+                form.message_type.data,
+                form.channel.data,
+                notifications.template_context(customer, text=form.text.data or ""),
+            )
+        except ValidationFailed as e:
+            return jsonify({"errors": [str(m) for m in e.errors.values()]}), 422
+        return jsonify({"text": body})
+
+    @expose("/<int:pk>/message", methods=["POST"])
+    @has_access
+    def send_message(self, pk):
+        """«Отправить сообщение» from the card: queued now, delivered by the worker."""
+        form = self._message_form()
+        customer = self._customer_or_404(pk)
+        if not form.validate():
+            return self._refused(form.errors, pk, "messages")
+        if not self.queue_manual(customer, form):  # it said why
+            return self.render_card(pk, active_tab="messages"), 422
+        db.session.commit()
+        flash(_("Сообщение поставлено в очередь на отправку."), "success")
+        return self._card(pk, "messages")
+
+    def queue_manual(self, customer, form) -> list:
+        try:
+            created = notifications.queue_notification(
+                db.session, customer, form.message_type.data, (form.channel.data,), text=form.text.data or ""
+            )
+        except ValidationFailed as e:
+            db.session.rollback()
+            for text in e.errors.values():
+                flash(text, "danger")
+            return []
+        if not created:
+            flash(
+                _(
+                    "Клиенту %(name)s нельзя отправить сообщение по этому каналу: нет контакта или канал выключен.",
+                    name=customer.full_name,
+                ),
+                "warning",
+            )
+        return created
+
+    @action("send_message", _l("Отправить сообщение"), "", "fa-envelope", multiple=True, single=False)
+    def bulk_message_action(self, items):
+        ids = ",".join(str(c.id) for c in (items if isinstance(items, list) else [items]) if c is not None)
+        return redirect(url_for(".bulk_message", ids=ids))
+
+    @expose("/message", methods=["GET", "POST"])
+    @has_access
+    def bulk_message(self):
+        """A message to the customers selected on the list."""
+        form = self._message_form()
+        ids = [int(i) for i in request.values.get("ids", "").split(",") if i.isdigit()][:1000]
+        query = self.datamodel.session.query(Customer).filter(Customer.id.in_(ids))
+        selected = self.datamodel.apply_filters(query, self._base_filters).all()
+        if request.method == "POST" and form.validate():
+            count = sum(len(self.queue_manual(customer, form)) for customer in selected)
+            db.session.commit()
+            flash(
+                ngettext(
+                    "%(num)d сообщение поставлено в очередь.",
+                    "%(num)d сообщений поставлено в очередь.",
+                    count,
+                ),
+                "success",
+            )
+            return redirect(url_for(".list"))
+        return self.render_template(
+            "kartoteka/bulk_message.html",
+            form=form,
+            customers=selected,
+            ids=",".join(map(str, ids)),
+            title=_("Отправить сообщение"),
+        )
+
+    def _refused(self, errors: dict, pk, tab):
+        """An inline form of the card was refused: the card again (422), its messages
+        on top and the form still holding what was typed."""
+        for messages in errors.values():
+            for message in messages:
+                flash(message, "danger")
+        return self.render_card(pk, active_tab=tab), 422
+
+    def _card(self, pk, tab=None):
+        url = url_for(".show", pk=pk)
+        return redirect(f"{url}#{tab}" if tab else url)
+
+    def _customer_or_404(self, pk):
+        customer = self.datamodel.get(pk, self._base_filters)
+        if customer is None:
+            abort(404)
+        return customer
+
+    @expose("/<int:pk>/notes", methods=["POST"])
+    @has_access
+    def add_note(self, pk):
+        """Add a note from the card without leaving it."""
+        if not self.appbuilder.sm.has_access("can_write", access.NOTES):
+            abort(403)
+        customer = self._customer_or_404(pk)
+        form = NoteInlineForm()
+        if form.validate():
+            note = Note(
+                customer=customer,
+                text=form.text.data.strip(),
+                pinned=bool(form.pinned.data),
+            )
+            db.session.add(note)
+            db.session.commit()
+            flash(_("Примечание добавлено."), "success")
+            return self._card(pk, "notes")
+        return self._refused(form.errors, pk, "notes")
+
+    @expose("/<int:pk>/orders", methods=["POST"])
+    @has_access
+    def add_order(self, pk):
+        """Book an order from the card without leaving it."""
+        if not self.appbuilder.sm.has_access("can_write", access.ORDERS):
+            abort(403)
+        customer = self._customer_or_404(pk)
+        form = OrderInlineForm()
+        if not form.validate():
+            return self._refused(form.errors, pk, "orders")
+        session = db.session
+        try:
+            with session.no_autoflush:
+                order = Order(
+                    customer=customer,
+                    kind=form.kind.data,
+                    branch=form.branch.data,
+                    specialist=form.specialist.data,
+                    visit_at=form.visit_at.data,
+                    paid=form.paid.data or 0,
+                    comment=form.comment.data,
+                )
+                orders.add_item(order, form.catalog_item.data, form.quantity.data)
+                orders.prepare_order(session, order, is_new=True)
+            session.add(order)
+            session.commit()
+        except ValidationFailed as e:
+            session.rollback()
+            return self._refused({name: [message] for name, message in e.errors.items()}, pk, "orders")
+        flash(_("Заказ №%(id)s оформлен.", id=order.id), "success")
+        return self._card(pk, "orders")
+
+    @expose("/<int:pk>/status", methods=["POST"])
+    @has_access
+    def change_status(self, pk):
+        customer = self._customer_or_404(pk)
+        form = StatusForm()
+        if not form.validate():
+            flash(_("Выберите статус из списка."), "danger")
+            return self._card(pk)
+        try:
+            customers.change_status(db.session, customer, form.status.data, may_block=self.may_block())
+        except Forbidden as e:
+            db.session.rollback()
+            for text in e.errors.values():
+                flash(text, "danger")
+            return self.render_card(pk), 403
+        db.session.commit()
+        flash(
+            _("Статус клиента изменён: %(status)s.", status=customer.status.label),
+            "success",
+        )
+        return self._card(pk)
+
+    def _bulk_status(self, items, status):
+        items = items if isinstance(items, list) else [items]
+        try:
+            for customer in items:
+                if customer is not None:
+                    customers.change_status(db.session, customer, status, may_block=self.may_block())
+        except Forbidden as e:
+            db.session.rollback()
+            for text in e.errors.values():
+                flash(text, "danger")
+            self.update_redirect()
+            return redirect(self.get_redirect())
+        db.session.commit()
+        flash(
+            ngettext("Статус изменён у %(num)d клиента.", "Статус изменён у %(num)d клиентов.", len(items)),
+            "success",
+        )
+        self.update_redirect()
+        return redirect(self.get_redirect())

@@ -1,0 +1,50 @@
+"""Error pages in the user's language, inside the app's layout (Werkzeug's are English)."""
+
+from __future__ import annotations
+
+from flask import (
+    current_app,
+    jsonify,
+    render_template,
+    request,
+)
+from flask_babel import lazy_gettext as _l
+
+from . import headers
+
+ERROR_MESSAGES = {
+    400: _l("Запрос не понят: проверьте адрес и форму и попробуйте ещё раз."),
+    403: _l("Нет доступа: у вашей роли нет прав на эту страницу или действие."),
+    404: _l("Страница не найдена."),
+    405: _l("Так эта страница не открывается."),
+    429: _l("Слишком много попыток. Попробуйте позже."),
+    500: _l("Внутренняя ошибка. Мы уже знаем о ней; попробуйте ещё раз чуть позже."),
+}
+
+
+def error_page(error):
+    """Error pages in the user's language, inside the app's layout (Werkzeug's are English)."""
+    from werkzeug.exceptions import HTTPException
+
+    code = error.code if isinstance(error, HTTPException) else 500
+    if request.path.startswith("/api/"):
+        body = {"message": str(ERROR_MESSAGES.get(code, error))}
+        if code == 429 and getattr(error, "description", None):
+            body["message"] = str(error.description)
+        if code == 500:
+            body["request_id"] = headers.request_id()
+        return jsonify(body), code
+    message = ERROR_MESSAGES.get(code) or getattr(error, "description", "")
+    if code == 429 and getattr(error, "description", None):
+        message = error.description
+    appbuilder = current_app.appbuilder
+    return (
+        render_template(
+            "kartoteka/error.html",
+            code=code,
+            message=message,
+            appbuilder=appbuilder,
+            base_template=appbuilder.base_template,
+        ),
+        code,
+    )

@@ -1,0 +1,123 @@
+"""Links to records and the labels of related records in lists: a customer opens their card."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from flask import (
+    current_app,
+    request,
+    url_for,
+)
+from flask_appbuilder.security.sqla.models import User
+from markupsafe import Markup, escape
+from sqlalchemy.orm import aliased
+
+from .. import (
+    models,
+)
+from ..disclosure import Masked
+from ..models import (
+    Customer,
+)
+from .datamodel import (
+    ListColumn,
+)
+
+_CARD_URLS: dict[str, str] = {}
+
+
+def card_url(pk) -> str:
+    """The card's address; url_for runs once per script root, not once per row."""
+    root = request.script_root
+    base = _CARD_URLS.get(root)
+    if base is None:
+        base = _CARD_URLS[root] = url_for("CustomerView.show", pk=0)[:-1]
+    return f"{base}{int(pk)}"
+
+
+def customer_link(customer) -> Markup | str:
+    """A customer cell that opens the card."""
+    if not customer:
+        return ""
+    return Markup(f'<a href="{card_url(customer.id)}">{escape(customer.full_name)}</a>')
+
+
+class CustomerRef(NamedTuple):
+    """A customer as a list shows one (a link to the card), read as plain values."""
+
+    id: int
+    full_name: str
+
+    def __str__(self):
+        return self.full_name
+
+
+def customer_ref(pk, *name) -> CustomerRef | None:
+    return None if pk is None else CustomerRef(pk, models.full_name(*name))
+
+
+def user_label(pk, first_name, last_name) -> str | None:
+    """FAB's User.__str__ («Имя Фамилия»), of plain values."""
+    return None if pk is None else f"{first_name} {last_name}"
+
+
+def related_customer(relationship) -> ListColumn:
+    other = aliased(Customer)
+    return ListColumn(
+        other.id,
+        other.last_name,
+        other.first_name,
+        other.middle_name,
+        other.company_name,
+        other.customer_type,
+        read=customer_ref,
+        join=relationship.of_type(other),
+    )
+
+
+def related_user(relationship) -> ListColumn:
+    other = aliased(User)
+    return ListColumn(
+        other.id, other.first_name, other.last_name, read=user_label, join=relationship.of_type(other)
+    )
+
+
+# Related records a list shows by their label, read as plain values.
+RELATED_LABELS = {Customer: related_customer, User: related_user}
+
+
+def record_link(obj) -> Markup:
+    """A link to ``obj``'s page (a customer's card, an order…), named as the record
+    names itself; its text alone where no screen shows such records."""
+    endpoint = _record_endpoint(type(obj))
+    text = escape(str(obj))
+    if endpoint is None:
+        return Markup(text)
+    return Markup(f'<a href="{url_for(endpoint, pk=obj.id)}">{text}</a>')
+
+
+def _record_endpoint(model) -> str | None:
+    """The show page of the screen with the model's menu entry (not a card's tab)."""
+    views = [
+        v
+        for v in current_app.appbuilder.baseviews
+        if getattr(getattr(v, "datamodel", None), "obj", None) is model and hasattr(v, "show")
+    ]
+    views.sort(key=lambda v: type(v).__name__.endswith("Tab"))
+    return f"{type(views[0]).__name__}.show" if views else None
+
+
+def skip_masked(formatter):
+    """``formatter``, leaving a value the policy masked as it is."""
+    if formatter is None:
+        return None
+
+    def format_unless_masked(value):
+        return value if isinstance(value, Masked) else formatter(value)
+
+    return format_unless_masked
+
+
+def card_link(pk) -> Markup:
+    return Markup(f'<a href="{card_url(pk)}">{int(pk)}</a>')
