@@ -1005,7 +1005,6 @@ class CustomerView(CustomerCardView):
         CustomerTab("history", _l("История изменений"), ChangeLogTab),
         CustomerTab("access", _l("Журнал доступа"), AccessLogTab),
     ]
-    related_views = [tab.view for tab in tabs]
 
     def list_conditions(self):
         return [customers.search_condition(request.args.get("q", ""), lookups.readable_contacts())]

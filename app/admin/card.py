@@ -79,6 +79,12 @@ def status_action(status, label, icon):
 class CustomerCardView(KartotekaModelView):
     """The machinery of the customer card; CustomerView declares what it shows."""
 
+    tabs: list = []  # CustomerTab, in the card's order; each tab's view is a related view
+
+    def __init__(self, **kwargs):
+        self.related_views = [tab.view for tab in self.tabs]
+        super().__init__(**kwargs)
+
     def prepare(self, item, is_new):
         if is_new:
             customers.register_customer(self.datamodel.session, item)
