@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from flask import Flask
@@ -26,8 +27,12 @@ def compile_translations(directory: str) -> None:
             continue
         with po_path.open("rb") as f:
             catalog = read_po(f, locale=po_path.parent.parent.name)
-        with mo_path.open("wb") as f:
+        # written aside and renamed: two processes starting at once (the test suites
+        # run side by side, gunicorn's workers) never read a half-written catalog
+        partial = mo_path.with_name(f"{mo_path.name}.{os.getpid()}")
+        with partial.open("wb") as f:
             write_mo(f, catalog, use_fuzzy=False)
+        os.replace(partial, mo_path)
 
 
 def create_app(config: object | str = "config.Config", **overrides) -> Flask:
