@@ -42,7 +42,7 @@ class NotificationQueueView(BaseView):
     @expose("/")
     @has_access
     def list(self):
-        from .worker import health
+        from ..worker import health
 
         report = health()
         rows = []
