@@ -6,14 +6,20 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres install lint bench translations fuzz-api
+.PHONY: run test test-sqlite test-postgres install lock lint bench translations fuzz-api
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# The exact versions in requirements.lock (pip-tools), the ranges in requirements*.txt.
 install: $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q -r requirements.lock
+
+# After changing requirements*.txt: pin the versions again (tests/test_lock.py checks it).
+lock: $(BIN)/python
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile -q --no-header --strip-extras --allow-unsafe --no-emit-index-url --no-emit-find-links -o requirements.lock requirements-dev.txt
 
 run: install
 	$(BIN)/python run.py
