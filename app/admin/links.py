@@ -116,6 +116,9 @@ def skip_masked(formatter):
     def format_unless_masked(value):
         return value if isinstance(value, Masked) else formatter(value)
 
+    bind = getattr(formatter, "bind", None)
+    if bind is not None:  # a list binds it once per page (formatting.for_many), masked or not
+        format_unless_masked.bind = lambda: skip_masked(bind())
     return format_unless_masked
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from flask import current_app, request
+from flask import current_app, g, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from jinja2.utils import htmlsafe_json_dumps
@@ -40,10 +40,14 @@ def nonce() -> str:
 
 
 def csrf_input() -> str:
-    token = current_app.jinja_env.globals.get("csrf_token")
-    if not token:
-        return ""
-    return f'<input type="hidden" name="csrf_token" value="{escape(token())}"/>'
+    """The form's CSRF field, its token signed once per request: Flask-WTF signs it anew
+    on every call, and a card draws a form per tab (5 ms a card)."""
+    cached = g.get("_kartoteka_csrf_input")
+    if cached is None:
+        token = current_app.jinja_env.globals.get("csrf_token")
+        cached = f'<input type="hidden" name="csrf_token" value="{escape(token())}"/>' if token else ""
+        g._kartoteka_csrf_input = cached
+    return cached
 
 
 def pagination(page: int, page_size: int, count: int, view: str, link_page) -> str:
