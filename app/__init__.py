@@ -66,7 +66,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     with app.app_context():
         db.init_app(app)
         migrate.init_app(app, db, directory=str(Path(__file__).parent.parent / "migrations"))
-        appbuilder = AppBuilder(update_perms=False)
+        appbuilder = AppBuilder(update_perms=False, base_template="kartoteka/shell.html")
         appbuilder.init_app(app, db.session)
         rendering.install_list_links(app, appbuilder.template_filters)
         rendering.install_template_gettext(app)
