@@ -259,6 +259,27 @@ def security_views() -> set[str]:
     }
 
 
+def _register_permissions(appbuilder) -> None:
+    """FAB's ``add_permissions``, once per resource rather than once per view.
+
+    A page view and its API share a permission name but expose different methods,
+    and the matrix adds its own to the same name (menus, rows, fields, capacities);
+    given each view in turn, FAB tries to drop every permission the view does not
+    declare (and, finding it held by a role, logs a warning for each at every start).
+    """
+    declared: dict[str, set[str]] = {}
+    for permission, name in all_policy_permissions():
+        declared.setdefault(name, set()).add(permission)
+    for view in appbuilder.baseviews:
+        declared.setdefault(view.class_permission_name, set()).update(view.base_permissions or ())
+    for category in appbuilder.menu.get_list():
+        for item in (category, *category.childs):
+            if item.name != "-":
+                declared.setdefault(item.name, set()).add("menu_access")
+    for name, permissions in declared.items():
+        appbuilder.sm.add_permissions_view(sorted(permissions), name)
+
+
 def sync_roles(reset: bool = False) -> list[str]:
     """Create every permission and the default roles; idempotent.
 
@@ -277,18 +298,15 @@ def sync_roles(reset: bool = False) -> list[str]:
     admin = sm.find_role(sm.auth_role_admin)
     kept = [pv.id for pv in admin.permissions] if admin is not None else []
     existing_before = _all_pvms(sm)
-    appbuilder.add_permissions(update_perms=True)
+    _register_permissions(appbuilder)
     if admin is not None:
         admin.permissions = (
             sm.session.query(sm.permissionview_model).filter(sm.permissionview_model.id.in_(kept)).all()
         )
         sm.session.commit()
     _retire_legacy_admin(sm)
-    existing = _all_pvms(sm)
-    for perm, view in sorted(all_policy_permissions()):
-        sm.add_permission_view_menu(perm, view)
     all_pvms = _all_pvms(sm)
-    new_policy = all_policy_permissions() - existing
+    new_policy = all_policy_permissions() - existing_before
     menu_resources = _menu_resources(appbuilder)
     touched = []
     public = sm.find_role(PUBLIC.name)

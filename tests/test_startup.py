@@ -1,0 +1,26 @@
+"""What an operator sees when the app starts, and what a browser asks for on every page."""
+
+import logging
+import re
+
+from app.access import sync_roles
+
+
+def test_syncing_roles_logs_no_warning(app, ctx, caplog):
+    # A view and its API share a resource: registering them one by one made FAB try
+    # to drop each other's permissions, a dozen warnings at every start.
+    with caplog.at_level(logging.WARNING):
+        sync_roles()
+        sync_roles()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def test_every_page_names_an_icon_that_exists(client, login_as):
+    # Without one, the browser's request for /favicon.ico was a full 404 page on every visit.
+    for page in (client.get("/login/"), login_as("reception").get("/customerview/list/")):
+        icon = re.search(r'<link href="([^"]+)" rel="icon"', page.get_data(as_text=True))
+        assert icon, "no icon link on the page"
+        answer = client.get(icon.group(1))
+        assert answer.status_code == 200
+        assert answer.mimetype == "image/svg+xml"
+        assert answer.data.startswith(b"<svg")
