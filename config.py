@@ -49,7 +49,8 @@ def _horizons(name: str, defaults: dict[str, float]) -> dict[str, float]:
 
 
 class Config:
-    APP_NAME = "Картотека"
+    # The clinic's name: the header of every page and the signature of its messages.
+    APP_NAME = os.environ.get("KARTOTEKA_CLINIC_NAME", "Картотека")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", EMBEDDED_DATABASE_URI)
     INSTANCE_DIR = str(INSTANCE_DIR)
     SQLALCHEMY_TRACK_MODIFICATIONS = False

@@ -14,6 +14,8 @@ production path.
 from __future__ import annotations
 
 import contextlib
+import email
+import email.policy
 import os
 import re
 import secrets
@@ -50,12 +52,12 @@ def systemd_unit(name: str) -> dict[str, str]:
 
 
 def environment_file(path: Path) -> dict[str, str]:
-    """As systemd reads an EnvironmentFile: KEY=VALUE lines, # comments."""
+    """As systemd reads an EnvironmentFile: KEY=VALUE lines, # comments, "quoted" values."""
     values = {}
     for line in path.read_text().splitlines():
         if line.strip() and not line.lstrip().startswith("#") and "=" in line:
             key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
+            values[key.strip()] = value.strip().removeprefix('"').removesuffix('"')
     return values
 
 
@@ -172,7 +174,8 @@ def test_the_production_checklist_works_pasted_in_order(scratch_database, tmp_pa
         assert second.stdout.startswith("status: ok")
 
         with urllib.request.urlopen(f"http://127.0.0.1:{web_port}/login/", timeout=30) as page:
-            assert page.status == 200 and "Картотека" in page.read().decode()
+            # the clinic's name from the environment file heads the page
+            assert page.status == 200 and "<title>Вход — Клиника «Здоровье»</title>" in page.read().decode()
 
         # A welcome e-mail goes out through the units' worker.
         script = (
@@ -196,6 +199,8 @@ def test_the_production_checklist_works_pasted_in_order(scratch_database, tmp_pa
                 break
             time.sleep(0.25)
         assert received and "first.customer@example.ru" in received[0]
+        body = email.message_from_string(received[0], policy=email.policy.default).get_body().get_content()
+        assert "Ирина, добро пожаловать! Вас приветствует Клиника «Здоровье»." in body
         assert not (tmp_path / "var" / "kartoteka.db").exists()  # nothing fell back to SQLite
     finally:
         for process in services:

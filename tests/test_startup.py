@@ -24,3 +24,12 @@ def test_every_page_names_an_icon_that_exists(client, login_as):
         assert answer.status_code == 200
         assert answer.mimetype == "image/svg+xml"
         assert answer.data.startswith(b"<svg")
+
+
+def test_the_example_environment_names_the_clinic():
+    from pathlib import Path
+
+    from tests.test_checklist import environment_file
+
+    example = environment_file(Path(__file__).parent.parent / "deploy" / "kartoteka.env.example")
+    assert example["KARTOTEKA_CLINIC_NAME"] == "Клиника «Здоровье»"
