@@ -33,3 +33,17 @@ def test_the_example_environment_names_the_clinic():
 
     example = environment_file(Path(__file__).parent.parent / "deploy" / "kartoteka.env.example")
     assert example["KARTOTEKA_CLINIC_NAME"] == "Клиника «Здоровье»"
+
+
+def test_the_user_form_offers_staff_roles_only(app, login_as):
+    # «Public» (the signed-out visitor's role, in English) was offered beside the staff roles.
+    from tests.conftest import user_id
+
+    admin = login_as("sysadmin")
+    for url in ("/users/add", f"/users/edit/{user_id(app, 'auditor')}"):
+        page = admin.get(url).get_data(as_text=True)
+        options = re.findall(
+            r"<option[^>]*>([^<]+)</option>", page.split('name="roles"', 1)[1].split("</select>")[0]
+        )
+        assert "Администратор системы" in options and "Аудитор" in options
+        assert "Public" not in options

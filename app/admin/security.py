@@ -14,6 +14,7 @@ from flask import flash, g, has_request_context, redirect, request, url_for
 from flask.globals import _cv_app, _cv_request
 from flask_appbuilder import action, expose, has_access
 from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
+from flask_appbuilder.models.sqla.filters import FilterNotEqual
 from flask_appbuilder.security.forms import ResetPasswordForm
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import (
@@ -153,6 +154,11 @@ class KartotekaUserDBModelView(UserDBModelView):
         "changed_by": lambda value: str(value) if value else "—",
     }
     show_template = "kartoteka/userinfo.html"
+    # The anonymous visitor's role is nobody's to hold: the roles box offered «Public»,
+    # in English, beside the staff roles.
+    add_form_query_rel_fields = edit_form_query_rel_fields = {
+        "roles": [["name", FilterNotEqual, access.PUBLIC.name]]
+    }
 
     def render_template(self, template, **kwargs):
         if template == self.show_template:
