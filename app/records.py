@@ -19,28 +19,31 @@ def _models_module() -> str:
     return models.__name__
 
 
-def _text_columns(model) -> list[tuple[str, bool]]:
-    """(attribute, nullable) of the model's text columns, found once per model."""
+def _text_columns(model) -> list[tuple[str, bool, object]]:
+    """(attribute, nullable, default) of the model's text columns, found once per model."""
     found = model.__dict__.get("_kartoteka_text_columns")
     if found is None:
         found = []
         for prop in model.__mapper__.column_attrs:
             (column, *_rest) = prop.columns
             if isinstance(column.type, String | Text) and not column.primary_key:
-                found.append((prop.key, bool(column.nullable)))
+                found.append((prop.key, bool(column.nullable), scalar_default(column)))
         model._kartoteka_text_columns = found
     return found
 
 
 def blank_to_null(obj) -> None:
     """Blank text (empty or only spaces) in an optional column becomes NULL; in a
-    required one, the empty string (the column's empty value), so that the
+    required one, the column's default where it has one (a tag saved with «Цвет»
+    left empty stored ``''``, not its grey), else the empty string, so that the
     required-field rule sees it as missing."""
-    for key, nullable in _text_columns(type(obj)):
+    for key, nullable, default in _text_columns(type(obj)):
         value = obj.__dict__.get(key)
         if isinstance(value, str) and not value.strip():
-            if nullable and value is not None:
+            if nullable:
                 setattr(obj, key, None)
+            elif default is not None:
+                setattr(obj, key, default)
             elif value:
                 setattr(obj, key, "")
 

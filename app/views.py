@@ -110,6 +110,9 @@ class CategoryView(ReferenceView):
     search_columns = ["name"]
     base_order = ("name", "asc")
 
+    def prepare(self, item, is_new):
+        customers.prepare_category(item)
+
 
 class TagView(ReferenceView):
     datamodel = Interface(Tag)
