@@ -15,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
-from .admin.fields import LabeledEnumField, LocalDateTimeField, LocalDecimalField
+from .admin.fields import LabeledEnumField, LocalDateTimeField, LocalDecimalField, PlainText
 from .extensions import db
 from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
 
@@ -34,7 +34,7 @@ def _users():
 class NoteInlineForm(FlaskForm):
     text = TextAreaField(
         _l("Текст примечания"),
-        validators=[DataRequired(message=_l("Введите текст примечания."))],
+        validators=[DataRequired(message=_l("Введите текст примечания.")), PlainText()],
     )
     pinned = BooleanField(_l("Закрепить"))
 
@@ -87,7 +87,7 @@ class OrderInlineForm(FlaskForm):
             NumberRange(min=0, message=_l("Оплата не может быть отрицательной.")),
         ],
     )
-    comment = TextAreaField(_l("Комментарий"), validators=[Optional()])
+    comment = TextAreaField(_l("Комментарий"), validators=[Optional(), PlainText()])
 
 
 class StatusForm(FlaskForm):
@@ -106,7 +106,7 @@ class MessageForm(FlaskForm):
         # what staff may send by hand: the texts that need no order, meant for the customer
         members=(MessageType.MANUAL, MessageType.MARKETING, MessageType.WELCOME),
     )
-    text = TextAreaField(_l("Текст сообщения"), validators=[Optional()])
+    text = TextAreaField(_l("Текст сообщения"), validators=[Optional(), PlainText()])
 
     def validate_text(self, field):
 

@@ -48,6 +48,18 @@ def blank_to_null(obj) -> None:
                 setattr(obj, key, "")
 
 
+# Characters no typed text holds: the C0 controls but tab and line breaks, DEL and
+# the C1 controls. A NUL broke PostgreSQL (500); the others were stored and shown.
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))) - set("\t\n\r")
+
+
+def control_character(text) -> str | None:
+    """The first control character of ``text`` («\\x07»), or None."""
+    if not isinstance(text, str):
+        return None
+    return next((ch for ch in text if ch in _CONTROL), None)
+
+
 def scalar_default(column):
     """The column's plain default value (0 for a discount), or None."""
     default = column.default

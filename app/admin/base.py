@@ -24,6 +24,7 @@ from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_
 from flask_appbuilder.validators import Unique
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
 from sqlalchemy import Boolean, Date, DateTime, Numeric, or_, select
@@ -31,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import MANYTOONE
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import BuildError
-from wtforms import BooleanField, StringField
+from wtforms import BooleanField, HiddenField, StringField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, InputRequired, Optional
 
@@ -63,6 +64,7 @@ from .fields import (
     LOCAL_FIELDS,
     FitsColumn,
     LabeledEnumField,
+    PlainText,
     start_filters_empty,
     typed_day_filters,
 )
@@ -123,6 +125,17 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 limit = column_limit(column) if column is not None else None
                 if limit is not None:
                     validators.append(FitsColumn(limit))
+                if issubclass(unbound.field_class, StringField) and not issubclass(
+                    unbound.field_class, HiddenField
+                ):
+                    # FAB's InputRequired let a text of spaces through (stored as '')
+                    validators = [
+                        DataRequired(message=_l("Заполните это поле.")) if type(v) is InputRequired else v
+                        for v in validators
+                    ]
+                    validators.append(PlainText())
+                if column is not None and isinstance(column.type, Numeric) and column.type.scale is not None:
+                    unbound.kwargs["places"] = column.type.scale  # more places are refused, not rounded
                 if positional:
                     unbound.args = (*unbound.args[:position], validators, *unbound.args[position + 1 :])
                 else:
