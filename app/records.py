@@ -104,13 +104,31 @@ def unique_keys(model) -> list[tuple[str, ...]]:
     return keys
 
 
+def _key_value(obj, attr):
+    """A key column's value, read through its relation where only that is set: a
+    new consent chosen for a customer has ``customer`` but no ``customer_id`` before
+    the flush, and its uniqueness went unchecked until the database refused it with
+    a message that named nothing."""
+    value = getattr(obj, attr)
+    if value is not None:
+        return value
+    for rel in type(obj).__mapper__.relationships:
+        columns = [c.key for c in rel.local_columns]
+        if columns == [attr] and not rel.uselist:
+            related = getattr(obj, rel.key)
+            if related is not None:
+                (remote,) = [pair[1] for pair in rel.local_remote_pairs]
+                return getattr(related, remote.key)
+    return None
+
+
 def unique_conflicts(session: Session, obj) -> list[tuple[tuple[str, ...], object]]:
     """Each unique key whose values another row already holds, with that row."""
     model = type(obj)
     found = []
     with session.no_autoflush:
         for key in unique_keys(model):
-            values = [getattr(obj, attr) for attr in key]
+            values = [_key_value(obj, attr) for attr in key]
             if any(v is None for v in values):
                 continue  # NULLs never collide
             statement = select(model).where(

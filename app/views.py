@@ -144,6 +144,9 @@ class CatalogItemView(ReferenceView):
     search_columns = ["name", "kind", "active"]
     base_order = ("name", "asc")
 
+    def prepare(self, item, is_new):
+        orders.prepare_catalog_item(item)
+
 
 # ---------------------------------------------------------------------------
 # Tabs of the customer card. Each model has a standalone view (with the
