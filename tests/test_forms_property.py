@@ -862,6 +862,12 @@ CONTROL = ["\x00", "\x07", "\x1b"]
 
 def refusal_values(form: Form, spec: Field) -> list[str]:
     """Values this field must refuse, whatever the rest of the form holds."""
+    if spec.required and spec.kind in ("text", "decimal", "integer", "date", "datetime"):
+        return ["", *kind_refusals(form, spec)]  # a required field left (or cleared to) empty
+    return kind_refusals(form, spec)
+
+
+def kind_refusals(form: Form, spec: Field) -> list[str]:
     match spec.kind:
         case "text":
             bad = [f"Текст{c}конец" for c in CONTROL]
