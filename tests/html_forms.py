@@ -11,6 +11,7 @@ class _FormParser(HTMLParser):
         self.form_id, self.action, self.inside = form_id, action, False
         self.data: list[tuple[str, str]] = []
         self.options: dict[str, list[str]] = {}
+        self.names: set[str] = set()  # every field's name, an unticked box's too
         self._select = self._textarea = None
         self._text: list[str] = []
         self._first_option = None
@@ -25,6 +26,18 @@ class _FormParser(HTMLParser):
         if not self.inside or "disabled" in a:
             return
         name = a.get("name")
+        if (
+            name
+            and tag in ("input", "select", "textarea")
+            and (a.get("type") or "").lower()
+            not in (
+                "submit",
+                "button",
+                "reset",
+                "image",
+            )
+        ):
+            self.names.add(name)
         if tag == "input" and name:
             kind = (a.get("type") or "text").lower()
             if kind in ("checkbox", "radio"):
@@ -84,3 +97,10 @@ def form_options(html: str, form_id: str = "model_form", action: str | None = No
     parser = _FormParser(form_id, action)
     parser.feed(html)
     return parser.options
+
+
+def form_names(html: str, form_id: str = "model_form", action: str | None = None) -> set[str]:
+    """The names of every field of the form, whether or not a browser would send it."""
+    parser = _FormParser(form_id, action)
+    parser.feed(html)
+    return parser.names

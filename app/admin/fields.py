@@ -8,6 +8,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import NumberFormatError, format_decimal, get_group_symbol, parse_decimal
+from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import (
     BS3TextFieldWidget,
 )
@@ -204,6 +205,18 @@ class PlainText:
                     code=f"U+{ord(found):04X}",
                 )
             )
+
+
+class ListedChoice(QuerySelectField):
+    """FAB's select of related records, refusing an unlisted value in Russian: the
+    card's booking form answered «Not a valid choice» (FAB's untranslated message;
+    the generated forms' template translated it, the card's flash did not)."""
+
+    def pre_validate(self, form):
+        try:
+            super().pre_validate(form)
+        except ValidationError:
+            raise ValidationError(_("Выберите значение из списка.")) from None
 
 
 class FitsColumn:
