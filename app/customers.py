@@ -95,6 +95,21 @@ def _card_link(customer: Customer) -> Markup:
     return Markup('<a href="%s">%s</a>') % (url, escape(customer.full_name))
 
 
+def check_discount(discount, errors: dict) -> None:
+    """A discount is a share of the price: 0 to 100 %."""
+    if discount is not None and not (0 <= discount <= 100):
+        errors["discount"] = _("Скидка должна быть от 0 до 100 %.")
+
+
+def prepare_category(category) -> None:
+    """A customer category's discount follows the customer's rule (a category with
+    687 % was saved)."""
+    errors: dict = {}
+    check_discount(category.discount, errors)
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def prepare_customer(session: Session, customer: Customer) -> Customer:
     """Normalize and check a customer before it is saved (new or edited).
 
@@ -126,8 +141,7 @@ def prepare_customer(session: Session, customer: Customer) -> Customer:
         if not customer.first_name:
             errors["first_name"] = _("Укажите имя.")
     check_birth_date(customer.birth_date, errors)
-    if customer.discount is not None and not (0 <= customer.discount <= 100):
-        errors["discount"] = _("Скидка должна быть от 0 до 100 %.")
+    check_discount(customer.discount, errors)
     with session.no_autoflush:
         if customer.phone and "phone" not in errors:
             other = _find_other(session, Customer.phone == customer.phone, customer.id)

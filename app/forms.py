@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import (
     Select2Widget,
 )
@@ -15,7 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
-from .admin.fields import LabeledEnumField, LocalDateTimeField, LocalDecimalField
+from .admin.fields import LabeledEnumField, ListedChoice, LocalDateTimeField, LocalDecimalField, PlainText
 from .extensions import db
 from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
 
@@ -34,14 +33,14 @@ def _users():
 class NoteInlineForm(FlaskForm):
     text = TextAreaField(
         _l("Текст примечания"),
-        validators=[DataRequired(message=_l("Введите текст примечания."))],
+        validators=[DataRequired(message=_l("Введите текст примечания.")), PlainText()],
     )
     pinned = BooleanField(_l("Закрепить"))
 
 
 class OrderInlineForm(FlaskForm):
     kind = LabeledEnumField(OrderKind, _l("Тип"), default=OrderKind.VISIT)
-    catalog_item = QuerySelectField(
+    catalog_item = ListedChoice(
         _l("Услуга или товар"),
         query_func=lambda: (
             db.session.query(CatalogItem).filter(CatalogItem.active.is_(True)).order_by(CatalogItem.name)
@@ -61,7 +60,7 @@ class OrderInlineForm(FlaskForm):
             NumberRange(min=1, message=_l("Количество должно быть не меньше 1.")),
         ],
     )
-    specialist = QuerySelectField(
+    specialist = ListedChoice(
         _l("Специалист"),
         query_func=_users,
         get_pk_func=_pk,
@@ -69,7 +68,7 @@ class OrderInlineForm(FlaskForm):
         blank_text="—",
         widget=Select2Widget(),
     )
-    branch = QuerySelectField(
+    branch = ListedChoice(
         _l("Филиал"),
         query_func=lambda: db.session.query(Branch).order_by(Branch.name),
         get_pk_func=_pk,
@@ -87,7 +86,7 @@ class OrderInlineForm(FlaskForm):
             NumberRange(min=0, message=_l("Оплата не может быть отрицательной.")),
         ],
     )
-    comment = TextAreaField(_l("Комментарий"), validators=[Optional()])
+    comment = TextAreaField(_l("Комментарий"), validators=[Optional(), PlainText()])
 
 
 class StatusForm(FlaskForm):
@@ -106,7 +105,7 @@ class MessageForm(FlaskForm):
         # what staff may send by hand: the texts that need no order, meant for the customer
         members=(MessageType.MANUAL, MessageType.MARKETING, MessageType.WELCOME),
     )
-    text = TextAreaField(_l("Текст сообщения"), validators=[Optional()])
+    text = TextAreaField(_l("Текст сообщения"), validators=[Optional(), PlainText()])
 
     def validate_text(self, field):
 

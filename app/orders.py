@@ -176,13 +176,23 @@ def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> Orde
     return item
 
 
+def prepare_catalog_item(item) -> None:
+    """A price in the catalogue is not negative (the database refused it with a
+    message that named no field)."""
+    if item.price is not None and item.price < 0:
+        raise ValidationFailed({"price": _("Цена не может быть отрицательной.")})
+
+
 def prepare_order_item(session: Session, item: OrderItem) -> OrderItem:
     """An item edited on its own: the catalogue's name and price where none was
     typed, validated, then its order's total recomputed."""
-    if item.catalog_item is not None:
-        item.name = item.name or item.catalog_item.name
-        if item.price is None:
-            item.price = item.catalog_item.price
+    if item.catalog_item is None:
+        # an item names what was sold: without a service the database refused it (name
+        # is required) with a message that named no field
+        raise ValidationFailed({"catalog_item": _("Выберите услугу или товар.")})
+    item.name = item.name or item.catalog_item.name
+    if item.price is None:
+        item.price = item.catalog_item.price
     if item.order is not None and item not in item.order.items:
         item.order.items.append(item)
     check_quantity(item.quantity)

@@ -19,30 +19,45 @@ def _models_module() -> str:
     return models.__name__
 
 
-def _text_columns(model) -> list[tuple[str, bool]]:
-    """(attribute, nullable) of the model's text columns, found once per model."""
+def _text_columns(model) -> list[tuple[str, bool, object]]:
+    """(attribute, nullable, default) of the model's text columns, found once per model."""
     found = model.__dict__.get("_kartoteka_text_columns")
     if found is None:
         found = []
         for prop in model.__mapper__.column_attrs:
             (column, *_rest) = prop.columns
             if isinstance(column.type, String | Text) and not column.primary_key:
-                found.append((prop.key, bool(column.nullable)))
+                found.append((prop.key, bool(column.nullable), scalar_default(column)))
         model._kartoteka_text_columns = found
     return found
 
 
 def blank_to_null(obj) -> None:
     """Blank text (empty or only spaces) in an optional column becomes NULL; in a
-    required one, the empty string (the column's empty value), so that the
+    required one, the column's default where it has one (a tag saved with «Цвет»
+    left empty stored ``''``, not its grey), else the empty string, so that the
     required-field rule sees it as missing."""
-    for key, nullable in _text_columns(type(obj)):
+    for key, nullable, default in _text_columns(type(obj)):
         value = obj.__dict__.get(key)
         if isinstance(value, str) and not value.strip():
-            if nullable and value is not None:
+            if nullable:
                 setattr(obj, key, None)
+            elif default is not None:
+                setattr(obj, key, default)
             elif value:
                 setattr(obj, key, "")
+
+
+# Characters no typed text holds: the C0 controls but tab and line breaks, DEL and
+# the C1 controls. A NUL broke PostgreSQL (500); the others were stored and shown.
+_CONTROL = frozenset(chr(c) for c in (*range(0x20), *range(0x7F, 0xA0))) - set("\t\n\r")
+
+
+def control_character(text) -> str | None:
+    """The first control character of ``text`` («\\x07»), or None."""
+    if not isinstance(text, str):
+        return None
+    return next((ch for ch in text if ch in _CONTROL), None)
 
 
 def scalar_default(column):
@@ -89,13 +104,31 @@ def unique_keys(model) -> list[tuple[str, ...]]:
     return keys
 
 
+def _key_value(obj, attr):
+    """A key column's value, read through its relation where only that is set: a
+    new consent chosen for a customer has ``customer`` but no ``customer_id`` before
+    the flush, and its uniqueness went unchecked until the database refused it with
+    a message that named nothing."""
+    value = getattr(obj, attr)
+    if value is not None:
+        return value
+    for rel in type(obj).__mapper__.relationships:
+        columns = [c.key for c in rel.local_columns]
+        if columns == [attr] and not rel.uselist:
+            related = getattr(obj, rel.key)
+            if related is not None:
+                (remote,) = [pair[1] for pair in rel.local_remote_pairs]
+                return getattr(related, remote.key)
+    return None
+
+
 def unique_conflicts(session: Session, obj) -> list[tuple[tuple[str, ...], object]]:
     """Each unique key whose values another row already holds, with that row."""
     model = type(obj)
     found = []
     with session.no_autoflush:
         for key in unique_keys(model):
-            values = [getattr(obj, attr) for attr in key]
+            values = [_key_value(obj, attr) for attr in key]
             if any(v is None for v in values):
                 continue  # NULLs never collide
             statement = select(model).where(

@@ -110,6 +110,9 @@ class CategoryView(ReferenceView):
     search_columns = ["name"]
     base_order = ("name", "asc")
 
+    def prepare(self, item, is_new):
+        customers.prepare_category(item)
+
 
 class TagView(ReferenceView):
     datamodel = Interface(Tag)
@@ -140,6 +143,9 @@ class CatalogItemView(ReferenceView):
     ]
     search_columns = ["name", "kind", "active"]
     base_order = ("name", "asc")
+
+    def prepare(self, item, is_new):
+        orders.prepare_catalog_item(item)
 
 
 # ---------------------------------------------------------------------------

@@ -4,6 +4,7 @@ pipeline that calls the domain's rules and turns their typed errors into form er
 
 from __future__ import annotations
 
+import re
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -23,6 +24,7 @@ from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_
 from flask_appbuilder.validators import Unique
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
 from sqlalchemy import Boolean, Date, DateTime, Numeric, or_, select
@@ -30,7 +32,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import MANYTOONE
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.routing import BuildError
-from wtforms import BooleanField, StringField
+from wtforms import BooleanField, HiddenField, StringField
 from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, InputRequired, Optional
 
@@ -62,6 +64,7 @@ from .fields import (
     LOCAL_FIELDS,
     FitsColumn,
     LabeledEnumField,
+    PlainText,
     start_filters_empty,
     typed_day_filters,
 )
@@ -122,6 +125,17 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 limit = column_limit(column) if column is not None else None
                 if limit is not None:
                     validators.append(FitsColumn(limit))
+                if issubclass(unbound.field_class, StringField) and not issubclass(
+                    unbound.field_class, HiddenField
+                ):
+                    # FAB's InputRequired let a text of spaces through (stored as '')
+                    validators = [
+                        DataRequired(message=_l("Заполните это поле.")) if type(v) is InputRequired else v
+                        for v in validators
+                    ]
+                    validators.append(PlainText())
+                if column is not None and isinstance(column.type, Numeric) and column.type.scale is not None:
+                    unbound.kwargs["places"] = column.type.scale  # more places are refused, not rounded
                 if positional:
                     unbound.args = (*unbound.args[:position], validators, *unbound.args[position + 1 :])
                 else:
@@ -902,30 +916,57 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 target = url_for(f"{type(self).__name__}.list")
         return redirect(target)
 
-    def _fill_form_exclude_cols(self, exclude_cols, form):
-        """The relation a form opened from a record's tab is bound to (``_flt_0_customer=42``),
-        read within the user's rows: FAB loaded any customer by its number, so a
-        specialist could add a medical record to another clinic's patient through the
-        address. One outside the rows is as one that does not exist (no value)."""
-        for name in exclude_cols:
-            if name not in form._fields or not self.datamodel.is_relation(name):
+    BOUND_ARG = re.compile(r"_flt_\d+_(\w+)")
+
+    def bound_relations(self) -> dict[str, int]:
+        """The records a form opened from a record's tab is bound to: the card's «+»
+        opens ``…/add?_flt_0_customer=42``. Read from the address itself, whatever
+        filter the view lists that relation with: a relation listed through a text
+        filter («Клиент» typed as in the search box) was not taken from it, and a
+        document added from the card was refused with «Выберите клиента.»."""
+        found = {}
+        for arg, value in request.args.items():
+            match = self.BOUND_ARG.fullmatch(arg)
+            name = match[1] if match else None
+            if name is None or not self.datamodel.is_relation_many_to_one(name):
                 continue
+            pk = record_id(value)
+            if pk is not None:
+                found[name] = pk
+        return found
+
+    def bound_records(self) -> dict[str, object]:
+        """Each bound record, read within the user's rows: FAB loaded any customer by
+        its number, so a specialist could add a medical record to another clinic's
+        patient through the address. One outside the rows is as one that does not
+        exist: 404, as its card is."""
+        records_ = {}
+        for name, pk in self.bound_relations().items():
             model = self.datamodel.get_related_model(name)
-            value = self._filters.get_filter_value(name)
-            if isinstance(value, list | tuple):  # FAB keeps a filter's values as a list
-                value = value[0] if len(value) == 1 else None
-            pk = record_id(value) if value is not None else None
-            statement = select(model).where(model.id == pk) if pk is not None else None
+            statement = select(model).where(model.id == pk)
             condition = access.row_scope(model)
-            if statement is not None and condition is not None:
+            if condition is not None:
                 statement = statement.where(condition)
-            form[name].data = (
-                self.datamodel.session.scalars(statement).first() if statement is not None else None
-            )
+            found = self.datamodel.session.scalars(statement).first()
+            if found is None:
+                abort(404)
+            records_[name] = found
+        return records_
+
+    def _fill_form_exclude_cols(self, exclude_cols, form):
+        """The bound records (``bound_records``) fill the form's relation fields."""
+        for name, found in self.bound_records().items():
+            if name in form._fields:
+                form[name].data = found
+
+    def _exclude_cols(self) -> list[str]:
+        """The relation fields a form leaves out because its address binds them."""
+        get_filter_args(self._filters, disallow_if_not_in_search=False)
+        bound = self.bound_records()  # 404 for a record outside the user's rows
+        return list(dict.fromkeys([*self._filters.get_relation_cols(), *bound]))
 
     def _add(self):
-        get_filter_args(self._filters, disallow_if_not_in_search=False)
-        exclude_cols = self._filters.get_relation_cols()
+        exclude_cols = self._exclude_cols()
         form = self.with_extra_fields(self.add_form, None).refresh()
         self.restrict_form(form, new=True)  # before validation: a field the user may not write is ignored
         if request.method == "POST":
@@ -939,8 +980,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
         return self._get_add_widget(form=form, exclude_cols=exclude_cols)
 
     def _edit(self, pk):
-        get_filter_args(self._filters, disallow_if_not_in_search=False)
-        exclude_cols = self._filters.get_relation_cols()
+        exclude_cols = self._exclude_cols()
         item = self.datamodel.get(pk, self._base_filters)
         if not item:
             abort(404)

@@ -522,9 +522,8 @@ class CustomerCardView(KartotekaModelView):
     def change_status(self, pk):
         customer = self._customer_or_404(pk)
         form = StatusForm()
-        if not form.validate():
-            flash(_("Выберите статус из списка."), "danger")
-            return self._card(pk)
+        if not form.validate():  # it answered a redirect, as if the status had changed
+            return self._refused({"status": [_("Выберите статус из списка.")]}, pk, None)
         try:
             customers.change_status(db.session, customer, form.status.data, may_block=self.may_block())
         except Forbidden as e:

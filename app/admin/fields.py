@@ -8,10 +8,11 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import NumberFormatError, format_decimal, get_group_symbol, parse_decimal
+from flask_appbuilder.fields import QuerySelectField
 from flask_appbuilder.fieldwidgets import (
     BS3TextFieldWidget,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from markupsafe import Markup
 from wtforms import (
@@ -55,6 +56,16 @@ class LocalDecimalField(DecimalField):
             self.data = None
             example = format_decimal(Decimal("1500.50"), format="0.00", locale=locale)
             raise ValueError(_("Введите число, например %(example)s.", example=example))
+        if self.places is not None and -self.data.as_tuple().exponent > self.places:
+            # «1,111» was rounded to 1,11 and saved with «Изменения сохранены»
+            self.data = None
+            raise ValueError(
+                ngettext(
+                    "Не больше %(num)d знака после запятой.",
+                    "Не больше %(num)d знаков после запятой.",
+                    self.places,
+                )
+            )
 
 
 def _date_example() -> str:
@@ -177,6 +188,35 @@ def typed_day_filters(search_form) -> None:
     for value in vars(search_form).values():
         if isinstance(value, UnboundField) and issubclass(value.field_class, DateField | DateTimeField):
             value.kwargs["widget"] = TypedDateWidget()
+
+
+class PlainText:
+    """Typed text holds no control characters (app/records.py control_character):
+    «\\x07» in a note was stored and shown, a NUL answered 400 or 500."""
+
+    def __call__(self, form, field):
+        from ..records import control_character
+
+        found = control_character(field.data)
+        if found is not None:
+            raise ValidationError(
+                _(
+                    "Текст содержит непечатаемый символ (код %(code)s): удалите его.",
+                    code=f"U+{ord(found):04X}",
+                )
+            )
+
+
+class ListedChoice(QuerySelectField):
+    """FAB's select of related records, refusing an unlisted value in Russian: the
+    card's booking form answered «Not a valid choice» (FAB's untranslated message;
+    the generated forms' template translated it, the card's flash did not)."""
+
+    def pre_validate(self, form):
+        try:
+            super().pre_validate(form)
+        except ValidationError:
+            raise ValidationError(_("Выберите значение из списка.")) from None
 
 
 class FitsColumn:

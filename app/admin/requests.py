@@ -44,6 +44,10 @@ def readable_rison(text: str) -> bool:
     return True
 
 
+# Form routes whose text fields refuse control characters themselves (PlainText).
+FORMS_CHECKING_TEXT = frozenset({"add", "edit", "add_note", "add_order", "send_message", "preview_message"})
+
+
 def reject_malformed_urls():
     """404 for an address that names nothing: a record number that is not one (or
     beyond the column's range), an action the view does not have, a file that is
@@ -52,9 +56,12 @@ def reject_malformed_urls():
     page knows who is signed in.)
 
     A NUL character in an address's or a form's values is refused (400): no text
-    holds one, and PostgreSQL refused it in a search box or a note (500)."""
+    holds one, and PostgreSQL refused it in a search box or a note (500). A form
+    that checks its texts itself (an add or edit form, the card's own forms) says
+    so on the field instead (422)."""
+    own_check = (request.endpoint or "").rsplit(".", 1)[-1] in FORMS_CHECKING_TEXT
     if any("\x00" in value for value in request.args.values()) or (
-        request.method == "POST" and any("\x00" in value for value in request.form.values())
+        request.method == "POST" and not own_check and any("\x00" in value for value in request.form.values())
     ):
         abort(400)
     query = request.args.get("q")
