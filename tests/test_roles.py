@@ -3,9 +3,11 @@ production path makes the clinic's «Администратор системы»
 
 from __future__ import annotations
 
+import pytest
+
 from app import access
 from app.models import Customer
-from tests import factories
+from tests import factories, matrix
 from tests.conftest import Auth
 
 NEW_ADMIN = "first-admin"
@@ -72,3 +74,130 @@ def test_fabs_former_admin_role_is_retired_into_the_matrix(app, ctx):
         ctx.delete(sm.find_user(username="legacy-admin"))
         ctx.commit()
         del user
+
+
+# -- the default matrix, against the rights pinned by hand in tests/matrix.py --------
+
+
+def kartoteka_views(app):
+    """Kartoteka's own screens and APIs (FAB's security screens aside), from the app."""
+    return [
+        view
+        for view in app.appbuilder.baseviews
+        if type(view).__module__.startswith("app.") and not access.is_security_view(view)
+    ]
+
+
+def held(app, role_key) -> set[tuple[str, str]]:
+    sm = app.appbuilder.sm
+    role = sm.find_role(matrix.NAMES[role_key])
+    assert role is not None, f"no role named {matrix.NAMES[role_key]!r}"
+    return {(pv.permission.name, pv.view_menu.name) for pv in role.permissions}
+
+
+def resource_level(perms, resource) -> str:
+    if ("can_write", resource) in perms:
+        return matrix.W
+    return matrix.R if ("can_read", resource) in perms else matrix.N
+
+
+def field_level(perms, key) -> str:
+    view = "Field:" + key
+    for perm, level in (("can_write", matrix.W), ("can_read", matrix.R), ("can_mask", matrix.MASK)):
+        if (perm, view) in perms:
+            return level
+    return matrix.HIDE
+
+
+ACTION_PERMISSIONS = {
+    "can_delete": "delete",
+    "can_export": "export",
+    "can_status": "status",
+    "can_block": "block",
+}
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["as-started", "after-reset"])
+def test_the_default_roles_hold_exactly_the_pinned_rights(app, ctx, reset):
+    """Every resource a Kartoteka view declares, every field rule, every action, the
+    row scope and the «listed as» capacities, as each role holds them in the
+    database (what sync_roles seeded; `flask kartoteka roles --reset` gives the
+    same), against the table written by hand from DESIGN.md and the README."""
+    if reset:
+        access.sync_roles(reset=True)
+        ctx.expire_all()
+    declared = {view.class_permission_name for view in kartoteka_views(app)} - matrix.EVERY_ROLE
+    unpinned = declared - matrix.RESOURCES.keys()
+    assert unpinned == set(), f"resources with no row in tests/matrix.py: {sorted(unpinned)}"
+    sm = app.appbuilder.sm
+    rules = {vm.name[len("Field:") :] for vm in sm.get_all_view_menu() if vm.name.startswith("Field:")}
+    assert rules == set(matrix.FIELDS), "field rules differ from those pinned in tests/matrix.py"
+    wrong = []
+    for role_key in matrix.ROLE_KEYS:
+        perms = held(app, role_key)
+        for resource in matrix.RESOURCES:
+            if resource_level(perms, resource) != matrix.level(role_key, resource):
+                wrong.append((role_key, resource, resource_level(perms, resource)))
+        actions = {ACTION_PERMISSIONS[perm] for perm, _view in perms if perm in ACTION_PERMISSIONS}
+        if actions != matrix.ACTIONS[role_key]:
+            wrong.append((role_key, "actions", sorted(actions)))
+        if matrix.writes(role_key, "Customers"):
+            on_customers = {name for perm, name in ACTION_PERMISSIONS.items() if (perm, "Customers") in perms}
+            if on_customers != matrix.ACTIONS[role_key]:
+                wrong.append((role_key, "actions on Customers", sorted(on_customers)))
+        for key in matrix.FIELDS:
+            if field_level(perms, key) != matrix.field_level(role_key, key):
+                wrong.append((role_key, key, field_level(perms, key)))
+            if (("can_reveal", "Field:" + key) in perms) != (role_key in matrix.REVEAL[key]):
+                wrong.append((role_key, key, "reveal"))
+            if (("can_enter", "Field:" + key) in perms) != (role_key in matrix.ENTER.get(key, ())):
+                wrong.append((role_key, key, "enter"))
+        if (("can_all_rows", "Customers") in perms) != (role_key in matrix.ALL_ROWS):
+            wrong.append((role_key, "all rows"))
+        listed = {"manager": ("can_manage", "Customers"), "specialist": ("can_serve", "Orders")}
+        for capacity, pair in listed.items():
+            if (pair in perms) != (matrix.LISTED_AS.get(role_key) == capacity):
+                wrong.append((role_key, "listed as", capacity))
+        if (("can_list", "UserDBModelView") in perms) != (role_key in matrix.SECURITY):
+            wrong.append((role_key, "users screen"))
+        if (("can_list", "KartotekaRoleModelView") in perms) != (role_key in matrix.SECURITY):
+            wrong.append((role_key, "roles screen"))
+    assert wrong == []
+    assert {role.name for role in sm.get_all_roles()} == {*matrix.NAMES.values(), "Public"}
+
+
+def entry_addresses(app, view) -> list[str]:
+    """A view's addresses that take no argument: its list, the API's collection, a screen's index."""
+    name = type(view).__name__
+    found = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint.split(".", 1)[0] != name or rule.arguments or "GET" not in rule.methods:
+            continue
+        if rule.endpoint.rsplit(".", 1)[1] in ("list", "get_list", "index"):
+            found.append(rule.rule)
+    return found
+
+
+@pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
+def test_every_screen_and_api_answers_each_role_as_pinned(app, ctx, login_as, role_key):
+    """Generated from the registered views (a screen added later is walked without
+    editing this test), answered from the pinned table: 200 where the role reads
+    the view's resource, 403 (or the login page) where it does not. A resource the
+    table does not name fails."""
+    client = login_as(role_key)
+    walked, wrong = 0, []
+    for view in kartoteka_views(app):
+        resource = view.class_permission_name
+        if resource in matrix.EVERY_ROLE:
+            continue
+        allowed = matrix.reads(role_key, resource)
+        for url in entry_addresses(app, view):
+            response = client.get(url)
+            walked += 1
+            refused = response.status_code == 403 or (
+                response.status_code == 302 and "/login" in response.headers["Location"]
+            )
+            if (response.status_code == 200) != allowed or (not allowed and not refused):
+                wrong.append((url, resource, response.status_code))
+    assert walked >= 30
+    assert wrong == []
