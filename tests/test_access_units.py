@@ -1,0 +1,285 @@
+"""The access policy's functions one by one, as each default role (app/access.py):
+what a masked value looks like, who may write, reveal or enter a field, whose rows a
+role sees, who is listed as a specialist or a manager, what the roles screen and the
+journal say. Expectations are written here by hand (tests/matrix.py for the levels);
+these are the tests `make mutation` runs against app/access.py, so each is quick."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+from flask import g
+
+from app import access
+from app.models import AccessLog, Customer, CustomerDocument, Note, Order, OrderItem
+from tests import factories, matrix
+from tests.conftest import user_id
+
+
+@contextlib.contextmanager
+def signed_in(app, role_key):
+    """A request of ``role_key``'s user (None: a visitor who has not signed in)."""
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": "10.1.2.3"}):
+        sm = app.appbuilder.sm
+        g.user = sm.load_user(user_id(app, role_key)) if role_key else None
+        yield
+
+
+@pytest.mark.parametrize(
+    "value, shown",
+    [
+        (None, ""),
+        ("", ""),
+        ("+79161234567", "+7 *** ***-45-67"),
+        ("anna.petrova@example.ru", "a***@example.ru"),
+        ("4510 123456", "**** ****56"),
+        ("770-001", "***-*01"),
+        ("+7916", "+**16"),
+        ("123", "***"),
+        ("абв", "***"),
+        (987654, "****54"),
+    ],
+)
+def test_a_masked_value_keeps_only_its_last_digits(value, shown):
+    assert access.mask_value(value) == shown
+
+
+@pytest.mark.parametrize(
+    "stored, shown",
+    [
+        ("Customers: 1", "Клиенты: 1 запись"),
+        ("Orders: 3", "Заказы: 3 записи"),
+        ("Customers: 300", "Клиенты: 300 записей"),
+        ("Unknown: 3", "Unknown: 3"),
+        ("Customers: три", "Customers: три"),
+        ("x Customers: 3", "x Customers: 3"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_the_journal_says_an_export_in_words(app, stored, shown):
+    with app.test_request_context("/"):
+        assert access.journal_detail(stored) == shown
+
+
+@pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
+def test_field_levels_reveal_and_enter_follow_the_pinned_table(app, role_key):
+    with signed_in(app, role_key):
+        for key in matrix.FIELDS:
+            assert access.field_level(key) == matrix.field_level(role_key, key), key
+            assert access.may_reveal(key) == (role_key in matrix.REVEAL[key]), key
+            assert access.may_enter(key) == (role_key in matrix.ENTER.get(key, ())), key
+        phone = matrix.field_level(role_key, "customer.phone")
+        assert access.column_level(Customer, "phone") == phone
+        assert access.column_level("Customer", "phone_extra") == phone
+        assert access.column_level(Customer, "city") == matrix.W  # no rule: the resource decides
+        assert access.column_field(Customer, "bonus_balance") == "customer.balances"
+        assert access.column_field(Customer, "city") is None
+        number = matrix.field_level(role_key, "document.number")
+        enters = role_key in matrix.ENTER["document.number"]
+        assert access.column_writable(CustomerDocument, "number", new=False) == (number == matrix.W)
+        assert access.column_writable(CustomerDocument, "series", new=True) == (number == matrix.W or enters)
+        assert access.column_writable(Customer, "city", new=False) is True
+        assert access.column_writable(Customer, "email", new=True) == (
+            matrix.field_level(role_key, "customer.email") == matrix.W
+        )
+        for resource in matrix.RESOURCES:
+            assert access.may("can_read", resource) == matrix.reads(role_key, resource), resource
+            assert access.may("can_write", resource) == matrix.writes(role_key, resource), resource
+
+
+def test_a_visitor_who_has_not_signed_in_may_nothing(app):
+    with signed_in(app, None):
+        assert access.field_level("customer.phone") == access.HIDE
+        assert not access.may("can_read", "Customers")
+        assert not access.may_reveal("customer.phone") and not access.may_enter("document.number")
+
+
+def test_field_levels_are_read_from_the_strongest_permission():
+    view = access.FIELD_PREFIX + "customer.phone"
+    assert access._field_level(frozenset(), "customer.phone") == access.HIDE
+    assert access._field_level(frozenset({("can_mask", view)}), "customer.phone") == access.MASK
+    assert access._field_level(frozenset({("can_read", view)}), "customer.phone") == access.READ
+    every = frozenset({("can_mask", view), ("can_read", view), ("can_write", view)})
+    assert access._field_level(every, "customer.phone") == access.WRITE
+    assert (
+        access._field_level(frozenset({("can_write", "Field:customer.email")}), "customer.phone")
+        == access.HIDE
+    )
+
+
+def test_a_specialist_sees_the_rows_of_their_own_patients_only(app, ctx):
+    own = factories.customer(ctx, last_name="Своя", phone="+79035550001")
+    stranger = factories.customer(ctx, last_name="Чужая", phone="+79035550002")
+    own_order = factories.order(ctx, own, specialist_id=user_id(app, "doctor"))
+    factories.order(ctx, stranger, specialist_id=user_id(app, "manager"))
+    ctx.add_all([Note(customer=own, text="своя"), Note(customer=stranger, text="чужая")])
+    ctx.commit()
+    with signed_in(app, "doctor"):
+        scoped = {
+            model: ctx.query(model).filter(access.row_scope(model)).all()
+            for model in (Customer, Order, Note, OrderItem)
+        }
+        assert [c.id for c in scoped[Customer]] == [own.id]
+        assert [o.id for o in scoped[Order]] == [own_order.id]
+        assert [n.text for n in scoped[Note]] == ["своя"]
+        assert {i.order_id for i in scoped[OrderItem]} == {own_order.id}
+        from app.models import Branch
+
+        assert access.row_scope(Branch) is None  # reference data has no owner
+    for role_key in matrix.ALL_ROWS:
+        with signed_in(app, role_key):
+            assert access.row_scope(Customer) is None and access.row_scope(Order) is None
+    with signed_in(app, None):  # nobody signed in: nobody's rows
+        assert ctx.query(Customer).filter(access.row_scope(Customer)).count() == 0
+
+
+def test_specialists_and_managers_are_the_staff_whose_role_holds_the_capacity(app, ctx):
+    sm = app.appbuilder.sm
+    User = sm.user_model
+
+    def listed(capacity):
+        return {u.username for u in ctx.query(User).filter(access.users_with(capacity, User))}
+
+    assert listed(access.SPECIALIST) == {k for k, v in matrix.LISTED_AS.items() if v == "specialist"}
+    assert listed(access.MANAGER) == {k for k, v in matrix.LISTED_AS.items() if v == "manager"}
+    # a user whose group (not role) holds the capacity is listed too
+    group = sm.add_group("Врачи филиала", "Врачи филиала", "", [sm.find_role(matrix.NAMES["doctor"])])
+    sm.find_user(username="auditor").groups = [group]
+    ctx.commit()
+    try:
+        assert listed(access.SPECIALIST) == {"doctor", "auditor"}
+        assert listed(access.MANAGER) == {"manager"}
+    finally:
+        sm.find_user(username="auditor").groups = []
+        ctx.delete(group)
+        ctx.commit()
+
+
+def test_an_access_is_journaled_with_who_whose_what_and_where(app, ctx):
+    customer = factories.customer(ctx)
+    with signed_in(app, "auditor"):
+        access.record_access(customer.id, "reveal", field="customer.phone", detail="подробно")
+        from app.extensions import db
+
+        db.session.commit()
+    (entry,) = ctx.query(AccessLog).all()
+    assert (entry.user_id, entry.customer_id, entry.action.value, entry.field, entry.ip, entry.detail) == (
+        user_id(app, "auditor"),
+        customer.id,
+        "reveal",
+        "customer.phone",
+        "10.1.2.3",
+        "подробно",
+    )
+
+
+def test_the_roles_screen_names_each_permission_in_words(app):
+    with app.test_request_context("/"):
+        label = access.permission_label
+        assert label("can_read", "Customers") == ((0, 0), "Клиенты", "просмотр")
+        assert label("can_block", "Customers")[1:] == ("Клиенты", "блокировка и снятие блокировки")
+        assert label("can_all_rows", "Customers")[1:] == ("Клиенты", "все клиенты, а не только свои")
+        assert label("can_write", "Orders")[0] == (2, 1)
+        assert label("can_mask", "Field:customer.phone")[1:] == (
+            "Поле «Телефон»",
+            "видит скрытым (+7 *** ***-45-67)",
+        )
+        assert label("can_enter", "Field:document.number")[1:] == (
+            "Поле «Серия и номер документа»",
+            "вводит в новую запись, потом видит скрытым",
+        )
+        fields_first = len(access.RESOURCE_LABELS)
+        assert label("can_read", "Field:customer.email")[0] == (fields_first + 1, 1)
+        menu = label("menu_access", "Клиенты")
+        assert menu[1] == "Пункты меню" and menu[0] == (fields_first + len(access.FIELDS), 0)
+        assert label("can_userinfo", "UserDBModelView")[1:] == (
+            "Свой профиль, пароль и язык",
+            "Пользователи: свой профиль",
+        )
+        assert label("can_list", "UserDBModelView")[1:] == ("Пользователи и роли", "Пользователи: список")
+        assert label("can_frobnicate_it", "Нечто")[1:] == ("Прочее", "frobnicate it · Нечто")
+        assert label("can_mask", "Field:nothing")[1] == "Прочее"
+        assert label("can_nothing", "Customers")[1] == "Прочее"
+
+
+def test_a_roles_permissions_are_described_grouped_and_strongest_first(app):
+    class PV:
+        def __init__(self, perm, view):
+            self.permission = type("P", (), {"name": perm})()
+            self.view_menu = type("V", (), {"name": view})()
+
+    held = [
+        PV("can_read", "Orders"),
+        PV("can_read", "Customers"),
+        PV("can_write", "Customers"),
+        PV("can_mask", "Field:customer.phone"),
+        PV("can_read", "Field:customer.phone"),
+        PV("can_reveal", "Field:customer.phone"),
+        PV("can_mask", "Field:customer.email"),
+        PV("can_userinfo", "UserDBModelView"),
+        PV("resetmypassword", "UserDBModelView"),
+    ]
+    with app.test_request_context("/"):
+        assert access.describe_permissions(held) == {
+            "Клиенты": ["просмотр", "добавление и изменение"],
+            "Заказы": ["просмотр"],
+            "Поле «Телефон»": ["видит полностью", "может показать скрытое (с записью в журнал)"],
+            "Поле «Эл. почта»": ["видит скрытым (+7 *** ***-45-67)"],
+            "Свой профиль, пароль и язык": ["да"],
+        }
+
+
+def test_the_matrix_knows_every_role_and_the_security_screens(app):
+    assert access.matrix_role_names() == {*matrix.NAMES.values(), "Public"}
+    with app.app_context():
+        screens = access.security_views()
+        assert {"UserDBModelView", "KartotekaRoleModelView", "UserGroupModelView"} <= screens
+        assert not screens & access.SELF_SERVICE_VIEWS
+        assert not screens & {"Customers", "Orders", "OpenApi"}
+        views = {type(v).__name__: v for v in app.appbuilder.baseviews}
+        assert access.is_security_view(views["KartotekaRoleModelView"])  # a subclass of FAB's
+        assert not access.is_security_view(views["CustomerView"])
+        menus = access._menu_resources(app.appbuilder)
+        # a menu item is shown for its screen's resource, a category for any of its items'
+        assert menus["Orders"] == {"Orders"} and menus["Consents"] == {"Messages"}
+        assert menus["Journal"] == {"ChangeHistory", "AccessJournal"}
+        assert menus["List Users"] == menus["List Roles"] == {"security"}
+        assert menus["Security"] == {"security", "SignIns"}
+
+
+def test_blocking_split_from_status_change_reaches_the_roles_that_changed_statuses(app):
+    """An upgrade from the version where «смена статуса» included blocking: a role
+    that held it keeps blocking, now a right of its own; one that did not, does not
+    get it; an administrator's change elsewhere stays."""
+    with app.app_context():
+        sm = app.appbuilder.sm
+        for role in sm.get_all_roles():
+            role.permissions = [pv for pv in role.permissions if pv.permission.name != "can_block"]
+        for pv in sm.session.query(sm.permissionview_model).all():
+            if pv.permission.name == "can_block":
+                sm.session.delete(pv)
+        auditor = sm.find_role(matrix.NAMES["auditor"])
+        journal = sm.find_permission_view_menu("can_read", "AccessJournal")
+        auditor.permissions.remove(journal)  # an administrator's change
+        sm.session.commit()
+        try:
+            assert access.sync_roles() == []  # a restart resets nobody
+            blocking = {
+                key
+                for key, name in matrix.NAMES.items()
+                if any(pv.permission.name == "can_block" for pv in sm.find_role(name).permissions)
+            }
+            held_status = {k for k in matrix.ROLE_KEYS if matrix.may(k, "status")}
+            assert blocking == held_status
+            assert journal not in sm.find_role(matrix.NAMES["auditor"]).permissions
+            assert sm.find_role(matrix.NAMES["manager"]).name in access.sync_roles(reset=True)
+            blocking = {
+                key
+                for key, name in matrix.NAMES.items()
+                if any(pv.permission.name == "can_block" for pv in sm.find_role(name).permissions)
+            }
+            assert blocking == {k for k in matrix.ROLE_KEYS if matrix.may(k, "block")}
+        finally:
+            access.sync_roles(reset=True)
