@@ -56,6 +56,10 @@ def project_file(module: str, tests: list[str]) -> str:
         + 'also_copy = ["config.py", "migrations", "translations", "babel.cfg"]\n'
         + f"pytest_add_cli_args_test_selection = [{listed}]\n"
         + 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]\n'
+        # each mutant's run starts the app (migrations, roles) before its tests: that
+        # is not in the tests' own durations, and a niced run on a busy machine took
+        # longer than mutmut's default limit, which called healthy mutants timeouts
+        + "timeout_constant = 30\n"
     )
 
 

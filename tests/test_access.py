@@ -17,6 +17,7 @@ from app.models import (
     CustomerDocument,
     CustomerStatus,
     MedicalRecord,
+    Message,
     Note,
     Order,
     Return,
@@ -612,6 +613,7 @@ def test_status_action_follows_matrix(ctx, login_as, role_key):
     customer «Проблемный» and never blocks; only the manager blocks and unblocks."""
     may = STATUS_RIGHTS[role_key]
     customer = seed(ctx)
+    sent_before = ctx.query(Message).count()  # the seeded order's confirmation
     client = login_as(role_key)
 
     def stored():
@@ -632,19 +634,33 @@ def test_status_action_follows_matrix(ctx, login_as, role_key):
                     "/customerview/action_post",
                     data={"action": f"status_{status}", "rowid": [str(customer.id)]},
                 )
-            assert response.status_code != 500
             assert stored() == (status if may[status] else "active"), (way, status)
+            if may[status]:  # each way says what it did
+                assert response.status_code == 302, (way, status, response.status_code)
+                said = client.get(response.headers["Location"]).get_data(as_text=True)
+                label = {"problem": "Проблемный", "blocked": "Заблокирован"}[status]
+                done = f"Статус клиента изменён: {label}." if way == "card" else "Статус изменён у 1 клиента."
+                assert done in said, (way, status)
+            elif way == "card":  # the front desk asking to block is told who may
+                assert response.status_code == 403, (way, status, response.status_code)
+                if may["problem"]:
+                    assert BLOCK_REFUSED in response.get_data(as_text=True)
+            else:  # FAB's action route refuses by redirecting with its message
+                assert response.status_code == 302, (way, status, response.status_code)
+                said = client.get(response.headers["Location"], follow_redirects=True).get_data(as_text=True)
+                assert "Отказано в доступе" in said, (way, status)
+            ctx.expire_all()
+            assert ctx.query(Message).count() == sent_before, "a staff-only flag was sent to the customer"
     if may["problem"] and not may["blocked"]:  # nor may they lift a block
         ctx.get(Customer, customer.id).status = CustomerStatus.BLOCKED
         ctx.commit()
-        refused = client.post(f"/customerview/{customer.id}/status", data={"status": "active"})
-        assert refused.status_code == 403
-        assert "Блокировать клиента и снимать блокировку может только управляющий." in refused.get_data(
-            as_text=True
-        )
+        denied = client.post(f"/customerview/{customer.id}/status", data={"status": "active"})
+        assert denied.status_code == 403
+        assert BLOCK_REFUSED in denied.get_data(as_text=True)
         assert stored() == "blocked"
 
 
+BLOCK_REFUSED = "Блокировать клиента и снимать блокировку может только управляющий."
 STATUS_RIGHTS = {
     "sysadmin": {"problem": False, "blocked": False},
     "manager": {"problem": True, "blocked": True},
