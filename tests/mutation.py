@@ -76,7 +76,13 @@ def run(module: str, tests: list[str], children: int) -> dict[str, int]:
             shutil.copy2(source, work / name)
     (work / "pyproject.toml").write_text(project_file(module, tests), encoding="utf-8")
     mutmut = Path(sys.executable).parent / "mutmut"
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # the first start's database, roles and users, copied by every later one (tests/conftest.py)
+        "KARTOTEKA_TEST_DATABASE_TEMPLATE": str(work / "template.db"),
+    }
+    env.pop("TEST_DATABASE_URL", None)
     subprocess.run(
         ["nice", "-n", "10", str(mutmut), "run", "--max-children", str(children)],
         cwd=work,
