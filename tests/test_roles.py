@@ -62,18 +62,39 @@ def test_fabs_former_admin_role_is_retired_into_the_matrix(app, ctx):
     user = sm.add_user(
         "legacy-admin", "Старый", "Админ", "legacy@clinic.example", [legacy], password=NEW_PASSWORD
     )
+    auditor = sm.find_role(matrix.NAMES["auditor"])
+    both = sm.add_user(
+        "legacy-both",
+        "Старый",
+        "Аудитор",
+        "both@clinic.example",
+        [sm.find_role(matrix.NAMES["sysadmin"]), legacy],
+        password=NEW_PASSWORD,
+    )
+    group = sm.add_group("Старые админы", "Старые админы", "", [auditor, legacy])
     ctx.commit()
     try:
         access.sync_roles()
         ctx.expire_all()
         assert sm.find_role(access.LEGACY_ADMIN) is None
         assert [role.name for role in sm.find_user(username="legacy-admin").roles] == [
-            access.ROLES["sysadmin"].name
+            matrix.NAMES["sysadmin"]
         ]
+        assert [role.name for role in sm.find_user(username="legacy-both").roles] == [
+            matrix.NAMES["sysadmin"]
+        ]
+        assert sorted(role.name for role in sm.find_group("Старые админы").roles) == sorted(
+            [matrix.NAMES["auditor"], matrix.NAMES["sysadmin"]]
+        )
+        auditors = [u.username for u in sm.get_all_users() if auditor in u.roles]
+        assert auditors == ["auditor"]  # nobody else became an auditor
     finally:
-        ctx.delete(sm.find_user(username="legacy-admin"))
+        ctx.rollback()
+        for name in ("legacy-admin", "legacy-both"):
+            ctx.delete(sm.find_user(username=name))
+        ctx.delete(sm.find_group("Старые админы"))
         ctx.commit()
-        del user
+        del user, both, group
 
 
 # -- the default matrix, against the rights pinned by hand in tests/matrix.py --------
@@ -109,6 +130,23 @@ def field_level(perms, key) -> str:
     return matrix.HIDE
 
 
+SELF_SERVICE = {
+    ("can_get", "OpenApi"),
+    ("can_userinfo", "UserDBModelView"),
+    ("resetmypassword", "UserDBModelView"),
+    ("userinfoedit", "UserDBModelView"),
+    ("can_this_form_get", "ResetMyPasswordView"),
+    ("can_this_form_post", "ResetMyPasswordView"),
+    ("can_this_form_get", "UserInfoEditView"),
+}
+
+
+def menu_readable(role_key, view) -> bool:
+    if access.is_security_view(view):
+        return role_key in matrix.SECURITY
+    return matrix.reads(role_key, view.class_permission_name)
+
+
 ACTION_PERMISSIONS = {
     "can_delete": "delete",
     "can_export": "export",
@@ -123,13 +161,17 @@ def test_the_default_roles_hold_exactly_the_pinned_rights(app, ctx, reset):
     row scope and the «listed as» capacities, as each role holds them in the
     database (what sync_roles seeded; `flask kartoteka roles --reset` gives the
     same), against the table written by hand from DESIGN.md and the README."""
+    sm = app.appbuilder.sm
     if reset:
-        access.sync_roles(reset=True)
+        public = sm.find_role("Public")
+        public.permissions = [sm.find_permission_view_menu("can_read", "Customers")]  # someone's slip
+        sm.session.commit()
+        assert access.sync_roles(reset=True) == ["Public", *(matrix.NAMES[k] for k in matrix.ROLE_KEYS)]
         ctx.expire_all()
+    assert sm.find_role("Public").permissions == []  # a visitor who has not signed in may nothing
     declared = {view.class_permission_name for view in kartoteka_views(app)} - matrix.EVERY_ROLE
     unpinned = declared - matrix.RESOURCES.keys()
     assert unpinned == set(), f"resources with no row in tests/matrix.py: {sorted(unpinned)}"
-    sm = app.appbuilder.sm
     rules = {vm.name[len("Field:") :] for vm in sm.get_all_view_menu() if vm.name.startswith("Field:")}
     assert rules == set(matrix.FIELDS), "field rules differ from those pinned in tests/matrix.py"
     wrong = []
@@ -162,6 +204,19 @@ def test_the_default_roles_hold_exactly_the_pinned_rights(app, ctx, reset):
             wrong.append((role_key, "users screen"))
         if (("can_list", "KartotekaRoleModelView") in perms) != (role_key in matrix.SECURITY):
             wrong.append((role_key, "roles screen"))
+        # every signed-in user: their profile, password, language, the API's document
+        for pair in SELF_SERVICE:
+            if pair not in perms:
+                wrong.append((role_key, "self-service", pair))
+        # a menu item shows where the role reads its screen, a category where it reads any item
+        for category in app.appbuilder.menu.get_list():
+            items = [i for i in category.childs if i.name != "-" and i.baseview is not None]
+            seen = [menu_readable(role_key, i.baseview) for i in items]
+            for item, shown in zip(items, seen, strict=True):
+                if (("menu_access", item.name) in perms) != shown:
+                    wrong.append((role_key, "menu", item.name))
+            if items and (("menu_access", category.name) in perms) != any(seen):
+                wrong.append((role_key, "menu category", category.name))
     assert wrong == []
     assert {role.name for role in sm.get_all_roles()} == {*matrix.NAMES.values(), "Public"}
 
