@@ -33,6 +33,7 @@ def signed_in(app, role_key):
         ("", ""),
         ("+79161234567", "+7 *** ***-45-67"),
         ("anna.petrova@example.ru", "a***@example.ru"),
+        ('"anna@home"@example.ru', '"***@example.ru'),  # a quoted name may hold an «@»: nothing of it shows
         ("4510 123456", "**** ****56"),
         ("770-001", "***-*01"),
         ("+7916", "+**16"),
@@ -175,6 +176,24 @@ def test_an_access_is_journaled_with_who_whose_what_and_where(app, ctx):
     )
 
 
+def test_an_access_outside_a_request_is_journaled_without_user_or_address(app, ctx):
+    """A job (an export's worker, the sweeper) journals what it reads: nobody is
+    signed in and there is no request to take an address from."""
+    customer = factories.customer(ctx)
+    with app.app_context():
+        from app.extensions import db
+
+        access.record_access(customer.id, "export", detail="Customers: 1")
+        db.session.commit()
+    (entry,) = ctx.query(AccessLog).all()
+    assert (entry.user_id, entry.ip, entry.customer_id, entry.detail) == (
+        None,
+        None,
+        customer.id,
+        "Customers: 1",
+    )
+
+
 def test_the_roles_screen_names_each_permission_in_words(app):
     with app.test_request_context("/"):
         label = access.permission_label
@@ -201,6 +220,7 @@ def test_the_roles_screen_names_each_permission_in_words(app):
         assert label("can_list", "UserDBModelView")[1:] == ("Пользователи и роли", "Пользователи: список")
         assert label("can_frobnicate_it", "Нечто")[1:] == ("Прочее", "frobnicate it · Нечто")
         assert label("can_mask", "Field:nothing")[1] == "Прочее"
+        assert label("can_mask", "Other:customer.phone")[1] == "Прочее"  # a field is «Field:…» only
         assert label("can_nothing", "Customers")[1] == "Прочее"
 
 
