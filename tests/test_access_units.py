@@ -211,8 +211,10 @@ def test_the_roles_screen_names_each_permission_in_words(app):
         )
         fields_first = len(access.RESOURCE_LABELS)
         assert label("can_read", "Field:customer.email")[0] == (fields_first + 1, 1)
-        menu = label("menu_access", "Клиенты")
-        assert menu[1] == "Пункты меню" and menu[0] == (fields_first + len(access.FIELDS), 0)
+        menu = label("menu_access", "Orders")
+        assert menu == ((fields_first + len(access.FIELDS), 0), "Пункты меню", "Заказы")
+        # a menu item a version no longer has is named as stored
+        assert label("menu_access", "Старый пункт")[2] == "Старый пункт"
         assert label("can_userinfo", "UserDBModelView")[1:] == (
             "Свой профиль, пароль и язык",
             "Пользователи: свой профиль",
@@ -303,3 +305,34 @@ def test_blocking_split_from_status_change_reaches_the_roles_that_changed_status
             assert blocking == {k for k in matrix.ROLE_KEYS if matrix.may(k, "block")}
         finally:
             access.sync_roles(reset=True)
+
+
+@pytest.mark.parametrize(
+    "role_key, groups",
+    [
+        (
+            "manager",
+            ["Клиенты", "Документы", "Заказы", "Возвраты", "Отзывы", "Примечания", "Справочники"]
+            + ["История изменений", "Сообщения", "Шаблоны уведомлений", "Очередь уведомлений"]
+            + ["Поле «Телефон»", "Поле «Эл. почта»", "Поле «Дата рождения»", "Поле «Бонусы и депозит»"]
+            + ["Поле «Серия и номер документа»", "Пункты меню", "Свой профиль, пароль и язык"],
+        ),
+        (
+            "sysadmin",
+            ["Клиенты", "Заказы", "Справочники", "Журнал доступа", "История изменений"]
+            + ["Шаблоны уведомлений", "Сеансы и ограничения входа", "Очередь уведомлений"]
+            + ["Поле «Телефон»", "Поле «Эл. почта»", "Поле «Бонусы и депозит»", "Пункты меню"]
+            + ["Свой профиль, пароль и язык", "Пользователи и роли"],
+        ),
+    ],
+)
+def test_the_roles_screen_lists_a_roles_groups_in_the_matrixs_order(app, role_key, groups):
+    """Resources as the matrix orders them, then fields, the menu, what every user
+    has, the security screens, anything else."""
+    with app.test_request_context("/"):
+        sm = app.appbuilder.sm
+        described = access.describe_permissions(sm.find_role(matrix.NAMES[role_key]).permissions)
+        assert list(described) == groups
+        assert described["Свой профиль, пароль и язык"] == ["да"]
+        menu = described["Пункты меню"]
+        assert "Клиенты" in menu and "Customers" not in menu  # the menu's own words
