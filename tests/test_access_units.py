@@ -145,6 +145,17 @@ def test_specialists_and_managers_are_the_staff_whose_role_holds_the_capacity(ap
 
     assert listed(access.SPECIALIST) == {k for k, v in matrix.LISTED_AS.items() if v == "specialist"}
     assert listed(access.MANAGER) == {k for k, v in matrix.LISTED_AS.items() if v == "manager"}
+    # the capacity is the pair: «can_serve» on another resource lists nobody
+    odd = sm.add_permission_view_menu("can_serve", "Customers")
+    auditor = sm.find_role(matrix.NAMES["auditor"])
+    auditor.permissions.append(odd)
+    ctx.commit()
+    try:
+        assert listed(access.SPECIALIST) == {"doctor"}
+    finally:
+        auditor.permissions.remove(odd)
+        ctx.delete(odd)
+        ctx.commit()
     # a user whose group (not role) holds the capacity is listed too
     group = sm.add_group("Врачи филиала", "Врачи филиала", "", [sm.find_role(matrix.NAMES["doctor"])])
     sm.find_user(username="auditor").groups = [group]
@@ -224,6 +235,7 @@ def test_the_roles_screen_names_each_permission_in_words(app):
         assert label("can_mask", "Field:nothing")[1] == "Прочее"
         assert label("can_mask", "Other:customer.phone")[1] == "Прочее"  # a field is «Field:…» only
         assert label("can_nothing", "Customers")[1] == "Прочее"
+        assert label("can_frobnicate", "UserDBModelView")[2] == "frobnicate · UserDBModelView"
 
 
 def test_a_roles_permissions_are_described_grouped_and_strongest_first(app):
@@ -242,6 +254,9 @@ def test_a_roles_permissions_are_described_grouped_and_strongest_first(app):
         PV("can_mask", "Field:customer.email"),
         PV("can_userinfo", "UserDBModelView"),
         PV("resetmypassword", "UserDBModelView"),
+        PV("can_frobnicate", "Нечто"),
+        PV("can_list", "UserDBModelView"),
+        PV("menu_access", "Orders"),
     ]
     with app.test_request_context("/"):
         assert access.describe_permissions(held) == {
@@ -249,8 +264,17 @@ def test_a_roles_permissions_are_described_grouped_and_strongest_first(app):
             "Заказы": ["просмотр"],
             "Поле «Телефон»": ["видит полностью", "может показать скрытое (с записью в журнал)"],
             "Поле «Эл. почта»": ["видит скрытым (+7 *** ***-45-67)"],
+            "Пункты меню": ["Заказы"],
             "Свой профиль, пароль и язык": ["да"],
+            "Пользователи и роли": ["Пользователи: список"],
+            "Прочее": ["frobnicate · Нечто"],
         }
+        assert list(access.describe_permissions(held))[-4:] == [
+            "Пункты меню",
+            "Свой профиль, пароль и язык",
+            "Пользователи и роли",
+            "Прочее",
+        ]
 
 
 def test_the_matrix_knows_every_role_and_the_security_screens(app):
