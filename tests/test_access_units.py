@@ -77,6 +77,9 @@ def test_field_levels_reveal_and_enter_follow_the_pinned_table(app, role_key):
         assert access.column_level(Customer, "city") == matrix.W  # no rule: the resource decides
         assert access.column_field(Customer, "bonus_balance") == "customer.balances"
         assert access.column_field(Customer, "city") is None
+        assert (
+            access.column_field("CustomerDocument", "number") == "document.number"
+        )  # a model's name will do
         number = matrix.field_level(role_key, "document.number")
         enters = role_key in matrix.ENTER["document.number"]
         assert access.column_writable(CustomerDocument, "number", new=False) == (number == matrix.W)
@@ -132,8 +135,11 @@ def test_a_specialist_sees_the_rows_of_their_own_patients_only(app, ctx):
     for role_key in matrix.ALL_ROWS:
         with signed_in(app, role_key):
             assert access.row_scope(Customer) is None and access.row_scope(Order) is None
-    with signed_in(app, None):  # nobody signed in: nobody's rows
+    first_user = min(u.id for u in app.appbuilder.sm.get_all_users())
+    factories.order(ctx, stranger, specialist_id=first_user)
+    with signed_in(app, None):  # nobody signed in: nobody's rows, not even the first user's
         assert ctx.query(Customer).filter(access.row_scope(Customer)).count() == 0
+        assert ctx.query(Order).filter(access.row_scope(Order)).count() == 0
 
 
 def test_specialists_and_managers_are_the_staff_whose_role_holds_the_capacity(app, ctx):
