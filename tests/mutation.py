@@ -63,17 +63,25 @@ def project_file(module: str, tests: list[str]) -> str:
     )
 
 
-def run(module: str, tests: list[str], children: int) -> dict[str, int]:
+def run(module: str, tests: list[str], children: int, again: bool = False) -> dict[str, int]:
+    """Mutate ``module``; ``again``: keep the last run's results and check once more only
+    its survivors (and mutants of functions changed since), with the tests as they are now."""
     work = BUILD / Path(module).stem
-    if work.exists():
+    meta = work / "mutants" / (module + ".meta")
+    if work.exists() and not (again and meta.exists()):
         shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
-            shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__", "*.mo"))
+            ignore = shutil.ignore_patterns("__pycache__", "*.mo")
+            shutil.copytree(source, work / name, ignore=ignore, dirs_exist_ok=True)
         else:
             shutil.copy2(source, work / name)
+    if again and meta.exists():
+        data = json.loads(meta.read_text(encoding="utf-8"))
+        data["exit_code_by_key"] = {k: (None if v == 0 else v) for k, v in data["exit_code_by_key"].items()}
+        meta.write_text(json.dumps(data), encoding="utf-8")
     (work / "pyproject.toml").write_text(project_file(module, tests), encoding="utf-8")
     mutmut = Path(sys.executable).parent / "mutmut"
     env = {
@@ -112,9 +120,10 @@ def main() -> None:
     parser.add_argument("modules", nargs="*", default=list(TARGETS))
     parser.add_argument("--tests", nargs="+", help="the test files (default: the module's own selection)")
     parser.add_argument("--children", type=int, default=1)
+    parser.add_argument("--again", action="store_true", help="check the last run's survivors once more")
     args = parser.parse_args()
     for module in args.modules:
-        figures = run(module, args.tests or TARGETS[module], args.children)
+        figures = run(module, args.tests or TARGETS[module], args.children, again=args.again)
         print(f"{module}: " + ", ".join(f"{k} {v}" for k, v in figures.items()), flush=True)
 
 
