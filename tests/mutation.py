@@ -89,6 +89,8 @@ def run(module: str, tests: list[str], children: int, again: bool = False) -> di
         "PYTHONDONTWRITEBYTECODE": "1",
         # the first start's database, roles and users, copied by every later one (tests/conftest.py)
         "KARTOTEKA_TEST_DATABASE_TEMPLATE": str(work / "template.db"),
+        # mutmut's own measure of each test, to run the quickest first (tests/conftest.py)
+        "KARTOTEKA_MUTATION_STATS": str(work / "mutants" / "mutmut-stats.json"),
     }
     env.pop("TEST_DATABASE_URL", None)
     subprocess.run(
