@@ -155,14 +155,19 @@ ACTION_PERMISSIONS = {
 }
 
 
-@pytest.mark.parametrize("reset", [False, True], ids=["as-started", "after-reset"])
+@pytest.mark.parametrize(
+    "reset", [False, "restart", True], ids=["as-started", "after-restart", "after-reset"]
+)
 def test_the_default_roles_hold_exactly_the_pinned_rights(app, ctx, reset):
     """Every resource a Kartoteka view declares, every field rule, every action, the
     row scope and the «listed as» capacities, as each role holds them in the
     database (what sync_roles seeded; `flask kartoteka roles --reset` gives the
     same), against the table written by hand from DESIGN.md and the README."""
     sm = app.appbuilder.sm
-    if reset:
+    if reset == "restart":  # what every start runs: nothing to create, nothing reset
+        assert access.sync_roles() == []
+        ctx.expire_all()
+    elif reset:
         public = sm.find_role("Public")
         public.permissions = [sm.find_permission_view_menu("can_read", "Customers")]  # someone's slip
         sm.session.commit()
@@ -256,3 +261,29 @@ def test_every_screen_and_api_answers_each_role_as_pinned(app, ctx, login_as, ro
                 wrong.append((url, resource, response.status_code))
     assert walked >= 30
     assert wrong == []
+
+
+def test_a_default_role_deleted_in_the_ui_comes_back_at_its_defaults(app, ctx):
+    """The next start creates a default role that is missing (an administrator
+    deleted «Аудитор») with the rights the matrix gives it, and says so."""
+    sm = app.appbuilder.sm
+    auditor = sm.find_user(username="auditor")
+    auditor.roles = []
+    role = sm.find_role(matrix.NAMES["auditor"])
+    role.permissions = []
+    ctx.delete(role)
+    ctx.commit()
+    try:
+        assert access.sync_roles() == [matrix.NAMES["auditor"]]
+        ctx.expire_all()
+        perms = held(app, "auditor")
+        assert {r: resource_level(perms, r) for r in matrix.RESOURCES} == {
+            r: matrix.level("auditor", r) for r in matrix.RESOURCES
+        }
+        assert {k: field_level(perms, k) for k in matrix.FIELDS} == {
+            k: matrix.field_level("auditor", k) for k in matrix.FIELDS
+        }
+    finally:
+        sm.find_user(username="auditor").roles = [sm.find_role(matrix.NAMES["auditor"])]
+        ctx.commit()
+        access.sync_roles(reset=True)
