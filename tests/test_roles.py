@@ -287,3 +287,30 @@ def test_a_default_role_deleted_in_the_ui_comes_back_at_its_defaults(app, ctx):
         sm.find_user(username="auditor").roles = [sm.find_role(matrix.NAMES["auditor"])]
         ctx.commit()
         access.sync_roles(reset=True)
+
+
+def test_a_restart_keeps_an_administrators_removals_but_not_from_the_security_screens(app, ctx):
+    """What an administrator took away stays away at the next start (the auditor's
+    API document, the system administrator's «Заказы» menu item), except the system
+    administrator's users-and-roles screens and their menu, which always come back
+    (or nobody could undo a mistake)."""
+    sm = app.appbuilder.sm
+    sysadmin = sm.find_role(matrix.NAMES["sysadmin"])
+    auditor = sm.find_role(matrix.NAMES["auditor"])
+    removed = {
+        sysadmin: [("menu_access", "List Users"), ("menu_access", "Security"), ("menu_access", "Orders")],
+        auditor: [("can_get", "OpenApi")],
+    }
+    for role, pairs in removed.items():
+        for pair in pairs:
+            role.permissions.remove(sm.find_permission_view_menu(*pair))
+    ctx.commit()
+    try:
+        assert access.sync_roles() == []
+        ctx.expire_all()
+        assert ("menu_access", "List Users") in held(app, "sysadmin")
+        assert ("menu_access", "Security") in held(app, "sysadmin")
+        assert ("menu_access", "Orders") not in held(app, "sysadmin")
+        assert ("can_get", "OpenApi") not in held(app, "auditor")
+    finally:
+        access.sync_roles(reset=True)
