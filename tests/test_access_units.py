@@ -366,3 +366,31 @@ def test_the_roles_screen_lists_a_roles_groups_in_the_matrixs_order(app, role_ke
         assert described["Свой профиль, пароль и язык"] == ["да"]
         menu = described["Пункты меню"]
         assert "Клиенты" in menu and "Customers" not in menu  # the menu's own words
+
+
+def test_a_menu_entry_of_its_own_and_a_link_are_counted_by_their_screens(app):
+    """A screen put in the menu without a category, a category that is a screen itself
+    and a plain link (no screen): the menu is shown by the screens' resources."""
+    from types import SimpleNamespace as Item
+
+    views = {type(v).__name__: v for v in app.appbuilder.baseviews}
+    menu = [
+        Item(name="Orders", baseview=views["OrderView"], childs=[]),  # no category
+        Item(
+            name="Люди",
+            baseview=views["CustomerView"],
+            childs=[
+                Item(name="Notes", baseview=views["NoteView"]),
+                Item(name="-", baseview=None),
+                Item(name="Справка", baseview=None),  # a link
+                Item(name="Users", baseview=views["KartotekaUserDBModelView"]),
+            ],
+        ),
+    ]
+    builder = Item(menu=Item(get_list=lambda: menu))
+    assert access._menu_resources(builder) == {
+        "Orders": {"Orders"},
+        "Люди": {"Customers", "Notes", "security"},
+        "Notes": {"Notes"},
+        "Users": {"security"},
+    }
