@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN = $(VENV)/bin
 PG_ADMIN_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test test-sqlite test-postgres install lock lint bench translations fuzz-api
+.PHONY: run test test-sqlite test-postgres install lock lint bench translations fuzz-api mutation
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,3 +47,10 @@ translations: install
 # Schemathesis against the API's OpenAPI document for longer than the suite's run
 fuzz-api: install
 	API_FUZZ_EXAMPLES=300 API_FUZZ_SECONDS=1200 $(BIN)/pytest -q -s -p no:cacheprovider tests/test_api_fuzz.py
+
+# Mutation testing (mutmut) of the access policy and the domain modules, one module at a
+# time with the tests that cover it (tests/mutation.py), niced; figures per module in
+# build/mutation/<module>.json. `make mutation MUTATE=app/access.py` runs one.
+MUTATE ?=
+mutation: install
+	$(BIN)/python -m tests.mutation $(MUTATE)

@@ -584,7 +584,7 @@ def mask_value(value) -> str:
     if text.startswith("+7") and len(text) == 12:
         return f"+7 *** ***-{text[-4:-2]}-{text[-2:]}"
     if "@" in text:
-        name, _, domain = text.partition("@")
+        name, _, domain = text.rpartition("@")  # the domain follows the last «@»
         return f"{name[:1]}***@{domain}"
     digits = sum(ch.isdigit() for ch in text)
     if digits >= 4:

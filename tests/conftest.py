@@ -102,12 +102,33 @@ def redis(app, redis_server):
         connection.flushdb()
 
 
+# `make mutation` starts the app once per mutant: there the first start leaves its
+# migrated database, roles and users in this file, and every later start copies it
+# instead of migrating and seeding the roles again (tests/mutation.py sets it).
+DATABASE_TEMPLATE = os.environ.get("KARTOTEKA_TEST_DATABASE_TEMPLATE")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under `make mutation`, the quickest tests first: a mutant is killed by the first
+    test that fails (-x), and one start of the roles' sync takes seconds."""
+    stats = os.environ.get("KARTOTEKA_MUTATION_STATS")
+    if stats and os.path.exists(stats):
+        import json
+
+        with open(stats, encoding="utf-8") as f:
+            durations = json.load(f).get("duration_by_test", {})
+        items.sort(key=lambda item: durations.get(item.nodeid, 0.0))
+
+
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory):
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         return url
-    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    path = tmp_path_factory.mktemp("db") / "test.db"
+    if DATABASE_TEMPLATE and os.path.exists(DATABASE_TEMPLATE):
+        shutil.copyfile(DATABASE_TEMPLATE, path)
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(scope="session")
@@ -125,10 +146,14 @@ def app(database_url, tmp_path_factory):
     app.jinja_env.undefined = (
         __import__("jinja2").StrictUndefined if os.environ.get("STRICT_JINJA") else app.jinja_env.undefined
     )
+    templated = (
+        bool(DATABASE_TEMPLATE) and database_url.startswith("sqlite:") and os.path.exists(DATABASE_TEMPLATE)
+    )
     with app.app_context():
         upgrade(revision="heads")
         empty_domain_tables()  # the migrations write default rows (message templates)
-        sync_roles()
+        if not templated:
+            sync_roles()
         sm = app.appbuilder.sm
         for key, spec in ROLES.items():
             if sm.find_user(username=key) is None:
@@ -141,6 +166,15 @@ def app(database_url, tmp_path_factory):
                     password=PASSWORD,
                 )
         db.session.commit()
+    if DATABASE_TEMPLATE and database_url.startswith("sqlite:") and not templated:
+        import sqlite3  # its backup reads what is committed, the write-ahead log included
+
+        with (
+            contextlib.closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as source,
+            contextlib.closing(sqlite3.connect(DATABASE_TEMPLATE + ".part")) as copy,
+        ):
+            source.backup(copy)
+        os.replace(DATABASE_TEMPLATE + ".part", DATABASE_TEMPLATE)
     yield app
     with app.app_context():
         db.session.remove()

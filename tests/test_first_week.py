@@ -196,21 +196,42 @@ def test_a_phone_fragment_typed_any_way_finds_the_customer(ctx, login_as, typed)
 # -- 5. staff-only events never reach the customer; a return tells its outcome once ---------
 
 
-def test_flagging_a_customer_problematic_or_blocked_sends_nothing(app, ctx, redis, login_as):
+@pytest.mark.parametrize("status, label", [("problem", "Проблемный"), ("blocked", "Заблокирован")])
+def test_flagging_a_customer_problematic_or_blocked_sends_nothing(app, ctx, redis, login_as, status, label):
+    """The card's form and the list's bulk action, each on its own: each changes the
+    status it names (and nobody else's), says so to the staff member, and sends the
+    customer nothing — no message row, no job. (The test sent both in a row and read
+    only the end state, so a card form that did nothing passed behind the bulk action.)"""
     first = factories.customer(ctx, phone="+79161234567", email="first@example.ru")
     second = factories.customer(ctx, last_name="Вторая", phone="+79031112233", email="second@example.ru")
+    third = factories.customer(ctx, last_name="Третья", phone="+79031112244", email="third@example.ru")
     manager = login_as("manager")
-    assert manager.post(f"/customerview/{first.id}/status", data={"status": "problem"}).status_code == 302
-    bulk = manager.post(
-        "/customerview/action_post", data={"action": "status_blocked", "rowid": [first.id, second.id]}
+
+    def statuses():
+        return [c.status.value for c in customers(ctx)]
+
+    def nothing_sent():
+        ctx.expire_all()
+        assert ctx.query(Message).count() == 0
+        assert redis.keys("rq:job:*") == []
+
+    by_card = manager.post(f"/customerview/{first.id}/status", data={"status": status})
+    assert by_card.status_code == 302
+    assert statuses() == [status, "active", "active"]
+    page = manager.get(by_card.headers["Location"]).get_data(as_text=True)
+    assert f"Статус клиента изменён: {label}." in page
+    nothing_sent()
+
+    by_list = manager.post(
+        "/customerview/action_post", data={"action": f"status_{status}", "rowid": [second.id, third.id]}
     )
-    assert bulk.status_code == 302
-    ctx.expire_all()
-    assert {c.status.value for c in customers(ctx)} == {"blocked"}
-    assert ctx.query(Message).count() == 0
-    assert redis.keys("rq:job:*") == []
-    history = manager.get(f"/customerview/show/{first.id}").get_data(as_text=True)
-    assert "Заблокирован" in history  # the change is recorded on the card, not sent
+    assert by_list.status_code == 302
+    assert statuses() == [status, status, status]
+    page = manager.get(by_list.headers["Location"]).get_data(as_text=True)
+    assert "Статус изменён у 2 клиентов." in page
+    nothing_sent()
+    history = manager.get(f"/customerview/show/{second.id}").get_data(as_text=True)
+    assert label in history  # the change is recorded on the card, not sent
 
 
 def test_a_return_follows_its_flow_and_the_customer_hears_the_outcome_once(app, ctx, redis, login_as):

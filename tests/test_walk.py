@@ -3,9 +3,10 @@
 Generated, not listed: the pages come from ``app.url_map`` (every GET rule:
 lists, records, forms, card tabs, lookups, exports, the REST API with ``_info``
 and the OpenAPI document), the records from the views' own models, the roles
-from the matrix, the secrets from the field rules (app.access.FIELDS) and the
-resources from the registered views. A view, a tab, an endpoint or a field rule
-added later is walked without editing this file.
+and what each may see from the rights pinned in tests/matrix.py, the secrets from
+the field rules' columns (app.access.FIELDS) and the resources from the registered
+views. A view, a tab, an endpoint or a field rule added later is walked without
+editing this file (and fails until tests/matrix.py says who may see it).
 
 Planted: two customers, the specialist's patient and a stranger outside their
 rows, each with a row in every table that points at a customer; every field
@@ -51,7 +52,7 @@ from app.models import (
     Review,
     Tag,
 )
-from tests import factories
+from tests import factories, matrix
 from tests.conftest import user_id
 
 # The values of the fields under a rule, by field key: the patient's and the
@@ -197,27 +198,22 @@ def plant(app) -> dict:
 # -- what each role may not receive ------------------------------------------
 
 
-def role_permissions(app, role_key) -> frozenset:
-    sm = app.appbuilder.sm
-    role = sm.find_role(access.ROLES[role_key].name)
-    return frozenset((pv.permission.name, pv.view_menu.name) for pv in role.permissions)
-
-
 def model_resources(app) -> dict:
     resources = {}
     for view in app.appbuilder.baseviews:
         model = getattr(getattr(view, "datamodel", None), "obj", None)
-        if model is not None and view.class_permission_name in access.RESOURCE_LABELS:
+        if model is not None and not access.is_security_view(view):
             resources.setdefault(model, view.class_permission_name)
     return resources
 
 
 def forbidden(app, role_key, planted_models) -> list[tuple[str, re.Pattern]]:
-    """(what, pattern) of everything ``role_key`` must never receive."""
-    perms = role_permissions(app, role_key)
+    """(what, pattern) of everything ``role_key`` must never receive: the levels come
+    from the rights pinned by hand (tests/matrix.py), the columns and resources from
+    the app (a field rule or a resource the table does not name fails)."""
     found = []
     for spec in access.FIELDS.values():
-        if access._field_level(perms, spec.key) in (access.READ, access.WRITE):
+        if matrix.field_level(role_key, spec.key) in (matrix.R, matrix.W):
             continue
         for _model, column in spec.columns:
             for who in PLANTED:
@@ -226,11 +222,11 @@ def forbidden(app, role_key, planted_models) -> list[tuple[str, re.Pattern]]:
     resources = model_resources(app)
     for model in planted_models:
         resource = resources.get(model)
-        if resource is not None and ("can_read", resource) not in perms and free_text_columns(model):
+        if resource is not None and not matrix.reads(role_key, resource) and free_text_columns(model):
             found.append(
                 (f"text of {model.__name__} ({resource})", re.compile(f"{MARKER}-{model.__name__}\\b"))
             )
-    if (access.ALL_ROWS, access.CUSTOMERS) not in perms:
+    if role_key not in matrix.ALL_ROWS:
         found.append(("the stranger (outside the role's rows)", re.compile(STRANGER_NAME)))
     return found
 
@@ -302,7 +298,7 @@ def planted(app):
         return plant(app)
 
 
-@pytest.mark.parametrize("role_key", list(access.ROLES))
+@pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
 def test_no_door_shows_what_the_role_may_not_see(app, login_as, planted, role_key):
     client = login_as(role_key)
     with app.app_context():
@@ -346,7 +342,7 @@ def stored_for(model, customer_id) -> int:
     return db.session.query(model).filter(column == customer_id).count()
 
 
-@pytest.mark.parametrize("role_key", [k for k in access.ROLES if k not in access.ALL_ROWS_ROLES])
+@pytest.mark.parametrize("role_key", [k for k in matrix.ROLE_KEYS if k not in matrix.ALL_ROWS])
 def test_no_door_writes_outside_the_roles_rows(app, login_as, planted, role_key):
     """Every form and every API resource that takes a customer or an order, given the
     stranger's (in the field, or in the address a card's tab opens the form with),
@@ -358,18 +354,17 @@ def test_no_door_writes_outside_the_roles_rows(app, login_as, planted, role_key)
     client = login_as(role_key)
     stranger = planted[Customer]["stranger"]
     with app.app_context():
-        perms = role_permissions(app, role_key)
         views = [
             v
             for v in app.appbuilder.baseviews
             if isinstance(v, KartotekaModelView)
-            and ("can_write", v.class_permission_name) in perms
+            and matrix.writes(role_key, v.class_permission_name)
             and relation_fields(v)
         ]
         apis = [
             a
             for a in app.appbuilder.baseviews
-            if isinstance(a, PolicyApi) and ("can_write", a.class_permission_name) in perms
+            if isinstance(a, PolicyApi) and matrix.writes(role_key, a.class_permission_name)
         ]
     tried = []
     for view in views:
