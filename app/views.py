@@ -50,10 +50,12 @@ from .admin.fields import (
 )
 from .admin.history import HistoryView
 from .admin.links import card_link
+from .admin.money import AccountScreen, PaymentScreen, pay_link
 from .admin.queue import NotificationQueueView
 from .extensions import db
 from .models import (
     AccessLog,
+    AccountOperation,
     Branch,
     CatalogItem,
     ChangeLog,
@@ -72,6 +74,7 @@ from .models import (
     NotificationConsent,
     Order,
     OrderItem,
+    Payment,
     Return,
     Review,
     Tag,
@@ -202,7 +205,115 @@ ORDER_LABELS = {
     "paid": _l("Оплачено"),
     "debt": _l("Долг"),
     "items": _l("Позиции"),
+    "pay": _l("Оплата"),
 }
+
+PAYMENT_LABELS = {
+    "order": _l("Заказ"),
+    "amount": _l("Сумма"),
+    "method": _l("Способ оплаты"),
+    "paid_at": _l("Когда"),
+    "comment": _l("Комментарий"),
+    "kind": _l("Операция"),
+    "created_by": _l("Кто принял"),
+    "reverses": _l("Сторнирует платёж"),
+    "refund_of": _l("Возврат"),
+}
+
+
+class PaymentView(PaymentScreen):
+    """«Платежи»: money received for orders and given back; «Принять оплату» is its form.
+    Never edited or deleted: a mistake is reversed (PaymentScreen, app/payments.py)."""
+
+    class_permission_name = access.PAYMENTS
+    datamodel = Interface(
+        Payment,
+        eager=[joinedload(Payment.customer), joinedload(Payment.order), joinedload(Payment.created_by)],
+    )
+    list_title = _l("Платежи")
+    show_title = record_label = _l("Платёж")
+    add_title = _l("Принять оплату")
+    label_columns = PAYMENT_LABELS
+    list_columns = ["paid_at", "customer", "order", "kind", "method", "amount", "created_by", "comment"]
+    list_sql = {"kind": ListColumn(Payment.return_id, Payment.reverses_id, read=models.payment_kind)}
+    add_columns = ["order", "amount", "method", "paid_at", "comment"]
+    show_columns = [
+        "id",
+        "customer",
+        "order",
+        "kind",
+        "method",
+        "amount",
+        "paid_at",
+        "created_by",
+        "comment",
+        "reverses",
+        "refund_of",
+        "created_on",
+    ]
+    description_columns = {"paid_at": _l("Пусто — сейчас")}
+    search_columns = ["method", "paid_at"]
+    custom_filters = {"paid_at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    base_order = ("id", "desc")
+
+
+class PaymentTab(PaymentView):
+    list_columns = ["paid_at", "order", "kind", "method", "amount", "created_by", "comment"]
+
+
+class OrderPaymentTab(PaymentView):
+    list_columns = ["paid_at", "kind", "method", "amount", "created_by", "comment"]
+
+
+ACCOUNT_LABELS = {
+    "account": _l("Счёт"),
+    "kind": _l("Операция"),
+    "amount": _l("Сумма"),
+    "payment": _l("Платёж"),
+    "comment": _l("Причина или комментарий"),
+    "expires_at": _l("Сгорает"),
+    "created_by": _l("Кто провёл"),
+    "created_on": _l("Когда"),
+}
+
+
+class AccountOperationView(AccountScreen):
+    """«Счета»: the deposit's and the bonuses' operations; the balance is their sum."""
+
+    class_permission_name = access.ACCOUNTS
+    datamodel = Interface(
+        AccountOperation,
+        eager=[joinedload(AccountOperation.customer), joinedload(AccountOperation.created_by)],
+    )
+    list_title = _l("Операции по счетам")
+    show_title = add_title = record_label = _l("Операция по счёту")
+    label_columns = ACCOUNT_LABELS
+    list_columns = ["created_on", "customer", "account", "kind", "amount", "payment", "created_by", "comment"]
+    add_columns = ["customer", "account", "kind", "amount", "comment"]
+    show_columns = [
+        "id",
+        "customer",
+        "account",
+        "kind",
+        "amount",
+        "payment",
+        "expires_at",
+        "comment",
+        "created_by",
+        "created_on",
+    ]
+    description_columns = {
+        "kind": _l(
+            "Пополнение — деньги получены; возврат на счёт и списание — только управляющий, с причиной"
+        )
+    }
+    search_columns = ["account", "kind", "created_on"]
+    custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    base_order = ("id", "desc")
+
+
+class AccountOperationTab(AccountOperationView):
+    list_columns = ["created_on", "account", "kind", "amount", "payment", "created_by", "comment"]
 
 
 class OrderItemView(KartotekaModelView):
@@ -250,7 +361,7 @@ class OrderView(KartotekaModelView):
     list_title = _l("Заказы")
     show_title = add_title = edit_title = _l("Заказ")
     label_columns = ORDER_LABELS
-    related_views = [OrderItemView]
+    related_views = [OrderItemView, OrderPaymentTab]
     list_columns = [
         "id",
         "created_on",
@@ -271,7 +382,6 @@ class OrderView(KartotekaModelView):
         "branch",
         "specialist",
         "visit_at",
-        "paid",
         "comment",
     ]
     edit_columns = [
@@ -281,7 +391,6 @@ class OrderView(KartotekaModelView):
         "specialist",
         "visit_at",
         "status",
-        "paid",
         "comment",
     ]
     show_columns = [
@@ -341,7 +450,9 @@ class OrderTab(OrderView):
         "total",
         "paid",
         "debt",
+        "pay",
     ]
+    formatters_columns = {**OrderView.formatters_columns, "pay": pay_link}
 
 
 class ReturnView(KartotekaModelView):
@@ -996,6 +1107,8 @@ class CustomerView(CustomerCardView):
     tabs = [
         CustomerTab("documents", _l("Документы"), CustomerDocumentTab),
         CustomerTab("orders", _l("Заказы"), OrderTab, inline="kartoteka/inline_order.html"),
+        CustomerTab("payments", _l("Платежи"), PaymentTab),
+        CustomerTab("accounts", _l("Счета"), AccountOperationTab),
         CustomerTab("returns", _l("Возвраты"), ReturnTab),
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
@@ -1038,6 +1151,8 @@ MENU = (
             (CustomerView, "Customers", _l("Клиенты"), "fa-address-card"),
             (OrderView, "Orders", _l("Заказы"), "fa-shopping-cart"),
             (ReturnView, "Returns", _l("Возвраты"), "fa-undo"),
+            (PaymentView, "Payments", _l("Платежи"), "fa-rub"),
+            (AccountOperationView, "Accounts", _l("Операции по счетам"), "fa-credit-card"),
             (ReviewView, "Reviews", _l("Отзывы"), "fa-star"),
             (NoteView, "Notes", _l("Примечания"), "fa-sticky-note"),
             (CustomerDocumentView, "Documents", _l("Документы"), "fa-id-card"),
@@ -1088,6 +1203,9 @@ MENU = (
 # Screens opened from others only: a card's tabs, an order's items, a message's attempts.
 WITHOUT_MENU = (
     OrderItemView,
+    OrderPaymentTab,
+    PaymentTab,
+    AccountOperationTab,
     CustomerDocumentTab,
     OrderTab,
     ReturnTab,

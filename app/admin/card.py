@@ -504,7 +504,6 @@ class CustomerCardView(KartotekaModelView):
                     branch=form.branch.data,
                     specialist=form.specialist.data,
                     visit_at=form.visit_at.data,
-                    paid=form.paid.data or 0,
                     comment=form.comment.data,
                 )
                 orders.add_item(order, form.catalog_item.data, form.quantity.data)
