@@ -798,7 +798,7 @@ REFUND = ("can_refund", PAYMENTS)  # reverse a payment (a return's refund is the
 ADJUST = ("can_adjust", ACCOUNTS)  # refund to a deposit, write off, accrue bonuses by hand
 CAPACITIES["refund"] = REFUND
 CAPACITIES["adjust"] = ADJUST
-METHOD_PERMISSIONS["reverse"] = "refund"
+METHOD_PERMISSIONS["reverse"] = METHOD_PERMISSIONS["reverse_payment"] = "refund"
 for _role, _levels in {
     "manager": {PAYMENTS: WRITE, ACCOUNTS: WRITE},
     "reception": {PAYMENTS: WRITE, ACCOUNTS: WRITE},

@@ -46,6 +46,7 @@ from .admin.datamodel import (
     ListColumn,
 )
 from .admin.fields import (
+    LocalDateTimeField,
     LocalDecimalField,
 )
 from .admin.history import HistoryView
@@ -237,6 +238,9 @@ class PaymentView(PaymentScreen):
     list_columns = ["paid_at", "customer", "order", "kind", "method", "amount", "created_by", "comment"]
     list_sql = {"kind": ListColumn(Payment.return_id, Payment.reverses_id, read=models.payment_kind)}
     add_columns = ["order", "amount", "method", "paid_at", "comment"]
+    add_form_extra_fields = {
+        "paid_at": LocalDateTimeField(_l("Когда"), validators=[Optional()], description=_l("Пусто — сейчас"))
+    }
     show_columns = [
         "id",
         "customer",
@@ -251,7 +255,6 @@ class PaymentView(PaymentScreen):
         "refund_of",
         "created_on",
     ]
-    description_columns = {"paid_at": _l("Пусто — сейчас")}
     search_columns = ["method", "paid_at"]
     custom_filters = {"paid_at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("id", "desc")
