@@ -254,6 +254,8 @@ class CustomerCategory(Audited, Model):
     id = Column(Integer, primary_key=True)
     name = Column(String(100), unique=True, nullable=False)
     discount = Column(Numeric(5, 2), default=ZERO, nullable=False)
+    # bonuses accrued on what a customer of this category pays (app/payments.py)
+    bonus_percent = Column(Numeric(5, 2), default=ZERO, nullable=False)
 
     def __str__(self):
         return self.name
@@ -757,6 +759,7 @@ class MessageType(LabeledEnum):
     RETURN_STATUS = "return_status", _l("Решение по возврату"), True
     MANUAL = "manual", _l("Сообщение сотрудника"), True
     MARKETING = "marketing", _l("Рекламная рассылка"), True
+    BONUS_EXPIRED = "bonus_expired", _l("Сгорание бонусов"), True
 
     @property
     def customer_facing(self) -> bool:
@@ -1010,6 +1013,7 @@ class AccountOperation(Audited, Model):
     payment = relationship(Payment)
     comment = Column(Text)
     expires_at = Column(DateTime)  # bonuses: when what is left of this accrual burns
+    closed_at = Column(DateTime)  # when its expiry was settled (what was left of it burnt)
     __table_args__ = (
         CheckConstraint("amount <> 0", name="ck_account_operation_nonzero"),
         Index("ix_account_operation_customer_account", "customer_id", "account"),

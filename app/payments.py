@@ -165,7 +165,63 @@ def take_payment(
             amount,
             payment=payment,
         )
+    accrue_bonuses(session, payment)
     return payment
+
+
+BONUSES_NOT_ACCRUED = (PaymentMethod.BONUS, PaymentMethod.CERTIFICATE)
+
+
+def accrue_bonuses(session: Session, payment: Payment) -> AccountOperation | None:
+    """Bonuses on what was paid: the customer's category's percentage of the payment
+    (none on a payment by bonuses or by a certificate), burning after BONUS_LIFETIME_DAYS."""
+    from flask import current_app
+
+    from .models import CustomerCategory
+
+    if payment.method in BONUSES_NOT_ACCRUED:
+        return None
+    percent = session.scalar(
+        select(CustomerCategory.bonus_percent)
+        .join(Customer, Customer.category_id == CustomerCategory.id)
+        .where(Customer.id == payment.customer_id)
+    )
+    bonus = kopecks(Decimal(payment.amount) * Decimal(percent or 0) / 100)
+    if bonus <= 0:
+        return None
+    days = int(current_app.config.get("BONUS_LIFETIME_DAYS", 365))
+    session.flush()
+    return _move(
+        session,
+        payment.customer_id,
+        Account.BONUS,
+        OperationKind.ACCRUAL,
+        bonus,
+        payment=payment,
+        comment=_("%(percent)s%% от оплаты", percent=Decimal(percent).normalize()),
+        expires_at=(payment.paid_at or utcnow()) + dt.timedelta(days=days),
+    )
+
+
+def _withdraw_accrual(session: Session, payment: Payment, reversal: Payment) -> None:
+    """A reversed payment takes back the bonuses it earned (what of them is left)."""
+    accrued = session.scalar(
+        select(func.coalesce(func.sum(AccountOperation.amount), 0)).where(
+            AccountOperation.payment_id == payment.id, AccountOperation.kind == OperationKind.ACCRUAL
+        )
+    )
+    left = session.scalar(select(Customer.bonus_balance).where(Customer.id == payment.customer_id)) or ZERO
+    amount = min(Decimal(accrued), Decimal(left))
+    if amount > 0:
+        _move(
+            session,
+            payment.customer_id,
+            Account.BONUS,
+            OperationKind.WRITE_OFF,
+            amount,
+            payment=reversal,
+            comment=reversal.comment,
+        )
 
 
 def reverse_payment(session: Session, payment: Payment, reason: str | None) -> Payment:
@@ -213,6 +269,8 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
             payment=reversal,
             comment=reason,
         )
+    session.flush()
+    _withdraw_accrual(session, payment, reversal)
     return reversal
 
 
@@ -278,9 +336,12 @@ def _move(
     finds what is left)."""
     signed = kopecks(amount) * kind.flag
     column = BALANCE_COLUMNS[account]
-    stmt = update(Customer).where(Customer.id == customer_id).values({column: column + signed})
+    # rounded in SQL as well: SQLite keeps NUMERIC as binary floating point, where
+    # 50.01 - 20 is 30.009999…, and spending the 30.01 shown would be refused
+    moved = func.round(column + signed, 2)
+    stmt = update(Customer).where(Customer.id == customer_id).values({column: moved})
     if signed < 0:
-        stmt = stmt.where(column + signed >= 0)
+        stmt = stmt.where(moved >= 0)
     done = session.execute(stmt.execution_options(synchronize_session=False)).rowcount
     if not done:
         available = session.scalar(select(column).where(Customer.id == customer_id)) or ZERO
@@ -405,3 +466,81 @@ def balance_of(session: Session, customer_id: int, account: Account) -> Decimal:
         )
     )
     return kopecks(total)
+
+
+def check_percent(category) -> None:
+    """A category's discount and bonus percentage are percentages: 0 to 100."""
+    for name in ("discount", "bonus_percent"):
+        value = getattr(category, name, None)
+        if value is not None and not (0 <= Decimal(value) <= 100):
+            raise ValidationFailed({name: _("Процент — от 0 до 100.")})
+
+
+def expire_bonuses(session: Session, now: dt.datetime | None = None) -> dict[int, Decimal]:
+    """Burn what is left of every accrual past its expiry date; returns what burnt per
+    customer, whom a message tells (if they agreed to such messages).
+
+    Bonuses are spent oldest first: what is left of an accrual is the balance less
+    the live accruals newer than it, at most the accrual itself. Settled accruals are
+    marked (closed_at) and never burn twice, whoever runs the job at the same time:
+    the mark is a conditional UPDATE."""
+    from .formatting import money
+    from .models import MessageType
+    from .notifications import queue_notification
+
+    now = now or utcnow()
+    due = session.scalars(
+        select(AccountOperation)
+        .where(
+            AccountOperation.account == Account.BONUS,
+            AccountOperation.kind == OperationKind.ACCRUAL,
+            AccountOperation.expires_at <= now,
+            AccountOperation.closed_at.is_(None),
+        )
+        .order_by(AccountOperation.customer_id, AccountOperation.id)
+    ).all()
+    burnt: dict[int, Decimal] = {}
+    for accrual in due:
+        claimed = session.execute(
+            update(AccountOperation)
+            .where(AccountOperation.id == accrual.id, AccountOperation.closed_at.is_(None))
+            .values(closed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
+            continue
+        session.execute(select(Customer.id).where(Customer.id == accrual.customer_id).with_for_update())
+        balance = (
+            session.scalar(select(Customer.bonus_balance).where(Customer.id == accrual.customer_id)) or ZERO
+        )
+        newer = session.scalar(
+            select(func.coalesce(func.sum(AccountOperation.amount), 0)).where(
+                AccountOperation.customer_id == accrual.customer_id,
+                AccountOperation.account == Account.BONUS,
+                AccountOperation.kind == OperationKind.ACCRUAL,
+                AccountOperation.id > accrual.id,
+                AccountOperation.closed_at.is_(None),
+            )
+        )
+        left = min(Decimal(accrual.amount), Decimal(balance) - Decimal(newer))
+        if left > 0:
+            _move(
+                session,
+                accrual.customer_id,
+                Account.BONUS,
+                OperationKind.EXPIRY,
+                left,
+                comment=_("Срок бонусов истёк"),
+            )
+            session.flush()
+            burnt[accrual.customer_id] = burnt.get(accrual.customer_id, ZERO) + left
+    for customer_id, amount in burnt.items():
+        customer = session.get(Customer, customer_id)
+        queue_notification(
+            session,
+            customer,
+            MessageType.BONUS_EXPIRED,
+            amount=money(amount),
+            balance=money(balance_of(session, customer_id, Account.BONUS)),
+        )
+    return burnt

@@ -33,6 +33,7 @@ from . import (
     models,
     notifications,
     orders,
+    payments,
 )
 from .admin import lookups, sessions
 from .admin.base import KartotekaModelView, bulk_action
@@ -109,10 +110,13 @@ class CategoryView(ReferenceView):
     datamodel = Interface(CustomerCategory)
     list_title = _l("Категории клиентов")
     show_title = add_title = edit_title = _l("Категория клиентов")
-    label_columns = {"discount": _l("Скидка, %")}
-    list_columns = add_columns = edit_columns = show_columns = ["name", "discount"]
+    label_columns = {"discount": _l("Скидка, %"), "bonus_percent": _l("Бонусы с оплаты, %")}
+    list_columns = add_columns = edit_columns = show_columns = ["name", "discount", "bonus_percent"]
     search_columns = ["name"]
     base_order = ("name", "asc")
+
+    def prepare(self, item, is_new):
+        payments.check_percent(item)
 
 
 class TagView(ReferenceView):

@@ -357,3 +357,114 @@ def test_two_payments_from_one_deposit_at_once_cannot_take_it_below_zero(app, ct
     assert "недостаточно средств" in refused[0]
     assert balance(ctx, customer_id) == (Decimal("300.00"), Decimal("300.00"))
     assert ctx.query(Payment).filter_by(method=PaymentMethod.DEPOSIT).count() == 1
+
+
+def test_bonuses_accrue_on_what_was_paid_per_category_and_a_reversal_takes_them_back(ctx):
+    from app.models import CustomerCategory
+
+    vip = CustomerCategory(name="VIP", discount=Decimal("0"), bonus_percent=Decimal("5"))
+    ctx.add(vip)
+    ctx.commit()
+    customer = factories.customer(ctx, category_id=vip.id)
+    order = factories.order(ctx, customer, items=(("Курс", "3000.00", 1),))
+    cash = payments.take_payment(ctx, order, "1000.10", PaymentMethod.CASH)  # 5 % = 50.005 → 50.01
+    ctx.commit()
+    assert balance(ctx, customer.id, Account.BONUS) == (Decimal("50.01"), Decimal("50.01"))
+    accrual = ctx.query(AccountOperation).filter_by(kind=OperationKind.ACCRUAL).one()
+    assert accrual.payment_id == cash.id and accrual.expires_at is not None
+    # paying with bonuses spends them and earns none
+    payments.take_payment(ctx, ctx.get(Order, order.id), "20", PaymentMethod.BONUS)
+    ctx.commit()
+    assert balance(ctx, customer.id, Account.BONUS) == (Decimal("30.01"), Decimal("30.01"))
+    with pytest.raises(ValidationFailed, match="недостаточно средств"):
+        payments.take_payment(ctx, ctx.get(Order, order.id), "30.02", PaymentMethod.BONUS)
+    ctx.rollback()
+    # the reversed cash payment takes back what is left of its bonuses (30.01 of 50.01)
+    payments.reverse_payment(ctx, ctx.get(Payment, cash.id), "Ошибка кассира")
+    ctx.commit()
+    assert balance(ctx, customer.id, Account.BONUS) == (Decimal("0.00"), Decimal("0.00"))
+    order, summed = money_of(ctx, order.id)
+    assert (order.paid, summed) == (Decimal("20.00"), Decimal("20.00"))
+
+
+def test_manual_bonus_accrual_and_write_off_need_the_manager_and_a_reason(ctx, login_as):
+    customer = factories.customer(ctx)
+    accrual = {"customer": str(customer.id), "account": "bonus", "kind": "accrual", "amount": "500"}
+    reception = login_as("reception")
+    refused = reception.post("/accountoperationview/add", data={**accrual, "comment": "Подарок"})
+    assert refused.status_code == 422 and "только управляющий" in refused.get_data(as_text=True)
+    manager = login_as("manager")
+    assert (
+        manager.post("/accountoperationview/add", data={**accrual, "comment": "Подарок"}).status_code == 302
+    )
+    write_off = {**accrual, "kind": "write_off", "amount": "120,50", "comment": "Ошибочное начисление"}
+    assert manager.post("/accountoperationview/add", data=write_off).status_code == 302
+    top_up_bonus = manager.post("/accountoperationview/add", data={**accrual, "kind": "top_up"})
+    assert top_up_bonus.status_code == 422 and "На этом счёте можно" in top_up_bonus.get_data(as_text=True)
+    assert balance(ctx, customer.id, Account.BONUS) == (Decimal("379.50"), Decimal("379.50"))
+    card = manager.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert re.search(r'class="kpi-bonus">379,50', card)
+    assert "Ошибочное начисление" in card  # the «Счета» tab: the operations and why
+
+
+def test_the_rq_job_burns_expired_bonuses_and_tells_only_customers_who_agreed(app, ctx, redis):
+    import datetime as dt
+
+    from rq import SimpleWorker
+
+    from app import notifications, worker
+    from app.models import Channel, Message, MessageType, utcnow
+
+    agreed = factories.customer(ctx)
+    silent = factories.customer(ctx, last_name="Молчанова", phone="+79035550123", email="silent@example.ru")
+    long_ago = utcnow() - dt.timedelta(days=400)
+    for customer in (agreed, silent):
+        payments.add_operation(
+            ctx,
+            customer,
+            Account.BONUS,
+            OperationKind.ACCRUAL,
+            "300",
+            "Старые бонусы",
+            may_adjust=True,
+            expires_at=long_ago,
+        )
+        payments.add_operation(
+            ctx,
+            customer,
+            Account.BONUS,
+            OperationKind.ACCRUAL,
+            "100",
+            "Свежие бонусы",
+            may_adjust=True,
+            expires_at=utcnow() + dt.timedelta(days=30),
+        )
+    # the agreed customer had spent 250: bonuses go oldest first, so 50 of the old 300 are left
+    payments.add_operation(
+        ctx, agreed, Account.BONUS, OperationKind.WRITE_OFF, "250", "Списание", may_adjust=True
+    )
+    for channel in Channel:
+        notifications.set_consent(ctx, agreed, MessageType.BONUS_EXPIRED, channel, True)
+    ctx.commit()
+    ids = {agreed.id: agreed, silent.id: silent}
+    with app.app_context():
+        assert worker.queue_bonus_expiry()
+        assert not worker.queue_bonus_expiry()  # once an hour
+        SimpleWorker([worker.queue()], connection=worker.connection()).work(burst=True)
+    assert balance(ctx, agreed.id, Account.BONUS) == (Decimal("100.00"), Decimal("100.00"))
+    assert balance(ctx, silent.id, Account.BONUS) == (Decimal("100.00"), Decimal("100.00"))
+    burnt = {
+        op.customer_id: op.amount for op in ctx.query(AccountOperation).filter_by(kind=OperationKind.EXPIRY)
+    }
+    assert burnt == {agreed.id: Decimal("-50.00"), silent.id: Decimal("-300.00")}
+    # run again: nothing burns twice
+    ctx.expire_all()
+    assert payments.expire_bonuses(ctx) == {}
+    ctx.rollback()
+    with app.app_context():
+        SimpleWorker([worker.queue()], connection=worker.connection()).work(burst=True)  # deliver
+    ctx.expire_all()
+    told = ctx.query(Message).filter_by(message_type=MessageType.BONUS_EXPIRED).all()
+    sent = {m.customer_id for m in told if m.status.value == "sent"}
+    assert sent == {agreed.id}, [(ids[m.customer_id].last_name, m.status, m.body) for m in told]
+    assert any("списано 50,00" in m.body.replace("\xa0", " ") for m in told if m.customer_id == agreed.id)

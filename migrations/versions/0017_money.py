@@ -6,6 +6,9 @@
   becomes one payment (method «Наличные», at the order's last change, no author,
   commented as migrated), and each return already «Деньги возвращены» becomes its
   refund, so that «Оплачено» is the sum of the payments from now on.
+- customer_category.bonus_percent: bonuses accrued on what its customers pay.
+- message_template: «Сгорание бонусов» on every channel (the job that burns expired
+  bonuses tells a customer who agreed to such messages).
 - account_operation: the deposit's and the bonuses' operations. A balance the demo
   seeder (or anyone) wrote on a customer becomes one «Остаток на начало учёта»
   operation, so that every balance is the sum of its operations.
@@ -95,6 +98,7 @@ def upgrade():
         sa.Column("payment_id", sa.Integer(), nullable=True),
         sa.Column("comment", sa.Text(), nullable=True),
         sa.Column("expires_at", sa.DateTime(), nullable=True),
+        sa.Column("closed_at", sa.DateTime(), nullable=True),
         *_audited(),
         sa.CheckConstraint("amount <> 0", name="ck_account_operation_nonzero"),
         sa.ForeignKeyConstraint(["customer_id"], ["customer.id"], ondelete="CASCADE"),
@@ -107,8 +111,15 @@ def upgrade():
         batch_op.create_index(
             "ix_account_operation_customer_account", ["customer_id", "account"], unique=False
         )
+    with op.batch_alter_table("customer_category", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("bonus_percent", sa.Numeric(precision=5, scale=2), server_default="0", nullable=False)
+        )
     _payments_of_typed_totals()
     _opening_balances()
+    from app.notifications import install_default_templates
+
+    install_default_templates(op.get_bind())  # «Сгорание бонусов» on every channel
 
 
 MIGRATED = "Перенесено из поля «Оплачено» (до учёта платежей)"
@@ -179,6 +190,9 @@ def _opening_balances():
 
 
 def downgrade():
+    op.execute("DELETE FROM message_template WHERE message_type = 'bonus_expired'")
+    with op.batch_alter_table("customer_category", schema=None) as batch_op:
+        batch_op.drop_column("bonus_percent")
     # «Оплачено» was a running total that refunds did not change
     op.execute(
         "UPDATE customer_order SET paid = COALESCE((SELECT SUM(p.amount) FROM payment p "
