@@ -484,6 +484,8 @@ class OrderItem(Model):
     name = Column(String(200), nullable=False)
     quantity = Column(Integer, default=1, nullable=False)
     price = Column(MONEY, nullable=False)
+    # the customer's or their category's discount, the larger, when the item was added (app/orders.py)
+    discount = Column(Numeric(5, 2), default=ZERO, nullable=False)
     amount = Column(MONEY, nullable=False)
     __table_args__ = (
         CheckConstraint("quantity > 0", name="ck_order_item_qty"),

@@ -57,7 +57,8 @@ def recalculate(order: Order) -> Order:
             item.price = item.catalog_item.price
         if not item.name and item.catalog_item is not None:
             item.name = item.catalog_item.name
-        item.amount = kopecks(Decimal(item.price or 0) * (item.quantity or 0))
+        gross = Decimal(item.price or 0) * (item.quantity or 0)
+        item.amount = kopecks(gross * (100 - Decimal(item.discount or 0)) / 100)
         total += item.amount
     order.total = kopecks(total)
     order.payment_status = payments.payment_status(order.total, order.paid)
@@ -149,6 +150,15 @@ def notify_order(session: Session, order: Order, *, is_new: bool) -> None:
         reschedule_reminder(session, order)  # moved, cancelled or done: not at the old time
 
 
+def discount_for(customer: Customer | None) -> Decimal:
+    """The discount an order's items get: the customer's own or their category's, the larger."""
+    if customer is None:
+        return ZERO
+    own = Decimal(customer.discount or 0)
+    category = Decimal(customer.category.discount or 0) if customer.category is not None else ZERO
+    return max(own, category)
+
+
 def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> OrderItem:
     check_quantity(quantity)
     item = OrderItem(
@@ -156,6 +166,7 @@ def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> Orde
         name=catalog_item.name,
         price=catalog_item.price,
         quantity=quantity,
+        discount=discount_for(order.customer),
     )
     order.items.append(item)
     recalculate(order)
@@ -169,6 +180,8 @@ def prepare_order_item(session: Session, item: OrderItem) -> OrderItem:
         item.name = item.name or item.catalog_item.name
         if item.price is None:
             item.price = item.catalog_item.price
+    if item.id is None and item.order is not None:
+        item.discount = discount_for(item.order.customer)  # the customer's, as on the card's form
     if item.order is not None and item not in item.order.items:
         item.order.items.append(item)
     check_quantity(item.quantity)

@@ -328,15 +328,19 @@ class OrderItemView(KartotekaModelView):
     datamodel = Interface(OrderItem, eager=[joinedload(OrderItem.catalog_item)])
     list_title = _l("Позиции заказа")
     show_title = add_title = edit_title = _l("Позиция заказа")
-    label_columns = {"catalog_item": _l("Услуга или товар"), "name": _l("Наименование")}
-    list_columns = ["name", "quantity", "price", "amount"]
+    label_columns = {
+        "catalog_item": _l("Услуга или товар"),
+        "name": _l("Наименование"),
+        "discount": _l("Скидка, %"),
+    }
+    list_columns = ["name", "quantity", "price", "discount", "amount"]
     add_columns = edit_columns = ["order", "catalog_item", "quantity", "price"]
     add_form_extra_fields = edit_form_extra_fields = {
         "price": LocalDecimalField(
             _l("Цена"), validators=[Optional()], description=_l("Пусто — цена из каталога")
         )
     }
-    show_columns = ["order", "catalog_item", "name", "quantity", "price", "amount"]
+    show_columns = ["order", "catalog_item", "name", "quantity", "price", "discount", "amount"]
     search_columns = ["name"]
 
     def prepare(self, item, is_new):

@@ -468,3 +468,45 @@ def test_the_rq_job_burns_expired_bonuses_and_tells_only_customers_who_agreed(ap
     sent = {m.customer_id for m in told if m.status.value == "sent"}
     assert sent == {agreed.id}, [(ids[m.customer_id].last_name, m.status, m.body) for m in told]
     assert any("списано 50,00" in m.body.replace("\xa0", " ") for m in told if m.customer_id == agreed.id)
+
+
+@pytest.mark.parametrize(
+    ("own", "category", "applied", "total"),
+    [
+        ("5", "10", "10", "2700.00"),
+        ("15", "10", "15", "2550.00"),
+        ("0", "0", "0", "3000.00"),
+        ("0", "12.5", "12.5", "2625.00"),
+    ],
+)
+def test_the_larger_of_the_customers_and_the_categorys_discount_applies_to_a_booking(
+    ctx, login_as, own, category, applied, total
+):
+    from app.models import CustomerCategory, OrderItem
+
+    group = CustomerCategory(name="Постоянные", discount=Decimal(category))
+    ctx.add(group)
+    ctx.commit()
+    customer = factories.customer(ctx, category_id=group.id, discount=Decimal(own))
+    item = factories.catalog_item(ctx, "Массаж", "1500.00")
+    client = login_as("reception")
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    # the booking form says the discount before anything is saved, and gives the script the prices
+    shown = re.search(r'class="order-discount">([^<]*)<', card)[1].replace("\xa0", " ")
+    assert shown == f"Скидка клиента: {applied.replace('.', ',')} %"
+    assert f"""data-prices='{{"{item.id}": "1500.00"}}'""" in card
+    booked = client.post(
+        f"/customerview/{customer.id}/orders",
+        data={"kind": "visit", "catalog_item": item.id, "quantity": "2"},
+    )
+    assert booked.status_code == 302
+    ctx.expire_all()
+    order = ctx.query(Order).one()
+    line = ctx.query(OrderItem).one()
+    assert (line.price, line.discount, line.amount, order.total) == (
+        Decimal("1500.00"),
+        Decimal(applied),
+        Decimal(total),
+        Decimal(total),
+    )
+    assert order.debt == Decimal(total)

@@ -6,6 +6,8 @@
   becomes one payment (method «Наличные», at the order's last change, no author,
   commented as migrated), and each return already «Деньги возвращены» becomes its
   refund, so that «Оплачено» is the sum of the payments from now on.
+- order_item.discount: the customer's or the category's discount (the larger) applied to
+  an item when it is added; existing items keep 0 (their amounts were paid as they are).
 - customer_category.bonus_percent: bonuses accrued on what its customers pay.
 - message_template: «Сгорание бонусов» on every channel (the job that burns expired
   bonuses tells a customer who agreed to such messages).
@@ -115,6 +117,10 @@ def upgrade():
         batch_op.add_column(
             sa.Column("bonus_percent", sa.Numeric(precision=5, scale=2), server_default="0", nullable=False)
         )
+    with op.batch_alter_table("order_item", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("discount", sa.Numeric(precision=5, scale=2), server_default="0", nullable=False)
+        )
     _payments_of_typed_totals()
     _opening_balances()
     from app.notifications import install_default_templates
@@ -193,6 +199,8 @@ def downgrade():
     op.execute("DELETE FROM message_template WHERE message_type = 'bonus_expired'")
     with op.batch_alter_table("customer_category", schema=None) as batch_op:
         batch_op.drop_column("bonus_percent")
+    with op.batch_alter_table("order_item", schema=None) as batch_op:
+        batch_op.drop_column("discount")
     # «Оплачено» was a running total that refunds did not change
     op.execute(
         "UPDATE customer_order SET paid = COALESCE((SELECT SUM(p.amount) FROM payment p "
