@@ -241,6 +241,7 @@ class PaymentView(PaymentScreen):
     label_columns = PAYMENT_LABELS
     list_columns = ["paid_at", "customer", "order", "kind", "method", "amount", "created_by", "comment"]
     list_sql = {"kind": ListColumn(Payment.return_id, Payment.reverses_id, read=models.payment_kind)}
+    order_columns = ["paid_at", "method", "amount", "comment"]
     add_columns = ["order", "amount", "method", "paid_at", "comment"]
     add_form_extra_fields = {
         "paid_at": LocalDateTimeField(_l("Когда"), validators=[Optional()], description=_l("Пусто — сейчас"))
@@ -464,6 +465,17 @@ class OrderTab(OrderView):
         "pay",
     ]
     formatters_columns = {**OrderView.formatters_columns, "pay": pay_link}
+    order_columns = [
+        "id",
+        "created_on",
+        "kind",
+        "visit_at",
+        "status",
+        "payment_status",
+        "total",
+        "paid",
+        "debt",
+    ]
 
 
 class ReturnView(KartotekaModelView):
