@@ -510,3 +510,47 @@ def test_the_larger_of_the_customers_and_the_categorys_discount_applies_to_a_boo
         Decimal(total),
     )
     assert order.debt == Decimal(total)
+
+
+def test_migration_0017_turns_typed_totals_refunds_and_balances_into_records(tmp_path):
+    """«Оплачено» was a typed running total (a refund did not change it) and the balances
+    were numbers only the demo filled: after 0017 each is the sum of its records."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from tests.test_schema import database_at
+
+    now = "2026-11-20 09:00:00"
+    with database_at(tmp_path, "0016") as upgrade:
+        for statement in (
+            "INSERT INTO customer (id, last_name, first_name, customer_type, status, name_search, discount, "
+            "bonus_balance, deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+            f"(1, 'Ёлкина', 'Вера', 'individual', 'active', ' елкина вера', 0, 150, 5000, '{now}', 1, '{now}', '{now}')",
+            "INSERT INTO customer_order (id, customer_id, kind, status, payment_status, total, paid, "
+            f"created_on, changed_on) VALUES (1, 1, 'visit', 'completed', 'paid', 1500, 1500, '{now}', '{now}'), "
+            f"(2, 1, 'visit', 'new', 'unpaid', 900, 0, '{now}', '{now}')",
+            "INSERT INTO customer_return (id, customer_id, order_id, amount, reason, status, created_on, changed_on) "
+            f"VALUES (1, 1, 1, 500, 'Не понравилось', 'refunded', '{now}', '{now}'), "
+            f"(2, 1, 1, 100, 'Ждёт решения', 'requested', '{now}', '{now}')",
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+        upgrade()
+        rows = db.session.execute(
+            text("SELECT order_id, amount, method, return_id FROM payment ORDER BY amount DESC")
+        ).all()
+        assert [(o, Decimal(str(a)), m, r) for o, a, m, r in rows] == [
+            (1, Decimal("1500"), "cash", None),
+            (1, Decimal("-500"), "cash", 1),
+        ]
+        paid, status = db.session.execute(
+            text("SELECT paid, payment_status FROM customer_order WHERE id = 1")
+        ).one()
+        assert (Decimal(str(paid)), status) == (Decimal("1000"), "partial")
+        opening = db.session.execute(
+            text("SELECT account, kind, amount FROM account_operation ORDER BY account")
+        ).all()
+        assert [(a, k, Decimal(str(x))) for a, k, x in opening] == [
+            ("bonus", "opening", Decimal("150")),
+            ("deposit", "opening", Decimal("5000")),
+        ]
