@@ -189,7 +189,7 @@ def accrue_bonuses(session: Session, payment: Payment) -> AccountOperation | Non
     bonus = kopecks(Decimal(payment.amount) * Decimal(percent or 0) / 100)
     if bonus <= 0:
         return None
-    days = int(current_app.config.get("BONUS_LIFETIME_DAYS", 365))
+    days = int(current_app.config["BONUS_LIFETIME_DAYS"])
     session.flush()
     return _move(
         session,
