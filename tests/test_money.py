@@ -554,3 +554,55 @@ def test_migration_0017_turns_typed_totals_refunds_and_balances_into_records(tmp
             ("bonus", "opening", Decimal("150")),
             ("deposit", "opening", Decimal("5000")),
         ]
+
+
+def test_the_front_desk_and_the_manager_scenario_through_the_screens(ctx, login_as):
+    """The issue's scenario over HTTP: a receptionist books a visit for a category
+    customer at the discounted price, takes part in cash and the rest from the deposit
+    (the card: debt 0, the deposit reduced); a manager refunds a return, and the order's
+    debt and the card follow."""
+    from app.models import CustomerCategory
+
+    regulars = CustomerCategory(name="Постоянные", discount=Decimal("10"))
+    ctx.add(regulars)
+    ctx.commit()
+    customer = factories.customer(ctx, category_id=regulars.id)
+    item = factories.catalog_item(ctx, "Массаж", "2000.00")
+    reception = login_as("reception")
+    top_up = {"customer": str(customer.id), "account": "deposit", "kind": "top_up", "amount": "5 000"}
+    assert reception.post("/accountoperationview/add", data=top_up).status_code == 302
+    card = reception.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "Скидка клиента: 10 %" in card.replace("\xa0", " ")
+    booked = reception.post(
+        f"/customerview/{customer.id}/orders",
+        data={"kind": "visit", "catalog_item": item.id, "quantity": "1"},
+    )
+    assert booked.status_code == 302
+    order = ctx.query(Order).one()
+    assert order.total == Decimal("1800.00")
+    pay = f"/paymentview/add?_flt_0_order={order.id}"
+    assert reception.post(pay, data={"amount": "500", "method": "cash"}).status_code == 302
+    assert reception.post(pay, data={"amount": "1 300", "method": "deposit"}).status_code == 302
+    card = reception.get(f"/customerview/show/{customer.id}").get_data(as_text=True).replace("\xa0", " ")
+    assert re.search(r'class="kpi-debt">0,00', card)
+    assert re.search(r'class="kpi-deposit">3 700,00', card)
+    assert f'href="{pay}"' not in card  # nothing owed: no «Принять оплату»
+    manager = login_as("manager")
+    asked = {"order": str(order.id), "amount": "800", "reason": "Сеанс сокращён"}
+    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).one()
+    for status in ("approved", "refunded"):
+        assert manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": status}).status_code == 302
+    order, summed = money_of(ctx, order.id)
+    assert (order.paid, summed, order.debt, order.payment_status.value) == (
+        Decimal("1000.00"),
+        Decimal("1000.00"),
+        Decimal("800.00"),
+        "partial",
+    )
+    # the order was last paid from the deposit: the refund goes back to it
+    assert balance(ctx, customer.id) == (Decimal("4500.00"), Decimal("4500.00"))
+    card = manager.get(f"/customerview/show/{customer.id}").get_data(as_text=True).replace("\xa0", " ")
+    assert re.search(r'class="kpi-debt">800,00', card)
+    assert re.search(r'class="kpi-deposit">4 500,00', card)
+    assert "Возврат денег" in card  # the «Платежи» tab
