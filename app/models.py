@@ -950,9 +950,9 @@ class Payment(Audited, Model):
 
     __tablename__ = "payment"
     id = Column(Integer, primary_key=True)
-    order_id = Column(
-        Integer, ForeignKey("customer_order.id", ondelete="CASCADE"), nullable=False, index=True
-    )
+    # an order or a return with payments is not deleted (the database refuses it too);
+    # deleting the customer takes their payments with them (customer_id cascades)
+    order_id = Column(Integer, ForeignKey("customer_order.id"), nullable=False, index=True)
     order = relationship(Order)
     customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
     customer = relationship(Customer)
@@ -962,7 +962,7 @@ class Payment(Audited, Model):
     comment = Column(Text)
     reverses_id = Column(Integer, ForeignKey("payment.id", ondelete="CASCADE"), unique=True)
     reverses = relationship("Payment", remote_side=[id], foreign_keys=[reverses_id])
-    return_id = Column(Integer, ForeignKey("customer_return.id", ondelete="CASCADE"), unique=True)
+    return_id = Column(Integer, ForeignKey("customer_return.id"), unique=True)
     refund_of = relationship(Return, foreign_keys=[return_id])
     __table_args__ = (CheckConstraint("amount <> 0", name="ck_payment_amount_nonzero"),)
 

@@ -544,3 +544,21 @@ def expire_bonuses(session: Session, now: dt.datetime | None = None) -> dict[int
             balance=money(balance_of(session, customer_id, Account.BONUS)),
         )
     return burnt
+
+
+def check_deletable(session: Session, record) -> None:
+    """An order or a return whose money moved is kept: the order is cancelled and its
+    money given back by a return; the database refuses the delete as well."""
+    if isinstance(record, Order) and record.id is not None:
+        if session.scalar(select(Payment.id).where(Payment.order_id == record.id).limit(1)) is not None:
+            raise ValidationFailed(
+                {
+                    None: _(
+                        "У заказа №%(id)s есть платежи: его не удаляют, а отменяют, деньги возвращают возвратом.",
+                        id=record.id,
+                    )
+                }
+            )
+    if isinstance(record, Return) and record.id is not None:
+        if session.scalar(select(Payment.id).where(Payment.return_id == record.id).limit(1)) is not None:
+            raise ValidationFailed({None: _("Деньги по возврату уже возвращены: удалить его нельзя.")})

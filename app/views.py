@@ -441,6 +441,9 @@ class OrderView(KartotekaModelView):
     def prepare(self, item, is_new):
         orders.prepare_order(self.datamodel.session, item, is_new=is_new)
 
+    def pre_delete(self, item):
+        payments.check_deletable(self.datamodel.session, item)
+
     @expose("/lookup")
     @has_access
     def lookup(self):
@@ -504,6 +507,9 @@ class ReturnView(KartotekaModelView):
     def prepare(self, item, is_new):
         card = lookups.card_customer() if is_new else None
         orders.prepare_return(self.datamodel.session, item, card_customer_id=card)
+
+    def pre_delete(self, item):
+        payments.check_deletable(self.datamodel.session, item)
 
 
 class ReturnTab(ReturnView):

@@ -606,3 +606,32 @@ def test_the_front_desk_and_the_manager_scenario_through_the_screens(ctx, login_
     assert re.search(r'class="kpi-debt">800,00', card)
     assert re.search(r'class="kpi-deposit">4 500,00', card)
     assert "Возврат денег" in card  # the «Платежи» tab
+
+
+def test_an_order_or_a_return_whose_money_moved_is_not_deleted_but_the_customer_is(ctx, login_as):
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("УЗИ", "2000.00", 1),), paid="2000")
+    manager = login_as("manager")
+    asked = {"order": str(order.id), "amount": "500", "reason": "Не пришёл врач"}
+    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).one()
+    for status in ("approved", "refunded"):
+        assert manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": status}).status_code == 302
+    refused = manager.post(f"/orderview/delete/{order.id}", follow_redirects=True).get_data(as_text=True)
+    assert "есть платежи: его не удаляют" in refused
+    refused = manager.post(f"/returnview/delete/{ret.id}", follow_redirects=True).get_data(as_text=True)
+    assert "удалить его нельзя" in refused
+    api = manager.delete(f"/api/v1/orders/{order.id}")
+    assert api.status_code == 422
+    ctx.expire_all()
+    assert (ctx.query(Order).count(), ctx.query(Return).count(), ctx.query(Payment).count()) == (1, 1, 2)
+    order, summed = money_of(ctx, order.id)
+    assert order.paid == summed == Decimal("1500.00")
+    # the customer's deletion (152-FZ) takes their money records with them
+    assert manager.post(f"/customerview/delete/{customer.id}").status_code == 302
+    ctx.expire_all()
+    assert (ctx.query(Order).count(), ctx.query(Payment).count(), ctx.query(AccountOperation).count()) == (
+        0,
+        0,
+        0,
+    )
