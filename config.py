@@ -106,6 +106,8 @@ class Config:
     LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO")
     # `flask kartoteka health` reports a problem when a due message waited longer.
     HEALTH_MAX_WAIT_SECONDS = float(os.environ.get("HEALTH_MAX_WAIT_SECONDS", "600"))
+    # Bonuses accrued on a payment burn after this many days (app/payments.py, the hourly expiry job).
+    BONUS_LIFETIME_DAYS = int(os.environ.get("BONUS_LIFETIME_DAYS", "365"))
 
     # Locale and time zone of the clinic.
     BABEL_DEFAULT_LOCALE = os.environ.get("BABEL_DEFAULT_LOCALE", "ru")

@@ -800,3 +800,41 @@ def journal_detail(text: str | None) -> str:
         return text or ""
     rows = ngettext("%(num)d запись", "%(num)d записей", int(found[2]))
     return f"{RESOURCE_LABELS[found[1]]}: {rows}"
+
+
+# ---------------------------------------------------------------------------
+# The customer's money (issue 18): payments, and the deposit and bonus accounts.
+# Taking a payment and topping up a deposit (selling) is the front desk's; giving
+# money back (reversing a payment) and adjusting a balance is the manager's; the
+# auditor reads it all; the specialist and the system administrator none of it.
+# A payment is never edited or deleted, by any role: its screen has no such route.
+# ---------------------------------------------------------------------------
+
+PAYMENTS = "Payments"
+ACCOUNTS = "Accounts"
+REFUND = ("can_refund", PAYMENTS)  # reverse a payment (a return's refund is the return's «Деньги возвращены»)
+ADJUST = ("can_adjust", ACCOUNTS)  # refund to a deposit, write off, accrue bonuses by hand
+CAPACITIES["refund"] = REFUND
+CAPACITIES["adjust"] = ADJUST
+METHOD_PERMISSIONS["reverse"] = METHOD_PERMISSIONS["reverse_payment"] = "refund"
+for _role, _levels in {
+    "manager": {PAYMENTS: WRITE, ACCOUNTS: WRITE},
+    "reception": {PAYMENTS: WRITE, ACCOUNTS: WRITE},
+    "auditor": {PAYMENTS: READ, ACCOUNTS: READ},
+}.items():
+    ROLES[_role].resources.update(_levels)
+ROLES["manager"] = RoleSpec(
+    **{**vars(ROLES["manager"]), "capacities": ROLES["manager"].capacities | {"refund", "adjust"}}
+)
+RESOURCE_LABELS[PAYMENTS] = _l("Платежи")
+RESOURCE_LABELS[ACCOUNTS] = _l("Счета клиентов (депозит, бонусы)")
+PERMISSION_LABELS["can_refund"] = _l("сторно платежей")
+PERMISSION_LABELS["can_adjust"] = _l("изменение остатков счетов")
+
+
+def may_refund() -> bool:
+    return may(*REFUND)
+
+
+def may_adjust() -> bool:
+    return may(*ADJUST)

@@ -20,7 +20,7 @@ from __future__ import annotations
 from . import access, views
 from .admin.api import PolicyApi, related_label  # noqa: F401
 from .admin.datamodel import Interface
-from .models import Customer, CustomerDocument, MedicalRecord, Note, Order
+from .models import AccountOperation, Customer, CustomerDocument, MedicalRecord, Note, Order, Payment
 
 
 class CustomerApi(PolicyApi):
@@ -73,8 +73,9 @@ class OrderApi(PolicyApi):
         "comment",
     ]
     search_columns = ["customer", "status"]
-    # the total comes from the order's items, the payment status from the amounts (app/orders.py)
-    add_columns = ["customer", "kind", "branch", "specialist", "visit_at", "paid", "comment"]
+    # the total comes from the order's items; «Оплачено» and the payment status from
+    # the order's payments (/api/v1/payments/, app/payments.py), never sent
+    add_columns = ["customer", "kind", "branch", "specialist", "visit_at", "comment"]
     edit_columns = [*add_columns, "status"]
 
 
@@ -128,4 +129,51 @@ class MedicalRecordApi(PolicyApi):
     edit_columns = ["allergies", "conditions", "medications", "contraindications", "text"]
 
 
-APIS = (CustomerApi, OrderApi, NoteApi, DocumentApi, MedicalRecordApi)
+class PaymentApi(PolicyApi):
+    """Payments are taken and read; never changed or deleted (a mistake is reversed on the screen)."""
+
+    view = views.PaymentView
+    resource_name = "payments"
+    class_permission_name = access.PAYMENTS
+    datamodel = Interface(Payment)
+    include_route_methods = {"get", "get_list", "info", "post"}
+    list_columns = show_columns = [
+        "id",
+        "order.id",
+        "customer.id",
+        "amount",
+        "method",
+        "paid_at",
+        "comment",
+        "reverses.id",
+        "refund_of.id",
+        "created_on",
+    ]
+    add_columns = ["order", "amount", "method", "paid_at", "comment"]
+    search_columns = ["order", "customer", "method"]
+
+
+class AccountOperationApi(PolicyApi):
+    """A customer's deposit and bonus operations: written and read, never changed."""
+
+    view = views.AccountOperationView
+    resource_name = "account-operations"
+    class_permission_name = access.ACCOUNTS
+    datamodel = Interface(AccountOperation)
+    include_route_methods = {"get", "get_list", "info", "post"}
+    list_columns = show_columns = [
+        "id",
+        "customer.id",
+        "account",
+        "kind",
+        "amount",
+        "payment.id",
+        "comment",
+        "expires_at",
+        "created_on",
+    ]
+    add_columns = ["customer", "account", "kind", "amount", "comment"]
+    search_columns = ["customer", "account"]
+
+
+APIS = (CustomerApi, OrderApi, NoteApi, DocumentApi, MedicalRecordApi, PaymentApi, AccountOperationApi)

@@ -15,17 +15,20 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from .models import (
+    AccountOperation,
     ChangeLog,
     Customer,
     CustomerDocument,
     MedicalRecord,
     Note,
     Order,
+    Payment,
     Return,
     Review,
 )
 
-TRACKED = (Customer, CustomerDocument, Order, Return, Review, Note, MedicalRecord)
+# a payment and an account's operation are only ever created: their history is who wrote them and when
+TRACKED = (Customer, CustomerDocument, Order, Return, Review, Note, MedicalRecord, Payment, AccountOperation)
 VALUELESS = (MedicalRecord,)
 SKIP = {"changed_on", "changed_by_fk", "created_on", "created_by_fk", "version", "name_search"}
 

@@ -17,6 +17,8 @@ from .customers import fold, name_search_key
 from .database import refresh_statistics
 from .extensions import db
 from .models import (
+    Account,
+    AccountOperation,
     AttributeKind,
     Branch,
     CatalogItem,
@@ -33,10 +35,13 @@ from .models import (
     MedicalRecord,
     ModerationStatus,
     Note,
+    OperationKind,
     Order,
     OrderItem,
     OrderKind,
     OrderStatus,
+    Payment,
+    PaymentMethod,
     PaymentStatus,
     Return,
     ReturnStatus,
@@ -427,6 +432,8 @@ def seed_demo(
     used_phones = set(session.scalars(select(Customer.phone)).all())
     rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m, rows_a = ([] for _ in range(10))
     variety = random.Random(seed * 7919 + 17)  # blanks and customer types: a stream of their own
+    money = random.Random(seed * 104729 + 18)  # payments and accounts: a stream of their own
+    rows_p, rows_x = [], []
     order_id = start_order
     counts = dict.fromkeys(("orders", "items", "returns", "reviews", "notes", "documents"), 0)
     for n in range(customers):
@@ -475,6 +482,7 @@ def seed_demo(
             }
         )
         _vary(variety, rows_c[-1], rows_a, ref["attributes"], registered)
+        _accounts(rows_x, rows_c[-1], managers)
         for tag in rng.sample(ref["tags"], rng.choice([0, 0, 1, 2])):
             rows_t.append({"customer_id": cid, "tag_id": tag})
         if rng.random() < 0.5:
@@ -555,6 +563,7 @@ def seed_demo(
                 }
             )
             counts["orders"] += 1
+            _payments(money, rows_p, rows_o[-1], managers)
             if rows_o[-1]["kind"] == OrderKind.VISIT and order_status == OrderStatus.COMPLETED:
                 last_visit = max(last_visit or created, created)  # the last completed visit
             if paid > 0 and rng.random() < 0.05:
@@ -620,7 +629,12 @@ def seed_demo(
             )
         if len(rows_c) >= BATCH:
             _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m, rows_a)
+            _flush(Payment, rows_p)
+            _flush(AccountOperation, rows_x)
     _flush_all(rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m, rows_a)
+    _flush(Payment, rows_p)
+    _flush(AccountOperation, rows_x)
+    _refunds(session, start_order)
     _fix_sequences()
     session.commit()
     # the planner's statistics for what was just written (autovacuum comes too late)
@@ -630,6 +644,104 @@ def seed_demo(
         f"documents: {counts['documents']}, "
         f"returns: {counts['returns']}, reviews: {counts['reviews']}, notes: {counts['notes']}"
     )
+
+
+PAYMENT_COMMENTS = ("Оплата на ресепшн", "Предоплата по телефону", None, None, None)
+
+
+def _payments(money: random.Random, rows_p: list, order: dict, staff: list) -> None:
+    """What was paid for an order as payments: one, or (a third of the time) two parts
+    by different methods; some without a comment, as a front desk leaves them."""
+    paid = order["paid"]
+    if paid <= 0:
+        return
+    first = paid
+    if paid >= 2 and money.random() < 0.33:
+        first = (paid * Decimal(money.choice(["0.3", "0.5", "0.7"]))).quantize(Decimal("0.01"))
+    methods = [PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.CARD, PaymentMethod.TRANSFER]
+    for part, shift in ((first, 0), (paid - first, 1)):
+        if part <= 0:
+            continue
+        at = order["created_on"] + dt.timedelta(days=shift, minutes=money.randint(0, 90))
+        rows_p.append(
+            {
+                "order_id": order["id"],
+                "customer_id": order["customer_id"],
+                "amount": part,
+                "method": money.choice(methods),
+                "paid_at": at,
+                "comment": money.choice(PAYMENT_COMMENTS),
+                "reverses_id": None,
+                "return_id": None,
+                "created_by_fk": money.choice(staff),
+                "changed_by_fk": None,
+                "created_on": at,
+                "changed_on": at,
+            }
+        )
+
+
+def _accounts(rows_x: list, customer: dict, staff: list) -> None:
+    """A balance the demo gives a customer is the sum of its operations: a deposit paid
+    in advance, welcome bonuses."""
+    for account, kind, column, comment in (
+        (Account.DEPOSIT, OperationKind.TOP_UP, "deposit_balance", "Предоплата за курс процедур"),
+        (Account.BONUS, OperationKind.ACCRUAL, "bonus_balance", "Приветственные бонусы"),
+    ):
+        if customer[column] > 0:
+            rows_x.append(
+                {
+                    "customer_id": customer["id"],
+                    "account": account,
+                    "kind": kind,
+                    "amount": customer[column],
+                    "payment_id": None,
+                    "comment": comment,
+                    "expires_at": None,
+                    "created_by_fk": staff[0],
+                    "changed_by_fk": None,
+                    "created_on": customer["registered_at"],
+                    "changed_on": customer["registered_at"],
+                }
+            )
+
+
+def _refunds(session, start_order: int) -> None:
+    """A return the demo marks «Деньги возвращены» is refunded as a payment of its own."""
+    from sqlalchemy import update
+
+    from .payments import payment_status
+
+    refunded = session.execute(
+        select(
+            Return.id, Return.order_id, Return.customer_id, Return.amount, Return.reason, Return.created_on
+        )
+        .where(Return.order_id >= start_order, Return.status == ReturnStatus.REFUNDED)
+        .order_by(Return.id)
+    ).all()
+    for return_id, order_id, customer_id, amount, reason, at in refunded:
+        total, paid = session.execute(select(Order.total, Order.paid).where(Order.id == order_id)).one()
+        amount = min(amount, paid)
+        if amount <= 0:
+            continue
+        session.execute(
+            insert(Payment).values(
+                order_id=order_id,
+                customer_id=customer_id,
+                amount=-amount,
+                method=PaymentMethod.CARD,
+                paid_at=at,
+                comment=reason,
+                return_id=return_id,
+                created_on=at,
+                changed_on=at,
+            )
+        )
+        session.execute(
+            update(Order)
+            .where(Order.id == order_id)
+            .values(paid=paid - amount, payment_status=payment_status(total, paid - amount))
+        )
 
 
 def _vary(variety: random.Random, row: dict, rows_a: list, attributes: dict, registered) -> None:
@@ -694,6 +806,8 @@ SEEDED_TABLES = (
     "review",
     "note",
     "medical_record",
+    "payment",
+    "account_operation",
 )
 
 

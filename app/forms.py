@@ -14,7 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
-from .admin.fields import LabeledEnumField, ListedChoice, LocalDateTimeField, LocalDecimalField, PlainText
+from .admin.fields import LabeledEnumField, ListedChoice, LocalDateTimeField, PlainText
 from .extensions import db
 from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
 
@@ -77,16 +77,16 @@ class OrderInlineForm(FlaskForm):
         widget=Select2Widget(),
     )
     visit_at = LocalDateTimeField(_l("Дата и время визита"), validators=[Optional()])
-    paid = LocalDecimalField(
-        _l("Оплачено"),
-        places=2,
-        default=0,
-        validators=[
-            Optional(),
-            NumberRange(min=0, message=_l("Оплата не может быть отрицательной.")),
-        ],
-    )
     comment = TextAreaField(_l("Комментарий"), validators=[Optional(), PlainText()])
+
+
+class ReverseForm(FlaskForm):
+    """«Сторнировать»: a payment is corrected by a reversing one, with a reason."""
+
+    reason = TextAreaField(
+        _l("Причина сторно"),
+        validators=[DataRequired(message=_l("Укажите причину сторнирования."))],
+    )
 
 
 class StatusForm(FlaskForm):

@@ -254,6 +254,8 @@ class CustomerCategory(Audited, Model):
     id = Column(Integer, primary_key=True)
     name = Column(String(100), unique=True, nullable=False)
     discount = Column(Numeric(5, 2), default=ZERO, nullable=False)
+    # bonuses accrued on what a customer of this category pays (app/payments.py)
+    bonus_percent = Column(Numeric(5, 2), default=ZERO, nullable=False)
 
     def __str__(self):
         return self.name
@@ -458,6 +460,11 @@ class Order(Audited, Model):
         orders list answered 500: FAB offers a sort link for it)."""
         return case((cls.status == OrderStatus.CANCELLED, ZERO), else_=cls.total - cls.paid)
 
+    @property
+    def pay(self) -> int | None:
+        """The order's number where something is owed: the card's «Принять оплату»."""
+        return self.id if self.debt > 0 else None
+
     def __str__(self):
         return str(_l("Заказ №%(id)s", id=self.id))
 
@@ -477,6 +484,8 @@ class OrderItem(Model):
     name = Column(String(200), nullable=False)
     quantity = Column(Integer, default=1, nullable=False)
     price = Column(MONEY, nullable=False)
+    # the customer's or their category's discount, the larger, when the item was added (app/orders.py)
+    discount = Column(Numeric(5, 2), default=ZERO, nullable=False)
     amount = Column(MONEY, nullable=False)
     __table_args__ = (
         CheckConstraint("quantity > 0", name="ck_order_item_qty"),
@@ -752,6 +761,7 @@ class MessageType(LabeledEnum):
     RETURN_STATUS = "return_status", _l("Решение по возврату"), True
     MANUAL = "manual", _l("Сообщение сотрудника"), True
     MARKETING = "marketing", _l("Рекламная рассылка"), True
+    BONUS_EXPIRED = "bonus_expired", _l("Сгорание бонусов"), True
 
     @property
     def customer_facing(self) -> bool:
@@ -911,3 +921,112 @@ class NotificationConsent(Audited, Model):
     __table_args__ = (
         UniqueConstraint("customer_id", "message_type", "channel", name="uq_consent_customer_type_channel"),
     )
+
+
+# --------------------------------------------------------------------------
+# The customer's money (issue 18): payments as records, accounts as ledgers
+# --------------------------------------------------------------------------
+
+
+class PaymentMethod(LabeledEnum):
+    """How a payment was made. The flag: the customer's account it is taken from."""
+
+    CASH = "cash", _l("Наличные")
+    CARD = "card", _l("Карта")
+    TRANSFER = "transfer", _l("Перевод")
+    DEPOSIT = "deposit", _l("С депозита"), "deposit"
+    BONUS = "bonus", _l("Бонусами"), "bonus"
+    CERTIFICATE = "certificate", _l("Сертификатом")
+
+    @property
+    def account(self) -> str | None:
+        return self.flag
+
+
+class Payment(Audited, Model):
+    """Money received for an order (positive) or given back (negative: a refund of a
+    return, or the reversal of a mistaken payment). Never edited, never deleted: the
+    order's «Оплачено» is the sum of its payments (app/payments.py keeps it)."""
+
+    __tablename__ = "payment"
+    id = Column(Integer, primary_key=True)
+    # an order or a return with payments is not deleted (the database refuses it too);
+    # deleting the customer takes their payments with them (customer_id cascades)
+    order_id = Column(Integer, ForeignKey("customer_order.id"), nullable=False, index=True)
+    order = relationship(Order)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer = relationship(Customer)
+    amount = Column(MONEY, nullable=False)
+    method = Column(_enum(PaymentMethod, "payment_method"), nullable=False)
+    paid_at = Column(DateTime, nullable=False, default=utcnow)
+    comment = Column(Text)
+    reverses_id = Column(Integer, ForeignKey("payment.id", ondelete="CASCADE"), unique=True)
+    reverses = relationship("Payment", remote_side=[id], foreign_keys=[reverses_id])
+    return_id = Column(Integer, ForeignKey("customer_return.id"), unique=True)
+    refund_of = relationship(Return, foreign_keys=[return_id])
+    __table_args__ = (CheckConstraint("amount <> 0", name="ck_payment_amount_nonzero"),)
+
+    @property
+    def kind(self) -> str:
+        return payment_kind(self.return_id, self.reverses_id)
+
+    def __str__(self):
+        return str(_l("Платёж №%(id)s", id=self.id))
+
+
+def payment_kind(return_id, reverses_id) -> str:
+    """What a payment is: a payment, a return's refund, or the reversal of a mistake."""
+    if return_id is not None:
+        return str(_l("Возврат денег"))
+    if reverses_id is not None:
+        return str(_l("Сторно"))
+    return str(_l("Оплата"))
+
+
+class Account(LabeledEnum):
+    DEPOSIT = "deposit", _l("Депозит")
+    BONUS = "bonus", _l("Бонусы")
+
+
+class OperationKind(LabeledEnum):
+    """What moved money on an account. The flag: the sign it is written with."""
+
+    TOP_UP = "top_up", _l("Пополнение"), 1
+    PAYMENT = "payment", _l("Оплата заказа"), -1
+    REFUND = "refund", _l("Возврат на счёт"), 1
+    ACCRUAL = "accrual", _l("Начисление"), 1
+    WRITE_OFF = "write_off", _l("Списание"), -1
+    EXPIRY = "expiry", _l("Сгорание"), -1
+    OPENING = "opening", _l("Остаток на начало учёта"), 1
+
+
+class AccountOperation(Audited, Model):
+    """One movement on a customer's deposit or bonus account; the balance is the sum
+    of the amounts (signed), kept on the customer in the same transaction."""
+
+    __tablename__ = "account_operation"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer = relationship(Customer)
+    account = Column(_enum(Account, "account"), nullable=False)
+    kind = Column(_enum(OperationKind, "operation_kind"), nullable=False)
+    amount = Column(MONEY, nullable=False)
+    payment_id = Column(Integer, ForeignKey("payment.id", ondelete="CASCADE"), index=True)
+    payment = relationship(Payment)
+    comment = Column(Text)
+    expires_at = Column(DateTime)  # bonuses: when what is left of this accrual burns
+    closed_at = Column(DateTime)  # when its expiry was settled (what was left of it burnt)
+    __table_args__ = (
+        CheckConstraint("amount <> 0", name="ck_account_operation_nonzero"),
+        Index("ix_account_operation_customer_account", "customer_id", "account"),
+    )
+
+    def __str__(self):
+        return str(_l("Операция №%(id)s", id=self.id))
+
+
+def kopecks(value) -> Decimal:
+    """An amount rounded to kopecks: the one rounding rule money follows (half up)."""
+    from decimal import ROUND_HALF_UP
+
+    return Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)

@@ -79,7 +79,13 @@ DEFAULT_TEMPLATES = {
     ),
     MessageType.MANUAL: ("Сообщение", "{{ text }}"),
     MessageType.MARKETING: ("Предложение для вас", "{{ text }}"),
+    MessageType.BONUS_EXPIRED: (
+        "Бонусы сгорели",
+        "{{ customer.first_name }}, срок ваших бонусов истёк: списано {{ amount }}. Остаток: {{ balance }}. {{ clinic }}",
+    ),
 }
+# Types a customer receives only after agreeing to them (a consent row that allows it).
+OPT_IN = frozenset({MessageType.MARKETING, MessageType.BONUS_EXPIRED})
 
 
 def install_default_templates(connection) -> int:
@@ -261,6 +267,8 @@ def check_template(template: MessageTemplate) -> None:
         },
         "status": "Одобрен",
         "text": "Текст",
+        "amount": "300,00 ₽",
+        "balance": "1 200,00 ₽",
     }
     for field, source in (("subject", template.subject or ""), ("body", template.body or "")):
         try:
@@ -287,7 +295,7 @@ def consent_allows(session: Session, customer_id: int, message_type: MessageType
     ).first()
     if row is not None:
         return row.allowed
-    return message_type != MessageType.MARKETING
+    return message_type not in OPT_IN
 
 
 def set_consent(

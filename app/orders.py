@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from . import payments
 from .errors import ValidationFailed
 from .models import (
     ZERO,
@@ -18,15 +19,14 @@ from .models import (
     OrderItem,
     OrderKind,
     OrderStatus,
-    PaymentStatus,
     Return,
     ReturnStatus,
     Review,
     column_limit,
+    kopecks,
     utcnow,
 )
 
-CENT = Decimal("0.01")
 MAX_QUANTITY = 9_999  # of one service or product in one order
 MAX_AMOUNT = column_limit(Order.__table__.c.total)  # what a money column holds
 
@@ -57,16 +57,11 @@ def recalculate(order: Order) -> Order:
             item.price = item.catalog_item.price
         if not item.name and item.catalog_item is not None:
             item.name = item.catalog_item.name
-        item.amount = (Decimal(item.price or 0) * (item.quantity or 0)).quantize(CENT)
+        gross = Decimal(item.price or 0) * (item.quantity or 0)
+        item.amount = kopecks(gross * (100 - Decimal(item.discount or 0)) / 100)
         total += item.amount
-    order.total = total.quantize(CENT)
-    paid = Decimal(order.paid or 0)
-    if paid <= 0:
-        order.payment_status = PaymentStatus.UNPAID
-    elif paid < order.total:
-        order.payment_status = PaymentStatus.PARTIAL
-    else:
-        order.payment_status = PaymentStatus.PAID
+    order.total = kopecks(total)
+    order.payment_status = payments.payment_status(order.total, order.paid)
     return order
 
 
@@ -89,20 +84,12 @@ def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
             order.status = OrderStatus.REVIEW
         elif order.status is None:
             order.status = OrderStatus.NEW
-    paid = order.paid if order.paid is not None else ZERO
-    if paid < 0:
-        raise ValidationFailed({"paid": _("Оплаченная сумма не может быть отрицательной.")})
-    if paid > MAX_AMOUNT:
-        raise ValidationFailed(
-            {"paid": _("Оплачено больше суммы заказа: оплата не может превышать итог заказа.")}
-        )
-    order.paid = Decimal(paid).quantize(CENT)
+    # «Оплачено» is the sum of the order's payments (app/payments.py), never typed
+    order.paid = order.paid if order.paid is not None else ZERO
     recalculate(order)
     check_total(order)
     if order.paid > order.total:
-        raise ValidationFailed(
-            {"paid": _("Оплачено больше суммы заказа: оплата не может превышать итог заказа.")}
-        )
+        raise ValidationFailed({None: _("После изменения оплата превысит сумму заказа.")})
     notify_order(session, order, is_new=is_new)
     follow_last_visit(session, order)
     return order
@@ -163,6 +150,15 @@ def notify_order(session: Session, order: Order, *, is_new: bool) -> None:
         reschedule_reminder(session, order)  # moved, cancelled or done: not at the old time
 
 
+def discount_for(customer: Customer | None) -> Decimal:
+    """The discount an order's items get: the customer's own or their category's, the larger."""
+    if customer is None:
+        return ZERO
+    own = Decimal(customer.discount or 0)
+    category = Decimal(customer.category.discount or 0) if customer.category is not None else ZERO
+    return max(own, category)
+
+
 def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> OrderItem:
     check_quantity(quantity)
     item = OrderItem(
@@ -170,6 +166,7 @@ def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> Orde
         name=catalog_item.name,
         price=catalog_item.price,
         quantity=quantity,
+        discount=discount_for(order.customer),
     )
     order.items.append(item)
     recalculate(order)
@@ -193,6 +190,8 @@ def prepare_order_item(session: Session, item: OrderItem) -> OrderItem:
     item.name = item.name or item.catalog_item.name
     if item.price is None:
         item.price = item.catalog_item.price
+    if item.id is None and item.order is not None:
+        item.discount = discount_for(item.order.customer)  # the customer's, as on the card's form
     if item.order is not None and item not in item.order.items:
         item.order.items.append(item)
     check_quantity(item.quantity)
@@ -208,15 +207,6 @@ def prepare_order_item(session: Session, item: OrderItem) -> OrderItem:
     return item
 
 
-def returned_amount(session: Session, order_id: int, exclude_id: int | None = None) -> Decimal:
-    stmt = select(func.coalesce(func.sum(Return.amount), 0)).where(
-        Return.order_id == order_id, Return.status != ReturnStatus.REJECTED
-    )
-    if exclude_id is not None:
-        stmt = stmt.where(Return.id != exclude_id)
-    return Decimal(session.scalar(stmt))
-
-
 def prepare_return(session: Session, ret: Return, card_customer_id: int | None = None) -> Return:
     """A return cannot exceed what was paid for its order (minus earlier returns);
     added on a customer's card (``card_customer_id``), its order is that customer's."""
@@ -230,8 +220,14 @@ def prepare_return(session: Session, ret: Return, card_customer_id: int | None =
         raise ValidationFailed({"amount": _("Сумма возврата должна быть больше нуля.")})
     if not (ret.reason or "").strip():
         raise ValidationFailed({"reason": _("Укажите причину возврата.")})
+    from sqlalchemy import inspect
+
+    state = inspect(ret)
+    if state.persistent and ret.status == ReturnStatus.REFUNDED and state.attrs.amount.history.has_changes():
+        raise ValidationFailed({"amount": _("Деньги по возврату уже возвращены: сумму не изменить.")})
     with session.no_autoflush:
-        available = Decimal(order.paid) - returned_amount(session, order.id, ret.id)
+        # what was paid (refunds already taken off) less the returns still promised
+        available = Decimal(order.paid) - payments.pending_returns(session, order.id, ret.id)
     check_return_step(session, ret)
     if ret.status != ReturnStatus.REJECTED and ret.amount > available:
         from .formatting import money
@@ -279,6 +275,8 @@ def check_return_step(session: Session, ret: Return) -> None:
                 else _("Возврат в статусе «%(current)s» уже завершён.", current=before.label)
             }
         )
+    if ret.status == ReturnStatus.REFUNDED:
+        payments.refund_return(session, ret)
     if ret.status.final and ret.customer is not None:
         queue_notification(
             session, ret.customer, MessageType.RETURN_STATUS, order=ret.order, status=str(ret.status)

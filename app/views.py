@@ -33,6 +33,7 @@ from . import (
     models,
     notifications,
     orders,
+    payments,
 )
 from .admin import lookups, sessions
 from .admin.base import KartotekaModelView, bulk_action
@@ -46,14 +47,17 @@ from .admin.datamodel import (
     ListColumn,
 )
 from .admin.fields import (
+    LocalDateTimeField,
     LocalDecimalField,
 )
 from .admin.history import HistoryView
 from .admin.links import card_link
+from .admin.money import AccountScreen, PaymentScreen, pay_link
 from .admin.queue import NotificationQueueView
 from .extensions import db
 from .models import (
     AccessLog,
+    AccountOperation,
     Branch,
     CatalogItem,
     ChangeLog,
@@ -72,6 +76,7 @@ from .models import (
     NotificationConsent,
     Order,
     OrderItem,
+    Payment,
     Return,
     Review,
     Tag,
@@ -105,13 +110,14 @@ class CategoryView(ReferenceView):
     datamodel = Interface(CustomerCategory)
     list_title = _l("Категории клиентов")
     show_title = add_title = edit_title = _l("Категория клиентов")
-    label_columns = {"discount": _l("Скидка, %")}
-    list_columns = add_columns = edit_columns = show_columns = ["name", "discount"]
+    label_columns = {"discount": _l("Скидка, %"), "bonus_percent": _l("Бонусы с оплаты, %")}
+    list_columns = add_columns = edit_columns = show_columns = ["name", "discount", "bonus_percent"]
     search_columns = ["name"]
     base_order = ("name", "asc")
 
     def prepare(self, item, is_new):
         customers.prepare_category(item)
+        payments.check_percent(item)
 
 
 class TagView(ReferenceView):
@@ -208,7 +214,118 @@ ORDER_LABELS = {
     "paid": _l("Оплачено"),
     "debt": _l("Долг"),
     "items": _l("Позиции"),
+    "pay": _l("Оплата"),
 }
+
+PAYMENT_LABELS = {
+    "order": _l("Заказ"),
+    "amount": _l("Сумма"),
+    "method": _l("Способ оплаты"),
+    "paid_at": _l("Когда"),
+    "comment": _l("Комментарий"),
+    "kind": _l("Операция"),
+    "created_by": _l("Кто принял"),
+    "reverses": _l("Сторнирует платёж"),
+    "refund_of": _l("Возврат"),
+}
+
+
+class PaymentView(PaymentScreen):
+    """«Платежи»: money received for orders and given back; «Принять оплату» is its form.
+    Never edited or deleted: a mistake is reversed (PaymentScreen, app/payments.py)."""
+
+    class_permission_name = access.PAYMENTS
+    datamodel = Interface(
+        Payment,
+        eager=[joinedload(Payment.customer), joinedload(Payment.order), joinedload(Payment.created_by)],
+    )
+    list_title = _l("Платежи")
+    show_title = record_label = _l("Платёж")
+    add_title = _l("Принять оплату")
+    label_columns = PAYMENT_LABELS
+    list_columns = ["paid_at", "customer", "order", "kind", "method", "amount", "created_by", "comment"]
+    list_sql = {"kind": ListColumn(Payment.return_id, Payment.reverses_id, read=models.payment_kind)}
+    order_columns = ["paid_at", "method", "amount", "comment"]
+    add_columns = ["order", "amount", "method", "paid_at", "comment"]
+    add_form_extra_fields = {
+        "paid_at": LocalDateTimeField(_l("Когда"), validators=[Optional()], description=_l("Пусто — сейчас"))
+    }
+    show_columns = [
+        "id",
+        "customer",
+        "order",
+        "kind",
+        "method",
+        "amount",
+        "paid_at",
+        "created_by",
+        "comment",
+        "reverses",
+        "refund_of",
+        "created_on",
+    ]
+    search_columns = ["method", "paid_at"]
+    custom_filters = {"paid_at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    base_order = ("id", "desc")
+
+
+class PaymentTab(PaymentView):
+    list_columns = ["paid_at", "order", "kind", "method", "amount", "created_by", "comment"]
+
+
+class OrderPaymentTab(PaymentView):
+    list_columns = ["paid_at", "kind", "method", "amount", "created_by", "comment"]
+
+
+ACCOUNT_LABELS = {
+    "account": _l("Счёт"),
+    "kind": _l("Операция"),
+    "amount": _l("Сумма"),
+    "payment": _l("Платёж"),
+    "comment": _l("Причина или комментарий"),
+    "expires_at": _l("Сгорает"),
+    "created_by": _l("Кто провёл"),
+    "created_on": _l("Когда"),
+}
+
+
+class AccountOperationView(AccountScreen):
+    """«Счета»: the deposit's and the bonuses' operations; the balance is their sum."""
+
+    class_permission_name = access.ACCOUNTS
+    datamodel = Interface(
+        AccountOperation,
+        eager=[joinedload(AccountOperation.customer), joinedload(AccountOperation.created_by)],
+    )
+    list_title = _l("Операции по счетам")
+    show_title = add_title = record_label = _l("Операция по счёту")
+    label_columns = ACCOUNT_LABELS
+    list_columns = ["created_on", "customer", "account", "kind", "amount", "payment", "created_by", "comment"]
+    add_columns = ["customer", "account", "kind", "amount", "comment"]
+    show_columns = [
+        "id",
+        "customer",
+        "account",
+        "kind",
+        "amount",
+        "payment",
+        "expires_at",
+        "comment",
+        "created_by",
+        "created_on",
+    ]
+    description_columns = {
+        "kind": _l(
+            "Пополнение — деньги получены; возврат на счёт и списание — только управляющий, с причиной"
+        )
+    }
+    search_columns = ["account", "kind", "created_on"]
+    custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    base_order = ("id", "desc")
+
+
+class AccountOperationTab(AccountOperationView):
+    list_columns = ["created_on", "account", "kind", "amount", "payment", "created_by", "comment"]
 
 
 class OrderItemView(KartotekaModelView):
@@ -216,15 +333,19 @@ class OrderItemView(KartotekaModelView):
     datamodel = Interface(OrderItem, eager=[joinedload(OrderItem.catalog_item)])
     list_title = _l("Позиции заказа")
     show_title = add_title = edit_title = _l("Позиция заказа")
-    label_columns = {"catalog_item": _l("Услуга или товар"), "name": _l("Наименование")}
-    list_columns = ["name", "quantity", "price", "amount"]
+    label_columns = {
+        "catalog_item": _l("Услуга или товар"),
+        "name": _l("Наименование"),
+        "discount": _l("Скидка, %"),
+    }
+    list_columns = ["name", "quantity", "price", "discount", "amount"]
     add_columns = edit_columns = ["order", "catalog_item", "quantity", "price"]
     add_form_extra_fields = edit_form_extra_fields = {
         "price": LocalDecimalField(
             _l("Цена"), validators=[Optional()], description=_l("Пусто — цена из каталога")
         )
     }
-    show_columns = ["order", "catalog_item", "name", "quantity", "price", "amount"]
+    show_columns = ["order", "catalog_item", "name", "quantity", "price", "discount", "amount"]
     search_columns = ["name"]
 
     def prepare(self, item, is_new):
@@ -256,7 +377,7 @@ class OrderView(KartotekaModelView):
     list_title = _l("Заказы")
     show_title = add_title = edit_title = _l("Заказ")
     label_columns = ORDER_LABELS
-    related_views = [OrderItemView]
+    related_views = [OrderItemView, OrderPaymentTab]
     list_columns = [
         "id",
         "created_on",
@@ -277,7 +398,6 @@ class OrderView(KartotekaModelView):
         "branch",
         "specialist",
         "visit_at",
-        "paid",
         "comment",
     ]
     edit_columns = [
@@ -287,7 +407,6 @@ class OrderView(KartotekaModelView):
         "specialist",
         "visit_at",
         "status",
-        "paid",
         "comment",
     ]
     show_columns = [
@@ -326,6 +445,9 @@ class OrderView(KartotekaModelView):
     def prepare(self, item, is_new):
         orders.prepare_order(self.datamodel.session, item, is_new=is_new)
 
+    def pre_delete(self, item):
+        payments.check_deletable(self.datamodel.session, item)
+
     @expose("/lookup")
     @has_access
     def lookup(self):
@@ -342,6 +464,19 @@ class OrderTab(OrderView):
         "visit_at",
         "specialist",
         "branch",
+        "status",
+        "payment_status",
+        "total",
+        "paid",
+        "debt",
+        "pay",
+    ]
+    formatters_columns = {**OrderView.formatters_columns, "pay": pay_link}
+    order_columns = [
+        "id",
+        "created_on",
+        "kind",
+        "visit_at",
         "status",
         "payment_status",
         "total",
@@ -376,6 +511,9 @@ class ReturnView(KartotekaModelView):
     def prepare(self, item, is_new):
         card = lookups.card_customer() if is_new else None
         orders.prepare_return(self.datamodel.session, item, card_customer_id=card)
+
+    def pre_delete(self, item):
+        payments.check_deletable(self.datamodel.session, item)
 
 
 class ReturnTab(ReturnView):
@@ -1002,6 +1140,8 @@ class CustomerView(CustomerCardView):
     tabs = [
         CustomerTab("documents", _l("Документы"), CustomerDocumentTab),
         CustomerTab("orders", _l("Заказы"), OrderTab, inline="kartoteka/inline_order.html"),
+        CustomerTab("payments", _l("Платежи"), PaymentTab),
+        CustomerTab("accounts", _l("Счета"), AccountOperationTab),
         CustomerTab("returns", _l("Возвраты"), ReturnTab),
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
@@ -1044,6 +1184,8 @@ MENU = (
             (CustomerView, "Customers", _l("Клиенты"), "fa-address-card"),
             (OrderView, "Orders", _l("Заказы"), "fa-shopping-cart"),
             (ReturnView, "Returns", _l("Возвраты"), "fa-undo"),
+            (PaymentView, "Payments", _l("Платежи"), "fa-rub"),
+            (AccountOperationView, "Accounts", _l("Операции по счетам"), "fa-credit-card"),
             (ReviewView, "Reviews", _l("Отзывы"), "fa-star"),
             (NoteView, "Notes", _l("Примечания"), "fa-sticky-note"),
             (CustomerDocumentView, "Documents", _l("Документы"), "fa-id-card"),
@@ -1094,6 +1236,9 @@ MENU = (
 # Screens opened from others only: a card's tabs, an order's items, a message's attempts.
 WITHOUT_MENU = (
     OrderItemView,
+    OrderPaymentTab,
+    PaymentTab,
+    AccountOperationTab,
     CustomerDocumentTab,
     OrderTab,
     ReturnTab,

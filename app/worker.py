@@ -73,6 +73,44 @@ def deliver_job(message_id: int) -> str:
             db.session.remove()
 
 
+def expire_bonuses_job() -> int:
+    """The RQ job that burns bonuses past their expiry (app/payments.py expire_bonuses):
+    the sweeper enqueues it once an hour; its messages go out through the outbox."""
+    from . import payments
+    from .extensions import db
+
+    with job_app().app_context():
+        try:
+            burnt = payments.expire_bonuses(db.session)
+            db.session.commit()
+            return len(burnt)
+        finally:
+            db.session.remove()
+
+
+def queue_bonus_expiry(now=None) -> bool:
+    """Enqueue the hour's bonus expiry once (a unique job id per hour); False when it is
+    already queued or Redis is away (the next round tries again)."""
+    from redis.exceptions import RedisError
+    from rq.exceptions import DuplicateJobError
+
+    from .models import utcnow
+
+    hour = (now or utcnow()).strftime("%Y%m%d%H")
+    try:
+        queue().enqueue(
+            "app.worker.expire_bonuses_job",
+            job_id=f"bonus-expiry-{hour}",
+            unique=True,
+            result_ttl=3600,
+            failure_ttl=86400,
+            description="bonus expiry",
+        )
+    except (DuplicateJobError, RedisError):
+        return False
+    return True
+
+
 # ---------------------------------------------------------------------------
 # Fork safety
 # ---------------------------------------------------------------------------
@@ -245,9 +283,11 @@ def sweep_once() -> list[int]:
     from .extensions import db
 
     try:
-        return notifications.sweep(db.session)
+        ids = notifications.sweep(db.session)
     finally:
         db.session.remove()
+    queue_bonus_expiry()  # once an hour: the job burns bonuses past their expiry
+    return ids
 
 
 def run_sweeper(once: bool = False, stop: threading.Event | None = None) -> None:

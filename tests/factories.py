@@ -58,12 +58,16 @@ def order(
 ) -> Order:
     session = session or db.session
     fields.setdefault("visit_at", dt.datetime(2026, 11, 20, 9, 0))
-    o = Order(
-        customer=customer, kind=OrderKind.VISIT, paid=Decimal(paid), specialist_id=specialist_id, **fields
-    )
+    o = Order(customer=customer, kind=OrderKind.VISIT, specialist_id=specialist_id, **fields)
     for name, price, qty in items:
         order_rules.add_item(o, catalog_item(session, name, price), qty)
     order_rules.prepare_order(session, o, is_new=True)
     session.add(o)
     session.commit()
+    if Decimal(paid) > 0:  # «Оплачено» is the sum of the order's payments
+        from app import payments
+        from app.models import PaymentMethod
+
+        payments.take_payment(session, o, Decimal(paid), PaymentMethod.CASH)
+        session.commit()
     return o

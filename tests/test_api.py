@@ -29,7 +29,7 @@ def test_orders_and_documents_are_created_with_their_customer(ctx, login_as):
     client = login_as("manager")
     order = client.post(
         "/api/v1/orders/",
-        json={"customer": customer.id, "kind": "visit", "visit_at": "2026-11-20T12:00:00+03:00", "paid": "0"},
+        json={"customer": customer.id, "kind": "visit", "visit_at": "2026-11-20T12:00:00+03:00"},
     )
     assert order.status_code == 201, order.get_json()
     assert order.get_json()["result"]["visit_at"] == "2026-11-20T09:00:00+00:00"  # UTC, with its offset

@@ -293,7 +293,8 @@ def test_the_templates_screen_says_who_reads_each_text(app, ctx, login_as):
         .get_data(as_text=True)
     )
     assert page.count("Никому: служебное событие, клиенту не отправляется") == 3  # one per channel
-    assert page.count(">Клиенту<") == 21
+    # every customer-facing type (seven, and «Сгорание бонусов» since issue 18) on three channels
+    assert page.count(">Клиенту<") == 24
 
 
 # -- 6. every action a view offers is one some role may run --------------------------------
@@ -367,13 +368,22 @@ def test_a_payment_typed_with_a_comma_on_the_card_is_stored_exactly(ctx, login_a
     customer = factories.customer(ctx)
     item = factories.catalog_item(ctx, price="1500.00")
     client = login_as("reception")
-    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
-    assert re.search(r'<input[^>]*name="paid"[^>]*type="text"', card)  # not a number box that drops the comma
     booked = client.post(
         f"/customerview/{customer.id}/orders",
-        data={"kind": "visit", "catalog_item": item.id, "quantity": "1", "paid": typed},
+        data={"kind": "visit", "catalog_item": item.id, "quantity": "1"},
     )
     assert booked.status_code == 302
+    order = ctx.query(Order).one()
+    # «Принять оплату» on the order's row of the card (a payment is a record of its own)
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    pay = f"/paymentview/add?_flt_0_order={order.id}"
+    assert f'href="{pay}"' in card
+    form = client.get(pay).get_data(as_text=True)
+    assert re.search(
+        r'<input[^>]*name="amount"[^>]*type="text"', form
+    )  # not a number box that drops the comma
+    paid = client.post(pay, data={"amount": typed, "method": "cash"})
+    assert paid.status_code == 302
     ctx.expire_all()
     assert ctx.query(Order).one().paid == Decimal(stored)
 

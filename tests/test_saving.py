@@ -56,12 +56,18 @@ def test_an_edit_that_changes_nothing_writes_no_history(app, ctx, login_as):
 
 def test_a_real_change_is_still_written_once(ctx, login_as):
     customer = seed(ctx)
+    # the seed's payment moved its order's «Оплачено» (written to the history): what came before
+    before = {c.id for c in ctx.query(ChangeLog)}
     client = login_as("manager")
     data = form_fields(client.get(f"/customerview/edit/{customer.id}").get_data(as_text=True))
     data["city"] = "Тула"
     assert client.post(f"/customerview/edit/{customer.id}", data=data).status_code == 302
     ctx.expire_all()
-    changes = [(c.field, c.old_value, c.new_value) for c in ctx.query(ChangeLog).filter_by(action="update")]
+    changes = [
+        (c.field, c.old_value, c.new_value)
+        for c in ctx.query(ChangeLog).filter_by(action="update")
+        if c.id not in before
+    ]
     assert changes == [("city", None, "Тула")]
 
 

@@ -51,6 +51,7 @@ from ..models import (
     Order,
     Tag,
     customer_tag,
+    kopecks,
 )
 from . import lookups
 from .base import KartotekaModelView
@@ -251,6 +252,7 @@ class CustomerCardView(KartotekaModelView):
             statuses=self.settable_statuses(customer.status),
             active_tab=active_tab,
             show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
+            order_discount=orders.discount_for(customer),
         )
 
     def order_form_with_options(self):
@@ -259,6 +261,10 @@ class CustomerCardView(KartotekaModelView):
         options = load_options(self.datamodel.session, self.order_form_options())
         for name, choices in options.items():
             form[name].query_func = lambda c=choices: c
+        # the booking form shows price, discount and total as the service is chosen (kartoteka.js)
+        form.prices = {
+            str(o.id): str(kopecks(o.price)) for o in options.get("catalog_item", ()) if o.price is not None
+        }
         # A blank form (GET): its HTML depends only on these options (and the language).
         form.cache_key = (
             None
@@ -504,7 +510,6 @@ class CustomerCardView(KartotekaModelView):
                     branch=form.branch.data,
                     specialist=form.specialist.data,
                     visit_at=form.visit_at.data,
-                    paid=form.paid.data or 0,
                     comment=form.comment.data,
                 )
                 orders.add_item(order, form.catalog_item.data, form.quantity.data)

@@ -63,12 +63,13 @@ def related_query(model):
 class Option:
     """A light option of a filter select: only the id and the label are needed."""
 
-    __slots__ = ("id", "label")
+    __slots__ = ("id", "label", "price")
 
     def __init__(self, id, label, price=None):
         # a service or product says its price («Консультация — 1 500,00 ₽»): the
         # receptionist books by name and tells the customer what it costs
         self.id = id
+        self.price = price
         self.label = label if price is None else f"{label} — {formatting.money(Decimal(price))}"
 
     @property

@@ -110,3 +110,25 @@ $(function () {
   type.on('change', follow);
   follow();
 });
+
+/* The card's booking form: the price, the customer's discount and the total of the
+   service chosen, before the order is saved (the server computes the same, in kopecks). */
+$(function () {
+  var form = $('.kartoteka-inline-order');
+  if (!form.length) { return; }
+  var prices = form.data('prices') || {};
+  var discount = parseFloat(form.data('discount')) || 0;
+  var out = form.find('.order-figures');
+  var money = new Intl.NumberFormat(document.documentElement.lang || 'ru', {style: 'currency', currency: 'RUB'});
+  function show() {
+    var price = parseFloat(prices[form.find('#order-catalog_item').val()]);
+    var quantity = parseInt(form.find('#order-quantity').val(), 10) || 0;
+    if (isNaN(price) || quantity < 1) { out.text(''); return; }
+    var gross = Math.round(price * quantity * 100);
+    var off = Math.round(gross * discount / 100);
+    out.text(' · ' + out.data('price') + ': ' + money.format(gross / 100) + ' · ' + out.data('discount-label') +
+      ': ' + money.format(off / 100) + ' · ' + out.data('total') + ': ' + money.format((gross - off) / 100));
+  }
+  form.on('change keyup', '#order-catalog_item, #order-quantity', show);
+  show();
+});

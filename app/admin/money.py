@@ -1,0 +1,86 @@
+"""The screens of the customer's money: a payment's reversal (a form with the reason),
+the «Принять оплату» link of an order owing money, and the accounts' operations.
+
+What they declare is in app/views.py (PaymentView, AccountOperationView); the rules
+are app/payments.py."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from flask_appbuilder import action, expose, has_access
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from markupsafe import Markup, escape
+
+from .. import access, payments
+from ..errors import ValidationFailed
+from ..extensions import db
+from ..forms import ReverseForm
+from .base import KartotekaModelView
+
+
+def pay_link(order_id) -> Markup | str:
+    """«Принять оплату» in an order's row, for an order owing money and a user who may take it."""
+    if order_id is None or not access.may("can_write", access.PAYMENTS):
+        return ""
+    url = url_for("PaymentView.add", _flt_0_order=order_id)
+    return Markup(
+        f'<a class="btn btn-xs btn-success kartoteka-pay" href="{escape(url)}">'
+        f'<i class="fa fa-rub" aria-hidden="true"></i> {escape(_("Принять оплату"))}</a>'
+    )
+
+
+class PaymentScreen(KartotekaModelView):
+    """Payments are added and read, never edited or deleted; «Сторнировать» asks for a
+    reason and writes the reversing payment (the manager's right, access.REFUND)."""
+
+    exclude_route_methods = {"edit", "delete"}
+
+    def prepare(self, item, is_new):
+        payments.prepare_payment(self.datamodel.session, item, is_new)
+
+    @action("reverse", _l("Сторнировать"), "", "fa-undo", multiple=False, single=True)
+    def reverse(self, item):
+        item = item[0] if isinstance(item, list) else item
+        return redirect(url_for(".reverse_payment", pk=item.id))
+
+    @expose("/reverse/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    def reverse_payment(self, pk):
+        payment = self.datamodel.get(pk, self._base_filters)
+        if payment is None:
+            abort(404)
+        form = ReverseForm()
+        status = 200
+        if request.method == "POST":
+            if form.validate():
+                try:
+                    reversal = payments.reverse_payment(db.session, payment, form.reason.data)
+                    db.session.commit()
+                except ValidationFailed as e:
+                    db.session.rollback()
+                    payment = self.datamodel.get(pk, self._base_filters)
+                    for text in e.errors.values():
+                        form.reason.errors = [*form.reason.errors, text]
+                else:
+                    flash(_("Платёж №%(id)s сторнирован.", id=payment.id), "success")
+                    return redirect(url_for(".show", pk=reversal.id))
+            status = 422
+        return (
+            self.render_template(
+                "kartoteka/reverse_payment.html",
+                payment=payment,
+                form=form,
+                title=_("Сторнировать платёж №%(id)s", id=payment.id),
+            ),
+            status,
+        )
+
+
+class AccountScreen(KartotekaModelView):
+    """A customer's deposit and bonus operations: written, never edited or deleted."""
+
+    exclude_route_methods = {"edit", "delete"}
+
+    def prepare(self, item, is_new):
+        payments.prepare_operation(self.datamodel.session, item, is_new, may_adjust=access.may_adjust())

@@ -1,0 +1,564 @@
+"""The customer's money: payments as records, the deposit and bonus accounts as ledgers.
+
+- A payment is a row, never edited or deleted; an order's «Оплачено» is the sum of its
+  payments (kept on the order in the same transaction, so lists read it as a column),
+  its payment status and debt follow from it.
+- A mistake is corrected by a reversing payment (the opposite amount, a reason).
+- A return reaching «Деньги возвращены» writes the refund: a negative payment linked
+  to the return (back to the deposit where the order was paid from it).
+- An account's balance is the sum of its operations, kept on the customer by a
+  conditional UPDATE that never lets it go below zero, whoever pays at the same time.
+
+Amounts are rounded to kopecks by one rule (models.kopecks, half up).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from .errors import ValidationFailed
+from .models import (
+    ZERO,
+    Account,
+    AccountOperation,
+    Customer,
+    OperationKind,
+    Order,
+    OrderStatus,
+    Payment,
+    PaymentMethod,
+    PaymentStatus,
+    Return,
+    ReturnStatus,
+    column_limit,
+    kopecks,
+    utcnow,
+)
+
+MAX_AMOUNT = column_limit(Payment.__table__.c.amount)
+BALANCE_COLUMNS = {Account.DEPOSIT: Customer.deposit_balance, Account.BONUS: Customer.bonus_balance}
+FUTURE_GRACE = dt.timedelta(minutes=5)  # clocks differ a little; a payment is not taken in advance
+
+
+def _money(value):
+    from .formatting import money
+
+    return money(value)
+
+
+def amount_of(value, field: str = "amount") -> Decimal:
+    """A typed amount as money: positive, within what the column holds, in kopecks."""
+    try:
+        amount = kopecks(value) if value is not None else None
+    except (InvalidOperation, TypeError, ValueError):
+        amount = None
+    if amount is None or amount <= 0:
+        raise ValidationFailed({field: _("Сумма должна быть больше нуля.")})
+    if amount > MAX_AMOUNT:
+        raise ValidationFailed({field: _("Сумма слишком велика: не больше %(max)s.", max=_money(MAX_AMOUNT))})
+    return amount
+
+
+def payment_status(total, paid) -> PaymentStatus:
+    paid = Decimal(paid or 0)
+    if paid <= 0:
+        return PaymentStatus.UNPAID
+    if paid < Decimal(total or 0):
+        return PaymentStatus.PARTIAL
+    return PaymentStatus.PAID
+
+
+def paid_of(session: Session, order_id: int) -> Decimal:
+    """What the payments of an order add up to (the truth the order's «Оплачено» keeps)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.order_id == order_id)
+    )
+    return kopecks(total)
+
+
+def pending_returns(session: Session, order_id: int, exclude_id: int | None = None) -> Decimal:
+    """Returns asked for or approved and not yet paid out: money promised back."""
+    stmt = select(func.coalesce(func.sum(Return.amount), 0)).where(
+        Return.order_id == order_id,
+        Return.status.in_((ReturnStatus.REQUESTED, ReturnStatus.APPROVED)),
+    )
+    if exclude_id is not None:
+        stmt = stmt.where(Return.id != exclude_id)
+    return Decimal(session.scalar(stmt))
+
+
+def _settle(session: Session, order: Order, change: Decimal) -> None:
+    """Move the order's «Оплачено» by ``change`` (the payment being written)."""
+    order.paid = kopecks(Decimal(order.paid or 0) + change)
+    order.payment_status = payment_status(order.total, order.paid)
+
+
+def _lock_order(session: Session, order: Order) -> Order:
+    """The order's row, locked until the commit (PostgreSQL; SQLite writes one at a time):
+    two payments of one order at once must both see the other's amount."""
+    if order.id is not None:
+        session.execute(select(Order.id).where(Order.id == order.id).with_for_update())
+        session.refresh(order, ["paid", "total", "status", "payment_status"])
+    return order
+
+
+def take_payment(
+    session: Session,
+    order: Order | None,
+    amount,
+    method: PaymentMethod | None,
+    *,
+    paid_at: dt.datetime | None = None,
+    comment: str | None = None,
+    payment: Payment | None = None,
+) -> Payment:
+    """«Принять оплату»: a payment of part or all of what the order owes. Paid from an
+    account (deposit, bonuses), the account's operation is written with it."""
+    if order is None:
+        raise ValidationFailed({"order": _("Выберите заказ.")})
+    if method is None:
+        raise ValidationFailed({"method": _("Выберите способ оплаты.")})
+    method = PaymentMethod(method)
+    amount = amount_of(amount)
+    if paid_at is not None and paid_at > utcnow() + FUTURE_GRACE:
+        raise ValidationFailed({"paid_at": _("Оплата не может быть принята в будущем.")})
+    comment = (comment or "").strip() or None
+    if method == PaymentMethod.CERTIFICATE and not comment:
+        raise ValidationFailed({"comment": _("Укажите номер сертификата в комментарии.")})
+    _lock_order(session, order)
+    if order.status == OrderStatus.CANCELLED:
+        raise ValidationFailed(
+            {"order": _("Заказ №%(id)s отменён: оплату по нему не принимают.", id=order.id)}
+        )
+    owed = Decimal(order.total or 0) - Decimal(order.paid or 0)
+    if amount > owed:
+        raise ValidationFailed(
+            {
+                "amount": _(
+                    "Сумма больше долга по заказу: осталось оплатить %(owed)s.", owed=_money(max(owed, ZERO))
+                )
+                if owed > 0
+                else _("Заказ №%(id)s уже оплачен полностью.", id=order.id)
+            }
+        )
+    payment = payment or Payment()
+    payment.order = order
+    payment.customer_id = order.customer_id
+    payment.amount = amount
+    payment.method = method
+    payment.paid_at = paid_at or utcnow()
+    payment.comment = comment
+    session.add(payment)
+    _settle(session, order, amount)
+    if method.account is not None:
+        session.flush()  # the operation names the payment
+        _move(
+            session,
+            order.customer_id,
+            Account(method.account),
+            OperationKind.PAYMENT,
+            amount,
+            payment=payment,
+        )
+    accrue_bonuses(session, payment)
+    return payment
+
+
+BONUSES_NOT_ACCRUED = (PaymentMethod.BONUS, PaymentMethod.CERTIFICATE)
+
+
+def accrue_bonuses(session: Session, payment: Payment) -> AccountOperation | None:
+    """Bonuses on what was paid: the customer's category's percentage of the payment
+    (none on a payment by bonuses or by a certificate), burning after BONUS_LIFETIME_DAYS."""
+    from flask import current_app
+
+    from .models import CustomerCategory
+
+    if payment.method in BONUSES_NOT_ACCRUED:
+        return None
+    percent = session.scalar(
+        select(CustomerCategory.bonus_percent)
+        .join(Customer, Customer.category_id == CustomerCategory.id)
+        .where(Customer.id == payment.customer_id)
+    )
+    bonus = kopecks(Decimal(payment.amount) * Decimal(percent or 0) / 100)
+    if bonus <= 0:
+        return None
+    days = int(current_app.config["BONUS_LIFETIME_DAYS"])
+    session.flush()
+    return _move(
+        session,
+        payment.customer_id,
+        Account.BONUS,
+        OperationKind.ACCRUAL,
+        bonus,
+        payment=payment,
+        comment=_("%(percent)s%% от оплаты", percent=Decimal(percent).normalize()),
+        expires_at=(payment.paid_at or utcnow()) + dt.timedelta(days=days),
+    )
+
+
+def _withdraw_accrual(session: Session, payment: Payment, reversal: Payment) -> None:
+    """A reversed payment takes back the bonuses it earned (what of them is left)."""
+    accrued = session.scalar(
+        select(func.coalesce(func.sum(AccountOperation.amount), 0)).where(
+            AccountOperation.payment_id == payment.id, AccountOperation.kind == OperationKind.ACCRUAL
+        )
+    )
+    left = session.scalar(select(Customer.bonus_balance).where(Customer.id == payment.customer_id)) or ZERO
+    amount = min(Decimal(accrued), Decimal(left))
+    if amount > 0:
+        _move(
+            session,
+            payment.customer_id,
+            Account.BONUS,
+            OperationKind.WRITE_OFF,
+            amount,
+            payment=reversal,
+            comment=reversal.comment,
+        )
+
+
+def reverse_payment(session: Session, payment: Payment, reason: str | None) -> Payment:
+    """Correct a mistaken payment with a reversing record: the opposite amount, the
+    same method and a reason; money taken from an account goes back to it."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed({"reason": _("Укажите причину сторнирования.")})
+    if payment.amount <= 0 or payment.reverses_id is not None or payment.return_id is not None:
+        raise ValidationFailed({None: _("Сторнировать можно только оплату, а не возврат или сторно.")})
+    if session.scalar(select(Payment.id).where(Payment.reverses_id == payment.id)) is not None:
+        raise ValidationFailed({None: _("Платёж №%(id)s уже сторнирован.", id=payment.id)})
+    order = _lock_order(session, payment.order)
+    left = Decimal(order.paid) - payment.amount
+    promised = pending_returns(session, order.id)
+    if left < promised or left < 0:
+        raise ValidationFailed(
+            {
+                None: _(
+                    "Сторно невозможно: по заказу уже возвращено или ждёт возврата %(promised)s, "
+                    "после сторно оплачено было бы меньше.",
+                    promised=_money(max(promised, Decimal(payment.amount) - Decimal(order.paid))),
+                )
+            }
+        )
+    reversal = Payment(
+        order=order,
+        customer_id=payment.customer_id,
+        amount=-payment.amount,
+        method=payment.method,
+        paid_at=utcnow(),
+        comment=reason,
+        reverses_id=payment.id,
+    )
+    session.add(reversal)
+    _settle(session, order, -payment.amount)
+    if payment.method.account is not None:
+        session.flush()
+        _move(
+            session,
+            payment.customer_id,
+            Account(payment.method.account),
+            OperationKind.REFUND,
+            payment.amount,
+            payment=reversal,
+            comment=reason,
+        )
+    session.flush()
+    _withdraw_accrual(session, payment, reversal)
+    return reversal
+
+
+def refund_return(session: Session, ret: Return) -> Payment:
+    """A return's «Деньги возвращены»: a negative payment linked to it, paid back the way
+    the order was last paid (to the deposit where that was the deposit)."""
+    order = _lock_order(session, ret.order)
+    amount = amount_of(ret.amount)
+    if amount > Decimal(order.paid):
+        raise ValidationFailed(
+            {
+                "amount": _(
+                    "Сумма возврата больше оплаченной по заказу: оплачено %(paid)s.", paid=_money(order.paid)
+                )
+            }
+        )
+    last = session.scalars(
+        select(Payment)
+        .where(Payment.order_id == order.id, Payment.amount > 0, Payment.reverses_id.is_(None))
+        .order_by(Payment.paid_at.desc(), Payment.id.desc())
+        .limit(1)
+    ).first()
+    method = last.method if last is not None else PaymentMethod.CASH
+    refund = Payment(
+        order=order,
+        customer_id=order.customer_id,
+        amount=-amount,
+        method=method,
+        paid_at=utcnow(),
+        comment=ret.reason,
+        refund_of=ret,
+    )
+    session.add(refund)
+    _settle(session, order, -amount)
+    if method.account is not None:
+        session.flush()
+        _move(
+            session, order.customer_id, Account(method.account), OperationKind.REFUND, amount, payment=refund
+        )
+    return refund
+
+
+# ---------------------------------------------------------------------------
+# Accounts: a ledger per customer and account; the balance is kept beside it
+# ---------------------------------------------------------------------------
+
+
+def _move(
+    session: Session,
+    customer_id: int,
+    account: Account,
+    kind: OperationKind,
+    amount: Decimal,
+    *,
+    payment: Payment | None = None,
+    comment: str | None = None,
+    expires_at: dt.datetime | None = None,
+    operation: AccountOperation | None = None,
+) -> AccountOperation:
+    """Write one operation and move the balance by it, in one conditional UPDATE: a debit
+    that would take the balance below zero changes nothing and is refused (two staff
+    paying from one deposit at once: the second waits for the first's row and then
+    finds what is left)."""
+    signed = kopecks(amount) * kind.flag
+    column = BALANCE_COLUMNS[account]
+    # rounded in SQL as well: SQLite keeps NUMERIC as binary floating point, where
+    # 50.01 - 20 is 30.009999…, and spending the 30.01 shown would be refused
+    moved = func.round(column + signed, 2)
+    stmt = update(Customer).where(Customer.id == customer_id).values({column: moved})
+    if signed < 0:
+        stmt = stmt.where(moved >= 0)
+    done = session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+    if not done:
+        available = session.scalar(select(column).where(Customer.id == customer_id)) or ZERO
+        raise ValidationFailed(
+            {
+                "amount": _(
+                    "На счёте «%(account)s» недостаточно средств: доступно %(available)s.",
+                    account=account.label,
+                    available=_money(available),
+                )
+            }
+        )
+    customer = session.get(Customer, customer_id)
+    if customer is not None:
+        session.expire(customer, [column.key])  # the balance is the database's now
+    operation = operation or AccountOperation()
+    operation.customer_id = customer_id
+    operation.account = account
+    operation.kind = kind
+    operation.amount = signed
+    operation.payment = payment
+    operation.comment = comment
+    operation.expires_at = expires_at
+    session.add(operation)
+    return operation
+
+
+MANUAL_KINDS = {
+    Account.DEPOSIT: (OperationKind.TOP_UP, OperationKind.REFUND, OperationKind.WRITE_OFF),
+    Account.BONUS: (OperationKind.ACCRUAL, OperationKind.WRITE_OFF),
+}
+ADJUSTMENTS = {OperationKind.REFUND, OperationKind.WRITE_OFF, OperationKind.ACCRUAL}
+
+
+def add_operation(
+    session: Session,
+    customer: Customer | None,
+    account: Account | None,
+    kind: OperationKind | None,
+    amount,
+    comment: str | None = None,
+    *,
+    may_adjust: bool,
+    expires_at: dt.datetime | None = None,
+    operation: AccountOperation | None = None,
+) -> AccountOperation:
+    """An operation typed by staff: a deposit's top-up (money received), a refund to it
+    or a write-off, bonuses accrued or written off. Anything but a top-up is an
+    adjustment of the balance: it needs the right to adjust and a reason."""
+    from .errors import Forbidden
+
+    if customer is None:
+        raise ValidationFailed({"customer": _("Выберите клиента.")})
+    if account is None:
+        raise ValidationFailed({"account": _("Выберите счёт.")})
+    account = Account(account)
+    if kind is None or OperationKind(kind) not in MANUAL_KINDS[account]:
+        allowed = ", ".join(f"«{k.label}»" for k in MANUAL_KINDS[account])
+        raise ValidationFailed({"kind": _("На этом счёте можно: %(allowed)s.", allowed=allowed)})
+    kind = OperationKind(kind)
+    amount = amount_of(amount)
+    comment = (comment or "").strip() or None
+    if kind in ADJUSTMENTS:
+        if not may_adjust:
+            raise Forbidden({"kind": _("Изменять остаток счёта может только управляющий.")})
+        if not comment:
+            raise ValidationFailed({"comment": _("Укажите причину операции.")})
+    return _move(
+        session,
+        customer.id,
+        account,
+        kind,
+        amount,
+        comment=comment,
+        expires_at=expires_at,
+        operation=operation,
+    )
+
+
+def prepare_payment(session: Session, payment: Payment, is_new: bool) -> Payment:
+    """The payment screen's and the API's save: a new payment only (a payment is never
+    changed; a mistake is reversed)."""
+    if not is_new:
+        raise ValidationFailed({None: _("Платёж не изменяют: ошибку исправляют сторно.")})
+    order = payment.order or (session.get(Order, payment.order_id) if payment.order_id else None)
+    return take_payment(
+        session,
+        order,
+        payment.amount,
+        payment.method,
+        paid_at=payment.paid_at,
+        comment=payment.comment,
+        payment=payment,
+    )
+
+
+def prepare_operation(session: Session, operation: AccountOperation, is_new: bool, *, may_adjust: bool):
+    """The accounts screen's and the API's save: a new operation only."""
+    if not is_new:
+        raise ValidationFailed({None: _("Операцию по счёту не изменяют: исправляют новой операцией.")})
+    customer = operation.customer or (
+        session.get(Customer, operation.customer_id) if operation.customer_id else None
+    )
+    return add_operation(
+        session,
+        customer,
+        operation.account,
+        operation.kind,
+        operation.amount,
+        operation.comment,
+        may_adjust=may_adjust,
+        expires_at=operation.expires_at,
+        operation=operation,
+    )
+
+
+def balance_of(session: Session, customer_id: int, account: Account) -> Decimal:
+    """The sum of an account's operations (the balance on the customer must equal it)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(AccountOperation.amount), 0)).where(
+            AccountOperation.customer_id == customer_id, AccountOperation.account == account
+        )
+    )
+    return kopecks(total)
+
+
+def check_percent(category) -> None:
+    """A category's discount and bonus percentage are percentages: 0 to 100."""
+    for name in ("discount", "bonus_percent"):
+        value = getattr(category, name, None)
+        if value is not None and not (0 <= Decimal(value) <= 100):
+            raise ValidationFailed({name: _("Процент — от 0 до 100.")})
+
+
+def expire_bonuses(session: Session, now: dt.datetime | None = None) -> dict[int, Decimal]:
+    """Burn what is left of every accrual past its expiry date; returns what burnt per
+    customer, whom a message tells (if they agreed to such messages).
+
+    Bonuses are spent oldest first: what is left of an accrual is the balance less
+    the live accruals newer than it, at most the accrual itself. Settled accruals are
+    marked (closed_at) and never burn twice, whoever runs the job at the same time:
+    the mark is a conditional UPDATE."""
+    from .formatting import money
+    from .models import MessageType
+    from .notifications import queue_notification
+
+    now = now or utcnow()
+    due = session.scalars(
+        select(AccountOperation)
+        .where(
+            AccountOperation.account == Account.BONUS,
+            AccountOperation.kind == OperationKind.ACCRUAL,
+            AccountOperation.expires_at <= now,
+            AccountOperation.closed_at.is_(None),
+        )
+        .order_by(AccountOperation.customer_id, AccountOperation.id)
+    ).all()
+    burnt: dict[int, Decimal] = {}
+    for accrual in due:
+        claimed = session.execute(
+            update(AccountOperation)
+            .where(AccountOperation.id == accrual.id, AccountOperation.closed_at.is_(None))
+            .values(closed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if not claimed:
+            continue
+        session.execute(select(Customer.id).where(Customer.id == accrual.customer_id).with_for_update())
+        balance = (
+            session.scalar(select(Customer.bonus_balance).where(Customer.id == accrual.customer_id)) or ZERO
+        )
+        newer = session.scalar(
+            select(func.coalesce(func.sum(AccountOperation.amount), 0)).where(
+                AccountOperation.customer_id == accrual.customer_id,
+                AccountOperation.account == Account.BONUS,
+                AccountOperation.kind == OperationKind.ACCRUAL,
+                AccountOperation.id > accrual.id,
+                AccountOperation.closed_at.is_(None),
+            )
+        )
+        left = min(Decimal(accrual.amount), Decimal(balance) - Decimal(newer))
+        if left > 0:
+            _move(
+                session,
+                accrual.customer_id,
+                Account.BONUS,
+                OperationKind.EXPIRY,
+                left,
+                comment=_("Срок бонусов истёк"),
+            )
+            session.flush()
+            burnt[accrual.customer_id] = burnt.get(accrual.customer_id, ZERO) + left
+    for customer_id, amount in burnt.items():
+        customer = session.get(Customer, customer_id)
+        queue_notification(
+            session,
+            customer,
+            MessageType.BONUS_EXPIRED,
+            amount=money(amount),
+            balance=money(balance_of(session, customer_id, Account.BONUS)),
+        )
+    return burnt
+
+
+def check_deletable(session: Session, record) -> None:
+    """An order or a return whose money moved is kept: the order is cancelled and its
+    money given back by a return; the database refuses the delete as well."""
+    if isinstance(record, Order) and record.id is not None:
+        if session.scalar(select(Payment.id).where(Payment.order_id == record.id).limit(1)) is not None:
+            raise ValidationFailed(
+                {
+                    None: _(
+                        "У заказа №%(id)s есть платежи: его не удаляют, а отменяют, деньги возвращают возвратом.",
+                        id=record.id,
+                    )
+                }
+            )
+    if isinstance(record, Return) and record.id is not None:
+        if session.scalar(select(Payment.id).where(Payment.return_id == record.id).limit(1)) is not None:
+            raise ValidationFailed({None: _("Деньги по возврату уже возвращены: удалить его нельзя.")})
