@@ -620,6 +620,7 @@ def record_access(customer_id, action, field=None, detail=None) -> None:
             action=action,
             field=field,
             ip=request.remote_addr if request else None,
+            user_agent=(request.user_agent.string or None) if request else None,
             detail=detail,
         )
     )
@@ -782,3 +783,48 @@ def journal_detail(text: str | None) -> str:
         return text or ""
     rows = ngettext("%(num)d запись", "%(num)d записей", int(found[2]))
     return f"{RESOURCE_LABELS[found[1]]}: {rows}"
+
+
+# ---------------------------------------------------------------------------
+# Personal data (issue 19): the customer's files. Reading the list is «Файлы: просмотр»;
+# downloading a file is a right of its own («скачивание»), not the auditor's by
+# default and never the system administrator's (app/files.py refuses them whatever
+# their role was given), and a specialist's within their own customers only.
+# ---------------------------------------------------------------------------
+
+FILES = "Files"
+DOWNLOAD = ("can_download", FILES)
+CAPACITIES["download_files"] = DOWNLOAD
+METHOD_PERMISSIONS["upload"] = "write"
+METHOD_PERMISSIONS["fetch"] = "download"
+ROLES["manager"].resources[FILES] = WRITE
+ROLES["reception"].resources[FILES] = WRITE
+ROLES["doctor"].resources[FILES] = READ
+ROLES["auditor"].resources[FILES] = READ
+for _key in ("manager", "reception", "doctor"):
+    ROLES[_key] = RoleSpec(
+        **{**ROLES[_key].__dict__, "capacities": ROLES[_key].capacities | {"download_files"}}
+    )
+RESOURCE_LABELS[FILES] = _l("Файлы")
+PERMISSION_LABELS["can_download"] = _l("скачивание файлов")
+# The tabs whose opening is a row of the access journal (besides the card itself).
+RESTRICTED_TABS = {"documents", "anamnesis", "files"}
+
+
+def journal(customer_id, action, field=None, detail=None) -> None:
+    """A row of the access journal, written with the others of this request in one
+    INSERT at its end (app/admin/journal.py), in the request's transaction."""
+    from flask import g
+
+    rows = g.setdefault("kartoteka_journal", [])
+    rows.append({"customer_id": customer_id, "action": action, "field": field, "detail": detail})
+
+
+TAB_LABELS = {"documents": _l("Документы"), "anamnesis": _l("Анамнез"), "files": _l("Файлы")}
+
+
+def journal_field(key):
+    """The journal's «Поле» column in words: a field under a rule, or a card's tab."""
+    if key in FIELDS:
+        return FIELDS[key].label
+    return TAB_LABELS.get(key, key)

@@ -595,6 +595,10 @@ class MedicalRecord(Audited, Model):
 class AccessAction(LabeledEnum):
     REVEAL = "reveal", _l("Показ скрытого поля")
     EXPORT = "export", _l("Выгрузка")
+    CARD = "card", _l("Открытие карточки")
+    TAB = "tab", _l("Открытие вкладки")
+    DOWNLOAD = "download", _l("Скачивание файла")
+    API_READ = "api_read", _l("Чтение через API")
 
 
 class AccessLog(Model):
@@ -609,6 +613,7 @@ class AccessLog(Model):
     field = Column(String(60))
     ip = Column(String(45))
     detail = Column(String(300))
+    user_agent = Column(String(300))
 
 
 # --------------------------------------------------------------------------
@@ -911,3 +916,29 @@ class NotificationConsent(Audited, Model):
     __table_args__ = (
         UniqueConstraint("customer_id", "message_type", "channel", name="uq_consent_customer_type_channel"),
     )
+
+
+# --------------------------------------------------------------------------
+# Personal data (issue 19): the customer's files (app/files.py)
+# --------------------------------------------------------------------------
+
+
+class CustomerFile(Audited, Model):
+    """A file on the customer's card (a scanned passport, a consent signed on paper).
+
+    The content lives under ``instance/files`` by a random name (``stored_name``);
+    ``content_type`` and ``kind`` come from the content, never from the name."""
+
+    __tablename__ = "customer_file"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer = relationship(Customer)
+    name = Column(String(200), nullable=False)
+    kind = Column(String(10), nullable=False)
+    content_type = Column(String(100), nullable=False)
+    size = Column(Integer, nullable=False)
+    sha256 = Column(String(64), nullable=False)
+    stored_name = Column(String(64), nullable=False, unique=True)
+
+    def __str__(self):
+        return self.name

@@ -48,6 +48,7 @@ from .admin.datamodel import (
 from .admin.fields import (
     LocalDecimalField,
 )
+from .admin.files import FileViewBase, download_link
 from .admin.history import HistoryView
 from .admin.links import card_link
 from .admin.queue import NotificationQueueView
@@ -61,6 +62,7 @@ from .models import (
     CustomerAttribute,
     CustomerCategory,
     CustomerDocument,
+    CustomerFile,
     CustomerStatus,
     CustomerType,
     LoginThrottle,
@@ -581,7 +583,7 @@ class AccessLogView(KartotekaModelView):
     search_columns = ["user", "action", "at"]
     custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     formatters_columns = {
-        "field": lambda key: access.FIELDS[key].label if key in access.FIELDS else key,
+        "field": access.journal_field,
         "detail": access.journal_detail,
     }
     base_order = ("at", "desc")
@@ -720,6 +722,32 @@ class ConsentView(KartotekaModelView):
 
 class ConsentTab(ConsentView):
     list_columns = ["message_type", "channel", "allowed", "changed_on", "changed_by"]
+
+
+class CustomerFileView(FileViewBase):
+    """«Файлы»: scans and documents on the card (app/files.py says what is accepted)."""
+
+    class_permission_name = access.FILES
+    method_permission_name = access.METHOD_PERMISSIONS
+    datamodel = Interface(CustomerFile, eager=[joinedload(CustomerFile.customer)])
+    base_permissions = ["can_read", "can_write", "can_delete", "can_download"]
+    list_title = show_title = _l("Файлы")
+    label_columns = {
+        "name": _l("Имя файла"),
+        "kind": _l("Формат"),
+        "size": _l("Размер, байт"),
+        "id": _l("Скачать"),
+    }
+    list_columns = ["customer", "name", "kind", "size", "created_by", "created_on", "id"]
+    show_columns = ["customer", "name", "kind", "size", "created_by", "created_on"]
+    search_columns = ["kind", "created_on"]
+    custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    formatters_columns = {"id": download_link}
+    base_order = ("id", "desc")
+
+
+class CustomerFileTab(CustomerFileView):
+    list_columns = ["name", "kind", "size", "created_by", "created_on", "id"]
 
 
 # ---------------------------------------------------------------------------
@@ -1000,6 +1028,7 @@ class CustomerView(CustomerCardView):
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
         CustomerTab("anamnesis", _l("Анамнез"), MedicalRecordTab),
+        CustomerTab("files", _l("Файлы"), CustomerFileTab, inline="kartoteka/inline_file.html"),
         CustomerTab("messages", _l("Сообщения"), MessageTab, inline="kartoteka/inline_message.html"),
         CustomerTab("consents", _l("Согласия"), ConsentTab),
         CustomerTab("history", _l("История изменений"), ChangeLogTab),
@@ -1042,6 +1071,7 @@ MENU = (
             (NoteView, "Notes", _l("Примечания"), "fa-sticky-note"),
             (CustomerDocumentView, "Documents", _l("Документы"), "fa-id-card"),
             (MedicalRecordView, "Anamnesis", _l("Анамнез"), "fa-heartbeat"),
+            (CustomerFileView, "Files", _l("Файлы"), "fa-paperclip"),
             (MessageView, "Messages", _l("Сообщения"), "fa-envelope"),
             (ConsentView, "Consents", _l("Согласия на уведомления"), "fa-check-square"),
         ),
@@ -1099,4 +1129,5 @@ WITHOUT_MENU = (
     MessageTab,
     MessageAttemptTab,
     ConsentTab,
+    CustomerFileTab,
 )

@@ -31,6 +31,7 @@ from .. import (
     access,
     customers,
     disclosure,
+    files,
     formatting,
     notifications,
     orders,
@@ -229,6 +230,7 @@ class CustomerCardView(KartotekaModelView):
         )
         if request.method == "GET":  # a refused POST is not a page to come back to
             self.update_redirect()
+            self.journal_opening(customer.id)
         sm = self.appbuilder.sm
         return self.render_template(
             self.show_template,
@@ -248,10 +250,19 @@ class CustomerCardView(KartotekaModelView):
             can_status=sm.has_access("can_status", access.CUSTOMERS),
             can_add_note=sm.has_access("can_write", access.NOTES),
             can_add_order=sm.has_access("can_write", access.ORDERS),
+            can_upload_file=sm.has_access("can_write", access.FILES)
+            and sm.has_access("can_write", access.CUSTOMERS),
             statuses=self.settable_statuses(customer.status),
             active_tab=active_tab,
             show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
         )
+
+    def journal_opening(self, customer_id) -> None:
+        """The card's opening and each restricted tab it shows are rows of the journal."""
+        access.journal(customer_id, AccessAction.CARD)
+        for tab, _view in self.visible_tabs():
+            if tab.key in access.RESTRICTED_TABS:
+                access.journal(customer_id, AccessAction.TAB, field=tab.key)
 
     def order_form_with_options(self):
         """The card's order form; its three selects filled from one UNION query."""
@@ -484,6 +495,30 @@ class CustomerCardView(KartotekaModelView):
             flash(_("Примечание добавлено."), "success")
             return self._card(pk, "notes")
         return self._refused(form.errors, pk, "notes")
+
+    @expose("/<int:pk>/files", methods=["POST"])
+    @has_access
+    def upload(self, pk):
+        """Add a file from the card's «Файлы» tab; a refused one leaves nothing on disk."""
+        if not self.appbuilder.sm.has_access("can_write", access.FILES):
+            abort(403)
+        customer = self._customer_or_404(pk)
+        upload = request.files.get("file")
+        try:
+            item = files.add_file(
+                db.session, customer, upload.filename if upload else None, upload.read() if upload else b""
+            )
+        except ValidationFailed as e:
+            db.session.rollback()
+            return self._refused({"file": list(e.errors.values())}, pk, "files")
+        try:
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            files.discard(item)
+            raise
+        flash(_("Файл «%(name)s» добавлен.", name=item.name), "success")
+        return self._card(pk, "files")
 
     @expose("/<int:pk>/orders", methods=["POST"])
     @has_access
