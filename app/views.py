@@ -563,12 +563,25 @@ class ChangeLogTab(ChangeLogView):
     list_columns = ["at", "user", "entity", "entity_id", "action", "field", "old_value", "new_value"]
 
 
+class FilterJournalCustomer(ConditionFilter):
+    """The journal's rows of the customers a number, name, phone or e-mail finds."""
+
+    name = _l("Клиент: номер, ФИО, телефон или эл. почта")
+    arg_name = "customer"
+
+    def apply(self, query, value):
+        condition = customers.customers_matching(AccessLog.customer_id, value, lookups.readable_contacts())
+        return query if condition is None else query.filter(condition)
+
+
 class AccessLogView(KartotekaModelView):
-    """The personal-data access journal (152-FZ): read-only, for the auditor."""
+    """The personal-data access journal (152-FZ): read-only for the auditor, and
+    append-only for everyone: no screen, route or API edits or deletes a row."""
 
     class_permission_name = access.JOURNAL
     datamodel = Interface(AccessLog, eager=[joinedload(AccessLog.user), joinedload(AccessLog.customer)])
     base_permissions = ["can_read"]
+    exclude_route_methods = {"add", "edit", "delete", "action", "action_post", "download"}
     list_title = show_title = _l("Журнал доступа")
     label_columns = {
         "at": _l("Когда"),
@@ -577,11 +590,16 @@ class AccessLogView(KartotekaModelView):
         "field": _l("Поле"),
         "ip": _l("IP-адрес"),
         "detail": _l("Подробности"),
+        "user_agent": _l("Браузер"),
+        "customer_id": _l("Клиент"),
     }
     list_columns = ["at", "user", "customer", "action", "field", "ip", "detail"]
-    show_columns = list_columns
-    search_columns = ["user", "action", "at"]
-    custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    show_columns = [*list_columns, "user_agent"]
+    search_columns = ["user", "customer_id", "action", "at"]
+    custom_filters = {
+        "at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
+        "customer_id": [FilterJournalCustomer],
+    }
     formatters_columns = {
         "field": access.journal_field,
         "detail": access.journal_detail,

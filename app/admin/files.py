@@ -4,7 +4,7 @@ app/files.py; app/views.py declares the screen."""
 
 from __future__ import annotations
 
-from flask import abort, g, send_file, url_for
+from flask import abort, g, redirect, send_file, url_for
 from flask_appbuilder import expose, has_access
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
@@ -56,6 +56,13 @@ class FileViewBase(KartotekaModelView):
         return response
 
     def post_delete(self, item):
-        super().post_delete(item)
         if sa_inspect(item).was_deleted:
             files.discard(item)
+        g.kartoteka_file_card = item.customer_id
+
+    def post_delete_redirect(self):
+        """Back to the card's «Файлы» tab the file was deleted from."""
+        customer_id = g.pop("kartoteka_file_card", None)
+        if customer_id is None:
+            return super().post_delete_redirect()
+        return redirect(f"{url_for('CustomerView.show', pk=customer_id)}#files")
