@@ -828,3 +828,15 @@ def journal_field(key):
     if key in FIELDS:
         return FIELDS[key].label
     return TAB_LABELS.get(key, key)
+
+
+# Consents to processing (issue 19): a ledger the front desk and the manager add to
+# (never edit), the specialist and the auditor read; the texts' versions are reference
+# data (a new wording is a new version, written by the manager or the administrator).
+PROCESSING = "ProcessingConsents"
+ROLES["manager"].resources[PROCESSING] = WRITE
+ROLES["reception"].resources[PROCESSING] = WRITE
+ROLES["doctor"].resources[PROCESSING] = READ
+ROLES["auditor"].resources[PROCESSING] = READ
+RESOURCE_LABELS[PROCESSING] = _l("Согласия на обработку")
+METHOD_PERMISSIONS["add_consent"] = "read"  # on the card; the route checks write on the ledger

@@ -942,3 +942,59 @@ class CustomerFile(Audited, Model):
 
     def __str__(self):
         return self.name
+
+
+# Consents to processing (app/consents.py): a ledger, one row per decision.
+
+
+class ConsentPurpose(LabeledEnum):
+    TREATMENT = "treatment", _l("Лечение и медицинские услуги")
+    NOTIFICATIONS = "notifications", _l("Уведомления")
+    MARKETING = "marketing", _l("Реклама и рассылки")
+    THIRD_PARTIES = "third_parties", _l("Передача третьим лицам")
+
+
+class ConsentMethod(LabeledEnum):
+    PAPER = "paper", _l("Подписано на бумаге (скан в «Файлах»)")
+    SCREEN = "screen", _l("Подписано на экране")
+
+
+class ConsentText(Model):
+    """A version of a consent's text; a changed text is a new version, the old ones
+    are kept (a consent names the version the customer signed)."""
+
+    __tablename__ = "consent_text"
+    __table_args__ = (UniqueConstraint("purpose", "version", name="uq_consent_text_version"),)
+    id = Column(Integer, primary_key=True)
+    purpose = Column(_enum(ConsentPurpose, "consent_purpose"), nullable=False)
+    version = Column(Integer, nullable=False)
+    text = Column(Text, nullable=False)
+    created_on = Column(DateTime, default=utcnow, nullable=False)
+    created_by_fk = Column(Integer, ForeignKey("ab_user.id"), default=_current_user_id, nullable=True)
+    created_by = relationship("User", foreign_keys=[created_by_fk])
+
+    def __str__(self):
+        return f"{self.purpose.label}, v{self.version}"
+
+
+class ProcessingConsent(Model):
+    """One decision of a customer on one purpose: given or withdrawn (a withdrawal is
+    a new row, never an edit), on which text, how, when and taken by whom."""
+
+    __tablename__ = "processing_consent"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer = relationship(Customer)
+    purpose = Column(_enum(ConsentPurpose, "consent_purpose"), nullable=False)
+    given = Column(Boolean, nullable=False)
+    text_id = Column(Integer, ForeignKey("consent_text.id"), nullable=False)
+    consent_text = relationship(ConsentText)
+    method = Column(_enum(ConsentMethod, "consent_method"), nullable=True)
+    file_id = Column(Integer, ForeignKey("customer_file.id", ondelete="SET NULL"), nullable=True)
+    file = relationship(CustomerFile)
+    at = Column(DateTime, default=utcnow, nullable=False, index=True)
+    employee_id = Column(Integer, ForeignKey("ab_user.id"), default=_current_user_id, nullable=True)
+    employee = relationship("User", foreign_keys=[employee_id])
+
+    def __str__(self):
+        return str(self.purpose.label)

@@ -26,6 +26,7 @@ from wtforms.validators import Optional
 
 from . import (
     access,
+    consents,
     customers,
     documents,
     formatting,
@@ -58,6 +59,7 @@ from .models import (
     Branch,
     CatalogItem,
     ChangeLog,
+    ConsentText,
     Customer,
     CustomerAttribute,
     CustomerCategory,
@@ -74,6 +76,7 @@ from .models import (
     NotificationConsent,
     Order,
     OrderItem,
+    ProcessingConsent,
     Return,
     Review,
     Tag,
@@ -768,6 +771,61 @@ class CustomerFileTab(CustomerFileView):
     list_columns = ["name", "kind", "size", "created_by", "created_on", "id"]
 
 
+class ConsentTextView(ReferenceView):
+    """«Тексты согласий»: each save is a new version; the old ones stay (no edit, no delete)."""
+
+    datamodel = Interface(ConsentText, eager=[joinedload(ConsentText.created_by)])
+    exclude_route_methods = {"edit", "delete"}
+    list_title = _l("Тексты согласий")
+    show_title = add_title = _l("Текст согласия")
+    label_columns = {"purpose": _l("Цель"), "version": _l("Версия"), "text": _l("Текст")}
+    list_columns = ["purpose", "version", "text", "created_by", "created_on"]
+    add_columns = ["purpose", "text"]
+    show_columns = list_columns
+    search_columns = ["purpose"]
+    base_order = ("id", "desc")
+
+    def prepare(self, item, is_new):
+        consents.new_text_version(self.datamodel.session, item)
+
+
+class ProcessingConsentView(KartotekaModelView):
+    """«Согласия на обработку»: the ledger; a decision is added from the card, never edited."""
+
+    class_permission_name = access.PROCESSING
+    datamodel = Interface(
+        ProcessingConsent,
+        eager=[
+            joinedload(ProcessingConsent.customer),
+            joinedload(ProcessingConsent.consent_text),
+            joinedload(ProcessingConsent.employee),
+            joinedload(ProcessingConsent.file),
+        ],
+    )
+    base_permissions = ["can_read"]
+    exclude_route_methods = {"add", "edit", "delete", "download"}
+    list_title = show_title = _l("Согласия на обработку")
+    label_columns = {
+        "at": _l("Когда"),
+        "purpose": _l("Цель"),
+        "given": _l("Решение"),
+        "consent_text": _l("Текст (версия)"),
+        "method": _l("Как получено"),
+        "file": _l("Скан"),
+        "employee": _l("Принял сотрудник"),
+    }
+    list_columns = ["at", "customer", "purpose", "given", "consent_text", "method", "file", "employee"]
+    show_columns = list_columns
+    search_columns = ["purpose", "given", "at"]
+    custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    formatters_columns = {"given": lambda given: _("Дано") if given else _("Отозвано")}
+    base_order = ("at", "desc")
+
+
+class ProcessingConsentTab(ProcessingConsentView):
+    list_columns = ["at", "purpose", "given", "consent_text", "method", "file", "employee"]
+
+
 # ---------------------------------------------------------------------------
 # Customers and the card
 # ---------------------------------------------------------------------------
@@ -1048,7 +1106,10 @@ class CustomerView(CustomerCardView):
         CustomerTab("anamnesis", _l("Анамнез"), MedicalRecordTab),
         CustomerTab("files", _l("Файлы"), CustomerFileTab, inline="kartoteka/inline_file.html"),
         CustomerTab("messages", _l("Сообщения"), MessageTab, inline="kartoteka/inline_message.html"),
-        CustomerTab("consents", _l("Согласия"), ConsentTab),
+        CustomerTab(
+            "processing", _l("Согласия"), ProcessingConsentTab, inline="kartoteka/inline_consent.html"
+        ),
+        CustomerTab("consents", _l("Уведомления"), ConsentTab),
         CustomerTab("history", _l("История изменений"), ChangeLogTab),
         CustomerTab("access", _l("Журнал доступа"), AccessLogTab),
     ]
@@ -1092,6 +1153,7 @@ MENU = (
             (CustomerFileView, "Files", _l("Файлы"), "fa-paperclip"),
             (MessageView, "Messages", _l("Сообщения"), "fa-envelope"),
             (ConsentView, "Consents", _l("Согласия на уведомления"), "fa-check-square"),
+            (ProcessingConsentView, "ProcessingConsents", _l("Согласия на обработку"), "fa-pencil-square"),
         ),
     ),
     (
@@ -1111,6 +1173,7 @@ MENU = (
             ),
             (NotificationQueueView, "NotificationQueue", _l("Очередь уведомлений"), "fa-tasks"),
             (MessageTemplateView, "MessageTemplates", _l("Шаблоны уведомлений"), "fa-file-text"),
+            (ConsentTextView, "ConsentTexts", _l("Тексты согласий"), "fa-file-text-o"),
         ),
     ),
     (
@@ -1148,4 +1211,5 @@ WITHOUT_MENU = (
     MessageAttemptTab,
     ConsentTab,
     CustomerFileTab,
+    ProcessingConsentTab,
 )

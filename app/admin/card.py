@@ -23,12 +23,13 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import contains_eager, joinedload
-from wtforms import StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import Optional
 from wtforms.widgets import TextInput
 
 from .. import (
     access,
+    consents,
     customers,
     disclosure,
     files,
@@ -39,11 +40,13 @@ from .. import (
 from ..disclosure import Masked
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
-from ..forms import MessageForm, NoteInlineForm, OrderInlineForm, StatusForm
+from ..forms import TREATMENT_CHOICES, ConsentForm, MessageForm, NoteInlineForm, OrderInlineForm, StatusForm
 from ..models import (
     AccessAction,
     Branch,
     CatalogItem,
+    ConsentMethod,
+    ConsentPurpose,
     Customer,
     CustomerAttribute,
     CustomerAttributeValue,
@@ -112,6 +115,14 @@ class CustomerCardView(KartotekaModelView):
         """The extra fields of every customer type; the form shows those of the type
         chosen (kartoteka.js, by ``data-customer-types``), the domain rule keeps them."""
         fields = {}
+        if item is None and self.appbuilder.sm.has_access("can_write", access.PROCESSING):
+            # the registration asks for the consent to processing for treatment
+            fields["consent_treatment"] = SelectField(
+                _l("Согласие на обработку персональных данных для лечения"),
+                choices=TREATMENT_CHOICES,
+                validators=[Optional()],
+                description=_l("Бумажный экземпляр отсканируйте во вкладку «Файлы» карточки."),
+            )
         for attribute in customers.attributes(self.datamodel.session):
             # Text inputs: the domain rule (customers.set_attributes) reads numbers and
             # dates as the user's language writes them and answers in Russian.
@@ -129,6 +140,11 @@ class CustomerCardView(KartotekaModelView):
             int(name[5:]): field.data for name, field in form._fields.items() if name.startswith("attr_")
         }
         customers.set_attributes(self.datamodel.session, item, values)
+        treatment = form._fields.get("consent_treatment")
+        if treatment is not None and treatment.data:
+            consents.record(
+                self.datamodel.session, item, ConsentPurpose.TREATMENT, given=True, method=treatment.data
+            )
 
     def _init_forms(self):
         super()._init_forms()
@@ -161,7 +177,10 @@ class CustomerCardView(KartotekaModelView):
 
     def _extra_fieldset(self, form, fieldsets):
         names = [n for n in form._fields if n.startswith("attr_")]
-        return [*fieldsets, (_l("Дополнительные сведения"), {"fields": names})] if names else fieldsets
+        fieldsets = [*fieldsets, (_l("Дополнительные сведения"), {"fields": names})] if names else fieldsets
+        if "consent_treatment" in form._fields:
+            fieldsets = [*fieldsets, (_l("Согласия"), {"fields": ["consent_treatment"]})]
+        return fieldsets
 
     def _get_add_widget(self, form, exclude_cols=None, widgets=None):
         widgets = super()._get_add_widget(form, exclude_cols, widgets)
@@ -250,6 +269,8 @@ class CustomerCardView(KartotekaModelView):
             can_status=sm.has_access("can_status", access.CUSTOMERS),
             can_add_note=sm.has_access("can_write", access.NOTES),
             can_add_order=sm.has_access("can_write", access.ORDERS),
+            consent_form=ConsentForm(),
+            can_add_consent=sm.has_access("can_write", access.PROCESSING),
             can_upload_file=sm.has_access("can_write", access.FILES)
             and sm.has_access("can_write", access.CUSTOMERS),
             statuses=self.settable_statuses(customer.status),
@@ -519,6 +540,42 @@ class CustomerCardView(KartotekaModelView):
             raise
         flash(_("Файл «%(name)s» добавлен.", name=item.name), "success")
         return self._card(pk, "files")
+
+    @expose("/<int:pk>/consents", methods=["POST"])
+    @has_access
+    def add_consent(self, pk):
+        """A consent given or withdrawn, added to the ledger from the card (with its scan)."""
+        if not self.appbuilder.sm.has_access("can_write", access.PROCESSING):
+            abort(403)
+        customer = self._customer_or_404(pk)
+        form = ConsentForm()
+        if not form.validate():
+            return self._refused(form.errors, pk, "processing")
+        session = db.session
+        upload = request.files.get("file")
+        scan = None
+        try:
+            if upload is not None and upload.filename:
+                if not self.appbuilder.sm.has_access("can_write", access.FILES):
+                    abort(403)
+                scan = files.add_file(session, customer, upload.filename, upload.read())
+                session.flush()
+            consents.record(
+                session,
+                customer,
+                form.purpose.data,
+                given=form.decision.data == "give",
+                method=form.method.data or (ConsentMethod.PAPER.value if scan else None),
+                file_id=scan.id if scan else None,
+            )
+            session.commit()
+        except ValidationFailed as e:
+            session.rollback()
+            if scan is not None:
+                files.discard(scan)
+            return self._refused({k: [v] for k, v in e.errors.items()}, pk, "processing")
+        flash(_("Согласие записано."), "success")
+        return self._card(pk, "processing")
 
     @expose("/<int:pk>/orders", methods=["POST"])
     @has_access

@@ -4,13 +4,32 @@
   random name; the type is read from the content).
 - access_log.user_agent: the journal says from which browser, beside the address;
   its action gains «card», «tab», «download», «api_read» (a VARCHAR, no constraint).
+- consent_text: versioned texts of the consents to processing, the first version of
+  each purpose written here; processing_consent: the ledger of consents (a row per
+  decision: given or withdrawn, on which text, how, when, by whom).
 
 Revision ID: 0018
 Revises: 0016
 """
 
+import datetime as dt
+
 import sqlalchemy as sa
 from alembic import op
+
+PURPOSE = sa.Enum(
+    "treatment", "notifications", "marketing", "third_parties", name="consent_purpose", native_enum=False, length=32
+)
+METHOD = sa.Enum("paper", "screen", name="consent_method", native_enum=False, length=32)
+TEXTS = {
+    "treatment": "Я даю согласие на обработку моих персональных данных, включая сведения о "
+    "состоянии здоровья, в целях оказания медицинских услуг (ст. 9, 10 Федерального закона № 152-ФЗ).",
+    "notifications": "Я даю согласие на обработку моих контактных данных для направления "
+    "уведомлений о записях, заказах и их изменениях по SMS, электронной почте и push.",
+    "marketing": "Я даю согласие на получение рекламных и информационных рассылок.",
+    "third_parties": "Я даю согласие на передачу моих персональных данных третьим лицам "
+    "(лабораториям, страховым компаниям) в целях оказания мне услуг.",
+}
 
 revision = "0018"
 down_revision = "0016"
@@ -43,9 +62,48 @@ def upgrade():
         batch.create_index("ix_customer_file_customer_id", ["customer_id"])
     with op.batch_alter_table("access_log") as batch:
         batch.add_column(sa.Column("user_agent", sa.String(length=300), nullable=True))
+    texts = op.create_table(
+        "consent_text",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("purpose", PURPOSE, nullable=False),
+        sa.Column("version", sa.Integer(), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("created_on", sa.DateTime(), nullable=False),
+        sa.Column("created_by_fk", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["created_by_fk"], ["ab_user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+        sa.UniqueConstraint("purpose", "version", name="uq_consent_text_version"),
+    )
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    op.bulk_insert(
+        texts,
+        [{"purpose": purpose, "version": 1, "text": text, "created_on": now} for purpose, text in TEXTS.items()],
+    )
+    op.create_table(
+        "processing_consent",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=False),
+        sa.Column("purpose", PURPOSE, nullable=False),
+        sa.Column("given", sa.Boolean(), nullable=False),
+        sa.Column("text_id", sa.Integer(), nullable=False),
+        sa.Column("method", METHOD, nullable=True),
+        sa.Column("file_id", sa.Integer(), nullable=True),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("employee_id", sa.Integer(), nullable=True),
+        sa.ForeignKeyConstraint(["customer_id"], ["customer.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["text_id"], ["consent_text.id"]),
+        sa.ForeignKeyConstraint(["file_id"], ["customer_file.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["employee_id"], ["ab_user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("processing_consent") as batch:
+        batch.create_index("ix_processing_consent_customer_id", ["customer_id"])
+        batch.create_index("ix_processing_consent_at", ["at"])
 
 
 def downgrade():
+    op.drop_table("processing_consent")
+    op.drop_table("consent_text")
     with op.batch_alter_table("access_log") as batch:
         batch.drop_column("user_agent")
     op.drop_table("customer_file")
