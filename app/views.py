@@ -802,13 +802,14 @@ class ProcessingConsentView(KartotekaModelView):
             joinedload(ProcessingConsent.file),
         ],
     )
-    base_permissions = ["can_read"]
+    # write: adding a decision from the card (AddConsent); no add, edit or delete here
+    base_permissions = ["can_read", "can_write"]
     exclude_route_methods = {"add", "edit", "delete", "download"}
     list_title = show_title = _l("Согласия на обработку")
     label_columns = {
         "at": _l("Когда"),
         "purpose": _l("Цель"),
-        "given": _l("Решение"),
+        "given": _l("Согласие дано (нет — отозвано)"),
         "consent_text": _l("Текст (версия)"),
         "method": _l("Как получено"),
         "file": _l("Скан"),
@@ -818,7 +819,6 @@ class ProcessingConsentView(KartotekaModelView):
     show_columns = list_columns
     search_columns = ["purpose", "given", "at"]
     custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
-    formatters_columns = {"given": lambda given: _("Дано") if given else _("Отозвано")}
     base_order = ("at", "desc")
 
 
