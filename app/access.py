@@ -840,3 +840,14 @@ ROLES["doctor"].resources[PROCESSING] = READ
 ROLES["auditor"].resources[PROCESSING] = READ
 RESOURCE_LABELS[PROCESSING] = _l("Согласия на обработку")
 METHOD_PERMISSIONS["add_consent"] = "read"  # on the card; the route checks write on the ledger
+
+
+# Subject requests (issue 19): the manager starts an export or an erasure from the card;
+# the auditor reads the requests and the acts.
+SUBJECTS = "SubjectRequests"
+ROLES["manager"].resources[SUBJECTS] = WRITE
+ROLES["auditor"].resources[SUBJECTS] = READ
+RESOURCE_LABELS[SUBJECTS] = _l("Запросы субъектов ПД")
+METHOD_PERMISSIONS["subject_export"] = "read"  # on the card; the route checks write on SUBJECTS
+METHOD_PERMISSIONS["subject_erase"] = "read"
+METHOD_PERMISSIONS["fetch_export"] = "read"

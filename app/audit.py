@@ -84,7 +84,8 @@ def record_changes(session: Session, flush_context, instances) -> None:
     for obj in list(session.dirty):
         if isinstance(obj, TRACKED) and session.is_modified(obj, include_collections=False):
             for field, old, new in _changes(obj):
-                hide = isinstance(obj, VALUELESS)
+                # an erasure (app/subjects.py) records which fields it destroyed, not their values
+                hide = isinstance(obj, VALUELESS) or session.info.get("kartoteka_erasure", False)
                 rows.append(
                     ChangeLog(
                         user_id=user_id,

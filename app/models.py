@@ -998,3 +998,49 @@ class ProcessingConsent(Model):
 
     def __str__(self):
         return str(self.purpose.label)
+
+
+# Subject requests (app/subjects.py): a customer's request to hand over or destroy their data.
+
+
+class SubjectRequestKind(LabeledEnum):
+    EXPORT = "export", _l("Выдача данных")
+    ERASURE = "erasure", _l("Уничтожение данных")
+
+
+class SubjectRequestStatus(LabeledEnum):
+    QUEUED = "queued", _l("В очереди")
+    RUNNING = "running", _l("Выполняется")
+    DONE = "done", _l("Выполнен")
+    FAILED = "failed", _l("Ошибка")
+
+
+class SubjectRequest(Model):
+    """A subject's request (152-FZ, art. 14, 21): received when, due when (10 working
+    days), on which basis, its progress; an export's ZIP, an erasure's act. Kept after
+    the erasure: the customer's row stays, anonymised."""
+
+    __tablename__ = "subject_request"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="SET NULL"), nullable=True, index=True)
+    customer = relationship(Customer)
+    kind = Column(_enum(SubjectRequestKind, "subject_request_kind"), nullable=False)
+    status = Column(_enum(SubjectRequestStatus, "subject_request_status"), nullable=False)
+    progress = Column(Integer, nullable=False, default=0)
+    basis = Column(String(300), nullable=False)
+    received_at = Column(DateTime, nullable=False, default=utcnow)
+    deadline = Column(DateTime, nullable=False)
+    done_at = Column(DateTime)
+    created_by_fk = Column(Integer, ForeignKey("ab_user.id"), default=_current_user_id, nullable=True)
+    created_by = relationship("User", foreign_keys=[created_by_fk])
+    stored_name = Column(String(64))
+    act = Column(Text)
+    error = Column(String(300))
+
+    def __str__(self):
+        return f"{self.kind.label} №{self.id}"
+
+    @property
+    def download(self):
+        """The export's number while its ZIP is there to download (the list's link)."""
+        return self.id if self.stored_name else None

@@ -49,7 +49,7 @@ from .admin.datamodel import (
 from .admin.fields import (
     LocalDecimalField,
 )
-from .admin.files import FileViewBase, download_link
+from .admin.files import FileViewBase, download_link, export_link
 from .admin.history import HistoryView
 from .admin.links import card_link
 from .admin.queue import NotificationQueueView
@@ -79,6 +79,7 @@ from .models import (
     ProcessingConsent,
     Return,
     Review,
+    SubjectRequest,
     Tag,
     ThrottleKind,
     UserSession,
@@ -826,6 +827,67 @@ class ProcessingConsentTab(ProcessingConsentView):
     list_columns = ["at", "purpose", "given", "consent_text", "method", "file", "employee"]
 
 
+class SubjectRequestView(KartotekaModelView):
+    """«Запросы субъектов ПД»: exports and erasures, their deadlines, progress and acts."""
+
+    class_permission_name = access.SUBJECTS
+    datamodel = Interface(SubjectRequest, eager=[joinedload(SubjectRequest.customer)])
+    base_permissions = ["can_read", "can_write"]
+    exclude_route_methods = {"add", "edit", "delete", "download"}
+    list_title = show_title = _l("Запросы субъектов ПД")
+    label_columns = {
+        "kind": _l("Запрос"),
+        "status": _l("Состояние"),
+        "progress": _l("Готово, %"),
+        "basis": _l("Основание"),
+        "received_at": _l("Получен"),
+        "deadline": _l("Ответить до"),
+        "done_at": _l("Выполнен"),
+        "act": _l("Акт об уничтожении"),
+        "download": _l("Выгрузка"),
+        "error": _l("Ошибка"),
+    }
+    list_columns = [
+        "received_at",
+        "customer",
+        "kind",
+        "status",
+        "progress",
+        "deadline",
+        "done_at",
+        "download",
+    ]
+    show_columns = [
+        "received_at",
+        "customer",
+        "kind",
+        "status",
+        "progress",
+        "basis",
+        "deadline",
+        "done_at",
+        "created_by",
+        "act",
+        "error",
+    ]
+    search_columns = ["kind", "status", "received_at"]
+    formatters_columns = {"download": export_link}
+    base_order = ("id", "desc")
+
+
+class SubjectRequestTab(SubjectRequestView):
+    list_columns = [
+        "received_at",
+        "kind",
+        "status",
+        "progress",
+        "deadline",
+        "done_at",
+        "created_by",
+        "download",
+    ]
+
+
 # ---------------------------------------------------------------------------
 # Customers and the card
 # ---------------------------------------------------------------------------
@@ -1110,6 +1172,9 @@ class CustomerView(CustomerCardView):
             "processing", _l("Согласия"), ProcessingConsentTab, inline="kartoteka/inline_consent.html"
         ),
         CustomerTab("consents", _l("Уведомления"), ConsentTab),
+        CustomerTab(
+            "requests", _l("Запросы субъекта"), SubjectRequestTab, inline="kartoteka/inline_subject.html"
+        ),
         CustomerTab("history", _l("История изменений"), ChangeLogTab),
         CustomerTab("access", _l("Журнал доступа"), AccessLogTab),
     ]
@@ -1154,6 +1219,7 @@ MENU = (
             (MessageView, "Messages", _l("Сообщения"), "fa-envelope"),
             (ConsentView, "Consents", _l("Согласия на уведомления"), "fa-check-square"),
             (ProcessingConsentView, "ProcessingConsents", _l("Согласия на обработку"), "fa-pencil-square"),
+            (SubjectRequestView, "SubjectRequests", _l("Запросы субъектов ПД"), "fa-user-secret"),
         ),
     ),
     (
@@ -1212,4 +1278,5 @@ WITHOUT_MENU = (
     ConsentTab,
     CustomerFileTab,
     ProcessingConsentTab,
+    SubjectRequestTab,
 )

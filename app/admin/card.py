@@ -14,6 +14,7 @@ from flask import (
     jsonify,
     redirect,
     request,
+    send_file,
     url_for,
 )
 from flask_appbuilder import action, expose, has_access
@@ -21,6 +22,7 @@ from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_si
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from redis.exceptions import RedisError
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import contains_eager, joinedload
 from wtforms import SelectField, StringField
@@ -36,6 +38,7 @@ from .. import (
     formatting,
     notifications,
     orders,
+    subjects,
 )
 from ..disclosure import Masked
 from ..errors import Forbidden, ValidationFailed
@@ -53,6 +56,8 @@ from ..models import (
     CustomerStatus,
     Note,
     Order,
+    SubjectRequest,
+    SubjectRequestKind,
     Tag,
     customer_tag,
 )
@@ -271,6 +276,7 @@ class CustomerCardView(KartotekaModelView):
             can_add_order=sm.has_access("can_write", access.ORDERS),
             consent_form=ConsentForm(),
             can_add_consent=sm.has_access("can_write", access.PROCESSING),
+            can_subject=sm.has_access("can_write", access.SUBJECTS),
             can_upload_file=sm.has_access("can_write", access.FILES)
             and sm.has_access("can_write", access.CUSTOMERS),
             statuses=self.settable_statuses(customer.status),
@@ -576,6 +582,77 @@ class CustomerCardView(KartotekaModelView):
             return self._refused({k: [v] for k, v in e.errors.items()}, pk, "processing")
         flash(_("Согласие записано."), "success")
         return self._card(pk, "processing")
+
+    def _subject_rights(self):
+        if not self.appbuilder.sm.has_access("can_write", access.SUBJECTS):
+            abort(403)
+
+    @expose("/<int:pk>/subject/export", methods=["POST"])
+    @has_access
+    def subject_export(self, pk):
+        """«Выдать данные»: the request's row now, the ZIP by the worker (its progress on the tab)."""
+        self._subject_rights()
+        customer = self._customer_or_404(pk)
+        try:
+            request_row = subjects.start(
+                db.session, customer, SubjectRequestKind.EXPORT, request.form.get("basis")
+            )
+        except ValidationFailed as e:
+            db.session.rollback()
+            return self._refused({k: [v] for k, v in e.errors.items()}, pk, "requests")
+        db.session.commit()
+        try:
+            subjects.enqueue_export(request_row.id)
+        except RedisError:
+            flash(_("Очередь недоступна: выгрузка начнётся, когда она вернётся."), "warning")
+        flash(
+            _(
+                "Выгрузка данных поставлена в очередь. Срок ответа клиенту — %(date)s.",
+                date=formatting.date_short(request_row.deadline),
+            ),
+            "success",
+        )
+        return self._card(pk, "requests")
+
+    @expose("/<int:pk>/subject/erase", methods=["POST"])
+    @has_access
+    def subject_erase(self, pk):
+        """«Уничтожить данные»: personal data destroyed, orders kept, an act written."""
+        self._subject_rights()
+        customer = self._customer_or_404(pk)
+        if request.form.get("confirm") != "yes":
+            return self._refused(
+                {"confirm": [_("Подтвердите уничтожение данных: его нельзя отменить.")]}, pk, "requests"
+            )
+        try:
+            done = subjects.erase(db.session, customer, request.form.get("basis"))
+        except ValidationFailed as e:
+            db.session.rollback()
+            return self._refused({k: [v] for k, v in e.errors.items()}, pk, "requests")
+        db.session.commit()
+        subjects.discard_contents(db.session)
+        flash(_("Персональные данные клиента уничтожены; акт № %(id)s составлен.", id=done.id), "success")
+        return self._card(pk, "requests")
+
+    @expose("/subject/<int:rid>/download", methods=["GET"])
+    @has_access
+    def fetch_export(self, rid):
+        """The export's ZIP, for those who may run subject requests; journaled."""
+        self._subject_rights()
+        row = db.session.get(SubjectRequest, rid)
+        if row is None or row.stored_name is None or row.customer_id is None:
+            abort(404)
+        self._customer_or_404(row.customer_id)
+        path = subjects.export_path(row)
+        if not path.is_file():
+            abort(404)
+        access.journal(row.customer_id, AccessAction.EXPORT, detail=f"{access.SUBJECTS}: {row.id}")
+        return send_file(
+            path,
+            mimetype="application/zip",
+            as_attachment=True,
+            download_name=f"subject-{row.customer_id}-{row.id}.zip",
+        )
 
     @expose("/<int:pk>/orders", methods=["POST"])
     @has_access

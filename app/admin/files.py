@@ -26,6 +26,14 @@ def download_link(pk) -> Markup:
     )
 
 
+def export_link(request_id) -> Markup:
+    """A subject export's «Скачать ZIP» cell, for those who run subject requests."""
+    if request_id is None or not access.may("can_write", access.SUBJECTS):
+        return Markup("—")
+    url = url_for("CustomerView.fetch_export", rid=request_id)
+    return Markup(f'<a href="{escape(url)}"><i class="fa fa-download"></i> {escape(_("Скачать ZIP"))}</a>')
+
+
 class FileViewBase(KartotekaModelView):
     """A customer's files: listed as any tab, added by upload only (no generic form)."""
 
@@ -44,7 +52,7 @@ class FileViewBase(KartotekaModelView):
             abort(403)
         except ValidationFailed:
             abort(404)
-        access.journal(item.customer_id, AccessAction.DOWNLOAD, detail=f"{item.id}: {item.name}"[:300])
+        access.journal(item.customer_id, AccessAction.DOWNLOAD, detail=f"{item.id}: {item.kind}")
         response = send_file(
             path,
             mimetype=item.content_type,

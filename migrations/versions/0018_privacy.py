@@ -7,6 +7,8 @@
 - consent_text: versioned texts of the consents to processing, the first version of
   each purpose written here; processing_consent: the ledger of consents (a row per
   decision: given or withdrawn, on which text, how, when, by whom).
+- subject_request: a customer's request to hand over or destroy their data, with its
+  deadline, progress, the export's ZIP and the erasure's act; kept after the erasure.
 
 Revision ID: 0018
 Revises: 0016
@@ -99,9 +101,35 @@ def upgrade():
     with op.batch_alter_table("processing_consent") as batch:
         batch.create_index("ix_processing_consent_customer_id", ["customer_id"])
         batch.create_index("ix_processing_consent_at", ["at"])
+    op.create_table(
+        "subject_request",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("customer_id", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.Enum("export", "erasure", name="subject_request_kind", native_enum=False, length=32), nullable=False),
+        sa.Column(
+            "status",
+            sa.Enum("queued", "running", "done", "failed", name="subject_request_status", native_enum=False, length=32),
+            nullable=False,
+        ),
+        sa.Column("progress", sa.Integer(), nullable=False),
+        sa.Column("basis", sa.String(length=300), nullable=False),
+        sa.Column("received_at", sa.DateTime(), nullable=False),
+        sa.Column("deadline", sa.DateTime(), nullable=False),
+        sa.Column("done_at", sa.DateTime(), nullable=True),
+        sa.Column("created_by_fk", sa.Integer(), nullable=True),
+        sa.Column("stored_name", sa.String(length=64), nullable=True),
+        sa.Column("act", sa.Text(), nullable=True),
+        sa.Column("error", sa.String(length=300), nullable=True),
+        sa.ForeignKeyConstraint(["customer_id"], ["customer.id"], ondelete="SET NULL"),
+        sa.ForeignKeyConstraint(["created_by_fk"], ["ab_user.id"]),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("subject_request") as batch:
+        batch.create_index("ix_subject_request_customer_id", ["customer_id"])
 
 
 def downgrade():
+    op.drop_table("subject_request")
     op.drop_table("processing_consent")
     op.drop_table("consent_text")
     with op.batch_alter_table("access_log") as batch:
