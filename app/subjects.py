@@ -187,11 +187,21 @@ def collect(session: Session, customer_id: int) -> dict[str, list[dict]]:
 
 
 def report_html(request: SubjectRequest, tables: dict[str, list[dict]]) -> str:
+    title = escape(_("Сведения о персональных данных"))
+    heading = escape(_("Сведения о персональных данных клиента №%(id)s", id=request.customer_id))
+    about = escape(
+        _(
+            "Запрос №%(id)s от %(date)s; основание: %(basis)s",
+            id=request.id,
+            date=request.received_at.date().isoformat(),
+            basis=request.basis,
+        )
+    )
     parts = [
         '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">',
-        f"<title>{escape(_('Сведения о персональных данных'))}</title></head><body>",
-        f"<h1>{escape(_('Сведения о персональных данных клиента №%(id)s', id=request.customer_id))}</h1>",
-        f"<p>{escape(_('Запрос №%(id)s от %(date)s; основание: %(basis)s', id=request.id, date=request.received_at.date().isoformat(), basis=request.basis))}</p>",
+        f"<title>{title}</title></head><body>",
+        f"<h1>{heading}</h1>",
+        f"<p>{about}</p>",
     ]
     for name, rows in tables.items():
         parts.append(f"<h2>{escape(name)} ({len(rows)})</h2>")

@@ -20,18 +20,16 @@ def download_link(pk) -> Markup:
     """The list's «Скачать» cell: a link for a role that may download, else a dash."""
     if pk is None or not files.may_download(g.get("user")):
         return Markup("—")
-    url = url_for("CustomerFileView.fetch", pk=pk)
-    return Markup(
-        f'<a href="{escape(url)}" download><i class="fa fa-download"></i> {escape(_("Скачать"))}</a>'
-    )
+    url, label = url_for("CustomerFileView.fetch", pk=pk), escape(_("Скачать"))
+    return Markup(f'<a href="{escape(url)}" download><i class="fa fa-download"></i> {label}</a>')
 
 
 def export_link(request_id) -> Markup:
     """A subject export's «Скачать ZIP» cell, for those who run subject requests."""
-    if request_id is None or not access.may("can_write", access.SUBJECTS):
+    if not request_id or not access.may("can_write", access.SUBJECTS):
         return Markup("—")
-    url = url_for("CustomerView.fetch_export", rid=request_id)
-    return Markup(f'<a href="{escape(url)}"><i class="fa fa-download"></i> {escape(_("Скачать ZIP"))}</a>')
+    url, label = url_for("CustomerView.fetch_export", rid=request_id), escape(_("Скачать ZIP"))
+    return Markup(f'<a href="{escape(url)}"><i class="fa fa-download"></i> {label}</a>')
 
 
 class FileViewBase(KartotekaModelView):
