@@ -851,3 +851,7 @@ RESOURCE_LABELS[SUBJECTS] = _l("Запросы субъектов ПД")
 METHOD_PERMISSIONS["subject_export"] = "read"  # on the card; the route checks write on SUBJECTS
 METHOD_PERMISSIONS["subject_erase"] = "read"
 METHOD_PERMISSIONS["fetch_export"] = "read"
+
+
+# The restricted screens whose every opening is journaled: their resource -> the tab key.
+JOURNALED = {DOCUMENTS: "documents", ANAMNESIS: "anamnesis", FILES: "files"}

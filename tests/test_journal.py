@@ -185,3 +185,27 @@ def test_the_auditor_filters_by_employee_customer_action_and_period(app, login_a
     assert count == 1
     count, _ = listed("_flt_1_at=01.01.2025&_flt_2_at=31.01.2025")
     assert count == 1
+
+
+def test_a_restricted_record_or_list_opened_outside_the_card_is_a_row(app, login_as, patient):
+    from app.models import CustomerDocument
+
+    with app.app_context():
+        document = CustomerDocument(customer_id=patient, kind="other", number="123456")
+        db.session.add(document)
+        db.session.commit()
+        document_id = document.id
+    doctor = login_as("doctor")
+    with app.app_context():
+        record = db.session.query(MedicalRecord.id).scalar()
+    assert doctor.get(f"/medicalrecordview/show/{record}", headers={"User-Agent": UA}).status_code == 200
+    assert rows(app, action=AccessAction.TAB) == [
+        (user_id(app, "doctor"), patient, AccessAction.TAB, "anamnesis", "127.0.0.1", UA, None)
+    ]
+    manager = login_as("manager")
+    assert manager.get(f"/customerdocumentview/show/{document_id}").status_code == 200
+    assert manager.get("/customerdocumentview/list/").status_code == 200
+    documents = [r for r in rows(app, action=AccessAction.TAB) if r[3] == "documents"]
+    assert [(r[1], r[6]) for r in documents] == [(patient, None), (None, "Documents: 1")]
+    journal = login_as("auditor").get("/accesslogview/list/").get_data(as_text=True)
+    assert "Документы: 1 запись" in journal
