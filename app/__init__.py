@@ -55,6 +55,9 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
 
     records.install()
     audit.install()
+    from . import subjects
+
+    subjects.install()
     rendering.install_babel_context()
     notifications.install()
 

@@ -855,3 +855,11 @@ METHOD_PERMISSIONS["fetch_export"] = "read"
 
 # The restricted screens whose every opening is journaled: their resource -> the tab key.
 JOURNALED = {DOCUMENTS: "documents", ANAMNESIS: "anamnesis", FILES: "files"}
+# Erasing the customers past the retention period, in bulk from the list: the manager's.
+ERASE = ("can_erase", CUSTOMERS)
+CAPACITIES["erase"] = ERASE
+METHOD_PERMISSIONS["erase_expired"] = "erase"
+ROLES["manager"] = RoleSpec(
+    **{**ROLES["manager"].__dict__, "capacities": ROLES["manager"].capacities | {"erase"}}
+)
+PERMISSION_LABELS["can_erase"] = _l("уничтожение данных клиентов с истёкшим сроком хранения")

@@ -361,6 +361,62 @@ def discard_contents(session: Session) -> None:
         path.unlink(missing_ok=True)
 
 
+def _forget_contents(session: Session, previous_transaction=None) -> None:
+    """A rolled back erasure deleted nothing: its files stay."""
+    if previous_transaction is None or previous_transaction.parent is None:
+        session.info.pop("kartoteka_discard", None)
+
+
+def install() -> None:
+    """Whoever commits an erasure (the card, a bulk action, the CLI), its files go after."""
+    from sqlalchemy import event
+
+    if not event.contains(Session, "after_commit", discard_contents):
+        event.listen(Session, "after_commit", discard_contents)
+        event.listen(Session, "after_soft_rollback", _forget_contents)
+
+
+# ---------------------------------------------------------------------------
+# Retention: customers whose last visit (or registration, without one) is older
+# than RETENTION_YEARS; a manager confirms their erasure in bulk, by the same path.
+# ---------------------------------------------------------------------------
+
+
+def retention_cutoff() -> dt.datetime:
+    years = float(current_app.config.get("RETENTION_YEARS") or 5)
+    return utcnow() - dt.timedelta(days=round(365.25 * years))
+
+
+def past_retention():
+    """The SQL condition of customers past the retention period and not yet erased."""
+    from sqlalchemy import func
+
+    erased = select(SubjectRequest.customer_id).where(
+        SubjectRequest.kind == SubjectRequestKind.ERASURE, SubjectRequest.customer_id.isnot(None)
+    )
+    return (
+        func.coalesce(Customer.last_visit_at, Customer.registered_at) < retention_cutoff()
+    ) & Customer.id.not_in(erased)
+
+
+def erase_expired(session: Session, customer: Customer) -> SubjectRequest:
+    """One customer of the retention list, erased with the retention as the basis."""
+    past = session.scalar(select(Customer.id).where(Customer.id == customer.id, past_retention()))
+    if past is None:
+        raise ValidationFailed(
+            {
+                None: _(
+                    "У клиента %(name)s срок хранения не истёк: его данные не уничтожены.",
+                    name=customer.full_name,
+                )
+            }
+        )
+    years = current_app.config.get("RETENTION_YEARS") or 5
+    return erase(
+        session, customer, _("Истёк срок хранения: %(years)s лет после последнего визита", years=years)
+    )
+
+
 def act_text(request: SubjectRequest, counts: dict[str, int], journal: list[AccessLog]) -> str:
     from flask import g
 

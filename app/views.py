@@ -34,6 +34,7 @@ from . import (
     models,
     notifications,
     orders,
+    subjects,
 )
 from .admin import lookups, sessions
 from .admin.base import KartotekaModelView, bulk_action
@@ -1002,6 +1003,18 @@ class FilterName(ConditionFilter):
     condition = staticmethod(customers.name_condition)
 
 
+class FilterRetention(ConditionFilter):
+    """«Срок хранения истёк»: the last visit (or registration) older than RETENTION_YEARS."""
+
+    name = _l("Срок хранения истёк")
+    arg_name = "retention"
+
+    def apply(self, query, value):
+        if str(value).lower() in ("", "0", "false", "n", "no"):
+            return query
+        return query.filter(subjects.past_retention())
+
+
 CUSTOMER_LABELS = {
     "full_name": _l("ФИО"),
     "name_search": _l("ФИО"),
@@ -1146,11 +1159,13 @@ class CustomerView(CustomerCardView):
         "tags",
         "category",
         "email",
+        "last_visit_at",
     ]
     custom_filters = {
         "phone": [FilterPhone],
         "name_search": [FilterName],
         "registered_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
+        "last_visit_at": [FilterRetention],
     }
     formatters_columns = {"phone": formatting.phone, "phone_extra": formatting.phone, "id": card_link}
     choice_conditions = {"manager": partial(access.users_with, access.MANAGER)}
@@ -1188,6 +1203,19 @@ class CustomerView(CustomerCardView):
         CustomerStatus.PROBLEM, _l("Статус «Проблемный»"), "fa-exclamation-triangle"
     )
     status_blocked = status_action(CustomerStatus.BLOCKED, _l("Статус «Заблокирован»"), "fa-ban")
+    erase_expired = bulk_action(
+        "erase_expired",
+        _l("Уничтожить данные (срок хранения истёк)"),
+        "fa-trash",
+        partial(subjects.erase_expired, db.session),
+        lambda n: ngettext(
+            "Данные %(num)d клиента уничтожены, акт составлен.",
+            "Данные %(num)d клиентов уничтожены, акты составлены.",
+            n,
+        ),
+        confirmation=_l("Уничтожить персональные данные выбранных клиентов? Это нельзя отменить."),
+        each=True,
+    )
 
 
 class HomeView(IndexView):

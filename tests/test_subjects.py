@@ -211,3 +211,35 @@ def test_after_an_erasure_the_values_are_nowhere(app, redis, login_as, subject):
         assert db.session.query(AccessLog).filter(AccessLog.customer_id == subject).count() > 0
     page = login_as("auditor").get(f"/subjectrequestview/show/{act.id}").get_data(as_text=True)
     assert "АКТ об уничтожении" in page
+
+
+def test_customers_past_retention_are_listed_and_erased_by_the_manager(app, login_as):
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with app.app_context():
+        old = factories.customer(last_name="Давняя", phone="+79160000011")
+        recent = factories.customer(last_name="Недавняя", phone="+79160000012")
+        never = factories.customer(last_name="Невизитная", phone="+79160000013")
+        old.last_visit_at = now - dt.timedelta(days=6 * 366)
+        recent.last_visit_at = now - dt.timedelta(days=30)
+        never.registered_at = now - dt.timedelta(days=6 * 366)
+        db.session.commit()
+        ids = old.id, recent.id, never.id
+    manager = login_as("manager")
+    listing = manager.get("/customerview/list/?_flt_0_last_visit_at=1").get_data(as_text=True)
+    assert "Давняя" in listing and "Невизитная" in listing and "Недавняя" not in listing
+    front = login_as("reception")
+    front.post("/customerview/action_post", data={"action": "erase_expired", "rowid": [str(ids[0])]})
+    with app.app_context():
+        assert db.session.get(Customer, ids[0]).last_name == "Давняя"  # the front desk may not
+    manager = login_as("manager")
+    response = manager.post(
+        "/customerview/action_post", data={"action": "erase_expired", "rowid": [str(ids[0]), str(ids[1])]}
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Customer, ids[0]).phone is None
+        assert db.session.get(Customer, ids[1]).last_name == "Недавняя"  # not past it: refused
+        (act,) = db.session.scalars(select(SubjectRequest)).all()
+        assert act.customer_id == ids[0] and "Истёк срок хранения" in act.basis
+    listing = manager.get("/customerview/list/?_flt_0_last_visit_at=1").get_data(as_text=True)
+    assert "Невизитная" in listing and "Давняя" not in listing

@@ -629,8 +629,7 @@ class CustomerCardView(KartotekaModelView):
         except ValidationFailed as e:
             db.session.rollback()
             return self._refused({k: [v] for k, v in e.errors.items()}, pk, "requests")
-        db.session.commit()
-        subjects.discard_contents(db.session)
+        db.session.commit()  # the files' contents go after it (app/subjects.py install)
         flash(_("Персональные данные клиента уничтожены; акт № %(id)s составлен.", id=done.id), "success")
         return self._card(pk, "requests")
 
