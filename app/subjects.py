@@ -29,6 +29,7 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from markupsafe import escape
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -432,7 +433,11 @@ def act_text(request: SubjectRequest, counts: dict[str, int], journal: list[Acce
         _("Категории уничтоженных данных (записей):"),
         *(f"  — {label}: {count}" for label, count in counts.items()),
         _("Сохранено: заказы и оплаты (без сведений о клиенте), журнал доступа, согласия, запросы."),
-        _("Выписка из журнала доступа (%(num)d записей):", num=len(journal)),
+        ngettext(
+            "Выписка из журнала доступа (%(num)d запись):",
+            "Выписка из журнала доступа (%(num)d записей):",
+            len(journal),
+        ),
         *(
             f"  {row.at.strftime('%d.%m.%Y %H:%M')} · {row.user_id or '—'} · {row.action.value}"
             f"{' · ' + row.field if row.field else ''} · {row.ip or '—'}"
