@@ -114,23 +114,46 @@ def start(
 
 
 def enqueue_export(request_id: int) -> None:
-    """After the commit: the job carries the request's id only."""
+    """After the commit: the job carries the request's id only (one live job a request)."""
+    from rq.exceptions import DuplicateJobError
+
     from .queue import queue
 
-    queue().enqueue(
-        "app.subjects.export_job", request_id, job_id=f"subject-{request_id}", result_ttl=0, failure_ttl=3600
+    try:
+        queue().enqueue(
+            "app.worker.subject_export_job",
+            request_id,
+            job_id=f"subject-{request_id}",
+            unique=True,
+            result_ttl=0,
+            failure_ttl=3600,
+        )
+    except DuplicateJobError:
+        pass
+
+
+def sweep_exports(session: Session, older_than: int = 60) -> list[int]:
+    """The sweeper's round: exports still «в очереди» a minute after they were asked
+    for (Redis was down, or came back empty) are put on the queue again."""
+    from redis.exceptions import RedisError
+
+    since = utcnow() - dt.timedelta(seconds=older_than)
+    ids = list(
+        session.scalars(
+            select(SubjectRequest.id).where(
+                SubjectRequest.kind == SubjectRequestKind.EXPORT,
+                SubjectRequest.status == SubjectRequestStatus.QUEUED,
+                SubjectRequest.received_at < since,
+            )
+        )
     )
-
-
-def export_job(request_id: int) -> str:
-    from .extensions import db
-    from .worker import job_app
-
-    with job_app().app_context():
-        try:
-            return build_export(db.session, request_id)
-        finally:
-            db.session.remove()
+    session.commit()
+    try:
+        for request_id in ids:
+            enqueue_export(request_id)
+    except RedisError:
+        return []
+    return ids
 
 
 def exports_dir() -> Path:

@@ -73,6 +73,18 @@ def deliver_job(message_id: int) -> str:
             db.session.remove()
 
 
+def subject_export_job(request_id: int) -> str:
+    """The RQ job of a subject's export (app/subjects.py): a request id in."""
+    from . import subjects
+    from .extensions import db
+
+    with job_app().app_context():
+        try:
+            return subjects.build_export(db.session, request_id)
+        finally:
+            db.session.remove()
+
+
 # ---------------------------------------------------------------------------
 # Fork safety
 # ---------------------------------------------------------------------------
@@ -241,11 +253,13 @@ def _quiet(worker) -> None:
 
 
 def sweep_once() -> list[int]:
-    from . import notifications
+    from . import notifications, subjects
     from .extensions import db
 
     try:
-        return notifications.sweep(db.session)
+        handed = notifications.sweep(db.session)
+        subjects.sweep_exports(db.session)  # subject exports left in the queue (issue 19)
+        return handed
     finally:
         db.session.remove()
 

@@ -243,3 +243,23 @@ def test_customers_past_retention_are_listed_and_erased_by_the_manager(app, logi
         assert act.customer_id == ids[0] and "Истёк срок хранения" in act.basis
     listing = manager.get("/customerview/list/?_flt_0_last_visit_at=1").get_data(as_text=True)
     assert "Невизитная" in listing and "Давняя" not in listing
+
+
+def test_an_export_left_queued_is_handed_out_again_by_the_sweeper(app, redis, login_as):
+    with app.app_context():
+        customer = factories.customer()
+        request = SubjectRequest(
+            customer=customer,
+            kind="export",
+            status=SubjectRequestStatus.QUEUED,
+            basis="Заявление № 9",
+            received_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=5),
+            deadline=dt.datetime(2030, 1, 1),
+        )
+        db.session.add(request)
+        db.session.commit()
+        request_id = request.id  # never enqueued: Redis was down when it was asked for
+        worker.sweep_once()
+    work(app)
+    with app.app_context():
+        assert db.session.get(SubjectRequest, request_id).status == SubjectRequestStatus.DONE
