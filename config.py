@@ -56,6 +56,13 @@ class Config:
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SECRET_KEY = None  # filled lazily by create_app via _secret_key()
 
+    # A request body larger than this is refused (413) before it is read: a customer's
+    # file is at most 12 MB (app/files.py), plus room for the form around it.
+    MAX_CONTENT_LENGTH = 12 * 1024 * 1024 + 64 * 1024
+    # Customers whose last visit (or registration) is older than this are listed for
+    # erasure («Срок хранения истёк» on the customers list; a manager confirms).
+    RETENTION_YEARS = float(os.environ.get("RETENTION_YEARS", "5"))
+
     # Redis: unset means the embedded in-process store and worker thread.
     REDIS_URL = os.environ.get("REDIS_URL", "")
     RQ_QUEUE = os.environ.get("RQ_QUEUE", "kartoteka")

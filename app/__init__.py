@@ -55,6 +55,9 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
 
     records.install()
     audit.install()
+    from . import subjects
+
+    subjects.install()
     rendering.install_babel_context()
     notifications.install()
 
@@ -85,8 +88,10 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         app.before_request(clean_list_args)
         for code in ERROR_MESSAGES:
             app.register_error_handler(code, error_page)
-        from .admin import headers
+        from .admin import headers, journal
         from .admin.security import harden
+
+        journal.install(app)
 
         harden(app)
         headers.install(app)

@@ -638,6 +638,7 @@ def record_access(customer_id, action, field=None, detail=None) -> None:
             action=action,
             field=field,
             ip=request.remote_addr if request else None,
+            user_agent=(request.user_agent.string or None) if request else None,
             detail=detail,
         )
     )
@@ -838,3 +839,82 @@ def may_refund() -> bool:
 
 def may_adjust() -> bool:
     return may(*ADJUST)
+
+
+# Personal data (issue 19): the customer's files. Reading the list is «Файлы: просмотр»;
+# downloading a file is a right of its own («скачивание»), not the auditor's by
+# default and never the system administrator's (app/files.py refuses them whatever
+# their role was given), and a specialist's within their own customers only.
+# ---------------------------------------------------------------------------
+
+FILES = "Files"
+DOWNLOAD = ("can_download", FILES)
+CAPACITIES["download_files"] = DOWNLOAD
+METHOD_PERMISSIONS["upload"] = "write"
+METHOD_PERMISSIONS["fetch"] = "download"
+ROLES["manager"].resources[FILES] = WRITE
+ROLES["reception"].resources[FILES] = WRITE
+ROLES["doctor"].resources[FILES] = READ
+ROLES["auditor"].resources[FILES] = READ
+for _key in ("manager", "reception", "doctor"):
+    ROLES[_key] = RoleSpec(
+        **{**ROLES[_key].__dict__, "capacities": ROLES[_key].capacities | {"download_files"}}
+    )
+RESOURCE_LABELS[FILES] = _l("Файлы")
+PERMISSION_LABELS["can_download"] = _l("скачивание файлов")
+# The tabs whose opening is a row of the access journal (besides the card itself).
+RESTRICTED_TABS = {"documents", "anamnesis", "files"}
+
+
+def journal(customer_id, action, field=None, detail=None) -> None:
+    """A row of the access journal, written with the others of this request in one
+    INSERT at its end (app/admin/journal.py), in the request's transaction."""
+    from flask import g
+
+    rows = g.setdefault("kartoteka_journal", [])
+    rows.append({"customer_id": customer_id, "action": action, "field": field, "detail": detail})
+
+
+TAB_LABELS = {"documents": _l("Документы"), "anamnesis": _l("Анамнез"), "files": _l("Файлы")}
+
+
+def journal_field(key):
+    """The journal's «Поле» column in words: a field under a rule, or a card's tab."""
+    if key in FIELDS:
+        return FIELDS[key].label
+    return TAB_LABELS.get(key, key)
+
+
+# Consents to processing (issue 19): a ledger the front desk and the manager add to
+# (never edit), the specialist and the auditor read; the texts' versions are reference
+# data (a new wording is a new version, written by the manager or the administrator).
+PROCESSING = "ProcessingConsents"
+ROLES["manager"].resources[PROCESSING] = WRITE
+ROLES["reception"].resources[PROCESSING] = WRITE
+ROLES["doctor"].resources[PROCESSING] = READ
+ROLES["auditor"].resources[PROCESSING] = READ
+RESOURCE_LABELS[PROCESSING] = _l("Согласия на обработку")
+METHOD_PERMISSIONS["add_consent"] = "read"  # on the card; the route checks write on the ledger
+
+
+# Subject requests (issue 19): the manager starts an export or an erasure from the card;
+# the auditor reads the requests and the acts.
+SUBJECTS = "SubjectRequests"
+ROLES["manager"].resources[SUBJECTS] = WRITE
+ROLES["auditor"].resources[SUBJECTS] = READ
+RESOURCE_LABELS[SUBJECTS] = _l("Запросы субъектов ПД")
+METHOD_PERMISSIONS["subject_export"] = "read"  # on the card; the route checks write on SUBJECTS
+METHOD_PERMISSIONS["subject_erase"] = "read"
+METHOD_PERMISSIONS["fetch_export"] = "read"
+
+
+# The restricted screens whose every opening is journaled: their resource -> the tab key.
+JOURNALED = {DOCUMENTS: "documents", ANAMNESIS: "anamnesis", FILES: "files"}
+# Erasing the customers past the retention period, in bulk from the list: the manager's.
+ERASE = ("can_erase", CUSTOMERS)
+CAPACITIES["erase"] = ERASE
+METHOD_PERMISSIONS["erase_expired"] = "erase"
+ROLES["manager"] = RoleSpec(
+    **{**ROLES["manager"].__dict__, "capacities": ROLES["manager"].capacities | {"erase"}}
+)
+PERMISSION_LABELS["can_erase"] = _l("уничтожение данных клиентов с истёкшим сроком хранения")

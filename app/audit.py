@@ -15,10 +15,12 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from .models import (
+    AccessLog,
     AccountOperation,
     ChangeLog,
     Customer,
     CustomerDocument,
+    CustomerFile,
     MedicalRecord,
     Note,
     Order,
@@ -28,7 +30,18 @@ from .models import (
 )
 
 # a payment and an account's operation are only ever created: their history is who wrote them and when
-TRACKED = (Customer, CustomerDocument, Order, Return, Review, Note, MedicalRecord, Payment, AccountOperation)
+TRACKED = (
+    Customer,
+    CustomerDocument,
+    Order,
+    Return,
+    Review,
+    Note,
+    MedicalRecord,
+    Payment,
+    AccountOperation,
+    CustomerFile,
+)
 VALUELESS = (MedicalRecord,)
 SKIP = {"changed_on", "changed_by_fk", "created_on", "created_by_fk", "version", "name_search"}
 
@@ -85,7 +98,8 @@ def record_changes(session: Session, flush_context, instances) -> None:
     for obj in list(session.dirty):
         if isinstance(obj, TRACKED) and session.is_modified(obj, include_collections=False):
             for field, old, new in _changes(obj):
-                hide = isinstance(obj, VALUELESS)
+                # an erasure (app/subjects.py) records which fields it destroyed, not their values
+                hide = isinstance(obj, VALUELESS) or session.info.get("kartoteka_erasure", False)
                 rows.append(
                     ChangeLog(
                         user_id=user_id,
@@ -130,6 +144,35 @@ def record_creations(session: Session, flush_context) -> None:
         session.add_all(rows)
 
 
+def _journal_refusal():
+    from flask_babel import gettext
+
+    from .errors import Forbidden
+
+    return Forbidden(
+        {None: gettext("Журнал доступа только дополняется: его записи не изменяются и не удаляются.")}
+    )
+
+
+def keep_journal(session: Session, flush_context, instances) -> None:
+    """The access journal is append-only in the ORM too: a changed or deleted row
+    of it fails the flush (no screen, API or domain function may do either)."""
+    for obj in session.deleted:
+        if isinstance(obj, AccessLog):
+            raise _journal_refusal()
+    for obj in session.dirty:
+        if isinstance(obj, AccessLog) and session.is_modified(obj):
+            raise _journal_refusal()
+
+
+def keep_journal_statements(state) -> None:
+    """…and an ORM UPDATE or DELETE statement on it is refused before it runs."""
+    if (state.is_update or state.is_delete) and any(
+        mapper.class_ is AccessLog for mapper in state.all_mappers
+    ):
+        raise _journal_refusal()
+
+
 def _keep_old_value(target, value, oldvalue, initiator):
     return value
 
@@ -142,6 +185,8 @@ def install() -> None:
     a commit, as a domain function or the API may) was written to the history as
     «— → new», its old value lost."""
     if not event.contains(Session, "before_flush", record_changes):
+        event.listen(Session, "before_flush", keep_journal)
+        event.listen(Session, "do_orm_execute", keep_journal_statements)
         event.listen(Session, "before_flush", record_changes)
         event.listen(Session, "after_flush", record_creations)
         for model in TRACKED:

@@ -439,3 +439,16 @@ def typed_number(text: str) -> Decimal | None:
     except NumberFormatError:
         return None
     return value if value.is_finite() else None
+
+
+def customers_matching(column, text: str, readable: set[str]):
+    """``column`` (a customer id column: the journal's, a history's) among the
+    customers a typed text finds: their number («42»), or a name, phone or e-mail
+    as the search box finds them (only the contacts the user may read)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if text.isdigit():
+        return column == int(text)
+    condition = search_condition(text, readable)
+    return column.in_(select(Customer.id).where(condition))

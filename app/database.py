@@ -17,6 +17,8 @@ from sqlalchemy.engine import Engine
 
 SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys = ON",
+    # deleted rows are overwritten, not left in free pages (an erasure is an erasure)
+    "PRAGMA secure_delete = ON",
     "PRAGMA busy_timeout = 5000",
     "PRAGMA synchronous = NORMAL",
 )

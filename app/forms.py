@@ -10,13 +10,23 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     IntegerField,
+    SelectField,
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
 from .admin.fields import LabeledEnumField, ListedChoice, LocalDateTimeField, PlainText
 from .extensions import db
-from .models import Branch, CatalogItem, Channel, CustomerStatus, MessageType, OrderKind
+from .models import (
+    Branch,
+    CatalogItem,
+    Channel,
+    ConsentMethod,
+    ConsentPurpose,
+    CustomerStatus,
+    MessageType,
+    OrderKind,
+)
 
 
 def _pk(obj):
@@ -117,3 +127,31 @@ class MessageForm(FlaskForm):
 
 
 # FAB's generated fields and the ones that read what the user's language writes
+
+
+class ConsentForm(FlaskForm):
+    """«Согласия»: a decision added to the ledger from the card (a scan may come with it)."""
+
+    purpose = SelectField(
+        _l("Цель"),
+        choices=[(p.value, p.label) for p in ConsentPurpose],
+        validators=[DataRequired(message=_l("Выберите цель согласия из списка."))],
+    )
+    decision = SelectField(
+        _l("Решение"),
+        choices=[("give", _l("Согласие дано")), ("withdraw", _l("Согласие отозвано"))],
+        validators=[DataRequired(message=_l("Укажите, дано согласие или отозвано."))],
+    )
+    method = SelectField(
+        _l("Как получено"),
+        choices=[("", "—"), *((m.value, m.label) for m in ConsentMethod)],
+        validators=[Optional()],
+    )
+
+
+# The registration form's question (app/admin/card.py adds it to the new customer's form).
+TREATMENT_CHOICES = [
+    ("", _l("Ещё не получено")),
+    (ConsentMethod.PAPER.value, _l("Подписано на бумаге")),
+    (ConsentMethod.SCREEN.value, _l("Подписано на экране")),
+]

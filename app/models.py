@@ -604,6 +604,10 @@ class MedicalRecord(Audited, Model):
 class AccessAction(LabeledEnum):
     REVEAL = "reveal", _l("Показ скрытого поля")
     EXPORT = "export", _l("Выгрузка")
+    CARD = "card", _l("Открытие карточки")
+    TAB = "tab", _l("Открытие вкладки")
+    DOWNLOAD = "download", _l("Скачивание файла")
+    API_READ = "api_read", _l("Чтение через API")
 
 
 class AccessLog(Model):
@@ -618,6 +622,7 @@ class AccessLog(Model):
     field = Column(String(60))
     ip = Column(String(45))
     detail = Column(String(300))
+    user_agent = Column(String(300))
 
 
 # --------------------------------------------------------------------------
@@ -1030,3 +1035,130 @@ def kopecks(value) -> Decimal:
     from decimal import ROUND_HALF_UP
 
     return Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+# Personal data (issue 19): the customer's files (app/files.py)
+# --------------------------------------------------------------------------
+
+
+class CustomerFile(Audited, Model):
+    """A file on the customer's card (a scanned passport, a consent signed on paper).
+
+    The content lives under ``instance/files`` by a random name (``stored_name``);
+    ``content_type`` and ``kind`` come from the content, never from the name."""
+
+    __tablename__ = "customer_file"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer = relationship(Customer)
+    name = Column(String(200), nullable=False)
+    kind = Column(String(10), nullable=False)
+    content_type = Column(String(100), nullable=False)
+    size = Column(Integer, nullable=False)
+    sha256 = Column(String(64), nullable=False)
+    stored_name = Column(String(64), nullable=False, unique=True)
+
+    def __str__(self):
+        return self.name
+
+
+# Consents to processing (app/consents.py): a ledger, one row per decision.
+
+
+class ConsentPurpose(LabeledEnum):
+    TREATMENT = "treatment", _l("Лечение и медицинские услуги")
+    NOTIFICATIONS = "notifications", _l("Уведомления")
+    MARKETING = "marketing", _l("Реклама и рассылки")
+    THIRD_PARTIES = "third_parties", _l("Передача третьим лицам")
+
+
+class ConsentMethod(LabeledEnum):
+    PAPER = "paper", _l("Подписано на бумаге (скан в «Файлах»)")
+    SCREEN = "screen", _l("Подписано на экране")
+
+
+class ConsentText(Model):
+    """A version of a consent's text; a changed text is a new version, the old ones
+    are kept (a consent names the version the customer signed)."""
+
+    __tablename__ = "consent_text"
+    __table_args__ = (UniqueConstraint("purpose", "version", name="uq_consent_text_version"),)
+    id = Column(Integer, primary_key=True)
+    purpose = Column(_enum(ConsentPurpose, "consent_purpose"), nullable=False)
+    version = Column(Integer, nullable=False)
+    text = Column(Text, nullable=False)
+    created_on = Column(DateTime, default=utcnow, nullable=False)
+    created_by_fk = Column(Integer, ForeignKey("ab_user.id"), default=_current_user_id, nullable=True)
+    created_by = relationship("User", foreign_keys=[created_by_fk])
+
+    def __str__(self):
+        return f"{self.purpose.label}, v{self.version}"
+
+
+class ProcessingConsent(Model):
+    """One decision of a customer on one purpose: given or withdrawn (a withdrawal is
+    a new row, never an edit), on which text, how, when and taken by whom."""
+
+    __tablename__ = "processing_consent"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer = relationship(Customer)
+    purpose = Column(_enum(ConsentPurpose, "consent_purpose"), nullable=False)
+    given = Column(Boolean, nullable=False)
+    text_id = Column(Integer, ForeignKey("consent_text.id"), nullable=False)
+    consent_text = relationship(ConsentText)
+    method = Column(_enum(ConsentMethod, "consent_method"), nullable=True)
+    file_id = Column(Integer, ForeignKey("customer_file.id", ondelete="SET NULL"), nullable=True)
+    file = relationship(CustomerFile)
+    at = Column(DateTime, default=utcnow, nullable=False, index=True)
+    employee_id = Column(Integer, ForeignKey("ab_user.id"), default=_current_user_id, nullable=True)
+    employee = relationship("User", foreign_keys=[employee_id])
+
+    def __str__(self):
+        return str(self.purpose.label)
+
+
+# Subject requests (app/subjects.py): a customer's request to hand over or destroy their data.
+
+
+class SubjectRequestKind(LabeledEnum):
+    EXPORT = "export", _l("Выдача данных")
+    ERASURE = "erasure", _l("Уничтожение данных")
+
+
+class SubjectRequestStatus(LabeledEnum):
+    QUEUED = "queued", _l("В очереди")
+    RUNNING = "running", _l("Выполняется")
+    DONE = "done", _l("Выполнен")
+    FAILED = "failed", _l("Ошибка")
+
+
+class SubjectRequest(Model):
+    """A subject's request (152-FZ, art. 14, 21): received when, due when (10 working
+    days), on which basis, its progress; an export's ZIP, an erasure's act. Kept after
+    the erasure: the customer's row stays, anonymised."""
+
+    __tablename__ = "subject_request"
+    id = Column(Integer, primary_key=True)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="SET NULL"), nullable=True, index=True)
+    customer = relationship(Customer)
+    kind = Column(_enum(SubjectRequestKind, "subject_request_kind"), nullable=False)
+    status = Column(_enum(SubjectRequestStatus, "subject_request_status"), nullable=False)
+    progress = Column(Integer, nullable=False, default=0)
+    basis = Column(String(300), nullable=False)
+    received_at = Column(DateTime, nullable=False, default=utcnow)
+    deadline = Column(DateTime, nullable=False)
+    done_at = Column(DateTime)
+    created_by_fk = Column(Integer, ForeignKey("ab_user.id"), default=_current_user_id, nullable=True)
+    created_by = relationship("User", foreign_keys=[created_by_fk])
+    stored_name = Column(String(64))
+    act = Column(Text)
+    error = Column(String(300))
+
+    def __str__(self):
+        return f"{self.kind.label} №{self.id}"
+
+    @property
+    def download(self):
+        """The export's number while its ZIP is there to download (the list's link)."""
+        return self.id if self.stored_name else None

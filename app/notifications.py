@@ -285,7 +285,20 @@ def check_template(template: MessageTemplate) -> None:
 
 
 def consent_allows(session: Session, customer_id: int, message_type: MessageType, channel: Channel) -> bool:
-    """Service messages go unless the customer opted out; marketing only with a consent."""
+    """Service messages go unless the customer opted out; marketing only with a consent.
+
+    The ledger of consents to processing (app/consents.py) is asked first: a
+    withdrawn «Уведомления» stops every message, a withdrawn «Реклама» the marketing
+    ones, and a given «Реклама» is a marketing consent; the per-type opt-outs stay."""
+    from .consents import state
+    from .models import ConsentPurpose
+
+    marketing = message_type == MessageType.MARKETING
+    ledger = state(
+        session, customer_id, ConsentPurpose.MARKETING if marketing else ConsentPurpose.NOTIFICATIONS
+    )
+    if ledger is False:
+        return False
     row = session.scalars(
         select(NotificationConsent).where(
             NotificationConsent.customer_id == customer_id,
@@ -295,7 +308,8 @@ def consent_allows(session: Session, customer_id: int, message_type: MessageType
     ).first()
     if row is not None:
         return row.allowed
-    return message_type not in OPT_IN
+    # an opt-in type (marketing, bonus expiry) needs a consent; marketing's may be the ledger's
+    return message_type not in OPT_IN or (marketing and ledger is True)
 
 
 def set_consent(

@@ -26,6 +26,7 @@ from wtforms.validators import Optional
 
 from . import (
     access,
+    consents,
     customers,
     documents,
     formatting,
@@ -34,6 +35,7 @@ from . import (
     notifications,
     orders,
     payments,
+    subjects,
 )
 from .admin import lookups, sessions
 from .admin.base import KartotekaModelView, bulk_action
@@ -50,6 +52,7 @@ from .admin.fields import (
     LocalDateTimeField,
     LocalDecimalField,
 )
+from .admin.files import FileViewBase, download_link, export_link
 from .admin.history import HistoryView
 from .admin.links import card_link
 from .admin.money import AccountScreen, PaymentScreen, pay_link
@@ -61,10 +64,12 @@ from .models import (
     Branch,
     CatalogItem,
     ChangeLog,
+    ConsentText,
     Customer,
     CustomerAttribute,
     CustomerCategory,
     CustomerDocument,
+    CustomerFile,
     CustomerStatus,
     CustomerType,
     LoginThrottle,
@@ -77,8 +82,10 @@ from .models import (
     Order,
     OrderItem,
     Payment,
+    ProcessingConsent,
     Return,
     Review,
+    SubjectRequest,
     Tag,
     ThrottleKind,
     UserSession,
@@ -705,12 +712,25 @@ class ChangeLogTab(ChangeLogView):
     list_columns = ["at", "user", "entity", "entity_id", "action", "field", "old_value", "new_value"]
 
 
+class FilterJournalCustomer(ConditionFilter):
+    """The journal's rows of the customers a number, name, phone or e-mail finds."""
+
+    name = _l("Клиент: номер, ФИО, телефон или эл. почта")
+    arg_name = "customer"
+
+    def apply(self, query, value):
+        condition = customers.customers_matching(AccessLog.customer_id, value, lookups.readable_contacts())
+        return query if condition is None else query.filter(condition)
+
+
 class AccessLogView(KartotekaModelView):
-    """The personal-data access journal (152-FZ): read-only, for the auditor."""
+    """The personal-data access journal (152-FZ): read-only for the auditor, and
+    append-only for everyone: no screen, route or API edits or deletes a row."""
 
     class_permission_name = access.JOURNAL
     datamodel = Interface(AccessLog, eager=[joinedload(AccessLog.user), joinedload(AccessLog.customer)])
     base_permissions = ["can_read"]
+    exclude_route_methods = {"add", "edit", "delete", "action", "action_post", "download"}
     list_title = show_title = _l("Журнал доступа")
     label_columns = {
         "at": _l("Когда"),
@@ -719,13 +739,18 @@ class AccessLogView(KartotekaModelView):
         "field": _l("Поле"),
         "ip": _l("IP-адрес"),
         "detail": _l("Подробности"),
+        "user_agent": _l("Браузер"),
+        "customer_id": _l("Клиент"),
     }
     list_columns = ["at", "user", "customer", "action", "field", "ip", "detail"]
-    show_columns = list_columns
-    search_columns = ["user", "action", "at"]
-    custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    show_columns = [*list_columns, "user_agent"]
+    search_columns = ["user", "customer_id", "action", "at"]
+    custom_filters = {
+        "at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
+        "customer_id": [FilterJournalCustomer],
+    }
     formatters_columns = {
-        "field": lambda key: access.FIELDS[key].label if key in access.FIELDS else key,
+        "field": access.journal_field,
         "detail": access.journal_detail,
     }
     base_order = ("at", "desc")
@@ -866,6 +891,148 @@ class ConsentTab(ConsentView):
     list_columns = ["message_type", "channel", "allowed", "changed_on", "changed_by"]
 
 
+class CustomerFileView(FileViewBase):
+    """«Файлы»: scans and documents on the card (app/files.py says what is accepted)."""
+
+    class_permission_name = access.FILES
+    method_permission_name = access.METHOD_PERMISSIONS
+    datamodel = Interface(CustomerFile, eager=[joinedload(CustomerFile.customer)])
+    base_permissions = ["can_read", "can_write", "can_delete", "can_download"]
+    list_title = show_title = _l("Файлы")
+    label_columns = {
+        "name": _l("Имя файла"),
+        "kind": _l("Формат"),
+        "size": _l("Размер, байт"),
+        "id": _l("Скачать"),
+    }
+    list_columns = ["customer", "name", "kind", "size", "created_by", "created_on", "id"]
+    show_columns = ["customer", "name", "kind", "size", "created_by", "created_on"]
+    search_columns = ["kind", "created_on"]
+    custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    formatters_columns = {"id": download_link}
+    base_order = ("id", "desc")
+
+
+class CustomerFileTab(CustomerFileView):
+    list_columns = ["name", "kind", "size", "created_by", "created_on", "id"]
+
+
+class ConsentTextView(ReferenceView):
+    """«Тексты согласий»: each save is a new version; the old ones stay (no edit, no delete)."""
+
+    datamodel = Interface(ConsentText, eager=[joinedload(ConsentText.created_by)])
+    exclude_route_methods = {"edit", "delete"}
+    list_title = _l("Тексты согласий")
+    show_title = add_title = _l("Текст согласия")
+    label_columns = {"purpose": _l("Цель"), "version": _l("Версия"), "text": _l("Текст")}
+    list_columns = ["purpose", "version", "text", "created_by", "created_on"]
+    add_columns = ["purpose", "text"]
+    show_columns = list_columns
+    search_columns = ["purpose"]
+    base_order = ("id", "desc")
+
+    def prepare(self, item, is_new):
+        consents.new_text_version(self.datamodel.session, item)
+
+
+class ProcessingConsentView(KartotekaModelView):
+    """«Согласия на обработку»: the ledger; a decision is added from the card, never edited."""
+
+    class_permission_name = access.PROCESSING
+    datamodel = Interface(
+        ProcessingConsent,
+        eager=[
+            joinedload(ProcessingConsent.customer),
+            joinedload(ProcessingConsent.consent_text),
+            joinedload(ProcessingConsent.employee),
+            joinedload(ProcessingConsent.file),
+        ],
+    )
+    # write: adding a decision from the card (AddConsent); no add, edit or delete here
+    base_permissions = ["can_read", "can_write"]
+    exclude_route_methods = {"add", "edit", "delete", "download"}
+    list_title = show_title = _l("Согласия на обработку")
+    label_columns = {
+        "at": _l("Когда"),
+        "purpose": _l("Цель"),
+        "given": _l("Согласие дано (нет — отозвано)"),
+        "consent_text": _l("Текст (версия)"),
+        "method": _l("Как получено"),
+        "file": _l("Скан"),
+        "employee": _l("Принял сотрудник"),
+    }
+    list_columns = ["at", "customer", "purpose", "given", "consent_text", "method", "file", "employee"]
+    show_columns = list_columns
+    search_columns = ["purpose", "given", "at"]
+    custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    base_order = ("at", "desc")
+
+
+class ProcessingConsentTab(ProcessingConsentView):
+    list_columns = ["at", "purpose", "given", "consent_text", "method", "file", "employee"]
+
+
+class SubjectRequestView(KartotekaModelView):
+    """«Запросы субъектов ПД»: exports and erasures, their deadlines, progress and acts."""
+
+    class_permission_name = access.SUBJECTS
+    datamodel = Interface(SubjectRequest, eager=[joinedload(SubjectRequest.customer)])
+    base_permissions = ["can_read", "can_write"]
+    exclude_route_methods = {"add", "edit", "delete", "download"}
+    list_title = show_title = _l("Запросы субъектов ПД")
+    label_columns = {
+        "kind": _l("Запрос"),
+        "status": _l("Состояние"),
+        "progress": _l("Готово, %"),
+        "basis": _l("Основание"),
+        "received_at": _l("Получен"),
+        "deadline": _l("Ответить до"),
+        "done_at": _l("Выполнен"),
+        "act": _l("Акт об уничтожении"),
+        "download": _l("Выгрузка"),
+        "error": _l("Ошибка"),
+    }
+    list_columns = [
+        "received_at",
+        "customer",
+        "kind",
+        "status",
+        "progress",
+        "deadline",
+        "done_at",
+        "download",
+    ]
+    show_columns = [
+        "received_at",
+        "customer",
+        "kind",
+        "status",
+        "progress",
+        "basis",
+        "deadline",
+        "done_at",
+        "created_by",
+        "act",
+        "error",
+    ]
+    search_columns = ["kind", "status", "received_at"]
+    formatters_columns = {"download": export_link}
+    base_order = ("id", "desc")
+
+
+class SubjectRequestTab(SubjectRequestView):
+    list_columns = [
+        "received_at",
+        "kind",
+        "status",
+        "progress",
+        "deadline",
+        "done_at",
+        "created_by",
+        "download",
+    ]
+
+
 # ---------------------------------------------------------------------------
 # Customers and the card
 # ---------------------------------------------------------------------------
@@ -978,6 +1145,18 @@ class FilterName(ConditionFilter):
     name = _l("Содержит")
     arg_name = "name"
     condition = staticmethod(customers.name_condition)
+
+
+class FilterRetention(ConditionFilter):
+    """«Срок хранения истёк»: the last visit (or registration) older than RETENTION_YEARS."""
+
+    name = _l("Срок хранения истёк")
+    arg_name = "retention"
+
+    def apply(self, query, value):
+        if str(value).lower() in ("", "0", "false", "n", "no"):
+            return query
+        return query.filter(subjects.past_retention())
 
 
 CUSTOMER_LABELS = {
@@ -1124,11 +1303,13 @@ class CustomerView(CustomerCardView):
         "tags",
         "category",
         "email",
+        "last_visit_at",
     ]
     custom_filters = {
         "phone": [FilterPhone],
         "name_search": [FilterName],
         "registered_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
+        "last_visit_at": [FilterRetention],
     }
     formatters_columns = {"phone": formatting.phone, "phone_extra": formatting.phone, "id": card_link}
     choice_conditions = {"manager": partial(access.users_with, access.MANAGER)}
@@ -1146,8 +1327,15 @@ class CustomerView(CustomerCardView):
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
         CustomerTab("anamnesis", _l("Анамнез"), MedicalRecordTab),
+        CustomerTab("files", _l("Файлы"), CustomerFileTab, inline="kartoteka/inline_file.html"),
         CustomerTab("messages", _l("Сообщения"), MessageTab, inline="kartoteka/inline_message.html"),
-        CustomerTab("consents", _l("Согласия"), ConsentTab),
+        CustomerTab(
+            "processing", _l("Согласия"), ProcessingConsentTab, inline="kartoteka/inline_consent.html"
+        ),
+        CustomerTab("consents", _l("Уведомления"), ConsentTab),
+        CustomerTab(
+            "requests", _l("Запросы субъекта"), SubjectRequestTab, inline="kartoteka/inline_subject.html"
+        ),
         CustomerTab("history", _l("История изменений"), ChangeLogTab),
         CustomerTab("access", _l("Журнал доступа"), AccessLogTab),
     ]
@@ -1161,6 +1349,19 @@ class CustomerView(CustomerCardView):
         CustomerStatus.PROBLEM, _l("Статус «Проблемный»"), "fa-exclamation-triangle"
     )
     status_blocked = status_action(CustomerStatus.BLOCKED, _l("Статус «Заблокирован»"), "fa-ban")
+    erase_expired = bulk_action(
+        "erase_expired",
+        _l("Уничтожить данные (срок хранения истёк)"),
+        "fa-trash",
+        partial(subjects.erase_expired, db.session),
+        lambda n: ngettext(
+            "Данные %(num)d клиента уничтожены, акт составлен.",
+            "Данные %(num)d клиентов уничтожены, акты составлены.",
+            n,
+        ),
+        confirmation=_l("Уничтожить персональные данные выбранных клиентов? Это нельзя отменить."),
+        each=True,
+    )
 
 
 class HomeView(IndexView):
@@ -1190,8 +1391,11 @@ MENU = (
             (NoteView, "Notes", _l("Примечания"), "fa-sticky-note"),
             (CustomerDocumentView, "Documents", _l("Документы"), "fa-id-card"),
             (MedicalRecordView, "Anamnesis", _l("Анамнез"), "fa-heartbeat"),
+            (CustomerFileView, "Files", _l("Файлы"), "fa-paperclip"),
             (MessageView, "Messages", _l("Сообщения"), "fa-envelope"),
             (ConsentView, "Consents", _l("Согласия на уведомления"), "fa-check-square"),
+            (ProcessingConsentView, "ProcessingConsents", _l("Согласия на обработку"), "fa-pencil-square"),
+            (SubjectRequestView, "SubjectRequests", _l("Запросы субъектов ПД"), "fa-user-secret"),
         ),
     ),
     (
@@ -1211,6 +1415,7 @@ MENU = (
             ),
             (NotificationQueueView, "NotificationQueue", _l("Очередь уведомлений"), "fa-tasks"),
             (MessageTemplateView, "MessageTemplates", _l("Шаблоны уведомлений"), "fa-file-text"),
+            (ConsentTextView, "ConsentTexts", _l("Тексты согласий"), "fa-file-text-o"),
         ),
     ),
     (
@@ -1250,4 +1455,7 @@ WITHOUT_MENU = (
     MessageTab,
     MessageAttemptTab,
     ConsentTab,
+    CustomerFileTab,
+    ProcessingConsentTab,
+    SubjectRequestTab,
 )

@@ -88,6 +88,18 @@ def expire_bonuses_job() -> int:
             db.session.remove()
 
 
+def subject_export_job(request_id: int) -> str:
+    """The RQ job of a subject's export (app/subjects.py): a request id in."""
+    from . import subjects
+    from .extensions import db
+
+    with job_app().app_context():
+        try:
+            return subjects.build_export(db.session, request_id)
+        finally:
+            db.session.remove()
+
+
 def queue_bonus_expiry(now=None) -> bool:
     """Enqueue the hour's bonus expiry once (a unique job id per hour); False when it is
     already queued or Redis is away (the next round tries again)."""
@@ -279,11 +291,12 @@ def _quiet(worker) -> None:
 
 
 def sweep_once() -> list[int]:
-    from . import notifications
+    from . import notifications, subjects
     from .extensions import db
 
     try:
         ids = notifications.sweep(db.session)
+        subjects.sweep_exports(db.session)  # subject exports left in the queue (issue 19)
     finally:
         db.session.remove()
     queue_bonus_expiry()  # once an hour: the job burns bonuses past their expiry

@@ -1,7 +1,7 @@
 """SQL statements per page do not grow with the data (no N+1), and stay small.
 
 Ceilings (issue «Scale»): a list at most 5 statements; the card at most
-4 + the number of tabs the role sees. The customers list takes 5: the
+4 + the number of tabs the role sees, and the access journal's one INSERT. The customers list takes 5: the
 session (kept on the server since issue 15, read by its key), the user with
 their permissions, the capped total, the page, the filter options.
 """
@@ -77,4 +77,9 @@ def test_statement_ceilings(app, ctx, login_as, role):
     card = client.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
     tabs = sum(f'href="#{tab.key}"' in card for tab in CustomerView.tabs)
     executed = statements(app, client, f"/customerview/show/{customer_id}")
-    assert len(executed) <= 4 + tabs, executed
+    # opening a card is journaled (issue 19): its rows, the card's and each restricted
+    # tab's, are one INSERT at the end of the request, on top of the page's reads
+    journal = [s for s in executed if s.lstrip().upper().startswith("INSERT INTO ACCESS_LOG")]
+    assert len(journal) == 1, executed
+    reads = [s for s in executed if s not in journal]
+    assert len(reads) <= 4 + tabs, "\n".join(reads)

@@ -43,6 +43,7 @@ from app.models import (
     Branch,
     Customer,
     CustomerDocument,
+    CustomerFile,
     MedicalRecord,
     Message,
     Note,
@@ -174,13 +175,26 @@ def plant(app) -> dict:
             Return(customer=customer, order=order, amount=Decimal("100"), reason="-"),
             Message(customer=customer, channel="sms", message_type="manual", body="-"),
             NotificationConsent(customer=customer, message_type="marketing", channel="sms", allowed=True),
-            AccessLog(customer_id=customer.id, action="reveal", field="customer.phone", ip="10.0.0.1"),
+            CustomerFile(
+                customer=customer,
+                name="скан.pdf",
+                kind="pdf",
+                content_type="application/pdf",
+                size=1,
+                sha256="0" * 64,
+                stored_name=f"{who}{'0' * 24}",
+            ),
         ]
+        # the access journal is append-only: its texts are written with the row
+        journal = AccessLog(customer_id=customer.id, action="reveal", field="customer.phone", ip="10.0.0.1")
+        fill_texts(journal, who)
+        related.append(journal)
         session.add_all(related)
         session.commit()
         # what people and templates wrote: every free text holds every secret
         for row in (customer, order, *related):
-            fill_texts(row, who)
+            if row is not journal:
+                fill_texts(row, who)
         session.commit()
         # the change history copies the old and the new value of every field
         for column in ("phone", "phone_extra", "email", "birth_date", "bonus_balance", "deposit_balance"):

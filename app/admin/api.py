@@ -23,7 +23,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from .. import access, disclosure, formatting
 from ..errors import ValidationFailed
 from ..labels import COMMON_LABELS
-from ..models import Customer, Order, column_limit, record_id
+from ..models import AccessAction, Customer, Order, column_limit, record_id
 from . import lookups
 from .datamodel import RowScopeMixin
 from .errorpages import ERROR_MESSAGES
@@ -312,9 +312,26 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
 
     def pre_get(self, data):
         disclosure.row(self.datamodel.obj, data["result"], pk=data.get("id"))
+        self.journal_read([data.get("id")])
 
     def pre_get_list(self, data):
         disclosure.rows(self.datamodel.obj, data["result"], pks=data.get("ids"))
+        self.journal_read(data.get("ids") or [])
+
+    def journal_read(self, pks) -> None:
+        """An API read of a customer's records is a row of the access journal per
+        customer read (the records are in the session already: no statement)."""
+        model = self.datamodel.obj
+        if model is not Customer and not hasattr(model, "customer_id"):
+            return
+        session = self.datamodel.session
+        seen = []
+        for pk in pks:
+            item = session.get(model, pk) if pk is not None else None
+            customer_id = pk if model is Customer else getattr(item, "customer_id", None)
+            if customer_id is not None and customer_id not in seen:
+                seen.append(customer_id)
+                access.journal(customer_id, AccessAction.API_READ, detail=self.resource_name)
 
     # -- what is written: through the policy and the domain rules ---------------
 

@@ -358,6 +358,9 @@ class KartotekaModelView(RowScopeMixin, ModelView):
 
     def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
         widgets = widgets or {}
+        tab = access.JOURNALED.get(self.class_permission_name)
+        if tab is not None:  # a document, an anamnesis record, a file opened: the journal says whose
+            access.journal(getattr(item, "customer_id", None), AccessAction.TAB, field=tab)
         skipped = {c for c in self.not_applicable(item) if getattr(item, c, None) in (None, "")}
         columns = [c for c in self.policy_columns(self.show_columns) if c not in skipped]
         values = dict(zip(columns, self.datamodel.get_values_item(item, columns), strict=True))
@@ -492,6 +495,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             disclosure.rows(self.datamodel.obj, values, items=rows, pks=keys)
             self.visible_values(values)
         pks = [self._serialize_pk_if_composite(pk) for pk in keys]
+        self.journal_list(len(keys))
         visible_actions = self.list_actions(actions or self.actions)
         buttons = {method: self.can(method) for method in ("add", "show", "edit", "delete", "export")}
         table_rows = self.list_rows(
@@ -523,6 +527,15 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             **kwargs,
         )
         return widgets
+
+    def journal_list(self, shown: int) -> None:
+        """A restricted screen's list (all customers' documents, anamnesis, files) is a
+        row of the journal: who, which list, how many records (the card journals its
+        own tabs with the customer)."""
+        tab = access.JOURNALED.get(self.class_permission_name)
+        if tab is None or not shown or request.endpoint == "CustomerView.show":
+            return
+        access.journal(None, AccessAction.TAB, field=tab, detail=f"{self.class_permission_name}: {shown}")
 
     _HEADERS: dict = {}
 

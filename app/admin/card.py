@@ -14,6 +14,7 @@ from flask import (
     jsonify,
     redirect,
     request,
+    send_file,
     url_for,
 )
 from flask_appbuilder import action, expose, has_access
@@ -21,34 +22,42 @@ from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_si
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
+from redis.exceptions import RedisError
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import contains_eager, joinedload
-from wtforms import StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import Optional
 from wtforms.widgets import TextInput
 
 from .. import (
     access,
+    consents,
     customers,
     disclosure,
+    files,
     formatting,
     notifications,
     orders,
+    subjects,
 )
 from ..disclosure import Masked
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
-from ..forms import MessageForm, NoteInlineForm, OrderInlineForm, StatusForm
+from ..forms import TREATMENT_CHOICES, ConsentForm, MessageForm, NoteInlineForm, OrderInlineForm, StatusForm
 from ..models import (
     AccessAction,
     Branch,
     CatalogItem,
+    ConsentMethod,
+    ConsentPurpose,
     Customer,
     CustomerAttribute,
     CustomerAttributeValue,
     CustomerStatus,
     Note,
     Order,
+    SubjectRequest,
+    SubjectRequestKind,
     Tag,
     customer_tag,
     kopecks,
@@ -112,6 +121,14 @@ class CustomerCardView(KartotekaModelView):
         """The extra fields of every customer type; the form shows those of the type
         chosen (kartoteka.js, by ``data-customer-types``), the domain rule keeps them."""
         fields = {}
+        if item is None and self.appbuilder.sm.has_access("can_write", access.PROCESSING):
+            # the registration asks for the consent to processing for treatment
+            fields["consent_treatment"] = SelectField(
+                _l("Согласие на обработку персональных данных для лечения"),
+                choices=TREATMENT_CHOICES,
+                validators=[Optional()],
+                description=_l("Бумажный экземпляр отсканируйте во вкладку «Файлы» карточки."),
+            )
         for attribute in customers.attributes(self.datamodel.session):
             # Text inputs: the domain rule (customers.set_attributes) reads numbers and
             # dates as the user's language writes them and answers in Russian.
@@ -129,6 +146,11 @@ class CustomerCardView(KartotekaModelView):
             int(name[5:]): field.data for name, field in form._fields.items() if name.startswith("attr_")
         }
         customers.set_attributes(self.datamodel.session, item, values)
+        treatment = form._fields.get("consent_treatment")
+        if treatment is not None and treatment.data:
+            consents.record(
+                self.datamodel.session, item, ConsentPurpose.TREATMENT, given=True, method=treatment.data
+            )
 
     def _init_forms(self):
         super()._init_forms()
@@ -161,7 +183,10 @@ class CustomerCardView(KartotekaModelView):
 
     def _extra_fieldset(self, form, fieldsets):
         names = [n for n in form._fields if n.startswith("attr_")]
-        return [*fieldsets, (_l("Дополнительные сведения"), {"fields": names})] if names else fieldsets
+        fieldsets = [*fieldsets, (_l("Дополнительные сведения"), {"fields": names})] if names else fieldsets
+        if "consent_treatment" in form._fields:
+            fieldsets = [*fieldsets, (_l("Согласия"), {"fields": ["consent_treatment"]})]
+        return fieldsets
 
     def _get_add_widget(self, form, exclude_cols=None, widgets=None):
         widgets = super()._get_add_widget(form, exclude_cols, widgets)
@@ -230,6 +255,7 @@ class CustomerCardView(KartotekaModelView):
         )
         if request.method == "GET":  # a refused POST is not a page to come back to
             self.update_redirect()
+            self.journal_opening(customer.id)
         sm = self.appbuilder.sm
         return self.render_template(
             self.show_template,
@@ -249,11 +275,23 @@ class CustomerCardView(KartotekaModelView):
             can_status=sm.has_access("can_status", access.CUSTOMERS),
             can_add_note=sm.has_access("can_write", access.NOTES),
             can_add_order=sm.has_access("can_write", access.ORDERS),
+            consent_form=ConsentForm(),
+            can_add_consent=sm.has_access("can_write", access.PROCESSING),
+            can_subject=sm.has_access("can_write", access.SUBJECTS),
+            can_upload_file=sm.has_access("can_write", access.FILES)
+            and sm.has_access("can_write", access.CUSTOMERS),
             statuses=self.settable_statuses(customer.status),
             active_tab=active_tab,
             show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
             order_discount=orders.discount_for(customer),
         )
+
+    def journal_opening(self, customer_id) -> None:
+        """The card's opening and each restricted tab it shows are rows of the journal."""
+        access.journal(customer_id, AccessAction.CARD)
+        for tab, _view in self.visible_tabs():
+            if tab.key in access.RESTRICTED_TABS:
+                access.journal(customer_id, AccessAction.TAB, field=tab.key)
 
     def order_form_with_options(self):
         """The card's order form; its three selects filled from one UNION query."""
@@ -490,6 +528,136 @@ class CustomerCardView(KartotekaModelView):
             flash(_("Примечание добавлено."), "success")
             return self._card(pk, "notes")
         return self._refused(form.errors, pk, "notes")
+
+    @expose("/<int:pk>/files", methods=["POST"])
+    @has_access
+    def upload(self, pk):
+        """Add a file from the card's «Файлы» tab; a refused one leaves nothing on disk."""
+        if not self.appbuilder.sm.has_access("can_write", access.FILES):
+            abort(403)
+        customer = self._customer_or_404(pk)
+        upload = request.files.get("file")
+        try:
+            item = files.add_file(
+                db.session, customer, upload.filename if upload else None, upload.read() if upload else b""
+            )
+        except ValidationFailed as e:
+            db.session.rollback()
+            return self._refused({"file": list(e.errors.values())}, pk, "files")
+        try:
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            files.discard(item)
+            raise
+        flash(_("Файл «%(name)s» добавлен.", name=item.name), "success")
+        return self._card(pk, "files")
+
+    @expose("/<int:pk>/consents", methods=["POST"])
+    @has_access
+    def add_consent(self, pk):
+        """A consent given or withdrawn, added to the ledger from the card (with its scan)."""
+        if not self.appbuilder.sm.has_access("can_write", access.PROCESSING):
+            abort(403)
+        customer = self._customer_or_404(pk)
+        form = ConsentForm()
+        if not form.validate():
+            return self._refused(form.errors, pk, "processing")
+        session = db.session
+        upload = request.files.get("file")
+        scan = None
+        try:
+            if upload is not None and upload.filename:
+                if not self.appbuilder.sm.has_access("can_write", access.FILES):
+                    abort(403)
+                scan = files.add_file(session, customer, upload.filename, upload.read())
+                session.flush()
+            consents.record(
+                session,
+                customer,
+                form.purpose.data,
+                given=form.decision.data == "give",
+                method=form.method.data or (ConsentMethod.PAPER.value if scan else None),
+                file_id=scan.id if scan else None,
+            )
+            session.commit()
+        except ValidationFailed as e:
+            session.rollback()
+            if scan is not None:
+                files.discard(scan)
+            return self._refused({k: [v] for k, v in e.errors.items()}, pk, "processing")
+        flash(_("Согласие записано."), "success")
+        return self._card(pk, "processing")
+
+    def _subject_rights(self):
+        if not self.appbuilder.sm.has_access("can_write", access.SUBJECTS):
+            abort(403)
+
+    @expose("/<int:pk>/subject/export", methods=["POST"])
+    @has_access
+    def subject_export(self, pk):
+        """«Выдать данные»: the request's row now, the ZIP by the worker (its progress on the tab)."""
+        self._subject_rights()
+        customer = self._customer_or_404(pk)
+        try:
+            request_row = subjects.start(
+                db.session, customer, SubjectRequestKind.EXPORT, request.form.get("basis")
+            )
+        except ValidationFailed as e:
+            db.session.rollback()
+            return self._refused({k: [v] for k, v in e.errors.items()}, pk, "requests")
+        db.session.commit()
+        try:
+            subjects.enqueue_export(request_row.id)
+        except RedisError:
+            flash(_("Очередь недоступна: выгрузка начнётся, когда она вернётся."), "warning")
+        flash(
+            _(
+                "Выгрузка данных поставлена в очередь. Срок ответа клиенту — %(date)s.",
+                date=formatting.date_short(request_row.deadline),
+            ),
+            "success",
+        )
+        return self._card(pk, "requests")
+
+    @expose("/<int:pk>/subject/erase", methods=["POST"])
+    @has_access
+    def subject_erase(self, pk):
+        """«Уничтожить данные»: personal data destroyed, orders kept, an act written."""
+        self._subject_rights()
+        customer = self._customer_or_404(pk)
+        if request.form.get("confirm") != "yes":
+            return self._refused(
+                {"confirm": [_("Подтвердите уничтожение данных: его нельзя отменить.")]}, pk, "requests"
+            )
+        try:
+            done = subjects.erase(db.session, customer, request.form.get("basis"))
+        except ValidationFailed as e:
+            db.session.rollback()
+            return self._refused({k: [v] for k, v in e.errors.items()}, pk, "requests")
+        db.session.commit()  # the files' contents go after it (app/subjects.py install)
+        flash(_("Персональные данные клиента уничтожены; акт № %(id)s составлен.", id=done.id), "success")
+        return self._card(pk, "requests")
+
+    @expose("/subject/<int:rid>/download", methods=["GET"])
+    @has_access
+    def fetch_export(self, rid):
+        """The export's ZIP, for those who may run subject requests; journaled."""
+        self._subject_rights()
+        row = db.session.get(SubjectRequest, rid)
+        if row is None or row.stored_name is None or row.customer_id is None:
+            abort(404)
+        self._customer_or_404(row.customer_id)
+        path = subjects.export_path(row)
+        if not path.is_file():
+            abort(404)
+        access.journal(row.customer_id, AccessAction.EXPORT, detail=f"{access.SUBJECTS}: {row.id}")
+        return send_file(
+            path,
+            mimetype="application/zip",
+            as_attachment=True,
+            download_name=f"subject-{row.customer_id}-{row.id}.zip",
+        )
 
     @expose("/<int:pk>/orders", methods=["POST"])
     @has_access

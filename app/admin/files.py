@@ -1,0 +1,74 @@
+"""The «Файлы» tab's machinery: upload from the card, download through the policy,
+delete with the content. The rules (what is accepted, who may download) live in
+app/files.py; app/views.py declares the screen."""
+
+from __future__ import annotations
+
+from flask import abort, g, redirect, send_file, url_for
+from flask_appbuilder import expose, has_access
+from flask_babel import gettext as _
+from markupsafe import Markup, escape
+from sqlalchemy import inspect as sa_inspect
+
+from .. import access, files
+from ..errors import Forbidden, ValidationFailed
+from ..models import AccessAction
+from .base import KartotekaModelView
+
+
+def download_link(pk) -> Markup:
+    """The list's «Скачать» cell: a link for a role that may download, else a dash."""
+    if pk is None or not files.may_download(g.get("user")):
+        return Markup("—")
+    url, label = url_for("CustomerFileView.fetch", pk=pk), escape(_("Скачать"))
+    return Markup(f'<a href="{escape(url)}" download><i class="fa fa-download"></i> {label}</a>')
+
+
+def export_link(request_id) -> Markup:
+    """A subject export's «Скачать ZIP» cell, for those who run subject requests."""
+    if not request_id or not access.may("can_write", access.SUBJECTS):
+        return Markup("—")
+    url, label = url_for("CustomerView.fetch_export", rid=request_id), escape(_("Скачать ZIP"))
+    return Markup(f'<a href="{escape(url)}"><i class="fa fa-download"></i> {label}</a>')
+
+
+class FileViewBase(KartotekaModelView):
+    """A customer's files: listed as any tab, added by upload only (no generic form)."""
+
+    exclude_route_methods = {"add", "edit", "download"}
+
+    @expose("/fetch/<int:pk>", methods=["GET"])
+    @has_access
+    def fetch(self, pk):
+        """The file, as an attachment of its stored type; the download is journaled."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        try:
+            path = files.open_for_download(item, g.get("user"))
+        except Forbidden:
+            abort(403)
+        except ValidationFailed:
+            abort(404)
+        access.journal(item.customer_id, AccessAction.DOWNLOAD, detail=f"{item.id}: {item.kind}")
+        response = send_file(
+            path,
+            mimetype=item.content_type,
+            as_attachment=True,
+            download_name=item.name,
+            max_age=0,
+        )
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def post_delete(self, item):
+        if sa_inspect(item).was_deleted:
+            files.discard(item)
+        g.kartoteka_file_card = item.customer_id
+
+    def post_delete_redirect(self):
+        """Back to the card's «Файлы» tab the file was deleted from."""
+        customer_id = g.pop("kartoteka_file_card", None)
+        if customer_id is None:
+            return super().post_delete_redirect()
+        return redirect(f"{url_for('CustomerView.show', pk=customer_id)}#files")

@@ -1,0 +1,115 @@
+"""Consents to the processing of personal data (152-FZ, art. 9): a ledger.
+
+Each decision of a customer is a row: the purpose (treatment, notifications,
+marketing, transfer to third parties), given or withdrawn, the version of the
+text it refers to, how it was given (signed on paper and scanned into the card's
+«Файлы», or signed on screen), when, and the employee who took it. A withdrawal
+is a new row; rows are never edited. The latest row of a purpose is its state.
+Texts are versioned: a new wording is a new version, the old ones are kept.
+"""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .errors import ValidationFailed
+from .models import (
+    ConsentMethod,
+    ConsentPurpose,
+    ConsentText,
+    Customer,
+    CustomerFile,
+    ProcessingConsent,
+    utcnow,
+)
+
+# The first version of each text (migration 0018 writes them; a database emptied
+# by hand gets them back on first use).
+DEFAULT_TEXTS = {
+    ConsentPurpose.TREATMENT: "Я даю согласие на обработку моих персональных данных, включая сведения о "
+    "состоянии здоровья, в целях оказания медицинских услуг (ст. 9, 10 Федерального закона № 152-ФЗ).",
+    ConsentPurpose.NOTIFICATIONS: "Я даю согласие на обработку моих контактных данных для направления "
+    "уведомлений о записях, заказах и их изменениях по SMS, электронной почте и push.",
+    ConsentPurpose.MARKETING: "Я даю согласие на получение рекламных и информационных рассылок.",
+    ConsentPurpose.THIRD_PARTIES: "Я даю согласие на передачу моих персональных данных третьим лицам "
+    "(лабораториям, страховым компаниям) в целях оказания мне услуг.",
+}
+
+
+def current_text(session: Session, purpose: ConsentPurpose) -> ConsentText:
+    """The latest version of a purpose's text."""
+    purpose = ConsentPurpose(purpose)
+    text = session.scalars(
+        select(ConsentText)
+        .where(ConsentText.purpose == purpose)
+        .order_by(ConsentText.version.desc())
+        .limit(1)
+    ).first()
+    if text is None:
+        text = ConsentText(purpose=purpose, version=1, text=DEFAULT_TEXTS[purpose])
+        session.add(text)
+        session.flush()
+    return text
+
+
+def new_text_version(session: Session, item: ConsentText) -> ConsentText:
+    """A text saved from the screen is always the next version of its purpose."""
+    if not (item.text or "").strip():
+        raise ValidationFailed({"text": _("Введите текст согласия.")})
+    latest = session.scalar(select(func.max(ConsentText.version)).where(ConsentText.purpose == item.purpose))
+    item.version = (latest or 0) + 1
+    item.text = item.text.strip()
+    return item
+
+
+def record(
+    session: Session,
+    customer: Customer,
+    purpose,
+    *,
+    given: bool,
+    method=None,
+    file_id: int | None = None,
+) -> ProcessingConsent:
+    """Add a decision to the ledger (the caller commits)."""
+    try:
+        purpose = ConsentPurpose(purpose)
+    except ValueError:
+        raise ValidationFailed({"purpose": _("Выберите цель согласия из списка.")}) from None
+    file = None
+    if given:
+        try:
+            method = ConsentMethod(method)
+        except ValueError:
+            raise ValidationFailed({"method": _("Укажите, как получено согласие.")}) from None
+        if file_id:
+            file = session.get(CustomerFile, int(file_id))
+            if file is None or file.customer_id != customer.id:
+                raise ValidationFailed({"file": _("Выберите скан из файлов этого клиента.")})
+    else:
+        if state(session, customer.id, purpose) is not True:
+            raise ValidationFailed({"purpose": _("Это согласие не действует: отзывать нечего.")})
+        method = None
+    row = ProcessingConsent(
+        customer=customer,
+        purpose=purpose,
+        given=given,
+        consent_text=current_text(session, purpose),
+        method=method,
+        file=file,
+        at=utcnow(),
+    )
+    session.add(row)
+    return row
+
+
+def state(session: Session, customer_id: int, purpose: ConsentPurpose) -> bool | None:
+    """True (given), False (withdrawn) or None (never asked): the latest row decides."""
+    return session.scalar(
+        select(ProcessingConsent.given)
+        .where(ProcessingConsent.customer_id == customer_id, ProcessingConsent.purpose == purpose)
+        .order_by(ProcessingConsent.at.desc(), ProcessingConsent.id.desc())
+        .limit(1)
+    )

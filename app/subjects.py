@@ -1,0 +1,470 @@
+"""A subject's requests (152-FZ, art. 14 and 21): hand over everything stored about
+a customer, or destroy it with an act.
+
+The export is built by an RQ job (the web only writes the request's row and puts
+its id on the queue): every table that points at the customer, the files, the
+messages, the change history and the journal of who accessed the data, as one ZIP
+with ``data.json`` and a readable ``report.html``; the request's row shows its
+progress and the legal deadline (10 working days from receipt).
+
+The erasure anonymises the customer's row (it stays, so that orders and payments
+are kept for accounting without the person), deletes documents, anamnesis, notes,
+files (their content too), extra fields, tags and notification settings, removes
+messages' texts and recipients (the outbox copies on disk included), the values of
+the change history and earlier exports, and writes an act of destruction: who,
+when, on which basis, which categories and how many records, with an extract of
+the access journal. The request, the act, the consents ledger and the journal stay.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import io
+import json
+import secrets
+import zipfile
+from decimal import Decimal
+from pathlib import Path
+
+from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import ngettext
+from markupsafe import escape
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from . import files as file_rules
+from .errors import ValidationFailed
+from .models import (
+    AccessLog,
+    ChangeLog,
+    Customer,
+    CustomerAttributeValue,
+    CustomerDocument,
+    CustomerFile,
+    MedicalRecord,
+    Message,
+    MessageAttempt,
+    Note,
+    NotificationConsent,
+    Order,
+    OrderItem,
+    ProcessingConsent,
+    Return,
+    Review,
+    SubjectRequest,
+    SubjectRequestKind,
+    SubjectRequestStatus,
+    utcnow,
+)
+
+WORKING_DAYS = 10
+# The customer's own fields an erasure blanks (the row stays for the orders).
+PERSONAL_FIELDS = (
+    "first_name",
+    "middle_name",
+    "company_name",
+    "phone",
+    "phone_extra",
+    "email",
+    "gender",
+    "birth_date",
+    "city",
+    "source",
+    "card_number",
+    "service_comment",
+    "last_visit_ip",
+)
+
+
+def deadline(received: dt.datetime, days: int = WORKING_DAYS) -> dt.datetime:
+    """``days`` working days (Monday to Friday) after ``received`` (public holidays
+    are not known to Kartoteka: the deadline is never later than the law's)."""
+    day = received
+    left = days
+    while left:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5:
+            left -= 1
+    return day
+
+
+def check_basis(basis: str | None) -> str:
+    basis = (basis or "").strip()
+    if not basis:
+        raise ValidationFailed({"basis": _("Укажите основание: заявление клиента, его дата и номер.")})
+    return basis[:300]
+
+
+def start(
+    session: Session, customer: Customer, kind: SubjectRequestKind, basis: str | None
+) -> SubjectRequest:
+    now = utcnow()
+    request = SubjectRequest(
+        customer=customer,
+        kind=kind,
+        status=SubjectRequestStatus.QUEUED,
+        basis=check_basis(basis),
+        received_at=now,
+        deadline=deadline(now),
+    )
+    session.add(request)
+    return request
+
+
+def enqueue_export(request_id: int) -> None:
+    """After the commit: the job carries the request's id only (one live job a request)."""
+    from rq.exceptions import DuplicateJobError
+
+    from .queue import queue
+
+    try:
+        queue().enqueue(
+            "app.worker.subject_export_job",
+            request_id,
+            job_id=f"subject-{request_id}",
+            unique=True,
+            result_ttl=0,
+            failure_ttl=3600,
+        )
+    except DuplicateJobError:
+        pass
+
+
+def sweep_exports(session: Session, older_than: int = 60) -> list[int]:
+    """The sweeper's round: exports still «в очереди» a minute after they were asked
+    for (Redis was down, or came back empty) are put on the queue again."""
+    from redis.exceptions import RedisError
+
+    since = utcnow() - dt.timedelta(seconds=older_than)
+    ids = list(
+        session.scalars(
+            select(SubjectRequest.id).where(
+                SubjectRequest.kind == SubjectRequestKind.EXPORT,
+                SubjectRequest.status == SubjectRequestStatus.QUEUED,
+                SubjectRequest.received_at < since,
+            )
+        )
+    )
+    session.commit()
+    try:
+        for request_id in ids:
+            enqueue_export(request_id)
+    except RedisError:
+        return []
+    return ids
+
+
+def exports_dir() -> Path:
+    return Path(current_app.config["INSTANCE_DIR"]) / "exports"
+
+
+def export_path(request: SubjectRequest) -> Path:
+    return exports_dir() / f"{request.stored_name}.zip"
+
+
+def _plain(value):
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, bytes):
+        return None
+    return value
+
+
+def _rows(session: Session, model, condition) -> list[dict]:
+    columns = model.__table__.columns
+    return [
+        {c.name: _plain(getattr(row, c.key, None)) for c in columns}
+        for row in session.scalars(select(model).where(condition).order_by(model.id))
+    ]
+
+
+def collect(session: Session, customer_id: int) -> dict[str, list[dict]]:
+    """Every record about the customer, table by table."""
+    orders = select(Order.id).where(Order.customer_id == customer_id)
+    messages = select(Message.id).where(Message.customer_id == customer_id)
+    tables = {"customer": _rows(session, Customer, Customer.id == customer_id)}
+    for model in (
+        CustomerAttributeValue,
+        CustomerDocument,
+        MedicalRecord,
+        Order,
+        Return,
+        Review,
+        Note,
+        CustomerFile,
+        Message,
+        NotificationConsent,
+        ProcessingConsent,
+        ChangeLog,
+        AccessLog,
+    ):
+        tables[model.__tablename__] = _rows(session, model, model.customer_id == customer_id)
+    tables["order_item"] = _rows(session, OrderItem, OrderItem.order_id.in_(orders))
+    tables["message_attempt"] = _rows(session, MessageAttempt, MessageAttempt.message_id.in_(messages))
+    return tables
+
+
+def report_html(request: SubjectRequest, tables: dict[str, list[dict]]) -> str:
+    title = escape(_("Сведения о персональных данных"))
+    heading = escape(_("Сведения о персональных данных клиента №%(id)s", id=request.customer_id))
+    about = escape(
+        _(
+            "Запрос №%(id)s от %(date)s; основание: %(basis)s",
+            id=request.id,
+            date=request.received_at.date().isoformat(),
+            basis=request.basis,
+        )
+    )
+    parts = [
+        '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8">',
+        f"<title>{title}</title></head><body>",
+        f"<h1>{heading}</h1>",
+        f"<p>{about}</p>",
+    ]
+    for name, rows in tables.items():
+        parts.append(f"<h2>{escape(name)} ({len(rows)})</h2>")
+        if not rows:
+            continue
+        columns = list(rows[0])
+        parts.append("<table border='1' cellpadding='3'><tr>")
+        parts.extend(f"<th>{escape(c)}</th>" for c in columns)
+        parts.append("</tr>")
+        for row in rows:
+            parts.append(
+                "<tr>"
+                + "".join(f"<td>{escape(row[c] if row[c] is not None else '')}</td>" for c in columns)
+                + "</tr>"
+            )
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _progress(session: Session, request: SubjectRequest, percent: int, status=None) -> None:
+    request.progress = percent
+    if status is not None:
+        request.status = status
+    session.commit()
+
+
+def build_export(session: Session, request_id: int) -> str:
+    """The job's work: the ZIP under instance/exports, its progress on the row."""
+    request = session.get(SubjectRequest, request_id)
+    if request is None or request.status == SubjectRequestStatus.DONE:
+        return "gone"
+    _progress(session, request, 5, SubjectRequestStatus.RUNNING)
+    try:
+        tables = collect(session, request.customer_id)
+        _progress(session, request, 40)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            payload = {
+                "request": {
+                    "id": request.id,
+                    "received_at": request.received_at.isoformat(),
+                    "deadline": request.deadline.isoformat(),
+                    "basis": request.basis,
+                },
+                "tables": tables,
+            }
+            archive.writestr("data.json", json.dumps(payload, ensure_ascii=False, indent=1, default=str))
+            archive.writestr("report.html", report_html(request, tables))
+            _progress(session, request, 70)
+            for item in session.scalars(
+                select(CustomerFile).where(CustomerFile.customer_id == request.customer_id)
+            ):
+                path = file_rules.stored_path(item)
+                if path.is_file():
+                    archive.write(path, f"files/{item.id}-{item.name}")
+        exports_dir().mkdir(parents=True, exist_ok=True)
+        request.stored_name = secrets.token_hex(16)
+        export_path(request).write_bytes(out.getvalue())
+        request.done_at = utcnow()
+        _progress(session, request, 100, SubjectRequestStatus.DONE)
+    except Exception as e:  # the row says it failed; the worker's log has the rest
+        session.rollback()
+        request = session.get(SubjectRequest, request_id)
+        request.status, request.error = SubjectRequestStatus.FAILED, str(e)[:300]
+        session.commit()
+        raise
+    return "done"
+
+
+def erase(session: Session, customer: Customer, basis: str | None) -> SubjectRequest:
+    """Destroy the customer's personal data and write the act (the caller commits;
+    then :func:`discard_contents` removes the files from disk)."""
+    request = start(session, customer, SubjectRequestKind.ERASURE, basis)
+    cid = customer.id
+    session.info["kartoteka_erasure"] = True  # the history records fields, not values
+    counts: dict[str, int] = {}
+    contents: list[Path] = []
+
+    def delete_all(model, label):
+        rows = session.scalars(select(model).where(model.customer_id == cid)).all()
+        for row in rows:
+            session.delete(row)
+        counts[label] = len(rows)
+        return rows
+
+    scans = session.scalars(select(CustomerFile).where(CustomerFile.customer_id == cid)).all()
+    if scans:
+        session.execute(
+            update(ProcessingConsent)
+            .where(ProcessingConsent.file_id.in_([f.id for f in scans]))
+            .values(file_id=None)
+        )
+    contents += [file_rules.stored_path(f) for f in scans]
+    delete_all(CustomerFile, _("Файлы (сканы, документы)"))
+    delete_all(CustomerDocument, _("Документы, удостоверяющие личность"))
+    delete_all(MedicalRecord, _("Анамнез (сведения о здоровье)"))
+    delete_all(Note, _("Примечания сотрудников"))
+    delete_all(CustomerAttributeValue, _("Дополнительные сведения"))
+    delete_all(NotificationConsent, _("Настройки уведомлений"))
+    customer.tags = []
+    reviews = session.scalars(select(Review).where(Review.customer_id == cid)).all()
+    for review in reviews:
+        review.text = review.reply = None
+    counts[_("Тексты отзывов")] = len(reviews)
+    returns = session.scalars(select(Return).where(Return.customer_id == cid)).all()
+    for item in returns:
+        item.reason = "—"
+    orders = session.scalars(select(Order).where(Order.customer_id == cid)).all()
+    for order in orders:
+        order.comment = None
+    counts[_("Комментарии к заказам и возвратам (заказы и оплаты сохранены)")] = len(orders) + len(returns)
+    messages = session.scalars(select(Message).where(Message.customer_id == cid)).all()
+    outbox = Path(current_app.config["INSTANCE_DIR"]) / "outbox"
+    for message in messages:
+        message.body, message.subject, message.last_error = "", None, None
+        contents += list(outbox.glob(f"{message.id:08d}-*.txt"))
+    if messages:
+        session.execute(
+            update(MessageAttempt)
+            .where(MessageAttempt.message_id.in_([m.id for m in messages]))
+            .values(reason=None, provider_answer=None)
+        )
+    counts[_("Тексты и получатели сообщений")] = len(messages)
+    history = session.execute(
+        update(ChangeLog).where(ChangeLog.customer_id == cid).values(old_value=None, new_value=None)
+    ).rowcount
+    counts[_("Значения в истории изменений")] = history
+    exports = session.scalars(
+        select(SubjectRequest).where(
+            SubjectRequest.customer_id == cid, SubjectRequest.stored_name.isnot(None)
+        )
+    ).all()
+    for export in exports:
+        contents.append(export_path(export))
+        export.stored_name = None
+    counts[_("Ранее выданные выгрузки")] = len(exports)
+    for name in PERSONAL_FIELDS:
+        setattr(customer, name, None)
+    customer.last_name = _("Удалён")
+    customer.name_search = ""
+    counts[_("Основные сведения клиента (ФИО, контакты, дата рождения и др.)")] = 1
+    session.flush()
+    session.info.pop("kartoteka_erasure", None)
+    journal = session.scalars(
+        select(AccessLog).where(AccessLog.customer_id == cid).order_by(AccessLog.at)
+    ).all()
+    request.act = act_text(request, counts, journal)
+    request.status, request.progress, request.done_at = SubjectRequestStatus.DONE, 100, utcnow()
+    session.info["kartoteka_discard"] = contents
+    return request
+
+
+def discard_contents(session: Session) -> None:
+    """After the erasure's commit: the files' contents go from disk."""
+    for path in session.info.pop("kartoteka_discard", []):
+        path.unlink(missing_ok=True)
+
+
+def _forget_contents(session: Session, previous_transaction=None) -> None:
+    """A rolled back erasure deleted nothing: its files stay."""
+    if previous_transaction is None or previous_transaction.parent is None:
+        session.info.pop("kartoteka_discard", None)
+
+
+def install() -> None:
+    """Whoever commits an erasure (the card, a bulk action, the CLI), its files go after."""
+    from sqlalchemy import event
+
+    if not event.contains(Session, "after_commit", discard_contents):
+        event.listen(Session, "after_commit", discard_contents)
+        event.listen(Session, "after_soft_rollback", _forget_contents)
+
+
+# ---------------------------------------------------------------------------
+# Retention: customers whose last visit (or registration, without one) is older
+# than RETENTION_YEARS; a manager confirms their erasure in bulk, by the same path.
+# ---------------------------------------------------------------------------
+
+
+def retention_cutoff() -> dt.datetime:
+    years = float(current_app.config.get("RETENTION_YEARS") or 5)
+    return utcnow() - dt.timedelta(days=round(365.25 * years))
+
+
+def past_retention():
+    """The SQL condition of customers past the retention period and not yet erased."""
+    from sqlalchemy import func
+
+    erased = select(SubjectRequest.customer_id).where(
+        SubjectRequest.kind == SubjectRequestKind.ERASURE, SubjectRequest.customer_id.isnot(None)
+    )
+    return (
+        func.coalesce(Customer.last_visit_at, Customer.registered_at) < retention_cutoff()
+    ) & Customer.id.not_in(erased)
+
+
+def erase_expired(session: Session, customer: Customer) -> SubjectRequest:
+    """One customer of the retention list, erased with the retention as the basis."""
+    past = session.scalar(select(Customer.id).where(Customer.id == customer.id, past_retention()))
+    if past is None:
+        raise ValidationFailed(
+            {
+                None: _(
+                    "У клиента %(name)s срок хранения не истёк: его данные не уничтожены.",
+                    name=customer.full_name,
+                )
+            }
+        )
+    years = current_app.config.get("RETENTION_YEARS") or 5
+    return erase(
+        session, customer, _("Истёк срок хранения: %(years)s лет после последнего визита", years=years)
+    )
+
+
+def act_text(request: SubjectRequest, counts: dict[str, int], journal: list[AccessLog]) -> str:
+    from flask import g
+
+    user = g.get("user")
+    who = f"{user.first_name} {user.last_name}" if user is not None and hasattr(user, "first_name") else "—"
+    lines = [
+        _("АКТ об уничтожении персональных данных № %(id)s", id=request.id),
+        _("Дата и время (UTC): %(at)s", at=utcnow().strftime("%d.%m.%Y %H:%M")),
+        _("Субъект: клиент № %(id)s", id=request.customer_id),
+        _("Основание: %(basis)s", basis=request.basis),
+        _("Уничтожил: %(who)s", who=who),
+        _("Способ: удаление записей и файлов, обезличивание полей в базе данных."),
+        _("Категории уничтоженных данных (записей):"),
+        *(f"  — {label}: {count}" for label, count in counts.items()),
+        _("Сохранено: заказы и оплаты (без сведений о клиенте), журнал доступа, согласия, запросы."),
+        ngettext(
+            "Выписка из журнала доступа (%(num)d запись):",
+            "Выписка из журнала доступа (%(num)d записей):",
+            len(journal),
+        ),
+        *(
+            f"  {row.at.strftime('%d.%m.%Y %H:%M')} · {row.user_id or '—'} · {row.action.value}"
+            f"{' · ' + row.field if row.field else ''} · {row.ip or '—'}"
+            for row in journal
+        ),
+    ]
+    return "\n".join(str(line) for line in lines)

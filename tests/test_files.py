@@ -1,0 +1,308 @@
+"""«Файлы» on the card: a generated corpus of uploads, each kept or refused by its
+content (never by its name), nothing left on disk when refused; downloads through
+the policy, as attachments of the stored type, journaled; delete with the content."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from app import access
+from app.extensions import db
+from app.models import AccessAction, AccessLog, CustomerFile
+from tests import factories
+from tests.conftest import user_id
+
+MB = 1024 * 1024
+
+
+# -- the corpus ---------------------------------------------------------------
+
+
+def png() -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    raw = b"\x00\xff\x00\x00"  # one red pixel
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+def jpeg() -> bytes:
+    return (
+        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 64 + b"\xff\xd9"
+    )
+
+
+def gif() -> bytes:
+    return b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+
+
+def pdf() -> bytes:
+    return b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+
+
+def ole(stream: str) -> bytes:
+    header = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
+    return header + stream.encode("utf-16-le") + b"\x00" * 1024
+
+
+def ooxml(main: str, extra: dict | None = None) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        z.writestr(main, "<document>Паспорт</document>")
+        for name, data in (extra or {}).items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+def bomb(main: str) -> bytes:
+    """An Office file whose one part unpacks 20 MB of zeros from a few kilobytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        with z.open(main, "w") as part:
+            for _ in range(20):
+                part.write(b"\x00" * MB)
+    return out.getvalue()
+
+
+ACCEPTED = {
+    "скан паспорта.jpg": (jpeg(), "image/jpeg"),
+    "photo.png": (png(), "image/png"),
+    "anim.gif": (gif(), "image/gif"),
+    "договор.pdf": (pdf(), "application/pdf"),
+    "анкета.doc": (ole("WordDocument"), "application/msword"),
+    "счёт.xls": (ole("Workbook"), "application/vnd.ms-excel"),
+    "справка.docx": (
+        ooxml("word/document.xml"),
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
+    "расчёт.xlsx": (
+        ooxml("xl/workbook.xml"),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    "заметка.txt": ("Аллергия на пенициллин.\n".encode(), "text/plain; charset=utf-8"),
+    "windows.txt": ("Согласие получено.\r\n".encode("cp1251"), "text/plain; charset=utf-8"),
+}
+
+REFUSED = {
+    "svg with a script": (
+        "logo.svg",
+        b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>',
+    ),
+    "svg named .txt": ("logo.txt", b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'),
+    "html with a script": (
+        "page.html",
+        b"<!DOCTYPE html><html><script>alert(document.cookie)</script></html>",
+    ),
+    "html named .txt": ("page.txt", b"<html><body><script>alert(1)</script></body></html>"),
+    "executable named .pdf": ("договор.pdf", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + b"\x00" * 200),
+    "ELF named .pdf": ("scan.pdf", b"\x7fELF\x02\x01\x01" + b"\x00" * 200),
+    "png named .pdf": ("scan.pdf", png()),
+    "path in the name": ("../../etc/passwd.txt", b"root:x:0:0"),
+    "windows path in the name": ("C:\\Users\\scan.pdf", pdf()),
+    "folder in the name": ("docs/scan.pdf", pdf()),
+    "zip bomb as docx": ("отчёт.docx", bomb("word/document.xml")),
+    "zip bomb as xlsx": ("отчёт.xlsx", bomb("xl/workbook.xml")),
+    "docx with macros": ("макрос.docx", ooxml("word/document.xml", {"word/vbaProject.bin": b"\x00" * 100})),
+    "plain zip named .docx": ("архив.docx", ooxml("readme.txt")),
+    "OLE without Word or Excel": ("old.doc", ole("PowerPoint Document")),
+    "empty": ("empty.txt", b""),
+    "binary noise named .txt": ("noise.txt", bytes(range(256)) * 4),
+    "13 MB text under the body limit": ("big.txt", b"a" * (12 * MB + 1)),
+}
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def stored_files(app) -> list[Path]:
+    folder = Path(app.config["INSTANCE_DIR"]) / "files"
+    return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
+
+
+def upload(client, customer_id, name, data):
+    return client.post(
+        f"/customerview/{customer_id}/files",
+        data={"file": (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
+
+
+@pytest.fixture
+def customer_id(app):
+    with app.app_context():
+        return factories.customer().id
+
+
+@pytest.fixture(autouse=True)
+def no_files_left(app):
+    yield
+    for path in stored_files(app):
+        path.unlink()
+
+
+# -- uploads --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(ACCEPTED))
+def test_an_accepted_file_is_stored_by_a_random_name_with_the_type_of_its_content(
+    app, login_as, customer_id, name
+):
+    data, content_type = ACCEPTED[name]
+    client = login_as("reception")
+    response = upload(client, customer_id, name, data)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    with app.app_context():
+        item = db.session.query(CustomerFile).one()
+        assert (item.name, item.content_type, item.size) == (name, content_type, len(data))
+    (path,) = stored_files(app)
+    assert path.read_bytes() == data
+    assert name not in str(path) and path.name == item.stored_name
+    assert "static" not in path.parts
+    card = client.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+    assert name in card
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_a_refused_file_says_why_in_russian_and_leaves_nothing(app, login_as, customer_id, case):
+    name, data = REFUSED[case]
+    client = login_as("manager")
+    response = upload(client, customer_id, name, data)
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert any(
+        word in page
+        for word in (
+            "не принимаются",
+            "не поддерживается",
+            "не совпадает",
+            "путь",
+            "Файл пуст",
+            "больше 12 МБ",
+            "не принят",
+        )
+    ), page[:2000]
+    with app.app_context():
+        assert db.session.query(CustomerFile).count() == 0
+    assert stored_files(app) == []
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(app, login_as, customer_id):
+    client = login_as("manager")
+    response = upload(client, customer_id, "big.pdf", b"%PDF-1.4\n" + b"0" * (13 * MB))
+    assert response.status_code == 413
+    assert "до 12 МБ" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.query(CustomerFile).count() == 0
+    assert stored_files(app) == []
+
+
+def test_a_role_without_write_on_files_cannot_upload(app, login_as, customer_id):
+    client = login_as("auditor")
+    assert upload(client, customer_id, "a.pdf", pdf()).status_code == 403
+    assert stored_files(app) == []
+
+
+# -- downloads ------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_files(app, login_as):
+    """A file of the doctor's patient and one of a stranger's."""
+    with app.app_context():
+        patient = factories.customer()
+        stranger = factories.customer(last_name="Петров", first_name="Пётр", phone="+79160000001")
+        factories.order(customer=patient, specialist_id=user_id(app, "doctor"))
+        ids = patient.id, stranger.id
+    client = login_as("manager")
+    for customer in ids:
+        assert upload(client, customer, "паспорт.pdf", pdf()).status_code == 302
+    with app.app_context():
+        files = dict(db.session.query(CustomerFile.customer_id, CustomerFile.id).all())
+    return files[ids[0]], files[ids[1]]
+
+
+def downloads(app) -> list:
+    with app.app_context():
+        return db.session.query(AccessLog).filter(AccessLog.action == AccessAction.DOWNLOAD).all()
+
+
+@pytest.mark.parametrize(
+    "role, patient, stranger",
+    [
+        ("manager", 200, 200),
+        ("reception", 200, 200),
+        ("doctor", 200, 404),  # within their own customers only
+        ("auditor", 403, 403),  # sees the list, downloads nothing
+        ("sysadmin", 403, 403),
+    ],
+)
+def test_download_follows_the_policy_and_is_journaled(app, login_as, two_files, role, patient, stranger):
+    client = login_as(role)
+    for file_id, expected in zip(two_files, (patient, stranger), strict=True):
+        response = client.get(f"/customerfileview/fetch/{file_id}")
+        assert response.status_code == expected, (role, file_id)
+        if expected == 200:
+            disposition = response.headers["Content-Disposition"]
+            assert disposition.startswith("attachment;")
+            assert "filename*=UTF-8''%D0%BF%D0%B0%D1%81%D0%BF%D0%BE%D1%80%D1%82.pdf" in disposition
+            assert response.headers["Content-Type"] == "application/pdf"
+            assert response.headers["X-Content-Type-Options"] == "nosniff"
+            assert response.data == pdf()
+    allowed = [fid for fid, code in zip(two_files, (patient, stranger), strict=True) if code == 200]
+    rows = downloads(app)
+    assert len(rows) == len(allowed)  # refused attempts are not downloads
+    with app.app_context():
+        for row in rows:
+            assert row.user_id == user_id(app, role)
+            assert row.ip == "127.0.0.1"
+            assert row.detail.endswith(": pdf")  # by number and format: the name may be personal
+
+
+def test_the_system_administrator_never_downloads_even_when_given_the_right(app, login_as, two_files):
+    with app.app_context():
+        sm = app.appbuilder.sm
+        role = sm.find_role(access.ROLES["sysadmin"].name)
+        for perm in ("can_read", "can_download"):
+            role.permissions.append(sm.find_permission_view_menu(perm, access.FILES))
+        sm.session.commit()
+    try:
+        client = login_as("sysadmin")
+        assert client.get(f"/customerfileview/fetch/{two_files[0]}").status_code == 403
+        assert downloads(app) == []
+    finally:
+        with app.app_context():
+            access.sync_roles(reset=True)
+
+
+def test_the_auditor_sees_the_files_without_a_download_link(app, login_as, two_files):
+    with app.app_context():
+        customer_id = db.session.get(CustomerFile, two_files[0]).customer_id
+    page = login_as("auditor").get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+    assert "паспорт.pdf" in page
+    assert "/customerfileview/fetch/" not in page
+    page = login_as("manager").get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+    assert f"/customerfileview/fetch/{two_files[0]}" in page
+
+
+def test_delete_removes_the_row_and_the_content(app, login_as, two_files):
+    client = login_as("reception")  # may upload, may not delete
+    assert client.post(f"/customerfileview/delete/{two_files[0]}").status_code in (302, 403)
+    assert len(stored_files(app)) == 2
+    client = login_as("manager")
+    assert client.post(f"/customerfileview/delete/{two_files[0]}").status_code == 302
+    with app.app_context():
+        assert db.session.get(CustomerFile, two_files[0]) is None
+    assert len(stored_files(app)) == 1

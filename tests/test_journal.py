@@ -1,0 +1,211 @@
+"""The access journal, complete and append-only (issue 19).
+
+Opening a card and its restricted tabs, reveals, exports, downloads and API
+reads each write a row (who, whose, what, when, IP, user agent), in one INSERT at
+the end of the request; refused requests write nothing. No route of the app (the
+URL map, walked) and no ORM statement changes or deletes a row. The auditor
+filters it by employee, customer, action and period; the front desk cannot read it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import update
+
+from app import access
+from app.errors import Forbidden
+from app.extensions import db
+from app.models import AccessAction, AccessLog, MedicalRecord
+from tests import factories
+from tests.conftest import count_queries, user_id
+
+UA = "Mozilla/5.0 (X11; Linux x86_64) KartotekaTest/1.0"
+
+
+def rows(app, **where) -> list[tuple]:
+    with app.app_context():
+        query = db.session.query(AccessLog).order_by(AccessLog.id)
+        for key, value in where.items():
+            query = query.filter(getattr(AccessLog, key) == value)
+        return [
+            (r.user_id, r.customer_id, r.action, r.field, r.ip, r.user_agent, r.detail) for r in query.all()
+        ]
+
+
+@pytest.fixture
+def patient(app):
+    with app.app_context():
+        customer = factories.customer()
+        factories.order(customer=customer, specialist_id=user_id(app, "doctor"))
+        db.session.add(MedicalRecord(customer=customer, allergies="Латекс"))
+        db.session.commit()
+        return customer.id
+
+
+@pytest.mark.parametrize(
+    "role, tabs",
+    [
+        ("manager", ["documents", "files"]),
+        ("reception", ["documents", "files"]),
+        ("doctor", ["anamnesis", "files"]),
+        ("auditor", ["documents", "files"]),
+    ],
+)
+def test_opening_a_card_journals_the_card_and_each_restricted_tab_in_one_insert(
+    app, login_as, patient, role, tabs
+):
+    client = login_as(role)
+    with count_queries(app) as executed:
+        response = client.get(f"/customerview/show/{patient}", headers={"User-Agent": UA})
+    assert response.status_code == 200
+    inserts = [s for s in executed if s.lstrip().upper().startswith("INSERT INTO ACCESS_LOG")]
+    assert len(inserts) == 1, inserts
+    uid = user_id(app, role)
+    expected = [(uid, patient, AccessAction.CARD, None, "127.0.0.1", UA, None)] + [
+        (uid, patient, AccessAction.TAB, tab, "127.0.0.1", UA, None) for tab in tabs
+    ]
+    assert rows(app) == expected
+
+
+def test_a_refused_card_writes_nothing(app, login_as, patient):
+    with app.app_context():
+        stranger = factories.customer(last_name="Чужая", phone="+79160000009").id
+    client = login_as("doctor")
+    assert client.get(f"/customerview/show/{stranger}").status_code == 404
+    assert rows(app) == []
+
+
+def test_reveal_export_and_api_reads_are_rows(app, login_as, patient):
+    client = login_as("doctor")
+    assert client.post(f"/customerview/{patient}/reveal/phone", headers={"User-Agent": UA}).status_code == 200
+    assert rows(app, action=AccessAction.REVEAL)[0][:6] == (
+        user_id(app, "doctor"),
+        patient,
+        AccessAction.REVEAL,
+        "customer.phone",
+        "127.0.0.1",
+        UA,
+    )
+    client = login_as("manager")
+    assert client.get(f"/noteview/export.csv?_rel_customer={patient}").status_code == 200
+    assert len(rows(app, action=AccessAction.EXPORT)) == 1
+    assert client.get(f"/api/v1/customers/{patient}").status_code == 200
+    assert client.get("/api/v1/customers/").status_code == 200
+    api = rows(app, action=AccessAction.API_READ)
+    assert [(r[1], r[6]) for r in api] == [(patient, "customers"), (patient, "customers")]
+
+
+def test_the_front_desk_cannot_read_the_journal(login_as):
+    client = login_as("reception")
+    assert client.get("/accesslogview/list/").status_code == 403
+    assert client.get("/accesslogtab/list/").status_code == 403
+
+
+def test_no_route_writes_to_the_journal(app):
+    """Generated from the URL map: every rule served by a journal screen or API
+    answers GET only; none adds, edits, deletes or runs an action on its rows."""
+    journal_rules = []
+    for rule in app.url_map.iter_rules():
+        view = getattr(app.view_functions[rule.endpoint], "__self__", None)
+        if getattr(view, "class_permission_name", None) == access.JOURNAL or "accesslog" in rule.rule:
+            journal_rules.append(rule)
+            assert rule.methods <= {"GET", "HEAD", "OPTIONS"}, rule
+            assert not any(word in rule.endpoint for word in ("add", "edit", "delete", "action")), rule
+    assert {r.endpoint for r in journal_rules} >= {"AccessLogView.list", "AccessLogView.show"}
+
+
+@pytest.mark.parametrize("role", [*access.ROLES])
+def test_no_role_can_change_a_row_through_any_route(app, login_as, patient, role):
+    with app.app_context():
+        db.session.add(AccessLog(customer_id=patient, action=AccessAction.REVEAL, field="customer.phone"))
+        db.session.commit()
+        row_id = db.session.query(AccessLog.id).scalar()
+    before = rows(app)
+    client = login_as(role)
+    for rule in app.url_map.iter_rules():
+        if "accesslog" not in rule.rule:
+            continue
+        url = rule.rule.replace("<pk>", str(row_id)).replace("<int:pk>", str(row_id))
+        if "<" in url:
+            continue
+        for method in ("POST", "PUT", "DELETE"):
+            response = client.open(url, method=method, data={"action": "export", "detail": "x"})
+            assert response.status_code in (403, 404, 405), (role, method, url)
+    after = [r for r in rows(app) if r[2] not in (AccessAction.CARD, AccessAction.TAB)]
+    assert after == before
+
+
+def test_the_orm_refuses_to_change_or_delete_a_row(app, patient):
+    with app.app_context():
+        row = AccessLog(customer_id=patient, action=AccessAction.REVEAL)
+        db.session.add(row)
+        db.session.commit()
+        row.detail = "подчищено"
+        with pytest.raises(Forbidden):
+            db.session.flush()
+        db.session.rollback()
+        db.session.delete(db.session.get(AccessLog, row.id))
+        with pytest.raises(Forbidden):
+            db.session.flush()
+        db.session.rollback()
+        with pytest.raises(Forbidden):
+            db.session.execute(update(AccessLog).values(detail="x"))
+        db.session.rollback()
+        assert db.session.get(AccessLog, row.id).detail is None
+
+
+def test_the_auditor_filters_by_employee_customer_action_and_period(app, login_as, patient):
+    with app.app_context():
+        other = factories.customer(last_name="Сидорова", first_name="Ольга", phone="+79160000002").id
+    login_as("manager").get(f"/customerview/show/{other}")
+    login_as("doctor").get(f"/customerview/show/{patient}")
+    with app.app_context():  # an old row, a year back
+        db.session.add(
+            AccessLog(customer_id=patient, action=AccessAction.EXPORT, at=dt.datetime(2025, 1, 10, 12, 0))
+        )
+        db.session.commit()
+    auditor = login_as("auditor")
+
+    def listed(query):
+        page = auditor.get(f"/accesslogview/list/?{query}&psize_AccessLogView=100")
+        assert page.status_code == 200
+        body = page.get_data(as_text=True)
+        return body.count("<tr>") - 1, body
+
+    doctor = user_id(app, "doctor")
+    count, body = listed(f"_flt_0_user={doctor}")
+    assert count == 3 and "Сидорова" not in body  # card, anamnesis, files
+    count, body = listed("_flt_0_customer_id=Сидорова")
+    assert count == 3 and "Иванова" not in body  # the manager's card, documents, files
+    count, _ = listed(f"_flt_0_customer_id={patient}")
+    assert count == 4
+    count, _ = listed("_flt_0_action=export")
+    assert count == 1
+    count, _ = listed("_flt_1_at=01.01.2025&_flt_2_at=31.01.2025")
+    assert count == 1
+
+
+def test_a_restricted_record_or_list_opened_outside_the_card_is_a_row(app, login_as, patient):
+    from app.models import CustomerDocument
+
+    with app.app_context():
+        document = CustomerDocument(customer_id=patient, kind="other", number="123456")
+        db.session.add(document)
+        db.session.commit()
+        document_id = document.id
+    doctor = login_as("doctor")
+    with app.app_context():
+        record = db.session.query(MedicalRecord.id).scalar()
+    assert doctor.get(f"/medicalrecordview/show/{record}", headers={"User-Agent": UA}).status_code == 200
+    assert rows(app, action=AccessAction.TAB) == [
+        (user_id(app, "doctor"), patient, AccessAction.TAB, "anamnesis", "127.0.0.1", UA, None)
+    ]
+    manager = login_as("manager")
+    assert manager.get(f"/customerdocumentview/show/{document_id}").status_code == 200
+    assert manager.get("/customerdocumentview/list/").status_code == 200
+    documents = [r for r in rows(app, action=AccessAction.TAB) if r[3] == "documents"]
+    assert [(r[1], r[6]) for r in documents] == [(patient, None), (None, "Documents: 1")]
+    journal = login_as("auditor").get("/accesslogview/list/").get_data(as_text=True)
+    assert "Документы: 1 запись" in journal

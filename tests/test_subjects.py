@@ -1,0 +1,265 @@
+"""A subject's requests from the card (issue 19): the export built by an RQ job, the
+erasure with its act, and a search of the whole database, instance/ and Redis for
+the erased values afterwards."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from flask_appbuilder import Model
+from rq import SimpleWorker
+from sqlalchemy import select
+
+from app import notifications, worker
+from app.extensions import db
+from app.models import (
+    AccessAction,
+    AccessLog,
+    Channel,
+    Customer,
+    CustomerDocument,
+    MedicalRecord,
+    MessageType,
+    Note,
+    Order,
+    SubjectRequest,
+    SubjectRequestStatus,
+)
+from app.subjects import deadline
+from tests import factories
+from tests.conftest import user_id
+
+LAST, FIRST = "Эрасова", "Зинаида"
+PHONE, EMAIL = "+79165550123", "zina.erasova@example.ru"
+PASSPORT = "654321"
+MEDICAL = "Аллергия на пчелиный яд"
+SCAN = b"%PDF-1.4\n% SECRET-SCAN-CONTENT-7781\n%%EOF\n"
+SECRETS = {
+    "last name": LAST.encode(),
+    "first name": FIRST.encode(),
+    "phone": PHONE.encode(),
+    "national phone": b"9165550123",
+    "e-mail": EMAIL.encode(),
+    "passport": PASSPORT.encode(),
+    "medical text": MEDICAL.encode(),
+    "file content": b"SECRET-SCAN-CONTENT-7781",
+}
+
+
+def work(app):
+    with app.app_context():
+        SimpleWorker([worker.queue()], connection=worker.connection()).work(burst=True)
+
+
+@pytest.fixture(autouse=True)
+def no_files_left(app):
+    """The database is emptied after each test; what its rows stored on disk goes too."""
+    yield
+    for folder in ("files", "exports", "outbox"):
+        for path in (Path(app.config["INSTANCE_DIR"]) / folder).rglob("*"):
+            if path.is_file():
+                path.unlink()
+
+
+def test_the_deadline_is_ten_working_days():
+    friday = dt.datetime(2026, 12, 4, 10, 0)
+    assert deadline(friday) == dt.datetime(2026, 12, 18, 10, 0)
+    assert deadline(dt.datetime(2026, 12, 5, 9, 0)) == dt.datetime(2026, 12, 18, 9, 0)  # a Saturday
+
+
+@pytest.fixture
+def subject(app, login_as):
+    """A customer with a record in every table: a passport, the anamnesis, a note, an
+    order with a comment, a message delivered to the outbox folder, a scan, history."""
+    with app.app_context():
+        customer = factories.customer(last_name=LAST, first_name=FIRST, phone=PHONE, email=EMAIL)
+        factories.order(customer=customer, specialist_id=user_id(app, "doctor"), comment=f"Звонить {FIRST}")
+        db.session.add_all(
+            [
+                CustomerDocument(customer=customer, kind="other", number=PASSPORT, issued_by="ОВД"),
+                MedicalRecord(customer=customer, allergies=MEDICAL),
+                Note(customer=customer, text=f"{FIRST} просила перезвонить на {PHONE}"),
+            ]
+        )
+        db.session.commit()
+        customer.city = "Владивосток"  # the change history copies values
+        db.session.commit()
+        with app.test_request_context():
+            (message,) = notifications.queue_notification(
+                db.session, customer, MessageType.MANUAL, (Channel.EMAIL,), text=f"{FIRST}, ждём вас"
+            )
+            db.session.commit()
+        app.config["NOTIFY_CHANNELS"] = {**app.config["NOTIFY_CHANNELS"], "email": "file"}
+        notifications.deliver(db.session, message.id)
+        customer_id = customer.id
+    client = login_as("manager")
+    response = client.post(
+        f"/customerview/{customer_id}/files",
+        data={"file": (io.BytesIO(SCAN), f"паспорт {LAST}.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 302
+    return customer_id
+
+
+def test_the_export_is_built_by_the_worker_with_its_deadline_and_progress(app, redis, login_as, subject):
+    client = login_as("manager")
+    response = client.post(
+        f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 7 от 02.12.2026"}
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        row = db.session.scalars(select(SubjectRequest)).one()
+        assert row.status == SubjectRequestStatus.QUEUED and row.progress == 0
+        assert row.deadline == deadline(row.received_at)
+    card = client.get(f"/customerview/show/{subject}").get_data(as_text=True)
+    assert "В очереди" in card
+    work(app)
+    with app.app_context():
+        row = db.session.get(SubjectRequest, row.id)
+        assert (row.status, row.progress) == (SubjectRequestStatus.DONE, 100)
+    card = client.get(f"/customerview/show/{subject}").get_data(as_text=True)
+    assert f"/customerview/subject/{row.id}/download" in card
+    response = client.get(f"/customerview/subject/{row.id}/download")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/zip"
+    archive = zipfile.ZipFile(io.BytesIO(response.data))
+    names = archive.namelist()
+    assert {"data.json", "report.html"} <= set(names)
+    assert any(n.startswith("files/") for n in names)
+    data = json.loads(archive.read("data.json"))
+    tables = data["tables"]
+    assert tables["customer"][0]["phone"] == PHONE
+    assert tables["customer_document"][0]["number"] == PASSPORT
+    assert tables["medical_record"][0]["allergies"] == MEDICAL
+    assert tables["message"] and tables["change_log"] and tables["access_log"]
+    assert MEDICAL in archive.read("report.html").decode()
+    with app.app_context():
+        exports = db.session.scalars(
+            select(AccessLog).where(AccessLog.action == AccessAction.EXPORT, AccessLog.customer_id == subject)
+        ).all()
+        assert len(exports) == 1
+    # the front desk neither starts nor downloads one
+    front = login_as("reception")
+    assert front.post(f"/customerview/{subject}/subject/export", data={"basis": "x"}).status_code == 403
+    assert front.get(f"/customerview/subject/{row.id}/download").status_code == 403
+
+
+def test_a_request_needs_its_basis(app, login_as, subject):
+    client = login_as("manager")
+    response = client.post(f"/customerview/{subject}/subject/export", data={"basis": " "})
+    assert response.status_code == 422
+    assert "Укажите основание" in response.get_data(as_text=True)
+    response = client.post(f"/customerview/{subject}/subject/erase", data={"basis": "Заявление"})
+    assert response.status_code == 422  # not confirmed
+    with app.app_context():
+        assert db.session.query(SubjectRequest).count() == 0
+        assert db.session.get(Customer, subject).phone == PHONE
+
+
+def full_dump() -> bytes:
+    chunks = []
+    with db.engine.connect() as conn:
+        for table in Model.metadata.sorted_tables:
+            for row in conn.execute(table.select()):
+                chunks.append(repr(tuple(row)).encode())
+                chunks.extend(str(v).encode() for v in row)
+    return b"\n".join(chunks)
+
+
+def instance_bytes(app) -> dict[str, bytes]:
+    return {str(p): p.read_bytes() for p in Path(app.config["INSTANCE_DIR"]).rglob("*") if p.is_file()}
+
+
+def test_after_an_erasure_the_values_are_nowhere(app, redis, login_as, subject):
+    client = login_as("manager")
+    assert client.get(f"/customerview/show/{subject}").status_code == 200  # journaled
+    client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 7"})
+    work(app)  # an export lies in instance/exports: the erasure removes it too
+    with app.app_context():
+        before = full_dump() + b"".join(instance_bytes(app).values())
+    missing = [name for name, secret in SECRETS.items() if secret not in before]
+    assert missing == []  # the search finds every value before the erasure
+    response = client.post(
+        f"/customerview/{subject}/subject/erase",
+        data={"basis": "Заявление № 8 от 02.12.2026", "confirm": "yes"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        dump = full_dump()
+        files = instance_bytes(app)
+        keys = b"\n".join([*redis.keys("*"), *(redis.dump(k) or b"" for k in redis.keys("*"))])
+        for name, secret in SECRETS.items():
+            assert secret not in dump, f"{name} left in the database"
+            assert secret not in keys, f"{name} left in Redis"
+            for path, content in files.items():
+                if path.endswith((".db", ".db-wal", ".db-shm", "secret_key")):
+                    continue
+                assert secret not in content, f"{name} left in {path}"
+        # the orders are kept, without the person; the act and the journal stay
+        order = db.session.scalars(select(Order).where(Order.customer_id == subject)).one()
+        assert order.total > 0 and order.comment is None
+        act = db.session.scalars(select(SubjectRequest).where(SubjectRequest.act.isnot(None))).one()
+        assert "АКТ об уничтожении персональных данных" in act.act
+        assert "Анамнез (сведения о здоровье): 1" in act.act
+        assert "Выписка из журнала доступа" in act.act
+        assert db.session.query(AccessLog).filter(AccessLog.customer_id == subject).count() > 0
+    page = login_as("auditor").get(f"/subjectrequestview/show/{act.id}").get_data(as_text=True)
+    assert "АКТ об уничтожении" in page
+
+
+def test_customers_past_retention_are_listed_and_erased_by_the_manager(app, login_as):
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with app.app_context():
+        old = factories.customer(last_name="Давняя", phone="+79160000011")
+        recent = factories.customer(last_name="Недавняя", phone="+79160000012")
+        never = factories.customer(last_name="Невизитная", phone="+79160000013")
+        old.last_visit_at = now - dt.timedelta(days=6 * 366)
+        recent.last_visit_at = now - dt.timedelta(days=30)
+        never.registered_at = now - dt.timedelta(days=6 * 366)
+        db.session.commit()
+        ids = old.id, recent.id, never.id
+    manager = login_as("manager")
+    listing = manager.get("/customerview/list/?_flt_0_last_visit_at=1").get_data(as_text=True)
+    assert "Давняя" in listing and "Невизитная" in listing and "Недавняя" not in listing
+    front = login_as("reception")
+    front.post("/customerview/action_post", data={"action": "erase_expired", "rowid": [str(ids[0])]})
+    with app.app_context():
+        assert db.session.get(Customer, ids[0]).last_name == "Давняя"  # the front desk may not
+    manager = login_as("manager")
+    response = manager.post(
+        "/customerview/action_post", data={"action": "erase_expired", "rowid": [str(ids[0]), str(ids[1])]}
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        assert db.session.get(Customer, ids[0]).phone is None
+        assert db.session.get(Customer, ids[1]).last_name == "Недавняя"  # not past it: refused
+        (act,) = db.session.scalars(select(SubjectRequest)).all()
+        assert act.customer_id == ids[0] and "Истёк срок хранения" in act.basis
+    listing = manager.get("/customerview/list/?_flt_0_last_visit_at=1").get_data(as_text=True)
+    assert "Невизитная" in listing and "Давняя" not in listing
+
+
+def test_an_export_left_queued_is_handed_out_again_by_the_sweeper(app, redis, login_as):
+    with app.app_context():
+        customer = factories.customer()
+        request = SubjectRequest(
+            customer=customer,
+            kind="export",
+            status=SubjectRequestStatus.QUEUED,
+            basis="Заявление № 9",
+            received_at=dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=5),
+            deadline=dt.datetime(2030, 1, 1),
+        )
+        db.session.add(request)
+        db.session.commit()
+        request_id = request.id  # never enqueued: Redis was down when it was asked for
+        worker.sweep_once()
+    work(app)
+    with app.app_context():
+        assert db.session.get(SubjectRequest, request_id).status == SubjectRequestStatus.DONE
