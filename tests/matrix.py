@@ -29,6 +29,20 @@ RESOURCES: dict[str, tuple[str, str, str, str, str]] = {
     "ChangeHistory": (R, R, N, N, R),
     "Reference": (W, W, R, R, R),
     "SignIns": (W, N, N, N, N),
+    # the customer's money (README «The customer's money»)
+    "Payments": (N, W, W, N, R),
+    "Accounts": (N, W, W, N, R),
+    # personal data (README «Personal data»): files, consents to processing, subject requests
+    "Files": (N, W, W, R, R),
+    "ProcessingConsents": (N, W, W, R, R),
+    "SubjectRequests": (N, W, N, N, R),
+}
+# rights of their own beyond a resource's level, and who holds them
+OWN_RIGHTS: dict[tuple[str, str], frozenset[str]] = {
+    ("can_refund", "Payments"): frozenset({"manager"}),  # reverse a payment
+    ("can_adjust", "Accounts"): frozenset({"manager"}),  # refund to a deposit, write off, accrue by hand
+    ("can_download", "Files"): frozenset({"manager", "reception", "doctor"}),  # never the auditor
+    ("can_erase", "Customers"): frozenset({"manager"}),  # a subject's erasure, retention
 }
 
 # the README's «actions» row: what a role may do beyond reading and writing

@@ -205,6 +205,9 @@ def test_the_default_roles_hold_exactly_the_pinned_rights(app, ctx, reset):
         for capacity, pair in listed.items():
             if (pair in perms) != (matrix.LISTED_AS.get(role_key) == capacity):
                 wrong.append((role_key, "listed as", capacity))
+        for pair, holders in matrix.OWN_RIGHTS.items():
+            if (pair in perms) != (role_key in holders):
+                wrong.append((role_key, "own right", pair))
         if (("can_list", "UserDBModelView") in perms) != (role_key in matrix.SECURITY):
             wrong.append((role_key, "users screen"))
         if (("can_list", "KartotekaRoleModelView") in perms) != (role_key in matrix.SECURITY):
