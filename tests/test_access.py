@@ -253,6 +253,8 @@ def test_matrix(app, ctx, login_as, role_key, base, resource, model, add_data, c
         assert getattr(stored(), column) == old_value, "a refused edit changed the row"
 
     get(f"/{base}/export.csv", export)
+    if model is Order:  # an order whose money moved is cancelled, never deleted: delete an unpaid one
+        row_id = factories.order(ctx, customer, paid="0").id
     deleted = post(f"/{base}/delete/{row_id}", {})
     ctx.expire_all()
     if delete and not scoped:
