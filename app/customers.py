@@ -110,6 +110,12 @@ def prepare_category(category) -> None:
         raise ValidationFailed(errors)
 
 
+def prepare_branch(branch) -> None:
+    """A branch's phone is kept as a customer's is, in E.164 («8 495 123-45-67» was
+    stored as typed, and shown so, next to the customers' uniform numbers)."""
+    branch.phone = normalize_phone(branch.phone)
+
+
 def prepare_customer(session: Session, customer: Customer) -> Customer:
     """Normalize and check a customer before it is saved (new or edited).
 

@@ -111,6 +111,10 @@ class BranchView(ReferenceView):
     add_columns = edit_columns = show_columns = ["name", "address", "phone"]
     search_columns = ["name", "address"]
     base_order = ("name", "asc")
+    formatters_columns = {"phone": formatting.phone}
+
+    def prepare(self, item, is_new):
+        customers.prepare_branch(item)
 
 
 class CategoryView(ReferenceView):

@@ -193,6 +193,29 @@ def test_a_phone_fragment_typed_any_way_finds_the_customer(ctx, login_as, typed)
     assert [choice["id"] for choice in picked] == [wanted.id]
 
 
+def test_a_branch_phone_typed_the_russian_way_is_kept_as_a_customers_is(ctx, login_as):
+    """A branch's phone was stored as typed («8 495 123-45-67»); it is kept in E.164 and
+    shown in the national form, and a number that is not one is refused in Russian."""
+    from app.models import Branch
+
+    client = login_as("manager")
+    saved = client.post(
+        "/branchview/add", data={"name": "Филиал на Арбате", "address": "", "phone": "8 495 123-45-67"}
+    )
+    assert saved.status_code == 302
+    ctx.expire_all()
+    assert ctx.query(Branch).filter_by(name="Филиал на Арбате").one().phone == "+74951234567"
+    assert "8 (495) 123-45-67" in client.get("/branchview/list/").get_data(as_text=True)
+    refused = client.post("/branchview/add", data={"name": "Филиал у моста", "address": "", "phone": "12"})
+    assert refused.status_code == 422
+    assert "Неверный номер телефона «12»" in refused.get_data(as_text=True)
+    blank = client.post("/branchview/add", data={"name": "Филиал без телефона", "address": "", "phone": ""})
+    assert blank.status_code == 302
+    ctx.expire_all()
+    assert ctx.query(Branch).filter_by(name="Филиал у моста").count() == 0
+    assert ctx.query(Branch).filter_by(name="Филиал без телефона").one().phone is None
+
+
 # -- 5. staff-only events never reach the customer; a return tells its outcome once ---------
 
 

@@ -164,10 +164,16 @@ class ScopedRelated(Related):
         return found
 
 
-def no_nul(value) -> None:
-    """PostgreSQL keeps no NUL character in text (the driver refused it: 500)."""
-    if isinstance(value, str) and "\x00" in value:
-        raise ValidationError(_("Текст не может содержать символ NUL."))
+def plain_text(value) -> None:
+    """Text holds no control characters, as on the forms (app/admin/fields.py PlainText):
+    PostgreSQL refused a NUL (500); a bell or an escape was stored and shown."""
+    from ..records import control_character
+
+    found = control_character(value)
+    if found is not None:
+        raise ValidationError(
+            _("Текст содержит непечатаемый символ (код %(code)s): удалите его.", code=f"U+{ord(found):04X}")
+        )
 
 
 class PolicySchemaConverter(Model2SchemaConverter):
@@ -196,7 +202,7 @@ class PolicySchemaConverter(Model2SchemaConverter):
         if isinstance(field, fields.Enum) and table_column is not None and table_column.nullable:
             field.allow_none = True  # FAB's enum field refused null, and dumped it against its schema
         if isinstance(field, fields.String):
-            field.validators.append(no_nul)
+            field.validators.append(plain_text)
         limit = column_limit(table_column) if table_column is not None else None
         if limit is not None and isinstance(field, fields.Number):
             field.validators.append(

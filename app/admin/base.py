@@ -55,6 +55,7 @@ from ..models import (
     record_id,
 )
 from . import listing, lookups, rendering
+from .actions import GuardedActions
 from .datamodel import (
     LightFilters,
     RowScopeMixin,
@@ -73,7 +74,7 @@ from .options import BLANK, load_options, option_label, related_query, relation_
 from .widgets import _HTML_ESCAPES, KartotekaListWidget, KartotekaSearchWidget
 
 
-class KartotekaModelView(RowScopeMixin, ModelView):
+class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     """Base of every Kartoteka view: permissions, formatting, domain validation."""
 
     method_permission_name = access.METHOD_PERMISSIONS

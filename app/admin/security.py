@@ -44,6 +44,7 @@ from wtforms.validators import DataRequired
 
 from .. import access
 from ..formatting import datetime_short
+from .actions import GuardedActions
 from .fields import start_filters_empty
 
 MIN_PASSWORD_LENGTH = 12
@@ -65,7 +66,7 @@ def permission_option(permission_view) -> str:
     return f"{group}: {item}"
 
 
-class KartotekaRoleModelView(RoleModelView):
+class KartotekaRoleModelView(GuardedActions, RoleModelView):
     """FAB's roles screen, in words: it listed a role's permissions as FAB stores
     them («can mask on Field:customer.phone», «menu access on Journal»), one
     Python list per role. Its groups filter had no translated label."""
@@ -136,7 +137,7 @@ def session_label(row) -> str:
     return gettext("Токен API") if row.kind == TOKEN else browser_label(row.user_agent)
 
 
-class KartotekaUserDBModelView(UserDBModelView):
+class KartotekaUserDBModelView(GuardedActions, UserDBModelView):
     """FAB's users screen and the profile page: «Активен?» said True or False,
     and roles and groups were shown as Python lists. The profile lists the user's
     open sessions; the administrator ends a user's sessions from the list."""
@@ -224,7 +225,7 @@ class KartotekaUserStatsChartView(UserStatsChartView):
     ]
 
 
-class KartotekaUserGroupModelView(UserGroupModelView):
+class KartotekaUserGroupModelView(GuardedActions, UserGroupModelView):
     """FAB's groups screen, its columns labelled (they read «Name», «Label»)."""
 
     class_permission_name = "UserGroupModelView"  # FAB's own permissions, as the roles have them
