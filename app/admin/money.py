@@ -84,3 +84,15 @@ class AccountScreen(KartotekaModelView):
 
     def prepare(self, item, is_new):
         payments.prepare_operation(self.datamodel.session, item, is_new, may_adjust=access.may_adjust())
+
+
+class CertificateScreen(KartotekaModelView):
+    """Certificates and subscriptions: sold (the add form) and read, never edited or
+    deleted; selling needs the right to sell (access.SELL), app/certificates.py decides."""
+
+    exclude_route_methods = {"edit", "delete"}
+
+    def prepare(self, item, is_new):
+        from .. import certificates
+
+        certificates.prepare_sale(self.datamodel.session, item, is_new, may_sell=access.may_sell())
