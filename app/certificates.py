@@ -132,9 +132,7 @@ def sell(
     from .payments import _move
 
     if not may_sell:
-        raise Forbidden(
-            {None: _("Продавать сертификаты и абонементы может только администратор или управляющий.")}
-        )
+        raise Forbidden({None: _("Вашей роли не дано право продавать сертификаты и абонементы.")})
     customer = certificate.customer or (
         session.get(Customer, certificate.customer_id) if certificate.customer_id else None
     )

@@ -1253,7 +1253,9 @@ class Certificate(Audited, Model):
         return str(certificate_state(self.valid_until, self.balance, self.visits_left))
 
     def __str__(self):
-        return str(_l("№%(code)s «%(kind)s»", code=self.code, kind=self.kind.name if self.kind else ""))
+        return str(
+            _l("Сертификат №%(code)s «%(kind)s»", code=self.code, kind=self.kind.name if self.kind else "")
+        )
 
 
 def certificate_state(valid_until, balance, visits_left):

@@ -413,7 +413,7 @@ def test_the_right_to_sell_is_its_own_and_refused_without_it(ctx, login_as, app)
             data={"kind": str(gift.id), "method": "cash"},
         )
         assert refused.status_code in (403, 422)
-        assert "может только администратор или управляющий" in plain(refused)
+        assert "не дано право продавать сертификаты" in plain(refused)
         assert ctx.query(Certificate).count() == 0
     finally:
         access.sync_roles(reset=True)
@@ -511,3 +511,24 @@ def test_catalog_items_keep_their_kinds(ctx):
     ctx.commit()
     ctx.expire_all()
     assert ctx.get(CertificateKind, course.id).services == []
+
+
+def test_the_demo_holds_kinds_a_partly_used_certificate_and_subscription_and_an_expired_one(ctx, login_as):
+    from app.demo import seed_demo
+
+    seed_demo(customers=5, seed=3)
+    kinds = {k.type for k in ctx.query(CertificateKind)}
+    assert kinds == set(CertificateType)
+    sold_ = ctx.query(Certificate).all()
+    states = {c.state for c in sold_}
+    assert {"Действует", "Истёк"} <= states
+    spent = [c for c in sold_ if c.balance is not None and c.balance < (c.kind.amount or c.kind.price)]
+    used = [c for c in sold_ if c.visits_left is not None and 0 < c.visits_left < c.kind.visits]
+    assert spent and used
+    for c in sold_:  # each balance is the sum of its operations
+        money, visits = certificates.left_of(ctx, c.id)
+        assert (c.balance or Decimal("0.00"), c.visits_left or 0) == (money, visits)
+    paid = ctx.query(Payment).filter(Payment.certificate_id.is_not(None)).all()
+    assert paid and all(p.method == PaymentMethod.CERTIFICATE for p in paid)
+    card = plain(login_as("manager").get(f"/customerview/show/{used[0].customer_id}"))
+    assert used[0].code in card and "3 визита из 5" in card
