@@ -22,7 +22,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy.orm import joinedload
 from wtforms import HiddenField, StringField
-from wtforms.validators import Length, Optional
+from wtforms.validators import InputRequired, Length, Optional
 
 from . import (
     access,
@@ -50,6 +50,7 @@ from .admin.datamodel import (
     ListColumn,
 )
 from .admin.fields import (
+    LabeledEnumField,
     LocalDateTimeField,
     LocalDecimalField,
 )
@@ -86,6 +87,7 @@ from .models import (
     Order,
     OrderItem,
     Payment,
+    PaymentMethod,
     ProcessingConsent,
     Return,
     Review,
@@ -459,8 +461,15 @@ class CertificateView(CertificateScreen):
     }
     order_columns = ["code", "sold_at", "valid_until"]
     add_columns = ["customer", "kind", "method", "comment"]
-    description_columns = {
-        "method": _l("Наличные, карта, перевод или с депозита клиента"),
+    add_form_extra_fields = {
+        # a sale is paid in money or from the deposit (app/certificates.py SALE_METHODS)
+        "method": LabeledEnumField(
+            PaymentMethod,
+            _l("Способ оплаты"),
+            validators=[InputRequired()],
+            members=certificates.SALE_METHODS,
+            description=_l("Наличные, карта, перевод или с депозита клиента"),
+        )
     }
     show_columns = [
         "code",
