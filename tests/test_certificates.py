@@ -532,3 +532,18 @@ def test_the_demo_holds_kinds_a_partly_used_certificate_and_subscription_and_an_
     assert paid and all(p.method == PaymentMethod.CERTIFICATE for p in paid)
     card = plain(login_as("manager").get(f"/customerview/show/{used[0].customer_id}"))
     assert used[0].code in card and "3 визита из 5" in card
+
+
+def test_a_sale_is_in_the_change_history_with_who_sold_it(app, ctx, login_as):
+    from app.models import ChangeLog
+
+    customer = factories.customer(ctx)
+    gift = kind(ctx, price="3000")
+    reception = login_as("reception")
+    sold_ = reception.post(
+        f"/certificateview/add?_flt_0_customer={customer.id}", data={"kind": str(gift.id), "method": "cash"}
+    )
+    assert sold_.status_code == 302
+    certificate = ctx.query(Certificate).one()
+    row = ctx.query(ChangeLog).filter_by(entity="Certificate", entity_id=certificate.id).one()
+    assert (row.action, row.customer_id, row.user_id) == ("create", customer.id, user_id(app, "reception"))
