@@ -13,6 +13,8 @@
   deposit's is (app/payments.py ``_move``): two payments at once cannot overdraw it.
   A subscription's payment writes one visit off; reversing the payment (or a return
   refunded the way it was paid) puts the money or the visit back.
+- app/payments.py calls this module (taking, reversing, refunding a payment; selling
+  from the deposit, which it debits); this module never calls it back.
 
 Every refusal is a typed error with a Russian message (422), or Forbidden (403).
 """
@@ -30,7 +32,6 @@ from sqlalchemy.orm import Session
 from .errors import Forbidden, ValidationFailed
 from .models import (
     ZERO,
-    Account,
     Certificate,
     CertificateKind,
     CertificateOperation,
@@ -38,16 +39,17 @@ from .models import (
     CertificateType,
     Customer,
     CustomerStatus,
-    OperationKind,
     Order,
     OrderItem,
     Payment,
     PaymentMethod,
+    column_limit,
     kopecks,
     utcnow,
 )
 
 SALE_METHODS = (PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.TRANSFER, PaymentMethod.DEPOSIT)
+MAX_AMOUNT = column_limit(Certificate.__table__.c.price)
 MAX_DAYS = 3650
 MAX_VISITS = 1000
 
@@ -72,8 +74,6 @@ def _date(value) -> str:
 def check_kind(kind: CertificateKind) -> CertificateKind:
     """A kind's fields agree with its type: a certificate has a nominal (the price where
     none is typed) and no visits; a subscription has visits and the services they are for."""
-    from .payments import MAX_AMOUNT
-
     errors = {}
     kind_type = CertificateType(kind.type) if kind.type is not None else CertificateType.SUM
     kind.type = kind_type
@@ -128,9 +128,8 @@ def sell(
     now: dt.datetime | None = None,
 ) -> Certificate:
     """Sell a certificate or a subscription of ``certificate.kind`` to
-    ``certificate.customer`` for the kind's price, paid by ``certificate.method``."""
-    from .payments import _move
-
+    ``certificate.customer`` for the kind's price, paid by ``certificate.method`` (one
+    sold from the deposit: app/payments.py ``sell_certificate`` debits it)."""
     if not may_sell:
         raise Forbidden({None: _("Вашей роли не дано право продавать сертификаты и абонементы.")})
     customer = certificate.customer or (
@@ -178,23 +177,7 @@ def sell(
         operation.visits = certificate.visits_left
     session.add(certificate)
     session.add(operation)
-    if method == PaymentMethod.DEPOSIT and certificate.price > 0:
-        _move(
-            session,
-            customer.id,
-            Account.DEPOSIT,
-            OperationKind.PURCHASE,
-            certificate.price,
-            comment=_("Сертификат №%(code)s «%(kind)s»", code=certificate.code, kind=kind.name),
-        )
     return certificate
-
-
-def prepare_sale(session: Session, certificate: Certificate, is_new: bool, *, may_sell: bool) -> Certificate:
-    """The sale screen's and the API's save: a sale only; a sold certificate is not changed."""
-    if not is_new:
-        raise ValidationFailed({None: _("Проданный сертификат не изменяют.")})
-    return sell(session, certificate, may_sell=may_sell)
 
 
 # ---------------------------------------------------------------------------

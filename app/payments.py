@@ -468,6 +468,31 @@ def prepare_payment(session: Session, payment: Payment, is_new: bool) -> Payment
     )
 
 
+def sell_certificate(session: Session, certificate, *, may_sell: bool):
+    """A certificate or a subscription sold (app/certificates.py); one sold from the
+    deposit debits it in the same transaction («Покупка сертификата»)."""
+    from . import certificates
+
+    certificates.sell(session, certificate, may_sell=may_sell)
+    if certificate.method == PaymentMethod.DEPOSIT and certificate.price > 0:
+        _move(
+            session,
+            certificate.customer.id,
+            Account.DEPOSIT,
+            OperationKind.PURCHASE,
+            certificate.price,
+            comment=_("Сертификат №%(code)s «%(kind)s»", code=certificate.code, kind=certificate.kind.name),
+        )
+    return certificate
+
+
+def prepare_sale(session: Session, certificate, is_new: bool, *, may_sell: bool):
+    """The sale screen's and the API's save: a sale only; a sold certificate is not changed."""
+    if not is_new:
+        raise ValidationFailed({None: _("Проданный сертификат не изменяют.")})
+    return sell_certificate(session, certificate, may_sell=may_sell)
+
+
 def prepare_operation(session: Session, operation: AccountOperation, is_new: bool, *, may_adjust: bool):
     """The accounts screen's and the API's save: a new operation only."""
     if not is_new:

@@ -88,11 +88,10 @@ class AccountScreen(KartotekaModelView):
 
 class CertificateScreen(KartotekaModelView):
     """Certificates and subscriptions: sold (the add form) and read, never edited or
-    deleted; selling needs the right to sell (access.SELL), app/certificates.py decides."""
+    deleted; selling needs the right to sell (access.SELL); app/certificates.py and
+    app/payments.py (a sale from the deposit) decide."""
 
     exclude_route_methods = {"edit", "delete"}
 
     def prepare(self, item, is_new):
-        from .. import certificates
-
-        certificates.prepare_sale(self.datamodel.session, item, is_new, may_sell=access.may_sell())
+        payments.prepare_sale(self.datamodel.session, item, is_new, may_sell=access.may_sell())
