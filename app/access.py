@@ -918,3 +918,24 @@ ROLES["manager"] = RoleSpec(
     **{**ROLES["manager"].__dict__, "capacities": ROLES["manager"].capacities | {"erase"}}
 )
 PERMISSION_LABELS["can_erase"] = _l("уничтожение данных клиентов с истёкшим сроком хранения")
+
+
+# Certificates and subscriptions (issue 18, item 4): their kinds are reference data
+# (the administrator's and the manager's, REFERENCE); selling one is the front desk's
+# and the manager's own right («продажа»), reading the sold ones the auditor's too;
+# the specialist and the system administrator see none of them. A sold certificate is
+# never edited or deleted: its screen has no such route.
+CERTIFICATES = "Certificates"
+SELL = ("can_sell", CERTIFICATES)
+CAPACITIES["sell"] = SELL
+ROLES["manager"].resources[CERTIFICATES] = WRITE
+ROLES["reception"].resources[CERTIFICATES] = WRITE
+ROLES["auditor"].resources[CERTIFICATES] = READ
+for _key in ("manager", "reception"):
+    ROLES[_key] = RoleSpec(**{**ROLES[_key].__dict__, "capacities": ROLES[_key].capacities | {"sell"}})
+RESOURCE_LABELS[CERTIFICATES] = _l("Сертификаты и абонементы")
+PERMISSION_LABELS["can_sell"] = _l("продажа сертификатов и абонементов")
+
+
+def may_sell() -> bool:
+    return may(*SELL)

@@ -20,7 +20,16 @@ from __future__ import annotations
 from . import access, views
 from .admin.api import PolicyApi, related_label  # noqa: F401
 from .admin.datamodel import Interface
-from .models import AccountOperation, Customer, CustomerDocument, MedicalRecord, Note, Order, Payment
+from .models import (
+    AccountOperation,
+    Certificate,
+    Customer,
+    CustomerDocument,
+    MedicalRecord,
+    Note,
+    Order,
+    Payment,
+)
 
 
 class CustomerApi(PolicyApi):
@@ -147,9 +156,11 @@ class PaymentApi(PolicyApi):
         "comment",
         "reverses.id",
         "refund_of.id",
+        "certificate.id",
         "created_on",
     ]
-    add_columns = ["order", "amount", "method", "paid_at", "comment"]
+    # paid «сертификатом»: ``certificate`` is the certificate's id (one of the order's customer)
+    add_columns = ["order", "amount", "method", "certificate", "paid_at", "comment"]
     search_columns = ["order", "customer", "method"]
 
 
@@ -176,4 +187,40 @@ class AccountOperationApi(PolicyApi):
     search_columns = ["customer", "account"]
 
 
-APIS = (CustomerApi, OrderApi, NoteApi, DocumentApi, MedicalRecordApi, PaymentApi, AccountOperationApi)
+class CertificateApi(PolicyApi):
+    """Certificates and subscriptions: sold (posted) and read, never changed or deleted."""
+
+    view = views.CertificateView
+    resource_name = "certificates"
+    class_permission_name = access.CERTIFICATES
+    datamodel = Interface(Certificate)
+    include_route_methods = {"get", "get_list", "info", "post"}
+    list_columns = show_columns = [
+        "id",
+        "code",
+        "customer.id",
+        "kind.id",
+        "type",
+        "price",
+        "method",
+        "sold_at",
+        "valid_until",
+        "balance",
+        "visits_left",
+        "comment",
+        "created_on",
+    ]
+    add_columns = ["customer", "kind", "method", "comment"]
+    search_columns = ["customer", "code"]
+
+
+APIS = (
+    CustomerApi,
+    OrderApi,
+    NoteApi,
+    DocumentApi,
+    MedicalRecordApi,
+    PaymentApi,
+    AccountOperationApi,
+    CertificateApi,
+)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from .models import (
     AccessLog,
     AccountOperation,
+    Certificate,
     ChangeLog,
     Customer,
     CustomerDocument,
@@ -41,6 +42,7 @@ TRACKED = (
     Payment,
     AccountOperation,
     CustomerFile,
+    Certificate,  # sold: who sold it and when (its balance moves by its operations)
 )
 VALUELESS = (MedicalRecord,)
 SKIP = {"changed_on", "changed_by_fk", "created_on", "created_by_fk", "version", "name_search"}

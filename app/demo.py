@@ -10,7 +10,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, or_, select, update
 
 from .access import ROLES
 from .customers import fold, name_search_key
@@ -637,6 +637,8 @@ def seed_demo(
     _flush(AccountOperation, rows_x)
     _refunds(session, start_order)
     _fix_sequences()
+    codes = random.Random(seed * 15485863 + 4)  # the certificates' numbers: a stream of their own
+    _certificates(session, start_id, customers, now, _staff_ids("reception") or managers, codes)
     session.commit()
     # the planner's statistics for what was just written (autovacuum comes too late)
     refresh_statistics(session, SEEDED_TABLES)
@@ -743,6 +745,147 @@ def _refunds(session, start_order: int) -> None:
             .where(Order.id == order_id)
             .values(paid=paid - amount, payment_status=payment_status(total, paid - amount))
         )
+
+
+CERTIFICATE_KINDS = [
+    # (name, type, price, nominal, visits, services, days)
+    ("Подарочный сертификат 5 000 ₽", "sum", "5000.00", None, None, (), 365),
+    ("Подарочный сертификат 3 000 ₽", "sum", "2700.00", "3000.00", None, (), 180),
+    ("Абонемент: 5 массажей спины", "visits", "11000.00", None, 5, ("Массаж спины",), 90),
+]
+
+
+def _certificates(
+    session, start_id: int, customers: int, now: dt.datetime, staff: list, codes: random.Random
+) -> None:
+    """The kinds, and three sold: a certificate partly spent on a visit, a subscription
+    with two visits written off, and a certificate that expired unused. Each balance
+    is the sum of its operations, as the rules of app/certificates.py keep it."""
+    from .models import (
+        Certificate,
+        CertificateKind,
+        CertificateOperation,
+        CertificateOperationKind,
+        CertificateType,
+    )
+
+    if not session.scalar(select(func.count(CertificateKind.id))):
+        catalog = {item.name: item for item in session.scalars(select(CatalogItem))}
+        for name, kind_type, price, amount, visits, services, days in CERTIFICATE_KINDS:
+            session.add(
+                CertificateKind(
+                    name=name,
+                    type=CertificateType(kind_type),
+                    price=Decimal(price),
+                    amount=Decimal(amount) if amount else None,
+                    visits=visits,
+                    services=[catalog[s] for s in services if s in catalog],
+                    valid_days=days,
+                    active=True,
+                )
+            )
+        session.flush()
+    if customers < 3:
+        return
+    kinds = {k.name: k for k in session.scalars(select(CertificateKind))}
+    seller = staff[0] if staff else None
+    catalog = {item.name: item for item in session.scalars(select(CatalogItem))}
+
+    def new_code():
+        while True:
+            code = f"{codes.randrange(10**4):04d}-{codes.randrange(10**4):04d}"
+            if session.scalar(select(Certificate.id).where(Certificate.code == code)) is None:
+                return code
+
+    def sell(customer_id, kind, days_ago):
+        sold_at = now - dt.timedelta(days=days_ago)
+        certificate = Certificate(
+            code=new_code(),
+            kind=kind,
+            customer_id=customer_id,
+            type=kind.type,
+            price=kind.price,
+            method=PaymentMethod.CARD,
+            sold_at=sold_at,
+            valid_until=sold_at + dt.timedelta(days=kind.valid_days),
+            created_by_fk=seller,
+            created_on=sold_at,
+            changed_on=sold_at,
+        )
+        issue = CertificateOperation(
+            certificate=certificate,
+            kind=CertificateOperationKind.ISSUE,
+            created_by_fk=seller,
+            created_on=sold_at,
+        )
+        if kind.type == CertificateType.SUM:
+            certificate.balance = issue.amount = kind.amount or kind.price
+        else:
+            certificate.visits_left = issue.visits = kind.visits
+        session.add_all([certificate, issue])
+        return certificate
+
+    def visit(customer_id, certificate, service, days_ago):
+        """A completed visit for ``service``, paid in full by ``certificate``."""
+        at = now - dt.timedelta(days=days_ago)
+        item = catalog[service]
+        order = Order(
+            customer_id=customer_id,
+            kind=OrderKind.VISIT,
+            visit_at=at,
+            status=OrderStatus.COMPLETED,
+            payment_status=PaymentStatus.PAID,
+            total=item.price,
+            paid=item.price,
+            created_on=at,
+            changed_on=at,
+        )
+        order.items.append(
+            OrderItem(
+                catalog_item_id=item.id, name=item.name, quantity=1, price=item.price, amount=item.price
+            )
+        )
+        payment = Payment(
+            order=order,
+            customer_id=customer_id,
+            amount=item.price,
+            method=PaymentMethod.CERTIFICATE,
+            certificate=certificate,
+            paid_at=at,
+            created_by_fk=seller,
+            created_on=at,
+        )
+        spent = CertificateOperation(
+            certificate=certificate,
+            kind=CertificateOperationKind.PAYMENT,
+            payment=payment,
+            created_by_fk=seller,
+            created_on=at,
+        )
+        if certificate.type == CertificateType.SUM:
+            certificate.balance -= item.price
+            spent.amount = -item.price
+        else:
+            certificate.visits_left -= 1
+            spent.visits = -1
+        session.add_all([order, payment, spent])
+        session.flush()
+        session.execute(  # «Последний визит» is the last completed visit
+            update(Customer)
+            .where(
+                Customer.id == customer_id,
+                or_(Customer.last_visit_at.is_(None), Customer.last_visit_at < at),
+            )
+            .values(last_visit_at=at)
+        )
+
+    gift = sell(start_id, kinds["Подарочный сертификат 5 000 ₽"], 30)
+    visit(start_id, gift, "Первичная консультация терапевта", 10)
+    course = sell(start_id + 1, kinds["Абонемент: 5 массажей спины"], 20)
+    for days_ago in (14, 7):
+        visit(start_id + 1, course, "Массаж спины", days_ago)
+    sell(start_id + 2, kinds["Подарочный сертификат 3 000 ₽"], 400)  # expired unused
+    session.flush()
 
 
 def _vary(variety: random.Random, row: dict, rows_a: list, attributes: dict, registered) -> None:

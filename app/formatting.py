@@ -18,7 +18,7 @@ from babel import Locale
 from babel.dates import get_datetime_format, get_time_format, parse_pattern
 from babel.numbers import get_currency_precision, get_currency_symbol
 from flask import current_app
-from flask_babel import format_date, format_decimal, get_locale, get_timezone, ngettext
+from flask_babel import format_date, format_decimal, get_locale, get_timezone, gettext, ngettext
 
 # A list page formats a few hundred values. Babel's format_* functions look the
 # locale's patterns up and parse them on every call (35-45 µs a value); the
@@ -263,6 +263,20 @@ def _phone(value: str, region: str) -> str:
 def orders_count(n: int) -> str:
     """«1 заказ», «2 заказа», «5 заказов», «21 заказ»: Russian plural forms from the catalog."""
     return ngettext("%(num)d заказ", "%(num)d заказов", n or 0)
+
+
+def visits_count(n: int) -> str:
+    """«1 визит», «3 визита», «5 визитов»."""
+    return ngettext("%(num)d визит", "%(num)d визитов", n or 0)
+
+
+def certificate_left(kind, balance, visits_left, visits_total=None) -> str:
+    """What is left of a certificate («1 500,00 ₽») or a subscription («3 визита из 10»)."""
+
+    if visits_left is None:
+        return money(balance or 0)
+    left = visits_count(visits_left)
+    return gettext("%(left)s из %(total)d", left=left, total=visits_total) if visits_total else left
 
 
 FILTERS = {

@@ -969,6 +969,9 @@ class Payment(Audited, Model):
     reverses = relationship("Payment", remote_side=[id], foreign_keys=[reverses_id])
     return_id = Column(Integer, ForeignKey("customer_return.id"), unique=True)
     refund_of = relationship(Return, foreign_keys=[return_id])
+    # paid by (or reversed back to) a certificate or a subscription (app/certificates.py)
+    certificate_id = Column(Integer, ForeignKey("certificate.id"), index=True)
+    certificate = relationship("Certificate", foreign_keys=[certificate_id])
     __table_args__ = (CheckConstraint("amount <> 0", name="ck_payment_amount_nonzero"),)
 
     @property
@@ -1003,6 +1006,7 @@ class OperationKind(LabeledEnum):
     WRITE_OFF = "write_off", _l("Списание"), -1
     EXPIRY = "expiry", _l("Сгорание"), -1
     OPENING = "opening", _l("Остаток на начало учёта"), 1
+    PURCHASE = "purchase", _l("Покупка сертификата"), -1  # a certificate sold for the deposit
 
 
 class AccountOperation(Audited, Model):
@@ -1162,3 +1166,131 @@ class SubjectRequest(Model):
     def download(self):
         """The export's number while its ZIP is there to download (the list's link)."""
         return self.id if self.stored_name else None
+
+
+# --------------------------------------------------------------------------
+# Certificates and subscriptions (issue 18, item 4; app/certificates.py)
+# --------------------------------------------------------------------------
+
+
+class CertificateType(LabeledEnum):
+    """What a kind holds: money to pay with, or visits of given services."""
+
+    SUM = "sum", _l("Сертификат на сумму")
+    VISITS = "visits", _l("Абонемент на визиты")
+
+
+certificate_kind_service = Table(
+    "certificate_kind_service",
+    Model.metadata,
+    Column("kind_id", Integer, ForeignKey("certificate_kind.id", ondelete="CASCADE"), primary_key=True),
+    Column("catalog_item_id", Integer, ForeignKey("catalog_item.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_certificate_kind_service_item", "catalog_item_id"),
+)
+
+
+class CertificateKind(Audited, Model):
+    """A kind the administrator defines: a certificate for a sum (limited to some
+    services or to none) or a subscription of N visits of given services, sold at a
+    price and valid for a number of days from the sale."""
+
+    __tablename__ = "certificate_kind"
+    id = Column(Integer, primary_key=True)
+    name = Column(String(150), unique=True, nullable=False)
+    type = Column(_enum(CertificateType, "certificate_type"), default=CertificateType.SUM, nullable=False)
+    price = Column(MONEY, nullable=False)  # what the customer pays for it
+    amount = Column(MONEY)  # a certificate's nominal (blank: the price)
+    visits = Column(Integer)  # a subscription's visits
+    valid_days = Column(Integer, nullable=False)
+    services = relationship(CatalogItem, secondary=certificate_kind_service, lazy="select")
+    active = Column(Boolean, default=True, nullable=False)
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="ck_certificate_kind_price"),
+        CheckConstraint("valid_days > 0", name="ck_certificate_kind_days"),
+    )
+
+    def __str__(self):
+        return self.name
+
+
+class Certificate(Audited, Model):
+    """A certificate or subscription sold to a customer: its number, when it was sold
+    and by whom (created_by), until when it is valid, what was paid for it and how.
+    What is left (money or visits) is the sum of its operations, kept on the row by
+    conditional UPDATEs (app/certificates.py), as a deposit's balance is."""
+
+    __tablename__ = "certificate"
+    id = Column(Integer, primary_key=True)
+    code = Column(String(20), unique=True, nullable=False)
+    kind_id = Column(Integer, ForeignKey("certificate_kind.id"), nullable=False, index=True)
+    kind = relationship(CertificateKind)
+    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
+    customer = relationship(Customer)
+    type = Column(_enum(CertificateType, "certificate_type"), nullable=False)
+    price = Column(MONEY, nullable=False)
+    method = Column(_enum(PaymentMethod, "payment_method"), nullable=False)  # how the sale was paid
+    sold_at = Column(DateTime, nullable=False, default=utcnow)
+    valid_until = Column(DateTime, nullable=False)
+    balance = Column(MONEY)  # a certificate's money left
+    visits_left = Column(Integer)  # a subscription's visits left
+    comment = Column(Text)
+    __table_args__ = (
+        CheckConstraint("balance IS NULL OR balance >= 0", name="ck_certificate_balance"),
+        CheckConstraint("visits_left IS NULL OR visits_left >= 0", name="ck_certificate_visits"),
+    )
+
+    @property
+    def left(self) -> str:
+        """What is left, in words: «1 500,00 ₽» or «3 из 10 визитов»."""
+        from .formatting import certificate_left
+
+        return certificate_left(
+            self.type, self.balance, self.visits_left, self.kind.visits if self.kind else None
+        )
+
+    @property
+    def state(self) -> str:
+        return str(certificate_state(self.valid_until, self.balance, self.visits_left))
+
+    def __str__(self):
+        return str(
+            _l("Сертификат №%(code)s «%(kind)s»", code=self.code, kind=self.kind.name if self.kind else "")
+        )
+
+
+def certificate_state(valid_until, balance, visits_left):
+    """«Действует», «Истёк» or «Израсходован»."""
+    if valid_until is not None and valid_until < utcnow():
+        return _l("Истёк")
+    if (balance is not None and balance <= 0) or (visits_left is not None and visits_left <= 0):
+        return _l("Израсходован")
+    return _l("Действует")
+
+
+class CertificateOperationKind(LabeledEnum):
+    """What moved a certificate. The flag: the sign it is written with."""
+
+    ISSUE = "issue", _l("Продажа"), 1
+    PAYMENT = "payment", _l("Оплата заказа"), -1
+    REFUND = "refund", _l("Возврат на сертификат"), 1
+
+
+class CertificateOperation(Audited, Model):
+    """One movement of a certificate: its issue at the sale, a payment from it (money or
+    one visit), a reversal putting it back. ``amount`` and ``visits`` are signed."""
+
+    __tablename__ = "certificate_operation"
+    id = Column(Integer, primary_key=True)
+    certificate_id = Column(
+        Integer, ForeignKey("certificate.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    certificate = relationship(Certificate)
+    kind = Column(_enum(CertificateOperationKind, "certificate_operation_kind"), nullable=False)
+    amount = Column(MONEY)
+    visits = Column(Integer)
+    payment_id = Column(Integer, ForeignKey("payment.id", ondelete="CASCADE"), index=True)
+    payment = relationship(Payment)
+    comment = Column(Text)
+
+    def __str__(self):
+        return str(_l("Операция №%(id)s", id=self.id))

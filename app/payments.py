@@ -116,9 +116,11 @@ def take_payment(
     paid_at: dt.datetime | None = None,
     comment: str | None = None,
     payment: Payment | None = None,
+    certificate=None,
 ) -> Payment:
     """«Принять оплату»: a payment of part or all of what the order owes. Paid from an
-    account (deposit, bonuses), the account's operation is written with it."""
+    account (deposit, bonuses), the account's operation is written with it; paid by a
+    certificate or a subscription, its money or one visit (app/certificates.py)."""
     if order is None:
         raise ValidationFailed({"order": _("Выберите заказ.")})
     if method is None:
@@ -128,8 +130,12 @@ def take_payment(
     if paid_at is not None and paid_at > utcnow() + FUTURE_GRACE:
         raise ValidationFailed({"paid_at": _("Оплата не может быть принята в будущем.")})
     comment = (comment or "").strip() or None
-    if method == PaymentMethod.CERTIFICATE and not comment:
-        raise ValidationFailed({"comment": _("Укажите номер сертификата в комментарии.")})
+    if method == PaymentMethod.CERTIFICATE and certificate is None:
+        raise ValidationFailed({"certificate_code": _("Укажите номер сертификата или абонемента.")})
+    if method != PaymentMethod.CERTIFICATE and certificate is not None:
+        raise ValidationFailed(
+            {"certificate_code": _("Номер сертификата указывают при оплате способом «Сертификатом».")}
+        )
     _lock_order(session, order)
     if order.status == OrderStatus.CANCELLED:
         raise ValidationFailed(
@@ -155,6 +161,10 @@ def take_payment(
     payment.comment = comment
     session.add(payment)
     _settle(session, order, amount)
+    if method == PaymentMethod.CERTIFICATE:
+        from . import certificates
+
+        certificates.spend(session, certificate, order, payment)
     if method.account is not None:
         session.flush()  # the operation names the payment
         _move(
@@ -258,6 +268,10 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
     )
     session.add(reversal)
     _settle(session, order, -payment.amount)
+    if payment.certificate_id is not None:  # the money or the visit goes back on the certificate
+        from . import certificates
+
+        certificates.restore(session, payment, reversal, payment.amount)
     if payment.method.account is not None:
         session.flush()
         _move(
@@ -305,6 +319,16 @@ def refund_return(session: Session, ret: Return) -> Payment:
     )
     session.add(refund)
     _settle(session, order, -amount)
+    if last is not None and last.certificate_id is not None:
+        # back on the certificate: the money, or the visit where the whole of its payment returns
+        from . import certificates
+        from .models import CertificateType
+
+        whole = amount >= Decimal(last.amount)
+        if last.certificate.type == CertificateType.SUM or whole:
+            certificates.restore(session, last, refund, amount)
+        else:
+            refund.method = PaymentMethod.CASH  # part of a visit: the money, not the visit
     if method.account is not None:
         session.flush()
         _move(
@@ -427,6 +451,11 @@ def prepare_payment(session: Session, payment: Payment, is_new: bool) -> Payment
     if not is_new:
         raise ValidationFailed({None: _("Платёж не изменяют: ошибку исправляют сторно.")})
     order = payment.order or (session.get(Order, payment.order_id) if payment.order_id else None)
+    certificate = payment.certificate
+    if certificate is None:
+        from . import certificates
+
+        certificate = certificates.find(session, getattr(payment, "certificate_code", None))
     return take_payment(
         session,
         order,
@@ -435,7 +464,33 @@ def prepare_payment(session: Session, payment: Payment, is_new: bool) -> Payment
         paid_at=payment.paid_at,
         comment=payment.comment,
         payment=payment,
+        certificate=certificate,
     )
+
+
+def sell_certificate(session: Session, certificate, *, may_sell: bool):
+    """A certificate or a subscription sold (app/certificates.py); one sold from the
+    deposit debits it in the same transaction («Покупка сертификата»)."""
+    from . import certificates
+
+    certificates.sell(session, certificate, may_sell=may_sell)
+    if certificate.method == PaymentMethod.DEPOSIT and certificate.price > 0:
+        _move(
+            session,
+            certificate.customer.id,
+            Account.DEPOSIT,
+            OperationKind.PURCHASE,
+            certificate.price,
+            comment=_("Сертификат №%(code)s «%(kind)s»", code=certificate.code, kind=certificate.kind.name),
+        )
+    return certificate
+
+
+def prepare_sale(session: Session, certificate, is_new: bool, *, may_sell: bool):
+    """The sale screen's and the API's save: a sale only; a sold certificate is not changed."""
+    if not is_new:
+        raise ValidationFailed({None: _("Проданный сертификат не изменяют.")})
+    return sell_certificate(session, certificate, may_sell=may_sell)
 
 
 def prepare_operation(session: Session, operation: AccountOperation, is_new: bool, *, may_adjust: bool):

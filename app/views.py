@@ -21,11 +21,12 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy.orm import joinedload
-from wtforms import HiddenField
-from wtforms.validators import Optional
+from wtforms import HiddenField, StringField
+from wtforms.validators import InputRequired, Length, Optional
 
 from . import (
     access,
+    certificates,
     consents,
     customers,
     documents,
@@ -49,13 +50,14 @@ from .admin.datamodel import (
     ListColumn,
 )
 from .admin.fields import (
+    LabeledEnumField,
     LocalDateTimeField,
     LocalDecimalField,
 )
 from .admin.files import FileViewBase, download_link, export_link
 from .admin.history import HistoryView
 from .admin.links import card_link
-from .admin.money import AccountScreen, PaymentScreen, pay_link
+from .admin.money import AccountScreen, CertificateScreen, PaymentScreen, pay_link
 from .admin.queue import NotificationQueueView
 from .extensions import db
 from .models import (
@@ -63,6 +65,9 @@ from .models import (
     AccountOperation,
     Branch,
     CatalogItem,
+    Certificate,
+    CertificateKind,
+    CertificateOperation,
     ChangeLog,
     ConsentText,
     Customer,
@@ -82,6 +87,7 @@ from .models import (
     Order,
     OrderItem,
     Payment,
+    PaymentMethod,
     ProcessingConsent,
     Return,
     Review,
@@ -238,6 +244,8 @@ PAYMENT_LABELS = {
     "created_by": _l("Кто принял"),
     "reverses": _l("Сторнирует платёж"),
     "refund_of": _l("Возврат"),
+    "certificate": _l("Сертификат или абонемент"),
+    "certificate_code": _l("Номер сертификата или абонемента"),
 }
 
 
@@ -257,9 +265,14 @@ class PaymentView(PaymentScreen):
     list_columns = ["paid_at", "customer", "order", "kind", "method", "amount", "created_by", "comment"]
     list_sql = {"kind": ListColumn(Payment.return_id, Payment.reverses_id, read=models.payment_kind)}
     order_columns = ["paid_at", "method", "amount", "comment"]
-    add_columns = ["order", "amount", "method", "paid_at", "comment"]
+    add_columns = ["order", "amount", "method", "certificate_code", "paid_at", "comment"]
     add_form_extra_fields = {
-        "paid_at": LocalDateTimeField(_l("Когда"), validators=[Optional()], description=_l("Пусто — сейчас"))
+        "paid_at": LocalDateTimeField(_l("Когда"), validators=[Optional()], description=_l("Пусто — сейчас")),
+        "certificate_code": StringField(
+            _l("Номер сертификата или абонемента"),
+            validators=[Optional(), Length(max=20)],
+            description=_l("Для оплаты сертификатом: номер, который назвал клиент"),
+        ),
     }
     show_columns = [
         "id",
@@ -273,6 +286,7 @@ class PaymentView(PaymentScreen):
         "comment",
         "reverses",
         "refund_of",
+        "certificate",
         "created_on",
     ]
     search_columns = ["method", "paid_at"]
@@ -337,6 +351,155 @@ class AccountOperationView(AccountScreen):
 
 class AccountOperationTab(AccountOperationView):
     list_columns = ["created_on", "account", "kind", "amount", "payment", "created_by", "comment"]
+
+
+CERTIFICATE_LABELS = {
+    "code": _l("Номер"),
+    "kind": _l("Вид"),
+    "type": _l("Тип"),
+    "price": _l("Цена"),
+    "method": _l("Способ оплаты"),
+    "sold_at": _l("Продан"),
+    "valid_until": _l("Действует до"),
+    "left": _l("Остаток"),
+    "state": _l("Состояние"),
+    "created_by": _l("Кто продал"),
+    "comment": _l("Комментарий"),
+}
+
+
+class CertificateKindView(ReferenceView):
+    """«Виды сертификатов и абонементов»: the administrator's and the manager's."""
+
+    datamodel = Interface(CertificateKind)
+    list_title = _l("Виды сертификатов и абонементов")
+    show_title = add_title = edit_title = _l("Вид сертификата или абонемента")
+    label_columns = {
+        "type": _l("Тип"),
+        "price": _l("Цена"),
+        "amount": _l("Номинал"),
+        "visits": _l("Визитов"),
+        "services": _l("Услуги"),
+        "valid_days": _l("Действует, дней"),
+        "active": _l("Продаётся"),
+    }
+    description_columns = {
+        "amount": _l("Сертификат на сумму: сколько им можно оплатить; пусто — равен цене"),
+        "visits": _l("Абонемент: сколько визитов в нём"),
+        "services": _l("Абонемент: на какие услуги визиты; сертификат: пусто — на любые"),
+    }
+    list_columns = ["name", "type", "price", "amount", "visits", "valid_days", "active"]
+    add_columns = edit_columns = show_columns = [
+        "name",
+        "type",
+        "price",
+        "amount",
+        "visits",
+        "services",
+        "valid_days",
+        "active",
+    ]
+    search_columns = ["name", "type", "active"]
+    base_order = ("name", "asc")
+
+    def prepare(self, item, is_new):
+        certificates.check_kind(item)
+
+
+class CertificateOperationTab(KartotekaModelView):
+    """A certificate's operations: its sale, the payments from it, what came back."""
+
+    class_permission_name = access.CERTIFICATES
+    datamodel = Interface(CertificateOperation, eager=[joinedload(CertificateOperation.created_by)])
+    exclude_route_methods = {"add", "edit", "delete"}
+    list_title = show_title = _l("Операции по сертификату")
+    label_columns = {
+        "kind": _l("Операция"),
+        "amount": _l("Сумма"),
+        "visits": _l("Визиты"),
+        "payment": _l("Платёж"),
+        "comment": _l("Комментарий"),
+        "created_by": _l("Кто провёл"),
+        "created_on": _l("Когда"),
+    }
+    list_columns = show_columns = [
+        "created_on",
+        "kind",
+        "amount",
+        "visits",
+        "payment",
+        "created_by",
+        "comment",
+    ]
+    base_order = ("id", "desc")
+
+
+class CertificateView(CertificateScreen):
+    """«Сертификаты и абонементы»: sold to customers; the add form is the sale."""
+
+    class_permission_name = access.CERTIFICATES
+    datamodel = Interface(
+        Certificate,
+        eager=[
+            joinedload(Certificate.customer),
+            joinedload(Certificate.kind),
+            joinedload(Certificate.created_by),
+        ],
+    )
+    list_title = _l("Сертификаты и абонементы")
+    show_title = record_label = _l("Сертификат или абонемент")
+    add_title = _l("Продать сертификат или абонемент")
+    label_columns = CERTIFICATE_LABELS
+    related_views = [CertificateOperationTab]
+    list_columns = ["code", "customer", "kind", "sold_at", "valid_until", "left", "state", "created_by"]
+    list_sql = {
+        "left": ListColumn(
+            Certificate.type, Certificate.balance, Certificate.visits_left, read=formatting.certificate_left
+        ),
+        "state": ListColumn(
+            Certificate.valid_until,
+            Certificate.balance,
+            Certificate.visits_left,
+            read=lambda *values: str(models.certificate_state(*values)),
+        ),
+    }
+    order_columns = ["code", "sold_at", "valid_until"]
+    add_columns = ["customer", "kind", "method", "comment"]
+    add_form_extra_fields = {
+        # a sale is paid in money or from the deposit (app/certificates.py SALE_METHODS)
+        "method": LabeledEnumField(
+            PaymentMethod,
+            _l("Способ оплаты"),
+            validators=[InputRequired()],
+            members=certificates.SALE_METHODS,
+            description=_l("Наличные, карта, перевод или с депозита клиента"),
+        )
+    }
+    show_columns = [
+        "code",
+        "customer",
+        "kind",
+        "type",
+        "price",
+        "method",
+        "sold_at",
+        "valid_until",
+        "left",
+        "state",
+        "created_by",
+        "comment",
+    ]
+    search_columns = ["code", "type", "sold_at", "valid_until"]
+    custom_filters = {
+        "sold_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
+        "valid_until": [FilterDayEqual, FilterDayFrom, FilterDayTo],
+    }
+    choice_conditions = {"kind": lambda model: model.active.is_(True)}
+    base_order = ("id", "desc")
+
+
+class CertificateTab(CertificateView):
+    list_columns = ["code", "kind", "sold_at", "valid_until", "left", "state", "created_by"]
 
 
 class OrderItemView(KartotekaModelView):
@@ -1327,6 +1490,7 @@ class CustomerView(CustomerCardView):
         CustomerTab("orders", _l("Заказы"), OrderTab, inline="kartoteka/inline_order.html"),
         CustomerTab("payments", _l("Платежи"), PaymentTab),
         CustomerTab("accounts", _l("Счета"), AccountOperationTab),
+        CustomerTab("certificates", _l("Сертификаты и абонементы"), CertificateTab),
         CustomerTab("returns", _l("Возвраты"), ReturnTab),
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
@@ -1391,6 +1555,7 @@ MENU = (
             (ReturnView, "Returns", _l("Возвраты"), "fa-undo"),
             (PaymentView, "Payments", _l("Платежи"), "fa-rub"),
             (AccountOperationView, "Accounts", _l("Операции по счетам"), "fa-credit-card"),
+            (CertificateView, "Certificates", _l("Сертификаты и абонементы"), "fa-gift"),
             (ReviewView, "Reviews", _l("Отзывы"), "fa-star"),
             (NoteView, "Notes", _l("Примечания"), "fa-sticky-note"),
             (CustomerDocumentView, "Documents", _l("Документы"), "fa-id-card"),
@@ -1410,6 +1575,7 @@ MENU = (
             (CatalogItemView, "Catalog", _l("Услуги и товары"), "fa-list"),
             (BranchView, "Branches", _l("Филиалы"), "fa-building"),
             (CategoryView, "Categories", _l("Категории клиентов"), "fa-folder"),
+            (CertificateKindView, "CertificateKinds", _l("Виды сертификатов и абонементов"), "fa-gift"),
             (TagView, "Tags", _l("Теги"), "fa-tag"),
             (
                 CustomerAttributeView,
@@ -1448,6 +1614,8 @@ WITHOUT_MENU = (
     OrderPaymentTab,
     PaymentTab,
     AccountOperationTab,
+    CertificateTab,
+    CertificateOperationTab,
     CustomerDocumentTab,
     OrderTab,
     ReturnTab,

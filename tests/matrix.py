@@ -32,6 +32,7 @@ RESOURCES: dict[str, tuple[str, str, str, str, str]] = {
     # the customer's money (README «The customer's money»)
     "Payments": (N, W, W, N, R),
     "Accounts": (N, W, W, N, R),
+    "Certificates": (N, W, W, N, R),  # sold certificates and subscriptions; their kinds are Reference
     # personal data (README «Personal data»): files, consents to processing, subject requests
     "Files": (N, W, W, R, R),
     "ProcessingConsents": (N, W, W, R, R),
@@ -41,6 +42,7 @@ RESOURCES: dict[str, tuple[str, str, str, str, str]] = {
 OWN_RIGHTS: dict[tuple[str, str], frozenset[str]] = {
     ("can_refund", "Payments"): frozenset({"manager"}),  # reverse a payment
     ("can_adjust", "Accounts"): frozenset({"manager"}),  # refund to a deposit, write off, accrue by hand
+    ("can_sell", "Certificates"): frozenset({"manager", "reception"}),  # sell a certificate or a subscription
     ("can_download", "Files"): frozenset({"manager", "reception", "doctor"}),  # never the auditor
     ("can_erase", "Customers"): frozenset({"manager"}),  # a subject's erasure, retention
 }

@@ -58,7 +58,7 @@ from app.admin.fields import LocalDateField, LocalDateTimeField
 from app.admin.lookups import LookupField
 from app.admin.options import validators_position
 from app.extensions import db
-from app.models import ChangeLog, Customer, CustomerCategory, Order, Tag
+from app.models import CertificateKind, CertificateType, ChangeLog, Customer, CustomerCategory, Order, Tag
 from tests import factories
 from tests.conftest import DOMAIN_TABLES_KEEP, user_id
 from tests.html_forms import form_fields, form_names, form_options
@@ -109,6 +109,9 @@ def world(app, ctx) -> World:
     factories.branch(ctx, "Центральный")
     factories.catalog_item(ctx, "Массаж", "2000.00")
     ctx.add_all([CustomerCategory(name="Постоянные"), Tag(name="VIP", color="#ff0000")])
+    ctx.add(
+        CertificateKind(name="Подарочный", type=CertificateType.SUM, price=Decimal("3000"), valid_days=180)
+    )
     ctx.commit()
     found = World(patient.id, stranger.id, order.id, stranger_order.id)
     found.lookups = {Customer: [patient.id], Order: [order.id]}
@@ -359,6 +362,15 @@ BY_MODEL_FIELD = {
     ("AccountOperation", "account"): st.just("deposit"),  # the kinds allowed differ per account
     ("AccountOperation", "kind"): st.just("top_up"),
     ("CustomerCategory", "bonus_percent"): money(Decimal("0"), Decimal("100"), 2),
+    # a kind's fields agree with its type (app/certificates.py): a certificate for a sum
+    # has a price or a nominal and no visits; a sale is paid in money (from the deposit
+    # it depends on the balance, tests/test_certificates.py proves that)
+    ("CertificateKind", "type"): st.just("sum"),
+    ("CertificateKind", "price"): money(Decimal("1"), Decimal("99999"), 2),
+    ("CertificateKind", "amount"): money(Decimal("1"), Decimal("99999"), 2),
+    ("CertificateKind", "visits"): st.just(""),
+    ("CertificateKind", "valid_days"): st.integers(1, 3650).map(str),
+    ("Certificate", "method"): st.sampled_from(["cash", "card", "transfer"]),
     ("OrderItem", "quantity"): st.integers(1, 5).map(str),
     (None, "quantity"): st.integers(1, 5).map(str),
     (None, "channel"): st.sampled_from(["sms", "email"]),  # the patient has a phone and an e-mail

@@ -31,6 +31,7 @@ from wtforms.widgets import TextInput
 
 from .. import (
     access,
+    certificates,
     consents,
     customers,
     disclosure,
@@ -349,6 +350,10 @@ class CustomerCardView(KartotekaModelView):
             .add_columns(*customers.kpi_columns(access.row_scope(Order)))
             .filter(Customer.id == pk)
         )
+        # the certificates and subscriptions still in force, for those who may read them
+        counted = access.may("can_read", access.CERTIFICATES)
+        if counted:
+            query = query.add_columns(certificates.active_count(Customer.id))
         hidden = disclosure.secret_columns()  # what the tabs' texts must not show this user
         query = query.add_columns(*hidden)
         rows = self.datamodel.apply_filters(query, self._base_filters).all()  # one customer, uniqued
@@ -356,7 +361,9 @@ class CustomerCardView(KartotekaModelView):
             return None, None
         customer, *figures = rows[0]
         disclosure.prime(customer, *figures[len(figures) - len(hidden) :])
-        return customer, customers.kpi_figures(*figures[: len(figures) - len(hidden)])
+        figures = figures[: len(figures) - len(hidden)]
+        active = figures.pop() if counted else None
+        return customer, {**customers.kpi_figures(*figures), "certificates": active}
 
     HEADER_FIELDS = (("phone", formatting.phone), ("email", None))
 

@@ -84,3 +84,14 @@ class AccountScreen(KartotekaModelView):
 
     def prepare(self, item, is_new):
         payments.prepare_operation(self.datamodel.session, item, is_new, may_adjust=access.may_adjust())
+
+
+class CertificateScreen(KartotekaModelView):
+    """Certificates and subscriptions: sold (the add form) and read, never edited or
+    deleted; selling needs the right to sell (access.SELL); app/certificates.py and
+    app/payments.py (a sale from the deposit) decide."""
+
+    exclude_route_methods = {"edit", "delete"}
+
+    def prepare(self, item, is_new):
+        payments.prepare_sale(self.datamodel.session, item, is_new, may_sell=access.may_sell())

@@ -1,0 +1,338 @@
+"""Certificates and subscriptions («абонементы»), issue 18 item 4.
+
+- A kind (reference data, the administrator's): a certificate for a sum, possibly
+  limited to some services, or a subscription of N visits of given services; sold
+  at a price, valid for a number of days from the sale.
+- A sale is not a Payment: a payment belongs to an order and makes up its «Оплачено».
+  Like a deposit's top-up it is money received, written in a ledger of its own: the
+  certificate's row keeps the price, how it was paid, when and who sold it (its
+  author), and its first operation issues the nominal or the visits. Sold for the
+  deposit, the deposit's ledger is debited in the same transaction.
+- Paying an order «сертификатом» is a Payment linked to the certificate; the
+  certificate's balance (or visits left) is moved by one conditional UPDATE, as the
+  deposit's is (app/payments.py ``_move``): two payments at once cannot overdraw it.
+  A subscription's payment writes one visit off; reversing the payment (or a return
+  refunded the way it was paid) puts the money or the visit back.
+- app/payments.py calls this module (taking, reversing, refunding a payment; selling
+  from the deposit, which it debits); this module never calls it back.
+
+Every refusal is a typed error with a Russian message (422), or Forbidden (403).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from .errors import Forbidden, ValidationFailed
+from .models import (
+    ZERO,
+    Certificate,
+    CertificateKind,
+    CertificateOperation,
+    CertificateOperationKind,
+    CertificateType,
+    Customer,
+    CustomerStatus,
+    Order,
+    OrderItem,
+    Payment,
+    PaymentMethod,
+    column_limit,
+    kopecks,
+    utcnow,
+)
+
+SALE_METHODS = (PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.TRANSFER, PaymentMethod.DEPOSIT)
+MAX_AMOUNT = column_limit(Certificate.__table__.c.price)
+MAX_DAYS = 3650
+MAX_VISITS = 1000
+
+
+def _money(value) -> str:
+    from .formatting import money
+
+    return money(value)
+
+
+def _date(value) -> str:
+    from .formatting import date_short, local_from_utc
+
+    return date_short(local_from_utc(value).date())
+
+
+# ---------------------------------------------------------------------------
+# Kinds
+# ---------------------------------------------------------------------------
+
+
+def check_kind(kind: CertificateKind) -> CertificateKind:
+    """A kind's fields agree with its type: a certificate has a nominal (the price where
+    none is typed) and no visits; a subscription has visits and the services they are for."""
+    errors = {}
+    kind_type = CertificateType(kind.type) if kind.type is not None else CertificateType.SUM
+    kind.type = kind_type
+    if kind.price is None or Decimal(kind.price) < 0:
+        errors["price"] = _("Цена не может быть отрицательной.")
+    elif Decimal(kind.price) > MAX_AMOUNT:
+        errors["price"] = _("Сумма слишком велика: не больше %(max)s.", max=_money(MAX_AMOUNT))
+    if kind.valid_days is None or not (0 < int(kind.valid_days) <= MAX_DAYS):
+        errors["valid_days"] = _("Срок действия — от 1 до %(max)d дней.", max=MAX_DAYS)
+    if kind_type == CertificateType.SUM:
+        if kind.visits is not None:
+            errors["visits"] = _("У сертификата на сумму нет визитов: оставьте поле пустым.")
+        if kind.amount is not None and Decimal(kind.amount) <= 0:
+            errors["amount"] = _("Номинал должен быть больше нуля.")
+        elif kind.amount is None and kind.price is not None and Decimal(kind.price) <= 0:
+            errors["amount"] = _("Укажите номинал: сертификат за 0 ₽ ничего не оплатит.")
+    else:
+        if kind.visits is None or not (0 < int(kind.visits) <= MAX_VISITS):
+            errors["visits"] = _("Число визитов — от 1 до %(max)d.", max=MAX_VISITS)
+        if kind.amount is not None:
+            errors["amount"] = _("У абонемента нет номинала: он оплачивает визиты. Оставьте поле пустым.")
+        if not kind.services:
+            errors["services"] = _("Выберите услуги, визиты на которые входят в абонемент.")
+    if errors:
+        raise ValidationFailed(errors)
+    return kind
+
+
+def nominal(kind: CertificateKind) -> Decimal:
+    return kopecks(kind.amount if kind.amount is not None else kind.price)
+
+
+# ---------------------------------------------------------------------------
+# The sale
+# ---------------------------------------------------------------------------
+
+
+def new_code(session: Session) -> str:
+    """A number nobody can guess from another («4821-9930»), unique among the sold."""
+    while True:
+        digits = f"{secrets.randbelow(10**8):08d}"
+        code = f"{digits[:4]}-{digits[4:]}"
+        if session.scalar(select(Certificate.id).where(Certificate.code == code)) is None:
+            return code
+
+
+def sell(
+    session: Session,
+    certificate: Certificate,
+    *,
+    may_sell: bool,
+    now: dt.datetime | None = None,
+) -> Certificate:
+    """Sell a certificate or a subscription of ``certificate.kind`` to
+    ``certificate.customer`` for the kind's price, paid by ``certificate.method`` (one
+    sold from the deposit: app/payments.py ``sell_certificate`` debits it)."""
+    if not may_sell:
+        raise Forbidden({None: _("Вашей роли не дано право продавать сертификаты и абонементы.")})
+    customer = certificate.customer or (
+        session.get(Customer, certificate.customer_id) if certificate.customer_id else None
+    )
+    if customer is None:
+        raise ValidationFailed({"customer": _("Выберите клиента.")})
+    kind = certificate.kind or (
+        session.get(CertificateKind, certificate.kind_id) if certificate.kind_id else None
+    )
+    if kind is None:
+        raise ValidationFailed({"kind": _("Выберите вид сертификата или абонемента.")})
+    if not kind.active:
+        raise ValidationFailed({"kind": _("Вид «%(name)s» больше не продаётся.", name=kind.name)})
+    if certificate.method is None:
+        raise ValidationFailed({"method": _("Выберите способ оплаты.")})
+    method = PaymentMethod(certificate.method)
+    if method not in SALE_METHODS:
+        allowed = ", ".join(f"«{m.label}»" for m in SALE_METHODS)
+        raise ValidationFailed({"method": _("Сертификат оплачивают так: %(allowed)s.", allowed=allowed)})
+    if customer.status == CustomerStatus.BLOCKED:
+        raise ValidationFailed(
+            {
+                "customer": _(
+                    "Клиент %(name)s заблокирован: продать ему ничего нельзя.", name=customer.full_name
+                )
+            }
+        )
+    now = now or utcnow()
+    certificate.customer = customer
+    certificate.kind = kind
+    certificate.method = method
+    certificate.type = kind.type
+    certificate.price = kopecks(kind.price)
+    certificate.sold_at = now
+    certificate.valid_until = now + dt.timedelta(days=int(kind.valid_days))
+    certificate.comment = (certificate.comment or "").strip() or None
+    certificate.code = new_code(session)
+    operation = CertificateOperation(certificate=certificate, kind=CertificateOperationKind.ISSUE)
+    if kind.type == CertificateType.SUM:
+        certificate.balance, certificate.visits_left = nominal(kind), None
+        operation.amount = certificate.balance
+    else:
+        certificate.balance, certificate.visits_left = None, int(kind.visits)
+        operation.visits = certificate.visits_left
+    session.add(certificate)
+    session.add(operation)
+    return certificate
+
+
+# ---------------------------------------------------------------------------
+# Paying with it
+# ---------------------------------------------------------------------------
+
+
+def find(session: Session, code: str | None) -> Certificate | None:
+    """A certificate by the number the customer shows («4821 9930», «48219930» too)."""
+    digits = "".join(ch for ch in (code or "") if ch.isalnum())
+    if not digits:
+        return None
+    typed = f"{digits[:4]}-{digits[4:]}" if len(digits) == 8 and digits.isdigit() else (code or "").strip()
+    found = session.scalar(select(Certificate).where(Certificate.code == typed))
+    if found is None:
+        raise ValidationFailed(
+            {"certificate_code": _("Сертификат или абонемент №%(code)s не найден.", code=typed)}
+        )
+    return found
+
+
+def _covered(session: Session, certificate: Certificate, order: Order) -> Decimal | None:
+    """What of the order the certificate may pay for: the items of its kind's services
+    (None: any item, a certificate for a sum with no services named)."""
+    kind = certificate.kind
+    services = [s.id for s in kind.services]
+    if not services:
+        return None
+    total = session.scalar(
+        select(func.coalesce(func.sum(OrderItem.amount), 0)).where(
+            OrderItem.order_id == order.id, OrderItem.catalog_item_id.in_(services)
+        )
+    )
+    return kopecks(total)
+
+
+def spend(session: Session, certificate: Certificate | None, order: Order, payment: Payment) -> None:
+    """Pay ``payment`` (already checked against the order's debt) from ``certificate``:
+    its money, or one of its visits; refused when foreign, expired, or not enough left."""
+    if certificate is None:
+        raise ValidationFailed({"certificate_code": _("Укажите номер сертификата или абонемента.")})
+    field = "certificate_code"
+    if certificate.customer_id != order.customer_id:
+        raise ValidationFailed(
+            {field: _("Сертификат №%(code)s принадлежит другому клиенту.", code=certificate.code)}
+        )
+    now = utcnow()
+    if certificate.valid_until < now:
+        raise ValidationFailed(
+            {
+                field: _(
+                    "Срок действия сертификата №%(code)s истёк %(date)s.",
+                    code=certificate.code,
+                    date=_date(certificate.valid_until),
+                )
+            }
+        )
+    covered = _covered(session, certificate, order)
+    if certificate.type == CertificateType.VISITS and not covered:
+        raise ValidationFailed(
+            {field: _("В заказе нет услуг абонемента «%(kind)s».", kind=certificate.kind.name)}
+        )
+    if covered is not None and payment.amount > covered:
+        raise ValidationFailed(
+            {
+                "amount": _(
+                    "Сертификат №%(code)s оплачивает только свои услуги: не больше %(covered)s.",
+                    code=certificate.code,
+                    covered=_money(covered),
+                )
+            }
+        )
+    operation = CertificateOperation(
+        certificate_id=certificate.id, kind=CertificateOperationKind.PAYMENT, payment=payment
+    )
+    alive = Certificate.valid_until >= now
+    if certificate.type == CertificateType.SUM:
+        moved = func.round(Certificate.balance - payment.amount, 2)
+        stmt = (
+            update(Certificate)
+            .where(Certificate.id == certificate.id, alive, moved >= 0)
+            .values(balance=moved)
+        )
+        operation.amount = -payment.amount
+    else:
+        stmt = (
+            update(Certificate)
+            .where(Certificate.id == certificate.id, alive, Certificate.visits_left >= 1)
+            .values(visits_left=Certificate.visits_left - 1)
+        )
+        operation.visits = -1
+    done = session.execute(stmt.execution_options(synchronize_session=False)).rowcount
+    if not done:
+        session.expire(certificate)
+        if certificate.type == CertificateType.SUM:
+            message = _(
+                "На сертификате №%(code)s недостаточно средств: доступно %(available)s.",
+                code=certificate.code,
+                available=_money(certificate.balance or ZERO),
+            )
+        else:
+            message = _("По абонементу №%(code)s не осталось визитов.", code=certificate.code)
+        raise ValidationFailed({field: message})
+    session.expire(certificate, ["balance", "visits_left"])
+    payment.certificate_id = certificate.id
+    session.add(operation)
+
+
+def restore(session: Session, payment: Payment, back: Payment, amount: Decimal) -> None:
+    """Put back on the certificate what ``payment`` took from it: ``amount`` of money, or
+    the visit; ``back`` is the reversal or the refund that does it."""
+    certificate = session.get(Certificate, payment.certificate_id)
+    operation = CertificateOperation(
+        certificate_id=certificate.id,
+        kind=CertificateOperationKind.REFUND,
+        payment=back,
+        comment=back.comment,
+    )
+    if certificate.type == CertificateType.SUM:
+        values = {"balance": func.round(Certificate.balance + kopecks(amount), 2)}
+        operation.amount = kopecks(amount)
+    else:
+        values = {"visits_left": Certificate.visits_left + 1}
+        operation.visits = 1
+    session.execute(
+        update(Certificate)
+        .where(Certificate.id == certificate.id)
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(certificate, ["balance", "visits_left"])
+    back.certificate_id = certificate.id
+    session.add(operation)
+
+
+def left_of(session: Session, certificate_id: int) -> tuple[Decimal, int]:
+    """The sums of a certificate's operations: (money, visits) — what its row must keep."""
+    money, visits = session.execute(
+        select(
+            func.coalesce(func.sum(CertificateOperation.amount), 0),
+            func.coalesce(func.sum(CertificateOperation.visits), 0),
+        ).where(CertificateOperation.certificate_id == certificate_id)
+    ).one()
+    return kopecks(money), int(visits)
+
+
+def active_count(customer_id_column):
+    """The card's KPI: the customer's certificates and subscriptions still valid and not used up."""
+    return (
+        select(func.count(Certificate.id))
+        .where(
+            Certificate.customer_id == customer_id_column,
+            Certificate.valid_until >= utcnow(),
+            func.coalesce(Certificate.balance, 0) + func.coalesce(Certificate.visits_left, 0) > 0,
+        )
+        .correlate_except(Certificate)
+        .scalar_subquery()
+    )
