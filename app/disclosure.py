@@ -234,9 +234,21 @@ def secret_columns() -> list:
     """Columns, for a statement that selects a customer, of that customer's values
     that free text is searched for («key\x1evalue» joined by \x1f), one per source
     table; none where the user's texts need no search."""
-    keys = Levels.current().by_value
+    keys = tuple(Levels.current().by_value)
     if not keys:
         return []
+    columns = _SECRET_COLUMNS.get(keys)
+    if columns is None:
+        columns = _SECRET_COLUMNS[keys] = _secret_columns(keys)
+    return columns
+
+
+# The statements depend only on the fields searched for: composed once per set of fields
+# (they were a twentieth of a card's Python calls).
+_SECRET_COLUMNS: dict[tuple, list] = {}
+
+
+def _secret_columns(keys) -> list:
     from .models import Customer
 
     columns = []

@@ -489,7 +489,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             self.visible_values(values)
         else:  # a card's tab (one statement with its total), or columns only objects give
             count, rows = self.datamodel.query(
-                joined_filters, order_column, order_direction, page=page, page_size=page_size
+                joined_filters, order_column, order_direction, page=page, page_size=page_size, columns=columns
             )
             keys, values = self.datamodel.get_keys(rows), self.list_values(rows, columns)
             disclosure.rows(self.datamodel.obj, values, items=rows, pks=keys)
