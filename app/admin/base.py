@@ -70,7 +70,7 @@ from .fields import (
 )
 from .links import RELATED_LABELS, customer_link, record_link, skip_masked
 from .options import BLANK, load_options, option_label, related_query, relation_fields, validators_position
-from .widgets import _HTML_ESCAPES, KartotekaListWidget, KartotekaSearchWidget
+from .widgets import _HTML_ESCAPES, KartotekaListWidget, KartotekaSearchWidget, KartotekaShowWidget
 
 
 class KartotekaModelView(RowScopeMixin, ModelView):
@@ -81,6 +81,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
     record_label = None  # how the change history names one record (default: show_title)
     list_widget = KartotekaListWidget
     search_widget = KartotekaSearchWidget
+    show_widget = KartotekaShowWidget
     # Columns whose display goes through a formatter picked from the column type.
     form_only_fields: tuple[str, ...] = ()
     eager: tuple = ()

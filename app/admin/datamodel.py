@@ -267,6 +267,9 @@ class ListColumn:
         self.exprs, self.read, self.join = exprs, read, join
 
 
+WINDOW_TOTAL = func.count().over().label("kartoteka_total")
+
+
 def _query_with_window_count_impl(
     self, query, filters, order_column, order_direction, page, page_size, columns=None
 ):
@@ -281,7 +284,7 @@ def _query_with_window_count_impl(
         condition = self.related_condition(flt, value) if flt.is_related_view else None
         query = flt.apply(query, value) if condition is None else query.filter(condition)
     paged = self.apply_pagination(self.tab_order(query, order_column, order_direction), page, page_size)
-    paged = paged.add_columns(func.count().over().label("kartoteka_total"))
+    paged = paged.add_columns(WINDOW_TOTAL)
     eager = self.eager_for(columns)
     if eager:
         paged = paged.options(*eager)
