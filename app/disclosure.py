@@ -346,6 +346,25 @@ def _read(values: dict, item, column: str):
     return getattr(item, column, None) if item is not None else None
 
 
+def row_sources(model, columns) -> tuple[str, ...]:
+    """What :func:`row` reads of a record besides its shown ``columns`` when the record
+    is read as values (no object to ask): its customer, the sources of its copies."""
+    return _row_sources(model, tuple(columns))
+
+
+@lru_cache(maxsize=256)
+def _row_sources(model, columns: tuple) -> tuple[str, ...]:
+    table = getattr(model, "__table__", None)
+    if table is None:
+        return ()
+    wanted = []
+    if "customer_id" in table.columns and "customer" not in columns:
+        wanted.append("customer_id")
+    for source in copy_columns(model).values():
+        wanted.extend(source)
+    return tuple(dict.fromkeys(c for c in wanted if c not in columns and c in table.columns))
+
+
 def rows(model, values: list[dict], items=None, pks=None) -> list[dict]:
     """:func:`row` for each of a page's rows, the customers' values loaded at once."""
     levels = Levels.current()

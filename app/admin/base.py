@@ -482,13 +482,24 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             order_column, order_direction = self.base_order or ("", "")
         joined_filters = filters.get_joined_filters(self._base_filters)
         plan = self.values_plan(tuple(columns))
-        if plan is not None and not any(f.is_related_view for f in joined_filters.filters):
+        tab = any(f.is_related_view for f in joined_filters.filters)
+        if plan is not None and not tab:
             count, keys, values = self.datamodel.query_values(
                 joined_filters, order_column, order_direction, page, page_size, plan
             )
             disclosure.rows(self.datamodel.obj, values, pks=keys)
             self.visible_values(values)
-        else:  # a card's tab (one statement with its total), or columns only objects give
+        elif plan is not None:  # a card's tab: one statement with its total
+            extra = disclosure.row_sources(self.datamodel.obj, columns)
+            count, keys, values = self.datamodel.tab_values(
+                joined_filters, order_column, order_direction, page, page_size, plan, extra
+            )
+            disclosure.rows(self.datamodel.obj, values, pks=keys)
+            for row in values:
+                for name in extra:
+                    del row[name]
+            self.visible_values(values)
+        else:  # a card's tab or a list whose columns only objects give
             count, rows = self.datamodel.query(
                 joined_filters, order_column, order_direction, page=page, page_size=page_size, columns=columns
             )

@@ -15,7 +15,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.utils.base import get_column_root_relation, is_column_dotted
 from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import asc, desc, func, select
+from sqlalchemy import asc, bindparam, desc, func, select
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import MANYTOONE, ColumnProperty, RelationshipProperty
 
@@ -157,7 +157,8 @@ class Interface(SQLAInterface):
             return filtered.count()
         pk = getattr(self.obj, self.get_pk_name())
         limited = filtered.statement.with_only_columns(pk).limit(cap + 1).subquery()
-        return values_connection(self.session).execute(select(func.count()).select_from(limited)).scalar_one()
+        statement = select(func.count()).select_from(limited)
+        return values_connection(self.session).execute(statement, execution_options=BY_POSITION).scalar_one()
 
     def values_plan(self, columns, declared: dict, related: dict):
         """``(column, ListColumn)`` for each list column, or None when one of them
@@ -192,17 +193,59 @@ class Interface(SQLAInterface):
             filtered, order_column, order_direction, aliases_mapping={}, bypass_many_to_many=True, add_pk=True
         )
         query = self.apply_pagination(query, page, page_size)
-        exprs, joins, readers = [getattr(self.obj, self.get_pk_name())], [], []
-        for column, spec in plan:
-            start = len(exprs)
+        rows = self._plan_rows(query, plan)
+        return count, [row[0] for row in rows], self._plan_values(rows, plan)
+
+    def tab_values(self, filters, order_column, order_direction, page, page_size, plan, extra=()):
+        """A card's tab read through ``plan`` (see values_plan): its page, keys, values
+        and total from one statement (count(*) OVER ()), as _query_with_window_count
+        reads objects. ``extra``: further columns each row's values carry (what the
+        field policy reads: the row's customer)."""
+        tail = (*(getattr(self.obj, name) for name in extra), WINDOW_TOTAL)
+        statement, params = self.tab_statement(
+            filters,
+            order_column,
+            order_direction,
+            page,
+            page_size,
+            (plan, extra),
+            lambda query: self._plan_statement(query, plan, tail),
+        )
+        rows = values_connection(self.session).execute(statement, params, execution_options=BY_POSITION).all()
+        values = self._plan_values(rows, plan)
+        first = len(rows[0]) - len(tail) if rows else 0
+        for row, item in zip(rows, values, strict=True):
+            item.update(zip(extra, row[first:-1], strict=True))
+        if rows:
+            count = rows[0][-1]
+        elif not page:
+            count = 0
+        else:  # a page past the end
+            count = self.query_count(self.session.query(self.obj), filters)
+        return count, [row[0] for row in rows], values
+
+    def _plan_rows(self, query, plan):
+        statement = self._plan_statement(query, plan)
+        return values_connection(self.session).execute(statement, execution_options=BY_POSITION).all()
+
+    def _plan_statement(self, query, plan, tail=()):
+        exprs, joins = [getattr(self.obj, self.get_pk_name())], []
+        for _column, spec in plan:
             exprs.extend(spec.exprs)
-            readers.append((column, start, len(exprs), spec.read))
             if spec.join is not None and not any(spec.join is join for join in joins):
                 joins.append(spec.join)
-        statement = query.statement.with_only_columns(*exprs)
+        statement = query.statement.with_only_columns(*exprs, *tail)
         for join in joins:
             statement = statement.outerjoin(join)
-        rows = values_connection(self.session).execute(statement).all()
+        return statement
+
+    @staticmethod
+    def _plan_values(rows, plan) -> list[dict]:
+        readers, start = [], 1
+        for column, spec in plan:
+            stop = start + len(spec.exprs)
+            readers.append((column, start, stop, spec.read))
+            start = stop
         values = []
         for row in rows:
             item = {}
@@ -213,7 +256,7 @@ class Interface(SQLAInterface):
                     value = read(*row[start:stop])
                     item[column] = "" if value is None else value
             values.append(item)
-        return count, [row[0] for row in rows], values
+        return values
 
     def query(
         self,
@@ -240,6 +283,12 @@ class Interface(SQLAInterface):
             query = query.options(*self.eager)
         # With select_columns FAB's query yields rows that wrap the model instance.
         return count, [row[0] if isinstance(row, Row) else row for row in query.all()]
+
+
+# Rows read by position only: SQLAlchemy need not map the cached statement's columns
+# onto this request's (equal) ones, comparing them one by one (~100 Python calls a
+# statement); the ORM sets the same option on its own queries.
+BY_POSITION = {"_result_disable_adapt_to_context": True}
 
 
 def values_connection(session):
@@ -280,20 +329,72 @@ def _query_with_window_count_impl(
     order a column; with ``columns`` (those the tab shows) only their relations are
     loaded eagerly (every tab joined its customer in again, row after row).
     A card rendered eleven tabs: this was a quarter of its Python calls."""
-    for flt, value in zip(filters.filters, filters.values, strict=False):
-        condition = self.related_condition(flt, value) if flt.is_related_view else None
-        query = flt.apply(query, value) if condition is None else query.filter(condition)
-    paged = self.apply_pagination(self.tab_order(query, order_column, order_direction), page, page_size)
-    paged = paged.add_columns(WINDOW_TOTAL)
     eager = self.eager_for(columns)
-    if eager:
-        paged = paged.options(*eager)
-    rows = paged.all()
+    statement, params = self.tab_statement(
+        filters,
+        order_column,
+        order_direction,
+        page,
+        page_size,
+        eager,
+        lambda paged: paged.add_columns(WINDOW_TOTAL).options(*eager).statement,
+    )
+    rows = self.session.execute(statement, params).all()
     if rows:
         return rows[0][-1], [row[0] for row in rows]
     if not page:
         return 0, []
     return self.query_count(self.session.query(self.obj), filters), []  # a page past the end
+
+
+RECORD = bindparam("kartoteka_record")
+TAB_STATEMENTS_KEPT = 256
+
+
+def _tab_statement(self, filters, order_column, order_direction, page, page_size, shape_key, shape):
+    """A tab's statement and its parameters: its filters, order and page applied to
+    a query of the model, made a statement by ``shape``. A tab filtered by its
+    record alone (no row scope, no declared filters) takes a statement composed
+    once per order, page and shape, the record's key a parameter: composing it
+    and computing its cache key was half of what a tab's statement cost."""
+    single = self.single_record(filters)
+    if single is None:
+        query = self.tab_filtered(self.session.query(self.obj), filters)
+        return shape(
+            self.apply_pagination(self.tab_order(query, order_column, order_direction), page, page_size)
+        ), {}
+    column, value = single
+    statements = self.__dict__.setdefault("_tab_statements", {})
+    key = (column, order_column, order_direction, page, page_size, shape_key)
+    statement = statements.get(key)
+    if statement is None:
+        query = self.session.query(self.obj).filter(column == RECORD)
+        statement = shape(
+            self.apply_pagination(self.tab_order(query, order_column, order_direction), page, page_size)
+        )
+        if len(statements) >= TAB_STATEMENTS_KEPT:
+            statements.clear()
+        statements[key] = statement
+    return statement, {"kartoteka_record": value}
+
+
+def _single_record(self, filters):
+    """(foreign key column, the record's key) of a tab filtered by its record alone, else None."""
+    if len(filters.filters) != 1 or not filters.filters[0].is_related_view:
+        return None
+    flt, value = filters.filters[0], filters.values[0]
+    condition = self.related_condition(flt, value)
+    if condition is None:
+        return None
+    return condition.left, value
+
+
+def _tab_filtered(self, query, filters):
+    """A tab's filters: its record's key compared directly (see _related_condition)."""
+    for flt, value in zip(filters.filters, filters.values, strict=False):
+        condition = self.related_condition(flt, value) if flt.is_related_view else None
+        query = flt.apply(query, value) if condition is None else query.filter(condition)
+    return query
 
 
 def _related_condition(self, flt, value):
@@ -355,6 +456,9 @@ def _eager_key(option):
 
 
 Interface._query_with_window_count = _query_with_window_count_impl
+Interface.tab_filtered = _tab_filtered
+Interface.tab_statement = _tab_statement
+Interface.single_record = _single_record
 Interface.related_condition = _related_condition
 Interface.tab_order = _tab_order
 Interface.eager_for = _eager_for
