@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from .. import access, payments
+from .. import access, models, payments
 from ..errors import ValidationFailed
 from ..extensions import db
 from ..forms import ReverseForm
@@ -22,6 +22,11 @@ from .base import KartotekaModelView
 def pay_link(order_id) -> Markup | str:
     """«Принять оплату» in an order's row, for an order owing money and a user who may take it."""
     return _pay_links()(order_id)
+
+
+def owing(pk, total, paid, status) -> int | None:
+    """Order.pay of plain values: the order's number where something is owed."""
+    return pk if models.debt(total, paid, status) > 0 else None
 
 
 def _pay_links():
