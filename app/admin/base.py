@@ -581,8 +581,6 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 visible[key] = item
         return visible
 
-    _ROW_LINKS: dict = {}
-
     def row_links(self, buttons) -> tuple[str, list[tuple[str, str]]]:
         """The checkbox's label and each row button's <a …> up to the row's key and
         after it: the same on every page of a view, language and script root."""
@@ -621,7 +619,9 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             request.script_root,
             tuple(buttons[method] for method in ("show", "edit", "delete")),
         )
-        pick, links = rendering.remembered(self._ROW_LINKS, key, lambda: self.row_links(buttons))
+        pick, links = rendering.remembered(
+            rendering.app_store("row_links"), key, lambda: self.row_links(buttons)
+        )
         rows = []
         for pk, cells_html in zip(pks, cells, strict=True):
             key = escape(pk)
@@ -663,21 +663,20 @@ class KartotekaModelView(RowScopeMixin, ModelView):
     # customer's name opens the card).
     opens_record: tuple[str, ...] = ()
 
-    _URL_BASES: dict = {}
-
     def action_url_base(self, method: str) -> str | None:
         """The address of ``method`` for a record, without the record's key (built
         once per view, method and script root)."""
+        bases = rendering.app_store("url_bases")
         key = (type(self).__name__, method, request.script_root)
-        found = self._URL_BASES.get(key)
+        found = bases.get(key)
         if found is None:
             try:
                 found = url_for(f"{type(self).__name__}.{method}", pk="0")[:-1]
             except BuildError:
                 found = ""
-            if len(self._URL_BASES) >= 4096:
-                self._URL_BASES.clear()
-            self._URL_BASES[key] = found
+            if len(bases) >= rendering.CACHE_SIZE:
+                bases.clear()
+            bases[key] = found
         return found or None
 
     def list_cells(self, values, columns, pks, show_base=None) -> list[Markup]:
