@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from flask import current_app
-from flask.globals import _cv_app
+from flask.globals import _cv_app, _cv_request
 from flask_babel import gettext, ngettext
 from flask_babel import lazy_gettext as _l
 
@@ -497,8 +497,18 @@ def _perms() -> frozenset:
     if ctx is None:  # outside an application: let current_app say so
         return current_app.appbuilder.sm.user_permissions(None)
     # The application context directly: a page asks for its levels hundreds of
-    # times, and each LocalProxy hop (current_app, g) is four Python calls.
-    return ctx.app.appbuilder.sm.user_permissions(ctx.g.get("user"))
+    # times, and each LocalProxy hop (current_app, g) is four Python calls. The
+    # answer is kept for the user object of this context (the security manager
+    # keeps it per request too; this skips its lookups).
+    known = ctx.g.__dict__
+    user = known.get("user")
+    cached = known.get("_kartoteka_perms_of")
+    if cached is not None and cached[0] is user:
+        return cached[1]
+    perms = ctx.app.appbuilder.sm.user_permissions(user)
+    if _cv_request.get(None) is not None:
+        known["_kartoteka_perms_of"] = (user, perms)
+    return perms
 
 
 def field_level(key: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from decimal import Decimal
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -295,6 +296,16 @@ def kpi_columns(scope=None):
     Correlated scalar subqueries, so the card loads the customer and its figures
     in one statement; ``scope`` limits the orders counted (a specialist's own).
     """
+    return _unscoped_kpi_columns() if scope is None else _kpi_columns(scope)
+
+
+@lru_cache(maxsize=1)
+def _unscoped_kpi_columns():
+    """The figures of every card without a row scope: composed once."""
+    return _kpi_columns(None)
+
+
+def _kpi_columns(scope):
     live = Order.status != OrderStatus.CANCELLED
 
     def figure(expression):

@@ -234,9 +234,21 @@ def secret_columns() -> list:
     """Columns, for a statement that selects a customer, of that customer's values
     that free text is searched for («key\x1evalue» joined by \x1f), one per source
     table; none where the user's texts need no search."""
-    keys = Levels.current().by_value
+    keys = tuple(Levels.current().by_value)
     if not keys:
         return []
+    columns = _SECRET_COLUMNS.get(keys)
+    if columns is None:
+        columns = _SECRET_COLUMNS[keys] = _secret_columns(keys)
+    return columns
+
+
+# The statements depend only on the fields searched for: composed once per set of fields
+# (they were a twentieth of a card's Python calls).
+_SECRET_COLUMNS: dict[tuple, list] = {}
+
+
+def _secret_columns(keys) -> list:
     from .models import Customer
 
     columns = []
@@ -332,6 +344,25 @@ def _read(values: dict, item, column: str):
     if column in values:
         return values[column]
     return getattr(item, column, None) if item is not None else None
+
+
+def row_sources(model, columns) -> tuple[str, ...]:
+    """What :func:`row` reads of a record besides its shown ``columns`` when the record
+    is read as values (no object to ask): its customer, the sources of its copies."""
+    return _row_sources(model, tuple(columns))
+
+
+@lru_cache(maxsize=256)
+def _row_sources(model, columns: tuple) -> tuple[str, ...]:
+    table = getattr(model, "__table__", None)
+    if table is None:
+        return ()
+    wanted = []
+    if "customer_id" in table.columns and "customer" not in columns:
+        wanted.append("customer_id")
+    for source in copy_columns(model).values():
+        wanted.extend(source)
+    return tuple(dict.fromkeys(c for c in wanted if c not in columns and c in table.columns))
 
 
 def rows(model, values: list[dict], items=None, pks=None) -> list[dict]:

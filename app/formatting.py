@@ -69,7 +69,18 @@ money.bind = lambda: _money_in(get_locale(), current_app.config["KARTOTEKA_CURRE
 def number(value) -> str:
     if value is None or value == "":
         return ""
+    if type(value) is int:  # a count (every list's total): formatted once per language
+        counts = _COUNTS.setdefault(str(get_locale()), {})
+        text = counts.get(value)
+        if text is None:
+            if len(counts) >= AMOUNTS_KEPT:
+                counts.clear()
+            text = counts[value] = format_decimal(value)
+        return text
     return format_decimal(value)
+
+
+_COUNTS: dict[str, dict[int, str]] = {}
 
 
 # Babel's «short» for ru is «23.11.2026, 14:05»; lists in Russia are written

@@ -57,7 +57,7 @@ from .admin.fields import (
 from .admin.files import FileViewBase, download_link, export_link
 from .admin.history import HistoryView
 from .admin.links import card_link
-from .admin.money import AccountScreen, CertificateScreen, PaymentScreen, pay_link
+from .admin.money import AccountScreen, CertificateScreen, PaymentScreen, owing, pay_link
 from .admin.queue import NotificationQueueView
 from .extensions import db
 from .models import (
@@ -646,6 +646,10 @@ class OrderTab(OrderView):
         "pay",
     ]
     formatters_columns = {**OrderView.formatters_columns, "pay": pay_link}
+    list_sql = {
+        **OrderView.list_sql,
+        "pay": ListColumn(Order.id, Order.total, Order.paid, Order.status, read=owing),
+    }
     order_columns = [
         "id",
         "created_on",

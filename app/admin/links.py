@@ -10,6 +10,7 @@ from flask import (
     url_for,
 )
 from flask_appbuilder.security.sqla.models import User
+from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 from sqlalchemy.orm import aliased
 
@@ -18,7 +19,10 @@ from .. import (
 )
 from ..disclosure import Masked
 from ..models import (
+    Branch,
     Customer,
+    Order,
+    Payment,
 )
 from .datamodel import (
     ListColumn,
@@ -83,8 +87,31 @@ def related_user(relationship) -> ListColumn:
     )
 
 
-# Related records a list shows by their label, read as plain values.
-RELATED_LABELS = {Customer: related_customer, User: related_user}
+def related_label(model, *columns, read):
+    """A related record shown by its label (its __str__), made by ``read`` of its key
+    and ``columns``."""
+
+    def column(relationship) -> ListColumn:
+        other = aliased(model)
+        return ListColumn(
+            other.id,
+            *(getattr(other, c) for c in columns),
+            read=lambda pk, *values: None if pk is None else read(pk, *values),
+            join=relationship.of_type(other),
+        )
+
+    return column
+
+
+# Related records a list shows by their label, read as plain values: each as the
+# model's __str__ names it.
+RELATED_LABELS = {
+    Customer: related_customer,
+    User: related_user,
+    Order: related_label(Order, read=lambda pk: str(_l("Заказ №%(id)s", id=pk))),
+    Payment: related_label(Payment, read=lambda pk: str(_l("Платёж №%(id)s", id=pk))),
+    Branch: related_label(Branch, "name", read=lambda pk, name: name),
+}
 
 
 def record_link(obj) -> Markup:

@@ -30,8 +30,15 @@ PAGE_SIZES = (20, 40, 100)
 
 
 def safe_url_for(endpoint: str) -> str | None:
-    """FAB's safe_url_for template filter: the address, or None where there is none."""
-    return current_app.jinja_env.filters["safe_url_for"](endpoint)
+    """FAB's safe_url_for template filter: the address, or None where there is none
+    (looked up once per endpoint and script root)."""
+    addresses = rendering.app_store("addresses")
+    key = (endpoint, request.script_root)
+    if key not in addresses:
+        if len(addresses) >= rendering.CACHE_SIZE:
+            addresses.clear()
+        addresses[key] = current_app.jinja_env.filters["safe_url_for"](endpoint)
+    return addresses[key]
 
 
 def nonce() -> str:

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from .. import access, payments
+from .. import access, models, payments
 from ..errors import ValidationFailed
 from ..extensions import db
 from ..forms import ReverseForm
@@ -21,13 +21,34 @@ from .base import KartotekaModelView
 
 def pay_link(order_id) -> Markup | str:
     """«Принять оплату» in an order's row, for an order owing money and a user who may take it."""
-    if order_id is None or not access.may("can_write", access.PAYMENTS):
-        return ""
-    url = url_for("PaymentView.add", _flt_0_order=order_id)
-    return Markup(
-        f'<a class="btn btn-xs btn-success kartoteka-pay" href="{escape(url)}">'
-        f'<i class="fa fa-rub" aria-hidden="true"></i> {escape(_("Принять оплату"))}</a>'
-    )
+    return _pay_links()(order_id)
+
+
+def owing(pk, total, paid, status) -> int | None:
+    """Order.pay of plain values: the order's number where something is owed."""
+    return pk if models.debt(total, paid, status) > 0 else None
+
+
+def _pay_links():
+    """pay_link for the rows of one page: the right, the address and the text looked up once."""
+    if not access.may("can_write", access.PAYMENTS):
+        return _no_link
+    head = escape(url_for("PaymentView.add", _flt_0_order=0)[:-1])
+    tail = f'"><i class="fa fa-rub" aria-hidden="true"></i> {escape(_("Принять оплату"))}</a>'
+
+    def link(order_id) -> Markup | str:
+        if order_id is None:
+            return ""
+        return Markup(f'<a class="btn btn-xs btn-success kartoteka-pay" href="{head}{escape(order_id)}{tail}')
+
+    return link
+
+
+def _no_link(order_id) -> str:
+    return ""
+
+
+pay_link.bind = _pay_links
 
 
 class PaymentScreen(KartotekaModelView):

@@ -16,6 +16,7 @@ from .. import (
 )
 from ..extensions import db
 from .datamodel import (
+    BY_POSITION,
     values_connection,
 )
 
@@ -102,7 +103,11 @@ def options_statement(specs: tuple):
 def load_options(session, models: dict) -> dict[str, list[Option]]:
     if not models:
         return {}
-    rows = values_connection(session).execute(options_statement(tuple(models.items()))).all()
+    rows = (
+        values_connection(session)
+        .execute(options_statement(tuple(models.items())), execution_options=BY_POSITION)
+        .all()
+    )
     options: dict[str, list[Option]] = {name: [] for name in models}
     for field, pk, label, price in rows:
         options[field].append(Option(pk, label, price))

@@ -225,6 +225,14 @@ PRIVATE = (
         "store_id: str) -> None",
         "app.admin.sessions",
     ),
+    # rows of plain values read by position: SQLAlchemy's own option for it (an execution
+    # option, fenced by the ORM's options that carry it)
+    (
+        "sqlalchemy.orm:context",
+        "_orm_load_exec_options",
+        None,
+        "app.admin.datamodel BY_POSITION (_result_disable_adapt_to_context)",
+    ),
     # the embedded worker runs RQ's SimpleWorker in a thread
     ("rq.worker.worker_classes:SimpleWorker", "_install_signal_handlers", "(self)", "app.worker"),
 )

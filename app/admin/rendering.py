@@ -70,6 +70,12 @@ def remembered(store: dict, key, make):
     return value
 
 
+def app_store(name: str) -> dict:
+    """A cache kept on the current application: for what depends on its routes (two
+    applications in one process, as the tests make, may register different views)."""
+    return _cv_app.get().app.extensions.setdefault(f"kartoteka_{name}", {})
+
+
 _NAVBARS: dict = {}
 
 

@@ -403,10 +403,11 @@ class KartotekaSecurityManager(SecurityManager):
         loaded for this request: a login or logout within the request replaces
         that object, and the next check computes again.
         """
-        if not has_request_context():
+        if _cv_request.get(None) is None:  # has_request_context(), without its proxies
             return super().has_access(permission_name, view_name)
-        login_user = g.get("_login_user")
-        cached = g.get("_kartoteka_access")
+        known = _cv_app.get().g.__dict__  # g, read without its proxy (a card asks ~130 times)
+        login_user = known.get("_login_user")
+        cached = known.get("_kartoteka_access")
         if cached is not None and login_user is not None and cached[0] is login_user:
             return (permission_name, view_name) in cached[1]
         result = super().has_access(permission_name, view_name)
