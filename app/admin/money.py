@@ -37,7 +37,7 @@ def _pay_links():
     tail = f'"><i class="fa fa-rub" aria-hidden="true"></i> {escape(_("Принять оплату"))}</a>'
 
     def link(order_id) -> Markup | str:
-        if order_id is None:
+        if not order_id:  # a paid order (its value read as blank by the tab)
             return ""
         return Markup(f'<a class="btn btn-xs btn-success kartoteka-pay" href="{head}{escape(order_id)}{tail}')
 
