@@ -35,10 +35,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     case,
+    func,
+    select,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import declared_attr, relationship
+from sqlalchemy.orm import column_property, declared_attr, relationship
 
 MONEY = Numeric(12, 2)
 MAX_ID = 2**31 - 1  # the largest key an integer column holds on PostgreSQL
@@ -494,6 +496,24 @@ class OrderItem(Model):
 
     def __str__(self):
         return self.name
+
+
+# The card's «Заказы» tab: what was booked and at what discount, read with the order in
+# the same statement (deferred: only the tab asks for them, app/views.py OrderTab)
+Order.services = column_property(
+    select(func.aggregate_strings(OrderItem.name, ", "))
+    .where(OrderItem.order_id == Order.id)
+    .correlate_except(OrderItem)
+    .scalar_subquery(),
+    deferred=True,
+)
+Order.discount = column_property(
+    select(func.max(OrderItem.discount))
+    .where(OrderItem.order_id == Order.id)
+    .correlate_except(OrderItem)
+    .scalar_subquery(),
+    deferred=True,
+)
 
 
 class Return(Audited, Model):
@@ -1003,6 +1023,9 @@ class OperationKind(LabeledEnum):
     WRITE_OFF = "write_off", _l("Списание"), -1
     EXPIRY = "expiry", _l("Сгорание"), -1
     OPENING = "opening", _l("Остаток на начало учёта"), 1
+    # a deposit moved to another customer's (a relative's): two operations, linked
+    TRANSFER_OUT = "transfer_out", _l("Перевод на счёт другого клиента"), -1
+    TRANSFER_IN = "transfer_in", _l("Перевод со счёта другого клиента"), 1
 
 
 class AccountOperation(Audited, Model):
@@ -1021,6 +1044,9 @@ class AccountOperation(Audited, Model):
     comment = Column(Text)
     expires_at = Column(DateTime)  # bonuses: when what is left of this accrual burns
     closed_at = Column(DateTime)  # when its expiry was settled (what was left of it burnt)
+    # a transfer's other half: the operation on the other customer's account
+    linked_id = Column(Integer, ForeignKey("account_operation.id", ondelete="SET NULL"))
+    linked = relationship("AccountOperation", remote_side=[id], foreign_keys=[linked_id])
     __table_args__ = (
         CheckConstraint("amount <> 0", name="ck_account_operation_nonzero"),
         Index("ix_account_operation_customer_account", "customer_id", "account"),
@@ -1028,6 +1054,26 @@ class AccountOperation(Audited, Model):
 
     def __str__(self):
         return str(_l("Операция №%(id)s", id=self.id))
+
+
+class DiscountRule(LabeledEnum):
+    """How the customer's own and their category's «Скидка, %» make an item's discount."""
+
+    LARGER = "larger", _l("Большая из двух (клиента или категории)")
+    SUM = "sum", _l("Сумма двух (не больше 100 %)")
+    CATEGORY = "category", _l("Только скидка категории")
+    CUSTOMER = "customer", _l("Только скидка клиента")
+
+
+class MoneyRules(Audited, Model):
+    """The clinic's money rules, chosen by the administrator: one row (id 1)."""
+
+    __tablename__ = "money_rules"
+    id = Column(Integer, primary_key=True)
+    discount_rule = Column(_enum(DiscountRule, "discount_rule"), default=DiscountRule.LARGER, nullable=False)
+
+    def __str__(self):
+        return str(_l("Правила расчётов"))
 
 
 def kopecks(value) -> Decimal:

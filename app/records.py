@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import String, Text, UniqueConstraint, event, select
+from sqlalchemy import Column, String, Text, UniqueConstraint, event, select
 from sqlalchemy.orm import Session
 
 
@@ -26,6 +26,8 @@ def _text_columns(model) -> list[tuple[str, bool, object]]:
         found = []
         for prop in model.__mapper__.column_attrs:
             (column, *_rest) = prop.columns
+            if not isinstance(column, Column):  # a computed attribute (column_property)
+                continue
             if isinstance(column.type, String | Text) and not column.primary_key:
                 found.append((prop.key, bool(column.nullable), scalar_default(column)))
         model._kartoteka_text_columns = found

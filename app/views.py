@@ -7,6 +7,7 @@ errors into form errors, keeping what the user typed.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import partial
 
 from flask import (
@@ -20,7 +21,7 @@ from flask_appbuilder import IndexView, expose, has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, undefer
 from wtforms import HiddenField
 from wtforms.validators import Optional
 
@@ -77,6 +78,7 @@ from .models import (
     Message,
     MessageAttempt,
     MessageTemplate,
+    MoneyRules,
     Note,
     NotificationConsent,
     Order,
@@ -125,6 +127,26 @@ class CategoryView(ReferenceView):
     def prepare(self, item, is_new):
         customers.prepare_category(item)
         payments.check_percent(item)
+
+
+class MoneyRulesView(ReferenceView):
+    """«Правила расчётов»: one row the administrator edits (how discounts combine)."""
+
+    datamodel = Interface(MoneyRules)
+    exclude_route_methods = {"add", "delete"}
+    list_title = _l("Правила расчётов")
+    show_title = edit_title = record_label = _l("Правила расчётов")
+    label_columns = {"discount_rule": _l("Скидка позиции заказа"), "changed_by": _l("Кто изменил")}
+    list_columns = ["discount_rule", "changed_on", "changed_by"]
+    edit_columns = ["discount_rule"]
+    show_columns = ["discount_rule", "changed_on", "changed_by"]
+    description_columns = {
+        "discount_rule": _l(
+            "Как из скидки клиента и скидки его категории получается скидка новой позиции заказа; "
+            "уже оформленные позиции не меняются"
+        )
+    }
+    search_columns = []
 
 
 class TagView(ReferenceView):
@@ -222,6 +244,8 @@ ORDER_LABELS = {
     "debt": _l("Долг"),
     "items": _l("Позиции"),
     "pay": _l("Оплата"),
+    "services": _l("Услуги и товары"),
+    "discount": _l("Скидка, %"),
 }
 
 PAYMENT_LABELS = {
@@ -293,6 +317,7 @@ ACCOUNT_LABELS = {
     "expires_at": _l("Сгорает"),
     "created_by": _l("Кто провёл"),
     "created_on": _l("Когда"),
+    "linked": _l("Связанная операция (перевод)"),
 }
 
 
@@ -316,6 +341,7 @@ class AccountOperationView(AccountScreen):
         "kind",
         "amount",
         "payment",
+        "linked",
         "expires_at",
         "comment",
         "created_by",
@@ -464,21 +490,35 @@ class OrderView(KartotekaModelView):
 
 
 class OrderTab(OrderView):
+    """The card's «Заказы»: the visit's date and time, what was booked, the discount, the
+    total, paid and debt; an owing row is highlighted; filtered by payment (?payment=)."""
+
+    datamodel = Interface(
+        Order,
+        eager=[
+            joinedload(Order.specialist),
+            joinedload(Order.branch),
+            undefer(Order.services),
+            undefer(Order.discount),
+        ],
+    )
     list_columns = [
         "id",
         "created_on",
         "kind",
         "visit_at",
+        "services",
         "specialist",
         "branch",
         "status",
         "payment_status",
+        "discount",
         "total",
         "paid",
         "debt",
         "pay",
     ]
-    formatters_columns = {**OrderView.formatters_columns, "pay": pay_link}
+    formatters_columns = {**OrderView.formatters_columns, "pay": pay_link, "discount": formatting.percent}
     order_columns = [
         "id",
         "created_on",
@@ -490,6 +530,14 @@ class OrderTab(OrderView):
         "paid",
         "debt",
     ]
+
+    def list_conditions(self):
+        return [orders.payment_condition(request.args.get("payment"))]
+
+    @staticmethod
+    def row_class(values) -> str | None:
+        debt = values.get("debt")
+        return "danger kartoteka-owes" if isinstance(debt, Decimal) and debt > 0 else None
 
 
 class ReturnView(KartotekaModelView):
@@ -1159,6 +1207,18 @@ class FilterRetention(ConditionFilter):
         return query.filter(subjects.past_retention())
 
 
+class FilterDebtors(ConditionFilter):
+    """«С задолженностью»: customers with an order they owe for (not cancelled)."""
+
+    name = _l("С задолженностью")
+    arg_name = "debtors"
+
+    def apply(self, query, value):
+        if str(value).lower() in ("", "0", "false", "n", "no"):
+            return query
+        return query.filter(customers.owing_condition(access.row_scope(Order)))
+
+
 CUSTOMER_LABELS = {
     "full_name": _l("ФИО"),
     "name_search": _l("ФИО"),
@@ -1186,6 +1246,7 @@ CUSTOMER_LABELS = {
     "bonus_balance": _l("Бонусы"),
     "deposit_balance": _l("Депозит"),
     "tags": _l("Теги"),
+    "purchases": _l("Сумма покупок"),
 }
 
 CUSTOMER_FIELDSETS = [
@@ -1239,6 +1300,7 @@ class CustomerView(CustomerCardView):
         "status",
         "manager",
         "last_visit_at",
+        "purchases",
     ]
     order_columns = [
         "id",
@@ -1252,6 +1314,7 @@ class CustomerView(CustomerCardView):
     order_aliases = {"full_name": "name_search"}  # the name as shown: a legal entity's by its organisation
     opens_record = ("full_name",)
     list_sql = {
+        "purchases": ListColumn(customers.purchases_column()),
         "full_name": ListColumn(
             Customer.last_name,
             Customer.first_name,
@@ -1259,7 +1322,7 @@ class CustomerView(CustomerCardView):
             Customer.company_name,
             Customer.customer_type,
             read=models.full_name,
-        )
+        ),
     }
     add_fieldsets = CUSTOMER_FIELDSETS
     edit_fieldsets = [
@@ -1289,6 +1352,12 @@ class CustomerView(CustomerCardView):
     edit_form_extra_fields = {"version": HiddenField()}
     form_only_fields = ("version",)
 
+    def column_level(self, column: str) -> str:
+        # «Сумма покупок» is the customer's money: shown to whom the balances are
+        if column == "purchases":
+            return super().column_level("bonus_balance")
+        return super().column_level(column)
+
     def not_applicable(self, item) -> set[str]:
         # A private person has no organisation name.
         return {"company_name"} if item.customer_type is CustomerType.INDIVIDUAL else set()
@@ -1305,13 +1374,20 @@ class CustomerView(CustomerCardView):
         "email",
         "last_visit_at",
     ]
+    # «С задолженностью» (?_flt_0_purchases=1) is a button beside the search box
     custom_filters = {
         "phone": [FilterPhone],
         "name_search": [FilterName],
         "registered_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
         "last_visit_at": [FilterRetention],
+        "purchases": [FilterDebtors],
     }
-    formatters_columns = {"phone": formatting.phone, "phone_extra": formatting.phone, "id": card_link}
+    formatters_columns = {
+        "phone": formatting.phone,
+        "phone_extra": formatting.phone,
+        "id": card_link,
+        "purchases": formatting.money,
+    }
     choice_conditions = {"manager": partial(access.users_with, access.MANAGER)}
     open_after_add = True  # a new customer's card, where the passport and the visit are added
     base_order = ("id", "desc")
@@ -1322,7 +1398,7 @@ class CustomerView(CustomerCardView):
         CustomerTab("documents", _l("Документы"), CustomerDocumentTab),
         CustomerTab("orders", _l("Заказы"), OrderTab, inline="kartoteka/inline_order.html"),
         CustomerTab("payments", _l("Платежи"), PaymentTab),
-        CustomerTab("accounts", _l("Счета"), AccountOperationTab),
+        CustomerTab("accounts", _l("Счета"), AccountOperationTab, inline="kartoteka/inline_accounts.html"),
         CustomerTab("returns", _l("Возвраты"), ReturnTab),
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
@@ -1406,6 +1482,7 @@ MENU = (
             (CatalogItemView, "Catalog", _l("Услуги и товары"), "fa-list"),
             (BranchView, "Branches", _l("Филиалы"), "fa-building"),
             (CategoryView, "Categories", _l("Категории клиентов"), "fa-folder"),
+            (MoneyRulesView, "MoneyRules", _l("Правила расчётов"), "fa-percent"),
             (TagView, "Tags", _l("Теги"), "fa-tag"),
             (
                 CustomerAttributeView,

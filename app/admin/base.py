@@ -508,6 +508,7 @@ class KartotekaModelView(RowScopeMixin, ModelView):
             ),
             visible_actions,
             buttons,
+            [self.row_class(v) for v in values] if self.row_class is not None else None,
         )
         widgets["list"] = self.list_widget(
             headers=self.list_headers(columns),
@@ -569,7 +570,10 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                 visible[key] = item
         return visible
 
-    def list_rows(self, pks, cells, actions, buttons) -> list[Markup]:
+    # A row's CSS class from its values (an owing order's row is highlighted), or None.
+    row_class = None
+
+    def list_rows(self, pks, cells, actions, buttons, classes=None) -> list[Markup]:
         """The table's rows: checkbox, show/edit/delete buttons and the cells.
 
         Built here in one pass: Jinja spent ~0.1 ms a row on the loop, the pk
@@ -596,9 +600,10 @@ class KartotekaModelView(RowScopeMixin, ModelView):
                     )
                 )
         rows = []
-        for pk, cells_html in zip(pks, cells, strict=True):
+        for index, (pk, cells_html) in enumerate(zip(pks, cells, strict=True)):
             key = escape(pk)
-            parts = ["<tr>"]
+            css = classes[index] if classes else None
+            parts = [f'<tr class="{escape(css)}">' if css else "<tr>"]
             if actions:
                 parts.append(
                     f'<td><input id="{key}" class="action_check" name="rowid" value="{key}" '
