@@ -372,6 +372,19 @@ class Customer(Audited, Model):
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
     @property
+    def purchases(self) -> Decimal:
+        """«Сумма покупок» (what the customers list selects in its one statement,
+        app/customers.py purchases_column), for a customer loaded on its own."""
+        from sqlalchemy.orm import object_session
+
+        from .customers import purchases_column
+
+        session = object_session(self)
+        if session is None or self.id is None:
+            return ZERO
+        return kopecks(session.scalar(select(purchases_column()).where(Customer.id == self.id)) or 0)
+
+    @property
     def full_name(self) -> str:
         return full_name(
             self.last_name, self.first_name, self.middle_name, self.company_name, self.customer_type

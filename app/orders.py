@@ -359,3 +359,23 @@ def payment_condition(value):
     if value in ("unpaid", "partial", "paid"):
         return Order.payment_status == PaymentStatus(value)
     return None
+
+
+def money_rules(session: Session):
+    """The one row of the money rules (written by migration 0020); made with the
+    defaults if it went missing, so that the administrator always has it to edit."""
+    from .models import DiscountRule, MoneyRules
+
+    row = session.scalars(select(MoneyRules).order_by(MoneyRules.id).limit(1)).first()
+    if row is None:
+        row = MoneyRules(id=1, discount_rule=DiscountRule.LARGER)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def set_discount_rule(session: Session, rule) -> None:
+    """The administrator's choice (the screen, a test, the CLI)."""
+    from .models import DiscountRule
+
+    money_rules(session).discount_rule = DiscountRule(rule)

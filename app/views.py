@@ -148,6 +148,13 @@ class MoneyRulesView(ReferenceView):
     }
     search_columns = []
 
+    @expose("/list/")
+    @has_access
+    def list(self):
+        if orders.money_rules(db.session) in db.session.new:
+            db.session.commit()
+        return super().list()
+
 
 class TagView(ReferenceView):
     datamodel = Interface(Tag)
@@ -1207,18 +1214,6 @@ class FilterRetention(ConditionFilter):
         return query.filter(subjects.past_retention())
 
 
-class FilterDebtors(ConditionFilter):
-    """«С задолженностью»: customers with an order they owe for (not cancelled)."""
-
-    name = _l("С задолженностью")
-    arg_name = "debtors"
-
-    def apply(self, query, value):
-        if str(value).lower() in ("", "0", "false", "n", "no"):
-            return query
-        return query.filter(customers.owing_condition(access.row_scope(Order)))
-
-
 CUSTOMER_LABELS = {
     "full_name": _l("ФИО"),
     "name_search": _l("ФИО"),
@@ -1374,13 +1369,11 @@ class CustomerView(CustomerCardView):
         "email",
         "last_visit_at",
     ]
-    # «С задолженностью» (?_flt_0_purchases=1) is a button beside the search box
     custom_filters = {
         "phone": [FilterPhone],
         "name_search": [FilterName],
         "registered_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
         "last_visit_at": [FilterRetention],
-        "purchases": [FilterDebtors],
     }
     formatters_columns = {
         "phone": formatting.phone,
@@ -1417,7 +1410,10 @@ class CustomerView(CustomerCardView):
     ]
 
     def list_conditions(self):
-        return [customers.search_condition(request.args.get("q", ""), lookups.readable_contacts())]
+        conditions = [customers.search_condition(request.args.get("q", ""), lookups.readable_contacts())]
+        if request.args.get("owing") == "1":  # «С задолженностью», a button beside the search box
+            conditions.append(customers.owing_condition(access.row_scope(Order)))
+        return conditions
 
     status_active = status_action(CustomerStatus.ACTIVE, _l("Статус «Активен»"), "fa-check")
     status_verified = status_action(CustomerStatus.VERIFIED, _l("Статус «Проверен»"), "fa-check-circle")
