@@ -72,6 +72,8 @@ def fill_defaults(obj) -> None:
     """A required column left blank takes its default («Скидка» empty is 0 %)."""
     for prop in type(obj).__mapper__.column_attrs:
         column = prop.columns[0]
+        if not isinstance(column, Column):  # a computed attribute (column_property)
+            continue
         if column.nullable or column.primary_key or obj.__dict__.get(prop.key, 0) is not None:
             continue
         default = scalar_default(column)
