@@ -520,7 +520,7 @@ Order.services = column_property(
     .scalar_subquery(),
     deferred=True,
 )
-Order.discount = column_property(
+Order.items_discount = column_property(
     select(func.max(OrderItem.discount))
     .where(OrderItem.order_id == Order.id)
     .correlate_except(OrderItem)

@@ -252,7 +252,7 @@ ORDER_LABELS = {
     "items": _l("Позиции"),
     "pay": _l("Оплата"),
     "services": _l("Услуги и товары"),
-    "discount": _l("Скидка, %"),
+    "items_discount": _l("Скидка"),
 }
 
 PAYMENT_LABELS = {
@@ -506,7 +506,7 @@ class OrderTab(OrderView):
             joinedload(Order.specialist),
             joinedload(Order.branch),
             undefer(Order.services),
-            undefer(Order.discount),
+            undefer(Order.items_discount),
         ],
     )
     list_columns = [
@@ -519,13 +519,17 @@ class OrderTab(OrderView):
         "branch",
         "status",
         "payment_status",
-        "discount",
+        "items_discount",
         "total",
         "paid",
         "debt",
         "pay",
     ]
-    formatters_columns = {**OrderView.formatters_columns, "pay": pay_link, "discount": formatting.percent}
+    formatters_columns = {
+        **OrderView.formatters_columns,
+        "pay": pay_link,
+        "items_discount": formatting.percent,
+    }
     order_columns = [
         "id",
         "created_on",

@@ -356,3 +356,39 @@ def test_the_customers_list_shows_purchases_and_filters_those_who_owe(app, ctx, 
     listing = doctor.get("/customerview/list/").get_data(as_text=True)
     assert "Исправная" in listing and "Сумма покупок" not in listing and "col-purchases" not in listing
     assert access.FIELDS["customer.balances"].defaults.get("doctor") is None
+
+
+def test_migration_0020_keeps_the_discount_as_it_was_and_its_downgrade_keeps_balances(tmp_path):
+    """After 0020 the rule is «the larger of the two», as before it; going back turns a
+    transfer into what the older version knows, so each balance stays its ledger's sum."""
+    from flask_migrate import downgrade
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from tests.test_schema import database_at
+
+    with database_at(tmp_path, "0018") as upgrade:
+        upgrade()
+        assert db.session.execute(text("SELECT id, discount_rule FROM money_rules")).all() == [(1, "larger")]
+        now = "2026-11-20 09:00:00"
+        for statement in (
+            "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
+            f"deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+            f"(1, 'Петрова', 'individual', 'active', ' петрова', 0, 0, 600, '{now}', 1, '{now}', '{now}'), "
+            f"(2, 'Петров', 'individual', 'active', ' петров', 0, 0, 400, '{now}', 1, '{now}', '{now}')",
+            "INSERT INTO account_operation (id, customer_id, account, kind, amount, linked_id, created_on, "
+            f"changed_on) VALUES (1, 1, 'deposit', 'top_up', 1000, NULL, '{now}', '{now}'), "
+            f"(2, 1, 'deposit', 'transfer_out', -400, 3, '{now}', '{now}'), "
+            f"(3, 2, 'deposit', 'transfer_in', 400, 2, '{now}', '{now}')",
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+        downgrade(revision="0018")
+        kinds = db.session.execute(text("SELECT id, kind, amount FROM account_operation ORDER BY id")).all()
+        assert [(i, k, Decimal(str(a))) for i, k, a in kinds] == [
+            (1, "top_up", Decimal("1000")),
+            (2, "write_off", Decimal("-400")),
+            (3, "top_up", Decimal("400")),
+        ]
+        upgrade()  # and forward again
+        assert db.session.execute(text("SELECT discount_rule FROM money_rules")).scalar() == "larger"
