@@ -465,13 +465,16 @@ def owing_condition(scope=None):
 
 
 def purchases_column():
-    """The customers list's «Сумма покупок»: what the customer paid for their orders,
-    refunds taken off, cancelled orders left out (the card's «Оплачено»); a correlated
-    subquery in the page's one statement, evaluated for the page's rows only."""
-    live = Order.status != OrderStatus.CANCELLED
-    return (
-        select(func.coalesce(func.sum(Order.paid), 0))
-        .where(Order.customer_id == Customer.id, live)
-        .correlate(Customer)
-        .scalar_subquery()
-    )
+    """The customers list's «Сумма покупок» (models.purchases_of)."""
+    from .models import purchases_of
+
+    return purchases_of(Customer.id)
+
+
+def list_conditions(args, contacts, scope=None) -> list:
+    """The customers list's conditions from its address: the search box (``q``) and
+    «С задолженностью» (``owing=1``; ``scope``: the orders the user may see)."""
+    conditions = [search_condition(args.get("q", ""), contacts)]
+    if args.get("owing") == "1":
+        conditions.append(owing_condition(scope))
+    return conditions

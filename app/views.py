@@ -1414,10 +1414,8 @@ class CustomerView(CustomerCardView):
     ]
 
     def list_conditions(self):
-        conditions = [customers.search_condition(request.args.get("q", ""), lookups.readable_contacts())]
-        if request.args.get("owing") == "1":  # «С задолженностью», a button beside the search box
-            conditions.append(customers.owing_condition(access.row_scope(Order)))
-        return conditions
+        # the search box and «С задолженностью» (a button beside it)
+        return customers.list_conditions(request.args, lookups.readable_contacts(), access.row_scope(Order))
 
     status_active = status_action(CustomerStatus.ACTIVE, _l("Статус «Активен»"), "fa-check")
     status_verified = status_action(CustomerStatus.VERIFIED, _l("Статус «Проверен»"), "fa-check-circle")
