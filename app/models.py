@@ -380,7 +380,7 @@ class Customer(Audited, Model):
         session = object_session(self)
         if session is None or self.id is None:
             return ZERO
-        return kopecks(session.scalar(purchases_of(self.id)) or 0)
+        return kopecks(session.scalar(select(purchases_of(self.id))) or 0)
 
     @property
     def full_name(self) -> str:
