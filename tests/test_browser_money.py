@@ -176,3 +176,21 @@ def test_a_visit_paid_in_part_and_refunded_in_part_shows_right_on_the_card(ctx, 
     assert not any(re.search(r"Одобрен\b", t) for t in texts)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "card-money-after-refund.png"), full_page=True)
+
+
+def test_a_discount_typed_by_the_manager_shows_in_the_preview_and_is_booked(ctx, server, page):
+    factories.catalog_item(ctx, "Массаж спины", "2000.00")
+    customer = factories.customer(ctx, discount=Decimal("5"))
+    login(page, server, "manager")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    expect(page.locator(".order-discount-rule")).to_contain_text("Большая из двух")
+    choose(page, "#order-catalog_item", "масс", "Массаж спины")
+    figures = page.locator(".kartoteka-order-preview .order-figures")
+    expect(figures).to_contain_text("Итого: 1\xa0900,00\xa0₽")  # the customer's 5 %
+    page.fill("#order-discount", "12,5")
+    expect(figures).to_contain_text("Итого: 1\xa0750,00\xa0₽")
+    with page.expect_navigation():
+        page.click(".kartoteka-inline-order button[type=submit]")
+    ctx.expire_all()
+    assert ctx.query(Order).one().total == Decimal("1750.00")
+    expect(page.locator("#orders tr").filter(has_text="Массаж спины")).to_contain_text("12,5\xa0%")

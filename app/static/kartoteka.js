@@ -134,6 +134,6 @@ $(function () {
     out.text(' · ' + out.data('price') + ': ' + money.format(gross / 100) + ' · ' + out.data('discount-label') +
       ': ' + money.format(off / 100) + ' · ' + out.data('total') + ': ' + money.format((gross - off) / 100));
   }
-  form.on('change keyup', '#order-catalog_item, #order-quantity, #order-discount', show);
+  form.on('change keyup input', '#order-catalog_item, #order-quantity, #order-discount', show);
   show();
 });
