@@ -949,3 +949,20 @@ PERMISSION_LABELS["can_sell"] = _l("продажа сертификатов и �
 
 def may_sell() -> bool:
     return may(*SELL)
+
+
+# The customer's money, second part (issue 18): a discount given by hand on an order
+# (the booking form's «Скидка вручную, %») is the manager's right; the receptionist books
+# at the discount the rule gives. Moving a deposit to another customer's (a relative's)
+# is writing on the accounts: the front desk does it at the customer's request.
+DISCOUNT = ("can_discount", ORDERS)
+CAPACITIES["discount"] = DISCOUNT
+METHOD_PERMISSIONS["transfer"] = "write"
+ROLES["manager"] = RoleSpec(
+    **{**ROLES["manager"].__dict__, "capacities": ROLES["manager"].capacities | {"discount"}}
+)
+PERMISSION_LABELS["can_discount"] = _l("скидка на заказ вручную")
+
+
+def may_discount() -> bool:
+    return may(*DISCOUNT)

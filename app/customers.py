@@ -469,3 +469,29 @@ def customers_matching(column, text: str, readable: set[str]):
         return column == int(text)
     condition = search_condition(text, readable)
     return column.in_(select(Customer.id).where(condition))
+
+
+def owing_condition(scope=None):
+    """The customers list's «С задолженностью»: an order of theirs, not cancelled, whose
+    paid amount is short of its total (an EXISTS on the orders' customer index);
+    ``scope`` limits the orders looked at (a specialist's own)."""
+    stmt = select(Order.id).where(Order.customer_id == Customer.id, Order.debt > 0)
+    if scope is not None:
+        stmt = stmt.where(scope)
+    return stmt.correlate(Customer).exists()
+
+
+def purchases_column():
+    """The customers list's «Сумма покупок» (models.purchases_of)."""
+    from .models import purchases_of
+
+    return purchases_of(Customer.id)
+
+
+def list_conditions(args, contacts, scope=None) -> list:
+    """The customers list's conditions from its address: the search box (``q``) and
+    «С задолженностью» (``owing=1``; ``scope``: the orders the user may see)."""
+    conditions = [search_condition(args.get("q", ""), contacts)]
+    if args.get("owing") == "1":
+        conditions.append(owing_condition(scope))
+    return conditions

@@ -83,6 +83,13 @@ def number(value) -> str:
 _COUNTS: dict[str, dict[int, str]] = {}
 
 
+def percent(value) -> str:
+    """A discount as the language writes it: «12,5 %» (none: «—»)."""
+    if value is None or value == "":
+        return "—"
+    return format_decimal(value, format="0.##") + "\u00a0%"
+
+
 # Babel's «short» for ru is «23.11.2026, 14:05»; lists in Russia are written
 # without the comma. That pattern is all digits, so strftime writes it (Babel's
 # pattern engine took 14 µs a value, strftime 1 µs); other languages get

@@ -15,7 +15,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional, ValidationError
 
-from .admin.fields import LabeledEnumField, ListedChoice, LocalDateTimeField, PlainText
+from .admin.fields import LabeledEnumField, ListedChoice, LocalDateTimeField, LocalDecimalField, PlainText
+from .admin.lookups import customer_field
 from .extensions import db
 from .models import (
     Branch,
@@ -87,6 +88,25 @@ class OrderInlineForm(FlaskForm):
         widget=Select2Widget(),
     )
     visit_at = LocalDateTimeField(_l("Дата и время визита"), validators=[Optional()])
+    comment = TextAreaField(_l("Комментарий"), validators=[Optional(), PlainText()])
+    # shown to those who may give a discount by hand (access.DISCOUNT); empty — by the rule
+    discount = LocalDecimalField(
+        _l("Скидка вручную, %"),
+        places=2,
+        validators=[
+            Optional(),
+            NumberRange(min=0, max=100, message=_l("Скидка — от 0 до 100 процентов.")),
+        ],
+    )
+
+
+class TransferForm(FlaskForm):
+    """A deposit moved to another customer's (a relative's), chosen by typing."""
+
+    target = customer_field(_l("На депозит клиента"))
+    amount = LocalDecimalField(
+        _l("Сумма"), places=2, validators=[InputRequired(message=_l("Сумма должна быть больше нуля."))]
+    )
     comment = TextAreaField(_l("Комментарий"), validators=[Optional(), PlainText()])
 
 

@@ -35,10 +35,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     case,
+    func,
+    select,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.ext.hybrid import hybrid_property
-from sqlalchemy.orm import declared_attr, relationship
+from sqlalchemy.orm import column_property, declared_attr, relationship
 
 MONEY = Numeric(12, 2)
 MAX_ID = 2**31 - 1  # the largest key an integer column holds on PostgreSQL
@@ -370,6 +372,17 @@ class Customer(Audited, Model):
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
     @property
+    def purchases(self) -> Decimal:
+        """«Сумма покупок» (what the customers list selects in its one statement,
+        app/customers.py purchases_column), for a customer loaded on its own."""
+        from sqlalchemy.orm import object_session
+
+        session = object_session(self)
+        if session is None or self.id is None:
+            return ZERO
+        return kopecks(session.scalar(select(purchases_of(self.id))) or 0)
+
+    @property
     def full_name(self) -> str:
         return full_name(
             self.last_name, self.first_name, self.middle_name, self.company_name, self.customer_type
@@ -494,6 +507,37 @@ class OrderItem(Model):
 
     def __str__(self):
         return self.name
+
+
+def purchases_of(customer_id):
+    """«Сумма покупок»: what a customer paid for their orders, refunds taken off,
+    cancelled orders left out (the card's «Оплачено»). ``customer_id``: a value, or
+    Customer.id for a correlated subquery (the list's page rows only)."""
+    live = Order.status != OrderStatus.CANCELLED
+    return (
+        select(func.coalesce(func.sum(Order.paid), 0))
+        .where(Order.customer_id == customer_id, live)
+        .correlate_except(Order)
+        .scalar_subquery()
+    )
+
+
+# The card's «Заказы» tab: what was booked and at what discount, read with the order in
+# the same statement (deferred: only the tab asks for them, app/views.py OrderTab)
+Order.services = column_property(
+    select(func.aggregate_strings(OrderItem.name, ", "))
+    .where(OrderItem.order_id == Order.id)
+    .correlate_except(OrderItem)
+    .scalar_subquery(),
+    deferred=True,
+)
+Order.items_discount = column_property(
+    select(func.max(OrderItem.discount))
+    .where(OrderItem.order_id == Order.id)
+    .correlate_except(OrderItem)
+    .scalar_subquery(),
+    deferred=True,
+)
 
 
 class Return(Audited, Model):
@@ -1007,6 +1051,9 @@ class OperationKind(LabeledEnum):
     EXPIRY = "expiry", _l("Сгорание"), -1
     OPENING = "opening", _l("Остаток на начало учёта"), 1
     PURCHASE = "purchase", _l("Покупка сертификата"), -1  # a certificate sold for the deposit
+    # a deposit moved to another customer's (a relative's): two operations, linked
+    TRANSFER_OUT = "transfer_out", _l("Перевод на счёт другого клиента"), -1
+    TRANSFER_IN = "transfer_in", _l("Перевод со счёта другого клиента"), 1
 
 
 class AccountOperation(Audited, Model):
@@ -1025,6 +1072,9 @@ class AccountOperation(Audited, Model):
     comment = Column(Text)
     expires_at = Column(DateTime)  # bonuses: when what is left of this accrual burns
     closed_at = Column(DateTime)  # when its expiry was settled (what was left of it burnt)
+    # a transfer's other half: the operation on the other customer's account
+    linked_id = Column(Integer, ForeignKey("account_operation.id", ondelete="SET NULL"))
+    linked = relationship("AccountOperation", remote_side=[id], foreign_keys=[linked_id])
     __table_args__ = (
         CheckConstraint("amount <> 0", name="ck_account_operation_nonzero"),
         Index("ix_account_operation_customer_account", "customer_id", "account"),
@@ -1032,6 +1082,26 @@ class AccountOperation(Audited, Model):
 
     def __str__(self):
         return str(_l("Операция №%(id)s", id=self.id))
+
+
+class DiscountRule(LabeledEnum):
+    """How the customer's own and their category's «Скидка, %» make an item's discount."""
+
+    LARGER = "larger", _l("Большая из двух (клиента или категории)")
+    SUM = "sum", _l("Сумма двух (не больше 100 %)")
+    CATEGORY = "category", _l("Только скидка категории")
+    CUSTOMER = "customer", _l("Только скидка клиента")
+
+
+class MoneyRules(Audited, Model):
+    """The clinic's money rules, chosen by the administrator: one row (id 1)."""
+
+    __tablename__ = "money_rules"
+    id = Column(Integer, primary_key=True)
+    discount_rule = Column(_enum(DiscountRule, "discount_rule"), default=DiscountRule.LARGER, nullable=False)
+
+    def __str__(self):
+        return str(_l("Правила расчётов"))
 
 
 def kopecks(value) -> Decimal:

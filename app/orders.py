@@ -150,23 +150,65 @@ def notify_order(session: Session, order: Order, *, is_new: bool) -> None:
         reschedule_reminder(session, order)  # moved, cancelled or done: not at the old time
 
 
-def discount_for(customer: Customer | None) -> Decimal:
-    """The discount an order's items get: the customer's own or their category's, the larger."""
-    if customer is None:
-        return ZERO
-    own = Decimal(customer.discount or 0)
-    category = Decimal(customer.category.discount or 0) if customer.category is not None else ZERO
+def discount_rule(session: Session | None = None):
+    """The rule the administrator chose for discounts (the «Правила расчётов» screen),
+    read once per request."""
+    from flask import g, has_request_context
+
+    from .extensions import db
+    from .models import DiscountRule, MoneyRules
+
+    if has_request_context() and "kartoteka_discount_rule" in g:
+        return g.kartoteka_discount_rule
+    rule = (session or db.session).scalar(select(MoneyRules.discount_rule).order_by(MoneyRules.id).limit(1))
+    rule = rule or DiscountRule.LARGER
+    if has_request_context():
+        g.kartoteka_discount_rule = rule
+    return rule
+
+
+def apply_discount_rule(rule, own, category) -> Decimal:
+    """The customer's own and their category's «Скидка, %» by the rule: the larger of
+    the two, their sum (at most 100), the category's only, the customer's only."""
+    from .models import DiscountRule
+
+    own, category = Decimal(own or 0), Decimal(category or 0)
+    rule = DiscountRule(rule) if rule is not None else DiscountRule.LARGER
+    if rule == DiscountRule.SUM:
+        return min(own + category, Decimal(100))
+    if rule == DiscountRule.CATEGORY:
+        return category
+    if rule == DiscountRule.CUSTOMER:
+        return own
     return max(own, category)
 
 
-def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1) -> OrderItem:
+def discount_for(customer: Customer | None, rule=None) -> Decimal:
+    """The discount an order's items get: the customer's own and their category's,
+    made one by the administrator's rule (the larger of the two unless chosen otherwise)."""
+    if customer is None:
+        return ZERO
+    category = customer.category.discount if customer.category is not None else None
+    return apply_discount_rule(rule or discount_rule(), customer.discount, category)
+
+
+def check_discount(discount) -> Decimal:
+    """A discount typed by hand: a percentage from 0 to 100."""
+    if discount is None or not (0 <= Decimal(discount) <= 100):
+        raise ValidationFailed({"discount": _("Скидка — от 0 до 100 процентов.")})
+    return Decimal(discount)
+
+
+def add_item(order: Order, catalog_item: CatalogItem, quantity: int = 1, discount=None) -> OrderItem:
+    """An item of the order at the customer's discount, or at ``discount`` given by hand
+    (the caller checked the right to give it, access.may_discount)."""
     check_quantity(quantity)
     item = OrderItem(
         catalog_item=catalog_item,
         name=catalog_item.name,
         price=catalog_item.price,
         quantity=quantity,
-        discount=discount_for(order.customer),
+        discount=discount_for(order.customer) if discount is None else check_discount(discount),
     )
     order.items.append(item)
     recalculate(order)
@@ -302,3 +344,38 @@ def prepare_review(session: Session, review: Review) -> Review:
         )
         review.customer = review.order.customer
     return review
+
+
+PAYMENT_FILTERS = ("debt", "unpaid", "partial", "paid")
+
+
+def payment_condition(value):
+    """The card's «Заказы» filtered by payment: «debt» (owing, not cancelled) or a
+    payment status; anything else is no filter."""
+    from .models import PaymentStatus
+
+    if value == "debt":
+        return Order.debt > 0
+    if value in ("unpaid", "partial", "paid"):
+        return Order.payment_status == PaymentStatus(value)
+    return None
+
+
+def money_rules(session: Session):
+    """The one row of the money rules (written by migration 0020); made with the
+    defaults if it went missing, so that the administrator always has it to edit."""
+    from .models import DiscountRule, MoneyRules
+
+    row = session.scalars(select(MoneyRules).order_by(MoneyRules.id).limit(1)).first()
+    if row is None:
+        row = MoneyRules(id=1, discount_rule=DiscountRule.LARGER)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def set_discount_rule(session: Session, rule) -> None:
+    """The administrator's choice (the screen, a test, the CLI)."""
+    from .models import DiscountRule
+
+    money_rules(session).discount_rule = DiscountRule(rule)

@@ -617,3 +617,34 @@ def check_deletable(session: Session, record) -> None:
     if isinstance(record, Return) and record.id is not None:
         if session.scalar(select(Payment.id).where(Payment.return_id == record.id).limit(1)) is not None:
             raise ValidationFailed({None: _("Деньги по возврату уже возвращены: удалить его нельзя.")})
+
+
+def transfer_deposit(
+    session: Session, source: Customer | None, target: Customer | None, amount, comment: str | None = None
+) -> tuple[AccountOperation, AccountOperation]:
+    """Move money from one customer's deposit to another's (a relative's: a parent paying
+    for a child): two operations, each naming the other. The debit is the same
+    conditional UPDATE as a payment from the deposit, so the source never goes below
+    zero, whoever spends from it at the same time."""
+    if source is None:
+        raise ValidationFailed({"customer": _("Выберите клиента.")})
+    if target is None:
+        raise ValidationFailed({"target": _("Выберите клиента, на чей депозит перевести.")})
+    if target.id == source.id:
+        raise ValidationFailed({"target": _("Перевести можно только на депозит другого клиента.")})
+    amount = amount_of(amount)
+    comment = (comment or "").strip() or None
+    # both rows locked in one order (the smaller id first): two transfers between the same
+    # customers in opposite directions wait for each other instead of deadlocking
+    session.execute(
+        select(Customer.id)
+        .where(Customer.id.in_((source.id, target.id)))
+        .order_by(Customer.id)
+        .with_for_update()
+    )
+    out = _move(session, source.id, Account.DEPOSIT, OperationKind.TRANSFER_OUT, amount, comment=comment)
+    into = _move(session, target.id, Account.DEPOSIT, OperationKind.TRANSFER_IN, amount, comment=comment)
+    session.flush()
+    out.linked_id, into.linked_id = into.id, out.id
+    session.flush()
+    return out, into

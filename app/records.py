@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import String, Text, UniqueConstraint, event, select
+from sqlalchemy import Column, String, Text, UniqueConstraint, event, select
 from sqlalchemy.orm import Session
 
 
@@ -26,6 +26,8 @@ def _text_columns(model) -> list[tuple[str, bool, object]]:
         found = []
         for prop in model.__mapper__.column_attrs:
             (column, *_rest) = prop.columns
+            if not isinstance(column, Column):  # a computed attribute (column_property)
+                continue
             if isinstance(column.type, String | Text) and not column.primary_key:
                 found.append((prop.key, bool(column.nullable), scalar_default(column)))
         model._kartoteka_text_columns = found
@@ -70,6 +72,8 @@ def fill_defaults(obj) -> None:
     """A required column left blank takes its default («Скидка» empty is 0 %)."""
     for prop in type(obj).__mapper__.column_attrs:
         column = prop.columns[0]
+        if not isinstance(column, Column):  # a computed attribute (column_property)
+            continue
         if column.nullable or column.primary_key or obj.__dict__.get(prop.key, 0) is not None:
             continue
         default = scalar_default(column)

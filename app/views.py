@@ -7,6 +7,7 @@ errors into form errors, keeping what the user typed.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import partial
 
 from flask import (
@@ -20,7 +21,7 @@ from flask_appbuilder import IndexView, expose, has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, undefer
 from wtforms import HiddenField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -82,6 +83,7 @@ from .models import (
     Message,
     MessageAttempt,
     MessageTemplate,
+    MoneyRules,
     Note,
     NotificationConsent,
     Order,
@@ -135,6 +137,33 @@ class CategoryView(ReferenceView):
     def prepare(self, item, is_new):
         customers.prepare_category(item)
         payments.check_percent(item)
+
+
+class MoneyRulesView(ReferenceView):
+    """«Правила расчётов»: one row the administrator edits (how discounts combine)."""
+
+    datamodel = Interface(MoneyRules)
+    exclude_route_methods = {"add", "delete"}
+    list_title = _l("Правила расчётов")
+    show_title = edit_title = record_label = _l("Правила расчётов")
+    label_columns = {"discount_rule": _l("Скидка позиции заказа"), "changed_by": _l("Кто изменил")}
+    list_columns = ["discount_rule", "changed_on", "changed_by"]
+    edit_columns = ["discount_rule"]
+    show_columns = ["discount_rule", "changed_on", "changed_by"]
+    description_columns = {
+        "discount_rule": _l(
+            "Как из скидки клиента и скидки его категории получается скидка новой позиции заказа; "
+            "уже оформленные позиции не меняются"
+        )
+    }
+    search_columns = []
+
+    @expose("/list/")
+    @has_access
+    def list(self):
+        if orders.money_rules(db.session) in db.session.new:
+            db.session.commit()
+        return super().list()
 
 
 class TagView(ReferenceView):
@@ -232,6 +261,8 @@ ORDER_LABELS = {
     "debt": _l("Долг"),
     "items": _l("Позиции"),
     "pay": _l("Оплата"),
+    "services": _l("Услуги и товары"),
+    "items_discount": _l("Скидка"),
 }
 
 PAYMENT_LABELS = {
@@ -311,6 +342,7 @@ ACCOUNT_LABELS = {
     "expires_at": _l("Сгорает"),
     "created_by": _l("Кто провёл"),
     "created_on": _l("Когда"),
+    "linked": _l("Связанная операция (перевод)"),
 }
 
 
@@ -334,6 +366,7 @@ class AccountOperationView(AccountScreen):
         "kind",
         "amount",
         "payment",
+        "linked",
         "expires_at",
         "comment",
         "created_by",
@@ -631,21 +664,39 @@ class OrderView(KartotekaModelView):
 
 
 class OrderTab(OrderView):
+    """The card's «Заказы»: the visit's date and time, what was booked, the discount, the
+    total, paid and debt; an owing row is highlighted; filtered by payment (?payment=)."""
+
+    datamodel = Interface(
+        Order,
+        eager=[
+            joinedload(Order.specialist),
+            joinedload(Order.branch),
+            undefer(Order.services),
+            undefer(Order.items_discount),
+        ],
+    )
     list_columns = [
         "id",
         "created_on",
         "kind",
         "visit_at",
+        "services",
         "specialist",
         "branch",
         "status",
         "payment_status",
+        "items_discount",
         "total",
         "paid",
         "debt",
         "pay",
     ]
-    formatters_columns = {**OrderView.formatters_columns, "pay": pay_link}
+    formatters_columns = {
+        **OrderView.formatters_columns,
+        "pay": pay_link,
+        "items_discount": formatting.percent,
+    }
     list_sql = {
         **OrderView.list_sql,
         "pay": ListColumn(Order.id, Order.total, Order.paid, Order.status, read=owing),
@@ -661,6 +712,14 @@ class OrderTab(OrderView):
         "paid",
         "debt",
     ]
+
+    def list_conditions(self):
+        return [orders.payment_condition(request.args.get("payment"))]
+
+    @staticmethod
+    def row_class(values) -> str | None:
+        debt = values.get("debt")
+        return "danger kartoteka-owes" if isinstance(debt, Decimal) and debt > 0 else None
 
 
 class ReturnView(KartotekaModelView):
@@ -1357,6 +1416,7 @@ CUSTOMER_LABELS = {
     "bonus_balance": _l("Бонусы"),
     "deposit_balance": _l("Депозит"),
     "tags": _l("Теги"),
+    "purchases": _l("Сумма покупок"),
 }
 
 CUSTOMER_FIELDSETS = [
@@ -1410,6 +1470,7 @@ class CustomerView(CustomerCardView):
         "status",
         "manager",
         "last_visit_at",
+        "purchases",
     ]
     order_columns = [
         "id",
@@ -1423,6 +1484,7 @@ class CustomerView(CustomerCardView):
     order_aliases = {"full_name": "name_search"}  # the name as shown: a legal entity's by its organisation
     opens_record = ("full_name",)
     list_sql = {
+        "purchases": ListColumn(customers.purchases_column()),
         "full_name": ListColumn(
             Customer.last_name,
             Customer.first_name,
@@ -1430,7 +1492,7 @@ class CustomerView(CustomerCardView):
             Customer.company_name,
             Customer.customer_type,
             read=models.full_name,
-        )
+        ),
     }
     add_fieldsets = CUSTOMER_FIELDSETS
     edit_fieldsets = [
@@ -1460,6 +1522,12 @@ class CustomerView(CustomerCardView):
     edit_form_extra_fields = {"version": HiddenField()}
     form_only_fields = ("version",)
 
+    def column_level(self, column: str) -> str:
+        # «Сумма покупок» is the customer's money: shown to whom the balances are
+        if column == "purchases":
+            return super().column_level("bonus_balance")
+        return super().column_level(column)
+
     def not_applicable(self, item) -> set[str]:
         # A private person has no organisation name.
         return {"company_name"} if item.customer_type is CustomerType.INDIVIDUAL else set()
@@ -1482,7 +1550,12 @@ class CustomerView(CustomerCardView):
         "registered_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
         "last_visit_at": [FilterRetention],
     }
-    formatters_columns = {"phone": formatting.phone, "phone_extra": formatting.phone, "id": card_link}
+    formatters_columns = {
+        "phone": formatting.phone,
+        "phone_extra": formatting.phone,
+        "id": card_link,
+        "purchases": formatting.money,
+    }
     choice_conditions = {"manager": partial(access.users_with, access.MANAGER)}
     open_after_add = True  # a new customer's card, where the passport and the visit are added
     base_order = ("id", "desc")
@@ -1493,7 +1566,7 @@ class CustomerView(CustomerCardView):
         CustomerTab("documents", _l("Документы"), CustomerDocumentTab),
         CustomerTab("orders", _l("Заказы"), OrderTab, inline="kartoteka/inline_order.html"),
         CustomerTab("payments", _l("Платежи"), PaymentTab),
-        CustomerTab("accounts", _l("Счета"), AccountOperationTab),
+        CustomerTab("accounts", _l("Счета"), AccountOperationTab, inline="kartoteka/inline_accounts.html"),
         CustomerTab("certificates", _l("Сертификаты и абонементы"), CertificateTab),
         CustomerTab("returns", _l("Возвраты"), ReturnTab),
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
@@ -1513,7 +1586,8 @@ class CustomerView(CustomerCardView):
     ]
 
     def list_conditions(self):
-        return [customers.search_condition(request.args.get("q", ""), lookups.readable_contacts())]
+        # the search box and «С задолженностью» (a button beside it)
+        return customers.list_conditions(request.args, lookups.readable_contacts(), access.row_scope(Order))
 
     status_active = status_action(CustomerStatus.ACTIVE, _l("Статус «Активен»"), "fa-check")
     status_verified = status_action(CustomerStatus.VERIFIED, _l("Статус «Проверен»"), "fa-check-circle")
@@ -1580,6 +1654,7 @@ MENU = (
             (BranchView, "Branches", _l("Филиалы"), "fa-building"),
             (CategoryView, "Categories", _l("Категории клиентов"), "fa-folder"),
             (CertificateKindView, "CertificateKinds", _l("Виды сертификатов и абонементов"), "fa-gift"),
+            (MoneyRulesView, "MoneyRules", _l("Правила расчётов"), "fa-percent"),
             (TagView, "Tags", _l("Теги"), "fa-tag"),
             (
                 CustomerAttributeView,

@@ -45,6 +45,7 @@ OWN_RIGHTS: dict[tuple[str, str], frozenset[str]] = {
     ("can_sell", "Certificates"): frozenset({"manager", "reception"}),  # sell a certificate or a subscription
     ("can_download", "Files"): frozenset({"manager", "reception", "doctor"}),  # never the auditor
     ("can_erase", "Customers"): frozenset({"manager"}),  # a subject's erasure, retention
+    ("can_discount", "Orders"): frozenset({"manager"}),  # a discount given by hand on the booking form
 }
 
 # the README's «actions» row: what a role may do beyond reading and writing

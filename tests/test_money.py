@@ -586,7 +586,9 @@ def test_the_front_desk_and_the_manager_scenario_through_the_screens(ctx, login_
     card = reception.get(f"/customerview/show/{customer.id}").get_data(as_text=True).replace("\xa0", " ")
     assert re.search(r'class="kpi-debt">0,00', card)
     assert re.search(r'class="kpi-deposit">3 700,00', card)
-    assert "kartoteka-pay" not in card  # nothing owed: no «Принять оплату» (a paid row showed one, to no order)
+    assert (
+        "kartoteka-pay" not in card
+    )  # nothing owed: no «Принять оплату» (a paid row showed one, to no order)
     manager = login_as("manager")
     asked = {"order": str(order.id), "amount": "800", "reason": "Сеанс сокращён"}
     assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302

@@ -521,6 +521,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             ),
             visible_actions,
             buttons,
+            [self.row_class(v) for v in values] if self.row_class is not None else None,
         )
         widgets["list"] = self.list_widget(
             headers=self.list_headers(columns),
@@ -582,6 +583,9 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 visible[key] = item
         return visible
 
+    # A row's CSS class from its values (an owing order's row is highlighted), or None.
+    row_class = None
+
     def row_links(self, buttons) -> tuple[str, list[tuple[str, str]]]:
         """The checkbox's label and each row button's <a …> up to the row's key and
         after it: the same on every page of a view, language and script root."""
@@ -608,7 +612,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 )
         return pick, links
 
-    def list_rows(self, pks, cells, actions, buttons) -> list[Markup]:
+    def list_rows(self, pks, cells, actions, buttons, classes=None) -> list[Markup]:
         """The table's rows: checkbox, show/edit/delete buttons and the cells.
 
         Built here in one pass: Jinja spent ~0.1 ms a row on the loop, the pk
@@ -624,9 +628,10 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             rendering.app_store("row_links"), key, lambda: self.row_links(buttons)
         )
         rows = []
-        for pk, cells_html in zip(pks, cells, strict=True):
+        for index, (pk, cells_html) in enumerate(zip(pks, cells, strict=True)):
             key = escape(pk)
-            parts = ["<tr>"]
+            css = classes[index] if classes else None
+            parts = [f'<tr class="{escape(css)}">' if css else "<tr>"]
             if actions:
                 parts.append(
                     f'<td><input id="{key}" class="action_check" name="rowid" value="{key}" '

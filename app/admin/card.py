@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import (
     abort,
     flash,
+    g,
     jsonify,
     redirect,
     request,
@@ -24,6 +25,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from redis.exceptions import RedisError
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
 from sqlalchemy.orm import contains_eager, joinedload
 from wtforms import SelectField, StringField
 from wtforms.validators import Optional
@@ -55,6 +57,8 @@ from ..models import (
     CustomerAttribute,
     CustomerAttributeValue,
     CustomerStatus,
+    DiscountRule,
+    MoneyRules,
     Note,
     Order,
     SubjectRequest,
@@ -285,6 +289,9 @@ class CustomerCardView(KartotekaModelView):
             active_tab=active_tab,
             show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
             order_discount=orders.discount_for(customer),
+            discount_rule=orders.discount_rule(),
+            may_discount=access.may_discount(),
+            can_transfer=sm.has_access("can_write", access.ACCOUNTS),
         )
 
     def journal_opening(self, customer_id) -> None:
@@ -356,10 +363,15 @@ class CustomerCardView(KartotekaModelView):
             query = query.add_columns(certificates.active_count(Customer.id))
         hidden = disclosure.secret_columns()  # what the tabs' texts must not show this user
         query = query.add_columns(*hidden)
+        # the administrator's discount rule, for the booking form (no statement of its own)
+        query = query.add_columns(
+            select(MoneyRules.discount_rule).order_by(MoneyRules.id).limit(1).scalar_subquery()
+        )
         rows = self.datamodel.apply_filters(query, self._base_filters).all()  # one customer, uniqued
         if not rows:
             return None, None
-        customer, *figures = rows[0]
+        customer, *figures, rule = rows[0]
+        g.kartoteka_discount_rule = rule or DiscountRule.LARGER
         disclosure.prime(customer, *figures[len(figures) - len(hidden) :])
         figures = figures[: len(figures) - len(hidden)]
         active = figures.pop() if counted else None
@@ -674,8 +686,12 @@ class CustomerCardView(KartotekaModelView):
             abort(403)
         customer = self._customer_or_404(pk)
         form = OrderInlineForm()
+        typed = bool(form.discount.raw_data and form.discount.raw_data[0].strip())
+        if typed and not access.may_discount():
+            abort(403)  # a discount by hand is a right of its own (access.DISCOUNT)
         if not form.validate():
             return self._refused(form.errors, pk, "orders")
+        discount = form.discount.data
         session = db.session
         try:
             with session.no_autoflush:
@@ -687,7 +703,7 @@ class CustomerCardView(KartotekaModelView):
                     visit_at=form.visit_at.data,
                     comment=form.comment.data,
                 )
-                orders.add_item(order, form.catalog_item.data, form.quantity.data)
+                orders.add_item(order, form.catalog_item.data, form.quantity.data, discount)
                 orders.prepare_order(session, order, is_new=True)
             session.add(order)
             session.commit()

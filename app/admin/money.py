@@ -12,10 +12,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from .. import access, models, payments
+from .. import access, formatting, models, payments
 from ..errors import ValidationFailed
 from ..extensions import db
-from ..forms import ReverseForm
+from ..forms import ReverseForm, TransferForm
+from ..models import Customer
 from .base import KartotekaModelView
 
 
@@ -105,6 +106,62 @@ class AccountScreen(KartotekaModelView):
 
     def prepare(self, item, is_new):
         payments.prepare_operation(self.datamodel.session, item, is_new, may_adjust=access.may_adjust())
+
+    @expose("/transfer/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    def transfer(self, pk):
+        """«Перевести с депозита»: from customer ``pk``'s deposit to another customer's
+        (a relative's), chosen by typing; both operations are written, linked."""
+        source = _customer_in_scope(pk)
+        form = TransferForm()
+        status = 200
+        if request.method == "POST":
+            if form.validate():
+                try:
+                    out, _into = payments.transfer_deposit(
+                        db.session, source, form.target.data, form.amount.data, form.comment.data
+                    )
+                    db.session.commit()
+                except ValidationFailed as e:
+                    db.session.rollback()
+                    source = _customer_in_scope(pk)
+                    for name, text in e.errors.items():
+                        field = form[name] if name in form else form.amount
+                        field.errors = [*field.errors, text]
+                else:
+                    flash(
+                        _(
+                            "Переведено %(amount)s на депозит клиента %(name)s.",
+                            amount=formatting.money(-out.amount),
+                            name=form.target.data.full_name,
+                        ),
+                        "success",
+                    )
+                    return redirect(url_for("CustomerView.show", pk=source.id) + "#accounts")
+            status = 422
+        return (
+            self.render_template(
+                "kartoteka/transfer.html",
+                customer=source,
+                form=form,
+                title=_("Перевод с депозита клиента %(name)s", name=source.full_name),
+            ),
+            status,
+        )
+
+
+def _customer_in_scope(pk) -> Customer:
+    """The customer ``pk`` if the user may see them (their row scope), else 404."""
+    from sqlalchemy import select
+
+    statement = select(Customer).where(Customer.id == pk)
+    condition = access.row_scope(Customer)
+    if condition is not None:
+        statement = statement.where(condition)
+    customer = db.session.scalars(statement).first()
+    if customer is None:
+        abort(404)
+    return customer
 
 
 class CertificateScreen(KartotekaModelView):

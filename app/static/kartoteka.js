@@ -117,18 +117,23 @@ $(function () {
   var form = $('.kartoteka-inline-order');
   if (!form.length) { return; }
   var prices = form.data('prices') || {};
-  var discount = parseFloat(form.data('discount')) || 0;
+  var ruled = parseFloat(form.data('discount')) || 0;
   var out = form.find('.order-figures');
+  function discountNow() {  /* a discount typed by hand («12,5») wins over the rule's */
+    var typed = String(form.find('#order-discount').val() || '').replace(/\s/g, '').replace(',', '.');
+    var value = parseFloat(typed);
+    return typed && !isNaN(value) ? value : ruled;
+  }
   var money = new Intl.NumberFormat(document.documentElement.lang || 'ru', {style: 'currency', currency: 'RUB'});
   function show() {
     var price = parseFloat(prices[form.find('#order-catalog_item').val()]);
     var quantity = parseInt(form.find('#order-quantity').val(), 10) || 0;
     if (isNaN(price) || quantity < 1) { out.text(''); return; }
     var gross = Math.round(price * quantity * 100);
-    var off = Math.round(gross * discount / 100);
+    var off = Math.round(gross * discountNow() / 100);
     out.text(' · ' + out.data('price') + ': ' + money.format(gross / 100) + ' · ' + out.data('discount-label') +
       ': ' + money.format(off / 100) + ' · ' + out.data('total') + ': ' + money.format((gross - off) / 100));
   }
-  form.on('change keyup', '#order-catalog_item, #order-quantity', show);
+  form.on('change keyup input', '#order-catalog_item, #order-quantity, #order-discount', show);
   show();
 });

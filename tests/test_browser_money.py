@@ -1,0 +1,196 @@
+"""The customer's money in the real UI (issue 18): Debian's chromium in Russian (Playwright)
+against the app served on 127.0.0.1, as tests/test_browser.py serves it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+from werkzeug.serving import make_server
+
+from app.models import Customer, Message, Order, Payment, Return
+from tests import factories
+from tests.conftest import PASSWORD
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    app.config["WTF_CSRF_ENABLED"] = True  # the browser carries real tokens
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--lang=ru"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, locale="ru-RU")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+def login(page, server, username):
+    page.context.clear_cookies()
+    page.goto(f"{server}/login/")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("input[type=submit], button[type=submit]")
+    page.wait_for_url(f"{server}/customerview/list/")
+
+
+def choose(page, field, typed, option):
+    """A select2 box: open it, type, pick the option."""
+    page.click(f"{field} + .select2 .select2-selection")
+    if typed:
+        page.fill(".select2-container--open .select2-search__field", typed)
+    page.locator(".select2-container--open .select2-results__option", has_text=option).first.click()
+
+
+def kpi(page, name) -> str:
+    return page.locator(f".kpi-{name}").inner_text().replace("\xa0", " ")
+
+
+def test_a_visit_paid_in_part_and_refunded_in_part_shows_right_on_the_card(ctx, server, page):
+    # the reference data a clinic starts with: a service and a category with its discount
+    from app.models import CustomerCategory
+
+    ctx.add(CustomerCategory(name="Постоянные", discount=Decimal("10")))
+    ctx.commit()
+    factories.catalog_item(ctx, "Массаж спины", "3000.00")
+    assert ctx.query(Customer).count() == 0 and ctx.query(Order).count() == 0
+
+    # the receptionist registers the customer and books a visit from the card
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/add")
+    page.fill("#last_name", "Смирнова")
+    page.fill("#first_name", "Ольга")
+    page.fill("#phone", "8 916 555-12-34")
+    page.select_option("#category", label="Постоянные")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    ctx.expire_all()
+    customer = ctx.query(Customer).one()
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    expect(page.locator(".order-discount")).to_have_text("Скидка клиента: 10\xa0%")
+    assert page.locator("#order-discount").count() == 0  # no discount by hand at the front desk
+    choose(page, "#order-catalog_item", "масс", "Массаж спины")
+    expect(page.locator(".kartoteka-order-preview .order-figures")).to_contain_text("Итого: 2\xa0700,00\xa0₽")
+    page.fill("#order-visit_at", "15.12.2026 10:30")
+    with page.expect_navigation():
+        page.click(".kartoteka-inline-order button[type=submit]")
+    ctx.expire_all()
+    order = ctx.query(Order).one()
+    assert (order.total, order.paid) == (Decimal("2700.00"), Decimal("0.00"))
+
+    # a partial payment typed as a Russian receptionist types it
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    with page.expect_navigation():
+        page.click("#orders .kartoteka-pay")
+    page.fill("#amount", "1 500,50")
+    page.select_option("#method", "cash")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    ctx.expire_all()
+    assert [p.amount for p in ctx.query(Payment)] == [Decimal("1500.50")]
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    assert (kpi(page, "paid"), kpi(page, "debt")) == ("1 500,50 ₽", "1 199,50 ₽")
+    owing = page.locator("#orders tr.kartoteka-owes")
+    expect(owing).to_have_count(1)
+    expect(owing).to_contain_text("Массаж спины")
+    expect(owing).to_contain_text("15.12.2026 10:30")
+
+    # the manager refunds part of it through a return: requested, approved, money returned
+    login(page, server, "manager")
+    page.goto(f"{server}/returnview/add?_flt_0_customer={customer.id}")
+    choose(page, "#order", None, f"Заказ №{order.id}")
+    page.fill("#amount", "500")
+    page.fill("#reason", "Сеанс сокращён")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    ctx.expire_all()
+    ret = ctx.query(Return).one()
+    for status in ("Одобрен", "Деньги возвращены"):
+        page.goto(f"{server}/returnview/edit/{ret.id}")
+        page.select_option("#status", label=status)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+    ctx.expire_all()
+    order = ctx.get(Order, order.id)
+    assert (order.paid, order.debt, order.payment_status.value) == (
+        Decimal("1000.50"),
+        Decimal("1699.50"),
+        "partial",
+    )
+
+    # the card follows: paid and debt, the payments tab, the customer's messages
+    page.goto(f"{server}/customerview/show/{customer.id}")
+    assert (kpi(page, "total"), kpi(page, "paid"), kpi(page, "debt")) == (
+        "2 700,00 ₽",
+        "1 000,50 ₽",
+        "1 699,50 ₽",
+    )
+    expect(page.locator(".kartoteka-kpi .kpi-has-debt")).to_have_count(1)
+    page.click("a[href='#payments']")
+    payments_tab = page.locator("#payments").inner_text().replace("\xa0", " ")
+    assert "Возврат денег" in payments_tab and "-500,00 ₽" in payments_tab and "1 500,50 ₽" in payments_tab
+    page.click("a[href='#orders']")
+    row = page.locator("#orders tr.kartoteka-owes")
+    expect(row).to_contain_text("1\xa0000,50\xa0₽")
+    expect(row).to_contain_text("1\xa0699,50\xa0₽")
+    page.click("a[href='#messages']")
+    shown = page.locator("#messages").inner_text()
+    assert f"Ольга, заказ №{order.id} оформлен" in shown
+    assert f"Ольга, возврат по заказу №{order.id}: Деньги возвращены." in shown
+    assert "Одобрен" not in shown  # a step between request and outcome is the staff's own
+    ctx.expire_all()
+    texts = sorted(m.body for m in ctx.query(Message).filter(Message.customer_id == customer.id))
+    assert any("оформлен" in t for t in texts) and any("Деньги возвращены" in t for t in texts)
+    assert not any(re.search(r"Одобрен\b", t) for t in texts)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "card-money-after-refund.png"), full_page=True)
+
+
+def test_a_discount_typed_by_the_manager_shows_in_the_preview_and_is_booked(ctx, server, page):
+    factories.catalog_item(ctx, "Массаж спины", "2000.00")
+    customer = factories.customer(ctx, discount=Decimal("5"))
+    login(page, server, "manager")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    expect(page.locator(".order-discount-rule")).to_contain_text("Большая из двух")
+    choose(page, "#order-catalog_item", "масс", "Массаж спины")
+    figures = page.locator(".kartoteka-order-preview .order-figures")
+    expect(figures).to_contain_text("Итого: 1\xa0900,00\xa0₽")  # the customer's 5 %
+    page.fill("#order-discount", "12,5")
+    expect(figures).to_contain_text("Итого: 1\xa0750,00\xa0₽")
+    with page.expect_navigation():
+        page.click(".kartoteka-inline-order button[type=submit]")
+    ctx.expire_all()
+    assert ctx.query(Order).one().total == Decimal("1750.00")
+    expect(page.locator("#orders tr").filter(has_text="Массаж спины")).to_contain_text("12,5\xa0%")
