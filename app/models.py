@@ -731,8 +731,12 @@ class ChangeLog(Model):
     at = Column(DateTime, default=utcnow, nullable=False, index=True)
     user_id = Column(Integer, ForeignKey("ab_user.id"), nullable=True)
     user = relationship("User", foreign_keys=[user_id])
-    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=True, index=True)
-    customer = relationship(Customer)
+    # no foreign key: the history outlives its customer (a deletion is a row of it too);
+    # the id of a deleted customer is kept so that the list still says whose it was
+    customer_id = Column(Integer, nullable=True, index=True)
+    customer = relationship(
+        Customer, primaryjoin="foreign(ChangeLog.customer_id) == Customer.id", viewonly=True
+    )
     entity = Column(String(40), nullable=False)  # model class name
     entity_id = Column(Integer)
     action = Column(String(10), nullable=False)  # create / update / delete

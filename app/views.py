@@ -53,7 +53,7 @@ from .admin.fields import (
     LocalDecimalField,
 )
 from .admin.files import FileViewBase, download_link, export_link
-from .admin.history import HistoryView
+from .admin.history import FilterAfterLastDeletion, HistoryView
 from .admin.links import card_link
 from .admin.money import AccountScreen, PaymentScreen, pay_link
 from .admin.queue import NotificationQueueView
@@ -285,6 +285,7 @@ class OrderPaymentTab(PaymentView):
 
 
 ACCOUNT_LABELS = {
+    "closed_at": _l("Сгорание учтено"),
     "account": _l("Счёт"),
     "kind": _l("Операция"),
     "amount": _l("Сумма"),
@@ -710,6 +711,7 @@ class ChangeLogView(HistoryView):
 
 class ChangeLogTab(ChangeLogView):
     list_columns = ["at", "user", "entity", "entity_id", "action", "field", "old_value", "new_value"]
+    base_filters = [["id", FilterAfterLastDeletion, None]]
 
 
 class FilterJournalCustomer(ConditionFilter):
@@ -899,11 +901,14 @@ class CustomerFileView(FileViewBase):
     datamodel = Interface(CustomerFile, eager=[joinedload(CustomerFile.customer)])
     base_permissions = ["can_read", "can_write", "can_delete", "can_download"]
     list_title = show_title = _l("Файлы")
+    record_label = _l("Файл")
     label_columns = {
         "name": _l("Имя файла"),
         "kind": _l("Формат"),
         "size": _l("Размер, байт"),
         "id": _l("Скачать"),
+        "content_type": _l("Тип содержимого"),
+        "sha256": _l("Контрольная сумма SHA-256"),
     }
     list_columns = ["customer", "name", "kind", "size", "created_by", "created_on", "id"]
     show_columns = ["customer", "name", "kind", "size", "created_by", "created_on"]
