@@ -1166,3 +1166,21 @@ class SubjectRequest(Model):
     def download(self):
         """The export's number while its ZIP is there to download (the list's link)."""
         return self.id if self.stored_name else None
+
+
+class RetentionReview(Model):
+    """The daily retention job's notice to the managers (app/subjects.py
+    review_retention): how many customers are past the retention period and wait for a
+    manager to confirm their erasure, and how many are past it but kept because their
+    medical records must be kept longer. A row when the numbers change; nothing is
+    erased without a manager."""
+
+    __tablename__ = "retention_review"
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, default=utcnow, nullable=False, index=True)
+    cutoff = Column(DateTime, nullable=False)
+    due = Column(Integer, nullable=False)
+    kept_medical = Column(Integer, nullable=False, default=0)
+
+    def __str__(self):
+        return f"{self.at:%d.%m.%Y}: {self.due}"

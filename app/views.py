@@ -52,7 +52,7 @@ from .admin.fields import (
     LocalDateTimeField,
     LocalDecimalField,
 )
-from .admin.files import FileViewBase, download_link, export_link
+from .admin.files import FileViewBase, download_link, export_link, retention_list_link
 from .admin.history import FilterAfterLastDeletion, HistoryView
 from .admin.links import card_link
 from .admin.money import AccountScreen, PaymentScreen, pay_link
@@ -83,6 +83,7 @@ from .models import (
     OrderItem,
     Payment,
     ProcessingConsent,
+    RetentionReview,
     Return,
     Review,
     SubjectRequest,
@@ -1025,6 +1026,29 @@ class SubjectRequestView(KartotekaModelView):
     base_order = ("id", "desc")
 
 
+class RetentionReviewView(KartotekaModelView):
+    """«Сроки хранения»: the daily retention job's notices; a manager opens the list of
+    customers past the period and confirms their erasure there."""
+
+    class_permission_name = access.SUBJECTS
+    datamodel = Interface(RetentionReview)
+    base_permissions = ["can_read"]
+    list_title = show_title = _l("Сроки хранения")
+    label_columns = {
+        "at": _l("Проверено"),
+        "cutoff": _l("Последний визит раньше"),
+        "due": _l("Ждут решения об уничтожении"),
+        "kept_medical": _l("Хранятся из-за медицинских записей"),
+        "id": _l("Клиенты"),
+    }
+    list_columns = ["at", "cutoff", "due", "kept_medical", "id"]
+    show_columns = ["at", "cutoff", "due", "kept_medical"]
+    search_columns = ["at"]
+    custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    formatters_columns = {"id": retention_list_link}
+    base_order = ("id", "desc")
+
+
 class SubjectRequestTab(SubjectRequestView):
     list_columns = [
         "received_at",
@@ -1401,6 +1425,7 @@ MENU = (
             (ConsentView, "Consents", _l("Согласия на уведомления"), "fa-check-square"),
             (ProcessingConsentView, "ProcessingConsents", _l("Согласия на обработку"), "fa-pencil-square"),
             (SubjectRequestView, "SubjectRequests", _l("Запросы субъектов ПД"), "fa-user-secret"),
+            (RetentionReviewView, "RetentionReviews", _l("Сроки хранения"), "fa-hourglass-end"),
         ),
     ),
     (

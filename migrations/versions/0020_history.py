@@ -1,8 +1,11 @@
-"""The change history outlives its customer
+"""The change history outlives its customer; the retention job's notices
 
-change_log.customer_id loses its foreign key (it cascaded: on PostgreSQL, and on
-SQLite with foreign keys on, deleting a customer deleted their history, the row of
-the deletion included). The column keeps the deleted customer's id.
+- change_log.customer_id loses its foreign key (it cascaded: on PostgreSQL, and on
+  SQLite with foreign keys on, deleting a customer deleted their history, the row of
+  the deletion included). The column keeps the deleted customer's id.
+- retention_review: the daily job's notice to the managers: how many customers are
+  past the retention period (waiting for a manager's erasure) and how many are kept
+  for their medical records.
 
 Revision ID: 0020
 Revises: 0019
@@ -27,6 +30,17 @@ def _customer_fk_name(bind) -> str | None:
 
 
 def upgrade():
+    op.create_table(
+        "retention_review",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("cutoff", sa.DateTime(), nullable=False),
+        sa.Column("due", sa.Integer(), nullable=False),
+        sa.Column("kept_medical", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("retention_review") as batch:
+        batch.create_index("ix_retention_review_at", ["at"])
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         # the constraint has no name on SQLite: the batch names it by convention to drop it
@@ -39,6 +53,7 @@ def upgrade():
 
 
 def downgrade():
+    op.drop_table("retention_review")
     # rows of customers deleted since then have nobody to point at
     op.execute("UPDATE change_log SET customer_id = NULL WHERE customer_id NOT IN (SELECT id FROM customer)")
     with op.batch_alter_table("change_log") as batch:
