@@ -24,6 +24,7 @@ from .admin.api import PolicyApi, related_label  # noqa: F401
 from .admin.datamodel import Interface
 from .models import (
     AccountOperation,
+    ConsentMethod,
     ConsentPurpose,
     Customer,
     CustomerDocument,
@@ -67,6 +68,18 @@ class CustomerApi(PolicyApi):
     # a new customer comes with the consent to processing for treatment, as on the
     # registration form: how it was signed, «paper» (scan it into the files) or «screen»
     extra_fields = (consents.API_FIELD,)
+
+    def extra_field_schemas(self):
+        return {
+            consents.API_FIELD: {
+                "type": "string",
+                "enum": [m.value for m in ConsentMethod],
+                "description": _(
+                    "Согласие на обработку персональных данных для лечения: как подписано "
+                    "(paper — на бумаге, скан загрузите в файлы клиента; screen — на экране)."
+                ),
+            }
+        }
 
     def check_extra(self, extra):
         if not self.appbuilder.sm.has_access("can_write", access.PROCESSING):

@@ -183,6 +183,14 @@ def test_the_openapi_document_describes_what_the_api_answers(client, login_as):
         and "format" not in customer["properties"]["birth_date"]
     )
     assert schemas["OrderApi.post"]["properties"]["customer"]["type"] == "integer"
+    # a new customer's body carries the treatment consent; the answer does not
+    consent = schemas["CustomerApi.post"]["properties"]["consent_treatment"]
+    assert (
+        consent["enum"] == ["paper", "screen"]
+        and "consent_treatment" in schemas["CustomerApi.post"]["required"]
+    )
+    assert "consent_treatment" not in schemas["CustomerApi.post.result"]["properties"]
+    assert "consent_treatment" not in schemas["CustomerApi.put"]["properties"]
     listed = spec["paths"]["/api/v1/orders/"]["get"]["responses"]
     assert {"200", "400", "401", "403"} <= listed.keys()
     assert listed["200"]["content"]["application/json"]["schema"]["properties"]["ids"]["items"] == {

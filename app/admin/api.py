@@ -365,6 +365,10 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
     # taken out before the schema reads the body, checked by ``check_extra``
     extra_fields: tuple[str, ...] = ()
 
+    def extra_field_schemas(self) -> dict:
+        """The OpenAPI schemas of the extra fields (each one required)."""
+        return {}
+
     def check_extra(self, extra: dict) -> tuple[dict, object]:
         """(errors by field, a refusal response or None) of the extra fields."""
         return {}, None
