@@ -11,7 +11,7 @@ import enum
 from decimal import Decimal
 
 from flask import g, has_request_context
-from sqlalchemy import event, inspect
+from sqlalchemy import event, insert, inspect
 from sqlalchemy.orm import Session
 
 from .models import (
@@ -30,6 +30,7 @@ from .models import (
     ProcessingConsent,
     Return,
     Review,
+    utcnow,
 )
 
 # a payment and an account's operation are only ever created: their history is who wrote them and when
@@ -168,7 +169,7 @@ class _Rows:
         self.user_id = _user_id()
         # an erasure (app/subjects.py) records which fields it destroyed, not their values
         self.erasure = session.info.get("kartoteka_erasure", False)
-        self.rows: list[ChangeLog] = []
+        self.rows: list[dict] = []
 
     def add(
         self, obj, action, field=None, old=None, new=None, *, customer_id=None, entity=None, entity_id=None
@@ -179,17 +180,24 @@ class _Rows:
             field, target = reference
             old, new = (self._named(target, v) for v in (old, new))
         self.rows.append(
-            ChangeLog(
-                user_id=self.user_id,
-                customer_id=customer_id if customer_id is not None else _customer_id(obj),
-                entity=entity or type(obj).__name__,
-                entity_id=entity_id if entity_id is not None else obj.id,
-                action=action,
-                field=field,
-                old_value=None if hide else _text(old),
-                new_value=None if hide else _text(new),
-            )
+            {
+                "at": utcnow(),
+                "user_id": self.user_id,
+                "customer_id": customer_id if customer_id is not None else _customer_id(obj),
+                "entity": entity or type(obj).__name__,
+                "entity_id": entity_id if entity_id is not None else obj.id,
+                "action": action,
+                "field": field,
+                "old_value": None if hide else _text(old),
+                "new_value": None if hide else _text(new),
+            }
         )
+
+    def write(self) -> None:
+        """The flush's rows as one statement on its connection, in its transaction (as ORM
+        objects they were a second flush, and an INSERT each on SQLite)."""
+        if self.rows:
+            self.session.connection().execute(insert(ChangeLog.__table__), self.rows)
 
     def _named(self, model, pk):
         """What a reference points at, by its name (its number when it is gone)."""
@@ -243,10 +251,11 @@ def record_changes(session: Session, flush_context, instances) -> None:
             if change is not None:
                 rows.add(obj, "update", TAGS, *change)
             removed = inspect(obj).attrs.attribute_values.history.deleted
-            kept = {v.attribute_id for v in obj.attribute_values}
-            for value in removed:
-                if value.attribute_id not in kept:
-                    rows.attribute(value, "update", value.value, None)
+            if removed:  # (the collection is loaded when it changed)
+                kept = {v.attribute_id for v in obj.attribute_values}
+                for value in removed:
+                    if value.attribute_id not in kept:
+                        rows.attribute(value, "update", value.value, None)
         elif isinstance(obj, CustomerAttributeValue) and session.is_modified(obj):
             for field, old, new in _changes(obj):
                 if field == "value":
@@ -254,7 +263,7 @@ def record_changes(session: Session, flush_context, instances) -> None:
     for obj in list(session.deleted):
         if isinstance(obj, TRACKED):
             rows.whole(obj, "delete")
-    session.add_all(rows.rows)
+    rows.write()
 
 
 def record_creations(session: Session, flush_context) -> None:
@@ -269,8 +278,7 @@ def record_creations(session: Session, flush_context) -> None:
         elif isinstance(obj, CustomerAttributeValue):
             action = "create" if obj.customer_id in new_customers else "update"
             rows.attribute(obj, action, None, obj.value)
-    if rows.rows:
-        session.add_all(rows.rows)
+    rows.write()
 
 
 def _journal_refusal():
