@@ -744,6 +744,8 @@ class ChangeLog(Model):
     # copies of the changed field's values: shown as that field is (app/disclosure.py)
     old_value = Column(Text, info={"copy_of": ("entity", "field")})
     new_value = Column(Text, info={"copy_of": ("entity", "field")})
+    # a record's own history, and a card's rows since its customer's last deletion
+    __table_args__ = (Index("ix_change_log_entity", "entity", "entity_id"),)
 
 
 # --------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 - change_log.customer_id loses its foreign key (it cascaded: on PostgreSQL, and on
   SQLite with foreign keys on, deleting a customer deleted their history, the row of
-  the deletion included). The column keeps the deleted customer's id.
+  the deletion included). The column keeps the deleted customer's id. An index on
+  (entity, entity_id): a record's own history, and the card's tab, which shows the
+  rows since its customer's id was last deleted (SQLite gives the id out again).
 - retention_review: the daily job's notice to the managers: how many customers are
   past the retention period (waiting for a manager's erasure) and how many are kept
   for their medical records.
@@ -41,6 +43,8 @@ def upgrade():
     )
     with op.batch_alter_table("retention_review") as batch:
         batch.create_index("ix_retention_review_at", ["at"])
+    with op.batch_alter_table("change_log") as batch:
+        batch.create_index("ix_change_log_entity", ["entity", "entity_id"])
     bind = op.get_bind()
     if bind.dialect.name == "sqlite":
         # the constraint has no name on SQLite: the batch names it by convention to drop it
@@ -54,6 +58,8 @@ def upgrade():
 
 def downgrade():
     op.drop_table("retention_review")
+    with op.batch_alter_table("change_log") as batch:
+        batch.drop_index("ix_change_log_entity")
     # rows of customers deleted since then have nobody to point at
     op.execute("UPDATE change_log SET customer_id = NULL WHERE customer_id NOT IN (SELECT id FROM customer)")
     with op.batch_alter_table("change_log") as batch:
