@@ -135,12 +135,13 @@ def _tag_names(tags) -> str | None:
 
 
 def _tag_change(customer):
-    """The customer's tags before and after, when the set changed (a tag added or removed)."""
+    """The customer's tags before and after, when the set changed (a tag added or
+    removed; a list set whole loads the one it replaces, so its history is exact)."""
     history = inspect(customer).attrs[TAGS].history
     if not (history.added or history.deleted):
         return None
-    before = {*history.unchanged, *history.deleted}
-    after = {*history.unchanged, *history.added}
+    before = [*history.unchanged, *history.deleted]
+    after = [*history.unchanged, *history.added]
     if {t.id for t in before} == {t.id for t in after}:
         return None
     return _tag_names(before), _tag_names(after)
