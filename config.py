@@ -62,6 +62,10 @@ class Config:
     # Customers whose last visit (or registration) is older than this are listed for
     # erasure («Срок хранения истёк» on the customers list; a manager confirms).
     RETENTION_YEARS = float(os.environ.get("RETENTION_YEARS", "5"))
+    # …but a customer with medical records (the anamnesis) only after this many years:
+    # an outpatient's medical documentation is kept 25 years. A daily job counts both
+    # and tells the managers («Сроки хранения»); it erases nobody by itself.
+    MEDICAL_RETENTION_YEARS = float(os.environ.get("MEDICAL_RETENTION_YEARS", "25"))
 
     # Redis: unset means the embedded in-process store and worker thread.
     REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -17,12 +17,16 @@ What it sends and accepts:
 
 from __future__ import annotations
 
-from . import access, views
+from flask_babel import gettext as _
+
+from . import access, consents, views
 from .admin.api import PolicyApi, related_label  # noqa: F401
 from .admin.datamodel import Interface
 from .models import (
     AccountOperation,
     Certificate,
+    ConsentMethod,
+    ConsentPurpose,
     Customer,
     CustomerDocument,
     MedicalRecord,
@@ -62,6 +66,38 @@ class CustomerApi(PolicyApi):
     ]
     search_columns = ["last_name", "status", "registered_at"]
     order_columns = ["id", "last_name", "registered_at"]
+    # a new customer comes with the consent to processing for treatment, as on the
+    # registration form: how it was signed, «paper» (scan it into the files) or «screen»
+    extra_fields = (consents.API_FIELD,)
+
+    def extra_field_schemas(self):
+        return {
+            consents.API_FIELD: {
+                "type": "string",
+                "enum": [m.value for m in ConsentMethod],
+                "description": _(
+                    "Согласие на обработку персональных данных для лечения: как подписано "
+                    "(paper — на бумаге, скан загрузите в файлы клиента; screen — на экране)."
+                ),
+            }
+        }
+
+    def check_extra(self, extra):
+        if not self.appbuilder.sm.has_access("can_write", access.PROCESSING):
+            return {}, self.response(
+                403, message=_("Клиента регистрирует сотрудник, который может принять согласие на обработку.")
+            )
+        problem = consents.api_treatment_problem(extra.get(consents.API_FIELD))
+        return ({consents.API_FIELD: [problem]} if problem else {}), None
+
+    def save_extra(self, item, extra):
+        consents.record(
+            self.datamodel.session,
+            item,
+            ConsentPurpose.TREATMENT,
+            given=True,
+            method=extra[consents.API_FIELD],
+        )
 
 
 class OrderApi(PolicyApi):

@@ -105,6 +105,23 @@ def record(
     return row
 
 
+API_FIELD = "consent_treatment"
+
+
+def api_treatment_problem(value) -> str | None:
+    """Why the REST API's new customer cannot be registered with this treatment
+    consent (the registration form asks for it; the API requires it), or None."""
+    methods = [m.value for m in ConsentMethod]
+    if value in methods:
+        return None
+    return _(
+        "Укажите согласие на обработку персональных данных для лечения: "
+        "«%(paper)s» (подписано на бумаге) или «%(screen)s» (подписано на экране).",
+        paper=ConsentMethod.PAPER.value,
+        screen=ConsentMethod.SCREEN.value,
+    )
+
+
 def state(session: Session, customer_id: int, purpose: ConsentPurpose) -> bool | None:
     """True (given), False (withdrawn) or None (never asked): the latest row decides."""
     return session.scalar(

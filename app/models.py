@@ -775,8 +775,12 @@ class ChangeLog(Model):
     at = Column(DateTime, default=utcnow, nullable=False, index=True)
     user_id = Column(Integer, ForeignKey("ab_user.id"), nullable=True)
     user = relationship("User", foreign_keys=[user_id])
-    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=True, index=True)
-    customer = relationship(Customer)
+    # no foreign key: the history outlives its customer (a deletion is a row of it too);
+    # the id of a deleted customer is kept so that the list still says whose it was
+    customer_id = Column(Integer, nullable=True, index=True)
+    customer = relationship(
+        Customer, primaryjoin="foreign(ChangeLog.customer_id) == Customer.id", viewonly=True
+    )
     entity = Column(String(40), nullable=False)  # model class name
     entity_id = Column(Integer)
     action = Column(String(10), nullable=False)  # create / update / delete
@@ -784,6 +788,8 @@ class ChangeLog(Model):
     # copies of the changed field's values: shown as that field is (app/disclosure.py)
     old_value = Column(Text, info={"copy_of": ("entity", "field")})
     new_value = Column(Text, info={"copy_of": ("entity", "field")})
+    # a record's own history, and a card's rows since its customer's last deletion
+    __table_args__ = (Index("ix_change_log_entity", "entity", "entity_id"),)
 
 
 # --------------------------------------------------------------------------
@@ -1364,3 +1370,21 @@ class CertificateOperation(Audited, Model):
 
     def __str__(self):
         return str(_l("Операция №%(id)s", id=self.id))
+
+
+class RetentionReview(Model):
+    """The daily retention job's notice to the managers (app/subjects.py
+    review_retention): how many customers are past the retention period and wait for a
+    manager to confirm their erasure, and how many are past it but kept because their
+    medical records must be kept longer. A row when the numbers change; nothing is
+    erased without a manager."""
+
+    __tablename__ = "retention_review"
+    id = Column(Integer, primary_key=True)
+    at = Column(DateTime, default=utcnow, nullable=False, index=True)
+    cutoff = Column(DateTime, nullable=False)
+    due = Column(Integer, nullable=False)
+    kept_medical = Column(Integer, nullable=False, default=0)
+
+    def __str__(self):
+        return f"{self.at:%d.%m.%Y}: {self.due}"

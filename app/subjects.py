@@ -406,21 +406,64 @@ def install() -> None:
 # ---------------------------------------------------------------------------
 
 
-def retention_cutoff() -> dt.datetime:
-    years = float(current_app.config.get("RETENTION_YEARS") or 5)
+def retention_cutoff(setting: str = "RETENTION_YEARS", default: float = 5) -> dt.datetime:
+    years = float(current_app.config.get(setting) or default)
     return utcnow() - dt.timedelta(days=round(365.25 * years))
 
 
-def past_retention():
-    """The SQL condition of customers past the retention period and not yet erased."""
-    from sqlalchemy import func
+def medical_cutoff() -> dt.datetime:
+    """A customer with medical records is kept longer: the medical documentation of
+    an outpatient is kept 25 years (MEDICAL_RETENTION_YEARS)."""
+    return min(retention_cutoff("MEDICAL_RETENTION_YEARS", 25), retention_cutoff())
+
+
+def _retention_parts():
+    """(last contact, has medical records, not yet erased) as SQL expressions."""
+    from sqlalchemy import exists, func
 
     erased = select(SubjectRequest.customer_id).where(
         SubjectRequest.kind == SubjectRequestKind.ERASURE, SubjectRequest.customer_id.isnot(None)
     )
-    return (
-        func.coalesce(Customer.last_visit_at, Customer.registered_at) < retention_cutoff()
-    ) & Customer.id.not_in(erased)
+    last = func.coalesce(Customer.last_visit_at, Customer.registered_at)
+    medical = exists().where(MedicalRecord.customer_id == Customer.id)
+    return last, medical, Customer.id.not_in(erased)
+
+
+def past_retention():
+    """The SQL condition of customers past the retention period and not yet erased:
+    the general period after the last visit (or the registration), or, for a customer
+    with medical records, the medical one."""
+    last, medical, not_erased = _retention_parts()
+    return (last < retention_cutoff()) & (~medical | (last < medical_cutoff())) & not_erased
+
+
+def kept_for_medical_records():
+    """Customers past the general period whom their medical records keep."""
+    last, medical, not_erased = _retention_parts()
+    return (last < retention_cutoff()) & medical & (last >= medical_cutoff()) & not_erased
+
+
+def review_retention(session: Session):
+    """The daily retention job: count the customers past the retention period and
+    tell the managers (a «Сроки хранения» row) when the count changed. It erases
+    nobody: a manager confirms each erasure from the filtered list (the act names who
+    decided), because a clinic must not lose what it is obliged to keep: medical
+    records 25 years, a contract's and payments' documents for the tax years, data
+    under a pending request or dispute, which no rule here can know of."""
+    from sqlalchemy import func
+
+    from .models import RetentionReview
+
+    due = session.scalar(select(func.count(Customer.id)).where(past_retention()))
+    kept = session.scalar(select(func.count(Customer.id)).where(kept_for_medical_records()))
+    latest = session.scalars(select(RetentionReview).order_by(RetentionReview.id.desc()).limit(1)).first()
+    if latest is None and not due and not kept:
+        return None
+    if latest is not None and (latest.due, latest.kept_medical) == (due, kept):
+        return None
+    review = RetentionReview(at=utcnow(), cutoff=retention_cutoff(), due=due, kept_medical=kept)
+    session.add(review)
+    return review
 
 
 def erase_expired(session: Session, customer: Customer) -> SubjectRequest:

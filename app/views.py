@@ -55,8 +55,8 @@ from .admin.fields import (
     LocalDateTimeField,
     LocalDecimalField,
 )
-from .admin.files import FileViewBase, download_link, export_link
-from .admin.history import HistoryView
+from .admin.files import FileViewBase, download_link, export_link, retention_list_link
+from .admin.history import FilterAfterLastDeletion, HistoryView
 from .admin.links import card_link
 from .admin.money import AccountScreen, CertificateScreen, PaymentScreen, owing, pay_link
 from .admin.queue import NotificationQueueView
@@ -91,6 +91,7 @@ from .models import (
     Payment,
     PaymentMethod,
     ProcessingConsent,
+    RetentionReview,
     Return,
     Review,
     SubjectRequest,
@@ -334,6 +335,7 @@ class OrderPaymentTab(PaymentView):
 
 
 ACCOUNT_LABELS = {
+    "closed_at": _l("Сгорание учтено"),
     "account": _l("Счёт"),
     "kind": _l("Операция"),
     "amount": _l("Сумма"),
@@ -940,6 +942,7 @@ class ChangeLogView(HistoryView):
 
 class ChangeLogTab(ChangeLogView):
     list_columns = ["at", "user", "entity", "entity_id", "action", "field", "old_value", "new_value"]
+    base_filters = [["id", FilterAfterLastDeletion, None]]
 
 
 class FilterJournalCustomer(ConditionFilter):
@@ -1129,11 +1132,14 @@ class CustomerFileView(FileViewBase):
     datamodel = Interface(CustomerFile, eager=[joinedload(CustomerFile.customer)])
     base_permissions = ["can_read", "can_write", "can_delete", "can_download"]
     list_title = show_title = _l("Файлы")
+    record_label = _l("Файл")
     label_columns = {
         "name": _l("Имя файла"),
         "kind": _l("Формат"),
         "size": _l("Размер, байт"),
         "id": _l("Скачать"),
+        "content_type": _l("Тип содержимого"),
+        "sha256": _l("Контрольная сумма SHA-256"),
     }
     list_columns = ["customer", "name", "kind", "size", "created_by", "created_on", "id"]
     show_columns = ["customer", "name", "kind", "size", "created_by", "created_on"]
@@ -1247,6 +1253,29 @@ class SubjectRequestView(KartotekaModelView):
     ]
     search_columns = ["kind", "status", "received_at"]
     formatters_columns = {"download": export_link}
+    base_order = ("id", "desc")
+
+
+class RetentionReviewView(KartotekaModelView):
+    """«Сроки хранения»: the daily retention job's notices; a manager opens the list of
+    customers past the period and confirms their erasure there."""
+
+    class_permission_name = access.SUBJECTS
+    datamodel = Interface(RetentionReview)
+    base_permissions = ["can_read"]
+    list_title = show_title = _l("Сроки хранения")
+    label_columns = {
+        "at": _l("Проверено"),
+        "cutoff": _l("Последний визит раньше"),
+        "due": _l("Ждут решения об уничтожении"),
+        "kept_medical": _l("Хранятся из-за медицинских записей"),
+        "id": _l("Клиенты"),
+    }
+    list_columns = ["at", "cutoff", "due", "kept_medical", "id"]
+    show_columns = ["at", "cutoff", "due", "kept_medical"]
+    search_columns = ["at"]
+    custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
+    formatters_columns = {"id": retention_list_link}
     base_order = ("id", "desc")
 
 
@@ -1643,6 +1672,7 @@ MENU = (
             (ConsentView, "Consents", _l("Согласия на уведомления"), "fa-check-square"),
             (ProcessingConsentView, "ProcessingConsents", _l("Согласия на обработку"), "fa-pencil-square"),
             (SubjectRequestView, "SubjectRequests", _l("Запросы субъектов ПД"), "fa-user-secret"),
+            (RetentionReviewView, "RetentionReviews", _l("Сроки хранения"), "fa-hourglass-end"),
         ),
     ),
     (

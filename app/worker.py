@@ -123,6 +123,45 @@ def queue_bonus_expiry(now=None) -> bool:
     return True
 
 
+def review_retention_job() -> int | None:
+    """The RQ job that counts the customers past the retention period and leaves the
+    managers a notice when the count changed (app/subjects.py review_retention); it
+    erases nobody. Returns the count of those waiting for a manager's decision."""
+    from . import subjects
+    from .extensions import db
+
+    with job_app().app_context():
+        try:
+            review = subjects.review_retention(db.session)
+            db.session.commit()
+            return None if review is None else review.due
+        finally:
+            db.session.remove()
+
+
+def queue_retention_review(now=None) -> bool:
+    """Enqueue the day's retention review once (a unique job id per day); False when it
+    is already queued or Redis is away (the next round tries again)."""
+    from redis.exceptions import RedisError
+    from rq.exceptions import DuplicateJobError
+
+    from .models import utcnow
+
+    day = (now or utcnow()).strftime("%Y%m%d")
+    try:
+        queue().enqueue(
+            "app.worker.review_retention_job",
+            job_id=f"retention-review-{day}",
+            unique=True,
+            result_ttl=86400,
+            failure_ttl=86400,
+            description="retention review",
+        )
+    except (DuplicateJobError, RedisError):
+        return False
+    return True
+
+
 # ---------------------------------------------------------------------------
 # Fork safety
 # ---------------------------------------------------------------------------
@@ -300,6 +339,7 @@ def sweep_once() -> list[int]:
     finally:
         db.session.remove()
     queue_bonus_expiry()  # once an hour: the job burns bonuses past their expiry
+    queue_retention_review()  # once a day: the managers hear of customers past retention
     return ids
 
 

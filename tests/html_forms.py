@@ -15,6 +15,7 @@ class _FormParser(HTMLParser):
         self._select = self._textarea = None
         self._text: list[str] = []
         self._first_option = None
+        self._multiple = False
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -47,6 +48,10 @@ class _FormParser(HTMLParser):
                 self.data.append((name, a.get("value") or ""))
         elif tag == "select" and name:
             self._select, self._first_option, self._selected = name, None, False
+            # a browser sends nothing for a multiple select with nothing selected (a single
+            # one sends its first option): re-saving a customer's form «untouched» gave
+            # them the first tag, which the change history (now recording tags) showed
+            self._multiple = "multiple" in a
         elif tag == "option" and self._select:
             value = a.get("value", "")
             self.options.setdefault(self._select, []).append(value)
@@ -62,7 +67,7 @@ class _FormParser(HTMLParser):
         if tag == "form":
             self.inside = False
         elif tag == "select" and self._select:
-            if not self._selected and self._first_option is not None:
+            if not self._selected and self._first_option is not None and not self._multiple:
                 self.data.append((self._select, self._first_option))
             self._select = None
         elif tag == "textarea" and self._textarea:

@@ -494,7 +494,12 @@ API = [
         "Customers",
         Customer,
         "city",
-        lambda c: {"last_name": "А", "first_name": "Б", "phone": "+79035550008"},
+        lambda c: {
+            "last_name": "А",
+            "first_name": "Б",
+            "phone": "+79035550008",
+            "consent_treatment": "screen",
+        },
     ),
     ("orders", "Orders", Order, "comment", lambda c: {"customer": c.id, "kind": "visit"}),
     ("notes", "Notes", Note, "text", lambda c: {"customer": c.id}),

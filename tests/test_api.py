@@ -8,9 +8,21 @@ import datetime as dt
 import pytest
 
 from app import access
-from app.models import Customer, CustomerDocument, CustomerStatus, MedicalRecord, Order, OrderStatus
+from app.models import (
+    ConsentMethod,
+    ConsentPurpose,
+    Customer,
+    CustomerDocument,
+    CustomerStatus,
+    MedicalRecord,
+    Order,
+    OrderStatus,
+    ProcessingConsent,
+)
 from tests import factories
 from tests.test_scope import patients
+
+CONSENT = {"consent_treatment": "screen"}  # a new customer comes with the treatment consent
 
 PASSPORT = {
     "kind": "passport_rf",
@@ -68,16 +80,19 @@ def test_the_domain_rules_answer_422_in_the_users_language(ctx, login_as):
     assert document.get_json()["message"]["series"] == [
         "Неверная серия для документа «Паспорт РФ»: например, 4510."
     ]
-    phone = client.post("/api/v1/customers/", json={"last_name": "А", "first_name": "Б", "phone": "123"})
+    phone = client.post(
+        "/api/v1/customers/", json={"last_name": "А", "first_name": "Б", "phone": "123", **CONSENT}
+    )
     assert phone.status_code == 422 and "Неверный номер телефона" in phone.get_json()["message"]["phone"][0]
     taken = client.post(
-        "/api/v1/customers/", json={"last_name": "А", "first_name": "Б", "phone": "+79035550009"}
+        "/api/v1/customers/", json={"last_name": "А", "first_name": "Б", "phone": "+79035550009", **CONSENT}
     )
     assert taken.get_json()["message"]["phone"] == [
         "Клиент с этим телефоном уже есть: Проблемная Анна Сергеевна"
     ]
     saved = client.post(
-        "/api/v1/customers/", json={"last_name": "А", "first_name": "Б", "phone": "8 903 555-00-08"}
+        "/api/v1/customers/",
+        json={"last_name": "А", "first_name": "Б", "phone": "8 903 555-00-08", **CONSENT},
     )
     assert saved.status_code == 201
     ctx.expire_all()
@@ -168,6 +183,14 @@ def test_the_openapi_document_describes_what_the_api_answers(client, login_as):
         and "format" not in customer["properties"]["birth_date"]
     )
     assert schemas["OrderApi.post"]["properties"]["customer"]["type"] == "integer"
+    # a new customer's body carries the treatment consent; the answer does not
+    consent = schemas["CustomerApi.post"]["properties"]["consent_treatment"]
+    assert (
+        consent["enum"] == ["paper", "screen"]
+        and "consent_treatment" in schemas["CustomerApi.post"]["required"]
+    )
+    assert "consent_treatment" not in schemas["CustomerApi.post.result"]["properties"]
+    assert "consent_treatment" not in schemas["CustomerApi.put"]["properties"]
     listed = spec["paths"]["/api/v1/orders/"]["get"]["responses"]
     assert {"200", "400", "401", "403"} <= listed.keys()
     assert listed["200"]["content"]["application/json"]["schema"]["properties"]["ids"]["items"] == {
@@ -200,3 +223,45 @@ def test_existing_roles_get_the_openapi_document_on_upgrade(app):
                 assert ("can_get", "OpenApi") in granted, spec.name
         finally:
             access.sync_roles(reset=True)
+
+
+@pytest.mark.parametrize("consent", [None, "", "yes", 1, ["screen"]])
+def test_a_customer_is_not_registered_through_the_api_without_the_treatment_consent(ctx, login_as, consent):
+    """The registration form takes the consent to processing for treatment; the API
+    registered a customer without any."""
+    client = login_as("reception")
+    body = {"last_name": "Без", "first_name": "Согласия", "phone": "+79035550031"}
+    if consent is not None:
+        body["consent_treatment"] = consent
+    refused = client.post("/api/v1/customers/", json=body)
+    assert refused.status_code == 422, refused.get_data(as_text=True)
+    assert refused.get_json()["message"]["consent_treatment"] == [
+        "Укажите согласие на обработку персональных данных для лечения: "
+        "«paper» (подписано на бумаге) или «screen» (подписано на экране)."
+    ]
+    ctx.expire_all()
+    assert ctx.query(Customer).count() == 0 and ctx.query(ProcessingConsent).count() == 0
+    # with another mistake, both are named at once
+    both = client.post("/api/v1/customers/", json={**body, "birth_date": "вчера"})
+    assert set(both.get_json()["message"]) == {"consent_treatment", "birth_date"}
+
+
+@pytest.mark.parametrize("method", ["paper", "screen"])
+def test_a_customer_registered_through_the_api_has_the_consent_in_the_ledger(app, ctx, login_as, method):
+    client = login_as("reception")
+    body = {"last_name": "С", "first_name": "Согласием", "phone": "+79035550032", "consent_treatment": method}
+    created = client.post("/api/v1/customers/", json=body)
+    assert created.status_code == 201, created.get_data(as_text=True)
+    assert "consent_treatment" not in created.get_json()["result"]
+    ctx.expire_all()
+    (consent,) = ctx.query(ProcessingConsent).all()
+    assert consent.customer_id == created.get_json()["id"]
+    assert (consent.purpose, consent.given, consent.method) == (
+        ConsentPurpose.TREATMENT,
+        True,
+        ConsentMethod(method),
+    )
+    assert consent.employee.username == "reception" and consent.consent_text.version >= 1
+    # an update does not take (nor need) it
+    changed = client.put(f"/api/v1/customers/{consent.customer_id}", json={"city": "Тула"})
+    assert changed.status_code == 200

@@ -386,3 +386,85 @@ def test_the_customer_form_asks_for_the_fields_of_the_chosen_type(ctx, server, p
     assert (inn.is_visible(), snils.is_visible(), company.is_visible()) == (False, True, False)
     page.select_option("select[name=customer_type]", "legal")
     assert (inn.is_visible(), snils.is_visible(), company.is_visible()) == (True, False, True)
+
+
+def test_a_subjects_data_from_registration_to_erasure_is_found_by_the_auditor(app, ctx, redis, server, page):
+    """Issue 19: the front desk registers a customer with the treatment consent and
+    uploads a scanned passport; the manager exports the subject's data, downloads it,
+    then erases it; the auditor finds each step in the journal, the history and the
+    subject requests."""
+    from rq import SimpleWorker
+
+    from app import worker
+    from app.models import ConsentPurpose, CustomerFile, ProcessingConsent, SubjectRequest
+    from tests.test_files import jpeg
+
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/add")
+    page.fill("#last_name", "Субъектова")
+    page.fill("#first_name", "Вера")
+    page.fill("#phone", "8 903 555-71-71")
+    page.select_option("#consent_treatment", "paper")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    ctx.expire_all()
+    customer = ctx.query(Customer).filter_by(last_name="Субъектова").one()
+    customer_id = customer.id
+    (consent,) = ctx.query(ProcessingConsent).filter_by(customer_id=customer_id).all()
+    assert consent.purpose == ConsentPurpose.TREATMENT and consent.given
+    page.goto(f"{server}/customerview/show/{customer_id}")
+    page.click("a[href='#files']")
+    page.set_input_files(
+        "#file-upload", files=[{"name": "скан паспорта.jpg", "mimeType": "image/jpeg", "buffer": jpeg()}]
+    )
+    with page.expect_navigation():
+        page.click("text=Загрузить файл")
+    assert "Файл «скан паспорта.jpg» добавлен." in page.content()
+    ctx.expire_all()
+    assert ctx.query(CustomerFile).filter_by(customer_id=customer_id).count() == 1
+
+    page.goto(f"{server}/logout/")
+    login(page, server, "manager")
+    page.goto(f"{server}/customerview/show/{customer_id}")
+    page.click("a[href='#requests']")
+    page.fill("#subject-basis", "Заявление от 01.12.2026 № 7")
+    with page.expect_navigation():
+        page.click("text=Выдать данные (ZIP)")
+    assert "Выгрузка данных поставлена в очередь" in page.content()
+    with app.app_context():
+        SimpleWorker([worker.queue()], connection=worker.connection()).work(burst=True)
+    page.goto(f"{server}/customerview/show/{customer_id}")
+    page.click("a[href='#requests']")
+    with page.expect_download() as download:
+        page.click("#requests >> text=Скачать ZIP")
+    assert download.value.suggested_filename.endswith(".zip")
+    page.fill("#subject-basis", "Заявление от 01.12.2026 № 8")
+    page.check("input[name=confirm]")
+    with page.expect_navigation():
+        page.click(".kartoteka-inline-subject button.btn-danger")
+    assert "Персональные данные клиента уничтожены" in page.content()
+    ctx.expire_all()
+    assert ctx.get(Customer, customer_id).phone is None
+    assert ctx.query(CustomerFile).filter_by(customer_id=customer_id).count() == 0
+
+    page.goto(f"{server}/logout/")
+    login(page, server, "auditor")
+    page.goto(f"{server}/accesslogview/list/?_flt_0_customer_id={customer_id}&psize_AccessLogView=100")
+    journal = page.locator("table.kartoteka-list").inner_text()
+    reception_rows = [line for line in journal.splitlines() if "Reception" in line]
+    manager_rows = [line for line in journal.splitlines() if "Manager" in line]
+    assert any("Открытие карточки" in line for line in reception_rows), journal
+    assert any("Открытие карточки" in line for line in manager_rows), journal
+    assert any("Выгрузка" in line for line in manager_rows), journal
+    page.goto(f"{server}/changelogview/list/?psize_ChangeLogView=100")
+    history = page.locator("table.kartoteka-list").inner_text()
+    assert "Клиент" in history and "создание" in history and "Файл" in history and "удаление" in history
+    assert "скан паспорта.jpg" not in history and "+79035557171" not in history  # erased values
+    page.goto(f"{server}/subjectrequestview/list/")
+    requests = page.locator("table.kartoteka-list").inner_text()
+    assert "Выдача данных" in requests and "Уничтожение данных" in requests
+    act = ctx.query(SubjectRequest).filter(SubjectRequest.act.isnot(None)).one()
+    page.goto(f"{server}/subjectrequestview/show/{act.id}")
+    assert "АКТ об уничтожении персональных данных" in page.content()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "subject-act-auditor.png"), full_page=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import access, audit
-from app.models import ChangeLog, Note, Tag
+from app.models import ChangeLog, Note, NotificationConsent, Tag
 from tests import factories
 from tests.conftest import user_id
 from tests.html_forms import form_fields
@@ -35,6 +35,10 @@ def test_an_edit_that_changes_nothing_writes_no_history(app, ctx, login_as):
     every blank field (None became "")."""
     customer = seed(ctx)
     factories.order(ctx, customer, specialist_id=user_id(app, "doctor"))  # in every role's scope
+    ctx.add(
+        NotificationConsent(customer=customer, message_type="visit_reminder", channel="sms", allowed=False)
+    )
+    ctx.commit()
     checked = []
     for view in editable_tracked_views(app):
         row = ctx.query(view.datamodel.obj).order_by(view.datamodel.obj.id).first()

@@ -171,3 +171,34 @@ def test_deleting_a_customer_on_sqlite_leaves_nothing_of_theirs_behind(app, ctx)
     ctx.commit()
     for model in (Note, CustomerDocument, Message):
         assert ctx.query(model).count() == 0, model
+
+
+def test_migration_0021_keeps_the_history_of_a_deleted_customer(tmp_path):
+    """change_log.customer_id cascaded: deleting a customer deleted their history."""
+    from flask_migrate import downgrade
+    from sqlalchemy import text
+
+    with database_at(tmp_path, "0020") as upgrade:
+        db.session.execute(
+            text(
+                "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, "
+                "bonus_balance, deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+                "(1, 'Давняя', 'INDIVIDUAL', 'ACTIVE', ' давняя', 0, 0, 0, "
+                "CURRENT_TIMESTAMP, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO change_log (at, customer_id, entity, entity_id, action, field, old_value, new_value) "
+                "VALUES (CURRENT_TIMESTAMP, 1, 'Customer', 1, 'update', 'city', 'Тула', 'Орёл')"
+            )
+        )
+        db.session.commit()
+        upgrade()
+        db.session.execute(text("DELETE FROM customer WHERE id = 1"))
+        db.session.commit()
+        kept = db.session.execute(text("SELECT customer_id, old_value, new_value FROM change_log")).all()
+        assert [tuple(r) for r in kept] == [(1, "Тула", "Орёл")]
+        downgrade(revision="0020")  # the key comes back; a deleted customer's rows point at nobody
+        kept = db.session.execute(text("SELECT customer_id, new_value FROM change_log")).all()
+        assert [tuple(r) for r in kept] == [(None, "Орёл")]

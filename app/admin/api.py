@@ -360,21 +360,48 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
             )
         return None
 
-    def _payload(self, new: bool):
-        payload = request.get_json(silent=True) if request.is_json else None
+    def _payload(self, new: bool, payload=None):
+        if payload is None:
+            payload = request.get_json(silent=True) if request.is_json else None
         if not isinstance(payload, dict):
             return None, self.response_400(message=_("Нужно тело запроса: объект JSON."))
         return payload, self._refuse_unwritable(payload, new)
 
+    # fields of a new record's body that are not its columns (a customer's consent):
+    # taken out before the schema reads the body, checked by ``check_extra``
+    extra_fields: tuple[str, ...] = ()
+
+    def extra_field_schemas(self) -> dict:
+        """The OpenAPI schemas of the extra fields (each one required)."""
+        return {}
+
+    def check_extra(self, extra: dict) -> tuple[dict, object]:
+        """(errors by field, a refusal response or None) of the extra fields."""
+        return {}, None
+
+    def save_extra(self, item, extra: dict) -> None:
+        """Store what the extra fields say, in the record's transaction."""
+
     def post_headless(self):
-        payload, refused = self._payload(new=True)
+        payload = request.get_json(silent=True) if request.is_json else None
+        extra = {}
+        if isinstance(payload, dict):
+            payload = dict(payload)
+            extra = {name: payload.pop(name) for name in self.extra_fields if name in payload}
+        payload, refused = self._payload(new=True, payload=payload)
+        if refused is not None:
+            return refused
+        errors, refused = self.check_extra(extra)
         if refused is not None:
             return refused
         try:
             item = self.add_model_schema.load(payload)
         except ValidationError as err:
-            return self.response_422(message=err.messages)
-        return self._save(item, is_new=True)
+            return self.response_422(message={**err.messages, **errors})
+        if errors:
+            self.datamodel.session.rollback()
+            return self.response_422(message=errors)
+        return self._save(item, is_new=True, extra=extra)
 
     def put_headless(self, pk):
         item = self.datamodel.get(pk, self._base_filters)
@@ -392,13 +419,14 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
             return self.response_422(message=err.messages)
         return self._save(item, is_new=False)
 
-    def _save(self, item, is_new: bool):
+    def _save(self, item, is_new: bool, extra=None):
         session = self.datamodel.session
         try:
             with session.no_autoflush:
                 self.prepare(item, is_new)
             if is_new:
                 session.add(item)
+                self.save_extra(item, extra or {})
             session.commit()
         except ValidationFailed as e:
             session.rollback()

@@ -72,3 +72,13 @@ class FileViewBase(KartotekaModelView):
         if customer_id is None:
             return super().post_delete_redirect()
         return redirect(f"{url_for('CustomerView.show', pk=customer_id)}#files")
+
+
+def retention_list_link(_pk) -> Markup:
+    """A retention notice's «Открыть список» cell: the customers list filtered to those
+    past the period, where a manager confirms their erasure (or a dash for a reader)."""
+    if not access.may("can_erase", access.CUSTOMERS):
+        return Markup("—")
+    url = url_for("CustomerView.list") + "?_flt_0_last_visit_at=1"
+    label = escape(_("Открыть список"))
+    return Markup(f'<a href="{escape(url)}"><i class="fa fa-list"></i> {label}</a>')

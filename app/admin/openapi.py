@@ -145,6 +145,10 @@ def describe(document: dict, apis) -> dict:
             if kind in ("post", "put"):
                 schemas[f"{name}.{kind}.result"] = received
                 sent[f"#/components/schemas/{name}.{kind}"] = f"#/components/schemas/{name}.{kind}.result"
+            if kind == "post":  # what a new record's body carries besides its columns
+                for field, described in api.extra_field_schemas().items():
+                    schema.setdefault("properties", {})[field] = described
+                    schema.setdefault("required", []).append(field)
         for path, operations in document.get("paths", {}).items():
             if not path.startswith(api.route_base + "/"):
                 continue
