@@ -83,12 +83,8 @@ class CustomerApi(PolicyApi):
         }
 
     def check_extra(self, extra):
-        if not self.appbuilder.sm.has_access("can_write", access.PROCESSING):
-            return {}, self.response(
-                403, message=_("Клиента регистрирует сотрудник, который может принять согласие на обработку.")
-            )
-        problem = consents.api_treatment_problem(extra.get(consents.API_FIELD))
-        return ({consents.API_FIELD: [problem]} if problem else {}), None
+        may_take = access.may("can_write", access.PROCESSING)
+        return consents.api_treatment_errors(extra.get(consents.API_FIELD), may_take=may_take)
 
     def save_extra(self, item, extra):
         consents.record(

@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .errors import ValidationFailed
+from .errors import Forbidden, ValidationFailed
 from .models import (
     ConsentMethod,
     ConsentPurpose,
@@ -120,6 +120,17 @@ def api_treatment_problem(value) -> str | None:
         paper=ConsentMethod.PAPER.value,
         screen=ConsentMethod.SCREEN.value,
     )
+
+
+def api_treatment_errors(value, *, may_take: bool) -> dict:
+    """The errors by field of the REST API's treatment consent for a new customer;
+    Forbidden (403) when the user may not take consents at all."""
+    if not may_take:
+        raise Forbidden(
+            {None: _("Клиента регистрирует сотрудник, который может принять согласие на обработку.")}
+        )
+    problem = api_treatment_problem(value)
+    return {API_FIELD: [problem]} if problem else {}
 
 
 def state(session: Session, customer_id: int, purpose: ConsentPurpose) -> bool | None:

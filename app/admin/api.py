@@ -21,7 +21,7 @@ from sqlalchemy import Enum, func, select
 from sqlalchemy.exc import DataError, IntegrityError
 
 from .. import access, disclosure, formatting
-from ..errors import ValidationFailed
+from ..errors import Forbidden, ValidationFailed
 from ..labels import COMMON_LABELS
 from ..models import AccessAction, Customer, Order, column_limit, record_id
 from . import lookups
@@ -375,9 +375,10 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
         """The OpenAPI schemas of the extra fields (each one required)."""
         return {}
 
-    def check_extra(self, extra: dict) -> tuple[dict, object]:
-        """(errors by field, a refusal response or None) of the extra fields."""
-        return {}, None
+    def check_extra(self, extra: dict) -> dict:
+        """Errors by field of the extra fields; raises Forbidden (403) when the user
+        may not give them."""
+        return {}
 
     def save_extra(self, item, extra: dict) -> None:
         """Store what the extra fields say, in the record's transaction."""
@@ -391,9 +392,10 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
         payload, refused = self._payload(new=True, payload=payload)
         if refused is not None:
             return refused
-        errors, refused = self.check_extra(extra)
-        if refused is not None:
-            return refused
+        try:
+            errors = self.check_extra(extra)
+        except Forbidden as e:
+            return self.response(403, message=" ".join(str(text) for text in e.errors.values()))
         try:
             item = self.add_model_schema.load(payload)
         except ValidationError as err:
