@@ -397,6 +397,8 @@ CERTIFICATE_LABELS = {
     "sold_at": _l("Продан"),
     "valid_until": _l("Действует до"),
     "left": _l("Остаток"),
+    "balance": _l("Остаток суммы"),
+    "visits_left": _l("Осталось визитов"),
     "state": _l("Состояние"),
     "created_by": _l("Кто продал"),
     "comment": _l("Комментарий"),
