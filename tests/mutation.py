@@ -50,6 +50,7 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_records.py",
         "tests/test_week_findings.py",
         "tests/test_api.py",
+        "tests/test_order_rules.py",
         "tests/test_forms_property.py",  # the order item, return and review forms' rules
     ],
     "app/notifications.py": ["tests/test_notifications.py", "tests/test_notifications_policy.py"],

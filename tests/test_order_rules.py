@@ -47,6 +47,13 @@ CASES = [
     ("catalogitemview", {"name": "Массаж", "price": "-0,01"}, "price", "Цена не может быть отрицательной."),
     ("returnview", {"order": ""}, "order", "Выберите заказ."),  # the form's own check answers first
     ("returnview", {"amount": "0"}, "amount", "Сумма возврата должна быть больше нуля."),
+    (
+        "returnview",
+        {"amount": "1000,01"},
+        "amount",
+        "Сумма возврата больше оплаченной по заказу: доступно к возврату 1\xa0000,00\xa0₽.",
+    ),
+    ("orderitemview", {"quantity": "10000"}, "quantity", "Количество — не больше 9\xa0999."),
     ("returnview", {"reason": "   "}, "reason", "Заполните это поле."),
     ("reviewview", {"rating": "6"}, "rating", "Оценка должна быть от 1 до 5."),
 ]
@@ -112,3 +119,42 @@ def test_an_item_edited_keeps_the_discount_it_was_sold_at(ctx, login_as, world):
     ctx.expire_all()
     item = ctx.get(OrderItem, item.id)
     assert (item.quantity, item.discount, item.amount) == (2, Decimal("10"), Decimal("1800.00"))
+
+
+def test_a_paid_order_given_one_more_item_owes_again(ctx, login_as):
+    """The order's payment status follows its total: a paid order with an item added
+    is paid in part (what it owes is the new item)."""
+    from app.models import Order
+
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer=customer, paid="1500")
+    assert order.payment_status.value == "paid"
+    client = login_as("manager")
+    added = client.post(
+        "/orderitemview/add",
+        data={"order": str(order.id), "catalog_item": str(factories.catalog_item(ctx).id), "quantity": "1"},
+    )
+    assert added.status_code == 302
+    ctx.expire_all()
+    order = ctx.get(Order, order.id)
+    assert (order.total, order.paid, order.payment_status.value) == (
+        Decimal("3000.00"),
+        Decimal("1500.00"),
+        "partial",
+    )
+
+
+def test_a_finished_return_says_so_when_its_status_is_changed(ctx, login_as, world):
+    """A refused return cannot move on; the message names the status it is in."""
+    client = login_as("manager")
+    asked = {"order": str(world["order"]), "amount": "100", "reason": "Не подошло"}
+    assert client.post("/returnview/add", data=asked).status_code == 302
+    ret = ctx.query(Return).one()
+    assert client.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "rejected"}).status_code == 302
+    refused = client.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "approved"})
+    assert refused.status_code == 422
+    assert field_errors(refused.get_data(as_text=True)) == {
+        "status": "Возврат в статусе «Отклонён» уже завершён."
+    }
+    ctx.expire_all()
+    assert ctx.get(Return, ret.id).status.value == "rejected"
