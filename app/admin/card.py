@@ -292,6 +292,7 @@ class CustomerCardView(KartotekaModelView):
             discount_rule=orders.discount_rule(),
             may_discount=access.may_discount(),
             can_transfer=sm.has_access("can_write", access.ACCOUNTS),
+            legal_hold=subjects.legal_hold(db.session, customer),
         )
 
     def journal_opening(self, customer_id) -> None:
