@@ -315,9 +315,14 @@ def medical_until(session: Session, customer_id: int) -> dt.datetime | None:
     last = session.scalar(
         select(func.max(MedicalRecord.changed_on)).where(MedicalRecord.customer_id == customer_id)
     )
-    if last is None:
+    return medical_end(last)
+
+
+def medical_end(last_record: dt.datetime | None) -> dt.datetime | None:
+    """MEDICAL_RETENTION_YEARS after the last medical record (as the retention cutoffs count)."""
+    if last_record is None:
         return None
-    return last + dt.timedelta(days=round(365.25 * medical_years()))
+    return last_record + dt.timedelta(days=round(365.25 * medical_years()))
 
 
 def erased(session: Session, customer_id: int) -> bool:
@@ -337,13 +342,28 @@ def erased(session: Session, customer_id: int) -> bool:
     )
 
 
-def legal_hold(session: Session, customer: Customer) -> dict | None:
+def held_record_column():
+    """A column for a query of customers: the last change of the medical records an
+    erasure kept (NULL when the customer was not erased or has no medical records)."""
+    from sqlalchemy import exists, func
+
+    done = exists().where(
+        SubjectRequest.customer_id == Customer.id,
+        SubjectRequest.kind == SubjectRequestKind.ERASURE,
+        SubjectRequest.status == SubjectRequestStatus.DONE,
+    )
+    return (
+        select(func.max(MedicalRecord.changed_on))
+        .where(MedicalRecord.customer_id == Customer.id, done)
+        .scalar_subquery()
+    )
+
+
+def legal_hold(last_record: dt.datetime | None) -> dict | None:
     """What an erasure kept of the customer under law, for the card: the until date,
-    the ground, the kept fields; None when the customer was not erased or nothing was
-    kept."""
-    if customer.id is None or not erased(session, customer.id):
-        return None
-    until = medical_until(session, customer.id)
+    the ground, the kept fields (from :func:`held_record_column`); None when nothing
+    was kept."""
+    until = medical_end(last_record)
     if until is None:
         return None
     return {"until": until, "expired": until <= utcnow(), "ground": legal_ground(), "fields": kept_labels()}
