@@ -14,6 +14,8 @@ messages' texts and recipients (the outbox copies on disk included), the values 
 the change history and earlier exports, and writes an act of destruction: who,
 when, on which basis, which categories and how many records, with an extract of
 the access journal. The request, the act, the consents ledger and the journal stay.
+A customer with medical records keeps them, with the full name and the birth date,
+while the medical retention period runs (152-FZ art. 21 p. 5): see :func:`erase`.
 """
 
 from __future__ import annotations
