@@ -371,6 +371,30 @@ def legal_hold(last_record: dt.datetime | None) -> dict | None:
     return {"until": until, "expired": until <= utcnow(), "ground": legal_ground(), "fields": kept_labels()}
 
 
+def check_not_held(session: Session, record: MedicalRecord) -> None:
+    """A medical record of an erased customer is kept as it was (its change would
+    also restart the retention period): no record is added, changed or deleted."""
+    customer_id = record.customer.id if record.customer is not None else record.customer_id
+    if customer_id is not None and erased(session, customer_id):
+        raise ValidationFailed(
+            {
+                None: _(
+                    "Данные клиента уничтожены по его запросу; анамнез хранится в силу закона "
+                    "без изменений: записи нельзя добавить, изменить или удалить."
+                )
+            }
+        )
+
+
+def check_not_erased(session: Session, customer: Customer) -> None:
+    """An erased customer's row is what the erasure left: it is not filled again (a
+    contact typed back would be processed without a purpose, and sent to)."""
+    if customer.id is not None and erased(session, customer.id):
+        raise ValidationFailed(
+            {None: _("Данные клиента уничтожены по его запросу: карточку нельзя изменить.")}
+        )
+
+
 def legal_ground() -> str:
     return _(
         "ч. 5 ст. 21 Федерального закона от 27.07.2006 № 152-ФЗ «О персональных данных»; "

@@ -337,6 +337,38 @@ def test_an_erasure_keeps_the_anamnesis_and_whose_it_is_under_law_and_erases_the
     assert "в силу закона" not in card
 
 
+def test_what_an_erasure_kept_under_law_is_neither_changed_nor_filled_again(app, login_as, subject):
+    manager = login_as("manager")
+    erased = manager.post(
+        f"/customerview/{subject}/subject/erase", data={"basis": "Заявление № 8", "confirm": "yes"}
+    )
+    assert erased.status_code == 302
+    with app.app_context():
+        (record_id,) = db.session.scalars(
+            select(MedicalRecord.id).where(MedicalRecord.customer_id == subject)
+        ).all()
+    refused = manager.put(f"/api/v1/customers/{subject}", json={"phone": "8 916 555-01-23"})
+    assert refused.status_code == 422
+    assert "карточку нельзя изменить" in str(refused.get_json()["message"])
+    doctor = login_as("doctor")
+    card = doctor.get(f"/customerview/show/{subject}").get_data(as_text=True)
+    assert "часть хранится в силу закона" in card and MEDICAL in card
+    added = doctor.post("/api/v1/anamnesis/", json={"customer": subject, "allergies": "пыльца"})
+    changed = doctor.put(f"/api/v1/anamnesis/{record_id}", json={"allergies": "нет"})
+    assert added.status_code == changed.status_code == 422
+    assert "анамнез хранится в силу закона" in str(changed.get_json()["message"])
+    form_refused = doctor.post(
+        f"/medicalrecordview/edit/{record_id}", data={"customer": subject, "allergies": "нет"}
+    )
+    assert "нельзя добавить, изменить или удалить" in form_refused.get_data(as_text=True)
+    with app.app_context():
+        (record,) = db.session.scalars(
+            select(MedicalRecord).where(MedicalRecord.customer_id == subject)
+        ).all()
+        assert record.allergies == MEDICAL
+        assert db.session.get(Customer, subject).phone is None
+
+
 def test_customers_past_retention_are_listed_and_erased_by_the_manager(app, login_as):
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     with app.app_context():

@@ -104,6 +104,7 @@ class CustomerCardView(KartotekaModelView):
         if is_new:
             customers.register_customer(self.datamodel.session, item)
         else:
+            subjects.check_not_erased(self.datamodel.session, item)
             before = sa_inspect(item).attrs.status.history.deleted
             customers.check_status_change(
                 before[0] if before else item.status, item.status, may_block=self.may_block()
