@@ -27,7 +27,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import case, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import channels
+from . import channels, subjects
 from .errors import ValidationFailed
 from .formatting import datetime_short, money
 from .models import (
@@ -358,6 +358,8 @@ def queue_notification(
     created = []
     if not MessageType(message_type).customer_facing:
         return created
+    if customer.id is not None and subjects.erased(session, customer.id):
+        return created  # an erased customer's remainder (kept under law) is written to by nobody
     active = current_app.config["NOTIFY_CHANNELS"]
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):  # customers read the clinic's language
         for channel in channels_ or EVENT_CHANNELS:
@@ -616,6 +618,9 @@ def deliver(session: Session, message_id: int, worker: str | None = None) -> str
             return "superseded"
         return status.value
 
+    if subjects.erased(session, message.customer_id):
+        reason = _("Данные клиента уничтожены: сообщения ему не отправляются")
+        return finish(MessageStatus.CANCELLED, AttemptOutcome.CANCELLED, reason, last_error=reason)
     if not consent_allows(session, message.customer_id, message.message_type, message.channel):
         reason = _("Клиент отказался от таких сообщений")
         return finish(MessageStatus.CANCELLED, AttemptOutcome.CANCELLED, reason, last_error=reason)

@@ -14,6 +14,8 @@ messages' texts and recipients (the outbox copies on disk included), the values 
 the change history and earlier exports, and writes an act of destruction: who,
 when, on which basis, which categories and how many records, with an extract of
 the access journal. The request, the act, the consents ledger and the journal stay.
+A customer with medical records keeps them, with the full name and the birth date,
+while the medical retention period runs (152-FZ art. 21 p. 5): see :func:`erase`.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from .models import (
     MedicalRecord,
     Message,
     MessageAttempt,
+    MessageStatus,
     Note,
     NotificationConsent,
     Order,
@@ -60,6 +63,12 @@ from .models import (
 )
 
 WORKING_DAYS = 10
+# What an erasure keeps while the medical records must be kept (152-FZ art. 21 p. 5:
+# the operator keeps what another federal law obliges it to keep): the anamnesis and
+# the least that tells whose it is — the full name and the birth date, the two a
+# medical card identifies its patient by (form 025/u); contacts, documents, gender,
+# address and the rest go as for everyone.
+KEPT_IDENTITY = ("last_name", "first_name", "middle_name", "birth_date")
 # The customer's own fields an erasure blanks (the row stays for the orders).
 PERSONAL_FIELDS = (
     "first_name",
@@ -296,11 +305,124 @@ def build_export(session: Session, request_id: int) -> str:
     return "done"
 
 
+def medical_years() -> float:
+    return float(current_app.config.get("MEDICAL_RETENTION_YEARS") or 25)
+
+
+def medical_until(session: Session, customer_id: int) -> dt.datetime | None:
+    """Until when the customer's medical records must be kept: MEDICAL_RETENTION_YEARS
+    after the last of them (its last change); None without medical records."""
+    from sqlalchemy import func
+
+    last = session.scalar(
+        select(func.max(MedicalRecord.changed_on)).where(MedicalRecord.customer_id == customer_id)
+    )
+    return medical_end(last)
+
+
+def medical_end(last_record: dt.datetime | None) -> dt.datetime | None:
+    """MEDICAL_RETENTION_YEARS after the last medical record (as the retention cutoffs count)."""
+    if last_record is None:
+        return None
+    return last_record + dt.timedelta(days=round(365.25 * medical_years()))
+
+
+def erased(session: Session, customer_id: int) -> bool:
+    """Whether an erasure of the customer's data was done (the customer's row is then
+    a remainder: nobody to write to, nothing to process but what the law keeps)."""
+    return (
+        session.scalar(
+            select(SubjectRequest.id)
+            .where(
+                SubjectRequest.customer_id == customer_id,
+                SubjectRequest.kind == SubjectRequestKind.ERASURE,
+                SubjectRequest.status == SubjectRequestStatus.DONE,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def held_record_column():
+    """A column for a query of customers: the last change of the medical records an
+    erasure kept (NULL when the customer was not erased or has no medical records)."""
+    from sqlalchemy import exists, func
+
+    done = exists().where(
+        SubjectRequest.customer_id == Customer.id,
+        SubjectRequest.kind == SubjectRequestKind.ERASURE,
+        SubjectRequest.status == SubjectRequestStatus.DONE,
+    )
+    return (
+        select(func.max(MedicalRecord.changed_on))
+        .where(MedicalRecord.customer_id == Customer.id, done)
+        .scalar_subquery()
+    )
+
+
+def legal_hold(last_record: dt.datetime | None) -> dict | None:
+    """What an erasure kept of the customer under law, for the card: the until date,
+    the ground, the kept fields (from :func:`held_record_column`); None when nothing
+    was kept."""
+    until = medical_end(last_record)
+    if until is None:
+        return None
+    return {"until": until, "expired": until <= utcnow(), "ground": legal_ground(), "fields": kept_labels()}
+
+
+def check_not_held(session: Session, record: MedicalRecord) -> None:
+    """A medical record of an erased customer is kept as it was (its change would
+    also restart the retention period): no record is added, changed or deleted."""
+    customer_id = record.customer.id if record.customer is not None else record.customer_id
+    if customer_id is not None and erased(session, customer_id):
+        raise ValidationFailed(
+            {
+                None: _(
+                    "Данные клиента уничтожены по его запросу; анамнез хранится в силу закона "
+                    "без изменений: записи нельзя добавить, изменить или удалить."
+                )
+            }
+        )
+
+
+def check_not_erased(session: Session, customer: Customer) -> None:
+    """An erased customer's row is what the erasure left: it is not filled again (a
+    contact typed back would be processed without a purpose, and sent to)."""
+    if customer.id is not None and erased(session, customer.id):
+        raise ValidationFailed(
+            {None: _("Данные клиента уничтожены по его запросу: карточку нельзя изменить.")}
+        )
+
+
+def legal_ground() -> str:
+    return _(
+        "ч. 5 ст. 21 Федерального закона от 27.07.2006 № 152-ФЗ «О персональных данных»; "
+        "ст. 79 Федерального закона от 21.11.2011 № 323-ФЗ «Об основах охраны здоровья граждан "
+        "в Российской Федерации» (учёт и хранение медицинской документации)"
+    )
+
+
+def kept_labels() -> list[str]:
+    return [
+        _("Анамнез (сведения о здоровье)"),
+        _("ФИО"),
+        _("Дата рождения"),
+    ]
+
+
 def erase(session: Session, customer: Customer, basis: str | None) -> SubjectRequest:
     """Destroy the customer's personal data and write the act (the caller commits;
-    then :func:`discard_contents` removes the files from disk)."""
+    then :func:`discard_contents` removes the files from disk).
+
+    A customer with medical records keeps them, with the full name and the birth date
+    (KEPT_IDENTITY), until MEDICAL_RETENTION_YEARS after the last record: the act says
+    so, the card shows it, nothing is sent to them; the retention list offers them
+    again when the period is over, and that erasure takes the rest."""
     request = start(session, customer, SubjectRequestKind.ERASURE, basis)
     cid = customer.id
+    until = medical_until(session, cid)
+    keep = until is not None and until > utcnow()
     session.info["kartoteka_erasure"] = True  # the history records fields, not values
     counts: dict[str, int] = {}
     contents: list[Path] = []
@@ -322,7 +444,8 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
     contents += [file_rules.stored_path(f) for f in scans]
     delete_all(CustomerFile, _("Файлы (сканы, документы)"))
     delete_all(CustomerDocument, _("Документы, удостоверяющие личность"))
-    delete_all(MedicalRecord, _("Анамнез (сведения о здоровье)"))
+    if not keep:
+        delete_all(MedicalRecord, _("Анамнез (сведения о здоровье)"))
     delete_all(Note, _("Примечания сотрудников"))
     delete_all(CustomerAttributeValue, _("Дополнительные сведения"))
     delete_all(NotificationConsent, _("Настройки уведомлений"))
@@ -342,6 +465,8 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
     outbox = Path(current_app.config["INSTANCE_DIR"]) / "outbox"
     for message in messages:
         message.body, message.subject, message.last_error = "", None, None
+        if message.status == MessageStatus.QUEUED:  # nobody to write to any more
+            message.status = MessageStatus.CANCELLED
         contents += list(outbox.glob(f"{message.id:08d}-*.txt"))
     if messages:
         session.execute(
@@ -364,16 +489,20 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
         export.stored_name = None
     counts[_("Ранее выданные выгрузки")] = len(exports)
     for name in PERSONAL_FIELDS:
-        setattr(customer, name, None)
-    customer.last_name = _("Удалён")
-    customer.name_search = ""
-    counts[_("Основные сведения клиента (ФИО, контакты, дата рождения и др.)")] = 1
+        if not (keep and name in KEPT_IDENTITY):
+            setattr(customer, name, None)
+    if keep:
+        counts[_("Основные сведения клиента (контакты, пол, город и др.; ФИО и дата рождения сохранены)")] = 1
+    else:
+        customer.last_name = _("Удалён")
+        customer.name_search = ""
+        counts[_("Основные сведения клиента (ФИО, контакты, дата рождения и др.)")] = 1
     session.flush()
     session.info.pop("kartoteka_erasure", None)
     journal = session.scalars(
         select(AccessLog).where(AccessLog.customer_id == cid).order_by(AccessLog.at)
     ).all()
-    request.act = act_text(request, counts, journal)
+    request.act = act_text(request, counts, journal, until if keep else None)
     request.status, request.progress, request.done_at = SubjectRequestStatus.DONE, 100, utcnow()
     session.info["kartoteka_discard"] = contents
     return request
@@ -429,18 +558,42 @@ def _retention_parts():
     return last, medical, Customer.id.not_in(erased)
 
 
+def _held_parts():
+    """(erased but holding medical records, the last record's change) as SQL: the
+    remainder an erasure kept under law (see :func:`erase`)."""
+    from sqlalchemy import func
+
+    _last, medical, not_erased = _retention_parts()
+    last_record = (
+        select(func.max(MedicalRecord.changed_on))
+        .where(MedicalRecord.customer_id == Customer.id)
+        .scalar_subquery()
+    )
+    return ~not_erased & medical, last_record
+
+
 def past_retention():
     """The SQL condition of customers past the retention period and not yet erased:
     the general period after the last visit (or the registration), or, for a customer
-    with medical records, the medical one."""
+    with medical records, the medical one; and the remainders an erasure kept for
+    their medical records once MEDICAL_RETENTION_YEARS after the last record ran out."""
     last, medical, not_erased = _retention_parts()
-    return (last < retention_cutoff()) & (~medical | (last < medical_cutoff())) & not_erased
+    held, last_record = _held_parts()
+    medical_over = last_record < retention_cutoff("MEDICAL_RETENTION_YEARS", 25)
+    return ((last < retention_cutoff()) & (~medical | (last < medical_cutoff())) & not_erased) | (
+        held & medical_over
+    )
 
 
 def kept_for_medical_records():
-    """Customers past the general period whom their medical records keep."""
+    """Customers past the general period whom their medical records keep, and the
+    remainders an erasure kept for them while the medical period runs."""
     last, medical, not_erased = _retention_parts()
-    return (last < retention_cutoff()) & medical & (last >= medical_cutoff()) & not_erased
+    held, last_record = _held_parts()
+    medical_runs = last_record >= retention_cutoff("MEDICAL_RETENTION_YEARS", 25)
+    return ((last < retention_cutoff()) & medical & (last >= medical_cutoff()) & not_erased) | (
+        held & medical_runs
+    )
 
 
 def review_retention(session: Session):
@@ -478,13 +631,21 @@ def erase_expired(session: Session, customer: Customer) -> SubjectRequest:
                 )
             }
         )
+    if erased(session, customer.id):  # the remainder kept for the medical records
+        basis = _(
+            "Истёк срок хранения медицинской документации: %(years)s лет после последней записи анамнеза",
+            years=f"{medical_years():g}",
+        )
+        return erase(session, customer, basis)
     years = current_app.config.get("RETENTION_YEARS") or 5
     return erase(
         session, customer, _("Истёк срок хранения: %(years)s лет после последнего визита", years=years)
     )
 
 
-def act_text(request: SubjectRequest, counts: dict[str, int], journal: list[AccessLog]) -> str:
+def act_text(
+    request: SubjectRequest, counts: dict[str, int], journal: list[AccessLog], kept_until=None
+) -> str:
     from flask import g
 
     user = g.get("user")
@@ -499,6 +660,23 @@ def act_text(request: SubjectRequest, counts: dict[str, int], journal: list[Acce
         _("Категории уничтоженных данных (записей):"),
         *(f"  — {label}: {count}" for label, count in counts.items()),
         _("Сохранено: заказы и оплаты (без сведений о клиенте), журнал доступа, согласия, запросы."),
+        *(
+            [
+                _(
+                    "Сохранено в силу закона, с ограничением обработки (только хранение): %(what)s.",
+                    what=", ".join(kept_labels()),
+                ),
+                _("Правовое основание: %(ground)s.", ground=legal_ground()),
+                _(
+                    "Срок хранения: до %(date)s (%(years)s лет после последней записи анамнеза); "
+                    "по его истечении данные подлежат уничтожению.",
+                    date=kept_until.strftime("%d.%m.%Y"),
+                    years=f"{medical_years():g}",
+                ),
+            ]
+            if kept_until is not None
+            else []
+        ),
         ngettext(
             "Выписка из журнала доступа (%(num)d запись):",
             "Выписка из журнала доступа (%(num)d записей):",

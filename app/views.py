@@ -874,6 +874,12 @@ class MedicalRecordView(KartotekaModelView):
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("created_on", "desc")
 
+    def prepare(self, item, is_new):
+        subjects.check_not_held(self.datamodel.session, item)
+
+    def pre_delete(self, item):
+        subjects.check_not_held(self.datamodel.session, item)
+
 
 class MedicalRecordTab(MedicalRecordView):
     list_columns = [

@@ -24,6 +24,8 @@ from app.models import (
     Customer,
     CustomerDocument,
     MedicalRecord,
+    Message,
+    MessageStatus,
     MessageType,
     Note,
     Order,
@@ -37,6 +39,7 @@ from tests.conftest import user_id
 LAST, FIRST = "Эрасова", "Зинаида"
 PHONE, EMAIL = "+79165550123", "zina.erasova@example.ru"
 PASSPORT = "654321"
+BIRTH = dt.date(1979, 4, 17)
 MEDICAL = "Аллергия на пчелиный яд"
 SCAN = b"%PDF-1.4\n% SECRET-SCAN-CONTENT-7781\n%%EOF\n"
 SECRETS = {
@@ -46,6 +49,7 @@ SECRETS = {
     "national phone": b"9165550123",
     "e-mail": EMAIL.encode(),
     "passport": PASSPORT.encode(),
+    "birth date": BIRTH.isoformat().encode(),
     "medical text": MEDICAL.encode(),
     "file content": b"SECRET-SCAN-CONTENT-7781",
 }
@@ -77,7 +81,9 @@ def subject(app, login_as):
     """A customer with a record in every table: a passport, the anamnesis, a note, an
     order with a comment, a message delivered to the outbox folder, a scan, history."""
     with app.app_context():
-        customer = factories.customer(last_name=LAST, first_name=FIRST, phone=PHONE, email=EMAIL)
+        customer = factories.customer(
+            last_name=LAST, first_name=FIRST, phone=PHONE, email=EMAIL, birth_date=BIRTH
+        )
         factories.order(customer=customer, specialist_id=user_id(app, "doctor"), comment=f"Звонить {FIRST}")
         db.session.add_all(
             [
@@ -176,14 +182,35 @@ def instance_bytes(app) -> dict[str, bytes]:
     return {str(p): p.read_bytes() for p in Path(app.config["INSTANCE_DIR"]).rglob("*") if p.is_file()}
 
 
-def test_after_an_erasure_the_values_are_nowhere(app, redis, login_as, subject):
+def age_anamnesis(customer_id: int, years: float) -> None:
+    """The customer's medical records as if last written ``years`` ago."""
+    from sqlalchemy import update
+
+    when = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(days=round(365.25 * years))
+    db.session.execute(
+        update(MedicalRecord).where(MedicalRecord.customer_id == customer_id).values(changed_on=when)
+    )
+    db.session.commit()
+
+
+@pytest.mark.parametrize("anamnesis", ["none", "past its period"])
+def test_after_an_erasure_the_values_are_nowhere(app, redis, login_as, subject, anamnesis):
+    """Without medical records, or with those kept past MEDICAL_RETENTION_YEARS,
+    nothing of the customer is kept."""
+    with app.app_context():
+        if anamnesis == "none":
+            db.session.query(MedicalRecord).filter(MedicalRecord.customer_id == subject).delete()
+            db.session.commit()
+        else:
+            age_anamnesis(subject, 26)
+    secrets = {k: v for k, v in SECRETS.items() if anamnesis != "none" or k != "medical text"}
     client = login_as("manager")
     assert client.get(f"/customerview/show/{subject}").status_code == 200  # journaled
     client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 7"})
     work(app)  # an export lies in instance/exports: the erasure removes it too
     with app.app_context():
         before = full_dump() + b"".join(instance_bytes(app).values())
-    missing = [name for name, secret in SECRETS.items() if secret not in before]
+    missing = [name for name, secret in secrets.items() if secret not in before]
     assert missing == []  # the search finds every value before the erasure
     response = client.post(
         f"/customerview/{subject}/subject/erase",
@@ -194,7 +221,7 @@ def test_after_an_erasure_the_values_are_nowhere(app, redis, login_as, subject):
         dump = full_dump()
         files = instance_bytes(app)
         keys = b"\n".join([*redis.keys("*"), *(redis.dump(k) or b"" for k in redis.keys("*"))])
-        for name, secret in SECRETS.items():
+        for name, secret in secrets.items():
             assert secret not in dump, f"{name} left in the database"
             assert secret not in keys, f"{name} left in Redis"
             for path, content in files.items():
@@ -206,11 +233,140 @@ def test_after_an_erasure_the_values_are_nowhere(app, redis, login_as, subject):
         assert order.total > 0 and order.comment is None
         act = db.session.scalars(select(SubjectRequest).where(SubjectRequest.act.isnot(None))).one()
         assert "АКТ об уничтожении персональных данных" in act.act
-        assert "Анамнез (сведения о здоровье): 1" in act.act
+        assert ("Анамнез (сведения о здоровье): 1" in act.act) is (anamnesis != "none")
+        assert "в силу закона" not in act.act
+        customer = db.session.get(Customer, subject)
+        assert customer.last_name == "Удалён" and customer.birth_date is None
         assert "Выписка из журнала доступа" in act.act
         assert db.session.query(AccessLog).filter(AccessLog.customer_id == subject).count() > 0
     page = login_as("auditor").get(f"/subjectrequestview/show/{act.id}").get_data(as_text=True)
     assert "АКТ об уничтожении" in page
+
+
+def test_an_erasure_keeps_the_anamnesis_and_whose_it_is_under_law_and_erases_the_rest(
+    app, redis, login_as, subject
+):
+    client = login_as("manager")
+    with app.app_context():
+        before = full_dump() + b"".join(instance_bytes(app).values())
+        customer = db.session.get(Customer, subject)
+        with app.test_request_context():  # a visit reminder waiting in the outbox
+            (waiting,) = notifications.queue_notification(
+                db.session, customer, MessageType.MANUAL, (Channel.EMAIL,), text="Напоминание"
+            )
+            db.session.commit()
+        waiting_id = waiting.id
+    assert all(secret in before for secret in SECRETS.values())
+    response = client.post(
+        f"/customerview/{subject}/subject/erase",
+        data={"basis": "Заявление № 8 от 02.12.2026", "confirm": "yes"},
+    )
+    assert response.status_code == 302
+    kept = {"medical text", "last name", "first name", "birth date"}
+    with app.app_context():
+        dump = full_dump()
+        files = instance_bytes(app)
+        for name, secret in SECRETS.items():
+            if name in kept:
+                continue
+            assert secret not in dump, f"{name} left in the database"
+            for path, content in files.items():
+                if not path.endswith((".db", ".db-wal", ".db-shm", "secret_key")):
+                    assert secret not in content, f"{name} left in {path}"
+        customer = db.session.get(Customer, subject)
+        assert (customer.last_name, customer.first_name, customer.birth_date) == (LAST, FIRST, BIRTH)
+        assert customer.phone is customer.email is customer.city is None
+        (record,) = db.session.scalars(select(MedicalRecord).where(MedicalRecord.customer_id == subject))
+        assert record.allergies == MEDICAL
+        assert db.session.query(CustomerDocument).filter_by(customer_id=subject).count() == 0
+        assert db.session.query(Note).filter_by(customer_id=subject).count() == 0
+        act = db.session.scalars(select(SubjectRequest).where(SubjectRequest.act.isnot(None))).one().act
+        assert "Анамнез (сведения о здоровье): 1" not in act  # not among the destroyed
+        assert "Документы, удостоверяющие личность: 1" in act and "Примечания сотрудников: 1" in act
+        assert (
+            "Сохранено в силу закона, с ограничением обработки (только хранение): "
+            "Анамнез (сведения о здоровье), ФИО, Дата рождения." in act
+        )
+        assert "ч. 5 ст. 21 Федерального закона от 27.07.2006 № 152-ФЗ" in act and "№ 323-ФЗ" in act
+        until = (dt.datetime.now(dt.UTC) + dt.timedelta(days=round(365.25 * 25))).strftime("%d.%m.%Y")
+        assert f"Срок хранения: до {until} (25 лет после последней записи анамнеза)" in act
+        # nobody writes to the remainder: the waiting message is cancelled, no new one is written
+        assert db.session.get(Message, waiting_id).status == MessageStatus.CANCELLED
+        with app.test_request_context():
+            assert notifications.queue_notification(db.session, customer, MessageType.MARKETING) == []
+    card = client.get(f"/customerview/show/{subject}").get_data(as_text=True)
+    assert "часть хранится в силу закона" in card
+    assert "Хранятся: Анамнез (сведения о здоровье), ФИО, Дата рождения." in card
+    assert f"Срок хранения — до {until}." in card
+    assert "клиенту не отправляются ни уведомления, ни реклама" in card
+    assert LAST in card and PHONE not in card
+    # the retention job counts the remainder as kept, not due
+    with app.app_context():
+        from app import subjects
+
+        past = select(Customer.id).where(subjects.past_retention())
+        kept_now = select(Customer.id).where(subjects.kept_for_medical_records())
+        assert subject not in db.session.scalars(past).all()
+        assert subject in db.session.scalars(kept_now).all()
+        review = subjects.review_retention(db.session)
+        assert (review.due, review.kept_medical) == (0, 1)
+        db.session.commit()
+        # 25 years after the last record: due, and the manager erases the rest
+        age_anamnesis(subject, 25.1)
+        assert db.session.scalars(past).all() == [subject]
+        review = subjects.review_retention(db.session)
+        assert (review.due, review.kept_medical) == (1, 0)
+        db.session.commit()
+    card = client.get(f"/customerview/show/{subject}").get_data(as_text=True)
+    assert "данные подлежат уничтожению" in card
+    listing = client.get("/customerview/list/?_flt_0_last_visit_at=1").get_data(as_text=True)
+    assert LAST in listing
+    response = client.post(
+        "/customerview/action_post", data={"action": "erase_expired", "rowid": [str(subject)]}
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        dump = full_dump()
+        for name, secret in SECRETS.items():
+            assert secret not in dump, f"{name} left in the database"
+        assert db.session.get(Customer, subject).last_name == "Удалён"
+        last = db.session.scalars(select(SubjectRequest).order_by(SubjectRequest.id.desc())).first()
+        assert "Истёк срок хранения медицинской документации" in last.basis
+        assert "Анамнез (сведения о здоровье): 1" in last.act and "в силу закона" not in last.act
+    card = client.get(f"/customerview/show/{subject}").get_data(as_text=True)
+    assert "в силу закона" not in card
+
+
+def test_what_an_erasure_kept_under_law_is_neither_changed_nor_filled_again(app, login_as, subject):
+    manager = login_as("manager")
+    erased = manager.post(
+        f"/customerview/{subject}/subject/erase", data={"basis": "Заявление № 8", "confirm": "yes"}
+    )
+    assert erased.status_code == 302
+    with app.app_context():
+        (record_id,) = db.session.scalars(
+            select(MedicalRecord.id).where(MedicalRecord.customer_id == subject)
+        ).all()
+    refused = manager.put(f"/api/v1/customers/{subject}", json={"phone": "8 916 555-01-23"})
+    assert refused.status_code == 422
+    assert "карточку нельзя изменить" in str(refused.get_json()["message"])
+    doctor = login_as("doctor")
+    card = doctor.get(f"/customerview/show/{subject}").get_data(as_text=True)
+    assert "часть хранится в силу закона" in card and MEDICAL in card
+    added = doctor.post("/api/v1/anamnesis/", json={"customer": subject, "allergies": "пыльца"})
+    changed = doctor.put(f"/api/v1/anamnesis/{record_id}", json={"allergies": "нет"})
+    assert added.status_code == changed.status_code == 422
+    assert "анамнез хранится в силу закона" in str(changed.get_json()["message"])
+    form_refused = doctor.post(
+        f"/medicalrecordview/edit/{record_id}", data={"customer": subject, "allergies": "нет"}
+    )
+    assert "нельзя добавить, изменить или удалить" in form_refused.get_data(as_text=True)
+    with app.app_context():
+        (record,) = db.session.scalars(
+            select(MedicalRecord).where(MedicalRecord.customer_id == subject)
+        ).all()
+        assert record.allergies == MEDICAL
+        assert db.session.get(Customer, subject).phone is None
 
 
 def test_customers_past_retention_are_listed_and_erased_by_the_manager(app, login_as):

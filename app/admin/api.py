@@ -345,8 +345,10 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
         """The domain rules of the screen this API serves: its registered view's
         ``prepare``, so a rule is written once for the screen and the API."""
         if self.view is not None:
-            screen = next(v for v in self.appbuilder.baseviews if type(v) is self.view)
-            screen.prepare(item, is_new)
+            self._screen().prepare(item, is_new)
+
+    def _screen(self):
+        return next(v for v in self.appbuilder.baseviews if type(v) is self.view)
 
     def _refuse_unwritable(self, payload, new: bool):
         model = self.datamodel.obj
@@ -459,8 +461,16 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
             return self.response_404()
         session = self.datamodel.session
         try:
+            if self.view is not None:  # the screen's rule of what may not be deleted
+                self._screen().pre_delete(item)
             session.delete(item)
             session.commit()
+        except ValidationFailed as e:
+            session.rollback()
+            return self.response(
+                e.status_code,
+                message={(name or "_schema"): [plain(text)] for name, text in e.errors.items()},
+            )
         except (IntegrityError, DataError):
             session.rollback()
             return self.response_422(message=_("Запись не удалена: на неё ссылаются другие записи."))

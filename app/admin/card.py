@@ -104,6 +104,7 @@ class CustomerCardView(KartotekaModelView):
         if is_new:
             customers.register_customer(self.datamodel.session, item)
         else:
+            subjects.check_not_erased(self.datamodel.session, item)
             before = sa_inspect(item).attrs.status.history.deleted
             customers.check_status_change(
                 before[0] if before else item.status, item.status, may_block=self.may_block()
@@ -292,6 +293,7 @@ class CustomerCardView(KartotekaModelView):
             discount_rule=orders.discount_rule(),
             may_discount=access.may_discount(),
             can_transfer=sm.has_access("can_write", access.ACCOUNTS),
+            legal_hold=g.get("kartoteka_legal_hold"),
         )
 
     def journal_opening(self, customer_id) -> None:
@@ -367,10 +369,13 @@ class CustomerCardView(KartotekaModelView):
         query = query.add_columns(
             select(MoneyRules.discount_rule).order_by(MoneyRules.id).limit(1).scalar_subquery()
         )
+        # what an erasure kept under law (its last medical record), no statement of its own
+        query = query.add_columns(subjects.held_record_column())
         rows = self.datamodel.apply_filters(query, self._base_filters).all()  # one customer, uniqued
         if not rows:
             return None, None
-        customer, *figures, rule = rows[0]
+        customer, *figures, rule, held = rows[0]
+        g.kartoteka_legal_hold = subjects.legal_hold(held)
         g.kartoteka_discount_rule = rule or DiscountRule.LARGER
         disclosure.prime(customer, *figures[len(figures) - len(hidden) :])
         figures = figures[: len(figures) - len(hidden)]
