@@ -53,7 +53,11 @@ TARGETS: dict[str, list[str]] = {
         "tests/test_order_rules.py",
         "tests/test_forms_property.py",  # the order item, return and review forms' rules
     ],
-    "app/notifications.py": ["tests/test_notifications.py", "tests/test_notifications_policy.py"],
+    "app/notifications.py": [
+        "tests/test_notifications.py",
+        "tests/test_notifications_policy.py",
+        "tests/test_notifications_delivery.py",  # delivery, pauses, the queue report
+    ],
 }
 COPIED = ["app", "tests", "config.py", "migrations", "translations", "babel.cfg"]
 
