@@ -256,7 +256,7 @@ class CustomerDocumentTab(CustomerDocumentView):
 ORDER_LABELS = {
     "kind": _l("Тип"),
     "visit_at": _l("Дата визита"),
-    "payment_status": _l("Оплата"),
+    "payment_status": _l("Статус оплаты"),
     "total": _l("Итого"),
     "paid": _l("Оплачено"),
     "debt": _l("Долг"),
