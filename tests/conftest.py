@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -282,3 +283,49 @@ def count_queries(app):
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", before)
+
+
+# -- the browser tests' app on 127.0.0.1 and Debian's chromium in Russian (Playwright) -----
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def server(app):
+    """The app served on 127.0.0.1 for a module's browser tests, with real CSRF tokens."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
+    app.config["WTF_CSRF_ENABLED"] = True  # the browser carries real tokens
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}"
+    httpd.shutdown()
+    app.config["WTF_CSRF_ENABLED"] = False
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--lang=ru",
+            ],
+        )
+        yield browser
+        browser.close()
