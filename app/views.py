@@ -402,6 +402,10 @@ CERTIFICATE_LABELS = {
     "state": _l("Состояние"),
     "created_by": _l("Кто продал"),
     "comment": _l("Комментарий"),
+    "amount": _l("Номинал"),
+    "visits_total": _l("Визитов"),
+    "services": _l("Услуги"),
+    "cancelled_at": _l("Аннулирован"),
 }
 
 
@@ -450,7 +454,9 @@ class CertificateOperationTab(KartotekaModelView):
     datamodel = Interface(CertificateOperation, eager=[joinedload(CertificateOperation.created_by)])
     exclude_route_methods = {"add", "edit", "delete"}
     list_title = show_title = _l("Операции по сертификату")
+    record_label = _l("Операция по сертификату")
     label_columns = {
+        "certificate": _l("Сертификат или абонемент"),
         "kind": _l("Операция"),
         "amount": _l("Сумма"),
         "visits": _l("Визиты"),
@@ -497,6 +503,7 @@ class CertificateView(CertificateScreen):
             Certificate.valid_until,
             Certificate.balance,
             Certificate.visits_left,
+            Certificate.cancelled_at,
             read=lambda *values: str(models.certificate_state(*values)),
         ),
     }
@@ -518,11 +525,15 @@ class CertificateView(CertificateScreen):
         "kind",
         "type",
         "price",
+        "amount",
+        "visits_total",
+        "services",
         "method",
         "sold_at",
         "valid_until",
         "left",
         "state",
+        "cancelled_at",
         "created_by",
         "comment",
     ]
