@@ -19,6 +19,7 @@ from app.models import (
     AccountOperation,
     Customer,
     CustomerCategory,
+    CustomerStatus,
     DiscountRule,
     MoneyRules,
     OperationKind,
@@ -392,3 +393,37 @@ def test_migration_0020_keeps_the_discount_as_it_was_and_its_downgrade_keeps_bal
         ]
         upgrade()  # and forward again
         assert db.session.execute(text("SELECT discount_rule FROM money_rules")).scalar() == "larger"
+
+
+def test_owing_is_a_filter_of_the_customers_list_combined_with_the_others(app, ctx, login_as):
+    """«С задолженностью» is in the filters' drop-down (its own FAB filter), narrows the
+    list together with any other filter, and the button beside the search box adds or
+    removes it keeping the others (the old ?owing=1 still works)."""
+    owes = factories.customer(ctx, last_name="Должникова", phone="+79160000021")
+    owes_blocked = factories.customer(ctx, last_name="Заблокированная", phone="+79160000022")
+    factories.customer(ctx, last_name="Исправная", phone="+79160000023")
+    for customer in (owes, owes_blocked):
+        factories.order(ctx, customer, items=(("Массаж", "2000.00", 1),), paid="500")
+    owes_blocked.status = CustomerStatus.BLOCKED
+    ctx.commit()
+    manager = login_as("manager")
+
+    def names(query):
+        page = manager.get("/customerview/list/", query_string=query)
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        return {n for n in ("Должникова", "Заблокированная", "Исправная") if n in html}, html
+
+    found, html = names({})
+    assert found == {"Должникова", "Заблокированная", "Исправная"}
+    assert re.search(r'<a href="#" name="debt" class="filter">\s*Задолженность</a>', html)
+    assert "С задолженностью" in html and 'href="/customerview/list/?_flt_0_debt=1"' in html
+    assert names({"_flt_0_debt": "1"})[0] == {"Должникова", "Заблокированная"}
+    found, html = names({"_flt_0_debt": "1", "_flt_0_status": "active"})
+    assert found == {"Должникова"}
+    # the button takes the owing filter off and keeps the status one; the search box keeps both
+    assert 'href="/customerview/list/?_flt_0_status=active"' in html
+    assert '<input type="hidden" name="_flt_0_debt" value="1">' in html
+    assert '<input type="hidden" name="_flt_0_status" value="active">' in html
+    assert names({"owing": "1"})[0] == {"Должникова", "Заблокированная"}
+    assert names({"_flt_0_debt": "1", "q": "Заблокированная"})[0] == {"Заблокированная"}
