@@ -955,7 +955,9 @@ def may_sell() -> bool:
 # customer's deposit: giving money back is the manager's, as a payment's reversal is.
 CANCEL = ("can_cancel", CERTIFICATES)
 CAPACITIES["cancel_certificates"] = CANCEL
-METHOD_PERMISSIONS["cancel_certificate"] = "cancel"
+METHOD_PERMISSIONS["cancel_certificate"] = METHOD_PERMISSIONS["cancel_sold"] = (
+    "cancel"  # the form, the action
+)
 ROLES["manager"] = RoleSpec(
     **{**ROLES["manager"].__dict__, "capacities": ROLES["manager"].capacities | {"cancel_certificates"}}
 )

@@ -1393,7 +1393,12 @@ class CertificateOperation(Audited, Model):
     @property
     def customer_id(self):
         """Whose it is (the change history files it on the certificate's customer)."""
-        certificate = self.certificate
+        from sqlalchemy.orm import object_session
+
+        certificate = self.__dict__.get("certificate")
+        if certificate is None and self.certificate_id is not None:
+            session = object_session(self)
+            certificate = session.get(Certificate, self.certificate_id) if session is not None else None
         return certificate.customer_id if certificate is not None else None
 
     def __str__(self):

@@ -427,3 +427,49 @@ def test_owing_is_a_filter_of_the_customers_list_combined_with_the_others(app, c
     assert '<input type="hidden" name="_flt_0_status" value="active">' in html
     assert names({"owing": "1"})[0] == {"Должникова", "Заблокированная"}
     assert names({"_flt_0_debt": "1", "q": "Заблокированная"})[0] == {"Заблокированная"}
+
+
+def test_a_transfer_tells_both_customers_through_the_outbox_and_respects_an_opt_out(ctx, login_as):
+    """The transfer writes a message to each customer in its transaction: the parent is told
+    what left their deposit, the child what came; a customer who opted out of the type
+    is written to but not sent to (the consent is checked at send time)."""
+    from app import notifications
+    from app.models import Channel, Message, MessageStatus, MessageType
+
+    parent, child = two_customers(ctx)
+    notifications.set_consent(ctx, child, MessageType.DEPOSIT_RECEIVED, Channel.SMS, False)
+    ctx.commit()
+    client = login_as("reception")
+    done = client.post(
+        f"/accountoperationview/transfer/{parent.id}", data={"target": str(child.id), "amount": "250,50"}
+    )
+    assert done.status_code == 302
+    ctx.expire_all()
+    told = {m.customer_id: m for m in ctx.query(Message).filter(Message.channel == Channel.SMS)}
+    assert set(told) == {parent.id, child.id}
+    sent, received = told[parent.id], told[child.id]
+    assert (sent.message_type, received.message_type) == (
+        MessageType.DEPOSIT_SENT,
+        MessageType.DEPOSIT_RECEIVED,
+    )
+    assert (
+        "Мария, с вашего депозита переведено 250,50 ₽ на депозит клиента Петров Миша Сергеевна. Остаток: 749,50 ₽."
+        in (sent.body.replace("\xa0", " "))
+    ), sent.body
+    assert (
+        "Миша, на ваш депозит переведено 250,50 ₽ от клиента Петрова Мария Сергеевна. Остаток: 250,50 ₽."
+        in (received.body.replace("\xa0", " "))
+    )
+    ids = sent.id, received.id
+    for message_id in ids:
+        notifications.deliver(ctx, message_id)
+    ctx.expire_all()
+    assert ctx.get(Message, ids[0]).status == MessageStatus.SENT
+    assert ctx.get(Message, ids[1]).status != MessageStatus.SENT  # the child opted out
+    # a refused transfer tells nobody
+    before = ctx.query(Message).count()
+    refused = client.post(
+        f"/accountoperationview/transfer/{parent.id}", data={"target": str(child.id), "amount": "5000"}
+    )
+    assert refused.status_code == 422
+    assert ctx.query(Message).count() == before

@@ -174,8 +174,8 @@ class CertificateScreen(KartotekaModelView):
     def prepare(self, item, is_new):
         payments.prepare_sale(self.datamodel.session, item, is_new, may_sell=access.may_sell())
 
-    @action("cancel_certificate", _l("Аннулировать"), "", "fa-ban", multiple=False, single=True)
-    def cancel_action(self, item):
+    @action("cancel_sold", _l("Аннулировать"), "", "fa-ban", multiple=False, single=True)
+    def cancel_sold(self, item):
         item = item[0] if isinstance(item, list) else item
         return redirect(url_for(".cancel_certificate", pk=item.id))
 
