@@ -345,6 +345,7 @@ CERTIFICATE_PAGES = (
     ("/certificateview/list/", {"manager", "reception", "auditor"}),
     ("/certificateview/add", {"manager", "reception"}),
     ("/certificateview/show/{certificate}", {"manager", "reception", "auditor"}),
+    ("/certificateview/cancel/{certificate}", {"manager"}),  # can_cancel
     ("/certificatekindview/list/", {"sysadmin", "manager", "reception", "doctor", "auditor"}),
     ("/certificatekindview/add", {"sysadmin", "manager"}),
     ("/api/v1/certificates/", {"manager", "reception", "auditor"}),
@@ -395,6 +396,14 @@ def test_the_role_matrix_on_every_certificate_page_and_in_the_api(ctx, login_as,
         page = card.get_data(as_text=True)
         assert ('href="#certificates"' in page) == (role in ("manager", "reception", "auditor"))
         assert (certificate.code in page) == (role in ("manager", "reception", "auditor"))
+    # cancelling one (its rest refunded to the deposit) is the manager's alone
+    cancelled = client.post(f"/certificateview/cancel/{certificate.id}", data={"reason": "Проверка прав"})
+    if role == "manager":
+        assert cancelled.status_code == 302
+    else:
+        assert cancelled.status_code in (302, 403, 404)
+        assert cancelled.status_code != 302 or "/login" in cancelled.headers["Location"]
+    assert (stored(ctx, certificate.id)[0].cancelled_at is not None) == (role == "manager"), role
 
 
 def test_the_right_to_sell_is_its_own_and_refused_without_it(ctx, login_as, app):
