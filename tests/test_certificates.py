@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import inspect as sa_inspect
 
 from app import access, certificates, payments
 from app.errors import ValidationFailed
@@ -823,3 +824,54 @@ def test_every_certificate_operation_is_in_the_change_history_on_the_card(app, c
     ]
     history = plain(manager.get(f"/customerview/show/{customer.id}"))
     assert "Операция по сертификату" in history and "Аннулирование" in history
+
+
+def test_migration_0022_copies_the_kinds_terms_to_the_sold_ones_and_goes_back(tmp_path):
+    """After 0022 each sold certificate holds the nominal, the visits and the services of
+    its kind as they were (the best known: the kind today); its downgrade drops them."""
+    from flask_migrate import downgrade
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from tests.test_schema import database_at
+
+    now = "2026-11-20 09:00:00"
+    with database_at(tmp_path, "0021") as upgrade:
+        for statement in (
+            "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
+            f"deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+            f"(1, 'Петрова', 'individual', 'active', ' петрова', 0, 0, 0, '{now}', 1, '{now}', '{now}')",
+            "INSERT INTO catalog_item (id, name, kind, price, active, created_on, changed_on) VALUES "
+            f"(1, 'Массаж', 'service', 2500, 1, '{now}', '{now}')",
+            "INSERT INTO certificate_kind (id, name, type, price, amount, visits, valid_days, active, created_on, "
+            f"changed_on) VALUES (1, 'Подарочный', 'sum', 4500, 5000, NULL, 365, 1, '{now}', '{now}'), "
+            f"(2, 'Абонемент', 'visits', 9000, NULL, 5, 90, 1, '{now}', '{now}')",
+            "INSERT INTO certificate_kind_service (kind_id, catalog_item_id) VALUES (2, 1)",
+            "INSERT INTO certificate (id, code, kind_id, customer_id, type, price, method, sold_at, valid_until, "
+            f"balance, visits_left, created_on, changed_on) VALUES "
+            f"(1, '1111-1111', 1, 1, 'sum', 4500, 'cash', '{now}', '{now}', 3000, NULL, '{now}', '{now}'), "
+            f"(2, '2222-2222', 2, 1, 'visits', 9000, 'card', '{now}', '{now}', NULL, 3, '{now}', '{now}')",
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+        upgrade()
+        rows = db.session.execute(
+            text("SELECT id, amount, visits_total, cancelled_at FROM certificate ORDER BY id")
+        ).all()
+        assert [(i, Decimal(str(a)) if a is not None else None, v, c) for i, a, v, c in rows] == [
+            (1, Decimal("5000"), None, None),
+            (2, None, 5, None),
+        ]
+        assert db.session.execute(
+            text("SELECT certificate_id, catalog_item_id FROM certificate_service")
+        ).all() == [(2, 1)]
+        assert db.session.execute(
+            text(
+                "SELECT COUNT(*) FROM message_template WHERE message_type IN ('deposit_sent', 'deposit_received')"
+            )
+        ).scalar()
+        db.session.commit()
+        downgrade(revision="0021")
+        columns = {c["name"] for c in sa_inspect(db.engine).get_columns("certificate")}
+        assert not {"amount", "visits_total", "cancelled_at"} & columns
+        upgrade()
