@@ -951,6 +951,23 @@ def may_sell() -> bool:
     return may(*SELL)
 
 
+# Cancelling a sold certificate or subscription refunds what was left of it to the
+# customer's deposit: giving money back is the manager's, as a payment's reversal is.
+CANCEL = ("can_cancel", CERTIFICATES)
+CAPACITIES["cancel_certificates"] = CANCEL
+METHOD_PERMISSIONS["cancel_certificate"] = METHOD_PERMISSIONS["cancel_sold"] = (
+    "cancel"  # the form, the action
+)
+ROLES["manager"] = RoleSpec(
+    **{**ROLES["manager"].__dict__, "capacities": ROLES["manager"].capacities | {"cancel_certificates"}}
+)
+PERMISSION_LABELS["can_cancel"] = _l("аннулирование сертификатов и абонементов с возвратом остатка")
+
+
+def may_cancel() -> bool:
+    return may(*CANCEL)
+
+
 # The customer's money, second part (issue 18): a discount given by hand on an order
 # (the booking form's «Скидка вручную, %») is the manager's right; the receptionist books
 # at the discount the rule gives. Moving a deposit to another customer's (a relative's)

@@ -239,6 +239,9 @@ class CertificateApi(PolicyApi):
         "valid_until",
         "balance",
         "visits_left",
+        "amount",
+        "visits_total",
+        "cancelled_at",
         "comment",
         "created_on",
     ]

@@ -18,6 +18,7 @@ from .models import (
     AccessLog,
     AccountOperation,
     Certificate,
+    CertificateOperation,
     ChangeLog,
     Customer,
     CustomerAttributeValue,
@@ -46,7 +47,8 @@ TRACKED = (
     Payment,
     AccountOperation,
     CustomerFile,
-    Certificate,  # sold: who sold it and when (its balance moves by its operations)
+    Certificate,  # sold: who sold it and when, its cancellation
+    CertificateOperation,  # its ledger: the sale's issue, payments, what came back, the cancellation
     ProcessingConsent,
     NotificationConsent,
 )

@@ -169,11 +169,15 @@ def sell(
     certificate.comment = (certificate.comment or "").strip() or None
     certificate.code = new_code(session)
     operation = CertificateOperation(certificate=certificate, kind=CertificateOperationKind.ISSUE)
+    # the kind's terms as they are today: editing the kind later changes no sold one
+    certificate.services = list(kind.services)
     if kind.type == CertificateType.SUM:
-        certificate.balance, certificate.visits_left = nominal(kind), None
+        certificate.amount = certificate.balance = nominal(kind)
+        certificate.visits_total = certificate.visits_left = None
         operation.amount = certificate.balance
     else:
-        certificate.balance, certificate.visits_left = None, int(kind.visits)
+        certificate.amount = certificate.balance = None
+        certificate.visits_total = certificate.visits_left = int(kind.visits)
         operation.visits = certificate.visits_left
     session.add(certificate)
     session.add(operation)
@@ -200,10 +204,9 @@ def find(session: Session, code: str | None) -> Certificate | None:
 
 
 def _covered(session: Session, certificate: Certificate, order: Order) -> Decimal | None:
-    """What of the order the certificate may pay for: the items of its kind's services
-    (None: any item, a certificate for a sum with no services named)."""
-    kind = certificate.kind
-    services = [s.id for s in kind.services]
+    """What of the order the certificate may pay for: the items of the services it was
+    sold for (None: any item, a certificate for a sum with no services named)."""
+    services = [s.id for s in certificate.services]
     if not services:
         return None
     total = session.scalar(
@@ -223,6 +226,16 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
     if certificate.customer_id != order.customer_id:
         raise ValidationFailed(
             {field: _("Сертификат №%(code)s принадлежит другому клиенту.", code=certificate.code)}
+        )
+    if certificate.cancelled_at is not None:
+        raise ValidationFailed(
+            {
+                field: _(
+                    "Сертификат №%(code)s аннулирован %(date)s: им больше не оплачивают.",
+                    code=certificate.code,
+                    date=_date(certificate.cancelled_at),
+                )
+            }
         )
     now = utcnow()
     if certificate.valid_until < now:
@@ -253,7 +266,7 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
     operation = CertificateOperation(
         certificate_id=certificate.id, kind=CertificateOperationKind.PAYMENT, payment=payment
     )
-    alive = Certificate.valid_until >= now
+    alive = (Certificate.valid_until >= now) & Certificate.cancelled_at.is_(None)
     if certificate.type == CertificateType.SUM:
         moved = func.round(Certificate.balance - payment.amount, 2)
         stmt = (
@@ -286,10 +299,32 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
     session.add(operation)
 
 
-def restore(session: Session, payment: Payment, back: Payment, amount: Decimal) -> None:
+def visits_out(session: Session, certificate_id: int, order_id: int) -> int:
+    """The visits of a subscription an order has taken and not given back (its payments'
+    operations: -1 a visit written off, +1 one restored)."""
+    taken = session.scalar(
+        select(func.coalesce(func.sum(CertificateOperation.visits), 0))
+        .join(Payment, Payment.id == CertificateOperation.payment_id)
+        .where(CertificateOperation.certificate_id == certificate_id, Payment.order_id == order_id)
+    )
+    return -int(taken)
+
+
+def restore(session: Session, payment: Payment, back: Payment, amount: Decimal) -> bool:
     """Put back on the certificate what ``payment`` took from it: ``amount`` of money, or
-    the visit; ``back`` is the reversal or the refund that does it."""
+    the visit; ``back`` is the reversal or the refund that does it. A visit comes back
+    once (a partial return gave it back already: a reversal then restores nothing more).
+    False where nothing goes back on it: it was cancelled (its rest refunded), and the
+    caller gives the money back instead."""
     certificate = session.get(Certificate, payment.certificate_id)
+    if certificate.cancelled_at is not None:
+        return False
+    back.certificate_id = certificate.id
+    if (
+        certificate.type == CertificateType.VISITS
+        and visits_out(session, certificate.id, payment.order_id) < 1
+    ):
+        return True
     operation = CertificateOperation(
         certificate_id=certificate.id,
         kind=CertificateOperationKind.REFUND,
@@ -309,8 +344,48 @@ def restore(session: Session, payment: Payment, back: Payment, amount: Decimal) 
         .execution_options(synchronize_session=False)
     )
     session.expire(certificate, ["balance", "visits_left"])
-    back.certificate_id = certificate.id
     session.add(operation)
+    return True
+
+
+def cancel(session: Session, certificate: Certificate, reason: str | None, *, may_cancel: bool) -> Decimal:
+    """«Аннулировать»: the certificate or subscription pays for nothing more; what is
+    left of it (money or visits) is written off by a «Аннулирование» operation with
+    the reason. Returns the money to refund for it: the part of the price paid for
+    what is left (a subscription's unused visits at the price of one, a certificate's
+    unspent money at what the customer paid for its nominal). The caller refunds it
+    (app/payments.py ``cancel_certificate``)."""
+    if not may_cancel:
+        raise Forbidden({None: _("Аннулировать сертификаты и абонементы может только управляющий.")})
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed({"reason": _("Укажите причину аннулирования.")})
+    if len(reason) > 1000:
+        raise ValidationFailed({"reason": _("Причина слишком длинная: не больше 1000 символов.")})
+    # the row locked: a payment from it at the same time waits, then finds it cancelled
+    session.execute(select(Certificate.id).where(Certificate.id == certificate.id).with_for_update())
+    session.refresh(certificate, ["balance", "visits_left", "cancelled_at"])
+    if certificate.cancelled_at is not None:
+        raise ValidationFailed({None: _("Сертификат №%(code)s уже аннулирован.", code=certificate.code)})
+    operation = CertificateOperation(
+        certificate_id=certificate.id, kind=CertificateOperationKind.CANCEL, comment=reason
+    )
+    price = Decimal(certificate.price or 0)
+    if certificate.type == CertificateType.SUM:
+        left, issued = Decimal(certificate.balance or 0), Decimal(certificate.amount or 0)
+        if left > 0:
+            operation.amount = -left
+        certificate.balance = ZERO
+    else:
+        left, issued = Decimal(certificate.visits_left or 0), Decimal(certificate.visits_total or 0)
+        if left > 0:
+            operation.visits = -int(left)
+        certificate.visits_left = 0
+    certificate.cancelled_at = utcnow()
+    session.add(operation)
+    if left <= 0 or issued <= 0:
+        return ZERO
+    return min(price, kopecks(price * left / issued))
 
 
 def left_of(session: Session, certificate_id: int) -> tuple[Decimal, int]:
@@ -331,6 +406,7 @@ def active_count(customer_id_column):
         .where(
             Certificate.customer_id == customer_id_column,
             Certificate.valid_until >= utcnow(),
+            Certificate.cancelled_at.is_(None),
             func.coalesce(Certificate.balance, 0) + func.coalesce(Certificate.visits_left, 0) > 0,
         )
         .correlate_except(Certificate)

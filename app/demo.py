@@ -819,9 +819,10 @@ def _certificates(
             created_on=sold_at,
         )
         if kind.type == CertificateType.SUM:
-            certificate.balance = issue.amount = kind.amount or kind.price
+            certificate.amount = certificate.balance = issue.amount = kind.amount or kind.price
         else:
-            certificate.visits_left = issue.visits = kind.visits
+            certificate.visits_total = certificate.visits_left = issue.visits = kind.visits
+        certificate.services = list(kind.services)  # the kind's terms, copied at the sale
         session.add_all([certificate, issue])
         return certificate
 

@@ -119,6 +119,15 @@ class ReverseForm(FlaskForm):
     )
 
 
+class CancelCertificateForm(FlaskForm):
+    """«Аннулировать»: a sold certificate or subscription, with a reason."""
+
+    reason = TextAreaField(
+        _l("Причина аннулирования"),
+        validators=[DataRequired(message=_l("Укажите причину аннулирования."))],
+    )
+
+
 class StatusForm(FlaskForm):
     status = LabeledEnumField(CustomerStatus, _l("Статус"), validators=[InputRequired()])
 

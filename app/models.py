@@ -817,6 +817,8 @@ class MessageType(LabeledEnum):
     MANUAL = "manual", _l("Сообщение сотрудника"), True
     MARKETING = "marketing", _l("Рекламная рассылка"), True
     BONUS_EXPIRED = "bonus_expired", _l("Сгорание бонусов"), True
+    DEPOSIT_SENT = "deposit_sent", _l("Перевод с депозита"), True
+    DEPOSIT_RECEIVED = "deposit_received", _l("Перевод на депозит"), True
 
     @property
     def customer_facing(self) -> bool:
@@ -1060,6 +1062,8 @@ class OperationKind(LabeledEnum):
     # a deposit moved to another customer's (a relative's): two operations, linked
     TRANSFER_OUT = "transfer_out", _l("Перевод на счёт другого клиента"), -1
     TRANSFER_IN = "transfer_in", _l("Перевод со счёта другого клиента"), 1
+    # a cancelled certificate's or subscription's unspent part, refunded to the deposit
+    CERTIFICATE_REFUND = "certificate_refund", _l("Возврат за сертификат"), 1
 
 
 class AccountOperation(Audited, Model):
@@ -1289,11 +1293,24 @@ class CertificateKind(Audited, Model):
         return self.name
 
 
+certificate_service = Table(
+    "certificate_service",
+    Model.metadata,
+    Column("certificate_id", Integer, ForeignKey("certificate.id", ondelete="CASCADE"), primary_key=True),
+    Column("catalog_item_id", Integer, ForeignKey("catalog_item.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_certificate_service_item", "catalog_item_id"),
+)
+
+
 class Certificate(Audited, Model):
     """A certificate or subscription sold to a customer: its number, when it was sold
     and by whom (created_by), until when it is valid, what was paid for it and how.
     What is left (money or visits) is the sum of its operations, kept on the row by
-    conditional UPDATEs (app/certificates.py), as a deposit's balance is."""
+    conditional UPDATEs (app/certificates.py), as a deposit's balance is.
+
+    The kind's terms are copied at the sale (price, nominal, visits, validity, the
+    services): a kind edited later changes what is sold from then on, never what was
+    sold. A cancelled one («Аннулирован», by the manager) pays for nothing more."""
 
     __tablename__ = "certificate"
     id = Column(Integer, primary_key=True)
@@ -1309,6 +1326,10 @@ class Certificate(Audited, Model):
     valid_until = Column(DateTime, nullable=False)
     balance = Column(MONEY)  # a certificate's money left
     visits_left = Column(Integer)  # a subscription's visits left
+    amount = Column(MONEY)  # the nominal it was sold with (a certificate for a sum)
+    visits_total = Column(Integer)  # the visits it was sold with (a subscription)
+    services = relationship(CatalogItem, secondary=certificate_service, lazy="select")
+    cancelled_at = Column(DateTime)  # cancelled: what was left was refunded (app/payments.py)
     comment = Column(Text)
     __table_args__ = (
         CheckConstraint("balance IS NULL OR balance >= 0", name="ck_certificate_balance"),
@@ -1320,13 +1341,11 @@ class Certificate(Audited, Model):
         """What is left, in words: «1 500,00 ₽» or «3 из 10 визитов»."""
         from .formatting import certificate_left
 
-        return certificate_left(
-            self.type, self.balance, self.visits_left, self.kind.visits if self.kind else None
-        )
+        return certificate_left(self.type, self.balance, self.visits_left, self.visits_total)
 
     @property
     def state(self) -> str:
-        return str(certificate_state(self.valid_until, self.balance, self.visits_left))
+        return str(certificate_state(self.valid_until, self.balance, self.visits_left, self.cancelled_at))
 
     def __str__(self):
         return str(
@@ -1334,8 +1353,10 @@ class Certificate(Audited, Model):
         )
 
 
-def certificate_state(valid_until, balance, visits_left):
-    """«Действует», «Истёк» or «Израсходован»."""
+def certificate_state(valid_until, balance, visits_left, cancelled_at=None):
+    """«Действует», «Истёк», «Израсходован» or «Аннулирован»."""
+    if cancelled_at is not None:
+        return _l("Аннулирован")
     if valid_until is not None and valid_until < utcnow():
         return _l("Истёк")
     if (balance is not None and balance <= 0) or (visits_left is not None and visits_left <= 0):
@@ -1349,6 +1370,7 @@ class CertificateOperationKind(LabeledEnum):
     ISSUE = "issue", _l("Продажа"), 1
     PAYMENT = "payment", _l("Оплата заказа"), -1
     REFUND = "refund", _l("Возврат на сертификат"), 1
+    CANCEL = "cancel", _l("Аннулирование"), -1  # what was left, refunded to the deposit
 
 
 class CertificateOperation(Audited, Model):
@@ -1367,6 +1389,17 @@ class CertificateOperation(Audited, Model):
     payment_id = Column(Integer, ForeignKey("payment.id", ondelete="CASCADE"), index=True)
     payment = relationship(Payment)
     comment = Column(Text)
+
+    @property
+    def customer_id(self):
+        """Whose it is (the change history files it on the certificate's customer)."""
+        from sqlalchemy.orm import object_session
+
+        certificate = self.__dict__.get("certificate")
+        if certificate is None and self.certificate_id is not None:
+            session = object_session(self)
+            certificate = session.get(Certificate, self.certificate_id) if session is not None else None
+        return certificate.customer_id if certificate is not None else None
 
     def __str__(self):
         return str(_l("Операция №%(id)s", id=self.id))

@@ -83,6 +83,14 @@ DEFAULT_TEMPLATES = {
         "Бонусы сгорели",
         "{{ customer.first_name }}, срок ваших бонусов истёк: списано {{ amount }}. Остаток: {{ balance }}. {{ clinic }}",
     ),
+    MessageType.DEPOSIT_SENT: (
+        "Перевод с депозита",
+        "{{ customer.first_name }}, с вашего депозита переведено {{ amount }} на депозит клиента {{ other }}. Остаток: {{ balance }}. {{ clinic }}",
+    ),
+    MessageType.DEPOSIT_RECEIVED: (
+        "Пополнение депозита",
+        "{{ customer.first_name }}, на ваш депозит переведено {{ amount }} от клиента {{ other }}. Остаток: {{ balance }}. {{ clinic }}",
+    ),
 }
 # Types a customer receives only after agreeing to them (a consent row that allows it).
 OPT_IN = frozenset({MessageType.MARKETING, MessageType.BONUS_EXPIRED})
@@ -269,6 +277,7 @@ def check_template(template: MessageTemplate) -> None:
         "text": "Текст",
         "amount": "300,00 ₽",
         "balance": "1 200,00 ₽",
+        "other": "Иванов Пётр",
     }
     for field, source in (("subject", template.subject or ""), ("body", template.body or "")):
         try:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import payments
-from .errors import ValidationFailed
+from .errors import Forbidden, ValidationFailed
 from .models import (
     ZERO,
     CatalogItem,
@@ -222,9 +222,15 @@ def prepare_catalog_item(item) -> None:
         raise ValidationFailed({"price": _("Цена не может быть отрицательной.")})
 
 
-def prepare_order_item(session: Session, item: OrderItem) -> OrderItem:
+def prepare_order_item(
+    session: Session, item: OrderItem, *, manual_discount=None, may_discount: bool = False
+) -> OrderItem:
     """An item edited on its own: the catalogue's name and price where none was
-    typed, validated, then its order's total recomputed."""
+    typed, validated, then its order's total recomputed. A discount typed by hand
+    (``manual_discount``) needs the right to give it (access.DISCOUNT), as on the
+    booking form; without one a new item gets the customer's, an edited one keeps its own."""
+    if manual_discount is not None and not may_discount:
+        raise Forbidden({None: _("Скидку вручную может дать только управляющий.")})
     if item.catalog_item is None:
         # an item names what was sold: without a service the database refused it (name
         # is required) with a message that named no field
@@ -232,7 +238,12 @@ def prepare_order_item(session: Session, item: OrderItem) -> OrderItem:
     item.name = item.name or item.catalog_item.name
     if item.price is None:
         item.price = item.catalog_item.price
-    if item.id is None and item.order is not None:
+    if manual_discount is not None:
+        try:
+            item.discount = check_discount(manual_discount)
+        except ValidationFailed as e:
+            raise ValidationFailed({"manual_discount": e.errors["discount"]}) from e
+    elif item.id is None and item.order is not None:
         item.discount = discount_for(item.order.customer)  # the customer's, as on the card's form
     if item.order is not None and item not in item.order.items:
         item.order.items.append(item)

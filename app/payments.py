@@ -271,13 +271,14 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
     if payment.certificate_id is not None:  # the money or the visit goes back on the certificate
         from . import certificates
 
-        certificates.restore(session, payment, reversal, payment.amount)
-    if payment.method.account is not None:
+        if not certificates.restore(session, payment, reversal, payment.amount):
+            reversal.method = PaymentMethod.DEPOSIT  # cancelled since: its money to the deposit
+    if reversal.method.account is not None:
         session.flush()
         _move(
             session,
             payment.customer_id,
-            Account(payment.method.account),
+            Account(reversal.method.account),
             OperationKind.REFUND,
             payment.amount,
             payment=reversal,
@@ -290,7 +291,13 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
 
 def refund_return(session: Session, ret: Return) -> Payment:
     """A return's «Деньги возвращены»: a negative payment linked to it, paid back the way
-    the order was last paid (to the deposit where that was the deposit)."""
+    the order was last paid (to the deposit where that was the deposit). An order whose
+    visit a subscription paid gets the visit back, whatever part of it is returned (a
+    «Возврат на сертификат» operation: the subscription's visits left go up by one);
+    the visit comes back once, a later return of the same order is paid in money."""
+    from . import certificates
+    from .models import CertificateType
+
     order = _lock_order(session, ret.order)
     amount = amount_of(ret.amount)
     if amount > Decimal(order.paid):
@@ -301,13 +308,29 @@ def refund_return(session: Session, ret: Return) -> Payment:
                 )
             }
         )
-    last = session.scalars(
+    paid_by = (
         select(Payment)
         .where(Payment.order_id == order.id, Payment.amount > 0, Payment.reverses_id.is_(None))
         .order_by(Payment.paid_at.desc(), Payment.id.desc())
-        .limit(1)
-    ).first()
-    method = last.method if last is not None else PaymentMethod.CASH
+    )
+    last = session.scalars(paid_by.limit(1)).first()
+    source = next(
+        (
+            p
+            for p in session.scalars(paid_by.where(Payment.certificate_id.is_not(None)))
+            if p.certificate.type == CertificateType.VISITS
+            and certificates.visits_out(session, p.certificate_id, order.id) >= 1
+        ),
+        last,
+    )
+    method = source.method if source is not None else PaymentMethod.CASH
+    if (
+        source is not None
+        and source.certificate_id is not None
+        and source.certificate.type == CertificateType.VISITS
+        and certificates.visits_out(session, source.certificate_id, order.id) < 1
+    ):
+        source, method = None, PaymentMethod.CASH  # its visit came back already: the money
     refund = Payment(
         order=order,
         customer_id=order.customer_id,
@@ -319,16 +342,10 @@ def refund_return(session: Session, ret: Return) -> Payment:
     )
     session.add(refund)
     _settle(session, order, -amount)
-    if last is not None and last.certificate_id is not None:
-        # back on the certificate: the money, or the visit where the whole of its payment returns
-        from . import certificates
-        from .models import CertificateType
-
-        whole = amount >= Decimal(last.amount)
-        if last.certificate.type == CertificateType.SUM or whole:
-            certificates.restore(session, last, refund, amount)
-        else:
-            refund.method = PaymentMethod.CASH  # part of a visit: the money, not the visit
+    if source is not None and source.certificate_id is not None:
+        session.flush()  # the operation names the refund
+        if not certificates.restore(session, source, refund, amount):
+            refund.method = method = PaymentMethod.DEPOSIT  # cancelled since: to the deposit
     if method.account is not None:
         session.flush()
         _move(
@@ -493,6 +510,35 @@ def prepare_sale(session: Session, certificate, is_new: bool, *, may_sell: bool)
     return sell_certificate(session, certificate, may_sell=may_sell)
 
 
+def cancel_certificate(session: Session, certificate, reason: str | None, *, may_cancel: bool):
+    """«Аннулировать» a certificate or a subscription (app/certificates.py ``cancel``): it
+    pays for nothing more, and the part of its price for what was left of it goes to the
+    customer's deposit, an operation of its ledger with the reason («Возврат за
+    сертификат»). The deposit rather than a negative payment: a payment belongs to an
+    order and makes up its «Оплачено», and a sale is no order; on the deposit the money
+    is the customer's at once, seen on the card, spent on the next visit or paid out by
+    the manager (a «Списание» saying so). Returns the deposit's operation (None where
+    nothing was left)."""
+    from . import certificates
+
+    refund = certificates.cancel(session, certificate, reason, may_cancel=may_cancel)
+    if refund <= 0:
+        return None
+    session.flush()
+    return _move(
+        session,
+        certificate.customer_id,
+        Account.DEPOSIT,
+        OperationKind.CERTIFICATE_REFUND,
+        refund,
+        comment=_(
+            "Сертификат №%(code)s аннулирован: %(reason)s",
+            code=certificate.code,
+            reason=(reason or "").strip(),
+        ),
+    )
+
+
 def prepare_operation(session: Session, operation: AccountOperation, is_new: bool, *, may_adjust: bool):
     """The accounts screen's and the API's save: a new operation only."""
     if not is_new:
@@ -647,4 +693,28 @@ def transfer_deposit(
     session.flush()
     out.linked_id, into.linked_id = into.id, out.id
     session.flush()
+    _tell_transfer(session, source, target, amount)
     return out, into
+
+
+def _tell_transfer(session: Session, source: Customer, target: Customer, amount: Decimal) -> None:
+    """Both customers are told through the outbox, in the transfer's transaction: the money
+    left one's deposit and came to the other's. Service messages about their own money:
+    sent unless the customer opted out of the type or withdrew the consent to notifications
+    (checked again at send time, app/notifications.py ``consent_allows``)."""
+    from .formatting import money
+    from .models import MessageType
+    from .notifications import queue_notification
+
+    for customer, other, message_type in (
+        (source, target, MessageType.DEPOSIT_SENT),
+        (target, source, MessageType.DEPOSIT_RECEIVED),
+    ):
+        queue_notification(
+            session,
+            customer,
+            message_type,
+            amount=money(amount),
+            balance=money(balance_of(session, customer.id, Account.DEPOSIT)),
+            other=other.full_name,
+        )

@@ -22,7 +22,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy.orm import joinedload, undefer
-from wtforms import HiddenField, StringField
+from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, Optional
 
 from . import (
@@ -402,6 +402,10 @@ CERTIFICATE_LABELS = {
     "state": _l("Состояние"),
     "created_by": _l("Кто продал"),
     "comment": _l("Комментарий"),
+    "amount": _l("Номинал"),
+    "visits_total": _l("Визитов"),
+    "services": _l("Услуги"),
+    "cancelled_at": _l("Аннулирован"),
 }
 
 
@@ -450,7 +454,9 @@ class CertificateOperationTab(KartotekaModelView):
     datamodel = Interface(CertificateOperation, eager=[joinedload(CertificateOperation.created_by)])
     exclude_route_methods = {"add", "edit", "delete"}
     list_title = show_title = _l("Операции по сертификату")
+    record_label = _l("Операция по сертификату")
     label_columns = {
+        "certificate": _l("Сертификат или абонемент"),
         "kind": _l("Операция"),
         "amount": _l("Сумма"),
         "visits": _l("Визиты"),
@@ -497,6 +503,7 @@ class CertificateView(CertificateScreen):
             Certificate.valid_until,
             Certificate.balance,
             Certificate.visits_left,
+            Certificate.cancelled_at,
             read=lambda *values: str(models.certificate_state(*values)),
         ),
     }
@@ -518,11 +525,15 @@ class CertificateView(CertificateScreen):
         "kind",
         "type",
         "price",
+        "amount",
+        "visits_total",
+        "services",
         "method",
         "sold_at",
         "valid_until",
         "left",
         "state",
+        "cancelled_at",
         "created_by",
         "comment",
     ]
@@ -550,17 +561,29 @@ class OrderItemView(KartotekaModelView):
         "discount": _l("Скидка, %"),
     }
     list_columns = ["name", "quantity", "price", "discount", "amount"]
-    add_columns = edit_columns = ["order", "catalog_item", "quantity", "price"]
+    add_columns = edit_columns = ["order", "catalog_item", "quantity", "price", "manual_discount"]
     add_form_extra_fields = edit_form_extra_fields = {
         "price": LocalDecimalField(
             _l("Цена"), validators=[Optional()], description=_l("Пусто — цена из каталога")
-        )
+        ),
+        # a discount given by hand: the manager's right (access.DISCOUNT), shown to them only
+        "manual_discount": LocalDecimalField(
+            _l("Скидка вручную, %"),
+            validators=[Optional()],
+            description=_l("Пусто — скидка клиента по правилу расчётов"),
+        ),
     }
+    right_fields = {"manual_discount": access.DISCOUNT}
     show_columns = ["order", "catalog_item", "name", "quantity", "price", "discount", "amount"]
     search_columns = ["name"]
 
     def prepare(self, item, is_new):
-        orders.prepare_order_item(self.datamodel.session, item)
+        orders.prepare_order_item(
+            self.datamodel.session,
+            item,
+            manual_discount=getattr(item, "manual_discount", None),
+            may_discount=access.may_discount(),
+        )
 
 
 class FilterDebt(ConditionFilter):
@@ -1426,7 +1449,21 @@ class FilterRetention(ConditionFilter):
         return query.filter(subjects.past_retention())
 
 
+class FilterOwing(ConditionFilter):
+    """«С задолженностью» in the customers list's filters: an order of theirs the user may
+    see, not cancelled, paid short of its total (customers.owing_condition)."""
+
+    name = _l("С задолженностью")
+    arg_name = "owing"
+
+    def apply(self, query, value):
+        if str(value).lower() in ("", "0", "false", "n", "no"):
+            return query
+        return query.filter(customers.owing_condition(access.row_scope(Order)))
+
+
 CUSTOMER_LABELS = {
+    "debt": _l("Задолженность"),
     "full_name": _l("ФИО"),
     "name_search": _l("ФИО"),
     "last_name": _l("Фамилия"),
@@ -1580,12 +1617,17 @@ class CustomerView(CustomerCardView):
         "category",
         "email",
         "last_visit_at",
+        "debt",
     ]
     custom_filters = {
         "phone": [FilterPhone],
         "name_search": [FilterName],
         "registered_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
         "last_visit_at": [FilterRetention],
+        "debt": [FilterOwing],  # a filter of its own, not a column of the customer
+    }
+    search_form_extra_fields = {
+        "debt": SelectField(_l("Задолженность"), choices=[("1", _l("есть"))], default="1"),
     }
     formatters_columns = {
         "phone": formatting.phone,

@@ -43,6 +43,7 @@ OWN_RIGHTS: dict[tuple[str, str], frozenset[str]] = {
     ("can_refund", "Payments"): frozenset({"manager"}),  # reverse a payment
     ("can_adjust", "Accounts"): frozenset({"manager"}),  # refund to a deposit, write off, accrue by hand
     ("can_sell", "Certificates"): frozenset({"manager", "reception"}),  # sell a certificate or a subscription
+    ("can_cancel", "Certificates"): frozenset({"manager"}),  # cancel one, its rest refunded to the deposit
     ("can_download", "Files"): frozenset({"manager", "reception", "doctor"}),  # never the auditor
     ("can_erase", "Customers"): frozenset({"manager"}),  # a subject's erasure, retention
     ("can_discount", "Orders"): frozenset({"manager"}),  # a discount given by hand on the booking form

@@ -162,3 +162,152 @@ def test_a_discount_typed_by_the_manager_shows_in_the_preview_and_is_booked(ctx,
     ctx.expire_all()
     assert ctx.query(Order).one().total == Decimal("1750.00")
     expect(page.locator("#orders tr").filter(has_text="Массаж спины")).to_contain_text("12,5\xa0%")
+
+
+def test_a_subscription_sold_pays_a_visit_and_its_cancellation_is_refunded_on_the_card(ctx, server, page):
+    """The front desk sells a subscription of 5 visits, books a visit and pays it by the
+    subscription (its number typed): the card shows 4 visits of 5 left; the manager cancels
+    it with a reason and the card shows it cancelled and the 4 visits' part of the price on
+    the deposit."""
+    from app.models import Certificate, CertificateKind, CertificateType
+
+    massage = factories.catalog_item(ctx, "Массаж спины", "2000.00")
+    ctx.add(
+        CertificateKind(
+            name="Абонемент: 5 массажей",
+            type=CertificateType.VISITS,
+            price=Decimal("9000"),
+            visits=5,
+            valid_days=180,
+            active=True,
+            services=[massage],
+        )
+    )
+    ctx.commit()
+    customer = factories.customer(ctx, last_name="Кузнецова", first_name="Анна", phone="+79165550001")
+
+    login(page, server, "reception")
+    page.goto(f"{server}/certificateview/add?_flt_0_customer={customer.id}")
+    choose(page, "#kind", "абон", "Абонемент: 5 массажей")
+    page.select_option("#method", "card")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    ctx.expire_all()
+    subscription = ctx.query(Certificate).one()
+    page.goto(f"{server}/customerview/show/{customer.id}")
+    page.click("a[href='#certificates']")
+    expect(page.locator("#certificates")).to_contain_text("5 визитов из 5")
+
+    # a visit booked on the card, paid by the subscription: its number typed on the keyboard
+    page.click("a[href='#orders']")
+    choose(page, "#order-catalog_item", "масс", "Массаж спины")
+    page.locator("#order-visit_at").press_sequentially("16.12.2026 11:00")
+    with page.expect_navigation():
+        page.click(".kartoteka-inline-order button[type=submit]")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    with page.expect_navigation():
+        page.click("#orders .kartoteka-pay")
+    page.locator("#amount").fill("")
+    page.locator("#amount").press_sequentially("2 000")
+    page.select_option("#method", "certificate")
+    page.locator("#certificate_code").press_sequentially(subscription.code.replace("-", " "))
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    ctx.expire_all()
+    assert ctx.query(Order).one().debt == Decimal("0.00")
+    page.goto(f"{server}/customerview/show/{customer.id}")
+    assert kpi(page, "debt") == "0,00 ₽"
+    page.click("a[href='#certificates']")
+    expect(page.locator("#certificates")).to_contain_text("4 визита из 5")
+    expect(page.locator("#certificates")).not_to_contain_text("Аннулирован")
+
+    # the manager cancels it: the reason typed, the unused 4 visits' part of the price refunded
+    login(page, server, "manager")
+    page.goto(f"{server}/certificateview/show/{subscription.id}")
+    with page.expect_navigation():
+        page.click("text=Аннулировать")
+    page.locator("#reason").press_sequentially("Клиентка переехала")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    expect(page.locator(".alert-success")).to_contain_text("на депозит клиента возвращено 7\xa0200,00\xa0₽")
+    page.goto(f"{server}/customerview/show/{customer.id}")
+    assert kpi(page, "deposit") == "7 200,00 ₽"
+    page.click("a[href='#certificates']")
+    row = page.locator("#certificates tr").filter(has_text=subscription.code)
+    expect(row).to_contain_text("Аннулирован")
+    expect(row).to_contain_text("0 визитов из 5")
+    page.click("a[href='#accounts']")
+    accounts = page.locator("#accounts")
+    expect(accounts).to_contain_text("Возврат за сертификат")
+    expect(accounts).to_contain_text("7\xa0200,00\xa0₽")
+    expect(accounts).to_contain_text("Клиентка переехала")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "card-subscription-cancelled.png"), full_page=True)
+
+
+def test_part_in_cash_and_the_rest_from_the_deposit_leaves_no_debt_and_the_refund_follows(ctx, server, page):
+    """The issue's scenario to the end: a category customer with money on the deposit; the
+    front desk books at the discounted price, takes part in cash and the rest from the
+    deposit (typed on the keyboard): the card shows the debt at 0 and the deposit reduced;
+    the manager refunds a return and the order's debt and the deposit follow."""
+    from app import payments
+    from app.models import Account, CustomerCategory, OperationKind
+
+    category = CustomerCategory(name="Постоянные", discount=Decimal("10"))
+    ctx.add(category)
+    ctx.commit()
+    factories.catalog_item(ctx, "Массаж спины", "3000.00")
+    customer = factories.customer(ctx, last_name="Орлова", first_name="Вера", phone="+79165550002")
+    customer.category = category
+    payments.add_operation(
+        ctx, customer, Account.DEPOSIT, OperationKind.TOP_UP, "2000", "Предоплата", may_adjust=False
+    )
+    ctx.commit()
+
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    assert kpi(page, "deposit") == "2 000,00 ₽"
+    choose(page, "#order-catalog_item", "масс", "Массаж спины")
+    expect(page.locator(".kartoteka-order-preview .order-figures")).to_contain_text("Итого: 2\xa0700,00\xa0₽")
+    page.locator("#order-visit_at").press_sequentially("17.12.2026 09:30")
+    with page.expect_navigation():
+        page.click(".kartoteka-inline-order button[type=submit]")
+    for amount, method in (("1 000", "cash"), ("1 700", "deposit")):
+        page.goto(f"{server}/customerview/show/{customer.id}#orders")
+        with page.expect_navigation():
+            page.click("#orders .kartoteka-pay")
+        page.locator("#amount").fill("")
+        page.locator("#amount").press_sequentially(amount)
+        page.select_option("#method", method)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+    ctx.expire_all()
+    order = ctx.query(Order).one()
+    assert (order.total, order.paid, order.debt) == (Decimal("2700.00"), Decimal("2700.00"), Decimal("0.00"))
+    page.goto(f"{server}/customerview/show/{customer.id}")
+    assert (kpi(page, "debt"), kpi(page, "deposit")) == ("0,00 ₽", "300,00 ₽")
+    expect(page.locator("#orders tr.kartoteka-owes")).to_have_count(0)
+
+    # the manager refunds 500 through a return: back to the deposit it was last paid from
+    login(page, server, "manager")
+    page.goto(f"{server}/returnview/add?_flt_0_customer={customer.id}")
+    choose(page, "#order", None, f"Заказ №{order.id}")
+    page.locator("#amount").press_sequentially("500")
+    page.locator("#reason").press_sequentially("Сеанс сокращён")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    ctx.expire_all()
+    ret = ctx.query(Return).one()
+    for status in ("Одобрен", "Деньги возвращены"):
+        page.goto(f"{server}/returnview/edit/{ret.id}")
+        page.select_option("#status", label=status)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+    page.goto(f"{server}/customerview/show/{customer.id}")
+    assert (kpi(page, "paid"), kpi(page, "debt"), kpi(page, "deposit")) == (
+        "2 200,00 ₽",
+        "500,00 ₽",
+        "800,00 ₽",
+    )
+    page.click("a[href='#accounts']")
+    expect(page.locator("#accounts")).to_contain_text("Возврат на счёт")

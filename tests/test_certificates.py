@@ -12,6 +12,7 @@ import time
 from decimal import Decimal
 
 import pytest
+from sqlalchemy import inspect as sa_inspect
 
 from app import access, certificates, payments
 from app.errors import ValidationFailed
@@ -345,6 +346,7 @@ CERTIFICATE_PAGES = (
     ("/certificateview/list/", {"manager", "reception", "auditor"}),
     ("/certificateview/add", {"manager", "reception"}),
     ("/certificateview/show/{certificate}", {"manager", "reception", "auditor"}),
+    ("/certificateview/cancel/{certificate}", {"manager"}),  # can_cancel
     ("/certificatekindview/list/", {"sysadmin", "manager", "reception", "doctor", "auditor"}),
     ("/certificatekindview/add", {"sysadmin", "manager"}),
     ("/api/v1/certificates/", {"manager", "reception", "auditor"}),
@@ -395,6 +397,14 @@ def test_the_role_matrix_on_every_certificate_page_and_in_the_api(ctx, login_as,
         page = card.get_data(as_text=True)
         assert ('href="#certificates"' in page) == (role in ("manager", "reception", "auditor"))
         assert (certificate.code in page) == (role in ("manager", "reception", "auditor"))
+    # cancelling one (its rest refunded to the deposit) is the manager's alone
+    cancelled = client.post(f"/certificateview/cancel/{certificate.id}", data={"reason": "Проверка прав"})
+    if role == "manager":
+        assert cancelled.status_code == 302
+    else:
+        assert cancelled.status_code in (302, 403, 404)
+        assert cancelled.status_code != 302 or "/login" in cancelled.headers["Location"]
+    assert (stored(ctx, certificate.id)[0].cancelled_at is not None) == (role == "manager"), role
 
 
 def test_the_right_to_sell_is_its_own_and_refused_without_it(ctx, login_as, app):
@@ -546,3 +556,322 @@ def test_a_sale_is_in_the_change_history_with_who_sold_it(app, ctx, login_as):
         ("create", customer.id, user_id(app, "reception"))
     }
     assert {"code", "kind", "price"} <= {row.field for row in rows}  # a row per field, as every record
+
+
+def test_the_manager_cancels_a_subscription_and_the_unused_visits_go_to_the_deposit(app, ctx, login_as):
+    """«Аннулировать»: the manager's right (not the front desk's); a reason is required; the
+    unused visits are written off by an operation with the reason and their part of the
+    price goes to the deposit («Возврат за сертификат»); it pays for nothing more; the
+    card shows it cancelled and the refund; nothing is deleted or rewritten."""
+    from app.models import ChangeLog, Customer
+
+    massage = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx)
+    course = kind(ctx, "Абонемент: 4 массажа", price="8000", visits=4, services=[massage])
+    subscription = sold(ctx, customer, course)
+    visit = factories.order(ctx, customer, items=(("Массаж спины", "2500.00", 1),))
+    payments.take_payment(ctx, visit, "2500", PaymentMethod.CERTIFICATE, certificate=subscription)
+    ctx.commit()
+    url = f"/certificateview/cancel/{subscription.id}"
+    reception = login_as("reception")
+    assert reception.get(url).status_code in (302, 403)
+    assert reception.post(url, data={"reason": "Переезд"}).status_code in (302, 403)
+    show = plain(reception.get(f"/certificateview/show/{subscription.id}"))
+    assert "Аннулировать" not in show
+    manager = login_as("manager")
+    assert "Аннулировать" in plain(manager.get(f"/certificateview/show/{subscription.id}"))
+    page = manager.get(url)
+    assert page.status_code == 200 and "3 визита из 4" in plain(page)
+    blank = manager.post(url, data={"reason": "  "})
+    assert blank.status_code == 422 and "Укажите причину аннулирования." in plain(blank)
+    c, (_money, visits) = stored(ctx, subscription.id)
+    assert (c.cancelled_at, c.visits_left, visits) == (None, 3, 3)
+    done = manager.post(url, data={"reason": "Клиент переехал"})
+    assert done.status_code == 302
+    c, (_money, visits) = stored(ctx, subscription.id)
+    assert c.cancelled_at is not None and c.visits_left == visits == 0 and c.state == "Аннулирован"
+    cancel = ctx.query(CertificateOperation).filter_by(kind=CertificateOperationKind.CANCEL).one()
+    assert (cancel.visits, cancel.comment, cancel.created_by_fk) == (
+        -3,
+        "Клиент переехал",
+        user_id(app, "manager"),
+    )
+    refund = ctx.query(AccountOperation).filter_by(kind=OperationKind.CERTIFICATE_REFUND).one()
+    assert (refund.customer_id, refund.account, refund.amount) == (
+        customer.id,
+        Account.DEPOSIT,
+        Decimal("6000.00"),
+    )
+    assert "Клиент переехал" in refund.comment and subscription.code in refund.comment
+    assert (
+        ctx.get(Customer, customer.id).deposit_balance
+        == payments.balance_of(ctx, customer.id, Account.DEPOSIT)
+        == Decimal("6000.00")
+    )
+    # the history of payments and operations is as it was: the issue, the payment, the cancellation
+    kinds = [op.kind for op in ctx.query(CertificateOperation).order_by(CertificateOperation.id)]
+    assert kinds == [
+        CertificateOperationKind.ISSUE,
+        CertificateOperationKind.PAYMENT,
+        CertificateOperationKind.CANCEL,
+    ]
+    # it pays for nothing more, and is not cancelled twice
+    again = factories.order(ctx, customer, items=(("Массаж спины", "2500.00", 1),))
+    refused = manager.post(
+        f"/paymentview/add?_flt_0_order={again.id}",
+        data={"amount": "2500", "method": "certificate", "certificate_code": subscription.code},
+    )
+    assert refused.status_code == 422 and "аннулирован" in plain(refused)
+    twice = manager.post(url, data={"reason": "Ещё раз"})
+    assert twice.status_code == 422 and "уже аннулирован" in plain(twice)
+    assert ctx.query(AccountOperation).filter_by(kind=OperationKind.CERTIFICATE_REFUND).count() == 1
+    # the card: the subscription cancelled, the refund on the accounts' tab and the deposit
+    card = plain(manager.get(f"/customerview/show/{customer.id}"))
+    assert "Аннулирован" in card and "Возврат за сертификат" in card and "6 000,00 ₽" in card
+    # the change history names who cancelled it and the operations
+    rows = ctx.query(ChangeLog).filter(ChangeLog.customer_id == customer.id)
+    assert ("Certificate", "update", "cancelled_at") in {(r.entity, r.action, r.field) for r in rows}
+    assert {r.user_id for r in rows.filter_by(entity="CertificateOperation", entity_id=cancel.id)} == {
+        user_id(app, "manager")
+    }
+
+
+def test_a_cancelled_certificate_refunds_what_was_paid_for_its_unspent_nominal(ctx, login_as):
+    """A certificate for 5 000 bought for 4 500, 1 000 of it spent: 4 000 unspent, refunded at
+    what the customer paid for it (3 600); one spent whole refunds nothing and is still
+    cancelled. The domain refuses a role without the right."""
+    from app.errors import Forbidden
+
+    customer = factories.customer(ctx)
+    gift = kind(ctx, "Подарочный 5 000", price="4500", amount="5000")
+    certificate = sold(ctx, customer, gift)
+    order = factories.order(ctx, customer, items=(("УЗИ", "1000.00", 1),))
+    payments.take_payment(ctx, order, "1000", PaymentMethod.CERTIFICATE, certificate=certificate)
+    ctx.commit()
+    with pytest.raises(Forbidden, match="только управляющий"):
+        payments.cancel_certificate(ctx, certificate, "Просьба клиента", may_cancel=False)
+    ctx.rollback()
+    operation = payments.cancel_certificate(ctx, certificate, "Просьба клиента", may_cancel=True)
+    ctx.commit()
+    assert operation.amount == Decimal("3600.00")
+    c, (money, _visits) = stored(ctx, certificate.id)
+    assert c.balance == money == Decimal("0.00") and c.state == "Аннулирован"
+    spent = sold(ctx, customer, kind(ctx, "Подарочный 1 000", price="1000"))
+    whole = factories.order(ctx, customer, items=(("Осмотр", "1000.00", 1),))
+    payments.take_payment(ctx, whole, "1000", PaymentMethod.CERTIFICATE, certificate=spent)
+    ctx.commit()
+    assert payments.cancel_certificate(ctx, spent, "Закрыт", may_cancel=True) is None
+    ctx.commit()
+    assert stored(ctx, spent.id)[0].state == "Аннулирован"
+    assert payments.balance_of(ctx, customer.id, Account.DEPOSIT) == Decimal("3600.00")
+
+
+def test_a_partial_return_gives_the_subscriptions_visit_back_once(ctx, login_as):
+    """A return of part of a visit a subscription paid: the visit comes back (a «Возврат на
+    сертификат» operation of +1 linked to the refund), the order's paid amount follows;
+    a second return of the same order is paid in money, the visit is not given twice."""
+    massage = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx)
+    subscription = sold(
+        ctx, customer, kind(ctx, "Абонемент: 2 массажа", price="4500", visits=2, services=[massage])
+    )
+    visit = factories.order(ctx, customer, items=(("Массаж спины", "2500.00", 1), ("Крем", "500.00", 1)))
+    payments.take_payment(ctx, visit, "2500", PaymentMethod.CERTIFICATE, certificate=subscription)
+    payments.take_payment(ctx, visit, "500", PaymentMethod.CASH)
+    ctx.commit()
+    assert stored(ctx, subscription.id)[0].visits_left == 1
+    manager = login_as("manager")
+
+    def refunded(amount, reason):
+        asked = {"order": str(visit.id), "amount": amount, "reason": reason}
+        assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+        ret = ctx.query(Return).order_by(Return.id.desc()).first()
+        for status in ("approved", "refunded"):
+            assert (
+                manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": status}).status_code
+                == 302
+            )
+        ctx.expire_all()
+        return ctx.query(Payment).filter(Payment.return_id == ret.id).one()
+
+    first = refunded("1000", "Массаж сокращён")
+    c, (_money, visits) = stored(ctx, subscription.id)
+    assert c.visits_left == visits == 2
+    assert (first.amount, first.method, first.certificate_id) == (
+        Decimal("-1000.00"),
+        PaymentMethod.CERTIFICATE,
+        subscription.id,
+    )
+    back = ctx.query(CertificateOperation).filter_by(kind=CertificateOperationKind.REFUND).one()
+    assert (back.visits, back.payment_id) == (1, first.id)
+    assert ctx.get(Order, visit.id).paid == Decimal("2000.00")
+    second = refunded("300", "Крем не подошёл")
+    assert (second.method, second.certificate_id) == (PaymentMethod.CASH, None)
+    assert stored(ctx, subscription.id)[0].visits_left == 2
+    assert ctx.query(CertificateOperation).filter_by(kind=CertificateOperationKind.REFUND).count() == 1
+    assert ctx.get(Order, visit.id).paid == Decimal("1700.00")
+
+
+def test_a_kind_edited_after_the_sale_does_not_change_the_sold_ones(ctx, login_as):
+    """The sold subscription keeps the price, the visits, the validity and the services it
+    was sold with; the kind edited on its screen changes only what is sold next."""
+    massage = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    peeling = factories.catalog_item(ctx, "Пилинг", "3000.00")
+    customer = factories.customer(ctx)
+    course = kind(ctx, "Абонемент", price="4500", visits=2, services=[massage], days=90)
+    before = sold(ctx, customer, course)
+    valid_until = before.valid_until
+    admin = login_as("sysadmin")
+    edited = admin.post(
+        f"/certificatekindview/edit/{course.id}",
+        data={
+            "name": "Абонемент",
+            "type": "visits",
+            "price": "9000",
+            "visits": "10",
+            "valid_days": "30",
+            "services": str(peeling.id),
+            "active": "y",
+        },
+    )
+    assert edited.status_code == 302, plain(edited)[:500]
+    ctx.expire_all()
+    assert (
+        ctx.get(CertificateKind, course.id).visits,
+        [s.name for s in ctx.get(CertificateKind, course.id).services],
+    ) == (
+        10,
+        ["Пилинг"],
+    )
+    c = ctx.get(Certificate, before.id)
+    assert (c.price, c.visits_total, c.visits_left, c.valid_until) == (Decimal("4500.00"), 2, 2, valid_until)
+    assert [s.name for s in c.services] == ["Массаж спины"]
+    manager = login_as("manager")
+    show = plain(manager.get(f"/certificateview/show/{c.id}"))
+    assert "2 визита из 2" in show and "Массаж спины" in show and "Пилинг" not in show
+    # it still pays for a massage, not for a peeling
+    with pytest.raises(ValidationFailed, match="нет услуг абонемента"):
+        payments.take_payment(
+            ctx,
+            factories.order(ctx, customer, items=(("Пилинг", "3000.00", 1),)),
+            "3000",
+            PaymentMethod.CERTIFICATE,
+            certificate=c,
+        )
+    ctx.rollback()
+    massage_visit = factories.order(ctx, customer, items=(("Массаж спины", "2500.00", 1),))
+    payments.take_payment(
+        ctx, massage_visit, "2500", PaymentMethod.CERTIFICATE, certificate=ctx.get(Certificate, c.id)
+    )
+    ctx.commit()
+    assert "1 визит из 2" in plain(manager.get(f"/certificateview/show/{c.id}"))
+    # what is sold now has the new terms
+    after = sold(ctx, customer, ctx.get(CertificateKind, course.id))
+    assert (after.price, after.visits_total, [s.name for s in after.services]) == (
+        Decimal("9000.00"),
+        10,
+        ["Пилинг"],
+    )
+
+
+def test_every_certificate_operation_is_in_the_change_history_on_the_card(app, ctx, login_as):
+    """The sale, a payment (its visit written off), the refund back and the cancellation are
+    rows of the customer's change history, each with who made it; the card's tab names them."""
+    from app.models import ChangeLog
+
+    massage = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx)
+    course = kind(ctx, "Абонемент: 3 массажа", price="6000", visits=3, services=[massage])
+    reception = login_as("reception")
+    assert (
+        reception.post(
+            f"/certificateview/add?_flt_0_customer={customer.id}",
+            data={"kind": str(course.id), "method": "card"},
+        ).status_code
+        == 302
+    )
+    subscription = ctx.query(Certificate).one()
+    visit = factories.order(ctx, customer, items=(("Массаж спины", "2500.00", 1),))
+    paid = reception.post(
+        f"/paymentview/add?_flt_0_order={visit.id}",
+        data={"amount": "2500", "method": "certificate", "certificate_code": subscription.code},
+    )
+    assert paid.status_code == 302
+    payment = ctx.query(Payment).one()
+    manager = login_as("manager")
+    assert manager.post(f"/paymentview/reverse/{payment.id}", data={"reason": "Ошибка"}).status_code == 302
+    assert (
+        manager.post(f"/certificateview/cancel/{subscription.id}", data={"reason": "Отказ"}).status_code
+        == 302
+    )
+    ctx.expire_all()
+    rows = (
+        ctx.query(ChangeLog)
+        .filter(
+            ChangeLog.customer_id == customer.id,
+            ChangeLog.entity == "CertificateOperation",
+            ChangeLog.field == "kind",
+        )
+        .order_by(ChangeLog.id)
+        .all()
+    )
+    who = {"reception": user_id(app, "reception"), "manager": user_id(app, "manager")}
+    assert [(r.new_value, r.user_id) for r in rows] == [
+        ("Продажа", who["reception"]),
+        ("Оплата заказа", who["reception"]),
+        ("Возврат на сертификат", who["manager"]),
+        ("Аннулирование", who["manager"]),
+    ]
+    history = plain(manager.get(f"/customerview/show/{customer.id}"))
+    assert "Операция по сертификату" in history and "Аннулирование" in history
+
+
+def test_migration_0022_copies_the_kinds_terms_to_the_sold_ones_and_goes_back(tmp_path):
+    """After 0022 each sold certificate holds the nominal, the visits and the services of
+    its kind as they were (the best known: the kind today); its downgrade drops them."""
+    from flask_migrate import downgrade
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from tests.test_schema import database_at
+
+    now = "2026-11-20 09:00:00"
+    with database_at(tmp_path, "0021") as upgrade:
+        for statement in (
+            "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
+            f"deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+            f"(1, 'Петрова', 'individual', 'active', ' петрова', 0, 0, 0, '{now}', 1, '{now}', '{now}')",
+            "INSERT INTO catalog_item (id, name, kind, price, active, created_on, changed_on) VALUES "
+            f"(1, 'Массаж', 'service', 2500, 1, '{now}', '{now}')",
+            "INSERT INTO certificate_kind (id, name, type, price, amount, visits, valid_days, active, created_on, "
+            f"changed_on) VALUES (1, 'Подарочный', 'sum', 4500, 5000, NULL, 365, 1, '{now}', '{now}'), "
+            f"(2, 'Абонемент', 'visits', 9000, NULL, 5, 90, 1, '{now}', '{now}')",
+            "INSERT INTO certificate_kind_service (kind_id, catalog_item_id) VALUES (2, 1)",
+            "INSERT INTO certificate (id, code, kind_id, customer_id, type, price, method, sold_at, valid_until, "
+            f"balance, visits_left, created_on, changed_on) VALUES "
+            f"(1, '1111-1111', 1, 1, 'sum', 4500, 'cash', '{now}', '{now}', 3000, NULL, '{now}', '{now}'), "
+            f"(2, '2222-2222', 2, 1, 'visits', 9000, 'card', '{now}', '{now}', NULL, 3, '{now}', '{now}')",
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+        upgrade()
+        rows = db.session.execute(
+            text("SELECT id, amount, visits_total, cancelled_at FROM certificate ORDER BY id")
+        ).all()
+        assert [(i, Decimal(str(a)) if a is not None else None, v, c) for i, a, v, c in rows] == [
+            (1, Decimal("5000"), None, None),
+            (2, None, 5, None),
+        ]
+        assert db.session.execute(
+            text("SELECT certificate_id, catalog_item_id FROM certificate_service")
+        ).all() == [(2, 1)]
+        assert db.session.execute(
+            text(
+                "SELECT COUNT(*) FROM message_template WHERE message_type IN ('deposit_sent', 'deposit_received')"
+            )
+        ).scalar()
+        db.session.commit()
+        downgrade(revision="0021")
+        columns = {c["name"] for c in sa_inspect(db.engine).get_columns("certificate")}
+        assert not {"amount", "visits_total", "cancelled_at"} & columns
+        upgrade()

@@ -19,6 +19,7 @@ from app.models import (
     AccountOperation,
     Customer,
     CustomerCategory,
+    CustomerStatus,
     DiscountRule,
     MoneyRules,
     OperationKind,
@@ -392,3 +393,83 @@ def test_migration_0020_keeps_the_discount_as_it_was_and_its_downgrade_keeps_bal
         ]
         upgrade()  # and forward again
         assert db.session.execute(text("SELECT discount_rule FROM money_rules")).scalar() == "larger"
+
+
+def test_owing_is_a_filter_of_the_customers_list_combined_with_the_others(app, ctx, login_as):
+    """«С задолженностью» is in the filters' drop-down (its own FAB filter), narrows the
+    list together with any other filter, and the button beside the search box adds or
+    removes it keeping the others (the old ?owing=1 still works)."""
+    owes = factories.customer(ctx, last_name="Должникова", phone="+79160000021")
+    owes_blocked = factories.customer(ctx, last_name="Заблокированная", phone="+79160000022")
+    factories.customer(ctx, last_name="Исправная", phone="+79160000023")
+    for customer in (owes, owes_blocked):
+        factories.order(ctx, customer, items=(("Массаж", "2000.00", 1),), paid="500")
+    owes_blocked.status = CustomerStatus.BLOCKED
+    ctx.commit()
+    manager = login_as("manager")
+
+    def names(query):
+        page = manager.get("/customerview/list/", query_string=query)
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        return {n for n in ("Должникова", "Заблокированная", "Исправная") if n in html}, html
+
+    found, html = names({})
+    assert found == {"Должникова", "Заблокированная", "Исправная"}
+    assert re.search(r'<a href="#" name="debt" class="filter">\s*Задолженность</a>', html)
+    assert "С задолженностью" in html and 'href="/customerview/list/?_flt_0_debt=1"' in html
+    assert names({"_flt_0_debt": "1"})[0] == {"Должникова", "Заблокированная"}
+    found, html = names({"_flt_0_debt": "1", "_flt_0_status": "active"})
+    assert found == {"Должникова"}
+    # the button takes the owing filter off and keeps the status one; the search box keeps both
+    assert 'href="/customerview/list/?_flt_0_status=active"' in html
+    assert '<input type="hidden" name="_flt_0_debt" value="1">' in html
+    assert '<input type="hidden" name="_flt_0_status" value="active">' in html
+    assert names({"owing": "1"})[0] == {"Должникова", "Заблокированная"}
+    assert names({"_flt_0_debt": "1", "q": "Заблокированная"})[0] == {"Заблокированная"}
+
+
+def test_a_transfer_tells_both_customers_through_the_outbox_and_respects_an_opt_out(ctx, login_as):
+    """The transfer writes a message to each customer in its transaction: the parent is told
+    what left their deposit, the child what came; a customer who opted out of the type
+    is written to but not sent to (the consent is checked at send time)."""
+    from app import notifications
+    from app.models import Channel, Message, MessageStatus, MessageType
+
+    parent, child = two_customers(ctx)
+    notifications.set_consent(ctx, child, MessageType.DEPOSIT_RECEIVED, Channel.SMS, False)
+    ctx.commit()
+    client = login_as("reception")
+    done = client.post(
+        f"/accountoperationview/transfer/{parent.id}", data={"target": str(child.id), "amount": "250,50"}
+    )
+    assert done.status_code == 302
+    ctx.expire_all()
+    told = {m.customer_id: m for m in ctx.query(Message).filter(Message.channel == Channel.SMS)}
+    assert set(told) == {parent.id, child.id}
+    sent, received = told[parent.id], told[child.id]
+    assert (sent.message_type, received.message_type) == (
+        MessageType.DEPOSIT_SENT,
+        MessageType.DEPOSIT_RECEIVED,
+    )
+    assert (
+        "Мария, с вашего депозита переведено 250,50 ₽ на депозит клиента Петров Миша Сергеевна. Остаток: 749,50 ₽."
+        in (sent.body.replace("\xa0", " "))
+    ), sent.body
+    assert (
+        "Миша, на ваш депозит переведено 250,50 ₽ от клиента Петрова Мария Сергеевна. Остаток: 250,50 ₽."
+        in (received.body.replace("\xa0", " "))
+    )
+    ids = sent.id, received.id
+    for message_id in ids:
+        notifications.deliver(ctx, message_id)
+    ctx.expire_all()
+    assert ctx.get(Message, ids[0]).status == MessageStatus.SENT
+    assert ctx.get(Message, ids[1]).status != MessageStatus.SENT  # the child opted out
+    # a refused transfer tells nobody
+    before = ctx.query(Message).count()
+    refused = client.post(
+        f"/accountoperationview/transfer/{parent.id}", data={"target": str(child.id), "amount": "5000"}
+    )
+    assert refused.status_code == 422
+    assert ctx.query(Message).count() == before

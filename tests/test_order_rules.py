@@ -158,3 +158,44 @@ def test_a_finished_return_says_so_when_its_status_is_changed(ctx, login_as, wor
     }
     ctx.expire_all()
     assert ctx.get(Return, ret.id).status.value == "rejected"
+
+
+def test_a_manual_discount_on_the_item_screen_is_the_managers_right(ctx, login_as, world):
+    """The item screen's «Скидка вручную, %» is shown to the manager (access.DISCOUNT) and
+    applied; the receptionist does not see the field, and a value posted for it anyway is
+    refused in Russian, storing nothing; a bad percentage is refused on its field."""
+    base = {
+        "order": str(world["order"]),
+        "catalog_item": str(world["item"]),
+        "quantity": "1",
+        "price": "1000",
+    }
+    before = snapshot(ctx)
+    client = login_as("reception")
+    assert 'name="manual_discount"' not in client.get("/orderitemview/add").get_data(as_text=True)
+    refused = client.post("/orderitemview/add", data={**base, "manual_discount": "50"})
+    assert refused.status_code in (403, 422)
+    assert "Скидку вручную может дать только управляющий." in refused.get_data(as_text=True)
+    assert snapshot(ctx) == before
+    # without a discount typed the receptionist's item takes the customer's 10 %
+    assert client.post("/orderitemview/add", data=base).status_code == 302
+    client = login_as("manager")
+    assert 'name="manual_discount"' in client.get("/orderitemview/add").get_data(as_text=True)
+    bad = client.post("/orderitemview/add", data={**base, "price": "2000", "manual_discount": "150"})
+    assert bad.status_code == 422
+    assert field_errors(bad.get_data(as_text=True)) == {"manual_discount": "Скидка — от 0 до 100 процентов."}
+    added = client.post("/orderitemview/add", data={**base, "price": "2000", "manual_discount": "25"})
+    assert added.status_code == 302
+    ctx.expire_all()
+    by_price = {i.price: (i.discount, i.amount) for i in ctx.query(OrderItem).filter(OrderItem.price >= 1000)}
+    assert by_price[Decimal("1000.00")] == (Decimal("10.00"), Decimal("900.00"))
+    assert by_price[Decimal("2000.00")] == (Decimal("25.00"), Decimal("1500.00"))
+    # editing: the receptionist may not change the discount by hand, the manager may
+    item = ctx.query(OrderItem).filter_by(price=Decimal("1000")).one()
+    edit = f"/orderitemview/edit/{item.id}"
+    assert login_as("reception").post(edit, data={**base, "manual_discount": "0"}).status_code in (403, 422)
+    ctx.expire_all()
+    assert ctx.get(OrderItem, item.id).discount == Decimal("10.00")
+    assert login_as("manager").post(edit, data={**base, "manual_discount": "0"}).status_code == 302
+    ctx.expire_all()
+    assert ctx.get(OrderItem, item.id).discount == Decimal("0.00")

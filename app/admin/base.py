@@ -88,6 +88,18 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     eager: tuple = ()
     custom_filters: dict = {}
     order_aliases: dict = {}
+    # Form fields that need a right of their own beyond writing (a field -> an access
+    # capacity, e.g. access.DISCOUNT): without it the field is not shown; the domain
+    # function refuses a value posted for it anyway (403).
+    right_fields: dict = {}
+
+    def shown_fields(self, columns, form) -> list[str]:
+        """The form's fields to show: those it has, less those the user has no right to."""
+        return [
+            c
+            for c in columns
+            if c in form._fields and (c not in self.right_fields or access.may(*self.right_fields[c]))
+        ]
 
     def __init__(self, **kwargs):
         self.label_columns = {**COMMON_LABELS, **(self.label_columns or {})}
@@ -390,7 +402,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         widgets = widgets or {}
         widgets["add"] = self.add_widget(
             form=form,
-            include_cols=[c for c in self.add_columns if c in form._fields],
+            include_cols=self.shown_fields(self.add_columns, form),
             exclude_cols=exclude_cols or [],
             fieldsets=[
                 (n, {**o, "fields": [f for f in o["fields"] if f in form._fields]})
@@ -403,7 +415,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         widgets = widgets or {}
         widgets["edit"] = self.edit_widget(
             form=form,
-            include_cols=[c for c in self.edit_columns if c in form._fields],
+            include_cols=self.shown_fields(self.edit_columns, form),
             exclude_cols=exclude_cols or [],
             fieldsets=[
                 (n, {**o, "fields": [f for f in o["fields"] if f in form._fields]})

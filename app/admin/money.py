@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 from .. import access, formatting, models, payments
 from ..errors import ValidationFailed
 from ..extensions import db
-from ..forms import ReverseForm, TransferForm
+from ..forms import CancelCertificateForm, ReverseForm, TransferForm
 from ..models import Customer
 from .base import KartotekaModelView
 
@@ -173,3 +173,51 @@ class CertificateScreen(KartotekaModelView):
 
     def prepare(self, item, is_new):
         payments.prepare_sale(self.datamodel.session, item, is_new, may_sell=access.may_sell())
+
+    @action("cancel_sold", _l("Аннулировать"), "", "fa-ban", multiple=False, single=True)
+    def cancel_sold(self, item):
+        item = item[0] if isinstance(item, list) else item
+        return redirect(url_for(".cancel_certificate", pk=item.id))
+
+    @expose("/cancel/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    def cancel_certificate(self, pk):
+        """«Аннулировать» (the manager's right, access.CANCEL): asks for the reason; what
+        was left is refunded to the customer's deposit (app/payments.py)."""
+        certificate = self.datamodel.get(pk, self._base_filters)
+        if certificate is None:
+            abort(404)
+        form = CancelCertificateForm()
+        status = 200
+        if request.method == "POST":
+            if form.validate():
+                try:
+                    refund = payments.cancel_certificate(
+                        db.session, certificate, form.reason.data, may_cancel=access.may_cancel()
+                    )
+                    db.session.commit()
+                except ValidationFailed as e:
+                    db.session.rollback()
+                    certificate = self.datamodel.get(pk, self._base_filters)
+                    for text in e.errors.values():
+                        form.reason.errors = [*form.reason.errors, text]
+                else:
+                    flash(
+                        _(
+                            "Сертификат №%(code)s аннулирован, на депозит клиента возвращено %(amount)s.",
+                            code=certificate.code,
+                            amount=formatting.money(refund.amount if refund is not None else 0),
+                        ),
+                        "success",
+                    )
+                    return redirect(url_for(".show", pk=certificate.id))
+            status = 422
+        return (
+            self.render_template(
+                "kartoteka/cancel_certificate.html",
+                certificate=certificate,
+                form=form,
+                title=_("Аннулировать сертификат №%(code)s", code=certificate.code),
+            ),
+            status,
+        )
