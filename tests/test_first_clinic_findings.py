@@ -190,3 +190,40 @@ def test_the_forms_offer_only_what_they_accept(app, login_as):
         from app.models import Customer
 
         assert db.session.get(Customer, customer_id).deposit_balance == Decimal("1500.50")
+
+
+def test_the_front_desk_is_told_the_payment_taken_and_the_certificate_number_sold(app, login_as):
+    with app.app_context():
+        customer = factories.customer()
+        order_id = factories.order(customer=customer, items=(("Массаж спины", "2500.00", 1),)).id
+        kind = CertificateKind(
+            name="Абонемент 5 массажей",
+            type=CertificateType.VISITS,
+            price=Decimal("10000"),
+            visits=5,
+            valid_days=90,
+            active=True,
+        )
+        db.session.add(kind)
+        db.session.commit()
+        customer_id, kind_id = customer.id, kind.id
+    client = login_as("reception")
+    response = client.post(
+        f"/paymentview/add?_flt_0_order={order_id}", data={"amount": "1 000,50", "method": "card"}
+    )
+    assert response.status_code == 302
+    shown = page_text(client.get(response.headers["Location"]))
+    assert f"Оплата 1 000,50 ₽ по заказу №{order_id} принята. Долг: 1 499,50 ₽" in shown
+    response = client.post(
+        f"/certificatetab/add?_flt_0_customer={customer_id}", data={"kind": kind_id, "method": "cash"}
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        sold = db.session.scalars(select(Certificate)).one()
+        code, until = sold.code, sold.valid_until
+    from app import formatting
+
+    with app.test_request_context():
+        day = formatting.local_from_utc(until).strftime("%d.%m.%Y")
+    shown = page_text(client.get(response.headers["Location"]))
+    assert f"Продан «Абонемент 5 массажей» №{code}, действует до {day}." in shown

@@ -942,11 +942,15 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             return False
         if is_new:
             self.post_add(item)
-            flash(self.add_row_message, "success")
+            flash(self.added_message(item), "success")
         else:
             self.post_update(item)
             flash(self.edit_row_message, "success")
         return True
+
+    def added_message(self, item) -> str:
+        """What the user is told once a new record is saved; a screen may say what it was."""
+        return self.add_row_message
 
     def check_lock(self, form, item) -> None:
         """Optimistic lock hook; see CustomerView."""

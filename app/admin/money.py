@@ -81,6 +81,18 @@ class PaymentScreen(KartotekaModelView):
             debt=formatting.money(order.debt),
         )
 
+    def added_message(self, item) -> str:
+        """The payment as taken and what is still owed («Запись добавлена» said neither)."""
+        order = item.order
+        if order is None:
+            return self.add_row_message
+        return _(
+            "Оплата %(amount)s по заказу №%(id)s принята. Долг: %(debt)s",
+            amount=formatting.money(item.amount),
+            id=order.id,
+            debt=formatting.money(order.debt),
+        )
+
     def prefill_add_form(self, form) -> None:
         """The amount starts as the order's debt: most visits are paid in full; a part
         is typed over it."""
@@ -200,3 +212,12 @@ class CertificateScreen(KartotekaModelView):
 
     def prepare(self, item, is_new):
         payments.prepare_sale(self.datamodel.session, item, is_new, may_sell=access.may_sell())
+
+    def added_message(self, item) -> str:
+        """The number the customer is to be told, at once («Запись добавлена» said none)."""
+        return _(
+            "Продан «%(kind)s» №%(code)s, действует до %(date)s.",
+            kind=item.kind.name,
+            code=item.code,
+            date=formatting.date_short(formatting.local_from_utc(item.valid_until).date()),
+        )
