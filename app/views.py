@@ -306,6 +306,7 @@ class PaymentView(PaymentScreen):
             _l("Номер сертификата или абонемента"),
             validators=[Optional(), Length(max=20)],
             description=_l("Для оплаты сертификатом: номер, который назвал клиент"),
+            render_kw={"class": "form-control"},  # a bare box beside the form's others
         ),
     }
     show_columns = [

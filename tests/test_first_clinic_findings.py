@@ -227,3 +227,13 @@ def test_the_front_desk_is_told_the_payment_taken_and_the_certificate_number_sol
         day = formatting.local_from_utc(until).strftime("%d.%m.%Y")
     shown = page_text(client.get(response.headers["Location"]))
     assert f"Продан «Абонемент 5 массажей» №{code}, действует до {day}." in shown
+
+
+def test_the_certificate_number_and_the_treatment_consent_are_styled_as_their_forms(app, login_as):
+    with app.app_context():
+        order_id = factories.order(customer=factories.customer()).id
+    client = login_as("reception")
+    pay = client.get(f"/paymentview/add?_flt_0_order={order_id}").get_data(as_text=True)
+    assert re.search(r'<input[^>]*class="form-control"[^>]*id="certificate_code"', pay)
+    add = client.get("/customerview/add").get_data(as_text=True)
+    assert re.search(r'<select[^>]*class="form-control"[^>]*id="consent_treatment"', add)
