@@ -34,12 +34,16 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from markupsafe import escape
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from . import files as file_rules
+from .access import journal_field
 from .errors import ValidationFailed
 from .models import (
     AccessLog,
+    AccountOperation,
+    Certificate,
+    CertificateOperation,
     ChangeLog,
     Customer,
     CustomerAttributeValue,
@@ -53,6 +57,7 @@ from .models import (
     NotificationConsent,
     Order,
     OrderItem,
+    Payment,
     ProcessingConsent,
     Return,
     Review,
@@ -197,6 +202,7 @@ def collect(session: Session, customer_id: int) -> dict[str, list[dict]]:
     """Every record about the customer, table by table."""
     orders = select(Order.id).where(Order.customer_id == customer_id)
     messages = select(Message.id).where(Message.customer_id == customer_id)
+    certificates = select(Certificate.id).where(Certificate.customer_id == customer_id)
     tables = {"customer": _rows(session, Customer, Customer.id == customer_id)}
     for model in (
         CustomerAttributeValue,
@@ -204,6 +210,11 @@ def collect(session: Session, customer_id: int) -> dict[str, list[dict]]:
         MedicalRecord,
         Order,
         Return,
+        # the customer's money: what they paid and got back, their deposit and bonuses,
+        # the certificates and subscriptions they hold (the export had none of it)
+        Payment,
+        AccountOperation,
+        Certificate,
         Review,
         Note,
         CustomerFile,
@@ -216,6 +227,9 @@ def collect(session: Session, customer_id: int) -> dict[str, list[dict]]:
         tables[model.__tablename__] = _rows(session, model, model.customer_id == customer_id)
     tables["order_item"] = _rows(session, OrderItem, OrderItem.order_id.in_(orders))
     tables["message_attempt"] = _rows(session, MessageAttempt, MessageAttempt.message_id.in_(messages))
+    tables["certificate_operation"] = _rows(
+        session, CertificateOperation, CertificateOperation.certificate_id.in_(certificates)
+    )
     return tables
 
 
@@ -500,7 +514,10 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
     session.flush()
     session.info.pop("kartoteka_erasure", None)
     journal = session.scalars(
-        select(AccessLog).where(AccessLog.customer_id == cid).order_by(AccessLog.at)
+        select(AccessLog)
+        .where(AccessLog.customer_id == cid)
+        .options(joinedload(AccessLog.user))
+        .order_by(AccessLog.at)
     ).all()
     request.act = act_text(request, counts, journal, until if keep else None)
     request.status, request.progress, request.done_at = SubjectRequestStatus.DONE, 100, utcnow()
@@ -643,6 +660,14 @@ def erase_expired(session: Session, customer: Customer) -> SubjectRequest:
     )
 
 
+def _employee(user) -> str:
+    """Who, in the act's excerpt from the access journal: the staff member's name (the
+    act showed their account's number and the journal's codes, «3 · card»)."""
+    if user is None:
+        return "—"
+    return f"{user.first_name} {user.last_name} ({user.username})"
+
+
 def act_text(
     request: SubjectRequest, counts: dict[str, int], journal: list[AccessLog], kept_until=None
 ) -> str:
@@ -683,8 +708,8 @@ def act_text(
             len(journal),
         ),
         *(
-            f"  {row.at.strftime('%d.%m.%Y %H:%M')} · {row.user_id or '—'} · {row.action.value}"
-            f"{' · ' + row.field if row.field else ''} · {row.ip or '—'}"
+            f"  {row.at.strftime('%d.%m.%Y %H:%M')} · {_employee(row.user)} · {row.action.label}"
+            f"{' · ' + str(journal_field(row.field)) if row.field else ''} · {row.ip or '—'}"
             for row in journal
         ),
     ]

@@ -83,9 +83,11 @@ from .models import (
     Message,
     MessageAttempt,
     MessageTemplate,
+    MessageType,
     MoneyRules,
     Note,
     NotificationConsent,
+    OperationKind,
     Order,
     OrderItem,
     Payment,
@@ -304,6 +306,7 @@ class PaymentView(PaymentScreen):
             _l("Номер сертификата или абонемента"),
             validators=[Optional(), Length(max=20)],
             description=_l("Для оплаты сертификатом: номер, который назвал клиент"),
+            render_kw={"class": "form-control"},  # a bare box beside the form's others
         ),
     }
     show_columns = [
@@ -361,6 +364,16 @@ class AccountOperationView(AccountScreen):
     label_columns = ACCOUNT_LABELS
     list_columns = ["created_on", "customer", "account", "kind", "amount", "payment", "created_by", "comment"]
     add_columns = ["customer", "account", "kind", "amount", "comment"]
+    add_form_extra_fields = {
+        # what staff may type (app/payments.py MANUAL_KINDS): the form offered all twelve
+        # kinds, «Оплата заказа», «Сгорание» and the transfers among them, each refused
+        "kind": LabeledEnumField(
+            OperationKind,
+            _l("Операция"),
+            validators=[InputRequired()],
+            members=list(dict.fromkeys(k for kinds in payments.MANUAL_KINDS.values() for k in kinds)),
+        )
+    }
     show_columns = [
         "id",
         "customer",
@@ -1149,6 +1162,16 @@ class ConsentView(KartotekaModelView):
     add_columns = edit_columns = ["customer", "message_type", "channel", "allowed"]
     show_columns = ["customer", "message_type", "channel", "allowed", "changed_on", "changed_by"]
     search_columns = ["message_type", "channel", "allowed"]
+    add_form_extra_fields = {
+        # a consent is asked for what the customer receives: «Изменение статуса
+        # клиента» is the staff's own and never sent (MessageType's flag)
+        "message_type": LabeledEnumField(
+            MessageType,
+            _l("Тип сообщения"),
+            validators=[InputRequired()],
+            members=[t for t in MessageType if t.customer_facing],
+        )
+    }
 
 
 class ConsentTab(ConsentView):

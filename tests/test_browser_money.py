@@ -311,3 +311,23 @@ def test_part_in_cash_and_the_rest_from_the_deposit_leaves_no_debt_and_the_refun
     )
     page.click("a[href='#accounts']")
     expect(page.locator("#accounts")).to_contain_text("Возврат на счёт")
+
+
+def test_the_booking_preview_rounds_the_total_as_the_order_is_booked(ctx, server, page):
+    # 2 × 990,50 ₽ less 15,5 %: 1 673,945 ₽. The order is booked at 1 673,95 ₽; the
+    # preview rounded the discount first and told the customer 1 673,94 ₽.
+    factories.catalog_item(ctx, "Крем увлажняющий", "990.50")
+    customer = factories.customer(ctx, discount=Decimal("15.5"))
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    choose(page, "#order-catalog_item", "крем", "Крем увлажняющий")
+    page.click("#order-quantity")
+    page.keyboard.press("Control+A")
+    page.keyboard.type("2")
+    figures = page.locator(".kartoteka-order-preview .order-figures")
+    expect(figures).to_contain_text("Скидка: 307,05\xa0₽ · Итого: 1\xa0673,95\xa0₽")
+    with page.expect_navigation():
+        page.click(".kartoteka-inline-order button[type=submit]")
+    ctx.expire_all()
+    assert ctx.query(Order).one().total == Decimal("1673.95")
+    expect(page.locator("#orders tr").filter(has_text="Крем увлажняющий")).to_contain_text("1\xa0673,95\xa0₽")

@@ -779,7 +779,8 @@ def take_payment(week: Week) -> None:
     type_into(page, "#amount", "1 500,50")
     page.select_option("select[name=method]", "cash")
     save(page)
-    assert "Запись добавлена" in flash(page), flash(page)
+    taken = f"Оплата 1\xa0500,50\xa0₽ по заказу №{order_id} принята."
+    assert any(text.startswith(taken) for text in flash(page)), flash(page)
     from app.models import Order, PaymentStatus
 
     with week.clinic.db() as db:

@@ -73,6 +73,10 @@ from .links import RELATED_LABELS, customer_link, record_link, skip_masked
 from .options import BLANK, load_options, option_label, related_query, relation_fields, validators_position
 from .widgets import _HTML_ESCAPES, KartotekaListWidget, KartotekaSearchWidget, KartotekaShowWidget
 
+# Numeric columns that hold a share in per cent, not money: shown «15,5» under a
+# label ending in «%» (a category's «Бонусы с оплаты, %» read «5,00 ₽»).
+PERCENT_COLUMNS = frozenset({"discount", "bonus_percent"})
+
 
 class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     """Base of every Kartoteka view: permissions, formatting, domain validation."""
@@ -263,7 +267,9 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             return formatters
         for column in table.columns:
             if isinstance(column.type, Numeric):
-                formatters[column.name] = formatting.number if column.name == "discount" else formatting.money
+                formatters[column.name] = (
+                    formatting.number if column.name in PERCENT_COLUMNS else formatting.money
+                )
             elif isinstance(column.type, DateTime):
                 formatters[column.name] = formatting.datetime_short
             elif isinstance(column.type, Date):
@@ -948,11 +954,15 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             return False
         if is_new:
             self.post_add(item)
-            flash(self.add_row_message, "success")
+            flash(self.added_message(item), "success")
         else:
             self.post_update(item)
             flash(self.edit_row_message, "success")
         return True
+
+    def added_message(self, item) -> str:
+        """What the user is told once a new record is saved; a screen may say what it was."""
+        return self.add_row_message
 
     def check_lock(self, form, item) -> None:
         """Optimistic lock hook; see CustomerView."""
@@ -1043,8 +1053,16 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 if self.save(form, self.datamodel.obj(), is_new=True):
                     return None
         else:
+            self.prefill_add_form(form)
             self.update_redirect()
         return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+
+    def prefill_add_form(self, form) -> None:
+        """A new record's form as it opens (GET): a screen fills what it can tell."""
+
+    def add_page_title(self) -> str:
+        """The add form's heading; a screen may name the record the form is bound to."""
+        return self.add_title
 
     def _edit(self, pk):
         exclude_cols = self._exclude_cols()
@@ -1099,7 +1117,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         if not widget:
             return self.post_add_redirect()
         status = 422 if request.method == "POST" else 200
-        return self.render_template(self.add_template, title=self.add_title, widgets=widget), status
+        return self.render_template(self.add_template, title=self.add_page_title(), widgets=widget), status
 
     @expose("/edit/<pk>", methods=["GET", "POST"])
     @has_access

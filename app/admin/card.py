@@ -134,6 +134,7 @@ class CustomerCardView(KartotekaModelView):
                 choices=TREATMENT_CHOICES,
                 validators=[Optional()],
                 description=_l("Бумажный экземпляр отсканируйте во вкладку «Файлы» карточки."),
+                render_kw={"class": "form-control"},  # styled as the form's other selects
             )
         for attribute in customers.attributes(self.datamodel.session):
             # Text inputs: the domain rule (customers.set_attributes) reads numbers and

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 from flask import current_app, g
 from flask_appbuilder.models.filters import BaseFilter
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Boolean, func, select
+from sqlalchemy import Boolean, Date, DateTime, Numeric, func, select
 from sqlalchemy.orm import aliased
 
-from .. import audit, models
-from .base import KartotekaModelView
+from .. import audit, formatting, models
+from .base import PERCENT_COLUMNS, KartotekaModelView
 
 CHANGE_ACTIONS = {"create": _l("создание"), "update": _l("изменение"), "delete": _l("удаление")}
 
@@ -58,16 +61,31 @@ def field_label(entity: str | None, field: str):
     return view.label_columns.get(field, field) if view is not None else field
 
 
-def _is_flag(entity: str | None, field: str) -> bool:
+def _column(entity: str | None, field: str):
     model = getattr(models, entity or "", None)
-    column = getattr(getattr(model, "__table__", None), "c", {}).get(field) if field else None
-    return column is not None and isinstance(column.type, Boolean)
+    return getattr(getattr(model, "__table__", None), "c", {}).get(field) if field else None
 
 
 def value_label(entity: str | None, field: str, value):
-    """A stored «True»/«False» of a yes/no field as the screens say it."""
-    if value in ("True", "False") and _is_flag(entity, field):
-        return _l("да") if value == "True" else _l("нет")
+    """A stored value as the screens say it: «True»/«False» of a yes/no field, and
+    amounts, dates and moments, which were shown as stored («1673.95»,
+    «2026-12-03 06:50:54.495547» in UTC beside a list in the clinic's time)."""
+    column = _column(entity, field)
+    if column is None or value is None or value == "":
+        return value
+    kind = column.type
+    try:
+        if isinstance(kind, Boolean):
+            return {"True": _l("да"), "False": _l("нет")}.get(value, value)
+        if isinstance(kind, Numeric):
+            amount = Decimal(value)
+            return formatting.number(amount) if field in PERCENT_COLUMNS else formatting.money(amount)
+        if isinstance(kind, DateTime):
+            return formatting.datetime_short(dt.datetime.fromisoformat(value))
+        if isinstance(kind, Date):
+            return formatting.date_short(dt.date.fromisoformat(value))
+    except (ValueError, ArithmeticError):  # a value the policy masked, or an older row's text
+        return value
     return value
 
 

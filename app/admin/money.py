@@ -6,7 +6,7 @@ are app/payments.py."""
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import action, expose, has_access
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -60,6 +60,45 @@ class PaymentScreen(KartotekaModelView):
 
     def prepare(self, item, is_new):
         payments.prepare_payment(self.datamodel.session, item, is_new)
+
+    def _bound_order(self):
+        """The order «Принять оплату» was opened for (``?_flt_0_order=N``), if any,
+        read once a request."""
+        if "kartoteka_pay_order" not in g:
+            g.kartoteka_pay_order = self.bound_records().get("order")
+        return g.kartoteka_pay_order
+
+    def add_page_title(self) -> str:
+        """«Принять оплату» says for what and how much is owed: the receptionist saw a
+        bare form and went back to the card to read the debt."""
+        order = self._bound_order()
+        if order is None:
+            return self.add_title
+        return _(
+            "Принять оплату: заказ №%(id)s, %(name)s. Долг: %(debt)s",
+            id=order.id,
+            name=order.customer.full_name,
+            debt=formatting.money(order.debt),
+        )
+
+    def added_message(self, item) -> str:
+        """The payment as taken and what is still owed («Запись добавлена» said neither)."""
+        order = item.order
+        if order is None:
+            return self.add_row_message
+        return _(
+            "Оплата %(amount)s по заказу №%(id)s принята. Долг: %(debt)s",
+            amount=formatting.money(item.amount),
+            id=order.id,
+            debt=formatting.money(order.debt),
+        )
+
+    def prefill_add_form(self, form) -> None:
+        """The amount starts as the order's debt: most visits are paid in full; a part
+        is typed over it."""
+        order = self._bound_order()
+        if order is not None and "amount" in form and order.debt > 0:
+            form.amount.data = order.debt
 
     @action("reverse", _l("Сторнировать"), "", "fa-undo", multiple=False, single=True)
     def reverse(self, item):
@@ -220,4 +259,13 @@ class CertificateScreen(KartotekaModelView):
                 title=_("Аннулировать сертификат №%(code)s", code=certificate.code),
             ),
             status,
+        )
+
+    def added_message(self, item) -> str:
+        """The number the customer is to be told, at once («Запись добавлена» said none)."""
+        return _(
+            "Продан «%(kind)s» №%(code)s, действует до %(date)s.",
+            kind=item.kind.name,
+            code=item.code,
+            date=formatting.date_short(formatting.local_from_utc(item.valid_until).date()),
         )

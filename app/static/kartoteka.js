@@ -129,8 +129,12 @@ $(function () {
     var price = parseFloat(prices[form.find('#order-catalog_item').val()]);
     var quantity = parseInt(form.find('#order-quantity').val(), 10) || 0;
     if (isNaN(price) || quantity < 1) { out.text(''); return; }
+    /* in kopecks and hundredths of a per cent, rounded as app/orders.py rounds: the
+       total is the price less the discount, half up (the discount is what is left);
+       rounding the discount first showed 1 673,94 ₽ for an item booked at 1 673,95 ₽ */
     var gross = Math.round(price * quantity * 100);
-    var off = Math.round(gross * discountNow() / 100);
+    var hundredths = Math.round(discountNow() * 100);
+    var off = gross - Math.round(gross * (10000 - hundredths) / 10000);
     out.text(' · ' + out.data('price') + ': ' + money.format(gross / 100) + ' · ' + out.data('discount-label') +
       ': ' + money.format(off / 100) + ' · ' + out.data('total') + ': ' + money.format((gross - off) / 100));
   }
