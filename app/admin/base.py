@@ -690,7 +690,9 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         a formatter, escape and loop step per cell in Jinja cost 5 ms a page.
         With ``show_base`` (the user may open records) the ``opens_record`` cells
         link to the row's record."""
-        formatters = self.policy_formatters()
+        # the formatters themselves, not policy_formatters(): a masked value is left
+        # as it is below, without a wrapper call per cell
+        formatters = self.formatters_columns
         plan = [
             (
                 f'<td class="col-{column}">',
