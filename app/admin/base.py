@@ -485,8 +485,9 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         plan = self.values_plan(tuple(columns))
         tab = any(f.is_related_view for f in joined_filters.filters)
         if plan is not None and not tab:
+            kept, key = self.kept_list_statements(order_column, order_direction, page, page_size, plan)
             count, keys, values = self.datamodel.query_values(
-                joined_filters, order_column, order_direction, page, page_size, plan
+                joined_filters, order_column, order_direction, page, page_size, plan, kept, key
             )
             disclosure.rows(self.datamodel.obj, values, pks=keys)
             self.visible_values(values)
@@ -541,6 +542,29 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             **kwargs,
         )
         return widgets
+
+    # A list whose statements depend only on its address, the user's permissions
+    # and their row scope (no condition reads the clock or the database) keeps
+    # them per these (app.admin.datamodel query_values).
+    keep_list_statements = False
+
+    def kept_list_statements(self, order_column, order_direction, page, page_size, plan):
+        """(the view's kept statements, this page's key), or (None, None)."""
+        if not self.keep_list_statements:
+            return None, None
+        user = g.get("user")
+        key = (
+            request.path,
+            request.query_string,
+            access.current_permissions(),
+            getattr(user, "id", None),
+            order_column,
+            order_direction,
+            page,
+            page_size,
+            plan,
+        )
+        return self.__dict__.setdefault("_kept_list_statements", {}), key
 
     def journal_list(self, shown: int) -> None:
         """A restricted screen's list (all customers' documents, anamnesis, files) is a

@@ -155,10 +155,13 @@ class Interface(SQLAInterface):
         cap = current_app.config.get("KARTOTEKA_COUNT_CAP") or 0
         if cap <= 0:
             return filtered.count()
+        statement = self.capped_count_statement(filtered, cap)
+        return values_connection(self.session).execute(statement, execution_options=BY_POSITION).scalar_one()
+
+    def capped_count_statement(self, filtered, cap: int):
         pk = getattr(self.obj, self.get_pk_name())
         limited = filtered.statement.with_only_columns(pk).limit(cap + 1).subquery()
-        statement = select(func.count()).select_from(limited)
-        return values_connection(self.session).execute(statement, execution_options=BY_POSITION).scalar_one()
+        return select(func.count()).select_from(limited)
 
     def values_plan(self, columns, declared: dict, related: dict):
         """``(column, ListColumn)`` for each list column, or None when one of them
@@ -183,17 +186,42 @@ class Interface(SQLAInterface):
             plan.append((column, spec))
         return tuple(plan)
 
-    def query_values(self, filters, order_column, order_direction, page, page_size, plan):
+    def query_values(
+        self, filters, order_column, order_direction, page, page_size, plan, kept=None, key=None
+    ):
         """The list's count, keys and values through ``plan`` (see values_plan): FAB's
         filters, order and page applied as for objects, then only the plan's
-        columns selected."""
-        filtered = self.filtered(self.session.query(self.obj), filters)  # once, for both statements
-        count = self.capped_count(filtered)
-        query = self.apply_order_by(
-            filtered, order_column, order_direction, aliases_mapping={}, bypass_many_to_many=True, add_pk=True
-        )
-        query = self.apply_pagination(query, page, page_size)
-        rows = self._plan_rows(query, plan)
+        columns selected.
+
+        With ``kept`` (a dict) the two statements are kept under ``key``, which
+        must name everything that shapes them (the page's address, the user's
+        permissions and row scope): composing them and computing their cache
+        keys was ~700 Python calls of a list page."""
+        cap = current_app.config.get("KARTOTEKA_COUNT_CAP") or 0
+        statements = kept.get(key) if kept is not None and cap > 0 else None
+        if statements is None:
+            filtered = self.filtered(self.session.query(self.obj), filters)  # once, for both statements
+            query = self.apply_order_by(
+                filtered,
+                order_column,
+                order_direction,
+                aliases_mapping={},
+                bypass_many_to_many=True,
+                add_pk=True,
+            )
+            query = self.apply_pagination(query, page, page_size)
+            if cap <= 0:
+                count = filtered.count()
+                rows = self._plan_rows(query, plan)
+                return count, [row[0] for row in rows], self._plan_values(rows, plan)
+            statements = (self.capped_count_statement(filtered, cap), self._plan_statement(query, plan))
+            if kept is not None:
+                if len(kept) >= LIST_STATEMENTS_KEPT:
+                    kept.clear()
+                kept[key] = statements
+        connection = values_connection(self.session)
+        count = connection.execute(statements[0], execution_options=BY_POSITION).scalar_one()
+        rows = connection.execute(statements[1], execution_options=BY_POSITION).all()
         return count, [row[0] for row in rows], self._plan_values(rows, plan)
 
     def tab_values(self, filters, order_column, order_direction, page, page_size, plan, extra=()):
@@ -349,6 +377,7 @@ def _query_with_window_count_impl(
     return self.query_count(self.session.query(self.obj), filters), []  # a page past the end
 
 
+LIST_STATEMENTS_KEPT = 256
 RECORD = bindparam("kartoteka_record")
 TAB_STATEMENTS_KEPT = 256
 
