@@ -278,8 +278,9 @@ class Interface(SQLAInterface):
         for row in rows:
             item = {}
             for column, start, stop, read in readers:
-                if read is None:
-                    item[column] = display_value(row[start])
+                if read is None:  # a plain value as it is, without a call (see display_value)
+                    value = row[start]
+                    item[column] = value if type(value) in _PLAIN else display_value(value)
                 else:  # a reader gives the value to show (None: nothing)
                     value = read(*row[start:stop])
                     item[column] = "" if value is None else value
