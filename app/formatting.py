@@ -274,6 +274,16 @@ def phone(value: str | None) -> str:
     return _phone(value, current_app.config["KARTOTEKA_PHONE_REGION"])
 
 
+def _phone_in(region: str):
+    def format_phone(value: str | None) -> str:
+        return _phone(value, region) if value else ""
+
+    return format_phone
+
+
+phone.bind = lambda: _phone_in(current_app.config["KARTOTEKA_PHONE_REGION"])
+
+
 @lru_cache(maxsize=8192)
 def _phone(value: str, region: str) -> str:
     # phonenumbers parses with regular expressions (~50 µs a number); a list

@@ -508,7 +508,10 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             keys, values = self.datamodel.get_keys(rows), self.list_values(rows, columns)
             disclosure.rows(self.datamodel.obj, values, items=rows, pks=keys)
             self.visible_values(values)
-        pks = [self._serialize_pk_if_composite(pk) for pk in keys]
+        # FAB serializes composite keys only: asked once, not once per row
+        pks = (
+            [self._serialize_pk_if_composite(pk) for pk in keys] if self.datamodel.is_pk_composite() else keys
+        )
         self.journal_list(len(keys))
         visible_actions = self.list_actions(actions or self.actions)
         buttons = {method: self.can(method) for method in ("add", "show", "edit", "delete", "export")}
