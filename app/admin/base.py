@@ -473,21 +473,31 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     ):
         widgets = widgets or {}
         filters = self.policy_filters(filters)
-        for condition in self.list_conditions():
-            if condition is not None:
-                filters._add_filter(WhereFilter("id", self.datamodel), condition)
         page_size = page_size or self.page_size
         columns = self.policy_columns(self.list_columns)
         order_columns = [c for c in self.order_columns if self.column_level(c) in (access.READ, access.WRITE)]
         if order_column not in order_columns:
             order_column, order_direction = self.base_order or ("", "")
-        joined_filters = filters.get_joined_filters(self._base_filters)
         plan = self.values_plan(tuple(columns))
-        tab = any(f.is_related_view for f in joined_filters.filters)
-        if plan is not None and not tab:
-            kept, key = self.kept_list_statements(order_column, order_direction, page, page_size, plan)
+        kept, key = self.kept_list_statements(order_column, order_direction, page, page_size, plan)
+        hit = kept is not None and key in kept  # a main list's kept statements: no conditions to compose
+        if not hit:
+            # the search box's and such conditions (not in the page's links: a
+            # WhereFilter is no related view's filter)
+            for condition in self.list_conditions():
+                if condition is not None:
+                    filters._add_filter(WhereFilter("id", self.datamodel), condition)
+            joined_filters = filters.get_joined_filters(self._base_filters)
+        if hit or (plan is not None and not any(f.is_related_view for f in joined_filters.filters)):
             count, keys, values = self.datamodel.query_values(
-                joined_filters, order_column, order_direction, page, page_size, plan, kept, key
+                None if hit else joined_filters,
+                order_column,
+                order_direction,
+                page,
+                page_size,
+                plan,
+                kept,
+                key,
             )
             disclosure.rows(self.datamodel.obj, values, pks=keys)
             self.visible_values(values)
@@ -553,10 +563,11 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
 
     def kept_list_statements(self, order_column, order_direction, page, page_size, plan):
         """(the view's kept statements, this page's key), or (None, None)."""
-        if not self.keep_list_statements:
+        if not self.keep_list_statements or plan is None:
             return None, None
         user = g.get("user")
         key = (
+            current_app.config.get("KARTOTEKA_COUNT_CAP") or 0,  # the capped count's limit is a literal
             request.path,
             request.query_string,
             access.current_permissions(),

@@ -198,7 +198,6 @@ class Interface(SQLAInterface):
         permissions and row scope): composing them and computing their cache
         keys was ~700 Python calls of a list page."""
         cap = current_app.config.get("KARTOTEKA_COUNT_CAP") or 0
-        key = (cap, key)  # the cap is a literal of the count
         statements = kept.get(key) if kept is not None and cap > 0 else None
         if statements is None:
             filtered = self.filtered(self.session.query(self.obj), filters)  # once, for both statements
