@@ -18,6 +18,7 @@ from babel import Locale
 from babel.dates import get_datetime_format, get_time_format, parse_pattern
 from babel.numbers import get_currency_precision, get_currency_symbol
 from flask import current_app
+from flask.globals import _cv_app, _cv_request
 from flask_babel import format_date, format_decimal, get_locale, get_timezone, gettext, ngettext
 
 # A list page formats a few hundred values. Babel's format_* functions look the
@@ -156,9 +157,18 @@ datetime_short.bind = lambda: _datetime_short_in(get_locale(), get_timezone())
 
 def for_many(formatter):
     """``formatter`` for the many values of one page: a formatter with a ``bind``
-    looks the request's language and time zone up once, not once per value."""
+    looks the request's language and time zone up once, not once per value (and
+    once per request: a card's dozen tabs bind the same formatters)."""
     bind = getattr(formatter, "bind", None)
-    return bind() if bind is not None else formatter
+    if bind is None:
+        return formatter
+    if _cv_request.get(None) is None:
+        return bind()
+    bound = _cv_app.get().g.__dict__.setdefault("_kartoteka_bound", {})
+    found = bound.get(formatter)
+    if found is None:
+        found = bound[formatter] = bind()
+    return found
 
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
