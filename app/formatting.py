@@ -51,7 +51,8 @@ def _money_in(locale: Locale, code: str):
     amounts = _AMOUNTS.setdefault((str(locale), code), {})
 
     def format_money(value) -> str:
-        if value is None or value == "":
+        # ``value == ""`` on a Decimal asks numbers' ABCs (a Python call an amount)
+        if value is None or (type(value) is str and value == ""):
             return ""
         text = amounts.get(value)
         if text is None:

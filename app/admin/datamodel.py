@@ -275,12 +275,23 @@ class Interface(SQLAInterface):
             readers.append((column, start, stop, spec.read))
             start = stop
         values = []
+        labels = {}  # an enum member's label, looked up once a page (display_value: ~5 calls)
         for row in rows:
             item = {}
             for column, start, stop, read in readers:
                 if read is None:  # a plain value as it is, without a call (see display_value)
                     value = row[start]
-                    item[column] = value if type(value) in _PLAIN else display_value(value)
+                    if type(value) in _PLAIN:
+                        item[column] = value
+                    elif value is None:
+                        item[column] = ""
+                    elif isinstance(value, enum.Enum):
+                        shown = labels.get(value)
+                        if shown is None:
+                            shown = labels[value] = display_value(value)
+                        item[column] = shown
+                    else:
+                        item[column] = display_value(value)
                 else:  # a reader gives the value to show (None: nothing)
                     value = read(*row[start:stop])
                     item[column] = "" if value is None else value
