@@ -337,11 +337,13 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
 
     def _get_search_widget(self, form=None, exclude_cols=None, widgets=None):
         widgets = widgets or {}
-        include = [c for c in self.search_columns if self.column_level(c) in (access.READ, access.WRITE)]
+        include = self.search_shape()
         options = tuple(
-            (name, tuple((o.id, o.label) for o in self.search_options(name)))
-            for name, _ in relation_fields(self.search_form)
-            if name in include
+            [
+                (name, tuple([(o.id, o.label) for o in self.search_options(name)]))
+                for name, _ in relation_fields(self.search_form)
+                if name in include
+            ]
         )
         widgets["search"] = self.search_widget(
             route_base=self.route_base,
@@ -569,6 +571,19 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 shapes.clear()
             shape = shapes[perms] = self._list_shape(self.actions)
         return shape
+
+    def search_shape(self) -> list[str]:
+        """The filter widget's columns the user may read, kept per permission set."""
+        shapes = self.__dict__.setdefault("_list_shapes", {})
+        key = ("search", access.current_permissions())
+        include = shapes.get(key)
+        if include is None:
+            if len(shapes) >= self.LIST_SHAPES_KEPT:
+                shapes.clear()
+            include = shapes[key] = [
+                c for c in self.search_columns if self.column_level(c) in (access.READ, access.WRITE)
+            ]
+        return include
 
     def _list_shape(self, actions) -> tuple:
         columns = self.policy_columns(self.list_columns)
