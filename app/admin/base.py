@@ -19,6 +19,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.globals import _cv_app
 from flask_appbuilder import ModelView, action, expose, has_access
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from flask_appbuilder.validators import Unique
@@ -600,13 +601,14 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         """(the view's kept statements, this page's key), or (None, None)."""
         if not self.keep_list_statements or plan is None:
             return None, None
-        user = g.get("user")
+        app_ctx = _cv_app.get()  # the application context and the request without their proxies
+        request_ = request._get_current_object()
         key = (
-            current_app.config.get("KARTOTEKA_COUNT_CAP") or 0,  # the capped count's limit is a literal
-            request.path,
-            request.query_string,
+            app_ctx.app.config.get("KARTOTEKA_COUNT_CAP") or 0,  # the capped count's limit is a literal
+            request_.path,
+            request_.query_string,
             access.current_permissions(),
-            getattr(user, "id", None),
+            getattr(app_ctx.g.__dict__.get("user"), "id", None),
             order_column,
             order_direction,
             page,
