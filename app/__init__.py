@@ -35,10 +35,27 @@ def compile_translations(directory: str) -> None:
         os.replace(partial, mo_path)
 
 
+class Application(Flask):
+    """Flask, remembering which of its functions are synchronous: it asks inspect for
+    every request handler on every request (~70 Python calls a request)."""
+
+    def ensure_sync(self, func):
+        known = self.__dict__.setdefault("_kartoteka_sync", {})
+        try:
+            return known[func]
+        except KeyError:
+            if len(known) >= 1024:  # per-request closures (after_this_request) come and go
+                known.clear()
+            result = known[func] = super().ensure_sync(func)
+        except TypeError:  # an unhashable callable
+            return super().ensure_sync(func)
+        return result
+
+
 def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     from config import _secret_key
 
-    app = Flask(__name__, template_folder="templates")
+    app = Application(__name__, template_folder="templates")
     app.jinja_environment = rendering.Environment
     app.config.from_object(config)
     app.config.update(overrides)

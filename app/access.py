@@ -511,6 +511,11 @@ def _perms() -> frozenset:
     return perms
 
 
+def current_permissions() -> frozenset:
+    """The current user's (permission, view) pairs."""
+    return _perms()
+
+
 def field_level(key: str) -> str:
     return _field_level(_perms(), key)
 

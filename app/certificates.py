@@ -399,13 +399,14 @@ def left_of(session: Session, certificate_id: int) -> tuple[Decimal, int]:
     return kopecks(money), int(visits)
 
 
-def active_count(customer_id_column):
-    """The card's KPI: the customer's certificates and subscriptions still valid and not used up."""
+def active_count(customer_id_column, now=None):
+    """The card's KPI: the customer's certificates and subscriptions still valid and not used up
+    (at ``now``: a time or a bound parameter; default: the current time)."""
     return (
         select(func.count(Certificate.id))
         .where(
             Certificate.customer_id == customer_id_column,
-            Certificate.valid_until >= utcnow(),
+            Certificate.valid_until >= (utcnow() if now is None else now),
             Certificate.cancelled_at.is_(None),
             func.coalesce(Certificate.balance, 0) + func.coalesce(Certificate.visits_left, 0) > 0,
         )

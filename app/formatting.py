@@ -18,6 +18,7 @@ from babel import Locale
 from babel.dates import get_datetime_format, get_time_format, parse_pattern
 from babel.numbers import get_currency_precision, get_currency_symbol
 from flask import current_app
+from flask.globals import _cv_app, _cv_request
 from flask_babel import format_date, format_decimal, get_locale, get_timezone, gettext, ngettext
 
 # A list page formats a few hundred values. Babel's format_* functions look the
@@ -50,7 +51,8 @@ def _money_in(locale: Locale, code: str):
     amounts = _AMOUNTS.setdefault((str(locale), code), {})
 
     def format_money(value) -> str:
-        if value is None or value == "":
+        # ``value == ""`` on a Decimal asks numbers' ABCs (a Python call an amount)
+        if value is None or (type(value) is str and value == ""):
             return ""
         text = amounts.get(value)
         if text is None:
@@ -69,25 +71,34 @@ money.bind = lambda: _money_in(get_locale(), current_app.config["KARTOTEKA_CURRE
 def number(value) -> str:
     if value is None or value == "":
         return ""
-    if type(value) is int:  # a count (every list's total): formatted once per language
-        counts = _COUNTS.setdefault(str(get_locale()), {})
-        text = counts.get(value)
-        if text is None:
-            if len(counts) >= AMOUNTS_KEPT:
-                counts.clear()
-            text = counts[value] = format_decimal(value)
-        return text
-    return format_decimal(value)
+    # a count (every list's total) or a discount: the same few values again and
+    # again, each formatted once per language (Babel: ~30 Python calls a value)
+    counts = _COUNTS.setdefault(str(get_locale()), {})
+    text = counts.get(value)
+    if text is None:
+        if len(counts) >= AMOUNTS_KEPT:
+            counts.clear()
+        text = counts[value] = format_decimal(value)
+    return text
 
 
-_COUNTS: dict[str, dict[int, str]] = {}
+_COUNTS: dict[str, dict] = {}
 
 
 def percent(value) -> str:
     """A discount as the language writes it: «12,5 %» (none: «—»)."""
     if value is None or value == "":
         return "—"
-    return format_decimal(value, format="0.##") + "\u00a0%"
+    percents = _PERCENTS.setdefault(str(get_locale()), {})
+    text = percents.get(value)
+    if text is None:
+        if len(percents) >= AMOUNTS_KEPT:
+            percents.clear()
+        text = percents[value] = format_decimal(value, format="0.##") + "\u00a0%"
+    return text
+
+
+_PERCENTS: dict[str, dict] = {}
 
 
 # Babel's «short» for ru is «23.11.2026, 14:05»; lists in Russia are written
@@ -147,9 +158,18 @@ datetime_short.bind = lambda: _datetime_short_in(get_locale(), get_timezone())
 
 def for_many(formatter):
     """``formatter`` for the many values of one page: a formatter with a ``bind``
-    looks the request's language and time zone up once, not once per value."""
+    looks the request's language and time zone up once, not once per value (and
+    once per request: a card's dozen tabs bind the same formatters)."""
     bind = getattr(formatter, "bind", None)
-    return bind() if bind is not None else formatter
+    if bind is None:
+        return formatter
+    if _cv_request.get(None) is None:
+        return bind()
+    bound = _cv_app.get().g.__dict__.setdefault("_kartoteka_bound", {})
+    found = bound.get(formatter)
+    if found is None:
+        found = bound[formatter] = bind()
+    return found
 
 
 _ISO_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
@@ -263,6 +283,16 @@ def phone(value: str | None) -> str:
     if not value:
         return ""
     return _phone(value, current_app.config["KARTOTEKA_PHONE_REGION"])
+
+
+def _phone_in(region: str):
+    def format_phone(value: str | None) -> str:
+        return _phone(value, region) if value else ""
+
+    return format_phone
+
+
+phone.bind = lambda: _phone_in(current_app.config["KARTOTEKA_PHONE_REGION"])
 
 
 @lru_cache(maxsize=8192)

@@ -27,6 +27,7 @@ import json
 import secrets
 import zipfile
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 from flask import current_app
@@ -358,9 +359,11 @@ def erased(session: Session, customer_id: int) -> bool:
     )
 
 
+@lru_cache(maxsize=1)
 def held_record_column():
     """A column for a query of customers: the last change of the medical records an
-    erasure kept (NULL when the customer was not erased or has no medical records)."""
+    erasure kept (NULL when the customer was not erased or has no medical records).
+    Composed once (it has no parameters): every card selects it."""
     from sqlalchemy import exists, func
 
     done = exists().where(

@@ -625,6 +625,8 @@ class OrderView(KartotekaModelView):
     show_title = add_title = edit_title = _l("Заказ")
     label_columns = ORDER_LABELS
     related_views = [OrderItemView, OrderPaymentTab]
+    # its conditions: the address's filters (the card's tab: its payment filter) and the row scope
+    keep_list_statements = True
     list_columns = [
         "id",
         "created_on",
@@ -1686,6 +1688,8 @@ class CustomerView(CustomerCardView):
         CustomerTab("history", _l("История изменений"), ChangeLogTab),
         CustomerTab("access", _l("Журнал доступа"), AccessLogTab),
     ]
+
+    keep_list_statements = True  # its conditions: the search box, «С задолженностью», the row scope
 
     def list_conditions(self):
         # the search box and «С задолженностью» (a button beside it)

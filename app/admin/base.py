@@ -19,6 +19,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.globals import _cv_app
 from flask_appbuilder import ModelView, action, expose, has_access
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from flask_appbuilder.validators import Unique
@@ -355,11 +356,13 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
 
     def _get_search_widget(self, form=None, exclude_cols=None, widgets=None):
         widgets = widgets or {}
-        include = [c for c in self.search_columns if self.column_level(c) in (access.READ, access.WRITE)]
+        include = self.search_shape()
         options = tuple(
-            (name, tuple((o.id, o.label) for o in self.search_options(name)))
-            for name, _ in relation_fields(self.search_form)
-            if name in include
+            [
+                (name, tuple([(o.id, o.label) for o in self.search_options(name)]))
+                for name, _ in relation_fields(self.search_form)
+                if name in include
+            ]
         )
         widgets["search"] = self.search_widget(
             route_base=self.route_base,
@@ -491,20 +494,29 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     ):
         widgets = widgets or {}
         filters = self.policy_filters(filters)
-        for condition in self.list_conditions():
-            if condition is not None:
-                filters._add_filter(WhereFilter("id", self.datamodel), condition)
         page_size = page_size or self.page_size
-        columns = self.policy_columns(self.list_columns)
-        order_columns = [c for c in self.order_columns if self.column_level(c) in (access.READ, access.WRITE)]
+        columns, order_columns, plan, visible_actions, buttons = self.list_shape(actions)
         if order_column not in order_columns:
             order_column, order_direction = self.base_order or ("", "")
-        joined_filters = filters.get_joined_filters(self._base_filters)
-        plan = self.values_plan(tuple(columns))
-        tab = any(f.is_related_view for f in joined_filters.filters)
-        if plan is not None and not tab:
+        kept, key = self.kept_list_statements(order_column, order_direction, page, page_size, plan)
+        hit = kept is not None and key in kept  # a main list's kept statements: no conditions to compose
+        if not hit:
+            # the search box's and such conditions (not in the page's links: a
+            # WhereFilter is no related view's filter)
+            for condition in self.list_conditions():
+                if condition is not None:
+                    filters._add_filter(WhereFilter("id", self.datamodel), condition)
+            joined_filters = filters.get_joined_filters(self._base_filters)
+        if hit or (plan is not None and not any(f.is_related_view for f in joined_filters.filters)):
             count, keys, values = self.datamodel.query_values(
-                joined_filters, order_column, order_direction, page, page_size, plan
+                None if hit else joined_filters,
+                order_column,
+                order_direction,
+                page,
+                page_size,
+                plan,
+                kept,
+                key,
             )
             disclosure.rows(self.datamodel.obj, values, pks=keys)
             self.visible_values(values)
@@ -525,10 +537,11 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             keys, values = self.datamodel.get_keys(rows), self.list_values(rows, columns)
             disclosure.rows(self.datamodel.obj, values, items=rows, pks=keys)
             self.visible_values(values)
-        pks = [self._serialize_pk_if_composite(pk) for pk in keys]
+        # FAB serializes composite keys only: asked once, not once per row
+        pks = (
+            [self._serialize_pk_if_composite(pk) for pk in keys] if self.datamodel.is_pk_composite() else keys
+        )
         self.journal_list(len(keys))
-        visible_actions = self.list_actions(actions or self.actions)
-        buttons = {method: self.can(method) for method in ("add", "show", "edit", "delete", "export")}
         table_rows = self.list_rows(
             pks,
             self.list_cells(
@@ -544,7 +557,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         widgets["list"] = self.list_widget(
             headers=self.list_headers(columns),
             include_columns=columns,
-            rows=Markup("".join(table_rows)),  # empty (falsy) when nothing is found
+            rows=Markup(table_rows),  # empty (falsy) when nothing is found
             buttons=buttons,
             order_columns=order_columns,
             page=page,
@@ -559,6 +572,68 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             **kwargs,
         )
         return widgets
+
+    LIST_SHAPES_KEPT = 64
+
+    def list_shape(self, actions=None) -> tuple:
+        """What the user's permissions make of the list: its columns, sortable
+        columns, values plan, bulk actions and buttons. The same for every
+        request with these permissions, so kept per permission set (a card asked
+        it of each tab anew: ~1,300 Python calls)."""
+        if actions is not None:
+            return self._list_shape(actions)
+        shapes = self.__dict__.setdefault("_list_shapes", {})
+        perms = access.current_permissions()
+        shape = shapes.get(perms)
+        if shape is None:
+            if len(shapes) >= self.LIST_SHAPES_KEPT:
+                shapes.clear()
+            shape = shapes[perms] = self._list_shape(self.actions)
+        return shape
+
+    def search_shape(self) -> list[str]:
+        """The filter widget's columns the user may read, kept per permission set."""
+        shapes = self.__dict__.setdefault("_list_shapes", {})
+        key = ("search", access.current_permissions())
+        include = shapes.get(key)
+        if include is None:
+            if len(shapes) >= self.LIST_SHAPES_KEPT:
+                shapes.clear()
+            include = shapes[key] = [
+                c for c in self.search_columns if self.column_level(c) in (access.READ, access.WRITE)
+            ]
+        return include
+
+    def _list_shape(self, actions) -> tuple:
+        columns = self.policy_columns(self.list_columns)
+        order_columns = [c for c in self.order_columns if self.column_level(c) in (access.READ, access.WRITE)]
+        buttons = {method: self.can(method) for method in ("add", "show", "edit", "delete", "export")}
+        return columns, order_columns, self.values_plan(tuple(columns)), self.list_actions(actions), buttons
+
+    # A list whose statements depend only on its address, the user's permissions
+    # and their row scope (no condition reads the clock or the database) keeps
+    # them per these (app.admin.datamodel query_values).
+    keep_list_statements = False
+
+    def kept_list_statements(self, order_column, order_direction, page, page_size, plan):
+        """(the view's kept statements, this page's key), or (None, None)."""
+        if not self.keep_list_statements or plan is None:
+            return None, None
+        app_ctx = _cv_app.get()  # the application context and the request without their proxies
+        request_ = request._get_current_object()
+        key = (
+            app_ctx.app.config.get("KARTOTEKA_COUNT_CAP") or 0,  # the capped count's limit is a literal
+            request_.path,
+            request_.query_string,
+            access.current_permissions(),
+            getattr(app_ctx.g.__dict__.get("user"), "id", None),
+            order_column,
+            order_direction,
+            page,
+            page_size,
+            plan,
+        )
+        return self.__dict__.setdefault("_kept_list_statements", {}), key
 
     def journal_list(self, shown: int) -> None:
         """A restricted screen's list (all customers' documents, anamnesis, files) is a
@@ -630,11 +705,13 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 )
         return pick, links
 
-    def list_rows(self, pks, cells, actions, buttons, classes=None) -> list[Markup]:
+    def list_rows(self, pks, cells, actions, buttons, classes=None) -> str:
         """The table's rows: checkbox, show/edit/delete buttons and the cells.
 
         Built here in one pass: Jinja spent ~0.1 ms a row on the loop, the pk
-        escapes and the translated titles."""
+        escapes and the translated titles. Each row is one f-string added to the
+        page's (a list append, a join or a generator step per part was a Python
+        call each, a few hundred a page)."""
 
         key = (
             type(self).__name__,
@@ -645,24 +722,26 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         pick, links = rendering.remembered(
             rendering.app_store("row_links"), key, lambda: self.row_links(buttons)
         )
-        rows = []
+        # the buttons' HTML around the row's key: key.join(pieces)
+        pieces = None
+        if links:
+            pieces = ['<td><div class="btn-group btn-group-xs" style="display: flex;">' + links[0][0]]
+            pieces += [tail + head for (_head, tail), (head, _tail) in zip(links, links[1:], strict=False)]
+            pieces.append(links[-1][1] + "</div></td>")
+        html = ""
         for index, (pk, cells_html) in enumerate(zip(pks, cells, strict=True)):
-            key = escape(pk)
+            key = f"{pk}" if type(pk) is int else str(escape(pk))
             css = classes[index] if classes else None
-            parts = [f'<tr class="{escape(css)}">' if css else "<tr>"]
-            if actions:
-                parts.append(
-                    f'<td><input id="{key}" class="action_check" name="rowid" value="{key}" '
-                    f'type="checkbox" aria-label="{pick}"></td>'
-                )
-            if links:
-                parts.append('<td><div class="btn-group btn-group-xs" style="display: flex;">')
-                parts.extend(f"{head}{key}{tail}" for head, tail in links)
-                parts.append("</div></td>")
-            parts.append(cells_html)
-            parts.append("</tr>")
-            rows.append(Markup("".join(parts)))
-        return rows
+            opening = f'<tr class="{escape(css)}">' if css else "<tr>"
+            check = (
+                f'<td><input id="{key}" class="action_check" name="rowid" value="{key}" '
+                f'type="checkbox" aria-label="{pick}"></td>'
+                if actions
+                else ""
+            )
+            row_buttons = key.join(pieces) if pieces else ""
+            html += f"{opening}{check}{row_buttons}{cells_html}</tr>"
+        return html
 
     # Columns a list reads as plain values (app.admin.datamodel.ListColumn) besides its
     # mapped columns: computed ones and related records' labels.
@@ -703,12 +782,14 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             bases[key] = found
         return found or None
 
-    def list_cells(self, values, columns, pks, show_base=None) -> list[Markup]:
+    def list_cells(self, values, columns, pks, show_base=None) -> list[str]:
         """Each row's cells, formatted and escaped once here (a row of <td>s):
         a formatter, escape and loop step per cell in Jinja cost 5 ms a page.
         With ``show_base`` (the user may open records) the ``opens_record`` cells
         link to the row's record."""
-        formatters = self.policy_formatters()
+        # the formatters themselves, not policy_formatters(): a masked value is left
+        # as it is below, without a wrapper call per cell
+        formatters = self.formatters_columns
         plan = [
             (
                 f'<td class="col-{column}">',
@@ -721,7 +802,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         translated = {}  # enum labels and «Да»/«Нет» are lazy strings: translate each once
         rows = []
         for row, pk in zip(values, pks, strict=True):
-            parts = []
+            cells = ""  # added to, not appended and joined: no Python call per cell
             for opening, column, formatter, opens in plan:
                 value = row[column]
                 if formatter is not None and type(value) is not Masked:
@@ -742,8 +823,8 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                     html = str(escape(value))
                 if opens and html:
                     html = f'<a href="{show_base}{escape(pk)}">{html}</a>'
-                parts.append(f"{opening}{html}</td>")
-            rows.append(Markup("".join(parts)))
+                cells += f"{opening}{html}</td>"
+            rows.append(cells)
         return rows
 
     # -- export ------------------------------------------------------------------

@@ -17,7 +17,7 @@ from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import asc, bindparam, desc, func, select
 from sqlalchemy.engine import Row
-from sqlalchemy.orm import MANYTOONE, ColumnProperty, RelationshipProperty
+from sqlalchemy.orm import MANYTOONE, ColumnProperty, RelationshipProperty, scoped_session
 
 from ..formatting import typed_date
 
@@ -155,10 +155,13 @@ class Interface(SQLAInterface):
         cap = current_app.config.get("KARTOTEKA_COUNT_CAP") or 0
         if cap <= 0:
             return filtered.count()
+        statement = self.capped_count_statement(filtered, cap)
+        return values_connection(self.session).execute(statement, execution_options=BY_POSITION).scalar_one()
+
+    def capped_count_statement(self, filtered, cap: int):
         pk = getattr(self.obj, self.get_pk_name())
         limited = filtered.statement.with_only_columns(pk).limit(cap + 1).subquery()
-        statement = select(func.count()).select_from(limited)
-        return values_connection(self.session).execute(statement, execution_options=BY_POSITION).scalar_one()
+        return select(func.count()).select_from(limited)
 
     def values_plan(self, columns, declared: dict, related: dict):
         """``(column, ListColumn)`` for each list column, or None when one of them
@@ -183,17 +186,42 @@ class Interface(SQLAInterface):
             plan.append((column, spec))
         return tuple(plan)
 
-    def query_values(self, filters, order_column, order_direction, page, page_size, plan):
+    def query_values(
+        self, filters, order_column, order_direction, page, page_size, plan, kept=None, key=None
+    ):
         """The list's count, keys and values through ``plan`` (see values_plan): FAB's
         filters, order and page applied as for objects, then only the plan's
-        columns selected."""
-        filtered = self.filtered(self.session.query(self.obj), filters)  # once, for both statements
-        count = self.capped_count(filtered)
-        query = self.apply_order_by(
-            filtered, order_column, order_direction, aliases_mapping={}, bypass_many_to_many=True, add_pk=True
-        )
-        query = self.apply_pagination(query, page, page_size)
-        rows = self._plan_rows(query, plan)
+        columns selected.
+
+        With ``kept`` (a dict) the two statements are kept under ``key``, which
+        must name everything that shapes them (the page's address, the user's
+        permissions and row scope): composing them and computing their cache
+        keys was ~700 Python calls of a list page."""
+        cap = current_app.config.get("KARTOTEKA_COUNT_CAP") or 0
+        statements = kept.get(key) if kept is not None and cap > 0 else None
+        if statements is None:
+            filtered = self.filtered(self.session.query(self.obj), filters)  # once, for both statements
+            query = self.apply_order_by(
+                filtered,
+                order_column,
+                order_direction,
+                aliases_mapping={},
+                bypass_many_to_many=True,
+                add_pk=True,
+            )
+            query = self.apply_pagination(query, page, page_size)
+            if cap <= 0:
+                count = filtered.count()
+                rows = self._plan_rows(query, plan)
+                return count, [row[0] for row in rows], self._plan_values(rows, plan)
+            statements = (self.capped_count_statement(filtered, cap), self._plan_statement(query, plan))
+            if kept is not None:
+                if len(kept) >= LIST_STATEMENTS_KEPT:
+                    kept.clear()
+                kept[key] = statements
+        connection = values_connection(self.session)
+        count = connection.execute(statements[0], execution_options=BY_POSITION).scalar_one()
+        rows = connection.execute(statements[1], execution_options=BY_POSITION).all()
         return count, [row[0] for row in rows], self._plan_values(rows, plan)
 
     def tab_values(self, filters, order_column, order_direction, page, page_size, plan, extra=()):
@@ -247,11 +275,23 @@ class Interface(SQLAInterface):
             readers.append((column, start, stop, spec.read))
             start = stop
         values = []
+        labels = {}  # an enum member's label, looked up once a page (display_value: ~5 calls)
         for row in rows:
             item = {}
             for column, start, stop, read in readers:
-                if read is None:
-                    item[column] = display_value(row[start])
+                if read is None:  # a plain value as it is, without a call (see display_value)
+                    value = row[start]
+                    if type(value) in _PLAIN:
+                        item[column] = value
+                    elif value is None:
+                        item[column] = ""
+                    elif isinstance(value, enum.Enum):
+                        shown = labels.get(value)
+                        if shown is None:
+                            shown = labels[value] = display_value(value)
+                        item[column] = shown
+                    else:
+                        item[column] = display_value(value)
                 else:  # a reader gives the value to show (None: nothing)
                     value = read(*row[start:stop])
                     item[column] = "" if value is None else value
@@ -296,6 +336,8 @@ def values_connection(session):
     session's own transaction without the ORM's execution layer (~60 µs less a
     statement; a list page runs three). Pending changes are flushed first, as
     the session would before a query."""
+    if isinstance(session, scoped_session):  # its proxies cost ~10 Python calls an attribute
+        session = session.registry()
     if session.new or session.dirty or session.deleted:
         session.flush()
     return session.connection()
@@ -347,6 +389,7 @@ def _query_with_window_count_impl(
     return self.query_count(self.session.query(self.obj), filters), []  # a page past the end
 
 
+LIST_STATEMENTS_KEPT = 256
 RECORD = bindparam("kartoteka_record")
 TAB_STATEMENTS_KEPT = 256
 
@@ -383,10 +426,8 @@ def _single_record(self, filters):
     if len(filters.filters) != 1 or not filters.filters[0].is_related_view:
         return None
     flt, value = filters.filters[0], filters.values[0]
-    condition = self.related_condition(flt, value)
-    if condition is None:
-        return None
-    return condition.left, value
+    column = self.related_column(flt, value)
+    return None if column is None else (column, value)
 
 
 def _tab_filtered(self, query, filters):
@@ -401,13 +442,21 @@ def _related_condition(self, flt, value):
     """``fk == value`` for a tab's filter on its many-to-one relation to the card's
     record (FAB's FilterRelationOneToManyEqual, with the record's key as its value);
     None for any other filter."""
+    column = self.related_column(flt, value)
+    return None if column is None else column == value
+
+
+def _related_column(self, flt, value):
+    """The foreign key column of such a filter (see _related_condition), or None: a
+    tab's cached statement needs only the column (composing ``fk == value`` to read
+    its left side back was ~40 Python calls a tab)."""
     if not isinstance(flt, FilterRelationOneToManyEqual) or not isinstance(value, int):
         return None
     prop = self.obj.__mapper__.relationships.get(flt.column_name)
     if prop is None or prop.direction is not MANYTOONE or len(prop.local_columns) != 1:
         return None
     (column,) = prop.local_columns
-    return column == value
+    return column
 
 
 def _tab_order(self, query, order_column, order_direction):
@@ -460,6 +509,7 @@ Interface.tab_filtered = _tab_filtered
 Interface.tab_statement = _tab_statement
 Interface.single_record = _single_record
 Interface.related_condition = _related_condition
+Interface.related_column = _related_column
 Interface.tab_order = _tab_order
 Interface.eager_for = _eager_for
 

@@ -37,8 +37,9 @@ def request_id() -> str:
     """This request's id (X-Request-Id from a trusted proxy, else a new one)."""
     value = g.get("request_id")
     if value is None:
-        incoming = request.headers.get("X-Request-Id", "")
-        trusted = request.environ.get("werkzeug.proxy_fix.orig") is not None
+        request_ = request._get_current_object()  # the proxy once
+        incoming = request_.headers.get("X-Request-Id", "")
+        trusted = request_.environ.get("werkzeug.proxy_fix.orig") is not None
         value = incoming if trusted and _REQUEST_ID.fullmatch(incoming) else secrets.token_hex(8)
         g.request_id = value
     return value
@@ -68,7 +69,7 @@ def install(app: Flask) -> None:
     @app.after_request
     def security_headers(response):
         response.headers["X-Request-Id"] = request_id()
-        if request.endpoint in STATIC_ENDPOINTS:
+        if request._get_current_object().endpoint in STATIC_ENDPOINTS:
             return response
         # Pages and API answers carry personal data: no browser or proxy keeps them.
         response.headers["Cache-Control"] = "no-store"

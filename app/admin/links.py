@@ -47,6 +47,19 @@ def customer_link(customer) -> Markup | str:
     return Markup(f'<a href="{card_url(customer.id)}">{escape(customer.full_name)}</a>')
 
 
+def _customer_link_to(base: str):
+    def customer_link_bound(customer) -> Markup | str:
+        if not customer:
+            return ""
+        return Markup(f'<a href="{base}{int(customer.id)}">{escape(customer.full_name)}</a>')
+
+    return customer_link_bound
+
+
+# a list binds it once per page (formatting.for_many): the card's address looked up once
+customer_link.bind = lambda: _customer_link_to(card_url(0)[:-1])
+
+
 class CustomerRef(NamedTuple):
     """A customer as a list shows one (a link to the card), read as plain values."""
 
@@ -151,3 +164,14 @@ def skip_masked(formatter):
 
 def card_link(pk) -> Markup:
     return Markup(f'<a href="{card_url(pk)}">{int(pk)}</a>')
+
+
+def _card_link_to(base: str):
+    def card_link_bound(pk) -> Markup:
+        return Markup(f'<a href="{base}{int(pk)}">{int(pk)}</a>')
+
+    return card_link_bound
+
+
+# a list binds it once per page (formatting.for_many): the card's address looked up once
+card_link.bind = lambda: _card_link_to(card_url(0)[:-1])

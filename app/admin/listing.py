@@ -190,18 +190,18 @@ def header_cells(columns, headers, order_columns, aliases, view, link_order) -> 
     args = request.args
     current = args.get(f"_oc_{view}")
     ascending = args.get(f"_od_{view}") == "asc"
-    cells = []
+    cells = ""
     for column in columns:
         order = aliases.get(column, column)
         if order not in order_columns:
-            cells.append(f"<th>{headers[column]}</th>")
+            cells += f"<th>{headers[column]}</th>"
             continue
         icon = ("fa-chevron-up" if ascending else "fa-chevron-down") if order == current else "fa-arrows-v"
-        cells.append(
+        cells += (
             f'<th><a href="{escape(link_order(order, view))}">{headers[column]} '
             f'<i class="fa {icon} pull-right" aria-hidden="true"></i></a></th>'
         )
-    return "".join(cells)
+    return cells
 
 
 def render(
@@ -227,26 +227,26 @@ def render(
     links = current_app.jinja_env.filters
     page = page or 0
     t = texts()
-    parts = [STYLE, '<div class="well well-sm">']
-    parts.append(pagination(page, page_size, count, view, links["link_page"]))
-    parts.append(f'<div class="btn-group" role="group" aria-label="{t["page_size"]}">')
+    html = STYLE + '<div class="well well-sm">'  # added to: a list append is a Python call
+    html += pagination(page, page_size, count, view, links["link_page"])
+    html += f'<div class="btn-group" role="group" aria-label="{t["page_size"]}">'
     for size in PAGE_SIZES:
         active = " active" if size == page_size else ""
         href = escape(links["link_page_size"](size, view))
-        parts.append(f'<a class="btn btn-default btn-sm{active}" href="{href}">{size}</a>')
-    parts.append("</div>")
+        html += f'<a class="btn btn-default btn-sm{active}" href="{href}">{size}</a>'
+    html += "</div>"
     if buttons.get("add"):
         path = safe_url_for(f"{view}.add")
         if path:
-            parts.append(add_link(path, filters))
+            html += add_link(path, filters)
     if rows:  # bulk actions need rows to tick
-        parts.append(actions_menu(actions, view))
+        html += actions_menu(actions, view)
     if buttons.get("export"):
         path = safe_url_for(f"{view}.export")
         if path:
             query = related_args(filters) or request.query_string.decode()
             href = escape(f"{path}?{query}" if query else path)
-            parts.append(
+            html += (
                 f'<a class="btn btn-sm btn-default" href="{href}">'
                 f'<i class="fa fa-download" aria-hidden="true"></i> {t["export"]}</a>'
             )
@@ -254,29 +254,25 @@ def render(
         total = escape(_("более %(n)s", n=formatting.number(count_cap)))
     else:
         total = escape(formatting.number(count))
-    parts.append(f'<div class="pull-right"><strong>{t["total"]}:</strong> {total}</div></div>')
+    html += f'<div class="pull-right"><strong>{t["total"]}:</strong> {total}</div></div>'
     if not rows:
-        parts.append(f'<p class="text-muted kartoteka-empty"><b>{t["nothing"]}</b></p>')
-        return Markup("".join(parts))
-    parts.append(
-        '<div class="table-responsive"><table class="table table-bordered table-hover kartoteka-list">'
-    )
-    parts.append("<thead><tr>")
+        html += f'<p class="text-muted kartoteka-empty"><b>{t["nothing"]}</b></p>'
+        return Markup(html)
+    html += '<div class="table-responsive"><table class="table table-bordered table-hover kartoteka-list">'
+    html += "<thead><tr>"
     if actions:
-        parts.append(
+        html += (
             '<th class="action_checkboxes"><input id="check_all" class="action_check_all" name="check_all" '
             f'type="checkbox" aria-label="{t["check_all"]}"></th>'
         )
     if buttons.get("show") or buttons.get("edit") or buttons.get("delete"):
-        parts.append(
-            f'<th class="col-md-1 col-lg-1 col-sm-1"><span class="sr-only">{t["buttons"]}</span></th>'
-        )
-    parts.append(
-        header_cells(include_columns, headers, order_columns, order_aliases or {}, view, links["link_order"])
+        html += f'<th class="col-md-1 col-lg-1 col-sm-1"><span class="sr-only">{t["buttons"]}</span></th>'
+    html += header_cells(
+        include_columns, headers, order_columns, order_aliases or {}, view, links["link_order"]
     )
-    parts.append(f"</tr></thead><tbody>{rows}</tbody></table></div>")
-    parts.append(action_form(actions, view))
-    parts.append(
+    html += f"</tr></thead><tbody>{rows}</tbody></table></div>"
+    html += action_form(actions, view)
+    html += (
         f'<script nonce="{nonce()}">$(document).ready(function() {{\n'
         "  window.modelActions = new AdminActions();\n"
         '  $(document).on("click", "a.kartoteka-delete", function (event) {\n'
@@ -284,4 +280,4 @@ def render(
         f'    new AdminActions().execute_single_delete($(this).data("href"), {t["confirm_delete"]});\n'
         "  });\n});</script>"
     )
-    return Markup("".join(parts))
+    return Markup(html)

@@ -223,7 +223,7 @@ def _link_base():
         if any(key in view_args for key in args):
             state = False
         else:  # each argument encoded once, as «key=value»
-            state = (url_for(req.endpoint, **view_args), args, {k: _pair(k, v) for k, v in args.items()})
+            state = (url_for(req.endpoint, **view_args), args, {k: _pair(k, v) for k, v in args.items()}, {})
         req.environ["kartoteka.link_base"] = state
     return state
 
@@ -237,9 +237,32 @@ def _link(fallback, changes):
     state = _link_base()
     if not state:
         return fallback()
-    path, _args, encoded = state
+    path, _args, encoded, _parts = state
     pairs = {**encoded, **{key: _pair(key, value) for key, value in changes.items()}}
     return f"{path}?{'&'.join(pairs.values())}"
+
+
+def _link_parts(key):
+    """(what comes before, what comes after) ``key=value`` in a link that changes
+    only ``key`` (as _link makes it), once per request and key; None where FAB's
+    filters make the links."""
+    state = _link_base()
+    if not state:
+        return None
+    parts = state[3].get(key)
+    if parts is None:
+        path, _args, encoded, _parts = state
+        keys = list(encoded)
+        if key in encoded:
+            at = keys.index(key)
+            before, after = keys[:at], keys[at + 1 :]
+        else:
+            before, after = keys, []
+        parts = state[3][key] = (
+            f"{path}?" + "".join(f"{encoded[k]}&" for k in before),
+            "".join(f"&{encoded[k]}" for k in after),
+        )
+    return parts
 
 
 def install_list_links(app, fab_filters) -> None:
@@ -255,15 +278,18 @@ def install_list_links(app, fab_filters) -> None:
         return _link(lambda: fab_filters.link_order_filter(column, modelview_name), changes)
 
     def link_page(page, modelview_name):
-        return _link(
-            lambda: fab_filters.link_page_filter(page, modelview_name), {f"page_{modelview_name}": page}
-        )
+        key = f"page_{modelview_name}"
+        parts = _link_parts(key)
+        if parts is None:
+            return fab_filters.link_page_filter(page, modelview_name)
+        return f"{parts[0]}{_pair(key, page)}{parts[1]}"
 
     def link_page_size(page_size, modelview_name):
-        return _link(
-            lambda: fab_filters.link_page_size_filter(page_size, modelview_name),
-            {f"psize_{modelview_name}": page_size},
-        )
+        key = f"psize_{modelview_name}"
+        parts = _link_parts(key)
+        if parts is None:
+            return fab_filters.link_page_size_filter(page_size, modelview_name)
+        return f"{parts[0]}{_pair(key, page_size)}{parts[1]}"
 
     app.jinja_env.filters.update(link_order=link_order, link_page=link_page, link_page_size=link_page_size)
 

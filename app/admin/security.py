@@ -497,6 +497,13 @@ def _host_allowed(host: str) -> bool:
 SEEN_STEP = 30
 
 
+SAFE_HEADERS = (
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+)
+
+
 def harden(app: Flask) -> None:
     """CSRF everywhere, server-side sessions with an idle timeout, the client's
     address behind trusted proxies, safe redirects, security headers. (Login
@@ -545,7 +552,8 @@ def harden(app: Flask) -> None:
                 if same_path.startswith("//") or "\\" in same_path:
                     same_path = ""
                 response.headers["Location"] = same_path or "/"
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
+        headers = response.headers
+        for name, value in SAFE_HEADERS:  # as setdefault, in fewer Python calls
+            if name not in headers:
+                headers.add(name, value)
         return response

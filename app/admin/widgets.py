@@ -27,13 +27,22 @@ class KartotekaSearchWidget(SearchWidget):
     template = "kartoteka/widgets/search.html"
 
     _rendered: dict = {}
+    _html: dict = {}  # the whole widget per key and active filters (its script's nonce is a placeholder)
 
     def __call__(self, **kwargs):
         key = self.template_args.pop("cache_key", None)
+        active = self.filters.get_filters_values_tojson()
+        if key is None or kwargs:
+            return self._render(key, active, kwargs)
+        return rendering.remembered(
+            self._html, (key, htmlsafe_json_dumps(active)), lambda: self._render(key, active, kwargs)
+        )
+
+    def _render(self, key, active, kwargs):
         kwargs.update(
             self._fields() if key is None else rendering.remembered(self._rendered, key, self._fields)
         )
-        kwargs["active_filters"] = self.filters.get_filters_values_tojson()
+        kwargs["active_filters"] = active
         return RenderTemplateWidget.__call__(self, **kwargs)
 
     def _fields(self) -> dict:
