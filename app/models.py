@@ -879,6 +879,7 @@ class Message(Audited, Model):
     customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
     customer = relationship(Customer)
     order_id = Column(Integer, ForeignKey("customer_order.id", ondelete="SET NULL"))
+    order = relationship(Order)  # (the change history names it «Заказ №…»)
     channel = Column(_enum(Channel, "channel"), nullable=False)
     message_type = Column(_enum(MessageType, "message_type"), nullable=False)
     subject = Column(String(200))
