@@ -395,6 +395,88 @@ def check_not_erased(session: Session, customer: Customer) -> None:
         )
 
 
+def erased_refusal() -> ValidationFailed:
+    return ValidationFailed(
+        {
+            None: _(
+                "Данные клиента уничтожены по его запросу: его статус не меняется, новые заказы, "
+                "примечания, файлы и сообщения не добавляются."
+            )
+        }
+    )
+
+
+def check_writable(session: Session, customer: Customer) -> None:
+    """Nothing is added for an erased customer, nor sent to them (:func:`keep_erased`
+    refuses the rest)."""
+    if customer.id is not None and erased(session, customer.id):
+        raise erased_refusal()
+
+
+def check_record_writable(session: Session, item) -> None:
+    """A record of an erased customer is not changed or deleted (:func:`keep_erased`)."""
+    owner = _owner(item)
+    if owner is not None and erased(session, owner):
+        raise erased_refusal()
+
+
+# Records that are no customer's data but about it: written for an erased customer too
+# (the journal of who opened the remainder, the history, a later request and its act).
+_NOT_THE_CUSTOMERS = (AccessLog, ChangeLog, SubjectRequest, MessageAttempt)
+
+
+def _owner(obj) -> int | None:
+    """The id of the customer whose record ``obj`` is (None: nobody's, or not known yet)."""
+    if isinstance(obj, Customer):
+        return obj.id
+    if isinstance(obj, _NOT_THE_CUSTOMERS):
+        return None
+    if isinstance(obj, OrderItem):
+        obj = obj.order
+        if obj is None:
+            return None
+    if not hasattr(type(obj), "customer_id"):
+        return None
+    if obj.customer_id is not None:
+        return obj.customer_id
+    customer = obj.__dict__.get("customer")
+    return customer.id if customer is not None else None
+
+
+def keep_erased(session: Session, flush_context, instances) -> None:
+    """An erased customer's remainder is written to by nobody: a record of theirs added,
+    changed or deleted from a screen or the API (a status, an order, a note, a file, a
+    message…) fails the flush with the reason. The erasure itself writes (it says so
+    in ``session.info``); jobs outside a request keep their own rules (the outbox skips
+    such a customer)."""
+    from flask import has_request_context
+
+    if not has_request_context() or session.info.get("kartoteka_erasure"):
+        return
+    owners = set()
+    with session.no_autoflush:
+        for obj in (*session.new, *session.deleted):
+            owners.add(_owner(obj))
+        for obj in session.dirty:
+            if session.is_modified(obj):
+                owners.add(_owner(obj))
+    owners.discard(None)
+    if not owners:
+        return
+    with session.no_autoflush:
+        found = session.scalar(
+            select(SubjectRequest.id)
+            .where(
+                SubjectRequest.customer_id.in_(owners),
+                SubjectRequest.kind == SubjectRequestKind.ERASURE,
+                SubjectRequest.status == SubjectRequestStatus.DONE,
+            )
+            .limit(1)
+        )
+    if found is not None:
+        raise erased_refusal()
+
+
 def legal_ground() -> str:
     return _(
         "ч. 5 ст. 21 Федерального закона от 27.07.2006 № 152-ФЗ «О персональных данных»; "
@@ -525,6 +607,7 @@ def install() -> None:
     from sqlalchemy import event
 
     if not event.contains(Session, "after_commit", discard_contents):
+        event.listen(Session, "before_flush", keep_erased)
         event.listen(Session, "after_commit", discard_contents)
         event.listen(Session, "after_soft_rollback", _forget_contents)
 

@@ -362,3 +362,22 @@ def test_messages_are_recorded_and_their_texts_follow_the_field_policy(app, ctx,
     ctx.delete(ctx.get(Message, message.id))
     ctx.commit()
     assert ("Message", "delete", "status") in [w[:3] for w in rows(ctx, customer.id)]
+
+
+def test_a_deleted_tag_and_extra_field_leave_their_customers_changed_in_the_history(ctx):
+    vip, debtor = Tag(name="VIP", color="#ff0000"), Tag(name="Должник", color="#000000")
+    inn = CustomerAttribute(customer_type=CustomerType.INDIVIDUAL, label="ИНН", kind=AttributeKind.TEXT)
+    ctx.add_all([vip, debtor, inn])
+    customer = factories.customer(ctx, tags=[vip, debtor])
+    from app import customers
+
+    customers.set_attributes(ctx, customer, {inn.id: "7701234567"})
+    ctx.commit()
+    customer_id, inn_id = customer.id, inn.id
+    since = last_id(ctx)
+    ctx.delete(debtor)
+    ctx.delete(inn)
+    ctx.commit()
+    written = rows(ctx, customer_id, since)
+    assert ("Customer", "update", "tags", "VIP, Должник", "VIP") in written
+    assert ("Customer", "update", f"attribute:{inn_id}", "7701234567", None) in written
