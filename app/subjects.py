@@ -630,13 +630,31 @@ def medical_cutoff() -> dt.datetime:
 
 
 def _retention_parts():
-    """(last contact, has medical records, not yet erased) as SQL expressions."""
-    from sqlalchemy import exists, func
+    """(last contact, has medical records, not yet erased) as SQL expressions.
+
+    The last contact is the customer's last visit: the latest of «Последний визит» (the
+    last completed visit) and the visit of their latest order (a visit booked ahead, a
+    sale by its date: the customer is still the clinic's); their registration when
+    they never came. The job, the list's filter and the erasure all read it here."""
+    from sqlalchemy import case, exists, func
 
     erased = select(SubjectRequest.customer_id).where(
         SubjectRequest.kind == SubjectRequestKind.ERASURE, SubjectRequest.customer_id.isnot(None)
     )
-    last = func.coalesce(Customer.last_visit_at, Customer.registered_at)
+    ordered = (
+        select(func.max(func.coalesce(Order.visit_at, Order.created_on)))
+        .where(Order.customer_id == Customer.id)
+        .correlate(Customer)
+        .scalar_subquery()
+    )
+    visited = Customer.last_visit_at
+    latest = case(
+        (ordered.is_(None), visited),
+        (visited.is_(None), ordered),
+        (ordered > visited, ordered),
+        else_=visited,
+    )
+    last = func.coalesce(latest, Customer.registered_at)
     medical = exists().where(MedicalRecord.customer_id == Customer.id)
     return last, medical, Customer.id.not_in(erased)
 
