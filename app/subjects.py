@@ -34,7 +34,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from markupsafe import escape
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from . import files as file_rules
 from .errors import ValidationFailed
@@ -582,7 +582,10 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
     session.flush()
     session.info.pop("kartoteka_erasure", None)
     journal = session.scalars(
-        select(AccessLog).where(AccessLog.customer_id == cid).order_by(AccessLog.at)
+        select(AccessLog)
+        .where(AccessLog.customer_id == cid)
+        .order_by(AccessLog.at, AccessLog.id)
+        .options(selectinload(AccessLog.user))
     ).all()
     request.act = act_text(request, counts, journal, until if keep else None)
     request.status, request.progress, request.done_at = SubjectRequestStatus.DONE, 100, utcnow()
@@ -744,6 +747,13 @@ def erase_expired(session: Session, customer: Customer) -> SubjectRequest:
     )
 
 
+def _employee(user) -> str:
+    """Who, as the act names them: the employee's name and login (a number told nobody anything)."""
+    if user is None:
+        return "—"
+    return f"{user.first_name} {user.last_name} ({user.username})"
+
+
 def act_text(
     request: SubjectRequest, counts: dict[str, int], journal: list[AccessLog], kept_until=None
 ) -> str:
@@ -784,7 +794,7 @@ def act_text(
             len(journal),
         ),
         *(
-            f"  {row.at.strftime('%d.%m.%Y %H:%M')} · {row.user_id or '—'} · {row.action.value}"
+            f"  {row.at.strftime('%d.%m.%Y %H:%M')} · {_employee(row.user)} · {row.action.label}"
             f"{' · ' + row.field if row.field else ''} · {row.ip or '—'}"
             for row in journal
         ),

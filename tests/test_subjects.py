@@ -238,6 +238,7 @@ def test_after_an_erasure_the_values_are_nowhere(app, redis, login_as, subject, 
         customer = db.session.get(Customer, subject)
         assert customer.last_name == "Удалён" and customer.birth_date is None
         assert "Выписка из журнала доступа" in act.act
+        assert "· Manager Тестовый (manager) · Открытие карточки" in act.act  # who and what, in words
         assert db.session.query(AccessLog).filter(AccessLog.customer_id == subject).count() > 0
     page = login_as("auditor").get(f"/subjectrequestview/show/{act.id}").get_data(as_text=True)
     assert "АКТ об уничтожении" in page
