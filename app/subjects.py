@@ -590,19 +590,29 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
     request.act = act_text(request, counts, journal, until if keep else None)
     request.status, request.progress, request.done_at = SubjectRequestStatus.DONE, 100, utcnow()
     session.info["kartoteka_discard"] = contents
+    session.info["kartoteka_checkpoint"] = True
     return request
 
 
 def discard_contents(session: Session) -> None:
-    """After the erasure's commit: the files' contents go from disk."""
+    """After the erasure's commit: the files' contents go from disk, and the embedded
+    SQLite's write-ahead log is emptied (it held the erased rows' old pages, the phone
+    and the name among them, until a checkpoint far later)."""
     for path in session.info.pop("kartoteka_discard", []):
         path.unlink(missing_ok=True)
+    if session.info.pop("kartoteka_checkpoint", False):
+        bind = session.get_bind()
+        engine = getattr(bind, "engine", bind)
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _forget_contents(session: Session, previous_transaction=None) -> None:
     """A rolled back erasure deleted nothing: its files stay."""
     if previous_transaction is None or previous_transaction.parent is None:
         session.info.pop("kartoteka_discard", None)
+        session.info.pop("kartoteka_checkpoint", None)
 
 
 def install() -> None:
