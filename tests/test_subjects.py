@@ -430,3 +430,22 @@ def test_an_export_left_queued_is_handed_out_again_by_the_sweeper(app, redis, lo
     work(app)
     with app.app_context():
         assert db.session.get(SubjectRequest, request_id).status == SubjectRequestStatus.DONE
+
+
+def test_the_export_holds_every_table_that_names_the_customer_their_tags_and_payments(app, subject):
+    """«Everything stored about the customer»: payments, accounts, certificates and
+    requests were left out of the ZIP, and the customer's tags."""
+    from app import subjects
+    from app.models import Tag
+
+    with app.app_context():
+        customer = db.session.get(Customer, subject)
+        customer.tags = [Tag(name="Должник", color="#000000")]
+        factories.order(customer=customer, paid="500")
+        db.session.commit()
+        tables = subjects.collect(db.session, subject)
+        naming = {t.name for t in Model.metadata.sorted_tables if "customer_id" in t.c}
+        assert naming <= set(tables), naming - set(tables)
+        assert [t["name"] for t in tables["customer_tag"]] == ["Должник"]
+        assert [p["amount"] for p in tables["payment"]] == ["500.00"]
+        assert tables["order_item"] and tables["certificate_operation"] == []
