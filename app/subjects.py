@@ -466,7 +466,7 @@ def keep_erased(session: Session, flush_context, instances) -> None:
     message…) fails the flush with the reason. The erasure itself writes (it says so
     in ``session.info``); jobs outside a request keep their own rules (the outbox skips
     such a customer)."""
-    from flask import has_request_context
+    from flask import g, has_request_context
 
     if not has_request_context() or session.info.get("kartoteka_erasure"):
         return
@@ -477,7 +477,9 @@ def keep_erased(session: Session, flush_context, instances) -> None:
         for obj in session.dirty:
             if session.is_modified(obj):
                 owners.add(_owner(obj))
-    owners.discard(None)
+    # asked once a request: an erasure is the request's own (its writes say so above)
+    known = g.setdefault("_kartoteka_not_erased", set())
+    owners -= known | {None}
     if not owners:
         return
     with session.no_autoflush:
@@ -492,6 +494,7 @@ def keep_erased(session: Session, flush_context, instances) -> None:
         )
     if found is not None:
         raise erased_refusal()
+    known |= owners
 
 
 def legal_ground() -> str:
