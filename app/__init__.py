@@ -90,7 +90,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         appbuilder.init_app(app, db.session)
         rendering.install_list_links(app, appbuilder.template_filters)
         rendering.install_template_gettext(app)
-        from .admin.errorpages import ERROR_MESSAGES, error_page
+        from .admin.errorpages import ERROR_MESSAGES, domain_error_page, error_page
         from .admin.openapi import KartotekaOpenApi
         from .admin.registry import register_views
         from .admin.requests import clean_list_args, reject_malformed_urls
@@ -105,6 +105,9 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         app.before_request(clean_list_args)
         for code in ERROR_MESSAGES:
             app.register_error_handler(code, error_page)
+        from .errors import DomainError
+
+        app.register_error_handler(DomainError, domain_error_page)
         from .admin import headers, journal
         from .admin.security import harden
 

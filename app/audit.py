@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 from decimal import Decimal
+from types import SimpleNamespace
 
 from flask import g, has_request_context
-from sqlalchemy import event, insert, inspect
+from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from .models import (
@@ -25,13 +26,17 @@ from .models import (
     CustomerDocument,
     CustomerFile,
     MedicalRecord,
+    Message,
     Note,
     NotificationConsent,
     Order,
+    OrderItem,
     Payment,
     ProcessingConsent,
     Return,
     Review,
+    Tag,
+    customer_tag,
     utcnow,
 )
 
@@ -51,6 +56,8 @@ TRACKED = (
     CertificateOperation,  # its ledger: the sale's issue, payments, what came back, the cancellation
     ProcessingConsent,
     NotificationConsent,
+    OrderItem,  # an order's lines: what was booked, how many, at what price
+    Message,  # the outbox: what was written to the customer, and what became of it
 )
 VALUELESS = (MedicalRecord,)
 # not the user's: bookkeeping, and a file's random name on the disk
@@ -63,6 +70,11 @@ SKIP = {
     "version",
     "name_search",
     "stored_name",
+}
+# a model's own bookkeeping: a message's delivery machinery (its attempts are the
+# delivery's log, «Попытки доставки»; the worker moves these by statements of its own)
+SKIP_OF = {
+    Message: {"delivery_key", "attempts", "enqueued_at", "started_at", "provider_id", "after_crash"},
 }
 # the card's own collections, recorded as fields of the customer
 TAGS = "tags"
@@ -102,21 +114,41 @@ def _user_id():
     return None
 
 
-def _customer_id(obj):
-    return obj.id if isinstance(obj, Customer) else getattr(obj, "customer_id", None)
+def _customer_id(obj, model=None):
+    model = model or type(obj)
+    if model is Customer:
+        return obj.id
+    if model is OrderItem and getattr(obj, "customer_id", None) is None:
+        order = obj.__dict__.get("order")  # an item's customer is its order's
+        session = inspect(obj).session
+        if order is None and session is not None and obj.order_id is not None:
+            with session.no_autoflush:
+                order = session.get(Order, obj.order_id)
+        return order.customer_id if order is not None else None
+    return getattr(obj, "customer_id", None)
 
 
-def _columns(obj):
-    """The columns the history records of ``obj``'s model (its customer's id is the row's own)."""
-    for attr in inspect(type(obj)).column_attrs:
-        if attr.key in SKIP or (attr.key == "customer_id" and not isinstance(obj, Customer)):
-            continue
-        yield attr.key
+def _columns(model):
+    """The table columns the history records of ``model`` (its customer's id is the
+    row's own; a computed column_property is no field of it)."""
+    found = model.__dict__.get("_kartoteka_history_columns")
+    if found is None:
+        skip = SKIP | SKIP_OF.get(model, set())
+        found = []
+        for attr in inspect(model).column_attrs:
+            column = attr.columns[0]
+            if attr.key in skip or getattr(column, "table", None) is not model.__table__:
+                continue
+            if attr.key == "customer_id" and model is not Customer:
+                continue
+            found.append(attr.key)
+        model._kartoteka_history_columns = found
+    return found
 
 
 def _changes(obj):
     state = inspect(obj)
-    for key in _columns(obj):
+    for key in _columns(type(obj)):
         history = state.attrs[key].history
         if history.has_changes():
             old = history.deleted[0] if history.deleted else None
@@ -125,10 +157,10 @@ def _changes(obj):
                 yield key, old, new
 
 
-def _values(obj, load: bool):
+def _values(obj, load: bool, model=None):
     """The fields of a created or deleted row that hold something (a row deleted after
     a commit has them expired: ``load`` reads them back before they go)."""
-    for key in _columns(obj):
+    for key in _columns(model or type(obj)):
         value = getattr(obj, key) if load else obj.__dict__.get(key)
         if _comparable(value) is not None:
             yield key, value
@@ -177,10 +209,21 @@ class _Rows:
         self.rows: list[dict] = []
 
     def add(
-        self, obj, action, field=None, old=None, new=None, *, customer_id=None, entity=None, entity_id=None
+        self,
+        obj,
+        action,
+        field=None,
+        old=None,
+        new=None,
+        *,
+        customer_id=None,
+        entity=None,
+        entity_id=None,
+        model=None,
     ):
-        hide = isinstance(obj, VALUELESS) or self.erasure
-        reference = _references(type(obj)).get(field) if entity is None else None
+        model = model or type(obj)
+        hide = issubclass(model, VALUELESS) or self.erasure
+        reference = _references(model).get(field) if entity is None else None
         if reference is not None:
             field, target = reference
             old, new = (self._named(target, v) for v in (old, new))
@@ -188,8 +231,8 @@ class _Rows:
             {
                 "at": utcnow(),
                 "user_id": self.user_id,
-                "customer_id": customer_id if customer_id is not None else _customer_id(obj),
-                "entity": entity or type(obj).__name__,
+                "customer_id": customer_id if customer_id is not None else _customer_id(obj, model),
+                "entity": entity or model.__name__,
                 "entity_id": entity_id if entity_id is not None else obj.id,
                 "action": action,
                 "field": field,
@@ -226,12 +269,12 @@ class _Rows:
             entity_id=customer_id,
         )
 
-    def whole(self, obj, action):
+    def whole(self, obj, action, model=None):
         """A created or deleted row: each field that holds something, or the row alone."""
         new = action == "create"
         found = False
-        for key, value in _values(obj, load=not new):
-            self.add(obj, action, key, None if new else value, value if new else None)
+        for key, value in _values(obj, load=not new, model=model):
+            self.add(obj, action, key, None if new else value, value if new else None, model=model)
             found = True
         if isinstance(obj, Customer) and not new:
             tags = obj.tags  # loaded for the deletion: the row of the tags it had
@@ -242,7 +285,7 @@ class _Rows:
                 self.attribute(value, action, value.value, None)
                 found = True
         if not found:
-            self.add(obj, action)
+            self.add(obj, action, model=model)
 
 
 def record_changes(session: Session, flush_context, instances) -> None:
@@ -268,7 +311,118 @@ def record_changes(session: Session, flush_context, instances) -> None:
     for obj in list(session.deleted):
         if isinstance(obj, TRACKED):
             rows.whole(obj, "delete")
+    if session.deleted:
+        _record_cascades(session, rows)
     rows.write()
+
+
+# -- what the database deletes or empties with a deleted row -------------------------
+
+_DEPENDENTS: dict[str, list] = {}
+
+
+def _dependents(table) -> list[tuple[type, str, str]]:
+    """(model, reference column, «CASCADE» or «SET NULL») of the recorded models whose
+    rows the database deletes or empties when a row of ``table`` is deleted."""
+    found = _DEPENDENTS.get(table.name)
+    if found is None:
+        found = []
+        for model in (*TRACKED, CustomerAttributeValue):
+            for fk in model.__table__.foreign_keys:
+                if fk.column.table is table and fk.ondelete in ("CASCADE", "SET NULL"):
+                    key = inspect(model).get_property_by_column(fk.parent).key
+                    found.append((model, key, fk.ondelete))
+        _DEPENDENTS[table.name] = found
+    return found
+
+
+def _snapshots(session: Session, model, key: str, ids) -> list[SimpleNamespace]:
+    """The rows of ``model`` whose ``key`` is among ``ids``, as plain values (not put in
+    the session: the database deletes them without it)."""
+    columns = [
+        attr.columns[0].label(attr.key)
+        for attr in inspect(model).column_attrs
+        if getattr(attr.columns[0], "table", None) is model.__table__
+    ]
+    statement = select(*columns).where(getattr(model, key).in_(list(ids))).order_by(model.id)
+    with session.no_autoflush:
+        return [SimpleNamespace(**row._mapping) for row in session.execute(statement)]
+
+
+def _record_cascades(session: Session, rows: _Rows) -> None:
+    """The deletion of each record the database deletes with a deleted row (ON DELETE
+    CASCADE: a customer's documents, orders, files, messages…; an order's items), and
+    the change of each it empties (ON DELETE SET NULL: a review's order), which the
+    session never sees. A deleted tag leaves the tags of its customers changed. The
+    contents of files deleted so go from the disk after the commit."""
+    gone: dict = {}  # table -> {id: the customer whose it is}
+    for obj in session.deleted:
+        table = getattr(type(obj), "__table__", None)
+        identity = inspect(obj).identity
+        if table is not None and identity is not None and len(identity) == 1:
+            gone.setdefault(table, {})[identity[0]] = _customer_id(obj)
+    frontier = {
+        table: dict(ids) for table, ids in gone.items() if _dependents(table) or table is Tag.__table__
+    }
+    emptied = []
+    while frontier:
+        table, ids = frontier.popitem()
+        for model, key, action in _dependents(table):
+            for snap in _snapshots(session, model, key, ids):
+                if snap.id in gone.get(model.__table__, {}):
+                    continue
+                if action == "SET NULL":
+                    emptied.append((model, key, snap))
+                    continue
+                if getattr(snap, "customer_id", None) is None:
+                    snap.customer_id = ids.get(getattr(snap, key))  # an order's item: the order's customer
+                gone.setdefault(model.__table__, {})[snap.id] = snap.customer_id
+                frontier.setdefault(model.__table__, {})[snap.id] = snap.customer_id
+                if model is CustomerAttributeValue:
+                    rows.attribute(snap, "update", snap.value, None)
+                    continue
+                rows.whole(snap, "delete", model=model)
+                if model is CustomerFile:
+                    from .files import stored_path
+
+                    session.info.setdefault("kartoteka_discard", []).append(stored_path(snap))
+    for model, key, snap in emptied:
+        if snap.id not in gone.get(model.__table__, {}):
+            rows.add(snap, "update", key, getattr(snap, key), None, model=model)
+    _record_lost_tags(session, rows, gone)
+
+
+def _record_lost_tags(session: Session, rows: _Rows, gone: dict) -> None:
+    """A deleted tag is taken off its customers by the database: their tags changed."""
+    tags = gone.get(Tag.__table__)
+    if not tags:
+        return
+    customers = set(gone.get(Customer.__table__, {}))
+    holders = select(customer_tag.c.customer_id).where(customer_tag.c.tag_id.in_(list(tags)))
+    statement = (
+        select(customer_tag.c.customer_id, Tag.id, Tag.name)
+        .join(Tag, Tag.id == customer_tag.c.tag_id)
+        .where(customer_tag.c.customer_id.in_(holders))
+    )
+    before: dict[int, list] = {}
+    with session.no_autoflush:
+        for customer_id, tag_id, name in session.execute(statement):
+            before.setdefault(customer_id, []).append((tag_id, name))
+    for customer_id, had in sorted(before.items()):
+        if customer_id in customers:
+            continue
+        kept = [name for tag_id, name in had if tag_id not in tags]
+        rows.add(
+            None,
+            "update",
+            TAGS,
+            ", ".join(sorted(name for _id, name in had)),
+            ", ".join(sorted(kept)) or None,
+            customer_id=customer_id,
+            entity=Customer.__name__,
+            entity_id=customer_id,
+            model=Customer,
+        )
 
 
 def record_creations(session: Session, flush_context) -> None:
@@ -333,7 +487,7 @@ def install() -> None:
         event.listen(Session, "after_flush", record_creations)
         for model in (*TRACKED, CustomerAttributeValue):
             for attr in inspect(model).column_attrs:
-                if attr.key not in SKIP:
+                if attr.key not in SKIP | SKIP_OF.get(model, set()):
                     event.listen(
                         getattr(model, attr.key), "set", _keep_old_value, active_history=True, retval=True
                     )

@@ -660,8 +660,12 @@ class AccessLog(Model):
     at = Column(DateTime, default=utcnow, nullable=False, index=True)
     user_id = Column(Integer, ForeignKey("ab_user.id"), nullable=True, index=True)
     user = relationship("User", foreign_keys=[user_id])
-    customer_id = Column(Integer, ForeignKey("customer.id", ondelete="SET NULL"), nullable=True, index=True)
-    customer = relationship(Customer)
+    # no foreign key: the journal is append-only, a deleted customer's rows included
+    # (the key emptied them on the deletion); the id says whose data was read
+    customer_id = Column(Integer, nullable=True, index=True)
+    customer = relationship(
+        Customer, primaryjoin="foreign(AccessLog.customer_id) == Customer.id", viewonly=True
+    )
     action = Column(_enum(AccessAction, "access_action"), nullable=False)
     field = Column(String(60))
     ip = Column(String(45))
@@ -881,6 +885,7 @@ class Message(Audited, Model):
     customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
     customer = relationship(Customer)
     order_id = Column(Integer, ForeignKey("customer_order.id", ondelete="SET NULL"))
+    order = relationship(Order)  # (the change history names it «Заказ №…»)
     channel = Column(_enum(Channel, "channel"), nullable=False)
     message_type = Column(_enum(MessageType, "message_type"), nullable=False)
     subject = Column(String(200))

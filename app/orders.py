@@ -90,8 +90,9 @@ def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
     check_total(order)
     if order.paid > order.total:
         raise ValidationFailed({None: _("После изменения оплата превысит сумму заказа.")})
-    notify_order(session, order, is_new=is_new)
+    # before the notice's flush: after it a new order (booked as completed) showed no change
     follow_last_visit(session, order)
+    notify_order(session, order, is_new=is_new)
     return order
 
 

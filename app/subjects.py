@@ -31,11 +31,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from flask import current_app
+from flask_appbuilder import Model
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from markupsafe import escape
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session, selectinload
 
 from . import files as file_rules
 from .access import journal_field
@@ -228,9 +229,20 @@ def collect(session: Session, customer_id: int) -> dict[str, list[dict]]:
         tables[model.__tablename__] = _rows(session, model, model.customer_id == customer_id)
     tables["order_item"] = _rows(session, OrderItem, OrderItem.order_id.in_(orders))
     tables["message_attempt"] = _rows(session, MessageAttempt, MessageAttempt.message_id.in_(messages))
+    # every other table that names the customer (payments, accounts, certificates,
+    # requests…): a table added later is handed over without a change here
+    for mapper in sorted(Model.registry.mappers, key=lambda m: m.class_.__name__):
+        model = mapper.class_
+        table = getattr(model, "__table__", None)
+        if table is not None and "customer_id" in table.c and table.name not in tables:
+            tables[table.name] = _rows(session, model, model.customer_id == customer_id)
+    from .models import Tag, customer_tag
+
     tables["certificate_operation"] = _rows(
         session, CertificateOperation, CertificateOperation.certificate_id.in_(certificates)
     )
+    tagged = select(customer_tag.c.tag_id).where(customer_tag.c.customer_id == customer_id)
+    tables["customer_tag"] = _rows(session, Tag, Tag.id.in_(tagged))
     return tables
 
 
@@ -412,6 +424,91 @@ def check_not_erased(session: Session, customer: Customer) -> None:
         )
 
 
+def erased_refusal() -> ValidationFailed:
+    return ValidationFailed(
+        {
+            None: _(
+                "Данные клиента уничтожены по его запросу: его статус не меняется, новые заказы, "
+                "примечания, файлы и сообщения не добавляются."
+            )
+        }
+    )
+
+
+def check_writable(session: Session, customer: Customer) -> None:
+    """Nothing is added for an erased customer, nor sent to them (:func:`keep_erased`
+    refuses the rest)."""
+    if customer.id is not None and erased(session, customer.id):
+        raise erased_refusal()
+
+
+def check_record_writable(session: Session, item) -> None:
+    """A record of an erased customer is not changed or deleted (:func:`keep_erased`)."""
+    owner = _owner(item)
+    if owner is not None and erased(session, owner):
+        raise erased_refusal()
+
+
+# Records that are no customer's data but about it: written for an erased customer too
+# (the journal of who opened the remainder, the history, a later request and its act).
+_NOT_THE_CUSTOMERS = (AccessLog, ChangeLog, SubjectRequest, MessageAttempt)
+
+
+def _owner(obj) -> int | None:
+    """The id of the customer whose record ``obj`` is (None: nobody's, or not known yet)."""
+    if isinstance(obj, Customer):
+        return obj.id
+    if isinstance(obj, _NOT_THE_CUSTOMERS):
+        return None
+    if isinstance(obj, OrderItem):
+        obj = obj.order
+        if obj is None:
+            return None
+    if not hasattr(type(obj), "customer_id"):
+        return None
+    if obj.customer_id is not None:
+        return obj.customer_id
+    customer = obj.__dict__.get("customer")
+    return customer.id if customer is not None else None
+
+
+def keep_erased(session: Session, flush_context, instances) -> None:
+    """An erased customer's remainder is written to by nobody: a record of theirs added,
+    changed or deleted from a screen or the API (a status, an order, a note, a file, a
+    message…) fails the flush with the reason. The erasure itself writes (it says so
+    in ``session.info``); jobs outside a request keep their own rules (the outbox skips
+    such a customer)."""
+    from flask import g, has_request_context
+
+    if not has_request_context() or session.info.get("kartoteka_erasure"):
+        return
+    owners = set()
+    with session.no_autoflush:
+        for obj in (*session.new, *session.deleted):
+            owners.add(_owner(obj))
+        for obj in session.dirty:
+            if session.is_modified(obj):
+                owners.add(_owner(obj))
+    # asked once a request: an erasure is the request's own (its writes say so above)
+    known = g.setdefault("_kartoteka_not_erased", set())
+    owners -= known | {None}
+    if not owners:
+        return
+    with session.no_autoflush:
+        found = session.scalar(
+            select(SubjectRequest.id)
+            .where(
+                SubjectRequest.customer_id.in_(owners),
+                SubjectRequest.kind == SubjectRequestKind.ERASURE,
+                SubjectRequest.status == SubjectRequestStatus.DONE,
+            )
+            .limit(1)
+        )
+    if found is not None:
+        raise erased_refusal()
+    known |= owners
+
+
 def legal_ground() -> str:
     return _(
         "ч. 5 ст. 21 Федерального закона от 27.07.2006 № 152-ФЗ «О персональных данных»; "
@@ -519,25 +616,35 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
     journal = session.scalars(
         select(AccessLog)
         .where(AccessLog.customer_id == cid)
-        .options(joinedload(AccessLog.user))
-        .order_by(AccessLog.at)
+        .order_by(AccessLog.at, AccessLog.id)
+        .options(selectinload(AccessLog.user))
     ).all()
     request.act = act_text(request, counts, journal, until if keep else None)
     request.status, request.progress, request.done_at = SubjectRequestStatus.DONE, 100, utcnow()
     session.info["kartoteka_discard"] = contents
+    session.info["kartoteka_checkpoint"] = True
     return request
 
 
 def discard_contents(session: Session) -> None:
-    """After the erasure's commit: the files' contents go from disk."""
+    """After the erasure's commit: the files' contents go from disk, and the embedded
+    SQLite's write-ahead log is emptied (it held the erased rows' old pages, the phone
+    and the name among them, until a checkpoint far later)."""
     for path in session.info.pop("kartoteka_discard", []):
         path.unlink(missing_ok=True)
+    if session.info.pop("kartoteka_checkpoint", False):
+        bind = session.get_bind()
+        engine = getattr(bind, "engine", bind)
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 def _forget_contents(session: Session, previous_transaction=None) -> None:
     """A rolled back erasure deleted nothing: its files stay."""
     if previous_transaction is None or previous_transaction.parent is None:
         session.info.pop("kartoteka_discard", None)
+        session.info.pop("kartoteka_checkpoint", None)
 
 
 def install() -> None:
@@ -545,6 +652,7 @@ def install() -> None:
     from sqlalchemy import event
 
     if not event.contains(Session, "after_commit", discard_contents):
+        event.listen(Session, "before_flush", keep_erased)
         event.listen(Session, "after_commit", discard_contents)
         event.listen(Session, "after_soft_rollback", _forget_contents)
 
@@ -567,13 +675,31 @@ def medical_cutoff() -> dt.datetime:
 
 
 def _retention_parts():
-    """(last contact, has medical records, not yet erased) as SQL expressions."""
-    from sqlalchemy import exists, func
+    """(last contact, has medical records, not yet erased) as SQL expressions.
+
+    The last contact is the customer's last visit: the latest of «Последний визит» (the
+    last completed visit) and the visit of their latest order (a visit booked ahead, a
+    sale by its date: the customer is still the clinic's); their registration when
+    they never came. The job, the list's filter and the erasure all read it here."""
+    from sqlalchemy import case, exists, func
 
     erased = select(SubjectRequest.customer_id).where(
         SubjectRequest.kind == SubjectRequestKind.ERASURE, SubjectRequest.customer_id.isnot(None)
     )
-    last = func.coalesce(Customer.last_visit_at, Customer.registered_at)
+    ordered = (
+        select(func.max(func.coalesce(Order.visit_at, Order.created_on)))
+        .where(Order.customer_id == Customer.id)
+        .correlate(Customer)
+        .scalar_subquery()
+    )
+    visited = Customer.last_visit_at
+    latest = case(
+        (ordered.is_(None), visited),
+        (visited.is_(None), ordered),
+        (ordered > visited, ordered),
+        else_=visited,
+    )
+    last = func.coalesce(latest, Customer.registered_at)
     medical = exists().where(MedicalRecord.customer_id == Customer.id)
     return last, medical, Customer.id.not_in(erased)
 

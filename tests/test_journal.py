@@ -17,7 +17,7 @@ from sqlalchemy import update
 from app import access
 from app.errors import Forbidden
 from app.extensions import db
-from app.models import AccessAction, AccessLog, MedicalRecord
+from app.models import AccessAction, AccessLog, Customer, MedicalRecord
 from tests import factories
 from tests.conftest import count_queries, user_id
 
@@ -209,3 +209,17 @@ def test_a_restricted_record_or_list_opened_outside_the_card_is_a_row(app, login
     assert [(r[1], r[6]) for r in documents] == [(patient, None), (None, "Documents: 1")]
     journal = login_as("auditor").get("/accesslogview/list/").get_data(as_text=True)
     assert "Документы: 1 запись" in journal
+
+
+def test_deleting_a_customer_leaves_their_journal_rows_as_they_were(app, login_as, patient):
+    """The journal says whose data was read after the customer is gone (the database
+    emptied its rows' customer on a deletion: an alteration by the delete route)."""
+    login_as("manager").get(f"/customerview/show/{patient}")
+    before = rows(app)
+    assert before and all(r[1] == patient for r in before)
+    assert login_as("manager").post(f"/customerview/delete/{patient}").status_code == 302
+    with app.app_context():
+        assert db.session.get(Customer, patient) is None
+    assert rows(app) == before
+    listing = login_as("auditor").get(f"/accesslogview/list/?_flt_0_customer_id={patient}")
+    assert listing.status_code == 200

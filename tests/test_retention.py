@@ -8,6 +8,7 @@ import datetime as dt
 import html
 
 from rq import SimpleWorker
+from sqlalchemy import select
 
 from app import subjects, worker
 from app.extensions import db
@@ -93,3 +94,46 @@ def test_the_managers_read_the_notices_and_open_the_list_from_them(app, login_as
     auditor = login_as("auditor").get("/retentionreviewview/list/")
     assert auditor.status_code == 200 and "Открыть список" not in auditor.get_data(as_text=True)
     assert login_as("reception").get("/retentionreviewview/list/").status_code in (302, 403)
+
+
+def test_the_period_runs_from_the_last_visit_or_order_and_from_registration_without_one(app, login_as):
+    """The job, the list's filter and the erasure count from the same moment: the last
+    order's visit (a visit booked ahead or a sale counts: the customer is still the
+    clinic's), the registration for one who never came."""
+    from app.models import OrderKind, OrderStatus
+
+    with app.app_context():
+        gone = factories.customer(last_name="Ушедшая", phone="+79160000031", registered_at=years_ago(9))
+        booked = factories.customer(last_name="Записанная", phone="+79160000032", registered_at=years_ago(9))
+        buyer = factories.customer(
+            last_name="Покупательница", phone="+79160000033", registered_at=years_ago(9)
+        )
+        never = factories.customer(last_name="Непришедшая", phone="+79160000034", registered_at=years_ago(6))
+        new = factories.customer(last_name="Новенькая", phone="+79160000035", registered_at=years_ago(0.2))
+        for customer in (gone, booked):
+            factories.order(customer=customer, visit_at=years_ago(6), status=OrderStatus.COMPLETED)
+        factories.order(customer=booked, visit_at=years_ago(-0.02))  # next week
+        sale = factories.order(customer=buyer, visit_at=None)
+        sale.kind, sale.created_on = OrderKind.SALE, years_ago(0.1)
+        db.session.commit()
+        assert db.session.get(Customer, gone.id).last_visit_at is not None  # the completed visit
+        ids = {c.last_name: c.id for c in (gone, booked, buyer, never, new)}
+        due = set(db.session.scalars(select(Customer.last_name).where(subjects.past_retention())))
+        assert due == {"Ушедшая", "Непришедшая"}
+        review = subjects.review_retention(db.session)
+        db.session.commit()
+        assert review.due == 2
+    manager = login_as("manager")
+    listing = html.unescape(manager.get("/customerview/list/?_flt_0_last_visit_at=1").get_data(as_text=True))
+    assert "Ушедшая" in listing and "Непришедшая" in listing
+    for name in ("Записанная", "Покупательница", "Новенькая"):
+        assert name not in listing, name
+    manager.post(
+        "/customerview/action_post",
+        data={"action": "erase_expired", "rowid": [str(i) for i in ids.values()]},
+    )
+    with app.app_context():
+        left = {c.id: (c.last_name, c.phone) for c in db.session.query(Customer)}
+        assert left[ids["Ушедшая"]] == left[ids["Непришедшая"]] == ("Удалён", None)
+        for name in ("Записанная", "Покупательница", "Новенькая"):
+            assert left[ids[name]][0] == name and left[ids[name]][1], name

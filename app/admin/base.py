@@ -43,6 +43,7 @@ from .. import (
     formatting,
     records,
     spreadsheet,
+    subjects,
 )
 from ..disclosure import Masked
 from ..errors import StaleEdit, ValidationFailed
@@ -1062,6 +1063,19 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
 
     def post_delete(self, item):
         g.kartoteka_deleted = item.id
+
+    def _delete(self, pk):
+        """FAB's deletion, refused before it starts for a record of an erased customer
+        (app/subjects.py keep_erased: its refusal in the flush left the session half done)."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is not None:
+            try:
+                subjects.check_record_writable(self.datamodel.session, item)
+            except ValidationFailed as e:
+                flash(str(e), "danger")
+                self.update_redirect()
+                return None
+        return super()._delete(pk)
 
     def post_delete_redirect(self):
         """Back where the user came from, unless that was the deleted record's own

@@ -488,6 +488,7 @@ class CustomerCardView(KartotekaModelView):
 
     def queue_manual(self, customer, form) -> list:
         try:
+            subjects.check_writable(db.session, customer)
             created = notifications.queue_notification(
                 db.session, customer, form.message_type.data, (form.channel.data,), text=form.text.data or ""
             )

@@ -49,3 +49,25 @@ def error_page(error):
         ),
         code,
     )
+
+
+def domain_error_page(error):
+    """A domain rule's refusal that no screen caught (a rule of the flush, such as an
+    erased customer's remainder): its status and its reason, nothing saved."""
+    from ..extensions import db
+
+    db.session.rollback()
+    message = " ".join(str(text) for text in error.errors.values()) if hasattr(error, "errors") else ""
+    if request.path.startswith("/api/"):
+        return jsonify({"message": message}), error.status_code
+    appbuilder = current_app.appbuilder
+    return (
+        render_template(
+            "kartoteka/error.html",
+            code=error.status_code,
+            message=message,
+            appbuilder=appbuilder,
+            base_template=appbuilder.base_template,
+        ),
+        error.status_code,
+    )

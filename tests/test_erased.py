@@ -1,0 +1,180 @@
+"""An erased customer's remainder (issue 19: the anamnesis, the name and the birth date
+kept under law) is written to by nobody: every write route of the card (read from the
+url map), the list's actions, the generic forms and the API refuse with the reason in
+Russian (422), and nothing of the customer's changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+from pathlib import Path
+
+import pytest
+from flask_appbuilder import Model
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models import Customer, MedicalRecord, Order
+from tests import factories
+from tests.html_forms import form_fields
+
+REASON = "Данные клиента уничтожены по его запросу"
+# not writes of the customer's data: reading (a reveal, a preview), a subject's request
+# (an export of what is kept, an erasure of the rest when its period is over: app/subjects.py)
+NOT_WRITES = {
+    "CustomerView.reveal",
+    "CustomerView.preview_message",
+    "CustomerView.subject_export",
+    "CustomerView.subject_erase",
+}
+# about other customers than one: a new customer, the list's actions (tried below by name)
+NOT_OF_ONE = {"CustomerView.add", "CustomerView.action_post", "CustomerView.bulk_message"}
+# a deletion and a list action answer as FAB does: back where the user was, the reason on top
+REDIRECTED = {"CustomerView.delete", "CustomerView.action"}
+SKIPPED = {"access_log", "change_log", "subject_request"}  # about the customer, written on
+
+
+@pytest.fixture
+def remainder(app, login_as):
+    with app.app_context():
+        customer = factories.customer(
+            last_name="Остаткова", phone="+79165550999", birth_date=dt.date(1980, 1, 2)
+        )
+        order = factories.order(customer=customer)
+        db.session.add(MedicalRecord(customer=customer, allergies="пыльца"))
+        db.session.commit()
+        ids = customer.id, order.id, factories.catalog_item().id
+    erased = login_as("manager").post(
+        f"/customerview/{ids[0]}/subject/erase", data={"basis": "Заявление № 3", "confirm": "yes"}
+    )
+    assert erased.status_code == 302
+    return ids
+
+
+def stored(app, customer_id) -> dict:
+    """Every row of the customer in every table that names them (the journal, the
+    history and the requests apart), their orders' items, and their own row."""
+    with app.app_context():
+        db.session.expire_all()
+        found = {}
+        orders = select(Order.id).where(Order.customer_id == customer_id)
+        for table in Model.metadata.sorted_tables:
+            if table.name in SKIPPED:
+                continue
+            if table.name == "customer":
+                condition = table.c.id == customer_id
+            elif "customer_id" in table.c:
+                condition = table.c.customer_id == customer_id
+            elif table.name == "order_item":
+                condition = table.c.order_id.in_(orders)
+            else:
+                continue
+            found[table.name] = [
+                tuple(row)
+                for row in db.session.execute(select(table).where(condition).order_by(*table.primary_key))
+            ]
+        return found
+
+
+def refused(response) -> bool:
+    text = html.unescape(response.get_data(as_text=True))
+    return response.status_code in (403, 422) and REASON in text
+
+
+def says_why(client, response) -> bool:
+    """Refused with the reason: at once (422), or back where the user was with the reason on top."""
+    if response.status_code == 302:
+        response = client.get(response.headers["Location"])
+        return REASON in html.unescape(response.get_data(as_text=True))
+    return refused(response)
+
+
+def test_every_write_route_of_the_card_refuses_an_erased_customer(app, login_as, remainder):
+    customer_id, _order_id, item_id = remainder
+    manager = login_as("manager")
+    edit = form_fields(manager.get(f"/customerview/edit/{customer_id}").get_data(as_text=True))
+    writes = {
+        "CustomerView.add_note": {"text": "Новое примечание"},
+        "CustomerView.upload": {"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "скан.pdf")},
+        "CustomerView.add_consent": {"purpose": "marketing", "decision": "give", "method": "screen"},
+        "CustomerView.send_message": {"message_type": "manual", "channel": "sms", "text": "Ждём вас"},
+        "CustomerView.add_order": {"kind": "visit", "catalog_item": str(item_id), "quantity": "1"},
+        "CustomerView.change_status": {"status": "blocked"},
+        "CustomerView.edit": {**edit, "status": "blocked", "city": "Тверь"},
+        "CustomerView.delete": {},
+        "CustomerView.action": {},
+    }
+    routes = {
+        rule.endpoint: rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("CustomerView.") and rule.methods & {"POST", "PUT", "DELETE"}
+    }
+    assert set(routes) - NOT_WRITES - NOT_OF_ONE == set(writes), "a write route of the card is not tried"
+    before = stored(app, customer_id)
+    failures = []
+    for endpoint, data in writes.items():
+        url = str(routes[endpoint]).replace("<int:pk>", str(customer_id)).replace("<pk>", str(customer_id))
+        if endpoint == "CustomerView.action":
+            url = url.replace("<string:name>", "status_blocked")
+        multipart = endpoint == "CustomerView.upload"
+        response = manager.post(url, data=data, content_type="multipart/form-data" if multipart else None)
+        if not (says_why(manager, response) if endpoint in REDIRECTED else refused(response)):
+            failures.append((url, response.status_code))
+        assert stored(app, customer_id) == before, endpoint
+    # the list's actions, several customers at once
+    for name in ("status_blocked", "status_problem", "status_verified"):
+        response = manager.post(
+            "/customerview/action_post", data={"action": name, "rowid": [str(customer_id)]}
+        )
+        assert says_why(manager, response), name
+        assert stored(app, customer_id) == before, name
+    response = manager.post(
+        f"/customerview/message?ids={customer_id}",
+        data={"message_type": "manual", "channel": "sms", "text": "Ждём вас"},
+        follow_redirects=True,
+    )
+    assert "0 сообщений поставлено в очередь" in html.unescape(response.get_data(as_text=True))
+    assert stored(app, customer_id) == before
+    assert failures == [], failures
+    assert not list((Path(app.config["INSTANCE_DIR"]) / "files").rglob("*.pdf")), (
+        "a refused scan stayed on disk"
+    )
+
+
+def test_the_generic_forms_and_the_api_refuse_an_erased_customer(app, login_as, remainder):
+    customer_id, order_id, _item_id = remainder
+    before = stored(app, customer_id)
+    manager = login_as("manager")
+    attempts = {
+        "note form": manager.post("/noteview/add", data={"customer": customer_id, "text": "Ещё"}),
+        "order form": manager.post(
+            f"/orderview/edit/{order_id}",
+            data={
+                **form_fields(manager.get(f"/orderview/edit/{order_id}").get_data(as_text=True)),
+                "status": "cancelled",
+            },
+        ),
+        "order deleted": manager.post(f"/orderview/delete/{order_id}"),
+        "api note": manager.post("/api/v1/notes/", json={"customer": customer_id, "text": "Ещё"}),
+        "api order": manager.post("/api/v1/orders/", json={"customer": customer_id, "kind": "visit"}),
+        "api document": manager.post(
+            "/api/v1/documents/", json={"customer": customer_id, "kind": "other", "number": "123456"}
+        ),
+        "api status": manager.put(f"/api/v1/customers/{customer_id}", json={"city": "Тверь"}),
+        "api order changed": manager.put(f"/api/v1/orders/{order_id}", json={"comment": "Звонить"}),
+        "api order deleted": manager.delete(f"/api/v1/orders/{order_id}"),
+        "api customer deleted": manager.delete(f"/api/v1/customers/{customer_id}"),
+    }
+    failures = {}
+    deleted = attempts.pop("order deleted")
+    if not says_why(manager, deleted):
+        failures["order deleted"] = deleted.status_code
+    for name, response in attempts.items():
+        body = response.get_json() if response.is_json else html.unescape(response.get_data(as_text=True))
+        if response.status_code not in (403, 422) or ("Данные клиента уничтожены" not in str(body)):
+            failures[name] = (response.status_code, str(body)[:300])
+    assert failures == {}
+    assert stored(app, customer_id) == before
+    with app.app_context():
+        assert db.session.get(Customer, customer_id).last_name == "Остаткова"  # kept under law
