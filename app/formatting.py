@@ -313,6 +313,13 @@ def orders_count(n: int) -> str:
     return ngettext("%(num)d заказ", "%(num)d заказов", n or 0)
 
 
+def years_count(n: float) -> str:
+    """«1 год», «3 года», «25 лет»; a fraction of a year («0,5 года») as Russian says it."""
+    if float(n).is_integer():
+        return ngettext("%(num)d год", "%(num)d лет", int(n))
+    return gettext("%(num)s года", num=format_decimal(n))
+
+
 def visits_count(n: int) -> str:
     """«1 визит», «3 визита», «5 визитов»."""
     return ngettext("%(num)d визит", "%(num)d визитов", n or 0)

@@ -39,6 +39,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
 from . import files as file_rules
+from . import formatting
 from .access import journal_field
 from .errors import ValidationFailed
 from .models import (
@@ -246,14 +247,42 @@ def collect(session: Session, customer_id: int) -> dict[str, list[dict]]:
     return tables
 
 
-def report_html(request: SubjectRequest, tables: dict[str, list[dict]]) -> str:
+class Naming:
+    """How the readable report names tables, columns and values: as stored, unless the
+    caller (the export job) passes the screens' naming (app/admin/history.py)."""
+
+    def table(self, entity: str, name: str):
+        return name
+
+    def field(self, entity: str, column: str):
+        return column
+
+    def value(self, entity: str, column: str, value):
+        return value
+
+
+@lru_cache(maxsize=1)
+def _entities() -> dict[str, str]:
+    """Table name → the model's class name (the change history's «entity»)."""
+    return {
+        m.class_.__table__.name: m.class_.__name__
+        for m in Model.registry.mappers
+        if getattr(m.class_, "__table__", None) is not None
+    }
+
+
+def report_html(request: SubjectRequest, tables: dict[str, list[dict]], naming: Naming | None = None) -> str:
+    """The export's readable twin of data.json, for the customer: each table and column
+    headed as the screens head it, amounts, dates and moments as the screens write them
+    (it read «customer_order», «created_by_fk», «2026-12-03T07:27:52»)."""
+    naming = naming or Naming()
     title = escape(_("Сведения о персональных данных"))
     heading = escape(_("Сведения о персональных данных клиента №%(id)s", id=request.customer_id))
     about = escape(
         _(
             "Запрос №%(id)s от %(date)s; основание: %(basis)s",
             id=request.id,
-            date=request.received_at.date().isoformat(),
+            date=formatting.date_short(formatting.local_from_utc(request.received_at).date()),
             basis=request.basis,
         )
     )
@@ -263,20 +292,20 @@ def report_html(request: SubjectRequest, tables: dict[str, list[dict]]) -> str:
         f"<h1>{heading}</h1>",
         f"<p>{about}</p>",
     ]
+    entities = _entities()
     for name, rows in tables.items():
-        parts.append(f"<h2>{escape(name)} ({len(rows)})</h2>")
+        entity = entities.get(name, name)
+        parts.append(f"<h2>{escape(naming.table(entity, name))} ({len(rows)})</h2>")
         if not rows:
             continue
-        columns = list(rows[0])
+        labels = {c: naming.field(entity, c) for c in rows[0]}
+        columns = [c for c, label in labels.items() if label is not None]
         parts.append("<table border='1' cellpadding='3'><tr>")
-        parts.extend(f"<th>{escape(c)}</th>" for c in columns)
+        parts.extend(f"<th>{escape(labels[c])}</th>" for c in columns)
         parts.append("</tr>")
         for row in rows:
-            parts.append(
-                "<tr>"
-                + "".join(f"<td>{escape(row[c] if row[c] is not None else '')}</td>" for c in columns)
-                + "</tr>"
-            )
+            cells = (naming.value(entity, c, str(row[c])) if row[c] is not None else "" for c in columns)
+            parts.append("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>")
         parts.append("</table>")
     parts.append("</body></html>")
     return "".join(parts)
@@ -289,7 +318,7 @@ def _progress(session: Session, request: SubjectRequest, percent: int, status=No
     session.commit()
 
 
-def build_export(session: Session, request_id: int) -> str:
+def build_export(session: Session, request_id: int, naming: Naming | None = None) -> str:
     """The job's work: the ZIP under instance/exports, its progress on the row."""
     request = session.get(SubjectRequest, request_id)
     if request is None or request.status == SubjectRequestStatus.DONE:
@@ -310,7 +339,7 @@ def build_export(session: Session, request_id: int) -> str:
                 "tables": tables,
             }
             archive.writestr("data.json", json.dumps(payload, ensure_ascii=False, indent=1, default=str))
-            archive.writestr("report.html", report_html(request, tables))
+            archive.writestr("report.html", report_html(request, tables, naming))
             _progress(session, request, 70)
             for item in session.scalars(
                 select(CustomerFile).where(CustomerFile.customer_id == request.customer_id)
@@ -779,8 +808,8 @@ def erase_expired(session: Session, customer: Customer) -> SubjectRequest:
         )
     if erased(session, customer.id):  # the remainder kept for the medical records
         basis = _(
-            "Истёк срок хранения медицинской документации: %(years)s лет после последней записи анамнеза",
-            years=f"{medical_years():g}",
+            "Истёк срок хранения медицинской документации: %(years)s после последней записи анамнеза",
+            years=formatting.years_count(medical_years()),
         )
         return erase(session, customer, basis)
     years = current_app.config.get("RETENTION_YEARS") or 5
@@ -806,7 +835,11 @@ def act_text(
     who = f"{user.first_name} {user.last_name}" if user is not None and hasattr(user, "first_name") else "—"
     lines = [
         _("АКТ об уничтожении персональных данных № %(id)s", id=request.id),
-        _("Дата и время (UTC): %(at)s", at=utcnow().strftime("%d.%m.%Y %H:%M")),
+        _(
+            "Дата и время: %(at)s (%(zone)s)",
+            at=formatting.datetime_short(utcnow()),
+            zone=str(formatting.clinic_zone()),
+        ),
         _("Субъект: клиент № %(id)s", id=request.customer_id),
         _("Основание: %(basis)s", basis=request.basis),
         _("Уничтожил: %(who)s", who=who),
@@ -822,10 +855,10 @@ def act_text(
                 ),
                 _("Правовое основание: %(ground)s.", ground=legal_ground()),
                 _(
-                    "Срок хранения: до %(date)s (%(years)s лет после последней записи анамнеза); "
+                    "Срок хранения: до %(date)s (%(years)s после последней записи анамнеза); "
                     "по его истечении данные подлежат уничтожению.",
-                    date=kept_until.strftime("%d.%m.%Y"),
-                    years=f"{medical_years():g}",
+                    date=formatting.date_short(formatting.local_from_utc(kept_until).date()),
+                    years=formatting.years_count(medical_years()),
                 ),
             ]
             if kept_until is not None
@@ -837,7 +870,7 @@ def act_text(
             len(journal),
         ),
         *(
-            f"  {row.at.strftime('%d.%m.%Y %H:%M')} · {_employee(row.user)} · {row.action.label}"
+            f"  {formatting.datetime_short(row.at)} · {_employee(row.user)} · {row.action.label}"
             f"{' · ' + str(journal_field(row.field)) if row.field else ''} · {row.ip or '—'}"
             for row in journal
         ),

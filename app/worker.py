@@ -91,11 +91,12 @@ def expire_bonuses_job() -> int:
 def subject_export_job(request_id: int) -> str:
     """The RQ job of a subject's export (app/subjects.py): a request id in."""
     from . import subjects
+    from .admin.history import ScreensNaming
     from .extensions import db
 
     with job_app().app_context():
         try:
-            return subjects.build_export(db.session, request_id)
+            return subjects.build_export(db.session, request_id, ScreensNaming())
         finally:
             db.session.remove()
 

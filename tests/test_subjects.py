@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask_appbuilder import Model
@@ -144,7 +146,16 @@ def test_the_export_is_built_by_the_worker_with_its_deadline_and_progress(app, r
     assert tables["customer_document"][0]["number"] == PASSPORT
     assert tables["medical_record"][0]["allergies"] == MEDICAL
     assert tables["message"] and tables["change_log"] and tables["access_log"]
-    assert MEDICAL in archive.read("report.html").decode()
+    report = archive.read("report.html").decode()
+    assert MEDICAL in report
+    # the customer reads it: tables and columns headed as the screens head them, values as
+    # the screens write them (it read «customer_order», «created_by_fk», «2026-12-03T07:27:52»)
+    assert ">Заказы (" in report and ">Журнал доступа (" in report and ">Теги (" in report
+    assert not re.search(r"<h2>[a-z_]+ \(", report)
+    assert "<th>Телефон</th>" in report and "<th>Клиент</th>" in report
+    assert not re.search(r"<th>[^<]*(phone|_id|_fk| Id| Fk)</th>", report)
+    assert "customer_order" not in report and not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:", report)
+    assert re.search(r"<td>\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}</td>", report)
     with app.app_context():
         exports = db.session.scalars(
             select(AccessLog).where(AccessLog.action == AccessAction.EXPORT, AccessLog.customer_id == subject)
@@ -299,8 +310,12 @@ def test_an_erasure_keeps_the_anamnesis_and_whose_it_is_under_law_and_erases_the
             "Анамнез (сведения о здоровье), ФИО, Дата рождения." in act
         )
         assert "ч. 5 ст. 21 Федерального закона от 27.07.2006 № 152-ФЗ" in act and "№ 323-ФЗ" in act
-        until = (dt.datetime.now(dt.UTC) + dt.timedelta(days=round(365.25 * 25))).strftime("%d.%m.%Y")
+        zone = ZoneInfo(app.config["BABEL_DEFAULT_TIMEZONE"])
+        until = (dt.datetime.now(zone) + dt.timedelta(days=round(365.25 * 25))).strftime("%d.%m.%Y")
         assert f"Срок хранения: до {until} (25 лет после последней записи анамнеза)" in act
+        # the act's moments are the clinic's, named with its zone (it said «(UTC)»)
+        now = dt.datetime.now(zone).strftime("%d.%m.%Y")
+        assert re.search(rf"Дата и время: {re.escape(now)} \d{{2}}:\d{{2}} \({zone.key}\)", act)
         # nobody writes to the remainder: the waiting message is cancelled, no new one is written
         assert db.session.get(Message, waiting_id).status == MessageStatus.CANCELLED
         with app.test_request_context():

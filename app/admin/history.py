@@ -133,3 +133,42 @@ class FilterAfterLastDeletion(BaseFilter):
             .scalar_subquery()
         )
         return query.filter(ChangeLog.id > func.coalesce(last_deletion, 0))
+
+
+class ScreensNaming:
+    """The subject's readable report (app/subjects.py) named as the screens name things:
+    a table by its screen's title, a column by its label, a value as the history shows it."""
+
+    # the tables the card shows inside the customer's own page, not on a screen of their own
+    TABLES = {"customer_attribute_value": _l("Дополнительные сведения"), "customer_tag": _l("Теги")}
+
+    def table(self, entity: str, name: str):
+        view = _screen_of(entity)
+        if view is None:
+            return self.TABLES.get(name, name)
+        return view.list_title or record_label(entity)
+
+    def field(self, entity: str, column: str):
+        """A column by its screen's label; a key by its record's («customer_id» is «Клиент»);
+        None for a column no screen names (the row's version, a stored file's random
+        name, the queue's moments): data.json keeps those, the readable report skips them."""
+        from ..labels import COMMON_LABELS
+
+        view = _screen_of(entity)
+        declared = dict(COMMON_LABELS)
+        if view is not None:
+            declared.update(
+                (k, v) for k, v in view.label_columns.items() if str(v) != k.replace("_", " ").title()
+            )
+        for name in (column, column.removesuffix("_fk").removesuffix("_id")):
+            if name in declared:
+                return declared[name]
+        return None
+
+    def value(self, entity: str, column: str, value):
+        kind = getattr(_column(entity, column), "type", None)
+        members = getattr(kind, "enum_class", None)
+        if members is not None:
+            member = next((m for m in members if str(m.value) == value), None)
+            return getattr(member, "label", value) if member is not None else value
+        return value_label(entity, column, value)
