@@ -61,7 +61,7 @@ def recalculate(order: Order) -> Order:
         item.amount = kopecks(gross * (100 - Decimal(item.discount or 0)) / 100)
         total += item.amount
     order.total = kopecks(total)
-    order.payment_status = payments.payment_status(order.total, order.paid)
+    order.payment_status = payments.payment_status(order.total, order.paid, order.refunded)
     return order
 
 

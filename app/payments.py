@@ -64,12 +64,13 @@ def amount_of(value, field: str = "amount") -> Decimal:
     return amount
 
 
-def payment_status(total, paid) -> PaymentStatus:
-    paid = Decimal(paid or 0)
-    if paid <= 0:
+def payment_status(total, paid, refunded=None) -> PaymentStatus:
+    """Paid in full when nothing is owed: the total less the refunded returns is paid."""
+    paid, refunded = Decimal(paid or 0), Decimal(refunded or 0)
+    if paid <= 0 and refunded <= 0:
         return PaymentStatus.UNPAID
-    if paid < Decimal(total or 0):
-        return PaymentStatus.PARTIAL
+    if paid < Decimal(total or 0) - refunded:
+        return PaymentStatus.PARTIAL if paid > 0 else PaymentStatus.UNPAID
     return PaymentStatus.PAID
 
 
@@ -95,7 +96,7 @@ def pending_returns(session: Session, order_id: int, exclude_id: int | None = No
 def _settle(session: Session, order: Order, change: Decimal) -> None:
     """Move the order's «Оплачено» by ``change`` (the payment being written)."""
     order.paid = kopecks(Decimal(order.paid or 0) + change)
-    order.payment_status = payment_status(order.total, order.paid)
+    order.payment_status = payment_status(order.total, order.paid, order.refunded)
 
 
 def _lock_order(session: Session, order: Order) -> Order:
@@ -103,7 +104,7 @@ def _lock_order(session: Session, order: Order) -> Order:
     two payments of one order at once must both see the other's amount."""
     if order.id is not None:
         session.execute(select(Order.id).where(Order.id == order.id).with_for_update())
-        session.refresh(order, ["paid", "total", "status", "payment_status"])
+        session.refresh(order, ["paid", "refunded", "total", "status", "payment_status"])
     return order
 
 
@@ -141,7 +142,7 @@ def take_payment(
         raise ValidationFailed(
             {"order": _("Заказ №%(id)s отменён: оплату по нему не принимают.", id=order.id)}
         )
-    owed = Decimal(order.total or 0) - Decimal(order.paid or 0)
+    owed = Decimal(order.total or 0) - Decimal(order.refunded or 0) - Decimal(order.paid or 0)
     if amount > owed:
         raise ValidationFailed(
             {
@@ -341,6 +342,7 @@ def refund_return(session: Session, ret: Return) -> Payment:
         refund_of=ret,
     )
     session.add(refund)
+    order.refunded = kopecks(Decimal(order.refunded or 0) + amount)  # given back: no longer owed
     _settle(session, order, -amount)
     if source is not None and source.certificate_id is not None:
         session.flush()  # the operation names the refund

@@ -638,7 +638,7 @@ class OrderView(KartotekaModelView):
         "paid",
         "debt",
     ]
-    list_sql = {"debt": ListColumn(Order.total, Order.paid, Order.status, read=models.debt)}
+    list_sql = {"debt": ListColumn(Order.total, Order.paid, Order.status, Order.refunded, read=models.debt)}
     add_columns = [
         "customer",
         "kind",
@@ -739,7 +739,7 @@ class OrderTab(OrderView):
     }
     list_sql = {
         **OrderView.list_sql,
-        "pay": ListColumn(Order.id, Order.total, Order.paid, Order.status, read=owing),
+        "pay": ListColumn(Order.id, Order.total, Order.paid, Order.status, Order.refunded, read=owing),
     }
     order_columns = [
         "id",

@@ -25,9 +25,9 @@ def pay_link(order_id) -> Markup | str:
     return _pay_links()(order_id)
 
 
-def owing(pk, total, paid, status) -> int | None:
+def owing(pk, total, paid, status, refunded=None) -> int | None:
     """Order.pay of plain values: the order's number where something is owed."""
-    return pk if models.debt(total, paid, status) > 0 else None
+    return pk if models.debt(total, paid, status, refunded) > 0 else None
 
 
 def _pay_links():

@@ -1,0 +1,61 @@
+"""What a clinic's tester found wrong with the customer's money after issue 18: each
+test is one finding, asserted on what the user sees or what is stored."""
+
+from __future__ import annotations
+
+import html
+import re
+from decimal import Decimal
+
+from app import payments
+from app.models import Order, Return
+from tests import factories
+
+
+def page_text(response) -> str:
+    text = html.unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
+    return re.sub(r"\s+", " ", text.replace("\xa0", " "))
+
+
+def refund_through_the_screen(client, ret, order_id):
+    form = {"order": str(order_id), "amount": str(ret.amount), "reason": ret.reason}
+    for status in ("approved", "refunded"):
+        response = client.post(f"/returnview/edit/{ret.id}", data={**form, "status": status})
+        assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+
+
+def test_a_refunded_return_does_not_bring_the_debt_back(ctx, login_as):
+    customer = factories.customer(ctx, last_name="Вернувшая", first_name="Анна")
+    order = factories.order(ctx, customer, items=(("Пилинг", "2250.00", 1),), paid="2250")
+    ret = Return(customer=customer, order=order, amount=Decimal("600"), reason="Процедура сокращена")
+    ctx.add(ret)
+    ctx.commit()
+    manager = login_as("manager")
+    refund_through_the_screen(manager, ret, order.id)
+    ctx.expire_all()
+    order = ctx.get(Order, order.id)
+    assert (order.total, order.paid, order.refunded, order.debt, order.payment_status.value) == (
+        Decimal("2250.00"),
+        Decimal("1650.00"),
+        Decimal("600.00"),
+        Decimal("0.00"),
+        "paid",
+    )
+    card = manager.get(f"/customerview/show/{customer.id}")
+    shown = page_text(card)
+    assert "Долг 0,00 ₽" in shown and "Сумма заказов 1 650,00 ₽" in shown
+    assert "kpi-has-debt" not in card.get_data(as_text=True)
+    card_html = card.get_data(as_text=True)
+    assert "kartoteka-owes" not in card_html and "Принять оплату" not in shown
+    row = next(r for r in re.findall(r"<tr[^>]*>.*?</tr>", card_html, re.S) if "Пилинг" in r)
+    assert "Оплачен частично" not in row and "Оплачен" in row
+    # not among those who owe; «Сумма покупок» is what they paid, the refund taken off
+    owing = page_text(manager.get("/customerview/list/?owing=1"))
+    assert "Вернувшая" not in owing
+    # a further payment is refused: nothing is owed
+    reception = login_as("reception")
+    refused = reception.post(
+        "/paymentview/add", data={"order": str(order.id), "amount": "100", "method": "cash"}
+    )
+    assert refused.status_code == 422 and "уже оплачен полностью" in page_text(refused)
+    assert payments.paid_of(ctx, order.id) == Decimal("1650.00")
