@@ -221,18 +221,43 @@ def _withdraw_accrual(session: Session, payment: Payment, reversal: Payment) -> 
             AccountOperation.payment_id == payment.id, AccountOperation.kind == OperationKind.ACCRUAL
         )
     )
-    left = session.scalar(select(Customer.bonus_balance).where(Customer.id == payment.customer_id)) or ZERO
-    amount = min(Decimal(accrued), Decimal(left))
+    _write_off_bonuses(session, payment.customer_id, Decimal(accrued), reversal)
+
+
+def _write_off_bonuses(session: Session, customer_id: int, amount: Decimal, by: Payment) -> None:
+    """Take back ``amount`` of bonuses earned on money given back, no more than the
+    balance holds (what was spent of them meanwhile is not taken twice)."""
+    left = session.scalar(select(Customer.bonus_balance).where(Customer.id == customer_id)) or ZERO
+    amount = min(kopecks(amount), Decimal(left))
     if amount > 0:
         _move(
             session,
-            payment.customer_id,
+            customer_id,
             Account.BONUS,
             OperationKind.WRITE_OFF,
             amount,
-            payment=reversal,
-            comment=reversal.comment,
+            payment=by,
+            comment=by.comment,
         )
+
+
+def _withdraw_refunded_accrual(session: Session, order: Order, paid: Decimal, refund: Payment) -> None:
+    """A return's refund takes back the bonuses earned on the money refunded: the
+    bonuses the order's payments still hold, in the share the refund is of what was paid."""
+    if paid <= 0:
+        return
+    held = session.scalar(  # accrued on the order's payments less what was taken back (signed)
+        select(func.coalesce(func.sum(AccountOperation.amount), 0))
+        .join(Payment, Payment.id == AccountOperation.payment_id)
+        .where(
+            Payment.order_id == order.id,
+            AccountOperation.account == Account.BONUS,
+            AccountOperation.kind.in_((OperationKind.ACCRUAL, OperationKind.WRITE_OFF)),
+        )
+    )
+    held = Decimal(held)
+    if held > 0:
+        _write_off_bonuses(session, order.customer_id, held * -refund.amount / paid, refund)
 
 
 def reverse_payment(session: Session, payment: Payment, reason: str | None) -> Payment:
@@ -343,6 +368,7 @@ def refund_return(session: Session, ret: Return) -> Payment:
     )
     session.add(refund)
     order.refunded = kopecks(Decimal(order.refunded or 0) + amount)  # given back: no longer owed
+    paid_before = Decimal(order.paid)
     _settle(session, order, -amount)
     if source is not None and source.certificate_id is not None:
         session.flush()  # the operation names the refund
@@ -353,6 +379,8 @@ def refund_return(session: Session, ret: Return) -> Payment:
         _move(
             session, order.customer_id, Account(method.account), OperationKind.REFUND, amount, payment=refund
         )
+    session.flush()
+    _withdraw_refunded_accrual(session, order, paid_before, refund)
     return refund
 
 

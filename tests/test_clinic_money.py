@@ -59,3 +59,39 @@ def test_a_refunded_return_does_not_bring_the_debt_back(ctx, login_as):
     )
     assert refused.status_code == 422 and "уже оплачен полностью" in page_text(refused)
     assert payments.paid_of(ctx, order.id) == Decimal("1650.00")
+
+
+def test_a_refund_takes_back_the_bonuses_earned_on_the_money_refunded(ctx, login_as):
+    from app.models import Account, AccountOperation, Customer, CustomerCategory, OperationKind
+
+    vip = CustomerCategory(name="VIP", discount=Decimal("0"), bonus_percent=Decimal("5"))
+    ctx.add(vip)
+    ctx.commit()
+    customer = factories.customer(ctx, category_id=vip.id)
+    order = factories.order(ctx, customer, items=(("Пилинг", "2250.00", 1),), paid="2250")  # 112,50 bonuses
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).bonus_balance == Decimal("112.50")
+    ret = Return(customer=customer, order=order, amount=Decimal("600"), reason="Процедура сокращена")
+    ctx.add(ret)
+    ctx.commit()
+    refund_through_the_screen(login_as("manager"), ret, order.id)
+    ctx.expire_all()
+    # 600 of 2 250 refunded: 5 % of it, 30,00, written off with the refund
+    written = ctx.query(AccountOperation).filter_by(kind=OperationKind.WRITE_OFF).one()
+    assert (written.account, written.amount, written.payment.return_id) == (
+        Account.BONUS,
+        Decimal("-30.00"),
+        ret.id,
+    )
+    assert ctx.get(Customer, customer.id).bonus_balance == Decimal("82.50")
+    assert payments.balance_of(ctx, customer.id, Account.BONUS) == Decimal("82.50")
+    # spent meanwhile: a second refund takes back no more than is left
+    payments.take_payment(ctx, factories.order(ctx, customer, items=(("Крем", "80.00", 1),)), "80", "bonus")
+    ctx.commit()
+    second = Return(customer=customer, order=ctx.get(Order, order.id), amount=Decimal("1650"), reason="Всё")
+    ctx.add(second)
+    ctx.commit()
+    refund_through_the_screen(login_as("manager"), second, order.id)
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).bonus_balance == Decimal("0.00")
+    assert payments.balance_of(ctx, customer.id, Account.BONUS) == Decimal("0.00")
