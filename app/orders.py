@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from . import payments
@@ -65,6 +65,23 @@ def recalculate(order: Order) -> Order:
     return order
 
 
+def check_cancellable(order: Order) -> None:
+    """An order with money on it (paid, or a subscription's visit) is not cancelled
+    with the money left on it: the payment is returned first (a return), then it is."""
+    if order.status != OrderStatus.CANCELLED or not inspect(order).attrs.status.history.has_changes():
+        return
+    if Decimal(order.paid or 0) > 0:
+        raise ValidationFailed(
+            {
+                "status": _(
+                    "Заказ оплачен (%(paid)s): отменить его можно, только когда оплата возвращена. "
+                    "Сначала оформите возврат денег по заказу.",
+                    paid=payments._money(order.paid),
+                )
+            }
+        )
+
+
 def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
     """Apply the customer's status rules and the payment rules before saving."""
     customer = order.customer or (session.get(Customer, order.customer_id) if order.customer_id else None)
@@ -86,6 +103,7 @@ def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
             order.status = OrderStatus.NEW
     # «Оплачено» is the sum of the order's payments (app/payments.py), never typed
     order.paid = order.paid if order.paid is not None else ZERO
+    check_cancellable(order)
     recalculate(order)
     check_total(order)
     if order.paid > order.total:

@@ -95,3 +95,32 @@ def test_a_refund_takes_back_the_bonuses_earned_on_the_money_refunded(ctx, login
     ctx.expire_all()
     assert ctx.get(Customer, customer.id).bonus_balance == Decimal("0.00")
     assert payments.balance_of(ctx, customer.id, Account.BONUS) == Decimal("0.00")
+
+
+def test_a_paid_order_is_not_cancelled_before_its_payment_is_returned(ctx, login_as):
+    from app.models import Message, OrderStatus
+
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Пилинг", "2250.00", 1),), paid="100")
+    ctx.commit()
+    messages = ctx.query(Message).count()
+    manager = login_as("manager")
+    form = {"customer": str(customer.id), "kind": "visit", "status": "cancelled"}
+    for url in (f"/orderview/edit/{order.id}", f"/ordertab/edit/{order.id}"):
+        refused = manager.post(url, data=form)
+        assert refused.status_code == 422, url
+        assert "отменить его можно, только когда оплата возвращена" in page_text(refused)
+    api = manager.put(f"/api/v1/orders/{order.id}", json={"status": "cancelled"})
+    assert api.status_code == 422 and "оплата возвращена" in str(api.get_json())
+    ctx.expire_all()
+    assert ctx.get(Order, order.id).status == OrderStatus.NEW and ctx.query(Message).count() == messages
+    # returned in full, it is cancelled
+    ret = Return(
+        customer=customer, order=ctx.get(Order, order.id), amount=Decimal("100"), reason="Передумала"
+    )
+    ctx.add(ret)
+    ctx.commit()
+    refund_through_the_screen(manager, ret, order.id)
+    assert manager.post(f"/orderview/edit/{order.id}", data=form).status_code == 302
+    ctx.expire_all()
+    assert ctx.get(Order, order.id).status == OrderStatus.CANCELLED
