@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -108,6 +109,25 @@ def _lock_order(session: Session, order: Order) -> Order:
     return order
 
 
+def check_paid_after_order(order: Order, paid_at: dt.datetime | None) -> None:
+    """A payment is not dated before the day its order was made (the clinic's day: an
+    order booked and paid the same morning may be typed in either order)."""
+    from .formatting import local_from_utc
+
+    if paid_at is None or order.created_on is None:
+        return
+    made = local_from_utc(order.created_on).date()
+    if local_from_utc(paid_at).date() < made:
+        raise ValidationFailed(
+            {
+                "paid_at": _(
+                    "«Когда»: оплата не может быть раньше дня оформления заказа (%(day)s).",
+                    day=format_date(made, "short"),
+                )
+            }
+        )
+
+
 def take_payment(
     session: Session,
     order: Order | None,
@@ -129,7 +149,7 @@ def take_payment(
     method = PaymentMethod(method)
     amount = amount_of(amount)
     if paid_at is not None and paid_at > utcnow() + FUTURE_GRACE:
-        raise ValidationFailed({"paid_at": _("Оплата не может быть принята в будущем.")})
+        raise ValidationFailed({"paid_at": _("«Когда»: оплата не может быть принята в будущем.")})
     comment = (comment or "").strip() or None
     if method == PaymentMethod.CERTIFICATE and certificate is None:
         raise ValidationFailed({"certificate_code": _("Укажите номер сертификата или абонемента.")})
@@ -138,6 +158,7 @@ def take_payment(
             {"certificate_code": _("Номер сертификата указывают при оплате способом «Сертификатом».")}
         )
     _lock_order(session, order)
+    check_paid_after_order(order, paid_at)
     if order.status == OrderStatus.CANCELLED:
         raise ValidationFailed(
             {"order": _("Заказ №%(id)s отменён: оплату по нему не принимают.", id=order.id)}

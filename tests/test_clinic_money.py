@@ -124,3 +124,26 @@ def test_a_paid_order_is_not_cancelled_before_its_payment_is_returned(ctx, login
     assert manager.post(f"/orderview/edit/{order.id}", data=form).status_code == 302
     ctx.expire_all()
     assert ctx.get(Order, order.id).status == OrderStatus.CANCELLED
+
+
+def test_a_payment_is_not_dated_before_its_order_or_in_the_future(ctx, login_as):
+    import datetime as dt
+
+    from app.models import Payment
+
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Пилинг", "2250.00", 1),))
+    order.created_on = dt.datetime(2026, 11, 20, 9, 0)
+    ctx.commit()
+    reception = login_as("reception")
+    form = {"order": str(order.id), "amount": "100", "method": "cash"}
+    for when, said in (
+        ("19.11.2026 18:00", "«Когда»: оплата не может быть раньше дня оформления заказа (20.11.2026)."),
+        ("01.01.2100 10:00", "«Когда»: оплата не может быть принята в будущем."),
+    ):
+        refused = reception.post("/paymentview/add", data={**form, "paid_at": when})
+        assert refused.status_code == 422 and said in page_text(refused), when
+    assert ctx.query(Payment).count() == 0
+    done = reception.post("/paymentview/add", data={**form, "paid_at": "20.11.2026 08:00"})
+    assert done.status_code == 302
+    assert ctx.query(Payment).one().amount == Decimal("100.00")
