@@ -281,6 +281,39 @@ def _withdraw_refunded_accrual(session: Session, order: Order, paid: Decimal, re
         _write_off_bonuses(session, order.customer_id, held * -refund.amount / paid, refund)
 
 
+def _returns_named(session: Session, order_id: int, statuses) -> tuple[Decimal, str]:
+    """The sum of an order's returns in ``statuses`` and their numbers («№3, №5»)."""
+    rows = session.execute(
+        select(Return.id, Return.amount)
+        .where(Return.order_id == order_id, Return.status.in_(statuses))
+        .order_by(Return.id)
+    ).all()
+    return sum((Decimal(a) for _i, a in rows), ZERO), ", ".join(f"№{i}" for i, _a in rows)
+
+
+def _reversal_refused(session: Session, order: Order, promised: Decimal) -> str:
+    """Why a reversal is refused, in figures the manager can find: what the order's
+    returns gave back or promise (by their numbers), what is paid, how much may go."""
+    most = _money(max(Decimal(order.paid) - promised, ZERO))
+    parts = []
+    given, given_ids = _returns_named(session, order.id, (ReturnStatus.REFUNDED,))
+    if given > 0:
+        parts.append(_("уже возвращено %(amount)s по возврату %(ids)s", amount=_money(given), ids=given_ids))
+    if promised > 0:
+        _sum, waiting_ids = _returns_named(session, order.id, (ReturnStatus.REQUESTED, ReturnStatus.APPROVED))
+        parts.append(
+            _("ждёт возврата %(amount)s по возврату %(ids)s", amount=_money(promised), ids=waiting_ids)
+        )
+    return _(
+        "Сторно невозможно: по заказу №%(id)s оплачено %(paid)s, %(returns)s; "
+        "сторнировать можно не больше %(most)s.",
+        id=order.id,
+        paid=_money(order.paid),
+        returns="; ".join(parts) or _("возвратов нет"),
+        most=most,
+    )
+
+
 def reverse_payment(session: Session, payment: Payment, reason: str | None) -> Payment:
     """Correct a mistaken payment with a reversing record: the opposite amount, the
     same method and a reason; money taken from an account goes back to it."""
@@ -295,15 +328,7 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
     left = Decimal(order.paid) - payment.amount
     promised = pending_returns(session, order.id)
     if left < promised or left < 0:
-        raise ValidationFailed(
-            {
-                None: _(
-                    "Сторно невозможно: по заказу уже возвращено или ждёт возврата %(promised)s, "
-                    "после сторно оплачено было бы меньше.",
-                    promised=_money(max(promised, Decimal(payment.amount) - Decimal(order.paid))),
-                )
-            }
-        )
+        raise ValidationFailed({None: _reversal_refused(session, order, promised)})
     reversal = Payment(
         order=order,
         customer_id=payment.customer_id,

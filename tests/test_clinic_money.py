@@ -147,3 +147,31 @@ def test_a_payment_is_not_dated_before_its_order_or_in_the_future(ctx, login_as)
     done = reception.post("/paymentview/add", data={**form, "paid_at": "20.11.2026 08:00"})
     assert done.status_code == 302
     assert ctx.query(Payment).one().amount == Decimal("100.00")
+
+
+def test_a_refused_reversal_names_the_returns_and_how_much_may_be_reversed(ctx, login_as):
+    import pytest
+
+    from app.errors import ValidationFailed
+    from app.models import PaymentMethod
+
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Пилинг", "1000.00", 1),))
+    cash = payments.take_payment(ctx, order, "450", PaymentMethod.CASH)
+    payments.take_payment(ctx, order, "550", PaymentMethod.CARD)
+    ctx.commit()
+    ret = Return(customer=customer, order=order, amount=Decimal("600"), reason="Сокращено")
+    ctx.add(ret)
+    ctx.commit()
+    refund_through_the_screen(login_as("manager"), ret, order.id)
+    waiting = Return(customer=customer, order=ctx.get(Order, order.id), amount=Decimal("100"), reason="Ещё")
+    ctx.add(waiting)
+    ctx.commit()
+    with pytest.raises(ValidationFailed) as refused:
+        payments.reverse_payment(ctx, ctx.get(type(cash), cash.id), "Ошибка кассира")
+    said = str(refused.value.errors[None]).replace("\xa0", " ")
+    assert said == (
+        f"Сторно невозможно: по заказу №{order.id} оплачено 400,00 ₽, уже возвращено 600,00 ₽ "
+        f"по возврату №{ret.id}; ждёт возврата 100,00 ₽ по возврату №{waiting.id}; "
+        "сторнировать можно не больше 300,00 ₽."
+    )
