@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
@@ -19,6 +20,7 @@ from .models import (
     OrderItem,
     OrderKind,
     OrderStatus,
+    PaymentMethod,
     Return,
     ReturnStatus,
     Review,
@@ -314,6 +316,16 @@ def prepare_return(session: Session, ret: Return, card_customer_id: int | None =
     return ret
 
 
+REFUNDED_TO = {
+    PaymentMethod.CASH: _l("выданы наличными"),
+    PaymentMethod.CARD: _l("возвращены на карту"),
+    PaymentMethod.TRANSFER: _l("возвращены переводом"),
+    PaymentMethod.DEPOSIT: _l("зачислены на ваш депозит"),
+    PaymentMethod.BONUS: _l("возвращены бонусами на ваш бонусный счёт"),
+    PaymentMethod.CERTIFICATE: _l("возвращены на ваш сертификат или абонемент"),
+}
+
+
 def check_return_step(session: Session, ret: Return) -> None:
     """A return moves Запрошен → Одобрен | Отклонён, Одобрен → Деньги возвращены; its
     statuses jumped in any order. The customer hears of the outcome — refused, or
@@ -346,12 +358,18 @@ def check_return_step(session: Session, ret: Return) -> None:
                 else _("Возврат в статусе «%(current)s» уже завершён.", current=before.label)
             }
         )
+    status = str(ret.status)
     if ret.status == ReturnStatus.REFUNDED:
-        payments.refund_return(session, ret)
-    if ret.status.final and ret.customer is not None:
-        queue_notification(
-            session, ret.customer, MessageType.RETURN_STATUS, order=ret.order, status=str(ret.status)
+        refund = payments.refund_return(session, ret)
+        # the customer is told how much came back and where to look for it
+        status = _(
+            "%(status)s: %(amount)s, %(where)s",
+            status=status,
+            amount=payments._money(-refund.amount),
+            where=REFUNDED_TO[refund.method],
         )
+    if ret.status.final and ret.customer is not None:
+        queue_notification(session, ret.customer, MessageType.RETURN_STATUS, order=ret.order, status=status)
 
 
 def check_order_of_customer(order: Order, customer_id: int | None) -> None:

@@ -175,3 +175,48 @@ def test_a_refused_reversal_names_the_returns_and_how_much_may_be_reversed(ctx, 
         f"по возврату №{ret.id}; ждёт возврата 100,00 ₽ по возврату №{waiting.id}; "
         "сторнировать можно не больше 300,00 ₽."
     )
+
+
+def test_the_refund_message_names_the_amount_and_where_it_went(ctx, login_as):
+    from app.models import Message
+
+    customer = factories.customer(ctx, first_name="Анна")
+    order = factories.order(ctx, customer, items=(("Пилинг", "2250.00", 1),), paid="2250")
+    ret = Return(customer=customer, order=order, amount=Decimal("600"), reason="Сокращено")
+    ctx.add(ret)
+    ctx.commit()
+    refund_through_the_screen(login_as("manager"), ret, order.id)
+    ctx.expire_all()
+    bodies = [m.body.replace("\xa0", " ") for m in ctx.query(Message).filter_by(customer_id=customer.id)]
+    said = f"Анна, возврат по заказу №{order.id}: Деньги возвращены: 600,00 ₽, выданы наличными."
+    assert said in bodies, bodies
+
+
+def test_the_transfer_picker_does_not_offer_the_customer_themself(ctx, login_as):
+    source = factories.customer(ctx, last_name="Перевозова", first_name="Анна", phone="+79165550101")
+    relative = factories.customer(ctx, last_name="Перевозова", first_name="Дочь", phone="+79165550102")
+    manager = login_as("manager")
+    form = manager.get(f"/accountoperationview/transfer/{source.id}").get_data(as_text=True)
+    url = html.unescape(re.search(r"data-lookup='([^']*)'", form)[1])
+    lookup = re.search(r'"url": "([^"]+)"', url)[1].replace("\\u0026", "&")
+    found = manager.get(lookup + ("&" if "?" in lookup else "?") + "q=Перевозова").get_json()["results"]
+    assert [r["id"] for r in found] == [relative.id]
+
+
+def test_the_card_reopens_on_the_tab_the_money_form_was_opened_from(ctx, login_as):
+    customer = factories.customer(ctx)
+    factories.order(ctx, customer, items=(("Пилинг", "2250.00", 1),))
+    reception = login_as("reception")
+    card = f"/customerview/show/{customer.id}"
+    shown = reception.get(card).get_data(as_text=True)
+    pay = html.unescape(re.search(r'class="btn btn-xs btn-success kartoteka-pay" href="([^"]+)"', shown)[1])
+    reception.get(pay)
+    paid = reception.post(pay, data={"amount": "100", "method": "cash"})
+    assert paid.status_code == 302 and paid.headers["Location"].endswith(f"{card}#orders")
+    reception.get(card)
+    top_up = f"/accountoperationview/add?_flt_0_customer={customer.id}"
+    reception.get(top_up)
+    done = reception.post(
+        top_up, data={"customer": str(customer.id), "account": "deposit", "kind": "top_up", "amount": "500"}
+    )
+    assert done.status_code == 302 and done.headers["Location"].endswith(f"{card}#accounts")

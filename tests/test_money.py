@@ -172,7 +172,7 @@ def test_payment_screen_reads_russian_money_and_refuses_bad_input_changing_nothi
     assert payment.paid_at is not None
     # the order's row on the card offers «Принять оплату» while something is owed
     card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
-    assert f'href="/paymentview/add?_flt_0_order={order.id}"' in card
+    assert f'href="/paymentview/add?tab=orders&amp;_flt_0_order={order.id}"' in card
 
 
 def factories_user(ctx, username):

@@ -66,6 +66,7 @@ from ..models import (
     Tag,
     customer_tag,
     kopecks,
+    record_id,
 )
 from . import lookups
 from .base import KartotekaModelView
@@ -243,7 +244,8 @@ class CustomerCardView(KartotekaModelView):
     @has_access
     def lookup(self):
         """Choices for a customer field as the user types (app/lookups.py)."""
-        return jsonify(results=lookups.find_customers(request.args.get("q", "")))
+        exclude = record_id(request.args.get("exclude", ""))
+        return jsonify(results=lookups.find_customers(request.args.get("q", ""), exclude=exclude))
 
     def render_card(self, pk, active_tab=None):
         """The card. From a refused inline form (POST) it shows the form again with
