@@ -363,8 +363,7 @@ def check_return_step(session: Session, ret: Return) -> None:
         refund = payments.refund_return(session, ret)
         # the customer is told how much came back and where to look for it
         status = _(
-            "%(status)s: %(amount)s, %(where)s",
-            status=status,
+            "Деньги возвращены: %(amount)s, %(where)s",
             amount=payments._money(-refund.amount),
             where=REFUNDED_TO[refund.method],
         )
