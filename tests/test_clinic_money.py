@@ -220,3 +220,31 @@ def test_the_card_reopens_on_the_tab_the_money_form_was_opened_from(ctx, login_a
         top_up, data={"customer": str(customer.id), "account": "deposit", "kind": "top_up", "amount": "500"}
     )
     assert done.status_code == 302 and done.headers["Location"].endswith(f"{card}#accounts")
+
+
+def test_an_erasure_shows_the_money_and_waits_for_the_deposit_to_be_returned(ctx, login_as):
+    from app.models import Account, Customer, OperationKind, SubjectRequest
+
+    customer = factories.customer(ctx, last_name="Стираемая", first_name="Анна")
+    factories.order(ctx, customer, items=(("Пилинг", "2250.00", 1),), paid="1250")
+    manager = login_as("manager")
+    top_up = {"customer": str(customer.id), "account": "deposit", "kind": "top_up", "amount": "500"}
+    assert manager.post("/accountoperationview/add", data=top_up).status_code == 302
+    card = page_text(manager.get(f"/customerview/show/{customer.id}"))
+    assert "Деньги клиента: депозит 500,00 ₽, бонусы 0,00 ₽, долг по заказам 1 000,00 ₽." in card
+    erase = f"/customerview/{customer.id}/subject/erase"
+    refused = manager.post(erase, data={"basis": "Заявление от 01.12.2026", "confirm": "yes"})
+    assert refused.status_code == 422
+    assert "На депозите клиента 500,00 ₽: прежде чем уничтожать данные, верните" in page_text(refused)
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).last_name == "Стираемая" and ctx.query(SubjectRequest).count() == 0
+    # the manager gives the deposit back through the ledger; a debt alone does not stop it
+    payments._move(
+        ctx, customer.id, Account.DEPOSIT, OperationKind.WRITE_OFF, Decimal("500"), comment="Выдано"
+    )
+    ctx.commit()
+    done = manager.post(erase, data={"basis": "Заявление от 01.12.2026", "confirm": "yes"})
+    assert done.status_code in (200, 302), page_text(done)[:500]
+    ctx.expire_all()
+    act = ctx.query(SubjectRequest).one().act.replace("\xa0", " ")
+    assert "депозит 0,00 ₽, бонусы 0,00 ₽, долг по заказам 1 000,00 ₽ (заказы сохранены для учёта)" in act
