@@ -358,6 +358,19 @@ def erased(session: Session, customer_id: int) -> bool:
     )
 
 
+def erased_column():
+    """A column for a query of customers: was the customer erased (a done erasure)."""
+    return (
+        select(SubjectRequest.id)
+        .where(
+            SubjectRequest.customer_id == Customer.id,
+            SubjectRequest.kind == SubjectRequestKind.ERASURE,
+            SubjectRequest.status == SubjectRequestStatus.DONE,
+        )
+        .exists()
+    )
+
+
 def held_record_column():
     """A column for a query of customers: the last change of the medical records an
     erasure kept (NULL when the customer was not erased or has no medical records)."""

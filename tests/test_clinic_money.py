@@ -248,3 +248,6 @@ def test_an_erasure_shows_the_money_and_waits_for_the_deposit_to_be_returned(ctx
     ctx.expire_all()
     act = ctx.query(SubjectRequest).one().act.replace("\xa0", " ")
     assert "депозит 0,00 ₽, бонусы 0,00 ₽, долг по заказам 1 000,00 ₽ (заказы сохранены для учёта)" in act
+    # the anonymous card offers no «Принять оплату» for the debt the accounts keep
+    card = manager.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "kartoteka-pay" not in card and "Принять оплату" not in card

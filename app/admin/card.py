@@ -373,12 +373,13 @@ class CustomerCardView(KartotekaModelView):
             select(MoneyRules.discount_rule).order_by(MoneyRules.id).limit(1).scalar_subquery()
         )
         # what an erasure kept under law (its last medical record), no statement of its own
-        query = query.add_columns(subjects.held_record_column())
+        query = query.add_columns(subjects.held_record_column(), subjects.erased_column())
         rows = self.datamodel.apply_filters(query, self._base_filters).all()  # one customer, uniqued
         if not rows:
             return None, None
-        customer, *figures, rule, held = rows[0]
+        customer, *figures, rule, held, erased = rows[0]
         g.kartoteka_legal_hold = subjects.legal_hold(held)
+        g.kartoteka_erased = bool(erased)  # an anonymous card: no «Принять оплату» (app/admin/money.py)
         g.kartoteka_discount_rule = rule or DiscountRule.LARGER
         disclosure.prime(customer, *figures[len(figures) - len(hidden) :])
         figures = figures[: len(figures) - len(hidden)]

@@ -32,8 +32,8 @@ def owing(pk, total, paid, status, refunded=None) -> int | None:
 
 def _pay_links():
     """pay_link for the rows of one page: the right, the address and the text looked up once."""
-    if not access.may("can_write", access.PAYMENTS):
-        return _no_link
+    if not access.may("can_write", access.PAYMENTS) or g.get("kartoteka_erased"):
+        return _no_link  # (an erased customer's card takes no payment: there is nobody to pay)
     head = escape(url_for("PaymentView.add", tab="orders", _flt_0_order=0)[:-1])  # back to «Заказы»
     tail = f'"><i class="fa fa-rub" aria-hidden="true"></i> {escape(_("Принять оплату"))}</a>'
 
