@@ -445,13 +445,17 @@ def _money_text(value) -> str:
 
 
 def customer_money(session: Session, customer: Customer) -> dict[str, Decimal]:
-    """The deposit, the bonuses and the debt of a customer, as the card shows them."""
-    from . import customers
+    """The deposit, the bonuses and the debt of a customer, as the card shows them
+    (the debt: each order's own, Order.debt, as app/customers.py kpi_columns sums it)."""
+    from sqlalchemy import func
 
+    debt = session.scalar(
+        select(func.coalesce(func.sum(Order.debt), 0)).where(Order.customer_id == customer.id)
+    )
     return {
         "deposit": Decimal(customer.deposit_balance or 0),
         "bonus": Decimal(customer.bonus_balance or 0),
-        "debt": customers.kpi(session, customer.id)["debt"],
+        "debt": Decimal(debt).quantize(Decimal("0.01")),
     }
 
 
