@@ -291,7 +291,7 @@ def search_condition(query: str, readable: set[str] = frozenset({"phone", "email
 
 
 def kpi_columns(scope=None):
-    """Orders, total and paid of the customer row they are selected with (cancelled excluded).
+    """Orders, total, paid and debt of the customer row they are selected with (cancelled excluded).
 
     Correlated scalar subqueries, so the card loads the customer and its figures
     in one statement; ``scope`` limits the orders counted (a specialist's own).
@@ -316,18 +316,21 @@ def _kpi_columns(scope):
 
     return (
         figure(func.count(Order.id)),
-        figure(func.coalesce(func.sum(case((live, Order.total), else_=0)), 0)),
+        # «Сумма заказов»: what was bought, the refunded returns taken off
+        figure(func.coalesce(func.sum(case((live, Order.total - Order.refunded), else_=0)), 0)),
         figure(func.coalesce(func.sum(case((live, Order.paid), else_=0)), 0)),
+        figure(func.coalesce(func.sum(Order.debt), 0)),  # each order's own debt (never below 0)
     )
 
 
-def kpi_figures(orders, total, paid) -> dict[str, Decimal | int]:
+def kpi_figures(orders, total, paid, debt=None) -> dict[str, Decimal | int]:
     total, paid = Decimal(total or 0), Decimal(paid or 0)
+    debt = Decimal(debt) if debt is not None else max(total - paid, ZERO)
     return {
         "orders": orders or 0,
         "total": total.quantize(Decimal("0.01")),
         "paid": paid.quantize(Decimal("0.01")),
-        "debt": (total - paid).quantize(Decimal("0.01")) if total > paid else ZERO,
+        "debt": debt.quantize(Decimal("0.01")),
     }
 
 

@@ -723,7 +723,9 @@ def _refunds(session, start_order: int) -> None:
         .order_by(Return.id)
     ).all()
     for return_id, order_id, customer_id, amount, reason, at in refunded:
-        total, paid = session.execute(select(Order.total, Order.paid).where(Order.id == order_id)).one()
+        total, paid, given = session.execute(
+            select(Order.total, Order.paid, Order.refunded).where(Order.id == order_id)
+        ).one()
         amount = min(amount, paid)
         if amount <= 0:
             continue
@@ -743,7 +745,11 @@ def _refunds(session, start_order: int) -> None:
         session.execute(
             update(Order)
             .where(Order.id == order_id)
-            .values(paid=paid - amount, payment_status=payment_status(total, paid - amount))
+            .values(
+                paid=paid - amount,
+                refunded=given + amount,
+                payment_status=payment_status(total, paid - amount, given + amount),
+            )
         )
 
 

@@ -415,12 +415,13 @@ class CustomerDocument(Audited, Model):
         return f"{self.kind} {self.series or ''} {self.number}".strip()
 
 
-def debt(total, paid, status=None) -> Decimal:
-    """What the customer owes for an order: nothing for a cancelled one (its
-    payment, if any, is settled by a return, not owed the other way)."""
+def debt(total, paid, status=None, refunded=None) -> Decimal:
+    """What the customer owes for an order: its total less what its refunded returns gave
+    back (not bought after all) less what is paid, never below zero; nothing for a
+    cancelled one (its payment, if any, is settled by a return, not owed the other way)."""
     if status == OrderStatus.CANCELLED:
         return ZERO
-    return (total or ZERO) - (paid or ZERO)
+    return max((total or ZERO) - (refunded or ZERO) - (paid or ZERO), ZERO)
 
 
 class Order(Audited, Model):
@@ -454,6 +455,8 @@ class Order(Audited, Model):
     )
     total = Column(MONEY, default=ZERO, nullable=False)
     paid = Column(MONEY, default=ZERO, nullable=False)
+    # what the order's refunded returns gave back: no longer bought, so no longer owed (app/payments.py)
+    refunded = Column(MONEY, default=ZERO, server_default="0", nullable=False)
     comment = Column(Text)
     items = relationship("OrderItem", back_populates="order", cascade="all, delete-orphan", lazy="select")
     __table_args__ = (
@@ -464,14 +467,15 @@ class Order(Audited, Model):
 
     @hybrid_property
     def debt(self) -> Decimal:
-        return debt(self.total, self.paid, self.status)
+        return debt(self.total, self.paid, self.status, self.refunded)
 
     @debt.inplace.expression
     @classmethod
     def _debt_expression(cls):
         """The same in SQL, so that a list can be sorted by it («Долг» in the
         orders list answered 500: FAB offers a sort link for it)."""
-        return case((cls.status == OrderStatus.CANCELLED, ZERO), else_=cls.total - cls.paid)
+        due = cls.total - cls.refunded - cls.paid
+        return case((cls.status == OrderStatus.CANCELLED, ZERO), (due < 0, ZERO), else_=due)
 
     @property
     def pay(self) -> int | None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from . import payments
@@ -19,6 +20,7 @@ from .models import (
     OrderItem,
     OrderKind,
     OrderStatus,
+    PaymentMethod,
     Return,
     ReturnStatus,
     Review,
@@ -61,8 +63,25 @@ def recalculate(order: Order) -> Order:
         item.amount = kopecks(gross * (100 - Decimal(item.discount or 0)) / 100)
         total += item.amount
     order.total = kopecks(total)
-    order.payment_status = payments.payment_status(order.total, order.paid)
+    order.payment_status = payments.payment_status(order.total, order.paid, order.refunded)
     return order
+
+
+def check_cancellable(order: Order) -> None:
+    """An order with money on it (paid, or a subscription's visit) is not cancelled
+    with the money left on it: the payment is returned first (a return), then it is."""
+    if order.status != OrderStatus.CANCELLED or not inspect(order).attrs.status.history.has_changes():
+        return
+    if Decimal(order.paid or 0) > 0:
+        raise ValidationFailed(
+            {
+                "status": _(
+                    "Заказ оплачен (%(paid)s): отменить его можно, только когда оплата возвращена. "
+                    "Сначала оформите возврат денег по заказу.",
+                    paid=payments._money(order.paid),
+                )
+            }
+        )
 
 
 def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
@@ -86,6 +105,7 @@ def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
             order.status = OrderStatus.NEW
     # «Оплачено» is the sum of the order's payments (app/payments.py), never typed
     order.paid = order.paid if order.paid is not None else ZERO
+    check_cancellable(order)
     recalculate(order)
     check_total(order)
     if order.paid > order.total:
@@ -297,6 +317,16 @@ def prepare_return(session: Session, ret: Return, card_customer_id: int | None =
     return ret
 
 
+REFUNDED_TO = {
+    PaymentMethod.CASH: _l("выданы наличными"),
+    PaymentMethod.CARD: _l("возвращены на карту"),
+    PaymentMethod.TRANSFER: _l("возвращены переводом"),
+    PaymentMethod.DEPOSIT: _l("зачислены на ваш депозит"),
+    PaymentMethod.BONUS: _l("возвращены бонусами на ваш бонусный счёт"),
+    PaymentMethod.CERTIFICATE: _l("возвращены на ваш сертификат или абонемент"),
+}
+
+
 def check_return_step(session: Session, ret: Return) -> None:
     """A return moves Запрошен → Одобрен | Отклонён, Одобрен → Деньги возвращены; its
     statuses jumped in any order. The customer hears of the outcome — refused, or
@@ -329,12 +359,17 @@ def check_return_step(session: Session, ret: Return) -> None:
                 else _("Возврат в статусе «%(current)s» уже завершён.", current=before.label)
             }
         )
+    status = str(ret.status)
     if ret.status == ReturnStatus.REFUNDED:
-        payments.refund_return(session, ret)
-    if ret.status.final and ret.customer is not None:
-        queue_notification(
-            session, ret.customer, MessageType.RETURN_STATUS, order=ret.order, status=str(ret.status)
+        refund = payments.refund_return(session, ret)
+        # the customer is told how much came back and where to look for it
+        status = _(
+            "Деньги возвращены: %(amount)s, %(where)s",
+            amount=payments._money(-refund.amount),
+            where=REFUNDED_TO[refund.method],
         )
+    if ret.status.final and ret.customer is not None:
+        queue_notification(session, ret.customer, MessageType.RETURN_STATUS, order=ret.order, status=status)
 
 
 def check_order_of_customer(order: Order, customer_id: int | None) -> None:

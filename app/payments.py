@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -64,12 +65,13 @@ def amount_of(value, field: str = "amount") -> Decimal:
     return amount
 
 
-def payment_status(total, paid) -> PaymentStatus:
-    paid = Decimal(paid or 0)
-    if paid <= 0:
+def payment_status(total, paid, refunded=None) -> PaymentStatus:
+    """Paid in full when nothing is owed: the total less the refunded returns is paid."""
+    paid, refunded = Decimal(paid or 0), Decimal(refunded or 0)
+    if paid <= 0 and refunded <= 0:
         return PaymentStatus.UNPAID
-    if paid < Decimal(total or 0):
-        return PaymentStatus.PARTIAL
+    if paid < Decimal(total or 0) - refunded:
+        return PaymentStatus.PARTIAL if paid > 0 else PaymentStatus.UNPAID
     return PaymentStatus.PAID
 
 
@@ -95,7 +97,7 @@ def pending_returns(session: Session, order_id: int, exclude_id: int | None = No
 def _settle(session: Session, order: Order, change: Decimal) -> None:
     """Move the order's «Оплачено» by ``change`` (the payment being written)."""
     order.paid = kopecks(Decimal(order.paid or 0) + change)
-    order.payment_status = payment_status(order.total, order.paid)
+    order.payment_status = payment_status(order.total, order.paid, order.refunded)
 
 
 def _lock_order(session: Session, order: Order) -> Order:
@@ -103,8 +105,27 @@ def _lock_order(session: Session, order: Order) -> Order:
     two payments of one order at once must both see the other's amount."""
     if order.id is not None:
         session.execute(select(Order.id).where(Order.id == order.id).with_for_update())
-        session.refresh(order, ["paid", "total", "status", "payment_status"])
+        session.refresh(order, ["paid", "refunded", "total", "status", "payment_status"])
     return order
+
+
+def check_paid_after_order(order: Order, paid_at: dt.datetime | None) -> None:
+    """A payment is not dated before the day its order was made (the clinic's day: an
+    order booked and paid the same morning may be typed in either order)."""
+    from .formatting import local_from_utc
+
+    if paid_at is None or order.created_on is None:
+        return
+    made = local_from_utc(order.created_on).date()
+    if local_from_utc(paid_at).date() < made:
+        raise ValidationFailed(
+            {
+                "paid_at": _(
+                    "«Когда»: оплата не может быть раньше дня оформления заказа (%(day)s).",
+                    day=format_date(made, "short"),
+                )
+            }
+        )
 
 
 def take_payment(
@@ -128,7 +149,7 @@ def take_payment(
     method = PaymentMethod(method)
     amount = amount_of(amount)
     if paid_at is not None and paid_at > utcnow() + FUTURE_GRACE:
-        raise ValidationFailed({"paid_at": _("Оплата не может быть принята в будущем.")})
+        raise ValidationFailed({"paid_at": _("«Когда»: оплата не может быть принята в будущем.")})
     comment = (comment or "").strip() or None
     if method == PaymentMethod.CERTIFICATE and certificate is None:
         raise ValidationFailed({"certificate_code": _("Укажите номер сертификата или абонемента.")})
@@ -137,11 +158,12 @@ def take_payment(
             {"certificate_code": _("Номер сертификата указывают при оплате способом «Сертификатом».")}
         )
     _lock_order(session, order)
+    check_paid_after_order(order, paid_at)
     if order.status == OrderStatus.CANCELLED:
         raise ValidationFailed(
             {"order": _("Заказ №%(id)s отменён: оплату по нему не принимают.", id=order.id)}
         )
-    owed = Decimal(order.total or 0) - Decimal(order.paid or 0)
+    owed = Decimal(order.total or 0) - Decimal(order.refunded or 0) - Decimal(order.paid or 0)
     if amount > owed:
         raise ValidationFailed(
             {
@@ -220,18 +242,76 @@ def _withdraw_accrual(session: Session, payment: Payment, reversal: Payment) -> 
             AccountOperation.payment_id == payment.id, AccountOperation.kind == OperationKind.ACCRUAL
         )
     )
-    left = session.scalar(select(Customer.bonus_balance).where(Customer.id == payment.customer_id)) or ZERO
-    amount = min(Decimal(accrued), Decimal(left))
+    _write_off_bonuses(session, payment.customer_id, Decimal(accrued), reversal)
+
+
+def _write_off_bonuses(session: Session, customer_id: int, amount: Decimal, by: Payment) -> None:
+    """Take back ``amount`` of bonuses earned on money given back, no more than the
+    balance holds (what was spent of them meanwhile is not taken twice)."""
+    left = session.scalar(select(Customer.bonus_balance).where(Customer.id == customer_id)) or ZERO
+    amount = min(kopecks(amount), Decimal(left))
     if amount > 0:
         _move(
             session,
-            payment.customer_id,
+            customer_id,
             Account.BONUS,
             OperationKind.WRITE_OFF,
             amount,
-            payment=reversal,
-            comment=reversal.comment,
+            payment=by,
+            comment=by.comment,
         )
+
+
+def _withdraw_refunded_accrual(session: Session, order: Order, paid: Decimal, refund: Payment) -> None:
+    """A return's refund takes back the bonuses earned on the money refunded: the
+    bonuses the order's payments still hold, in the share the refund is of what was paid."""
+    if paid <= 0:
+        return
+    held = session.scalar(  # accrued on the order's payments less what was taken back (signed)
+        select(func.coalesce(func.sum(AccountOperation.amount), 0))
+        .join(Payment, Payment.id == AccountOperation.payment_id)
+        .where(
+            Payment.order_id == order.id,
+            AccountOperation.account == Account.BONUS,
+            AccountOperation.kind.in_((OperationKind.ACCRUAL, OperationKind.WRITE_OFF)),
+        )
+    )
+    held = Decimal(held)
+    if held > 0:
+        _write_off_bonuses(session, order.customer_id, held * -refund.amount / paid, refund)
+
+
+def _returns_named(session: Session, order_id: int, statuses) -> tuple[Decimal, str]:
+    """The sum of an order's returns in ``statuses`` and their numbers («№3, №5»)."""
+    rows = session.execute(
+        select(Return.id, Return.amount)
+        .where(Return.order_id == order_id, Return.status.in_(statuses))
+        .order_by(Return.id)
+    ).all()
+    return sum((Decimal(a) for _i, a in rows), ZERO), ", ".join(f"№{i}" for i, _a in rows)
+
+
+def _reversal_refused(session: Session, order: Order, promised: Decimal) -> str:
+    """Why a reversal is refused, in figures the manager can find: what the order's
+    returns gave back or promise (by their numbers), what is paid, how much may go."""
+    most = _money(max(Decimal(order.paid) - promised, ZERO))
+    parts = []
+    given, given_ids = _returns_named(session, order.id, (ReturnStatus.REFUNDED,))
+    if given > 0:
+        parts.append(_("уже возвращено %(amount)s по возврату %(ids)s", amount=_money(given), ids=given_ids))
+    if promised > 0:
+        _sum, waiting_ids = _returns_named(session, order.id, (ReturnStatus.REQUESTED, ReturnStatus.APPROVED))
+        parts.append(
+            _("ждёт возврата %(amount)s по возврату %(ids)s", amount=_money(promised), ids=waiting_ids)
+        )
+    return _(
+        "Сторно невозможно: по заказу №%(id)s оплачено %(paid)s, %(returns)s; "
+        "сторнировать можно не больше %(most)s.",
+        id=order.id,
+        paid=_money(order.paid),
+        returns="; ".join(parts) or _("возвратов нет"),
+        most=most,
+    )
 
 
 def reverse_payment(session: Session, payment: Payment, reason: str | None) -> Payment:
@@ -248,15 +328,7 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
     left = Decimal(order.paid) - payment.amount
     promised = pending_returns(session, order.id)
     if left < promised or left < 0:
-        raise ValidationFailed(
-            {
-                None: _(
-                    "Сторно невозможно: по заказу уже возвращено или ждёт возврата %(promised)s, "
-                    "после сторно оплачено было бы меньше.",
-                    promised=_money(max(promised, Decimal(payment.amount) - Decimal(order.paid))),
-                )
-            }
-        )
+        raise ValidationFailed({None: _reversal_refused(session, order, promised)})
     reversal = Payment(
         order=order,
         customer_id=payment.customer_id,
@@ -341,6 +413,8 @@ def refund_return(session: Session, ret: Return) -> Payment:
         refund_of=ret,
     )
     session.add(refund)
+    order.refunded = kopecks(Decimal(order.refunded or 0) + amount)  # given back: no longer owed
+    paid_before = Decimal(order.paid)
     _settle(session, order, -amount)
     if source is not None and source.certificate_id is not None:
         session.flush()  # the operation names the refund
@@ -351,6 +425,8 @@ def refund_return(session: Session, ret: Return) -> Payment:
         _move(
             session, order.customer_id, Account(method.account), OperationKind.REFUND, amount, payment=refund
         )
+    session.flush()
+    _withdraw_refunded_accrual(session, order, paid_before, refund)
     return refund
 
 

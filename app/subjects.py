@@ -400,6 +400,19 @@ def erased(session: Session, customer_id: int) -> bool:
     )
 
 
+def erased_column():
+    """A column for a query of customers: was the customer erased (a done erasure)."""
+    return (
+        select(SubjectRequest.id)
+        .where(
+            SubjectRequest.customer_id == Customer.id,
+            SubjectRequest.kind == SubjectRequestKind.ERASURE,
+            SubjectRequest.status == SubjectRequestStatus.DONE,
+        )
+        .exists()
+    )
+
+
 @lru_cache(maxsize=1)
 def held_record_column():
     """A column for a query of customers: the last change of the medical records an
@@ -554,6 +567,47 @@ def kept_labels() -> list[str]:
     ]
 
 
+def _money_text(value) -> str:
+    from .formatting import money
+
+    return money(value)
+
+
+def customer_money(session: Session, customer: Customer) -> dict[str, Decimal]:
+    """The deposit, the bonuses and the debt of a customer, as the card shows them
+    (the debt: each order's own, Order.debt, as app/customers.py kpi_columns sums it)."""
+    from sqlalchemy import func
+
+    debt = session.scalar(
+        select(func.coalesce(func.sum(Order.debt), 0)).where(Order.customer_id == customer.id)
+    )
+    return {
+        "deposit": Decimal(customer.deposit_balance or 0),
+        "bonus": Decimal(customer.bonus_balance or 0),
+        "debt": Decimal(debt).quantize(Decimal("0.01")),
+    }
+
+
+def check_money_settled(session: Session, customer: Customer) -> dict[str, Decimal]:
+    """An erasure does not take the customer's money with it: a deposit is the
+    customer's money the clinic holds, so it is refunded or written off first (the
+    manager, on «Счета»); a debt does not stop it (the orders stay for the accounts,
+    without the person) and bonuses are the clinic's promise, not money — the act
+    states both."""
+    money = customer_money(session, customer)
+    if money["deposit"] > 0:
+        raise ValidationFailed(
+            {
+                None: _(
+                    "На депозите клиента %(deposit)s: прежде чем уничтожать данные, верните деньги "
+                    "клиенту или спишите их на вкладке «Счета».",
+                    deposit=_money_text(money["deposit"]),
+                )
+            }
+        )
+    return money
+
+
 def erase(session: Session, customer: Customer, basis: str | None) -> SubjectRequest:
     """Destroy the customer's personal data and write the act (the caller commits;
     then :func:`discard_contents` removes the files from disk).
@@ -562,6 +616,7 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
     (KEPT_IDENTITY), until MEDICAL_RETENTION_YEARS after the last record: the act says
     so, the card shows it, nothing is sent to them; the retention list offers them
     again when the period is over, and that erasure takes the rest."""
+    money = check_money_settled(session, customer)
     request = start(session, customer, SubjectRequestKind.ERASURE, basis)
     cid = customer.id
     until = medical_until(session, cid)
@@ -648,7 +703,7 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
         .order_by(AccessLog.at, AccessLog.id)
         .options(selectinload(AccessLog.user))
     ).all()
-    request.act = act_text(request, counts, journal, until if keep else None)
+    request.act = act_text(request, counts, journal, until if keep else None, money)
     request.status, request.progress, request.done_at = SubjectRequestStatus.DONE, 100, utcnow()
     session.info["kartoteka_discard"] = contents
     session.info["kartoteka_checkpoint"] = True
@@ -827,7 +882,7 @@ def _employee(user) -> str:
 
 
 def act_text(
-    request: SubjectRequest, counts: dict[str, int], journal: list[AccessLog], kept_until=None
+    request: SubjectRequest, counts: dict[str, int], journal: list[AccessLog], kept_until=None, money=None
 ) -> str:
     from flask import g
 
@@ -847,6 +902,17 @@ def act_text(
         _("Категории уничтоженных данных (записей):"),
         *(f"  — {label}: {count}" for label, count in counts.items()),
         _("Сохранено: заказы и оплаты (без сведений о клиенте), журнал доступа, согласия, запросы."),
+        *(
+            [
+                _(
+                    "Деньги клиента на дату уничтожения: депозит %(deposit)s, бонусы %(bonus)s, "
+                    "долг по заказам %(debt)s (заказы сохранены для учёта).",
+                    **{k: _money_text(v) for k, v in money.items()},
+                )
+            ]
+            if money
+            else []
+        ),
         *(
             [
                 _(

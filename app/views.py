@@ -287,6 +287,8 @@ class PaymentView(PaymentScreen):
     """«Платежи»: money received for orders and given back; «Принять оплату» is its form.
     Never edited or deleted: a mistake is reversed (PaymentScreen, app/payments.py)."""
 
+    card_tab = "payments"
+
     class_permission_name = access.PAYMENTS
     datamodel = Interface(
         Payment,
@@ -353,6 +355,8 @@ ACCOUNT_LABELS = {
 
 class AccountOperationView(AccountScreen):
     """«Счета»: the deposit's and the bonuses' operations; the balance is their sum."""
+
+    card_tab = "accounts"
 
     class_permission_name = access.ACCOUNTS
     datamodel = Interface(
@@ -640,7 +644,7 @@ class OrderView(KartotekaModelView):
         "paid",
         "debt",
     ]
-    list_sql = {"debt": ListColumn(Order.total, Order.paid, Order.status, read=models.debt)}
+    list_sql = {"debt": ListColumn(Order.total, Order.paid, Order.status, Order.refunded, read=models.debt)}
     add_columns = [
         "customer",
         "kind",
@@ -741,7 +745,7 @@ class OrderTab(OrderView):
     }
     list_sql = {
         **OrderView.list_sql,
-        "pay": ListColumn(Order.id, Order.total, Order.paid, Order.status, read=owing),
+        "pay": ListColumn(Order.id, Order.total, Order.paid, Order.status, Order.refunded, read=owing),
     }
     order_columns = [
         "id",

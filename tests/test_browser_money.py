@@ -86,6 +86,8 @@ def test_a_visit_paid_in_part_and_refunded_in_part_shows_right_on_the_card(ctx, 
     page.select_option("#method", "cash")
     with page.expect_navigation():
         page.click("button[type=submit]")
+    assert page.url.endswith(f"/customerview/show/{customer.id}#orders")  # back on the tab it came from
+    expect(page.locator("#orders")).to_be_visible()
     ctx.expire_all()
     assert [p.amount for p in ctx.query(Payment)] == [Decimal("1500.50")]
     page.goto(f"{server}/customerview/show/{customer.id}#orders")
@@ -112,18 +114,20 @@ def test_a_visit_paid_in_part_and_refunded_in_part_shows_right_on_the_card(ctx, 
             page.click("button[type=submit]")
     ctx.expire_all()
     order = ctx.get(Order, order.id)
-    assert (order.paid, order.debt, order.payment_status.value) == (
+    # 500 given back is no longer bought: owed is 2 700 − 500 − 1 000,50
+    assert (order.paid, order.refunded, order.debt, order.payment_status.value) == (
         Decimal("1000.50"),
-        Decimal("1699.50"),
+        Decimal("500.00"),
+        Decimal("1199.50"),
         "partial",
     )
 
     # the card follows: paid and debt, the payments tab, the customer's messages
     page.goto(f"{server}/customerview/show/{customer.id}")
     assert (kpi(page, "total"), kpi(page, "paid"), kpi(page, "debt")) == (
-        "2 700,00 ₽",
+        "2 200,00 ₽",
         "1 000,50 ₽",
-        "1 699,50 ₽",
+        "1 199,50 ₽",
     )
     expect(page.locator(".kartoteka-kpi .kpi-has-debt")).to_have_count(1)
     page.click("a[href='#payments']")
@@ -132,11 +136,13 @@ def test_a_visit_paid_in_part_and_refunded_in_part_shows_right_on_the_card(ctx, 
     page.click("a[href='#orders']")
     row = page.locator("#orders tr.kartoteka-owes")
     expect(row).to_contain_text("1\xa0000,50\xa0₽")
-    expect(row).to_contain_text("1\xa0699,50\xa0₽")
+    expect(row).to_contain_text("1\xa0199,50\xa0₽")
     page.click("a[href='#messages']")
     shown = page.locator("#messages").inner_text()
     assert f"Ольга, заказ №{order.id} оформлен" in shown
-    assert f"Ольга, возврат по заказу №{order.id}: Деньги возвращены." in shown
+    # how much came back and where (the order was paid in cash)
+    said = f"Ольга, возврат по заказу №{order.id}: Деньги возвращены: 500,00 ₽, выданы наличными."
+    assert said in shown.replace("\xa0", " ")
     assert "Одобрен" not in shown  # a step between request and outcome is the staff's own
     ctx.expire_all()
     texts = sorted(m.body for m in ctx.query(Message).filter(Message.customer_id == customer.id))
@@ -304,11 +310,17 @@ def test_part_in_cash_and_the_rest_from_the_deposit_leaves_no_debt_and_the_refun
         with page.expect_navigation():
             page.click("button[type=submit]")
     page.goto(f"{server}/customerview/show/{customer.id}")
+    # what was refunded is no longer owed: the order stays paid in full, nothing to take
     assert (kpi(page, "paid"), kpi(page, "debt"), kpi(page, "deposit")) == (
         "2 200,00 ₽",
-        "500,00 ₽",
+        "0,00 ₽",
         "800,00 ₽",
     )
+    expect(page.locator(".kartoteka-kpi .kpi-has-debt")).to_have_count(0)
+    page.click("a[href='#orders']")
+    expect(page.locator("#orders tr.kartoteka-owes")).to_have_count(0)
+    expect(page.locator("#orders")).to_contain_text("Оплачен")
+    expect(page.locator("#orders")).not_to_contain_text("Принять оплату")
     page.click("a[href='#accounts']")
     expect(page.locator("#accounts")).to_contain_text("Возврат на счёт")
 

@@ -4,6 +4,7 @@ test is one of those findings, asserted on what the user sees or what is stored.
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import io
 import json
@@ -93,6 +94,8 @@ def test_the_change_history_shows_amounts_dates_and_moments_as_the_screens_do(ap
     with app.app_context():
         customer = factories.customer(phone="+79160000001")
         order = factories.order(customer=customer, items=(("Массаж спины", "1500.50", 1),))
+        order.created_on = dt.datetime(2026, 11, 30, 9, 0)  # a payment is not dated before its order
+        db.session.commit()
         order_id = order.id
     response = client.post(
         f"/paymentview/add?_flt_0_order={order_id}",

@@ -120,15 +120,17 @@ def test_a_return_refunded_through_the_screen_writes_a_negative_payment_and_the_
     refund = ctx.query(Payment).filter(Payment.amount < 0).one()
     assert (refund.amount, refund.return_id, refund.customer_id) == (Decimal("-1500.50"), ret.id, customer.id)
     order, summed = money_of(ctx, order.id)
-    assert (order.paid, summed, order.payment_status.value, order.debt) == (
+    # what was given back is no longer bought: nothing is owed, the order stays paid
+    assert (order.paid, summed, order.refunded, order.payment_status.value, order.debt) == (
         Decimal("499.50"),
         Decimal("499.50"),
-        "partial",
         Decimal("1500.50"),
+        "paid",
+        Decimal("0.00"),
     )
     # the card's KPI follows: paid and debt
     card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
-    assert re.search(r'class="kpi-debt">1\s500,50', card)
+    assert re.search(r'class="kpi-debt">0,00', card)
     # a refunded return's amount cannot be changed afterwards (the refund is written)
     changed = client.post(f"/returnview/edit/{ret.id}", data={**form, "amount": "100", "status": "refunded"})
     assert changed.status_code == 422
@@ -170,7 +172,7 @@ def test_payment_screen_reads_russian_money_and_refuses_bad_input_changing_nothi
     assert payment.paid_at is not None
     # the order's row on the card offers «Принять оплату» while something is owed
     card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
-    assert f'href="/paymentview/add?_flt_0_order={order.id}"' in card
+    assert f'href="/paymentview/add?tab=orders&amp;_flt_0_order={order.id}"' in card
 
 
 def factories_user(ctx, username):
@@ -543,10 +545,15 @@ def test_migration_0017_turns_typed_totals_refunds_and_balances_into_records(tmp
             (1, Decimal("1500"), "cash", None),
             (1, Decimal("-500"), "cash", 1),
         ]
-        paid, status = db.session.execute(
-            text("SELECT paid, payment_status FROM customer_order WHERE id = 1")
+        paid, refunded, status = db.session.execute(
+            text("SELECT paid, refunded, payment_status FROM customer_order WHERE id = 1")
         ).one()
-        assert (Decimal(str(paid)), status) == (Decimal("1000"), "partial")
+        # 0024: the 500 refunded is no longer owed, so the order is paid in full
+        assert (Decimal(str(paid)), Decimal(str(refunded)), status) == (
+            Decimal("1000"),
+            Decimal("500"),
+            "paid",
+        )
         opening = db.session.execute(
             text("SELECT account, kind, amount FROM account_operation ORDER BY account")
         ).all()
@@ -599,13 +606,13 @@ def test_the_front_desk_and_the_manager_scenario_through_the_screens(ctx, login_
     assert (order.paid, summed, order.debt, order.payment_status.value) == (
         Decimal("1000.00"),
         Decimal("1000.00"),
-        Decimal("800.00"),
-        "partial",
+        Decimal("0.00"),  # what was given back is no longer owed
+        "paid",
     )
     # the order was last paid from the deposit: the refund goes back to it
     assert balance(ctx, customer.id) == (Decimal("4500.00"), Decimal("4500.00"))
     card = manager.get(f"/customerview/show/{customer.id}").get_data(as_text=True).replace("\xa0", " ")
-    assert re.search(r'class="kpi-debt">800,00', card)
+    assert re.search(r'class="kpi-debt">0,00', card)
     assert re.search(r'class="kpi-deposit">4 500,00', card)
     assert "Возврат денег" in card  # the «Платежи» tab
 

@@ -80,6 +80,9 @@ from .widgets import _HTML_ESCAPES, KartotekaListWidget, KartotekaSearchWidget, 
 PERCENT_COLUMNS = frozenset({"discount", "bonus_percent"})
 
 
+_TAB_KEY = re.compile(r"[a-z_]{1,30}")
+
+
 class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     """Base of every Kartoteka view: permissions, formatting, domain validation."""
 
@@ -443,6 +446,9 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             super().update_redirect()
 
     FORM_PAGES = ("/add", "/edit/", "/delete/")
+    # The card's tab showing this view's records, reopened after a save from the card
+    # (a form's address may name another: «Принять оплату» in «Заказы» adds ?tab=orders).
+    card_tab = None
 
     def get_redirect(self):
         """Where a save or a delete lands: the page the form was opened from if that
@@ -458,7 +464,11 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             session["page_history"] = history
         previous = urlsplit(history[-1]) if history else None
         if previous is not None and self.shows_own_records(previous.path):
-            return previous.path + (f"?{previous.query}" if previous.query else "")
+            back = previous.path + (f"?{previous.query}" if previous.query else "")
+            tab = request.args.get("tab") or self.card_tab
+            if tab and _TAB_KEY.fullmatch(tab) and not previous.path.startswith(self.route_base + "/"):
+                back += f"#{tab}"  # the card opens on the tab the form was opened from
+            return back
         return url_for(f"{type(self).__name__}.list")
 
     def shows_own_records(self, path: str) -> bool:

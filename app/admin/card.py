@@ -66,6 +66,7 @@ from ..models import (
     Tag,
     customer_tag,
     kopecks,
+    record_id,
     utcnow,
 )
 from . import lookups
@@ -244,7 +245,8 @@ class CustomerCardView(KartotekaModelView):
     @has_access
     def lookup(self):
         """Choices for a customer field as the user types (app/lookups.py)."""
-        return jsonify(results=lookups.find_customers(request.args.get("q", "")))
+        exclude = record_id(request.args.get("exclude", ""))
+        return jsonify(results=lookups.find_customers(request.args.get("q", ""), exclude=exclude))
 
     def render_card(self, pk, active_tab=None):
         """The card. From a refused inline form (POST) it shows the form again with
@@ -351,8 +353,9 @@ class CustomerCardView(KartotekaModelView):
         )  # one customer, uniqued
         if not rows:
             return None, None
-        customer, *figures, rule, held = rows[0]
+        customer, *figures, rule, held, erased = rows[0]
         g.kartoteka_legal_hold = subjects.legal_hold(held)
+        g.kartoteka_erased = bool(erased)  # an anonymous card: no «Принять оплату» (app/admin/money.py)
         g.kartoteka_discount_rule = rule or DiscountRule.LARGER
         disclosure.prime(customer, *figures[len(figures) - len(hidden) :])
         figures = figures[: len(figures) - len(hidden)]
@@ -403,7 +406,7 @@ class CustomerCardView(KartotekaModelView):
             select(MoneyRules.discount_rule).order_by(MoneyRules.id).limit(1).scalar_subquery()
         )
         # what an erasure kept under law (its last medical record), no statement of its own
-        query = query.add_columns(subjects.held_record_column())
+        query = query.add_columns(subjects.held_record_column(), subjects.erased_column())
         return self.datamodel.apply_filters(query, self._base_filters).statement
 
     HEADER_FIELDS = (("phone", formatting.phone), ("email", None))

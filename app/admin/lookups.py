@@ -53,11 +53,15 @@ def _scoped(statement, model):
     return statement if condition is None else statement.where(condition)
 
 
-def find_customers(text: str) -> list[dict]:
+def find_customers(text: str, exclude: int | None = None) -> list[dict]:
+    """The customers the text finds; ``exclude``: one not offered (a deposit's transfer
+    is not made to its own customer)."""
     condition = customers.search_condition(text, readable_contacts())
     if condition is None:
         return []
     statement = _scoped(select(Customer).where(condition), Customer).order_by(Customer.id.desc())
+    if exclude is not None:
+        statement = statement.where(Customer.id != exclude)
     rows = db.session.scalars(statement.limit(LIMIT)).all()
     return [{"id": c.id, "text": customer_label(c)} for c in rows]
 
@@ -104,6 +108,7 @@ class LookupField(Field):
         super().__init__(label, validators, **kwargs)
         self.model, self.endpoint, self.get_label = model, endpoint, get_label
         self._invalid = False
+        self.exclude = None  # a row not offered (set by the view: the transfer's own customer)
 
     def process_formdata(self, valuelist):
         self._invalid = False
@@ -131,7 +136,7 @@ class LookupField(Field):
             chosen = f'<option value="{escape(self.data.id)}" selected>{escape(self.get_label(self.data))}</option>'
         # Select2's messages come from the page's defaults (rendering.widget_locale).
         options = {
-            "url": url_for(self.endpoint),
+            "url": url_for(self.endpoint, **({"exclude": self.exclude} if self.exclude else {})),
             "placeholder": _("Начните вводить ФИО, телефон или эл. почту"),
         }
         card = card_customer() if self.model is Order else None

@@ -25,16 +25,16 @@ def pay_link(order_id) -> Markup | str:
     return _pay_links()(order_id)
 
 
-def owing(pk, total, paid, status) -> int | None:
+def owing(pk, total, paid, status, refunded=None) -> int | None:
     """Order.pay of plain values: the order's number where something is owed."""
-    return pk if models.debt(total, paid, status) > 0 else None
+    return pk if models.debt(total, paid, status, refunded) > 0 else None
 
 
 def _pay_links():
     """pay_link for the rows of one page: the right, the address and the text looked up once."""
-    if not access.may("can_write", access.PAYMENTS):
-        return _no_link
-    head = escape(url_for("PaymentView.add", _flt_0_order=0)[:-1])
+    if not access.may("can_write", access.PAYMENTS) or g.get("kartoteka_erased"):
+        return _no_link  # (an erased customer's card takes no payment: there is nobody to pay)
+    head = escape(url_for("PaymentView.add", tab="orders", _flt_0_order=0)[:-1])  # back to «Заказы»
     tail = f'"><i class="fa fa-rub" aria-hidden="true"></i> {escape(_("Принять оплату"))}</a>'
 
     def link(order_id) -> Markup | str:
@@ -153,6 +153,7 @@ class AccountScreen(KartotekaModelView):
         (a relative's), chosen by typing; both operations are written, linked."""
         source = _customer_in_scope(pk)
         form = TransferForm()
+        form.target.exclude = source.id  # not offered their own deposit
         status = 200
         if request.method == "POST":
             if form.validate():
