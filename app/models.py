@@ -508,6 +508,19 @@ class OrderItem(Model):
         CheckConstraint("quantity > 0", name="ck_order_item_qty"),
         CheckConstraint("price >= 0", name="ck_order_item_price"),
     )
+    # what the manager typed in «Скидка вручную» on the item's own screen (None: nothing
+    # typed); app/orders.py applies it, for a user who may give discounts
+    typed_discount = None
+
+    @property
+    def manual_discount(self):
+        """The item screen's «Скидка вручную» opens on the item's discount (it opened blank
+        on an item given 5 %, as if none had been given) and writes what was typed."""
+        return self.discount
+
+    @manual_discount.setter
+    def manual_discount(self, value):
+        self.typed_discount = value
 
     def __str__(self):
         return self.name

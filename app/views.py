@@ -23,7 +23,7 @@ from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from sqlalchemy.orm import joinedload, undefer
 from wtforms import HiddenField, SelectField, StringField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, NumberRange, Optional
 
 from . import (
     access,
@@ -586,7 +586,10 @@ class OrderItemView(KartotekaModelView):
         # a discount given by hand: the manager's right (access.DISCOUNT), shown to them only
         "manual_discount": LocalDecimalField(
             _l("Скидка вручную, %"),
-            validators=[Optional()],
+            validators=[
+                Optional(),
+                NumberRange(min=0, max=100, message=_l("Скидка — от 0 до 100 процентов.")),
+            ],
             description=_l("Пусто — скидка клиента по правилу расчётов"),
         ),
     }
@@ -598,7 +601,7 @@ class OrderItemView(KartotekaModelView):
         orders.prepare_order_item(
             self.datamodel.session,
             item,
-            manual_discount=getattr(item, "manual_discount", None),
+            manual_discount=item.typed_discount,
             may_discount=access.may_discount(),
         )
 

@@ -778,7 +778,9 @@ def blank_rule(model, name):
     column = model.__table__.columns.get(name)
     if column is None:  # a relation: its foreign key
         rel = model.__mapper__.relationships.get(name)
-        if rel is None or rel.uselist:
+        if rel is None:
+            return ...  # a field of the form alone («Скидка вручную»): the domain decides
+        if rel.uselist:
             return []  # many-to-many: nothing chosen
         (column,) = rel.local_columns
         name = rel.key

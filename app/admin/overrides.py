@@ -68,6 +68,13 @@ PRIVATE = (
     ("flask_appbuilder.views:ModelView", "_show", "(self, pk)", "app.views KartotekaModelView.show"),
     (
         "flask_appbuilder.views:ModelView",
+        "_delete",
+        "(self, pk)",
+        "app.admin.base: a record of an erased customer refused before FAB's deletion starts "
+        "(the views' own pre_delete hooks would each have to call it)",
+    ),
+    (
+        "flask_appbuilder.views:ModelView",
         "_get_related_views_widgets",
         "(self, item, orders=None, pages=None, page_sizes=None, widgets=None, **args)",
         "app.views: the card's tabs, those the role may read, in declared order",
