@@ -465,7 +465,7 @@ def test_worker_killed_mid_send(app, ctx, redis, gateway, database_url, worker_c
         f"--{worker_class}",
     ]
     first = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
+    for _ in range(1200):  # a worker's start (the app's import) takes seconds on a busy machine
         if gateway.requests:
             break
         time.sleep(0.05)

@@ -497,8 +497,12 @@ def test_a_worker_stops_on_sigterm(app, redis, database_url, tmp_path):
         stderr=subprocess.DEVNULL,
     )
     try:
-        for _ in range(300):
-            if Worker.count(connection=redis):
+        # RQ registers the worker before it installs its signal handlers (and starts its
+        # scheduler in between): a SIGTERM in that window is the default one. Wait until
+        # it waits for work («idle»), as a supervisor's stop normally finds it.
+        for _ in range(600):
+            workers = Worker.all(connection=redis)
+            if workers and workers[0].get_state() == "idle":
                 break
             time.sleep(0.1)
         assert Worker.count(connection=redis) == 1
