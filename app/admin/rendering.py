@@ -195,9 +195,40 @@ def _translations(domain):
     return translations
 
 
+_lazy_text = flask_babel.speaklater.LazyString.__str__
+_LAZY_TEXTS: dict = {}  # the request's translations -> {lazy_gettext's arguments: text}
+
+
+def _lazy_str(lazy):
+    """LazyString.__str__ of a plain lazy_gettext (a label, an enum member's
+    name): translated once per language, not on every use (a card prints
+    ~170 of them, ~12 Python calls each)."""
+    ctx = _babel_context()
+    remembered_ = getattr(ctx, "kartoteka_translations", None)
+    if (
+        remembered_ is None
+        or remembered_[1] is not getattr(ctx, "babel_locale", None)
+        or lazy._kwargs
+        or lazy._func is not flask_babel.gettext
+    ):
+        return _lazy_text(lazy)
+    texts = _LAZY_TEXTS.get(remembered_[2])
+    if texts is None:
+        if len(_LAZY_TEXTS) >= 8:
+            _LAZY_TEXTS.clear()
+        texts = _LAZY_TEXTS[remembered_[2]] = {}
+    key = lazy._args
+    text = texts.get(key)
+    if text is None:
+        text = texts[key] = _lazy_text(lazy)
+    return text
+
+
 def install_babel_context() -> None:
     flask_babel._get_current_context = _babel_context
     flask_babel.Domain.get_translations = _translations
+    flask_babel.speaklater.LazyString.__str__ = _lazy_str
+    flask_babel.speaklater.LazyString.__html__ = _lazy_str
 
 
 # -- list links ---------------------------------------------------------------
