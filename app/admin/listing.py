@@ -41,6 +41,14 @@ def safe_url_for(endpoint: str) -> str | None:
     return addresses[key]
 
 
+def list_url(endpoint: str, args: dict | None = None) -> str:
+    """url_for(endpoint, **args) of a list without route variables: its path
+    looked up once, the arguments encoded as werkzeug encodes them."""
+    path = safe_url_for(endpoint)
+    pairs = [rendering.url_pair(key, value) for key, value in (args or {}).items() if value is not None]
+    return f"{path}?{'&'.join(pairs)}" if pairs else path
+
+
 def nonce() -> str:
     make = current_app.jinja_env.globals.get("csp_nonce")
     return escape(make()) if make else ""

@@ -195,9 +195,48 @@ def _translations(domain):
     return translations
 
 
+def _texts():
+    """(the request's translations, their remembered texts), or None before the
+    request has looked its translations up."""
+    ctx = _babel_context()
+    remembered_ = getattr(ctx, "kartoteka_translations", None)
+    if remembered_ is None or remembered_[1] is not getattr(ctx, "babel_locale", None):
+        return None
+    translations = remembered_[2]
+    texts = _TEXTS.get(translations)
+    if texts is None:
+        if len(_TEXTS) >= 8:
+            _TEXTS.clear()
+        texts = _TEXTS[translations] = {}
+    return translations, texts
+
+
+_TEXTS: dict = {}  # translations -> {lazy_gettext's arguments or (template string,): text}
+_lazy_text = flask_babel.speaklater.LazyString.__str__
+
+
+def _lazy_str(lazy):
+    """LazyString.__str__ of a plain lazy_gettext (a label, an enum member's
+    name): translated once per language, not on every use (a card prints
+    ~170 of them, ~12 Python calls each)."""
+    if lazy._kwargs or lazy._func is not flask_babel.gettext:
+        return _lazy_text(lazy)
+    remembered_ = _texts()
+    if remembered_ is None:
+        return _lazy_text(lazy)
+    texts = remembered_[1]
+    key = lazy._args
+    text = texts.get(key)
+    if text is None:
+        text = texts[key] = _lazy_text(lazy)
+    return text
+
+
 def install_babel_context() -> None:
     flask_babel._get_current_context = _babel_context
     flask_babel.Domain.get_translations = _translations
+    flask_babel.speaklater.LazyString.__str__ = _lazy_str
+    flask_babel.speaklater.LazyString.__html__ = _lazy_str
 
 
 # -- list links ---------------------------------------------------------------
@@ -223,13 +262,18 @@ def _link_base():
         if any(key in view_args for key in args):
             state = False
         else:  # each argument encoded once, as «key=value»
-            state = (url_for(req.endpoint, **view_args), args, {k: _pair(k, v) for k, v in args.items()}, {})
+            state = (
+                url_for(req.endpoint, **view_args),
+                args,
+                {k: url_pair(k, v) for k, v in args.items()},
+                {},
+            )
         req.environ["kartoteka.link_base"] = state
     return state
 
 
 @lru_cache(maxsize=4096)
-def _pair(key, value) -> str:
+def url_pair(key, value) -> str:
     return urlencode(((key, value),), safe=_SAFE)
 
 
@@ -238,7 +282,7 @@ def _link(fallback, changes):
     if not state:
         return fallback()
     path, _args, encoded, _parts = state
-    pairs = {**encoded, **{key: _pair(key, value) for key, value in changes.items()}}
+    pairs = {**encoded, **{key: url_pair(key, value) for key, value in changes.items()}}
     return f"{path}?{'&'.join(pairs.values())}"
 
 
@@ -282,14 +326,14 @@ def install_list_links(app, fab_filters) -> None:
         parts = _link_parts(key)
         if parts is None:
             return fab_filters.link_page_filter(page, modelview_name)
-        return f"{parts[0]}{_pair(key, page)}{parts[1]}"
+        return f"{parts[0]}{url_pair(key, page)}{parts[1]}"
 
     def link_page_size(page_size, modelview_name):
         key = f"psize_{modelview_name}"
         parts = _link_parts(key)
         if parts is None:
             return fab_filters.link_page_size_filter(page_size, modelview_name)
-        return f"{parts[0]}{_pair(key, page_size)}{parts[1]}"
+        return f"{parts[0]}{url_pair(key, page_size)}{parts[1]}"
 
     app.jinja_env.filters.update(link_order=link_order, link_page=link_page, link_page_size=link_page_size)
 
@@ -304,9 +348,17 @@ def install_list_links(app, fab_filters) -> None:
 
 @pass_eval_context
 def _template_gettext(eval_ctx, string, **variables):
-    text = flask_babel.get_translations().ugettext(string)
-    if eval_ctx.autoescape:
-        text = Markup(text)
+    remembered_ = _texts() if eval_ctx.autoescape else None
+    if remembered_ is None:
+        text = flask_babel.get_translations().ugettext(string)
+        if eval_ctx.autoescape:
+            text = Markup(text)
+    else:  # the template's words: translated (and marked safe) once per language
+        translations, texts = remembered_
+        key = ("template", string)
+        text = texts.get(key)
+        if text is None:
+            text = texts[key] = Markup(translations.ugettext(string))
     # formatted only with variables: FAB's form template translates a field's error
     # again, and «Скидка должна быть от 0 до 100 %.» answered 500 («incomplete format»)
     return text % variables if variables else text
