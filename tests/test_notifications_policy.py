@@ -180,7 +180,10 @@ def test_return_status_change_notifies_in_russian(app, ctx, redis, login_as):
     )
     assert refunded.status_code == 302
     (message,) = messages(ctx, message_type=MessageType.RETURN_STATUS)
-    assert message.body == f"Анна, возврат по заказу №{order.id}: {ReturnStatus.REFUNDED.label}."
+    # how much came back and where it went (it said «Деньги возвращены» and no more)
+    assert message.body.replace("\xa0", " ") == (
+        f"Анна, возврат по заказу №{order.id}: {ReturnStatus.REFUNDED.label}: 500,00 ₽, выданы наличными."
+    )
     work(app)
     assert messages(ctx, message_type=MessageType.RETURN_STATUS)[0].status == MessageStatus.SENT
 
