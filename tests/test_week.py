@@ -23,7 +23,6 @@ import datetime as dt
 import os
 import re
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -39,7 +38,6 @@ from sqlalchemy.orm import Session
 
 from tests.conftest import free_port
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CLINIC_ZONE = "Asia/Vladivostok"
@@ -307,30 +305,6 @@ class Week:
 
 class Failed:
     pass
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--lang=ru",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
