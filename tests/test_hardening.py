@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from flask_appbuilder.exceptions import PasswordComplexityValidationError
 
@@ -115,6 +117,19 @@ def test_open_redirect_payloads_stay_on_our_host(client, target):
         headers={"Host": "evil.example"},
     )
     assert spoofed.headers.get("Location", "").startswith("/")
+
+
+def test_an_ordinary_login_logs_no_invalid_redirect_and_a_refused_next_does(client, caplog):
+    """FAB warned «Invalid redirect detected» on every sign-in without ``next``."""
+    with caplog.at_level(logging.WARNING, logger="flask_appbuilder"):
+        assert client.post("/login/", data={"username": "manager", "password": PASSWORD}).status_code == 302
+        assert "Invalid redirect" not in caplog.text
+        client.get("/logout/")
+        refused = client.post(
+            "/login/?next=//evil.example", data={"username": "manager", "password": PASSWORD}
+        )
+        assert refused.status_code == 302
+    assert "Invalid redirect detected" in caplog.text
 
 
 def test_post_without_csrf_token_is_refused_and_changes_nothing(app, ctx, login_as):
