@@ -358,7 +358,13 @@ def _ensure_reference() -> dict:
         "branches": session.scalars(select(Branch.id)).all(),
         "categories": session.scalars(select(CustomerCategory.id)).all(),
         "tags": session.scalars(select(Tag.id)).all(),
-        "catalog": session.execute(select(CatalogItem.id, CatalogItem.name, CatalogItem.price)).all(),
+        # a visit books services, a sale sells products (the order kinds as the front desk uses them)
+        **{
+            key: session.execute(
+                select(CatalogItem.id, CatalogItem.name, CatalogItem.price).where(CatalogItem.kind == kind)
+            ).all()
+            for key, kind in (("services", CatalogKind.SERVICE), ("products", CatalogKind.PRODUCT))
+        },
     }
 
 
@@ -508,7 +514,11 @@ def seed_demo(
         for _ in range(_how_many(rng, ORDER_COUNTS, order_scale)):
             created = registered + dt.timedelta(days=rng.randint(0, max(1, (now - registered).days)))
             created = min(created, now)
-            items = rng.sample(ref["catalog"], rng.choice([1, 1, 2, 3]))
+            kind = OrderKind.VISIT if rng.random() < 0.8 else OrderKind.SALE
+            pool = (ref["services"] if kind == OrderKind.VISIT else ref["products"]) or ref["services"] + ref[
+                "products"
+            ]
+            items = rng.sample(pool, min(len(pool), rng.choice([1, 1, 2, 3])))
             total = Decimal(0)
             for item_id, name, price in items:
                 qty = 1 if rng.random() < 0.85 else 2
@@ -550,10 +560,11 @@ def seed_demo(
                 {
                     "id": order_id,
                     "customer_id": cid,
-                    "kind": OrderKind.VISIT if rng.random() < 0.8 else OrderKind.SALE,
+                    "kind": kind,
                     "branch_id": rng.choice(ref["branches"]),
-                    "specialist_id": rng.choice(specialists),
-                    "visit_at": created,
+                    # a sale is made at the desk: no specialist, no visit time
+                    "specialist_id": rng.choice(specialists) if kind == OrderKind.VISIT else None,
+                    "visit_at": created if kind == OrderKind.VISIT else None,
                     "status": order_status,
                     "payment_status": payment,
                     "total": total,

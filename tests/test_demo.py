@@ -88,6 +88,39 @@ def test_the_demo_holds_blanks_and_every_kind_of_customer(ctx):
     assert mismatched == 0
 
 
+def test_demo_visits_book_services_and_sales_sell_products_at_the_desk(ctx):
+    """The demo mixed the kinds: «Продажа» orders carried services, a specialist and
+    a visit time, «Визит» orders a bottle of shampoo — a first look at it was wrong."""
+    from app.models import CatalogItem, CatalogKind, OrderItem, OrderKind
+
+    seeded(ctx)
+    kinds = dict(
+        ctx.execute(
+            select(Order.kind, func.count(func.distinct(Order.id)))
+            .join(OrderItem, OrderItem.order_id == Order.id)
+            .group_by(Order.kind)
+        ).all()
+    )
+    assert kinds[OrderKind.VISIT] > 0 and kinds[OrderKind.SALE] > 0
+    mixed = ctx.execute(
+        select(Order.kind, CatalogItem.kind, func.count())
+        .join(OrderItem, OrderItem.order_id == Order.id)
+        .join(CatalogItem, CatalogItem.id == OrderItem.catalog_item_id)
+        .where(
+            ((Order.kind == OrderKind.VISIT) & (CatalogItem.kind != CatalogKind.SERVICE))
+            | ((Order.kind == OrderKind.SALE) & (CatalogItem.kind != CatalogKind.PRODUCT))
+        )
+        .group_by(Order.kind, CatalogItem.kind)
+    ).all()
+    assert mixed == []
+    sales_with_visit = ctx.scalar(
+        select(func.count()).where(
+            Order.kind == OrderKind.SALE, Order.visit_at.isnot(None) | Order.specialist_id.isnot(None)
+        )
+    )
+    assert sales_with_visit == 0
+
+
 def test_a_bulk_seed_leaves_the_planner_its_statistics(ctx):
     """A freshly seeded database had none (SQLite never analyses on its own; PostgreSQL's
     autovacuum comes later): the phone search and the card ran five times slower."""
