@@ -383,34 +383,26 @@ def medical_end(last_record: dt.datetime | None) -> dt.datetime | None:
     return last_record + dt.timedelta(days=round(365.25 * medical_years()))
 
 
+def done_erasure(customer_id):
+    """The condition «an erasure of this customer's data was done» (the customer's
+    row is then a remainder), for a customer's id, a column naming one, or a set of ids."""
+    many = isinstance(customer_id, (set, frozenset, list, tuple))
+    return (
+        (SubjectRequest.customer_id.in_(customer_id) if many else SubjectRequest.customer_id == customer_id)
+        & (SubjectRequest.kind == SubjectRequestKind.ERASURE)
+        & (SubjectRequest.status == SubjectRequestStatus.DONE)
+    )
+
+
 def erased(session: Session, customer_id: int) -> bool:
     """Whether an erasure of the customer's data was done (the customer's row is then
     a remainder: nobody to write to, nothing to process but what the law keeps)."""
-    return (
-        session.scalar(
-            select(SubjectRequest.id)
-            .where(
-                SubjectRequest.customer_id == customer_id,
-                SubjectRequest.kind == SubjectRequestKind.ERASURE,
-                SubjectRequest.status == SubjectRequestStatus.DONE,
-            )
-            .limit(1)
-        )
-        is not None
-    )
+    return session.scalar(select(SubjectRequest.id).where(done_erasure(customer_id)).limit(1)) is not None
 
 
 def erased_column():
     """A column for a query of customers: was the customer erased (a done erasure)."""
-    return (
-        select(SubjectRequest.id)
-        .where(
-            SubjectRequest.customer_id == Customer.id,
-            SubjectRequest.kind == SubjectRequestKind.ERASURE,
-            SubjectRequest.status == SubjectRequestStatus.DONE,
-        )
-        .exists()
-    )
+    return select(SubjectRequest.id).where(done_erasure(Customer.id)).exists()
 
 
 @lru_cache(maxsize=1)
@@ -420,11 +412,7 @@ def held_record_column():
     Composed once (it has no parameters): every card selects it."""
     from sqlalchemy import exists, func
 
-    done = exists().where(
-        SubjectRequest.customer_id == Customer.id,
-        SubjectRequest.kind == SubjectRequestKind.ERASURE,
-        SubjectRequest.status == SubjectRequestStatus.DONE,
-    )
+    done = exists().where(done_erasure(Customer.id))
     return (
         select(func.max(MedicalRecord.changed_on))
         .where(MedicalRecord.customer_id == Customer.id, done)
@@ -537,15 +525,7 @@ def keep_erased(session: Session, flush_context, instances) -> None:
     if not owners:
         return
     with session.no_autoflush:
-        found = session.scalar(
-            select(SubjectRequest.id)
-            .where(
-                SubjectRequest.customer_id.in_(owners),
-                SubjectRequest.kind == SubjectRequestKind.ERASURE,
-                SubjectRequest.status == SubjectRequestStatus.DONE,
-            )
-            .limit(1)
-        )
+        found = session.scalar(select(SubjectRequest.id).where(done_erasure(owners)).limit(1))
     if found is not None:
         raise erased_refusal()
     known |= owners
