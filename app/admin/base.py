@@ -197,7 +197,15 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         return models
 
     def _init_properties(self):
+        # A filter that is not a column («С задолженностью») is not offered to FAB's
+        # converter, which logged «Filter type not supported» for it on every start.
+        declared = list(self.search_columns or [])
+        columns = set(self.datamodel.get_columns_list())
+        kept = [c for c in declared if c in columns or c not in self.custom_filters]
+        self.search_columns = kept or declared  # none left: FAB would offer every column
         super()._init_properties()
+        if declared:
+            self.search_columns = declared
         for column, filter_classes in self.custom_filters.items():
             instances = [cls(column, self.datamodel) for cls in filter_classes]
             self._filters._all_filters[column] = instances
