@@ -398,17 +398,33 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             (name, {**options, "fields": [f for f in options["fields"] if f not in skipped]})
             for name, options in show_fieldsets or self.show_fieldsets or []
         ]
+        actions = actions or self.actions
         widgets["show"] = self.show_widget(
             pk=pk,
             label_columns=self.label_columns,
             include_columns=columns,
             value_columns=[values[c] for c in columns],
-            formatters_columns=self.policy_formatters(),
-            actions=actions or self.actions,
+            # the formatters themselves: the widget leaves a masked value as it is
+            formatters_columns=self.formatters_columns,
+            actions=actions,
             fieldsets=self.policy_fieldsets(show_fieldsets or self.show_fieldsets),
             modelview_name=self.__class__.__name__,
+            kartoteka_no_actions=not any(self.shows_action(action) for action in actions.values()),
         )
         return widgets
+
+    def shows_action(self, action) -> bool:
+        """Does the record page show ``action``'s button to this user? (FAB's
+        get_actions_on_show, without its scan of every registered view per action.)
+        An action whose name reads as a route permission is taken as shown."""
+        if not action.single:
+            return False
+        if "can_" in action.name:
+            return True
+        permission = self.get_action_permission_name(action.name)
+        return permission in self.base_permissions and self.appbuilder.sm.has_access(
+            permission, self.class_permission_name
+        )
 
     def _get_add_widget(self, form, exclude_cols=None, widgets=None):
         self.restrict_form(form, new=True)
