@@ -389,15 +389,25 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         if tab is not None:  # a document, an anamnesis record, a file opened: the journal says whose
             access.journal(getattr(item, "customer_id", None), AccessAction.TAB, field=tab)
         skipped = {c for c in self.not_applicable(item) if getattr(item, c, None) in (None, "")}
-        columns = [c for c in self.policy_columns(self.show_columns) if c not in skipped]
+        readable, readable_fieldsets = self.show_shape()
+        columns = [c for c in readable if c not in skipped]
         values = dict(zip(columns, self.datamodel.get_values_item(item, columns), strict=True))
         disclosure.row(self.datamodel.obj, values, item=item)
         self.visible_values([values])
         columns = [c for c in columns if c in values]
-        show_fieldsets = [
-            (name, {**options, "fields": [f for f in options["fields"] if f not in skipped]})
-            for name, options in show_fieldsets or self.show_fieldsets or []
-        ]
+        if show_fieldsets:
+            fieldsets = self.policy_fieldsets(
+                [
+                    (name, {**options, "fields": [f for f in options["fields"] if f not in skipped]})
+                    for name, options in show_fieldsets
+                ]
+            )
+        else:  # the readable fieldsets less the fields that say nothing of this record
+            fieldsets = []
+            for name, options in readable_fieldsets:
+                fields = [f for f in options["fields"] if f not in skipped]
+                if fields:
+                    fieldsets.append((name, {**options, "fields": fields}))
         actions = actions or self.actions
         widgets["show"] = self.show_widget(
             pk=pk,
@@ -407,11 +417,26 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             # the formatters themselves: the widget leaves a masked value as it is
             formatters_columns=self.formatters_columns,
             actions=actions,
-            fieldsets=self.policy_fieldsets(show_fieldsets or self.show_fieldsets),
+            fieldsets=fieldsets,
             modelview_name=self.__class__.__name__,
             kartoteka_no_actions=not any(self.shows_action(action) for action in actions.values()),
         )
         return widgets
+
+    def show_shape(self) -> tuple[list[str], list]:
+        """The record page's columns and fieldsets the user's permissions leave,
+        kept per permission set as list_shape is (~340 Python calls a card)."""
+        shapes = self.__dict__.setdefault("_list_shapes", {})
+        key = ("show", access.current_permissions())
+        shape = shapes.get(key)
+        if shape is None:
+            if len(shapes) >= self.LIST_SHAPES_KEPT:
+                shapes.clear()
+            shape = shapes[key] = (
+                self.policy_columns(self.show_columns),
+                self.policy_fieldsets(self.show_fieldsets),
+            )
+        return shape
 
     def shows_action(self, action) -> bool:
         """Does the record page show ``action``'s button to this user? (FAB's
@@ -970,7 +995,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             found = relations[type(related_view)] = (fk, kind)
         fk, kind = found
         filters = related_view.datamodel.get_filters()
-        filters.add_filter_related_view(fk, kind, self.datamodel.get_pk_value(item))
+        filters.add_filter_related_view(fk, kind, self.record_key(item))
         return related_view._get_view_widget(
             filters=filters,
             order_column=order_column,
@@ -978,6 +1003,15 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             page=page,
             page_size=page_size,
         )
+
+    def record_key(self, item):
+        """FAB's get_pk_value(item), its key's name asked once per view (~10 Python calls a tab)."""
+        name = self.__dict__.get("_kartoteka_pk_name")
+        if name is None:
+            name = self._kartoteka_pk_name = (
+                "" if self.datamodel.is_pk_composite() else self.datamodel.get_pk_name()
+            )
+        return getattr(item, name) if name else self.datamodel.get_pk_value(item)
 
     def _get_related_views_widgets(
         self, item, orders=None, pages=None, page_sizes=None, widgets=None, **args

@@ -25,7 +25,7 @@ from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import generate_csrf
-from markupsafe import escape
+from markupsafe import Markup, escape
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
@@ -145,6 +145,10 @@ class CustomerTab:
 
     def __init__(self, key, label, view, inline=None):
         self.key, self.label, self.view, self.inline = key, label, view, inline
+        # its pane's opening tag, written once (two escapes a tab in the template)
+        self.pane = Markup(
+            f'<div role="tabpanel" class="tab-pane" id="{escape(key)}" data-tab="{escape(key)}">'
+        )
 
 
 def status_action(status, label, icon):
@@ -331,6 +335,7 @@ class CustomerCardView(KartotekaModelView):
             self.update_redirect()
             self.journal_opening(customer.id)
         sm = self.appbuilder.sm
+        tabs = self.visible_tabs()
         blank = request.method == "GET"  # a refused POST shows its forms as the user filled them
         return self.render_template(
             self.show_template,
@@ -340,7 +345,8 @@ class CustomerCardView(KartotekaModelView):
             customer=customer,
             kpi=kpi,
             header=self.header_fields(customer),
-            tabs=self.visible_tabs(),
+            tabs=tabs,
+            tabs_key=(type(self).__name__, tuple(tab.key for tab, _view in tabs)),
             related_views=self.visible_related_views(),
             note_form=BlankForm(NoteInlineForm) if blank else NoteInlineForm(),
             message_form=(BlankForm(MessageForm) if blank else MessageForm())
