@@ -414,8 +414,10 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             label_columns=self.label_columns,
             include_columns=columns,
             value_columns=[values[c] for c in columns],
-            # the formatters themselves: the widget leaves a masked value as it is
-            formatters_columns=self.formatters_columns,
+            # Kartoteka's widget leaves a masked value as it is: the formatters themselves
+            formatters_columns=self.formatters_columns
+            if issubclass(self.show_widget, KartotekaShowWidget)
+            else self.policy_formatters(),
             actions=actions,
             fieldsets=fieldsets,
             modelview_name=self.__class__.__name__,
