@@ -397,26 +397,69 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         if tab is not None:  # a document, an anamnesis record, a file opened: the journal says whose
             access.journal(getattr(item, "customer_id", None), AccessAction.TAB, field=tab)
         skipped = {c for c in self.not_applicable(item) if getattr(item, c, None) in (None, "")}
-        columns = [c for c in self.policy_columns(self.show_columns) if c not in skipped]
+        readable, readable_fieldsets = self.show_shape()
+        columns = [c for c in readable if c not in skipped]
         values = dict(zip(columns, self.datamodel.get_values_item(item, columns), strict=True))
         disclosure.row(self.datamodel.obj, values, item=item)
         self.visible_values([values])
         columns = [c for c in columns if c in values]
-        show_fieldsets = [
-            (name, {**options, "fields": [f for f in options["fields"] if f not in skipped]})
-            for name, options in show_fieldsets or self.show_fieldsets or []
-        ]
+        if show_fieldsets:
+            fieldsets = self.policy_fieldsets(
+                [
+                    (name, {**options, "fields": [f for f in options["fields"] if f not in skipped]})
+                    for name, options in show_fieldsets
+                ]
+            )
+        else:  # the readable fieldsets less the fields that say nothing of this record
+            fieldsets = []
+            for name, options in readable_fieldsets:
+                fields = [f for f in options["fields"] if f not in skipped]
+                if fields:
+                    fieldsets.append((name, {**options, "fields": fields}))
+        actions = actions or self.actions
         widgets["show"] = self.show_widget(
             pk=pk,
             label_columns=self.label_columns,
             include_columns=columns,
             value_columns=[values[c] for c in columns],
-            formatters_columns=self.policy_formatters(),
-            actions=actions or self.actions,
-            fieldsets=self.policy_fieldsets(show_fieldsets or self.show_fieldsets),
+            # Kartoteka's widget leaves a masked value as it is: the formatters themselves
+            formatters_columns=self.formatters_columns
+            if issubclass(self.show_widget, KartotekaShowWidget)
+            else self.policy_formatters(),
+            actions=actions,
+            fieldsets=fieldsets,
             modelview_name=self.__class__.__name__,
+            kartoteka_no_actions=not any(self.shows_action(action) for action in actions.values()),
         )
         return widgets
+
+    def show_shape(self) -> tuple[list[str], list]:
+        """The record page's columns and fieldsets the user's permissions leave,
+        kept per permission set as list_shape is (~340 Python calls a card)."""
+        shapes = self.__dict__.setdefault("_list_shapes", {})
+        key = ("show", access.current_permissions())
+        shape = shapes.get(key)
+        if shape is None:
+            if len(shapes) >= self.LIST_SHAPES_KEPT:
+                shapes.clear()
+            shape = shapes[key] = (
+                self.policy_columns(self.show_columns),
+                self.policy_fieldsets(self.show_fieldsets),
+            )
+        return shape
+
+    def shows_action(self, action) -> bool:
+        """Does the record page show ``action``'s button to this user? (FAB's
+        get_actions_on_show, without its scan of every registered view per action.)
+        An action whose name reads as a route permission is taken as shown."""
+        if not action.single:
+            return False
+        if "can_" in action.name:
+            return True
+        permission = self.get_action_permission_name(action.name)
+        return permission in self.base_permissions and self.appbuilder.sm.has_access(
+            permission, self.class_permission_name
+        )
 
     def _get_add_widget(self, form, exclude_cols=None, widgets=None):
         self.restrict_form(form, new=True)
@@ -912,14 +955,22 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     # -- tabs ----------------------------------------------------------------
 
     def visible_related_views(self):
-        """Related views (tabs) the current user may read, checked per request, in
-        the order ``related_views`` declares them."""
-        sm = self.appbuilder.sm
-        return [
-            view
-            for view in self.declared_related_views()
-            if sm.has_access("can_read", view.class_permission_name)
-        ]
+        """Related views (tabs) the current user may read, in the order
+        ``related_views`` declares them: kept per permission set, as list_shape is
+        (a card asked it three times a request, ~90 Python calls each)."""
+        declared = self.declared_related_views()
+        kept = self.__dict__.setdefault("_visible_related_views", {})
+        perms = access.current_permissions()
+        found = kept.get(perms)
+        if found is None or found[0] is not declared:
+            if len(kept) >= self.LIST_SHAPES_KEPT:
+                kept.clear()
+            sm = self.appbuilder.sm
+            found = kept[perms] = (
+                declared,
+                [view for view in declared if sm.has_access("can_read", view.class_permission_name)],
+            )
+        return list(found[1])
 
     def declared_related_views(self):
         """FAB fills ``_related_views`` in the order the views were registered with
@@ -932,6 +983,45 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 self._related_views, key=lambda view: rank.get(type(view), len(rank))
             )
         return views
+
+    def _get_related_view_widget(
+        self, item, related_view, order_column="", order_direction="", page=None, page_size=None
+    ):
+        """FAB's: the tab's list filtered by the card's record. Its relation to the
+        tab's model is looked up once per tab view, not on every card (FAB scans the
+        model's relations and asks their kind each time: ~30 Python calls a tab)."""
+        relations = self.__dict__.setdefault("_tab_relations", {})
+        found = relations.get(type(related_view))
+        if found is None:
+            fk = related_view.datamodel.get_related_fk(self.datamodel.obj)
+            if related_view.datamodel.is_relation_many_to_one(fk):
+                kind = self.datamodel.FilterRelationOneToManyEqual
+            elif related_view.datamodel.is_relation_many_to_many(fk):
+                kind = self.datamodel.FilterRelationManyToManyEqual
+            else:  # FAB logs the missing relation
+                return super()._get_related_view_widget(
+                    item, related_view, order_column, order_direction, page, page_size
+                )
+            found = relations[type(related_view)] = (fk, kind)
+        fk, kind = found
+        filters = related_view.datamodel.get_filters()
+        filters.add_filter_related_view(fk, kind, self.record_key(item))
+        return related_view._get_view_widget(
+            filters=filters,
+            order_column=order_column,
+            order_direction=order_direction,
+            page=page,
+            page_size=page_size,
+        )
+
+    def record_key(self, item):
+        """FAB's get_pk_value(item), its key's name asked once per view (~10 Python calls a tab)."""
+        name = self.__dict__.get("_kartoteka_pk_name")
+        if name is None:
+            name = self._kartoteka_pk_name = (
+                "" if self.datamodel.is_pk_composite() else self.datamodel.get_pk_name()
+            )
+        return getattr(item, name) if name else self.datamodel.get_pk_value(item)
 
     def _get_related_views_widgets(
         self, item, orders=None, pages=None, page_sizes=None, widgets=None, **args

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import (
     abort,
+    current_app,
     flash,
     g,
     jsonify,
@@ -20,9 +21,11 @@ from flask import (
 )
 from flask_appbuilder import action, expose, has_access
 from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup, escape
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
@@ -69,11 +72,72 @@ from ..models import (
     record_id,
     utcnow,
 )
-from . import lookups
+from . import lookups, rendering
 from .base import KartotekaModelView
 from .fields import TypedDateWidget
 from .links import skip_masked
-from .options import load_options
+from .options import option_rows, options_of
+
+
+class CsrfField:
+    """A blank form's CSRF field, as WTForms draws Flask-WTF's: the request's token."""
+
+    def __init__(self, name: str, token: str):
+        self.name, self.current_token = name, token
+
+    def __html__(self) -> str:
+        name = escape(self.name)
+        return f'<input id="{name}" name="{name}" type="hidden" value="{escape(self.current_token)}">'
+
+    __str__ = __html__
+
+
+class BlankForm:
+    """An inline form of the card on a GET. Blank, its HTML is the same on every card
+    of a language (and, for the order form, of its options): the templates keep it
+    in fragments, so the form (~130 Python calls a form, five a card) is built only
+    when a template reads it outside a kept fragment. Its CSRF field needs no form.
+    Other attributes (``prices``, ``cache_key``) are given."""
+
+    def __init__(self, factory, **attributes):
+        self._factory = factory
+        self._form = None
+        self.__dict__.update(attributes)
+
+    def __getattr__(self, name):
+        if name == "csrf_token":
+            return csrf_field()  # AttributeError (undefined in a template) without CSRF
+        if self._form is None:
+            self._form = self._factory()
+        return getattr(self._form, name)
+
+
+def csrf_field() -> CsrfField:
+    """The CSRF field a FlaskForm would have now; AttributeError where forms have none."""
+    config = current_app.config
+    if not config.get("WTF_CSRF_ENABLED", True):
+        raise AttributeError("csrf_token")
+    return CsrfField(config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), generate_csrf())
+
+
+_ORDER_OPTIONS: dict = {}  # (language, currency, option rows) -> (options, prices)
+
+
+def order_options(models: dict, rows) -> tuple[dict, dict]:
+    """The order form's options and the prices of its services (kartoteka.js shows
+    price, discount and total as the service is chosen)."""
+    options = options_of(models, rows)
+    prices = {
+        str(o.id): str(kopecks(o.price)) for o in options.get("catalog_item", ()) if o.price is not None
+    }
+    return options, prices
+
+
+def order_form(options: dict) -> OrderInlineForm:
+    form = OrderInlineForm()
+    for name, choices in options.items():
+        form[name].query_func = lambda c=choices: c
+    return form
 
 
 class CustomerTab:
@@ -81,6 +145,10 @@ class CustomerTab:
 
     def __init__(self, key, label, view, inline=None):
         self.key, self.label, self.view, self.inline = key, label, view, inline
+        # its pane's opening tag, written once (two escapes a tab in the template)
+        self.pane = Markup(
+            f'<div role="tabpanel" class="tab-pane" id="{escape(key)}" data-tab="{escape(key)}">'
+        )
 
 
 def status_action(status, label, icon):
@@ -267,6 +335,8 @@ class CustomerCardView(KartotekaModelView):
             self.update_redirect()
             self.journal_opening(customer.id)
         sm = self.appbuilder.sm
+        tabs = self.visible_tabs()
+        blank = request.method == "GET"  # a refused POST shows its forms as the user filled them
         return self.render_template(
             self.show_template,
             pk=pk,
@@ -275,17 +345,20 @@ class CustomerCardView(KartotekaModelView):
             customer=customer,
             kpi=kpi,
             header=self.header_fields(customer),
-            tabs=self.visible_tabs(),
+            tabs=tabs,
+            tabs_key=(type(self).__name__, tuple(tab.key for tab, _view in tabs)),
             related_views=self.visible_related_views(),
-            note_form=NoteInlineForm(),
-            message_form=MessageForm() if sm.has_access("can_write", access.MESSAGES) else None,
+            note_form=BlankForm(NoteInlineForm) if blank else NoteInlineForm(),
+            message_form=(BlankForm(MessageForm) if blank else MessageForm())
+            if sm.has_access("can_write", access.MESSAGES)
+            else None,
             order_form=self.order_form_with_options() if sm.has_access("can_write", access.ORDERS) else None,
-            status_form=StatusForm(),
+            status_form=BlankForm(StatusForm) if blank else StatusForm(),
             can_edit=sm.has_access("can_write", access.CUSTOMERS),
             can_status=sm.has_access("can_status", access.CUSTOMERS),
             can_add_note=sm.has_access("can_write", access.NOTES),
             can_add_order=sm.has_access("can_write", access.ORDERS),
-            consent_form=ConsentForm(),
+            consent_form=BlankForm(ConsentForm) if blank else ConsentForm(),
             can_add_consent=sm.has_access("can_write", access.PROCESSING),
             can_subject=sm.has_access("can_write", access.SUBJECTS),
             can_upload_file=sm.has_access("can_write", access.FILES)
@@ -308,21 +381,17 @@ class CustomerCardView(KartotekaModelView):
                 access.journal(customer_id, AccessAction.TAB, field=tab.key)
 
     def order_form_with_options(self):
-        """The card's order form; its three selects filled from one UNION query."""
-        form = OrderInlineForm()
-        options = load_options(self.datamodel.session, self.order_form_options())
-        for name, choices in options.items():
-            form[name].query_func = lambda c=choices: c
-        # the booking form shows price, discount and total as the service is chosen (kartoteka.js)
-        form.prices = {
-            str(o.id): str(kopecks(o.price)) for o in options.get("catalog_item", ()) if o.price is not None
-        }
-        # A blank form (GET): its HTML depends only on these options (and the language).
-        form.cache_key = (
-            None
-            if request.method != "GET"
-            else tuple((name, tuple((o.id, o.label) for o in choices)) for name, choices in options.items())
-        )
+        """The card's order form; its three selects filled from one UNION query. The
+        options and prices its rows make are kept per language and rows; a blank
+        form (GET) is a BlankForm whose HTML depends only on them (and the language)."""
+        models = self.order_form_options()
+        rows = option_rows(self.datamodel.session, models)
+        key = (str(get_locale()), current_app.config["KARTOTEKA_CURRENCY"], rows)
+        options, prices = rendering.remembered(_ORDER_OPTIONS, key, lambda: order_options(models, rows))
+        if request.method == "GET":
+            return BlankForm(lambda: order_form(options), prices=prices, cache_key=key[1:])
+        form = order_form(options)
+        form.prices, form.cache_key = prices, None
         return form
 
     def order_form_options(self) -> dict:

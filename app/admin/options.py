@@ -103,11 +103,23 @@ def options_statement(specs: tuple):
 def load_options(session, models: dict) -> dict[str, list[Option]]:
     if not models:
         return {}
+    return options_of(models, option_rows(session, models))
+
+
+def option_rows(session, models: dict) -> tuple[tuple, ...]:
+    """The rows (field, id, label, price) of the options of ``models``, as plain tuples."""
+    if not models:
+        return ()
     rows = (
         values_connection(session)
         .execute(options_statement(tuple(models.items())), execution_options=BY_POSITION)
         .all()
     )
+    return tuple(map(tuple, rows))
+
+
+def options_of(models: dict, rows) -> dict[str, list[Option]]:
+    """The options of ``models`` made of their ``rows`` (see option_rows)."""
     options: dict[str, list[Option]] = {name: [] for name in models}
     for field, pk, label, price in rows:
         options[field].append(Option(pk, label, price))
