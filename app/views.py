@@ -514,8 +514,13 @@ class CertificateView(CertificateScreen):
     related_views = [CertificateOperationTab]
     list_columns = ["code", "customer", "kind", "sold_at", "valid_until", "left", "state", "created_by"]
     list_sql = {
+        # Certificate.left: «3 визита из 5»
         "left": ListColumn(
-            Certificate.type, Certificate.balance, Certificate.visits_left, read=formatting.certificate_left
+            Certificate.type,
+            Certificate.balance,
+            Certificate.visits_left,
+            Certificate.visits_total,
+            read=formatting.certificate_left,
         ),
         "state": ListColumn(
             Certificate.valid_until,
@@ -571,14 +576,6 @@ class CertificateTab(CertificateView):
     list_sql = {
         **CertificateView.list_sql,
         "kind": related_label(CertificateKind, "name", read=lambda pk, name: name)(Certificate.kind),
-        # Certificate.left: «3 визита из 5» (the list's declaration has no total)
-        "left": ListColumn(
-            Certificate.type,
-            Certificate.balance,
-            Certificate.visits_left,
-            Certificate.visits_total,
-            read=formatting.certificate_left,
-        ),
     }
 
 

@@ -536,8 +536,12 @@ def test_the_demo_holds_kinds_a_partly_used_certificate_and_subscription_and_an_
         assert (c.balance or Decimal("0.00"), c.visits_left or 0) == (money, visits)
     paid = ctx.query(Payment).filter(Payment.certificate_id.is_not(None)).all()
     assert paid and all(p.method == PaymentMethod.CERTIFICATE for p in paid)
-    card = plain(login_as("manager").get(f"/customerview/show/{used[0].customer_id}"))
+    manager = login_as("manager")
+    card = plain(manager.get(f"/customerview/show/{used[0].customer_id}"))
     assert used[0].code in card and "3 визита из 5" in card
+    # the certificates list says it as the card does (it said «3 визита»)
+    listed = plain(manager.get(f"/certificateview/list/?_flt_0_code={used[0].code}"))
+    assert "3 визита из 5" in listed
 
 
 def test_a_sale_is_in_the_change_history_with_who_sold_it(app, ctx, login_as):
