@@ -178,3 +178,34 @@ def test_the_generic_forms_and_the_api_refuse_an_erased_customer(app, login_as, 
     assert stored(app, customer_id) == before
     with app.app_context():
         assert db.session.get(Customer, customer_id).last_name == "Остаткова"  # kept under law
+
+
+def test_the_erased_card_offers_no_form_its_routes_refuse(app, login_as, remainder):
+    """The card showed the note, order, message, consent, file and status forms and
+    «Редактировать» on a remainder, each refused only once filled in and sent."""
+    import re
+
+    customer_id = remainder[0]
+    card = html.unescape(login_as("manager").get(f"/customerview/show/{customer_id}").get_data(as_text=True))
+    assert "Данные клиента уничтожены по его запросу" in card
+    write_paths = set()
+    with app.test_request_context():
+        for rule in app.url_map.iter_rules():
+            if (
+                rule.endpoint.startswith("CustomerView.")
+                and rule.methods & {"POST", "PUT", "DELETE"}
+                and rule.endpoint not in NOT_WRITES | NOT_OF_ONE | REDIRECTED
+            ):
+                write_paths.add(
+                    str(rule).replace("<int:pk>", str(customer_id)).replace("<pk>", str(customer_id))
+                )
+    actions = set(re.findall(r'<form[^>]*action="([^"?]+)', card))
+    links = set(re.findall(r'href="([^"?]+)', card))
+    assert not actions & write_paths, actions & write_paths
+    assert f"/customerview/edit/{customer_id}" not in links
+    # the card of a customer who was not erased offers them (the test sees forms)
+    with app.app_context():
+        other = factories.customer(last_name="Живая", phone="+79165550111").id
+    live = login_as("manager").get(f"/customerview/show/{other}").get_data(as_text=True)
+    live_write_paths = {p.replace(f"/{customer_id}", f"/{other}") for p in write_paths}
+    assert len(set(re.findall(r'<form[^>]*action="([^"?]+)', live)) & live_write_paths) >= 4

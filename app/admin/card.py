@@ -337,6 +337,13 @@ class CustomerCardView(KartotekaModelView):
         sm = self.appbuilder.sm
         tabs = self.visible_tabs()
         blank = request.method == "GET"  # a refused POST shows its forms as the user filled them
+        # an erased customer's remainder is written to by nobody (app/subjects.py): the
+        # card offers no form its routes would refuse
+        erased = bool(g.get("kartoteka_erased"))
+
+        def may(permission, resource):
+            return not erased and sm.has_access(permission, resource)
+
         return self.render_template(
             self.show_template,
             pk=pk,
@@ -350,26 +357,26 @@ class CustomerCardView(KartotekaModelView):
             related_views=self.visible_related_views(),
             note_form=BlankForm(NoteInlineForm) if blank else NoteInlineForm(),
             message_form=(BlankForm(MessageForm) if blank else MessageForm())
-            if sm.has_access("can_write", access.MESSAGES)
+            if may("can_write", access.MESSAGES)
             else None,
-            order_form=self.order_form_with_options() if sm.has_access("can_write", access.ORDERS) else None,
+            order_form=self.order_form_with_options() if may("can_write", access.ORDERS) else None,
             status_form=BlankForm(StatusForm) if blank else StatusForm(),
-            can_edit=sm.has_access("can_write", access.CUSTOMERS),
-            can_status=sm.has_access("can_status", access.CUSTOMERS),
-            can_add_note=sm.has_access("can_write", access.NOTES),
-            can_add_order=sm.has_access("can_write", access.ORDERS),
+            can_edit=may("can_write", access.CUSTOMERS),
+            can_status=may("can_status", access.CUSTOMERS),
+            can_add_note=may("can_write", access.NOTES),
+            can_add_order=may("can_write", access.ORDERS),
             consent_form=BlankForm(ConsentForm) if blank else ConsentForm(),
-            can_add_consent=sm.has_access("can_write", access.PROCESSING),
+            can_add_consent=may("can_write", access.PROCESSING),
             can_subject=sm.has_access("can_write", access.SUBJECTS),
-            can_upload_file=sm.has_access("can_write", access.FILES)
-            and sm.has_access("can_write", access.CUSTOMERS),
+            can_upload_file=may("can_write", access.FILES) and may("can_write", access.CUSTOMERS),
             statuses=self.settable_statuses(customer.status),
             active_tab=active_tab,
             show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
             order_discount=orders.discount_for(customer),
             discount_rule=orders.discount_rule(),
             may_discount=access.may_discount(),
-            can_transfer=sm.has_access("can_write", access.ACCOUNTS),
+            can_transfer=may("can_write", access.ACCOUNTS),
+            erased=erased,
             legal_hold=g.get("kartoteka_legal_hold"),
         )
 
