@@ -81,6 +81,8 @@ class CustomerTab:
 
     def __init__(self, key, label, view, inline=None):
         self.key, self.label, self.view, self.inline = key, label, view, inline
+        if view.card_tab is None:  # a form opened from this tab saves back to it, not to «Основное»
+            view.card_tab = key
 
 
 def status_action(status, label, icon):

@@ -34,6 +34,37 @@ def readable_contacts() -> set[str]:
     return {c for c in ("phone", "email") if access.column_level(Customer, c) in (access.READ, access.WRITE)}
 
 
+def customer_search(query: str) -> dict:
+    """The customers list's search box for the current user: what it finds (a role that
+    sees phones or e-mails masked does not search by them, so its placeholder does not
+    offer them), and why a typed phone or e-mail found nobody. The doctor's search for
+    «8 916 123-45-67», offered by the placeholder, answered «Ничего не найдено», as if
+    the patient were not registered."""
+    readable = readable_contacts()
+    placeholder = {
+        2: _("Телефон (любой формат), ФИО или эл. почта"),
+        1: _("Телефон (любой формат) или ФИО") if "phone" in readable else _("ФИО или эл. почта"),
+        0: _("ФИО клиента"),
+    }[len(readable)]
+    notice = {
+        "phone": _("Ваша роль видит телефоны клиентов скрытыми и не ищет по ним: найдите клиента по ФИО."),
+        "email": _(
+            "Ваша роль не видит эл. почту клиентов полностью и не ищет по ней: найдите клиента по ФИО."
+        ),
+    }.get(customers.unsearchable(query, readable))
+    return {"placeholder": placeholder, "notice": notice}
+
+
+def customer_filter_name() -> str:
+    """A filter «Клиент» of a journal: what it finds for the current user (see customer_search)."""
+    readable = readable_contacts()
+    if len(readable) == 2:
+        return _("Клиент: номер, ФИО, телефон или эл. почта")
+    if "phone" in readable:
+        return _("Клиент: номер, ФИО или телефон")
+    return _("Клиент: номер, ФИО или эл. почта") if readable else _("Клиент: номер или ФИО")
+
+
 def customer_label(customer: Customer) -> str:
     """«Иванова Анна Сергеевна · 8 (916) 123-45-67», the phone as the policy shows it."""
     phone = disclosure.row(Customer, {"phone": customer.phone}, customer).get("phone")
