@@ -1367,13 +1367,14 @@ class SubjectRequestTab(SubjectRequestView):
 
 
 class FilterOpen(ConditionFilter):
-    """Sessions whose idle timeout has not passed."""
+    """Sessions of staff signed in whose idle timeout has not passed (a visitor of the
+    sign-in page has a session too, listed as a blank «Сотрудник» among the staff's)."""
 
     name = _l("Открытые")
     arg_name = "open"
 
     def apply(self, query, value):
-        return query.filter(UserSession.expiry > utcnow())
+        return query.filter(UserSession.expiry > utcnow(), UserSession.user_id.is_not(None))
 
 
 class FilterCounted(ConditionFilter):
