@@ -158,3 +158,38 @@ def test_the_sign_in_statistics_are_a_table_not_a_script_from_google(app, login_
     assert "Имя пользователя Входов" in body and "Login Count" not in body
     failed = page_text(client.get("/kartotekauserstatschartview/chart/1"))
     assert "Имя пользователя Неудачных попыток входа" in failed and "Fail Login Count" not in failed
+
+
+def test_the_sessions_list_shows_staff_signed_in_not_visitors_of_the_sign_in_page(app, client, login_as):
+    # the IT person's «Сеансы» listed rows without a «Сотрудник»: a browser that had only
+    # opened the sign-in page
+    from app.extensions import db
+    from app.models import UserSession
+
+    app.test_client().get("/login/")  # a visitor, not signed in
+    admin = login_as("sysadmin")
+    with app.app_context():
+        visitors = db.session.query(UserSession).filter(UserSession.user_id.is_(None)).count()
+        staff = db.session.query(UserSession).filter(UserSession.user_id.is_not(None)).count()
+    assert visitors >= 1 and staff >= 1
+    body = page_text(admin.get("/sessionview/list/"))
+    assert f"Всего записей: {staff}" in body
+
+
+def test_the_queue_page_says_nobody_sends_when_the_embedded_thread_is_not_running(app, login_as, monkeypatch):
+    # started with `flask run` (no REDIS_URL, no run.py), the page said «сообщения отправляет поток
+    # веб-приложения» and, beside «ещё не запускался», «не обходил её дольше трёх своих интервалов»
+    from app import worker
+
+    client = login_as("sysadmin")
+    monkeypatch.setattr(worker, "embedded_running", lambda: False)
+    body = page_text(client.get("/notificationqueue/"))
+    assert (
+        "поток, который её отправляет, не запущен (его запускает run.py): сообщения никто не отправляет"
+        in body
+    )
+    assert "Диспетчер очереди ни разу не запускался: сообщения ждут, их сроки идут." in body
+    assert "сообщения отправляет поток веб-приложения" not in body
+    assert "дольше трёх своих интервалов" not in body
+    monkeypatch.setattr(worker, "embedded_running", lambda: True)
+    assert "сообщения отправляет поток веб-приложения" in page_text(client.get("/notificationqueue/"))
