@@ -163,6 +163,13 @@ def test_the_auditor_reads_everything_and_every_write_is_refused_in_russian(app,
     for write in ("Добавить", "Принять оплату", "Сторно"):
         assert page.locator("#payments a, #payments button", has_text=write).count() == 0, write
 
+    # the card's history sorted by «Когда» (or paged) stays on its tab: it reopened on «Основное»
+    page.click("a[href='#history']")
+    with page.expect_navigation():
+        page.locator("#history th a", has_text="Когда").click()
+    expect(page.locator(".kartoteka-tabs li.active")).to_have_text("История изменений")
+    expect(page.locator("#history")).to_be_visible()
+
     # the access journal: her own opening of the card is in it, filtered by the customer's name
     page.goto(f"{server}/accesslogview/list/")
     page.click("text=Фильтры")
