@@ -193,3 +193,24 @@ def test_the_queue_page_says_nobody_sends_when_the_embedded_thread_is_not_runnin
     assert "дольше трёх своих интервалов" not in body
     monkeypatch.setattr(worker, "embedded_running", lambda: True)
     assert "сообщения отправляет поток веб-приложения" in page_text(client.get("/notificationqueue/"))
+
+
+def decoded(response) -> str:
+    """The page with the JSON of its widgets (filters, lookups) readable."""
+    page = response.get_data(as_text=True)
+    return re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), page)
+
+
+def test_the_customer_boxes_and_filters_offer_only_what_the_role_finds(app, login_as):
+    # «Начните вводить ФИО, телефон или эл. почту» and «Найти (ФИО, телефон, эл. почта)» were
+    # offered to the doctor and the auditor, whose phone typed there found nobody
+    doctor = login_as("doctor")
+    form = decoded(doctor.get("/medicalrecordview/add"))
+    assert "Начните вводить ФИО" in form and "Начните вводить ФИО, телефон" not in form
+    listing = decoded(login_as("auditor").get("/customerdocumentview/list/"))
+    assert "Найти (ФИО)" in listing and "Найти (ФИО, телефон" not in listing
+    reception = login_as("reception")
+    assert "Начните вводить ФИО, телефон или эл. почту" in decoded(reception.get("/noteview/add"))
+    assert "Найти (ФИО, телефон, эл. почта)" in decoded(
+        login_as("manager").get("/customerdocumentview/list/")
+    )

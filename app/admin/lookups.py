@@ -12,6 +12,7 @@ row scope (a specialist finds only their own customers), 20 choices at most.
 from __future__ import annotations
 
 from flask import request, url_for
+from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jinja2.utils import htmlsafe_json_dumps
@@ -63,6 +64,26 @@ def customer_filter_name() -> str:
     if "phone" in readable:
         return _("Клиент: номер, ФИО или телефон")
     return _("Клиент: номер, ФИО или эл. почта") if readable else _("Клиент: номер или ФИО")
+
+
+def lookup_placeholder() -> str:
+    """A customer or order box's prompt: what it finds for the current user (see customer_search)."""
+    readable = readable_contacts()
+    if len(readable) == 2:
+        return _("Начните вводить ФИО, телефон или эл. почту")
+    if "phone" in readable:
+        return _("Начните вводить ФИО или телефон")
+    return _("Начните вводить ФИО или эл. почту") if readable else _("Начните вводить ФИО")
+
+
+def text_filter_name() -> str:
+    """A list's «Клиент» filter: what it finds for the current user (see customer_search)."""
+    readable = readable_contacts()
+    if len(readable) == 2:
+        return _("Найти (ФИО, телефон, эл. почта)")
+    if "phone" in readable:
+        return _("Найти (ФИО, телефон)")
+    return _("Найти (ФИО, эл. почта)") if readable else _("Найти (ФИО)")
 
 
 def customer_label(customer: Customer) -> str:
@@ -168,7 +189,7 @@ class LookupField(Field):
         # Select2's messages come from the page's defaults (rendering.widget_locale).
         options = {
             "url": url_for(self.endpoint, **({"exclude": self.exclude} if self.exclude else {})),
-            "placeholder": _("Начните вводить ФИО, телефон или эл. почту"),
+            "placeholder": lookup_placeholder(),
         }
         card = card_customer() if self.model is Order else None
         if card is not None:  # opened on a customer's card: that customer's orders, listed at once
@@ -206,7 +227,7 @@ class FilterCustomerText(ConditionFilter):
     """A list's «Клиент» filter: the customer typed as in the search box, not picked
     from a select of every customer."""
 
-    name = _l("Найти (ФИО, телефон, эл. почта)")
+    name = LazyString(text_filter_name)  # what it finds follows the reader's role
     arg_name = "cust"
 
     def apply(self, query, value):
