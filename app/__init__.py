@@ -9,7 +9,7 @@ from pathlib import Path
 from flask import Flask
 from flask_appbuilder import AppBuilder
 
-from .admin import listing, rendering
+from .admin import listing, lookups, rendering
 from .extensions import db, migrate
 from .worker import start_embedded_worker  # noqa: F401  (run.py starts it without Redis)
 
@@ -83,6 +83,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     app.jinja_env.globals["kartoteka_fragment"] = rendering.fragment
     app.jinja_env.globals["kartoteka_widget_locale"] = rendering.widget_locale
     app.jinja_env.globals["kartoteka_list_url"] = listing.list_url
+    app.jinja_env.globals["kartoteka_customer_search"] = lookups.customer_search
 
     with app.app_context():
         db.init_app(app)

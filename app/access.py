@@ -10,6 +10,7 @@ not overwrite that change (``flask kartoteka roles --reset`` restores it).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -592,9 +593,13 @@ def may(permission: str, resource: str) -> bool:
 
 
 def mask_value(value) -> str:
-    """Keep the last digits only: ``+7 *** ***-45-67``, ``** ** ******67``."""
+    """Keep the last digits only: ``+7 *** ***-45-67``, ``** ** ******67``; a date
+    keeps its day, written as Russian dates are (``15.**.****``: ISO's ``****-**-15``
+    read as a broken value on a card where every date is «15.03.1990»)."""
     if value is None or value == "":
         return ""
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return f"{value.day:02d}.**.****"
     text = str(value)
     if text.startswith("+7") and len(text) == 12:
         return f"+7 *** ***-{text[-4:-2]}-{text[-2:]}"

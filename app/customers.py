@@ -290,6 +290,19 @@ def search_condition(query: str, readable: set[str] = frozenset({"phone", "email
     return by_name
 
 
+def unsearchable(query: str, readable: set[str]) -> str | None:
+    """``"phone"`` or ``"email"`` when ``query`` is one and the user may not search by it
+    (search_condition finds nothing then), else None."""
+    query = (query or "").strip()
+    if not query:
+        return None
+    if "@" in query:
+        return None if "email" in readable else "email"
+    if _PHONE_LIKE.fullmatch(query):
+        return None if "phone" in readable else "phone"
+    return None
+
+
 def kpi_columns(scope=None):
     """Orders, total, paid and debt of the customer row they are selected with (cancelled excluded).
 

@@ -74,4 +74,12 @@ FAB_STRINGS = [
         "The user group on the application, this will associate with a list of roles associated with the group"
     ),
     _l("The user's email, this will also be used for OID auth"),
+    # the rest of that form's help: FAB's Russian says «Выводить имя пользователя» (display
+    # the name), speaks of «БД или LDAP» and «OID аутентификации» to a clinic's IT person,
+    # and misspells «опредляющая»
+    _l("Write the user first name or names"),
+    _l("Write the user last name"),
+    _l("Username valid for authentication on DB or LDAP, unused for OID auth"),
+    _l("It's not a good policy to remove a user, just make it inactive"),
+    _l("The user role on the application, this will associate with a list of permissions"),
 ]

@@ -16,14 +16,15 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import re
 import time
 from contextvars import ContextVar
 
 from flask import current_app
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 from sqlalchemy import case, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -251,7 +252,33 @@ def render(session: Session, message_type: MessageType, channel: Channel, contex
     except TemplateLimit as e:
         raise TemplateFailed({"body": str(e)}) from e
     except TemplateError as e:
-        raise TemplateFailed({"body": _("Ошибка в шаблоне: %(error)s", error=str(e))}) from e
+        raise TemplateFailed({"body": template_error(e)}) from e
+
+
+_UNDEFINED = re.compile(r"has no attribute '([^']+)'|^'([^']+)' is undefined")
+
+
+def template_error(error: TemplateError) -> str:
+    """What is wrong with a template, in the administrator's language: Jinja says it
+    in English («expected token 'end of print statement', got 'пожаловать'»)."""
+    if isinstance(error, UndefinedError):
+        found = _UNDEFINED.search(str(error))
+        name = next((g for g in found.groups() if g), "") if found else ""
+        return _(
+            "Ошибка в шаблоне: неизвестная подстановка «%(name)s». Доступные подстановки перечислены под полем.",
+            name=name,
+        )
+    if isinstance(error, SecurityError):
+        return _(
+            "Ошибка в шаблоне: такая подстановка запрещена. Используйте подстановки, перечисленные под полем."
+        )
+    if isinstance(error, TemplateSyntaxError):
+        return _(
+            "Ошибка в шаблоне, строка %(line)s: проверьте, что каждая подстановка {{ … }} и каждый блок "
+            "{%% … %%} закрыты, а имена подстановок написаны как под полем.",
+            line=error.lineno,
+        )
+    return _("Ошибка в шаблоне: проверьте подстановки по списку под полем.")
 
 
 def check_template(template: MessageTemplate) -> None:
@@ -285,7 +312,7 @@ def check_template(template: MessageTemplate) -> None:
         except TemplateLimit as e:
             raise TemplateFailed({field: str(e)}) from e
         except TemplateError as e:
-            raise TemplateFailed({field: _("Ошибка в шаблоне: %(error)s", error=str(e))}) from e
+            raise TemplateFailed({field: template_error(e)}) from e
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,8 @@ from __future__ import annotations
 from sqlalchemy import Column, String, Text, UniqueConstraint, event, select
 from sqlalchemy.orm import Session
 
+from .errors import ValidationFailed
+
 
 def _models_module() -> str:
     from . import models
@@ -60,6 +62,16 @@ def control_character(text) -> str | None:
     if not isinstance(text, str):
         return None
     return next((ch for ch in text if ch in _CONTROL), None)
+
+
+def require_any(obj, fields, message) -> None:
+    """Refuse a record whose ``fields`` are all blank: a doctor's «Сохранить» on an
+    empty anamnesis form stored a record with nothing in it, which the doctor (who
+    may not delete) could not take back."""
+    if not any(
+        bool(v.strip()) if isinstance(v, str) else v is not None for v in map(obj.__dict__.get, fields)
+    ):
+        raise ValidationFailed({None: message})
 
 
 def scalar_default(column):

@@ -18,9 +18,9 @@ from flask import (
     url_for,
 )
 from flask_appbuilder import IndexView, expose, has_access
+from flask_babel import LazyString, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy.orm import joinedload, undefer
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
@@ -37,6 +37,7 @@ from . import (
     notifications,
     orders,
     payments,
+    records,
     subjects,
 )
 from .admin import lookups, sessions
@@ -933,6 +934,7 @@ class MedicalRecordView(KartotekaModelView):
 
     def prepare(self, item, is_new):
         subjects.check_not_held(self.datamodel.session, item)
+        records.require_any(item, self.fields, _("Запись анамнеза пуста: заполните хотя бы одно поле."))
 
     def pre_delete(self, item):
         subjects.check_not_held(self.datamodel.session, item)
@@ -1013,7 +1015,7 @@ class ChangeLogTab(ChangeLogView):
 class FilterJournalCustomer(ConditionFilter):
     """The journal's rows of the customers a number, name, phone or e-mail finds."""
 
-    name = _l("Клиент: номер, ФИО, телефон или эл. почта")
+    name = LazyString(lookups.customer_filter_name)  # what it finds follows the reader's role
     arg_name = "customer"
 
     def apply(self, query, value):
@@ -1393,13 +1395,14 @@ class SubjectRequestTab(SubjectRequestView):
 
 
 class FilterOpen(ConditionFilter):
-    """Sessions whose idle timeout has not passed."""
+    """Sessions of staff signed in whose idle timeout has not passed (a visitor of the
+    sign-in page has a session too, listed as a blank «Сотрудник» among the staff's)."""
 
     name = _l("Открытые")
     arg_name = "open"
 
     def apply(self, query, value):
-        return query.filter(UserSession.expiry > utcnow())
+        return query.filter(UserSession.expiry > utcnow(), UserSession.user_id.is_not(None))
 
 
 class FilterCounted(ConditionFilter):

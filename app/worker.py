@@ -423,6 +423,12 @@ def health() -> dict:
 # ---------------------------------------------------------------------------
 
 
+def embedded_running() -> bool:
+    """Whether this process runs the embedded worker thread (run.py starts it; ``flask run``
+    and gunicorn without REDIS_URL do not, and then nobody sends the messages)."""
+    return any(t.name == "kartoteka-worker" and t.is_alive() for t in threading.enumerate())
+
+
 def start_embedded_worker(app: Flask, interval: float = 1.0) -> threading.Event | None:
     """run.py without Redis: a thread that works the in-process queue and sweeps periodically.
 

@@ -383,7 +383,14 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             include_cols=include,
             exclude_cols=exclude_cols or [],
             filters=self._filters,
-            cache_key=(type(self).__name__, str(get_locale()), tuple(include), options),
+            # the customer filters' names say what they find, which follows the contacts the reader sees
+            cache_key=(
+                type(self).__name__,
+                str(get_locale()),
+                tuple(include),
+                options,
+                tuple(sorted(lookups.readable_contacts())),
+            ),
         )
         return widgets
 

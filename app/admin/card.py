@@ -149,6 +149,8 @@ class CustomerTab:
         self.pane = Markup(
             f'<div role="tabpanel" class="tab-pane" id="{escape(key)}" data-tab="{escape(key)}">'
         )
+        if view.card_tab is None:  # a form opened from this tab saves back to it, not to «Основное»
+            view.card_tab = key
 
 
 def status_action(status, label, icon):

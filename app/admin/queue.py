@@ -87,6 +87,9 @@ class NotificationQueueView(BaseView):
             return _("Redis недоступен: сообщения ждут в базе и уйдут, когда он вернётся.")
         if code == "no_workers":
             return _("Ни один обработчик не подключён к Redis: сообщения никто не отправляет.")
+        if code == "sweeper" and not report["last_sweep"]:
+            # «не обходил дольше трёх интервалов» beside «ещё не запускался» read as two faults
+            return _("Диспетчер очереди ни разу не запускался: сообщения ждут, их сроки идут.")
         if code == "sweeper":
             return _("Диспетчер очереди не обходил её дольше трёх своих интервалов: он остановлен?")
         return _(
@@ -95,6 +98,14 @@ class NotificationQueueView(BaseView):
 
     @staticmethod
     def redis_line(redis: dict) -> str:
+        from ..worker import embedded_running
+
+        if redis.get("embedded") and not embedded_running():
+            return _(
+                "Встроенная очередь без Redis, но поток, который её отправляет, не запущен (его запускает "
+                "run.py): сообщения никто не отправляет. Задайте REDIS_URL и запустите обработчики "
+                "(flask worker) и диспетчер (flask kartoteka sweeper)."
+            )
         if redis.get("embedded"):
             return _("Встроенная очередь без Redis: сообщения отправляет поток веб-приложения.")
         if not redis["ok"]:

@@ -35,7 +35,7 @@ from flask_appbuilder.security.views import (
     UserStatsChartView,
 )
 from flask_appbuilder.validators import PasswordComplexityValidator
-from flask_appbuilder.widgets import ListWidget, ShowWidget
+from flask_appbuilder.widgets import ListWidget, RenderTemplateWidget, ShowWidget
 from flask_babel import gettext, lazy_gettext, ngettext
 from markupsafe import Markup, escape
 from sqlalchemy import bindparam, func, select, union
@@ -153,6 +153,9 @@ class KartotekaUserDBModelView(GuardedActions, UserDBModelView):
         "changed_on": lambda value: datetime_short(value) if value else "—",
         "created_by": lambda value: str(value) if value else "—",
         "changed_by": lambda value: str(value) if value else "—",
+        # a user who has not signed in yet: «Количество входов None»
+        "login_count": lambda value: value or 0,
+        "fail_login_count": lambda value: value or 0,
     }
     show_template = "kartoteka/userinfo.html"
     # The anonymous visitor's role is nobody's to hold: the roles box offered «Public»,
@@ -203,18 +206,26 @@ class KartotekaUserDBModelView(GuardedActions, UserDBModelView):
         start_filters_empty(self.search_form)
 
 
+class StatsTableWidget(RenderTemplateWidget):
+    """The statistics as a table (FAB's chart loads Google's script, refused by the CSP)."""
+
+    template = "kartoteka/widgets/stats_table.html"
+
+
 class KartotekaUserStatsChartView(UserStatsChartView):
     """FAB's sign-in statistics, in the user's language: its chart and its series
-    were titled in English («User's Statistics», «Login Count»)."""
+    were titled in English («User's Statistics», «Login Count»). It is a table: the
+    chart stayed blank (see StatsTableWidget)."""
 
     class_permission_name = "UserStatsChartView"  # FAB's own permissions, as the roles have them
+    chart_widget = StatsTableWidget
     chart_title = lazy_gettext("Статистика входов")
-    label_columns = {
-        **UserDBModelView.label_columns,  # its filters are the users screen's
+    headings = {
         "username": lazy_gettext("Имя пользователя"),
         "login_count": lazy_gettext("Входов"),
         "fail_login_count": lazy_gettext("Неудачных попыток входа"),
     }
+    label_columns = {**UserDBModelView.label_columns, **headings}  # its filters are the users screen's
     definitions = [
         {"label": lazy_gettext("Входы"), "group": "username", "series": ["login_count"]},
         {
@@ -223,6 +234,12 @@ class KartotekaUserStatsChartView(UserStatsChartView):
             "series": ["fail_login_count"],
         },
     ]
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # FAB names the grouped column after the last chart («Неудачные попытки входа») and a
+        # series after its column, in English («Login Count»): the table's headings
+        self.label_columns = {**self.label_columns, **self.headings}
 
 
 class KartotekaUserGroupModelView(GuardedActions, UserGroupModelView):
