@@ -19,7 +19,7 @@ from flask import (
     session,
     url_for,
 )
-from flask.globals import _cv_app
+from flask.globals import _cv_app, _cv_request
 from flask_appbuilder import ModelView, action, expose, has_access
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from flask_appbuilder.validators import Unique
@@ -441,8 +441,9 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         """FAB's back-navigation history, written to the session only when the page
         is not already its last entry (FAB's stack skips a repeat anyway, but
         assigning it re-signed and re-sent the session cookie on every reload)."""
-        history = session.get("page_history") or []
-        if not history or history[-1] != request.url:
+        context = _cv_request.get()  # the request and its session without their proxies
+        history = context.session.get("page_history") or []
+        if not history or history[-1] != rendering.request_url(context.request):
             super().update_redirect()
 
     FORM_PAGES = ("/add", "/edit/", "/delete/")

@@ -20,6 +20,7 @@ from markupsafe import Markup, escape
 
 from .. import formatting
 from . import rendering
+from .security import csrf_token
 
 STYLE = (
     "<style>.kartoteka-list .col-phone, .kartoteka-list .col-registered_at, "
@@ -56,11 +57,14 @@ def nonce() -> str:
 
 def csrf_input() -> str:
     """The form's CSRF field, its token signed once per request: Flask-WTF signs it anew
-    on every call, and a card draws a form per tab (5 ms a card)."""
+    on every call, and a card draws a form per tab (5 ms a card); and across requests,
+    a session's signed token reused for a minute (security.csrf_token)."""
     cached = g.get("_kartoteka_csrf_input")
     if cached is None:
-        token = current_app.jinja_env.globals.get("csrf_token")
-        cached = f'<input type="hidden" name="csrf_token" value="{escape(token())}"/>' if token else ""
+        if current_app.jinja_env.globals.get("csrf_token") is None:  # no CSRFProtect
+            cached = ""
+        else:
+            cached = f'<input type="hidden" name="csrf_token" value="{escape(csrf_token())}"/>'
         g._kartoteka_csrf_input = cached
     return cached
 

@@ -76,6 +76,34 @@ def app_store(name: str) -> dict:
     return _cv_app.get().app.extensions.setdefault(f"kartoteka_{name}", {})
 
 
+# What request.url is made of (werkzeug's get_current_url): the parts of the WSGI environ.
+_URL_PARTS = (
+    "wsgi.url_scheme",
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+)
+
+
+def request_url(request_) -> str:
+    """``request_.url``, looked up by the environ's parts it is made of: werkzeug
+    quotes and unquotes it anew for every request (~85 Python calls), and a list
+    page compares it with the last page of the back history on every load."""
+    environ = request_.environ
+    key = tuple(map(environ.get, _URL_PARTS))
+    urls = app_store("request_urls")
+    found = urls.get(key)
+    if found is None:
+        found = request_.url
+        if len(urls) >= CACHE_SIZE:
+            urls.clear()
+        urls[key] = found
+    return found
+
+
 _NAVBARS: dict = {}
 
 
