@@ -83,6 +83,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     app.jinja_env.globals["kartoteka_fragment"] = rendering.fragment
     app.jinja_env.globals["kartoteka_widget_locale"] = rendering.widget_locale
     app.jinja_env.globals["kartoteka_list_url"] = listing.list_url
+    app.jinja_env.globals["kartoteka_customer_search"] = listing.customer_search
 
     with app.app_context():
         db.init_app(app)

@@ -148,6 +148,66 @@ def texts() -> dict:
     return rendering.remembered(_TEXTS, str(get_locale()), make)
 
 
+_SEARCH_TEXTS: dict = {}
+_OWING_KEYS = ("_flt_0_debt", "owing")
+
+
+def customer_search() -> Markup:
+    """The customers list's search box and its «С задолженностью» button, the markup
+    kartoteka/customer_list.html drew in Jinja (~300 Python calls a list page).
+
+    «С задолженностью» is the list's filter (views.FilterOwing, in the filters'
+    panel too): the button adds or removes it and keeps every other filter; the
+    search box keeps them as well."""
+
+    def make():  # the template's words are not escaped (its _() gave Markup)
+        return (
+            _("Поиск клиента"),
+            _("Телефон (любой формат), ФИО или эл. почта"),
+            _("Найти"),
+            _("С задолженностью"),
+            _("Сбросить"),
+        )
+
+    label, placeholder, find, owing_text, reset_text = rendering.remembered(
+        _SEARCH_TEXTS, str(get_locale()), make
+    )
+    args = request.args.to_dict()
+    owing = args.get("_flt_0_debt") == "1" or args.get("owing") == "1"
+    toggled = {k: v for k, v in args.items() if k not in _OWING_KEYS and not k.startswith("page_")}
+    if not owing:
+        toggled["_flt_0_debt"] = "1"
+    hidden = "".join(
+        f'<input type="hidden" name="{escape(k)}" value="{escape(v)}">'
+        for k, v in args.items()
+        if k.startswith("_flt_") or k == "owing"
+    )
+    reset = (
+        f'<a class="btn btn-default" href="{escape(list_url("CustomerView.list"))}">{reset_text}</a>'
+        if args.get("q")
+        else ""
+    )
+    blank = "  \n" * 6
+    return Markup(
+        '<form class="form-inline kartoteka-search" method="get" action="" role="search">\n'
+        '  <div class="form-group">\n'
+        f'    <label for="q" class="sr-only">{label}</label>\n'
+        f'    <input type="search" class="form-control" id="q" name="q" size="40" value="{escape(args.get("q", ""))}"\n'
+        f'           placeholder="{placeholder}">\n'
+        "  </div>\n"
+        '  <button type="submit" class="btn btn-primary"><i class="fa fa-search" aria-hidden="true"></i> '
+        f"{find}</button>\n"
+        f"{blank}"
+        f'  <a class="btn btn-default kartoteka-owing{" active" if owing else ""}" '
+        f'aria-pressed="{"true" if owing else "false"}"\n'
+        f'     href="{escape(list_url("CustomerView.list", toggled))}"><i class="fa fa-exclamation-circle" '
+        f'aria-hidden="true"></i> {owing_text}</a>\n'
+        f"  {hidden}\n"
+        f"  {reset}\n"
+        "</form>"
+    )
+
+
 _ACTION_MENUS: dict = {}
 
 
