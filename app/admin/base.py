@@ -5,6 +5,7 @@ pipeline that calls the domain's rules and turns their typed errors into form er
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -826,6 +827,8 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                     html = value
                 elif value is None:
                     html = ""
+                elif kind is int or kind is Decimal:  # digits, a sign, a point: nothing to escape
+                    html = str(value)
                 elif kind is LazyString:
                     key = id(value)
                     if key not in translated:

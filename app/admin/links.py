@@ -27,6 +27,7 @@ from ..models import (
 from .datamodel import (
     ListColumn,
 )
+from .widgets import _HTML_ESCAPES
 
 _CARD_URLS: dict[str, str] = {}
 
@@ -51,7 +52,10 @@ def _customer_link_to(base: str):
     def customer_link_bound(customer) -> Markup | str:
         if not customer:
             return ""
-        return Markup(f'<a href="{base}{int(customer.id)}">{escape(customer.full_name)}</a>')
+        name = customer.full_name
+        # a name is text: escaped as markupsafe would, in one C call (escape: ~6 Python calls)
+        name = name.translate(_HTML_ESCAPES) if type(name) is str else escape(name)
+        return Markup(f'<a href="{base}{int(customer.id)}">{name}</a>')
 
     return customer_link_bound
 

@@ -18,14 +18,15 @@ from urllib.parse import urlencode
 import flask_babel
 from babel import Locale
 from babel.dates import get_day_names, get_month_names
-from flask import g, request, session, url_for
-from flask.globals import _cv_app
+from flask import url_for
+from flask.globals import _cv_app, _cv_request
 from flask.templating import Environment as FlaskEnvironment
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from jinja2 import pass_context, pass_eval_context
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
+from werkzeug.local import LocalProxy
 
 CACHE_SIZE = 512
 
@@ -109,13 +110,16 @@ _NAVBARS: dict = {}
 
 @pass_context
 def navbar(context) -> Markup:
-    user = g.get("user")
+    app_ctx, req_ctx = _cv_app.get(), _cv_request.get()  # g, the session, the request without proxies
+    user = app_ctx.g.__dict__.get("user")
+    if isinstance(user, LocalProxy):  # FAB's g.user is Flask-Login's current_user: resolved once
+        user = user._get_current_object()
     authenticated = bool(getattr(user, "is_authenticated", False))
     sm = context["appbuilder"].sm
     key = (
         str(get_locale()),
-        session.get("locale"),
-        request.script_root,
+        req_ctx.session.get("locale"),
+        req_ctx.request.script_root,
         user.get_full_name() if authenticated else None,
         sm.user_permissions(user if authenticated else None),
     )
@@ -282,7 +286,7 @@ _SAFE = "!$'()*,/:;?@"  # what werkzeug's url_for leaves unquoted in a query
 def _link_base():
     """(the page's path, its arguments) once per request; None where an
     argument shares a name with the route's variables (FAB's filters then)."""
-    req = request._get_current_object()
+    req = _cv_request.get().request  # the request without its proxy (~4 calls a link)
     state = req.environ.get("kartoteka.link_base")
     if state is None:
         view_args = req.view_args or {}
