@@ -92,6 +92,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         appbuilder.init_app(app, db.session)
         rendering.install_list_links(app, appbuilder.template_filters)
         rendering.install_template_gettext(app)
+        rendering.install_babel_selectors(app)
         from .admin.errorpages import ERROR_MESSAGES, domain_error_page, error_page
         from .admin.openapi import KartotekaOpenApi
         from .admin.registry import register_views

@@ -74,6 +74,7 @@ from .fields import (
 )
 from .links import RELATED_LABELS, customer_link, record_link, skip_masked
 from .options import BLANK, load_options, option_label, related_query, relation_fields, validators_position
+from .security import signed_in
 from .widgets import _HTML_ESCAPES, KartotekaListWidget, KartotekaSearchWidget, KartotekaShowWidget
 
 # Numeric columns that hold a share in per cent, not money: shown «15,5» under a
@@ -633,13 +634,13 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         if not self.keep_list_statements or plan is None:
             return None, None
         app_ctx = _cv_app.get()  # the application context and the request without their proxies
-        request_ = request._get_current_object()
+        request_ = _cv_request.get().request
         key = (
             app_ctx.app.config.get("KARTOTEKA_COUNT_CAP") or 0,  # the capped count's limit is a literal
             request_.path,
             request_.query_string,
             access.current_permissions(),
-            getattr(app_ctx.g.__dict__.get("user"), "id", None),
+            getattr(signed_in(app_ctx.g.__dict__.get("user")), "id", None),
             order_column,
             order_direction,
             page,

@@ -91,11 +91,19 @@ def pagination(page: int, page_size: int, count: int, view: str, link_page) -> s
         low = low - high + pages
     low, high = max(low, 0), min(high, pages)
 
+    key = f"page_{view}"
+    parts = rendering.link_parts(key)  # what link_page puts around ``page_<view>=n``
+    if parts is not None:
+        before, after = parts[0].translate(_HTML_ESCAPES), parts[1].translate(_HTML_ESCAPES)
+        url_pair = rendering.url_pair
+
     def item(label, target, enabled=True, active=False):
         if active:
             return f'<li class="active"><a href="#">{label}</a></li>'
         if not enabled:
             return f'<li class="disabled"><a href="#">{label}</a></li>'
+        if parts is not None:  # link_page's address, its fixed parts escaped once
+            return f'<li><a href="{before}{url_pair(key, target).translate(_HTML_ESCAPES)}{after}">{label}</a></li>'
         return f'<li><a href="{_text(link_page(target, view))}">{label}</a></li>'
 
     parts = ['<ul class="pagination pagination-sm" style="display:inherit;">']

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import flask_babel
+import pytz
 from babel import Locale
 from babel.dates import get_day_names, get_month_names
 from flask import url_for
@@ -271,6 +272,35 @@ def install_babel_context() -> None:
     flask_babel.speaklater.LazyString.__html__ = _lazy_str
 
 
+@lru_cache(maxsize=32)
+def _parsed_locale(identifier: str) -> Locale:
+    return Locale.parse(identifier)
+
+
+@lru_cache(maxsize=32)
+def _zone(name: str):
+    return pytz.timezone(name)
+
+
+def install_babel_selectors(app) -> None:
+    """Flask-Babel's locale and time zone selectors answer objects, not names: it
+    parsed the language's tag into a Locale (~20 Python calls) and looked the
+    default time zone up in pytz (~25) on every request. Same answers: FAB's
+    selector still chooses the language; the zone is Flask-Babel's default
+    (BABEL_DEFAULT_TIMEZONE), read from its configuration at every request."""
+    state = app.extensions["babel"]
+    choose = state.locale_selector
+    if choose is not None:
+
+        def locale_selector():
+            chosen = choose()
+            return _parsed_locale(chosen) if type(chosen) is str else chosen
+
+        state.locale_selector = locale_selector
+    if state.timezone_selector is None:
+        state.timezone_selector = lambda: _zone(state.default_timezone)
+
+
 # -- list links ---------------------------------------------------------------
 #
 # FAB's link_order, link_page and link_page_size template filters copy the
@@ -318,7 +348,7 @@ def _link(fallback, changes):
     return f"{path}?{'&'.join(pairs.values())}"
 
 
-def _link_parts(key):
+def link_parts(key):
     """(what comes before, what comes after) ``key=value`` in a link that changes
     only ``key`` (as _link makes it), once per request and key; None where FAB's
     filters make the links."""
@@ -355,14 +385,14 @@ def install_list_links(app, fab_filters) -> None:
 
     def link_page(page, modelview_name):
         key = f"page_{modelview_name}"
-        parts = _link_parts(key)
+        parts = link_parts(key)
         if parts is None:
             return fab_filters.link_page_filter(page, modelview_name)
         return f"{parts[0]}{url_pair(key, page)}{parts[1]}"
 
     def link_page_size(page_size, modelview_name):
         key = f"psize_{modelview_name}"
-        parts = _link_parts(key)
+        parts = link_parts(key)
         if parts is None:
             return fab_filters.link_page_size_filter(page_size, modelview_name)
         return f"{parts[0]}{url_pair(key, page_size)}{parts[1]}"
