@@ -278,8 +278,19 @@ def action_form(actions: dict, view: str) -> str:
 def header_cells(columns, headers, order_columns, aliases, view, link_order) -> str:
     """The column headers; a sortable one links to its order and shows its direction."""
     args = _cv_request.get().request.args
-    current = args.get(f"_oc_{view}")
-    ascending = args.get(f"_od_{view}") == "asc"
+    order_key, direction_key = f"_oc_{view}", f"_od_{view}"
+    current = args.get(order_key)
+    ascending = args.get(direction_key) == "asc"
+    # link_order's address made here from the page's own (rendering.link_state), without
+    # its three calls a header: the page's arguments with the order and direction set
+    state = rendering.link_state()
+    if state:
+        path, page_args, encoded, _parts = state
+        direction = (
+            ("desc" if page_args.get(direction_key) == "asc" else "asc") if order_key in page_args else "asc"
+        )
+        url_pair = rendering.url_pair
+        direction_pair = url_pair(direction_key, direction)
     cells = ""
     for column in columns:
         order = aliases.get(column, column)
@@ -287,8 +298,13 @@ def header_cells(columns, headers, order_columns, aliases, view, link_order) -> 
             cells += f"<th>{headers[column]}</th>"
             continue
         icon = ("fa-chevron-up" if ascending else "fa-chevron-down") if order == current else "fa-arrows-v"
+        if state:
+            pairs = {**encoded, order_key: url_pair(order_key, order), direction_key: direction_pair}
+            href = f"{path}?{'&'.join(pairs.values())}".translate(_HTML_ESCAPES)
+        else:
+            href = _text(link_order(order, view))
         cells += (
-            f'<th><a href="{_text(link_order(order, view))}">{headers[column]} '
+            f'<th><a href="{href}">{headers[column]} '
             f'<i class="fa {icon} pull-right" aria-hidden="true"></i></a></th>'
         )
     return cells

@@ -334,6 +334,9 @@ def _link_base():
     return state
 
 
+link_state = _link_base
+
+
 @lru_cache(maxsize=4096)
 def url_pair(key, value) -> str:
     return urlencode(((key, value),), safe=_SAFE)
