@@ -22,7 +22,6 @@ from markupsafe import Markup, escape
 from .. import formatting
 from . import rendering
 from .security import csrf_token
-from .widgets import _HTML_ESCAPES
 
 STYLE = (
     "<style>.kartoteka-list .col-phone, .kartoteka-list .col-registered_at, "
@@ -35,7 +34,7 @@ PAGE_SIZES = (20, 40, 100)
 def _text(value) -> str:
     """markupsafe.escape's text of ``value``: of a str (an address) in one C call,
     not ~7 Python calls."""
-    return value.translate(_HTML_ESCAPES) if type(value) is str else str(escape(value))
+    return value.translate(rendering.HTML_ESCAPES) if type(value) is str else str(escape(value))
 
 
 def safe_url_for(endpoint: str) -> str | None:
@@ -94,7 +93,7 @@ def pagination(page: int, page_size: int, count: int, view: str, link_page) -> s
     key = f"page_{view}"
     parts = rendering.link_parts(key)  # what link_page puts around ``page_<view>=n``
     if parts is not None:
-        before, after = parts[0].translate(_HTML_ESCAPES), parts[1].translate(_HTML_ESCAPES)
+        before, after = parts[0].translate(rendering.HTML_ESCAPES), parts[1].translate(rendering.HTML_ESCAPES)
         url_pair = rendering.url_pair
 
     def item(label, target, enabled=True, active=False):
@@ -103,7 +102,7 @@ def pagination(page: int, page_size: int, count: int, view: str, link_page) -> s
         if not enabled:
             return f'<li class="disabled"><a href="#">{label}</a></li>'
         if parts is not None:  # link_page's address, its fixed parts escaped once
-            return f'<li><a href="{before}{url_pair(key, target).translate(_HTML_ESCAPES)}{after}">{label}</a></li>'
+            return f'<li><a href="{before}{url_pair(key, target).translate(rendering.HTML_ESCAPES)}{after}">{label}</a></li>'
         return f'<li><a href="{_text(link_page(target, view))}">{label}</a></li>'
 
     parts = ['<ul class="pagination pagination-sm" style="display:inherit;">']
@@ -300,7 +299,7 @@ def header_cells(columns, headers, order_columns, aliases, view, link_order) -> 
         icon = ("fa-chevron-up" if ascending else "fa-chevron-down") if order == current else "fa-arrows-v"
         if state:
             pairs = {**encoded, order_key: url_pair(order_key, order), direction_key: direction_pair}
-            href = f"{path}?{'&'.join(pairs.values())}".translate(_HTML_ESCAPES)
+            href = f"{path}?{'&'.join(pairs.values())}".translate(rendering.HTML_ESCAPES)
         else:
             href = _text(link_order(order, view))
         cells += (
@@ -336,9 +335,16 @@ def render(
     html = STYLE + '<div class="well well-sm">'  # added to: a list append is a Python call
     html += pagination(page, page_size, count, view, links["link_page"])
     html += f'<div class="btn-group" role="group" aria-label="{t["page_size"]}">'
+    size_key = f"psize_{view}"
+    parts = rendering.link_parts(size_key)  # what link_page_size puts around ``psize_<view>=n``
     for size in PAGE_SIZES:
         active = " active" if size == page_size else ""
-        href = _text(links["link_page_size"](size, view))
+        if parts is not None:
+            href = f"{parts[0]}{rendering.url_pair(size_key, size)}{parts[1]}".translate(
+                rendering.HTML_ESCAPES
+            )
+        else:
+            href = _text(links["link_page_size"](size, view))
         html += f'<a class="btn btn-default btn-sm{active}" href="{href}">{size}</a>'
     html += "</div>"
     if buttons.get("add"):

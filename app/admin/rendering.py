@@ -31,6 +31,9 @@ from werkzeug.local import LocalProxy
 
 CACHE_SIZE = 512
 
+# What markupsafe.escape replaces, for str.translate: a text escaped in one C call.
+HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
+
 
 class Environment(FlaskEnvironment):
     """Flask's Jinja environment, whose templates read the environment's globals

@@ -52,6 +52,14 @@ from .fields import start_filters_empty
 MIN_PASSWORD_LENGTH = 12
 
 
+def _detached(user) -> bool:
+    """FAB's _is_user_detached: a user object no longer in a session (not an ORM object: no)."""
+    try:
+        return sa_inspect(user).detached
+    except Exception:  # noqa: BLE001 - as FAB: whatever cannot be inspected is not detached
+        return False
+
+
 def signed_in(user):
     """``user`` itself where it is Flask-Login's current_user proxy (FAB's ``g.user``):
     every attribute read through the proxy is ~12 Python calls."""
@@ -430,7 +438,7 @@ class KartotekaSecurityManager(SecurityManager):
             if (
                 getattr(user, "is_authenticated", False)
                 and getattr(user, "is_active", False)
-                and not sa_inspect(user).detached  # FAB's _get_safe_user merges a detached one
+                and not _detached(user)  # FAB's _get_safe_user loads a detached one again
             ):
                 perms = self.user_permissions(user)
                 known["_kartoteka_access"] = (user, perms)
