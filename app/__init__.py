@@ -83,7 +83,8 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     app.jinja_env.globals["kartoteka_fragment"] = rendering.fragment
     app.jinja_env.globals["kartoteka_widget_locale"] = rendering.widget_locale
     app.jinja_env.globals["kartoteka_list_url"] = listing.list_url
-    app.jinja_env.globals["kartoteka_customer_search"] = lookups.customer_search
+    app.jinja_env.globals["kartoteka_customer_search"] = listing.customer_search
+    app.jinja_env.globals["kartoteka_customer_search_words"] = lookups.customer_search
 
     with app.app_context():
         db.init_app(app)
@@ -92,6 +93,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         appbuilder.init_app(app, db.session)
         rendering.install_list_links(app, appbuilder.template_filters)
         rendering.install_template_gettext(app)
+        rendering.install_babel_selectors(app)
         from .admin.errorpages import ERROR_MESSAGES, domain_error_page, error_page
         from .admin.openapi import KartotekaOpenApi
         from .admin.registry import register_views

@@ -311,7 +311,7 @@ customer_tag = Table(
 def full_name(last_name, first_name, middle_name, company_name=None, customer_type=None) -> str:
     """How a customer is named: «Фамилия Имя Отчество» (the missing parts left out),
     a legal entity by its organisation (it was titled by a contact's name it need not have)."""
-    person = " ".join(p for p in (last_name, first_name, middle_name) if p)
+    person = " ".join(filter(None, (last_name, first_name, middle_name)))  # no generator: 2 calls, not 6
     if customer_type == CustomerType.LEGAL and company_name:
         return company_name
     return person or company_name or ""

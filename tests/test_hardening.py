@@ -150,6 +150,42 @@ def test_post_without_csrf_token_is_refused_and_changes_nothing(app, ctx, login_
     assert ctx.get(type(customer), customer.id) is not None
 
 
+def _list_csrf_token(client) -> str:
+    import re
+
+    page = client.get("/customerview/list/").get_data(as_text=True)
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_a_reused_csrf_token_stays_bound_to_its_session(app, ctx, login_as):
+    """A list's signed CSRF token is reused by its session for a while (not signed
+    anew per page): it still works for that session's POST, never for another's,
+    and another session is never handed it."""
+    customer = factories.customer(ctx)
+    client = login_as("reception")
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        token = _list_csrf_token(client)
+        assert _list_csrf_token(client) == token  # reused within the session
+        other = app.test_client()
+        page = other.get("/login/").get_data(as_text=True)
+        assert token not in page
+        with other.session_transaction() as other_session:
+            other_session["csrf_token"] = "another-sessions-raw-token"
+        refused = other.post(
+            f"/customerview/{customer.id}/notes", data={"text": "чужой", "csrf_token": token}
+        )
+        assert refused.status_code == 400
+        accepted = client.post(
+            f"/customerview/{customer.id}/notes", data={"text": "свой", "csrf_token": token}
+        )
+        assert accepted.status_code == 302
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    ctx.expire_all()
+    assert [note.text for note in ctx.query(Note)] == ["свой"]
+
+
 def test_session_cookie_and_security_headers(client):
     response = client.post("/login/", data={"username": "manager", "password": PASSWORD})
     cookie = response.headers.get("Set-Cookie", "")

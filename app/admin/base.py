@@ -5,6 +5,7 @@ pipeline that calls the domain's rules and turns their typed errors into form er
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from functools import partial
 from urllib.parse import urlsplit
 
@@ -19,7 +20,7 @@ from flask import (
     session,
     url_for,
 )
-from flask.globals import _cv_app
+from flask.globals import _cv_app, _cv_request
 from flask_appbuilder import ModelView, action, expose, has_access
 from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
 from flask_appbuilder.validators import Unique
@@ -73,6 +74,7 @@ from .fields import (
 )
 from .links import RELATED_LABELS, customer_link, record_link, skip_masked
 from .options import BLANK, load_options, option_label, related_query, relation_fields, validators_position
+from .security import signed_in
 from .widgets import _HTML_ESCAPES, KartotekaListWidget, KartotekaSearchWidget, KartotekaShowWidget
 
 # Numeric columns that hold a share in per cent, not money: shown «15,5» under a
@@ -499,8 +501,9 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         """FAB's back-navigation history, written to the session only when the page
         is not already its last entry (FAB's stack skips a repeat anyway, but
         assigning it re-signed and re-sent the session cookie on every reload)."""
-        history = session.get("page_history") or []
-        if not history or history[-1] != request.url:
+        context = _cv_request.get()  # the request and its session without their proxies
+        history = context.session.get("page_history") or []
+        if not history or history[-1] != rendering.request_url(context.request):
             super().update_redirect()
 
     FORM_PAGES = ("/add", "/edit/", "/delete/")
@@ -689,13 +692,13 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         if not self.keep_list_statements or plan is None:
             return None, None
         app_ctx = _cv_app.get()  # the application context and the request without their proxies
-        request_ = request._get_current_object()
+        request_ = _cv_request.get().request
         key = (
             app_ctx.app.config.get("KARTOTEKA_COUNT_CAP") or 0,  # the capped count's limit is a literal
             request_.path,
             request_.query_string,
             access.current_permissions(),
-            getattr(app_ctx.g.__dict__.get("user"), "id", None),
+            getattr(signed_in(app_ctx.g.__dict__.get("user")), "id", None),
             order_column,
             order_direction,
             page,
@@ -883,6 +886,8 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                     html = value
                 elif value is None:
                     html = ""
+                elif kind is int or kind is Decimal:  # digits, a sign, a point: nothing to escape
+                    html = str(value)
                 elif kind is LazyString:
                     key = id(value)
                     if key not in translated:

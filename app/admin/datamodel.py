@@ -15,7 +15,8 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.utils.base import get_column_root_relation, is_column_dotted
 from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import asc, bindparam, desc, func, select
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy import String, asc, bindparam, desc, func, select, type_coerce
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import MANYTOONE, ColumnProperty, RelationshipProperty, scoped_session
 
@@ -174,7 +175,8 @@ class Interface(SQLAInterface):
             if spec is None:
                 prop = self.obj.__mapper__.attrs.get(column)
                 if isinstance(prop, ColumnProperty) and len(prop.columns) == 1:
-                    spec = ListColumn(getattr(self.obj, column))
+                    spec = _enum_column(getattr(self.obj, column), prop.columns[0].type)
+                    spec = spec or ListColumn(getattr(self.obj, column))
                 elif (
                     isinstance(prop, RelationshipProperty)
                     and prop.direction is MANYTOONE
@@ -272,14 +274,18 @@ class Interface(SQLAInterface):
         readers, start = [], 1
         for column, spec in plan:
             stop = start + len(spec.exprs)
-            readers.append((column, start, stop, spec.read))
+            readers.append((column, start, stop, spec.read, spec.labels))
             start = stop
         values = []
         labels = {}  # an enum member's label, looked up once a page (display_value: ~5 calls)
         for row in rows:
             item = {}
-            for column, start, stop, read in readers:
-                if read is None:  # a plain value as it is, without a call (see display_value)
+            for column, start, stop, read, shown_as in readers:
+                if shown_as is not None:  # an enum column read as its stored string
+                    value = row[start]
+                    shown = shown_as.get(value)
+                    item[column] = shown if shown is not None else ("" if value is None else value)
+                elif read is None:  # a plain value as it is, without a call (see display_value)
                     value = row[start]
                     if type(value) in _PLAIN:
                         item[column] = value
@@ -352,10 +358,28 @@ class ListColumn:
     loaders, their manager joined in as another object) cost the list page
     0.6 ms of Python; their columns as tuples cost a fifth of that."""
 
-    __slots__ = ("exprs", "read", "join")
+    __slots__ = ("exprs", "read", "join", "labels")
 
-    def __init__(self, *exprs, read=None, join=None):
+    def __init__(self, *exprs, read=None, join=None, labels=None):
         self.exprs, self.read, self.join = exprs, read, join
+        self.labels = labels  # an enum column's stored strings → what its cells show
+
+
+def _enum_column(attribute, column_type) -> ListColumn | None:
+    """An enum column read as the string it stores, shown through its members'
+    labels: SQLAlchemy's conversion of each value to its member and the member's
+    hash (a Python call in enum) were ~4 calls a cell (the orders list has five
+    enum columns: ~350 calls a page)."""
+    enum_class = getattr(column_type, "enum_class", None)
+    if not isinstance(column_type, SAEnum) or enum_class is None:
+        return None
+    members = list(enum_class)
+    if len(column_type.enums) != len(members):
+        return None
+    labels = {
+        stored: display_value(member) for stored, member in zip(column_type.enums, members, strict=True)
+    }
+    return ListColumn(type_coerce(attribute, String), labels=labels)
 
 
 WINDOW_TOTAL = func.count().over().label("kartoteka_total")

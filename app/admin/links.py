@@ -24,6 +24,7 @@ from ..models import (
     Order,
     Payment,
 )
+from . import rendering
 from .datamodel import (
     ListColumn,
 )
@@ -51,7 +52,10 @@ def _customer_link_to(base: str):
     def customer_link_bound(customer) -> Markup | str:
         if not customer:
             return ""
-        return Markup(f'<a href="{base}{int(customer.id)}">{escape(customer.full_name)}</a>')
+        name = customer.full_name
+        # a name is text: escaped as markupsafe would, in one C call (escape: ~6 Python calls)
+        name = name.translate(rendering.HTML_ESCAPES) if type(name) is str else escape(name)
+        return Markup(f'<a href="{base}{int(customer.id)}">{name}</a>')
 
     return customer_link_bound
 

@@ -16,18 +16,23 @@ from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import flask_babel
+import pytz
 from babel import Locale
 from babel.dates import get_day_names, get_month_names
-from flask import g, request, session, url_for
-from flask.globals import _cv_app
+from flask import url_for
+from flask.globals import _cv_app, _cv_request
 from flask.templating import Environment as FlaskEnvironment
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from jinja2 import pass_context, pass_eval_context
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup
+from werkzeug.local import LocalProxy
 
 CACHE_SIZE = 512
+
+# What markupsafe.escape replaces, for str.translate: a text escaped in one C call.
+HTML_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"})
 
 
 class Environment(FlaskEnvironment):
@@ -76,18 +81,49 @@ def app_store(name: str) -> dict:
     return _cv_app.get().app.extensions.setdefault(f"kartoteka_{name}", {})
 
 
+# What request.url is made of (werkzeug's get_current_url): the parts of the WSGI environ.
+_URL_PARTS = (
+    "wsgi.url_scheme",
+    "HTTP_HOST",
+    "SERVER_NAME",
+    "SERVER_PORT",
+    "SCRIPT_NAME",
+    "PATH_INFO",
+    "QUERY_STRING",
+)
+
+
+def request_url(request_) -> str:
+    """``request_.url``, looked up by the environ's parts it is made of: werkzeug
+    quotes and unquotes it anew for every request (~85 Python calls), and a list
+    page compares it with the last page of the back history on every load."""
+    environ = request_.environ
+    key = tuple(map(environ.get, _URL_PARTS))
+    urls = app_store("request_urls")
+    found = urls.get(key)
+    if found is None:
+        found = request_.url
+        if len(urls) >= CACHE_SIZE:
+            urls.clear()
+        urls[key] = found
+    return found
+
+
 _NAVBARS: dict = {}
 
 
 @pass_context
 def navbar(context) -> Markup:
-    user = g.get("user")
+    app_ctx, req_ctx = _cv_app.get(), _cv_request.get()  # g, the session, the request without proxies
+    user = app_ctx.g.__dict__.get("user")
+    if isinstance(user, LocalProxy):  # FAB's g.user is Flask-Login's current_user: resolved once
+        user = user._get_current_object()
     authenticated = bool(getattr(user, "is_authenticated", False))
     sm = context["appbuilder"].sm
     key = (
         str(get_locale()),
-        session.get("locale"),
-        request.script_root,
+        req_ctx.session.get("locale"),
+        req_ctx.request.script_root,
         user.get_full_name() if authenticated else None,
         sm.user_permissions(user if authenticated else None),
     )
@@ -239,6 +275,35 @@ def install_babel_context() -> None:
     flask_babel.speaklater.LazyString.__html__ = _lazy_str
 
 
+@lru_cache(maxsize=32)
+def _parsed_locale(identifier: str) -> Locale:
+    return Locale.parse(identifier)
+
+
+@lru_cache(maxsize=32)
+def _zone(name: str):
+    return pytz.timezone(name)
+
+
+def install_babel_selectors(app) -> None:
+    """Flask-Babel's locale and time zone selectors answer objects, not names: it
+    parsed the language's tag into a Locale (~20 Python calls) and looked the
+    default time zone up in pytz (~25) on every request. Same answers: FAB's
+    selector still chooses the language; the zone is Flask-Babel's default
+    (BABEL_DEFAULT_TIMEZONE), read from its configuration at every request."""
+    state = app.extensions["babel"]
+    choose = state.locale_selector
+    if choose is not None:
+
+        def locale_selector():
+            chosen = choose()
+            return _parsed_locale(chosen) if type(chosen) is str else chosen
+
+        state.locale_selector = locale_selector
+    if state.timezone_selector is None:
+        state.timezone_selector = lambda: _zone(state.default_timezone)
+
+
 # -- list links ---------------------------------------------------------------
 #
 # FAB's link_order, link_page and link_page_size template filters copy the
@@ -254,7 +319,7 @@ _SAFE = "!$'()*,/:;?@"  # what werkzeug's url_for leaves unquoted in a query
 def _link_base():
     """(the page's path, its arguments) once per request; None where an
     argument shares a name with the route's variables (FAB's filters then)."""
-    req = request._get_current_object()
+    req = _cv_request.get().request  # the request without its proxy (~4 calls a link)
     state = req.environ.get("kartoteka.link_base")
     if state is None:
         view_args = req.view_args or {}
@@ -272,6 +337,9 @@ def _link_base():
     return state
 
 
+link_state = _link_base
+
+
 @lru_cache(maxsize=4096)
 def url_pair(key, value) -> str:
     return urlencode(((key, value),), safe=_SAFE)
@@ -286,7 +354,7 @@ def _link(fallback, changes):
     return f"{path}?{'&'.join(pairs.values())}"
 
 
-def _link_parts(key):
+def link_parts(key):
     """(what comes before, what comes after) ``key=value`` in a link that changes
     only ``key`` (as _link makes it), once per request and key; None where FAB's
     filters make the links."""
@@ -323,14 +391,14 @@ def install_list_links(app, fab_filters) -> None:
 
     def link_page(page, modelview_name):
         key = f"page_{modelview_name}"
-        parts = _link_parts(key)
+        parts = link_parts(key)
         if parts is None:
             return fab_filters.link_page_filter(page, modelview_name)
         return f"{parts[0]}{url_pair(key, page)}{parts[1]}"
 
     def link_page_size(page_size, modelview_name):
         key = f"psize_{modelview_name}"
-        parts = _link_parts(key)
+        parts = link_parts(key)
         if parts is None:
             return fab_filters.link_page_size_filter(page_size, modelview_name)
         return f"{parts[0]}{url_pair(key, page_size)}{parts[1]}"
