@@ -312,11 +312,15 @@ def week(browser, redis_server, tmp_path_factory):
     folder = tmp_path_factory.mktemp("clinic")
     with clinic_database(folder) as database_url:
         clinic = Clinic(folder, database_url, redis_server.url)
+        week = Week(clinic, browser)
         try:
             clinic.install()
             clinic.start()
-            yield Week(clinic, browser)
+            yield week
         finally:
+            for page in week.pages.values():
+                with contextlib.suppress(Exception):  # the browser is the session's: its tabs close here
+                    page.context.close()
             clinic.stop()
 
 
