@@ -932,9 +932,11 @@ class MedicalRecordView(KartotekaModelView):
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("created_on", "desc")
 
+    required_any = fields  # an empty record is refused (the doctor may not delete it)
+
     def prepare(self, item, is_new):
         subjects.check_not_held(self.datamodel.session, item)
-        records.require_any(item, self.fields, _("Запись анамнеза пуста: заполните хотя бы одно поле."))
+        records.require_any(item, self.required_any, _("Запись анамнеза пуста: заполните хотя бы одно поле."))
 
     def pre_delete(self, item):
         subjects.check_not_held(self.datamodel.session, item)

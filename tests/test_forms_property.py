@@ -143,6 +143,7 @@ class Form:
     fields: dict[str, Field]
     page: str | None = None  # the page that shows the form (a card form's card)
     action: str | None = None  # a card form's address (the generated forms are #model_form)
+    required_any: tuple = ()  # the view's rule: at least one of these filled (an anamnesis record)
 
 
 def unbound_fields(form_class) -> dict[str, UnboundField]:
@@ -235,7 +236,8 @@ def registered_forms(app, world: World) -> list[Form]:
             add_url += f"?_flt_0_customer={world.patient}"
             del fields["customer"]
         edit = f"{view.route_base}/edit/" if f"{name}.edit" in routes else None
-        forms.append(Form(name, role, model, add_url, edit, fields))
+        required_any = tuple(getattr(view, "required_any", ()))
+        forms.append(Form(name, role, model, add_url, edit, fields, required_any=required_any))
     assert len(forms) >= 15, [f.name for f in forms]
     return forms
 
@@ -467,6 +469,11 @@ def fix_domain(draw, form: Form, data: dict) -> dict:
             data["company_name"] = ""
         else:
             data["company_name"] = data.get("company_name") or "ООО «Ромашка»"
+    blank_all = [n for n in form.required_any if n in data and data[n] in ("", [], None)]
+    if form.required_any and len(blank_all) == len([n for n in form.required_any if n in data]):
+        first = blank_all[0]  # the view refuses a record with all of them blank
+        spec = form.fields[first]
+        data[first] = "Аллергия на пыльцу" if spec.kind == "text" else draw(valid_value(form, spec, {}))
     if declared_model(form) == "CustomerDocument":
         kind = draw(st.sampled_from(sorted(DOCUMENT_NUMBERS)))
         series, number = DOCUMENT_NUMBERS[kind]

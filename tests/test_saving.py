@@ -111,7 +111,8 @@ def test_saving_returns_to_the_page_the_form_was_opened_from(ctx, login_as):
     client.get(card)
     client.get(f"/notetab/edit/{note.id}")
     saved = client.post(f"/notetab/edit/{note.id}", data={"customer": str(customer.id), "text": "С карточки"})
-    assert saved.status_code == 302 and saved.headers["Location"].endswith(card)
+    # opened from the card's «Примечания» tab: the card, on that tab
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(f"{card}#notes")
 
 
 def test_deleting_from_the_records_page_lands_on_the_list(ctx, login_as):
