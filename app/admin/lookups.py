@@ -35,55 +35,76 @@ def readable_contacts() -> set[str]:
     return {c for c in ("phone", "email") if access.column_level(Customer, c) in (access.READ, access.WRITE)}
 
 
+# What a customer box or filter finds, said for the contacts the user can search by
+# (a role that sees phones or e-mails masked does not search by them): the texts for
+# phone and e-mail, phone only, e-mail only, neither.
+PROMPTS = {
+    "search": (
+        _l("Телефон (любой формат), ФИО или эл. почта"),
+        _l("Телефон (любой формат) или ФИО"),
+        _l("ФИО или эл. почта"),
+        _l("ФИО клиента"),
+    ),
+    "journal": (
+        _l("Клиент: номер, ФИО, телефон или эл. почта"),
+        _l("Клиент: номер, ФИО или телефон"),
+        _l("Клиент: номер, ФИО или эл. почта"),
+        _l("Клиент: номер или ФИО"),
+    ),
+    "lookup": (
+        _l("Начните вводить ФИО, телефон или эл. почту"),
+        _l("Начните вводить ФИО или телефон"),
+        _l("Начните вводить ФИО или эл. почту"),
+        _l("Начните вводить ФИО"),
+    ),
+    "filter": (
+        _l("Найти (ФИО, телефон, эл. почта)"),
+        _l("Найти (ФИО, телефон)"),
+        _l("Найти (ФИО, эл. почта)"),
+        _l("Найти (ФИО)"),
+    ),
+}
+
+
+def prompt(kind: str, readable: set[str] | None = None) -> str:
+    """The ``kind`` text of PROMPTS for the current user."""
+    readable = readable_contacts() if readable is None else readable
+    both, phone, email, neither = PROMPTS[kind]
+    if len(readable) == 2:
+        return str(both)
+    if readable:
+        return str(phone if "phone" in readable else email)
+    return str(neither)
+
+
 def customer_search(query: str) -> dict:
-    """The customers list's search box for the current user: what it finds (a role that
-    sees phones or e-mails masked does not search by them, so its placeholder does not
-    offer them), and why a typed phone or e-mail found nobody. The doctor's search for
-    «8 916 123-45-67», offered by the placeholder, answered «Ничего не найдено», as if
-    the patient were not registered."""
+    """The customers list's search box for the current user: what it finds, and why a
+    typed phone or e-mail found nobody. The doctor's search for «8 916 123-45-67»,
+    offered by the placeholder, answered «Ничего не найдено», as if the patient were
+    not registered."""
     readable = readable_contacts()
-    placeholder = {
-        2: _("Телефон (любой формат), ФИО или эл. почта"),
-        1: _("Телефон (любой формат) или ФИО") if "phone" in readable else _("ФИО или эл. почта"),
-        0: _("ФИО клиента"),
-    }[len(readable)]
     notice = {
         "phone": _("Ваша роль видит телефоны клиентов скрытыми и не ищет по ним: найдите клиента по ФИО."),
         "email": _(
             "Ваша роль не видит эл. почту клиентов полностью и не ищет по ней: найдите клиента по ФИО."
         ),
     }.get(customers.unsearchable(query, readable))
-    return {"placeholder": placeholder, "notice": notice}
+    return {"placeholder": prompt("search", readable), "notice": notice}
 
 
 def customer_filter_name() -> str:
-    """A filter «Клиент» of a journal: what it finds for the current user (see customer_search)."""
-    readable = readable_contacts()
-    if len(readable) == 2:
-        return _("Клиент: номер, ФИО, телефон или эл. почта")
-    if "phone" in readable:
-        return _("Клиент: номер, ФИО или телефон")
-    return _("Клиент: номер, ФИО или эл. почта") if readable else _("Клиент: номер или ФИО")
+    """A filter «Клиент» of a journal: what it finds for the current user."""
+    return prompt("journal")
 
 
 def lookup_placeholder() -> str:
-    """A customer or order box's prompt: what it finds for the current user (see customer_search)."""
-    readable = readable_contacts()
-    if len(readable) == 2:
-        return _("Начните вводить ФИО, телефон или эл. почту")
-    if "phone" in readable:
-        return _("Начните вводить ФИО или телефон")
-    return _("Начните вводить ФИО или эл. почту") if readable else _("Начните вводить ФИО")
+    """A customer or order box's prompt: what it finds for the current user."""
+    return prompt("lookup")
 
 
 def text_filter_name() -> str:
-    """A list's «Клиент» filter: what it finds for the current user (see customer_search)."""
-    readable = readable_contacts()
-    if len(readable) == 2:
-        return _("Найти (ФИО, телефон, эл. почта)")
-    if "phone" in readable:
-        return _("Найти (ФИО, телефон)")
-    return _("Найти (ФИО, эл. почта)") if readable else _("Найти (ФИО)")
+    """A list's «Клиент» filter: what it finds for the current user."""
+    return prompt("filter")
 
 
 def customer_label(customer: Customer) -> str:
