@@ -445,17 +445,10 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     def show_shape(self) -> tuple[list[str], list]:
         """The record page's columns and fieldsets the user's permissions leave,
         kept per permission set as list_shape is (~340 Python calls a card)."""
-        shapes = self.__dict__.setdefault("_list_shapes", {})
-        key = ("show", access.current_permissions())
-        shape = shapes.get(key)
-        if shape is None:
-            if len(shapes) >= self.LIST_SHAPES_KEPT:
-                shapes.clear()
-            shape = shapes[key] = (
-                self.policy_columns(self.show_columns),
-                self.policy_fieldsets(self.show_fieldsets),
-            )
-        return shape
+        return self.kept_per_permissions(
+            "show",
+            lambda: (self.policy_columns(self.show_columns), self.policy_fieldsets(self.show_fieldsets)),
+        )
 
     def shows_action(self, action) -> bool:
         """Does the record page show ``action``'s button to this user? (FAB's
@@ -654,27 +647,20 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         it of each tab anew: ~1,300 Python calls)."""
         if actions is not None:
             return self._list_shape(actions)
-        shapes = self.__dict__.setdefault("_list_shapes", {})
-        perms = access.current_permissions()
-        shape = shapes.get(perms)
-        if shape is None:
-            if len(shapes) >= self.LIST_SHAPES_KEPT:
-                shapes.clear()
-            shape = shapes[perms] = self._list_shape(self.actions)
-        return shape
+        return self.kept_per_permissions("list", lambda: self._list_shape(self.actions))
 
     def search_shape(self) -> list[str]:
         """The filter widget's columns the user may read, kept per permission set."""
+        return self.kept_per_permissions(
+            "search",
+            lambda: [c for c in self.search_columns if self.column_level(c) in (access.READ, access.WRITE)],
+        )
+
+    def kept_per_permissions(self, name: str, make):
+        """What ``make()`` gives for the current user's permission set, kept on the
+        view: the same for every request with these permissions."""
         shapes = self.__dict__.setdefault("_list_shapes", {})
-        key = ("search", access.current_permissions())
-        include = shapes.get(key)
-        if include is None:
-            if len(shapes) >= self.LIST_SHAPES_KEPT:
-                shapes.clear()
-            include = shapes[key] = [
-                c for c in self.search_columns if self.column_level(c) in (access.READ, access.WRITE)
-            ]
-        return include
+        return rendering.remembered(shapes, (name, access.current_permissions()), make)
 
     def _list_shape(self, actions) -> tuple:
         columns = self.policy_columns(self.list_columns)
