@@ -24,7 +24,6 @@ from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_si
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 from redis.exceptions import RedisError
 from sqlalchemy import bindparam, select
@@ -77,6 +76,7 @@ from .base import KartotekaModelView
 from .fields import TypedDateWidget
 from .links import skip_masked
 from .options import option_rows, options_of
+from .security import csrf_token
 
 
 class CsrfField:
@@ -117,7 +117,7 @@ def csrf_field() -> CsrfField:
     config = current_app.config
     if not config.get("WTF_CSRF_ENABLED", True):
         raise AttributeError("csrf_token")
-    return CsrfField(config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), generate_csrf())
+    return CsrfField(config.get("WTF_CSRF_FIELD_NAME", "csrf_token"), csrf_token())
 
 
 _ORDER_OPTIONS: dict = {}  # (language, currency, option rows) -> (options, prices)
