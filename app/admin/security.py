@@ -8,7 +8,7 @@ user's next request.
 
 from __future__ import annotations
 
-from functools import cached_property, lru_cache
+from functools import cached_property
 
 from flask import flash, g, has_request_context, redirect, request, url_for
 from flask.globals import _cv_app, _cv_request
@@ -17,15 +17,7 @@ from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
 from flask_appbuilder.models.sqla.filters import FilterNotEqual
 from flask_appbuilder.security.forms import ResetPasswordForm
 from flask_appbuilder.security.sqla.manager import SecurityManager
-from flask_appbuilder.security.sqla.models import (
-    Permission,
-    PermissionView,
-    ViewMenu,
-    assoc_group_role,
-    assoc_permissionview_role,
-    assoc_user_group,
-    assoc_user_role,
-)
+from flask_appbuilder.security.sqla.models import Permission, ViewMenu
 from flask_appbuilder.security.views import (
     ResetMyPasswordView,
     ResetPasswordView,
@@ -39,7 +31,7 @@ from flask_appbuilder.widgets import ListWidget, RenderTemplateWidget, ShowWidge
 from flask_babel import gettext, lazy_gettext, ngettext
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import bindparam, func, select, union
+from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
 from wtforms import PasswordField
 from wtforms.validators import DataRequired
@@ -48,6 +40,8 @@ from .. import access
 from ..formatting import datetime_short
 from .actions import GuardedActions
 from .fields import start_filters_empty
+from .permissions import permissions_of, role_permissions, unpack
+from .sessions import session_user
 
 MIN_PASSWORD_LENGTH = 12
 
@@ -299,44 +293,6 @@ class KartotekaResetPasswordView(ResetPasswordView):
     form = KartotekaResetPasswordForm
 
 
-_PAIR, _ITEM = "\x1e", "\x1f"  # separators no permission or view name contains
-
-
-def _permissions_of(user_id):
-    """A scalar subquery: every (permission, view) of the roles of the user with id
-    ``user_id`` (a bound parameter, not a correlation: nested in a UNION, a
-    correlation is not applied and every user's roles would count), direct or
-    through groups, packed into one string by the database."""
-    role_ids = union(
-        select(assoc_user_role.c.role_id).where(assoc_user_role.c.user_id == user_id),
-        select(assoc_group_role.c.role_id)
-        .join(assoc_user_group, assoc_user_group.c.group_id == assoc_group_role.c.group_id)
-        .where(assoc_user_group.c.user_id == user_id),
-    )
-    packed = func.aggregate_strings(Permission.name + _PAIR + ViewMenu.name, _ITEM)
-    return _role_permissions(packed, role_ids=role_ids).scalar_subquery()
-
-
-def _role_permissions(*columns, role_ids):
-    """SELECT ``columns`` over the (permission, view) pairs granted to ``role_ids``."""
-    return (
-        select(*columns)
-        .select_from(PermissionView)
-        .join(Permission, PermissionView.permission_id == Permission.id)
-        .join(ViewMenu, PermissionView.view_menu_id == ViewMenu.id)
-        .join(
-            assoc_permissionview_role,
-            assoc_permissionview_role.c.permission_view_id == PermissionView.id,
-        )
-        .where(assoc_permissionview_role.c.role_id.in_(role_ids))
-    )
-
-
-@lru_cache(maxsize=64)
-def _unpack(packed: str) -> frozenset[tuple[str, str]]:
-    return frozenset(tuple(item.split(_PAIR, 1)) for item in packed.split(_ITEM) if item)
-
-
 class KartotekaSecurityManager(SecurityManager):
     rolemodelview = KartotekaRoleModelView
     userdbmodelview = KartotekaUserDBModelView
@@ -371,7 +327,8 @@ class KartotekaSecurityManager(SecurityManager):
         return jwt_manager
 
     def load_user(self, pk):
-        """The signed-in user, their roles and their permissions in one query.
+        """The signed-in user and their permissions, brought by the session's own
+        statement (app/admin/sessions.py), or in one query of their own.
 
         Stock FAB spends three queries on the user and one EXISTS per permission
         check. Here the permissions come back as one aggregated string column
@@ -382,11 +339,13 @@ class KartotekaSecurityManager(SecurityManager):
             pk = int(pk)
         except (TypeError, ValueError):
             return None
-        row = self.session.execute(self._load_user_statement, {"pk": pk}).first()
+        row = session_user(pk)  # brought with the session's row, as a rule
+        if row is None:
+            row = self.session.execute(self._load_user_statement, {"pk": pk}).first()
         if row is None or not row[0].is_active:
             return None
         user, packed = row
-        user._kartoteka_perms = _unpack(packed or "")
+        user._kartoteka_perms = unpack(packed or "")
         return user
 
     @cached_property
@@ -400,7 +359,7 @@ class KartotekaSecurityManager(SecurityManager):
         request (a seventh of a list page's time)."""
         User = self.user_model
         return (
-            select(User, _permissions_of(bindparam("pk")))
+            select(User, permissions_of(bindparam("pk")))
             .where(User.id == bindparam("pk"))
             .execution_options(populate_existing=True)
         )
@@ -426,7 +385,7 @@ class KartotekaSecurityManager(SecurityManager):
             return perms
         roles = [self.get_public_role()]
         role_ids = [role.id for role in roles if role is not None]
-        stmt = _role_permissions(Permission.name, ViewMenu.name, role_ids=role_ids)
+        stmt = role_permissions(Permission.name, ViewMenu.name, role_ids=role_ids)
         perms = frozenset(tuple(row) for row in self.session.execute(stmt))
         if has_request_context():
             g._kartoteka_perm_cache = (cache_key, perms)
