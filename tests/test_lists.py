@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import factories
+from tests import factories, matrix
 
 MALFORMED = [
     {"_oc_CustomerView": "bogus", "_od_CustomerView": "asc"},
@@ -374,3 +374,47 @@ def test_every_sort_link_of_every_list_and_card_opens(app, ctx, login_as, role):
             if status != 200:
                 failed[sorted_link] = status
     assert failed == {}
+
+
+def test_filter_choices_follow_staff_changes(app, ctx, login_as, monkeypatch):
+    """The «Менеджер» filter's choices are kept for a few seconds per process: a
+    manager added through the app shows at once, one renamed by another worker
+    (a write outside this process's sessions) once the interval has passed."""
+    import json
+    import re
+
+    from sqlalchemy import update
+
+    from app.admin import options
+    from app.extensions import db
+
+    def choices():
+        page = client.get("/customerview/list/").get_data(as_text=True)
+        fields = re.search(r"new AdminFilters\(\s*'#filter_form',\s*\{.*?\},\s*(\{.*?\}),\s*\{", page, re.S)[
+            1
+        ]
+        return re.findall(r">([^<>]+)</option>", json.loads(fields)["manager"])
+
+    client = login_as("manager")
+    assert "Manager Тестовый" in choices()
+    sm = app.appbuilder.sm
+    added = sm.add_user(
+        "new-manager", "Алла", "Новикова", "alla@clinic.example", [sm.find_role(matrix.NAMES["manager"])]
+    )
+    ctx.commit()
+    try:
+        assert "Алла Новикова" in choices()
+
+        with db.engine.begin() as other_worker:
+            other_worker.execute(
+                update(sm.user_model.__table__).where(sm.user_model.id == added.id).values(first_name="Алина")
+            )
+        assert "Алла Новикова" in choices()
+        later = options.clock() + options.FILTER_CHOICES_SECONDS + 1
+        monkeypatch.setattr(options, "clock", lambda: later)
+        fresh = choices()
+        assert "Алина Новикова" in fresh and "Алла Новикова" not in fresh
+    finally:
+        ctx.rollback()
+        ctx.delete(sm.find_user(username="new-manager"))
+        ctx.commit()

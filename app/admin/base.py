@@ -73,7 +73,7 @@ from .fields import (
     typed_day_filters,
 )
 from .links import RELATED_LABELS, customer_link, record_link, skip_masked
-from .options import BLANK, load_options, option_label, related_query, relation_fields, validators_position
+from .options import BLANK, kept_options, option_label, related_query, relation_fields, validators_position
 from .security import signed_in
 from .widgets import _HTML_ESCAPES, KartotekaListWidget, KartotekaSearchWidget, KartotekaShowWidget
 
@@ -177,11 +177,12 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         typed_day_filters(self.search_form)
 
     def search_options(self, name):
-        """Options of every relation filter of this view, from one UNION query per request."""
+        """Options of every relation filter of this view: one UNION query, its
+        result kept for a few seconds (options.kept_options)."""
         cache = g.setdefault("_kartoteka_search_options", {})
         key = type(self).__name__
         if key not in cache:
-            cache[key] = load_options(self.datamodel.session, self.search_option_models())
+            cache[key] = kept_options(self.datamodel.session, self.search_option_models())
         return cache[key].get(name, [])
 
     def search_option_models(self) -> dict:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import inspect
+import time
+import weakref
 from decimal import Decimal
 from functools import lru_cache
 
 from flask_appbuilder.fields import QuerySelectField, QuerySelectMultipleField
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import String, cast, literal, null, select, union_all
+from sqlalchemy import String, cast, event, literal, null, select, union_all
+from sqlalchemy.orm import Session
 from wtforms.fields.core import UnboundField
 
 from .. import (
@@ -124,3 +127,62 @@ def options_of(models: dict, rows) -> dict[str, list[Option]]:
     for field, pk, label, price in rows:
         options[field].append(Option(pk, label, price))
     return options
+
+
+# The choices of the lists' relation filters («Менеджер», «Специалист», «Вид»),
+# kept per process and database for FILTER_CHOICES_SECONDS: they were a statement
+# of every list page (a fifth of its statements) for a staff list that changes a
+# few times a year. A change made through this process's sessions is seen at
+# once (the flush or the ORM statement that makes it forgets them); one made by
+# another worker shows in that worker's filter within the interval. Forms and
+# the card's order form still read their choices on every request: a price or a
+# staff member there must be the current one.
+FILTER_CHOICES_SECONDS = 30.0
+clock = time.monotonic
+_kept: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> {specs: (until, options)}
+# the tables whose writes make the kept choices stale: the choices' own, and the
+# users' roles and the roles' permissions that pick the staff a filter offers
+_watched = {"ab_user", "ab_role", "ab_user_role", "ab_permission_view_role", "ab_user_group", "ab_group_role"}
+
+
+def kept_options(session, models: dict) -> dict[str, list[Option]]:
+    """load_options(session, models), kept for FILTER_CHOICES_SECONDS (see above)."""
+    if not models:
+        return {}
+    engine = session.get_bind()
+    kept = _kept.get(engine)
+    if kept is None:
+        kept = _kept[engine] = {}
+    key = tuple(models.items())
+    now = clock()
+    found = kept.get(key)
+    if found is not None and found[0] > now:
+        return found[1]
+    options = load_options(session, models)
+    _watched.update((spec[0] if isinstance(spec, tuple) else spec).__table__.name for spec in models.values())
+    kept[key] = (now + FILTER_CHOICES_SECONDS, options)
+    return options
+
+
+def forget() -> None:
+    """Drop every kept filter choice (a write through the ORM, or a test's clean-up)."""
+    _kept.clear()
+
+
+@event.listens_for(Session, "after_flush")
+def _forget_after_write(session, _flush_context):
+    if _kept and any(
+        obj.__table__.name in _watched
+        for changed in (session.new, session.deleted, session.dirty)
+        for obj in changed
+        if hasattr(obj, "__table__")
+    ):
+        forget()
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _forget_after_statement(state):
+    if _kept and (state.is_update or state.is_delete or state.is_insert):
+        table = getattr(state.statement, "table", None)
+        if table is None or getattr(table, "name", None) in _watched:
+            forget()
