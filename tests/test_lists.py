@@ -418,3 +418,68 @@ def test_filter_choices_follow_staff_changes(app, ctx, login_as, monkeypatch):
         ctx.rollback()
         ctx.delete(sm.find_user(username="new-manager"))
         ctx.commit()
+
+
+def active_filters(page: str) -> list:
+    """The active filters the list's filter panel opens with (the last argument of ``new AdminFilters``)."""
+    import json
+    import re
+
+    script = re.search(r"new AdminFilters\((.*?)\);", page, re.S)[1]
+    return json.loads(script.strip().splitlines()[-1])
+
+
+# three filters of the customers list, each a different kind of filter
+CUSTOMER_FILTERS = [("_flt_0_status", "verified"), ("_flt_0_name_search", "Ив"), ("_flt_0_gender", "female")]
+
+
+def test_the_active_filters_are_in_the_order_of_the_address(ctx, login_as):
+    """The filter panel listed the active filters in the order of a Python set of the
+    address's arguments (FAB's get_filter_args), which differs per process: two
+    workers showed one filtered list's filters in two orders."""
+    import itertools
+
+    client = login_as("manager")
+    for order in itertools.permutations(CUSTOMER_FILTERS):
+        page = client.get("/customerview/list/", query_string=list(order)).get_data(as_text=True)
+        shown = [(column, value) for column, _name, value in active_filters(page)]
+        assert shown == [(arg.removeprefix("_flt_0_"), [value]) for arg, value in order], order
+
+
+RENDER_ACTIVE_FILTERS = """
+import json, re, sys, tempfile
+from app import create_app
+from config import TestConfig
+app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=sys.argv[1], INSTANCE_DIR=tempfile.mkdtemp(),
+                 SECRET_KEY="test-secret-key")
+client = app.test_client()
+with app.app_context():
+    assert client.post("/login/", data={"username": "manager", "password": sys.argv[2]}).status_code == 302
+    page = client.get(sys.argv[3]).get_data(as_text=True)
+print(re.search(r"new AdminFilters\\((.*?)\\);", page, re.S)[1].strip().splitlines()[-1])
+"""
+
+
+def test_two_processes_show_a_lists_active_filters_in_the_same_order(app, database_url):
+    """The same address rendered by two processes of different string hashing (two
+    gunicorn workers) gives the same filter panel."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    from urllib.parse import urlencode
+
+    from tests.conftest import PASSWORD
+
+    url = "/customerview/list/?" + urlencode(CUSTOMER_FILTERS)
+    shown = {
+        subprocess.run(
+            [sys.executable, "-c", RENDER_ACTIVE_FILTERS, database_url, PASSWORD, url],
+            env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)},
+            cwd=Path(__file__).resolve().parent.parent,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in (1, 2)  # two orders before the fix
+    }
+    assert len(shown) == 1, shown

@@ -22,7 +22,7 @@ from flask import (
 )
 from flask.globals import _cv_app, _cv_request
 from flask_appbuilder import ModelView, action, expose, has_access
-from flask_appbuilder.urltools import get_filter_args, get_order_args, get_page_args, get_page_size_args
+from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
 from flask_appbuilder.validators import Unique
 from flask_babel import get_locale
 from flask_babel import gettext as _
@@ -83,6 +83,25 @@ PERCENT_COLUMNS = frozenset({"discount", "bonus_percent"})
 
 
 _TAB_KEY = re.compile(r"[a-z_]{1,30}")
+
+_FILTER_ARG = re.compile(r"_flt_(\d)_(.*)")  # FAB's: the filter's kind (one digit), then its column
+
+
+def get_filter_args(filters, disallow_if_not_in_search=True):
+    """FAB's ``urltools.get_filter_args``, the filters taken in the order the address
+    gives them. FAB went through a ``set`` of the arguments, whose order follows the
+    process's string hashing (PYTHONHASHSEED): two workers showed one filtered list's
+    active filters in two orders, and the filter panel kept per set of them twice."""
+    filters.clear_filters()
+    searched = filters.get_search_filters()
+    for arg in request.args:  # a MultiDict keeps the address's order
+        found = _FILTER_ARG.match(arg)
+        if found is None:
+            continue
+        index, column = int(found[1]), found[2]
+        if disallow_if_not_in_search and column not in searched:
+            continue
+        filters.add_filter_index(column, index, request.args.getlist(arg))
 
 
 class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
