@@ -135,3 +135,43 @@ def test_the_history_keeps_the_old_value_of_a_row_changed_after_a_commit(ctx):
     ctx.commit()
     changes = {(c.field, c.old_value, c.new_value) for c in ctx.query(ChangeLog).filter_by(action="update")}
     assert changes == {("phone", "+79035550010", "+79035550011"), ("city", "Тула", "Орёл")}
+
+
+@pytest.mark.parametrize("role", ["manager", "reception"])
+def test_a_form_opened_by_its_address_saves_and_goes_back_to_its_records_home(ctx, login_as, role):
+    """A form typed into the address bar or opened from a bookmark, with nothing or
+    another customer's card before it in the session's history: its save and its
+    «Назад» went to that other card, to the home page or to an unrelated list.
+    They land on the record's card (on the tab of the record), else on the list."""
+    customer = seed(ctx)
+    other = factories.customer(ctx, last_name="Другая", phone="+79035550099")
+    note = ctx.query(Note).first()
+    assert note.customer_id == customer.id
+    card = f"/customerview/show/{customer.id}"
+    client = login_as(role)
+
+    edit = f"/customerview/edit/{customer.id}"
+    data = form_fields(client.get(edit).get_data(as_text=True))  # nothing visited before
+    assert client.get("/back").headers["Location"].endswith(card)
+    client.get(f"/customerview/show/{other.id}")  # another customer's card, in another browser tab
+    client.get(edit)
+    saved = client.post(edit, data=data)
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(card)
+
+    client.get(f"/customerview/show/{other.id}")
+    client.get(f"/noteview/edit/{note.id}")
+    assert client.get("/back").headers["Location"].endswith(card)
+    client.get(f"/noteview/edit/{note.id}")
+    saved = client.post(f"/noteview/edit/{note.id}", data={"customer": str(customer.id), "text": "Изменено"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(f"{card}#notes")
+
+    add = f"/noteview/add?_flt_0_customer={customer.id}"  # a bookmark of the card's «+»
+    client.get(add)
+    saved = client.post(add, data={"text": "Новое"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(f"{card}#notes")
+
+    client.get("/branchview/list/")  # an unrelated page
+    client.get("/orderview/add")
+    assert client.get("/back").headers["Location"].endswith("/orderview/list/")
+    ctx.expire_all()
+    assert sorted(n.text for n in ctx.query(Note)) == ["Изменено", "Новое"]

@@ -519,6 +519,24 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         if not history or history[-1] != rendering.request_url(context.request):
             super().update_redirect()
 
+    HISTORY_SIZE = 5  # FAB's Stack
+
+    def remember_form(self, item=None):
+        """A form's page in the history, after the page its «Назад» (FAB's /back, the
+        previous page of the history) and its save return to (``return_page``): a
+        form opened by its address, from a bookmark or after an unrelated page went
+        back to that page, or to the home page."""
+        context = _cv_request.get()
+        history = list(context.session.get("page_history") or [])
+        if history and self._page_path(history[-1]) == request.path:
+            history.pop()  # the form reloaded
+        back = self.return_page(history, item)
+        last = urlsplit(history[-1]) if history else None
+        if last is None or last.path + (f"?{last.query}" if last.query else "") != back.split("#")[0]:
+            history.append(request.host_url.rstrip("/") + back)
+        history.append(rendering.request_url(context.request))
+        context.session["page_history"] = history[-self.HISTORY_SIZE :]
+
     FORM_PAGES = ("/add", "/edit/", "/delete/")
     # The card's tab showing this view's records, reopened after a save from the card
     # (a form's address may name another: «Принять оплату» in «Заказы» adds ?tab=orders).
@@ -526,39 +544,110 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
 
     def get_redirect(self):
         """Where a save or a delete lands: the page the form was opened from if that
-        page shows this view's records (its list as filtered, a record, the card or
-        order whose tab it is), else this view's list.
+        page shows this record (its view's list as filtered, its own page, the card or
+        order whose tab it is), else ``return_page``.
 
         FAB went back to whatever page preceded the form in the session's history:
         a form opened from another list, a bookmark or another browser tab (one
-        session, one history) landed a saved tag on the branches list."""
+        session, one history) landed a saved tag on the branches list, and a form
+        opened by its address after another customer's card saved back to that card."""
         history = list(session.get("page_history") or [])
-        if history and urlsplit(history[-1]).path == request.path:
+        if history and self._page_path(history[-1]) == request.path:
             history.pop()  # the form itself
             session["page_history"] = history
-        previous = urlsplit(history[-1]) if history else None
-        if previous is not None and self.shows_own_records(previous.path):
-            back = previous.path + (f"?{previous.query}" if previous.query else "")
-            tab = request.args.get("tab") or self.card_tab
-            if tab and _TAB_KEY.fullmatch(tab) and not previous.path.startswith(self.route_base + "/"):
-                back += f"#{tab}"  # the card opens on the tab the form was opened from
-            return back
+        return self.return_page(history, g.get("kartoteka_saved"))
+
+    def return_page(self, history: list, item=None) -> str:
+        """The last page of ``history`` if it shows this record (``item``, or the one the
+        form's address names), else the record's home: for a record shown on a card's
+        tab, that card on the tab; for a view whose record page is the card
+        (``open_after_add``), the record's page; else this view's list."""
+        pk, owners = self._record_of(item)
+        tab = request.args.get("tab") or self.card_tab
+        if history:
+            previous = urlsplit(history[-1])
+            path = self._page_path(history[-1])
+            if path is not None and self.shows_record(path, pk, owners):
+                back = previous.path + (f"?{previous.query}" if previous.query else "")
+                tab = tab or previous.fragment  # a card on a tab, as return_page put it in the history
+                if tab and _TAB_KEY.fullmatch(tab) and not path.startswith(self.route_base + "/"):
+                    back += f"#{tab}"  # the card opens on the tab the form was opened from
+                return back
+        for parent, fk, tab_view in self._parent_cards():
+            if owners.get(fk) is not None and self.appbuilder.sm.has_access(
+                "can_read", parent.class_permission_name
+            ):
+                back = url_for(f"{type(parent).__name__}.show", pk=owners[fk])
+                tab = tab or tab_view.card_tab
+                return back + (f"#{tab}" if tab and _TAB_KEY.fullmatch(tab) else "")
+        if self.open_after_add and pk is not None:
+            return url_for(f"{type(self).__name__}.show", pk=pk)
         return url_for(f"{type(self).__name__}.list")
 
-    def shows_own_records(self, path: str) -> bool:
-        """Is ``path`` a page of this view that is not a form, or the page of a
-        record whose tabs include this view's records?"""
-        if path.startswith(self.route_base + "/"):
-            return not any(part in path[len(self.route_base) :] for part in self.FORM_PAGES)
-        model = self.datamodel.obj
-        return any(
-            path.startswith(parent.route_base + "/show/")
-            for parent in self.appbuilder.baseviews
-            if any(
-                getattr(tab, "datamodel", None) and tab.datamodel.obj is model
+    @staticmethod
+    def _page_path(url: str) -> str | None:
+        """A page of the history as a path of this app (without its script root), None
+        for an address of another host or outside the app."""
+        parts = urlsplit(url)
+        if parts.netloc and parts.netloc != request.host:
+            return None
+        root = request.script_root
+        if root and not (parts.path == root or parts.path.startswith(root + "/")):
+            return None
+        return parts.path[len(root) :]
+
+    def _parent_cards(self) -> list:
+        """(the view, this model's relation to it, its tab) per record page with a
+        tab of this view's records: the customer's card, an order's page."""
+        found = self.__dict__.get("_kartoteka_parent_cards")
+        if found is None:
+            model = self.datamodel.obj
+            found = [
+                (parent, tab.datamodel.get_related_fk(parent.datamodel.obj), tab)
+                for parent in self.appbuilder.baseviews
                 for tab in getattr(parent, "_related_views", None) or []
-            )
-        )
+                if getattr(tab, "datamodel", None) is not None and tab.datamodel.obj is model
+            ]
+            found.sort(key=lambda found: not found[0].open_after_add)  # the customer's card first
+            self._kartoteka_parent_cards = found
+        return found
+
+    def _record_of(self, item) -> tuple:
+        """The record a form or a deletion is about: its key and its owners' keys by
+        relation (``{"customer": 5}``), from the saved ``item`` or the form's address
+        (``/edit/<pk>``, ``?_flt_0_customer=5``)."""
+        owners = dict(g.get("kartoteka_owners") or {})
+        if item is not None:
+            pk = self.record_key(item)
+            for _parent, fk, _tab in self._parent_cards():
+                if fk and owners.get(fk) is None:
+                    related = getattr(item, fk, None)
+                    owners[fk] = getattr(related, "id", None)
+        else:
+            pk = (request.view_args or {}).get("pk")
+            pk = record_id(str(pk)) if pk is not None else None
+        if request.endpoint and request.endpoint.endswith((".add", ".edit")):
+            for name, value in self.bound_relations().items():
+                owners.setdefault(name, value)
+        return pk, owners
+
+    def shows_record(self, path: str, pk=None, owners=None) -> bool:
+        """Is ``path`` a page of this view that is not a form (its list, this record's
+        own page), or the page of a record whose tabs include this view's records
+        (that of the record's own customer or order, where it is known)?"""
+        owners = owners or {}
+        if path.startswith(self.route_base + "/"):
+            rest = path[len(self.route_base) :]
+            if any(part in rest for part in self.FORM_PAGES):
+                return False
+            return not rest.startswith("/show/") or (pk is not None and rest == f"/show/{pk}")
+        for parent, fk, _tab in self._parent_cards():
+            prefix = parent.route_base + "/show/"
+            if path.startswith(prefix):
+                owner = owners.get(fk)
+                if owner is None or path[len(prefix) :] == str(owner):
+                    return True
+        return False
 
     # -- lists ---------------------------------------------------------------
 
@@ -1160,6 +1249,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 "danger",
             )
             return False
+        g.kartoteka_saved = item  # where the save lands (return_page)
         if is_new:
             self.post_add(item)
             flash(self.added_message(item), "success")
@@ -1275,7 +1365,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                     return None
         else:
             self.prefill_add_form(form)
-            self.update_redirect()
+            self.remember_form()
         return self._get_add_widget(form=form, exclude_cols=exclude_cols)
 
     def prefill_add_form(self, form) -> None:
@@ -1307,7 +1397,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             form = self.with_extra_fields(self.edit_form, item).refresh(obj=item)
             self.prefill_form(form, pk)
             self.guard_texts(form, item)
-            self.update_redirect()
+            self.remember_form(item)
         self.restrict_form(form, item=item)
         return self._get_edit_widget(form=form, exclude_cols=exclude_cols)
 
