@@ -120,6 +120,10 @@ def start(
     now = utcnow()
     request = SubjectRequest(
         customer=customer,
+        # whom it is about, kept should the customer's row be deleted (an erasure blanks it)
+        customer_number=customer.id,
+        customer_name=customer.full_name or None,
+        customer_card=customer.card_number,
         kind=kind,
         status=SubjectRequestStatus.QUEUED,
         basis=check_basis(basis),
