@@ -26,9 +26,9 @@ depends_on = None
 def _full_name(last_name, first_name, middle_name, company_name, customer_type) -> str | None:
     """models.full_name as it is at this revision."""
     person = " ".join(filter(None, (last_name, first_name, middle_name)))
-    if (customer_type or "").lower() == "legal" and company_name:
-        return company_name
-    return (person or company_name or None) and (person or company_name)[:300]
+    legal = (customer_type or "").lower() == "legal" and company_name
+    name = company_name if legal else person or company_name
+    return name[:300] if name else None
 
 
 def upgrade():
