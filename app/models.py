@@ -1239,15 +1239,37 @@ class SubjectRequestStatus(LabeledEnum):
     FAILED = "failed", _l("Ошибка")
 
 
+def kept_subject(number, name, card) -> str | None:
+    """A deleted customer as their subject request keeps them: «Иванов Иван, карта 0012,
+    клиент № 5 (удалён)»; what an erasure blanked is left out; None when nothing was kept
+    (a request older than the label, its customer deleted before it)."""
+    parts = [
+        name or "",
+        str(_l("карта %(card)s", card=card)) if card else "",
+        str(_l("клиент № %(id)s", id=number)) if number is not None else "",
+    ]
+    who = ", ".join(part for part in parts if part)
+    return str(_l("%(who)s (удалён)", who=who)) if who else None
+
+
 class SubjectRequest(Model):
     """A subject's request (152-FZ, art. 14, 21): received when, due when (10 working
     days), on which basis, its progress; an export's ZIP, an erasure's act. Kept after
-    the erasure: the customer's row stays, anonymised."""
+    the erasure: the customer's row stays, anonymised. It outlives its customer too:
+    deleting the customer empties ``customer_id`` (the rules read it: whether a customer
+    was erased, what an export collects), and the request still says whom it was about
+    by the label kept at its creation (:attr:`subject`)."""
 
     __tablename__ = "subject_request"
     id = Column(Integer, primary_key=True)
     customer_id = Column(Integer, ForeignKey("customer.id", ondelete="SET NULL"), nullable=True, index=True)
     customer = relationship(Customer)
+    # whom it was about, as the clinic knew them when it was received (app/subjects.py
+    # start): the customer's number (the act's, the journal's and the history's), their
+    # name and card number; an erasure leaves the number only (app/subjects.py erase)
+    customer_number = Column(Integer)
+    customer_name = Column(String(300))
+    customer_card = Column(String(40))
     kind = Column(_enum(SubjectRequestKind, "subject_request_kind"), nullable=False)
     status = Column(_enum(SubjectRequestStatus, "subject_request_status"), nullable=False)
     progress = Column(Integer, nullable=False, default=0)
@@ -1263,6 +1285,14 @@ class SubjectRequest(Model):
 
     def __str__(self):
         return f"{self.kind.label} №{self.id}"
+
+    @property
+    def subject(self):
+        """Whom the request is about: the customer while their row is there, else the
+        label kept at the request's creation (:func:`kept_subject`)."""
+        if self.customer is not None:
+            return self.customer
+        return kept_subject(self.customer_number, self.customer_name, self.customer_card)
 
     @property
     def download(self):

@@ -120,6 +120,10 @@ def start(
     now = utcnow()
     request = SubjectRequest(
         customer=customer,
+        # whom it is about, kept should the customer's row be deleted (an erasure blanks it)
+        customer_number=customer.id,
+        customer_name=customer.full_name or None,
+        customer_card=customer.card_number,
         kind=kind,
         status=SubjectRequestStatus.QUEUED,
         basis=check_basis(basis),
@@ -666,6 +670,18 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
         contents.append(export_path(export))
         export.stored_name = None
     counts[_("Ранее выданные выгрузки")] = len(exports)
+    # the requests keep whom they were about by the customer's number only, as the
+    # journal and the history do (the act names the subject by it too)
+    request.customer_name = request.customer_card = None
+    labels = session.execute(
+        update(SubjectRequest)
+        .where(
+            SubjectRequest.customer_id == cid,
+            SubjectRequest.customer_name.isnot(None) | SubjectRequest.customer_card.isnot(None),
+        )
+        .values(customer_name=None, customer_card=None)
+    ).rowcount
+    counts[_("ФИО и номер карты в ранее полученных запросах (номер клиента сохранён)")] = labels
     for name in PERSONAL_FIELDS:
         if not (keep and name in KEPT_IDENTITY):
             setattr(customer, name, None)

@@ -58,7 +58,7 @@ from .admin.fields import (
 )
 from .admin.files import FileViewBase, download_link, export_link, retention_list_link
 from .admin.history import FilterAfterLastDeletion, HistoryView
-from .admin.links import card_link, related_label
+from .admin.links import card_link, related_label, related_subject, subject_link
 from .admin.money import AccountScreen, CertificateScreen, PaymentScreen, owing, pay_link
 from .admin.queue import NotificationQueueView
 from .extensions import db
@@ -1317,10 +1317,11 @@ class SubjectRequestView(KartotekaModelView):
         "act": _l("Акт об уничтожении"),
         "download": _l("Выгрузка"),
         "error": _l("Ошибка"),
+        "subject": _l("Клиент"),
     }
     list_columns = [
         "received_at",
-        "customer",
+        "subject",
         "kind",
         "status",
         "progress",
@@ -1330,7 +1331,7 @@ class SubjectRequestView(KartotekaModelView):
     ]
     show_columns = [
         "received_at",
-        "customer",
+        "subject",
         "kind",
         "status",
         "progress",
@@ -1342,7 +1343,9 @@ class SubjectRequestView(KartotekaModelView):
         "error",
     ]
     search_columns = ["kind", "status", "received_at"]
-    formatters_columns = {"download": export_link}
+    formatters_columns = {"download": export_link, "subject": subject_link}
+    # whom it is about: the customer, or the label kept when their row was deleted
+    list_sql = {"subject": related_subject(SubjectRequest.customer)}
     base_order = ("id", "desc")
 
 

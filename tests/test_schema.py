@@ -202,3 +202,46 @@ def test_migration_0021_keeps_the_history_of_a_deleted_customer(tmp_path):
         downgrade(revision="0020")  # the key comes back; a deleted customer's rows point at nobody
         kept = db.session.execute(text("SELECT customer_id, new_value FROM change_log")).all()
         assert [tuple(r) for r in kept] == [(None, "Орёл")]
+
+
+def test_migration_0025_gives_the_subject_requests_whom_they_were_about(tmp_path):
+    """A request keeps its customer's number, name and card; an erased customer's
+    requests the number only; a request whose customer was deleted before has none."""
+    from flask_migrate import downgrade
+    from sqlalchemy import text
+
+    customer = (
+        "INSERT INTO customer (id, last_name, first_name, card_number, customer_type, status, name_search, "
+        "discount, bonus_balance, deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+        "(:id, :last, :first, :card, 'individual', 'active', '', 0, 0, 0, "
+        "CURRENT_TIMESTAMP, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    request = (
+        "INSERT INTO subject_request (id, customer_id, kind, status, progress, basis, received_at, deadline) "
+        "VALUES (:id, :customer, :kind, :status, 0, 'Заявление', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    with database_at(tmp_path, "0024") as upgrade:
+        db.session.execute(text(customer), {"id": 1, "last": "Живая", "first": "Ольга", "card": "К-1"})
+        # erased, the name kept for the medical records
+        db.session.execute(text(customer), {"id": 2, "last": "Хранимая", "first": "Анна", "card": None})
+        for row in (
+            {"id": 1, "customer": 1, "kind": "export", "status": "done"},
+            {"id": 2, "customer": 2, "kind": "export", "status": "done"},
+            {"id": 3, "customer": 2, "kind": "erasure", "status": "done"},
+            {"id": 4, "customer": None, "kind": "export", "status": "done"},
+        ):
+            db.session.execute(text(request), row)
+        db.session.commit()
+        upgrade()
+        kept = db.session.execute(
+            text("SELECT id, customer_number, customer_name, customer_card FROM subject_request ORDER BY id")
+        ).all()
+        assert [tuple(r) for r in kept] == [
+            (1, 1, "Живая Ольга", "К-1"),
+            (2, 2, None, None),
+            (3, 2, None, None),
+            (4, None, None, None),
+        ]
+        downgrade(revision="0024")
+        columns = db.session.execute(text("SELECT * FROM subject_request")).keys()
+        assert "customer_name" not in columns

@@ -464,3 +464,62 @@ def test_the_export_holds_every_table_that_names_the_customer_their_tags_and_pay
         assert [t["name"] for t in tables["customer_tag"]] == ["Должник"]
         assert [p["amount"] for p in tables["payment"]] == ["500.00"]
         assert tables["order_item"] and tables["certificate_operation"] == []
+
+
+def test_a_deleted_customers_request_still_says_whom_it_was_about(app, redis, login_as):
+    """Deleting a customer emptied their requests' «Клиент» (the key is ON DELETE SET
+    NULL): the auditor could not tell which request was about whom. The request keeps
+    the name, the card number and the customer's number it was received under."""
+    with app.app_context():
+        customer = factories.customer(last_name="Удаляева", first_name="Нина", card_number="К-0451")
+        customer_id = customer.id
+    manager = login_as("manager")
+    manager.post(f"/customerview/{customer_id}/subject/export", data={"basis": "Заявление № 12"})
+    assert manager.post(f"/customerview/delete/{customer_id}").status_code == 302
+    with app.app_context():
+        assert db.session.get(Customer, customer_id) is None
+        (request,) = db.session.scalars(select(SubjectRequest)).all()
+        assert request.customer_id is None
+        request_id = request.id
+    auditor = login_as("auditor")
+    kept = f"Удаляева Нина Сергеевна, карта К-0451, клиент № {customer_id} (удалён)"
+    listing = auditor.get("/subjectrequestview/list/").get_data(as_text=True)
+    assert kept in listing
+    assert kept in auditor.get(f"/subjectrequestview/show/{request_id}").get_data(as_text=True)
+    # the screen has no CSV export for any role (its permissions are read and write)
+    assert manager.get("/subjectrequestview/export.csv").status_code == 403
+
+
+def test_an_erasure_leaves_its_requests_the_customers_number_only(app, redis, login_as):
+    """The label a request keeps of its customer is personal data: an erasure leaves
+    the number (as the journal and the history keep it), not the name or the card."""
+    with app.app_context():
+        customer = factories.customer(last_name="Стиралова", first_name="Вера", card_number="К-0777")
+        customer_id = customer.id
+    manager = login_as("manager")
+    manager.post(f"/customerview/{customer_id}/subject/export", data={"basis": "Заявление № 13"})
+    with app.app_context():
+        (export,) = db.session.scalars(select(SubjectRequest)).all()
+        assert (export.customer_number, export.customer_name, export.customer_card) == (
+            customer_id,
+            "Стиралова Вера Сергеевна",
+            "К-0777",
+        )
+    response = manager.post(
+        f"/customerview/{customer_id}/subject/erase", data={"basis": "Заявление № 14", "confirm": "yes"}
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        requests = db.session.scalars(select(SubjectRequest).order_by(SubjectRequest.id)).all()
+        assert [r.kind.value for r in requests] == ["export", "erasure"]
+        for request in requests:
+            assert (request.customer_number, request.customer_name, request.customer_card) == (
+                customer_id,
+                None,
+                None,
+            )
+            stored = repr([getattr(request, c.key) for c in SubjectRequest.__table__.columns])
+            assert "Стиралова" not in stored and "Вера" not in stored and "К-0777" not in stored
+        assert f"клиент № {customer_id}" in requests[1].act.lower()
+    listing = login_as("auditor").get("/subjectrequestview/list/").get_data(as_text=True)
+    assert "Стиралова" not in listing and "К-0777" not in listing

@@ -78,6 +78,46 @@ def customer_ref(pk, *name) -> CustomerRef | None:
     return None if pk is None else CustomerRef(pk, models.full_name(*name))
 
 
+def related_subject(relationship) -> ListColumn:
+    """Whom a subject request is about, read as plain values: the customer (a link to
+    the card) while their row is there, else the label the request kept
+    (models.kept_subject)."""
+    other = aliased(Customer)
+    request = relationship.class_
+    return ListColumn(
+        other.id,
+        other.last_name,
+        other.first_name,
+        other.middle_name,
+        other.company_name,
+        other.customer_type,
+        request.customer_number,
+        request.customer_name,
+        request.customer_card,
+        read=lambda pk, *names_and_kept: (
+            customer_ref(pk, *names_and_kept[:5])
+            if pk is not None
+            else models.kept_subject(*names_and_kept[5:])
+        ),
+        join=relationship.of_type(other),
+    )
+
+
+def subject_link(subject) -> Markup | str:
+    """A subject request's «Клиент» cell: the customer's card, or the kept label as text."""
+    return subject if isinstance(subject, str) else customer_link(subject)
+
+
+def _subject_link_to(link):
+    def subject_link_bound(subject) -> Markup | str:
+        return subject if isinstance(subject, str) else link(subject)
+
+    return subject_link_bound
+
+
+subject_link.bind = lambda: _subject_link_to(customer_link.bind())
+
+
 def user_label(pk, first_name, last_name) -> str | None:
     """FAB's User.__str__ («Имя Фамилия»), of plain values."""
     return None if pk is None else f"{first_name} {last_name}"
