@@ -327,6 +327,12 @@ def build_export(session: Session, request_id: int, naming: Naming | None = None
     request = session.get(SubjectRequest, request_id)
     if request is None or request.status == SubjectRequestStatus.DONE:
         return "gone"
+    if request.customer_id is None:
+        # its customer was deleted while it waited: collecting «customer_id IS NULL»
+        # would hand over every row that names no customer (the journal's among them)
+        request.status, request.error = SubjectRequestStatus.FAILED, _("Клиент удалён: выгружать нечего.")
+        session.commit()
+        return "gone"
     _progress(session, request, 5, SubjectRequestStatus.RUNNING)
     try:
         tables = collect(session, request.customer_id)
@@ -727,12 +733,35 @@ def _forget_contents(session: Session, previous_transaction=None) -> None:
         session.info.pop("kartoteka_checkpoint", None)
 
 
+def deleted_customers_leave_nothing(session: Session, flush_context, instances) -> None:
+    """A customer deleted outright (the card, the API, a bulk action) takes their files'
+    contents and their exports' ZIPs with them: the rows went by the database's cascade,
+    while the scans and the ZIPs of every record stayed on disk, the ZIPs downloadable
+    from the requests list. They go after the commit, as an erasure's do."""
+    gone = [obj.id for obj in session.deleted if isinstance(obj, Customer) and obj.id is not None]
+    if not gone:
+        return
+    discard = session.info.setdefault("kartoteka_discard", [])
+    with session.no_autoflush:
+        for item in session.scalars(select(CustomerFile).where(CustomerFile.customer_id.in_(gone))):
+            discard.append(file_rules.stored_path(item))
+        for export in session.scalars(
+            select(SubjectRequest).where(
+                SubjectRequest.customer_id.in_(gone), SubjectRequest.stored_name.isnot(None)
+            )
+        ):
+            discard.append(export_path(export))
+            export.stored_name = None
+    session.info["kartoteka_checkpoint"] = True
+
+
 def install() -> None:
     """Whoever commits an erasure (the card, a bulk action, the CLI), its files go after."""
     from sqlalchemy import event
 
     if not event.contains(Session, "after_commit", discard_contents):
         event.listen(Session, "before_flush", keep_erased)
+        event.listen(Session, "before_flush", deleted_customers_leave_nothing)
         event.listen(Session, "after_commit", discard_contents)
         event.listen(Session, "after_soft_rollback", _forget_contents)
 

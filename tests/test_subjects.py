@@ -523,3 +523,39 @@ def test_an_erasure_leaves_its_requests_the_customers_number_only(app, redis, lo
         assert f"клиент № {customer_id}" in requests[1].act.lower()
     listing = login_as("auditor").get("/subjectrequestview/list/").get_data(as_text=True)
     assert "Стиралова" not in listing and "К-0777" not in listing
+
+
+def test_a_deleted_customer_takes_their_scans_and_exports_off_the_disk(app, redis, login_as, subject):
+    """Deleting a customer removed their rows by the database's cascade, while the scan
+    and the finished export's ZIP stayed on disk, the ZIP still downloadable from the
+    requests list; an export still queued then collected «customer_id IS NULL», every
+    row that names no customer."""
+    manager = login_as("manager")
+    instance = Path(app.config["INSTANCE_DIR"])
+
+    def stored():
+        return sorted(
+            p.name for folder in ("files", "exports") for p in (instance / folder).rglob("*") if p.is_file()
+        )
+
+    manager.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 21"})
+    work(app)
+    manager.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 22"})
+    with app.app_context():
+        done, queued = db.session.scalars(select(SubjectRequest).order_by(SubjectRequest.id)).all()
+        assert (done.status, queued.status) == (SubjectRequestStatus.DONE, SubjectRequestStatus.QUEUED)
+    assert len(stored()) == 2  # the scan and the ZIP
+    assert manager.post(f"/customerview/delete/{subject}").status_code == 302
+    assert stored() == []
+    assert manager.get(f"/customerview/subject/{done.id}/download").status_code == 404
+    work(app)
+    with app.app_context():
+        done, queued = db.session.scalars(select(SubjectRequest).order_by(SubjectRequest.id)).all()
+        assert done.stored_name is None
+        assert (queued.status, queued.error) == (
+            SubjectRequestStatus.FAILED,
+            "Клиент удалён: выгружать нечего.",
+        )
+    assert stored() == []
+    listing = login_as("auditor").get("/subjectrequestview/list/").get_data(as_text=True)
+    assert "/download" not in listing
