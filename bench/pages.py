@@ -13,8 +13,9 @@ average, so 1,000,000 customers give 5,000,000 orders, 1,000,000 notes and
 500,000 documents — then measures in-process, signed in as the
 receptionist and as the manager, each page over --repeat requests after a
 warm-up: median and p95, SQL statements per request, and the page's floor —
-the data statements the page issued (everything but the signed-in user's
-load), replayed on a raw connection of its own — with the ratio page / floor.
+the data statements the page issued (everything but the statement that loads
+the signed-in user and their permissions, which also reads the session's
+row), replayed on a raw connection of its own — with the ratio page / floor.
 Pages and floors are interleaved round by round, so the drift of a shared
 machine moves both together. The table,
 headed by the row counts, is printed and written to bench/results/.
@@ -231,6 +232,7 @@ def measure(app, client, pages, repeat, warmup):
         for name, method, url, data in pages:
             for _ in range(warmup):
                 _elapsed, statements = request(method, url, data)
+            # the user's load (with the session's row) is the framework's, not the page's data
             plans[name] = [(s, p, many) for s, p, many in statements if "ab_user_role" not in s]
         # Two connections: a write floor's ROLLBACK would make psycopg forget the
         # prepared statements of every read floor on the same connection.
