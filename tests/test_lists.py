@@ -483,3 +483,24 @@ def test_two_processes_show_a_lists_active_filters_in_the_same_order(app, databa
         for seed in (1, 2)  # two orders before the fix
     }
     assert len(shown) == 1, shown
+
+
+def test_the_day_filters_count_the_clinics_day_from_its_midnight(app, ctx, login_as, monkeypatch):
+    """«В день» and «По дату» began the clinic's day at the city's local mean time (pytz's
+    zone used as a tzinfo): 72 minutes late in Vladivostok, 30 in Moscow, so a customer
+    registered just after midnight was listed under the day before."""
+    import datetime as dt
+
+    monkeypatch.setattr(app.extensions["babel"], "default_timezone", "Asia/Vladivostok")
+    # 00:20 and 23:50 in Vladivostok (UTC+10), kept as naive UTC
+    factories.customer(
+        ctx, last_name="Полуночная", phone="+79161110001", registered_at=dt.datetime(2026, 12, 3, 14, 20)
+    )
+    factories.customer(
+        ctx, last_name="Вечерняя", phone="+79161110002", registered_at=dt.datetime(2026, 12, 3, 13, 50)
+    )
+    client = login_as("reception")
+    on_the_4th = client.get("/customerview/list/?_flt_0_registered_at=04.12.2026").get_data(as_text=True)
+    assert "Полуночная" in on_the_4th and "Вечерняя" not in on_the_4th
+    to_the_3rd = client.get("/customerview/list/?_flt_2_registered_at=03.12.2026").get_data(as_text=True)
+    assert "Вечерняя" in to_the_3rd and "Полуночная" not in to_the_3rd

@@ -13,14 +13,13 @@ from flask_appbuilder.models.filters import BaseFilter, Filters
 from flask_appbuilder.models.sqla.filters import FilterRelationOneToManyEqual
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.utils.base import get_column_root_relation, is_column_dotted
-from flask_babel import get_timezone
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy import String, asc, bindparam, desc, func, select, type_coerce
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import MANYTOONE, ColumnProperty, RelationshipProperty, scoped_session
 
-from ..formatting import typed_date
+from ..formatting import clinic_zone, typed_date
 
 # Values shown as they are (checked first: most cells hold one of these).
 _PLAIN = frozenset({str, int, float, Decimal, dt.date, dt.datetime})
@@ -567,7 +566,11 @@ def local_day_bounds(value) -> tuple[dt.datetime, dt.datetime] | None:
         value = typed_date(value)
     if not isinstance(value, dt.date):
         return None
-    tz = get_timezone() if current_app else dt.UTC
+    # a zoneinfo zone: Flask-Babel's is pytz's, and pytz's zone given as a tzinfo
+    # answers the city's local mean time (Moscow +2:30, Vladivostok +8:48), so a
+    # day began 30 to 72 minutes late and a customer registered just after midnight
+    # fell on the day before
+    tz = clinic_zone() if current_app else dt.UTC
     start = dt.datetime.combine(value, dt.time.min, tzinfo=tz)
     end = start + dt.timedelta(days=1)
     return (
