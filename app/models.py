@@ -1252,6 +1252,28 @@ def kept_subject(number, name, card) -> str | None:
     return str(_l("%(who)s (удалён)", who=who)) if who else None
 
 
+class ErasedSubject:
+    """An erased customer as their subject requests name them: a link to the card that
+    says the number only («клиент № 5»), as the journal and the history keep it; their
+    row (and its «Удалён») is what the erasure left, no name to tell two erased apart.
+    Not a tuple: a list's cell would join a tuple's parts («5, клиент № 5»)."""
+
+    __slots__ = ("id", "full_name")
+
+    def __init__(self, pk: int, full_name: str):
+        self.id, self.full_name = pk, full_name
+
+    def __str__(self):
+        return self.full_name
+
+
+def erased_subject(pk, number, name, card) -> ErasedSubject | None:
+    """The request's customer as an erased one (its label left the number only), else None."""
+    if pk is None or number is None or name is not None or card is not None:
+        return None
+    return ErasedSubject(pk, str(_l("клиент № %(id)s", id=number)))
+
+
 class SubjectRequest(Model):
     """A subject's request (152-FZ, art. 14, 21): received when, due when (10 working
     days), on which basis, its progress; an export's ZIP, an erasure's act. Kept after
@@ -1291,7 +1313,10 @@ class SubjectRequest(Model):
         """Whom the request is about: the customer while their row is there, else the
         label kept at the request's creation (:func:`kept_subject`)."""
         if self.customer is not None:
-            return self.customer
+            erased = erased_subject(
+                self.customer_id, self.customer_number, self.customer_name, self.customer_card
+            )
+            return erased or self.customer
         return kept_subject(self.customer_number, self.customer_name, self.customer_card)
 
     @property

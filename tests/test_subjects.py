@@ -521,8 +521,17 @@ def test_an_erasure_leaves_its_requests_the_customers_number_only(app, redis, lo
             stored = repr([getattr(request, c.key) for c in SubjectRequest.__table__.columns])
             assert "Стиралова" not in stored and "Вера" not in stored and "К-0777" not in stored
         assert f"клиент № {customer_id}" in requests[1].act.lower()
-    listing = login_as("auditor").get("/subjectrequestview/list/").get_data(as_text=True)
+    auditor = login_as("auditor")
+    listing = auditor.get("/subjectrequestview/list/").get_data(as_text=True)
     assert "Стиралова" not in listing and "К-0777" not in listing
+    # and says it: «Клиент» is the number (a link to the card), not the erased row's «Удалён»,
+    # which named every erased customer alike and called a kept card deleted
+    said = f'<a href="/customerview/show/{customer_id}">клиент № {customer_id}</a>'
+    assert listing.count(said) == 2
+    assert ">Удалён<" not in listing
+    for request in requests:
+        page = auditor.get(f"/subjectrequestview/show/{request.id}").get_data(as_text=True)
+        assert said in page and ">Удалён<" not in page
 
 
 def test_a_deleted_customer_takes_their_scans_and_exports_off_the_disk(app, redis, login_as, subject):

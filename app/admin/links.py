@@ -78,10 +78,15 @@ def customer_ref(pk, *name) -> CustomerRef | None:
     return None if pk is None else CustomerRef(pk, models.full_name(*name))
 
 
+def _erased_ref(pk, *kept) -> CustomerRef | None:
+    erased = models.erased_subject(pk, *kept)
+    return None if erased is None else CustomerRef(erased.id, erased.full_name)
+
+
 def related_subject(relationship) -> ListColumn:
     """Whom a subject request is about, read as plain values: the customer (a link to
-    the card) while their row is there, else the label the request kept
-    (models.kept_subject)."""
+    the card) while their row is there, by the number only once erased
+    (models.erased_subject), else the label the request kept (models.kept_subject)."""
     other = aliased(Customer)
     request = relationship.class_
     return ListColumn(
@@ -95,7 +100,7 @@ def related_subject(relationship) -> ListColumn:
         request.customer_name,
         request.customer_card,
         read=lambda pk, *names_and_kept: (
-            customer_ref(pk, *names_and_kept[:5])
+            _erased_ref(pk, *names_and_kept[5:]) or customer_ref(pk, *names_and_kept[:5])
             if pk is not None
             else models.kept_subject(*names_and_kept[5:])
         ),
