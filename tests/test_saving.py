@@ -101,7 +101,8 @@ def test_saving_returns_to_the_page_the_form_was_opened_from(ctx, login_as):
     client.get(card)
     client.get(f"/noteview/add?_flt_0_customer={customer.id}")
     saved = client.post(f"/noteview/add?_flt_0_customer={customer.id}", data={"text": "Новое"})
-    assert saved.status_code == 302 and saved.headers["Location"].endswith(card)
+    # the card, on the tab that shows the new note
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(f"{card}#notes")
     client.get("/noteview/list/?psize_NoteView=40")
     client.get(f"/noteview/edit/{note.id}")
     saved = client.post(f"/noteview/edit/{note.id}", data={"customer": str(customer.id), "text": "Изменено"})
@@ -160,10 +161,14 @@ def test_a_form_opened_by_its_address_saves_and_goes_back_to_its_records_home(ct
 
     client.get(f"/customerview/show/{other.id}")
     client.get(f"/noteview/edit/{note.id}")
-    assert client.get("/back").headers["Location"].endswith(card)
+    assert client.get("/back").headers["Location"].endswith(f"{card}#notes")
     client.get(f"/noteview/edit/{note.id}")
     saved = client.post(f"/noteview/edit/{note.id}", data={"customer": str(customer.id), "text": "Изменено"})
     assert saved.status_code == 302 and saved.headers["Location"].endswith(f"{card}#notes")
+
+    client.get(card)  # the card, its «Заметки» tab, a note's «Изменить»
+    client.get(f"/noteview/edit/{note.id}")
+    assert client.get("/back").headers["Location"].endswith(f"{card}#notes")
 
     add = f"/noteview/add?_flt_0_customer={customer.id}"  # a bookmark of the card's «+»
     client.get(add)

@@ -534,6 +534,10 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         last = urlsplit(history[-1]) if history else None
         if last is None or last.path + (f"?{last.query}" if last.query else "") != back.split("#")[0]:
             history.append(request.host_url.rstrip("/") + back)
+        elif "#" in back and not last.fragment:
+            # the card the form was opened from, on the record's tab: the browser never
+            # sends a page's #tab, so the history had the card without it
+            history[-1] = request.host_url.rstrip("/") + back
         history.append(rendering.request_url(context.request))
         context.session["page_history"] = history[-self.HISTORY_SIZE :]
 
@@ -570,6 +574,15 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             if path is not None and self.shows_record(path, pk, owners):
                 back = previous.path + (f"?{previous.query}" if previous.query else "")
                 tab = tab or previous.fragment  # a card on a tab, as return_page put it in the history
+                if not tab:  # the owner's card as the browser asked for it: without its #tab
+                    tab = next(
+                        (
+                            tab_view.card_tab
+                            for parent, _fk, tab_view in self._parent_cards()
+                            if path.startswith(parent.route_base + "/show/")
+                        ),
+                        None,
+                    )
                 if tab and _TAB_KEY.fullmatch(tab) and not path.startswith(self.route_base + "/"):
                     back += f"#{tab}"  # the card opens on the tab the form was opened from
                 return back

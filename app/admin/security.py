@@ -626,6 +626,13 @@ def harden(app: Flask) -> None:
                 )
                 if same_path.startswith("//") or "\\" in same_path:
                     same_path = ""
+                elif same_path:
+                    # the same address on this host, made relative: its filters and its
+                    # #tab kept (FAB's history holds absolute addresses: «Назад» to a
+                    # filtered list came back unfiltered, to a card without its tab)
+                    same_path += (f"?{parts.query}" if parts.query else "") + (
+                        f"#{parts.fragment}" if parts.fragment else ""
+                    )
                 response.headers["Location"] = same_path or "/"
         headers = response.headers
         # as setdefault, in fewer Python calls: the names present looked at once
