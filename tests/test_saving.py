@@ -105,6 +105,10 @@ def test_saving_returns_to_the_page_the_form_was_opened_from(ctx, login_as):
     assert saved.status_code == 302 and saved.headers["Location"].endswith(f"{card}#notes")
     client.get("/noteview/list/?psize_NoteView=40")
     client.get(f"/noteview/edit/{note.id}")
+    # «Назад» too: the guard against foreign redirects kept only the path of FAB's absolute address
+    assert client.get("/back").headers["Location"].endswith("/noteview/list/?psize_NoteView=40")
+    client.get("/noteview/list/?psize_NoteView=40")
+    client.get(f"/noteview/edit/{note.id}")
     saved = client.post(f"/noteview/edit/{note.id}", data={"customer": str(customer.id), "text": "Изменено"})
     assert saved.status_code == 302 and saved.headers["Location"].endswith(
         "/noteview/list/?psize_NoteView=40"
