@@ -90,12 +90,7 @@ def related_subject(relationship) -> ListColumn:
     other = aliased(Customer)
     request = relationship.class_
     return ListColumn(
-        other.id,
-        other.last_name,
-        other.first_name,
-        other.middle_name,
-        other.company_name,
-        other.customer_type,
+        *_customer_name_columns(other),
         request.customer_number,
         request.customer_name,
         request.customer_card,
@@ -128,15 +123,22 @@ def user_label(pk, first_name, last_name) -> str | None:
     return None if pk is None else f"{first_name} {last_name}"
 
 
+def _customer_name_columns(customer) -> tuple:
+    """What customer_ref reads of a customer: the key and the parts of the name."""
+    return (
+        customer.id,
+        customer.last_name,
+        customer.first_name,
+        customer.middle_name,
+        customer.company_name,
+        customer.customer_type,
+    )
+
+
 def related_customer(relationship) -> ListColumn:
     other = aliased(Customer)
     return ListColumn(
-        other.id,
-        other.last_name,
-        other.first_name,
-        other.middle_name,
-        other.company_name,
-        other.customer_type,
+        *_customer_name_columns(other),
         read=customer_ref,
         join=relationship.of_type(other),
     )
