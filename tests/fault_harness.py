@@ -372,7 +372,8 @@ def redis_restarted_empty(app, redis, sinks: Sinks, n: int, outage: float = 2.0)
 def gateway_down(app, sinks: Sinks, n: int, outage: float = 10.0, short: int = 0, short_horizon: float = 3.0):
     """The gateway answers 503 and the mail server 451 for ``outage`` seconds from the first
     refused attempt. ``n`` messages with a horizon of a minute, ``short`` more with
-    ``short_horizon`` seconds (queued once the workers answer: tried, then overdue)."""
+    ``short_horizon`` seconds (queued once the workers answer: tried, then overdue, unless the
+    busy queue reaches one only after its deadline)."""
     sinks.down.set()
     lasting = queue_batch(app, n, horizon_hours=60 / 3600)
     while not sinks.requests:
