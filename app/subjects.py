@@ -24,12 +24,14 @@ import datetime as dt
 import enum
 import io
 import json
+import re
 import secrets
 import zipfile
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
+import phonenumbers
 from flask import current_app
 from flask_appbuilder import Model
 from flask_babel import gettext as _
@@ -598,6 +600,43 @@ def check_money_settled(session: Session, customer: Customer) -> dict[str, Decim
     return money
 
 
+def _name_pattern(name: str | None) -> str | None:
+    """A capitalised word beginning with the name's stem, in any case ending:
+    «Иванова» finds «Ивановой», «Мария» finds «Марии»."""
+    name = (name or "").strip()
+    if len(name) < 3 or not name[0].isupper():
+        return None
+    stem = name[:-1] if name[-1].lower() in "аяоеиыйь" and len(name) > 3 else name
+    stem = re.escape(stem).replace("ё", "[её]").replace("Ё", "[ЁЕ]")
+    return rf"\b{stem}\w*"
+
+
+def scrub_identity(text: str | None, customer: Customer, names: bool = True) -> str | None:
+    """A request's free-text basis without the customer's name, phone numbers and e-mail
+    (staff write «Заявление Ивановой М. П., тел. 8 916 …»): the name becomes «клиент № N»,
+    a phone number or the address «[удалено]». With ``names=False`` (the full name is kept
+    under law with the medical records) only the contacts go."""
+    if not text:
+        return text
+    removed = _("[удалено]")
+    region = current_app.config["KARTOTEKA_PHONE_REGION"]
+    for match in reversed(list(phonenumbers.PhoneNumberMatcher(text, region))):
+        text = text[: match.start] + removed + text[match.end :]
+    if customer.email:
+        text = re.sub(re.escape(customer.email), removed, text, flags=re.IGNORECASE)
+    if names:
+        parts = filter(
+            None, map(_name_pattern, (customer.last_name, customer.first_name, customer.middle_name))
+        )
+        subject = _("клиент № %(id)s", id=customer.id)
+        for pattern in parts:
+            text = re.sub(pattern, subject, text)
+        # «Стираловой Веры Сергеевны», «Стираловой В. С.»: the subject once, without initials
+        once = re.escape(subject)
+        text = re.sub(rf"{once}(?:\s+(?:{once}|[А-ЯЁA-Z]\.))+", subject, text)
+    return text
+
+
 def erase(session: Session, customer: Customer, basis: str | None) -> SubjectRequest:
     """Destroy the customer's personal data and write the act (the caller commits;
     then :func:`discard_contents` removes the files from disk).
@@ -679,6 +718,9 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
     # the requests keep whom they were about by the customer's number only, as the
     # journal and the history do (the act names the subject by it too)
     request.customer_name = request.customer_card = None
+    bases = session.scalars(select(SubjectRequest).where(SubjectRequest.customer_id == cid)).all()
+    for item in {request, *bases}:
+        item.basis = scrub_identity(item.basis, customer, names=not keep)
     labels = session.execute(
         update(SubjectRequest)
         .where(

@@ -534,6 +534,49 @@ def test_an_erasure_leaves_its_requests_the_customers_number_only(app, redis, lo
         assert said in page and ">Удалён<" not in page
 
 
+@pytest.mark.parametrize("anamnesis", ["none", "kept under law"])
+def test_an_erasure_takes_the_name_and_contacts_out_of_the_requests_basis(app, redis, login_as, anamnesis):
+    """«Основание» is free text, and staff write the applicant into it («Заявление
+    Стираловой В. С., тел. 8 916 …»): an erasure left the name and the phone in every
+    request of the customer and in the act. Now it says «клиент № N» and «[удалено]»,
+    keeping the application's date and number; with medical records kept under law the
+    full name stays (as on the card) and the contacts go."""
+    with app.app_context():
+        customer = factories.customer(
+            last_name="Стиралова", first_name="Вера", middle_name="Сергеевна", email="vera@example.ru"
+        )
+        customer_id = customer.id
+        if anamnesis != "none":
+            db.session.add(MedicalRecord(customer_id=customer_id, allergies="Латекс"))
+            db.session.commit()
+    manager = login_as("manager")
+    manager.post(
+        f"/customerview/{customer_id}/subject/export",
+        data={
+            "basis": "Заявление Стираловой Веры Сергеевны от 01.12.2026, тел. 8 916 123-45-67, VERA@example.ru"
+        },
+    )
+    response = manager.post(
+        f"/customerview/{customer_id}/subject/erase",
+        data={"basis": "Заявление Стираловой В. С. № 14 от 02.12.2026 (+7 916 123 45 67)", "confirm": "yes"},
+    )
+    assert response.status_code == 302
+    with app.app_context():
+        export, erasure = db.session.scalars(select(SubjectRequest).order_by(SubjectRequest.id)).all()
+        named = anamnesis != "none"
+        for stored in (export.basis, erasure.basis, erasure.act):
+            assert ("Стиралов" in stored) is named, stored
+            assert "916" not in stored and "123-45-67" not in stored and "vera@" not in stored.lower()
+        assert export.basis.startswith("Заявление ") and "от 01.12.2026" in export.basis
+        assert "№ 14 от 02.12.2026" in erasure.basis and "[удалено]" in erasure.basis
+        if not named:
+            assert export.basis == (
+                f"Заявление клиент № {customer_id} от 01.12.2026, тел. [удалено], [удалено]"
+            )
+            assert "Вер" not in erasure.act and "Сергеевн" not in erasure.basis
+            assert f"Заявление клиент № {customer_id} № 14" in erasure.basis  # the initials went too
+
+
 def test_a_deleted_customer_takes_their_scans_and_exports_off_the_disk(app, redis, login_as, subject):
     """Deleting a customer removed their rows by the database's cascade, while the scan
     and the finished export's ZIP stayed on disk, the ZIP still downloadable from the
