@@ -120,6 +120,35 @@ def test_saving_returns_to_the_page_the_form_was_opened_from(ctx, login_as):
     assert saved.status_code == 302 and saved.headers["Location"].endswith(f"{card}#notes")
 
 
+def test_a_save_landing_on_a_filtered_list_links_to_the_record(ctx, login_as):
+    """A note unpinned from the list filtered by «Закреплено» lands on that list, where it
+    is no longer shown: «Изменения сохранены» carries a link to it (Django's admin does
+    the same). A list without search or filters needs none."""
+    customer = seed(ctx)
+    note = ctx.query(Note).filter(Note.customer_id == customer.id).first()
+    note.pinned = True
+    ctx.commit()
+    client = login_as("manager")
+    filtered = "/noteview/list/?_flt_0_pinned=y"
+    assert note.text in client.get(filtered).get_data(as_text=True)
+    client.get(f"/noteview/edit/{note.id}")
+    saved = client.post(
+        f"/noteview/edit/{note.id}", data={"customer": str(customer.id), "text": "Откреплено"}
+    )
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(filtered)
+    page = client.get(filtered).get_data(as_text=True)
+    assert "Откреплено" not in page  # the list no longer shows it…
+    assert (
+        f'<a class="alert-link" href="/noteview/show/{note.id}">Открыть запись</a>' in page
+    )  # …the message does
+    assert "Откреплено" in client.get(f"/noteview/show/{note.id}").get_data(as_text=True)
+    client.get("/noteview/list/")
+    client.get(f"/noteview/edit/{note.id}")
+    client.post(f"/noteview/edit/{note.id}", data={"customer": str(customer.id), "text": "Ещё раз"})
+    page = client.get("/noteview/list/").get_data(as_text=True)
+    assert "Ещё раз" in page and "alert-link" not in page
+
+
 def test_deleting_from_the_records_page_lands_on_the_list(ctx, login_as):
     tag = Tag(name="VIP", color="#ff0000")
     ctx.add(tag)

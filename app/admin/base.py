@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from functools import partial
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from flask import (
     Response,
@@ -559,7 +559,29 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         if history and self._page_path(history[-1]) == request.path:
             history.pop()  # the form itself
             session["page_history"] = history
-        return self.return_page(history, g.get("kartoteka_saved"))
+        back = self.return_page(history, g.get("kartoteka_saved"))
+        if g.get("kartoteka_saved") is not None:
+            self.link_saved_record(back, g.kartoteka_saved)
+        return back
+
+    def link_saved_record(self, back: str, item) -> None:
+        """A save that lands on this view's list searched or filtered: the record may
+        not match them (a note of another customer, a status changed away from the
+        filtered one), so «Запись сохранена» gets a link to it, as Django's admin does."""
+        parts = urlsplit(back)
+        path = parts.path[len(request.script_root) :]
+        endpoint = f"{type(self).__name__}.show"
+        narrowed = any(key == "q" or key.startswith("_flt_") for key, _value in parse_qsl(parts.query))
+        if not (narrowed and path.startswith(self.route_base + "/list")):
+            return
+        if endpoint not in current_app.view_functions or not self.appbuilder.sm.has_access(
+            "can_read", self.class_permission_name
+        ):
+            return
+        flashes = session.get("_flashes") or []
+        if flashes and flashes[-1][0] == "success" and isinstance(flashes[-1][1], (str, LazyString)):
+            link = [str(flashes[-1][1]), url_for(endpoint, pk=self.record_key(item)), _("Открыть запись")]
+            session["_flashes"] = [*flashes[:-1], ("success", link)]
 
     def return_page(self, history: list, item=None) -> str:
         """The last page of ``history`` if it shows this record (``item``, or the one the
