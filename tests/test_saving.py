@@ -213,3 +213,29 @@ def test_a_form_opened_by_its_address_saves_and_goes_back_to_its_records_home(ct
     assert client.get("/back").headers["Location"].endswith("/orderview/list/")
     ctx.expire_all()
     assert sorted(n.text for n in ctx.query(Note)) == ["Изменено", "Новое"]
+
+
+def test_fabs_own_screens_save_back_to_their_list(app, login_as):
+    """A role added by the form's address after the users list went back to the users
+    list (FAB's previous page of the history); it lands on the roles list, and an edit
+    opened from a role's page goes back to that page."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+
+    client = login_as("sysadmin")
+    try:
+        client.get("/users/list/")
+        client.get("/roles/add")
+        saved = client.post("/roles/add", data={"name": "Практикант"})
+        assert saved.status_code == 302 and saved.headers["Location"].endswith("/roles/list/")
+        assert "Практикант" in client.get("/roles/list/").get_data(as_text=True)
+        with app.app_context():
+            role = db.session.execute(text("SELECT id FROM ab_role WHERE name = 'Практикант'")).scalar_one()
+        client.get(f"/roles/show/{role}")
+        client.get(f"/roles/edit/{role}")
+        saved = client.post(f"/roles/edit/{role}", data={"name": "Стажёр"})
+        assert saved.status_code == 302 and saved.headers["Location"].endswith(f"/roles/show/{role}")
+    finally:
+        with app.app_context(), db.engine.begin() as conn:
+            conn.execute(text("DELETE FROM ab_role WHERE name IN ('Практикант', 'Стажёр')"))

@@ -9,6 +9,7 @@ user's next request.
 from __future__ import annotations
 
 from functools import cached_property
+from urllib.parse import urlsplit
 
 from flask import flash, g, has_request_context, redirect, request, url_for
 from flask.globals import _cv_app, _cv_request
@@ -79,7 +80,23 @@ def permission_option(permission_view) -> str:
     return f"{group}: {item}"
 
 
-class KartotekaRoleModelView(GuardedActions, RoleModelView):
+class OwnReturn:
+    """FAB's own screens (users, roles, groups) land a save on the previous page of the
+    session's history, whatever it was: a form opened by its address after the
+    customers list saved back to that list. They land on the previous page only if it
+    is one of theirs (the list as filtered, the record's page), else on their list."""
+
+    def get_redirect(self):
+        back = super().get_redirect()
+        path = urlsplit(back).path[len(request.script_root) :]
+        if path.startswith(self.route_base + "/") and not any(
+            part in path for part in ("/add", "/edit/", "/delete/", "/action")
+        ):
+            return back
+        return url_for(f"{type(self).__name__}.list")
+
+
+class KartotekaRoleModelView(OwnReturn, GuardedActions, RoleModelView):
     """FAB's roles screen, in words: it listed a role's permissions as FAB stores
     them («can mask on Field:customer.phone», «menu access on Journal»), one
     Python list per role. Its groups filter had no translated label."""
@@ -150,7 +167,7 @@ def session_label(row) -> str:
     return gettext("Токен API") if row.kind == TOKEN else browser_label(row.user_agent)
 
 
-class KartotekaUserDBModelView(GuardedActions, UserDBModelView):
+class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
     """FAB's users screen and the profile page: «Активен?» said True or False,
     and roles and groups were shown as Python lists. The profile lists the user's
     open sessions; the administrator ends a user's sessions from the list."""
@@ -255,7 +272,7 @@ class KartotekaUserStatsChartView(UserStatsChartView):
         self.label_columns = {**self.label_columns, **self.headings}
 
 
-class KartotekaUserGroupModelView(GuardedActions, UserGroupModelView):
+class KartotekaUserGroupModelView(OwnReturn, GuardedActions, UserGroupModelView):
     """FAB's groups screen, its columns labelled (they read «Name», «Label»)."""
 
     class_permission_name = "UserGroupModelView"  # FAB's own permissions, as the roles have them
@@ -449,7 +466,6 @@ import datetime as dt  # noqa: E402
 import logging  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
 
 from flask import Flask, session  # noqa: E402
 from flask_appbuilder.exceptions import PasswordComplexityValidationError  # noqa: E402
