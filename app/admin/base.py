@@ -580,7 +580,11 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             return
         flashes = session.get("_flashes") or []
         if flashes and flashes[-1][0] == "success" and isinstance(flashes[-1][1], (str, LazyString)):
-            link = [str(flashes[-1][1]), url_for(endpoint, pk=self.record_key(item)), _("Открыть запись")]
+            link = {
+                "text": str(flashes[-1][1]),
+                "href": url_for(endpoint, pk=self.record_key(item)),
+                "link": _("Открыть запись"),
+            }
             session["_flashes"] = [*flashes[:-1], ("success", link)]
 
     def return_page(self, history: list, item=None) -> str:
