@@ -266,6 +266,10 @@ class Naming:
     def value(self, entity: str, column: str, value):
         return value
 
+    def row(self, entity: str, row: dict) -> dict:
+        """A row's words that depend on its other columns (the history's field on its record)."""
+        return row
+
 
 @lru_cache(maxsize=1)
 def _entities() -> dict[str, str]:
@@ -310,6 +314,7 @@ def report_html(request: SubjectRequest, tables: dict[str, list[dict]], naming: 
         parts.extend(f"<th>{escape(labels[c])}</th>" for c in columns)
         parts.append("</tr>")
         for row in rows:
+            row = naming.row(entity, dict(row))
             cells = (naming.value(entity, c, str(row[c])) if row[c] is not None else "" for c in columns)
             parts.append("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>")
         parts.append("</table>")

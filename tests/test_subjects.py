@@ -162,6 +162,30 @@ def test_the_export_is_built_by_the_worker_with_its_deadline_and_progress(app, r
         ).all()
         assert len(exports) == 1
     # the front desk neither starts nor downloads one
+
+
+def test_the_report_names_the_history_and_the_journal_as_their_screens_do(app, redis, login_as, subject):
+    """The customer reads the report's «История изменений» and «Журнал доступа» as staff
+    read them on the card: the history said «Customer · update · city», «Note · create ·
+    pinned · False» and moments as stored in UTC («2026-12-03 16:11:33.524399»), the journal
+    «Открытие вкладки · documents»."""
+    client = login_as("manager")
+    assert client.get(f"/customerview/show/{subject}").status_code == 200  # journals its tabs
+    client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 8"})
+    work(app)
+    with app.app_context():
+        row = db.session.scalars(select(SubjectRequest)).one()
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
+    report = archive.read("report.html").decode()
+    history = report[report.index(">История изменений (") : report.index(">Журнал доступа (")]
+    journal = report[report.index(">Журнал доступа (") :].split("</table>", 1)[0]
+    cells = set(re.findall(r"<td>([^<]*)</td>", history))
+    assert {"Customer", "Note", "create", "update", "city", "pinned", "False"} & cells == set()
+    assert {"Клиент", "создание", "изменение", "Город", "нет"} <= cells
+    assert not [c for c in cells if re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?", c)]
+    journal_cells = set(re.findall(r"<td>([^<]*)</td>", journal))
+    assert {"Открытие вкладки", "Документы"} <= journal_cells
+    assert {"documents", "files"} & journal_cells == set()
     front = login_as("reception")
     assert front.post(f"/customerview/{subject}/subject/export", data={"basis": "x"}).status_code == 403
     assert front.get(f"/customerview/subject/{row.id}/download").status_code == 403
