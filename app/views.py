@@ -811,6 +811,9 @@ class ReturnView(KartotekaModelView):
         card = lookups.card_customer() if is_new else None
         orders.prepare_return(self.datamodel.session, item, card_customer_id=card)
 
+    def edited_message(self, item):
+        return orders.refund_message(item) or super().edited_message(item)
+
     def pre_delete(self, item):
         payments.check_deletable(self.datamodel.session, item)
 

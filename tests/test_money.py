@@ -137,6 +137,28 @@ def test_a_return_refunded_through_the_screen_writes_a_negative_payment_and_the_
     assert "уже возвращены" in changed.get_data(as_text=True)
 
 
+def test_the_manager_is_told_how_much_a_refunded_return_gave_back_and_how(ctx, login_as):
+    """«Деньги возвращены» writes the refund: the manager saw only «Изменения сохранены»,
+    not how much went back nor whether to hand out cash or look at the deposit."""
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("УЗИ", "5000.00", 1),), paid="2000")
+    client = login_as("manager")
+    asked = {"order": str(order.id), "amount": "1 500,50", "reason": "Процедура не проведена"}
+    assert client.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).one()
+    form = {**asked, "amount": "1500,50"}
+    approved = client.post(
+        f"/returnview/edit/{ret.id}", data={**form, "status": "approved"}, follow_redirects=True
+    )
+    assert "Изменения сохранены" in approved.get_data(as_text=True)  # no money moved yet
+    refunded = client.post(
+        f"/returnview/edit/{ret.id}", data={**form, "status": "refunded"}, follow_redirects=True
+    )
+    page = refunded.get_data(as_text=True).replace("\xa0", " ")
+    assert f"Деньги по возврату возвращены: 1 500,50 ₽ наличными, заказ №{order.id}. Долг: 3 000,00 ₽" in page
+    assert "Изменения сохранены" not in page
+
+
 def test_payment_screen_reads_russian_money_and_refuses_bad_input_changing_nothing(ctx, login_as):
     customer = factories.customer(ctx)
     order = factories.order(ctx, customer, items=(("Консультация", "3000.00", 1),))

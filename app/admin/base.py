@@ -1290,12 +1290,16 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             flash(self.added_message(item), "success")
         else:
             self.post_update(item)
-            flash(self.edit_row_message, "success")
+            flash(self.edited_message(item), "success")
         return True
 
     def added_message(self, item) -> str:
         """What the user is told once a new record is saved; a screen may say what it was."""
         return self.add_row_message
+
+    def edited_message(self, item) -> str:
+        """What the user is told once a record is saved; a screen may say what the save did."""
+        return self.edit_row_message
 
     def check_lock(self, form, item) -> None:
         """Optimistic lock hook; see CustomerView."""
