@@ -302,8 +302,12 @@ def prepare_return(session: Session, ret: Return, card_customer_id: int | None =
     with session.no_autoflush:
         # what was paid (refunds already taken off) less the returns still promised
         available = Decimal(order.paid) - payments.pending_returns(session, order.id, ret.id)
+    status = state.attrs.status.history
+    # a return whose money already went back is not checked against what is left to
+    # return: its reason corrected was refused with «доступно к возврату 0,00 ₽»
+    given_back = state.persistent and ReturnStatus.REFUNDED in (status.deleted or status.unchanged)
     check_return_step(session, ret)
-    if ret.status != ReturnStatus.REJECTED and ret.amount > available:
+    if ret.status != ReturnStatus.REJECTED and not given_back and ret.amount > available:
         from .formatting import money
 
         raise ValidationFailed(
