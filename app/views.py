@@ -763,6 +763,7 @@ class OrderTab(OrderView):
         **OrderView.list_sql,
         "pay": ListColumn(Order.id, Order.total, Order.paid, Order.status, Order.refunded, read=owing),
     }
+    export_excludes = ("pay",)  # a button: its value is the order's number
     order_columns = [
         "id",
         "created_on",

@@ -1034,6 +1034,8 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     # -- export ------------------------------------------------------------------
 
     EXPORT_LIMIT = 50_000
+    # list columns that are buttons, not data (the card's «Принять оплату»): left out of the CSV
+    export_excludes: tuple[str, ...] = ()
 
     def related_conditions(self) -> list:
         """A card tab's export keeps the tab's record: ``_rel_customer=42`` limits it to
@@ -1072,7 +1074,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         count, rows = self.datamodel.query(
             joined, order_column, order_direction, page=0, page_size=self.EXPORT_LIMIT
         )
-        columns = self.policy_columns(self.list_columns)
+        columns = [c for c in self.policy_columns(self.list_columns) if c not in self.export_excludes]
         values = disclosure.rows(
             self.datamodel.obj, list(self.datamodel.get_values(rows, columns)), items=rows
         )
