@@ -187,10 +187,18 @@ def export_path(request: SubjectRequest) -> Path:
     return exports_dir() / f"{request.stored_name}.zip"
 
 
+def _utc(moment: dt.datetime) -> str:
+    """A stored (naive UTC) moment with its offset: without it the customer's program
+    read «2026-12-03T16:17:08» as local time."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).isoformat()
+
+
 def _plain(value):
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, dt.datetime):
+        return _utc(value)
+    if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
@@ -349,8 +357,8 @@ def build_export(session: Session, request_id: int, naming: Naming | None = None
             payload = {
                 "request": {
                     "id": request.id,
-                    "received_at": request.received_at.isoformat(),
-                    "deadline": request.deadline.isoformat(),
+                    "received_at": _utc(request.received_at),
+                    "deadline": _utc(request.deadline),
                     "basis": request.basis,
                 },
                 "tables": tables,

@@ -164,6 +164,29 @@ def test_the_export_is_built_by_the_worker_with_its_deadline_and_progress(app, r
     # the front desk neither starts nor downloads one
 
 
+def test_the_data_files_moments_say_they_are_utc(app, redis, login_as, subject):
+    """data.json's moments are stored in UTC and read by the customer's own program:
+    «2026-12-03T16:17:08» without an offset reads as local time, 10 hours off in
+    Vladivostok. Each moment carries «+00:00»; days stay days."""
+    client = login_as("manager")
+    client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 9"})
+    work(app)
+    with app.app_context():
+        row = db.session.scalars(select(SubjectRequest)).one()
+        registered = db.session.get(Customer, subject).registered_at
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
+    data = json.loads(archive.read("data.json"))
+    customer = data["tables"]["customer"][0]
+    assert dt.datetime.fromisoformat(customer["registered_at"]) == registered.replace(tzinfo=dt.UTC)
+    assert customer["birth_date"] == BIRTH.isoformat()
+    assert data["request"]["received_at"].endswith("+00:00") and data["request"]["deadline"].endswith(
+        "+00:00"
+    )
+    moments = [v for rows in data["tables"].values() for r in rows for v in r.values() if isinstance(v, str)]
+    naive = [v for v in moments if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?", v)]
+    assert naive == []
+
+
 def test_the_report_names_the_history_and_the_journal_as_their_screens_do(app, redis, login_as, subject):
     """The customer reads the report's «История изменений» and «Журнал доступа» as staff
     read them on the card: the history said «Customer · update · city», «Note · create ·
