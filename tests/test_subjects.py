@@ -164,6 +164,23 @@ def test_the_export_is_built_by_the_worker_with_its_deadline_and_progress(app, r
     # the front desk neither starts nor downloads one
 
 
+def test_the_report_leaves_out_the_search_boxs_copy_of_the_name(app, redis, login_as, subject):
+    """The customer's table in the report had a column «ФИО» reading «эрасова зинаида»:
+    the search box's folded key, not how the clinic keeps the name (it is in «Фамилия»,
+    «Имя»)."""
+    client = login_as("manager")
+    client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 10"})
+    work(app)
+    with app.app_context():
+        row = db.session.scalars(select(SubjectRequest)).one()
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
+    report = archive.read("report.html").decode()
+    customer = report[report.index(">Клиенты (") :].split("</table>", 1)[0]
+    assert f"<td>{LAST}</td>" in customer and f"<td>{FIRST}</td>" in customer
+    assert LAST.lower() not in customer and "<th>ФИО</th>" not in customer
+    assert json.loads(archive.read("data.json"))["tables"]["customer"][0]["name_search"]  # the data keeps it
+
+
 def test_the_data_files_moments_say_they_are_utc(app, redis, login_as, subject):
     """data.json's moments are stored in UTC and read by the customer's own program:
     «2026-12-03T16:17:08» without an offset reads as local time, 10 hours off in

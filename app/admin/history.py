@@ -141,6 +141,9 @@ class ScreensNaming:
 
     # the tables the card shows inside the customer's own page, not on a screen of their own
     TABLES = {"customer_attribute_value": _l("Дополнительные сведения"), "customer_tag": _l("Теги")}
+    # columns a screen names for its search, not the customer's data: the name's folded
+    # key read «эрасова зинаида» under «ФИО» beside «Фамилия» and «Имя»
+    BOOKKEEPING = frozenset({"name_search"})
 
     def table(self, entity: str, name: str):
         view = _screen_of(entity)
@@ -154,6 +157,8 @@ class ScreensNaming:
         name, the queue's moments): data.json keeps those, the readable report skips them."""
         from ..labels import COMMON_LABELS
 
+        if column in self.BOOKKEEPING:
+            return None
         view = _screen_of(entity)
         declared = dict(COMMON_LABELS)
         if view is not None:
