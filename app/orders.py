@@ -302,8 +302,12 @@ def prepare_return(session: Session, ret: Return, card_customer_id: int | None =
     with session.no_autoflush:
         # what was paid (refunds already taken off) less the returns still promised
         available = Decimal(order.paid) - payments.pending_returns(session, order.id, ret.id)
+    status = state.attrs.status.history
+    # a return whose money already went back is not checked against what is left to
+    # return: its reason corrected was refused with «доступно к возврату 0,00 ₽»
+    given_back = state.persistent and ReturnStatus.REFUNDED in (status.deleted or status.unchanged)
     check_return_step(session, ret)
-    if ret.status != ReturnStatus.REJECTED and ret.amount > available:
+    if ret.status != ReturnStatus.REJECTED and not given_back and ret.amount > available:
         from .formatting import money
 
         raise ValidationFailed(
@@ -325,6 +329,35 @@ REFUNDED_TO = {
     PaymentMethod.BONUS: _l("возвращены бонусами на ваш бонусный счёт"),
     PaymentMethod.CERTIFICATE: _l("возвращены на ваш сертификат или абонемент"),
 }
+
+
+# how the staff member who saved «Деньги возвращены» is told where the money went
+REFUNDED_HOW = {
+    PaymentMethod.CASH: _l("наличными"),
+    PaymentMethod.CARD: _l("на карту"),
+    PaymentMethod.TRANSFER: _l("переводом"),
+    PaymentMethod.DEPOSIT: _l("на депозит клиента"),
+    PaymentMethod.BONUS: _l("бонусами на бонусный счёт клиента"),
+    PaymentMethod.CERTIFICATE: _l("на сертификат или абонемент клиента"),
+}
+
+
+def refund_message(ret: Return) -> str | None:
+    """What the save that wrote a return's refund tells the staff member: how much went
+    back, how, and what the order still owes («Изменения сохранены» said none of it);
+    None for a save that moved no money."""
+    refund = getattr(ret, "_kartoteka_refund", None)
+    if refund is None:
+        return None
+    from .formatting import money
+
+    return _(
+        "Деньги по возврату возвращены: %(amount)s %(how)s, заказ №%(id)s. Долг: %(debt)s",
+        amount=money(-refund.amount),
+        how=REFUNDED_HOW[refund.method],
+        id=ret.order.id,
+        debt=money(ret.order.debt),
+    )
 
 
 def check_return_step(session: Session, ret: Return) -> None:
@@ -362,6 +395,7 @@ def check_return_step(session: Session, ret: Return) -> None:
     status = str(ret.status)
     if ret.status == ReturnStatus.REFUNDED:
         refund = payments.refund_return(session, ret)
+        ret._kartoteka_refund = refund  # the save's message says it (refund_message)
         # the customer is told how much came back and where to look for it
         status = _(
             "Деньги возвращены: %(amount)s, %(where)s",

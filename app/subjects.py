@@ -187,10 +187,18 @@ def export_path(request: SubjectRequest) -> Path:
     return exports_dir() / f"{request.stored_name}.zip"
 
 
+def _utc(moment: dt.datetime) -> str:
+    """A stored (naive UTC) moment with its offset: without it the customer's program
+    read «2026-12-03T16:17:08» as local time."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).isoformat()
+
+
 def _plain(value):
     if isinstance(value, enum.Enum):
         return value.value
-    if isinstance(value, dt.datetime | dt.date):
+    if isinstance(value, dt.datetime):
+        return _utc(value)
+    if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
@@ -266,6 +274,10 @@ class Naming:
     def value(self, entity: str, column: str, value):
         return value
 
+    def row(self, entity: str, row: dict) -> dict:
+        """A row's words that depend on its other columns (the history's field on its record)."""
+        return row
+
 
 @lru_cache(maxsize=1)
 def _entities() -> dict[str, str]:
@@ -310,6 +322,7 @@ def report_html(request: SubjectRequest, tables: dict[str, list[dict]], naming: 
         parts.extend(f"<th>{escape(labels[c])}</th>" for c in columns)
         parts.append("</tr>")
         for row in rows:
+            row = naming.row(entity, dict(row))
             cells = (naming.value(entity, c, str(row[c])) if row[c] is not None else "" for c in columns)
             parts.append("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in cells) + "</tr>")
         parts.append("</table>")
@@ -344,8 +357,8 @@ def build_export(session: Session, request_id: int, naming: Naming | None = None
             payload = {
                 "request": {
                     "id": request.id,
-                    "received_at": request.received_at.isoformat(),
-                    "deadline": request.deadline.isoformat(),
+                    "received_at": _utc(request.received_at),
+                    "deadline": _utc(request.deadline),
                     "basis": request.basis,
                 },
                 "tables": tables,

@@ -763,6 +763,7 @@ class OrderTab(OrderView):
         **OrderView.list_sql,
         "pay": ListColumn(Order.id, Order.total, Order.paid, Order.status, Order.refunded, read=owing),
     }
+    export_excludes = ("pay",)  # a button: its value is the order's number
     order_columns = [
         "id",
         "created_on",
@@ -810,6 +811,9 @@ class ReturnView(KartotekaModelView):
     def prepare(self, item, is_new):
         card = lookups.card_customer() if is_new else None
         orders.prepare_return(self.datamodel.session, item, card_customer_id=card)
+
+    def edited_message(self, item):
+        return orders.refund_message(item) or super().edited_message(item)
 
     def pre_delete(self, item):
         payments.check_deletable(self.datamodel.session, item)

@@ -77,3 +77,22 @@ def test_a_number_in_a_text_column_is_neutralised_but_a_number_column_is_not(app
         sheet = Writer()
         assert sheet.cell(value) == "'" + value
         assert sheet.cell(-150) == "-150"
+
+
+def test_the_cards_orders_export_has_no_column_of_the_pay_button(ctx, login_as):
+    """«Принять оплату» is a button of the card's «Заказы», not data: the tab's CSV had a
+    column «Оплата» holding the order's number («3» in a column beside the amounts, read
+    as a payment of 3 ₽)."""
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Консультация", "2500.00", 1),), paid="1000")
+    client = login_as("manager")
+    card = client.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "kartoteka-pay" in card  # the button is on the card
+    table = rows(client.get("/ordertab/export.csv", query_string={"_rel_customer": customer.id}))
+    assert "Оплата" not in table[0]
+    assert column(table, "ID") == [str(order.id)]
+    assert (column(table, "Итого"), column(table, "Оплачено"), column(table, "Долг")) == (
+        ["2500,00"],
+        ["1000,00"],
+        ["1500,00"],
+    )

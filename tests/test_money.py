@@ -137,6 +137,50 @@ def test_a_return_refunded_through_the_screen_writes_a_negative_payment_and_the_
     assert "уже возвращены" in changed.get_data(as_text=True)
 
 
+def test_the_manager_is_told_how_much_a_refunded_return_gave_back_and_how(ctx, login_as):
+    """«Деньги возвращены» writes the refund: the manager saw only «Изменения сохранены»,
+    not how much went back nor whether to hand out cash or look at the deposit."""
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("УЗИ", "5000.00", 1),), paid="2000")
+    client = login_as("manager")
+    asked = {"order": str(order.id), "amount": "1 500,50", "reason": "Процедура не проведена"}
+    assert client.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).one()
+    form = {**asked, "amount": "1500,50"}
+    approved = client.post(
+        f"/returnview/edit/{ret.id}", data={**form, "status": "approved"}, follow_redirects=True
+    )
+    assert "Изменения сохранены" in approved.get_data(as_text=True)  # no money moved yet
+    refunded = client.post(
+        f"/returnview/edit/{ret.id}", data={**form, "status": "refunded"}, follow_redirects=True
+    )
+    page = refunded.get_data(as_text=True).replace("\xa0", " ")
+    assert f"Деньги по возврату возвращены: 1 500,50 ₽ наличными, заказ №{order.id}. Долг: 3 000,00 ₽" in page
+    assert "Изменения сохранены" not in page
+
+
+def test_a_refunded_returns_reason_is_corrected_without_a_second_refund(ctx, login_as):
+    """The manager adds the receipt's number to the reason of a return whose money went
+    back: it was refused with «доступно к возврату 0,00 ₽», the money counted twice."""
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("УЗИ", "2000.00", 1),), paid="2000")
+    client = login_as("manager")
+    asked = {"order": str(order.id), "amount": "2 000", "reason": "Процедура не проведена"}
+    assert client.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).one()
+    for status in ("approved", "refunded"):
+        assert client.post(f"/returnview/edit/{ret.id}", data={**asked, "status": status}).status_code == 302
+    corrected = {**asked, "reason": "Процедура не проведена (чек №12)", "status": "refunded"}
+    response = client.post(f"/returnview/edit/{ret.id}", data=corrected)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    ctx.expire_all()
+    assert ctx.get(Return, ret.id).reason == "Процедура не проведена (чек №12)"
+    assert [p.amount for p in ctx.query(Payment).order_by(Payment.id)] == [
+        Decimal("2000.00"),
+        Decimal("-2000.00"),
+    ]
+
+
 def test_payment_screen_reads_russian_money_and_refuses_bad_input_changing_nothing(ctx, login_as):
     customer = factories.customer(ctx)
     order = factories.order(ctx, customer, items=(("Консультация", "3000.00", 1),))

@@ -162,6 +162,70 @@ def test_the_export_is_built_by_the_worker_with_its_deadline_and_progress(app, r
         ).all()
         assert len(exports) == 1
     # the front desk neither starts nor downloads one
+
+
+def test_the_report_leaves_out_the_search_boxs_copy_of_the_name(app, redis, login_as, subject):
+    """The customer's table in the report had a column «ФИО» reading «эрасова зинаида»:
+    the search box's folded key, not how the clinic keeps the name (it is in «Фамилия»,
+    «Имя»)."""
+    client = login_as("manager")
+    client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 10"})
+    work(app)
+    with app.app_context():
+        row = db.session.scalars(select(SubjectRequest)).one()
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
+    report = archive.read("report.html").decode()
+    customer = report[report.index(">Клиенты (") :].split("</table>", 1)[0]
+    assert f"<td>{LAST}</td>" in customer and f"<td>{FIRST}</td>" in customer
+    assert LAST.lower() not in customer and "<th>ФИО</th>" not in customer
+    assert json.loads(archive.read("data.json"))["tables"]["customer"][0]["name_search"]  # the data keeps it
+
+
+def test_the_data_files_moments_say_they_are_utc(app, redis, login_as, subject):
+    """data.json's moments are stored in UTC and read by the customer's own program:
+    «2026-12-03T16:17:08» without an offset reads as local time, 10 hours off in
+    Vladivostok. Each moment carries «+00:00»; days stay days."""
+    client = login_as("manager")
+    client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 9"})
+    work(app)
+    with app.app_context():
+        row = db.session.scalars(select(SubjectRequest)).one()
+        registered = db.session.get(Customer, subject).registered_at
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
+    data = json.loads(archive.read("data.json"))
+    customer = data["tables"]["customer"][0]
+    assert dt.datetime.fromisoformat(customer["registered_at"]) == registered.replace(tzinfo=dt.UTC)
+    assert customer["birth_date"] == BIRTH.isoformat()
+    assert data["request"]["received_at"].endswith("+00:00") and data["request"]["deadline"].endswith(
+        "+00:00"
+    )
+    moments = [v for rows in data["tables"].values() for r in rows for v in r.values() if isinstance(v, str)]
+    naive = [v for v in moments if re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?", v)]
+    assert naive == []
+
+
+def test_the_report_names_the_history_and_the_journal_as_their_screens_do(app, redis, login_as, subject):
+    """The customer reads the report's «История изменений» and «Журнал доступа» as staff
+    read them on the card: the history said «Customer · update · city», «Note · create ·
+    pinned · False» and moments as stored in UTC («2026-12-03 16:11:33.524399»), the journal
+    «Открытие вкладки · documents»."""
+    client = login_as("manager")
+    assert client.get(f"/customerview/show/{subject}").status_code == 200  # journals its tabs
+    client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 8"})
+    work(app)
+    with app.app_context():
+        row = db.session.scalars(select(SubjectRequest)).one()
+    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
+    report = archive.read("report.html").decode()
+    history = report[report.index(">История изменений (") : report.index(">Журнал доступа (")]
+    journal = report[report.index(">Журнал доступа (") :].split("</table>", 1)[0]
+    cells = set(re.findall(r"<td>([^<]*)</td>", history))
+    assert {"Customer", "Note", "create", "update", "city", "pinned", "False"} & cells == set()
+    assert {"Клиент", "создание", "изменение", "Город", "нет"} <= cells
+    assert not [c for c in cells if re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d+)?", c)]
+    journal_cells = set(re.findall(r"<td>([^<]*)</td>", journal))
+    assert {"Открытие вкладки", "Документы"} <= journal_cells
+    assert {"documents", "files"} & journal_cells == set()
     front = login_as("reception")
     assert front.post(f"/customerview/{subject}/subject/export", data={"basis": "x"}).status_code == 403
     assert front.get(f"/customerview/subject/{row.id}/download").status_code == 403

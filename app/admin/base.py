@@ -1038,6 +1038,8 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     # -- export ------------------------------------------------------------------
 
     EXPORT_LIMIT = 50_000
+    # list columns that are buttons, not data (the card's «Принять оплату»): left out of the CSV
+    export_excludes: tuple[str, ...] = ()
 
     def related_conditions(self) -> list:
         """A card tab's export keeps the tab's record: ``_rel_customer=42`` limits it to
@@ -1076,7 +1078,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         count, rows = self.datamodel.query(
             joined, order_column, order_direction, page=0, page_size=self.EXPORT_LIMIT
         )
-        columns = self.policy_columns(self.list_columns)
+        columns = [c for c in self.policy_columns(self.list_columns) if c not in self.export_excludes]
         values = disclosure.rows(
             self.datamodel.obj, list(self.datamodel.get_values(rows, columns)), items=rows
         )
@@ -1294,12 +1296,16 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             flash(self.added_message(item), "success")
         else:
             self.post_update(item)
-            flash(self.edit_row_message, "success")
+            flash(self.edited_message(item), "success")
         return True
 
     def added_message(self, item) -> str:
         """What the user is told once a new record is saved; a screen may say what it was."""
         return self.add_row_message
+
+    def edited_message(self, item) -> str:
+        """What the user is told once a record is saved; a screen may say what the save did."""
+        return self.edit_row_message
 
     def check_lock(self, form, item) -> None:
         """Optimistic lock hook; see CustomerView."""

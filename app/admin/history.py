@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Date, DateTime, Numeric, func, select
 from sqlalchemy.orm import aliased
 
-from .. import audit, formatting, models
+from .. import access, audit, formatting, models
 from .base import PERCENT_COLUMNS, KartotekaModelView
 
 CHANGE_ACTIONS = {"create": _l("создание"), "update": _l("изменение"), "delete": _l("удаление")}
@@ -141,6 +141,9 @@ class ScreensNaming:
 
     # the tables the card shows inside the customer's own page, not on a screen of their own
     TABLES = {"customer_attribute_value": _l("Дополнительные сведения"), "customer_tag": _l("Теги")}
+    # columns a screen names for its search, not the customer's data: the name's folded
+    # key read «эрасова зинаида» under «ФИО» beside «Фамилия» and «Имя»
+    BOOKKEEPING = frozenset({"name_search"})
 
     def table(self, entity: str, name: str):
         view = _screen_of(entity)
@@ -154,6 +157,8 @@ class ScreensNaming:
         name, the queue's moments): data.json keeps those, the readable report skips them."""
         from ..labels import COMMON_LABELS
 
+        if column in self.BOOKKEEPING:
+            return None
         view = _screen_of(entity)
         declared = dict(COMMON_LABELS)
         if view is not None:
@@ -172,3 +177,19 @@ class ScreensNaming:
             member = next((m for m in members if str(m.value) == value), None)
             return getattr(member, "label", value) if member is not None else value
         return value_label(entity, column, value)
+
+    # the journal's columns its screen words from the stored key («documents» is «Документы»)
+    JOURNAL_WORDS = {"field": access.journal_field, "detail": access.journal_detail}
+
+    def row(self, entity: str, row: dict) -> dict:
+        """A row as its screen names it: the history's records, fields, actions and values
+        (the report read «Customer · update · city», «False», moments in UTC as stored) and
+        the journal's tabs (it read «Открытие вкладки · documents»)."""
+        view = _screen_of(entity)
+        if view is not None:
+            view.visible_values([row])
+        if entity == "AccessLog":
+            for column, words in self.JOURNAL_WORDS.items():
+                if row.get(column) is not None:
+                    row[column] = words(row[column])
+        return row
