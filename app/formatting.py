@@ -16,6 +16,7 @@ from functools import lru_cache
 import phonenumbers
 from babel import Locale
 from babel.dates import get_datetime_format, get_time_format, parse_pattern
+from babel.lists import format_list
 from babel.numbers import get_currency_precision, get_currency_symbol
 from flask import current_app
 from flask.globals import _cv_app, _cv_request
@@ -343,3 +344,8 @@ FILTERS = {
     "date_short": date_short,
     "phone": phone,
 }
+
+
+def one_of(items) -> str:
+    """Alternatives in the language's words: ««Одобрен» или «Отклонён»», «a, b, or c»."""
+    return format_list(list(items), style="or", locale=get_locale())

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
-from . import payments
+from . import formatting, payments
 from .errors import Forbidden, ValidationFailed
 from .models import (
     ZERO,
@@ -380,7 +380,7 @@ def check_return_step(session: Session, ret: Return) -> None:
         return
     before = ReturnStatus(before)
     if ret.status not in before.next:
-        allowed = ", ".join(f"«{s.label}»" for s in before.next)
+        allowed = formatting.one_of(f"«{s.label}»" for s in before.next)
         raise ValidationFailed(
             {
                 "status": _(
