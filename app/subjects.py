@@ -626,7 +626,7 @@ def _name_pattern(name: str | None) -> str | None:
 
 def scrub_identity(text: str | None, customer: Customer, names: bool = True) -> str | None:
     """A request's free-text basis without the customer's name, phone numbers and e-mail
-    (staff write «Заявление Ивановой М. П., тел. 8 916 …»): the name becomes «клиент № N»,
+    (staff write «Заявление Ивановой М. П., тел. 8 916 …»): the name becomes «клиента № N»,
     a phone number or the address «[удалено]». With ``names=False`` (the full name is kept
     under law with the medical records) only the contacts go."""
     if not text:
@@ -641,7 +641,8 @@ def scrub_identity(text: str | None, customer: Customer, names: bool = True) -> 
         parts = filter(
             None, map(_name_pattern, (customer.last_name, customer.first_name, customer.middle_name))
         )
-        subject = _("клиент № %(id)s", id=customer.id)
+        # a basis names the applicant in the genitive («Заявление Ивановой»), and so does this
+        subject = _("клиента № %(id)s", id=customer.id)
         for pattern in parts:
             text = re.sub(pattern, subject, text)
         # «Стираловой Веры Сергеевны», «Стираловой В. С.»: the subject once, without initials

@@ -602,7 +602,7 @@ def test_an_erasure_leaves_its_requests_the_customers_number_only(app, redis, lo
 def test_an_erasure_takes_the_name_and_contacts_out_of_the_requests_basis(app, redis, login_as, anamnesis):
     """«Основание» is free text, and staff write the applicant into it («Заявление
     Стираловой В. С., тел. 8 916 …»): an erasure left the name and the phone in every
-    request of the customer and in the act. Now it says «клиент № N» and «[удалено]»,
+    request of the customer and in the act. Now it says «клиента № N» and «[удалено]»,
     keeping the application's date and number; with medical records kept under law the
     full name stays (as on the card) and the contacts go."""
     with app.app_context():
@@ -635,10 +635,10 @@ def test_an_erasure_takes_the_name_and_contacts_out_of_the_requests_basis(app, r
         assert "№ 14 от 02.12.2026" in erasure.basis and "[удалено]" in erasure.basis
         if not named:
             assert export.basis == (
-                f"Заявление клиент № {customer_id} от 01.12.2026, тел. [удалено], [удалено]"
+                f"Заявление клиента № {customer_id} от 01.12.2026, тел. [удалено], [удалено]"
             )
             assert "Вер" not in erasure.act and "Сергеевн" not in erasure.basis
-            assert f"Заявление клиент № {customer_id} № 14" in erasure.basis  # the initials went too
+            assert f"Заявление клиента № {customer_id} № 14" in erasure.basis  # the initials went too
 
 
 def test_a_deleted_customer_takes_their_scans_and_exports_off_the_disk(app, redis, login_as, subject):
