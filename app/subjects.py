@@ -479,6 +479,28 @@ def check_not_erased(session: Session, customer: Customer) -> None:
         )
 
 
+def check_not_erased_before(session: Session, customer: Customer) -> None:
+    """«Уничтожить данные» once: pressed again on an erased card it wrote another act
+    over nothing. Again only for what the law kept, once its term is over."""
+    act = session.scalar(select(SubjectRequest.id).where(done_erasure(customer.id)).limit(1))
+    if act is None:
+        return
+    until = medical_until(session, customer.id)
+    if until is None:
+        raise ValidationFailed({None: _("Данные клиента уже уничтожены (акт № %(id)s).", id=act)})
+    if until > utcnow():
+        raise ValidationFailed(
+            {
+                None: _(
+                    "Данные клиента уже уничтожены (акт № %(id)s). Хранимое по закону уничтожается "
+                    "по окончании срока, после %(date)s.",
+                    id=act,
+                    date=formatting.date_short(until),
+                )
+            }
+        )
+
+
 def erased_refusal() -> ValidationFailed:
     return ValidationFailed(
         {

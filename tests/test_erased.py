@@ -209,3 +209,38 @@ def test_the_erased_card_offers_no_form_its_routes_refuse(app, login_as, remaind
     live = login_as("manager").get(f"/customerview/show/{other}").get_data(as_text=True)
     live_write_paths = {p.replace(f"/{customer_id}", f"/{other}") for p in write_paths}
     assert len(set(re.findall(r'<form[^>]*action="([^"?]+)', live)) & live_write_paths) >= 4
+
+
+def test_an_erased_card_is_erased_again_only_once_the_kept_records_term_is_over(app, login_as, remainder):
+    """«Уничтожить данные» stayed on an erased card, and pressing it again wrote a second
+    act over nothing. It is offered again, and done, only for what the law kept once
+    that term is over."""
+    from app.models import SubjectRequest, SubjectRequestKind
+    from tests.test_subjects import age_anamnesis
+
+    customer_id = remainder[0]
+    erase = f"/customerview/{customer_id}/subject/erase"
+    manager = login_as("manager")
+
+    def acts() -> int:
+        with app.app_context():
+            query = select(SubjectRequest).where(SubjectRequest.kind == SubjectRequestKind.ERASURE)
+            return len(db.session.scalars(query).all())
+
+    assert erase not in manager.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+    again = manager.post(erase, data={"basis": "Заявление № 4", "confirm": "yes"})
+    assert again.status_code == 422
+    page = again.get_data(as_text=True)
+    assert "Данные клиента уже уничтожены (акт №" in page
+    assert "Хранимое по закону уничтожается по окончании срока, после " in page
+    assert acts() == 1
+    with app.app_context():
+        age_anamnesis(customer_id, 26)  # the medical records' 25 years are over
+    assert erase in manager.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+    assert manager.post(erase, data={"basis": "Истёк срок", "confirm": "yes"}).status_code == 302
+    assert acts() == 2
+    with app.app_context():
+        assert db.session.query(MedicalRecord).filter(MedicalRecord.customer_id == customer_id).count() == 0
+    final = manager.post(erase, data={"basis": "Заявление № 5", "confirm": "yes"})
+    assert final.status_code == 422 and "Данные клиента уже уничтожены (акт №" in final.get_data(as_text=True)
+    assert acts() == 2

@@ -761,6 +761,7 @@ class CustomerCardView(KartotekaModelView):
                 {"confirm": [_("Подтвердите уничтожение данных: его нельзя отменить.")]}, pk, "requests"
             )
         try:
+            subjects.check_not_erased_before(db.session, customer)
             done = subjects.erase(db.session, customer, request.form.get("basis"))
         except ValidationFailed as e:
             db.session.rollback()
