@@ -945,6 +945,9 @@ class MedicalRecordView(KartotekaModelView):
     def pre_delete(self, item):
         subjects.check_not_held(self.datamodel.session, item)
 
+    def check_form_opens(self, item):
+        subjects.check_not_held(self.datamodel.session, item)
+
 
 class MedicalRecordTab(MedicalRecordView):
     list_columns = [

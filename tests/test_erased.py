@@ -17,6 +17,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import Customer, MedicalRecord, Order
 from tests import factories
+from tests.conftest import user_id
 from tests.html_forms import form_fields
 
 REASON = "Данные клиента уничтожены по его запросу"
@@ -244,3 +245,37 @@ def test_an_erased_card_is_erased_again_only_once_the_kept_records_term_is_over(
     final = manager.post(erase, data={"basis": "Заявление № 5", "confirm": "yes"})
     assert final.status_code == 422 and "Данные клиента уже уничтожены (акт №" in final.get_data(as_text=True)
     assert acts() == 2
+
+
+def test_a_form_that_cannot_be_saved_does_not_open(app, login_as, remainder):
+    """The erased card's edit form, and «Добавить» / «Изменить» of its anamnesis kept under
+    law, opened as usual and refused only at «Сохранить», after staff had typed. They now
+    go back to the card with the reason on top; a live customer's forms open."""
+    customer_id = remainder[0]
+    with app.app_context():
+        record = db.session.scalars(
+            select(MedicalRecord.id).where(MedicalRecord.customer_id == customer_id)
+        ).one()
+        live = factories.customer(last_name="Живая", phone="+79165550112").id
+        doctor = user_id(app, "doctor")
+        for customer in (customer_id, live):  # the doctor's patients: she served them
+            db.session.add(Order(customer_id=customer, specialist_id=doctor))
+        db.session.commit()
+    card = f"/customerview/show/{customer_id}"
+    for role, address, reason in (
+        ("manager", f"/customerview/edit/{customer_id}", REASON),
+        ("manager", f"/noteview/add?_flt_0_customer={customer_id}", REASON),
+        ("doctor", f"/medicalrecordview/add?_flt_0_customer={customer_id}", REASON),
+        ("doctor", f"/medicalrecordview/edit/{record}", "анамнез хранится в силу закона без изменений"),
+    ):
+        client = login_as(role)
+        client.get(card)
+        response = client.get(address)
+        assert response.status_code == 302, (role, address, response.status_code)
+        assert response.headers["Location"].split("#")[0].endswith(card), (
+            address,
+            response.headers["Location"],
+        )
+        assert reason in html.unescape(client.get(card).get_data(as_text=True)), address
+        if "/add?" in address:  # the same form for a live customer opens
+            assert client.get(address.replace(str(customer_id), str(live))).status_code == 200, address

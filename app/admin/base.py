@@ -1409,9 +1409,29 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 if self.save(form, self.datamodel.obj(), is_new=True):
                     return None
         else:
+            self.refuse_closed_form()
             self.prefill_add_form(form)
             self.remember_form()
         return self._get_add_widget(form=form, exclude_cols=exclude_cols)
+
+    def check_form_opens(self, item) -> None:
+        """Raise ValidationFailed if ``item`` cannot be saved whatever is typed (a record of
+        an erased customer); a screen may name its own rule."""
+        subjects.check_record_writable(self.datamodel.session, item)
+
+    def refuse_closed_form(self, item=None) -> None:
+        """A form that no input could save does not open: the edit form of an erased
+        customer's record, or a new record bound to them, opened and refused only at
+        «Сохранить», after staff had typed it. Back where they were, the reason on top."""
+        try:
+            if item is not None:
+                self.check_form_opens(item)
+            else:
+                for record in self.bound_records().values():
+                    subjects.check_record_writable(self.datamodel.session, record)
+        except ValidationFailed as e:
+            flash(str(e), "danger")
+            abort(redirect(self.return_page(list(session.get("page_history") or []), item)))
 
     def prefill_add_form(self, form) -> None:
         """A new record's form as it opens (GET): a screen fills what it can tell."""
@@ -1439,6 +1459,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 if self.save(form, item, is_new=False):
                     return None
         else:
+            self.refuse_closed_form(item)
             form = self.with_extra_fields(self.edit_form, item).refresh(obj=item)
             self.prefill_form(form, pk)
             self.guard_texts(form, item)
