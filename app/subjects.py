@@ -120,12 +120,15 @@ def start(
     session: Session, customer: Customer, kind: SubjectRequestKind, basis: str | None
 ) -> SubjectRequest:
     now = utcnow()
+    # an erased customer's row names nobody («Удалён»): their later requests say the
+    # number only, as the erasure left the earlier ones
+    named = customer.id is None or not erased(session, customer.id)
     request = SubjectRequest(
         customer=customer,
         # whom it is about, kept should the customer's row be deleted (an erasure blanks it)
         customer_number=customer.id,
-        customer_name=customer.full_name or None,
-        customer_card=customer.card_number,
+        customer_name=(customer.full_name or None) if named else None,
+        customer_card=customer.card_number if named else None,
         kind=kind,
         status=SubjectRequestStatus.QUEUED,
         basis=check_basis(basis),

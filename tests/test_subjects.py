@@ -593,6 +593,13 @@ def test_an_erasure_leaves_its_requests_the_customers_number_only(app, redis, lo
     said = f'<a href="/customerview/show/{customer_id}">клиент № {customer_id}</a>'
     assert listing.count(said) == 2
     assert ">Удалён<" not in listing
+    # a request made after the erasure says the number too, not the erased row's «Удалён»
+    posted = login_as("manager").post(
+        f"/customerview/{customer_id}/subject/export", data={"basis": "Заявление № 15"}
+    )
+    assert posted.status_code == 302
+    listing = login_as("auditor").get("/subjectrequestview/list/").get_data(as_text=True)
+    assert listing.count(said) == 3 and ">Удалён<" not in listing
     for request in requests:
         page = auditor.get(f"/subjectrequestview/show/{request.id}").get_data(as_text=True)
         assert said in page and ">Удалён<" not in page
