@@ -76,7 +76,7 @@ def check_cancellable(order: Order) -> None:
         raise ValidationFailed(
             {
                 "status": _(
-                    "Заказ оплачен (%(paid)s): отменить его можно, только когда оплата возвращена. "
+                    "По заказу внесено %(paid)s: отменить его можно, только когда оплата возвращена. "
                     "Сначала оформите возврат денег по заказу.",
                     paid=payments._money(order.paid),
                 )

@@ -109,7 +109,10 @@ def test_a_paid_order_is_not_cancelled_before_its_payment_is_returned(ctx, login
     for url in (f"/orderview/edit/{order.id}", f"/ordertab/edit/{order.id}"):
         refused = manager.post(url, data=form)
         assert refused.status_code == 422, url
-        assert "отменить его можно, только когда оплата возвращена" in page_text(refused)
+        # 100 of 2 250: «Заказ оплачен (100,00 ₽)» read as paid in full
+        assert "По заказу внесено 100,00 ₽: отменить его можно, только когда оплата возвращена" in page_text(
+            refused
+        )
     api = manager.put(f"/api/v1/orders/{order.id}", json={"status": "cancelled"})
     assert api.status_code == 422 and "оплата возвращена" in str(api.get_json())
     ctx.expire_all()
