@@ -6,6 +6,7 @@ is stored."""
 from __future__ import annotations
 
 from app.models import Customer, Message, MessageType
+from tests.conftest import PASSWORD
 
 
 def test_a_company_registered_without_a_contact_name_is_not_greeted_as_none(app, ctx, redis, login_as):
@@ -36,3 +37,42 @@ def test_a_company_is_found_by_its_name_without_the_quotes(app, ctx, login_as):
     for typed in ("Ромашка", "ромашка", "ООО Ромашка", "«Ромашка»", 'ООО "Ромашка"'):
         page = client.get("/customerview/list/", query_string={"q": typed}).get_data(as_text=True)
         assert f'href="/customerview/show/{company.id}"' in page, typed
+
+
+def test_an_integrator_gets_a_token_and_writes_with_it_while_forms_keep_their_csrf(app, ctx, login_as):
+    """With KARTOTEKA_TOKEN_API=1, as the README says an integrator sets it, the token login
+    answered 400 «Запрос не понят: проверьте адрес и форму…» on a real server: the CSRF
+    check, meant for the browser's cookie, refused a request that carries no cookie."""
+    browser = login_as("reception")
+    integrator = app.test_client()
+    app.config.update(KARTOTEKA_TOKEN_API=True, WTF_CSRF_ENABLED=True)
+    try:
+        login = integrator.post(
+            "/api/v1/security/login",
+            json={"username": "manager", "password": PASSWORD, "provider": "db", "refresh": True},
+        )
+        assert login.status_code == 200, login.get_data(as_text=True)
+        bearer = {"Authorization": f"Bearer {login.get_json()['access_token']}"}
+        body = {"last_name": "Интеграционная", "first_name": "Анна", "phone": "8 916 700-00-02"}
+        created = integrator.post(
+            "/api/v1/customers/", json={**body, "consent_treatment": "paper"}, headers=bearer
+        )
+        assert created.status_code == 201, created.get_data(as_text=True)
+        refresh = {"Authorization": f"Bearer {login.get_json()['refresh_token']}"}
+        assert integrator.post("/api/v1/security/refresh", headers=refresh).status_code == 200
+
+        # a signed-in browser still needs the token of its session for a write, with or
+        # without an Authorization header beside its cookie
+        for headers in ({}, {"Authorization": "Bearer nonsense"}, bearer):
+            forged = browser.post(
+                "/api/v1/customers/",
+                json={**body, "phone": "8 916 700-00-03", "consent_treatment": "paper"},
+                headers=headers,
+            )
+            assert forged.status_code == 400, headers
+        assert browser.post("/customerview/add", data={**body, "phone": "8 916 700-00-04"}).status_code == 400
+    finally:
+        app.config.update(KARTOTEKA_TOKEN_API=False, WTF_CSRF_ENABLED=False)
+    assert [(c.last_name, c.created_by.username) for c in ctx.query(Customer)] == [
+        ("Интеграционная", "manager")
+    ]
