@@ -6,7 +6,7 @@ is stored."""
 from __future__ import annotations
 
 from app.models import Customer, Message, MessageType
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, Auth, user_id
 
 
 def test_a_company_registered_without_a_contact_name_is_not_greeted_as_none(app, ctx, redis, login_as):
@@ -76,3 +76,21 @@ def test_an_integrator_gets_a_token_and_writes_with_it_while_forms_keep_their_cs
     assert [(c.last_name, c.created_by.username) for c in ctx.query(Customer)] == [
         ("Интеграционная", "manager")
     ]
+
+
+def test_a_users_page_lists_that_users_open_sessions(app, login_as):
+    """The system administrator opened Ольга's page (Безопасность → Список пользователей
+    → 🔍) while Ольга was at work: «Открытые сеансы» over an empty table, as if she were
+    signed in nowhere; ended or not, her sessions never showed there."""
+    reception_browser = app.test_client()
+    Auth(reception_browser).login("reception", PASSWORD)
+    assert reception_browser.get("/customerview/list/").status_code == 200
+    admin = login_as("sysadmin")
+    page = admin.get(f"/users/show/{user_id(app, 'reception')}")
+    assert page.status_code == 200
+    sessions = page.get_data(as_text=True).split("Открытые сеансы")[1].split("</table>")[0]
+    assert sessions.count("<tr>") == 2 and "127.0.0.1" in sessions  # the header and Ольга's one
+    assert "Завершить все остальные сеансы" not in page.get_data(as_text=True)  # the administrator's own
+    assert admin.post(f"/users/action/end_sessions/{user_id(app, 'reception')}").status_code == 302
+    page = admin.get(f"/users/show/{user_id(app, 'reception')}").get_data(as_text=True)
+    assert page.split("Открытые сеансы")[1].split("</table>")[0].count("<tr>") == 1

@@ -198,8 +198,14 @@ class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
         if template == self.show_template:
             from . import sessions
 
-            user_id = getattr(g.get("user"), "id", None) if request.endpoint.endswith(".userinfo") else None
+            # the profile lists the user's own sessions (and ends the others); a user's page,
+            # the system administrator's, lists that user's: it said «Открытые сеансы» over
+            # an empty table while the user was signed in
+            own = request.endpoint.endswith(".userinfo")
+            pk = str(kwargs.get("pk", ""))  # FAB's show route passes it as typed in the address
+            user_id = getattr(g.get("user"), "id", None) if own else (int(pk) if pk.isdigit() else None)
             kwargs.setdefault("user_sessions", sessions.sessions_of(user_id) if user_id else [])
+            kwargs.setdefault("own_profile", own)
             kwargs.setdefault("current_sid", sessions.current_session_id())
             kwargs.setdefault("session_label", session_label)
             kwargs.setdefault("view_name", type(self).__name__)
