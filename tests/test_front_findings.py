@@ -5,8 +5,14 @@ is stored."""
 
 from __future__ import annotations
 
-from app.models import Customer, Message, MessageType
+import datetime as dt
+
+from app.extensions import db
+from app.models import Customer, MedicalRecord, Message, MessageType
+from tests import factories
 from tests.conftest import PASSWORD, Auth, user_id
+
+NOTICE = "Клиника не работает 31 декабря. Ждём вас в январе!"
 
 
 def test_a_company_registered_without_a_contact_name_is_not_greeted_as_none(app, ctx, redis, login_as):
@@ -94,3 +100,32 @@ def test_a_users_page_lists_that_users_open_sessions(app, login_as):
     assert admin.post(f"/users/action/end_sessions/{user_id(app, 'reception')}").status_code == 302
     page = admin.get(f"/users/show/{user_id(app, 'reception')}").get_data(as_text=True)
     assert page.split("Открытые сеансы")[1].split("</table>")[0].count("<tr>") == 1
+
+
+def test_a_message_to_the_ticked_customers_reaches_those_before_an_erased_one(app, ctx, login_as):
+    """Three customers ticked on the list, the second of them erased on request: «2
+    сообщения поставлены в очередь», but only the third was queued; the first one's
+    message went with the refusal of the erased customer's (the request's transaction
+    rolled back) and was never sent."""
+    with app.app_context():
+        first = factories.customer(last_name="Первая", phone="+79165550901")
+        erased = factories.customer(
+            last_name="Остаткова", phone="+79165550999", birth_date=dt.date(1980, 1, 2)
+        )
+        db.session.add(MedicalRecord(customer=erased, allergies="пыльца"))
+        last = factories.customer(last_name="Последняя", phone="+79165550903")
+        db.session.commit()
+        ids = first.id, erased.id, last.id
+    manager = login_as("manager")
+    erasure = {"basis": "Заявление № 3", "confirm": "yes"}
+    assert manager.post(f"/customerview/{ids[1]}/subject/erase", data=erasure).status_code == 302
+    sent = manager.post(
+        "/customerview/message",
+        data={"ids": ",".join(map(str, ids)), "channel": "sms", "message_type": "manual", "text": NOTICE},
+    )
+    assert sent.status_code == 302
+    page = manager.get("/customerview/list/").get_data(as_text=True)
+    assert "2 сообщения поставлены в очередь." in page
+    assert "сообщения не добавляются" in page  # why the erased customer got none
+    queued = ctx.query(Message).filter_by(message_type=MessageType.MANUAL).order_by(Message.customer_id).all()
+    assert [(m.customer_id, m.body) for m in queued] == [(ids[0], NOTICE), (ids[2], NOTICE)]
