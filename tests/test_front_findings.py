@@ -129,3 +129,28 @@ def test_a_message_to_the_ticked_customers_reaches_those_before_an_erased_one(ap
     assert "сообщения не добавляются" in page  # why the erased customer got none
     queued = ctx.query(Message).filter_by(message_type=MessageType.MANUAL).order_by(Message.customer_id).all()
     assert [(m.customer_id, m.body) for m in queued] == [(ids[0], NOTICE), (ids[2], NOTICE)]
+
+
+def test_deleting_a_leaver_who_entered_records_says_why_and_how(app, ctx, login_as):
+    """The system administrator pressed the bin on the row of a receptionist who had
+    registered customers and confirmed «Удалить эту запись?»: an empty alert (only its ×)
+    over the list, and the receptionist still there, active."""
+    client = login_as("reception")
+    customer = {"last_name": "Кузнецов", "first_name": "Иван", "phone": "916 555 12 37"}
+    assert client.post("/customerview/add", data=customer).status_code == 302
+    admin = login_as("sysadmin")
+    assert admin.post(f"/users/delete/{user_id(app, 'reception')}").status_code == 302
+    page = admin.get("/users/list/").get_data(as_text=True)
+    assert (
+        "Сотрудник Reception Тестовый уже вносил записи в Картотеку, поэтому его не удалить: чтобы он "
+        "больше не мог войти, откройте его и снимите галочку «Активен?», его записи останутся."
+    ) in page
+    assert app.appbuilder.sm.find_user(username="reception") is not None
+    # a user who never entered anything (added by mistake) is deleted as before
+    with app.app_context():
+        sm = app.appbuilder.sm
+        sm.add_user(
+            "mistake", "Ошибочный", "Сотрудник", "mistake@test.example", [sm.find_role("Аудитор")], "x"
+        )
+    assert admin.post(f"/users/delete/{user_id(app, 'mistake')}").status_code == 302
+    assert "Запись удалена" in admin.get("/users/list/").get_data(as_text=True)
