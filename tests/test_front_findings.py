@@ -154,3 +154,27 @@ def test_deleting_a_leaver_who_entered_records_says_why_and_how(app, ctx, login_
         )
     assert admin.post(f"/users/delete/{user_id(app, 'mistake')}").status_code == 302
     assert "Запись удалена" in admin.get("/users/list/").get_data(as_text=True)
+
+
+def test_a_registration_day_typed_as_no_date_says_so_and_shows_nobody(app, ctx, login_as):
+    """«Дата регистрации» → «В день» typed «04.12.25» (or anything not a date): the list
+    showed every customer, the filter still in its panel, as if they had all come that
+    day."""
+    with app.app_context():
+        factories.customer(last_name="Зарегистрированная", phone="+79165550911")
+    client = login_as("reception")
+    for operation in (
+        "_flt_0_registered_at",
+        "_flt_1_registered_at",
+        "_flt_2_registered_at",
+    ):  # в день, с, по
+        for typed in ("04.12.25", "вчера"):
+            text = client.get("/customerview/list/", query_string={operation: typed}).get_data(as_text=True)
+            assert "Зарегистрированная" not in text, (operation, typed)
+            assert text.count(f"Дата «{typed}» не распознана: введите её так: 12.07.1986.") == 1, (
+                operation,
+                typed,
+            )
+    assert "Зарегистрированная" in client.get("/customerview/list/?_flt_1_registered_at=01.01.2020").get_data(
+        as_text=True
+    )
