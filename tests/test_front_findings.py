@@ -178,3 +178,33 @@ def test_a_registration_day_typed_as_no_date_says_so_and_shows_nobody(app, ctx, 
     assert "Зарегистрированная" in client.get("/customerview/list/?_flt_1_registered_at=01.01.2020").get_data(
         as_text=True
     )
+
+
+def test_a_login_differing_only_in_capitals_is_refused(app, ctx, login_as):
+    """A second «Ольга» added as «Olga» beside «olga»: saved, and from then on neither
+    could sign in («Неверное имя пользователя или пароль»): logins are matched without
+    regard to capitals, and two matched."""
+    admin = login_as("sysadmin")
+    role = str(app.appbuilder.sm.find_role("Аудитор").id)
+    data = {
+        "first_name": "Ольга",
+        "last_name": "Вторая",
+        "username": "Reception",
+        "email": "olga.second@test.example",
+        "roles": [role],
+        "password": "Пароль-клиники-2026",
+        "conf_password": "Пароль-клиники-2026",
+        "active": "y",
+    }
+    page = admin.post("/users/add", data=data)
+    assert page.status_code == 200
+    refusal = "Логин «Reception» уже занят: Reception Тестовый. Заглавные и строчные буквы в логинах не различаются."
+    assert refusal in page.get_data(as_text=True)
+    auditor = user_id(app, "auditor")
+    edit = {k: v for k, v in data.items() if k not in ("password", "conf_password")}
+    page = admin.post(f"/users/edit/{auditor}", data={**edit, "username": "RECEPTION"})
+    assert page.status_code == 200 and "Логин «RECEPTION» уже занят" in page.get_data(as_text=True)
+    with app.app_context():
+        logins = sorted(u.username for u in app.appbuilder.sm.get_all_users())
+    assert logins == ["auditor", "doctor", "manager", "reception", "sysadmin"]
+    assert Auth(app.test_client()).login("reception", PASSWORD).headers["Location"] != "/login/?next=/"

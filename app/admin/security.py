@@ -168,6 +168,35 @@ def session_label(row) -> str:
     return gettext("Токен API") if row.kind == TOKEN else browser_label(row.user_agent)
 
 
+class LoginFree:
+    """A login no other user holds in any capitals: the sign-in matches logins without
+    regard to them (AUTH_USERNAME_CI), and a second «Olga» beside «olga» was saved and
+    locked both out («Неверное имя пользователя или пароль»). The same login exactly is
+    FAB's own «Уже существует.»."""
+
+    def __call__(self, form, field):
+        from flask import current_app
+        from sqlalchemy import func
+        from wtforms.validators import ValidationError
+
+        sm = current_app.appbuilder.sm
+        typed = (field.data or "").strip()
+        with sm.session.no_autoflush:
+            other = (
+                sm.session.query(sm.user_model)
+                .filter(func.lower(sm.user_model.username) == typed.lower(), sm.user_model.username != typed)
+                .first()
+            )
+        if other is not None and str(getattr(form, "_id", "")) != str(other.id):
+            raise ValidationError(
+                gettext(
+                    "Логин «%(login)s» уже занят: %(name)s. Заглавные и строчные буквы в логинах не различаются.",
+                    login=typed,
+                    name=str(other),
+                )
+            )
+
+
 class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
     """FAB's users screen and the profile page: «Активен?» said True or False,
     and roles and groups were shown as Python lists. The profile lists the user's
@@ -189,6 +218,7 @@ class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
         "fail_login_count": lambda value: value or 0,
     }
     show_template = "kartoteka/userinfo.html"
+    validators_columns = {**UserDBModelView.validators_columns, "username": [LoginFree()]}
     # The anonymous visitor's role is nobody's to hold: the roles box offered «Public»,
     # in English, beside the staff roles.
     add_form_query_rel_fields = edit_form_query_rel_fields = {
