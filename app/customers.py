@@ -217,8 +217,14 @@ def fold(text: str) -> str:
     return text.lower().replace("ё", "е")
 
 
-# Initials are typed with dots («Ёлкина В. П.»): a word is what is left.
-_NAME_PUNCTUATION = str.maketrans(".,;", "   ")
+# Initials are typed with dots («Ёлкина В. П.»), an organisation's name in quotes
+# (ООО «Ромашка», ООО "Ромашка"): a word is what is left.
+_NAME_PUNCTUATION = str.maketrans(dict.fromkeys('.,;«»"„“”', " "))
+
+
+def name_words(text: str) -> list[str]:
+    """The words of a name as it is searched (folded, without dots, commas and quotes)."""
+    return fold(text or "").translate(_NAME_PUNCTUATION).split()
 
 
 def name_search_key(customer: Customer) -> str:
@@ -231,11 +237,11 @@ def name_search_key(customer: Customer) -> str:
     # a legal entity is named (and sorted) by its organisation, its contact after it
     legal = customer.customer_type == CustomerType.LEGAL
     parts = [customer.company_name, *person] if legal else [*person, customer.company_name]
-    return "".join(" " + w for p in parts if p for w in fold(p).split())
+    return "".join(" " + w for p in parts if p for w in name_words(p))
 
 
 def name_condition(text: str):
-    words = fold(text or "").translate(_NAME_PUNCTUATION).split()
+    words = name_words(text)
     if not words:
         return None
     return and_(*[Customer.name_search.contains(" " + w, autoescape=True) for w in words])

@@ -217,8 +217,10 @@ def template_context(customer: Customer, order: Order | None = None, **extra) ->
     context = {
         "clinic": current_app.config["APP_NAME"],
         "customer": {
-            "first_name": customer.first_name,
-            "last_name": customer.last_name,
+            # how a message addresses the customer: a company registered without a contact
+            # person has no first name, and its messages began «None, добро пожаловать!»
+            "first_name": customer.first_name or customer.full_name,
+            "last_name": customer.last_name or "",
             "middle_name": customer.middle_name or "",
             "full_name": customer.full_name,
             "status": str(customer.status.label) if customer.status else "",

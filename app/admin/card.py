@@ -568,13 +568,16 @@ class CustomerCardView(KartotekaModelView):
         return self._card(pk, "messages")
 
     def queue_manual(self, customer, form) -> list:
+        # A refusal (an erased customer, a template that cannot render) comes before this
+        # customer's one message is added, and takes nothing else back: the transaction's
+        # rollback it did dropped the messages queued for the customers ticked before on
+        # the list, which the list still counted as queued.
         try:
             subjects.check_writable(db.session, customer)
             created = notifications.queue_notification(
                 db.session, customer, form.message_type.data, (form.channel.data,), text=form.text.data or ""
             )
         except ValidationFailed as e:
-            db.session.rollback()
             for text in e.errors.values():
                 flash(text, "danger")
             return []

@@ -13,13 +13,14 @@ from flask_appbuilder.models.filters import BaseFilter, Filters
 from flask_appbuilder.models.sqla.filters import FilterRelationOneToManyEqual
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.utils.base import get_column_root_relation, is_column_dotted
+from flask_babel import gettext
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Enum as SAEnum
-from sqlalchemy import String, asc, bindparam, desc, func, select, type_coerce
+from sqlalchemy import String, asc, bindparam, desc, false, func, select, type_coerce
 from sqlalchemy.engine import Row
 from sqlalchemy.orm import MANYTOONE, ColumnProperty, RelationshipProperty, scoped_session
 
-from ..formatting import clinic_zone, typed_date
+from ..formatting import clinic_zone, date_short, typed_date
 
 # Values shown as they are (checked first: most cells hold one of these).
 _PLAIN = frozenset({str, int, float, Decimal, dt.date, dt.datetime})
@@ -579,6 +580,26 @@ def local_day_bounds(value) -> tuple[dt.datetime, dt.datetime] | None:
     )
 
 
+def day_or_nothing(query, value):
+    """A day typed as no date («04.12.25», «вчера») filters out every row and says so
+    once: it was ignored, and the list showed everyone under the filter as typed. A
+    box left empty is no filter."""
+    if not str(value or "").strip():
+        return query
+    from flask import flash, g, has_request_context
+
+    if has_request_context() and value not in g.setdefault("kartoteka_bad_days", set()):
+        g.kartoteka_bad_days.add(value)
+        example = date_short(dt.date(1986, 7, 12))
+        flash(
+            gettext(
+                "Дата «%(value)s» не распознана: введите её так: %(example)s.", value=value, example=example
+            ),
+            "warning",
+        )
+    return query.filter(false())
+
+
 class FilterDayEqual(BaseFilter):
     """A timestamp column falling on the given calendar day (clinic time zone)."""
 
@@ -588,7 +609,7 @@ class FilterDayEqual(BaseFilter):
     def apply(self, query, value):
         bounds = local_day_bounds(value)
         if bounds is None:
-            return query
+            return day_or_nothing(query, value)
         column = getattr(self.model, self.column_name)
         return query.filter(column >= bounds[0], column < bounds[1])
 
@@ -600,7 +621,7 @@ class FilterDayFrom(BaseFilter):
     def apply(self, query, value):
         bounds = local_day_bounds(value)
         if bounds is None:
-            return query
+            return day_or_nothing(query, value)
         return query.filter(getattr(self.model, self.column_name) >= bounds[0])
 
 
@@ -611,7 +632,7 @@ class FilterDayTo(BaseFilter):
     def apply(self, query, value):
         bounds = local_day_bounds(value)
         if bounds is None:
-            return query
+            return day_or_nothing(query, value)
         return query.filter(getattr(self.model, self.column_name) < bounds[1])
 
 

@@ -71,7 +71,8 @@ PRIVATE = (
         "_delete",
         "(self, pk)",
         "app.admin.base: a record of an erased customer refused before FAB's deletion starts "
-        "(the views' own pre_delete hooks would each have to call it)",
+        "(the views' own pre_delete hooks would each have to call it); app.admin.security: "
+        "a user whose name is on records is refused in words",
     ),
     (
         "flask_appbuilder.views:ModelView",

@@ -11,9 +11,10 @@ from __future__ import annotations
 from functools import cached_property
 from urllib.parse import urlsplit
 
-from flask import flash, g, has_request_context, redirect, request, url_for
+from flask import abort, flash, g, has_request_context, redirect, request, url_for
 from flask.globals import _cv_app, _cv_request
 from flask_appbuilder import action, expose, has_access
+from flask_appbuilder.exceptions import DatabaseException
 from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
 from flask_appbuilder.models.sqla.filters import FilterNotEqual
 from flask_appbuilder.security.forms import ResetPasswordForm
@@ -167,6 +168,35 @@ def session_label(row) -> str:
     return gettext("Токен API") if row.kind == TOKEN else browser_label(row.user_agent)
 
 
+class LoginFree:
+    """A login no other user holds in any capitals: the sign-in matches logins without
+    regard to them (AUTH_USERNAME_CI), and a second «Olga» beside «olga» was saved and
+    locked both out («Неверное имя пользователя или пароль»). The same login exactly is
+    FAB's own «Уже существует.»."""
+
+    def __call__(self, form, field):
+        from flask import current_app
+        from sqlalchemy import func
+        from wtforms.validators import ValidationError
+
+        sm = current_app.appbuilder.sm
+        typed = (field.data or "").strip()
+        with sm.session.no_autoflush:
+            other = (
+                sm.session.query(sm.user_model)
+                .filter(func.lower(sm.user_model.username) == typed.lower(), sm.user_model.username != typed)
+                .first()
+            )
+        if other is not None and str(getattr(form, "_id", "")) != str(other.id):
+            raise ValidationError(
+                gettext(
+                    "Логин «%(login)s» уже занят: %(name)s. Заглавные и строчные буквы в логинах не различаются.",
+                    login=typed,
+                    name=str(other),
+                )
+            )
+
+
 class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
     """FAB's users screen and the profile page: «Активен?» said True or False,
     and roles and groups were shown as Python lists. The profile lists the user's
@@ -188,6 +218,7 @@ class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
         "fail_login_count": lambda value: value or 0,
     }
     show_template = "kartoteka/userinfo.html"
+    validators_columns = {**UserDBModelView.validators_columns, "username": [LoginFree()]}
     # The anonymous visitor's role is nobody's to hold: the roles box offered «Public»,
     # in English, beside the staff roles.
     add_form_query_rel_fields = edit_form_query_rel_fields = {
@@ -198,12 +229,43 @@ class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
         if template == self.show_template:
             from . import sessions
 
-            user_id = getattr(g.get("user"), "id", None) if request.endpoint.endswith(".userinfo") else None
+            # the profile lists the user's own sessions (and ends the others); a user's page,
+            # the system administrator's, lists that user's: it said «Открытые сеансы» over
+            # an empty table while the user was signed in
+            own = request.endpoint.endswith(".userinfo")
+            pk = str(kwargs.get("pk", ""))  # FAB's show route passes it as typed in the address
+            user_id = getattr(g.get("user"), "id", None) if own else (int(pk) if pk.isdigit() else None)
             kwargs.setdefault("user_sessions", sessions.sessions_of(user_id) if user_id else [])
+            kwargs.setdefault("own_profile", own)
             kwargs.setdefault("current_sid", sessions.current_session_id())
             kwargs.setdefault("session_label", session_label)
             kwargs.setdefault("view_name", type(self).__name__)
         return super().render_template(template, **kwargs)
+
+    def _delete(self, pk):
+        """FAB's deletion of a user, with its refusal said: a user whose name is on
+        records (who registered a customer, took a payment…) cannot be deleted, and FAB
+        flashed the database error's text, which is empty: an alert with only its ×."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if item is None:
+            abort(404)
+        name = str(item)
+        try:
+            self.pre_delete(item)
+            self.datamodel.delete(item)
+        except DatabaseException:
+            flash(
+                gettext(
+                    "Сотрудник %(name)s уже вносил записи в Картотеку, поэтому его не удалить: чтобы он "
+                    "больше не мог войти, откройте его и снимите галочку «Активен?», его записи останутся.",
+                    name=name,
+                ),
+                "danger",
+            )
+        else:
+            self.post_delete(item)
+            flash(self.delete_row_message, "success")
+        self.update_redirect()
 
     @expose("/userinfo/sessions/end", methods=["POST"])
     @has_access
@@ -594,11 +656,34 @@ class LoginWithoutNext(logging.Filter):
 LOGIN_WITHOUT_NEXT = LoginWithoutNext()
 
 
+def carries_token() -> bool:
+    """The request is signed in by a bearer token (the token API), not by a cookie: a
+    browser signed in by its cookie is checked whatever header it adds."""
+    return request.headers.get("Authorization", "")[:7].lower() == "bearer " and "_user_id" not in session
+
+
 def harden(app: Flask) -> None:
     """CSRF everywhere, server-side sessions with an idle timeout, the client's
     address behind trusted proxies, safe redirects, security headers. (Login
     limits: app/logins.py, through the security manager's password checks.)"""
-    CSRFProtect(app)
+    csrf = CSRFProtect(app)
+    # CSRF guards what the browser's cookie signs in. A request carrying a token and
+    # no signed-in cookie (the token API, KARTOTEKA_TOKEN_API) is signed in by its
+    # Authorization header, which another site cannot make a browser send, and the token
+    # login takes JSON credentials: both answered 400 «Запрос не понят» to every
+    # integrator. Everything else is checked as before.
+    app.config["WTF_CSRF_CHECK_DEFAULT"] = False
+    from .tokens import KartotekaSecurityApi
+
+    for view in app.appbuilder.baseviews:
+        if isinstance(view, KartotekaSecurityApi):
+            csrf.exempt(view.blueprint)
+
+    @app.before_request
+    def csrf_unless_token():
+        if app.config["WTF_CSRF_ENABLED"] and not carries_token():
+            csrf.protect(apply_exemptions=True)
+
     logging.getLogger("flask_appbuilder.utils.base").addFilter(LOGIN_WITHOUT_NEXT)  # once: the same filter
     app.config.setdefault("FAB_PASSWORD_COMPLEXITY_ENABLED", True)
     app.config.setdefault("FAB_PASSWORD_COMPLEXITY_VALIDATOR", password_policy)

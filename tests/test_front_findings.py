@@ -1,0 +1,210 @@
+"""What the front desk and the system administrator of a new clinic met in Chromium, in
+Russian, on an empty database (registering customers, messaging them, searching the
+list, the token API): each test is one finding, asserted on what the user sees or what
+is stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from app.extensions import db
+from app.models import Customer, MedicalRecord, Message, MessageType
+from tests import factories
+from tests.conftest import PASSWORD, Auth, user_id
+
+NOTICE = "Клиника не работает 31 декабря. Ждём вас в январе!"
+
+
+def test_a_company_registered_without_a_contact_name_is_not_greeted_as_none(app, ctx, redis, login_as):
+    """ООО «Ромашка», registered with its phone and e-mail but no contact person, got the
+    SMS and the e-mail «None, добро пожаловать! Вас приветствует …»."""
+    client = login_as("reception")
+    data = {
+        "customer_type": "legal",
+        "company_name": "ООО «Ромашка»",
+        "phone": "8 (423) 222-33-44",
+        "email": "info@romashka.example",
+        "discount": "",
+    }
+    assert client.post("/customerview/add", data=data).status_code == 302
+    welcome = ctx.query(Message).filter_by(message_type=MessageType.WELCOME).order_by(Message.id).all()
+    assert {m.channel.value for m in welcome} == {"sms", "email"}
+    assert {m.body for m in welcome} == {"ООО «Ромашка», добро пожаловать! Вас приветствует Картотека."}
+
+
+def test_a_company_is_found_by_its_name_without_the_quotes(app, ctx, login_as):
+    """The receptionist typed «Ромашка» into the customers list's search box to find
+    ООО «Ромашка» she had just registered: «Ничего не найдено» (only «Ромашка» typed
+    with its guillemets found it)."""
+    client = login_as("reception")
+    data = {"customer_type": "legal", "company_name": "ООО «Ромашка»", "phone": "8 (423) 222-33-44"}
+    assert client.post("/customerview/add", data=data).status_code == 302
+    company = ctx.query(Customer).one()
+    for typed in ("Ромашка", "ромашка", "ООО Ромашка", "«Ромашка»", 'ООО "Ромашка"'):
+        page = client.get("/customerview/list/", query_string={"q": typed}).get_data(as_text=True)
+        assert f'href="/customerview/show/{company.id}"' in page, typed
+
+
+def test_an_integrator_gets_a_token_and_writes_with_it_while_forms_keep_their_csrf(app, ctx, login_as):
+    """With KARTOTEKA_TOKEN_API=1, as the README says an integrator sets it, the token login
+    answered 400 «Запрос не понят: проверьте адрес и форму…» on a real server: the CSRF
+    check, meant for the browser's cookie, refused a request that carries no cookie."""
+    browser = login_as("reception")
+    integrator = app.test_client()
+    app.config.update(KARTOTEKA_TOKEN_API=True, WTF_CSRF_ENABLED=True)
+    try:
+        login = integrator.post(
+            "/api/v1/security/login",
+            json={"username": "manager", "password": PASSWORD, "provider": "db", "refresh": True},
+        )
+        assert login.status_code == 200, login.get_data(as_text=True)
+        bearer = {"Authorization": f"Bearer {login.get_json()['access_token']}"}
+        body = {"last_name": "Интеграционная", "first_name": "Анна", "phone": "8 916 700-00-02"}
+        created = integrator.post(
+            "/api/v1/customers/", json={**body, "consent_treatment": "paper"}, headers=bearer
+        )
+        assert created.status_code == 201, created.get_data(as_text=True)
+        refresh = {"Authorization": f"Bearer {login.get_json()['refresh_token']}"}
+        assert integrator.post("/api/v1/security/refresh", headers=refresh).status_code == 200
+
+        # a signed-in browser still needs the token of its session for a write, with or
+        # without an Authorization header beside its cookie
+        for headers in ({}, {"Authorization": "Bearer nonsense"}, bearer):
+            forged = browser.post(
+                "/api/v1/customers/",
+                json={**body, "phone": "8 916 700-00-03", "consent_treatment": "paper"},
+                headers=headers,
+            )
+            assert forged.status_code == 400, headers
+        assert browser.post("/customerview/add", data={**body, "phone": "8 916 700-00-04"}).status_code == 400
+    finally:
+        app.config.update(KARTOTEKA_TOKEN_API=False, WTF_CSRF_ENABLED=False)
+    assert [(c.last_name, c.created_by.username) for c in ctx.query(Customer)] == [
+        ("Интеграционная", "manager")
+    ]
+
+
+def test_a_users_page_lists_that_users_open_sessions(app, login_as):
+    """The system administrator opened Ольга's page (Безопасность → Список пользователей
+    → 🔍) while Ольга was at work: «Открытые сеансы» over an empty table, as if she were
+    signed in nowhere; ended or not, her sessions never showed there."""
+    reception_browser = app.test_client()
+    Auth(reception_browser).login("reception", PASSWORD)
+    assert reception_browser.get("/customerview/list/").status_code == 200
+    admin = login_as("sysadmin")
+    page = admin.get(f"/users/show/{user_id(app, 'reception')}")
+    assert page.status_code == 200
+    sessions = page.get_data(as_text=True).split("Открытые сеансы")[1].split("</table>")[0]
+    assert sessions.count("<tr>") == 2 and "127.0.0.1" in sessions  # the header and Ольга's one
+    assert "Завершить все остальные сеансы" not in page.get_data(as_text=True)  # the administrator's own
+    assert admin.post(f"/users/action/end_sessions/{user_id(app, 'reception')}").status_code == 302
+    page = admin.get(f"/users/show/{user_id(app, 'reception')}").get_data(as_text=True)
+    assert page.split("Открытые сеансы")[1].split("</table>")[0].count("<tr>") == 1
+
+
+def test_a_message_to_the_ticked_customers_reaches_those_before_an_erased_one(app, ctx, login_as):
+    """Three customers ticked on the list, the second of them erased on request: «2
+    сообщения поставлены в очередь», but only the third was queued; the first one's
+    message went with the refusal of the erased customer's (the request's transaction
+    rolled back) and was never sent."""
+    with app.app_context():
+        first = factories.customer(last_name="Первая", phone="+79165550901")
+        erased = factories.customer(
+            last_name="Остаткова", phone="+79165550999", birth_date=dt.date(1980, 1, 2)
+        )
+        db.session.add(MedicalRecord(customer=erased, allergies="пыльца"))
+        last = factories.customer(last_name="Последняя", phone="+79165550903")
+        db.session.commit()
+        ids = first.id, erased.id, last.id
+    manager = login_as("manager")
+    erasure = {"basis": "Заявление № 3", "confirm": "yes"}
+    assert manager.post(f"/customerview/{ids[1]}/subject/erase", data=erasure).status_code == 302
+    sent = manager.post(
+        "/customerview/message",
+        data={"ids": ",".join(map(str, ids)), "channel": "sms", "message_type": "manual", "text": NOTICE},
+    )
+    assert sent.status_code == 302
+    page = manager.get("/customerview/list/").get_data(as_text=True)
+    assert "2 сообщения поставлены в очередь." in page
+    assert "сообщения не добавляются" in page  # why the erased customer got none
+    queued = ctx.query(Message).filter_by(message_type=MessageType.MANUAL).order_by(Message.customer_id).all()
+    assert [(m.customer_id, m.body) for m in queued] == [(ids[0], NOTICE), (ids[2], NOTICE)]
+
+
+def test_deleting_a_leaver_who_entered_records_says_why_and_how(app, ctx, login_as):
+    """The system administrator pressed the bin on the row of a receptionist who had
+    registered customers and confirmed «Удалить эту запись?»: an empty alert (only its ×)
+    over the list, and the receptionist still there, active."""
+    client = login_as("reception")
+    customer = {"last_name": "Кузнецов", "first_name": "Иван", "phone": "916 555 12 37"}
+    assert client.post("/customerview/add", data=customer).status_code == 302
+    admin = login_as("sysadmin")
+    assert admin.post(f"/users/delete/{user_id(app, 'reception')}").status_code == 302
+    page = admin.get("/users/list/").get_data(as_text=True)
+    assert (
+        "Сотрудник Reception Тестовый уже вносил записи в Картотеку, поэтому его не удалить: чтобы он "
+        "больше не мог войти, откройте его и снимите галочку «Активен?», его записи останутся."
+    ) in page
+    assert app.appbuilder.sm.find_user(username="reception") is not None
+    # a user who never entered anything (added by mistake) is deleted as before
+    with app.app_context():
+        sm = app.appbuilder.sm
+        sm.add_user(
+            "mistake", "Ошибочный", "Сотрудник", "mistake@test.example", [sm.find_role("Аудитор")], "x"
+        )
+    assert admin.post(f"/users/delete/{user_id(app, 'mistake')}").status_code == 302
+    assert "Запись удалена" in admin.get("/users/list/").get_data(as_text=True)
+
+
+def test_a_registration_day_typed_as_no_date_says_so_and_shows_nobody(app, ctx, login_as):
+    """«Дата регистрации» → «В день» typed «04.12.25» (or anything not a date): the list
+    showed every customer, the filter still in its panel, as if they had all come that
+    day."""
+    with app.app_context():
+        factories.customer(last_name="Зарегистрированная", phone="+79165550911")
+    client = login_as("reception")
+    for operation in (
+        "_flt_0_registered_at",
+        "_flt_1_registered_at",
+        "_flt_2_registered_at",
+    ):  # в день, с, по
+        for typed in ("04.12.25", "вчера"):
+            text = client.get("/customerview/list/", query_string={operation: typed}).get_data(as_text=True)
+            assert "Зарегистрированная" not in text, (operation, typed)
+            assert text.count(f"Дата «{typed}» не распознана: введите её так: 12.07.1986.") == 1, (
+                operation,
+                typed,
+            )
+    assert "Зарегистрированная" in client.get("/customerview/list/?_flt_1_registered_at=01.01.2020").get_data(
+        as_text=True
+    )
+
+
+def test_a_login_differing_only_in_capitals_is_refused(app, ctx, login_as):
+    """A second «Ольга» added as «Olga» beside «olga»: saved, and from then on neither
+    could sign in («Неверное имя пользователя или пароль»): logins are matched without
+    regard to capitals, and two matched."""
+    admin = login_as("sysadmin")
+    role = str(app.appbuilder.sm.find_role("Аудитор").id)
+    data = {
+        "first_name": "Ольга",
+        "last_name": "Вторая",
+        "username": "Reception",
+        "email": "olga.second@test.example",
+        "roles": [role],
+        "password": "Пароль-клиники-2026",
+        "conf_password": "Пароль-клиники-2026",
+        "active": "y",
+    }
+    page = admin.post("/users/add", data=data)
+    assert page.status_code == 200
+    refusal = "Логин «Reception» уже занят: Reception Тестовый. Заглавные и строчные буквы в логинах не различаются."
+    assert refusal in page.get_data(as_text=True)
+    auditor = user_id(app, "auditor")
+    edit = {k: v for k, v in data.items() if k not in ("password", "conf_password")}
+    page = admin.post(f"/users/edit/{auditor}", data={**edit, "username": "RECEPTION"})
+    assert page.status_code == 200 and "Логин «RECEPTION» уже занят" in page.get_data(as_text=True)
+    with app.app_context():
+        logins = sorted(u.username for u in app.appbuilder.sm.get_all_users())
+    assert logins == ["auditor", "doctor", "manager", "reception", "sysadmin"]
+    assert Auth(app.test_client()).login("reception", PASSWORD).headers["Location"] != "/login/?next=/"
