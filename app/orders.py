@@ -349,14 +349,12 @@ def refund_message(ret: Return) -> str | None:
     refund = getattr(ret, "_kartoteka_refund", None)
     if refund is None:
         return None
-    from .formatting import money
-
     return _(
         "Деньги по возврату возвращены: %(amount)s %(how)s, заказ №%(id)s. Долг: %(debt)s",
-        amount=money(-refund.amount),
+        amount=formatting.money(-refund.amount),
         how=REFUNDED_HOW[refund.method],
         id=ret.order.id,
-        debt=money(ret.order.debt),
+        debt=formatting.money(ret.order.debt),
     )
 
 
