@@ -209,6 +209,7 @@ def accrue_bonuses(session: Session, payment: Payment) -> AccountOperation | Non
     (none on a payment by bonuses or by a certificate), burning after BONUS_LIFETIME_DAYS."""
     from flask import current_app
 
+    from .formatting import percent as percent_text
     from .models import CustomerCategory
 
     if payment.method in BONUSES_NOT_ACCRUED:
@@ -230,7 +231,7 @@ def accrue_bonuses(session: Session, payment: Payment) -> AccountOperation | Non
         OperationKind.ACCRUAL,
         bonus,
         payment=payment,
-        comment=_("%(percent)s%% от оплаты", percent=Decimal(percent).normalize()),
+        comment=_("%(percent)s от оплаты", percent=percent_text(Decimal(percent))),
         expires_at=(payment.paid_at or utcnow()) + dt.timedelta(days=days),
     )
 
