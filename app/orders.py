@@ -342,6 +342,17 @@ REFUNDED_HOW = {
 }
 
 
+def visit_given_back(refund):
+    """The subscription a refund gave its visit back to (it pays visits, not money: the
+    customer got a visit, whatever the amount returned), or None."""
+    from .models import CertificateType
+
+    certificate = refund.certificate
+    if refund.method != PaymentMethod.CERTIFICATE or certificate is None:
+        return None
+    return certificate if certificate.type == CertificateType.VISITS else None
+
+
 def refund_message(ret: Return) -> str | None:
     """What the save that wrote a return's refund tells the staff member: how much went
     back, how, and what the order still owes («Изменения сохранены» said none of it);
@@ -349,6 +360,14 @@ def refund_message(ret: Return) -> str | None:
     refund = getattr(ret, "_kartoteka_refund", None)
     if refund is None:
         return None
+    subscription = visit_given_back(refund)
+    if subscription is not None:
+        return _(
+            "По возврату визит возвращён на абонемент №%(code)s клиента, заказ №%(id)s. Долг: %(debt)s",
+            code=subscription.code,
+            id=ret.order.id,
+            debt=formatting.money(ret.order.debt),
+        )
     return _(
         "Деньги по возврату возвращены: %(amount)s %(how)s, заказ №%(id)s. Долг: %(debt)s",
         amount=formatting.money(-refund.amount),
@@ -395,11 +414,15 @@ def check_return_step(session: Session, ret: Return) -> None:
         refund = payments.refund_return(session, ret)
         ret._kartoteka_refund = refund  # the save's message says it (refund_message)
         # the customer is told how much came back and where to look for it
-        status = _(
-            "Деньги возвращены: %(amount)s, %(where)s",
-            amount=payments._money(-refund.amount),
-            where=REFUNDED_TO[refund.method],
-        )
+        subscription = visit_given_back(refund)
+        if subscription is not None:
+            status = _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
+        else:
+            status = _(
+                "Деньги возвращены: %(amount)s, %(where)s",
+                amount=payments._money(-refund.amount),
+                where=REFUNDED_TO[refund.method],
+            )
     if ret.status.final and ret.customer is not None:
         queue_notification(session, ret.customer, MessageType.RETURN_STATUS, order=ret.order, status=status)
 

@@ -25,3 +25,41 @@ def test_a_bonus_accrual_names_its_percentage_as_typed_not_in_exponent_notation(
     card = login_as("manager").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     assert "10\u00a0% от оплаты" in card
     assert "1E+1" not in card
+
+
+def test_a_return_of_a_visit_paid_by_a_subscription_tells_of_the_visit_back_not_of_money(ctx, login_as):
+    """A haircut paid by one visit of «Абонемент 5 стрижек» is returned: the subscription
+    got its visit back (5 of 5), but the customer's SMS read «Деньги возвращены: 1 380,46 ₽,
+    возвращены на ваш сертификат или абонемент», and the manager read «1 380,46 ₽ на
+    сертификат или абонемент клиента»: money that went nowhere."""
+    from app.models import Certificate, Message, MessageType, Order, Return
+    from tests.test_certificates import kind, sold, stored
+
+    haircut = factories.catalog_item(ctx, "Стрижка женская", "1380.46")
+    customer = factories.customer(ctx)
+    subscription = sold(
+        ctx, customer, kind(ctx, "Абонемент 5 стрижек", price="6000", visits=5, services=[haircut])
+    )
+    visit = factories.order(ctx, customer, items=(("Стрижка женская", "1380.46", 1),))
+    payments.take_payment(ctx, visit, "1380.46", PaymentMethod.CERTIFICATE, certificate=subscription)
+    ctx.commit()
+    manager = login_as("manager")
+    asked = {"order": str(visit.id), "amount": "1 380,46", "reason": "Клиентка отменила визит"}
+    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).order_by(Return.id.desc()).one()
+    manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "approved"})
+    saved = manager.post(
+        f"/returnview/edit/{ret.id}", data={**asked, "status": "refunded"}, follow_redirects=True
+    )
+    assert stored(ctx, subscription.id)[0].visits_left == 5
+    code = ctx.get(Certificate, subscription.id).code
+    page = saved.get_data(as_text=True).replace("\xa0", " ")
+    assert f"визит возвращён на абонемент №{code} клиента, заказ №{visit.id}" in page
+    assert "на сертификат или абонемент клиента" not in page
+    sent = [
+        m.body
+        for m in ctx.query(Message).filter_by(order_id=visit.id, message_type=MessageType.RETURN_STATUS)
+    ]
+    assert sent and all(f"Визит возвращён на ваш абонемент №{code}." in body for body in sent)
+    assert not any("Деньги возвращены" in body for body in sent)
+    assert ctx.get(Order, visit.id).debt == 0
