@@ -63,3 +63,34 @@ def test_a_return_of_a_visit_paid_by_a_subscription_tells_of_the_visit_back_not_
     assert sent and all(f"Визит возвращён на ваш абонемент №{code}." in body for body in sent)
     assert not any("Деньги возвращены" in body for body in sent)
     assert ctx.get(Order, visit.id).debt == 0
+
+
+def test_migration_0027_rewrites_the_accruals_written_in_exponent_notation(tmp_path):
+    """Accruals written before the fix keep «1E+1% от оплаты» on the card unless rewritten;
+    0027 rewrites them and leaves the others as they were."""
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from tests.test_schema import database_at
+
+    now = "2026-11-20 09:00:00"
+    with database_at(tmp_path, "0026") as upgrade:
+        db.session.execute(
+            text(
+                "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
+                f"deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+                f"(1, 'Петрова', 'individual', 'active', ' петрова', 0, 0, 0, '{now}', 1, '{now}', '{now}')"
+            )
+        )
+        for pk, comment in ((1, "1E+1% от оплаты"), (2, "2E+1% от оплаты"), (3, "15% от оплаты"), (4, None)):
+            db.session.execute(
+                text(
+                    "INSERT INTO account_operation (id, customer_id, account, kind, amount, comment, created_on, "
+                    "changed_on) VALUES (:id, 1, 'bonus', 'accrual', 10, :comment, :now, :now)"
+                ),
+                {"id": pk, "comment": comment, "now": now},
+            )
+        db.session.commit()
+        upgrade()
+        rows = db.session.execute(text("SELECT comment FROM account_operation ORDER BY id")).scalars().all()
+        assert rows == ["10\u00a0% от оплаты", "20\u00a0% от оплаты", "15% от оплаты", None]
