@@ -26,3 +26,30 @@ def test_the_templates_list_sorted_by_whom_it_is_for_opens(app, ctx, login_as):
     )
     assert sorted_page.status_code == 200
     assert "Здравствуйте!" in sorted_page.get_data(as_text=True)
+
+
+def test_the_api_labels_every_related_id_in_russian(app, ctx, login_as):
+    """An integrator's /api/v1/payments/ (in Russian, as the manager) labelled its
+    columns «Заказ», «Сумма»… and then «Order Id», «Certificate Id», «Refund Of Id»,
+    «Reverses Id» (FAB's English from the field name); /api/v1/account-operations/
+    said «Payment Id», /api/v1/certificates/ «Kind Id». A related record's id is
+    named after the screen's label of that relation: «Заказ (ID)»."""
+    import re
+
+    from app.admin.api import PolicyApi
+
+    client = login_as("manager")
+    english = {}
+    for api in app.appbuilder.baseviews:
+        if not isinstance(api, PolicyApi):
+            continue
+        response = client.get(f"/api/v1/{api.resource_name}/", headers={"Accept-Language": "ru"})
+        if response.status_code != 200:
+            continue
+        for column, label in response.get_json()["label_columns"].items():
+            if label != "ID" and not re.search("[а-яё]", label, re.I):
+                english[f"{api.resource_name}: {column}"] = label
+    assert english == {}
+    payments = client.get("/api/v1/payments/").get_json()["label_columns"]
+    assert payments["order.id"] == "Заказ (ID)"
+    assert payments["certificate.id"] == "Сертификат или абонемент (ID)"
