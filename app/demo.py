@@ -52,6 +52,7 @@ from .models import (
     Payment,
     PaymentMethod,
     PaymentStatus,
+    ProcessingConsent,
     Return,
     ReturnStatus,
     Review,
@@ -955,6 +956,10 @@ def _messages_consents_files(session, start_id: int, customers: int, now: dt.dat
     record(session, second, ConsentPurpose.NOTIFICATIONS, given=True, method=ConsentMethod.SCREEN)
     session.flush()
     record(session, second, ConsentPurpose.NOTIFICATIONS, given=False)
+    desk = (_staff_ids("reception") or [None])[0]  # who took them at the desk
+    session.execute(
+        update(ProcessingConsent).where(ProcessingConsent.employee_id.is_(None)).values(employee_id=desk)
+    )
     session.add_all(
         [
             NotificationConsent(
@@ -971,8 +976,10 @@ def _messages_consents_files(session, start_id: int, customers: int, now: dt.dat
         message = Message(
             customer=customer,
             channel=Channel.EMAIL if n % 3 == 0 else Channel.SMS,
-            message_type=MessageType.VISIT_REMINDER if n % 2 else MessageType.MANUAL,
-            subject="Напоминание о визите" if n % 3 == 0 else None,
+            # a reminder names its visit: the worker cancels one that has none, so those still
+            # under way are a staff member's message
+            message_type=MessageType.MANUAL,
+            subject="Сообщение клиники" if n % 3 == 0 else None,
             body=f"{customer.first_name or ''}, ждём вас в клинике завтра в 10:00.".lstrip(", "),
             status=status,
             attempts=len(outcomes),
@@ -986,7 +993,7 @@ def _messages_consents_files(session, start_id: int, customers: int, now: dt.dat
         )
         session.add(message)
         for number, outcome in enumerate(outcomes, start=1):
-            started = at + dt.timedelta(minutes=number)
+            started = at + dt.timedelta(seconds=number - 1)
             session.add(
                 MessageAttempt(
                     message=message,
