@@ -19,10 +19,14 @@ from .extensions import db
 from .models import (
     Account,
     AccountOperation,
+    AttemptOutcome,
     AttributeKind,
     Branch,
     CatalogItem,
     CatalogKind,
+    Channel,
+    ConsentMethod,
+    ConsentPurpose,
     Customer,
     CustomerAttribute,
     CustomerAttributeValue,
@@ -33,8 +37,13 @@ from .models import (
     DocumentKind,
     Gender,
     MedicalRecord,
+    Message,
+    MessageAttempt,
+    MessageStatus,
+    MessageType,
     ModerationStatus,
     Note,
+    NotificationConsent,
     OperationKind,
     Order,
     OrderItem,
@@ -43,6 +52,7 @@ from .models import (
     Payment,
     PaymentMethod,
     PaymentStatus,
+    ProcessingConsent,
     Return,
     ReturnStatus,
     Review,
@@ -650,6 +660,7 @@ def seed_demo(
     _fix_sequences()
     codes = random.Random(seed * 15485863 + 4)  # the certificates' numbers: a stream of their own
     _certificates(session, start_id, customers, now, _staff_ids("reception") or managers, codes)
+    _messages_consents_files(session, start_id, customers, now)
     session.commit()
     # the planner's statistics for what was just written (autovacuum comes too late)
     refresh_statistics(session, SEEDED_TABLES)
@@ -903,6 +914,97 @@ def _certificates(
     for days_ago in (14, 7):
         visit(start_id + 1, course, "Массаж спины", days_ago)
     sell(start_id + 2, kinds["Подарочный сертификат 3 000 ₽"], 400)  # expired unused
+    session.flush()
+
+
+DEMO_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+DEMO_MESSAGES = (
+    # status, attempts' outcomes, last error (in the clinic's language)
+    (MessageStatus.QUEUED, (), None),
+    (MessageStatus.SENDING, (None,), None),
+    (MessageStatus.SENT, (AttemptOutcome.SENT,), None),
+    (
+        MessageStatus.FAILED,
+        (AttemptOutcome.RETRY, AttemptOutcome.FAILED),
+        "Номер не обслуживается оператором",
+    ),
+    (MessageStatus.CANCELLED, (AttemptOutcome.CANCELLED,), None),
+    (
+        MessageStatus.EXPIRED,
+        (AttemptOutcome.RETRY, AttemptOutcome.EXPIRED),
+        "Сообщение не отправлено вовремя",
+    ),
+)
+
+
+def _messages_consents_files(session, start_id: int, customers: int, now: dt.datetime) -> None:
+    """A message in every status (with its attempts), notification consents given and
+    refused, processing consents on paper (with the scan in «Файлы»), on screen and
+    withdrawn, and files of two kinds: the screens that show them are never empty."""
+    from .consents import record
+    from .files import add_file
+
+    if customers < 4:
+        return
+    first = session.get(Customer, start_id + 3)
+    second = session.get(Customer, start_id + 4) if customers > 4 else first
+    scan = add_file(session, first, "Согласие на обработку ПДн.pdf", DEMO_PDF)
+    add_file(session, second, "Направление.txt", "Направление на анализы: ОАК, биохимия.\n".encode())
+    session.flush()
+    record(session, first, ConsentPurpose.TREATMENT, given=True, method=ConsentMethod.PAPER, file_id=scan.id)
+    record(session, first, ConsentPurpose.MARKETING, given=True, method=ConsentMethod.SCREEN)
+    record(session, second, ConsentPurpose.NOTIFICATIONS, given=True, method=ConsentMethod.SCREEN)
+    session.flush()
+    record(session, second, ConsentPurpose.NOTIFICATIONS, given=False)
+    desk = (_staff_ids("reception") or [None])[0]  # who took them at the desk
+    session.execute(
+        update(ProcessingConsent).where(ProcessingConsent.employee_id.is_(None)).values(employee_id=desk)
+    )
+    session.add_all(
+        [
+            NotificationConsent(
+                customer=first, message_type=MessageType.MARKETING, channel=Channel.SMS, allowed=False
+            ),
+            NotificationConsent(
+                customer=second, message_type=MessageType.VISIT_REMINDER, channel=Channel.EMAIL, allowed=True
+            ),
+        ]
+    )
+    for n, (status, outcomes, error) in enumerate(DEMO_MESSAGES):
+        customer = first if n % 2 else second
+        at = now - dt.timedelta(days=len(DEMO_MESSAGES) - n, hours=n)
+        message = Message(
+            customer=customer,
+            channel=Channel.EMAIL if n % 3 == 0 else Channel.SMS,
+            # a reminder names its visit: the worker cancels one that has none, so those still
+            # under way are a staff member's message
+            message_type=MessageType.MANUAL,
+            subject="Сообщение клиники" if n % 3 == 0 else None,
+            body=f"{customer.first_name or ''}, ждём вас в клинике завтра в 10:00.".lstrip(", "),
+            status=status,
+            attempts=len(outcomes),
+            last_error=error,
+            send_after=now + dt.timedelta(days=1) if status == MessageStatus.QUEUED else at,
+            enqueued_at=at,
+            started_at=at + dt.timedelta(seconds=1) if outcomes else None,
+            sent_at=at + dt.timedelta(seconds=2) if status == MessageStatus.SENT else None,
+            created_on=at,
+            changed_on=at,
+        )
+        session.add(message)
+        for number, outcome in enumerate(outcomes, start=1):
+            started = at + dt.timedelta(seconds=number - 1)
+            session.add(
+                MessageAttempt(
+                    message=message,
+                    number=number,
+                    started_at=started,
+                    finished_at=None if outcome is None else started + dt.timedelta(seconds=2),
+                    worker="demo",
+                    outcome=outcome,
+                    reason=error if outcome in (AttemptOutcome.FAILED, AttemptOutcome.RETRY) else None,
+                )
+            )
     session.flush()
 
 

@@ -136,3 +136,29 @@ def test_a_bulk_seed_leaves_the_planner_its_statistics(ctx):
             .all()
         )
     assert {"customer", "customer_order", "note"} <= set(analysed)
+
+
+def test_the_demo_holds_every_kind_of_record_the_screens_show(ctx):
+    """The demo's «Сообщения», «Согласия» and «Файлы» were empty: no message in any
+    status, no consent, no file. Every screen of those showed «Нет записей», and a
+    walk of the demo could not see how a failed or expired message, a withdrawn
+    consent or a scan reads. The demo holds each of them, and a return in every status."""
+    from app.models import (
+        CustomerFile,
+        Message,
+        MessageAttempt,
+        MessageStatus,
+        NotificationConsent,
+        ProcessingConsent,
+        Return,
+        ReturnStatus,
+    )
+
+    seeded(ctx)
+    assert set(ctx.scalars(select(Message.status).distinct())) == set(MessageStatus)
+    assert ctx.scalar(select(func.count(MessageAttempt.id))) > 0
+    assert set(ctx.scalars(select(ProcessingConsent.given).distinct())) == {True, False}
+    assert set(ctx.scalars(select(NotificationConsent.allowed).distinct())) == {True, False}
+    assert ctx.scalar(select(func.count()).where(ProcessingConsent.file_id.is_not(None))) == 1
+    assert {f.kind for f in ctx.scalars(select(CustomerFile))} == {"pdf", "txt"}
+    assert set(ctx.scalars(select(Return.status).distinct())) == set(ReturnStatus)

@@ -14,6 +14,7 @@ from flask_appbuilder.api.convert import Model2SchemaConverter
 from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from markupsafe import Markup
 from marshmallow import ValidationError, fields, validate
 from marshmallow_sqlalchemy.fields import Related
@@ -240,6 +241,13 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
                 **self.RELATED_IDS,
                 **(self.label_columns or {}),
             }
+            # a related record's id, named after the screen's label of the relation
+            # (FAB's own label is English from the field name: «Order Id»)
+            for column in {*(self.list_columns or ()), *(self.show_columns or ())}:
+                relation = column.removesuffix(".id")
+                if relation != column and column not in self.label_columns and relation in self.label_columns:
+                    label = self.label_columns[relation]  # «ID» reads the same in every language
+                    self.label_columns[column] = LazyString(lambda label=label: f"{label} (ID)")
             self.list_title = self.list_title or view.list_title
             self.show_title = self.show_title or view.show_title
             self.add_title = self.add_title or view.add_title

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import inspect
 from decimal import Decimal
 from functools import reduce
 from operator import attrgetter
@@ -106,6 +107,15 @@ class Interface(SQLAInterface):
     def __init__(self, obj, session=None, eager=()):
         super().__init__(obj, session=session)
         self.eager = tuple(eager)
+
+    def get_order_columns_list(self, list_columns=None):
+        """FAB's, without the model's plain Python properties: FAB offers a header
+        link for them too, and SQL cannot order by one (the list answered 500)."""
+        return [
+            name
+            for name in super().get_order_columns_list(list_columns=list_columns)
+            if not isinstance(inspect.getattr_static(self.obj, name, None), property)
+        ]
 
     def get_filters(self, search_columns=None, search_filters=None):
         if not search_columns and not search_filters:
