@@ -62,6 +62,15 @@ def work(app):
         SimpleWorker([worker.queue()], connection=worker.connection()).work(burst=True)
 
 
+def exported(app, client, customer_id: int, basis: str) -> zipfile.ZipFile:
+    """The ZIP the manager downloads after «Выдать данные» for the customer, built by a worker."""
+    client.post(f"/customerview/{customer_id}/subject/export", data={"basis": basis})
+    work(app)
+    with app.app_context():
+        row = db.session.scalars(select(SubjectRequest)).one()
+    return zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
+
+
 @pytest.fixture(autouse=True)
 def no_files_left(app):
     """The database is emptied after each test; what its rows stored on disk goes too."""
@@ -169,11 +178,7 @@ def test_the_report_leaves_out_the_search_boxs_copy_of_the_name(app, redis, logi
     the search box's folded key, not how the clinic keeps the name (it is in «Фамилия»,
     «Имя»)."""
     client = login_as("manager")
-    client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 10"})
-    work(app)
-    with app.app_context():
-        row = db.session.scalars(select(SubjectRequest)).one()
-    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
+    archive = exported(app, client, subject, "Заявление № 10")
     report = archive.read("report.html").decode()
     customer = report[report.index(">Клиенты (") :].split("</table>", 1)[0]
     assert f"<td>{LAST}</td>" in customer and f"<td>{FIRST}</td>" in customer
@@ -186,12 +191,9 @@ def test_the_data_files_moments_say_they_are_utc(app, redis, login_as, subject):
     «2026-12-03T16:17:08» without an offset reads as local time, 10 hours off in
     Vladivostok. Each moment carries «+00:00»; days stay days."""
     client = login_as("manager")
-    client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 9"})
-    work(app)
+    archive = exported(app, client, subject, "Заявление № 9")
     with app.app_context():
-        row = db.session.scalars(select(SubjectRequest)).one()
         registered = db.session.get(Customer, subject).registered_at
-    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
     data = json.loads(archive.read("data.json"))
     customer = data["tables"]["customer"][0]
     assert dt.datetime.fromisoformat(customer["registered_at"]) == registered.replace(tzinfo=dt.UTC)
@@ -211,11 +213,7 @@ def test_the_report_names_the_history_and_the_journal_as_their_screens_do(app, r
     «Открытие вкладки · documents»."""
     client = login_as("manager")
     assert client.get(f"/customerview/show/{subject}").status_code == 200  # journals its tabs
-    client.post(f"/customerview/{subject}/subject/export", data={"basis": "Заявление № 8"})
-    work(app)
-    with app.app_context():
-        row = db.session.scalars(select(SubjectRequest)).one()
-    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
+    archive = exported(app, client, subject, "Заявление № 8")
     report = archive.read("report.html").decode()
     history = report[report.index(">История изменений (") : report.index(">Журнал доступа (")]
     journal = report[report.index(">Журнал доступа (") :].split("</table>", 1)[0]
@@ -226,6 +224,8 @@ def test_the_report_names_the_history_and_the_journal_as_their_screens_do(app, r
     journal_cells = set(re.findall(r"<td>([^<]*)</td>", journal))
     assert {"Открытие вкладки", "Документы"} <= journal_cells
     assert {"documents", "files"} & journal_cells == set()
+    with app.app_context():
+        row = db.session.scalars(select(SubjectRequest)).one()
     front = login_as("reception")
     assert front.post(f"/customerview/{subject}/subject/export", data={"basis": "x"}).status_code == 403
     assert front.get(f"/customerview/subject/{row.id}/download").status_code == 403
