@@ -71,16 +71,6 @@ def exported(app, client, customer_id: int, basis: str) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(client.get(f"/customerview/subject/{row.id}/download").data))
 
 
-@pytest.fixture(autouse=True)
-def no_files_left(app):
-    """The database is emptied after each test; what its rows stored on disk goes too."""
-    yield
-    for folder in ("files", "exports", "outbox"):
-        for path in (Path(app.config["INSTANCE_DIR"]) / folder).rglob("*"):
-            if path.is_file():
-                path.unlink()
-
-
 def test_the_deadline_is_ten_working_days():
     friday = dt.datetime(2026, 12, 4, 10, 0)
     assert deadline(friday) == dt.datetime(2026, 12, 18, 10, 0)
