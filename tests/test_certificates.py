@@ -331,10 +331,7 @@ def test_a_refunded_return_goes_back_to_the_certificate_it_was_paid_from(ctx, lo
     ctx.commit()
     manager = login_as("manager")
     asked = {"order": str(order.id), "amount": "800", "reason": "Процедура сокращена"}
-    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
-    ret = ctx.query(Return).one()
-    for status in ("approved", "refunded"):
-        assert manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": status}).status_code == 302
+    ret = factories.refunded_return(ctx, manager, customer, asked)
     c, (money, _visits) = stored(ctx, certificate.id)
     assert c.balance == money == Decimal("1800.00")
     refund = ctx.query(Payment).filter(Payment.return_id == ret.id).one()

@@ -166,10 +166,7 @@ def test_a_refunded_returns_reason_is_corrected_without_a_second_refund(ctx, log
     order = factories.order(ctx, customer, items=(("УЗИ", "2000.00", 1),), paid="2000")
     client = login_as("manager")
     asked = {"order": str(order.id), "amount": "2 000", "reason": "Процедура не проведена"}
-    assert client.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
-    ret = ctx.query(Return).one()
-    for status in ("approved", "refunded"):
-        assert client.post(f"/returnview/edit/{ret.id}", data={**asked, "status": status}).status_code == 302
+    ret = factories.refunded_return(ctx, client, customer, asked)
     corrected = {**asked, "reason": "Процедура не проведена (чек №12)", "status": "refunded"}
     response = client.post(f"/returnview/edit/{ret.id}", data=corrected)
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
@@ -642,10 +639,7 @@ def test_the_front_desk_and_the_manager_scenario_through_the_screens(ctx, login_
     )  # nothing owed: no «Принять оплату» (a paid row showed one, to no order)
     manager = login_as("manager")
     asked = {"order": str(order.id), "amount": "800", "reason": "Сеанс сокращён"}
-    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
-    ret = ctx.query(Return).one()
-    for status in ("approved", "refunded"):
-        assert manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": status}).status_code == 302
+    factories.refunded_return(ctx, manager, customer, asked)
     order, summed = money_of(ctx, order.id)
     assert (order.paid, summed, order.debt, order.payment_status.value) == (
         Decimal("1000.00"),
@@ -666,10 +660,7 @@ def test_an_order_or_a_return_whose_money_moved_is_not_deleted_but_the_customer_
     order = factories.order(ctx, customer, items=(("УЗИ", "2000.00", 1),), paid="2000")
     manager = login_as("manager")
     asked = {"order": str(order.id), "amount": "500", "reason": "Не пришёл врач"}
-    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
-    ret = ctx.query(Return).one()
-    for status in ("approved", "refunded"):
-        assert manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": status}).status_code == 302
+    ret = factories.refunded_return(ctx, manager, customer, asked)
     refused = manager.post(f"/orderview/delete/{order.id}", follow_redirects=True).get_data(as_text=True)
     assert "есть платежи: его не удаляют" in refused
     refused = manager.post(f"/returnview/delete/{ret.id}", follow_redirects=True).get_data(as_text=True)
