@@ -19,11 +19,19 @@ Sessions stay in the database whatever the deployment, Redis configured or
 not: the lists and «end all» are then one indexed query, and DESIGN.md keeps
 nothing personal (addresses, browsers) in Redis. A request reads its session by
 its primary key: one statement.
+
+The pages the user went through (FAB's ``page_history``: where a save and
+«Назад» return) are not written to the row: they change on almost every page,
+and each change was a write transaction (on PostgreSQL a flush to disk) for
+what only this browser needs. They travel in a cookie of their own, signed and
+bound to the session's id (another session, a login or a logout drops them),
+and the row is written only when what it stores changed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import secrets
 import time
 
@@ -34,6 +42,7 @@ from flask_babel import gettext as _
 from flask_login import user_logged_in, user_logged_out
 from flask_session.base import Serializer, ServerSideSessionInterface
 from flask_session.sqlalchemy import SqlAlchemySessionInterface
+from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import bindparam, delete, event, inspect, select, update
 
 from .. import transactions
@@ -42,6 +51,9 @@ from ..models import UserSession, utcnow
 from .permissions import permissions_of
 
 BROWSER, TOKEN = "browser", "token"
+HISTORY = "page_history"  # FAB's key
+HISTORY_COOKIE = "kartoteka_pages"
+HISTORY_COOKIE_LIMIT = 3800  # bytes: a browser keeps a cookie of up to 4 KB
 
 
 class TaggedSerializer(Serializer):
@@ -50,7 +62,8 @@ class TaggedSerializer(Serializer):
     which msgpack, Flask-Session's default, cannot hold."""
 
     def encode(self, session) -> bytes:
-        return session_json_serializer.dumps(dict(session)).encode()
+        # the page history goes to its own cookie (KartotekaSessionInterface)
+        return session_json_serializer.dumps({k: v for k, v in session.items() if k != HISTORY}).encode()
 
     def decode(self, serialized_data: bytes) -> dict:
         return session_json_serializer.loads(serialized_data.decode())
@@ -92,7 +105,70 @@ class KartotekaSessionInterface(SqlAlchemySessionInterface):
             return None  # an expired row is deleted by the next login's clean-up
         if row.User is not None:
             g._kartoteka_session_user = (row.User.id, row.User, row.permissions)
+        g._kartoteka_session_data = row.data  # save_session writes the row only if this changed
         return self.serializer.decode(row.data)
+
+    def open_session(self, app: Flask, request):
+        session = super().open_session(app, request)
+        history = self._read_history(app, request, session.sid)
+        if history:
+            dict.__setitem__(session, HISTORY, history)  # not a change of the session
+        session.kartoteka_history = list(history or ())  # a copy: FAB's Stack appends in place
+        return session
+
+    def save_session(self, app: Flask, session, response) -> None:
+        self._write_history(app, session, response)
+        stored = g.pop("_kartoteka_session_data", None)
+        if session.modified and session and self.serializer.encode(session) == (stored or b"{}"):
+            # only the page history changed (it went to its cookie), or a visitor's
+            # session holds nothing else: the row is not written
+            session.modified = False
+        super().save_session(app, session, response)
+
+    def _history_serializer(self, app: Flask) -> URLSafeSerializer:
+        return URLSafeSerializer(app.secret_key, salt="kartoteka.page-history")
+
+    @staticmethod
+    def _bound_to(sid: str) -> str:
+        return hashlib.sha256(sid.encode()).hexdigest()[:32]
+
+    def _read_history(self, app: Flask, request, sid: str) -> list | None:
+        value = request.cookies.get(HISTORY_COOKIE)
+        if not value:
+            return None
+        try:
+            bound, history = self._history_serializer(app).loads(value)
+        except (BadSignature, TypeError, ValueError):
+            return None
+        if bound != self._bound_to(sid) or not isinstance(history, list):
+            return None  # another session's pages (a login or logout since)
+        return [url for url in history if isinstance(url, str)]
+
+    def _write_history(self, app: Flask, session, response) -> None:
+        history = list(session.get(HISTORY) or ()) if session and "_user_id" in session else []
+        if history == getattr(session, "kartoteka_history", []):
+            return
+        cookie = {
+            "domain": self.get_cookie_domain(app),
+            "path": self.get_cookie_path(app),
+            "secure": self.get_cookie_secure(app),
+            "httponly": True,
+            "samesite": self.get_cookie_samesite(app),
+        }
+        response.vary.add("Cookie")
+        if not history:
+            response.delete_cookie(HISTORY_COOKIE, **cookie)
+            return
+        serializer = self._history_serializer(app)
+        history = list(history)
+        value = serializer.dumps([self._bound_to(session.sid), history])
+        while len(value) > HISTORY_COOKIE_LIMIT and len(history) > 1:
+            history.pop(0)  # the oldest pages go first
+            value = serializer.dumps([self._bound_to(session.sid), history])
+        if len(value) > HISTORY_COOKIE_LIMIT:
+            response.delete_cookie(HISTORY_COOKIE, **cookie)
+            return
+        response.set_cookie(HISTORY_COOKIE, value, expires=self.get_expiration_time(app, session), **cookie)
 
     def _delete_session(self, store_id: str) -> None:
         db.session.execute(delete(UserSession).where(UserSession.session_id == store_id))
