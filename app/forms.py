@@ -129,7 +129,9 @@ class CancelCertificateForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = LabeledEnumField(CustomerStatus, _l("Статус"), validators=[InputRequired()])
+    status = LabeledEnumField(
+        CustomerStatus, _l("Статус"), validators=[InputRequired()], members=CustomerStatus.settable()
+    )
 
 
 class MessageForm(FlaskForm):
