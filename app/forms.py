@@ -170,7 +170,7 @@ class ConsentForm(FlaskForm):
     )
     decision = SelectField(
         _l("Решение"),
-        choices=[("give", _l("Согласие дано")), ("withdraw", _l("Согласие отозвано"))],
+        choices=[("give", _l("Согласие дано")), ("withdraw", _l("Отказ или отзыв согласия"))],
         validators=[DataRequired(message=_l("Укажите, дано согласие или отозвано."))],
     )
     method = SelectField(
