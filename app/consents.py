@@ -3,8 +3,8 @@
 Each decision of a customer is a row: the purpose (treatment, notifications,
 marketing, transfer to third parties), given or withdrawn, the version of the
 text it refers to, how it was given (signed on paper and scanned into the card's
-«Файлы», or signed on screen), when, and the employee who took it. A withdrawal
-is a new row; rows are never edited. The latest row of a purpose is its state.
+«Файлы», or signed on screen), when, and the employee who took it. A withdrawal,
+or a refusal before any consent, is a new row; rows are never edited. The latest row of a purpose is its state.
 Texts are versioned: a new wording is a new version, the old ones are kept.
 """
 
@@ -14,6 +14,7 @@ from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from . import formatting
 from .errors import Forbidden, ValidationFailed
 from .models import (
     ConsentMethod,
@@ -89,8 +90,19 @@ def record(
             if file is None or file.customer_id != customer.id:
                 raise ValidationFailed({"file": _("Выберите скан из файлов этого клиента.")})
     else:
-        if state(session, customer.id, purpose) is not True:
-            raise ValidationFailed({"purpose": _("Это согласие не действует: отзывать нечего.")})
+        # a «no» is a decision too: withdrawn after a consent, or refused before any (at the
+        # reception «не присылайте мне ничего» from a customer who never consented: it was
+        # refused as «отзывать нечего», and the refusal went unrecorded)
+        latest = last_decision(session, customer.id, purpose)
+        if latest is not None and not latest.given:
+            raise ValidationFailed(
+                {
+                    "purpose": _(
+                        "Отказ от этого согласия уже записан %(date)s: записывать нечего.",
+                        date=formatting.datetime_short(latest.at),
+                    )
+                }
+            )
         method = None
     row = ProcessingConsent(
         customer=customer,
@@ -133,8 +145,18 @@ def api_treatment_errors(value, *, may_take: bool) -> dict:
     return {API_FIELD: [problem]} if problem else {}
 
 
+def last_decision(session: Session, customer_id: int, purpose: ConsentPurpose) -> ProcessingConsent | None:
+    """The latest row of a purpose (its state), or None (never asked)."""
+    return session.scalars(
+        select(ProcessingConsent)
+        .where(ProcessingConsent.customer_id == customer_id, ProcessingConsent.purpose == purpose)
+        .order_by(ProcessingConsent.at.desc(), ProcessingConsent.id.desc())
+        .limit(1)
+    ).first()
+
+
 def state(session: Session, customer_id: int, purpose: ConsentPurpose) -> bool | None:
-    """True (given), False (withdrawn) or None (never asked): the latest row decides."""
+    """True (given), False (refused or withdrawn) or None (never asked): the latest row decides."""
     return session.scalar(
         select(ProcessingConsent.given)
         .where(ProcessingConsent.customer_id == customer_id, ProcessingConsent.purpose == purpose)

@@ -382,8 +382,15 @@ def change_status(
 
 def check_status_change(before, after, *, may_block: bool) -> None:
     """«Заблокирован» (no new orders) is set and lifted only by those who may block:
-    the front desk flags a customer «Проблемный», it does not block them."""
-    if before == after or may_block:
+    the front desk flags a customer «Проблемный», it does not block them. «Данные
+    уничтожены» is the erasure's (app/subjects.py), nobody's to set."""
+    if before == after:
+        return
+    if after == CustomerStatus.ERASED:
+        raise ValidationFailed(
+            {"status": _("Статус «Данные уничтожены» ставит только уничтожение данных по запросу клиента.")}
+        )
+    if may_block:
         return
     if CustomerStatus.BLOCKED in (before, after):
         raise Forbidden({"status": _("Блокировать клиента и снимать блокировку может только управляющий.")})

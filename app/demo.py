@@ -467,7 +467,7 @@ def seed_demo(
         email = f"{first.lower().translate(TRANSLIT)}.{last.lower().translate(TRANSLIT)}{cid}@example.ru"
         registered = now - dt.timedelta(days=rng.randint(0, 1500), minutes=rng.randint(0, 1440))
         birth = dt.date(rng.randint(1950, 2006), rng.randint(1, 12), rng.randint(1, 28))
-        status = rng.choices(list(CustomerStatus), weights=[80, 12, 5, 3])[0]
+        status = rng.choices(CustomerStatus.settable(), weights=[80, 12, 5, 3])[0]
         rows_c.append(
             {
                 "id": cid,

@@ -129,7 +129,9 @@ class CancelCertificateForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = LabeledEnumField(CustomerStatus, _l("Статус"), validators=[InputRequired()])
+    status = LabeledEnumField(
+        CustomerStatus, _l("Статус"), validators=[InputRequired()], members=CustomerStatus.settable()
+    )
 
 
 class MessageForm(FlaskForm):
@@ -168,7 +170,7 @@ class ConsentForm(FlaskForm):
     )
     decision = SelectField(
         _l("Решение"),
-        choices=[("give", _l("Согласие дано")), ("withdraw", _l("Согласие отозвано"))],
+        choices=[("give", _l("Согласие дано")), ("withdraw", _l("Отказ или отзыв согласия"))],
         validators=[DataRequired(message=_l("Укажите, дано согласие или отозвано."))],
     )
     method = SelectField(

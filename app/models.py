@@ -141,12 +141,25 @@ class LabeledEnum(enum.Enum):
     def choices(cls):
         return [(m.value, m.label) for m in cls]
 
+    @classmethod
+    def settable(cls) -> list:
+        """The members a form or an action offers (a filter offers them all)."""
+        return list(cls)
+
 
 class CustomerStatus(LabeledEnum):
     ACTIVE = "active", _l("Активен")
     VERIFIED = "verified", _l("Проверен")
     PROBLEM = "problem", _l("Проблемный")
     BLOCKED = "blocked", _l("Заблокирован")
+    # set by the erasure only (app/subjects.py erase): the row is what it left
+    ERASED = "erased", _l("Данные уничтожены")
+
+    @classmethod
+    def settable(cls) -> list[CustomerStatus]:
+        """The statuses staff give a customer (a form, an action): all but «Данные
+        уничтожены», which the erasure writes and nothing lifts."""
+        return [m for m in cls if m is not cls.ERASED]
 
 
 class Gender(LabeledEnum):

@@ -551,16 +551,22 @@ def pause_channel(session: Session, channel: Channel) -> bool:
 
 
 def resume_channel(session: Session, channel: Channel) -> bool:
-    """The channel's waiting messages go to the sweeper's next round (its jobs found the
-    channel paused and ended without them)."""
+    """The channel's waiting messages that are due go on the queue once the caller
+    commits (their jobs found the channel paused and ended without them; left to the
+    sweeper, they waited up to its interval after «Возобновить»); those still waiting
+    for a retry stay the sweeper's."""
     done = session.execute(delete(ChannelPause).where(ChannelPause.channel == channel)).rowcount
     if done:
-        session.execute(
+        waiting = session.execute(
             update(Message)
             .where(Message.channel == channel, Message.status == MessageStatus.QUEUED)
             .values(enqueued_at=None)
+            .returning(Message.id, Message.send_after)
             .execution_options(synchronize_session=False)
-        )
+        ).all()
+        now = utcnow()
+        due = sorted(message_id for message_id, send_after in waiting if send_after <= now)
+        session.info.setdefault("kartoteka_new_messages", []).extend(due)  # see _after_commit
         log.warning("channel %s resumed", channel.value)
     return bool(done)
 

@@ -54,6 +54,7 @@ from .models import (
     CustomerAttributeValue,
     CustomerDocument,
     CustomerFile,
+    CustomerStatus,
     MedicalRecord,
     Message,
     MessageAttempt,
@@ -769,6 +770,7 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
         .values(customer_name=None, customer_card=None)
     ).rowcount
     counts[_("ФИО и номер карты в ранее полученных запросах (номер клиента сохранён)")] = labels
+    customer.status = CustomerStatus.ERASED  # the card, the list and the API say so
     for name in PERSONAL_FIELDS:
         if not (keep and name in KEPT_IDENTITY):
             setattr(customer, name, None)

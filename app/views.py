@@ -1277,7 +1277,7 @@ class ProcessingConsentView(KartotekaModelView):
     label_columns = {
         "at": _l("Когда"),
         "purpose": _l("Цель"),
-        "given": _l("Согласие дано (нет — отозвано)"),
+        "given": _l("Согласие дано (нет — отказ или отзыв)"),
         "consent_text": _l("Текст (версия)"),
         "method": _l("Как получено"),
         "file": _l("Скан"),

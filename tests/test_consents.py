@@ -111,14 +111,45 @@ def test_a_withdrawal_is_a_new_record_and_the_tab_shows_the_history(app, login_a
     assert "Реклама и рассылки" in tab
 
 
-def test_withdrawing_what_was_never_given_is_refused(app, login_as, customer_id):
-    client = login_as("manager")
-    response = client.post(
-        f"/customerview/{customer_id}/consents", data={"purpose": "treatment", "decision": "withdraw"}
+def test_a_refusal_before_any_consent_is_recorded_and_no_message_goes(app, ctx, redis, login_as, customer_id):
+    """At the reception a customer who never consented says «не присылайте мне ничего»:
+    the refusal of «Уведомления» was turned down («отзывать нечего»), nothing was
+    recorded, and the reminders went on. It is a decision of the ledger now (when, by
+    whom), and the worker sends them nothing."""
+    from rq import SimpleWorker
+
+    from app import worker
+
+    ctx.get(Customer, customer_id).phone = "+79161230077"
+    ctx.commit()
+    client = login_as("reception")
+    url = f"/customerview/{customer_id}/consents"
+    assert client.post(url, data={"purpose": "notifications", "decision": "withdraw"}).status_code == 302
+    assert ledger(app, customer_id) == [
+        (ConsentPurpose.NOTIFICATIONS, False, 1, None, None, user_id(app, "reception"))
+    ]
+    card = client.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+    tab = card.split('data-tab="processing"')[1].split('role="tabpanel"')[0]
+    assert '<td class="col-given">Нет</td>' in tab and "Reception Тестовый" in tab
+    # a second «no» has nothing to add, and says since when
+    again = client.post(url, data={"purpose": "notifications", "decision": "withdraw"})
+    assert again.status_code == 422 and "Отказ от этого согласия уже записан" in again.get_data(as_text=True)
+    assert len(ledger(app, customer_id)) == 1
+    # a message from the card, and the event's reminder, are not sent
+    client.post(
+        f"/customerview/{customer_id}/message",
+        data={"channel": "sms", "message_type": "manual", "text": "Ждём вас"},
     )
-    assert response.status_code == 422
-    assert "отзывать нечего" in response.get_data(as_text=True)
-    assert ledger(app, customer_id) == []
+    with app.test_request_context():
+        notifications.queue_notification(
+            ctx, ctx.get(Customer, customer_id), MessageType.MANUAL, (Channel.SMS,), text="Напоминание"
+        )
+        ctx.commit()
+    with app.app_context():
+        SimpleWorker([worker.queue()], connection=worker.connection()).work(burst=True)
+    ctx.expire_all()
+    sent = ctx.query(Message).filter_by(customer_id=customer_id).all()
+    assert sent and {m.status for m in sent} == {MessageStatus.CANCELLED}
 
 
 def test_a_paper_consent_keeps_its_scan_among_the_files(app, login_as, customer_id):

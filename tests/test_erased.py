@@ -279,3 +279,42 @@ def test_a_form_that_cannot_be_saved_does_not_open(app, login_as, remainder):
         assert reason in html.unescape(client.get(card).get_data(as_text=True)), address
         if "/add?" in address:  # the same form for a live customer opens
             assert client.get(address.replace(str(customer_id), str(live))).status_code == 200, address
+
+
+def test_an_erased_customer_reads_data_erased_on_the_card_the_list_its_filter_and_the_api(
+    app, login_as, remainder
+):
+    """The remainder's card, the customers list and the API said «Активен» of a
+    customer whose data were destroyed; the status filter could not find them."""
+    import re
+
+    customer_id = remainder[0]
+    with app.app_context():
+        live = factories.customer(last_name="Живая", phone="+79165550111").id
+    manager = login_as("manager")
+    card = html.unescape(manager.get(f"/customerview/show/{customer_id}").get_data(as_text=True))
+    (label,) = re.findall(r'class="label [^"]*kartoteka-status">([^<]*)<', card)
+    assert label == "Данные уничтожены"
+
+    def rows(**params):
+        page = html.unescape(manager.get("/customerview/list/", query_string=params).get_data(as_text=True))
+        return {cid for cid in (customer_id, live) if f"/customerview/show/{cid}" in page}, page
+
+    shown, page = rows()
+    assert shown == {customer_id, live} and "Данные уничтожены" in page
+    assert rows(_flt_0_status="erased")[0] == {customer_id}
+    assert rows(_flt_0_status="active")[0] == {live}
+    filters = manager.get("/customerview/list/").get_data(as_text=True)
+    assert r"value=\"erased\"" in filters  # the filter's select (in the page's script) offers it
+    assert manager.get(f"/api/v1/customers/{customer_id}").get_json()["result"]["status"] == "erased"
+    # nobody sets it by hand: the live card's status select and the status route leave it out
+    live_card = manager.get(f"/customerview/show/{live}").get_data(as_text=True)
+    assert re.search(r'<select name="status"', live_card) and 'value="erased"' not in live_card
+    edit = manager.get(f"/customerview/edit/{live}").get_data(as_text=True)
+    assert 'name="status"' in edit and 'value="erased"' not in edit
+    refused = manager.post(f"/customerview/{live}/status", data={"status": "erased"})
+    assert refused.status_code in (302, 422)
+    with app.app_context():
+        assert db.session.get(Customer, live).status.value == "active"
+        db.session.delete(db.session.get(Customer, live))
+        db.session.commit()

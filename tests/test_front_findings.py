@@ -208,3 +208,58 @@ def test_a_login_differing_only_in_capitals_is_refused(app, ctx, login_as):
         logins = sorted(u.username for u in app.appbuilder.sm.get_all_users())
     assert logins == ["auditor", "doctor", "manager", "reception", "sysadmin"]
     assert Auth(app.test_client()).login("reception", PASSWORD).headers["Location"] != "/login/?next=/"
+
+
+def test_an_email_differing_only_in_capitals_is_refused(app, login_as):
+    """A second account with «Reception@Test.example» beside «reception@test.example» was
+    saved: one mailbox for two staff accounts. Refused on the users screen (add and
+    edit, the form again with the reason, nothing saved) and where users are made
+    outside it (``flask fab create-user``, the demo users: the security manager)."""
+    admin = login_as("sysadmin")
+    with app.app_context():
+        role = str(app.appbuilder.sm.find_role("Аудитор").id)
+    data = {
+        "first_name": "Ольга",
+        "last_name": "Вторая",
+        "username": "olga.second",
+        "email": "Reception@Test.example",
+        "roles": [role],
+        "password": "Пароль-клиники-2026",
+        "conf_password": "Пароль-клиники-2026",
+        "active": "y",
+    }
+    refusal = (
+        "Адрес «%s» уже указан у сотрудника Reception Тестовый. Заглавные и строчные буквы в адресах "
+        "электронной почты не различаются."
+    )
+    page = admin.post("/users/add", data=data)
+    assert page.status_code == 200 and refusal % "Reception@Test.example" in page.get_data(as_text=True)
+    auditor = user_id(app, "auditor")
+    # the auditor as the fixture made them, but for the e-mail
+    edit = {**data, "first_name": "Auditor", "last_name": "Тестовый", "username": "auditor"}
+    del edit["password"], edit["conf_password"]
+    page = admin.post(
+        f"/users/edit/{auditor}", data={**edit, "username": "auditor", "email": "RECEPTION@test.example"}
+    )
+    assert page.status_code == 200 and refusal % "RECEPTION@test.example" in page.get_data(as_text=True)
+    # a user's own address in other capitals is theirs to write so
+    mine = admin.post(
+        f"/users/edit/{auditor}", data={**edit, "username": "auditor", "email": "Auditor@test.example"}
+    )
+    assert mine.status_code == 302
+    with app.app_context():
+        sm = app.appbuilder.sm
+        assert (
+            sm.add_user("olga.third", "Ольга", "Третья", "reception@TEST.example", [sm.find_role("Аудитор")])
+            is False
+        )
+        users = {u.username: u.email for u in sm.get_all_users()}
+        assert users == {
+            "auditor": "Auditor@test.example",
+            "doctor": "doctor@test.example",
+            "manager": "manager@test.example",
+            "reception": "reception@test.example",
+            "sysadmin": "sysadmin@test.example",
+        }
+        sm.find_user(username="auditor").email = "auditor@test.example"
+        db.session.commit()

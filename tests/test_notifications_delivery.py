@@ -328,9 +328,33 @@ def test_a_paused_channel_keeps_its_messages_until_resumed(app, ctx, redis, gate
     assert "Приостановлен" in sms_row and "Возобновить" in sms_row
     assert admin.post("/notificationqueue/sms/resume").status_code == 302
     assert ctx.query(ChannelPause).count() == 0
-    assert sweep(app) == [message_id]
-    work(app)
+    work(app)  # on the queue at once: no sweeper round in between
     assert message(ctx, message_id).status == MessageStatus.SENT
+    assert sweep(app) == []
+
+
+def test_resuming_a_channel_puts_its_due_messages_on_the_queue_at_once(app, ctx, redis, gateway, login_as):
+    """After «Возобновить» the held messages waited for the sweeper's next round (up to
+    30 s) before a worker took them; now the resume enqueues them (RQ) once it commits.
+    A message whose retry is not due yet stays the sweeper's."""
+    from rq import Queue
+
+    admin = login_as("sysadmin")
+    admin.post("/notificationqueue/sms/pause")
+    first = queue(app, ctx)
+    customer = message(ctx, first).customer
+    held = [first, queue(app, ctx, customer=customer)]
+    later = queue(app, ctx, customer=customer)
+    ctx.query(Message).filter_by(id=later).update({"send_after": utcnow() + dt.timedelta(minutes=5)})
+    ctx.commit()
+    work(app)  # their jobs find the channel paused and end without them
+    rq = Queue(app.config["RQ_QUEUE"], connection=redis)
+    assert rq.count == 0 and gateway.requests == []
+    assert admin.post("/notificationqueue/sms/resume").status_code == 302
+    assert sorted(rq.job_ids) == [f"message-{i}-0" for i in held]
+    work(app)
+    assert [message(ctx, i).status for i in held] == [MessageStatus.SENT] * len(held)
+    assert message(ctx, later).status == MessageStatus.QUEUED and len(gateway.requests) == len(held)
 
 
 def test_who_sees_the_queue_and_who_may_pause_it(app, ctx, login_as):

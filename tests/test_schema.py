@@ -245,3 +245,35 @@ def test_migration_0025_gives_the_subject_requests_whom_they_were_about(tmp_path
         downgrade(revision="0024")
         columns = db.session.execute(text("SELECT * FROM subject_request")).keys()
         assert "customer_name" not in columns
+
+
+def test_migration_0028_gives_the_customers_erased_before_their_status(tmp_path):
+    """A customer erased before the erasure wrote «Данные уничтожены» read «Активен»."""
+    from sqlalchemy import text
+
+    customer = (
+        "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
+        "deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+        "(:id, :last, 'individual', :status, '', 0, 0, 0, CURRENT_TIMESTAMP, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    request = (
+        "INSERT INTO subject_request (id, customer_id, kind, status, progress, basis, received_at, deadline) "
+        "VALUES (:id, :customer, :kind, :status, 0, 'Заявление', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    with database_at(tmp_path, "0027") as upgrade:
+        for row in (
+            {"id": 1, "last": "Удалён", "status": "active"},
+            {"id": 2, "last": "Проблемная", "status": "problem"},
+            {"id": 3, "last": "Ждущая", "status": "verified"},  # her erasure failed
+        ):
+            db.session.execute(text(customer), row)
+        for row in (
+            {"id": 1, "customer": 1, "kind": "erasure", "status": "done"},
+            {"id": 2, "customer": 2, "kind": "export", "status": "done"},
+            {"id": 3, "customer": 3, "kind": "erasure", "status": "failed"},
+        ):
+            db.session.execute(text(request), row)
+        db.session.commit()
+        upgrade()
+        statuses = db.session.execute(text("SELECT id, status FROM customer ORDER BY id")).all()
+        assert [tuple(r) for r in statuses] == [(1, "erased"), (2, "problem"), (3, "verified")]

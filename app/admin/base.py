@@ -261,8 +261,15 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                     label = self.label_columns.get(column.name, column.name)
                     optional = column.nullable or attr == "search_form_extra_fields"
                     validators = [Optional()] if optional else [InputRequired()]
+                    # a filter offers every member, a form those staff may set
+                    search = attr == "search_form_extra_fields"
+                    settable = getattr(enum_class, "settable", None)
                     fields[column.name] = LabeledEnumField(
-                        enum_class, label, validators=validators, allow_blank=optional
+                        enum_class,
+                        label,
+                        validators=validators,
+                        allow_blank=optional,
+                        members=None if search or settable is None else settable(),
                     )
             setattr(self, attr, fields)
 

@@ -190,10 +190,10 @@ class CustomerCardView(KartotekaModelView):
         """The statuses this user may give a customer now: all, or (without the right
         to block) all but «Заблокирован», and none for a blocked customer."""
         if self.may_block():
-            return list(CustomerStatus)
+            return CustomerStatus.settable()
         if current == CustomerStatus.BLOCKED:
             return []
-        return [s for s in CustomerStatus if s != CustomerStatus.BLOCKED]
+        return [s for s in CustomerStatus.settable() if s != CustomerStatus.BLOCKED]
 
     def extra_fields(self, item):
         """The extra fields of every customer type; the form shows those of the type

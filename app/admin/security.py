@@ -168,33 +168,74 @@ def session_label(row) -> str:
     return gettext("Токен API") if row.kind == TOKEN else browser_label(row.user_agent)
 
 
-class LoginFree:
-    """A login no other user holds in any capitals: the sign-in matches logins without
-    regard to them (AUTH_USERNAME_CI), and a second «Olga» beside «olga» was saved and
-    locked both out («Неверное имя пользователя или пароль»). The same login exactly is
-    FAB's own «Уже существует.»."""
+def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None):
+    """The other user whose login or e-mail (``column``) is ``typed`` in other capitals
+    (the same value exactly is FAB's own «Уже существует.»), or None."""
+    from sqlalchemy import func
+
+    typed = (typed or "").strip()
+    if not typed:
+        return None
+    attribute = getattr(sm.user_model, column)
+    with sm.session.no_autoflush:
+        other = (
+            sm.session.query(sm.user_model)
+            .filter(func.lower(attribute) == typed.lower(), attribute != typed)
+            .first()
+        )
+    return None if other is None or str(own_id) == str(other.id) else other
+
+
+class FreeInAnyCapitals:
+    """A login or an e-mail no other user holds in any capitals (``message`` names the
+    value typed and the user who holds it)."""
+
+    column = ""
+
+    def message(self, typed: str, other) -> str:
+        raise NotImplementedError
 
     def __call__(self, form, field):
         from flask import current_app
-        from sqlalchemy import func
         from wtforms.validators import ValidationError
 
-        sm = current_app.appbuilder.sm
         typed = (field.data or "").strip()
-        with sm.session.no_autoflush:
-            other = (
-                sm.session.query(sm.user_model)
-                .filter(func.lower(sm.user_model.username) == typed.lower(), sm.user_model.username != typed)
-                .first()
-            )
-        if other is not None and str(getattr(form, "_id", "")) != str(other.id):
-            raise ValidationError(
-                gettext(
-                    "Логин «%(login)s» уже занят: %(name)s. Заглавные и строчные буквы в логинах не различаются.",
-                    login=typed,
-                    name=str(other),
-                )
-            )
+        other = holder_in_other_capitals(
+            current_app.appbuilder.sm, self.column, typed, getattr(form, "_id", "")
+        )
+        if other is not None:
+            raise ValidationError(self.message(typed, other))
+
+
+class LoginFree(FreeInAnyCapitals):
+    """A login no other user holds in any capitals: the sign-in matches logins without
+    regard to them (AUTH_USERNAME_CI), and a second «Olga» beside «olga» was saved and
+    locked both out («Неверное имя пользователя или пароль»)."""
+
+    column = "username"
+
+    def message(self, typed, other):
+        return gettext(
+            "Логин «%(login)s» уже занят: %(name)s. Заглавные и строчные буквы в логинах не различаются.",
+            login=typed,
+            name=str(other),
+        )
+
+
+class EmailFree(FreeInAnyCapitals):
+    """An e-mail no other user holds in any capitals: «Ivanova@clinic.ru» beside
+    «ivanova@clinic.ru» is one mailbox, and two staff accounts shared it (a password
+    reset, a notice went to whichever came first)."""
+
+    column = "email"
+
+    def message(self, typed, other):
+        return gettext(
+            "Адрес «%(email)s» уже указан у сотрудника %(name)s. Заглавные и строчные буквы в адресах "
+            "электронной почты не различаются.",
+            email=typed,
+            name=str(other),
+        )
 
 
 class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
@@ -218,7 +259,11 @@ class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
         "fail_login_count": lambda value: value or 0,
     }
     show_template = "kartoteka/userinfo.html"
-    validators_columns = {**UserDBModelView.validators_columns, "username": [LoginFree()]}
+    validators_columns = {
+        **UserDBModelView.validators_columns,
+        "username": [LoginFree()],
+        "email": [EmailFree()],
+    }
     # The anonymous visitor's role is nobody's to hold: the roles box offered «Public»,
     # in English, beside the staff roles.
     add_form_query_rel_fields = edit_form_query_rel_fields = {
@@ -385,6 +430,20 @@ class KartotekaSecurityManager(SecurityManager):
         from .tokens import KartotekaSecurityApi
 
         return KartotekaSecurityApi
+
+    def add_user(self, username, first_name, last_name, email, *args, **kwargs):
+        """A user made outside the users screen (``flask fab create-admin``,
+        ``create-user``, the demo users) keeps the screen's rule too: no login or
+        e-mail that another user holds in other capitals (FAB's answer to a refusal
+        is False, with the reason in the log)."""
+        import logging
+
+        for column, typed, rule in (("username", username, LoginFree()), ("email", email, EmailFree())):
+            other = holder_in_other_capitals(self, column, typed)
+            if other is not None:
+                logging.getLogger(__name__).error(rule.message(typed.strip(), other))
+                return False
+        return super().add_user(username, first_name, last_name, email, *args, **kwargs)
 
     # Every door that checks a password goes through app/logins.py (the login
     # form and the token API call these; a later door must too).
