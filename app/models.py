@@ -1425,9 +1425,10 @@ class Certificate(Audited, Model):
         return str(certificate_state(self.valid_until, self.balance, self.visits_left, self.cancelled_at))
 
     def __str__(self):
-        return str(
-            _l("Сертификат №%(code)s «%(kind)s»", code=self.code, kind=self.kind.name if self.kind else "")
-        )
+        kind = self.kind.name if self.kind else ""
+        if self.type == CertificateType.VISITS:
+            return str(_l("Абонемент №%(code)s «%(kind)s»", code=self.code, kind=kind))
+        return str(_l("Сертификат №%(code)s «%(kind)s»", code=self.code, kind=kind))
 
 
 def certificate_state(valid_until, balance, visits_left, cancelled_at=None):

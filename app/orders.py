@@ -327,7 +327,7 @@ REFUNDED_TO = {
     PaymentMethod.TRANSFER: _l("возвращены переводом"),
     PaymentMethod.DEPOSIT: _l("зачислены на ваш депозит"),
     PaymentMethod.BONUS: _l("возвращены бонусами на ваш бонусный счёт"),
-    PaymentMethod.CERTIFICATE: _l("возвращены на ваш сертификат или абонемент"),
+    PaymentMethod.CERTIFICATE: _l("возвращены на ваш сертификат"),  # money: a visit back says so itself
 }
 
 
@@ -338,7 +338,7 @@ REFUNDED_HOW = {
     PaymentMethod.TRANSFER: _l("переводом"),
     PaymentMethod.DEPOSIT: _l("на депозит клиента"),
     PaymentMethod.BONUS: _l("бонусами на бонусный счёт клиента"),
-    PaymentMethod.CERTIFICATE: _l("на сертификат или абонемент клиента"),
+    PaymentMethod.CERTIFICATE: _l("на сертификат клиента"),
 }
 
 

@@ -575,7 +575,7 @@ def sell_certificate(session: Session, certificate, *, may_sell: bool):
             Account.DEPOSIT,
             OperationKind.PURCHASE,
             certificate.price,
-            comment=_("Сертификат №%(code)s «%(kind)s»", code=certificate.code, kind=certificate.kind.name),
+            comment=str(certificate),
         )
     return certificate
 
@@ -609,8 +609,8 @@ def cancel_certificate(session: Session, certificate, reason: str | None, *, may
         OperationKind.CERTIFICATE_REFUND,
         refund,
         comment=_(
-            "Сертификат №%(code)s аннулирован: %(reason)s",
-            code=certificate.code,
+            "%(certificate)s аннулирован: %(reason)s",
+            certificate=certificates.name(certificate),
             reason=(reason or "").strip(),
         ),
     )

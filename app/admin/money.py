@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from .. import access, formatting, models, payments
+from .. import access, certificates, formatting, models, payments
 from ..errors import ValidationFailed
 from ..extensions import db
 from ..forms import CancelCertificateForm, ReverseForm, TransferForm
@@ -244,8 +244,8 @@ class CertificateScreen(KartotekaModelView):
                 else:
                     flash(
                         _(
-                            "Сертификат №%(code)s аннулирован, на депозит клиента возвращено %(amount)s.",
-                            code=certificate.code,
+                            "%(certificate)s аннулирован, на депозит клиента возвращено %(amount)s.",
+                            certificate=certificates.name(certificate),
                             amount=formatting.money(refund.amount if refund is not None else 0),
                         ),
                         "success",
@@ -257,7 +257,11 @@ class CertificateScreen(KartotekaModelView):
                 "kartoteka/cancel_certificate.html",
                 certificate=certificate,
                 form=form,
-                title=_("Аннулировать сертификат №%(code)s", code=certificate.code),
+                title=(
+                    _("Аннулировать абонемент №%(code)s", code=certificate.code)
+                    if certificate.type == models.CertificateType.VISITS
+                    else _("Аннулировать сертификат №%(code)s", code=certificate.code)
+                ),
             ),
             status,
         )
