@@ -190,9 +190,14 @@ class OrderStatus(LabeledEnum):
 
 
 class PaymentStatus(LabeledEnum):
+    """Where an order's money stands (app/payments.py ``payment_status``): returns refunded
+    for it are said, not hidden behind «Оплачен»."""
+
     UNPAID = "unpaid", _l("Не оплачен")
     PARTIAL = "partial", _l("Оплачен частично")
     PAID = "paid", _l("Оплачен")
+    PARTLY_REFUNDED = "partly_refunded", _l("Оплачен, часть возвращена")
+    REFUNDED = "refunded", _l("Деньги возвращены")
 
 
 class ReturnStatus(LabeledEnum):

@@ -448,7 +448,7 @@ def prepare_review(session: Session, review: Review) -> Review:
     return review
 
 
-PAYMENT_FILTERS = ("debt", "unpaid", "partial", "paid")
+PAYMENT_FILTERS = ("debt", "unpaid", "partial", "paid", "partly_refunded", "refunded")
 
 
 def payment_condition(value):
@@ -458,7 +458,7 @@ def payment_condition(value):
 
     if value == "debt":
         return Order.debt > 0
-    if value in ("unpaid", "partial", "paid"):
+    if value in PAYMENT_FILTERS:
         return Order.payment_status == PaymentStatus(value)
     return None
 

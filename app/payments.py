@@ -66,12 +66,17 @@ def amount_of(value, field: str = "amount") -> Decimal:
 
 
 def payment_status(total, paid, refunded=None) -> PaymentStatus:
-    """Paid in full when nothing is owed: the total less the refunded returns is paid."""
+    """Paid in full when nothing is owed: the total less the refunded returns is paid.
+    An order nothing is owed for whose returns gave money back says so: «Деньги
+    возвращены» when all of it went back, «Оплачен, часть возвращена» when some did
+    (both read «Оплачен»: a fully refunded order looked paid)."""
     paid, refunded = Decimal(paid or 0), Decimal(refunded or 0)
     if paid <= 0 and refunded <= 0:
         return PaymentStatus.UNPAID
     if paid < Decimal(total or 0) - refunded:
         return PaymentStatus.PARTIAL if paid > 0 else PaymentStatus.UNPAID
+    if refunded > 0:
+        return PaymentStatus.PARTLY_REFUNDED if paid > 0 else PaymentStatus.REFUNDED
     return PaymentStatus.PAID
 
 
