@@ -66,6 +66,14 @@ def _date(value) -> str:
     return date_short(local_from_utc(value).date())
 
 
+def name(certificate: Certificate) -> str:
+    """What the customer holds, by its number: «Абонемент №…» (visits) or «Сертификат №…»
+    (money); every message about one names it so."""
+    if certificate.type == CertificateType.VISITS:
+        return _("Абонемент №%(code)s", code=certificate.code)
+    return _("Сертификат №%(code)s", code=certificate.code)
+
+
 # ---------------------------------------------------------------------------
 # Kinds
 # ---------------------------------------------------------------------------
@@ -225,29 +233,26 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
     field = "certificate_code"
     if certificate.customer_id != order.customer_id:
         raise ValidationFailed(
-            {field: _("Сертификат №%(code)s принадлежит другому клиенту.", code=certificate.code)}
+            {field: _("%(certificate)s принадлежит другому клиенту.", certificate=name(certificate))}
         )
     if certificate.cancelled_at is not None:
         raise ValidationFailed(
             {
                 field: _(
-                    "Сертификат №%(code)s аннулирован %(date)s: им больше не оплачивают.",
-                    code=certificate.code,
+                    "%(certificate)s аннулирован %(date)s: им больше не оплачивают.",
+                    certificate=name(certificate),
                     date=_date(certificate.cancelled_at),
                 )
             }
         )
     now = utcnow()
     if certificate.valid_until < now:
-        raise ValidationFailed(
-            {
-                field: _(
-                    "Срок действия сертификата №%(code)s истёк %(date)s.",
-                    code=certificate.code,
-                    date=_date(certificate.valid_until),
-                )
-            }
-        )
+        code, date = certificate.code, _date(certificate.valid_until)
+        if certificate.type == CertificateType.VISITS:
+            message = _("Срок действия абонемента №%(code)s истёк %(date)s.", code=code, date=date)
+        else:
+            message = _("Срок действия сертификата №%(code)s истёк %(date)s.", code=code, date=date)
+        raise ValidationFailed({field: message})
     covered = _covered(session, certificate, order)
     if certificate.type == CertificateType.VISITS and not covered:
         raise ValidationFailed(
@@ -257,8 +262,8 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
         raise ValidationFailed(
             {
                 "amount": _(
-                    "Сертификат №%(code)s оплачивает только свои услуги: не больше %(covered)s.",
-                    code=certificate.code,
+                    "%(certificate)s оплачивает только свои услуги: не больше %(covered)s.",
+                    certificate=name(certificate),
                     covered=_money(covered),
                 )
             }
@@ -366,7 +371,7 @@ def cancel(session: Session, certificate: Certificate, reason: str | None, *, ma
     session.execute(select(Certificate.id).where(Certificate.id == certificate.id).with_for_update())
     session.refresh(certificate, ["balance", "visits_left", "cancelled_at"])
     if certificate.cancelled_at is not None:
-        raise ValidationFailed({None: _("Сертификат №%(code)s уже аннулирован.", code=certificate.code)})
+        raise ValidationFailed({None: _("%(certificate)s уже аннулирован.", certificate=name(certificate))})
     operation = CertificateOperation(
         certificate_id=certificate.id, kind=CertificateOperationKind.CANCEL, comment=reason
     )

@@ -450,6 +450,7 @@ def seed_demo(
     rows_c, rows_t, rows_d, rows_o, rows_i, rows_r, rows_v, rows_n, rows_m, rows_a = ([] for _ in range(10))
     variety = random.Random(seed * 7919 + 17)  # blanks and customer types: a stream of their own
     money = random.Random(seed * 104729 + 18)  # payments and accounts: a stream of their own
+    papers = random.Random(seed * 15485863 + 19)  # documents' kinds and blanks: a stream of their own
     rows_p, rows_x = [], []
     order_id = start_order
     counts = dict.fromkeys(("orders", "items", "returns", "reviews", "notes", "documents"), 0)
@@ -505,20 +506,20 @@ def seed_demo(
         if rng.random() < 0.5:
             issue = birth + dt.timedelta(days=365 * 20 + rng.randint(0, 3000))
             issue = min(issue, now.date() - dt.timedelta(days=30))
-            rows_d.append(
-                {
-                    "customer_id": cid,
-                    "kind": DocumentKind.PASSPORT_RF,
-                    "series": f"{rng.randint(1000, 9999)}",
-                    "number": f"{rng.randint(100000, 999999)}",
-                    "issued_by": "ГУ МВД России по г. Москве",
-                    "issue_date": issue,
-                    "division_code": f"{rng.randint(100, 999)}-{rng.randint(100, 999)}",
-                    "citizenship": "Российская Федерация",
-                    "created_on": registered,
-                    "changed_on": registered,
-                }
-            )
+            passport = {
+                "customer_id": cid,
+                "kind": DocumentKind.PASSPORT_RF,
+                "series": f"{rng.randint(1000, 9999)}",
+                "number": f"{rng.randint(100000, 999999)}",
+                "issued_by": "ГУ МВД России по г. Москве",
+                "issue_date": issue,
+                "division_code": f"{rng.randint(100, 999)}-{rng.randint(100, 999)}",
+                "address": None,
+                "citizenship": "Российская Федерация",
+                "created_on": registered,
+                "changed_on": registered,
+            }
+            rows_d.append(_document(papers, passport, counts["documents"], birth))
             counts["documents"] += 1
         last_visit = None
         for _ in range(_how_many(rng, ORDER_COUNTS, order_scale)):
@@ -1006,6 +1007,73 @@ def _messages_consents_files(session, start_id: int, customers: int, now: dt.dat
                 )
             )
     session.flush()
+
+
+# every kind of document a clinic is shown, and how often; the first of the demo's documents
+# take each kind in turn, so that even a small demo holds them all
+DOCUMENT_KINDS = (
+    (DocumentKind.PASSPORT_RF, 60),
+    (DocumentKind.PASSPORT_FOREIGN, 10),
+    (DocumentKind.BIRTH_CERTIFICATE, 6),
+    (DocumentKind.FOREIGN_ID, 8),
+    (DocumentKind.DRIVER_LICENSE, 10),
+    (DocumentKind.OTHER, 6),
+)
+FOREIGN_CITIZENSHIPS = ("Республика Беларусь", "Республика Казахстан", "Республика Узбекистан", None)
+OTHER_ISSUERS = ("Военный комиссариат г. Москвы", "Отдел по вопросам миграции", None)
+
+
+def _document(papers: random.Random, row: dict, index: int, birth: dt.date) -> dict:
+    """The customer's document ``row`` (an RF passport's fields drawn) made a document of
+    its kind, valid by app/documents.py's rules, with the blanks staff leave in the
+    optional fields: the demo held RF passports only, each field filled."""
+    kinds = [kind for kind, _weight in DOCUMENT_KINDS]
+    kind = kinds[index] if index < len(kinds) else papers.choices(kinds, [w for _k, w in DOCUMENT_KINDS])[0]
+
+    def digits(n: int) -> str:
+        return "".join(papers.choice("0123456789") for _ in range(n))
+
+    if kind == DocumentKind.PASSPORT_RF:
+        # the registration address on some; the rest leave it blank
+        if papers.random() < 0.5:
+            row["address"] = f"г. {papers.choice(CITIES)}, ул. Ленина, д. {papers.randint(1, 120)}"
+        return row
+    row.update(kind=kind, division_code=None, address=None)
+    if kind == DocumentKind.PASSPORT_FOREIGN:
+        row.update(series=digits(2), number=digits(7), issued_by=f"МВД {digits(5)}")
+        if papers.random() < 0.3:
+            row["issued_by"] = None
+    elif kind == DocumentKind.BIRTH_CERTIFICATE:
+        row.update(
+            series=f"{papers.choice(['I', 'II', 'III', 'IV', 'V', 'VI'])}-{papers.choice(['МЮ', 'ЛО', 'АГ', 'ЕР'])}",
+            number=digits(6),
+            issued_by="Отдел ЗАГС",
+            issue_date=birth + dt.timedelta(days=papers.randint(1, 60)),
+        )
+    elif kind == DocumentKind.FOREIGN_ID:
+        row.update(
+            series=None,
+            number=f"{papers.choice(['MP', 'N', 'FA'])}{digits(7)}",
+            issued_by=None,
+            issue_date=None if papers.random() < 0.5 else row["issue_date"],
+            citizenship=papers.choice(FOREIGN_CITIZENSHIPS),
+        )
+    elif kind == DocumentKind.DRIVER_LICENSE:
+        row.update(
+            series=f"{digits(2)}{papers.choice(['АВ', 'МК', '12', 'ОС'])}",
+            number=digits(6),
+            issued_by=f"ГИБДД {digits(4)}",
+            citizenship=None,
+        )
+    else:
+        row.update(
+            series=None,
+            number=digits(8),
+            issued_by=papers.choice(OTHER_ISSUERS),
+            issue_date=None,
+            citizenship=None,
+        )
+    return row
 
 
 def _vary(variety: random.Random, row: dict, rows_a: list, attributes: dict, registered) -> None:

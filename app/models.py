@@ -203,9 +203,14 @@ class OrderStatus(LabeledEnum):
 
 
 class PaymentStatus(LabeledEnum):
+    """Where an order's money stands (app/payments.py ``payment_status``): returns refunded
+    for it are said, not hidden behind «Оплачен»."""
+
     UNPAID = "unpaid", _l("Не оплачен")
     PARTIAL = "partial", _l("Оплачен частично")
     PAID = "paid", _l("Оплачен")
+    PARTLY_REFUNDED = "partly_refunded", _l("Оплачен, часть возвращена")
+    REFUNDED = "refunded", _l("Деньги возвращены")
 
 
 class ReturnStatus(LabeledEnum):
@@ -1438,9 +1443,10 @@ class Certificate(Audited, Model):
         return str(certificate_state(self.valid_until, self.balance, self.visits_left, self.cancelled_at))
 
     def __str__(self):
-        return str(
-            _l("Сертификат №%(code)s «%(kind)s»", code=self.code, kind=self.kind.name if self.kind else "")
-        )
+        kind = self.kind.name if self.kind else ""
+        if self.type == CertificateType.VISITS:
+            return str(_l("Абонемент №%(code)s «%(kind)s»", code=self.code, kind=kind))
+        return str(_l("Сертификат №%(code)s «%(kind)s»", code=self.code, kind=kind))
 
 
 def certificate_state(valid_until, balance, visits_left, cancelled_at=None):

@@ -327,7 +327,7 @@ REFUNDED_TO = {
     PaymentMethod.TRANSFER: _l("возвращены переводом"),
     PaymentMethod.DEPOSIT: _l("зачислены на ваш депозит"),
     PaymentMethod.BONUS: _l("возвращены бонусами на ваш бонусный счёт"),
-    PaymentMethod.CERTIFICATE: _l("возвращены на ваш сертификат или абонемент"),
+    PaymentMethod.CERTIFICATE: _l("возвращены на ваш сертификат"),  # money: a visit back says so itself
 }
 
 
@@ -338,7 +338,7 @@ REFUNDED_HOW = {
     PaymentMethod.TRANSFER: _l("переводом"),
     PaymentMethod.DEPOSIT: _l("на депозит клиента"),
     PaymentMethod.BONUS: _l("бонусами на бонусный счёт клиента"),
-    PaymentMethod.CERTIFICATE: _l("на сертификат или абонемент клиента"),
+    PaymentMethod.CERTIFICATE: _l("на сертификат клиента"),
 }
 
 
@@ -448,7 +448,7 @@ def prepare_review(session: Session, review: Review) -> Review:
     return review
 
 
-PAYMENT_FILTERS = ("debt", "unpaid", "partial", "paid")
+PAYMENT_FILTERS = ("debt", "unpaid", "partial", "paid", "partly_refunded", "refunded")
 
 
 def payment_condition(value):
@@ -458,7 +458,7 @@ def payment_condition(value):
 
     if value == "debt":
         return Order.debt > 0
-    if value in ("unpaid", "partial", "paid"):
+    if value in PAYMENT_FILTERS:
         return Order.payment_status == PaymentStatus(value)
     return None
 

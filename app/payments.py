@@ -66,12 +66,17 @@ def amount_of(value, field: str = "amount") -> Decimal:
 
 
 def payment_status(total, paid, refunded=None) -> PaymentStatus:
-    """Paid in full when nothing is owed: the total less the refunded returns is paid."""
+    """Paid in full when nothing is owed: the total less the refunded returns is paid.
+    An order nothing is owed for whose returns gave money back says so: «Деньги
+    возвращены» when all of it went back, «Оплачен, часть возвращена» when some did
+    (both read «Оплачен»: a fully refunded order looked paid)."""
     paid, refunded = Decimal(paid or 0), Decimal(refunded or 0)
     if paid <= 0 and refunded <= 0:
         return PaymentStatus.UNPAID
     if paid < Decimal(total or 0) - refunded:
         return PaymentStatus.PARTIAL if paid > 0 else PaymentStatus.UNPAID
+    if refunded > 0:
+        return PaymentStatus.PARTLY_REFUNDED if paid > 0 else PaymentStatus.REFUNDED
     return PaymentStatus.PAID
 
 
@@ -575,7 +580,7 @@ def sell_certificate(session: Session, certificate, *, may_sell: bool):
             Account.DEPOSIT,
             OperationKind.PURCHASE,
             certificate.price,
-            comment=_("Сертификат №%(code)s «%(kind)s»", code=certificate.code, kind=certificate.kind.name),
+            comment=str(certificate),
         )
     return certificate
 
@@ -609,8 +614,8 @@ def cancel_certificate(session: Session, certificate, reason: str | None, *, may
         OperationKind.CERTIFICATE_REFUND,
         refund,
         comment=_(
-            "Сертификат №%(code)s аннулирован: %(reason)s",
-            code=certificate.code,
+            "%(certificate)s аннулирован: %(reason)s",
+            certificate=certificates.name(certificate),
             reason=(reason or "").strip(),
         ),
     )

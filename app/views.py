@@ -531,6 +531,9 @@ class CertificateView(CertificateScreen):
             read=lambda *values: str(models.certificate_state(*values)),
         ),
     }
+    # the CSV: «Остаток» («1 500,00 ₽» or «3 визита из 5») as two number columns a
+    # spreadsheet sums, the money left and the visits left, each blank where not its kind
+    export_expands = {"left": ("balance", "visits_left")}
     order_columns = ["code", "sold_at", "valid_until"]
     add_columns = ["customer", "kind", "method", "comment"]
     add_form_extra_fields = {

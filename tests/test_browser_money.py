@@ -310,7 +310,7 @@ def test_part_in_cash_and_the_rest_from_the_deposit_leaves_no_debt_and_the_refun
         with page.expect_navigation():
             page.click("button[type=submit]")
     page.goto(f"{server}/customerview/show/{customer.id}")
-    # what was refunded is no longer owed: the order stays paid in full, nothing to take
+    # what was refunded is no longer owed: the order is paid, part of it returned, nothing to take
     assert (kpi(page, "paid"), kpi(page, "debt"), kpi(page, "deposit")) == (
         "2 200,00 ₽",
         "0,00 ₽",

@@ -876,3 +876,74 @@ def test_migration_0022_copies_the_kinds_terms_to_the_sold_ones_and_goes_back(tm
         columns = {c["name"] for c in sa_inspect(db.engine).get_columns("certificate")}
         assert not {"amount", "visits_total", "cancelled_at"} & columns
         upgrade()
+
+
+def test_every_message_about_a_subscription_calls_it_a_subscription(ctx, login_as):
+    """A subscription («абонемент») sold from the deposit, paid with, refused and cancelled:
+    the deposit's ledger, the payment screen's refusals, the cancel page and its message
+    read «Сертификат №…» for a thing the customer holds as «Абонемент №…». Each names what
+    it is; a money certificate stays «Сертификат №…»."""
+    massage = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx)
+    stranger = factories.customer(ctx, last_name="Петрова", phone="+79167654321")
+    payments.add_operation(ctx, customer, Account.DEPOSIT, OperationKind.TOP_UP, "20000", may_adjust=False)
+    ctx.commit()
+    course = kind(ctx, "Курс массажа", price="8000", visits=4, services=[massage])
+    subscription = payments.sell_certificate(
+        ctx, Certificate(customer=customer, kind=course, method=PaymentMethod.DEPOSIT), may_sell=True
+    )
+    ctx.commit()
+    code = subscription.code
+    gift = sold(ctx, customer, kind(ctx, "Подарочный 1 000", price="1000"))
+    # the deposit's ledger: what was bought with it
+    purchase = ctx.query(AccountOperation).filter_by(kind=OperationKind.PURCHASE).one()
+    assert purchase.comment == f"Абонемент №{code} «Курс массажа»"
+    assert str(subscription) == f"Абонемент №{code} «Курс массажа»"
+    assert str(gift) == f"Сертификат №{gift.code} «Подарочный 1 000»"
+    manager = login_as("manager")
+    # refused at the payment: another customer's subscription
+    foreign = factories.order(ctx, stranger, items=(("Массаж спины", "2500.00", 1),))
+    refused = manager.post(
+        f"/paymentview/add?_flt_0_order={foreign.id}",
+        data={"amount": "2500", "method": "certificate", "certificate_code": code},
+    )
+    assert refused.status_code == 422
+    assert f"Абонемент №{code} принадлежит другому клиенту." in plain(refused)
+    assert "Сертификат №" not in plain(refused)
+    # cancelled: the page, the message, the deposit's refund
+    url = f"/certificateview/cancel/{subscription.id}"
+    page = plain(manager.get(url))
+    assert f"Аннулировать абонемент №{code}" in page and f"сертификат №{code}" not in page
+    done = plain(manager.post(url, data={"reason": "Клиент переехал"}, follow_redirects=True))
+    assert f"Абонемент №{code} аннулирован, на депозит клиента возвращено 8 000,00 ₽." in done
+    refund = ctx.query(AccountOperation).filter_by(kind=OperationKind.CERTIFICATE_REFUND).one()
+    assert refund.comment == f"Абонемент №{code} аннулирован: Клиент переехал"
+    twice = plain(manager.post(url, data={"reason": "Ещё раз"}))
+    assert f"Абонемент №{code} уже аннулирован." in twice
+    # paid with after its cancellation
+    visit = factories.order(ctx, customer, items=(("Массаж спины", "2500.00", 1),))
+    late = plain(
+        manager.post(
+            f"/paymentview/add?_flt_0_order={visit.id}",
+            data={"amount": "2500", "method": "certificate", "certificate_code": code},
+        )
+    )
+    assert f"Абонемент №{code} аннулирован" in late and "Сертификат №" not in late
+    # a money certificate is still a certificate
+    gone = plain(
+        manager.post(f"/certificateview/cancel/{gift.id}", data={"reason": "Просьба"}, follow_redirects=True)
+    )
+    assert f"Сертификат №{gift.code} аннулирован, на депозит клиента возвращено 1 000,00 ₽." in gone
+
+
+def test_an_expired_subscription_is_refused_as_a_subscription(ctx):
+    massage = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx)
+    course = kind(ctx, "Курс массажа", price="8000", visits=4, services=[massage], days=30)
+    expired = sold(ctx, customer, course, now=utcnow() - dt.timedelta(days=200))
+    order = factories.order(ctx, customer, items=(("Массаж спины", "2500.00", 1),))
+    with pytest.raises(
+        ValidationFailed, match=r"Срок действия абонемента №\d{4}-\d{4} истёк \d\d\.\d\d\.\d{4}"
+    ):
+        payments.take_payment(ctx, order, "2500", PaymentMethod.CERTIFICATE, certificate=expired)
+    ctx.rollback()

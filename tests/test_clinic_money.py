@@ -39,7 +39,7 @@ def test_a_refunded_return_does_not_bring_the_debt_back(ctx, login_as):
         Decimal("1650.00"),
         Decimal("600.00"),
         Decimal("0.00"),
-        "paid",
+        "partly_refunded",
     )
     card = manager.get(f"/customerview/show/{customer.id}")
     shown = page_text(card)
@@ -48,7 +48,7 @@ def test_a_refunded_return_does_not_bring_the_debt_back(ctx, login_as):
     card_html = card.get_data(as_text=True)
     assert "kartoteka-owes" not in card_html and "Принять оплату" not in shown
     row = next(r for r in re.findall(r"<tr[^>]*>.*?</tr>", card_html, re.S) if "Пилинг" in r)
-    assert "Оплачен частично" not in row and "Оплачен" in row
+    assert "Оплачен частично" not in row and "Оплачен, часть возвращена" in row
     # not among those who owe; «Сумма покупок» is what they paid, the refund taken off
     owing = page_text(manager.get("/customerview/list/?owing=1"))
     assert "Вернувшая" not in owing
@@ -254,3 +254,32 @@ def test_an_erasure_shows_the_money_and_waits_for_the_deposit_to_be_returned(ctx
     # the anonymous card offers no «Принять оплату» for the debt the accounts keep
     card = manager.get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     assert "kartoteka-pay" not in card and "Принять оплату" not in card
+
+
+def test_a_deposit_top_up_says_how_much_was_put_on_and_the_balance(ctx, login_as):
+    """The front desk put 5 000 ₽ on a deposit and read only «Запись добавлена»: the save says
+    how much went on and what the deposit holds now; a write-off or bonuses say theirs."""
+    customer = factories.customer(ctx, last_name="Вкладчица", first_name="Анна")
+    reception = login_as("reception")
+    add = f"/accountoperationview/add?_flt_0_customer={customer.id}"
+    top_up = {"customer": str(customer.id), "account": "deposit", "kind": "top_up", "amount": "1 500,50"}
+    assert reception.post(add, data=top_up).status_code == 302
+    again = page_text(reception.post(add, data={**top_up, "amount": "3500"}, follow_redirects=True))
+    assert (
+        "Депозит клиента Вкладчица Анна Сергеевна пополнен на 3 500,00 ₽. Баланс депозита: 5 000,50 ₽."
+        in again
+    )
+    assert "Запись добавлена" not in again
+    manager = login_as("manager")
+    off = {**top_up, "kind": "write_off", "amount": "1000", "comment": "Выдано наличными"}
+    written = page_text(manager.post(add, data=off, follow_redirects=True))
+    assert (
+        "«Списание» на 1 000,00 ₽ записано на счёт «Депозит» клиента Вкладчица Анна Сергеевна. "
+        "Остаток: 4 000,50 ₽." in written
+    )
+    bonus = {**top_up, "account": "bonus", "kind": "accrual", "amount": "300", "comment": "Акция"}
+    accrued = page_text(manager.post(add, data=bonus, follow_redirects=True))
+    assert (
+        "«Начисление» на 300,00 ₽ записано на счёт «Бонусы» клиента Вкладчица Анна Сергеевна. Остаток: 300,00 ₽."
+        in accrued
+    )

@@ -142,7 +142,8 @@ def test_the_demo_holds_every_kind_of_record_the_screens_show(ctx):
     """The demo's «Сообщения», «Согласия» and «Файлы» were empty: no message in any
     status, no consent, no file. Every screen of those showed «Нет записей», and a
     walk of the demo could not see how a failed or expired message, a withdrawn
-    consent or a scan reads. The demo holds each of them, and a return in every status."""
+    consent or a scan reads. The demo holds each of them, and a return in every status; its
+    documents were all «Паспорт РФ» with every field filled: it holds every kind, with blanks."""
     from app.models import (
         CustomerFile,
         Message,
@@ -162,3 +163,17 @@ def test_the_demo_holds_every_kind_of_record_the_screens_show(ctx):
     assert ctx.scalar(select(func.count()).where(ProcessingConsent.file_id.is_not(None))) == 1
     assert {f.kind for f in ctx.scalars(select(CustomerFile))} == {"pdf", "txt"}
     assert set(ctx.scalars(select(Return.status).distinct())) == set(ReturnStatus)
+    # every kind of document, not RF passports only, each valid by its kind's rules, and the
+    # blanks staff leave in the optional fields
+    from app.documents import prepare_document
+    from app.models import CustomerDocument, DocumentKind
+
+    documents = ctx.scalars(select(CustomerDocument)).all()
+    assert {d.kind for d in documents} == set(DocumentKind)
+    for d in documents:
+        prepare_document(d, today=NOW.date())
+    for field in ("series", "issued_by", "issue_date", "division_code", "address", "citizenship"):
+        column = getattr(CustomerDocument, field)
+        assert ctx.scalar(select(func.count()).where(column.is_(None))) > 0, field
+        assert ctx.scalar(select(func.count()).where(column.is_not(None))) > 0, field
+    ctx.rollback()

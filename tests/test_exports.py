@@ -96,3 +96,34 @@ def test_the_cards_orders_export_has_no_column_of_the_pay_button(ctx, login_as):
         ["1000,00"],
         ["1500,00"],
     )
+
+
+def test_the_certificates_export_writes_what_is_left_as_numbers_a_spreadsheet_sums(ctx, login_as):
+    """«Остаток» mixed «1 500,00 ₽» and «3 визита из 4» in one text column: nothing to sum.
+    The CSV writes it as two number columns, the money left and the visits left, each blank
+    where the row is of the other kind; the list on the screen still reads «Остаток»."""
+    from app import payments
+    from app.models import PaymentMethod
+    from tests.test_certificates import kind, sold
+
+    massage = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx)
+    gift = sold(ctx, customer, kind(ctx, "Подарочный 3 000", price="3000"))
+    course = sold(ctx, customer, kind(ctx, "Курс массажа", price="8000", visits=4, services=[massage]))
+    visit = factories.order(ctx, customer, items=(("Массаж спины", "2500.00", 1),))
+    payments.take_payment(ctx, visit, "2500", PaymentMethod.CERTIFICATE, certificate=course)
+    spent = factories.order(ctx, customer, items=(("Консультация", "1499.50", 1),))
+    payments.take_payment(ctx, spent, "1499.50", PaymentMethod.CERTIFICATE, certificate=gift)
+    ctx.commit()
+    client = login_as("manager")
+    for url, query in (
+        ("/certificateview/export.csv", {}),
+        ("/certificatetab/export.csv", {"_rel_customer": customer.id}),
+    ):
+        table = rows(client.get(url, query_string=query))
+        assert "Остаток" not in table[0], url
+        money, visits = column(table, "Остаток суммы"), column(table, "Осталось визитов")
+        left = dict(zip(column(table, "Номер"), zip(money, visits, strict=True), strict=True))
+        assert left == {gift.code: ("1500,50", ""), course.code: ("", "3")}, url
+    listing = client.get("/certificateview/list/").get_data(as_text=True).replace("\xa0", " ")
+    assert "1 500,50 ₽" in listing and "3 визита из 4" in listing

@@ -120,12 +120,12 @@ def test_a_return_refunded_through_the_screen_writes_a_negative_payment_and_the_
     refund = ctx.query(Payment).filter(Payment.amount < 0).one()
     assert (refund.amount, refund.return_id, refund.customer_id) == (Decimal("-1500.50"), ret.id, customer.id)
     order, summed = money_of(ctx, order.id)
-    # what was given back is no longer bought: nothing is owed, the order stays paid
+    # what was given back is no longer bought: nothing is owed, the order paid and part refunded
     assert (order.paid, summed, order.refunded, order.payment_status.value, order.debt) == (
         Decimal("499.50"),
         Decimal("499.50"),
         Decimal("1500.50"),
-        "paid",
+        "partly_refunded",
         Decimal("0.00"),
     )
     # the card's KPI follows: paid and debt
@@ -589,11 +589,11 @@ def test_migration_0017_turns_typed_totals_refunds_and_balances_into_records(tmp
         paid, refunded, status = db.session.execute(
             text("SELECT paid, refunded, payment_status FROM customer_order WHERE id = 1")
         ).one()
-        # 0024: the 500 refunded is no longer owed, so the order is paid in full
+        # 0024: the 500 refunded is no longer owed, so the order is paid in full; 0028: part refunded
         assert (Decimal(str(paid)), Decimal(str(refunded)), status) == (
             Decimal("1000"),
             Decimal("500"),
-            "paid",
+            "partly_refunded",
         )
         opening = db.session.execute(
             text("SELECT account, kind, amount FROM account_operation ORDER BY account")
@@ -645,7 +645,7 @@ def test_the_front_desk_and_the_manager_scenario_through_the_screens(ctx, login_
         Decimal("1000.00"),
         Decimal("1000.00"),
         Decimal("0.00"),  # what was given back is no longer owed
-        "paid",
+        "partly_refunded",
     )
     # the order was last paid from the deposit: the refund goes back to it
     assert balance(ctx, customer.id) == (Decimal("4500.00"), Decimal("4500.00"))

@@ -473,3 +473,104 @@ def test_a_transfer_tells_both_customers_through_the_outbox_and_respects_an_opt_
     )
     assert refused.status_code == 422
     assert ctx.query(Message).count() == before
+
+
+def test_an_order_whose_money_went_back_says_so_not_paid(ctx, login_as):
+    """An order paid in full and returned in full read «Оплачен» on the orders list, the
+    card's «Заказы» and the order's page: it says «Деньги возвращены»; one returned in part
+    «Оплачен, часть возвращена»; each found by its own filter, the paid one no longer among
+    the paid."""
+    from app.models import PaymentStatus, Return
+
+    returned = factories.customer(ctx, last_name="Вернувшая", phone="+79160000021")
+    partly = factories.customer(ctx, last_name="Частичная", phone="+79160000022")
+    whole = factories.order(ctx, returned, items=(("Пилинг", "2000.00", 1),), paid="2000")
+    part = factories.order(ctx, partly, items=(("Массаж", "3000.00", 1),), paid="3000")
+    paid = factories.order(ctx, partly, items=(("Консультация", "1500.00", 1),), paid="1500")
+    manager = login_as("manager")
+    factories.refunded_return(
+        ctx, manager, returned, {"order": str(whole.id), "amount": "2000", "reason": "Аллергия"}
+    )
+    ret = {"order": str(part.id), "amount": "1000", "reason": "Сократили сеанс"}
+    assert manager.post(f"/returnview/add?_flt_0_customer={partly.id}", data=ret).status_code == 302
+    part_return = ctx.query(Return).filter_by(order_id=part.id).one()
+    for status in ("approved", "refunded"):
+        assert (
+            manager.post(f"/returnview/edit/{part_return.id}", data={**ret, "status": status}).status_code
+            == 302
+        )
+    ctx.expire_all()
+    assert [ctx.get(Order, o.id).payment_status for o in (whole, part, paid)] == [
+        PaymentStatus.REFUNDED,
+        PaymentStatus.PARTLY_REFUNDED,
+        PaymentStatus.PAID,
+    ]
+
+    def status_in(page, order_id, prefix):
+        row = re.search(rf'<a href="/{prefix}/show/{order_id}".*?</tr>', page, re.S)
+        return re.search(r'col-payment_status">\s*([^<]*?)\s*<', row[0])[1]
+
+    listing = manager.get("/orderview/list/").get_data(as_text=True)
+    assert status_in(listing, whole.id, "orderview") == "Деньги возвращены"
+    assert status_in(listing, part.id, "orderview") == "Оплачен, часть возвращена"
+    assert status_in(listing, paid.id, "orderview") == "Оплачен"
+    card = manager.get(f"/customerview/show/{returned.id}").get_data(as_text=True)
+    tab = card[card.index('id="orders"') : card.index('id="payments"')]
+    assert status_in(tab, whole.id, "ordertab") == "Деньги возвращены"
+    show = manager.get(f"/orderview/show/{whole.id}").get_data(as_text=True)
+    assert "Деньги возвращены" in show and ">Оплачен<" not in show
+    for value, shown in (("refunded", {whole.id}), ("partly_refunded", {part.id}), ("paid", {paid.id})):
+        listed = manager.get(f"/orderview/list/?_flt_0_payment_status={value}").get_data(as_text=True)
+        assert {int(n) for n in re.findall(r'<a href="/orderview/show/(\d+)"', listed)} == shown, value
+    for customer, value, shown in (
+        (returned, "refunded", {whole.id}),
+        (returned, "paid", set()),
+        (partly, "partly_refunded", {part.id}),
+        (partly, "paid", {paid.id}),
+    ):
+        page = manager.get(f"/customerview/show/{customer.id}?payment={value}").get_data(as_text=True)
+        tab = page[page.index('id="orders"') : page.index('id="payments"')]
+        assert {int(n) for n in re.findall(r'<a href="/ordertab/show/(\d+)"', tab)} == shown, value
+
+
+def test_migration_0028_says_the_refunded_orders_are_refunded(tmp_path):
+    """Orders refunded before 0028 were stored «Оплачен»: it gives them their status, leaves
+    the others as they were, and going back makes them «Оплачен» again."""
+    from flask_migrate import downgrade
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from tests.test_schema import database_at
+
+    now = "2026-11-20 09:00:00"
+    with database_at(tmp_path, "0027") as upgrade:
+        db.session.execute(
+            text(
+                "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
+                f"deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+                f"(1, 'Петрова', 'individual', 'active', ' петрова', 0, 0, 0, '{now}', 1, '{now}', '{now}')"
+            )
+        )
+        # (total, paid, refunded, status): refunded in full, in part, paid, part-paid and part-refunded
+        rows = (
+            ("2000", "0", "2000", "paid"),
+            ("3000", "2000", "1000", "paid"),
+            ("1500", "1500", "0", "paid"),
+            ("3000", "500", "500", "partial"),
+        )
+        for pk, (total, paid, refunded, status) in enumerate(rows, 1):
+            db.session.execute(
+                text(
+                    "INSERT INTO customer_order (id, customer_id, kind, status, payment_status, total, paid, "
+                    "refunded, created_on, changed_on) VALUES (:id, 1, 'visit', 'completed', :status, :total, "
+                    ":paid, :refunded, :now, :now)"
+                ),
+                {"id": pk, "status": status, "total": total, "paid": paid, "refunded": refunded, "now": now},
+            )
+        db.session.commit()
+        upgrade()
+        query = text("SELECT payment_status FROM customer_order ORDER BY id")
+        assert db.session.execute(query).scalars().all() == ["refunded", "partly_refunded", "paid", "partial"]
+        db.session.commit()
+        downgrade(revision="0027")
+        assert db.session.execute(query).scalars().all() == ["paid", "paid", "paid", "partial"]

@@ -1047,6 +1047,9 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
     EXPORT_LIMIT = 50_000
     # list columns that are buttons, not data (the card's «Принять оплату»): left out of the CSV
     export_excludes: tuple[str, ...] = ()
+    # a list column the CSV writes as other columns: a text that mixes kinds of value
+    # (a certificate's «1 500,00 ₽» beside a subscription's «3 визита») split into numbers
+    export_expands: dict[str, tuple[str, ...]] = {}
 
     def related_conditions(self) -> list:
         """A card tab's export keeps the tab's record: ``_rel_customer=42`` limits it to
@@ -1085,7 +1088,14 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         count, rows = self.datamodel.query(
             joined, order_column, order_direction, page=0, page_size=self.EXPORT_LIMIT
         )
-        columns = [c for c in self.policy_columns(self.list_columns) if c not in self.export_excludes]
+        columns = self.policy_columns(
+            [
+                e
+                for c in self.list_columns
+                if c not in self.export_excludes
+                for e in self.export_expands.get(c, (c,))
+            ]
+        )
         values = disclosure.rows(
             self.datamodel.obj, list(self.datamodel.get_values(rows, columns)), items=rows
         )
