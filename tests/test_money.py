@@ -589,7 +589,7 @@ def test_migration_0017_turns_typed_totals_refunds_and_balances_into_records(tmp
         paid, refunded, status = db.session.execute(
             text("SELECT paid, refunded, payment_status FROM customer_order WHERE id = 1")
         ).one()
-        # 0024: the 500 refunded is no longer owed, so the order is paid in full; 0028: part refunded
+        # 0024: the 500 refunded is no longer owed, so the order is paid in full; 0029: part refunded
         assert (Decimal(str(paid)), Decimal(str(refunded)), status) == (
             Decimal("1000"),
             Decimal("500"),

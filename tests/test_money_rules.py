@@ -533,8 +533,8 @@ def test_an_order_whose_money_went_back_says_so_not_paid(ctx, login_as):
         assert {int(n) for n in re.findall(r'<a href="/ordertab/show/(\d+)"', tab)} == shown, value
 
 
-def test_migration_0028_says_the_refunded_orders_are_refunded(tmp_path):
-    """Orders refunded before 0028 were stored «Оплачен»: it gives them their status, leaves
+def test_migration_0029_says_the_refunded_orders_are_refunded(tmp_path):
+    """Orders refunded before 0029 were stored «Оплачен»: it gives them their status, leaves
     the others as they were, and going back makes them «Оплачен» again."""
     from flask_migrate import downgrade
     from sqlalchemy import text
@@ -543,7 +543,7 @@ def test_migration_0028_says_the_refunded_orders_are_refunded(tmp_path):
     from tests.test_schema import database_at
 
     now = "2026-11-20 09:00:00"
-    with database_at(tmp_path, "0027") as upgrade:
+    with database_at(tmp_path, "0028") as upgrade:
         db.session.execute(
             text(
                 "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
@@ -572,5 +572,5 @@ def test_migration_0028_says_the_refunded_orders_are_refunded(tmp_path):
         query = text("SELECT payment_status FROM customer_order ORDER BY id")
         assert db.session.execute(query).scalars().all() == ["refunded", "partly_refunded", "paid", "partial"]
         db.session.commit()
-        downgrade(revision="0027")
+        downgrade(revision="0028")
         assert db.session.execute(query).scalars().all() == ["paid", "paid", "paid", "partial"]

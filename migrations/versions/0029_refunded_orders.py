@@ -5,14 +5,14 @@ The payment status gains «Деньги возвращены» (all the order's 
 refunded read «Оплачен» on the lists and the card. The orders already refunded are
 given their status here; going back makes them «Оплачен» again, as they were.
 
-Revision ID: 0028
-Revises: 0027
+Revision ID: 0029
+Revises: 0028
 """
 
 from alembic import op
 
-revision = "0028"
-down_revision = "0027"
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
