@@ -834,14 +834,12 @@ def test_migration_0022_copies_the_kinds_terms_to_the_sold_ones_and_goes_back(tm
     from sqlalchemy import text
 
     from app.extensions import db
-    from tests.test_schema import database_at
+    from tests.test_schema import database_at, insert_customer
 
     now = "2026-11-20 09:00:00"
     with database_at(tmp_path, "0021") as upgrade:
+        insert_customer(now=now)
         for statement in (
-            "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
-            f"deposit_balance, registered_at, version, created_on, changed_on) VALUES "
-            f"(1, 'Петрова', 'individual', 'active', ' петрова', 0, 0, 0, '{now}', 1, '{now}', '{now}')",
             "INSERT INTO catalog_item (id, name, kind, price, active, created_on, changed_on) VALUES "
             f"(1, 'Массаж', 'service', 2500, 1, '{now}', '{now}')",
             "INSERT INTO certificate_kind (id, name, type, price, amount, visits, valid_days, active, created_on, "

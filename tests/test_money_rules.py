@@ -366,17 +366,15 @@ def test_migration_0020_keeps_the_discount_as_it_was_and_its_downgrade_keeps_bal
     from sqlalchemy import text
 
     from app.extensions import db
-    from tests.test_schema import database_at
+    from tests.test_schema import database_at, insert_customer
 
     with database_at(tmp_path, "0019") as upgrade:
         upgrade()
         assert db.session.execute(text("SELECT id, discount_rule FROM money_rules")).all() == [(1, "larger")]
         now = "2026-11-20 09:00:00"
+        insert_customer(1, "Петрова", deposit=600, now=now)
+        insert_customer(2, "Петров", deposit=400, now=now)
         for statement in (
-            "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
-            f"deposit_balance, registered_at, version, created_on, changed_on) VALUES "
-            f"(1, 'Петрова', 'individual', 'active', ' петрова', 0, 0, 600, '{now}', 1, '{now}', '{now}'), "
-            f"(2, 'Петров', 'individual', 'active', ' петров', 0, 0, 400, '{now}', 1, '{now}', '{now}')",
             "INSERT INTO account_operation (id, customer_id, account, kind, amount, linked_id, created_on, "
             f"changed_on) VALUES (1, 1, 'deposit', 'top_up', 1000, NULL, '{now}', '{now}'), "
             f"(2, 1, 'deposit', 'transfer_out', -400, 3, '{now}', '{now}'), "
@@ -540,17 +538,11 @@ def test_migration_0029_says_the_refunded_orders_are_refunded(tmp_path):
     from sqlalchemy import text
 
     from app.extensions import db
-    from tests.test_schema import database_at
+    from tests.test_schema import database_at, insert_customer
 
     now = "2026-11-20 09:00:00"
     with database_at(tmp_path, "0028") as upgrade:
-        db.session.execute(
-            text(
-                "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
-                f"deposit_balance, registered_at, version, created_on, changed_on) VALUES "
-                f"(1, 'Петрова', 'individual', 'active', ' петрова', 0, 0, 0, '{now}', 1, '{now}', '{now}')"
-            )
-        )
+        insert_customer(now=now)
         # (total, paid, refunded, status): refunded in full, in part, paid, part-paid and part-refunded
         rows = (
             ("2000", "0", "2000", "paid"),

@@ -71,17 +71,11 @@ def test_migration_0027_rewrites_the_accruals_written_in_exponent_notation(tmp_p
     from sqlalchemy import text
 
     from app.extensions import db
-    from tests.test_schema import database_at
+    from tests.test_schema import database_at, insert_customer
 
     now = "2026-11-20 09:00:00"
     with database_at(tmp_path, "0026") as upgrade:
-        db.session.execute(
-            text(
-                "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
-                f"deposit_balance, registered_at, version, created_on, changed_on) VALUES "
-                f"(1, 'Петрова', 'individual', 'active', ' петрова', 0, 0, 0, '{now}', 1, '{now}', '{now}')"
-            )
-        )
+        insert_customer(now=now)
         for pk, comment in ((1, "1E+1% от оплаты"), (2, "2E+1% от оплаты"), (3, "15% от оплаты"), (4, None)):
             db.session.execute(
                 text(

@@ -44,6 +44,21 @@ def test_restart_keeps_an_administrators_change_and_reset_restores_it(app):
             access.sync_roles(reset=True)
 
 
+OLD_CUSTOMER = (
+    "INSERT INTO customer (id, last_name, customer_type, status, name_search, discount, bonus_balance, "
+    "deposit_balance, registered_at, version, created_on, changed_on) VALUES "
+    "(:id, :last_name, 'individual', :status, :name_search, 0, 0, :deposit, :now, 1, :now, :now)"
+)
+
+
+def insert_customer(id=1, last_name="Петрова", status="active", deposit=0, now="2026-11-20 09:00:00"):
+    """A customer's row as the migrations since 0019 left the table: a migration test's data."""
+    from sqlalchemy import text
+
+    values = {"id": id, "last_name": last_name, "status": status, "deposit": deposit, "now": now}
+    db.session.execute(text(OLD_CUSTOMER), {**values, "name_search": " " + last_name.lower()})
+
+
 @contextlib.contextmanager
 def database_at(tmp_path, revision):
     """A fresh SQLite database migrated to ``revision``, inside its app context;
