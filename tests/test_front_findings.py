@@ -263,3 +263,52 @@ def test_an_email_differing_only_in_capitals_is_refused(app, login_as):
         }
         sm.find_user(username="auditor").email = "auditor@test.example"
         db.session.commit()
+
+
+def test_a_cyrillic_login_or_email_differing_only_in_capitals_is_refused(app, login_as):
+    """«ольга@клиника.рф» beside «Ольга@клиника.рф», and a login «ольга» beside «Ольга»,
+    were saved: the check compared with SQL lower(), which folds Latin letters only on
+    SQLite (and on PostgreSQL under the «C» locale)."""
+    admin = login_as("sysadmin")
+    with app.app_context():
+        role = str(app.appbuilder.sm.find_role("Аудитор").id)
+    data = {
+        "first_name": "Ольга",
+        "last_name": "Ёжикова",
+        "username": "Ольга",
+        "email": "Ольга@клиника.рф",
+        "roles": [role],
+        "password": "Пароль-клиники-2026",
+        "conf_password": "Пароль-клиники-2026",
+        "active": "y",
+    }
+    try:
+        assert admin.post("/users/add", data=data).status_code == 302
+        page = admin.post("/users/add", data={**data, "username": "olga2", "email": "ольга@клиника.рф"})
+        assert (
+            "Адрес «ольга@клиника.рф» уже указан у сотрудника Ольга Ёжикова. Заглавные и строчные буквы "
+            "в адресах электронной почты не различаются." in page.get_data(as_text=True)
+        )
+        page = admin.post("/users/add", data={**data, "username": "ольга", "email": "olga2@test.example"})
+        assert "Логин «ольга» уже занят: Ольга Ёжикова." in page.get_data(as_text=True)
+        with app.app_context():
+            sm = app.appbuilder.sm
+            assert (
+                sm.add_user("olga3", "Ольга", "Третья", "ОЛЬГА@клиника.рф", [sm.find_role("Аудитор")])
+                is False
+            )
+            assert sorted(u.username for u in sm.get_all_users()) == [
+                "auditor",
+                "doctor",
+                "manager",
+                "reception",
+                "sysadmin",
+                "Ольга",
+            ]
+    finally:
+        with app.app_context():
+            sm = app.appbuilder.sm
+            for user in sm.get_all_users():
+                if user.username.casefold() in ("ольга", "olga2", "olga3"):
+                    db.session.delete(user)
+            db.session.commit()

@@ -170,20 +170,26 @@ def session_label(row) -> str:
 
 def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None):
     """The other user whose login or e-mail (``column``) is ``typed`` in other capitals
-    (the same value exactly is FAB's own «Уже существует.»), or None."""
-    from sqlalchemy import func
+    (the same value exactly is FAB's own «Уже существует.»), or None.
 
+    Compared in Python (``str.casefold``), not with SQL ``lower()``: SQLite's folds
+    ASCII only and PostgreSQL's follows the server's locale (none under «C»), so
+    «Ольга@клиника.рф» beside «ольга@клиника.рф» was saved. A clinic has tens of staff."""
     typed = (typed or "").strip()
     if not typed:
         return None
     attribute = getattr(sm.user_model, column)
+    folded = typed.casefold()
     with sm.session.no_autoflush:
-        other = (
-            sm.session.query(sm.user_model)
-            .filter(func.lower(attribute) == typed.lower(), attribute != typed)
-            .first()
-        )
-    return None if other is None or str(own_id) == str(other.id) else other
+        for user_id, value in sm.session.query(sm.user_model.id, attribute):
+            if (
+                value
+                and value != typed
+                and value.strip().casefold() == folded
+                and str(user_id) != str(own_id)
+            ):
+                return sm.session.get(sm.user_model, user_id)
+    return None
 
 
 class FreeInAnyCapitals:
