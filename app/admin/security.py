@@ -41,7 +41,7 @@ from wtforms.validators import DataRequired
 from .. import access
 from ..formatting import datetime_short
 from .actions import GuardedActions
-from .fields import start_filters_empty
+from .fields import PlainText, start_filters_empty
 from .permissions import permissions_of, role_permissions, unpack
 from .sessions import session_user
 
@@ -81,6 +81,14 @@ def permission_option(permission_view) -> str:
     return f"{group}: {item}"
 
 
+def refused_with_422(answer):
+    """A form posted and shown again (refused) answers 422, as Kartoteka's own forms do
+    (app/admin/base.py): FAB's answered 200, and a script or a monitor took it for a save."""
+    if request.method == "POST" and isinstance(answer, str):
+        return answer, 422
+    return answer
+
+
 class OwnReturn:
     """FAB's own screens (users, roles, groups) land a save on the previous page of the
     session's history, whatever it was: a form opened by its address after the
@@ -95,6 +103,16 @@ class OwnReturn:
         ):
             return back
         return url_for(f"{type(self).__name__}.list")
+
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self):
+        return refused_with_422(super().add())
+
+    @expose("/edit/<pk>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, pk):
+        return refused_with_422(super().edit(pk))
 
 
 class KartotekaRoleModelView(OwnReturn, GuardedActions, RoleModelView):
@@ -244,6 +262,27 @@ class EmailFree(FreeInAnyCapitals):
         )
 
 
+class StaffEmail:
+    """An e-mail address as the customers' forms check it (app/customers.py): «not-an-email»
+    was saved as a staff member's address, where a password reset would go."""
+
+    def __call__(self, form, field):
+        from wtforms.validators import ValidationError
+
+        from ..customers import normalize_email
+        from ..errors import ValidationFailed
+
+        try:
+            normalize_email(field.data)
+        except ValidationFailed as e:
+            raise ValidationError(str(e)) from None
+
+
+# A name of spaces only («   ») or with a control character was saved on the users
+# screen: FAB's forms are not Kartoteka's generated ones (app/admin/base.py).
+STAFF_TEXT = [DataRequired(message=lazy_gettext("Заполните это поле.")), PlainText()]
+
+
 class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
     """FAB's users screen and the profile page: «Активен?» said True or False,
     and roles and groups were shown as Python lists. The profile lists the user's
@@ -267,8 +306,10 @@ class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
     show_template = "kartoteka/userinfo.html"
     validators_columns = {
         **UserDBModelView.validators_columns,
-        "username": [LoginFree()],
-        "email": [EmailFree()],
+        "first_name": STAFF_TEXT,
+        "last_name": STAFF_TEXT,
+        "username": [*STAFF_TEXT, LoginFree()],
+        "email": [*STAFF_TEXT, StaffEmail(), EmailFree()],
     }
     # The anonymous visitor's role is nobody's to hold: the roles box offered «Public»,
     # in English, beside the staff roles.
