@@ -454,12 +454,22 @@ class KartotekaResetPasswordForm(ResetPasswordForm):
     )
 
 
-class KartotekaResetMyPasswordView(ResetMyPasswordView):
+class RefusedPassword:
+    """A refused password (too short, too common, not repeated) answers 422 with the
+    form, as the other forms do; FAB's answered 200."""
+
+    @expose("/form", methods=["POST"])
+    @has_access
+    def this_form_post(self):
+        return refused_with_422(super().this_form_post())
+
+
+class KartotekaResetMyPasswordView(RefusedPassword, ResetMyPasswordView):
     class_permission_name = "ResetMyPasswordView"  # FAB's permission, as the roles have it
     form = KartotekaResetPasswordForm
 
 
-class KartotekaResetPasswordView(ResetPasswordView):
+class KartotekaResetPasswordView(RefusedPassword, ResetPasswordView):
     class_permission_name = "ResetPasswordView"
     form = KartotekaResetPasswordForm
 
