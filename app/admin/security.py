@@ -81,6 +81,12 @@ def permission_option(permission_view) -> str:
     return f"{group}: {item}"
 
 
+# A name of spaces only («   ») or with a control character was saved on the users,
+# roles and groups screens: FAB's forms are not Kartoteka's generated ones
+# (app/admin/base.py).
+STAFF_TEXT = [DataRequired(message=lazy_gettext("Заполните это поле.")), PlainText()]
+
+
 def refused_with_422(answer):
     """A form posted and shown again (refused) answers 422, as Kartoteka's own forms do
     (app/admin/base.py): FAB's answered 200, and a script or a monitor took it for a save."""
@@ -126,6 +132,7 @@ class KartotekaRoleModelView(OwnReturn, GuardedActions, RoleModelView):
         "user": lazy_gettext("Users"),
     }
     formatters_columns = {"permissions": permissions_summary}
+    validators_columns = {"name": STAFF_TEXT}
     # FAB's role widgets print the permissions themselves, past any formatter
     # (they show FAB_ROLES' built-in roles, which Kartoteka does not use).
     list_widget = ListWidget
@@ -276,11 +283,6 @@ class StaffEmail:
             normalize_email(field.data)
         except ValidationFailed as e:
             raise ValidationError(str(e)) from None
-
-
-# A name of spaces only («   ») or with a control character was saved on the users
-# screen: FAB's forms are not Kartoteka's generated ones (app/admin/base.py).
-STAFF_TEXT = [DataRequired(message=lazy_gettext("Заполните это поле.")), PlainText()]
 
 
 class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
@@ -436,6 +438,11 @@ class KartotekaUserGroupModelView(OwnReturn, GuardedActions, UserGroupModelView)
         "description": lazy_gettext("Description"),
         "users": lazy_gettext("Users"),
         "roles": lazy_gettext("Roles"),
+    }
+    validators_columns = {
+        "name": STAFF_TEXT,
+        "label": [PlainText()],
+        "description": [PlainText()],
     }
 
 
