@@ -388,3 +388,23 @@ def test_the_roles_and_groups_screens_refuse_a_blank_name_and_control_characters
             assert message in page.get_data(as_text=True), (url, typed)
     with app.app_context():
         assert (db.session.query(Role).count(), db.session.query(Group).count()) == before
+
+
+def test_the_profile_refuses_a_blank_a_too_long_name_and_control_characters(app, login_as):
+    """The profile («Изменить данные») saved «Пётр\\x01» and a name of 300 letters (a 500
+    on PostgreSQL: the column holds 64) and answered a name of spaces with 200. Each is
+    refused on its field, 422, the name kept."""
+    client = login_as("manager")
+    for typed, message in (
+        ("   ", "Заполните это поле."),
+        ("Пётр\x01", "Текст содержит непечатаемый символ (код U+0001): удалите его."),
+        ("П" * 300, "Значение не должно содержать более 64 символов."),
+    ):
+        page = client.post("/userinfoeditview/form", data={"first_name": typed, "last_name": "Ёлкин"})
+        assert page.status_code == 422, typed
+        assert message in page.get_data(as_text=True), typed
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username="manager")
+        assert (user.first_name, user.last_name) == ("Manager", "Тестовый")
+    saved = client.post("/userinfoeditview/form", data={"first_name": "Manager", "last_name": "Тестовый"})
+    assert saved.status_code == 302

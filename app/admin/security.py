@@ -15,9 +15,9 @@ from flask import abort, flash, g, has_request_context, redirect, request, url_f
 from flask.globals import _cv_app, _cv_request
 from flask_appbuilder import action, expose, has_access
 from flask_appbuilder.exceptions import DatabaseException
-from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
+from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
 from flask_appbuilder.models.sqla.filters import FilterNotEqual
-from flask_appbuilder.security.forms import ResetPasswordForm
+from flask_appbuilder.security.forms import ResetPasswordForm, UserInfoEdit
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import Permission, ViewMenu
 from flask_appbuilder.security.views import (
@@ -26,6 +26,7 @@ from flask_appbuilder.security.views import (
     RoleModelView,
     UserDBModelView,
     UserGroupModelView,
+    UserInfoEditView,
     UserStatsChartView,
 )
 from flask_appbuilder.validators import PasswordComplexityValidator
@@ -35,8 +36,8 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
-from wtforms import PasswordField
-from wtforms.validators import DataRequired
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
 
 from .. import access
 from ..formatting import datetime_short
@@ -462,8 +463,8 @@ class KartotekaResetPasswordForm(ResetPasswordForm):
 
 
 class RefusedPassword:
-    """A refused password (too short, too common, not repeated) answers 422 with the
-    form, as the other forms do; FAB's answered 200."""
+    """A refused password (too short, too common, not repeated) or profile answers 422
+    with the form, as the other forms do; FAB's answered 200."""
 
     @expose("/form", methods=["POST"])
     @has_access
@@ -481,8 +482,33 @@ class KartotekaResetPasswordView(RefusedPassword, ResetPasswordView):
     form = KartotekaResetPasswordForm
 
 
+def _name_field(label, description):
+    return StringField(
+        label,
+        validators=[*STAFF_TEXT, Length(max=64)],  # ab_user's columns: a longer one was a 500 on PostgreSQL
+        widget=BS3TextFieldWidget(),
+        description=description,
+    )
+
+
+class KartotekaUserInfoEdit(UserInfoEdit):
+    """The profile's name, checked as the users screen checks it: «Пётр\\x01» and a
+    name of 300 letters were saved from the profile (the latter an error 500 on
+    PostgreSQL, whose column holds 64)."""
+
+    first_name = _name_field(lazy_gettext("First Name"), lazy_gettext("Write the user first name or names"))
+    last_name = _name_field(lazy_gettext("Last Name"), lazy_gettext("Write the user last name"))
+
+
+class KartotekaUserInfoEditView(RefusedPassword, UserInfoEditView):
+    class_permission_name = "UserInfoEditView"  # FAB's permission, as the roles have it
+    route_base = "/userinfoeditview"  # FAB's address, which the profile's «Изменить данные» opens
+    form = KartotekaUserInfoEdit
+
+
 class KartotekaSecurityManager(SecurityManager):
     rolemodelview = KartotekaRoleModelView
+    userinfoeditview = KartotekaUserInfoEditView
     userdbmodelview = KartotekaUserDBModelView
     userstatschartview = KartotekaUserStatsChartView
     groupmodelview = KartotekaUserGroupModelView
