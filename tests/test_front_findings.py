@@ -150,7 +150,7 @@ def test_deleting_a_leaver_who_entered_records_says_why_and_how(app, ctx, login_
     with app.app_context():
         sm = app.appbuilder.sm
         sm.add_user(
-            "mistake", "Ошибочный", "Сотрудник", "mistake@test.example", [sm.find_role("Аудитор")], "x"
+            "mistake", "Ошибочный", "Сотрудник", "mistake@test.example", [sm.find_role("Аудитор")], PASSWORD
         )
     assert admin.post(f"/users/delete/{user_id(app, 'mistake')}").status_code == 302
     assert "Запись удалена" in admin.get("/users/list/").get_data(as_text=True)
@@ -408,3 +408,27 @@ def test_the_profile_refuses_a_blank_a_too_long_name_and_control_characters(app,
         assert (user.first_name, user.last_name) == ("Manager", "Тестовый")
     saved = client.post("/userinfoeditview/form", data={"first_name": "Manager", "last_name": "Тестовый"})
     assert saved.status_code == 302
+
+
+def test_the_command_line_makes_no_user_with_a_weak_password_or_a_broken_address(app):
+    """``flask fab create-admin --password 123`` made the clinic's system administrator
+    with «123», and ``--email admin@`` was stored: the command line now keeps the users
+    screen's rules (FAB says «No user created», the log says why)."""
+    from flask_appbuilder.cli import fab
+
+    runner = app.test_cli_runner()
+    base = ["create-admin", "--username", "chief", "--firstname", "Анна", "--lastname", "Петрова"]
+    for email, password in (("chief@clinic.example", "123"), ("admin@", "Пароль-клиники-2026")):
+        result = runner.invoke(fab, [*base, "--email", email, "--password", password])
+        assert "created." not in result.output, (email, password)
+        with app.app_context():
+            assert app.appbuilder.sm.find_user(username="chief") is None
+    result = runner.invoke(
+        fab, [*base, "--email", "Chief@Clinic.example", "--password", "Пароль-клиники-2026"]
+    )
+    try:
+        assert "Admin User chief created." in result.output
+    finally:
+        with app.app_context():
+            db.session.delete(app.appbuilder.sm.find_user(username="chief"))
+            db.session.commit()

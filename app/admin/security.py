@@ -523,16 +523,30 @@ class KartotekaSecurityManager(SecurityManager):
 
     def add_user(self, username, first_name, last_name, email, *args, **kwargs):
         """A user made outside the users screen (``flask fab create-admin``,
-        ``create-user``, the demo users) keeps the screen's rule too: no login or
-        e-mail that another user holds in other capitals (FAB's answer to a refusal
-        is False, with the reason in the log)."""
+        ``create-user``, the demo users) keeps the screen's rules too: no login or
+        e-mail that another user holds in other capitals, an e-mail that is one, and
+        a password the policy accepts (``create-admin --password 123`` made the
+        clinic's system administrator with «123», and ``--email admin@`` was stored).
+        FAB's answer to a refusal is False, with the reason in the log."""
         import logging
 
+        from ..customers import normalize_email
+        from ..errors import ValidationFailed
+
+        log = logging.getLogger(__name__)
         for column, typed, rule in (("username", username, LoginFree()), ("email", email, EmailFree())):
             other = holder_in_other_capitals(self, column, typed)
             if other is not None:
-                logging.getLogger(__name__).error(rule.message(typed.strip(), other))
+                log.error(rule.message(typed.strip(), other))
                 return False
+        password = kwargs.get("password", args[1] if len(args) > 1 else "")
+        try:
+            normalize_email(email)
+            if password:  # none: a user who cannot sign in until a password is set
+                password_policy(password)
+        except (ValidationFailed, PasswordComplexityValidationError) as e:
+            log.error(str(e))
+            return False
         return super().add_user(username, first_name, last_name, email, *args, **kwargs)
 
     # Every door that checks a password goes through app/logins.py (the login
