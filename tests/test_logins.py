@@ -84,6 +84,14 @@ def test_a_login_typed_in_other_capitals_is_the_same_account(client):
     assert len(subjects) == 1 and subjects.pop().startswith("user:")
 
 
+@pytest.mark.parametrize("door", DOORS)
+def test_an_email_typed_in_other_capitals_signs_in(client, token_api, door):
+    """E-mails are one in any capitals (the users screen refuses a second), but the
+    sign-in matched them exactly: «Auditor@Test.Example» was «Неверное имя
+    пользователя или пароль»."""
+    assert DOORS[door](client, "Auditor@Test.Example", PASSWORD)[0]
+
+
 def test_the_wait_grows_and_the_right_password_works_after_it(app, client):
     for n in range(5):
         form_door(client, "doctor", f"wrong-{n}")

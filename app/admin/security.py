@@ -549,6 +549,20 @@ class KartotekaSecurityManager(SecurityManager):
             return False
         return super().add_user(username, first_name, last_name, email, *args, **kwargs)
 
+    def find_user(self, username=None, email=None):
+        """FAB's, but an e-mail is found in any capitals, as it is unique in any
+        (holder_in_other_capitals): «mgr@example.ru» did not sign in the user whose
+        address is «Mgr@Example.ru» («Неверное имя пользователя или пароль»)."""
+        if username or not email:
+            return super().find_user(username=username, email=email)
+        folded = email.strip().casefold()
+        found = [
+            user_id
+            for user_id, value in self.session.query(self.user_model.id, self.user_model.email)
+            if value and value.strip().casefold() == folded
+        ]
+        return self.session.get(self.user_model, found[0]) if len(found) == 1 else None
+
     # Every door that checks a password goes through app/logins.py (the login
     # form and the token API call these; a later door must too).
     def auth_user_db(self, username, password):
