@@ -12,6 +12,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from flask import g, has_request_context
+from flask_babel import force_locale
 from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session
 
@@ -85,11 +86,24 @@ def attribute_field(attribute_id) -> str:
     return f"{ATTRIBUTE}{attribute_id}"
 
 
+# The language a status or a kind is written to the history in: the labels' own
+# (their msgids are Russian). It was the writer's, and a colleague reading in the
+# other language read «Активен → Problematic»; the history shows each reader the
+# label in theirs (app/admin/history.py value_label).
+STORED_LOCALE = "ru"
+
+
+def enum_text(value: enum.Enum) -> str:
+    """A status or a kind as the history stores it: its label in STORED_LOCALE."""
+    with force_locale(STORED_LOCALE):
+        return str(getattr(value, "label", value.value))
+
+
 def _text(value) -> str | None:
     if value is None:
         return None
     if isinstance(value, enum.Enum):
-        return str(getattr(value, "label", value.value))
+        return enum_text(value)
     return str(value)
 
 

@@ -43,9 +43,14 @@ def demo_command(customers, seed):
 @click.option("--password", envvar="KARTOTEKA_DEMO_PASSWORD", default="", help="Shared password.")
 def demo_users_command(password):
     """Create one demo user per role and print their logins."""
+    from flask_appbuilder.exceptions import PasswordComplexityValidationError
+
     from .demo import create_demo_users
 
-    password, logins = create_demo_users(password or None)
+    try:
+        password, logins = create_demo_users(password or None)
+    except PasswordComplexityValidationError as e:
+        raise click.ClickException(str(e)) from None
     for login, role in logins:
         click.echo(f"{login:10} {role}")
     click.echo(f"password: {password}")

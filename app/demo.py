@@ -1180,9 +1180,14 @@ DEMO_LOGINS = [
 
 
 def create_demo_users(password: str | None = None) -> tuple[str, list[tuple[str, str]]]:
-    """One demo user per role, sharing ``password`` (random when not given)."""
+    """One demo user per role, sharing ``password`` (random when not given). A password
+    the policy refuses raises PasswordComplexityValidationError with the reason: the
+    security manager refuses to make users with it, and the logins printed were none."""
+    from .admin.security import password_policy
+
     sm = current_app.appbuilder.sm
     password = password or current_app.config.get("KARTOTEKA_DEMO_PASSWORD") or secrets.token_urlsafe(12)
+    password_policy(password)
     logins = []
     for login, role_key, first, last in DEMO_LOGINS:
         role = sm.find_role(ROLES[role_key].name)

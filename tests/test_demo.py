@@ -177,3 +177,16 @@ def test_the_demo_holds_every_kind_of_record_the_screens_show(ctx):
         assert ctx.scalar(select(func.count()).where(column.is_(None))) > 0, field
         assert ctx.scalar(select(func.count()).where(column.is_not(None))) > 0, field
     ctx.rollback()
+
+
+def test_a_weak_demo_password_is_refused_with_its_reason(app):
+    """``KARTOTEKA_DEMO_PASSWORD=demo``: the security manager refuses users with a
+    password its policy refuses, and ``flask kartoteka demo-users`` printed five
+    logins that did not exist. It says why and makes none."""
+    from app.cli import demo_users_command
+
+    result = app.test_cli_runner().invoke(demo_users_command, ["--password", "demo"])
+    assert result.exit_code == 1
+    assert "Пароль слишком короткий: нужно не меньше 12 символов." in result.output
+    with app.app_context():
+        assert app.appbuilder.sm.find_user(username="admin") is None

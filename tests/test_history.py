@@ -381,3 +381,24 @@ def test_a_deleted_tag_and_extra_field_leave_their_customers_changed_in_the_hist
     written = rows(ctx, customer_id, since)
     assert ("Customer", "update", "tags", "VIP, Должник", "VIP") in written
     assert ("Customer", "update", f"attribute:{inn_id}", "7701234567", None) in written
+
+
+def test_a_status_changed_in_english_reads_in_each_readers_language(app, ctx, login_as):
+    """A status changed by a manager working in English was stored as «Problem» and a
+    Russian colleague read «Активен → Problem» in «История изменений» (and an English
+    reader «Активен» for the creation): the value is stored in one language and each
+    reader sees it in theirs."""
+    customer = factories.customer(ctx)
+    ctx.commit()
+    since = last_id(ctx)
+    manager = login_as("manager")
+    manager.get("/lang/en")
+    try:
+        manager.post(f"/customerview/{customer.id}/status", data={"status": "problem"})
+        assert rows(ctx, customer.id, since) == [("Customer", "update", "status", "Активен", "Проблемный")]
+        english = page(manager, "/changelogview/list/?_flt_0_entity=Customer")
+        assert "Problematic" in english and "Проблемный" not in english
+    finally:
+        manager.get("/lang/ru")
+    russian = page(login_as("auditor"), "/changelogview/list/")
+    assert "Проблемный" in russian and "Problematic" not in russian

@@ -68,6 +68,30 @@ def test_the_doors_share_one_count(client, token_api):
     assert form_door(client, "auditor@test.example", PASSWORD)[1] == 429
 
 
+def test_a_login_typed_in_other_capitals_is_the_same_account(client):
+    """The form signs «Auditor» in as «auditor» (logins ignore capitals), but its
+    failures were counted for an unknown login «auditor»: five guesses as typed and
+    five more in other capitals before either waited, and an administrator lifting the
+    account's wait left the other."""
+    for n, typed in enumerate(("auditor", "Auditor", "AUDITOR", "aUditor", "auDitor")):
+        assert form_door(client, typed, f"wrong-{n}") == (False, 302)
+    assert form_door(client, "audItor", "wrong-again")[1] == 429
+    assert form_door(client, "auditor", PASSWORD)[1] == 429
+    with client.application.app_context():
+        subjects = {
+            row.subject for row in db.session.query(LoginThrottle).filter_by(kind=ThrottleKind.ACCOUNT)
+        }
+    assert len(subjects) == 1 and subjects.pop().startswith("user:")
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_an_email_typed_in_other_capitals_signs_in(client, token_api, door):
+    """E-mails are one in any capitals (the users screen refuses a second), but the
+    sign-in matched them exactly: «Auditor@Test.Example» was «Неверное имя
+    пользователя или пароль»."""
+    assert DOORS[door](client, "Auditor@Test.Example", PASSWORD)[0]
+
+
 def test_the_wait_grows_and_the_right_password_works_after_it(app, client):
     for n in range(5):
         form_door(client, "doctor", f"wrong-{n}")

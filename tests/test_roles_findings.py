@@ -122,7 +122,7 @@ def test_a_user_who_never_signed_in_shows_zero_sign_ins_not_none(app, ctx, login
             "Новикова",
             "newdesk@test.example",
             [sm.find_role("Администратор (ресепшн)")],
-            "x" * 20,
+            "Пароль-клиники-2026",
         )
         new_id = new.id
     body = page_text(client.get(f"/users/show/{new_id}"))

@@ -74,6 +74,11 @@ def value_label(entity: str | None, field: str, value):
     if column is None or value is None or value == "":
         return value
     kind = column.type
+    members = getattr(kind, "enum_class", None)
+    if members is not None:
+        # a status or a kind, stored as its label in one language (audit.enum_text),
+        # in the reader's; an older row written in English stays as written
+        return next((m.label for m in members if audit.enum_text(m) == value), value)
     try:
         if isinstance(kind, Boolean):
             return {"True": _l("да"), "False": _l("нет")}.get(value, value)

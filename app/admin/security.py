@@ -15,9 +15,9 @@ from flask import abort, flash, g, has_request_context, redirect, request, url_f
 from flask.globals import _cv_app, _cv_request
 from flask_appbuilder import action, expose, has_access
 from flask_appbuilder.exceptions import DatabaseException
-from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget
+from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
 from flask_appbuilder.models.sqla.filters import FilterNotEqual
-from flask_appbuilder.security.forms import ResetPasswordForm
+from flask_appbuilder.security.forms import ResetPasswordForm, UserInfoEdit
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_appbuilder.security.sqla.models import Permission, ViewMenu
 from flask_appbuilder.security.views import (
@@ -26,6 +26,7 @@ from flask_appbuilder.security.views import (
     RoleModelView,
     UserDBModelView,
     UserGroupModelView,
+    UserInfoEditView,
     UserStatsChartView,
 )
 from flask_appbuilder.validators import PasswordComplexityValidator
@@ -35,13 +36,13 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import bindparam, select
 from sqlalchemy import inspect as sa_inspect
-from wtforms import PasswordField
-from wtforms.validators import DataRequired
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
 
 from .. import access
 from ..formatting import datetime_short
 from .actions import GuardedActions
-from .fields import start_filters_empty
+from .fields import PlainText, start_filters_empty
 from .permissions import permissions_of, role_permissions, unpack
 from .sessions import session_user
 
@@ -81,6 +82,20 @@ def permission_option(permission_view) -> str:
     return f"{group}: {item}"
 
 
+# A name of spaces only («   ») or with a control character was saved on the users,
+# roles and groups screens: FAB's forms are not Kartoteka's generated ones
+# (app/admin/base.py).
+STAFF_TEXT = [DataRequired(message=lazy_gettext("Заполните это поле.")), PlainText()]
+
+
+def refused_with_422(answer):
+    """A form posted and shown again (refused) answers 422, as Kartoteka's own forms do
+    (app/admin/base.py): FAB's answered 200, and a script or a monitor took it for a save."""
+    if request.method == "POST" and isinstance(answer, str):
+        return answer, 422
+    return answer
+
+
 class OwnReturn:
     """FAB's own screens (users, roles, groups) land a save on the previous page of the
     session's history, whatever it was: a form opened by its address after the
@@ -96,6 +111,16 @@ class OwnReturn:
             return back
         return url_for(f"{type(self).__name__}.list")
 
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self):
+        return refused_with_422(super().add())
+
+    @expose("/edit/<pk>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, pk):
+        return refused_with_422(super().edit(pk))
+
 
 class KartotekaRoleModelView(OwnReturn, GuardedActions, RoleModelView):
     """FAB's roles screen, in words: it listed a role's permissions as FAB stores
@@ -108,6 +133,7 @@ class KartotekaRoleModelView(OwnReturn, GuardedActions, RoleModelView):
         "user": lazy_gettext("Users"),
     }
     formatters_columns = {"permissions": permissions_summary}
+    validators_columns = {"name": STAFF_TEXT}
     # FAB's role widgets print the permissions themselves, past any formatter
     # (they show FAB_ROLES' built-in roles, which Kartoteka does not use).
     list_widget = ListWidget
@@ -170,20 +196,26 @@ def session_label(row) -> str:
 
 def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None):
     """The other user whose login or e-mail (``column``) is ``typed`` in other capitals
-    (the same value exactly is FAB's own «Уже существует.»), or None."""
-    from sqlalchemy import func
+    (the same value exactly is FAB's own «Уже существует.»), or None.
 
+    Compared in Python (``str.casefold``), not with SQL ``lower()``: SQLite's folds
+    ASCII only and PostgreSQL's follows the server's locale (none under «C»), so
+    «Ольга@клиника.рф» beside «ольга@клиника.рф» was saved. A clinic has tens of staff."""
     typed = (typed or "").strip()
     if not typed:
         return None
     attribute = getattr(sm.user_model, column)
+    folded = typed.casefold()
     with sm.session.no_autoflush:
-        other = (
-            sm.session.query(sm.user_model)
-            .filter(func.lower(attribute) == typed.lower(), attribute != typed)
-            .first()
-        )
-    return None if other is None or str(own_id) == str(other.id) else other
+        for user_id, value in sm.session.query(sm.user_model.id, attribute):
+            if (
+                value
+                and value != typed
+                and value.strip().casefold() == folded
+                and str(user_id) != str(own_id)
+            ):
+                return sm.session.get(sm.user_model, user_id)
+    return None
 
 
 class FreeInAnyCapitals:
@@ -238,6 +270,22 @@ class EmailFree(FreeInAnyCapitals):
         )
 
 
+class StaffEmail:
+    """An e-mail address as the customers' forms check it (app/customers.py): «not-an-email»
+    was saved as a staff member's address, where a password reset would go."""
+
+    def __call__(self, form, field):
+        from wtforms.validators import ValidationError
+
+        from ..customers import normalize_email
+        from ..errors import ValidationFailed
+
+        try:
+            normalize_email(field.data)
+        except ValidationFailed as e:
+            raise ValidationError(str(e)) from None
+
+
 class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
     """FAB's users screen and the profile page: «Активен?» said True or False,
     and roles and groups were shown as Python lists. The profile lists the user's
@@ -261,8 +309,10 @@ class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
     show_template = "kartoteka/userinfo.html"
     validators_columns = {
         **UserDBModelView.validators_columns,
-        "username": [LoginFree()],
-        "email": [EmailFree()],
+        "first_name": STAFF_TEXT,
+        "last_name": STAFF_TEXT,
+        "username": [*STAFF_TEXT, LoginFree()],
+        "email": [*STAFF_TEXT, StaffEmail(), EmailFree()],
     }
     # The anonymous visitor's role is nobody's to hold: the roles box offered «Public»,
     # in English, beside the staff roles.
@@ -390,6 +440,11 @@ class KartotekaUserGroupModelView(OwnReturn, GuardedActions, UserGroupModelView)
         "users": lazy_gettext("Users"),
         "roles": lazy_gettext("Roles"),
     }
+    validators_columns = {
+        "name": STAFF_TEXT,
+        "label": [PlainText()],
+        "description": [PlainText()],
+    }
 
 
 class KartotekaResetPasswordForm(ResetPasswordForm):
@@ -407,18 +462,53 @@ class KartotekaResetPasswordForm(ResetPasswordForm):
     )
 
 
-class KartotekaResetMyPasswordView(ResetMyPasswordView):
+class RefusedPassword:
+    """A refused password (too short, too common, not repeated) or profile answers 422
+    with the form, as the other forms do; FAB's answered 200."""
+
+    @expose("/form", methods=["POST"])
+    @has_access
+    def this_form_post(self):
+        return refused_with_422(super().this_form_post())
+
+
+class KartotekaResetMyPasswordView(RefusedPassword, ResetMyPasswordView):
     class_permission_name = "ResetMyPasswordView"  # FAB's permission, as the roles have it
     form = KartotekaResetPasswordForm
 
 
-class KartotekaResetPasswordView(ResetPasswordView):
+class KartotekaResetPasswordView(RefusedPassword, ResetPasswordView):
     class_permission_name = "ResetPasswordView"
     form = KartotekaResetPasswordForm
 
 
+def _name_field(label, description):
+    return StringField(
+        label,
+        validators=[*STAFF_TEXT, Length(max=64)],  # ab_user's columns: a longer one was a 500 on PostgreSQL
+        widget=BS3TextFieldWidget(),
+        description=description,
+    )
+
+
+class KartotekaUserInfoEdit(UserInfoEdit):
+    """The profile's name, checked as the users screen checks it: «Пётр\\x01» and a
+    name of 300 letters were saved from the profile (the latter an error 500 on
+    PostgreSQL, whose column holds 64)."""
+
+    first_name = _name_field(lazy_gettext("First Name"), lazy_gettext("Write the user first name or names"))
+    last_name = _name_field(lazy_gettext("Last Name"), lazy_gettext("Write the user last name"))
+
+
+class KartotekaUserInfoEditView(RefusedPassword, UserInfoEditView):
+    class_permission_name = "UserInfoEditView"  # FAB's permission, as the roles have it
+    route_base = "/userinfoeditview"  # FAB's address, which the profile's «Изменить данные» opens
+    form = KartotekaUserInfoEdit
+
+
 class KartotekaSecurityManager(SecurityManager):
     rolemodelview = KartotekaRoleModelView
+    userinfoeditview = KartotekaUserInfoEditView
     userdbmodelview = KartotekaUserDBModelView
     userstatschartview = KartotekaUserStatsChartView
     groupmodelview = KartotekaUserGroupModelView
@@ -433,17 +523,45 @@ class KartotekaSecurityManager(SecurityManager):
 
     def add_user(self, username, first_name, last_name, email, *args, **kwargs):
         """A user made outside the users screen (``flask fab create-admin``,
-        ``create-user``, the demo users) keeps the screen's rule too: no login or
-        e-mail that another user holds in other capitals (FAB's answer to a refusal
-        is False, with the reason in the log)."""
+        ``create-user``, the demo users) keeps the screen's rules too: no login or
+        e-mail that another user holds in other capitals, an e-mail that is one, and
+        a password the policy accepts (``create-admin --password 123`` made the
+        clinic's system administrator with «123», and ``--email admin@`` was stored).
+        FAB's answer to a refusal is False, with the reason in the log."""
         import logging
 
+        from ..customers import normalize_email
+        from ..errors import ValidationFailed
+
+        log = logging.getLogger(__name__)
         for column, typed, rule in (("username", username, LoginFree()), ("email", email, EmailFree())):
             other = holder_in_other_capitals(self, column, typed)
             if other is not None:
-                logging.getLogger(__name__).error(rule.message(typed.strip(), other))
+                log.error(rule.message(typed.strip(), other))
                 return False
+        password = kwargs.get("password", args[1] if len(args) > 1 else "")
+        try:
+            normalize_email(email)
+            if password:  # none: a user who cannot sign in until a password is set
+                password_policy(password)
+        except (ValidationFailed, PasswordComplexityValidationError) as e:
+            log.error(str(e))
+            return False
         return super().add_user(username, first_name, last_name, email, *args, **kwargs)
+
+    def find_user(self, username=None, email=None):
+        """FAB's, but an e-mail is found in any capitals, as it is unique in any
+        (holder_in_other_capitals): «mgr@example.ru» did not sign in the user whose
+        address is «Mgr@Example.ru» («Неверное имя пользователя или пароль»)."""
+        if username or not email:
+            return super().find_user(username=username, email=email)
+        folded = email.strip().casefold()
+        found = [
+            user_id
+            for user_id, value in self.session.query(self.user_model.id, self.user_model.email)
+            if value and value.strip().casefold() == folded
+        ]
+        return self.session.get(self.user_model, found[0]) if len(found) == 1 else None
 
     # Every door that checks a password goes through app/logins.py (the login
     # form and the token API call these; a later door must too).
