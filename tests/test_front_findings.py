@@ -180,22 +180,22 @@ def test_a_registration_day_typed_as_no_date_says_so_and_shows_nobody(app, ctx, 
     )
 
 
+def staff_form(app, **fields) -> dict:
+    """The users screen's add form of an «Аудитор» with a policy-proof password."""
+    with app.app_context():
+        role = str(app.appbuilder.sm.find_role("Аудитор").id)
+    password = "Пароль-клиники-2026"
+    return {"roles": [role], "password": password, "conf_password": password, "active": "y", **fields}
+
+
 def test_a_login_differing_only_in_capitals_is_refused(app, ctx, login_as):
     """A second «Ольга» added as «Olga» beside «olga»: saved, and from then on neither
     could sign in («Неверное имя пользователя или пароль»): logins are matched without
     regard to capitals, and two matched."""
     admin = login_as("sysadmin")
-    role = str(app.appbuilder.sm.find_role("Аудитор").id)
-    data = {
-        "first_name": "Ольга",
-        "last_name": "Вторая",
-        "username": "Reception",
-        "email": "olga.second@test.example",
-        "roles": [role],
-        "password": "Пароль-клиники-2026",
-        "conf_password": "Пароль-клиники-2026",
-        "active": "y",
-    }
+    data = staff_form(
+        app, first_name="Ольга", last_name="Вторая", username="Reception", email="olga.second@test.example"
+    )
     page = admin.post("/users/add", data=data)
     assert page.status_code == 422
     refusal = "Логин «Reception» уже занят: Reception Тестовый. Заглавные и строчные буквы в логинах не различаются."
@@ -216,18 +216,9 @@ def test_an_email_differing_only_in_capitals_is_refused(app, login_as):
     edit, the form again with the reason, nothing saved) and where users are made
     outside it (``flask fab create-user``, the demo users: the security manager)."""
     admin = login_as("sysadmin")
-    with app.app_context():
-        role = str(app.appbuilder.sm.find_role("Аудитор").id)
-    data = {
-        "first_name": "Ольга",
-        "last_name": "Вторая",
-        "username": "olga.second",
-        "email": "Reception@Test.example",
-        "roles": [role],
-        "password": "Пароль-клиники-2026",
-        "conf_password": "Пароль-клиники-2026",
-        "active": "y",
-    }
+    data = staff_form(
+        app, first_name="Ольга", last_name="Вторая", username="olga.second", email="Reception@Test.example"
+    )
     refusal = (
         "Адрес «%s» уже указан у сотрудника Reception Тестовый. Заглавные и строчные буквы в адресах "
         "электронной почты не различаются."
@@ -270,18 +261,9 @@ def test_a_cyrillic_login_or_email_differing_only_in_capitals_is_refused(app, lo
     were saved: the check compared with SQL lower(), which folds Latin letters only on
     SQLite (and on PostgreSQL under the «C» locale)."""
     admin = login_as("sysadmin")
-    with app.app_context():
-        role = str(app.appbuilder.sm.find_role("Аудитор").id)
-    data = {
-        "first_name": "Ольга",
-        "last_name": "Ёжикова",
-        "username": "Ольга",
-        "email": "Ольга@клиника.рф",
-        "roles": [role],
-        "password": "Пароль-клиники-2026",
-        "conf_password": "Пароль-клиники-2026",
-        "active": "y",
-    }
+    data = staff_form(
+        app, first_name="Ольга", last_name="Ёжикова", username="Ольга", email="Ольга@клиника.рф"
+    )
     try:
         assert admin.post("/users/add", data=data).status_code == 302
         page = admin.post("/users/add", data={**data, "username": "olga2", "email": "ольга@клиника.рф"})
@@ -319,18 +301,9 @@ def test_the_users_screen_refuses_a_bad_address_a_blank_name_and_control_charact
     as a name, with 302 «Запись добавлена»; a refused form answered 200. Each is
     refused in Russian on its field, 422, nothing saved."""
     admin = login_as("sysadmin")
-    with app.app_context():
-        role = str(app.appbuilder.sm.find_role("Аудитор").id)
-    data = {
-        "first_name": "Алёна",
-        "last_name": "Ёлкина",
-        "username": "alyona",
-        "email": "Alyona@Clinic.ru",
-        "roles": [role],
-        "password": "Пароль-клиники-2026",
-        "conf_password": "Пароль-клиники-2026",
-        "active": "y",
-    }
+    data = staff_form(
+        app, first_name="Алёна", last_name="Ёлкина", username="alyona", email="Alyona@Clinic.ru"
+    )
     for field, typed, message in (
         ("email", "not-an-email", "Неверный адрес электронной почты «not-an-email»."),
         ("last_name", "   ", "Заполните это поле."),
@@ -345,7 +318,7 @@ def test_the_users_screen_refuses_a_bad_address_a_blank_name_and_control_charact
         "first_name": "Auditor",
         "last_name": "Тестовый",
         "username": "auditor",
-        "roles": [role],
+        "roles": data["roles"],
         "active": "y",
     }
     page = admin.post(f"/users/edit/{auditor}", data={**edit, "email": "auditor@"})
