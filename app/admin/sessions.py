@@ -126,7 +126,14 @@ class KartotekaSessionInterface(SqlAlchemySessionInterface):
         super().save_session(app, session, response)
 
     def _history_serializer(self, app: Flask) -> URLSafeSerializer:
-        return URLSafeSerializer(app.secret_key, salt="kartoteka.page-history")
+        """Made once per secret key (making one took ~40 Python calls of every page)."""
+        kept = self.__dict__.get("_kartoteka_history_serializer")
+        if kept is None or kept[0] != app.secret_key:
+            kept = self._kartoteka_history_serializer = (
+                app.secret_key,
+                URLSafeSerializer(app.secret_key, salt="kartoteka.page-history"),
+            )
+        return kept[1]
 
     @staticmethod
     def _bound_to(sid: str) -> str:
