@@ -343,12 +343,19 @@ def server(app):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (.ci/run installs it)")
     app.config["WTF_CSRF_ENABLED"] = True  # the browser carries real tokens
+    # The browser keeps the static files it fetched for an hour: with Flask's default (no
+    # max-age) every page load asked again for its ~25 scripts, styles and fonts, each a
+    # request through this process's app answered 304, half of a page's time in these
+    # tests. The files are the same; pages and API answers stay «no-store» (app/admin/headers.py).
+    saved_max_age = app.config["SEND_FILE_MAX_AGE_DEFAULT"]
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = 3600
     httpd = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_port}"
     httpd.shutdown()
     app.config["WTF_CSRF_ENABLED"] = False
+    app.config["SEND_FILE_MAX_AGE_DEFAULT"] = saved_max_age
 
 
 @pytest.fixture(scope="session")

@@ -254,6 +254,8 @@ def clinic_database(tmp: Path):
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
+        # the suite's own setting (tests/run_suites.py): a scratch database, commits need not wait for the disk
+        conn.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
     try:
         yield base.set(database=name).render_as_string(hide_password=False)
     finally:
