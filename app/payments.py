@@ -27,6 +27,7 @@ from .models import (
     ZERO,
     Account,
     AccountOperation,
+    CertificateType,
     Customer,
     OperationKind,
     Order,
@@ -367,6 +368,30 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
     return reversal
 
 
+_CAPPED = (PaymentMethod.CERTIFICATE, PaymentMethod.BONUS)
+
+
+def _paid_from(session: Session, payment: Payment) -> Decimal:
+    """What the order holds from ``payment``'s certificate (its money) or from the
+    bonuses, net of what went back to them; any amount for money paid otherwise (and a
+    subscription's visit, which comes back whatever the amount)."""
+    if payment.certificate_id is not None:
+        if payment.certificate.type != CertificateType.SUM:
+            return Decimal("Infinity")
+        same = Payment.certificate_id == payment.certificate_id
+    elif payment.method == PaymentMethod.BONUS:
+        same = Payment.method == PaymentMethod.BONUS
+    else:
+        return Decimal("Infinity")
+    return Decimal(
+        session.scalar(
+            select(func.coalesce(func.sum(Payment.amount), 0)).where(
+                Payment.order_id == payment.order_id, same
+            )
+        )
+    )
+
+
 def refund_return(session: Session, ret: Return) -> Payment:
     """A return's «Деньги возвращены»: a negative payment linked to it, paid back the way
     the order was last paid (to the deposit where that was the deposit). An order whose
@@ -374,7 +399,6 @@ def refund_return(session: Session, ret: Return) -> Payment:
     «Возврат на сертификат» operation: the subscription's visits left go up by one);
     the visit comes back once, a later return of the same order is paid in money."""
     from . import certificates
-    from .models import CertificateType
 
     order = _lock_order(session, ret.order)
     amount = amount_of(ret.amount)
@@ -409,6 +433,14 @@ def refund_return(session: Session, ret: Return) -> Payment:
         and certificates.visits_out(session, source.certificate_id, order.id) < 1
     ):
         source, method = None, PaymentMethod.CASH  # its visit came back already: the money
+    if source is not None and amount > _paid_from(session, source):
+        # a certificate's money or bonuses take back at most what they paid: cash
+        # refunded onto a gift certificate raised it above its nominal
+        source = next(
+            (p for p in session.scalars(paid_by) if p.method not in _CAPPED and p.certificate_id is None),
+            None,
+        )
+        method = source.method if source is not None else PaymentMethod.CASH
     refund = Payment(
         order=order,
         customer_id=order.customer_id,

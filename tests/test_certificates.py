@@ -338,6 +338,29 @@ def test_a_refunded_return_goes_back_to_the_certificate_it_was_paid_from(ctx, lo
     assert (refund.amount, refund.certificate_id) == (Decimal("-800.00"), certificate.id)
 
 
+def test_a_refund_of_more_than_a_certificate_paid_goes_back_in_money_not_onto_it(ctx, login_as):
+    """Week: an order paid 1 000,50 ₽ in cash and then 500 ₽ by a gift certificate of
+    5 000 ₽, returned in full: the whole 1 500,50 ₽ went onto the certificate (its balance
+    6 000,50 ₽, above its nominal), the customer's cash turned into gift money."""
+    customer = factories.customer(ctx)
+    certificate = sold(ctx, customer, kind(ctx, price="5000"))
+    order = factories.order(ctx, customer, items=(("Консультация", "1500.50", 1),))
+    payments.take_payment(ctx, order, "1000.50", PaymentMethod.CASH)
+    payments.take_payment(ctx, order, "500", PaymentMethod.CERTIFICATE, certificate=certificate)
+    ctx.commit()
+    manager = login_as("manager")
+    asked = {"order": str(order.id), "amount": "1 500,50", "reason": "Не пришла"}
+    ret = factories.refunded_return(ctx, manager, customer, asked)
+    c, (money, _visits) = stored(ctx, certificate.id)
+    assert c.balance == money == Decimal("4500.00")  # nothing came onto it
+    refund = ctx.query(Payment).filter(Payment.return_id == ret.id).one()
+    assert (refund.amount, refund.method, refund.certificate_id) == (
+        Decimal("-1500.50"),
+        PaymentMethod.CASH,
+        None,
+    )
+
+
 CERTIFICATE_PAGES = (
     # (address, who may open it)
     ("/certificateview/list/", {"manager", "reception", "auditor"}),
