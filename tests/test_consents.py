@@ -152,6 +152,23 @@ def test_a_refusal_before_any_consent_is_recorded_and_no_message_goes(app, ctx, 
     assert sent and {m.status for m in sent} == {MessageStatus.CANCELLED}
 
 
+def test_the_reception_is_told_a_refusal_was_recorded_not_a_consent(app, login_as, customer_id):
+    """Week: «Отказ или отзыв согласия» on «Уведомления» answered «Согласие записано.»,
+    as if the customer had agreed to what they had just refused."""
+    client = login_as("reception")
+    url = f"/customerview/{customer_id}/consents"
+    refused = client.post(
+        url, data={"purpose": "notifications", "decision": "withdraw"}, follow_redirects=True
+    )
+    page = refused.get_data(as_text=True)
+    assert "Отказ от согласия «Уведомления» записан." in page
+    assert "Согласие записано" not in page
+    given = client.post(
+        url, data={"purpose": "treatment", "decision": "give", "method": "screen"}, follow_redirects=True
+    )
+    assert "Согласие «Лечение и медицинские услуги» записано." in given.get_data(as_text=True)
+
+
 def test_a_paper_consent_keeps_its_scan_among_the_files(app, login_as, customer_id):
     client = login_as("reception")
     response = client.post(

@@ -705,7 +705,7 @@ class CustomerCardView(KartotekaModelView):
                     abort(403)
                 scan = files.add_file(session, customer, upload.filename, upload.read())
                 session.flush()
-            consents.record(
+            row = consents.record(
                 session,
                 customer,
                 form.purpose.data,
@@ -719,7 +719,7 @@ class CustomerCardView(KartotekaModelView):
             if scan is not None:
                 files.discard(scan)
             return self._refused({k: [v] for k, v in e.errors.items()}, pk, "processing")
-        flash(_("Согласие записано."), "success")
+        flash(consents.recorded_message(row), "success")
         return self._card(pk, "processing")
 
     def _subject_rights(self):
