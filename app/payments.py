@@ -347,11 +347,13 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
     )
     session.add(reversal)
     _settle(session, order, -payment.amount)
+    back = Decimal(payment.amount)
     if payment.certificate_id is not None:  # the money or the visit goes back on the certificate
         from . import certificates
 
         if not certificates.restore(session, payment, reversal, payment.amount):
-            reversal.method = PaymentMethod.DEPOSIT  # cancelled since: its money to the deposit
+            reversal.method = PaymentMethod.DEPOSIT  # cancelled since: what it cost to the deposit
+            back = certificates.price_share(payment, back)
     if reversal.method.account is not None:
         session.flush()
         _move(
@@ -359,7 +361,7 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
             payment.customer_id,
             Account(reversal.method.account),
             OperationKind.REFUND,
-            payment.amount,
+            back,
             payment=reversal,
             comment=reason,
         )
@@ -454,18 +456,35 @@ def refund_return(session: Session, ret: Return) -> Payment:
     order.refunded = kopecks(Decimal(order.refunded or 0) + amount)  # given back: no longer owed
     paid_before = Decimal(order.paid)
     _settle(session, order, -amount)
+    back = amount
     if source is not None and source.certificate_id is not None:
         session.flush()  # the operation names the refund
         if not certificates.restore(session, source, refund, amount):
-            refund.method = method = PaymentMethod.DEPOSIT  # cancelled since: to the deposit
+            refund.method = method = PaymentMethod.DEPOSIT  # cancelled since: what it cost, to the deposit
+            back = certificates.price_share(source, amount)
     if method.account is not None:
         session.flush()
-        _move(
-            session, order.customer_id, Account(method.account), OperationKind.REFUND, amount, payment=refund
-        )
+        _move(session, order.customer_id, Account(method.account), OperationKind.REFUND, back, payment=refund)
     session.flush()
     _withdraw_refunded_accrual(session, order, paid_before, refund)
     return refund
+
+
+def given_back(refund: Payment) -> Decimal:
+    """How much a refund gave the customer: what it put on an account (a cancelled
+    certificate's payment goes to the deposit at what it cost, see
+    certificates.price_share), else its amount."""
+    from sqlalchemy.orm import object_session
+
+    session = object_session(refund)
+    moved = None
+    if session is not None and refund.id is not None and refund.method.account is not None:
+        moved = session.scalar(
+            select(AccountOperation.amount).where(
+                AccountOperation.payment_id == refund.id, AccountOperation.kind == OperationKind.REFUND
+            )
+        )
+    return Decimal(moved) if moved is not None else -Decimal(refund.amount)
 
 
 # ---------------------------------------------------------------------------
