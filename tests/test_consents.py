@@ -169,6 +169,26 @@ def test_the_reception_is_told_a_refusal_was_recorded_not_a_consent(app, login_a
     assert "Согласие «Лечение и медицинские услуги» записано." in given.get_data(as_text=True)
 
 
+def test_the_reception_is_warned_a_message_to_a_customer_who_refused_will_not_go(app, login_as, customer_id):
+    """Week: a customer refused «Уведомления» at the desk; a message typed on their card
+    then said only «Сообщение поставлено в очередь на отправку.», and the worker cancelled
+    it: the receptionist believed the customer was told."""
+    client = login_as("reception")
+    assert (
+        client.post(
+            f"/customerview/{customer_id}/consents", data={"purpose": "notifications", "decision": "withdraw"}
+        ).status_code
+        == 302
+    )
+    sent = client.post(
+        f"/customerview/{customer_id}/message",
+        data={"channel": "sms", "message_type": "manual", "text": "Ваши анализы готовы."},
+        follow_redirects=True,
+    )
+    page = sent.get_data(as_text=True)
+    assert "не будет отправлено: Клиент отказался от таких сообщений" in page
+
+
 def test_a_paper_consent_keeps_its_scan_among_the_files(app, login_as, customer_id):
     client = login_as("reception")
     response = client.post(
