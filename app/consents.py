@@ -117,6 +117,13 @@ def record(
     return row
 
 
+def recorded_message(row: ProcessingConsent) -> str:
+    """What the card says after ``record``: a consent, or a refusal or withdrawal."""
+    if row.given:
+        return _("Согласие «%(purpose)s» записано.", purpose=row.purpose)
+    return _("Отказ от согласия «%(purpose)s» записан.", purpose=row.purpose)
+
+
 API_FIELD = "consent_treatment"
 
 

@@ -323,7 +323,16 @@ def check_template(template: MessageTemplate) -> None:
 
 
 def consent_allows(session: Session, customer_id: int, message_type: MessageType, channel: Channel) -> bool:
-    """Service messages go unless the customer opted out; marketing only with a consent.
+    """Service messages go unless the customer opted out; marketing only with a consent."""
+    return consent_refusal(session, customer_id, message_type, channel) is None
+
+
+def consent_refusal(
+    session: Session, customer_id: int, message_type: MessageType, channel: Channel
+) -> str | None:
+    """Why the message may not go (None: it may): the customer refused it, or it is of
+    an opt-in type they never agreed to («отказался» said of a customer never asked
+    misled the staff reading the cancelled mailing).
 
     The ledger of consents to processing (app/consents.py) is asked first: a
     withdrawn «Уведомления» stops every message, a withdrawn «Реклама» the marketing
@@ -331,12 +340,13 @@ def consent_allows(session: Session, customer_id: int, message_type: MessageType
     from .consents import state
     from .models import ConsentPurpose
 
+    refused = _("Клиент отказался от таких сообщений")
     marketing = message_type == MessageType.MARKETING
     ledger = state(
         session, customer_id, ConsentPurpose.MARKETING if marketing else ConsentPurpose.NOTIFICATIONS
     )
     if ledger is False:
-        return False
+        return refused
     row = session.scalars(
         select(NotificationConsent).where(
             NotificationConsent.customer_id == customer_id,
@@ -345,9 +355,11 @@ def consent_allows(session: Session, customer_id: int, message_type: MessageType
         )
     ).first()
     if row is not None:
-        return row.allowed
+        return None if row.allowed else refused
     # an opt-in type (marketing, bonus expiry) needs a consent; marketing's may be the ledger's
-    return message_type not in OPT_IN or (marketing and ledger is True)
+    if message_type not in OPT_IN or (marketing and ledger is True):
+        return None
+    return _("Клиент не давал согласия на такие сообщения")
 
 
 def set_consent(
@@ -665,8 +677,8 @@ def deliver(session: Session, message_id: int, worker: str | None = None) -> str
     if subjects.erased(session, message.customer_id):
         reason = _("Данные клиента уничтожены: сообщения ему не отправляются")
         return finish(MessageStatus.CANCELLED, AttemptOutcome.CANCELLED, reason, last_error=reason)
-    if not consent_allows(session, message.customer_id, message.message_type, message.channel):
-        reason = _("Клиент отказался от таких сообщений")
+    reason = consent_refusal(session, message.customer_id, message.message_type, message.channel)
+    if reason is not None:
         return finish(MessageStatus.CANCELLED, AttemptOutcome.CANCELLED, reason, last_error=reason)
     if reminder_obsolete(session, message):
         reason = _("Визит перенесён или отменён")

@@ -370,7 +370,7 @@ def refund_message(ret: Return) -> str | None:
         )
     return _(
         "Деньги по возврату возвращены: %(amount)s %(how)s, заказ №%(id)s. Долг: %(debt)s",
-        amount=formatting.money(-refund.amount),
+        amount=formatting.money(payments.given_back(refund)),
         how=REFUNDED_HOW[refund.method],
         id=ret.order.id,
         debt=formatting.money(ret.order.debt),
@@ -420,7 +420,7 @@ def check_return_step(session: Session, ret: Return) -> None:
         else:
             status = _(
                 "Деньги возвращены: %(amount)s, %(where)s",
-                amount=payments._money(-refund.amount),
+                amount=payments._money(payments.given_back(refund)),
                 where=REFUNDED_TO[refund.method],
             )
     if ret.status.final and ret.customer is not None:

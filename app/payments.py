@@ -27,6 +27,7 @@ from .models import (
     ZERO,
     Account,
     AccountOperation,
+    CertificateType,
     Customer,
     OperationKind,
     Order,
@@ -346,11 +347,13 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
     )
     session.add(reversal)
     _settle(session, order, -payment.amount)
+    back = Decimal(payment.amount)
     if payment.certificate_id is not None:  # the money or the visit goes back on the certificate
         from . import certificates
 
         if not certificates.restore(session, payment, reversal, payment.amount):
-            reversal.method = PaymentMethod.DEPOSIT  # cancelled since: its money to the deposit
+            reversal.method = PaymentMethod.DEPOSIT  # cancelled since: what it cost to the deposit
+            back = certificates.price_share(payment, back)
     if reversal.method.account is not None:
         session.flush()
         _move(
@@ -358,13 +361,37 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
             payment.customer_id,
             Account(reversal.method.account),
             OperationKind.REFUND,
-            payment.amount,
+            back,
             payment=reversal,
             comment=reason,
         )
     session.flush()
     _withdraw_accrual(session, payment, reversal)
     return reversal
+
+
+_CAPPED = (PaymentMethod.CERTIFICATE, PaymentMethod.BONUS)
+
+
+def _paid_from(session: Session, payment: Payment) -> Decimal:
+    """What the order holds from ``payment``'s certificate (its money) or from the
+    bonuses, net of what went back to them; any amount for money paid otherwise (and a
+    subscription's visit, which comes back whatever the amount)."""
+    if payment.certificate_id is not None:
+        if payment.certificate.type != CertificateType.SUM:
+            return Decimal("Infinity")
+        same = Payment.certificate_id == payment.certificate_id
+    elif payment.method == PaymentMethod.BONUS:
+        same = Payment.method == PaymentMethod.BONUS
+    else:
+        return Decimal("Infinity")
+    return Decimal(
+        session.scalar(
+            select(func.coalesce(func.sum(Payment.amount), 0)).where(
+                Payment.order_id == payment.order_id, same
+            )
+        )
+    )
 
 
 def refund_return(session: Session, ret: Return) -> Payment:
@@ -374,7 +401,6 @@ def refund_return(session: Session, ret: Return) -> Payment:
     «Возврат на сертификат» operation: the subscription's visits left go up by one);
     the visit comes back once, a later return of the same order is paid in money."""
     from . import certificates
-    from .models import CertificateType
 
     order = _lock_order(session, ret.order)
     amount = amount_of(ret.amount)
@@ -409,6 +435,14 @@ def refund_return(session: Session, ret: Return) -> Payment:
         and certificates.visits_out(session, source.certificate_id, order.id) < 1
     ):
         source, method = None, PaymentMethod.CASH  # its visit came back already: the money
+    if source is not None and amount > _paid_from(session, source):
+        # a certificate's money or bonuses take back at most what they paid: cash
+        # refunded onto a gift certificate raised it above its nominal
+        source = next(
+            (p for p in session.scalars(paid_by) if p.method not in _CAPPED and p.certificate_id is None),
+            None,
+        )
+        method = source.method if source is not None else PaymentMethod.CASH
     refund = Payment(
         order=order,
         customer_id=order.customer_id,
@@ -422,18 +456,35 @@ def refund_return(session: Session, ret: Return) -> Payment:
     order.refunded = kopecks(Decimal(order.refunded or 0) + amount)  # given back: no longer owed
     paid_before = Decimal(order.paid)
     _settle(session, order, -amount)
+    back = amount
     if source is not None and source.certificate_id is not None:
         session.flush()  # the operation names the refund
         if not certificates.restore(session, source, refund, amount):
-            refund.method = method = PaymentMethod.DEPOSIT  # cancelled since: to the deposit
+            refund.method = method = PaymentMethod.DEPOSIT  # cancelled since: what it cost, to the deposit
+            back = certificates.price_share(source, amount)
     if method.account is not None:
         session.flush()
-        _move(
-            session, order.customer_id, Account(method.account), OperationKind.REFUND, amount, payment=refund
-        )
+        _move(session, order.customer_id, Account(method.account), OperationKind.REFUND, back, payment=refund)
     session.flush()
     _withdraw_refunded_accrual(session, order, paid_before, refund)
     return refund
+
+
+def given_back(refund: Payment) -> Decimal:
+    """How much a refund gave the customer: what it put on an account (a cancelled
+    certificate's payment goes to the deposit at what it cost, see
+    certificates.price_share), else its amount."""
+    from sqlalchemy.orm import object_session
+
+    session = object_session(refund)
+    moved = None
+    if session is not None and refund.id is not None and refund.method.account is not None:
+        moved = session.scalar(
+            select(AccountOperation.amount).where(
+                AccountOperation.payment_id == refund.id, AccountOperation.kind == OperationKind.REFUND
+            )
+        )
+    return Decimal(moved) if moved is not None else -Decimal(refund.amount)
 
 
 # ---------------------------------------------------------------------------

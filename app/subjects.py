@@ -441,7 +441,9 @@ def held_record_column():
     Composed once (it has no parameters): every card selects it."""
     from sqlalchemy import exists, func
 
-    done = exists().where(done_erasure(Customer.id))
+    # of the record's own customer: an EXISTS naming Customer inside this subquery
+    # took a FROM customer of its own, so one customer's erasure held every card
+    done = exists().where(done_erasure(MedicalRecord.customer_id))
     return (
         select(func.max(MedicalRecord.changed_on))
         .where(MedicalRecord.customer_id == Customer.id, done)

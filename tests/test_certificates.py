@@ -338,6 +338,29 @@ def test_a_refunded_return_goes_back_to_the_certificate_it_was_paid_from(ctx, lo
     assert (refund.amount, refund.certificate_id) == (Decimal("-800.00"), certificate.id)
 
 
+def test_a_refund_of_more_than_a_certificate_paid_goes_back_in_money_not_onto_it(ctx, login_as):
+    """Week: an order paid 1 000,50 ₽ in cash and then 500 ₽ by a gift certificate of
+    5 000 ₽, returned in full: the whole 1 500,50 ₽ went onto the certificate (its balance
+    6 000,50 ₽, above its nominal), the customer's cash turned into gift money."""
+    customer = factories.customer(ctx)
+    certificate = sold(ctx, customer, kind(ctx, price="5000"))
+    order = factories.order(ctx, customer, items=(("Консультация", "1500.50", 1),))
+    payments.take_payment(ctx, order, "1000.50", PaymentMethod.CASH)
+    payments.take_payment(ctx, order, "500", PaymentMethod.CERTIFICATE, certificate=certificate)
+    ctx.commit()
+    manager = login_as("manager")
+    asked = {"order": str(order.id), "amount": "1 500,50", "reason": "Не пришла"}
+    ret = factories.refunded_return(ctx, manager, customer, asked)
+    c, (money, _visits) = stored(ctx, certificate.id)
+    assert c.balance == money == Decimal("4500.00")  # nothing came onto it
+    refund = ctx.query(Payment).filter(Payment.return_id == ret.id).one()
+    assert (refund.amount, refund.method, refund.certificate_id) == (
+        Decimal("-1500.50"),
+        PaymentMethod.CASH,
+        None,
+    )
+
+
 CERTIFICATE_PAGES = (
     # (address, who may open it)
     ("/certificateview/list/", {"manager", "reception", "auditor"}),
@@ -665,6 +688,57 @@ def test_a_cancelled_certificate_refunds_what_was_paid_for_its_unspent_nominal(c
     ctx.commit()
     assert stored(ctx, spent.id)[0].state == "Аннулирован"
     assert payments.balance_of(ctx, customer.id, Account.DEPOSIT) == Decimal("3600.00")
+
+
+def test_a_visit_of_a_cancelled_subscription_reversed_gives_back_what_the_visit_cost(ctx, login_as):
+    """Week: a subscription of 5 visits for 8 000 paid a 2 000 massage, then was cancelled
+    (6 400 for the 4 visits left went to the deposit); the payment reversed as a mistake
+    put the massage's 2 000 on the deposit, not the 1 600 the customer paid for that visit:
+    8 400 back for 8 000 paid. A certificate bought below its nominal gives back its price's
+    share too."""
+    customer = factories.customer(ctx)
+    massage = factories.catalog_item(ctx, "Массаж спины", "2000.00")
+    subscription = sold(ctx, customer, kind(ctx, "Массаж 5", price="8000", visits=5, services=[massage]))
+    order = factories.order(ctx, customer, items=(("Массаж спины", "2000.00", 1),))
+    order.items[0].catalog_item = massage
+    paid = payments.take_payment(ctx, order, "2000", PaymentMethod.CERTIFICATE, certificate=subscription)
+    ctx.commit()
+    payments.cancel_certificate(ctx, subscription, "Переезд", may_cancel=True)
+    ctx.commit()
+    assert payments.balance_of(ctx, customer.id, Account.DEPOSIT) == Decimal("6400.00")
+    payments.reverse_payment(ctx, ctx.get(Payment, paid.id), "Ошибочно проведён")
+    ctx.commit()
+    assert payments.balance_of(ctx, customer.id, Account.DEPOSIT) == Decimal("8000.00")
+
+    gift = sold(ctx, customer, kind(ctx, "Подарочный 5 000", price="4500", amount="5000"))
+    other = factories.order(ctx, customer, items=(("УЗИ", "1000.00", 1),))
+    spent = payments.take_payment(ctx, other, "1000", PaymentMethod.CERTIFICATE, certificate=gift)
+    ctx.commit()
+    payments.cancel_certificate(ctx, gift, "Просьба клиента", may_cancel=True)  # 4 000 left: 3 600
+    ctx.commit()
+    payments.reverse_payment(ctx, ctx.get(Payment, spent.id), "Ошибочно проведён")
+    ctx.commit()
+    assert payments.balance_of(ctx, customer.id, Account.DEPOSIT) == Decimal("8000.00") + Decimal("4500.00")
+
+    # a return of such a visit: the deposit, the manager and the customer get the visit's cost
+    from app.models import Message
+
+    returning = factories.customer(ctx, phone="+79165550177")
+    subscription = sold(ctx, returning, kind(ctx, "Массаж 5 (2)", price="8000", visits=5, services=[massage]))
+    visit = factories.order(ctx, returning, items=(("Массаж спины", "2000.00", 1),))
+    visit.items[0].catalog_item = massage
+    payments.take_payment(ctx, visit, "2000", PaymentMethod.CERTIFICATE, certificate=subscription)
+    ctx.commit()
+    payments.cancel_certificate(ctx, subscription, "Переезд", may_cancel=True)
+    ctx.commit()
+    manager = login_as("manager")
+    asked = {"order": str(visit.id), "amount": "2000", "reason": "Не пришла"}
+    ret = factories.refunded_return(ctx, manager, returning, asked)
+    assert payments.balance_of(ctx, returning.id, Account.DEPOSIT) == Decimal("6400.00") + Decimal("1600.00")
+    said = plain(manager.get(f"/customerview/show/{returning.id}"))
+    told = [m.body.replace("\xa0", " ") for m in ctx.query(Message).filter_by(order_id=visit.id)]
+    assert ret.id and any("Деньги возвращены: 1 600,00 ₽, зачислены на ваш депозит" in m for m in told), told
+    assert "Деньги по возврату возвращены: 1 600,00 ₽ на депозит клиента" in said
 
 
 def test_a_partial_return_gives_the_subscriptions_visit_back_once(ctx, login_as):

@@ -152,6 +152,43 @@ def test_a_refusal_before_any_consent_is_recorded_and_no_message_goes(app, ctx, 
     assert sent and {m.status for m in sent} == {MessageStatus.CANCELLED}
 
 
+def test_the_reception_is_told_a_refusal_was_recorded_not_a_consent(app, login_as, customer_id):
+    """Week: «Отказ или отзыв согласия» on «Уведомления» answered «Согласие записано.»,
+    as if the customer had agreed to what they had just refused."""
+    client = login_as("reception")
+    url = f"/customerview/{customer_id}/consents"
+    refused = client.post(
+        url, data={"purpose": "notifications", "decision": "withdraw"}, follow_redirects=True
+    )
+    page = refused.get_data(as_text=True)
+    assert "Отказ от согласия «Уведомления» записан." in page
+    assert "Согласие записано" not in page
+    given = client.post(
+        url, data={"purpose": "treatment", "decision": "give", "method": "screen"}, follow_redirects=True
+    )
+    assert "Согласие «Лечение и медицинские услуги» записано." in given.get_data(as_text=True)
+
+
+def test_the_reception_is_warned_a_message_to_a_customer_who_refused_will_not_go(app, login_as, customer_id):
+    """Week: a customer refused «Уведомления» at the desk; a message typed on their card
+    then said only «Сообщение поставлено в очередь на отправку.», and the worker cancelled
+    it: the receptionist believed the customer was told."""
+    client = login_as("reception")
+    assert (
+        client.post(
+            f"/customerview/{customer_id}/consents", data={"purpose": "notifications", "decision": "withdraw"}
+        ).status_code
+        == 302
+    )
+    sent = client.post(
+        f"/customerview/{customer_id}/message",
+        data={"channel": "sms", "message_type": "manual", "text": "Ваши анализы готовы."},
+        follow_redirects=True,
+    )
+    page = sent.get_data(as_text=True)
+    assert "не будет отправлено: Клиент отказался от таких сообщений" in page
+
+
 def test_a_paper_consent_keeps_its_scan_among_the_files(app, login_as, customer_id):
     client = login_as("reception")
     response = client.post(

@@ -318,3 +318,25 @@ def test_an_erased_customer_reads_data_erased_on_the_card_the_list_its_filter_an
         assert db.session.get(Customer, live).status.value == "active"
         db.session.delete(db.session.get(Customer, live))
         db.session.commit()
+
+
+def test_another_customers_card_with_an_anamnesis_is_not_told_their_data_were_erased(
+    app, login_as, remainder
+):
+    """Week: once one customer was erased, every other card with an anamnesis opened with
+    «Данные клиента уничтожены по его запросу; часть хранится в силу закона» and «клиенту
+    не отправляются ни уведомления, ни реклама»: the card asked whether any customer had
+    an erasure done, not this one."""
+    with app.app_context():
+        live = factories.customer(last_name="Живая", phone="+79165550111")
+        db.session.add(MedicalRecord(customer=live, allergies="пенициллин"))
+        db.session.commit()
+        live_id = live.id
+    manager = login_as("manager")
+    card = html.unescape(manager.get(f"/customerview/show/{live_id}").get_data(as_text=True))
+    assert "Живая" in card and "kartoteka-legal-hold" not in card and REASON not in card
+    kept = html.unescape(manager.get(f"/customerview/show/{remainder[0]}").get_data(as_text=True))
+    assert "kartoteka-legal-hold" in kept
+    with app.app_context():
+        db.session.delete(db.session.get(Customer, live_id))
+        db.session.commit()

@@ -411,6 +411,26 @@ def test_marketing_only_with_consent(app, ctx, redis, gateway):
     assert messages(ctx)[0].status == MessageStatus.CANCELLED and gateway.requests == []
 
 
+def test_a_marketing_message_without_a_consent_says_so_not_that_the_customer_refused(
+    app, ctx, redis, gateway
+):
+    """Week: a mailing to customers who never agreed to marketing read «Клиент отказался
+    от таких сообщений» on each cancelled message: nobody had refused anything."""
+    with app.test_request_context():
+        never_asked, refused = customer_with_sms(ctx), factories.customer(ctx, phone="+79165550142")
+        notifications.set_consent(ctx, refused, MessageType.MARKETING, notifications.Channel.SMS, False)
+        for customer in (never_asked, refused):
+            notifications.queue_notification(
+                ctx, customer, MessageType.MARKETING, (notifications.Channel.SMS,), text="Скидка 10%"
+            )
+        ctx.commit()
+    work(app)
+    first, second = messages(ctx)
+    assert first.status == second.status == MessageStatus.CANCELLED and gateway.requests == []
+    assert first.last_error == "Клиент не давал согласия на такие сообщения"
+    assert second.last_error == "Клиент отказался от таких сообщений"
+
+
 def test_redis_unreachable_at_enqueue_then_back(app, ctx, redis, redis_server, login_as):
     app.config["REDIS_URL"] = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     client = login_as("reception")

@@ -239,3 +239,23 @@ def test_fabs_own_screens_save_back_to_their_list(app, login_as):
     finally:
         with app.app_context(), db.engine.begin() as conn:
             conn.execute(text("DELETE FROM ab_role WHERE name IN ('Практикант', 'Стажёр')"))
+
+
+def test_the_cards_back_after_a_save_on_its_tab_goes_where_the_card_was_opened_from(ctx, login_as):
+    """Week: a searched list, a customer's card, «Принять оплату» on an order, saved: the
+    card came back on «Заказы», and its «Назад» opened that same card again (its page
+    with the #tab and without it were two pages of the history) instead of the list."""
+    customer = seed(ctx)
+    order = factories.order(ctx, customer, items=(("Осмотр", "1000.00", 1),))
+    ctx.commit()
+    card = f"/customerview/show/{customer.id}"
+    client = login_as("reception")
+    searched = "/customerview/list/?q=8+903"
+    client.get(searched)
+    client.get(card)
+    pay = f"/paymentview/add?tab=orders&_flt_0_order={order.id}"
+    client.get(pay)
+    saved = client.post(pay, data={"order": str(order.id), "amount": "100", "method": "cash"})
+    assert saved.status_code == 302 and saved.headers["Location"].endswith(f"{card}#orders")
+    client.get(card)  # the browser does not send the #tab
+    assert client.get("/back").headers["Location"].endswith(searched)

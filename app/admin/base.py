@@ -523,7 +523,9 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         assigning it re-signed and re-sent the session cookie on every reload)."""
         context = _cv_request.get()  # the request and its session without their proxies
         history = context.session.get("page_history") or []
-        if not history or history[-1] != rendering.request_url(context.request):
+        # the last entry may be this page on a tab (a save returns to «card#orders», and
+        # the browser does not send the #tab): the same page, or «Назад» reopened it
+        if not history or history[-1].split("#", 1)[0] != rendering.request_url(context.request):
             super().update_redirect()
 
     HISTORY_SIZE = 5  # FAB's Stack

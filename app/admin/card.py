@@ -53,6 +53,7 @@ from ..models import (
     AccessAction,
     Branch,
     CatalogItem,
+    Channel,
     ConsentMethod,
     ConsentPurpose,
     Customer,
@@ -60,6 +61,7 @@ from ..models import (
     CustomerAttributeValue,
     CustomerStatus,
     DiscountRule,
+    MessageType,
     MoneyRules,
     Note,
     Order,
@@ -564,7 +566,15 @@ class CustomerCardView(KartotekaModelView):
         if not self.queue_manual(customer, form):  # it said why
             return self.render_card(pk, active_tab="messages"), 422
         db.session.commit()
-        flash(_("Сообщение поставлено в очередь на отправку."), "success")
+        # the consent is the worker's to check at send time; the staff member hears now
+        # that this one will be cancelled (they took it for sent)
+        refusal = notifications.consent_refusal(
+            db.session, customer.id, MessageType(form.message_type.data), Channel(form.channel.data)
+        )
+        if refusal is not None:
+            flash(_("Сообщение записано, но не будет отправлено: %(reason)s.", reason=refusal), "warning")
+        else:
+            flash(_("Сообщение поставлено в очередь на отправку."), "success")
         return self._card(pk, "messages")
 
     def queue_manual(self, customer, form) -> list:
@@ -705,7 +715,7 @@ class CustomerCardView(KartotekaModelView):
                     abort(403)
                 scan = files.add_file(session, customer, upload.filename, upload.read())
                 session.flush()
-            consents.record(
+            row = consents.record(
                 session,
                 customer,
                 form.purpose.data,
@@ -719,7 +729,7 @@ class CustomerCardView(KartotekaModelView):
             if scan is not None:
                 files.discard(scan)
             return self._refused({k: [v] for k, v in e.errors.items()}, pk, "processing")
-        flash(_("Согласие записано."), "success")
+        flash(consents.recorded_message(row), "success")
         return self._card(pk, "processing")
 
     def _subject_rights(self):
