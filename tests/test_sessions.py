@@ -3,6 +3,8 @@ deactivation and «Завершить все сеансы» end them at once, on
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app import create_app
@@ -203,3 +205,20 @@ def test_the_pages_behind_back_belong_to_their_session(app, login_as):
     Auth(client).logout()
     Auth(client).login("manager")
     assert "orderview" not in client.get("/back").headers["Location"]
+
+
+def test_a_pages_stylesheets_and_scripts_read_no_session(app, login_as):
+    """Every static file a page asks for (about 20, revalidated by the browser on each
+    page) read the session's row with the user and their permissions: some 20
+    statements a page view for files anyone may fetch. The signed-in session is untouched."""
+    client = login_as("manager")
+    page = client.get(LIST).get_data(as_text=True)
+    files = sorted(set(re.findall(r'(?:src|href)="(/static/[^"?]+)', page)))
+    assert "/static/kartoteka.js" in files and any(f.startswith("/static/appbuilder/") for f in files)
+    with count_queries(app) as statements:
+        for path in files:
+            response = client.get(path)
+            assert response.status_code == 200, path
+            assert "Set-Cookie" not in response.headers, path
+    assert statements == []
+    assert signed_in(client)

@@ -109,6 +109,12 @@ class KartotekaSessionInterface(SqlAlchemySessionInterface):
         return self.serializer.decode(row.data)
 
     def open_session(self, app: Flask, request):
+        if app.static_url_path and request.path.startswith(app.static_url_path + "/"):
+            # A stylesheet, a script or an icon (a page asks for about 20, and a
+            # browser revalidates each): no session is read or written for them.
+            session = self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
+            session.kartoteka_history = []
+            return session
         session = super().open_session(app, request)
         history = self._read_history(app, request, session.sid)
         if history:
