@@ -550,15 +550,27 @@ class KartotekaSecurityManager(SecurityManager):
         return super().add_user(username, first_name, last_name, email, *args, **kwargs)
 
     def find_user(self, username=None, email=None):
-        """FAB's, but an e-mail is found in any capitals, as it is unique in any
-        (holder_in_other_capitals): «mgr@example.ru» did not sign in the user whose
-        address is «Mgr@Example.ru» («Неверное имя пользователя или пароль»)."""
-        if username or not email:
-            return super().find_user(username=username, email=email)
-        folded = email.strip().casefold()
+        """FAB's, but a login (AUTH_USERNAME_CI) or an e-mail is found in any capitals
+        as Python folds them (``str.casefold``), as both are unique in any capitals
+        (holder_in_other_capitals). FAB compared with SQL ``lower()``, which folds Latin
+        letters only on SQLite (and on PostgreSQL under «C»): «ОЛЬГА» did not sign in
+        the user «Ольга», nor «mgr@example.ru» the user whose address is
+        «Mgr@Example.ru» («Неверное имя пользователя или пароль»)."""
+        if username:
+            if not self.auth_username_ci:
+                return super().find_user(username=username)
+            column, typed = self.user_model.username, username
+        elif email:
+            column, typed = self.user_model.email, email
+        else:
+            return None
+        exact = self.session.query(self.user_model).filter(column == typed).one_or_none()
+        if exact is not None:
+            return exact
+        folded = typed.strip().casefold()
         found = [
             user_id
-            for user_id, value in self.session.query(self.user_model.id, self.user_model.email)
+            for user_id, value in self.session.query(self.user_model.id, column)
             if value and value.strip().casefold() == folded
         ]
         return self.session.get(self.user_model, found[0]) if len(found) == 1 else None
