@@ -194,9 +194,9 @@ def session_label(row) -> str:
     return gettext("Токен API") if row.kind == TOKEN else browser_label(row.user_agent)
 
 
-def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None):
+def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None, exactly_too=False):
     """The other user whose login or e-mail (``column``) is ``typed`` in other capitals
-    (the same value exactly is FAB's own «Уже существует.»), or None.
+    (the same value exactly is FAB's own «Уже существует.», unless ``exactly_too``), or None.
 
     Compared in Python (``str.casefold``), not with SQL ``lower()``: SQLite's folds
     ASCII only and PostgreSQL's follows the server's locale (none under «C»), so
@@ -210,7 +210,7 @@ def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None):
         for user_id, value in sm.session.query(sm.user_model.id, attribute):
             if (
                 value
-                and value != typed
+                and (exactly_too or value != typed)
                 and value.strip().casefold() == folded
                 and str(user_id) != str(own_id)
             ):
@@ -220,23 +220,39 @@ def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None):
 
 class FreeInAnyCapitals:
     """A login or an e-mail no other user holds in any capitals (``message`` names the
-    value typed and the user who holds it)."""
+    value typed and the user who holds it), and no other user's e-mail or login
+    (``across``, ``message_across``): the sign-in takes either, so user A's login
+    «b@clinic.ru» beside user B's e-mail «b@clinic.ru» signed A in where B typed
+    their address."""
 
     column = ""
+    across = ""
 
     def message(self, typed: str, other) -> str:
         raise NotImplementedError
+
+    def message_across(self, typed: str, other) -> str:
+        raise NotImplementedError
+
+    def refusal(self, sm, typed: str, own_id=None) -> str | None:
+        """Why ``typed`` is refused (in the reader's language), or None."""
+        other = holder_in_other_capitals(sm, self.column, typed, own_id)
+        if other is not None:
+            return self.message(typed, other)
+        other = holder_in_other_capitals(sm, self.across, typed, own_id, exactly_too=True)
+        if other is not None:
+            return self.message_across(typed, other)
+        return None
 
     def __call__(self, form, field):
         from flask import current_app
         from wtforms.validators import ValidationError
 
-        typed = (field.data or "").strip()
-        other = holder_in_other_capitals(
-            current_app.appbuilder.sm, self.column, typed, getattr(form, "_id", "")
+        refusal = self.refusal(
+            current_app.appbuilder.sm, (field.data or "").strip(), getattr(form, "_id", "")
         )
-        if other is not None:
-            raise ValidationError(self.message(typed, other))
+        if refusal is not None:
+            raise ValidationError(refusal)
 
 
 class LoginFree(FreeInAnyCapitals):
@@ -245,10 +261,19 @@ class LoginFree(FreeInAnyCapitals):
     locked both out («Неверное имя пользователя или пароль»)."""
 
     column = "username"
+    across = "email"
 
     def message(self, typed, other):
         return gettext(
             "Логин «%(login)s» уже занят: %(name)s. Заглавные и строчные буквы в логинах не различаются.",
+            login=typed,
+            name=str(other),
+        )
+
+    def message_across(self, typed, other):
+        return gettext(
+            "Логин «%(login)s» совпадает с адресом электронной почты сотрудника %(name)s, а входят и по "
+            "логину, и по адресу: выберите другой логин.",
             login=typed,
             name=str(other),
         )
@@ -260,11 +285,20 @@ class EmailFree(FreeInAnyCapitals):
     reset, a notice went to whichever came first)."""
 
     column = "email"
+    across = "username"
 
     def message(self, typed, other):
         return gettext(
             "Адрес «%(email)s» уже указан у сотрудника %(name)s. Заглавные и строчные буквы в адресах "
             "электронной почты не различаются.",
+            email=typed,
+            name=str(other),
+        )
+
+    def message_across(self, typed, other):
+        return gettext(
+            "Адрес «%(email)s» совпадает с логином сотрудника %(name)s, а входят и по логину, и по "
+            "адресу: укажите другой адрес.",
             email=typed,
             name=str(other),
         )
@@ -534,10 +568,10 @@ class KartotekaSecurityManager(SecurityManager):
         from ..errors import ValidationFailed
 
         log = logging.getLogger(__name__)
-        for column, typed, rule in (("username", username, LoginFree()), ("email", email, EmailFree())):
-            other = holder_in_other_capitals(self, column, typed)
-            if other is not None:
-                log.error(rule.message(typed.strip(), other))
+        for typed, rule in ((username, LoginFree()), (email, EmailFree())):
+            refusal = rule.refusal(self, (typed or "").strip())
+            if refusal is not None:
+                log.error(refusal)
                 return False
         password = kwargs.get("password", args[1] if len(args) > 1 else "")
         try:
