@@ -420,7 +420,7 @@ class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
         items = items if isinstance(items, list) else [items]
         ended = sum(sessions.end_sessions(user.id) for user in items if user is not None)
         flash(ngettext("Завершён %(num)d сеанс.", "Завершено %(num)d сеансов.", ended), "success")
-        return redirect(request.referrer or url_for(".list"))
+        return redirect(referrer_or(url_for(".list")))
 
     def _init_forms(self):
         super()._init_forms()
@@ -795,6 +795,25 @@ def is_local_redirect(location: str) -> bool:
         # The Host header can be spoofed: only hosts configured explicitly count as ours.
         return parts.scheme in ("http", "https") and _host_allowed(parts.netloc)
     return location.startswith("/")
+
+
+def referrer_or(fallback: str) -> str:
+    """Where a row action lands: the page it was sent from (the Referer) if that is a
+    page of this app, as a local address, else ``fallback`` (the view's list). It went
+    to the Referer unchecked (the POST needs a CSRF token, but the address is the
+    client's to say)."""
+    referrer = request.referrer or ""
+    parts = urlsplit(referrer)
+    if parts.scheme in ("http", "https") and parts.netloc == request.host:
+        # this very host: kept as a local address (its filters and its #tab too)
+        referrer = parts._replace(scheme="", netloc="").geturl()
+    if not referrer or not is_local_redirect(referrer):
+        return fallback
+    path = urlsplit(referrer).path
+    root = request.script_root
+    if root and path != root and not path.startswith(root + "/"):
+        return fallback  # another application on this host
+    return referrer
 
 
 def _host_allowed(host: str) -> bool:
