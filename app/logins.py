@@ -101,7 +101,7 @@ def account_subject(login: str) -> tuple[str, str]:
     found = sm.find_user(username=typed) or sm.find_user(email=typed)
     if found is not None:
         return f"user:{found.id}", found.username
-    return f"login:{typed.lower()[:240]}", typed[:255]
+    return f"login:{typed.casefold()[:240]}", typed[:255]
 
 
 def _row(kind: ThrottleKind, subject: str) -> LoginThrottle | None:

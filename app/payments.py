@@ -15,9 +15,12 @@ Amounts are rounded to kopecks by one rule (models.kopecks, half up).
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import re
 from decimal import Decimal, InvalidOperation
 
-from flask_babel import format_date
+from babel.numbers import NumberFormatError, parse_decimal
+from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
@@ -45,6 +48,91 @@ from .models import (
 MAX_AMOUNT = column_limit(Payment.__table__.c.amount)
 BALANCE_COLUMNS = {Account.DEPOSIT: Customer.deposit_balance, Account.BONUS: Customer.bonus_balance}
 FUTURE_GRACE = dt.timedelta(minutes=5)  # clocks differ a little; a payment is not taken in advance
+
+
+def N_(msgid: str) -> str:
+    """A msgid marked for the catalogs (Babel's own keyword), translated where shown."""
+    return msgid
+
+
+# The comments the system writes on an account's operations (a bonus accrual's «5 % от
+# оплаты», a certificate's refund, bonuses expired, a certificate bought) are stored in
+# one language, the msgids' own (audit.STORED_LOCALE), and shown in the reader's
+# (comment_label). They were written in the writer's: a Russian colleague read a
+# manager's «5 % of the payment». Each names the parameters to show again in the
+# reader's language; an older row written in another language stays as written.
+ACCRUAL_COMMENT = N_("%(percent)s от оплаты")
+CANCELLED_COMMENT = N_("%(certificate)s аннулирован: %(reason)s")
+EXPIRED_COMMENT = N_("Срок бонусов истёк")
+SYSTEM_COMMENTS = {
+    ACCRUAL_COMMENT: ("percent",),
+    CANCELLED_COMMENT: ("certificate",),
+    EXPIRED_COMMENT: (),
+    # a certificate's name (app/certificates.py name(), Certificate.__str__)
+    N_("Абонемент №%(code)s «%(kind)s»"): (),
+    N_("Сертификат №%(code)s «%(kind)s»"): (),
+    N_("Абонемент №%(code)s"): (),
+    N_("Сертификат №%(code)s"): (),
+}
+
+
+def system_comment(write) -> str:
+    """The comment ``write()`` gives, written in the stored language."""
+    from .audit import STORED_LOCALE
+
+    with force_locale(STORED_LOCALE):
+        return str(write())
+
+
+@functools.cache
+def _comment_patterns() -> tuple:
+    parts = re.compile(r"%\((\w+)\)s")
+    return tuple(
+        (
+            re.compile(
+                "".join(
+                    f"(?P<{piece}>.+?)" if n % 2 else re.escape(piece)
+                    for n, piece in enumerate(parts.split(msgid))
+                )
+                + r"\Z",
+                re.S,
+            ),
+            msgid,
+            again,
+        )
+        for msgid, again in SYSTEM_COMMENTS.items()
+    )
+
+
+def _percent_again(text: str) -> str:
+    """«12,5 %» as stored, in the reader's language (NumberFormatError: not a percent)."""
+    from .audit import STORED_LOCALE
+    from .formatting import percent
+
+    if not text.endswith("%"):
+        raise NumberFormatError(text)
+    return percent(parse_decimal(text[:-1].strip(" \u00a0"), locale=STORED_LOCALE))
+
+
+def comment_label(text):
+    """An operation's comment in the reader's language: a system comment (SYSTEM_COMMENTS)
+    stored in the stored language is translated, with its parameters; staff's own text,
+    or an older comment written in another language, as it is."""
+    if not text:
+        return text
+    for pattern, msgid, again in _comment_patterns():
+        found = pattern.match(str(text))
+        if found is not None:
+            params = found.groupdict()
+            try:
+                for name in again:
+                    params[name] = (
+                        _percent_again(params[name]) if name == "percent" else comment_label(params[name])
+                    )
+            except NumberFormatError:  # staff's own text that looks like one («Скидка от оплаты»)
+                continue
+            return _(msgid, **params) if params else _(msgid)
+    return text
 
 
 def _money(value):
@@ -237,7 +325,7 @@ def accrue_bonuses(session: Session, payment: Payment) -> AccountOperation | Non
         OperationKind.ACCRUAL,
         bonus,
         payment=payment,
-        comment=_("%(percent)s от оплаты", percent=percent_text(Decimal(percent))),
+        comment=system_comment(lambda: _(ACCRUAL_COMMENT, percent=percent_text(Decimal(percent)))),
         expires_at=(payment.paid_at or utcnow()) + dt.timedelta(days=days),
     )
 
@@ -631,7 +719,7 @@ def sell_certificate(session: Session, certificate, *, may_sell: bool):
             Account.DEPOSIT,
             OperationKind.PURCHASE,
             certificate.price,
-            comment=str(certificate),
+            comment=system_comment(lambda: certificate),
         )
     return certificate
 
@@ -664,10 +752,10 @@ def cancel_certificate(session: Session, certificate, reason: str | None, *, may
         Account.DEPOSIT,
         OperationKind.CERTIFICATE_REFUND,
         refund,
-        comment=_(
-            "%(certificate)s аннулирован: %(reason)s",
-            certificate=certificates.name(certificate),
-            reason=(reason or "").strip(),
+        comment=system_comment(
+            lambda: _(
+                CANCELLED_COMMENT, certificate=certificates.name(certificate), reason=(reason or "").strip()
+            )
         ),
     )
 
@@ -764,7 +852,7 @@ def expire_bonuses(session: Session, now: dt.datetime | None = None) -> dict[int
                 Account.BONUS,
                 OperationKind.EXPIRY,
                 left,
-                comment=_("Срок бонусов истёк"),
+                comment=system_comment(lambda: _(EXPIRED_COMMENT)),
             )
             session.flush()
             burnt[accrual.customer_id] = burnt.get(accrual.customer_id, ZERO) + left

@@ -370,6 +370,8 @@ class AccountOperationView(AccountScreen):
     label_columns = ACCOUNT_LABELS
     list_columns = ["created_on", "customer", "account", "kind", "amount", "payment", "created_by", "comment"]
     add_columns = ["customer", "account", "kind", "amount", "comment"]
+    # a system comment in the reader's language (app/payments.py SYSTEM_COMMENTS)
+    formatters_columns = {"comment": payments.comment_label}
     add_form_extra_fields = {
         # what staff may type (app/payments.py MANUAL_KINDS): the form offered all twelve
         # kinds, «Оплата заказа», «Сгорание» and the transfers among them, each refused

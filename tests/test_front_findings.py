@@ -296,6 +296,79 @@ def test_a_cyrillic_login_or_email_differing_only_in_capitals_is_refused(app, lo
             db.session.commit()
 
 
+def test_a_login_equal_to_another_users_email_is_refused(app, login_as):
+    """User A's login «b@clinic.ru» beside user B's e-mail «b@clinic.ru» was saved, and
+    B typing their address signed in A's account (or was refused with A's password).
+    Refused on the users screen both ways, add and edit, in any capitals: 422, the reason
+    on the field, nothing saved."""
+    admin = login_as("sysadmin")
+    with app.app_context():
+        sm = app.appbuilder.sm
+        role = str(sm.find_role("Аудитор").id)
+        assert sm.add_user("b@clinic.ru", "Борис", "Логинов", "boris@test.example", [sm.find_role("Аудитор")])
+    data = {
+        "first_name": "Ольга",
+        "last_name": "Вторая",
+        "username": "Manager@Test.Example",
+        "email": "olga.second@test.example",
+        "roles": [role],
+        "password": "Пароль-клиники-2026",
+        "conf_password": "Пароль-клиники-2026",
+        "active": "y",
+    }
+    login_taken = (
+        "Логин «%s» совпадает с адресом электронной почты сотрудника Manager Тестовый, а входят и по "
+        "логину, и по адресу: выберите другой логин."
+    )
+    email_taken = (
+        "Адрес «%s» совпадает с логином сотрудника Борис Логинов, а входят и по логину, и по адресу: "
+        "укажите другой адрес."
+    )
+    try:
+        page = admin.post("/users/add", data=data)
+        assert page.status_code == 422 and login_taken % "Manager@Test.Example" in page.get_data(as_text=True)
+        page = admin.post("/users/add", data={**data, "username": "olga2", "email": "B@Clinic.ru"})
+        assert page.status_code == 422 and email_taken % "B@Clinic.ru" in page.get_data(as_text=True)
+        auditor = user_id(app, "auditor")
+        edit = {
+            "first_name": "Auditor",
+            "last_name": "Тестовый",
+            "username": "auditor",
+            "email": "auditor@test.example",
+            "roles": [role],
+            "active": "y",
+        }
+        page = admin.post(f"/users/edit/{auditor}", data={**edit, "username": "manager@test.example"})
+        assert page.status_code == 422 and login_taken % "manager@test.example" in page.get_data(as_text=True)
+        page = admin.post(f"/users/edit/{auditor}", data={**edit, "email": "b@clinic.ru"})
+        assert page.status_code == 422 and email_taken % "b@clinic.ru" in page.get_data(as_text=True)
+        # a login equal to the user's own address is theirs
+        assert (
+            admin.post(
+                f"/users/edit/{auditor}", data={**edit, "username": "auditor@test.example"}
+            ).status_code
+            == 302
+        )
+        with app.app_context():
+            sm = app.appbuilder.sm
+            assert sm.add_user("olga3", "Ольга", "Третья", "b@CLINIC.ru", [sm.find_role("Аудитор")]) is False
+            users = {u.username: u.email for u in sm.get_all_users()}
+        assert users == {
+            "auditor@test.example": "auditor@test.example",
+            "b@clinic.ru": "boris@test.example",
+            "doctor": "doctor@test.example",
+            "manager": "manager@test.example",
+            "reception": "reception@test.example",
+            "sysadmin": "sysadmin@test.example",
+        }
+    finally:
+        with app.app_context():
+            sm = app.appbuilder.sm
+            db.session.delete(sm.find_user(username="b@clinic.ru"))
+            sm.find_user(email="auditor@test.example").username = "auditor"
+            db.session.commit()
+
+
 def test_the_users_screen_refuses_a_bad_address_a_blank_name_and_control_characters(app, login_as):
     """«not-an-email» was saved as a staff member's e-mail, «   » as a surname and «Ctrl\\x01»
     as a name, with 302 «Запись добавлена»; a refused form answered 200. Each is

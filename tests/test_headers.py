@@ -64,3 +64,35 @@ def test_a_server_error_is_logged_with_its_traceback_and_id(app, login_as, monke
     assert f"Номер ошибки для администратора: {request_id}" in response.get_data(as_text=True)
     record = next(r for r in caplog.records if request_id in r.getMessage())
     assert record.exc_info and "сломано нарочно" in str(record.exc_info[1])
+
+
+@pytest.mark.parametrize(
+    "referrer",
+    [
+        "https://evil.example/customerview/list/?phish=1",
+        "//evil.example/x",
+        "http://localhost//evil.example/x",
+        "javascript:alert(1)",
+    ],
+)
+def test_a_row_action_lands_on_a_page_of_the_app_only(app, ctx, login_as, referrer):
+    """A row action («Снять ожидание» on the sign-in limits, «Завершить все сеансы» on
+    the users) went back to whatever page the Referer named; it goes back there only if
+    that is a page of this app, else to the view's list."""
+    from app.models import LoginThrottle, ThrottleKind
+    from tests.conftest import user_id
+
+    row = LoginThrottle(kind=ThrottleKind.ACCOUNT, subject="login:nobody", label="nobody", failures=7)
+    ctx.add(row)
+    ctx.commit()
+    admin = login_as("sysadmin")
+    data = {"action": "lift_wait", "rowid": [str(row.id)]}
+    local = "http://localhost/loginthrottleview/list/?psize_LoginThrottleView=25"
+    kept = admin.post("/loginthrottleview/action_post", data=data, headers={"Referer": local})
+    assert kept.headers["Location"] == "/loginthrottleview/list/?psize_LoginThrottleView=25"
+    sent = admin.post("/loginthrottleview/action_post", data=data, headers={"Referer": referrer})
+    assert sent.status_code == 302 and sent.headers["Location"] == "/loginthrottleview/list/"
+    ended = admin.post(
+        f"/users/action/end_sessions/{user_id(app, 'reception')}", headers={"Referer": referrer}
+    )
+    assert ended.status_code == 302 and ended.headers["Location"] == "/users/list/"

@@ -12,6 +12,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from app import formatting
+from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOGS = {loc: ROOT / "translations" / loc / "LC_MESSAGES" / "messages.po" for loc in ("ru", "en")}
@@ -139,6 +140,28 @@ def test_language_switch_persists_and_switches_back(login_as):
     assert "Customers" in client.get("/orderview/list/").get_data(as_text=True)  # persists across pages
     client.get("/lang/ru")
     assert "Клиенты" in client.get("/customerview/list/").get_data(as_text=True)
+
+
+def test_the_chosen_language_outlives_the_logout(app, login_as):
+    """A manager working in English signed out and the login page was Russian: the
+    language lived in the session, which the logout clears. It is kept in a cookie of
+    its own, and the next sign-in goes on in English; a browser that never chose one
+    stays Russian."""
+    client = login_as("manager")
+    client.get("/lang/en")
+    try:
+        client.get("/logout/")
+        login_page = client.get("/login/").get_data(as_text=True)
+        assert "Password" in login_page and "Пароль" not in login_page
+        client.post("/login/", data={"username": "manager", "password": PASSWORD})
+        english = client.get("/customerview/list/").get_data(as_text=True)
+        assert "Customers" in english and "Клиенты" not in english
+        client.get("/lang/ru")
+        client.get("/logout/")
+        assert "Пароль" in client.get("/login/").get_data(as_text=True)
+    finally:
+        client.get("/lang/ru")
+    assert "Пароль" in app.test_client().get("/login/").get_data(as_text=True)
 
 
 def test_russian_catalog_translates_every_english_string():

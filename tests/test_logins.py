@@ -92,6 +92,40 @@ def test_an_email_typed_in_other_capitals_signs_in(client, token_api, door):
     assert DOORS[door](client, "Auditor@Test.Example", PASSWORD)[0]
 
 
+@pytest.fixture
+def olga(app):
+    """A user whose login is Cyrillic, «Ольга» (deleted at the end)."""
+    with app.app_context():
+        sm = app.appbuilder.sm
+        sm.add_user(
+            "Ольга", "Ольга", "Ёжикова", "olga@test.example", [sm.find_role("Аудитор")], password=PASSWORD
+        )
+    yield
+    with app.app_context():
+        db.session.delete(app.appbuilder.sm.find_user(username="Ольга"))
+        db.session.commit()
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_a_cyrillic_login_typed_in_other_capitals_signs_in(client, token_api, olga, door):
+    """«ОЛЬГА» was «Неверное имя пользователя или пароль» for the user «Ольга»: the
+    sign-in matched logins with SQL lower(), which folds Latin letters only on SQLite
+    (and on PostgreSQL under the «C» locale)."""
+    for typed in ("ОЛЬГА", "ольга", "Ольга"):
+        assert DOORS[door](client, typed, PASSWORD)[0], typed
+
+
+def test_a_cyrillic_login_in_other_capitals_is_counted_as_the_same_account(client, olga):
+    for n, typed in enumerate(("Ольга", "ОЛЬГА", "ольга", "оЛЬГА", "ОЛьга")):
+        assert form_door(client, typed, f"wrong-{n}") == (False, 302)
+    assert form_door(client, "ольгА", PASSWORD)[1] == 429
+    with client.application.app_context():
+        subjects = {
+            row.subject for row in db.session.query(LoginThrottle).filter_by(kind=ThrottleKind.ACCOUNT)
+        }
+    assert len(subjects) == 1 and subjects.pop().startswith("user:")
+
+
 def test_the_wait_grows_and_the_right_password_works_after_it(app, client):
     for n in range(5):
         form_door(client, "doctor", f"wrong-{n}")

@@ -88,3 +88,68 @@ def test_migration_0027_rewrites_the_accruals_written_in_exponent_notation(tmp_p
         upgrade()
         rows = db.session.execute(text("SELECT comment FROM account_operation ORDER BY id")).scalars().all()
         assert rows == ["10\u00a0% от оплаты", "20\u00a0% от оплаты", "15% от оплаты", None]
+
+
+def test_system_comments_are_stored_in_one_language_and_read_in_each_readers(ctx, login_as):
+    """A manager working in English took a payment and cancelled a subscription: the
+    accrual's and the refund's comments were stored as «12.5 % of the payment» and
+    «Subscription no. … cancelled: …», and a Russian colleague read them so on the card
+    (its accounts and its change history), the list and the CSV. Stored in Russian;
+    each reader reads them in their language."""
+    from app.models import Certificate
+    from tests.test_certificates import kind, sold
+
+    category = CustomerCategory(
+        name="Постоянный клиент", discount=Decimal("0"), bonus_percent=Decimal("12.5")
+    )
+    ctx.add(category)
+    ctx.commit()
+    customer = factories.customer(ctx, category_id=category.id)
+    order = factories.order(ctx, customer, items=(("Стрижка женская", "1000.00", 1),))
+    massage = factories.catalog_item(ctx, "Массаж спины", "1200.00")
+    subscription = sold(ctx, customer, kind(ctx, "Курс массажа", price="6000", visits=5, services=[massage]))
+    code = ctx.get(Certificate, subscription.id).code
+    manager = login_as("manager")
+    manager.get("/lang/en")
+    try:
+        paid = manager.post(
+            f"/paymentview/add?_flt_0_order={order.id}", data={"amount": "1000", "method": "cash"}
+        )
+        assert paid.status_code == 302
+        cancelled = manager.post(f"/certificateview/cancel/{subscription.id}", data={"reason": "Переезд"})
+        assert cancelled.status_code == 302
+        ctx.expire_all()
+        comments = {
+            op.kind: op.comment
+            for op in ctx.query(AccountOperation).filter(
+                AccountOperation.kind.in_((OperationKind.ACCRUAL, OperationKind.CERTIFICATE_REFUND))
+            )
+        }
+        assert comments == {
+            OperationKind.ACCRUAL: "12,5\u00a0% от оплаты",
+            OperationKind.CERTIFICATE_REFUND: f"Абонемент №{code} аннулирован: Переезд",
+        }
+        for url in (f"/customerview/show/{customer.id}", "/accountoperationview/list/"):
+            english = manager.get(url).get_data(as_text=True)
+            assert "12.5\u00a0% of the payment" in english, url
+            assert f"Subscription no. {code} cancelled: Переезд" in english, url
+            assert "от оплаты" not in english and "аннулирован" not in english, url
+        english = manager.get("/accountoperationview/export.csv").get_data(as_text=True)
+        assert "12.5\u00a0% of the payment" in english and "от оплаты" not in english
+    finally:
+        manager.get("/lang/ru")
+    russian = login_as("auditor").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    assert "12,5\u00a0% от оплаты" in russian and f"Абонемент №{code} аннулирован: Переезд" in russian
+    assert "of the payment" not in russian
+    csv = login_as("manager").get("/accountoperationview/export.csv").get_data(as_text=True)
+    assert "12,5\u00a0% от оплаты" in csv and f"Абонемент №{code} аннулирован: Переезд" in csv
+
+
+def test_staff_comments_and_older_english_ones_are_shown_as_written(app):
+    from flask_babel import force_locale
+
+    with app.test_request_context(), force_locale("en"):
+        assert payments.comment_label("Скидка от оплаты") == "Скидка от оплаты"
+        assert payments.comment_label("10\u00a0% of the payment") == "10\u00a0% of the payment"
+        assert payments.comment_label("Срок бонусов истёк") == "The bonuses have expired"
+        assert payments.comment_label(None) is None

@@ -1557,7 +1557,9 @@ def bulk_action(name, label, icon, run, done, *, confirmation="", each=False, by
         db.session.commit()
         if count or not each:
             flash(done(count), "success")
-        return redirect(request.referrer or url_for(".list"))
+        from .security import referrer_or
+
+        return redirect(referrer_or(url_for(".list")))
 
     handler.__name__ = name
     return action(name, label, confirmation, icon, multiple=True, single=single)(handler)

@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Date, DateTime, Numeric, func, select
 from sqlalchemy.orm import aliased
 
-from .. import access, audit, formatting, models
+from .. import access, audit, formatting, models, payments
 from .base import PERCENT_COLUMNS, KartotekaModelView
 
 CHANGE_ACTIONS = {"create": _l("создание"), "update": _l("изменение"), "delete": _l("удаление")}
@@ -73,6 +73,9 @@ def value_label(entity: str | None, field: str, value):
     column = _column(entity, field)
     if column is None or value is None or value == "":
         return value
+    if (entity, field) == ("AccountOperation", "comment"):
+        # a system comment, stored in one language, in the reader's (app/payments.py)
+        return payments.comment_label(value)
     kind = column.type
     members = getattr(kind, "enum_class", None)
     if members is not None:

@@ -285,6 +285,46 @@ def _zone(name: str):
     return pytz.timezone(name)
 
 
+# The language chosen («/lang/en»), kept in a cookie of its own as well as in the
+# session: logout clears the session, and the login page after it was Russian for a
+# user who works in English. The session's choice comes first; the cookie answers
+# where the session has none (signed out, or a new session after the login).
+LANGUAGE_COOKIE = "kartoteka_lang"
+LANGUAGE_COOKIE_DAYS = 365
+
+
+def remembered_language() -> str | None:
+    """The cookie's language, where the session has none and the request names none
+    (FAB's «_l_» argument of the API)."""
+    from flask import current_app, request, session
+
+    if _cv_request.get(None) is None or session.get("locale") or "_l_" in request.args:
+        return None
+    remembered = request.cookies.get(LANGUAGE_COOKIE)
+    return remembered if remembered in current_app.config["LANGUAGES"] else None
+
+
+def remember_language(response):
+    """The language just chosen, written to its cookie (FAB's LocaleView keeps it in
+    the session only)."""
+    import datetime as dt
+
+    from flask import current_app, request, session
+
+    chosen = session.get("locale")
+    if request.endpoint == "LocaleView.index" and chosen and request.cookies.get(LANGUAGE_COOKIE) != chosen:
+        config = current_app.config
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            chosen,
+            max_age=dt.timedelta(days=LANGUAGE_COOKIE_DAYS),
+            secure=config["SESSION_COOKIE_SECURE"],
+            httponly=True,
+            samesite=config["SESSION_COOKIE_SAMESITE"],
+        )
+    return response
+
+
 def install_babel_selectors(app) -> None:
     """Flask-Babel's locale and time zone selectors answer objects, not names: it
     parsed the language's tag into a Locale (~20 Python calls) and looked the
@@ -296,10 +336,11 @@ def install_babel_selectors(app) -> None:
     if choose is not None:
 
         def locale_selector():
-            chosen = choose()
+            chosen = remembered_language() or choose()
             return _parsed_locale(chosen) if type(chosen) is str else chosen
 
         state.locale_selector = locale_selector
+        app.after_request(remember_language)
     if state.timezone_selector is None:
         state.timezone_selector = lambda: _zone(state.default_timezone)
 

@@ -194,9 +194,9 @@ def session_label(row) -> str:
     return gettext("Токен API") if row.kind == TOKEN else browser_label(row.user_agent)
 
 
-def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None):
+def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None, exactly_too=False):
     """The other user whose login or e-mail (``column``) is ``typed`` in other capitals
-    (the same value exactly is FAB's own «Уже существует.»), or None.
+    (the same value exactly is FAB's own «Уже существует.», unless ``exactly_too``), or None.
 
     Compared in Python (``str.casefold``), not with SQL ``lower()``: SQLite's folds
     ASCII only and PostgreSQL's follows the server's locale (none under «C»), so
@@ -210,7 +210,7 @@ def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None):
         for user_id, value in sm.session.query(sm.user_model.id, attribute):
             if (
                 value
-                and value != typed
+                and (exactly_too or value != typed)
                 and value.strip().casefold() == folded
                 and str(user_id) != str(own_id)
             ):
@@ -220,23 +220,39 @@ def holder_in_other_capitals(sm, column: str, typed: str | None, own_id=None):
 
 class FreeInAnyCapitals:
     """A login or an e-mail no other user holds in any capitals (``message`` names the
-    value typed and the user who holds it)."""
+    value typed and the user who holds it), and no other user's e-mail or login
+    (``across``, ``message_across``): the sign-in takes either, so user A's login
+    «b@clinic.ru» beside user B's e-mail «b@clinic.ru» signed A in where B typed
+    their address."""
 
     column = ""
+    across = ""
 
     def message(self, typed: str, other) -> str:
         raise NotImplementedError
+
+    def message_across(self, typed: str, other) -> str:
+        raise NotImplementedError
+
+    def refusal(self, sm, typed: str, own_id=None) -> str | None:
+        """Why ``typed`` is refused (in the reader's language), or None."""
+        other = holder_in_other_capitals(sm, self.column, typed, own_id)
+        if other is not None:
+            return self.message(typed, other)
+        other = holder_in_other_capitals(sm, self.across, typed, own_id, exactly_too=True)
+        if other is not None:
+            return self.message_across(typed, other)
+        return None
 
     def __call__(self, form, field):
         from flask import current_app
         from wtforms.validators import ValidationError
 
-        typed = (field.data or "").strip()
-        other = holder_in_other_capitals(
-            current_app.appbuilder.sm, self.column, typed, getattr(form, "_id", "")
+        refusal = self.refusal(
+            current_app.appbuilder.sm, (field.data or "").strip(), getattr(form, "_id", "")
         )
-        if other is not None:
-            raise ValidationError(self.message(typed, other))
+        if refusal is not None:
+            raise ValidationError(refusal)
 
 
 class LoginFree(FreeInAnyCapitals):
@@ -245,10 +261,19 @@ class LoginFree(FreeInAnyCapitals):
     locked both out («Неверное имя пользователя или пароль»)."""
 
     column = "username"
+    across = "email"
 
     def message(self, typed, other):
         return gettext(
             "Логин «%(login)s» уже занят: %(name)s. Заглавные и строчные буквы в логинах не различаются.",
+            login=typed,
+            name=str(other),
+        )
+
+    def message_across(self, typed, other):
+        return gettext(
+            "Логин «%(login)s» совпадает с адресом электронной почты сотрудника %(name)s, а входят и по "
+            "логину, и по адресу: выберите другой логин.",
             login=typed,
             name=str(other),
         )
@@ -260,11 +285,20 @@ class EmailFree(FreeInAnyCapitals):
     reset, a notice went to whichever came first)."""
 
     column = "email"
+    across = "username"
 
     def message(self, typed, other):
         return gettext(
             "Адрес «%(email)s» уже указан у сотрудника %(name)s. Заглавные и строчные буквы в адресах "
             "электронной почты не различаются.",
+            email=typed,
+            name=str(other),
+        )
+
+    def message_across(self, typed, other):
+        return gettext(
+            "Адрес «%(email)s» совпадает с логином сотрудника %(name)s, а входят и по логину, и по "
+            "адресу: укажите другой адрес.",
             email=typed,
             name=str(other),
         )
@@ -386,7 +420,7 @@ class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
         items = items if isinstance(items, list) else [items]
         ended = sum(sessions.end_sessions(user.id) for user in items if user is not None)
         flash(ngettext("Завершён %(num)d сеанс.", "Завершено %(num)d сеансов.", ended), "success")
-        return redirect(request.referrer or url_for(".list"))
+        return redirect(referrer_or(url_for(".list")))
 
     def _init_forms(self):
         super()._init_forms()
@@ -534,10 +568,10 @@ class KartotekaSecurityManager(SecurityManager):
         from ..errors import ValidationFailed
 
         log = logging.getLogger(__name__)
-        for column, typed, rule in (("username", username, LoginFree()), ("email", email, EmailFree())):
-            other = holder_in_other_capitals(self, column, typed)
-            if other is not None:
-                log.error(rule.message(typed.strip(), other))
+        for typed, rule in ((username, LoginFree()), (email, EmailFree())):
+            refusal = rule.refusal(self, (typed or "").strip())
+            if refusal is not None:
+                log.error(refusal)
                 return False
         password = kwargs.get("password", args[1] if len(args) > 1 else "")
         try:
@@ -550,15 +584,27 @@ class KartotekaSecurityManager(SecurityManager):
         return super().add_user(username, first_name, last_name, email, *args, **kwargs)
 
     def find_user(self, username=None, email=None):
-        """FAB's, but an e-mail is found in any capitals, as it is unique in any
-        (holder_in_other_capitals): «mgr@example.ru» did not sign in the user whose
-        address is «Mgr@Example.ru» («Неверное имя пользователя или пароль»)."""
-        if username or not email:
-            return super().find_user(username=username, email=email)
-        folded = email.strip().casefold()
+        """FAB's, but a login (AUTH_USERNAME_CI) or an e-mail is found in any capitals
+        as Python folds them (``str.casefold``), as both are unique in any capitals
+        (holder_in_other_capitals). FAB compared with SQL ``lower()``, which folds Latin
+        letters only on SQLite (and on PostgreSQL under «C»): «ОЛЬГА» did not sign in
+        the user «Ольга», nor «mgr@example.ru» the user whose address is
+        «Mgr@Example.ru» («Неверное имя пользователя или пароль»)."""
+        if username:
+            if not self.auth_username_ci:
+                return super().find_user(username=username)
+            column, typed = self.user_model.username, username
+        elif email:
+            column, typed = self.user_model.email, email
+        else:
+            return None
+        exact = self.session.query(self.user_model).filter(column == typed).one_or_none()
+        if exact is not None:
+            return exact
+        folded = typed.strip().casefold()
         found = [
             user_id
-            for user_id, value in self.session.query(self.user_model.id, self.user_model.email)
+            for user_id, value in self.session.query(self.user_model.id, column)
             if value and value.strip().casefold() == folded
         ]
         return self.session.get(self.user_model, found[0]) if len(found) == 1 else None
@@ -749,6 +795,25 @@ def is_local_redirect(location: str) -> bool:
         # The Host header can be spoofed: only hosts configured explicitly count as ours.
         return parts.scheme in ("http", "https") and _host_allowed(parts.netloc)
     return location.startswith("/")
+
+
+def referrer_or(fallback: str) -> str:
+    """Where a row action lands: the page it was sent from (the Referer) if that is a
+    page of this app, as a local address, else ``fallback`` (the view's list). It went
+    to the Referer unchecked (the POST needs a CSRF token, but the address is the
+    client's to say)."""
+    referrer = request.referrer or ""
+    parts = urlsplit(referrer)
+    if parts.scheme in ("http", "https") and parts.netloc == request.host:
+        # this very host: kept as a local address (its filters and its #tab too)
+        referrer = parts._replace(scheme="", netloc="").geturl()
+    if not referrer or not is_local_redirect(referrer):
+        return fallback
+    path = urlsplit(referrer).path
+    root = request.script_root
+    if root and path != root and not path.startswith(root + "/"):
+        return fallback  # another application on this host
+    return referrer
 
 
 def _host_allowed(host: str) -> bool:
