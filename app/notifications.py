@@ -404,7 +404,10 @@ def queue_notification(
 ) -> list[Message]:
     """Write the messages of one event in the caller's transaction; enqueued after commit.
 
-    Only a type meant for customers is ever written (MessageType.customer_facing)."""
+    Only a type meant for customers is ever written (MessageType.customer_facing). A
+    value of ``context`` given as a function (a sum of money, a text) is made here, in the
+    customers' language: made by the caller, it took the language of the employee who
+    worked in English, and a Russian customer read «RUB 500.00» or «Money refunded»."""
     created = []
     if not MessageType(message_type).customer_facing:
         return created
@@ -412,6 +415,7 @@ def queue_notification(
         return created  # an erased customer's remainder (kept under law) is written to by nobody
     active = current_app.config["NOTIFY_CHANNELS"]
     with force_locale(current_app.config["BABEL_DEFAULT_LOCALE"]):  # customers read the clinic's language
+        context = {key: value() if callable(value) else value for key, value in context.items()}
         for channel in channels_ or EVENT_CHANNELS:
             if active.get(channel.value, "off") == "off" or not reachable(customer, channel):
                 continue

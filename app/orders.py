@@ -415,14 +415,14 @@ def check_return_step(session: Session, ret: Return) -> None:
         ret._kartoteka_refund = refund  # the save's message says it (refund_message)
         # the customer is told how much came back and where to look for it
         subscription = visit_given_back(refund)
-        if subscription is not None:
-            status = _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
-        else:
-            status = _(
-                "Деньги возвращены: %(amount)s, %(where)s",
-                amount=payments._money(payments.given_back(refund)),
-                where=REFUNDED_TO[refund.method],
-            )
+        given, where = payments.given_back(refund), REFUNDED_TO[refund.method]
+
+        def told() -> str:  # made in the customers' language, by queue_notification
+            if subscription is not None:
+                return _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
+            return _("Деньги возвращены: %(amount)s, %(where)s", amount=payments._money(given), where=where)
+
+        status = told
     if ret.status.final and ret.customer is not None:
         queue_notification(session, ret.customer, MessageType.RETURN_STATUS, order=ret.order, status=status)
 

@@ -862,8 +862,8 @@ def expire_bonuses(session: Session, now: dt.datetime | None = None) -> dict[int
             session,
             customer,
             MessageType.BONUS_EXPIRED,
-            amount=money(amount),
-            balance=money(balance_of(session, customer_id, Account.BONUS)),
+            amount=functools.partial(money, amount),  # in the customers' language
+            balance=functools.partial(money, balance_of(session, customer_id, Account.BONUS)),
         )
     return burnt
 
@@ -935,7 +935,7 @@ def _tell_transfer(session: Session, source: Customer, target: Customer, amount:
             session,
             customer,
             message_type,
-            amount=money(amount),
-            balance=money(balance_of(session, customer.id, Account.DEPOSIT)),
+            amount=functools.partial(money, amount),  # in the customers' language
+            balance=functools.partial(money, balance_of(session, customer.id, Account.DEPOSIT)),
             other=other.full_name,
         )

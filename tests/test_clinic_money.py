@@ -7,6 +7,8 @@ import html
 import re
 from decimal import Decimal
 
+import pytest
+
 from app import payments
 from app.models import Order, Return
 from tests import factories
@@ -180,7 +182,10 @@ def test_a_refused_reversal_names_the_returns_and_how_much_may_be_reversed(ctx, 
     )
 
 
-def test_the_refund_message_names_the_amount_and_where_it_went(ctx, login_as):
+@pytest.mark.parametrize("language", ["ru", "en"])
+def test_the_refund_message_names_the_amount_and_where_it_went(ctx, login_as, language):
+    """In the customer's language whatever the manager's: refunded by a manager working in
+    English, a Russian customer's SMS read «Money refunded: RUB 600.00…»."""
     from app.models import Message
 
     customer = factories.customer(ctx, first_name="Анна")
@@ -188,7 +193,12 @@ def test_the_refund_message_names_the_amount_and_where_it_went(ctx, login_as):
     ret = Return(customer=customer, order=order, amount=Decimal("600"), reason="Сокращено")
     ctx.add(ret)
     ctx.commit()
-    refund_through_the_screen(login_as("manager"), ret, order.id)
+    manager = login_as("manager")
+    manager.get(f"/lang/{language}")
+    try:
+        refund_through_the_screen(manager, ret, order.id)
+    finally:
+        manager.get("/lang/ru")
     ctx.expire_all()
     bodies = [m.body.replace("\xa0", " ") for m in ctx.query(Message).filter_by(customer_id=customer.id)]
     said = f"Анна, возврат по заказу №{order.id}: Деньги возвращены: 600,00 ₽, выданы наличными."

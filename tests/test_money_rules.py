@@ -55,6 +55,20 @@ def deposit(ctx, customer_id):
 # --- a deposit moved to a relative's -------------------------------------------------
 
 
+def test_a_transfer_tells_both_customers_in_their_language_whatever_the_employees(ctx):
+    """Moved by an employee working in English, the customers' messages said «RUB 400.50»."""
+    from flask_babel import force_locale
+
+    from app.models import Message
+
+    parent, child = two_customers(ctx)
+    with force_locale("en"):
+        payments.transfer_deposit(ctx, parent, child, "400.50", "На лечение сына")
+    ctx.commit()
+    bodies = [m.body.replace("\xa0", " ") for m in ctx.query(Message)]
+    assert len(bodies) >= 2 and all("400,50 ₽" in body for body in bodies), bodies
+
+
 def test_a_transfer_is_two_linked_operations_and_never_takes_the_deposit_below_zero(ctx):
     parent, child = two_customers(ctx)
     out, into = payments.transfer_deposit(ctx, parent, child, "400.50", "На лечение сына")
