@@ -575,6 +575,31 @@ def given_back(refund: Payment) -> Decimal:
     return Decimal(moved) if moved is not None else -Decimal(refund.amount)
 
 
+def put_on_account():
+    """What a payment's refund put on an account (the REFUND operation naming it), as a
+    correlated subquery a list reads beside the payment (see method_label)."""
+    return (
+        select(AccountOperation.amount)
+        .where(AccountOperation.payment_id == Payment.id, AccountOperation.kind == OperationKind.REFUND)
+        .limit(1)
+        .correlate(Payment)
+        .scalar_subquery()
+    )
+
+
+def method_label(method, amount, moved) -> str:
+    """A payment's «Способ оплаты» as a list shows it: the method, or, where a reversal or
+    a refund put on the deposit less than its amount (a cancelled certificate's payment
+    goes back at what it cost, see given_back), what actually went there: the row's
+    −2 000 keeps the order's books, «На депозит 1 600,00 ₽» tells what the customer got."""
+    if method is None:
+        return ""
+    method = PaymentMethod(method)
+    if method == PaymentMethod.DEPOSIT and moved is not None and Decimal(moved) != -Decimal(amount):
+        return _("На депозит %(amount)s (по цене аннулированного сертификата)", amount=_money(moved))
+    return str(method)
+
+
 # ---------------------------------------------------------------------------
 # Accounts: a ledger per customer and account; the balance is kept beside it
 # ---------------------------------------------------------------------------

@@ -301,7 +301,13 @@ class PaymentView(PaymentScreen):
     add_title = _l("Принять оплату")
     label_columns = PAYMENT_LABELS
     list_columns = ["paid_at", "customer", "order", "kind", "method", "amount", "created_by", "comment"]
-    list_sql = {"kind": ListColumn(Payment.return_id, Payment.reverses_id, read=models.payment_kind)}
+    list_sql = {
+        "kind": ListColumn(Payment.return_id, Payment.reverses_id, read=models.payment_kind),
+        # a cancelled certificate's payment given back: what went on the deposit
+        "method": ListColumn(
+            Payment.method, Payment.amount, payments.put_on_account(), read=payments.method_label
+        ),
+    }
     order_columns = ["paid_at", "method", "amount", "comment"]
     add_columns = ["order", "amount", "method", "certificate_code", "paid_at", "comment"]
     add_form_extra_fields = {

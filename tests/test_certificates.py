@@ -1019,3 +1019,31 @@ def test_an_expired_subscription_is_refused_as_a_subscription(ctx):
     ):
         payments.take_payment(ctx, order, "2500", PaymentMethod.CERTIFICATE, certificate=expired)
     ctx.rollback()
+
+
+def test_the_payments_list_says_what_a_cancelled_subscriptions_visit_reversed_put_on_the_deposit(
+    ctx, login_as
+):
+    """Week: a subscription of 5 for 8 000 paid a 2 000 visit, was cancelled, and the payment
+    was reversed: 1 600 went to the deposit. The reversal's row keeps −2 000 (the order's
+    books: its payments sum to what is paid), but no longer reads «С депозита» as if the
+    2 000 had gone there: «На депозит 1 600,00 ₽», on the list and the card's tab."""
+    customer = factories.customer(ctx)
+    massage = factories.catalog_item(ctx, "Массаж спины", "2000.00")
+    subscription = sold(ctx, customer, kind(ctx, "Массаж 5", price="8000", visits=5, services=[massage]))
+    order = factories.order(ctx, customer, items=(("Массаж спины", "2000.00", 1),))
+    order.items[0].catalog_item = massage
+    paid = payments.take_payment(ctx, order, "2000", PaymentMethod.CERTIFICATE, certificate=subscription)
+    ctx.commit()
+    payments.cancel_certificate(ctx, subscription, "Переезд", may_cancel=True)
+    ctx.commit()
+    reversal = payments.reverse_payment(ctx, ctx.get(Payment, paid.id), "Ошибочно проведён")
+    ctx.commit()
+    ctx.expire_all()
+    assert ctx.get(Payment, reversal.id).amount == Decimal("-2000.00")
+    assert ctx.get(Order, order.id).paid == Decimal("0.00")
+    manager = login_as("manager")
+    for url in ("/paymentview/list/", f"/customerview/show/{customer.id}"):
+        page = plain(manager.get(url))
+        assert "На депозит 1 600,00 ₽ (по цене аннулированного сертификата)" in page, url
+        assert "−2 000,00 ₽" in page or "-2 000,00 ₽" in page, url
