@@ -321,13 +321,16 @@ def prepare_return(session: Session, ret: Return, card_customer_id: int | None =
     return ret
 
 
+# what the customer is told of their money given back, in the customers' language (a
+# visit given back to a subscription says so itself); it read «Деньги возвращены: 500,00 ₽,
+# возвращены на ваш сертификат», saying «возвращены» twice
 REFUNDED_TO = {
-    PaymentMethod.CASH: _l("выданы наличными"),
-    PaymentMethod.CARD: _l("возвращены на карту"),
-    PaymentMethod.TRANSFER: _l("возвращены переводом"),
-    PaymentMethod.DEPOSIT: _l("зачислены на ваш депозит"),
-    PaymentMethod.BONUS: _l("возвращены бонусами на ваш бонусный счёт"),
-    PaymentMethod.CERTIFICATE: _l("возвращены на ваш сертификат"),  # money: a visit back says so itself
+    PaymentMethod.CASH: payments.N_("Вам вернули %(amount)s наличными"),
+    PaymentMethod.CARD: payments.N_("Вам вернули %(amount)s на карту"),
+    PaymentMethod.TRANSFER: payments.N_("Вам вернули %(amount)s переводом"),
+    PaymentMethod.DEPOSIT: payments.N_("Вам вернули %(amount)s на ваш депозит"),
+    PaymentMethod.BONUS: payments.N_("Вам вернули %(amount)s бонусами на ваш бонусный счёт"),
+    PaymentMethod.CERTIFICATE: payments.N_("Вам вернули %(amount)s на ваш сертификат"),
 }
 
 
@@ -420,7 +423,7 @@ def check_return_step(session: Session, ret: Return) -> None:
         def told() -> str:  # made in the customers' language, by queue_notification
             if subscription is not None:
                 return _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
-            return _("Деньги возвращены: %(amount)s, %(where)s", amount=payments._money(given), where=where)
+            return _(where, amount=formatting.money(given))
 
         status = told
     if ret.status.final and ret.customer is not None:

@@ -141,12 +141,12 @@ def test_a_visit_paid_in_part_and_refunded_in_part_shows_right_on_the_card(ctx, 
     shown = page.locator("#messages").inner_text()
     assert f"Ольга, заказ №{order.id} оформлен" in shown
     # how much came back and where (the order was paid in cash)
-    said = f"Ольга, возврат по заказу №{order.id}: Деньги возвращены: 500,00 ₽, выданы наличными."
+    said = f"Ольга, возврат по заказу №{order.id}: Вам вернули 500,00 ₽ наличными."
     assert said in shown.replace("\xa0", " ")
     assert "Одобрен" not in shown  # a step between request and outcome is the staff's own
     ctx.expire_all()
     texts = sorted(m.body for m in ctx.query(Message).filter(Message.customer_id == customer.id))
-    assert any("оформлен" in t for t in texts) and any("Деньги возвращены" in t for t in texts)
+    assert any("оформлен" in t for t in texts) and any("Вам вернули" in t for t in texts)
     assert not any(re.search(r"Одобрен\b", t) for t in texts)
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "card-money-after-refund.png"), full_page=True)

@@ -737,7 +737,7 @@ def test_a_visit_of_a_cancelled_subscription_reversed_gives_back_what_the_visit_
     assert payments.balance_of(ctx, returning.id, Account.DEPOSIT) == Decimal("6400.00") + Decimal("1600.00")
     said = plain(manager.get(f"/customerview/show/{returning.id}"))
     told = [m.body.replace("\xa0", " ") for m in ctx.query(Message).filter_by(order_id=visit.id)]
-    assert ret.id and any("Деньги возвращены: 1 600,00 ₽, зачислены на ваш депозит" in m for m in told), told
+    assert ret.id and any("Вам вернули 1 600,00 ₽ на ваш депозит" in m for m in told), told
     assert "Деньги по возврату возвращены: 1 600,00 ₽ на депозит клиента" in said
 
 

@@ -201,7 +201,7 @@ def test_the_refund_message_names_the_amount_and_where_it_went(ctx, login_as, la
         manager.get("/lang/ru")
     ctx.expire_all()
     bodies = [m.body.replace("\xa0", " ") for m in ctx.query(Message).filter_by(customer_id=customer.id)]
-    said = f"Анна, возврат по заказу №{order.id}: Деньги возвращены: 600,00 ₽, выданы наличными."
+    said = f"Анна, возврат по заказу №{order.id}: Вам вернули 600,00 ₽ наличными."
     assert said in bodies, bodies
 
 

@@ -182,7 +182,7 @@ def test_return_status_change_notifies_in_russian(app, ctx, redis, login_as):
     (message,) = messages(ctx, message_type=MessageType.RETURN_STATUS)
     # how much came back and where it went (it said «Деньги возвращены» and no more)
     assert message.body.replace("\xa0", " ") == (
-        f"Анна, возврат по заказу №{order.id}: {ReturnStatus.REFUNDED.label}: 500,00 ₽, выданы наличными."
+        f"Анна, возврат по заказу №{order.id}: Вам вернули 500,00 ₽ наличными."
     )
     work(app)
     assert messages(ctx, message_type=MessageType.RETURN_STATUS)[0].status == MessageStatus.SENT
