@@ -380,6 +380,38 @@ def refund_message(ret: Return) -> str | None:
     )
 
 
+def reversal_message(reversal) -> str:
+    """What the staff member who reversed a payment is told: how much went back and
+    where (the deposit, the certificate, in cash…), or the visit given back to the
+    subscription; «Платёж №N сторнирован.» said none of it."""
+    from .models import CertificateOperation
+
+    paid_id = reversal.reverses_id
+    subscription = visit_given_back(reversal)
+    if subscription is not None:
+        session = inspect(reversal).session
+        restored = session.scalar(
+            select(func.count(CertificateOperation.id)).where(CertificateOperation.payment_id == reversal.id)
+        )
+        if restored:
+            return _(
+                "Платёж №%(id)s сторнирован: визит возвращён на абонемент №%(code)s клиента.",
+                id=paid_id,
+                code=subscription.code,
+            )
+        return _(
+            "Платёж №%(id)s сторнирован: визит на абонемент №%(code)s уже вернули по возврату.",
+            id=paid_id,
+            code=subscription.code,
+        )
+    return _(
+        "Платёж №%(id)s сторнирован: возвращено %(amount)s %(how)s.",
+        id=paid_id,
+        amount=formatting.money(payments.given_back(reversal)),
+        how=REFUNDED_HOW[reversal.method],
+    )
+
+
 def check_return_step(session: Session, ret: Return) -> None:
     """A return moves Запрошен → Одобрен | Отклонён, Одобрен → Деньги возвращены; its
     statuses jumped in any order. The customer hears of the outcome — refused, or

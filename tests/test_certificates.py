@@ -1047,3 +1047,50 @@ def test_the_payments_list_says_what_a_cancelled_subscriptions_visit_reversed_pu
         page = plain(manager.get(url))
         assert "На депозит 1 600,00 ₽ (по цене аннулированного сертификата)" in page, url
         assert "−2 000,00 ₽" in page or "-2 000,00 ₽" in page, url
+
+
+def test_the_manager_is_told_how_much_a_reversal_gave_back_and_where(ctx, login_as):
+    """«Платёж №N сторнирован.» said neither how much nor where the money went: a cash
+    payment's reversal says the cash, a deposit's the deposit, a gift certificate's the
+    certificate, a subscription's the visit, a cancelled subscription's what its visit
+    cost put on the deposit."""
+    customer = factories.customer(ctx)
+    massage = factories.catalog_item(ctx, "Массаж спины", "2000.00")
+    manager = login_as("manager")
+
+    def reversed_(payment) -> str:
+        done = manager.post(
+            f"/paymentview/reverse/{payment.id}", data={"reason": "Ошибка"}, follow_redirects=True
+        )
+        assert done.status_code == 200
+        return plain(done)
+
+    def visit(method, amount="2000", certificate=None):
+        order = factories.order(ctx, customer, items=(("Массаж спины", "2000.00", 1),))
+        order.items[0].catalog_item = massage
+        paid = payments.take_payment(ctx, order, amount, method, certificate=certificate)
+        ctx.commit()
+        return paid
+
+    cash = visit(PaymentMethod.CASH, "500")
+    assert f"Платёж №{cash.id} сторнирован: возвращено 500,00 ₽ наличными." in reversed_(cash)
+    payments.add_operation(ctx, customer, Account.DEPOSIT, OperationKind.TOP_UP, "3000", may_adjust=True)
+    ctx.commit()
+    deposit = visit(PaymentMethod.DEPOSIT, "700")
+    assert f"Платёж №{deposit.id} сторнирован: возвращено 700,00 ₽ на депозит клиента." in reversed_(deposit)
+    gift = sold(ctx, customer, kind(ctx, "Подарочный 3 000", price="3000"))
+    by_gift = visit(PaymentMethod.CERTIFICATE, "1200", certificate=gift)
+    said = reversed_(by_gift)
+    assert f"Платёж №{by_gift.id} сторнирован: возвращено 1 200,00 ₽ на сертификат клиента." in said
+    subscription = sold(ctx, customer, kind(ctx, "Массаж 5", price="8000", visits=5, services=[massage]))
+    by_visit = visit(PaymentMethod.CERTIFICATE, certificate=subscription)
+    said = reversed_(by_visit)
+    assert (
+        f"Платёж №{by_visit.id} сторнирован: визит возвращён на абонемент №{subscription.code} клиента."
+        in said
+    )
+    by_visit = visit(PaymentMethod.CERTIFICATE, certificate=subscription)
+    payments.cancel_certificate(ctx, subscription, "Переезд", may_cancel=True)
+    ctx.commit()
+    said = reversed_(by_visit)
+    assert f"Платёж №{by_visit.id} сторнирован: возвращено 1 600,00 ₽ на депозит клиента." in said

@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
-from .. import access, certificates, formatting, models, payments
+from .. import access, certificates, formatting, models, orders, payments
 from ..errors import ValidationFailed
 from ..extensions import db
 from ..forms import CancelCertificateForm, ReverseForm, TransferForm
@@ -124,7 +124,7 @@ class PaymentScreen(KartotekaModelView):
                     for text in e.errors.values():
                         form.reason.errors = [*form.reason.errors, text]
                 else:
-                    flash(_("Платёж №%(id)s сторнирован.", id=payment.id), "success")
+                    flash(orders.reversal_message(reversal), "success")
                     return redirect(url_for(".show", pk=reversal.id))
             status = 422
         return (
