@@ -335,6 +335,17 @@ def certificate_left(kind, balance, visits_left, visits_total=None) -> str:
     return gettext("%(left)s из %(total)d", left=left, total=visits_total) if visits_total else left
 
 
+def kind_nominal(kind_type, price, amount) -> str:
+    """A certificate kind's «Номинал»: the typed one, or, left blank, the price it then is
+    (app/certificates.py nominal: what a certificate of the kind is sold with), said so;
+    a subscription has none (it pays visits)."""
+    if amount is not None:
+        return money(amount)
+    if getattr(kind_type, "value", kind_type) == "visits" or price is None:
+        return ""
+    return gettext("%(price)s (равен цене)", price=money(price))
+
+
 FILTERS = {
     "orders_count": orders_count,
     "money": money,

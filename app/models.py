@@ -1384,6 +1384,13 @@ class CertificateKind(Audited, Model):
         CheckConstraint("valid_days > 0", name="ck_certificate_kind_days"),
     )
 
+    @property
+    def nominal(self) -> str:
+        """«Номинал» as shown: a blank one is the price (app/certificates.py nominal)."""
+        from .formatting import kind_nominal
+
+        return kind_nominal(self.type, self.price, self.amount)
+
     def __str__(self):
         return self.name
 

@@ -446,6 +446,7 @@ class CertificateKindView(ReferenceView):
         "type": _l("Тип"),
         "price": _l("Цена"),
         "amount": _l("Номинал"),
+        "nominal": _l("Номинал"),
         "visits": _l("Визитов"),
         "services": _l("Услуги"),
         "valid_days": _l("Действует, дней"),
@@ -456,8 +457,14 @@ class CertificateKindView(ReferenceView):
         "visits": _l("Абонемент: сколько визитов в нём"),
         "services": _l("Абонемент: на какие услуги визиты; сертификат: пусто — на любые"),
     }
-    list_columns = ["name", "type", "price", "amount", "visits", "valid_days", "active"]
-    add_columns = edit_columns = show_columns = [
+    # «Номинал» left blank is the price (certificates.nominal): shown as such, not blank
+    list_columns = ["name", "type", "price", "nominal", "visits", "valid_days", "active"]
+    list_sql = {
+        "nominal": ListColumn(
+            CertificateKind.type, CertificateKind.price, CertificateKind.amount, read=formatting.kind_nominal
+        )
+    }
+    add_columns = edit_columns = [
         "name",
         "type",
         "price",
@@ -467,6 +474,7 @@ class CertificateKindView(ReferenceView):
         "valid_days",
         "active",
     ]
+    show_columns = ["name", "type", "price", "nominal", "visits", "services", "valid_days", "active"]
     search_columns = ["name", "type", "active"]
     base_order = ("name", "asc")
 

@@ -1094,3 +1094,23 @@ def test_the_manager_is_told_how_much_a_reversal_gave_back_and_where(ctx, login_
     ctx.commit()
     said = reversed_(by_visit)
     assert f"Платёж №{by_visit.id} сторнирован: возвращено 1 600,00 ₽ на депозит клиента." in said
+
+
+def test_a_kind_with_a_blank_nominal_shows_its_price_as_the_nominal(ctx, login_as):
+    """A certificate kind's «Номинал» left blank is its price (what a certificate of it is
+    sold with): the kinds' list and page showed it blank; they show the price, said so.
+    A typed nominal is shown as typed; a subscription has none."""
+    massage = factories.catalog_item(ctx, "Массаж спины", "2000.00")
+    blank = kind(ctx, "Подарочный 3 000", price="3000")
+    kind(ctx, "Подарочный 5 000", price="4500", amount="5000")
+    kind(ctx, "Массаж 5", price="8000", visits=5, services=[massage])
+    customer = factories.customer(ctx)
+    assert sold(ctx, customer, blank).amount == Decimal("3000.00")
+    admin = login_as("sysadmin")
+    listed = plain(admin.get("/certificatekindview/list/"))
+    assert "3 000,00 ₽ (равен цене)" in listed and "5 000,00 ₽" in listed
+    assert listed.count("(равен цене)") == 1
+    shown = plain(admin.get(f"/certificatekindview/show/{blank.id}"))
+    assert "Номинал" in shown and "3 000,00 ₽ (равен цене)" in shown
+    form = plain(admin.get(f"/certificatekindview/edit/{blank.id}"))
+    assert "пусто — равен цене" in form
