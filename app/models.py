@@ -1070,6 +1070,15 @@ class Payment(Audited, Model):
     def kind(self) -> str:
         return payment_kind(self.return_id, self.reverses_id)
 
+    @property
+    def how(self) -> str:
+        """«Способ оплаты» as the payment's page shows it: what a refund put on the
+        deposit where that is not its amount (app/payments.py method_label)."""
+        from . import payments
+
+        moved = payments.given_back(self) if self.amount is not None and self.amount < 0 else None
+        return payments.method_label(self.method, self.amount, moved)
+
     def __str__(self):
         return str(_l("Платёж №%(id)s", id=self.id))
 

@@ -1047,6 +1047,9 @@ def test_the_payments_list_says_what_a_cancelled_subscriptions_visit_reversed_pu
         page = plain(manager.get(url))
         assert "На депозит 1 600,00 ₽ (по цене аннулированного сертификата)" in page, url
         assert "−2 000,00 ₽" in page or "-2 000,00 ₽" in page, url
+    shown = plain(manager.get(f"/paymentview/show/{reversal.id}"))
+    assert "На депозит 1 600,00 ₽ (по цене аннулированного сертификата)" in shown
+    assert "С депозита" not in shown
 
 
 def test_the_manager_is_told_how_much_a_reversal_gave_back_and_where(ctx, login_as):
