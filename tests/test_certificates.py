@@ -739,6 +739,8 @@ def test_a_visit_of_a_cancelled_subscription_reversed_gives_back_what_the_visit_
     told = [m.body.replace("\xa0", " ") for m in ctx.query(Message).filter_by(order_id=visit.id)]
     assert ret.id and any("Вам вернули 1 600,00 ₽ на ваш депозит" in m for m in told), told
     assert "Деньги по возврату возвращены: 1 600,00 ₽ на депозит клиента" in said
+    # the card's payments tab: the refund's row says what went on the deposit
+    assert "На депозит 1 600,00 ₽ (по цене аннулированного сертификата)" in said
 
 
 def test_a_partial_return_gives_the_subscriptions_visit_back_once(ctx, login_as):
