@@ -233,6 +233,12 @@ PRIVATE = (
         "store_id: str) -> None",
         "app.admin.sessions",
     ),
+    (
+        "flask_session.base:ServerSideSessionInterface",
+        "_generate_sid",
+        "(self, session_id_length: int) -> str",
+        "app.admin.sessions: a static file's session, never saved",
+    ),
     # rows of plain values read by position: SQLAlchemy's own option for it (an execution
     # option, fenced by the ORM's options that carry it)
     (
