@@ -690,12 +690,9 @@ def test_a_cancelled_certificate_refunds_what_was_paid_for_its_unspent_nominal(c
     assert payments.balance_of(ctx, customer.id, Account.DEPOSIT) == Decimal("3600.00")
 
 
-def test_a_visit_of_a_cancelled_subscription_reversed_gives_back_what_the_visit_cost(ctx, login_as):
-    """Week: a subscription of 5 visits for 8 000 paid a 2 000 massage, then was cancelled
-    (6 400 for the 4 visits left went to the deposit); the payment reversed as a mistake
-    put the massage's 2 000 on the deposit, not the 1 600 the customer paid for that visit:
-    8 400 back for 8 000 paid. A certificate bought below its nominal gives back its price's
-    share too."""
+def visit_of_a_cancelled_subscription(ctx):
+    """A 2 000 massage paid by a subscription of 5 visits for 8 000, then cancelled (6 400
+    for the 4 visits left went to the deposit): (customer, order, the visit's payment)."""
     customer = factories.customer(ctx)
     massage = factories.catalog_item(ctx, "Массаж спины", "2000.00")
     subscription = sold(ctx, customer, kind(ctx, "Массаж 5", price="8000", visits=5, services=[massage]))
@@ -705,6 +702,17 @@ def test_a_visit_of_a_cancelled_subscription_reversed_gives_back_what_the_visit_
     ctx.commit()
     payments.cancel_certificate(ctx, subscription, "Переезд", may_cancel=True)
     ctx.commit()
+    return customer, order, paid
+
+
+def test_a_visit_of_a_cancelled_subscription_reversed_gives_back_what_the_visit_cost(ctx, login_as):
+    """Week: a subscription of 5 visits for 8 000 paid a 2 000 massage, then was cancelled
+    (6 400 for the 4 visits left went to the deposit); the payment reversed as a mistake
+    put the massage's 2 000 on the deposit, not the 1 600 the customer paid for that visit:
+    8 400 back for 8 000 paid. A certificate bought below its nominal gives back its price's
+    share too."""
+    customer, order, paid = visit_of_a_cancelled_subscription(ctx)
+    massage = order.items[0].catalog_item
     assert payments.balance_of(ctx, customer.id, Account.DEPOSIT) == Decimal("6400.00")
     payments.reverse_payment(ctx, ctx.get(Payment, paid.id), "Ошибочно проведён")
     ctx.commit()
@@ -1030,15 +1038,7 @@ def test_the_payments_list_says_what_a_cancelled_subscriptions_visit_reversed_pu
     was reversed: 1 600 went to the deposit. The reversal's row keeps −2 000 (the order's
     books: its payments sum to what is paid), but no longer reads «С депозита» as if the
     2 000 had gone there: «На депозит 1 600,00 ₽», on the list and the card's tab."""
-    customer = factories.customer(ctx)
-    massage = factories.catalog_item(ctx, "Массаж спины", "2000.00")
-    subscription = sold(ctx, customer, kind(ctx, "Массаж 5", price="8000", visits=5, services=[massage]))
-    order = factories.order(ctx, customer, items=(("Массаж спины", "2000.00", 1),))
-    order.items[0].catalog_item = massage
-    paid = payments.take_payment(ctx, order, "2000", PaymentMethod.CERTIFICATE, certificate=subscription)
-    ctx.commit()
-    payments.cancel_certificate(ctx, subscription, "Переезд", may_cancel=True)
-    ctx.commit()
+    customer, order, paid = visit_of_a_cancelled_subscription(ctx)
     reversal = payments.reverse_payment(ctx, ctx.get(Payment, paid.id), "Ошибочно проведён")
     ctx.commit()
     ctx.expire_all()
