@@ -1574,6 +1574,16 @@ CUSTOMER_LABELS = {
     "purchases": _l("Сумма покупок"),
 }
 
+# A legal entity's person fields are its contact person's (or blank, then left off its card).
+CONTACT_PERSON_LABELS = {
+    "last_name": _l("Фамилия контактного лица"),
+    "first_name": _l("Имя контактного лица"),
+    "middle_name": _l("Отчество контактного лица"),
+    "gender": _l("Пол контактного лица"),
+    "birth_date": _l("Дата рождения контактного лица"),
+    "age": _l("Возраст контактного лица"),
+}
+
 CUSTOMER_FIELDSETS = [
     (
         _l("Клиент"),
@@ -1674,6 +1684,7 @@ class CustomerView(CustomerCardView):
             },
         ),
     ]
+    labels_by_type = {CustomerType.LEGAL: CONTACT_PERSON_LABELS}
     edit_form_extra_fields = {"version": HiddenField()}
     form_only_fields = ("version",)
 
@@ -1684,8 +1695,10 @@ class CustomerView(CustomerCardView):
         return super().column_level(column)
 
     def not_applicable(self, item) -> set[str]:
-        # A private person has no organisation name.
-        return {"company_name"} if item.customer_type is CustomerType.INDIVIDUAL else set()
+        # A private person has no organisation name; a legal entity may have no contact person.
+        if item.customer_type is CustomerType.INDIVIDUAL:
+            return {"company_name"}
+        return set(CONTACT_PERSON_LABELS) if item.customer_type is CustomerType.LEGAL else set()
 
     search_columns = [
         "status",
