@@ -1093,6 +1093,8 @@ class MessageAttemptTab(KartotekaModelView):
         "provider_id": _l("Номер у провайдера"),
     }
     list_columns = ["number", "started_at", "finished_at", "worker", "outcome", "reason", "provider_answer"]
+    # stored in one language, read in the reader's (app/notifications.py DELIVERY_REASONS)
+    formatters_columns = {"reason": notifications.reason_label}
     base_order = ("number", "asc")
 
 
@@ -1142,6 +1144,7 @@ class MessageView(KartotekaModelView):
         "created_on",
     ]
     related_views = [MessageAttemptTab]
+    formatters_columns = {"last_error": notifications.reason_label}  # as the attempts' reasons
     search_columns = ["status", "channel", "message_type", "created_on"]
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("id", "desc")

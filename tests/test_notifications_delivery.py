@@ -536,3 +536,56 @@ def test_a_worker_stops_on_sigterm(app, redis, database_url, tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_delivery_errors_are_stored_in_russian_and_read_in_each_readers_language(
+    app, ctx, redis, gateway, settings, login_as
+):
+    """A manager working in English read the messages' «Ошибка» and the attempts'
+    «Причина» in Russian («Клиент отказался от таких сообщений», «Шлюз… (503)»), on the
+    screens and in the export. Stored in Russian whoever's request wrote them; each
+    reader reads the known reasons in their language, the provider's words as written."""
+    from flask_babel import force_locale
+
+    from app.admin.history import value_label
+
+    settings(RETRY_BACKOFF_SECONDS=[10])
+    gateway.answers = [503]
+    late = queue(app, ctx)
+    work(app)  # refused once, waiting to retry
+    ctx.query(Message).filter_by(id=late).update({"expires_at": utcnow() - dt.timedelta(minutes=1)})
+    ctx.commit()
+    refused = factories.customer(ctx, phone="+79160000002")
+    with app.test_request_context():
+        notifications.set_consent(ctx, refused, MessageType.MANUAL, Channel.SMS, False)
+        ctx.commit()
+    opted_out = queue(app, ctx, customer=refused)
+    with app.test_request_context(), force_locale("en"):  # an English user's request sweeps and sends
+        notifications.sweep(ctx)
+        notifications.deliver(ctx, opted_out)
+    answer = '{"error": "number is not mobile"}'
+    assert message(ctx, late).last_error.endswith(
+        f"Последняя ошибка: Шлюз временно не принял сообщение (503): {answer}"
+    )
+    assert message(ctx, opted_out).last_error == "Клиент отказался от таких сообщений"
+    manager = login_as("manager")
+    manager.get("/lang/en")
+    try:
+        english = manager.get("/messageview/list/").get_data(as_text=True)
+        assert "The customer opted out of such messages" in english
+        assert "Last error: The gateway temporarily did not accept the message (503): {&#34;error" in english
+        attempts = manager.get(f"/messageview/show/{late}").get_data(as_text=True)
+        assert "The gateway temporarily did not accept the message (503)" in attempts
+        for page in (english, attempts):
+            assert "Клиент отказался" not in page and "Шлюз" not in page and "Последняя ошибка" not in page
+    finally:
+        manager.get("/lang/ru")
+    russian = login_as("auditor").get("/messageview/list/").get_data(as_text=True)
+    assert "Клиент отказался от таких сообщений" in russian and "Шлюз временно не принял" in russian
+    # the customer's data export and the change history name values as the screens do
+    with app.test_request_context(), force_locale("en"):
+        assert value_label("Message", "last_error", message(ctx, late).last_error).endswith(
+            f". Last error: The gateway temporarily did not accept the message (503): {answer}"
+        )
+        assert value_label("MessageAttempt", "reason", "Шлюз недоступен") == "The gateway is unreachable"
+        assert value_label("Message", "last_error", "Своя причина: 42") == "Своя причина: 42"  # as written
