@@ -589,3 +589,42 @@ def test_delivery_errors_are_stored_in_russian_and_read_in_each_readers_language
         )
         assert value_label("MessageAttempt", "reason", "Шлюз недоступен") == "The gateway is unreachable"
         assert value_label("Message", "last_error", "Своя причина: 42") == "Своя причина: 42"  # as written
+
+
+def test_a_burst_worker_ends_its_pubsub_thread_when_its_work_is_done(app, redis):
+    """``flask worker --burst`` could end 2 s after its work: RQ unsubscribed before
+    stopping its pubsub thread, and on a busy machine the thread read Redis's answer
+    first and went back to wait (60 s) for a subscription; RQ's join and then _quiet's
+    each waited out their 1 s. Here the thread always reads the answer before RQ's stop
+    lands (as on the busy machine); stopped first, it is over when the worker returns."""
+    import threading
+    import time
+
+    from rq import Queue
+
+    class BusyMachine(worker.SimpleDeliveryWorker):
+        def subscribe(self):
+            super().subscribe()
+            pubsub, thread = self.pubsub, self.pubsub_thread
+            sent = threading.Event()
+            unsubscribe, stop = pubsub.unsubscribe, thread.stop
+
+            def answered_first(*args, **kwargs):
+                result = unsubscribe(*args, **kwargs)
+                sent.set()
+                return result
+
+            def late_stop():
+                if sent.is_set():  # the thread reads the answer, then the stop lands
+                    deadline = time.monotonic() + 5
+                    while pubsub.subscribed and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    time.sleep(0.05)
+                stop()
+
+            pubsub.unsubscribe, thread.stop = answered_first, late_stop
+
+    with app.app_context():
+        delivery = BusyMachine([Queue(app.config["RQ_QUEUE"], connection=redis)], connection=redis)
+        delivery.work(burst=True, with_scheduler=False)
+    assert delivery.pubsub_thread is not None and not delivery.pubsub_thread.is_alive()
