@@ -14,6 +14,7 @@ reminder or a retry now due) and expires what is past its deadline.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import re
@@ -29,8 +30,10 @@ from sqlalchemy import case, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import channels, subjects
+from .audit import STORED_LOCALE, enum_text
 from .errors import ValidationFailed
 from .formatting import datetime_short, money
+from .labels import N_, stored_text_label
 from .models import (
     MESSAGE_RESENDABLE,
     AttemptOutcome,
@@ -48,6 +51,7 @@ from .models import (
     ServiceBeat,
     utcnow,
 )
+from .payments import system_comment
 from .queue import ids_text as _ids
 
 log = logging.getLogger(__name__)
@@ -464,7 +468,10 @@ def reschedule_reminder(session: Session, order: Order) -> list[Message]:
             Message.message_type == MessageType.VISIT_REMINDER,
             Message.status == MessageStatus.QUEUED,
         )
-        .values(status=MessageStatus.CANCELLED, last_error=_("Визит перенесён или отменён"))
+        .values(
+            status=MessageStatus.CANCELLED,
+            last_error=system_comment(lambda: _("Визит перенесён или отменён")),
+        )
         .execution_options(synchronize_session=False)
     )
     if order.status in VISIT_OVER:
@@ -537,6 +544,68 @@ def backoff(attempt: int) -> dt.timedelta:
     return dt.timedelta(seconds=delays[min(attempt, len(delays)) - 1])
 
 
+# Why a message was not delivered (its «Ошибка», an attempt's «Причина») is stored in
+# one language, the msgids' own (audit.STORED_LOCALE: deliver, sweep and the cancelling
+# write under it), and shown in the reader's (reason_label): a manager working in English
+# read «Клиент отказался от таких сообщений». Each names the parameters shown again.
+DELIVERY_REASONS = {
+    N_("Клиент отказался от таких сообщений"): (),
+    N_("Визит перенесён или отменён"): (),
+    N_("Данные клиента уничтожены: сообщения ему не отправляются"): (),
+    N_("Внутренняя ошибка при отправке: %(error)s"): (),
+    N_("Не отправлено до %(deadline)s. Последняя ошибка: %(error)s"): ("error",),
+    N_("Не отправлено до %(deadline)s: канал был приостановлен"): (),
+    N_("Не отправлено до %(deadline)s: очередь не дошла до сообщения"): (),
+    N_("Обработчик не ответил за %(seconds)s с; сообщение будет отправлено повторно"): (),
+    # app/channels.py
+    N_("Канал «%(channel)s» выключен в настройках"): ("channel",),
+    N_("Адрес шлюза «%(channel)s» не настроен"): ("channel",),
+    N_("Почтовый сервер отклонил письмо (%(code)s)"): (),
+    N_("Почтовый сервер временно не принял письмо (%(code)s)"): (),
+    N_("Почтовый сервер недоступен"): (),
+    N_("Почтовый сервер временно не принял адрес получателя (%(code)s)"): (),
+    N_("Почтовый сервер отклонил адрес получателя (%(code)s)"): (),
+    N_("Шлюз временно не принял сообщение (%(code)s)"): (),
+    N_("Шлюз отклонил сообщение (%(code)s)"): (),
+    N_("Шлюз недоступен"): (),
+}
+
+
+def reason_label(text):
+    """A stored delivery error in the reader's language; the provider's answer after
+    a known reason («…(503): Service Unavailable»), and any other text, as written."""
+    if not text:
+        return text
+    found = stored_text_label(text, DELIVERY_REASONS, _reason_again)
+    if found is not None:
+        return found
+    text = str(text)
+    at = text.find(": ")
+    while at != -1:  # a channel's reason and the provider's answer (DeliveryError.__str__)
+        found = stored_text_label(text[:at], DELIVERY_REASONS, _reason_again)
+        if found is not None:
+            return found + text[at:]
+        at = text.find(": ", at + 2)
+    return text
+
+
+def _reason_again(name: str, value: str) -> str:
+    if name == "channel":
+        return next((str(c.label) for c in Channel if enum_text(c) == value), value)
+    return reason_label(value)
+
+
+def in_stored_language(write):
+    """``write`` run so that what it stores is in the stored language (DELIVERY_REASONS)."""
+
+    @functools.wraps(write)
+    def run(*args, **kwargs):
+        with force_locale(STORED_LOCALE):
+            return write(*args, **kwargs)
+
+    return run
+
+
 def overdue_reason(expires_at: dt.datetime, last_error: str | None, paused: bool = False) -> str:
     when = datetime_short(expires_at)
     if last_error:
@@ -592,6 +661,7 @@ def resume_channel(session: Session, channel: Channel) -> bool:
 # ---------------------------------------------------------------------------
 
 
+@in_stored_language
 def deliver(session: Session, message_id: int, worker: str | None = None) -> str:
     """Deliver one message or record why not; returns the row's status (or what happened).
 
@@ -737,6 +807,7 @@ def deliver(session: Session, message_id: int, worker: str | None = None) -> str
     )
 
 
+@in_stored_language
 def expire_overdue(session: Session, now: dt.datetime, ids: list[int] | None = None) -> list[int]:
     """Queued messages past their deadline become «просрочено», with why. Returns their ids."""
     query = select(Message.id, Message.expires_at, Message.last_error, Message.channel).where(
@@ -764,6 +835,7 @@ def expire_overdue(session: Session, now: dt.datetime, ids: list[int] | None = N
     return expired
 
 
+@in_stored_language
 def sweep(session: Session, now: dt.datetime | None = None) -> list[int]:
     """Hand out again what was left behind; returns the ids enqueued.
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import NumberFormatError, parse_decimal
@@ -26,6 +25,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .errors import ValidationFailed
+from .labels import N_, stored_text_label
 from .models import (
     ZERO,
     Account,
@@ -48,11 +48,6 @@ from .models import (
 MAX_AMOUNT = column_limit(Payment.__table__.c.amount)
 BALANCE_COLUMNS = {Account.DEPOSIT: Customer.deposit_balance, Account.BONUS: Customer.bonus_balance}
 FUTURE_GRACE = dt.timedelta(minutes=5)  # clocks differ a little; a payment is not taken in advance
-
-
-def N_(msgid: str) -> str:
-    """A msgid marked for the catalogs (Babel's own keyword), translated where shown."""
-    return msgid
 
 
 # The comments the system writes on an account's operations (a bonus accrual's «5 % от
@@ -84,26 +79,6 @@ def system_comment(write) -> str:
         return str(write())
 
 
-@functools.cache
-def _comment_patterns() -> tuple:
-    parts = re.compile(r"%\((\w+)\)s")
-    return tuple(
-        (
-            re.compile(
-                "".join(
-                    f"(?P<{piece}>.+?)" if n % 2 else re.escape(piece)
-                    for n, piece in enumerate(parts.split(msgid))
-                )
-                + r"\Z",
-                re.S,
-            ),
-            msgid,
-            again,
-        )
-        for msgid, again in SYSTEM_COMMENTS.items()
-    )
-
-
 def _percent_again(text: str) -> str:
     """«12,5 %» as stored, in the reader's language (NumberFormatError: not a percent)."""
     from .audit import STORED_LOCALE
@@ -120,19 +95,13 @@ def comment_label(text):
     or an older comment written in another language, as it is."""
     if not text:
         return text
-    for pattern, msgid, again in _comment_patterns():
-        found = pattern.match(str(text))
-        if found is not None:
-            params = found.groupdict()
-            try:
-                for name in again:
-                    params[name] = (
-                        _percent_again(params[name]) if name == "percent" else comment_label(params[name])
-                    )
-            except NumberFormatError:  # staff's own text that looks like one («Скидка от оплаты»)
-                continue
-            return _(msgid, **params) if params else _(msgid)
-    return text
+    found = stored_text_label(text, SYSTEM_COMMENTS, _comment_again)
+    return text if found is None else found
+
+
+def _comment_again(name: str, value: str) -> str:
+    # NumberFormatError (a ValueError): «Скидка от оплаты» is staff's text, not a percent
+    return _percent_again(value) if name == "percent" else comment_label(value)
 
 
 def _money(value):

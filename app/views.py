@@ -1108,6 +1108,8 @@ class MessageAttemptTab(KartotekaModelView):
         "provider_id": _l("Номер у провайдера"),
     }
     list_columns = ["number", "started_at", "finished_at", "worker", "outcome", "reason", "provider_answer"]
+    # stored in one language, read in the reader's (app/notifications.py DELIVERY_REASONS)
+    formatters_columns = {"reason": notifications.reason_label}
     base_order = ("number", "asc")
 
 
@@ -1157,6 +1159,7 @@ class MessageView(KartotekaModelView):
         "created_on",
     ]
     related_views = [MessageAttemptTab]
+    formatters_columns = {"last_error": notifications.reason_label}  # as the attempts' reasons
     search_columns = ["status", "channel", "message_type", "created_on"]
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("id", "desc")
@@ -1589,6 +1592,16 @@ CUSTOMER_LABELS = {
     "purchases": _l("Сумма покупок"),
 }
 
+# A legal entity's person fields are its contact person's (or blank, then left off its card).
+CONTACT_PERSON_LABELS = {
+    "last_name": _l("Фамилия контактного лица"),
+    "first_name": _l("Имя контактного лица"),
+    "middle_name": _l("Отчество контактного лица"),
+    "gender": _l("Пол контактного лица"),
+    "birth_date": _l("Дата рождения контактного лица"),
+    "age": _l("Возраст контактного лица"),
+}
+
 CUSTOMER_FIELDSETS = [
     (
         _l("Клиент"),
@@ -1689,6 +1702,7 @@ class CustomerView(CustomerCardView):
             },
         ),
     ]
+    labels_by_type = {CustomerType.LEGAL: CONTACT_PERSON_LABELS}
     edit_form_extra_fields = {"version": HiddenField()}
     form_only_fields = ("version",)
 
@@ -1699,8 +1713,10 @@ class CustomerView(CustomerCardView):
         return super().column_level(column)
 
     def not_applicable(self, item) -> set[str]:
-        # A private person has no organisation name.
-        return {"company_name"} if item.customer_type is CustomerType.INDIVIDUAL else set()
+        # A private person has no organisation name; a legal entity may have no contact person.
+        if item.customer_type is CustomerType.INDIVIDUAL:
+            return {"company_name"}
+        return set(CONTACT_PERSON_LABELS) if item.customer_type is CustomerType.LEGAL else set()
 
     search_columns = [
         "status",

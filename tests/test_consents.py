@@ -292,3 +292,15 @@ def test_the_outbox_asks_the_ledger_at_send_time(app, customer_id):
         notifications.deliver(session, message.id)
         session.expire_all()
         assert session.get(Message, message.id).status == MessageStatus.CANCELLED
+
+
+def test_the_notifications_consent_names_its_channels_in_russian(app, login_as, customer_id):
+    """The text a customer signs for «Уведомления» said «…и push.»: an English word a
+    customer need not know; it names the app the push messages go to."""
+    client = login_as("manager")
+    url = f"/customerview/{customer_id}/consents"
+    given = {"purpose": "notifications", "decision": "give", "method": "screen"}
+    assert client.post(url, data=given).status_code == 302
+    texts = client.get("/consenttextview/list/").get_data(as_text=True)
+    assert "по SMS, электронной почте и в мобильном приложении." in texts
+    assert "push" not in texts.lower()

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.models import Customer, CustomerStatus, Note, Order, OrderStatus
+from app.models import Customer, CustomerStatus, CustomerType, Note, Order, OrderStatus
 from tests import factories
 
 NEW_CUSTOMER = {
@@ -435,3 +435,37 @@ def test_generated_forms_refuse_a_number_the_column_cannot_hold(ctx, login_as):
     page = client.post("/catalogitemview/add", data=data).get_data(as_text=True)
     assert "Слишком большое число: не больше" in page
     assert ctx.query(CatalogItem).filter_by(name="Золотая процедура").count() == 0
+
+
+def test_a_legal_entitys_card_and_form_name_the_contact_person(ctx, login_as):
+    """A company's card showed empty «Фамилия», «Имя», «Пол», «Дата рождения»: the
+    person fields are its contact person's, labelled so, and left off when blank."""
+    company = factories.customer(
+        ctx,
+        customer_type=CustomerType.LEGAL,
+        company_name="ООО «Ромашка»",
+        last_name="Смирнов",
+        first_name=None,
+        middle_name=None,
+        phone="+79160000001",
+    )
+    person = factories.customer(ctx)
+    client = login_as("manager")
+
+    def rows(url):
+        page = client.get(url).get_data(as_text=True)
+        return {re.sub(r"\s+", " ", t).strip() for t in re.findall(r"<th[^>]*>(.*?)</th>", page, re.S)}
+
+    card = rows(f"/customerview/show/{company.id}")
+    assert "Фамилия контактного лица" in card
+    for blank in ("Имя", "Отчество", "Пол", "Дата рождения", "Возраст"):
+        assert blank not in card and f"{blank} контактного лица" not in card
+    assert "Фамилия" not in card
+    assert {"Фамилия", "Имя", "Отчество"} <= rows(f"/customerview/show/{person.id}")  # a person's: as before
+
+    form = client.get(f"/customerview/edit/{company.id}").get_data(as_text=True)
+    labels = {re.sub(r"\s+", " ", t).strip() for t in re.findall(r"<label[^>]*>\s*([^<]*?)\s*<", form)}
+    assert {"Фамилия контактного лица", "Имя контактного лица", "Дата рождения контактного лица"} <= labels
+    assert 'data-label-legal="Пол контактного лица"' in form  # the form follows the type chosen
+    person_form = client.get(f"/customerview/edit/{person.id}").get_data(as_text=True)
+    assert "Фамилия контактного лица" not in re.findall(r"<label[^>]*>\s*([^<]*?)\s*<", person_form)

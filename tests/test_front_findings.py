@@ -478,3 +478,42 @@ def test_the_command_line_makes_no_user_with_a_weak_password_or_a_broken_address
         with app.app_context():
             db.session.delete(app.appbuilder.sm.find_user(username="chief"))
             db.session.commit()
+
+
+def test_staff_role_and_group_names_are_saved_without_spaces_around_and_roles_are_unique(app, login_as):
+    """«Стажёр  » was saved beside «Стажёр»: two roles the users screen offered as one.
+    The users, roles and groups screens save names without the spaces around them, and
+    a role named as another after that, in any capitals, is refused in Russian, 422."""
+    from flask_appbuilder.security.sqla.models import Group, Role
+
+    admin = login_as("sysadmin")
+    data = staff_form(app, first_name="  Алёна ", last_name="Стажёрова  ", username="alena.trainee")
+    data["email"] = "alena.trainee@test.example"
+    try:
+        assert admin.post("/users/add", data=data).status_code == 302
+        assert admin.post("/roles/add", data={"name": "Стажёр  "}).status_code == 302
+        assert admin.post("/groups/add", data={"name": " Стажёры ", "label": " Группа "}).status_code == 302
+        with app.app_context():
+            user = app.appbuilder.sm.find_user(username="alena.trainee")
+            assert (user.first_name, user.last_name) == ("Алёна", "Стажёрова")
+            role = db.session.query(Role).filter(Role.name.like("%Стажёр%")).one()
+            assert role.name == "Стажёр"
+            group = db.session.query(Group).filter(Group.name.like("%Стажёры%")).one()
+            assert (group.name, group.label) == ("Стажёры", "Группа")
+            role_id = role.id
+        for typed in ("Стажёр", "  стажёр ", "СТАЖЁР"):
+            page = admin.post("/roles/add", data={"name": typed})
+            assert page.status_code == 422, typed
+            assert "Роль «Стажёр» уже есть: выберите другое название." in page.get_data(as_text=True)
+        assert admin.post(f"/roles/edit/{role_id}", data={"name": "стажёр "}).status_code == 302  # its own
+        with app.app_context():
+            assert [r.name for r in db.session.query(Role).filter(Role.name.ilike("%ажёр%"))] == ["стажёр"]
+    finally:
+        with app.app_context():
+            for model, column, pattern in ((Role, Role.name, "%ажёр%"), (Group, Group.name, "%Стажёры%")):
+                for row in db.session.query(model).filter(column.like(pattern)):
+                    db.session.delete(row)
+            user = app.appbuilder.sm.find_user(username="alena.trainee")
+            if user is not None:
+                db.session.delete(user)
+            db.session.commit()

@@ -536,3 +536,95 @@ def test_a_worker_stops_on_sigterm(app, redis, database_url, tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_delivery_errors_are_stored_in_russian_and_read_in_each_readers_language(
+    app, ctx, redis, gateway, settings, login_as
+):
+    """A manager working in English read the messages' «Ошибка» and the attempts'
+    «Причина» in Russian («Клиент отказался от таких сообщений», «Шлюз… (503)»), on the
+    screens and in the export. Stored in Russian whoever's request wrote them; each
+    reader reads the known reasons in their language, the provider's words as written."""
+    from flask_babel import force_locale
+
+    from app.admin.history import value_label
+
+    settings(RETRY_BACKOFF_SECONDS=[10])
+    gateway.answers = [503]
+    late = queue(app, ctx)
+    work(app)  # refused once, waiting to retry
+    ctx.query(Message).filter_by(id=late).update({"expires_at": utcnow() - dt.timedelta(minutes=1)})
+    ctx.commit()
+    refused = factories.customer(ctx, phone="+79160000002")
+    with app.test_request_context():
+        notifications.set_consent(ctx, refused, MessageType.MANUAL, Channel.SMS, False)
+        ctx.commit()
+    opted_out = queue(app, ctx, customer=refused)
+    with app.test_request_context(), force_locale("en"):  # an English user's request sweeps and sends
+        notifications.sweep(ctx)
+        notifications.deliver(ctx, opted_out)
+    answer = '{"error": "number is not mobile"}'
+    assert message(ctx, late).last_error.endswith(
+        f"Последняя ошибка: Шлюз временно не принял сообщение (503): {answer}"
+    )
+    assert message(ctx, opted_out).last_error == "Клиент отказался от таких сообщений"
+    manager = login_as("manager")
+    manager.get("/lang/en")
+    try:
+        english = manager.get("/messageview/list/").get_data(as_text=True)
+        assert "The customer opted out of such messages" in english
+        assert "Last error: The gateway temporarily did not accept the message (503): {&#34;error" in english
+        attempts = manager.get(f"/messageview/show/{late}").get_data(as_text=True)
+        assert "The gateway temporarily did not accept the message (503)" in attempts
+        for page in (english, attempts):
+            assert "Клиент отказался" not in page and "Шлюз" not in page and "Последняя ошибка" not in page
+    finally:
+        manager.get("/lang/ru")
+    russian = login_as("auditor").get("/messageview/list/").get_data(as_text=True)
+    assert "Клиент отказался от таких сообщений" in russian and "Шлюз временно не принял" in russian
+    # the customer's data export and the change history name values as the screens do
+    with app.test_request_context(), force_locale("en"):
+        assert value_label("Message", "last_error", message(ctx, late).last_error).endswith(
+            f". Last error: The gateway temporarily did not accept the message (503): {answer}"
+        )
+        assert value_label("MessageAttempt", "reason", "Шлюз недоступен") == "The gateway is unreachable"
+        assert value_label("Message", "last_error", "Своя причина: 42") == "Своя причина: 42"  # as written
+
+
+def test_a_burst_worker_ends_its_pubsub_thread_when_its_work_is_done(app, redis):
+    """``flask worker --burst`` could end 2 s after its work: RQ unsubscribed before
+    stopping its pubsub thread, and on a busy machine the thread read Redis's answer
+    first and went back to wait (60 s) for a subscription; RQ's join and then _quiet's
+    each waited out their 1 s. Here the thread always reads the answer before RQ's stop
+    lands (as on the busy machine); stopped first, it is over when the worker returns."""
+    import threading
+    import time
+
+    from rq import Queue
+
+    class BusyMachine(worker.SimpleDeliveryWorker):
+        def subscribe(self):
+            super().subscribe()
+            pubsub, thread = self.pubsub, self.pubsub_thread
+            sent = threading.Event()
+            unsubscribe, stop = pubsub.unsubscribe, thread.stop
+
+            def answered_first(*args, **kwargs):
+                result = unsubscribe(*args, **kwargs)
+                sent.set()
+                return result
+
+            def late_stop():
+                if sent.is_set():  # the thread reads the answer, then the stop lands
+                    deadline = time.monotonic() + 5
+                    while pubsub.subscribed and time.monotonic() < deadline:
+                        time.sleep(0.01)
+                    time.sleep(0.05)
+                stop()
+
+            pubsub.unsubscribe, thread.stop = answered_first, late_stop
+
+    with app.app_context():
+        delivery = BusyMachine([Queue(app.config["RQ_QUEUE"], connection=redis)], connection=redis)
+        delivery.work(burst=True, with_scheduler=False)
+    assert delivery.pubsub_thread is not None and not delivery.pubsub_thread.is_alive()

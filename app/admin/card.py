@@ -169,6 +169,9 @@ class CustomerCardView(KartotekaModelView):
     """The machinery of the customer card; CustomerView declares what it shows."""
 
     tabs: list = []  # CustomerTab, in the card's order; each tab's view is a related view
+    # the labels a customer type gives some fields ({type: {column: label}}): a legal
+    # entity's person fields are its contact person's; the card and the form say so
+    labels_by_type: dict = {}
 
     def __init__(self, **kwargs):
         self.related_views = [tab.view for tab in self.tabs]
@@ -239,6 +242,13 @@ class CustomerCardView(KartotekaModelView):
             unbound = getattr(form_class, "company_name", None)
             if unbound is not None:  # shown for the types that have an organisation
                 unbound.kwargs["render_kw"] = {"data-customer-types": "legal sole"}
+            for kind, labels in self.labels_by_type.items():
+                for name, label in labels.items():
+                    unbound = getattr(form_class, name, None)
+                    if unbound is not None:  # kartoteka.js relabels the field when the type is chosen
+                        render_kw = unbound.kwargs.setdefault("render_kw", {})
+                        render_kw["data-label"] = self.label_columns.get(name, name)
+                        render_kw[f"data-label-{kind.value}"] = label
 
     def restrict_form(self, form, new=False, item=None):
         super().restrict_form(form, new=new, item=item)
@@ -251,6 +261,11 @@ class CustomerCardView(KartotekaModelView):
                 del form["status"]
             else:
                 form["status"].choices = [(s.value, s.label) for s in allowed]
+        # the labels of the record's type (the form without JavaScript says them too)
+        kind = item.customer_type if item is not None else None
+        for name, label in self.labels_by_type.get(kind, {}).items():
+            if name in form._fields:
+                form[name].label.text = label
 
     def prefill_form(self, form, pk):
         for name in ("phone", "phone_extra"):
@@ -283,6 +298,10 @@ class CustomerCardView(KartotekaModelView):
 
     def _get_show_widget(self, pk, item, widgets=None, actions=None, show_fieldsets=None):
         widgets = super()._get_show_widget(pk, item, widgets, actions, show_fieldsets)
+        labels = self.labels_by_type.get(item.customer_type)
+        if labels:
+            args = widgets["show"].template_args
+            args["label_columns"] = {**args["label_columns"], **labels}
         values = [v for v in item.attribute_values if v.attribute.customer_type == item.customer_type]
         if values:
             args = widgets["show"].template_args

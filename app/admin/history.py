@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Date, DateTime, Numeric, func, select
 from sqlalchemy.orm import aliased
 
-from .. import access, audit, formatting, models, payments
+from .. import access, audit, formatting, models, notifications, payments
 from .base import PERCENT_COLUMNS, KartotekaModelView
 
 CHANGE_ACTIONS = {"create": _l("создание"), "update": _l("изменение"), "delete": _l("удаление")}
@@ -66,6 +66,14 @@ def _column(entity: str | None, field: str):
     return getattr(getattr(model, "__table__", None), "c", {}).get(field) if field else None
 
 
+# Texts the system stores in one language (audit.STORED_LOCALE), shown in the reader's.
+STORED_TEXTS = {
+    ("AccountOperation", "comment"): payments.comment_label,
+    ("Message", "last_error"): notifications.reason_label,
+    ("MessageAttempt", "reason"): notifications.reason_label,
+}
+
+
 def value_label(entity: str | None, field: str, value):
     """A stored value as the screens say it: «True»/«False» of a yes/no field, and
     amounts, dates and moments, which were shown as stored («1673.95»,
@@ -73,9 +81,9 @@ def value_label(entity: str | None, field: str, value):
     column = _column(entity, field)
     if column is None or value is None or value == "":
         return value
-    if (entity, field) == ("AccountOperation", "comment"):
-        # a system comment, stored in one language, in the reader's (app/payments.py)
-        return payments.comment_label(value)
+    stored_text = STORED_TEXTS.get((entity, field))
+    if stored_text is not None:  # written by the system in one language, read in the reader's
+        return stored_text(value)
     kind = column.type
     members = getattr(kind, "enum_class", None)
     if members is not None:

@@ -88,6 +88,46 @@ def permission_option(permission_view) -> str:
 STAFF_TEXT = [DataRequired(message=lazy_gettext("Заполните это поле.")), PlainText()]
 
 
+def stripped(value):
+    """A typed name without the spaces around it: «Стажёр  » was saved beside «Стажёр»."""
+    return value.strip() if isinstance(value, str) else value
+
+
+class StrippedNames:
+    """The names typed on FAB's users, roles and groups screens (``stripped_columns``)
+    are saved without the spaces around them."""
+
+    stripped_columns: tuple[str, ...] = ()
+
+    def _init_forms(self):
+        super()._init_forms()
+        for form_class in (self.add_form, self.edit_form):
+            for name in self.stripped_columns:
+                unbound = getattr(form_class, name, None)
+                if unbound is not None:
+                    unbound.kwargs["filters"] = [*unbound.kwargs.get("filters", ()), stripped]
+
+
+class NameFree:
+    """A role's name that no other role has in any capitals or with spaces around it:
+    «Стажёр» beside «стажёр  » are one role to whoever assigns them (compared in
+    Python, ``str.casefold``, as holder_in_other_capitals does)."""
+
+    def __call__(self, form, field):
+        from flask import current_app
+        from wtforms.validators import ValidationError
+
+        sm = current_app.appbuilder.sm
+        folded = (field.data or "").strip().casefold()
+        own_id = getattr(form, "_id", "")
+        with sm.session.no_autoflush:
+            for role_id, name in sm.session.query(sm.role_model.id, sm.role_model.name):
+                if name and name.strip().casefold() == folded and str(role_id) != str(own_id):
+                    raise ValidationError(
+                        gettext("Роль «%(name)s» уже есть: выберите другое название.", name=name)
+                    )
+
+
 def refused_with_422(answer):
     """A form posted and shown again (refused) answers 422, as Kartoteka's own forms do
     (app/admin/base.py): FAB's answered 200, and a script or a monitor took it for a save."""
@@ -122,7 +162,7 @@ class OwnReturn:
         return refused_with_422(super().edit(pk))
 
 
-class KartotekaRoleModelView(OwnReturn, GuardedActions, RoleModelView):
+class KartotekaRoleModelView(StrippedNames, OwnReturn, GuardedActions, RoleModelView):
     """FAB's roles screen, in words: it listed a role's permissions as FAB stores
     them («can mask on Field:customer.phone», «menu access on Journal»), one
     Python list per role. Its groups filter had no translated label."""
@@ -133,7 +173,8 @@ class KartotekaRoleModelView(OwnReturn, GuardedActions, RoleModelView):
         "user": lazy_gettext("Users"),
     }
     formatters_columns = {"permissions": permissions_summary}
-    validators_columns = {"name": STAFF_TEXT}
+    validators_columns = {"name": [*STAFF_TEXT, NameFree()]}
+    stripped_columns = ("name",)
     # FAB's role widgets print the permissions themselves, past any formatter
     # (they show FAB_ROLES' built-in roles, which Kartoteka does not use).
     list_widget = ListWidget
@@ -320,7 +361,7 @@ class StaffEmail:
             raise ValidationError(str(e)) from None
 
 
-class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
+class KartotekaUserDBModelView(StrippedNames, OwnReturn, GuardedActions, UserDBModelView):
     """FAB's users screen and the profile page: «Активен?» said True or False,
     and roles and groups were shown as Python lists. The profile lists the user's
     open sessions; the administrator ends a user's sessions from the list."""
@@ -348,6 +389,7 @@ class KartotekaUserDBModelView(OwnReturn, GuardedActions, UserDBModelView):
         "username": [*STAFF_TEXT, LoginFree()],
         "email": [*STAFF_TEXT, StaffEmail(), EmailFree()],
     }
+    stripped_columns = ("first_name", "last_name")
     # The anonymous visitor's role is nobody's to hold: the roles box offered «Public»,
     # in English, beside the staff roles.
     add_form_query_rel_fields = edit_form_query_rel_fields = {
@@ -463,7 +505,7 @@ class KartotekaUserStatsChartView(UserStatsChartView):
         self.label_columns = {**self.label_columns, **self.headings}
 
 
-class KartotekaUserGroupModelView(OwnReturn, GuardedActions, UserGroupModelView):
+class KartotekaUserGroupModelView(StrippedNames, OwnReturn, GuardedActions, UserGroupModelView):
     """FAB's groups screen, its columns labelled (they read «Name», «Label»)."""
 
     class_permission_name = "UserGroupModelView"  # FAB's own permissions, as the roles have them
@@ -479,6 +521,7 @@ class KartotekaUserGroupModelView(OwnReturn, GuardedActions, UserGroupModelView)
         "label": [PlainText()],
         "description": [PlainText()],
     }
+    stripped_columns = ("name", "label")
 
 
 class KartotekaResetPasswordForm(ResetPasswordForm):
@@ -520,6 +563,7 @@ def _name_field(label, description):
     return StringField(
         label,
         validators=[*STAFF_TEXT, Length(max=64)],  # ab_user's columns: a longer one was a 500 on PostgreSQL
+        filters=[stripped],
         widget=BS3TextFieldWidget(),
         description=description,
     )

@@ -96,7 +96,8 @@ $(document).on('select2:open', function () {
 
 /* A customer's form asks for the fields of the customer type chosen: the
    organisation's name for a legal entity or a sole proprietor, and the extra
-   fields an administrator defined for that type (every type's showed at once). */
+   fields an administrator defined for that type (every type's showed at once), and
+   the person fields labelled as the type has them. */
 $(function () {
   var type = $('select[name=customer_type]');
   if (!type.length) { return; }
@@ -105,6 +106,11 @@ $(function () {
     $('[data-customer-types]').each(function () {
       var shown = String($(this).data('customer-types')).split(' ').indexOf(chosen) !== -1;
       $(this).closest('tr').toggle(shown);
+    });
+    /* a legal entity's person fields are its contact person's */
+    $('[data-label]').each(function () {
+      var text = $(this).data('label-' + chosen) || $(this).data('label');
+      $('label[for="' + this.id + '"]').contents().first().replaceWith(document.createTextNode(text + ' '));
     });
   }
   type.on('change', follow);
