@@ -16,6 +16,7 @@ from flask_babel import force_locale
 from sqlalchemy import event, insert, inspect, select
 from sqlalchemy.orm import Session
 
+from .labels import STORED_LOCALE
 from .models import (
     AccessLog,
     AccountOperation,
@@ -86,11 +87,10 @@ def attribute_field(attribute_id) -> str:
     return f"{ATTRIBUTE}{attribute_id}"
 
 
-# The language a status or a kind is written to the history in: the labels' own
-# (their msgids are Russian). It was the writer's, and a colleague reading in the
-# other language read «Активен → Problematic»; the history shows each reader the
-# label in theirs (app/admin/history.py value_label).
-STORED_LOCALE = "ru"
+# The language a status or a kind is written to the history in (labels.STORED_LOCALE):
+# the labels' own (their msgids are Russian). It was the writer's, and a colleague
+# reading in the other language read «Активен → Problematic»; the history shows each
+# reader the label in theirs (app/admin/history.py value_label).
 
 
 def enum_text(value: enum.Enum) -> str:

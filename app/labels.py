@@ -73,3 +73,17 @@ def stored_text_label(text: str, templates: dict[str, tuple[str, ...]], again: C
             continue
         return _(msgid, **params) if params else _(msgid)
     return None
+
+
+# Texts the app writes for every reader (the change history's statuses, the money
+# comments, the messages' delivery reasons) are stored in one language, the msgids' own,
+# and shown in the reader's (stored_text_label).
+STORED_LOCALE = "ru"
+
+
+def system_comment(write) -> str:
+    """The text ``write()`` gives, written in the stored language."""
+    from flask_babel import force_locale
+
+    with force_locale(STORED_LOCALE):
+        return str(write())

@@ -1073,14 +1073,45 @@ class Payment(Audited, Model):
     @property
     def how(self) -> str:
         """«Способ оплаты» as the payment's page shows it: what a refund put on the
-        deposit where that is not its amount (app/payments.py method_label)."""
-        from . import payments
+        deposit where that is not its amount (payment_method_label)."""
+        moved = None
+        if self.amount is not None and self.amount < 0:
+            moved = self.put_on_account()
+            moved = moved if moved is not None else -Decimal(self.amount)
+        return payment_method_label(self.method, self.amount, moved)
 
-        moved = payments.given_back(self) if self.amount is not None and self.amount < 0 else None
-        return payments.method_label(self.method, self.amount, moved)
+    def put_on_account(self) -> Decimal | None:
+        """What this refund put on an account (the REFUND operation naming it), or None."""
+        from sqlalchemy.orm import object_session
+
+        session = object_session(self)
+        if session is None or self.id is None or PaymentMethod(self.method).account is None:
+            return None
+        moved = session.scalar(
+            select(AccountOperation.amount).where(
+                AccountOperation.payment_id == self.id, AccountOperation.kind == OperationKind.REFUND
+            )
+        )
+        return Decimal(moved) if moved is not None else None
 
     def __str__(self):
         return str(_l("Платёж №%(id)s", id=self.id))
+
+
+def payment_method_label(method, amount, moved) -> str:
+    """A payment's «Способ оплаты» as the lists and its page show it: the method, or, where
+    a reversal or a refund put on the deposit less than its amount (a cancelled
+    certificate's payment goes back at what it cost, app/payments.py given_back), what
+    actually went there: the row's −2 000 keeps the order's books, «На депозит 1 600,00 ₽»
+    tells what the customer got."""
+    from .formatting import money
+
+    if method is None:
+        return ""
+    method = PaymentMethod(method)
+    if method == PaymentMethod.DEPOSIT and moved is not None and Decimal(moved) != -Decimal(amount):
+        return str(_l("На депозит %(amount)s (по цене аннулированного сертификата)", amount=money(moved)))
+    return str(method)
 
 
 def payment_kind(return_id, reverses_id) -> str:

@@ -33,7 +33,7 @@ from . import channels, subjects
 from .audit import STORED_LOCALE, enum_text
 from .errors import ValidationFailed
 from .formatting import datetime_short, money
-from .labels import N_, stored_text_label
+from .labels import N_, stored_text_label, system_comment
 from .models import (
     MESSAGE_RESENDABLE,
     AttemptOutcome,
@@ -51,7 +51,6 @@ from .models import (
     ServiceBeat,
     utcnow,
 )
-from .payments import system_comment
 from .queue import ids_text as _ids
 
 log = logging.getLogger(__name__)

@@ -19,13 +19,13 @@ import functools
 from decimal import Decimal, InvalidOperation
 
 from babel.numbers import NumberFormatError, parse_decimal
-from flask_babel import force_locale, format_date
+from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from .errors import ValidationFailed
-from .labels import N_, stored_text_label
+from .labels import N_, STORED_LOCALE, stored_text_label, system_comment
 from .models import (
     ZERO,
     Account,
@@ -42,6 +42,7 @@ from .models import (
     ReturnStatus,
     column_limit,
     kopecks,
+    payment_method_label,
     utcnow,
 )
 
@@ -52,7 +53,7 @@ FUTURE_GRACE = dt.timedelta(minutes=5)  # clocks differ a little; a payment is n
 
 # The comments the system writes on an account's operations (a bonus accrual's «5 % от
 # оплаты», a certificate's refund, bonuses expired, a certificate bought) are stored in
-# one language, the msgids' own (audit.STORED_LOCALE), and shown in the reader's
+# one language, the msgids' own (labels.STORED_LOCALE), and shown in the reader's
 # (comment_label). They were written in the writer's: a Russian colleague read a
 # manager's «5 % of the payment». Each names the parameters to show again in the
 # reader's language; an older row written in another language stays as written.
@@ -71,17 +72,8 @@ SYSTEM_COMMENTS = {
 }
 
 
-def system_comment(write) -> str:
-    """The comment ``write()`` gives, written in the stored language."""
-    from .audit import STORED_LOCALE
-
-    with force_locale(STORED_LOCALE):
-        return str(write())
-
-
 def _percent_again(text: str) -> str:
     """«12,5 %» as stored, in the reader's language (NumberFormatError: not a percent)."""
-    from .audit import STORED_LOCALE
     from .formatting import percent
 
     if not text.endswith("%"):
@@ -531,17 +523,8 @@ def given_back(refund: Payment) -> Decimal:
     """How much a refund gave the customer: what it put on an account (a cancelled
     certificate's payment goes to the deposit at what it cost, see
     certificates.price_share), else its amount."""
-    from sqlalchemy.orm import object_session
-
-    session = object_session(refund)
-    moved = None
-    if session is not None and refund.id is not None and refund.method.account is not None:
-        moved = session.scalar(
-            select(AccountOperation.amount).where(
-                AccountOperation.payment_id == refund.id, AccountOperation.kind == OperationKind.REFUND
-            )
-        )
-    return Decimal(moved) if moved is not None else -Decimal(refund.amount)
+    moved = refund.put_on_account()
+    return moved if moved is not None else -Decimal(refund.amount)
 
 
 def put_on_account():
@@ -556,17 +539,7 @@ def put_on_account():
     )
 
 
-def method_label(method, amount, moved) -> str:
-    """A payment's «Способ оплаты» as a list shows it: the method, or, where a reversal or
-    a refund put on the deposit less than its amount (a cancelled certificate's payment
-    goes back at what it cost, see given_back), what actually went there: the row's
-    −2 000 keeps the order's books, «На депозит 1 600,00 ₽» tells what the customer got."""
-    if method is None:
-        return ""
-    method = PaymentMethod(method)
-    if method == PaymentMethod.DEPOSIT and moved is not None and Decimal(moved) != -Decimal(amount):
-        return _("На депозит %(amount)s (по цене аннулированного сертификата)", amount=_money(moved))
-    return str(method)
+method_label = payment_method_label  # the lists read it beside put_on_account()
 
 
 # ---------------------------------------------------------------------------
