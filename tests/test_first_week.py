@@ -289,7 +289,9 @@ def test_a_return_follows_its_flow_and_the_customer_hears_the_outcome_once(app, 
     assert ctx.get(Return, ret.id).status == ReturnStatus.REFUNDED
     told = ctx.query(Message).filter_by(message_type=MessageType.RETURN_STATUS).all()
     assert {m.channel for m in told} == {Channel.SMS, Channel.EMAIL}  # one message per channel, once
-    assert all(f"возврат по заказу №{order.id}: Деньги возвращены" in m.body for m in told)
+    assert all(f"возврат по заказу №{order.id}: Вам вернули 500,00\xa0₽" in m.body for m in told), [
+        m.body for m in told
+    ]
 
 
 def test_an_order_reaching_review_is_not_told_but_a_confirmation_is(app, ctx, redis, login_as):
