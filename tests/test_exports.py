@@ -127,3 +127,27 @@ def test_the_certificates_export_writes_what_is_left_as_numbers_a_spreadsheet_su
         assert left == {gift.code: ("1500,50", ""), course.code: ("", "3")}, url
     listing = client.get("/certificateview/list/").get_data(as_text=True).replace("\xa0", " ")
     assert "1 500,50 ₽" in listing and "3 визита из 4" in listing
+
+
+def test_the_payments_export_says_what_a_cancelled_subscriptions_reversal_put_on_the_deposit(ctx, login_as):
+    """The list and the payment's page read «На депозит 1 600,00 ₽ (по цене аннулированного
+    сертификата)» for the reversal of a cancelled subscription's visit; the CSV said «С депозита»
+    beside −2 000, as if the 2 000 had gone to the deposit. The export says what the page says."""
+    from app import payments
+    from app.models import Payment
+    from tests.test_certificates import visit_of_a_cancelled_subscription
+
+    customer, _order, paid = visit_of_a_cancelled_subscription(ctx)
+    payments.reverse_payment(ctx, ctx.get(Payment, paid.id), "Ошибочно проведён")
+    ctx.commit()
+    client = login_as("manager")
+    for url, query in (
+        ("/paymentview/export.csv", {}),
+        ("/paymenttab/export.csv", {"_rel_customer": customer.id}),
+    ):
+        table = rows(client.get(url, query_string=query))
+        ways = dict(zip(column(table, "Сумма"), column(table, "Способ оплаты"), strict=True))
+        assert ways == {
+            "2000,00": "Сертификатом",
+            "-2000,00": "На депозит 1\xa0600,00\xa0₽ (по цене аннулированного сертификата)",
+        }, (url, ways)
