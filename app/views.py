@@ -1121,7 +1121,8 @@ class MessageView(KartotekaModelView):
 
     class_permission_name = access.MESSAGES
     datamodel = Interface(Message, eager=[joinedload(Message.customer)])
-    base_permissions = ["can_read", "can_write"]
+    # exported as the other lists are: by whom the matrix lets export what they write
+    base_permissions = ["can_read", "can_write", "can_export"]
     # A message is written by an event or by «Отправить сообщение» (app/notifications.py),
     # never through a generic form that would bypass the outbox and the consent check.
     exclude_route_methods = {"add", "edit", "delete"}

@@ -313,3 +313,42 @@ def test_every_export_answers_each_role_as_the_matrix_says(app, ctx, login_as, r
         if not ok:
             wrong.append((url, response.status_code, allowed))
     assert wrong == []
+
+
+@pytest.mark.parametrize("kind", sheets.FORMATS)
+def test_the_messages_list_exports_as_the_other_lists_do(ctx, login_as, kind):
+    """«Сообщения» had no export: the manager checking what went out to customers had to
+    copy the list by hand. It has «Выгрузить CSV» and «Выгрузить в Excel» under the same
+    policy as the other lists (the manager's right; the front desk, which sends messages
+    but exports nothing, is refused), and the card's tab exports that customer's only."""
+    from app.models import Message, MessageStatus
+
+    anna = factories.customer(ctx)
+    olga = factories.customer(ctx, last_name="Смирнова", first_name="Ольга", phone="+79035550001")
+    sent = dt.datetime(2026, 11, 20, 6, 0)
+    ctx.add_all(
+        [
+            Message(
+                customer=anna,
+                channel="sms",
+                message_type="manual",
+                body="Ждём вас завтра",
+                status=MessageStatus.SENT,
+                sent_at=sent,
+            ),
+            Message(customer=olga, channel="email", message_type="manual", body="Счёт", subject="Счёт"),
+        ]
+    )
+    ctx.commit()
+    manager = login_as("manager")
+    listing = manager.get("/messageview/list/").get_data(as_text=True)
+    assert f'href="/messageview/export.{kind}"' in listing
+    table = sheets.table(manager.get(f"/messageview/export.{kind}"))
+    assert table[0][:3] == ["Создано", "Клиент", "Канал"] and "Статус" in table[0]
+    assert sorted(column(table, "Клиент")) == ["Иванова Анна Сергеевна", "Смирнова Ольга Сергеевна"]
+    assert "Отправлено" in column(table, "Статус")
+    tab = sheets.table(manager.get(f"/messagetab/export.{kind}", query_string={"_rel_customer": anna.id}))
+    assert column(tab, "Текст") == ["Ждём вас завтра"]
+    reception = login_as("reception")
+    assert reception.get(f"/messageview/export.{kind}").status_code == 403
+    assert f"/messageview/export.{kind}" not in reception.get("/messageview/list/").get_data(as_text=True)
