@@ -121,7 +121,7 @@ class Workbook:
         self.book = _Workbook(write_only=True)
         self.sheet = self.book.create_sheet(sheet_name(title))
         self.sheet.freeze_panes = "A2"
-        self.header = True
+        self.rows: list[list[WriteOnlyCell]] = []
 
     def _text(self, text: str) -> WriteOnlyCell:
         # line ends as XML keeps them (a bare «\r» is read back as «\n»), and without the
@@ -155,19 +155,33 @@ class Workbook:
         return self._text(shown.striptags() if isinstance(shown, Markup) else str(shown))
 
     def row(self, cells) -> None:
-        if self.header:  # the first row: the column names, bold, the columns wide enough
-            self.header = False
+        if not self.rows:  # the first row: the column names, bold
             for cell in cells:
                 cell.font = Font(bold=True)
-            for n, cell in enumerate(cells, start=1):
-                width = max(12, min(50, len(str(cell.value or "")) + 4))
-                self.sheet.column_dimensions[get_column_letter(n)].width = width
-        self.sheet.append(cells)
+        self.rows.append(cells)
+
+    WIDTH_ROWS = 200  # the rows a column's width is measured on
+
+    def width(self, cell) -> int:
+        """About how many characters ``cell`` shows."""
+        if cell.value is None:
+            return 0
+        if isinstance(cell.value, dt.datetime):
+            return 16
+        if isinstance(cell.value, dt.date):
+            return 10
+        if cell.number_format == self.money_format:
+            return len(f"{cell.value:,.2f}") + 2
+        return max(len(line) for line in str(cell.value).split("\n"))
 
     def data(self) -> bytes:
+        # the columns wide enough for their name and first rows (a workbook written row by
+        # row says its columns' widths before its first row)
+        for n, column in enumerate(zip(*self.rows[: self.WIDTH_ROWS], strict=True), start=1):
+            widest = max(self.width(cell) for cell in column)
+            self.sheet.column_dimensions[get_column_letter(n)].width = max(8, min(60, widest + 2))
+        for cells in self.rows:
+            self.sheet.append(cells)
         out = io.BytesIO()
         self.book.save(out)
         return out.getvalue()
-
-
-FORMATS = {"csv": Writer, "xlsx": Workbook}

@@ -220,6 +220,8 @@ def test_the_workbook_holds_dates_as_dates_and_money_as_rubles(app, ctx, login_a
     assert customer_sheet.title == "Клиенты"
     assert cells["Телефон"].value == "8 (916) 123-45-67" and cells["Телефон"].data_type == "s"
     assert cells["ФИО"].value == "Иванова Анна Сергеевна"
+    name_column = customer_sheet.column_dimensions[cells["ФИО"].column_letter]
+    assert name_column.width >= len("Иванова Анна Сергеевна")  # the name is read whole
     registered = cells["Дата регистрации"]
     assert registered.is_date and registered.number_format.startswith("DD.MM.YYYY")
 
