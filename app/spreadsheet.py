@@ -121,7 +121,7 @@ class Workbook:
         self.book = _Workbook(write_only=True)
         self.sheet = self.book.create_sheet(sheet_name(title))
         self.sheet.freeze_panes = "A2"
-        self.rows: list[list[WriteOnlyCell]] = []
+        self.rows: list[list[WriteOnlyCell]] | None = []  # None once they are written
 
     def _text(self, text: str) -> WriteOnlyCell:
         # line ends as XML keeps them (a bare «\r» is read back as «\n»), and without the
@@ -155,12 +155,17 @@ class Workbook:
         return self._text(shown.striptags() if isinstance(shown, Markup) else str(shown))
 
     def row(self, cells) -> None:
+        if self.rows is None:  # the columns' widths are said: the rows go straight out
+            self.sheet.append(cells)
+            return
         if not self.rows:  # the first row: the column names, bold
             for cell in cells:
                 cell.font = Font(bold=True)
         self.rows.append(cells)
+        if len(self.rows) >= self.WIDTH_ROWS:
+            self.flush()
 
-    WIDTH_ROWS = 200  # the rows a column's width is measured on
+    WIDTH_ROWS = 200  # the rows a column's width is measured on (kept until then)
 
     def width(self, cell) -> int:
         """About how many characters ``cell`` shows."""
@@ -174,14 +179,19 @@ class Workbook:
             return len(f"{cell.value:,.2f}") + 2
         return max(len(line) for line in str(cell.value).split("\n"))
 
-    def data(self) -> bytes:
-        # the columns wide enough for their name and first rows (a workbook written row by
-        # row says its columns' widths before its first row)
-        for n, column in enumerate(zip(*self.rows[: self.WIDTH_ROWS], strict=True), start=1):
+    def flush(self) -> None:
+        """The columns as wide as their name and first rows (a workbook written row by row
+        says its columns' widths before its first row), then the rows kept so far."""
+        rows, self.rows = self.rows, None
+        for n, column in enumerate(zip(*rows, strict=True), start=1):
             widest = max(self.width(cell) for cell in column)
             self.sheet.column_dimensions[get_column_letter(n)].width = max(8, min(60, widest + 2))
-        for cells in self.rows:
+        for cells in rows:
             self.sheet.append(cells)
+
+    def data(self) -> bytes:
+        if self.rows is not None:
+            self.flush()
         out = io.BytesIO()
         self.book.save(out)
         return out.getvalue()

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import flask
 import pytest
+from openpyxl import load_workbook
 
 from app.models import Note
 from tests import factories, matrix, sheets
@@ -354,3 +355,20 @@ def test_the_messages_list_exports_as_the_other_lists_do(ctx, login_as, kind):
     reception = login_as("reception")
     assert reception.get(f"/messageview/export.{kind}").status_code == 403
     assert f"/messageview/export.{kind}" not in reception.get("/messageview/list/").get_data(as_text=True)
+
+
+def test_a_long_workbook_keeps_every_row_and_the_widths_of_its_first(app):
+    """Past the rows its widths are measured on, a workbook streams its rows: none is lost."""
+    from app.spreadsheet import Workbook
+
+    with app.test_request_context():
+        book = Workbook("Клиенты: [все]")
+        book.row([book.cell("№"), book.cell("ФИО")])
+        for n in range(Workbook.WIDTH_ROWS + 50):
+            book.row([book.cell(n), book.cell("Константинопольская Анастасия" if n == 3 else "Ли")])
+        data = book.data()
+    (sheet,) = load_workbook(io.BytesIO(data)).worksheets
+    assert sheet.title == "Клиенты   все"  # what Excel refuses in a sheet's name is left out
+    values = list(sheet.iter_rows(values_only=True))
+    assert len(values) == Workbook.WIDTH_ROWS + 51 and values[-1] == (Workbook.WIDTH_ROWS + 49, "Ли")
+    assert sheet.column_dimensions["B"].width >= len("Константинопольская Анастасия")
