@@ -54,6 +54,7 @@ METHOD_PERMISSIONS = {
     "delete": "delete",
     "download": "export",
     "export": "export",
+    "export_xlsx": "export",  # the same rows as a workbook
     "change_status": "status",
     "reveal": "read",
     "lookup": "read",

@@ -301,15 +301,18 @@ class PaymentView(PaymentScreen):
     show_title = record_label = _l("Платёж")
     add_title = _l("Принять оплату")
     label_columns = PAYMENT_LABELS
-    list_columns = ["paid_at", "customer", "order", "kind", "method", "amount", "created_by", "comment"]
+    # «Способ оплаты» is ``how``: a cancelled certificate's payment given back reads what
+    # went on the deposit, both where the list reads values (list_sql) and where it or the
+    # export reads the payments themselves (Payment.how); sorted by the stored method
+    list_columns = ["paid_at", "customer", "order", "kind", "how", "amount", "created_by", "comment"]
     list_sql = {
         "kind": ListColumn(Payment.return_id, Payment.reverses_id, read=models.payment_kind),
-        # a cancelled certificate's payment given back: what went on the deposit
-        "method": ListColumn(
+        "how": ListColumn(
             Payment.method, Payment.amount, payments.put_on_account(), read=payments.method_label
         ),
     }
     order_columns = ["paid_at", "method", "amount", "comment"]
+    order_aliases = {"how": "method"}
     add_columns = ["order", "amount", "method", "certificate_code", "paid_at", "comment"]
     add_form_extra_fields = {
         "paid_at": LocalDateTimeField(_l("Когда"), validators=[Optional()], description=_l("Пусто — сейчас")),
@@ -341,11 +344,11 @@ class PaymentView(PaymentScreen):
 
 
 class PaymentTab(PaymentView):
-    list_columns = ["paid_at", "order", "kind", "method", "amount", "created_by", "comment"]
+    list_columns = ["paid_at", "order", "kind", "how", "amount", "created_by", "comment"]
 
 
 class OrderPaymentTab(PaymentView):
-    list_columns = ["paid_at", "kind", "method", "amount", "created_by", "comment"]
+    list_columns = ["paid_at", "kind", "how", "amount", "created_by", "comment"]
 
 
 ACCOUNT_LABELS = {
@@ -1118,7 +1121,8 @@ class MessageView(KartotekaModelView):
 
     class_permission_name = access.MESSAGES
     datamodel = Interface(Message, eager=[joinedload(Message.customer)])
-    base_permissions = ["can_read", "can_write"]
+    # exported as the other lists are: by whom the matrix lets export what they write
+    base_permissions = ["can_read", "can_write", "can_export"]
     # A message is written by an event or by «Отправить сообщение» (app/notifications.py),
     # never through a generic form that would bypass the outbox and the consent check.
     exclude_route_methods = {"add", "edit", "delete"}

@@ -24,7 +24,7 @@ from app.models import (
     Return,
     Review,
 )
-from tests import factories, matrix
+from tests import factories, matrix, sheets
 from tests.conftest import user_id
 from tests.html_forms import form_fields
 
@@ -182,7 +182,7 @@ def test_matrix(app, ctx, login_as, role_key, base, resource, model, add_data, c
     def get(url, allowed):
         """allowed: True (200), False (403 / login), 404 (outside the role's rows)."""
         response = client.get(url)
-        assert_no_leak(role_key, response.get_data(as_text=True), f"GET {url}")
+        assert_no_leak(role_key, sheets.readable(response), f"GET {url}")
         if allowed == 404:
             assert response.status_code == 404, (url, response.status_code)
         elif allowed:
@@ -252,7 +252,8 @@ def test_matrix(app, ctx, login_as, role_key, base, resource, model, add_data, c
             assert refused(edited), (base, edited.status_code)
         assert getattr(stored(), column) == old_value, "a refused edit changed the row"
 
-    get(f"/{base}/export.csv", export)
+    for kind in sheets.FORMATS:  # the CSV and the workbook: the same rows, the same policy
+        get(f"/{base}/export.{kind}", export)
     if model is Order:  # an order whose money moved is cancelled, never deleted: delete an unpaid one
         row_id = factories.order(ctx, customer, paid="0").id
     deleted = post(f"/{base}/delete/{row_id}", {})
@@ -583,13 +584,14 @@ def test_api_refuses_writes_to_masked_fields(ctx, login_as, app):
     assert ctx.get(Customer, customer.id).city == "Тула"
 
 
+@pytest.mark.parametrize("kind", sheets.FORMATS)
 @pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
-def test_export_follows_the_policy_and_is_journaled(ctx, login_as, role_key):
+def test_export_follows_the_policy_and_is_journaled(ctx, login_as, role_key, kind):
     seed(ctx)
     client = login_as(role_key)
-    response = client.get("/customerview/export.csv")
+    response = client.get(f"/customerview/export.{kind}")
     allowed = matrix.may(role_key, "export") and matrix.writes(role_key, "Customers")
-    body = response.get_data(as_text=True)
+    body = sheets.readable(response)
     assert_no_leak(role_key, body, "export")
     ctx.expire_all()
     if allowed:

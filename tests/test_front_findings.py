@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from flask_appbuilder.security.sqla.models import User
+
 from app.extensions import db
 from app.models import Customer, MedicalRecord, Message, MessageType
 from tests import factories
@@ -515,5 +517,58 @@ def test_staff_role_and_group_names_are_saved_without_spaces_around_and_roles_ar
                     db.session.delete(row)
             user = app.appbuilder.sm.find_user(username="alena.trainee")
             if user is not None:
+                db.session.delete(user)
+            db.session.commit()
+
+
+def test_a_login_and_an_email_are_saved_without_the_spaces_around_them(app, login_as):
+    """« olga » typed on the users screen (or given to ``flask fab create-user``) was stored
+    with its spaces, and so was « olga@clinic.example »: the stored login is not the one
+    the user signs in with, nor the address mail goes to. Both are stored stripped, on the
+    screen (add and edit) and from the command line, and the user signs in as «olga»."""
+    from flask_appbuilder.cli import fab
+
+    admin = login_as("sysadmin")
+    data = staff_form(
+        app, first_name="Ольга", last_name="Пробелова", username=" olga ", email=" olga@clinic.example "
+    )
+    runner = app.test_cli_runner()
+    try:
+        assert admin.post("/users/add", data=data).status_code == 302
+        with app.app_context():
+            stored = db.session.query(User).filter(User.last_name == "Пробелова").one()
+            assert (stored.username, stored.email) == ("olga", "olga@clinic.example")
+            olga = stored.id
+        edit = {k: v for k, v in data.items() if k not in ("password", "conf_password")}
+        edited = {**edit, "username": "  olga.p\t", "email": " olga.p@clinic.example  "}
+        assert admin.post(f"/users/edit/{olga}", data=edited).status_code == 302
+        with app.app_context():
+            stored = db.session.get(User, olga)
+            assert (stored.username, stored.email) == ("olga.p", "olga.p@clinic.example")
+        signed_in = Auth(app.test_client()).login("olga.p", data["password"])
+        assert signed_in.status_code == 302 and "/login" not in signed_in.headers["Location"]
+
+        result = runner.invoke(
+            fab,
+            [
+                "create-user",
+                *("--role", "Аудитор", "--username", " irina ", "--firstname", "Ирина"),
+                *(
+                    "--lastname",
+                    "Пробелова",
+                    "--email",
+                    " irina@clinic.example ",
+                    "--password",
+                    data["password"],
+                ),
+            ],
+        )
+        assert "created." in result.output, result.output
+        with app.app_context():
+            made = db.session.query(User).filter(User.first_name == "Ирина").one()
+            assert (made.username, made.email) == ("irina", "irina@clinic.example")
+    finally:
+        with app.app_context():
+            for user in db.session.query(User).filter(User.last_name == "Пробелова"):
                 db.session.delete(user)
             db.session.commit()

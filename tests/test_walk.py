@@ -53,7 +53,7 @@ from app.models import (
     Review,
     Tag,
 )
-from tests import factories, matrix
+from tests import factories, matrix, sheets
 from tests.conftest import user_id
 
 # The values of the fields under a rule, by field key: the patient's and the
@@ -246,7 +246,10 @@ def forbidden(app, role_key, planted_models) -> list[tuple[str, re.Pattern]]:
 
 
 def readable(response) -> str:
-    """The answer as a reader sees it: JSON without \\u escapes, HTML unescaped."""
+    """The answer as a reader sees it: JSON without \\u escapes, HTML unescaped, a
+    workbook's cells (an XLSX export is a zip: its bytes hide what it holds)."""
+    if response.mimetype == sheets.XLSX:
+        return sheets.readable(response)
     text = response.get_data(as_text=True)
     if response.is_json:
         try:

@@ -155,6 +155,7 @@ def texts() -> dict:
             "actions": escape(_("Actions")),
             "page_size": escape(_("Записей на странице")),
             "export": escape(_("Выгрузить CSV")),
+            "export_xlsx": escape(_("Выгрузить в Excel")),
             "total": escape(_("Всего записей")),
             "nothing": escape(_("Ничего не найдено")),
             "check_all": escape(_("Выбрать все")),
@@ -359,14 +360,15 @@ def render(
     if rows:  # bulk actions need rows to tick
         html += actions_menu(actions, view)
     if buttons.get("export"):
-        path = safe_url_for(f"{view}.export")
-        if path:
-            query = related_args(filters) or request.query_string.decode()
-            href = escape(f"{path}?{query}" if query else path)
-            html += (
-                f'<a class="btn btn-sm btn-default" href="{href}">'
-                f'<i class="fa fa-download" aria-hidden="true"></i> {t["export"]}</a>'
-            )
+        query = related_args(filters) or request.query_string.decode()
+        for endpoint, icon in (("export", "fa-download"), ("export_xlsx", "fa-file-excel-o")):
+            path = safe_url_for(f"{view}.{endpoint}")
+            if path:
+                href = escape(f"{path}?{query}" if query else path)
+                html += (
+                    f'<a class="btn btn-sm btn-default" href="{href}">'
+                    f'<i class="fa {icon}" aria-hidden="true"></i> {t[endpoint]}</a>'
+                )
     if count_cap and count > count_cap:
         total = escape(_("более %(n)s", n=formatting.number(count_cap)))
     else:

@@ -389,7 +389,8 @@ class KartotekaUserDBModelView(StrippedNames, OwnReturn, GuardedActions, UserDBM
         "username": [*STAFF_TEXT, LoginFree()],
         "email": [*STAFF_TEXT, StaffEmail(), EmailFree()],
     }
-    stripped_columns = ("first_name", "last_name")
+    # « olga » was stored with its spaces: not the login its user signs in with
+    stripped_columns = ("first_name", "last_name", "username", "email")
     # The anonymous visitor's role is nobody's to hold: the roles box offered «Public»,
     # in English, beside the staff roles.
     add_form_query_rel_fields = edit_form_query_rel_fields = {
@@ -604,7 +605,8 @@ class KartotekaSecurityManager(SecurityManager):
         ``create-user``, the demo users) keeps the screen's rules too: no login or
         e-mail that another user holds in other capitals, an e-mail that is one, and
         a password the policy accepts (``create-admin --password 123`` made the
-        clinic's system administrator with «123», and ``--email admin@`` was stored).
+        clinic's system administrator with «123», and ``--email admin@`` was stored),
+        and the names, the login and the e-mail without the spaces around them.
         FAB's answer to a refusal is False, with the reason in the log."""
         import logging
 
@@ -612,6 +614,10 @@ class KartotekaSecurityManager(SecurityManager):
         from ..errors import ValidationFailed
 
         log = logging.getLogger(__name__)
+        # stored as the users screen stores them: without the spaces around them
+        username, first_name, last_name, email = (
+            stripped(v) for v in (username, first_name, last_name, email)
+        )
         for typed, rule in ((username, LoginFree()), (email, EmailFree())):
             refusal = rule.refusal(self, (typed or "").strip())
             if refusal is not None:
