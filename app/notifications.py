@@ -567,6 +567,8 @@ DELIVERY_REASONS = {
     N_("Шлюз временно не принял сообщение (%(code)s)"): (),
     N_("Шлюз отклонил сообщение (%(code)s)"): (),
     N_("Шлюз недоступен"): (),
+    N_("Шлюз не ответил на сообщение (оно могло дойти)"): (),
+    N_("Почтовый сервер не ответил на письмо (оно могло дойти)"): (),
 }
 
 
@@ -783,6 +785,10 @@ def deliver(session: Session, message_id: int, worker: str | None = None) -> str
             e.reason,
             retry_at.isoformat(timespec="seconds"),
         )
+        # The provider took it and its answer never came: it may have reached the customer,
+        # so the retry may reach them twice, and the message says so once sent (like a
+        # worker killed mid-send): it read plain «Отправлено» and staff were not told.
+        doubt = {"after_crash": True} if e.uncertain else {}
         return finish(
             MessageStatus.QUEUED,
             AttemptOutcome.RETRY,
@@ -790,6 +796,7 @@ def deliver(session: Session, message_id: int, worker: str | None = None) -> str
             last_error=str(e)[:500],
             enqueued_at=None,
             send_after=retry_at,
+            **doubt,
         )
     except channels.PermanentError as e:
         log.warning("message %s: attempt %s on %s refused: %s", message_id, attempt, channel, e.reason)

@@ -7,6 +7,7 @@ processes, outages and kills on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -177,6 +178,10 @@ class Mailbox:
         class Handler:
             async def handle_DATA(self, server, session, envelope):
                 reply = box.replies.pop(0) if box.replies else "250 OK"
+                if reply == "hang":  # takes the letter and answers after the client gave up
+                    box.received.append(envelope.content.decode())
+                    await asyncio.sleep(3)
+                    return "250 OK"
                 if reply.startswith("250"):
                     box.received.append(envelope.content.decode())
                 return reply
@@ -237,6 +242,70 @@ def test_the_same_message_id_on_every_attempt(app, ctx, redis, mailbox):
     assert row.status == MessageStatus.SENT
     assert f"Message-ID: <{row.delivery_key}@kartoteka.example>" in box.received[0]
     assert row.provider_id == f"<{row.delivery_key}@kartoteka.example>"
+
+
+# -- a send whose answer never came ----------------------------------------------------------
+
+
+def test_a_message_the_gateway_took_without_answering_is_marked_when_sent_again(
+    app, ctx, redis, gateway, settings, login_as
+):
+    """The gateway took the SMS and its answer never came within GATEWAY_TIMEOUT (a slow
+    gateway, a dropped connection): the worker tried again, the gateway (which ignores
+    Idempotency-Key, as many do) sent it a second time, and the message read plain
+    «Отправлено»: the customer got two SMS and staff were not told. It now reads
+    «Отправлено повторно после сбоя», like a message whose worker was killed mid-send."""
+    settings(GATEWAY_TIMEOUT=0.5, RETRY_BACKOFF_SECONDS=[10])
+    gateway.hang.set()  # the first request is received and never answered
+    message_id = queue(app, ctx)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.QUEUED and row.attempt_log[0].outcome == AttemptOutcome.RETRY
+    assert row.attempt_log[0].reason == "Шлюз не ответил на сообщение (оно могло дойти)"
+    due_now(ctx, message_id)
+    sweep(app)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.SENT and len(gateway.requests) == 2  # it may have gone twice
+    assert row.delivery == "Отправлено повторно после сбоя"
+    card = login_as("manager").get(f"/customerview/show/{row.customer_id}").get_data(as_text=True)
+    assert "Отправлено повторно после сбоя" in card
+
+
+def test_a_letter_the_mail_server_took_without_answering_is_marked_when_sent_again(
+    app, ctx, redis, mailbox, settings
+):
+    settings(GATEWAY_TIMEOUT=0.5, RETRY_BACKOFF_SECONDS=[10])
+    box = mailbox("hang")
+    message_id = queue(app, ctx, channel=Channel.EMAIL)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.QUEUED
+    assert row.attempt_log[0].reason == "Почтовый сервер не ответил на письмо (оно могло дойти)"
+    due_now(ctx, message_id)
+    sweep(app)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.SENT and len(box.received) == 2
+    assert row.delivery == "Отправлено повторно после сбоя"
+
+
+def test_a_refusal_or_an_unreachable_provider_is_retried_without_the_mark(app, ctx, redis, gateway, settings):
+    """A 503, or a gateway that could not be reached at all, never had the message: its
+    retry reaches the customer once and reads «Отправлено»."""
+    settings(RETRY_BACKOFF_SECONDS=[10], SMS_GATEWAY_URL=f"http://127.0.0.1:{free_port()}/send")
+    message_id = queue(app, ctx)
+    work(app)  # nobody listens there
+    assert message(ctx, message_id).attempt_log[0].reason == "Шлюз недоступен"
+    settings(SMS_GATEWAY_URL=gateway.url)
+    gateway.answers = [503]
+    for _ in range(2):
+        due_now(ctx, message_id)
+        sweep(app)
+        work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.SENT and row.attempts == 3 and len(gateway.delivered) == 1
+    assert row.delivery == "Отправлено"
 
 
 # -- the attempt history and resends -------------------------------------------------------
