@@ -660,40 +660,113 @@ def test_delivery_errors_are_stored_in_russian_and_read_in_each_readers_language
         assert value_label("Message", "last_error", "Своя причина: 42") == "Своя причина: 42"  # as written
 
 
+class BusyPubsub:
+    """A worker on a busy machine: its pubsub thread always reads Redis's answer to the
+    unsubscribe before RQ's stop lands (what made a round wait out 2 s and left the
+    thread waiting 60 s for a subscription)."""
+
+    def subscribe(self):
+        import threading
+        import time
+
+        super().subscribe()
+        pubsub, thread = self.pubsub, self.pubsub_thread
+        sent = threading.Event()
+        unsubscribe, stop = pubsub.unsubscribe, thread.stop
+
+        def answered_first(*args, **kwargs):
+            result = unsubscribe(*args, **kwargs)
+            sent.set()
+            return result
+
+        def late_stop():
+            if sent.is_set():  # the thread reads the answer, then the stop lands
+                deadline = time.monotonic() + 5
+                while pubsub.subscribed and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                time.sleep(0.05)
+            stop()
+
+        pubsub.unsubscribe, thread.stop = answered_first, late_stop
+
+
 def test_a_burst_worker_ends_its_pubsub_thread_when_its_work_is_done(app, redis):
     """``flask worker --burst`` could end 2 s after its work: RQ unsubscribed before
     stopping its pubsub thread, and on a busy machine the thread read Redis's answer
     first and went back to wait (60 s) for a subscription; RQ's join and then _quiet's
     each waited out their 1 s. Here the thread always reads the answer before RQ's stop
     lands (as on the busy machine); stopped first, it is over when the worker returns."""
-    import threading
-    import time
-
     from rq import Queue
 
-    class BusyMachine(worker.SimpleDeliveryWorker):
-        def subscribe(self):
-            super().subscribe()
-            pubsub, thread = self.pubsub, self.pubsub_thread
-            sent = threading.Event()
-            unsubscribe, stop = pubsub.unsubscribe, thread.stop
-
-            def answered_first(*args, **kwargs):
-                result = unsubscribe(*args, **kwargs)
-                sent.set()
-                return result
-
-            def late_stop():
-                if sent.is_set():  # the thread reads the answer, then the stop lands
-                    deadline = time.monotonic() + 5
-                    while pubsub.subscribed and time.monotonic() < deadline:
-                        time.sleep(0.01)
-                    time.sleep(0.05)
-                stop()
-
-            pubsub.unsubscribe, thread.stop = answered_first, late_stop
+    class BusyMachine(BusyPubsub, worker.SimpleDeliveryWorker):
+        pass
 
     with app.app_context():
         delivery = BusyMachine([Queue(app.config["RQ_QUEUE"], connection=redis)], connection=redis)
         delivery.work(burst=True, with_scheduler=False)
     assert delivery.pubsub_thread is not None and not delivery.pubsub_thread.is_alive()
+
+
+def test_the_embedded_worker_ends_its_pubsub_thread_as_flask_worker_does(app, ctx, monkeypatch):
+    """run.py's worker thread ran a SimpleWorker of its own, without the fix above: on a
+    busy machine each round (one a second) waited out 2 s and left its pubsub thread
+    waiting 60 s, a new one every round. It now runs ``flask worker``'s worker."""
+    import time
+
+    assert not app.config["REDIS_URL"]
+    rounds = []
+
+    class BusyMachine(BusyPubsub, worker.EmbeddedWorker):
+        def work(self, *args, **kwargs):
+            try:
+                return super().work(*args, **kwargs)
+            finally:
+                rounds.append(self)
+
+    monkeypatch.setattr(worker, "EmbeddedWorker", BusyMachine)
+    stop = worker.start_embedded_worker(app, interval=0.05)
+    try:
+        for _ in range(300):
+            if len(rounds) >= 2:
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+    assert len(rounds) >= 2, "the embedded worker ran no round"
+    assert rounds[0].pubsub_thread is not None and not rounds[0].pubsub_thread.is_alive()
+
+
+def test_a_sigterm_while_rq_starts_the_worker_leaves_no_dead_worker_registered(
+    app, redis, database_url, tmp_path
+):
+    """RQ registers a worker in Redis before it installs its signal handlers. systemd's
+    SIGTERM in that window (a restart just after a start) killed the process and left
+    the worker registered: ``flask kartoteka health`` counted a dead worker for 8 minutes.
+    The signal now stops the worker as RQ would: it says goodbye and exits 0. Here the
+    signal is sent by the worker itself, right after RQ registered it."""
+    from rq import Worker
+
+    script = (
+        "import os, signal\n"
+        "from app import create_app, worker\n"
+        "class Early(worker.SimpleDeliveryWorker):\n"
+        "    def register_birth(self, *args, **kwargs):\n"
+        "        super().register_birth(*args, **kwargs)\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "worker.WORKER_CLASSES['simple'] = Early\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        "    worker.run_worker(worker_class='simple')\n"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "KARTOTEKA_INSTANCE": str(tmp_path),
+        "SECRET_KEY": "x",
+    }
+    process = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=120
+    )
+    assert process.returncode == 0, process.stderr.decode(errors="replace")[-3000:]
+    assert Worker.count(connection=redis) == 0  # it said goodbye to Redis
