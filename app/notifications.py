@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from . import channels, subjects
 from .audit import STORED_LOCALE, enum_text
 from .errors import ValidationFailed
-from .formatting import datetime_short, money
+from .formatting import LIST_DATETIME, datetime_short, money
 from .labels import N_, stored_text_label, system_comment
 from .models import (
     MESSAGE_RESENDABLE,
@@ -552,9 +552,9 @@ DELIVERY_REASONS = {
     N_("Визит перенесён или отменён"): (),
     N_("Данные клиента уничтожены: сообщения ему не отправляются"): (),
     N_("Внутренняя ошибка при отправке: %(error)s"): (),
-    N_("Не отправлено до %(deadline)s. Последняя ошибка: %(error)s"): ("error",),
-    N_("Не отправлено до %(deadline)s: канал был приостановлен"): (),
-    N_("Не отправлено до %(deadline)s: очередь не дошла до сообщения"): (),
+    N_("Не отправлено до %(deadline)s. Последняя ошибка: %(error)s"): ("deadline", "error"),
+    N_("Не отправлено до %(deadline)s: канал был приостановлен"): ("deadline",),
+    N_("Не отправлено до %(deadline)s: очередь не дошла до сообщения"): ("deadline",),
     N_("Обработчик не ответил за %(seconds)s с; сообщение будет отправлено повторно"): (),
     # app/channels.py
     N_("Канал «%(channel)s» выключен в настройках"): ("channel",),
@@ -591,9 +591,26 @@ def reason_label(text):
 
 
 def _reason_again(name: str, value: str) -> str:
+    if name == "deadline":  # written as the stored language writes a moment (clinic time)
+        return _moment_again(value)
     if name == "channel":
         return next((str(c.label) for c in Channel if enum_text(c) == value), value)
     return reason_label(value)
+
+
+def _moment_again(value: str) -> str:
+    """A moment written by ``datetime_short`` in the stored language («24.11.2026 10:00»,
+    the clinic's time), as the reader writes one: an English reader read the Russian
+    date order inside an English sentence. ValueError when it is no such moment."""
+    from flask_babel import get_timezone
+
+    local = dt.datetime.strptime(value, LIST_DATETIME[STORED_LOCALE])
+    zone = get_timezone()
+    if hasattr(zone, "localize"):  # pytz (Flask-Babel's)
+        aware = zone.localize(local)
+    else:
+        aware = local.replace(tzinfo=zone)
+    return datetime_short(aware.astimezone(dt.UTC).replace(tzinfo=None))
 
 
 def in_stored_language(write):

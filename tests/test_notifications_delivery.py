@@ -660,6 +660,30 @@ def test_delivery_errors_are_stored_in_russian_and_read_in_each_readers_language
         assert value_label("Message", "last_error", "Своя причина: 42") == "Своя причина: 42"  # as written
 
 
+def test_an_overdue_messages_deadline_is_written_as_each_reader_writes_a_date(app, ctx, login_as):
+    """«Not sent by 24.11.2026 10:00»: an English reader read the deadline in the Russian
+    date order (the day first) inside an English sentence."""
+    message_id = queue(app, ctx)
+    deadline = dt.datetime(2026, 11, 24, 7, 0)  # UTC: 10:00 at the clinic (Moscow)
+    ctx.query(Message).filter_by(id=message_id).update({"expires_at": deadline})
+    ctx.commit()
+    with app.test_request_context():
+        notifications.expire_overdue(ctx, deadline + dt.timedelta(minutes=1))
+        ctx.commit()
+    assert message(ctx, message_id).last_error == (
+        "Не отправлено до 24.11.2026 10:00: очередь не дошла до сообщения"
+    )
+    manager = login_as("manager")
+    manager.get("/lang/en")
+    try:
+        english = manager.get("/messageview/list/").get_data(as_text=True)
+    finally:
+        manager.get("/lang/ru")
+    assert "Not sent by 11/24/2026, 10:00" in english and "24.11.2026" not in english
+    russian = manager.get("/messageview/list/").get_data(as_text=True)
+    assert "Не отправлено до 24.11.2026 10:00: очередь не дошла до сообщения" in russian
+
+
 class BusyPubsub:
     """A worker on a busy machine: its pubsub thread always reads Redis's answer to the
     unsubscribe before RQ's stop lands (what made a round wait out 2 s and left the
