@@ -243,7 +243,14 @@ class SimpleDeliveryWorker(_RidesOutRedis, SimpleWorker):
 
 
 class ForkingDeliveryWorker(_RidesOutRedis, Worker):
-    pass
+    def setup_work_horse_signals(self):
+        """The horse leaves SIGTERM to its worker. systemd stops a unit by signalling every
+        process in it (KillMode=control-group, the default): RQ's horse took SIGTERM's
+        default and died in the middle of the send, and each restart left its message
+        «отправляется» until the lease, then sent it again. The worker's warm stop waits
+        for the horse; its cold stop and systemd's final SIGKILL still end it."""
+        super().setup_work_horse_signals()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 WORKER_CLASSES = {"simple": SimpleDeliveryWorker, "fork": ForkingDeliveryWorker}

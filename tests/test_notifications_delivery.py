@@ -794,3 +794,81 @@ def test_a_sigterm_while_rq_starts_the_worker_leaves_no_dead_worker_registered(
     )
     assert process.returncode == 0, process.stderr.decode(errors="replace")[-3000:]
     assert Worker.count(connection=redis) == 0  # it said goodbye to Redis
+
+
+def test_a_stop_sent_to_a_forking_workers_whole_group_lets_its_horse_finish_the_send(
+    app, ctx, redis, database_url, tmp_path
+):
+    """systemd stops a unit by sending SIGTERM to every process in it (KillMode's default):
+    with WORKER_CLASS=fork the work horse got it too and died in the middle of the send
+    (RQ's horse takes SIGTERM's default), so each restart left the message it was sending
+    «отправляется» until the lease and then sent it again. The horse now leaves SIGTERM to
+    its worker, which lets it finish: the message is sent once and the worker exits 0."""
+    import signal
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.fault_harness import children
+
+    received, answer = threading.Event(), threading.Event()
+    keys = []
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            keys.append(body["reference"])
+            received.set()
+            answer.wait(60)  # the answer comes once the stop has been sent
+            payload = b'{"id": "gw-1"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/send"
+    saved = dict(app.config["NOTIFY_CHANNELS"]), app.config["SMS_GATEWAY_URL"]
+    app.config["NOTIFY_CHANNELS"] = {"sms": "gateway", "email": "off", "push": "off"}
+    app.config["SMS_GATEWAY_URL"] = url
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "KARTOTEKA_INSTANCE": str(tmp_path),
+        "SECRET_KEY": "x",
+        "NOTIFY_SMS": "gateway",
+        "SMS_GATEWAY_URL": url,
+        "GATEWAY_TIMEOUT": "60",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app:create_app", "worker", "--fork"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        message_id = queue(app, ctx)
+        assert received.wait(120), "the worker never reached the gateway"
+        # every process of the unit, as systemd's control group (the horse has a session of
+        # its own: a process group's signal would miss it)
+        for pid in (process.pid, *children(process.pid)):
+            os.kill(pid, signal.SIGTERM)
+        answer.set()
+        assert process.wait(60) == 0
+        row = message(ctx, message_id)
+        assert row.status == MessageStatus.SENT and row.delivery == "Отправлено"
+        assert keys == [row.delivery_key]
+    finally:
+        answer.set()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        server.shutdown()
+        app.config["NOTIFY_CHANNELS"], app.config["SMS_GATEWAY_URL"] = saved
