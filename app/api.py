@@ -9,6 +9,8 @@ What it sends and accepts:
 - a relation (``customer``, ``specialist``…) as the related record's id; a record
   outside the user's rows is answered as one that does not exist;
 - a masked field as the screens mask it («+7 *** ***-45-67»); a hidden one is left out;
+- a text the system wrote (a bonus expiry's comment) in the user's language, as the
+  screens show it (``stored_texts``); staff's own text as written;
 - errors as ``{"message": text}`` in the user's language, 422 as
   ``{"message": {field: [texts]}}``: 401 signed out, 403 no permission (or a field
   the role may not write), 404 no such record within the user's rows, 422 refused
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 
-from . import access, consents, views
+from . import access, consents, payments, views
 from .admin.api import PolicyApi, related_label  # noqa: F401
 from .admin.datamodel import Interface
 from .models import (
@@ -217,6 +219,7 @@ class AccountOperationApi(PolicyApi):
     ]
     add_columns = ["customer", "account", "kind", "amount", "comment"]
     search_columns = ["customer", "account"]
+    stored_texts = {"comment": payments.comment_label}  # as the screen (a system comment)
 
 
 class CertificateApi(PolicyApi):

@@ -8,6 +8,7 @@ provider's answer beside it.
 
 from __future__ import annotations
 
+import http.client
 import json
 import smtplib
 import urllib.error
@@ -32,7 +33,13 @@ class DeliveryError(Exception):
 
 
 class TransientError(DeliveryError):
-    pass
+    """Worth retrying. ``uncertain``: the provider took the message and its answer never
+    came (a timeout or a dropped connection after the request was sent): it may have
+    reached the customer, and a retry may reach them a second time."""
+
+    def __init__(self, reason: str, answer: str = "", uncertain: bool = False):
+        super().__init__(reason, answer)
+        self.uncertain = uncertain
 
 
 class PermanentError(DeliveryError):
@@ -82,6 +89,18 @@ def _smtp_answer(error: smtplib.SMTPResponseException) -> str:
     return text.decode(errors="replace") if isinstance(text, bytes) else str(text)
 
 
+class _SMTP(smtplib.SMTP):
+    """smtplib's client, knowing whether the whole letter went to the server: a failure
+    after that (no answer to it) leaves the letter possibly delivered."""
+
+    letter_sent = False
+
+    def send(self, s):
+        super().send(s)
+        if isinstance(s, bytes) and s.endswith(b"\r\n.\r\n"):  # DATA's end (smtplib's data())
+            self.letter_sent = True
+
+
 def _smtp(message) -> str:
     config = current_app.config
     email = EmailMessage()
@@ -90,10 +109,9 @@ def _smtp(message) -> str:
     email["Subject"] = message.subject or ""
     email["Message-ID"] = message_id(message)
     email.set_content(message.body)
+    smtp = None
     try:
-        with smtplib.SMTP(
-            config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["GATEWAY_TIMEOUT"]
-        ) as smtp:
+        with _SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["GATEWAY_TIMEOUT"]) as smtp:
             if config["SMTP_USER"]:
                 smtp.starttls()
                 smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
@@ -110,6 +128,12 @@ def _smtp(message) -> str:
             _("Почтовый сервер временно не принял письмо (%(code)s)", code=e.smtp_code), _smtp_answer(e)
         ) from e
     except (OSError, smtplib.SMTPException) as e:
+        if smtp is not None and smtp.letter_sent:
+            raise TransientError(
+                _("Почтовый сервер не ответил на письмо (оно могло дойти)"),
+                f"{type(e).__name__}: {e}",
+                uncertain=True,
+            ) from e
         raise TransientError(_("Почтовый сервер недоступен"), f"{type(e).__name__}: {e}") from e
     if refused:
         code, text = next(iter(refused.values()))
@@ -155,8 +179,14 @@ def _gateway(message) -> str:
                 _("Шлюз временно не принял сообщение (%(code)s)", code=e.code), answer
             ) from e
         raise PermanentError(_("Шлюз отклонил сообщение (%(code)s)", code=e.code), answer) from e
-    except (OSError, TimeoutError) as e:
+    except urllib.error.URLError as e:  # urllib's wrap of a failure before the request was sent
         raise TransientError(_("Шлюз недоступен"), f"{type(e).__name__}: {e}") from e
+    except (OSError, http.client.HTTPException) as e:
+        # The request went and its answer did not come (a timeout, a dropped connection):
+        # the gateway may have the message, and one that ignores Idempotency-Key sends a retry again.
+        raise TransientError(
+            _("Шлюз не ответил на сообщение (оно могло дойти)"), f"{type(e).__name__}: {e}", uncertain=True
+        ) from e
     try:
         return str(json.loads(body).get("id") or key)
     except (ValueError, AttributeError):

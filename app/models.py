@@ -966,8 +966,9 @@ class Message(Audited, Model):
     # One per row, never reused (ids are, after a restore): the gateways' Idempotency-Key
     # and the e-mail's Message-ID, the same on every attempt.
     delivery_key = Column(String(64), nullable=False, unique=True, default=lambda: uuid.uuid4().hex)
-    # A worker died while sending it: it was handed out again after its lease and
-    # may have reached the customer twice (shown as «Отправлено повторно после сбоя»).
+    # A worker died while sending it (handed out again after its lease), or the provider
+    # took it and its answer never came (retried): it may have reached the customer twice
+    # (shown as «Отправлено повторно после сбоя»).
     after_crash = Column(Boolean, nullable=False, default=False, server_default=sa_false())
     attempt_log = relationship(
         "MessageAttempt",

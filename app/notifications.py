@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from . import channels, subjects
 from .audit import STORED_LOCALE, enum_text
 from .errors import ValidationFailed
-from .formatting import datetime_short, money
+from .formatting import LIST_DATETIME, datetime_short, money
 from .labels import N_, stored_text_label, system_comment
 from .models import (
     MESSAGE_RESENDABLE,
@@ -552,9 +552,9 @@ DELIVERY_REASONS = {
     N_("Визит перенесён или отменён"): (),
     N_("Данные клиента уничтожены: сообщения ему не отправляются"): (),
     N_("Внутренняя ошибка при отправке: %(error)s"): (),
-    N_("Не отправлено до %(deadline)s. Последняя ошибка: %(error)s"): ("error",),
-    N_("Не отправлено до %(deadline)s: канал был приостановлен"): (),
-    N_("Не отправлено до %(deadline)s: очередь не дошла до сообщения"): (),
+    N_("Не отправлено до %(deadline)s. Последняя ошибка: %(error)s"): ("deadline", "error"),
+    N_("Не отправлено до %(deadline)s: канал был приостановлен"): ("deadline",),
+    N_("Не отправлено до %(deadline)s: очередь не дошла до сообщения"): ("deadline",),
     N_("Обработчик не ответил за %(seconds)s с; сообщение будет отправлено повторно"): (),
     # app/channels.py
     N_("Канал «%(channel)s» выключен в настройках"): ("channel",),
@@ -567,6 +567,8 @@ DELIVERY_REASONS = {
     N_("Шлюз временно не принял сообщение (%(code)s)"): (),
     N_("Шлюз отклонил сообщение (%(code)s)"): (),
     N_("Шлюз недоступен"): (),
+    N_("Шлюз не ответил на сообщение (оно могло дойти)"): (),
+    N_("Почтовый сервер не ответил на письмо (оно могло дойти)"): (),
 }
 
 
@@ -589,9 +591,26 @@ def reason_label(text):
 
 
 def _reason_again(name: str, value: str) -> str:
+    if name == "deadline":  # written as the stored language writes a moment (clinic time)
+        return _moment_again(value)
     if name == "channel":
         return next((str(c.label) for c in Channel if enum_text(c) == value), value)
     return reason_label(value)
+
+
+def _moment_again(value: str) -> str:
+    """A moment written by ``datetime_short`` in the stored language («24.11.2026 10:00»,
+    the clinic's time), as the reader writes one: an English reader read the Russian
+    date order inside an English sentence. ValueError when it is no such moment."""
+    from flask_babel import get_timezone
+
+    local = dt.datetime.strptime(value, LIST_DATETIME[STORED_LOCALE])
+    zone = get_timezone()
+    if hasattr(zone, "localize"):  # pytz (Flask-Babel's)
+        aware = zone.localize(local)
+    else:
+        aware = local.replace(tzinfo=zone)
+    return datetime_short(aware.astimezone(dt.UTC).replace(tzinfo=None))
 
 
 def in_stored_language(write):
@@ -783,6 +802,10 @@ def deliver(session: Session, message_id: int, worker: str | None = None) -> str
             e.reason,
             retry_at.isoformat(timespec="seconds"),
         )
+        # The provider took it and its answer never came: it may have reached the customer,
+        # so the retry may reach them twice, and the message says so once sent (like a
+        # worker killed mid-send): it read plain «Отправлено» and staff were not told.
+        doubt = {"after_crash": True} if e.uncertain else {}
         return finish(
             MessageStatus.QUEUED,
             AttemptOutcome.RETRY,
@@ -790,6 +813,7 @@ def deliver(session: Session, message_id: int, worker: str | None = None) -> str
             last_error=str(e)[:500],
             enqueued_at=None,
             send_after=retry_at,
+            **doubt,
         )
     except channels.PermanentError as e:
         log.warning("message %s: attempt %s on %s refused: %s", message_id, attempt, channel, e.reason)

@@ -32,6 +32,7 @@ from flask import Flask, current_app
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue, SimpleWorker, Worker, worker_registration
+from rq.timeouts import TimerDeathPenalty
 
 from .queue import REDIS, _clients, _embedded, connection, enqueue, queue  # noqa: F401  (the worker's queue)
 
@@ -242,10 +243,63 @@ class SimpleDeliveryWorker(_RidesOutRedis, SimpleWorker):
 
 
 class ForkingDeliveryWorker(_RidesOutRedis, Worker):
-    pass
+    def setup_work_horse_signals(self):
+        """The horse leaves SIGTERM to its worker. systemd stops a unit by signalling every
+        process in it (KillMode=control-group, the default): RQ's horse took SIGTERM's
+        default and died in the middle of the send, and each restart left its message
+        «отправляется» until the lease, then sent it again. The worker's warm stop waits
+        for the horse; its cold stop and systemd's final SIGKILL still end it."""
+        super().setup_work_horse_signals()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 WORKER_CLASSES = {"simple": SimpleDeliveryWorker, "fork": ForkingDeliveryWorker}
+
+
+class EmbeddedWorker(SimpleDeliveryWorker):
+    """``flask worker``'s own worker (its pubsub stop included) in run.py's thread: it was
+    a SimpleWorker of its own, without the pubsub fix, so a round on a busy machine waited
+    out RQ's two 1 s joins and left the pubsub thread waiting 60 s, a new one every round.
+    Signals reach only the main thread, so no signal handlers, and a job's time limit is
+    a timer rather than SIGALRM."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self):
+        pass
+
+
+def work_once(cls, client: Redis, app: Flask, burst: bool, name: str | None = None, logging_level=None):
+    """One RQ worker of ``cls`` on the app's queue, from its start to the end of its loop;
+    returns it (None when it could not be made). ``flask worker`` and the embedded thread
+    both run their workers through here. A Redis error is logged as an outage, not raised."""
+    worker = None
+    try:
+        worker = cls([Queue(app.config["RQ_QUEUE"], connection=client)], connection=client, name=name)
+        _stop_before_rq_listens(worker)
+        worker.work(burst=burst, with_scheduler=False, logging_level=logging_level)
+    except RedisError as e:
+        REDIS.lost(e)
+    finally:
+        _quiet(worker)
+    return worker
+
+
+def _stop_before_rq_listens(worker) -> None:
+    """RQ registers the worker in Redis (and subscribes) before it installs its signal
+    handlers: a SIGTERM in between (systemd restarting a worker that had just started)
+    killed the process with the worker still registered, and the health report counted a
+    dead worker until its key expired (8 minutes). Until RQ's handlers take over, a signal
+    asks the worker to stop: RQ's loop sees it before taking a job and says goodbye."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum, frame):
+        worker.stop_requested = True
+        worker._stop_requested = True  # RQ's loop checks it before every dequeue
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
 
 
 def require_services(app: Flask) -> None:
@@ -301,19 +355,15 @@ def run_worker(burst: bool = False, worker_class: str | None = None) -> None:
     generation = 0
     while True:
         generation += 1
-        worker = None
         client = connection()
-        try:
-            worker = cls(
-                [Queue(app.config["RQ_QUEUE"], connection=client)],
-                connection=client,
-                name=f"kartoteka-{socket.gethostname()}-{os.getpid()}-{generation}",
-            )
-            worker.work(burst=burst, with_scheduler=False, logging_level=app.config["LOG_LEVEL"].upper())
-        except RedisError as e:
-            REDIS.lost(e)
-        finally:
-            _quiet(worker)
+        worker = work_once(
+            cls,
+            client,
+            app,
+            burst,
+            name=f"kartoteka-{socket.gethostname()}-{os.getpid()}-{generation}",
+            logging_level=app.config["LOG_LEVEL"].upper(),
+        )
         # RQ leaves its handlers installed; between two workers a signal must stop this loop.
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -446,17 +496,6 @@ def start_embedded_worker(app: Flask, interval: float = 1.0) -> threading.Event 
     """
     if app.config.get("REDIS_URL"):
         return None
-    from rq.timeouts import TimerDeathPenalty
-
-    class ThreadWorker(SimpleWorker):
-        """SimpleWorker in a thread: signals work only in the main thread, so no signal
-        handlers, and job time limits by a timer rather than SIGALRM."""
-
-        death_penalty_class = TimerDeathPenalty
-
-        def _install_signal_handlers(self):
-            pass
-
     _job_app["app"] = app
     stop = threading.Event()
     with app.app_context():
@@ -471,8 +510,8 @@ def start_embedded_worker(app: Flask, interval: float = 1.0) -> threading.Event 
                         if time.monotonic() - last_sweep > app.config["SWEEP_INTERVAL_SECONDS"]:
                             sweep_once()
                             last_sweep = time.monotonic()
-                        jobs = Queue(app.config["RQ_QUEUE"], connection=store)
-                        ThreadWorker([jobs], connection=store).work(burst=True, with_scheduler=False)
+                        # RQ's INFO lines (a worker started, done) every second would drown run.py's log
+                        work_once(EmbeddedWorker, store, app, burst=True)
             except Exception:  # noqa: BLE001 - the loop must survive one bad round
                 log.exception("embedded worker round failed")
             stop.wait(interval)

@@ -679,3 +679,39 @@ def test_an_order_or_a_return_whose_money_moved_is_not_deleted_but_the_customer_
         0,
         0,
     )
+
+
+def test_the_api_gives_a_system_comment_in_the_readers_language(ctx, login_as):
+    """«Срок бонусов истёк» is stored in Russian whoever's request wrote it; the screen
+    reads it in the reader's language, and the API gave it to an English reader as
+    stored. Staff's own comment goes as written."""
+    customer = factories.customer(ctx)
+    system = AccountOperation(
+        customer=customer,
+        account=Account.BONUS,
+        kind=OperationKind.EXPIRY,
+        amount=Decimal("-50.00"),
+        comment=payments.EXPIRED_COMMENT,
+    )
+    own = AccountOperation(
+        customer=customer,
+        account=Account.BONUS,
+        kind=OperationKind.ACCRUAL,
+        amount=Decimal("10.00"),
+        comment="Подарок ко дню рождения",
+    )
+    ctx.add_all([system, own])
+    ctx.commit()
+    manager = login_as("manager")
+    manager.get("/lang/en")
+    try:
+        listed = {
+            r["id"]: r["comment"] for r in manager.get("/api/v1/account-operations/").get_json()["result"]
+        }
+        shown = manager.get(f"/api/v1/account-operations/{system.id}").get_json()["result"]["comment"]
+    finally:
+        manager.get("/lang/ru")
+    assert listed == {system.id: "The bonuses have expired", own.id: "Подарок ко дню рождения"}
+    assert shown == "The bonuses have expired"
+    russian = manager.get("/api/v1/account-operations/").get_json()["result"]
+    assert {r["comment"] for r in russian} == {"Срок бонусов истёк", "Подарок ко дню рождения"}

@@ -7,6 +7,7 @@ processes, outages and kills on PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -177,6 +178,10 @@ class Mailbox:
         class Handler:
             async def handle_DATA(self, server, session, envelope):
                 reply = box.replies.pop(0) if box.replies else "250 OK"
+                if reply == "hang":  # takes the letter and answers after the client gave up
+                    box.received.append(envelope.content.decode())
+                    await asyncio.sleep(3)
+                    return "250 OK"
                 if reply.startswith("250"):
                     box.received.append(envelope.content.decode())
                 return reply
@@ -237,6 +242,70 @@ def test_the_same_message_id_on_every_attempt(app, ctx, redis, mailbox):
     assert row.status == MessageStatus.SENT
     assert f"Message-ID: <{row.delivery_key}@kartoteka.example>" in box.received[0]
     assert row.provider_id == f"<{row.delivery_key}@kartoteka.example>"
+
+
+# -- a send whose answer never came ----------------------------------------------------------
+
+
+def test_a_message_the_gateway_took_without_answering_is_marked_when_sent_again(
+    app, ctx, redis, gateway, settings, login_as
+):
+    """The gateway took the SMS and its answer never came within GATEWAY_TIMEOUT (a slow
+    gateway, a dropped connection): the worker tried again, the gateway (which ignores
+    Idempotency-Key, as many do) sent it a second time, and the message read plain
+    «Отправлено»: the customer got two SMS and staff were not told. It now reads
+    «Отправлено повторно после сбоя», like a message whose worker was killed mid-send."""
+    settings(GATEWAY_TIMEOUT=0.5, RETRY_BACKOFF_SECONDS=[10])
+    gateway.hang.set()  # the first request is received and never answered
+    message_id = queue(app, ctx)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.QUEUED and row.attempt_log[0].outcome == AttemptOutcome.RETRY
+    assert row.attempt_log[0].reason == "Шлюз не ответил на сообщение (оно могло дойти)"
+    due_now(ctx, message_id)
+    sweep(app)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.SENT and len(gateway.requests) == 2  # it may have gone twice
+    assert row.delivery == "Отправлено повторно после сбоя"
+    card = login_as("manager").get(f"/customerview/show/{row.customer_id}").get_data(as_text=True)
+    assert "Отправлено повторно после сбоя" in card
+
+
+def test_a_letter_the_mail_server_took_without_answering_is_marked_when_sent_again(
+    app, ctx, redis, mailbox, settings
+):
+    settings(GATEWAY_TIMEOUT=0.5, RETRY_BACKOFF_SECONDS=[10])
+    box = mailbox("hang")
+    message_id = queue(app, ctx, channel=Channel.EMAIL)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.QUEUED
+    assert row.attempt_log[0].reason == "Почтовый сервер не ответил на письмо (оно могло дойти)"
+    due_now(ctx, message_id)
+    sweep(app)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.SENT and len(box.received) == 2
+    assert row.delivery == "Отправлено повторно после сбоя"
+
+
+def test_a_refusal_or_an_unreachable_provider_is_retried_without_the_mark(app, ctx, redis, gateway, settings):
+    """A 503, or a gateway that could not be reached at all, never had the message: its
+    retry reaches the customer once and reads «Отправлено»."""
+    settings(RETRY_BACKOFF_SECONDS=[10], SMS_GATEWAY_URL=f"http://127.0.0.1:{free_port()}/send")
+    message_id = queue(app, ctx)
+    work(app)  # nobody listens there
+    assert message(ctx, message_id).attempt_log[0].reason == "Шлюз недоступен"
+    settings(SMS_GATEWAY_URL=gateway.url)
+    gateway.answers = [503]
+    for _ in range(2):
+        due_now(ctx, message_id)
+        sweep(app)
+        work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.SENT and row.attempts == 3 and len(gateway.delivered) == 1
+    assert row.delivery == "Отправлено"
 
 
 # -- the attempt history and resends -------------------------------------------------------
@@ -591,40 +660,215 @@ def test_delivery_errors_are_stored_in_russian_and_read_in_each_readers_language
         assert value_label("Message", "last_error", "Своя причина: 42") == "Своя причина: 42"  # as written
 
 
+def test_an_overdue_messages_deadline_is_written_as_each_reader_writes_a_date(app, ctx, login_as):
+    """«Not sent by 24.11.2026 10:00»: an English reader read the deadline in the Russian
+    date order (the day first) inside an English sentence."""
+    message_id = queue(app, ctx)
+    deadline = dt.datetime(2026, 11, 24, 7, 0)  # UTC: 10:00 at the clinic (Moscow)
+    ctx.query(Message).filter_by(id=message_id).update({"expires_at": deadline})
+    ctx.commit()
+    with app.test_request_context():
+        notifications.expire_overdue(ctx, deadline + dt.timedelta(minutes=1))
+        ctx.commit()
+    assert message(ctx, message_id).last_error == (
+        "Не отправлено до 24.11.2026 10:00: очередь не дошла до сообщения"
+    )
+    manager = login_as("manager")
+    manager.get("/lang/en")
+    try:
+        english = manager.get("/messageview/list/").get_data(as_text=True)
+    finally:
+        manager.get("/lang/ru")
+    assert "Not sent by 11/24/2026, 10:00" in english and "24.11.2026" not in english
+    russian = manager.get("/messageview/list/").get_data(as_text=True)
+    assert "Не отправлено до 24.11.2026 10:00: очередь не дошла до сообщения" in russian
+
+
+class BusyPubsub:
+    """A worker on a busy machine: its pubsub thread always reads Redis's answer to the
+    unsubscribe before RQ's stop lands (what made a round wait out 2 s and left the
+    thread waiting 60 s for a subscription)."""
+
+    def subscribe(self):
+        import threading
+        import time
+
+        super().subscribe()
+        pubsub, thread = self.pubsub, self.pubsub_thread
+        sent = threading.Event()
+        unsubscribe, stop = pubsub.unsubscribe, thread.stop
+
+        def answered_first(*args, **kwargs):
+            result = unsubscribe(*args, **kwargs)
+            sent.set()
+            return result
+
+        def late_stop():
+            if sent.is_set():  # the thread reads the answer, then the stop lands
+                deadline = time.monotonic() + 5
+                while pubsub.subscribed and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                time.sleep(0.05)
+            stop()
+
+        pubsub.unsubscribe, thread.stop = answered_first, late_stop
+
+
 def test_a_burst_worker_ends_its_pubsub_thread_when_its_work_is_done(app, redis):
     """``flask worker --burst`` could end 2 s after its work: RQ unsubscribed before
     stopping its pubsub thread, and on a busy machine the thread read Redis's answer
     first and went back to wait (60 s) for a subscription; RQ's join and then _quiet's
     each waited out their 1 s. Here the thread always reads the answer before RQ's stop
     lands (as on the busy machine); stopped first, it is over when the worker returns."""
-    import threading
-    import time
-
     from rq import Queue
 
-    class BusyMachine(worker.SimpleDeliveryWorker):
-        def subscribe(self):
-            super().subscribe()
-            pubsub, thread = self.pubsub, self.pubsub_thread
-            sent = threading.Event()
-            unsubscribe, stop = pubsub.unsubscribe, thread.stop
-
-            def answered_first(*args, **kwargs):
-                result = unsubscribe(*args, **kwargs)
-                sent.set()
-                return result
-
-            def late_stop():
-                if sent.is_set():  # the thread reads the answer, then the stop lands
-                    deadline = time.monotonic() + 5
-                    while pubsub.subscribed and time.monotonic() < deadline:
-                        time.sleep(0.01)
-                    time.sleep(0.05)
-                stop()
-
-            pubsub.unsubscribe, thread.stop = answered_first, late_stop
+    class BusyMachine(BusyPubsub, worker.SimpleDeliveryWorker):
+        pass
 
     with app.app_context():
         delivery = BusyMachine([Queue(app.config["RQ_QUEUE"], connection=redis)], connection=redis)
         delivery.work(burst=True, with_scheduler=False)
     assert delivery.pubsub_thread is not None and not delivery.pubsub_thread.is_alive()
+
+
+def test_the_embedded_worker_ends_its_pubsub_thread_as_flask_worker_does(app, ctx, monkeypatch):
+    """run.py's worker thread ran a SimpleWorker of its own, without the fix above: on a
+    busy machine each round (one a second) waited out 2 s and left its pubsub thread
+    waiting 60 s, a new one every round. It now runs ``flask worker``'s worker."""
+    import time
+
+    assert not app.config["REDIS_URL"]
+    rounds = []
+
+    class BusyMachine(BusyPubsub, worker.EmbeddedWorker):
+        def work(self, *args, **kwargs):
+            try:
+                return super().work(*args, **kwargs)
+            finally:
+                rounds.append(self)
+
+    monkeypatch.setattr(worker, "EmbeddedWorker", BusyMachine)
+    stop = worker.start_embedded_worker(app, interval=0.05)
+    try:
+        for _ in range(300):
+            if len(rounds) >= 2:
+                break
+            time.sleep(0.05)
+    finally:
+        stop.set()
+    assert len(rounds) >= 2, "the embedded worker ran no round"
+    assert rounds[0].pubsub_thread is not None and not rounds[0].pubsub_thread.is_alive()
+
+
+def test_a_sigterm_while_rq_starts_the_worker_leaves_no_dead_worker_registered(
+    app, redis, database_url, tmp_path
+):
+    """RQ registers a worker in Redis before it installs its signal handlers. systemd's
+    SIGTERM in that window (a restart just after a start) killed the process and left
+    the worker registered: ``flask kartoteka health`` counted a dead worker for 8 minutes.
+    The signal now stops the worker as RQ would: it says goodbye and exits 0. Here the
+    signal is sent by the worker itself, right after RQ registered it."""
+    from rq import Worker
+
+    script = (
+        "import os, signal\n"
+        "from app import create_app, worker\n"
+        "class Early(worker.SimpleDeliveryWorker):\n"
+        "    def register_birth(self, *args, **kwargs):\n"
+        "        super().register_birth(*args, **kwargs)\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "worker.WORKER_CLASSES['simple'] = Early\n"
+        "app = create_app()\n"
+        "with app.app_context():\n"
+        "    worker.run_worker(worker_class='simple')\n"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "KARTOTEKA_INSTANCE": str(tmp_path),
+        "SECRET_KEY": "x",
+    }
+    process = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, timeout=120
+    )
+    assert process.returncode == 0, process.stderr.decode(errors="replace")[-3000:]
+    assert Worker.count(connection=redis) == 0  # it said goodbye to Redis
+
+
+def test_a_stop_sent_to_a_forking_workers_whole_group_lets_its_horse_finish_the_send(
+    app, ctx, redis, database_url, tmp_path
+):
+    """systemd stops a unit by sending SIGTERM to every process in it (KillMode's default):
+    with WORKER_CLASS=fork the work horse got it too and died in the middle of the send
+    (RQ's horse takes SIGTERM's default), so each restart left the message it was sending
+    «отправляется» until the lease and then sent it again. The horse now leaves SIGTERM to
+    its worker, which lets it finish: the message is sent once and the worker exits 0."""
+    import signal
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from tests.fault_harness import children
+
+    received, answer = threading.Event(), threading.Event()
+    keys = []
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            keys.append(body["reference"])
+            received.set()
+            answer.wait(60)  # the answer comes once the stop has been sent
+            payload = b'{"id": "gw-1"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Slow)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}/send"
+    saved = dict(app.config["NOTIFY_CHANNELS"]), app.config["SMS_GATEWAY_URL"]
+    app.config["NOTIFY_CHANNELS"] = {"sms": "gateway", "email": "off", "push": "off"}
+    app.config["SMS_GATEWAY_URL"] = url
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": app.config["REDIS_URL"],
+        "KARTOTEKA_INSTANCE": str(tmp_path),
+        "SECRET_KEY": "x",
+        "NOTIFY_SMS": "gateway",
+        "SMS_GATEWAY_URL": url,
+        "GATEWAY_TIMEOUT": "60",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app:create_app", "worker", "--fork"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        message_id = queue(app, ctx)
+        assert received.wait(120), "the worker never reached the gateway"
+        # every process of the unit, as systemd's control group (the horse has a session of
+        # its own: a process group's signal would miss it)
+        for pid in (process.pid, *children(process.pid)):
+            os.kill(pid, signal.SIGTERM)
+        answer.set()
+        assert process.wait(60) == 0
+        row = message(ctx, message_id)
+        assert row.status == MessageStatus.SENT and row.delivery == "Отправлено"
+        assert keys == [row.delivery_key]
+    finally:
+        answer.set()
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        server.shutdown()
+        app.config["NOTIFY_CHANNELS"], app.config["SMS_GATEWAY_URL"] = saved

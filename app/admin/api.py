@@ -230,6 +230,9 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
     max_page_size = 100
     allow_browser_login = True  # staff sessions; writes still need the CSRF token
     view = None  # the screen whose column labels, titles and rules the API shares
+    # Texts the system stores in one language (app/labels.py STORED_LOCALE): column ->
+    # the label that the screens show them through, in the reader's language.
+    stored_texts: dict = {}
     RELATED_IDS = {"customer.id": _l("Клиент (ID)"), "specialist.id": _l("Специалист (ID)")}
 
     def __init__(self):
@@ -326,11 +329,21 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
 
     def pre_get(self, data):
         disclosure.row(self.datamodel.obj, data["result"], pk=data.get("id"))
+        self._stored_texts_read([data["result"]])
         self.journal_read([data.get("id")])
 
     def pre_get_list(self, data):
         disclosure.rows(self.datamodel.obj, data["result"], pks=data.get("ids"))
+        self._stored_texts_read(data["result"])
         self.journal_read(data.get("ids") or [])
+
+    def _stored_texts_read(self, rows) -> None:
+        """A stored system text in the reader's language, as the screens show it: an
+        English reader got «Срок бонусов истёк» where the page says «The bonuses have expired»."""
+        for row in rows:
+            for column, label in self.stored_texts.items():
+                if isinstance(row, dict) and row.get(column):
+                    row[column] = str(label(row[column]))
 
     def journal_read(self, pks) -> None:
         """An API read of a customer's records is a row of the access journal per
