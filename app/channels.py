@@ -111,11 +111,11 @@ def _smtp(message) -> str:
     email.set_content(message.body)
     smtp = None
     try:
-        with _SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["GATEWAY_TIMEOUT"]) as smtp:
-            if config["SMTP_USER"]:
-                smtp.starttls()
-                smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
-            refused = smtp.send_message(email)
+        smtp = _SMTP(config["SMTP_HOST"], config["SMTP_PORT"], timeout=config["GATEWAY_TIMEOUT"])
+        if config["SMTP_USER"]:
+            smtp.starttls()
+            smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
+        refused = smtp.send_message(email)
     except smtplib.SMTPRecipientsRefused as e:
         code, text = next(iter(e.recipients.values()), (0, b""))
         _refused(code, text)
@@ -135,10 +135,23 @@ def _smtp(message) -> str:
                 uncertain=True,
             ) from e
         raise TransientError(_("Почтовый сервер недоступен"), f"{type(e).__name__}: {e}") from e
+    finally:
+        if smtp is not None:
+            _goodbye(smtp)
     if refused:
         code, text = next(iter(refused.values()))
         _refused(code, text)
     return email["Message-ID"]
+
+
+def _goodbye(smtp: smtplib.SMTP) -> None:
+    """QUIT, whatever the server answers to it: smtplib's ``with`` raised an answer other
+    than 221 as a refusal, and a letter the server had taken (250) was sent again or
+    marked «Ошибка»."""
+    try:
+        smtp.quit()
+    except (OSError, smtplib.SMTPException):
+        smtp.close()
 
 
 def _refused(code: int, text) -> None:

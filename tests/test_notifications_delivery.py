@@ -169,13 +169,16 @@ def test_past_its_deadline_a_message_is_overdue_with_the_reason(app, ctx, redis,
 class Mailbox:
     """An SMTP server on loopback answering DATA with scripted replies."""
 
-    def __init__(self, replies):
+    def __init__(self, replies, quit_reply="221 Bye"):
         from aiosmtpd.controller import Controller
 
         self.replies, self.received = list(replies), []
         box = self
 
         class Handler:
+            async def handle_QUIT(self, server, session, envelope):
+                return quit_reply
+
             async def handle_DATA(self, server, session, envelope):
                 reply = box.replies.pop(0) if box.replies else "250 OK"
                 if reply == "hang":  # takes the letter and answers after the client gave up
@@ -195,8 +198,8 @@ class Mailbox:
 def mailbox(app, settings):
     boxes = []
 
-    def start(*replies):
-        box = Mailbox(replies)
+    def start(*replies, **options):
+        box = Mailbox(replies, **options)
         boxes.append(box)
         settings(NOTIFY_CHANNELS={"sms": "off", "email": "smtp", "push": "off"}, SMTP_PORT=box.port)
         return box
@@ -228,6 +231,21 @@ def test_mail_servers_answers_are_kept_beside_a_russian_reason(app, ctx, redis, 
     assert box.received == []
     page = login_as("manager").get(f"/messageview/show/{message_id}").get_data(as_text=True)
     assert "Попытки отправки" in page and "5.7.1 Message rejected as spam" in page
+
+
+@pytest.mark.parametrize("quit_reply", ["421 4.3.2 Shutting down", "500 5.5.1 Bye anyway"])
+def test_a_letter_the_mail_server_took_is_sent_whatever_it_answers_to_goodbye(
+    app, ctx, redis, mailbox, quit_reply
+):
+    """The server took the letter (250) and answered QUIT with something other than
+    221: smtplib raised it as a refusal, and the accepted letter was retried (a 4xx:
+    the customer got it twice) or marked «Ошибка» (a 5xx). The letter is sent."""
+    box = mailbox(quit_reply=quit_reply)
+    message_id = queue(app, ctx, channel=Channel.EMAIL)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.SENT, row.last_error
+    assert len(box.received) == 1 and [a.outcome for a in row.attempt_log] == [AttemptOutcome.SENT]
 
 
 def test_the_same_message_id_on_every_attempt(app, ctx, redis, mailbox):
