@@ -989,6 +989,10 @@ def delivery_label(status: MessageStatus | None, after_crash: bool) -> str:
     """The state staff read: the status, and whether a crash may have doubled it."""
     if status == MessageStatus.SENT and after_crash:
         return str(_l("Отправлено повторно после сбоя"))
+    if status in (MessageStatus.FAILED, MessageStatus.EXPIRED) and after_crash:
+        # an attempt went unanswered (or its worker died mid-send): it may have arrived,
+        # and «Отправить снова» would send it a second time
+        return str(_l("%(status)s (одна из попыток могла дойти)", status=status.label))
     return str(status.label) if status else ""
 
 

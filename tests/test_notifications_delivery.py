@@ -308,6 +308,26 @@ def test_a_letter_the_mail_server_took_without_answering_is_marked_when_sent_aga
     assert row.delivery == "Отправлено повторно после сбоя"
 
 
+def test_a_letter_that_may_have_arrived_says_so_when_it_fails_after_all(
+    app, ctx, redis, mailbox, settings, login_as
+):
+    """The first attempt went unanswered (it may have reached the customer), the next
+    was refused for good: the list read plain «Ошибка», and a receptionist who pressed
+    «Отправить снова» sent it a second time. It says that it may have arrived."""
+    settings(GATEWAY_TIMEOUT=0.5, RETRY_BACKOFF_SECONDS=[10])
+    mailbox("hang", "550 5.7.1 Rejected")
+    message_id = queue(app, ctx, channel=Channel.EMAIL)
+    work(app)
+    due_now(ctx, message_id)
+    sweep(app)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.FAILED
+    assert row.delivery == "Ошибка (одна из попыток могла дойти)"
+    listing = login_as("manager").get("/messageview/list/").get_data(as_text=True)
+    assert "Ошибка (одна из попыток могла дойти)" in listing
+
+
 def test_a_refusal_or_an_unreachable_provider_is_retried_without_the_mark(app, ctx, redis, gateway, settings):
     """A 503, or a gateway that could not be reached at all, never had the message: its
     retry reaches the customer once and reads «Отправлено»."""
