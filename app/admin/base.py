@@ -1089,19 +1089,45 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         """The same rows as :meth:`export`, as an Excel workbook (dates, amounts as values)."""
         return self.export_as(spreadsheet.Workbook)
 
+    def export_values(self, joined, order_column, order_direction, columns, tab=False) -> list[dict]:
+        """The export's rows read as the list reads its page: through the list's values plan
+        (its declared ``list_sql`` columns, enum labels and related labels), or as objects
+        through ``list_values`` where the list loads objects; then the field policy, as on
+        the page (``tab``: a card's tab, whose rows the policy reads with their customer).
+        The export read every list as objects: a column the list declares, or a free text
+        the policy masks, could say another text in the file than on the page."""
+        plan = self.values_plan(tuple(columns))
+        if plan is not None and tab:  # a card's tab: each row read with its customer, as the card reads it
+            extra = disclosure.row_sources(self.datamodel.obj, columns)
+            _count, keys, values = self.datamodel.tab_values(
+                joined, order_column, order_direction, 0, self.EXPORT_LIMIT, plan, extra
+            )
+            disclosure.rows(self.datamodel.obj, values, pks=keys)
+            for row in values:
+                for name in extra:
+                    del row[name]
+            return values
+        if plan is not None:
+            _count, keys, values = self.datamodel.query_values(
+                joined, order_column, order_direction, 0, self.EXPORT_LIMIT, plan
+            )
+            return disclosure.rows(self.datamodel.obj, values, pks=keys)
+        _count, rows = self.datamodel.query(
+            joined, order_column, order_direction, page=0, page_size=self.EXPORT_LIMIT
+        )
+        return disclosure.rows(self.datamodel.obj, self.list_values(rows, columns), items=rows)
+
     def export_as(self, kind):
         """The export both formats share: the rows, the columns, the policy and the journal
         are the same; only ``kind`` (app/spreadsheet.py) writes them differently."""
         get_filter_args(self._filters)
         filters = self.policy_filters(self._filters)
-        for condition in [*self.list_conditions(), *self.related_conditions()]:
+        related = self.related_conditions()
+        for condition in [*self.list_conditions(), *related]:
             if condition is not None:
                 filters._add_filter(WhereFilter("id", self.datamodel), condition)
         order_column, order_direction = self.base_order or ("", "")
         joined = filters.get_joined_filters(self._base_filters)
-        count, rows = self.datamodel.query(
-            joined, order_column, order_direction, page=0, page_size=self.EXPORT_LIMIT
-        )
         columns = self.policy_columns(
             [
                 e
@@ -1110,9 +1136,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 for e in self.export_expands.get(c, (c,))
             ]
         )
-        values = disclosure.rows(
-            self.datamodel.obj, list(self.datamodel.get_values(rows, columns)), items=rows
-        )
+        values = self.export_values(joined, order_column, order_direction, columns, tab=bool(related))
         self.visible_values(values)
         formatters = self.formatters_columns
         title = str(self.list_title or self.class_permission_name)
@@ -1120,7 +1144,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         sheet.row([sheet.cell(str(self.label_columns.get(c, c))) for c in columns])
         for row in values:
             sheet.row([sheet.cell(row.get(c), formatters.get(c)) for c in columns])
-        written = min(count, self.EXPORT_LIMIT)
+        written = len(values)
         # a card tab's export is one customer's records: the journal names the customer
         card = record_id(request.args.get(listing.RELATED_ARG + "customer", "")) if written else None
         access.record_access(card, AccessAction.EXPORT, detail=f"{self.class_permission_name}: {written}")
