@@ -20,6 +20,7 @@ from .models import (
     OrderItem,
     OrderKind,
     OrderStatus,
+    Payment,
     PaymentMethod,
     Return,
     ReturnStatus,
@@ -84,11 +85,39 @@ def check_cancellable(order: Order) -> None:
         )
 
 
+def check_customer_kept(session: Session, order: Order) -> None:
+    """An order with money or a return on it stays with its customer: its payments,
+    the deposit, bonuses and certificate it was paid from and its returns are that
+    customer's (a paid order moved to another card took its «Оплачено» there and
+    left the payments on the first)."""
+    state = inspect(order)
+    if state.transient or state.pending:
+        return
+    loaded = state.attrs.customer_id.history
+    old_id = (loaded.deleted or loaded.unchanged or [None])[0]
+    new_id = order.customer.id if order.customer is not None else order.customer_id
+    if old_id is None or new_id == old_id:
+        return
+    held = session.scalar(select(func.count()).select_from(Payment).where(Payment.order_id == order.id))
+    held = held or session.scalar(select(func.count()).select_from(Return).where(Return.order_id == order.id))
+    if held:
+        raise ValidationFailed(
+            {
+                "customer": _(
+                    "По заказу №%(id)s уже есть оплаты или возвраты: клиента заказа изменить нельзя.",
+                    id=order.id,
+                )
+            }
+        )
+
+
 def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
     """Apply the customer's status rules and the payment rules before saving."""
     customer = order.customer or (session.get(Customer, order.customer_id) if order.customer_id else None)
     if customer is None:
         raise ValidationFailed({"customer": _("Выберите клиента.")})
+    if not is_new:
+        check_customer_kept(session, order)
     if is_new:
         if customer.status == CustomerStatus.BLOCKED:
             raise ValidationFailed(
