@@ -42,3 +42,41 @@ def test_a_paid_order_stays_with_the_customer_who_paid_it(ctx, login_as):
     ctx.expire_all()
     assert ctx.get(Order, unpaid.id).customer_id == romashka.id
     assert ctx.get(Order, unpaid.id).total == Decimal("4200.00")
+
+
+def test_a_marketing_message_refused_for_want_of_consent_reads_in_the_readers_language(app, ctx, login_as):
+    """A manager working in English read «Клиент не давал согласия на такие сообщения»
+    in the messages list beside «The customer opted out of such messages»: the reason a
+    marketing message without consent was cancelled was stored but not shown translated."""
+    from flask_babel import force_locale
+
+    from app import notifications
+    from app.models import Message, MessageStatus
+
+    customer = factories.customer(ctx, last_name="Ёлкина", first_name="Алёна")
+    manager = login_as("manager")
+    manager.get("/lang/en")
+    try:
+        sent = manager.post(
+            f"/customerview/{customer.id}/message",
+            data={"channel": "sms", "message_type": "marketing", "text": "Скидка 20% на пилинг"},
+        )
+        assert sent.status_code == 302
+        stored = ctx.query(Message).filter_by(customer_id=customer.id, message_type="marketing").one()
+        with app.test_request_context(), force_locale("en"):  # an English user's request sends it
+            notifications.deliver(ctx, stored.id)
+        ctx.expire_all()
+        stored = ctx.get(Message, stored.id)
+        assert stored.status == MessageStatus.CANCELLED
+        assert stored.last_error == "Клиент не давал согласия на такие сообщения"
+        for url in (
+            "/messageview/list/",
+            f"/messageview/show/{stored.id}",
+            f"/customerview/show/{customer.id}",
+        ):
+            english = page_text(manager.get(url))
+            assert "The customer has not consented to such messages" in english, url
+            assert "Клиент не давал согласия" not in english, url
+    finally:
+        manager.get("/lang/ru")
+    assert "Клиент не давал согласия на такие сообщения" in page_text(manager.get("/messageview/list/"))
