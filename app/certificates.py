@@ -225,6 +225,34 @@ def _covered(session: Session, certificate: Certificate, order: Order) -> Decima
     return kopecks(total)
 
 
+def _one_visit(
+    session: Session, certificate: Certificate, order: Order, payment: Payment, covered: Decimal
+) -> Decimal:
+    """What one visit of a subscription pays on the order: one of its services (the
+    dearest, discount included), and never more than its services' part of the order
+    that this subscription has not paid yet (two massages booked in one order took one
+    visit for both)."""
+    unit = max(
+        (
+            kopecks(Decimal(item.amount or 0) / item.quantity)
+            for item in session.scalars(
+                select(OrderItem).where(
+                    OrderItem.order_id == order.id,
+                    OrderItem.catalog_item_id.in_([s.id for s in certificate.services]),
+                )
+            )
+            if item.quantity
+        ),
+        default=ZERO,
+    )
+    paid = select(func.coalesce(func.sum(Payment.amount), 0)).where(
+        Payment.order_id == order.id, Payment.certificate_id == certificate.id
+    )
+    if payment.id is not None:
+        paid = paid.where(Payment.id != payment.id)
+    return max(min(unit, covered - kopecks(session.scalar(paid))), ZERO)
+
+
 def spend(session: Session, certificate: Certificate | None, order: Order, payment: Payment) -> None:
     """Pay ``payment`` (already checked against the order's debt) from ``certificate``:
     its money, or one of its visits; refused when foreign, expired, or not enough left."""
@@ -268,6 +296,28 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
                 )
             }
         )
+    if certificate.type == CertificateType.VISITS:
+        visit = _one_visit(session, certificate, order, payment, covered)
+        if visit <= 0:
+            raise ValidationFailed(
+                {
+                    field: _(
+                        "Услуги абонемента «%(kind)s» в этом заказе уже оплачены.",
+                        kind=certificate.kind.name,
+                    )
+                }
+            )
+        if payment.amount > visit:
+            raise ValidationFailed(
+                {
+                    "amount": _(
+                        "%(certificate)s оплачивает один визит за раз: не больше %(visit)s. "
+                        "Остаток оплатите следующим визитом абонемента или другим способом.",
+                        certificate=name(certificate),
+                        visit=_money(visit),
+                    )
+                }
+            )
     operation = CertificateOperation(
         certificate_id=certificate.id, kind=CertificateOperationKind.PAYMENT, payment=payment
     )

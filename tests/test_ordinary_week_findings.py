@@ -80,3 +80,57 @@ def test_a_marketing_message_refused_for_want_of_consent_reads_in_the_readers_la
     finally:
         manager.get("/lang/ru")
     assert "Клиент не давал согласия на такие сообщения" in page_text(manager.get("/messageview/list/"))
+
+
+def test_one_visit_of_a_subscription_pays_for_one_service_not_for_all_booked(ctx, login_as):
+    """Two back massages booked in one order (quantity 2, 4 750,00 ₽) were paid in full by
+    «Сертификатом» with the subscription «5 массажей спины»: one visit was written off for
+    two massages. Now a visit pays for one (2 375,00 ₽), the second is another visit."""
+    from app import certificates
+    from app.models import Certificate, CertificateKind, CertificateType, PaymentMethod
+
+    massage = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx, last_name="Ёлкина-Соколова", first_name="Алёна", discount=Decimal("5"))
+    course = CertificateKind(
+        name="Абонемент: 5 массажей спины",
+        type=CertificateType.VISITS,
+        price=Decimal("11000"),
+        visits=5,
+        valid_days=90,
+        active=True,
+        services=[massage],
+    )
+    ctx.add(course)
+    ctx.commit()
+    subscription = certificates.sell(
+        ctx, Certificate(customer=customer, kind=course, method=PaymentMethod.CARD), may_sell=True
+    )
+    ctx.commit()
+    two = factories.order(ctx, customer, items=(("Массаж спины", "2500.00", 2), ("Крем", "500.00", 1)))
+    assert two.total == Decimal("5225.00")  # 2 × 2 375,00 + 475,00
+    reception = login_as("reception")
+
+    def pay(amount):
+        return reception.post(
+            f"/paymentview/add?_flt_0_order={two.id}",
+            data={"amount": amount, "method": "certificate", "certificate_code": subscription.code},
+        )
+
+    refused = pay("4 750,00")
+    assert refused.status_code == 422
+    assert f"Абонемент №{subscription.code} оплачивает один визит за раз: не больше 2 375,00 ₽." in page_text(
+        refused
+    )
+    ctx.expire_all()
+    assert ctx.get(Certificate, subscription.id).visits_left == 5
+    assert ctx.query(Payment).count() == 0
+    for _ in range(2):
+        assert pay("2 375,00").status_code == 302
+    # both massages paid: the cream is not a visit of the subscription
+    third = pay("475,00")
+    assert third.status_code == 422
+    assert "Услуги абонемента «Абонемент: 5 массажей спины» в этом заказе уже оплачены." in page_text(third)
+    ctx.expire_all()
+    assert ctx.get(Certificate, subscription.id).visits_left == 3
+    order = ctx.get(Order, two.id)
+    assert (order.paid, order.debt) == (Decimal("4750.00"), Decimal("475.00"))
