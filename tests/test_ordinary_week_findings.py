@@ -134,3 +134,83 @@ def test_one_visit_of_a_subscription_pays_for_one_service_not_for_all_booked(ctx
     assert ctx.get(Certificate, subscription.id).visits_left == 3
     order = ctx.get(Order, two.id)
     assert (order.paid, order.debt) == (Decimal("4750.00"), Decimal("475.00"))
+
+
+def test_a_return_larger_than_the_subscriptions_visit_does_not_swallow_the_cash(ctx, login_as):
+    """A visit paid by a subscription (2 375,00 ₽) and a cream paid in cash (1 225,98 ₽):
+    the full return (3 600,98 ₽) was written as one refund «Сертификатом», the visit went
+    back to the subscription and the cash never came back to the customer. Now such a
+    return is refused in Russian, and the visit and the cash go back by two returns."""
+    from app import certificates
+    from app.models import (
+        Certificate,
+        CertificateKind,
+        CertificateType,
+        PaymentMethod,
+        Return,
+        ReturnStatus,
+    )
+
+    massage = factories.catalog_item(ctx, "Массаж спины", "2375.00")
+    customer = factories.customer(ctx, last_name="Ёлкина-Соколова", first_name="Алёна")
+    course = CertificateKind(
+        name="Абонемент: 5 массажей спины",
+        type=CertificateType.VISITS,
+        price=Decimal("11000"),
+        visits=5,
+        valid_days=90,
+        active=True,
+        services=[massage],
+    )
+    ctx.add(course)
+    ctx.commit()
+    subscription = certificates.sell(
+        ctx, Certificate(customer=customer, kind=course, method=PaymentMethod.CARD), may_sell=True
+    )
+    ctx.commit()
+    order = factories.order(ctx, customer, items=(("Массаж спины", "2375.00", 1), ("Крем", "1225.98", 1)))
+    from app import payments
+
+    payments.take_payment(ctx, order, "2375", PaymentMethod.CERTIFICATE, certificate=subscription)
+    payments.take_payment(ctx, order, "1225.98", PaymentMethod.CASH)
+    ctx.commit()
+    ctx.expire_all()
+    assert ctx.get(Certificate, subscription.id).visits_left == 4
+    manager = login_as("manager")
+
+    def refund(amount, reason):
+        asked = {"order": str(order.id), "amount": amount, "reason": reason}
+        assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+        ret = ctx.query(Return).order_by(Return.id.desc()).first()
+        assert (
+            manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "approved"}).status_code
+            == 302
+        )
+        return ret, manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "refunded"})
+
+    whole, refused = refund("3600,98", "Визит не состоялся, крем вернули")
+    assert refused.status_code == 422
+    assert (
+        f"Абонементом №{subscription.code} по заказу оплачено 2 375,00 ₽: возврат визита на абонемент — "
+        "не больше этой суммы. Остальное верните отдельным возвратом." in page_text(refused)
+    )
+    ctx.expire_all()
+    assert ctx.get(Return, whole.id).status == ReturnStatus.APPROVED
+    assert ctx.query(Payment).filter(Payment.amount < 0).count() == 0
+    assert ctx.get(Certificate, subscription.id).visits_left == 4
+    # the manager brings this return down to the visit, and returns the cream's cash by another
+    visit = {"order": str(order.id), "amount": "2375", "reason": "Визит не состоялся"}
+    for status in ("approved", "refunded"):
+        assert (
+            manager.post(f"/returnview/edit/{whole.id}", data={**visit, "status": status}).status_code == 302
+        )
+    assert refund("1225,98", "Крем вернули")[1].status_code == 302
+    ctx.expire_all()
+    refunds = {(p.method, p.amount) for p in ctx.query(Payment).filter(Payment.amount < 0)}
+    assert refunds == {
+        (PaymentMethod.CERTIFICATE, Decimal("-2375.00")),
+        (PaymentMethod.CASH, Decimal("-1225.98")),
+    }
+    assert ctx.get(Certificate, subscription.id).visits_left == 5
+    order = ctx.get(Order, order.id)
+    assert (order.paid, order.refunded, order.debt) == (Decimal("0.00"), Decimal("3600.98"), Decimal("0.00"))
