@@ -365,6 +365,30 @@ def visits_out(session: Session, certificate_id: int, order_id: int) -> int:
     return -int(taken)
 
 
+def visits_spanned(session: Session, payment: Payment, amount: Decimal) -> int:
+    """How many of the visits an order still holds from ``payment``'s subscription a
+    return of ``amount`` reaches: the latest visits' payments, one after another, until
+    their sum covers it (any part of a visit gives it back; at least one)."""
+    out = visits_out(session, payment.certificate_id, payment.order_id)
+    paid = session.scalars(
+        select(Payment.amount)
+        .where(
+            Payment.order_id == payment.order_id,
+            Payment.certificate_id == payment.certificate_id,
+            Payment.amount > 0,
+            Payment.reverses_id.is_(None),
+        )
+        .order_by(Payment.id.desc())
+        .limit(max(out, 0))
+    )
+    spanned, covered = 0, ZERO
+    for each in paid:
+        if covered >= amount:
+            break
+        spanned, covered = spanned + 1, covered + Decimal(each)
+    return max(spanned, 1)
+
+
 def restore(session: Session, payment: Payment, back: Payment, amount: Decimal) -> bool:
     """Put back on the certificate what ``payment`` took from it: ``amount`` of money, or
     the visit; ``back`` is the reversal or the refund that does it. A visit comes back

@@ -385,6 +385,17 @@ def visit_given_back(refund):
     return certificate if certificate.type == CertificateType.VISITS else None
 
 
+def visits_back(refund) -> int:
+    """How many visits a refund or a reversal put back on its subscription."""
+    from .models import CertificateOperation
+
+    return inspect(refund).session.scalar(
+        select(func.coalesce(func.sum(CertificateOperation.visits), 0)).where(
+            CertificateOperation.payment_id == refund.id, CertificateOperation.visits > 0
+        )
+    )
+
+
 def refund_message(ret: Return) -> str | None:
     """What the save that wrote a return's refund tells the staff member: how much went
     back, how, and what the order still owes («Изменения сохранены» said none of it);
@@ -393,6 +404,15 @@ def refund_message(ret: Return) -> str | None:
     if refund is None:
         return None
     subscription = visit_given_back(refund)
+    if subscription is not None and visits_back(refund) > 1:
+        return _(
+            "По возврату на абонемент №%(code)s клиента возвращено визитов: %(count)s, заказ №%(id)s. "
+            "Долг: %(debt)s",
+            code=subscription.code,
+            count=visits_back(refund),
+            id=ret.order.id,
+            debt=formatting.money(ret.order.debt),
+        )
     if subscription is not None:
         return _(
             "По возврату визит возвращён на абонемент №%(code)s клиента, заказ №%(id)s. Долг: %(debt)s",
@@ -480,8 +500,15 @@ def check_return_step(session: Session, ret: Return) -> None:
         # the customer is told how much came back and where to look for it
         subscription = visit_given_back(refund)
         given, where = payments.given_back(refund), REFUNDED_TO[refund.method]
+        count = visits_back(refund) if subscription is not None else 0
 
         def told() -> str:  # made in the customers' language, by queue_notification
+            if count > 1:
+                return _(
+                    "На ваш абонемент №%(code)s возвращено визитов: %(count)s",
+                    code=subscription.code,
+                    count=count,
+                )
             if subscription is not None:
                 return _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
             return _(where, amount=formatting.money(given))

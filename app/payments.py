@@ -537,9 +537,18 @@ def refund_return(session: Session, ret: Return) -> Payment:
     back = amount
     if source is not None and source.certificate_id is not None:
         session.flush()  # the operation names the refund
+        # two massages paid by two visits and returned in full gave one visit back
+        visits = (
+            certificates.visits_spanned(session, source, amount)
+            if source.certificate.type == CertificateType.VISITS
+            else 1
+        )
         if not certificates.restore(session, source, refund, amount):
             refund.method = method = PaymentMethod.DEPOSIT  # cancelled since: what it cost, to the deposit
             back = certificates.price_share(source, amount)
+        else:
+            for _more in range(visits - 1):
+                certificates.restore(session, source, refund, amount)
     if method.account is not None:
         session.flush()
         _move(session, order.customer_id, Account(method.account), OperationKind.REFUND, back, payment=refund)

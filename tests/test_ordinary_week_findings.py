@@ -214,3 +214,52 @@ def test_a_return_larger_than_the_subscriptions_visit_does_not_swallow_the_cash(
     assert ctx.get(Certificate, subscription.id).visits_left == 5
     order = ctx.get(Order, order.id)
     assert (order.paid, order.refunded, order.debt) == (Decimal("0.00"), Decimal("3600.98"), Decimal("0.00"))
+
+
+def test_a_full_return_of_two_visits_gives_both_back_to_the_subscription(ctx, login_as):
+    """Two back massages paid by two visits of «5 массажей спины» and returned in full
+    (4 750,00 ₽) gave one visit back: the subscription read «4 визита из 5» and the
+    customer was told «Визит возвращён». Now both come back and the message says so."""
+    from app import certificates, payments
+    from app.models import Certificate, CertificateKind, CertificateType, Message, PaymentMethod, Return
+
+    massage = factories.catalog_item(ctx, "Массаж спины", "2375.00")
+    customer = factories.customer(ctx, last_name="Ёлкина-Соколова", first_name="Алёна")
+    course = CertificateKind(
+        name="Абонемент: 5 массажей спины",
+        type=CertificateType.VISITS,
+        price=Decimal("11000"),
+        visits=5,
+        valid_days=90,
+        active=True,
+        services=[massage],
+    )
+    ctx.add(course)
+    ctx.commit()
+    subscription = certificates.sell(
+        ctx, Certificate(customer=customer, kind=course, method=PaymentMethod.CARD), may_sell=True
+    )
+    ctx.commit()
+    two = factories.order(ctx, customer, items=(("Массаж спины", "2375.00", 2),))
+    for _ in range(2):
+        payments.take_payment(ctx, two, "2375", PaymentMethod.CERTIFICATE, certificate=subscription)
+        ctx.commit()
+    ctx.expire_all()
+    assert ctx.get(Certificate, subscription.id).visits_left == 3
+    manager = login_as("manager")
+    asked = {"order": str(two.id), "amount": "4 750,00", "reason": "Массажист заболел"}
+    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).one()
+    manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "approved"})
+    done = manager.post(
+        f"/returnview/edit/{ret.id}", data={**asked, "status": "refunded"}, follow_redirects=True
+    )
+    assert (
+        f"По возврату на абонемент №{subscription.code} клиента возвращено визитов: 2, заказ №{two.id}."
+        in page_text(done)
+    )
+    ctx.expire_all()
+    assert ctx.get(Certificate, subscription.id).visits_left == 5
+    assert certificates.left_of(ctx, subscription.id)[1] == 5
+    told = ctx.query(Message).filter_by(message_type="return_status").first()
+    assert f"На ваш абонемент №{subscription.code} возвращено визитов: 2" in told.body
