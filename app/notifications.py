@@ -460,6 +460,8 @@ VISIT_OVER = (OrderStatus.CANCELLED, OrderStatus.COMPLETED)
 def reschedule_reminder(session: Session, order: Order) -> list[Message]:
     """The visit moved, was cancelled or done: its waiting reminders are cancelled, a new one
     is written for the new time (in the caller's transaction, like every outbox row)."""
+    # a visit marked done read «Визит перенесён или отменён» on its cancelled reminder
+    done = order.status == OrderStatus.COMPLETED
     session.execute(
         update(Message)
         .where(
@@ -469,7 +471,9 @@ def reschedule_reminder(session: Session, order: Order) -> list[Message]:
         )
         .values(
             status=MessageStatus.CANCELLED,
-            last_error=system_comment(lambda: _("Визит перенесён или отменён")),
+            last_error=system_comment(
+                lambda: _("Визит уже состоялся") if done else _("Визит перенесён или отменён")
+            ),
         )
         .execution_options(synchronize_session=False)
     )
@@ -551,6 +555,7 @@ DELIVERY_REASONS = {
     N_("Клиент отказался от таких сообщений"): (),
     N_("Клиент не давал согласия на такие сообщения"): (),
     N_("Визит перенесён или отменён"): (),
+    N_("Визит уже состоялся"): (),
     N_("Данные клиента уничтожены: сообщения ему не отправляются"): (),
     N_("Внутренняя ошибка при отправке: %(error)s"): (),
     N_("Не отправлено до %(deadline)s. Последняя ошибка: %(error)s"): ("error",),

@@ -263,3 +263,31 @@ def test_a_full_return_of_two_visits_gives_both_back_to_the_subscription(ctx, lo
     assert certificates.left_of(ctx, subscription.id)[1] == 5
     told = ctx.query(Message).filter_by(message_type="return_status").first()
     assert f"На ваш абонемент №{subscription.code} возвращено визитов: 2" in told.body
+
+
+def test_a_reminder_cancelled_because_the_visit_took_place_says_so(ctx, login_as):
+    """A visit marked «Выполнен» cancelled its reminder with «Визит перенесён или отменён»:
+    the receptionist reading the messages tab took it for a moved visit."""
+    import datetime as dt
+
+    from app.models import Message, MessageStatus, MessageType, OrderStatus
+
+    customer = factories.customer(ctx, last_name="Ёлкина-Соколова", first_name="Алёна")
+    visit_at = (dt.datetime.now(dt.UTC).replace(tzinfo=None) + dt.timedelta(days=3)).replace(microsecond=0)
+    order = factories.order(ctx, customer, items=(("Пилинг", "4200.00", 1),), visit_at=visit_at)
+    reminders = ctx.query(Message).filter_by(order_id=order.id, message_type=MessageType.VISIT_REMINDER)
+    assert {m.status for m in reminders} == {MessageStatus.QUEUED}
+    reception = login_as("reception")
+    form = {"customer": str(customer.id), "kind": "visit", "status": OrderStatus.COMPLETED.value}
+    form["visit_at"] = visit_at.strftime("%Y-%m-%d %H:%M:%S")
+    assert reception.post(f"/orderview/edit/{order.id}", data=form).status_code == 302
+    ctx.expire_all()
+    assert {(m.status, m.last_error) for m in reminders} == {(MessageStatus.CANCELLED, "Визит уже состоялся")}
+    card = page_text(reception.get(f"/customerview/show/{customer.id}"))
+    assert "Визит уже состоялся" in card and "Визит перенесён или отменён" not in card
+    manager = login_as("manager")
+    manager.get("/lang/en")
+    try:
+        assert "The visit has already taken place" in page_text(manager.get("/messageview/list/"))
+    finally:
+        manager.get("/lang/ru")
