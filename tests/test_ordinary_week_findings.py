@@ -7,6 +7,8 @@ import html
 import re
 from decimal import Decimal
 
+import pytest
+
 from app.models import Order, Payment
 from tests import factories
 
@@ -291,3 +293,21 @@ def test_a_reminder_cancelled_because_the_visit_took_place_says_so(ctx, login_as
         assert "The visit has already taken place" in page_text(manager.get("/messageview/list/"))
     finally:
         manager.get("/lang/ru")
+
+
+@pytest.mark.parametrize("typed", ["1e5", "1E3", "2,5e2"])
+def test_an_amount_in_exponent_notation_is_refused_not_multiplied(ctx, login_as, typed):
+    """«1e5» typed as a deposit's top-up was read as 100 000,00 ₽ and saved with
+    «Депозит … пополнен на 100 000,00 ₽»; now it is refused as any other non-number."""
+    from app.models import AccountOperation, Customer
+
+    customer = factories.customer(ctx, last_name="Ёлкина", first_name="Алёна")
+    refused = login_as("reception").post(
+        f"/accountoperationtab/add?_flt_0_customer={customer.id}",
+        data={"account": "deposit", "kind": "top_up", "amount": typed},
+    )
+    assert refused.status_code == 422
+    assert "Введите число, например 1500,50." in page_text(refused)
+    ctx.expire_all()
+    assert ctx.query(AccountOperation).count() == 0
+    assert ctx.get(Customer, customer.id).deposit_balance == Decimal("0.00")
