@@ -311,3 +311,31 @@ def test_an_amount_in_exponent_notation_is_refused_not_multiplied(ctx, login_as,
     ctx.expire_all()
     assert ctx.query(AccountOperation).count() == 0
     assert ctx.get(Customer, customer.id).deposit_balance == Decimal("0.00")
+
+
+def test_a_message_to_a_selection_says_whom_it_will_not_reach(ctx, login_as):
+    """«Отправить сообщение» to two customers of the list said «2 сообщения поставлены в
+    очередь», while one of them had withdrawn the consent to notifications and was never
+    sent it (the card's own form said so, the list's did not)."""
+    from app.models import Message, MessageStatus
+
+    alena = factories.customer(ctx, last_name="Ёлкина-Соколова", first_name="Алёна")
+    romashka = factories.customer(ctx, last_name="Ромашкина", first_name="Ольга", phone="+79160000001")
+    manager = login_as("manager")
+    withdrawn = manager.post(
+        f"/customerview/{romashka.id}/consents", data={"purpose": "notifications", "decision": "withdraw"}
+    )
+    assert withdrawn.status_code == 302
+    sent = manager.post(
+        f"/customerview/message?ids={alena.id},{romashka.id}",
+        data={"channel": "sms", "message_type": "manual", "text": "Клиника закрыта 31.12.2026"},
+        follow_redirects=True,
+    )
+    shown = page_text(sent)
+    assert "2 сообщения поставлены в очередь." in shown
+    assert (
+        "Клиенту Ромашкина Ольга Сергеевна сообщение не будет отправлено: Клиент отказался от таких сообщений."
+        in shown
+    )
+    assert "Клиенту Ёлкина-Соколова" not in shown
+    assert ctx.query(Message).filter_by(message_type="manual", status=MessageStatus.QUEUED).count() == 2
