@@ -243,7 +243,7 @@ def template_context(customer: Customer, order: Order | None = None, **extra) ->
     return context
 
 
-def render(session: Session, message_type: MessageType, channel: Channel, context: dict) -> tuple[str, str]:
+def _template_text(session: Session, message_type: MessageType, channel: Channel) -> tuple[str, str]:
     template = session.scalars(
         select(MessageTemplate).where(
             MessageTemplate.message_type == message_type,
@@ -251,7 +251,25 @@ def render(session: Session, message_type: MessageType, channel: Channel, contex
             MessageTemplate.active.is_(True),
         )
     ).first()
-    subject, body = (template.subject, template.body) if template else DEFAULT_TEMPLATES[message_type]
+    return (template.subject, template.body) if template else DEFAULT_TEMPLATES[message_type]
+
+
+def uses_typed_text(session: Session, message_type: MessageType, channel: Channel) -> bool:
+    """Whether a message of this type on this channel carries what the staff member typed
+    («{{ text }}» in its template): a text typed for «Приветствие» was dropped unsaid."""
+    from jinja2 import meta
+
+    try:
+        return any(
+            "text" in meta.find_undeclared_variables(SANDBOX.parse(source or ""))
+            for source in _template_text(session, message_type, channel)
+        )
+    except TemplateError:
+        return True  # a broken template is refused where it renders, with its reason
+
+
+def render(session: Session, message_type: MessageType, channel: Channel, context: dict) -> tuple[str, str]:
+    subject, body = _template_text(session, message_type, channel)
     try:
         return render_template_text(subject or "", context), render_template_text(body, context)
     except TemplateLimit as e:

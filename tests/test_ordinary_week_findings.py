@@ -339,3 +339,35 @@ def test_a_message_to_a_selection_says_whom_it_will_not_reach(ctx, login_as):
     )
     assert "Клиенту Ёлкина-Соколова" not in shown
     assert ctx.query(Message).filter_by(message_type="manual", status=MessageStatus.QUEUED).count() == 2
+
+
+def test_a_text_typed_for_a_template_that_ignores_it_is_refused_not_dropped(ctx, login_as):
+    """The receptionist chose «Приветствие», typed «Здравствуйте! Ваш договор готов.» and
+    read «Сообщение поставлено в очередь»: the customer got the welcome template and
+    the typed text went nowhere. Now the form says so (422) and queues nothing."""
+    from app.models import Message
+
+    customer = factories.customer(ctx, last_name="Ромашкина", first_name="Ольга")
+    before = ctx.query(Message).count()
+    reception = login_as("reception")
+    typed = {"channel": "sms", "message_type": "welcome", "text": "Здравствуйте! Ваш договор готов."}
+    for url in (f"/customerview/{customer.id}/message", f"/customerview/message?ids={customer.id}"):
+        refused = reception.post(url, data=typed)
+        assert refused.status_code == 422, url
+        assert (
+            "Шаблон «Приветствие» не вставляет в сообщение введённый текст: очистите поле "
+            "или выберите шаблон «Сообщение сотрудника»." in page_text(refused)
+        ), url
+    assert ctx.query(Message).count() == before
+    # left blank, the welcome goes; a staff message carries the text
+    assert (
+        reception.post(f"/customerview/{customer.id}/message", data={**typed, "text": ""}).status_code == 302
+    )
+    assert (
+        reception.post(
+            f"/customerview/{customer.id}/message", data={**typed, "message_type": "manual"}
+        ).status_code
+        == 302
+    )
+    bodies = [m.body for m in ctx.query(Message).filter(Message.id > before)]
+    assert "Здравствуйте! Ваш договор готов." in bodies and len(bodies) == 2

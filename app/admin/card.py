@@ -666,7 +666,7 @@ class CustomerCardView(KartotekaModelView):
             customers=selected,
             ids=",".join(map(str, ids)),
             title=_("Отправить сообщение"),
-        )
+        ), (422 if request.method == "POST" else 200)  # a refused form, as everywhere
 
     def _refused(self, errors: dict, pk, tab):
         """An inline form of the card was refused: the card again (422), its messages
