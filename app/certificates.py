@@ -225,6 +225,34 @@ def _covered(session: Session, certificate: Certificate, order: Order) -> Decima
     return kopecks(total)
 
 
+def _one_visit(
+    session: Session, certificate: Certificate, order: Order, payment: Payment, covered: Decimal
+) -> Decimal:
+    """What one visit of a subscription pays on the order: one of its services (the
+    dearest, discount included), and never more than its services' part of the order
+    that this subscription has not paid yet (two massages booked in one order took one
+    visit for both)."""
+    unit = max(
+        (
+            kopecks(Decimal(item.amount or 0) / item.quantity)
+            for item in session.scalars(
+                select(OrderItem).where(
+                    OrderItem.order_id == order.id,
+                    OrderItem.catalog_item_id.in_([s.id for s in certificate.services]),
+                )
+            )
+            if item.quantity
+        ),
+        default=ZERO,
+    )
+    paid = select(func.coalesce(func.sum(Payment.amount), 0)).where(
+        Payment.order_id == order.id, Payment.certificate_id == certificate.id
+    )
+    if payment.id is not None:
+        paid = paid.where(Payment.id != payment.id)
+    return max(min(unit, covered - kopecks(session.scalar(paid))), ZERO)
+
+
 def spend(session: Session, certificate: Certificate | None, order: Order, payment: Payment) -> None:
     """Pay ``payment`` (already checked against the order's debt) from ``certificate``:
     its money, or one of its visits; refused when foreign, expired, or not enough left."""
@@ -268,6 +296,28 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
                 )
             }
         )
+    if certificate.type == CertificateType.VISITS:
+        visit = _one_visit(session, certificate, order, payment, covered)
+        if visit <= 0:
+            raise ValidationFailed(
+                {
+                    field: _(
+                        "Услуги абонемента «%(kind)s» в этом заказе уже оплачены.",
+                        kind=certificate.kind.name,
+                    )
+                }
+            )
+        if payment.amount > visit:
+            raise ValidationFailed(
+                {
+                    "amount": _(
+                        "%(certificate)s оплачивает один визит за раз: не больше %(visit)s. "
+                        "Остаток оплатите следующим визитом абонемента или другим способом.",
+                        certificate=name(certificate),
+                        visit=_money(visit),
+                    )
+                }
+            )
     operation = CertificateOperation(
         certificate_id=certificate.id, kind=CertificateOperationKind.PAYMENT, payment=payment
     )
@@ -313,6 +363,30 @@ def visits_out(session: Session, certificate_id: int, order_id: int) -> int:
         .where(CertificateOperation.certificate_id == certificate_id, Payment.order_id == order_id)
     )
     return -int(taken)
+
+
+def visits_spanned(session: Session, payment: Payment, amount: Decimal) -> int:
+    """How many of the visits an order still holds from ``payment``'s subscription a
+    return of ``amount`` reaches: the latest visits' payments, one after another, until
+    their sum covers it (any part of a visit gives it back; at least one)."""
+    out = visits_out(session, payment.certificate_id, payment.order_id)
+    paid = session.scalars(
+        select(Payment.amount)
+        .where(
+            Payment.order_id == payment.order_id,
+            Payment.certificate_id == payment.certificate_id,
+            Payment.amount > 0,
+            Payment.reverses_id.is_(None),
+        )
+        .order_by(Payment.id.desc())
+        .limit(max(out, 0))
+    )
+    spanned, covered = 0, ZERO
+    for each in paid:
+        if covered >= amount:
+            break
+        spanned, covered = spanned + 1, covered + Decimal(each)
+    return max(spanned, 1)
 
 
 def restore(session: Session, payment: Payment, back: Payment, amount: Decimal) -> bool:

@@ -155,6 +155,18 @@ class MessageForm(FlaskForm):
             and not (field.data or "").strip()
         ):
             raise ValidationError(_l("Введите текст сообщения."))
+        if (field.data or "").strip() and self.channel.data and self.message_type.data:
+            from .notifications import uses_typed_text
+
+            kind, channel = MessageType(self.message_type.data), Channel(self.channel.data)
+            if not uses_typed_text(db.session, kind, channel):
+                raise ValidationError(
+                    _l(
+                        "Шаблон «%(template)s» не вставляет в сообщение введённый текст: очистите поле "
+                        "или выберите шаблон «Сообщение сотрудника».",
+                        template=kind.label,
+                    )
+                )
 
 
 # FAB's generated fields and the ones that read what the user's language writes

@@ -243,7 +243,7 @@ def template_context(customer: Customer, order: Order | None = None, **extra) ->
     return context
 
 
-def render(session: Session, message_type: MessageType, channel: Channel, context: dict) -> tuple[str, str]:
+def _template_text(session: Session, message_type: MessageType, channel: Channel) -> tuple[str, str]:
     template = session.scalars(
         select(MessageTemplate).where(
             MessageTemplate.message_type == message_type,
@@ -251,7 +251,25 @@ def render(session: Session, message_type: MessageType, channel: Channel, contex
             MessageTemplate.active.is_(True),
         )
     ).first()
-    subject, body = (template.subject, template.body) if template else DEFAULT_TEMPLATES[message_type]
+    return (template.subject, template.body) if template else DEFAULT_TEMPLATES[message_type]
+
+
+def uses_typed_text(session: Session, message_type: MessageType, channel: Channel) -> bool:
+    """Whether a message of this type on this channel carries what the staff member typed
+    («{{ text }}» in its template): a text typed for «Приветствие» was dropped unsaid."""
+    from jinja2 import meta
+
+    try:
+        return any(
+            "text" in meta.find_undeclared_variables(SANDBOX.parse(source or ""))
+            for source in _template_text(session, message_type, channel)
+        )
+    except TemplateError:
+        return True  # a broken template is refused where it renders, with its reason
+
+
+def render(session: Session, message_type: MessageType, channel: Channel, context: dict) -> tuple[str, str]:
+    subject, body = _template_text(session, message_type, channel)
     try:
         return render_template_text(subject or "", context), render_template_text(body, context)
     except TemplateLimit as e:
@@ -460,6 +478,8 @@ VISIT_OVER = (OrderStatus.CANCELLED, OrderStatus.COMPLETED)
 def reschedule_reminder(session: Session, order: Order) -> list[Message]:
     """The visit moved, was cancelled or done: its waiting reminders are cancelled, a new one
     is written for the new time (in the caller's transaction, like every outbox row)."""
+    # a visit marked done read «Визит перенесён или отменён» on its cancelled reminder
+    done = order.status == OrderStatus.COMPLETED
     session.execute(
         update(Message)
         .where(
@@ -469,7 +489,9 @@ def reschedule_reminder(session: Session, order: Order) -> list[Message]:
         )
         .values(
             status=MessageStatus.CANCELLED,
-            last_error=system_comment(lambda: _("Визит перенесён или отменён")),
+            last_error=system_comment(
+                lambda: _("Визит уже состоялся") if done else _("Визит перенесён или отменён")
+            ),
         )
         .execution_options(synchronize_session=False)
     )
@@ -549,7 +571,9 @@ def backoff(attempt: int) -> dt.timedelta:
 # read «Клиент отказался от таких сообщений». Each names the parameters shown again.
 DELIVERY_REASONS = {
     N_("Клиент отказался от таких сообщений"): (),
+    N_("Клиент не давал согласия на такие сообщения"): (),
     N_("Визит перенесён или отменён"): (),
+    N_("Визит уже состоялся"): (),
     N_("Данные клиента уничтожены: сообщения ему не отправляются"): (),
     N_("Внутренняя ошибка при отправке: %(error)s"): (),
     N_("Не отправлено до %(deadline)s. Последняя ошибка: %(error)s"): ("deadline", "error"),

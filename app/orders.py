@@ -20,6 +20,7 @@ from .models import (
     OrderItem,
     OrderKind,
     OrderStatus,
+    Payment,
     PaymentMethod,
     Return,
     ReturnStatus,
@@ -84,11 +85,39 @@ def check_cancellable(order: Order) -> None:
         )
 
 
+def check_customer_kept(session: Session, order: Order) -> None:
+    """An order with money or a return on it stays with its customer: its payments,
+    the deposit, bonuses and certificate it was paid from and its returns are that
+    customer's (a paid order moved to another card took its «Оплачено» there and
+    left the payments on the first)."""
+    state = inspect(order)
+    if state.transient or state.pending:
+        return
+    loaded = state.attrs.customer_id.history
+    old_id = (loaded.deleted or loaded.unchanged or [None])[0]
+    new_id = order.customer.id if order.customer is not None else order.customer_id
+    if old_id is None or new_id == old_id:
+        return
+    held = session.scalar(select(func.count()).select_from(Payment).where(Payment.order_id == order.id))
+    held = held or session.scalar(select(func.count()).select_from(Return).where(Return.order_id == order.id))
+    if held:
+        raise ValidationFailed(
+            {
+                "customer": _(
+                    "По заказу №%(id)s уже есть оплаты или возвраты: клиента заказа изменить нельзя.",
+                    id=order.id,
+                )
+            }
+        )
+
+
 def prepare_order(session: Session, order: Order, *, is_new: bool) -> Order:
     """Apply the customer's status rules and the payment rules before saving."""
     customer = order.customer or (session.get(Customer, order.customer_id) if order.customer_id else None)
     if customer is None:
         raise ValidationFailed({"customer": _("Выберите клиента.")})
+    if not is_new:
+        check_customer_kept(session, order)
     if is_new:
         if customer.status == CustomerStatus.BLOCKED:
             raise ValidationFailed(
@@ -356,6 +385,17 @@ def visit_given_back(refund):
     return certificate if certificate.type == CertificateType.VISITS else None
 
 
+def visits_back(refund) -> int:
+    """How many visits a refund or a reversal put back on its subscription."""
+    from .models import CertificateOperation
+
+    return inspect(refund).session.scalar(
+        select(func.coalesce(func.sum(CertificateOperation.visits), 0)).where(
+            CertificateOperation.payment_id == refund.id, CertificateOperation.visits > 0
+        )
+    )
+
+
 def refund_message(ret: Return) -> str | None:
     """What the save that wrote a return's refund tells the staff member: how much went
     back, how, and what the order still owes («Изменения сохранены» said none of it);
@@ -364,6 +404,15 @@ def refund_message(ret: Return) -> str | None:
     if refund is None:
         return None
     subscription = visit_given_back(refund)
+    if subscription is not None and visits_back(refund) > 1:
+        return _(
+            "По возврату на абонемент №%(code)s клиента возвращено визитов: %(count)s, заказ №%(id)s. "
+            "Долг: %(debt)s",
+            code=subscription.code,
+            count=visits_back(refund),
+            id=ret.order.id,
+            debt=formatting.money(ret.order.debt),
+        )
     if subscription is not None:
         return _(
             "По возврату визит возвращён на абонемент №%(code)s клиента, заказ №%(id)s. Долг: %(debt)s",
@@ -451,8 +500,15 @@ def check_return_step(session: Session, ret: Return) -> None:
         # the customer is told how much came back and where to look for it
         subscription = visit_given_back(refund)
         given, where = payments.given_back(refund), REFUNDED_TO[refund.method]
+        count = visits_back(refund) if subscription is not None else 0
 
         def told() -> str:  # made in the customers' language, by queue_notification
+            if count > 1:
+                return _(
+                    "На ваш абонемент №%(code)s возвращено визитов: %(count)s",
+                    code=subscription.code,
+                    count=count,
+                )
             if subscription is not None:
                 return _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
             return _(where, amount=formatting.money(given))

@@ -443,6 +443,17 @@ def _paid_from(session: Session, payment: Payment) -> Decimal:
     )
 
 
+def _held_by_certificate(session: Session, payment: Payment) -> Decimal:
+    """What the order holds from ``payment``'s certificate, net of what went back to it."""
+    return Decimal(
+        session.scalar(
+            select(func.coalesce(func.sum(Payment.amount), 0)).where(
+                Payment.order_id == payment.order_id, Payment.certificate_id == payment.certificate_id
+            )
+        )
+    )
+
+
 def refund_return(session: Session, ret: Return) -> Payment:
     """A return's «Деньги возвращены»: a negative payment linked to it, paid back the way
     the order was last paid (to the deposit where that was the deposit). An order whose
@@ -484,6 +495,24 @@ def refund_return(session: Session, ret: Return) -> Payment:
         and certificates.visits_out(session, source.certificate_id, order.id) < 1
     ):
         source, method = None, PaymentMethod.CASH  # its visit came back already: the money
+    if (
+        source is not None
+        and source.certificate_id is not None
+        and source.certificate.type == CertificateType.VISITS
+        and amount > (held := _held_by_certificate(session, source))
+    ):
+        # one refund goes back one way: its visit to the subscription wrote the whole sum
+        # there, and the cash paid beside the visit never came back to the customer
+        raise ValidationFailed(
+            {
+                "amount": _(
+                    "Абонементом №%(code)s по заказу оплачено %(held)s: возврат визита на абонемент — "
+                    "не больше этой суммы. Остальное верните отдельным возвратом.",
+                    code=source.certificate.code,
+                    held=_money(held),
+                )
+            }
+        )
     if source is not None and amount > _paid_from(session, source):
         # a certificate's money or bonuses take back at most what they paid: cash
         # refunded onto a gift certificate raised it above its nominal
@@ -508,9 +537,18 @@ def refund_return(session: Session, ret: Return) -> Payment:
     back = amount
     if source is not None and source.certificate_id is not None:
         session.flush()  # the operation names the refund
+        # two massages paid by two visits and returned in full gave one visit back
+        visits = (
+            certificates.visits_spanned(session, source, amount)
+            if source.certificate.type == CertificateType.VISITS
+            else 1
+        )
         if not certificates.restore(session, source, refund, amount):
             refund.method = method = PaymentMethod.DEPOSIT  # cancelled since: what it cost, to the deposit
             back = certificates.price_share(source, amount)
+        else:
+            for _more in range(visits - 1):
+                certificates.restore(session, source, refund, amount)
     if method.account is not None:
         session.flush()
         _move(session, order.customer_id, Account(method.account), OperationKind.REFUND, back, payment=refund)

@@ -634,7 +634,8 @@ class CustomerCardView(KartotekaModelView):
         query = self.datamodel.session.query(Customer).filter(Customer.id.in_(ids))
         selected = self.datamodel.apply_filters(query, self._base_filters).all()
         if request.method == "POST" and form.validate():
-            count = sum(len(self.queue_manual(customer, form)) for customer in selected)
+            queued = [(customer, self.queue_manual(customer, form)) for customer in selected]
+            count = sum(len(created) for _customer, created in queued)
             db.session.commit()
             flash(
                 ngettext(
@@ -644,6 +645,20 @@ class CustomerCardView(KartotekaModelView):
                 ),
                 "success",
             )
+            # as on the card: the staff member hears now which of them will be cancelled
+            # (a customer who withdrew the consent was counted as queued, and was not sent)
+            kind, channel = MessageType(form.message_type.data), Channel(form.channel.data)
+            for customer, created in queued:
+                refusal = created and notifications.consent_refusal(db.session, customer.id, kind, channel)
+                if refusal:
+                    flash(
+                        _(
+                            "Клиенту %(name)s сообщение не будет отправлено: %(reason)s.",
+                            name=customer.full_name,
+                            reason=refusal,
+                        ),
+                        "warning",
+                    )
             return redirect(url_for(".list"))
         return self.render_template(
             "kartoteka/bulk_message.html",
@@ -651,7 +666,7 @@ class CustomerCardView(KartotekaModelView):
             customers=selected,
             ids=",".join(map(str, ids)),
             title=_("Отправить сообщение"),
-        )
+        ), (422 if request.method == "POST" else 200)  # a refused form, as everywhere
 
     def _refused(self, errors: dict, pk, tab):
         """An inline form of the card was refused: the card again (422), its messages

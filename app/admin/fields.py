@@ -52,6 +52,8 @@ class LocalDecimalField(DecimalField):
             self.data = parse_decimal(typed, locale=locale, strict=True)
         except NumberFormatError:
             self.data = None
+        if "e" in typed.lower():  # «1e5» was read as 100 000 and put on the deposit
+            self.data = None
         if self.data is None or not self.data.is_finite():  # «NaN», «Infinity» parse as numbers
             self.data = None
             example = format_decimal(Decimal("1500.50"), format="0.00", locale=locale)
