@@ -537,6 +537,22 @@ def column_level(model, column: str) -> str:
     return WRITE if key is None else field_level(key)
 
 
+def column_readable(model, path: str) -> bool:
+    """May the current user read the value at ``path`` of ``model`` («number», or
+    through relations «customer.phone»): what a list may be filtered or sorted by.
+    A filter or an order on a value the user sees masked or not at all answers by
+    that value (bisection), so only a value the user reads may be one."""
+    from sqlalchemy import inspect as sa_inspect
+
+    *relations, column = path.split(".")
+    for name in relations:
+        relation = sa_inspect(model).relationships.get(name)
+        if relation is None:
+            return False  # not a relation of this model: nothing it may be asked by
+        model = relation.mapper.class_
+    return column_level(model, column) in (READ, WRITE)
+
+
 def column_field(model, column: str) -> str | None:
     return COLUMN_FIELDS.get((getattr(model, "__name__", model), column))
 

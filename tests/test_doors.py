@@ -1,0 +1,209 @@
+"""Side doors a scanner tries: a list asked to filter or sort by a value the role
+sees masked or not at all, and page numbers no list has.
+
+A filter answers which rows hold the value asked and an order where a row's value
+falls against another's: either is the value, found by bisection, whatever the
+page shows of it. So a list may be filtered and sorted only by what the role reads.
+
+Generated, not listed: the lists are every registered screen with a list (its CSV
+export included) and every REST resource (app.api.PolicyApi), the values every
+column under a field rule (app.access.FIELDS) on the list's model and through its
+relations («customer.phone»), the roles and what each may read from the rights
+pinned in tests/matrix.py. A list or a field rule added later is tried without
+editing this file. A role that reads the value is asked the same, as a control:
+its answers must tell the values apart, or the probe would prove nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from decimal import Decimal
+from urllib.parse import quote
+
+import prison
+import pytest
+from sqlalchemy import inspect
+
+from app import access
+from app.api import PolicyApi
+from app.views import KartotekaModelView
+from tests import matrix
+from tests.test_walk import PLANTED, STRANGER_NAME, plant
+
+PATIENT_NAME = "Пациентова"
+
+
+@pytest.fixture
+def planted(app):
+    with app.app_context():
+        return plant(app)
+
+
+def ruled_paths(model) -> dict[str, str]:
+    """The values under a field rule a list of ``model`` could be asked by: its own
+    columns and those of the models it points at, path -> field key."""
+    found = {}
+    targets = [("", model)] + [
+        (f"{name}.", rel.mapper.class_) for name, rel in inspect(model).relationships.items()
+    ]
+    for prefix, target in targets:
+        for spec in access.FIELDS.values():
+            for model_name, column in spec.columns:
+                if model_name == target.__name__:
+                    found[prefix + column] = spec.key
+    return found
+
+
+def values_of(path: str):
+    """The patient's current value at ``path`` and one nobody holds, or None."""
+    column = path.rsplit(".", 1)[-1]
+    value = PLANTED["patient"].get(column, (None, None))[1]
+    if value is None:
+        return None
+    if isinstance(value, dt.date):
+        return value, dt.date(1901, 2, 3)
+    if isinstance(value, Decimal):
+        return value, Decimal("0.01")
+    return value, "+79990000000" if str(value).startswith("+7") else "000000"
+
+
+def names(response) -> list[str]:
+    """The rows a list answered, as the order of its customers' names."""
+    return re.findall(f"{PATIENT_NAME}|{STRANGER_NAME}", response.get_data(as_text=True))
+
+
+def api_ids(response):
+    return response.get_json().get("ids") if response.status_code == 200 else response.status_code
+
+
+def screen_text(value) -> str:
+    return value.strftime("%d.%m.%Y") if isinstance(value, dt.date) else str(value)
+
+
+def lists(app):
+    """(view, its model) of every screen with a list (an endpoint of the URL map)."""
+    found = []
+    for view in app.appbuilder.baseviews:
+        if isinstance(view, KartotekaModelView) and f"{view.endpoint}.list" in app.view_functions:
+            found.append((view, view.datamodel.obj))
+    return found
+
+
+def exposed(view) -> tuple[set[str], dict[str, list[str]]]:
+    """What a list or a resource says it may be sorted by, and filtered by with
+    which operations (FAB ignores the rest): its order columns, its search filters."""
+    searched = view._filters.get_search_filters()
+    return set(view.order_columns or ()), {c: [f.arg_name for f in fs] for c, fs in searched.items()}
+
+
+def probes(app, role_key):
+    """(what, first address, second address, how to read an answer, readable) for
+    every list and every value under a rule it may be asked by: an order asc and
+    desc, a filter with the patient's value and with one nobody holds."""
+    with app.app_context():
+        apis = [
+            a
+            for a in app.appbuilder.baseviews
+            if isinstance(a, PolicyApi) and matrix.reads(role_key, a.class_permission_name)
+        ]
+        screens = [(v, m) for v, m in lists(app) if matrix.reads(role_key, v.class_permission_name)]
+    for api in apis:
+        ordered, filtered = exposed(api)
+        for path, key in ruled_paths(api.datamodel.obj).items():
+            readable = matrix.field_level(role_key, key) in (matrix.R, matrix.W)
+            base = f"{api.route_base}/?q="
+            if path in ordered:
+                order = [
+                    base + quote(prison.dumps({"order_column": path, "order_direction": d}))
+                    for d in ("asc", "desc")
+                ]
+                yield f"GET {order[0]}", order[0], order[1], api_ids, readable
+            values = values_of(path)
+            for opr in filtered.get(path, ()) if values else ():
+                asked = [
+                    base + quote(prison.dumps({"filters": [{"col": path, "opr": opr, "value": str(v)}]}))
+                    for v in values
+                ]
+                yield f"GET {asked[0]}", asked[0], asked[1], api_ids, readable
+    for view, model in screens:
+        name = type(view).__name__
+        ordered, filtered = exposed(view)
+        for path, key in ruled_paths(model).items():
+            readable = matrix.field_level(role_key, key) in (matrix.R, matrix.W)
+            for address in (f"{view.route_base}/list/", f"{view.route_base}/export.csv"):
+                if path in ordered:
+                    order = [f"{address}?_oc_{name}={path}&_od_{name}={d}" for d in ("asc", "desc")]
+                    yield f"GET {order[0]}", order[0], order[1], names, readable
+                values = values_of(path)
+                for index in range(len(filtered.get(path, ()))) if values else ():
+                    asked = [f"{address}?_flt_{index}_{path}={quote(screen_text(v))}" for v in values]
+                    yield f"GET {asked[0]}", asked[0], asked[1], names, readable
+
+
+@pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
+def test_no_list_filters_or_sorts_by_a_value_the_role_may_not_read(app, login_as, planted, role_key):
+    client = login_as(role_key)
+    oracles, errors, controls, tried = [], [], 0, 0
+    for what, first, second, answer, readable in probes(app, role_key):
+        one, other = client.get(first), client.get(second)
+        if max(one.status_code, other.status_code) >= 500:
+            errors.append((what, one.status_code, other.status_code))
+            continue
+        if one.status_code >= 400 and one.status_code == other.status_code:
+            continue  # refused (400) or not the role's (403): nothing told
+        tried += 1
+        told = answer(one) != answer(other)
+        if readable:
+            controls += told
+        elif told:
+            oracles.append(what)
+    print(f"\n{role_key}: {tried} probes answered, {controls} controls told the values apart")
+    assert errors == []
+    assert oracles == [], "a list answers by a value the role may not read:\n" + "\n".join(oracles)
+    if role_key == "manager":  # reads every ruled value: the probes must see a filter and an order work
+        assert controls > 10
+
+
+def test_a_refused_order_says_why_in_russian(app, login_as, planted):
+    """The front desk enters a passport and sees it masked once saved; sorting the
+    documents by their number placed every customer's number against one the
+    desk typed, and now answers 400 in Russian."""
+    client = login_as("reception")
+    answer = client.get("/api/v1/documents/?q=(order_column:number,order_direction:asc)")
+    assert (answer.status_code, answer.get_json()["message"]) == (400, "По полю number не сортируют.")
+    assert client.get("/api/v1/documents/?q=(order_column:issue_date,order_direction:asc)").status_code == 200
+
+
+HUGE = 10**20  # past any 64-bit OFFSET
+
+
+@pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
+def test_no_page_number_is_a_500(app, login_as, planted, role_key):
+    """A page past what the database's OFFSET holds answered 500 (SQLite's
+    OverflowError, PostgreSQL's bigint out of range), in a list and in a
+    relation's choices of ``_info``: now 400 or an empty page."""
+    client = login_as(role_key)
+    with app.app_context():
+        apis = [
+            a
+            for a in app.appbuilder.baseviews
+            if isinstance(a, PolicyApi) and matrix.reads(role_key, a.class_permission_name)
+        ]
+        relations = {
+            a.route_base: [n for n, r in inspect(a.datamodel.obj).relationships.items() if not r.uselist]
+            for a in apis
+        }
+    tried = []
+    for api in apis:
+        for page, size in ((HUGE, 20), (10**12, 100), (-1, 20), (0, HUGE), (0, -1)):
+            url = f"{api.route_base}/?q=(page:{page},page_size:{size})"
+            tried.append((url, client.get(url).status_code))
+            for relation in relations[api.route_base]:
+                info = f"{api.route_base}/_info?q=(add_columns:({relation}:(page:{page},page_size:{size})))"
+                tried.append((info, client.get(info).status_code))
+    assert tried
+    assert [(url, status) for url, status in tried if status >= 500] == []
+    huge = client.get(f"{apis[0].route_base}/?q=(page:{HUGE})")
+    assert huge.status_code == 400
+    assert huge.get_json()["message"] == "Номер страницы — целое число от 0 до 1000000000."
