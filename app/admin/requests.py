@@ -76,6 +76,8 @@ def reject_malformed_urls():
         return
     if "pk" in values and record_id(values["pk"]) is None:
         abort(404)
+    if any(type(value) is int and record_id(value) is None for value in values.values()):
+        abort(404)  # any other record's number in the address («/subject/<int:rid>/download»)
     view = getattr(current_app.view_functions.get(endpoint), "__self__", None)
     if view is None:
         return
