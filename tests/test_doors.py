@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import prison
 import pytest
+from flask import url_for
 from sqlalchemy import inspect
 
 from app import access
@@ -30,6 +31,7 @@ from app.api import PolicyApi
 from app.views import KartotekaModelView
 from tests import matrix
 from tests.test_walk import PLANTED, STRANGER_NAME, plant
+from tests.test_walk import readable as as_read
 
 PATIENT_NAME = "Пациентова"
 
@@ -70,7 +72,26 @@ def values_of(path: str):
 
 def names(response) -> list[str]:
     """The rows a list answered, as the order of its customers' names."""
-    return re.findall(f"{PATIENT_NAME}|{STRANGER_NAME}", response.get_data(as_text=True))
+    return re.findall(f"{PATIENT_NAME}|{STRANGER_NAME}", as_read(response))
+
+
+def typed(model) -> list[tuple[str, str, str]]:
+    """(field key, the patient's value as staff type it into a search box, one nobody
+    holds) for every value under a rule of ``model``: what a box that finds
+    customers by their contacts could be asked."""
+    found = []
+    for path, key in ruled_paths(model).items():
+        values = values_of(path) if "." not in path else None
+        if values is None:
+            continue
+        value, other = values
+        if isinstance(value, dt.date):
+            found.append((key, screen_text(value), screen_text(other)))
+        elif isinstance(value, str) and value.startswith("+7"):
+            found.append((key, value[-7:], other[-7:]))  # a fragment, as the box finds one
+        elif isinstance(value, str):
+            found.append((key, value, "nobody@example.ru" if "@" in value else other))
+    return found
 
 
 def api_ids(response):
@@ -139,6 +160,33 @@ def probes(app, role_key):
                 for index in range(len(filtered.get(path, ()))) if values else ():
                     asked = [f"{address}?_flt_{index}_{path}={quote(screen_text(v))}" for v in values]
                     yield f"GET {asked[0]}", asked[0], asked[1], names, readable
+        # a relation's filter typed as text («Клиент»: a name, a phone, an e-mail)
+        relations = inspect(model).relationships
+        for column, operations in filtered.items():
+            target = relations[column].mapper.class_ if column in relations else None
+            for key, value, other in typed(target) if target is not None else ():
+                readable = matrix.field_level(role_key, key) in (matrix.R, matrix.W)
+                for index in range(len(operations)):
+                    asked = [
+                        f"{view.route_base}/list/?_flt_{index}_{column}={quote(v)}" for v in (value, other)
+                    ]
+                    yield f"GET {asked[0]}", asked[0], asked[1], names, readable
+    # the search boxes and the choices found as one types
+    with app.test_request_context():
+        boxes = [
+            (url_for(endpoint), view.datamodel.obj)
+            for endpoint in app.view_functions
+            if endpoint.endswith((".lookup", ".list"))
+            and (view := getattr(app.view_functions[endpoint], "__self__", None)) is not None
+            and isinstance(view, KartotekaModelView)
+            and matrix.reads(role_key, view.class_permission_name)
+        ]
+    for address, model in boxes:
+        for target in {model, *(r.mapper.class_ for r in inspect(model).relationships.values())}:
+            for key, value, other in typed(target):
+                readable = matrix.field_level(role_key, key) in (matrix.R, matrix.W)
+                asked = [f"{address}?q={quote(v)}" for v in (value, other)]
+                yield f"GET {asked[0]}", asked[0], asked[1], names, readable
 
 
 @pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
