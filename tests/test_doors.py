@@ -298,3 +298,26 @@ def test_no_number_past_a_key_is_a_500(app, login_as, planted, role_key):
             failed.append((method, url, status))
     print(f"\n{role_key}: {len(asked)} addresses asked")
     assert failed == []
+
+
+@pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
+def test_an_api_list_offers_the_orders_it_takes(app, login_as, planted, role_key):
+    """A list's answer names the columns it may be sorted by (``order_columns``): the
+    front desk's documents named «number», which it sees masked and may not sort by.
+    Every column a resource offers to a role now sorts its list for that role."""
+    client = login_as(role_key)
+    with app.app_context():
+        apis = [
+            a.route_base
+            for a in app.appbuilder.baseviews
+            if isinstance(a, PolicyApi) and matrix.reads(role_key, a.class_permission_name)
+        ]
+    refused = []
+    for base in apis:
+        offered = client.get(f"{base}/?q=(page_size:1)").get_json()["order_columns"]
+        assert offered, base
+        for column in offered:
+            answer = client.get(f"{base}/?q=" + quote(prison.dumps({"order_column": column, "page_size": 1})))
+            if answer.status_code != 200:
+                refused.append((base, column, answer.status_code))
+    assert refused == []

@@ -357,6 +357,9 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
         self.journal_read([data.get("id")])
 
     def pre_get_list(self, data):
+        if "order_columns" in data:  # offered: the columns the user may sort by (_handle_order_args)
+            model = self.datamodel.obj
+            data["order_columns"] = [c for c in data["order_columns"] if access.column_readable(model, c)]
         disclosure.rows(self.datamodel.obj, data["result"], pks=data.get("ids"))
         self.journal_read(data.get("ids") or [])
 
