@@ -321,3 +321,34 @@ def test_an_api_list_offers_the_orders_it_takes(app, login_as, planted, role_key
             if answer.status_code != 200:
                 refused.append((base, column, answer.status_code))
     assert refused == []
+
+
+@pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
+def test_no_address_serves_a_file_of_the_servers_folder(app, login_as, role_key):
+    """FAB's «/<view>/download/<filename>» (for file columns Kartoteka has none of)
+    looked the name up in the process's working folder when no UPLOAD_FOLDER is
+    set: «/customerview/download/README.md» answered 500 where the file is and 404
+    where it is not, telling which files the server holds (and would have sent one
+    from a folder set later). Every address of the URL map that takes a name, given
+    the name of a file beside the running process, answers 403 or 404."""
+    import os
+
+    client = login_as(role_key)
+    names = sorted(n for n in os.listdir(".") if os.path.isfile(n))[:5] + ["README.md", "config.py"]
+    with app.app_context():
+        rules = [
+            r
+            for r in app.url_map.iter_rules()
+            if r.endpoint not in SKIP and "GET" in r.methods and set(r.arguments) - {"pk", "rid", "version"}
+        ]
+    answered = []
+    for rule in rules:
+        for name in names:
+            path = rule.build(dict.fromkeys(rule.arguments, name), append_unknown=False)[1]
+            try:
+                status = client.get(path).status_code
+            except Exception as e:  # noqa: BLE001 - what a server answers 500 with
+                status = repr(e)[:60]
+            answered.append((path, status))
+    assert answered
+    assert [(p, s) for p, s in answered if s not in (403, 404)] == []
