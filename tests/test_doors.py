@@ -352,3 +352,55 @@ def test_no_address_serves_a_file_of_the_servers_folder(app, login_as, role_key)
             answered.append((path, status))
     assert answered
     assert [(p, s) for p, s in answered if s not in (403, 404)] == []
+
+
+def test_a_record_reached_through_another_keeps_the_customers_row_scope(app, login_as, planted):
+    """A message's delivery attempts belong to a customer through the message. The
+    row scope knew a record's customer or order only, so a specialist given
+    «Сообщения» in the roles screen read every customer's attempts (the provider's
+    answers) on /messageattempttab/list/. Now they see their patients' only; and
+    every model a screen lists that leads to a customer is scoped so."""
+    from app.extensions import db
+    from app.models import Customer, Message, MessageAttempt
+
+    sm = app.appbuilder.sm
+    with app.app_context():
+        for who in ("patient", "stranger"):
+            db.session.add(
+                MessageAttempt(
+                    message_id=planted[Message][who], number=1, provider_answer=f"ОТВЕТ-{who.upper()}"
+                )
+            )
+        role = sm.find_role(access.ROLES["doctor"].name)
+        role.permissions.append(sm.find_permission_view_menu("can_read", access.MESSAGES))
+        db.session.commit()
+    try:
+        page = login_as("doctor").get("/messageattempttab/list/?psize_MessageAttemptTab=100")
+        assert page.status_code == 200
+        text = page.get_data(as_text=True)
+        assert "ОТВЕТ-PATIENT" in text and "ОТВЕТ-STRANGER" not in text
+        with app.test_request_context():
+            from flask import g
+
+            g.user = sm.find_user(username="doctor")
+            unscoped = []
+            for view in app.appbuilder.baseviews:
+                model = getattr(getattr(view, "datamodel", None), "obj", None)
+                if model is not None and leads_to(model, Customer) and access.row_scope(model) is None:
+                    unscoped.append(model.__name__)
+        assert unscoped == []
+    finally:
+        with app.app_context():
+            access.sync_roles(reset=True)
+
+
+def leads_to(model, target, seen=()) -> bool:
+    """Does a chain of many-to-one relations lead from ``model`` to ``target``?"""
+    if model is target:
+        return True
+    return any(
+        r.direction.name == "MANYTOONE"
+        and r.mapper.class_ not in seen
+        and leads_to(r.mapper.class_, target, (*seen, model))
+        for r in inspect(model).relationships
+    )
