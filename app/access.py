@@ -538,6 +538,22 @@ def column_level(model, column: str) -> str:
     return WRITE if key is None else field_level(key)
 
 
+def column_readable(model, path: str) -> bool:
+    """May the current user read the value at ``path`` of ``model`` («number», or
+    through relations «customer.phone»): what a list may be filtered or sorted by.
+    A filter or an order on a value the user sees masked or not at all answers by
+    that value (bisection), so only a value the user reads may be one."""
+    from sqlalchemy import inspect as sa_inspect
+
+    *relations, column = path.split(".")
+    for name in relations:
+        relation = sa_inspect(model).relationships.get(name)
+        if relation is None:
+            return False  # not a relation of this model: nothing it may be asked by
+        model = relation.mapper.class_
+    return column_level(model, column) in (READ, WRITE)
+
+
 def column_field(model, column: str) -> str | None:
     return COLUMN_FIELDS.get((getattr(model, "__name__", model), column))
 
@@ -637,10 +653,35 @@ def row_scope(model):
         return Customer.id.in_(own_customers)
     if model is Order:
         return Order.specialist_id == uid
-    if hasattr(model, "customer_id"):
+    columns = model.__table__.columns  # a column, not a property named so (a certificate operation's)
+    if "customer_id" in columns:
         return model.customer_id.in_(own_customers)
-    if hasattr(model, "order_id"):
+    if "order_id" in columns:
         return model.order_id.in_(select(Order.id).where(Order.specialist_id == uid))
+    return _scope_through(model)
+
+
+def _scope_through(model, seen: frozenset = frozenset()):
+    """A row of ``model`` that belongs to a customer through another record (a
+    message's delivery attempt through its message) is the user's as that record
+    is: left unscoped, a role given the resource in the roles screen read every
+    customer's. None where no relation leads to a customer's record."""
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy import select
+    from sqlalchemy.orm import MANYTOONE
+
+    for relation in sa_inspect(model).relationships:
+        target = relation.mapper.class_
+        if relation.direction is not MANYTOONE or target in seen or target is model:
+            continue
+        columns = target.__table__.columns
+        if "customer_id" in columns or "order_id" in columns or target.__name__ in ("Customer", "Order"):
+            inner = row_scope(target)
+        else:
+            inner = _scope_through(target, seen | {model})
+        if inner is not None:
+            local, remote = relation.local_remote_pairs[0]
+            return local.in_(select(remote).where(inner))
     return None
 
 

@@ -81,15 +81,22 @@ def test_changing_ones_own_password_says_and_applies_the_policy(app, client, log
     form = login_as("reception").get("/resetmypassword/form").get_data(as_text=True)
     assert "<title>Смена пароля — Картотека</title>" in form
     assert "Не короче 12 символов" in form and "не контролирует" not in form
-    refused = client.post("/resetmypassword/form", data={"password": "short", "conf_password": "short"})
+    refused = client.post(
+        "/resetmypassword/form",
+        data={"current_password": PASSWORD, "password": "short", "conf_password": "short"},
+    )
     assert refused.status_code == 422  # it answered 200, as if changed
     assert "не меньше 12 символов" in refused.get_data(as_text=True)
-    spaces = client.post("/resetmypassword/form", data={"password": " " * 14, "conf_password": " " * 14})
+    spaces = client.post(
+        "/resetmypassword/form",
+        data={"current_password": PASSWORD, "password": " " * 14, "conf_password": " " * 14},
+    )
     assert spaces.status_code == 422
     assert signs_in(PASSWORD)  # the refused change changed nothing
     try:
         changed = client.post(
-            "/resetmypassword/form", data={"password": new_password, "conf_password": new_password}
+            "/resetmypassword/form",
+            data={"current_password": PASSWORD, "password": new_password, "conf_password": new_password},
         )
         assert changed.status_code == 302
         assert not signs_in(PASSWORD)

@@ -82,12 +82,46 @@ def test_a_password_change_ends_the_users_other_sessions(app, login_as):
     assert signed_in(other_browser) and signed_in(client)
     try:
         changed = client.post(
-            "/resetmypassword/form", data={"password": NEW_PASSWORD, "conf_password": NEW_PASSWORD}
+            "/resetmypassword/form",
+            data={"current_password": PASSWORD, "password": NEW_PASSWORD, "conf_password": NEW_PASSWORD},
         )
         assert changed.status_code == 302
         assert signed_in(client)  # where the change was made
         assert not signed_in(other_browser)
     finally:
+        with app.app_context():
+            app.appbuilder.sm.reset_password(user_id(app, "auditor"), PASSWORD)
+
+
+@pytest.mark.parametrize("current", ["", "не-тот-пароль-совсем"])
+def test_a_session_left_open_does_not_change_the_password_without_the_current_one(app, login_as, current):
+    """Whoever sat at a signed-in browser changed its user's password with the new one
+    alone, ending the owner's other sessions and locking them out. The current
+    password is asked for (422 in Russian without it, nothing changed, nobody signed
+    out), and a wrong one counts as a failed sign-in of the account."""
+    from app.models import LoginThrottle
+
+    client = login_as("auditor")
+    owners_browser = with_cookie(app, "")
+    Auth(owners_browser).login("auditor")
+    form = client.get("/resetmypassword/form").get_data(as_text=True)
+    assert "Текущий пароль" in form
+    try:
+        refused = client.post(
+            "/resetmypassword/form",
+            data={"current_password": current, "password": NEW_PASSWORD, "conf_password": NEW_PASSWORD},
+        )
+        assert refused.status_code == 422
+        text = refused.get_data(as_text=True)
+        assert ("Текущий пароль не подходит." in text) == bool(current)
+        assert signed_in(owners_browser) and signed_in(client)
+        if current:
+            with app.app_context():
+                assert db.session.query(LoginThrottle).count() >= 1  # counted as a failed sign-in
+        Auth(owners_browser).logout()
+        Auth(owners_browser).login("auditor")
+        assert signed_in(owners_browser)  # the password is as it was
+    finally:  # users outlive a test (conftest keeps the ab_ tables)
         with app.app_context():
             app.appbuilder.sm.reset_password(user_id(app, "auditor"), PASSWORD)
 

@@ -11,6 +11,8 @@ from decimal import Decimal
 from flask import current_app, request
 from flask_appbuilder.api import ModelRestApi
 from flask_appbuilder.api.convert import Model2SchemaConverter
+from flask_appbuilder.const import API_FILTERS_RIS_KEY, API_ORDER_COLUMN_RIS_KEY
+from flask_appbuilder.exceptions import InvalidColumnFilterFABException, InvalidOrderByColumnFABException
 from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -228,6 +230,7 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
     model2schemaconverter = PolicySchemaConverter
     page_size = 20
     max_page_size = 100
+    MAX_PAGE = 10**9  # × the page size still fits the OFFSET of SQLite and PostgreSQL (64 bits)
     allow_browser_login = True  # staff sessions; writes still need the CSRF token
     view = None  # the screen whose column labels, titles and rules the API shares
     # Texts the system stores in one language (app/labels.py STORED_LOCALE): column ->
@@ -265,6 +268,10 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
         page = args.get("page")
         if page is not None and (not isinstance(page, int) or isinstance(page, bool) or page < 0):
             return self.response_400(message=_("Номер страницы — целое число от 0."))
+        if page is not None and page > self.MAX_PAGE:  # its OFFSET overflowed the database's integer: 500
+            return self.response_400(
+                message=_("Номер страницы — целое число от 0 до %(max)s.", max=self.MAX_PAGE)
+            )
         columns = self.datamodel.obj.__table__.columns
         for flt in args.get("filters") or []:
             column = columns.get(flt.get("col")) if isinstance(flt, dict) else None
@@ -282,6 +289,25 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
                     )
                 )
         return super().get_list_headless(**kwargs)
+
+    def _handle_order_args(self, rison_args):
+        """FAB's, refusing an order by a value the user may not read (a passport
+        number the front desk sees masked): sorted by it, a list places every
+        stranger's value against one the user typed (bisection)."""
+        order_column, order_direction = super()._handle_order_args(rison_args)
+        asked = rison_args.get(API_ORDER_COLUMN_RIS_KEY)
+        if asked and not access.column_readable(self.datamodel.obj, asked):
+            raise InvalidOrderByColumnFABException(f"Invalid order by column: {asked}")
+        return order_column, order_direction
+
+    def _handle_filters_args(self, rison_args):
+        """FAB's, refusing a filter on a value the user may not read: a filter
+        answers which rows hold the value asked, a masked one included."""
+        for flt in rison_args.get(API_FILTERS_RIS_KEY) or []:
+            column = flt.get("col") if isinstance(flt, dict) else None
+            if isinstance(column, str) and not access.column_readable(self.datamodel.obj, column):
+                raise InvalidColumnFilterFABException(f"Filter column: {column} not allowed to filter")
+        return super()._handle_filters_args(rison_args)
 
     def response_400(self, message=None):
         return super().response_400(message=localized(message or "Arguments are not correct"))
@@ -312,6 +338,8 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
         (FAB listed every customer, whoever asked), labelled as the forms label them."""
         model = self.datamodel.get_related_model(field.name)
         page, page_size = self._sanitize_page_args(page, page_size)
+        # a negative page is the first, one past any OFFSET the database holds an empty one
+        page = min(max(page or 0, 0), self.MAX_PAGE)
         statement = select(model)
         condition = access.row_scope(model)
         if condition is not None:
@@ -333,6 +361,9 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
         self.journal_read([data.get("id")])
 
     def pre_get_list(self, data):
+        if "order_columns" in data:  # offered: the columns the user may sort by (_handle_order_args)
+            model = self.datamodel.obj
+            data["order_columns"] = [c for c in data["order_columns"] if access.column_readable(model, c)]
         disclosure.rows(self.datamodel.obj, data["result"], pks=data.get("ids"))
         self._stored_texts_read(data["result"])
         self.journal_read(data.get("ids") or [])

@@ -630,7 +630,7 @@ class CustomerCardView(KartotekaModelView):
     def bulk_message(self):
         """A message to the customers selected on the list."""
         form = self._message_form()
-        ids = [int(i) for i in request.values.get("ids", "").split(",") if i.isdigit()][:1000]
+        ids = [n for n in map(record_id, request.values.get("ids", "").split(",")) if n is not None][:1000]
         query = self.datamodel.session.query(Customer).filter(Customer.id.in_(ids))
         selected = self.datamodel.apply_filters(query, self._base_filters).all()
         if request.method == "POST" and form.validate():

@@ -137,6 +137,18 @@ PRIVATE = (
     ),
     (
         "flask_appbuilder.api:ModelRestApi",
+        "_handle_order_args",
+        "(self, rison_args: 'Dict[str, Any]') -> 'Tuple[str, str]'",
+        "app.admin.api PolicyApi: no order by a value the user may not read",
+    ),
+    (
+        "flask_appbuilder.api:ModelRestApi",
+        "_handle_filters_args",
+        "(self, rison_args: 'Dict[str, Any]') -> 'Filters'",
+        "app.admin.api PolicyApi: no filter on a value the user may not read",
+    ),
+    (
+        "flask_appbuilder.api:ModelRestApi",
         "_merge_update_item",
         "(self, model_item: 'Model', data: 'Dict[str, Any]') -> 'Dict[str, Any]'",
         "app.admin.api PolicyApi.put_headless (called)",

@@ -76,14 +76,18 @@ def reject_malformed_urls():
         return
     if "pk" in values and record_id(values["pk"]) is None:
         abort(404)
+    if any(type(value) is int and record_id(value) is None for value in values.values()):
+        abort(404)  # any other record's number in the address («/subject/<int:rid>/download»)
     view = getattr(current_app.view_functions.get(endpoint), "__self__", None)
     if view is None:
         return
     if endpoint.endswith(".action") and values.get("name") not in (getattr(view, "actions", None) or {}):
         abort(404)
     if endpoint.endswith(".download") and "filename" in values:
-        folder = current_app.config.get("UPLOAD_FOLDER") or ""
-        if not os.path.isfile(os.path.join(folder, str(values["filename"]))):
+        # FAB's download of a file column: a name in the upload folder, or nothing. Without
+        # a folder it looked in the process's working folder (500 where a file was there).
+        folder, name = current_app.config.get("UPLOAD_FOLDER"), str(values["filename"])
+        if not folder or os.path.basename(name) != name or not os.path.isfile(os.path.join(folder, name)):
             abort(404)
     definitions = getattr(view, "definitions", None)
     if "group_by" in values and definitions is not None:

@@ -540,6 +540,39 @@ class KartotekaResetPasswordForm(ResetPasswordForm):
     )
 
 
+class KartotekaResetMyPasswordForm(KartotekaResetPasswordForm):
+    """One's own password, changed only by who knows it: a session left open at the
+    front desk changed it with the new one alone, which ended the owner's other
+    sessions and locked them out of their account (OWASP ASVS 2.1.6). The current
+    password is checked as a sign-in is (app/logins.py): failures count, and while
+    the account waits the form answers 429."""
+
+    current_password = PasswordField(
+        lazy_gettext("Текущий пароль"), validators=[DataRequired()], widget=BS3PasswordFieldWidget()
+    )
+    # asked first: the fields are drawn in the order they were made
+    password = KartotekaResetPasswordForm.password.field_class(
+        *KartotekaResetPasswordForm.password.args, **KartotekaResetPasswordForm.password.kwargs
+    )
+    conf_password = ResetPasswordForm.conf_password.field_class(
+        *ResetPasswordForm.conf_password.args, **ResetPasswordForm.conf_password.kwargs
+    )
+
+    def validate_current_password(self, field):
+        from werkzeug.security import check_password_hash
+        from wtforms.validators import ValidationError
+
+        from .. import logins
+
+        user = g.user
+
+        def check(_login, password):
+            return user if user.password and check_password_hash(user.password, password) else None
+
+        if logins.guard(check, user.username, field.data) is None:
+            raise ValidationError(gettext("Текущий пароль не подходит."))
+
+
 class RefusedPassword:
     """A refused password (too short, too common, not repeated) or profile answers 422
     with the form, as the other forms do; FAB's answered 200."""
@@ -552,7 +585,7 @@ class RefusedPassword:
 
 class KartotekaResetMyPasswordView(RefusedPassword, ResetMyPasswordView):
     class_permission_name = "ResetMyPasswordView"  # FAB's permission, as the roles have it
-    form = KartotekaResetPasswordForm
+    form = KartotekaResetMyPasswordForm
 
 
 class KartotekaResetPasswordView(RefusedPassword, ResetPasswordView):
