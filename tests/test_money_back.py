@@ -7,7 +7,7 @@ import datetime as dt
 import html
 import re
 
-from app.models import Customer, utcnow
+from app.models import Customer, OrderStatus, utcnow
 from tests import factories
 
 
@@ -33,3 +33,19 @@ def test_a_visit_completed_before_its_booked_time_is_not_a_last_visit_to_come(ct
     card = page_text(manager.get(f"/customerview/show/{customer.id}"))
     seen = re.search(r"Последний визит (\d\d\.\d\d\.\d{4} \d\d:\d\d)", card)
     assert seen is not None and seen[1] != shown, card[:3000]
+
+
+def test_the_cards_order_count_leaves_out_the_cancelled_orders_as_its_sums_do(ctx, login_as):
+    """A customer with two orders of 1 000 ₽ and one cancelled of 5 000 ₽: the card read
+    «3 заказа» beside «Сумма заказов 2 000,00 ₽»."""
+    customer = factories.customer(ctx)
+    for _ in range(2):
+        factories.order(ctx, customer, items=(("Консультация", "1000.00", 1),))
+    cancelled = factories.order(ctx, customer, items=(("Пилинг", "5000.00", 1),))
+    cancelled.status = OrderStatus.CANCELLED
+    ctx.commit()
+    card = login_as("manager").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    card = card.replace("\xa0", " ")
+    assert re.search(r'class="kpi-orders">2 заказа<', card)
+    assert re.search(r'class="kpi-total">2 000,00 ₽<', card)
+    assert "Заказы без отменённых" in card
