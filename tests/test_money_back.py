@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from decimal import Decimal
 
 from app.models import Customer, OrderStatus, utcnow
 from tests import factories
@@ -49,3 +50,64 @@ def test_the_cards_order_count_leaves_out_the_cancelled_orders_as_its_sums_do(ct
     assert re.search(r'class="kpi-orders">2 заказа<', card)
     assert re.search(r'class="kpi-total">2 000,00 ₽<', card)
     assert "Заказы без отменённых" in card
+
+
+def test_a_full_return_gives_bonuses_back_to_the_bonuses_and_the_deposit_to_the_deposit(ctx, login_as):
+    """An order paid 100 ₽ by bonuses and 3 225 ₽ from the deposit, returned in full:
+    3 325 ₽ went onto the deposit and the customer was told so, the bonuses turned into
+    deposit money. One return has one refund, so such a return is now refused in Russian
+    (422, nothing changed), and the two parts go back by two returns, each where it came
+    from, and the customer is told each truly."""
+    from app import payments
+    from app.models import Account, Message, MessageType, OperationKind, Payment, PaymentMethod, Return
+
+    customer = factories.customer(ctx, last_name="Ёлкина", first_name="Алёна")
+    for account, kind, amount in (
+        (Account.BONUS, OperationKind.ACCRUAL, "100"),
+        (Account.DEPOSIT, OperationKind.TOP_UP, "3225"),
+    ):
+        payments.add_operation(ctx, customer, account, kind, amount, "Акция", may_adjust=True)
+    order = factories.order(ctx, customer, items=(("Пилинг", "3325.00", 1),))
+    payments.take_payment(ctx, order, "100", PaymentMethod.BONUS)
+    payments.take_payment(ctx, order, "3225", PaymentMethod.DEPOSIT)
+    ctx.commit()
+    manager = login_as("manager")
+
+    def refund(amount, reason):
+        asked = {"order": str(order.id), "amount": amount, "reason": reason}
+        assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+        ret = ctx.query(Return).order_by(Return.id.desc()).first()
+        approved = manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "approved"})
+        assert approved.status_code == 302
+        return ret, manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "refunded"})
+
+    def balances():
+        ctx.expire_all()
+        c = ctx.get(Customer, customer.id)
+        return c.bonus_balance, c.deposit_balance
+
+    whole, refused = refund("3325", "Процедура не состоялась")
+    assert refused.status_code == 422
+    assert (
+        f"Возврат 3 325,00 ₽ не вернуть одним способом: по заказу №{order.id} оплачено с депозита — "
+        "3 225,00 ₽; бонусами — 100,00 ₽. Каждая часть возвращается туда, откуда оплачена: "
+        "оформите отдельный возврат на каждую часть." in page_text(refused)
+    )
+    assert balances() == (0, 0)
+    assert ctx.query(Payment).filter(Payment.amount < 0).count() == 0
+    # the manager brings this return down to the deposit's part, and returns the bonuses by another
+    deposit = {"order": str(order.id), "amount": "3225", "reason": "Процедура не состоялась"}
+    for status in ("approved", "refunded"):
+        saved = manager.post(f"/returnview/edit/{whole.id}", data={**deposit, "status": status})
+        assert saved.status_code == 302
+    assert refund("100", "Бонусы за процедуру")[1].status_code == 302
+    assert balances() == (100, 3225)
+    refunds = {(p.method, p.amount) for p in ctx.query(Payment).filter(Payment.amount < 0)}
+    assert refunds == {
+        (PaymentMethod.DEPOSIT, Decimal("-3225.00")),
+        (PaymentMethod.BONUS, Decimal("-100.00")),
+    }
+    told = " ".join(m.body for m in ctx.query(Message).filter_by(message_type=MessageType.RETURN_STATUS))
+    told = told.replace("\xa0", " ")
+    assert "Вам вернули 3 225,00 ₽ на ваш депозит" in told
+    assert "Вам вернули 100,00 ₽ бонусами на ваш бонусный счёт" in told
