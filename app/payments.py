@@ -402,6 +402,7 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
 
         if not certificates.restore(session, payment, reversal, payment.amount):
             reversal.method = PaymentMethod.DEPOSIT  # cancelled since: what it cost to the deposit
+            reversal.certificate_id = payment.certificate_id  # the certificate's part, not the deposit's
             back = certificates.price_share(payment, back)
     if reversal.method.account is not None:
         session.flush()
@@ -580,6 +581,8 @@ def refund_return(session: Session, ret: Return) -> Payment:
         )
         if not certificates.restore(session, source, refund, amount):
             refund.method = method = PaymentMethod.DEPOSIT  # cancelled since: what it cost, to the deposit
+            # still the certificate's part going back (_source_holding): not the deposit's own
+            refund.certificate_id = source.certificate_id
             back = certificates.price_share(source, amount)
         else:
             for _more in range(visits - 1):

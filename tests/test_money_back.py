@@ -111,3 +111,58 @@ def test_a_full_return_gives_bonuses_back_to_the_bonuses_and_the_deposit_to_the_
     told = told.replace("\xa0", " ")
     assert "Вам вернули 3 225,00 ₽ на ваш депозит" in told
     assert "Вам вернули 100,00 ₽ бонусами на ваш бонусный счёт" in told
+
+
+def test_a_cancelled_certificates_part_goes_back_once_and_the_deposits_part_still_can(ctx, login_as):
+    """An order paid 1 000 ₽ from the deposit and 500 ₽ by a gift certificate cancelled
+    since: the certificate's part went back to the deposit (at what it cost), but was
+    counted as the deposit's own, so the deposit's 1 000 ₽ could no longer be returned."""
+    from app import certificates, payments
+    from app.models import (
+        Account,
+        Certificate,
+        CertificateKind,
+        CertificateType,
+        OperationKind,
+        Payment,
+        PaymentMethod,
+        Return,
+    )
+
+    customer = factories.customer(ctx)
+    gift = CertificateKind(name="Подарочный 5 000", type=CertificateType.SUM, price=Decimal("5000"))
+    gift.valid_days, gift.active = 180, True
+    ctx.add(gift)
+    ctx.commit()
+    certificate = certificates.sell(
+        ctx, Certificate(customer=customer, kind=gift, method=PaymentMethod.CASH), may_sell=True
+    )
+    payments.add_operation(ctx, customer, Account.DEPOSIT, OperationKind.TOP_UP, "1000", may_adjust=True)
+    order = factories.order(ctx, customer, items=(("Консультация", "1500.00", 1),))
+    payments.take_payment(ctx, order, "1000", PaymentMethod.DEPOSIT)
+    payments.take_payment(ctx, order, "500", PaymentMethod.CERTIFICATE, certificate=certificate)
+    ctx.commit()
+    payments.cancel_certificate(
+        ctx, ctx.get(Certificate, certificate.id), "Подарок не нужен", may_cancel=True
+    )
+    ctx.commit()
+    ctx.expire_all()
+    deposit_before = ctx.get(Customer, customer.id).deposit_balance
+    manager = login_as("manager")
+
+    def refund(amount):
+        asked = {"order": str(order.id), "amount": amount, "reason": "Не пришла"}
+        assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+        ret = ctx.query(Return).order_by(Return.id.desc()).first()
+        assert (
+            manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "approved"}).status_code
+            == 302
+        )
+        return manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "refunded"})
+
+    assert refund("500").status_code == 302  # the certificate's part: to the deposit, at what it cost
+    deposits = refund("1000")  # the deposit's own
+    assert deposits.status_code == 302, page_text(deposits)[-600:]
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).deposit_balance == deposit_before + 500 + 1000
+    assert ctx.query(Payment).filter(Payment.amount < 0).count() == 2
