@@ -335,7 +335,8 @@ def _kpi_columns(scope):
         return stmt.correlate(Customer).scalar_subquery()
 
     return (
-        figure(func.count(Order.id)),
+        # «Заказы» counts the orders its sums add up: a cancelled one in neither
+        figure(func.count(case((live, Order.id)))),
         # «Сумма заказов»: what was bought, the refunded returns taken off
         figure(func.coalesce(func.sum(case((live, Order.total - Order.refunded), else_=0)), 0)),
         figure(func.coalesce(func.sum(case((live, Order.paid), else_=0)), 0)),

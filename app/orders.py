@@ -173,7 +173,9 @@ def follow_last_visit(session: Session, order: Order) -> None:
             others = others.where(Order.id != order.id)
         latest = session.scalar(others) if customer.id is not None else None
     candidates = [m for m in (latest, moment if completed_visit(order) else None) if m is not None]
-    customer.last_visit_at = max(candidates) if candidates else None
+    # a visit marked «Выполнен» before its booked time took place now, not then: the
+    # card read a «Последний визит» still to come
+    customer.last_visit_at = min(max(candidates), utcnow()) if candidates else None
 
 
 def notify_order(session: Session, order: Order, *, is_new: bool) -> None:

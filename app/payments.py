@@ -5,7 +5,7 @@
   its payment status and debt follow from it.
 - A mistake is corrected by a reversing payment (the opposite amount, a reason).
 - A return reaching «Деньги возвращены» writes the refund: a negative payment linked
-  to the return (back to the deposit where the order was paid from it).
+  to the return, back where the order was paid from (one way per refund).
 - An account's balance is the sum of its operations, kept on the customer by a
   conditional UPDATE that never lets it go below zero, whoever pays at the same time.
 
@@ -402,6 +402,7 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
 
         if not certificates.restore(session, payment, reversal, payment.amount):
             reversal.method = PaymentMethod.DEPOSIT  # cancelled since: what it cost to the deposit
+            reversal.certificate_id = payment.certificate_id  # the certificate's part, not the deposit's
             back = certificates.price_share(payment, back)
     if reversal.method.account is not None:
         session.flush()
@@ -419,27 +420,62 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
     return reversal
 
 
-_CAPPED = (PaymentMethod.CERTIFICATE, PaymentMethod.BONUS)
+_MONEY = (PaymentMethod.CASH, PaymentMethod.CARD, PaymentMethod.TRANSFER)
 
 
-def _paid_from(session: Session, payment: Payment) -> Decimal:
-    """What the order holds from ``payment``'s certificate (its money) or from the
-    bonuses, net of what went back to them; any amount for money paid otherwise (and a
-    subscription's visit, which comes back whatever the amount)."""
+def _way_back(payment: Payment):
+    """Where ``payment``'s money goes back to, as a key and the condition on an order's
+    payments of that way: its certificate, the bonus account, the deposit, or money
+    (cash, card, transfer: given back across the counter either way)."""
     if payment.certificate_id is not None:
-        if payment.certificate.type != CertificateType.SUM:
-            return Decimal("Infinity")
-        same = Payment.certificate_id == payment.certificate_id
-    elif payment.method == PaymentMethod.BONUS:
-        same = Payment.method == PaymentMethod.BONUS
-    else:
-        return Decimal("Infinity")
-    return Decimal(
-        session.scalar(
-            select(func.coalesce(func.sum(Payment.amount), 0)).where(
-                Payment.order_id == payment.order_id, same
+        return ("certificate", payment.certificate_id), Payment.certificate_id == payment.certificate_id
+    if payment.method in _MONEY:
+        return ("money",), Payment.method.in_(_MONEY) & Payment.certificate_id.is_(None)
+    return (payment.method.value,), (Payment.method == payment.method) & Payment.certificate_id.is_(None)
+
+
+def _way_label(payment: Payment, amount: Decimal) -> str:
+    amount = _money(amount)
+    if payment.certificate_id is not None:
+        return _("сертификатом №%(code)s — %(amount)s", code=payment.certificate.code, amount=amount)
+    if payment.method == PaymentMethod.BONUS:
+        return _("бонусами — %(amount)s", amount=amount)
+    if payment.method == PaymentMethod.DEPOSIT:
+        return _("с депозита — %(amount)s", amount=amount)
+    return _("деньгами (наличные, карта, перевод) — %(amount)s", amount=amount)
+
+
+def _source_holding(session: Session, order: Order, amount: Decimal, paid_by) -> Payment:
+    """The latest payment of the order whose way back still holds ``amount`` (what the
+    order's payments of that way add up to, net of what went back by it). One refund goes
+    back one way (a return has one refund): an order paid 100 ₽ by bonuses and 3 225 ₽
+    from the deposit and returned in full put 3 325 ₽ on the deposit, the bonuses turned
+    into money. A sum no single way holds is refused, naming what each way holds."""
+    held: dict = {}
+    for payment in session.scalars(paid_by):
+        if payment.certificate_id is not None and payment.certificate.type == CertificateType.VISITS:
+            continue  # a subscription's visit comes back by its own rule (refund_return)
+        key, same = _way_back(payment)
+        if key not in held:
+            total = session.scalar(
+                select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.order_id == order.id, same)
             )
-        )
+            held[key] = (payment, Decimal(total))
+    for payment, total in held.values():
+        if amount <= total:
+            return payment
+    parts = "; ".join(_way_label(p, t) for p, t in held.values() if t > 0)
+    raise ValidationFailed(
+        {
+            "amount": _(
+                "Возврат %(amount)s не вернуть одним способом: по заказу №%(id)s оплачено %(parts)s. "
+                "Каждая часть возвращается туда, откуда оплачена: оформите отдельный возврат "
+                "на каждую часть.",
+                amount=_money(amount),
+                id=order.id,
+                parts=parts or _("возвращать нечего"),
+            )
+        }
     )
 
 
@@ -456,7 +492,7 @@ def _held_by_certificate(session: Session, payment: Payment) -> Decimal:
 
 def refund_return(session: Session, ret: Return) -> Payment:
     """A return's «Деньги возвращены»: a negative payment linked to it, paid back the way
-    the order was last paid (to the deposit where that was the deposit). An order whose
+    the order was last paid that still holds the sum (_source_holding). An order whose
     visit a subscription paid gets the visit back, whatever part of it is returned (a
     «Возврат на сертификат» operation: the subscription's visits left go up by one);
     the visit comes back once, a later return of the same order is paid in money."""
@@ -513,14 +549,14 @@ def refund_return(session: Session, ret: Return) -> Payment:
                 )
             }
         )
-    if source is not None and amount > _paid_from(session, source):
-        # a certificate's money or bonuses take back at most what they paid: cash
-        # refunded onto a gift certificate raised it above its nominal
-        source = next(
-            (p for p in session.scalars(paid_by) if p.method not in _CAPPED and p.certificate_id is None),
-            None,
-        )
-        method = source.method if source is not None else PaymentMethod.CASH
+    if source is not None and not (
+        source.certificate_id is not None and source.certificate.type == CertificateType.VISITS
+    ):
+        # each part goes back where it came from: a certificate's money or bonuses take
+        # back at most what they paid (cash refunded onto a gift certificate raised it
+        # above its nominal), and money no more than was paid in money
+        source = _source_holding(session, order, amount, paid_by)
+        method = source.method
     refund = Payment(
         order=order,
         customer_id=order.customer_id,
@@ -545,6 +581,8 @@ def refund_return(session: Session, ret: Return) -> Payment:
         )
         if not certificates.restore(session, source, refund, amount):
             refund.method = method = PaymentMethod.DEPOSIT  # cancelled since: what it cost, to the deposit
+            # still the certificate's part going back (_source_holding): not the deposit's own
+            refund.certificate_id = source.certificate_id
             back = certificates.price_share(source, amount)
         else:
             for _more in range(visits - 1):

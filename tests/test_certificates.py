@@ -341,7 +341,9 @@ def test_a_refunded_return_goes_back_to_the_certificate_it_was_paid_from(ctx, lo
 def test_a_refund_of_more_than_a_certificate_paid_goes_back_in_money_not_onto_it(ctx, login_as):
     """Week: an order paid 1 000,50 ₽ in cash and then 500 ₽ by a gift certificate of
     5 000 ₽, returned in full: the whole 1 500,50 ₽ went onto the certificate (its balance
-    6 000,50 ₽, above its nominal), the customer's cash turned into gift money."""
+    6 000,50 ₽, above its nominal), the customer's cash turned into gift money. Then it all
+    went back in cash, the certificate's money turned into cash: now each part goes back
+    where it came from, by its own return."""
     customer = factories.customer(ctx)
     certificate = sold(ctx, customer, kind(ctx, price="5000"))
     order = factories.order(ctx, customer, items=(("Консультация", "1500.50", 1),))
@@ -350,15 +352,33 @@ def test_a_refund_of_more_than_a_certificate_paid_goes_back_in_money_not_onto_it
     ctx.commit()
     manager = login_as("manager")
     asked = {"order": str(order.id), "amount": "1 500,50", "reason": "Не пришла"}
-    ret = factories.refunded_return(ctx, manager, customer, asked)
+    # nor does the certificate's money turn into cash: one refund goes back one way, so
+    # the whole sum is refused (422, nothing changed) and the parts go back by two returns
+    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).one()
+    assert manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "approved"}).status_code == 302
+    refused = manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "refunded"})
+    assert refused.status_code == 422
+    assert "не вернуть одним способом" in refused.get_data(as_text=True)
     c, (money, _visits) = stored(ctx, certificate.id)
     assert c.balance == money == Decimal("4500.00")  # nothing came onto it
-    refund = ctx.query(Payment).filter(Payment.return_id == ret.id).one()
-    assert (refund.amount, refund.method, refund.certificate_id) == (
-        Decimal("-1500.50"),
-        PaymentMethod.CASH,
-        None,
-    )
+    cash = {**asked, "amount": "1 000,50"}
+    for status in ("approved", "refunded"):
+        assert manager.post(f"/returnview/edit/{ret.id}", data={**cash, "status": status}).status_code == 302
+    rest = {**asked, "amount": "500"}
+    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=rest).status_code == 302
+    second = ctx.query(Return).filter(Return.id != ret.id).one()
+    for status in ("approved", "refunded"):
+        assert (
+            manager.post(f"/returnview/edit/{second.id}", data={**rest, "status": status}).status_code == 302
+        )
+    c, (money, _visits) = stored(ctx, certificate.id)
+    assert c.balance == money == Decimal("5000.00")  # its own 500 ₽ back, never above its nominal
+    refunds = {(p.method, p.amount, p.certificate_id) for p in ctx.query(Payment).filter(Payment.amount < 0)}
+    assert refunds == {
+        (PaymentMethod.CASH, Decimal("-1000.50"), None),
+        (PaymentMethod.CERTIFICATE, Decimal("-500.00"), certificate.id),
+    }
 
 
 CERTIFICATE_PAGES = (

@@ -180,7 +180,7 @@ def test_card_kpi_and_tabs_from_orders(ctx, login_as):
     ctx.commit()
     page = login_as("manager").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
     kpi = dict(re.findall(r'class="kpi-(\w+)">([^<]*)<', page))
-    assert kpi["orders"] == "3 заказа"
+    assert kpi["orders"] == "2 заказа"  # the cancelled one is in neither the count nor the sums
     assert kpi["total"].replace("\xa0", " ").replace("\u202f", " ") == "5 300,50 ₽"
     assert kpi["paid"].replace("\xa0", " ").replace("\u202f", " ") == "4 000,00 ₽"
     assert kpi["debt"].replace("\xa0", " ").replace("\u202f", " ") == "1 300,50 ₽"

@@ -1,0 +1,168 @@
+"""Money that goes back where it came from, the visit dates and the card's figures:
+each test one finding, asserted on what the user sees or what is stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from decimal import Decimal
+
+from app.models import Customer, OrderStatus, utcnow
+from tests import factories
+
+
+def page_text(response) -> str:
+    text = html.unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))
+    return re.sub(r"\s+", " ", text.replace("\xa0", " "))
+
+
+def test_a_visit_completed_before_its_booked_time_is_not_a_last_visit_to_come(ctx, login_as):
+    """A receptionist marked a visit booked for the day after tomorrow «Выполнен» today
+    (the customer came early): the card's «Последний визит» read the booked date, still
+    to come, and the «давно не были» filters counted from it."""
+    customer = factories.customer(ctx)
+    booked = (utcnow() + dt.timedelta(days=2)).replace(second=0, microsecond=0)
+    order = factories.order(ctx, customer, visit_at=booked)
+    shown = (booked + dt.timedelta(hours=3)).strftime("%d.%m.%Y %H:%M")  # the clinic's clock
+    form = {"customer": str(customer.id), "kind": "visit", "status": "completed", "visit_at": shown}
+    manager = login_as("manager")
+    assert manager.post(f"/orderview/edit/{order.id}", data=form).status_code == 302
+    ctx.expire_all()
+    last = ctx.get(Customer, customer.id).last_visit_at
+    assert last is not None and last <= utcnow()
+    card = page_text(manager.get(f"/customerview/show/{customer.id}"))
+    seen = re.search(r"Последний визит (\d\d\.\d\d\.\d{4} \d\d:\d\d)", card)
+    assert seen is not None and seen[1] != shown, card[:3000]
+
+
+def test_the_cards_order_count_leaves_out_the_cancelled_orders_as_its_sums_do(ctx, login_as):
+    """A customer with two orders of 1 000 ₽ and one cancelled of 5 000 ₽: the card read
+    «3 заказа» beside «Сумма заказов 2 000,00 ₽»."""
+    customer = factories.customer(ctx)
+    for _ in range(2):
+        factories.order(ctx, customer, items=(("Консультация", "1000.00", 1),))
+    cancelled = factories.order(ctx, customer, items=(("Пилинг", "5000.00", 1),))
+    cancelled.status = OrderStatus.CANCELLED
+    ctx.commit()
+    card = login_as("manager").get(f"/customerview/show/{customer.id}").get_data(as_text=True)
+    card = card.replace("\xa0", " ")
+    assert re.search(r'class="kpi-orders">2 заказа<', card)
+    assert re.search(r'class="kpi-total">2 000,00 ₽<', card)
+    assert "Заказы без отменённых" in card
+
+
+def test_a_full_return_gives_bonuses_back_to_the_bonuses_and_the_deposit_to_the_deposit(ctx, login_as):
+    """An order paid 100 ₽ by bonuses and 3 225 ₽ from the deposit, returned in full:
+    3 325 ₽ went onto the deposit and the customer was told so, the bonuses turned into
+    deposit money. One return has one refund, so such a return is now refused in Russian
+    (422, nothing changed), and the two parts go back by two returns, each where it came
+    from, and the customer is told each truly."""
+    from app import payments
+    from app.models import Account, Message, MessageType, OperationKind, Payment, PaymentMethod, Return
+
+    customer = factories.customer(ctx, last_name="Ёлкина", first_name="Алёна")
+    for account, kind, amount in (
+        (Account.BONUS, OperationKind.ACCRUAL, "100"),
+        (Account.DEPOSIT, OperationKind.TOP_UP, "3225"),
+    ):
+        payments.add_operation(ctx, customer, account, kind, amount, "Акция", may_adjust=True)
+    order = factories.order(ctx, customer, items=(("Пилинг", "3325.00", 1),))
+    payments.take_payment(ctx, order, "100", PaymentMethod.BONUS)
+    payments.take_payment(ctx, order, "3225", PaymentMethod.DEPOSIT)
+    ctx.commit()
+    manager = login_as("manager")
+
+    def refund(amount, reason):
+        asked = {"order": str(order.id), "amount": amount, "reason": reason}
+        assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+        ret = ctx.query(Return).order_by(Return.id.desc()).first()
+        approved = manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "approved"})
+        assert approved.status_code == 302
+        return ret, manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "refunded"})
+
+    def balances():
+        ctx.expire_all()
+        c = ctx.get(Customer, customer.id)
+        return c.bonus_balance, c.deposit_balance
+
+    whole, refused = refund("3325", "Процедура не состоялась")
+    assert refused.status_code == 422
+    assert (
+        f"Возврат 3 325,00 ₽ не вернуть одним способом: по заказу №{order.id} оплачено с депозита — "
+        "3 225,00 ₽; бонусами — 100,00 ₽. Каждая часть возвращается туда, откуда оплачена: "
+        "оформите отдельный возврат на каждую часть." in page_text(refused)
+    )
+    assert balances() == (0, 0)
+    assert ctx.query(Payment).filter(Payment.amount < 0).count() == 0
+    # the manager brings this return down to the deposit's part, and returns the bonuses by another
+    deposit = {"order": str(order.id), "amount": "3225", "reason": "Процедура не состоялась"}
+    for status in ("approved", "refunded"):
+        saved = manager.post(f"/returnview/edit/{whole.id}", data={**deposit, "status": status})
+        assert saved.status_code == 302
+    assert refund("100", "Бонусы за процедуру")[1].status_code == 302
+    assert balances() == (100, 3225)
+    refunds = {(p.method, p.amount) for p in ctx.query(Payment).filter(Payment.amount < 0)}
+    assert refunds == {
+        (PaymentMethod.DEPOSIT, Decimal("-3225.00")),
+        (PaymentMethod.BONUS, Decimal("-100.00")),
+    }
+    told = " ".join(m.body for m in ctx.query(Message).filter_by(message_type=MessageType.RETURN_STATUS))
+    told = told.replace("\xa0", " ")
+    assert "Вам вернули 3 225,00 ₽ на ваш депозит" in told
+    assert "Вам вернули 100,00 ₽ бонусами на ваш бонусный счёт" in told
+
+
+def test_a_cancelled_certificates_part_goes_back_once_and_the_deposits_part_still_can(ctx, login_as):
+    """An order paid 1 000 ₽ from the deposit and 500 ₽ by a gift certificate cancelled
+    since: the certificate's part went back to the deposit (at what it cost), but was
+    counted as the deposit's own, so the deposit's 1 000 ₽ could no longer be returned."""
+    from app import certificates, payments
+    from app.models import (
+        Account,
+        Certificate,
+        CertificateKind,
+        CertificateType,
+        OperationKind,
+        Payment,
+        PaymentMethod,
+        Return,
+    )
+
+    customer = factories.customer(ctx)
+    gift = CertificateKind(name="Подарочный 5 000", type=CertificateType.SUM, price=Decimal("5000"))
+    gift.valid_days, gift.active = 180, True
+    ctx.add(gift)
+    ctx.commit()
+    certificate = certificates.sell(
+        ctx, Certificate(customer=customer, kind=gift, method=PaymentMethod.CASH), may_sell=True
+    )
+    payments.add_operation(ctx, customer, Account.DEPOSIT, OperationKind.TOP_UP, "1000", may_adjust=True)
+    order = factories.order(ctx, customer, items=(("Консультация", "1500.00", 1),))
+    payments.take_payment(ctx, order, "1000", PaymentMethod.DEPOSIT)
+    payments.take_payment(ctx, order, "500", PaymentMethod.CERTIFICATE, certificate=certificate)
+    ctx.commit()
+    payments.cancel_certificate(
+        ctx, ctx.get(Certificate, certificate.id), "Подарок не нужен", may_cancel=True
+    )
+    ctx.commit()
+    ctx.expire_all()
+    deposit_before = ctx.get(Customer, customer.id).deposit_balance
+    manager = login_as("manager")
+
+    def refund(amount):
+        asked = {"order": str(order.id), "amount": amount, "reason": "Не пришла"}
+        assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+        ret = ctx.query(Return).order_by(Return.id.desc()).first()
+        assert (
+            manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "approved"}).status_code
+            == 302
+        )
+        return manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "refunded"})
+
+    assert refund("500").status_code == 302  # the certificate's part: to the deposit, at what it cost
+    deposits = refund("1000")  # the deposit's own
+    assert deposits.status_code == 302, page_text(deposits)[-600:]
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).deposit_balance == deposit_before + 500 + 1000
+    assert ctx.query(Payment).filter(Payment.amount < 0).count() == 2
