@@ -968,6 +968,8 @@ RESOURCE_LABELS[SUBJECTS] = _l("Запросы субъектов ПД")
 METHOD_PERMISSIONS["subject_export"] = "read"  # on the card; the route checks write on SUBJECTS
 METHOD_PERMISSIONS["subject_erase"] = "read"
 METHOD_PERMISSIONS["fetch_export"] = "read"
+# the export's medical part: the route checks read on ANAMNESIS (the manager never has it)
+METHOD_PERMISSIONS["fetch_medical_export"] = "read"
 
 
 # The restricted screens whose every opening is journaled: their resource -> the tab key.

@@ -1775,7 +1775,9 @@ class CustomerView(CustomerCardView):
         CustomerTab("returns", _l("Возвраты"), ReturnTab),
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
-        CustomerTab("anamnesis", _l("Анамнез"), MedicalRecordTab),
+        CustomerTab(
+            "anamnesis", _l("Анамнез"), MedicalRecordTab, inline="kartoteka/inline_medical_export.html"
+        ),
         CustomerTab("files", _l("Файлы"), CustomerFileTab, inline="kartoteka/inline_file.html"),
         CustomerTab("messages", _l("Сообщения"), MessageTab, inline="kartoteka/inline_message.html"),
         CustomerTab(
