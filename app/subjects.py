@@ -55,6 +55,7 @@ from .models import (
     CustomerDocument,
     CustomerFile,
     CustomerStatus,
+    FileCategory,
     MedicalRecord,
     Message,
     MessageAttempt,
@@ -428,14 +429,23 @@ def build_export(session: Session, request_id: int, naming: Naming | None = None
                 select(CustomerFile).where(CustomerFile.customer_id == request.customer_id)
             ):
                 path = file_rules.stored_path(item)
-                if path.is_file():
+                if path.is_file() and item.category != FileCategory.MEDICAL:
                     archive.write(path, f"files/{item.id}-{item.name}")
         medical_out = io.BytesIO()
         with zipfile.ZipFile(medical_out, "w", zipfile.ZIP_DEFLATED) as archive:
             payload = {"request": about, "tables": medical}
             archive.writestr("data.json", json.dumps(payload, ensure_ascii=False, indent=1, default=str))
-            note = _("Медицинская часть: анамнез и история его изменений.")
+            note = _("Медицинская часть: анамнез, история его изменений и медицинские документы из «Файлов».")
             archive.writestr("report.html", report_html(request, medical, naming, note))
+            for item in session.scalars(
+                select(CustomerFile).where(
+                    CustomerFile.customer_id == request.customer_id,
+                    CustomerFile.category == FileCategory.MEDICAL,
+                )
+            ):
+                path = file_rules.stored_path(item)
+                if path.is_file():
+                    archive.write(path, f"files/{item.id}-{item.name}")
         exports_dir().mkdir(parents=True, exist_ok=True)
         request.stored_name = secrets.token_hex(16)
         export_path(request).write_bytes(out.getvalue())

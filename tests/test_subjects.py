@@ -107,7 +107,7 @@ def subject(app, login_as):
     client = login_as("manager")
     response = client.post(
         f"/customerview/{customer_id}/files",
-        data={"file": (io.BytesIO(SCAN), f"паспорт {LAST}.pdf")},
+        data={"file": (io.BytesIO(SCAN), f"паспорт {LAST}.pdf"), "category": "identity"},
         content_type="multipart/form-data",
     )
     assert response.status_code == 302
@@ -175,11 +175,18 @@ def test_the_manager_hands_over_no_medical_history_the_specialist_hands_over_its
         record.conditions = "Гипертония"  # a medical value in the change history too
         db.session.commit()
     manager = login_as("manager")
+    analyses = b"%PDF-1.4\n% MEDICAL-SCAN-4471\n%%EOF\n"
+    manager.post(
+        f"/customerview/{subject}/files",
+        data={"file": (io.BytesIO(analyses), "Анализы.pdf"), "category": "medical"},
+        content_type="multipart/form-data",
+    )
     archive = exported(app, manager, subject, "Заявление № 11")
     with app.app_context():
         rid = db.session.scalars(select(SubjectRequest)).one().id
     every_byte = b"".join(archive.read(name) for name in archive.namelist())
     assert MEDICAL.encode() not in every_byte and "Гипертония".encode() not in every_byte
+    assert b"MEDICAL-SCAN-4471" not in every_byte and b"SECRET-SCAN-CONTENT-7781" in every_byte
     tables = json.loads(archive.read("data.json"))["tables"]
     assert "medical_record" not in tables
     assert tables["change_log"] and all(r["entity"] != "MedicalRecord" for r in tables["change_log"])
@@ -201,6 +208,10 @@ def test_the_manager_hands_over_no_medical_history_the_specialist_hands_over_its
     assert "customer" not in data and "customer_document" not in data
     report = medical.read("report.html").decode()
     assert MEDICAL in report and "Гипертония" in report and PASSPORT not in report
+    assert [n for n in medical.namelist() if n.startswith("files/")] == [
+        next(n for n in medical.namelist() if n.endswith("-Анализы.pdf"))
+    ]
+    assert medical.read(next(n for n in medical.namelist() if n.startswith("files/"))) == analyses
     assert doctor.get(f"/customerview/subject/{rid}/download").status_code == 403
     with app.app_context():
         journaled = db.session.scalars(

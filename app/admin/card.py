@@ -61,6 +61,7 @@ from ..models import (
     CustomerAttributeValue,
     CustomerStatus,
     DiscountRule,
+    FileCategory,
     MessageType,
     MoneyRules,
     Note,
@@ -395,6 +396,7 @@ class CustomerCardView(KartotekaModelView):
             if any(tab.key == "anamnesis" for tab, _view in tabs)
             else [],
             can_upload_file=may("can_write", access.FILES) and may("can_write", access.CUSTOMERS),
+            file_categories=list(FileCategory),
             statuses=self.settable_statuses(customer.status),
             active_tab=active_tab,
             show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
@@ -719,7 +721,11 @@ class CustomerCardView(KartotekaModelView):
         upload = request.files.get("file")
         try:
             item = files.add_file(
-                db.session, customer, upload.filename if upload else None, upload.read() if upload else b""
+                db.session,
+                customer,
+                upload.filename if upload else None,
+                upload.read() if upload else b"",
+                request.form.get("category"),
             )
         except ValidationFailed as e:
             db.session.rollback()
@@ -750,7 +756,7 @@ class CustomerCardView(KartotekaModelView):
             if upload is not None and upload.filename:
                 if not self.appbuilder.sm.has_access("can_write", access.FILES):
                     abort(403)
-                scan = files.add_file(session, customer, upload.filename, upload.read())
+                scan = files.add_file(session, customer, upload.filename, upload.read(), FileCategory.CONSENT)
                 session.flush()
             row = consents.record(
                 session,
