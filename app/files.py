@@ -215,6 +215,18 @@ def check_category(value) -> FileCategory:
         ) from None
 
 
+def check_recategorize(category) -> None:
+    """Only a role that may open a file of ``category`` says it is something else."""
+    if not access.file_category_readable(category):
+        raise ValidationFailed(
+            {
+                "category": _(
+                    "Вид документа, удостоверяющего личность, меняет сотрудник, которому виден номер паспорта."
+                )
+            }
+        )
+
+
 def add_file(session, customer, name: str | None, data: bytes, category=FileCategory.OTHER) -> CustomerFile:
     """Check ``data`` and store it for ``customer``; the row is added to ``session``
     (the caller commits; on a failed commit, :func:`discard` removes the content)."""

@@ -1267,6 +1267,7 @@ class CustomerFileView(FileViewBase):
     list_columns = ["customer", "name", "category", "kind", "size", "created_by", "created_on", "id"]
     show_columns = ["customer", "name", "category", "kind", "size", "created_by", "created_on"]
     search_columns = ["category", "kind", "created_on"]
+    edit_columns = ["category"]  # what the file is; its content is replaced by a new upload
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     formatters_columns = {"id": download_link}
     base_order = ("id", "desc")

@@ -14,7 +14,7 @@ import pytest
 
 from app import access
 from app.extensions import db
-from app.models import AccessAction, AccessLog, CustomerFile
+from app.models import AccessAction, AccessLog, CustomerFile, FileCategory
 from tests import factories
 from tests.conftest import user_id
 
@@ -345,6 +345,37 @@ def test_a_passport_scan_is_passport_data_for_every_door(app, login_as):
                 (user_id(app, "manager"), f"{passport}: pdf"),
             ]
         )
+
+
+def test_the_manager_sorts_a_file_of_unknown_kind_the_front_desk_cannot_unmask_a_passport(app, login_as):
+    """Files stored before categories start as identity documents (migration 0031): the
+    manager, who reads the passport, says what each is; the front desk, who sees the
+    passport masked, cannot turn a passport scan into «Прочее» (which the specialist
+    would then download)."""
+    with app.app_context():
+        patient = factories.customer(last_name="Ёлкина", phone="+79160000078")
+        factories.order(customer=patient, specialist_id=user_id(app, "doctor"))
+        customer_id = patient.id
+    reception = login_as("reception")
+    assert upload(reception, customer_id, "Паспорт.pdf", pdf(), "identity").status_code == 302
+    assert upload(reception, customer_id, "Направление.pdf", pdf(), "identity").status_code == 302
+    with app.app_context():
+        ids = dict(db.session.query(CustomerFile.name, CustomerFile.id).all())
+    passport, referral = ids["Паспорт.pdf"], ids["Направление.pdf"]
+    response = reception.post(f"/customerfileview/edit/{passport}", data={"category": "other"})
+    assert response.status_code in (302, 422)
+    with app.app_context():
+        assert db.session.get(CustomerFile, passport).category == FileCategory.IDENTITY
+    assert login_as("doctor").get(f"/customerfileview/fetch/{passport}").status_code == 404
+
+    manager = login_as("manager")
+    assert "Документ, удостоверяющий личность" in manager.get(f"/customerfileview/edit/{referral}").get_data(
+        as_text=True
+    )
+    assert manager.post(f"/customerfileview/edit/{referral}", data={"category": "medical"}).status_code == 302
+    with app.app_context():
+        assert db.session.get(CustomerFile, referral).category == FileCategory.MEDICAL
+    assert login_as("doctor").get(f"/customerfileview/fetch/{referral}").status_code == 200
 
 
 def test_a_file_whose_kind_is_not_said_is_refused(app, login_as, customer_id):

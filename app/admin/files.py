@@ -52,7 +52,17 @@ def export_link(request_id) -> Markup:
 class FileViewBase(KartotekaModelView):
     """A customer's files: listed as any tab, added by upload only (no generic form)."""
 
-    exclude_route_methods = {"add", "edit", "download"}
+    exclude_route_methods = {"add", "download"}  # edited: what the file is, nothing else
+
+    def check_form_opens(self, item) -> None:
+        super().check_form_opens(item)
+        files.check_recategorize(item.category)
+
+    def prepare(self, item, is_new: bool) -> None:
+        """A file's kind is changed only by a role that may open it as it was: the front
+        desk, who sees a passport masked, cannot make its scan «Прочее» for everyone."""
+        before = sa_inspect(item).attrs.category.history.deleted
+        files.check_recategorize(before[0] if before else item.category)
 
     @expose("/fetch/<int:pk>", methods=["GET"])
     @has_access
