@@ -637,8 +637,34 @@ def mask_value(value) -> str:
     return "***"
 
 
+# A customer's file of these categories is the value of a protected field: a role
+# that does not see the field does not see the file (not listed, not in the API or
+# exports), one that sees it masked sees the row but does not download it.
+FILE_CATEGORY_FIELDS = {"identity": "document.number"}
+
+
+def file_category_readable(category) -> bool:
+    """May the current user open (download) a file of ``category``?"""
+    key = FILE_CATEGORY_FIELDS.get(getattr(category, "value", category))
+    return key is None or field_level(key) in (READ, WRITE)
+
+
+def _file_scope(model):
+    if getattr(model, "__tablename__", None) != "customer_file":
+        return None
+    hidden = [c for c, key in FILE_CATEGORY_FIELDS.items() if field_level(key) == HIDE]
+    return model.category.not_in(hidden) if hidden else None
+
+
 def row_scope(model):
     """The SQL condition limiting ``model`` rows for the current user, or None for all."""
+    owner, kind = _owner_scope(model), _file_scope(model)
+    if owner is None or kind is None:
+        return kind if owner is None else owner
+    return owner & kind
+
+
+def _owner_scope(model):
     from flask import g
     from sqlalchemy import select
 
@@ -968,6 +994,8 @@ RESOURCE_LABELS[SUBJECTS] = _l("Запросы субъектов ПД")
 METHOD_PERMISSIONS["subject_export"] = "read"  # on the card; the route checks write on SUBJECTS
 METHOD_PERMISSIONS["subject_erase"] = "read"
 METHOD_PERMISSIONS["fetch_export"] = "read"
+# the export's medical part: the route checks read on ANAMNESIS (the manager never has it)
+METHOD_PERMISSIONS["fetch_medical_export"] = "read"
 
 
 # The restricted screens whose every opening is journaled: their resource -> the tab key.

@@ -35,6 +35,7 @@ from .models import (
     CustomerStatus,
     CustomerType,
     DocumentKind,
+    FileCategory,
     Gender,
     MedicalRecord,
     Message,
@@ -949,8 +950,14 @@ def _messages_consents_files(session, start_id: int, customers: int, now: dt.dat
         return
     first = session.get(Customer, start_id + 3)
     second = session.get(Customer, start_id + 4) if customers > 4 else first
-    scan = add_file(session, first, "Согласие на обработку ПДн.pdf", DEMO_PDF)
-    add_file(session, second, "Направление.txt", "Направление на анализы: ОАК, биохимия.\n".encode())
+    scan = add_file(session, first, "Согласие на обработку ПДн.pdf", DEMO_PDF, FileCategory.CONSENT)
+    add_file(
+        session,
+        second,
+        "Направление.txt",
+        "Направление на анализы: ОАК, биохимия.\n".encode(),
+        FileCategory.MEDICAL,
+    )
     session.flush()
     record(session, first, ConsentPurpose.TREATMENT, given=True, method=ConsentMethod.PAPER, file_id=scan.id)
     record(session, first, ConsentPurpose.MARKETING, given=True, method=ConsentMethod.SCREEN)

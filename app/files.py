@@ -26,7 +26,7 @@ from flask_babel import gettext as _
 
 from . import access
 from .errors import Forbidden, ValidationFailed
-from .models import CustomerFile
+from .models import CustomerFile, FileCategory
 
 MAX_FILE_BYTES = 12 * 1024 * 1024
 # An Office file unpacks to a few times its size; a bomb to thousands of times.
@@ -199,9 +199,38 @@ def check_extension(name: str, kind: Kind) -> str:
     return name
 
 
-def add_file(session, customer, name: str | None, data: bytes) -> CustomerFile:
+def check_category(value) -> FileCategory:
+    """The category chosen on the form; a file whose kind is not said is refused."""
+    if isinstance(value, FileCategory):
+        return value
+    try:
+        return FileCategory((value or "").strip())
+    except ValueError:
+        raise ValidationFailed(
+            {
+                "category": _(
+                    "Выберите, что это за файл: %(kinds)s.", kinds=", ".join(str(c) for c in FileCategory)
+                )
+            }
+        ) from None
+
+
+def check_recategorize(category) -> None:
+    """Only a role that may open a file of ``category`` says it is something else."""
+    if not access.file_category_readable(category):
+        raise ValidationFailed(
+            {
+                "category": _(
+                    "Вид документа, удостоверяющего личность, меняет сотрудник, которому виден номер паспорта."
+                )
+            }
+        )
+
+
+def add_file(session, customer, name: str | None, data: bytes, category=FileCategory.OTHER) -> CustomerFile:
     """Check ``data`` and store it for ``customer``; the row is added to ``session``
     (the caller commits; on a failed commit, :func:`discard` removes the content)."""
+    category = check_category(category)
     name = check_name(name)
     if len(data) > MAX_FILE_BYTES:
         raise _refuse(_("Файл больше 12 МБ."))
@@ -216,6 +245,7 @@ def add_file(session, customer, name: str | None, data: bytes) -> CustomerFile:
         size=len(data),
         sha256=hashlib.sha256(data).hexdigest(),
         stored_name=stored_name,
+        category=category,
     )
     path = stored_path(item)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -249,9 +279,17 @@ def may_download(user) -> bool:
     return access.may(*access.DOWNLOAD) and not access.may(*STAFF_ADMIN)
 
 
+def may_download_file(item: CustomerFile, user) -> bool:
+    """«скачивание файлов», and the file's category readable (a passport's scan is the
+    passport: a role that sees its number masked does not download it)."""
+    return may_download(user) and access.file_category_readable(item.category)
+
+
 def open_for_download(item: CustomerFile, user) -> Path:
     if not may_download(user):
         raise Forbidden({None: _("Скачивать файлы клиентов вашей роли нельзя.")})
+    if not access.file_category_readable(item.category):
+        raise Forbidden({None: _("Документы, удостоверяющие личность, ваша роль не скачивает.")})
     path = stored_path(item)
     if not path.is_file():
         raise ValidationFailed({None: _("Содержимое файла не найдено в хранилище.")})

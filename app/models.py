@@ -1242,6 +1242,16 @@ def kopecks(value) -> Decimal:
 # --------------------------------------------------------------------------
 
 
+class FileCategory(LabeledEnum):
+    """What a customer's file is: an identity document is passport data (seen and
+    downloaded as the field «Серия и номер документа» allows, app/access.py)."""
+
+    IDENTITY = "identity", _l("Документ, удостоверяющий личность")
+    MEDICAL = "medical", _l("Медицинский документ")
+    CONSENT = "consent", _l("Согласие")
+    OTHER = "other", _l("Прочее")
+
+
 class CustomerFile(Audited, Model):
     """A file on the customer's card (a scanned passport, a consent signed on paper).
 
@@ -1258,6 +1268,8 @@ class CustomerFile(Audited, Model):
     size = Column(Integer, nullable=False)
     sha256 = Column(String(64), nullable=False)
     stored_name = Column(String(64), nullable=False, unique=True)
+    # files stored before categories were identity documents for all we know (0031)
+    category = Column(_enum(FileCategory, "file_category"), nullable=False, default=FileCategory.OTHER)
 
     def __str__(self):
         return self.name

@@ -40,8 +40,8 @@ from markupsafe import escape
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, selectinload
 
+from . import access, formatting
 from . import files as file_rules
-from . import formatting
 from .access import journal_field
 from .errors import ValidationFailed
 from .models import (
@@ -55,6 +55,7 @@ from .models import (
     CustomerDocument,
     CustomerFile,
     CustomerStatus,
+    FileCategory,
     MedicalRecord,
     Message,
     MessageAttempt,
@@ -191,6 +192,55 @@ def export_path(request: SubjectRequest) -> Path:
     return exports_dir() / f"{request.stored_name}.zip"
 
 
+def medical_path(request: SubjectRequest) -> Path:
+    """The export's medical part: a ZIP of its own, handed over by a role that reads
+    the anamnesis (the manager who runs the request never does, DESIGN.md)."""
+    return exports_dir() / f"{request.stored_name}-medical.zip"
+
+
+def export_paths(request: SubjectRequest) -> list[Path]:
+    return [export_path(request), medical_path(request)]
+
+
+def medical_exports(session: Session, customer_id: int) -> list[SubjectRequest]:
+    """The customer's finished exports, whose medical parts the anamnesis tab offers."""
+    return list(
+        session.scalars(
+            select(SubjectRequest)
+            .where(
+                SubjectRequest.customer_id == customer_id,
+                SubjectRequest.kind == SubjectRequestKind.EXPORT,
+                SubjectRequest.stored_name.isnot(None),
+            )
+            .order_by(SubjectRequest.id.desc())
+        )
+    )
+
+
+def medical_entities() -> frozenset[str]:
+    """The models whose screens are read under the anamnesis right (the matrix's
+    «Анамнез»): their rows, and their change history, are the medical part."""
+    from .disclosure import model_resources
+
+    return frozenset(name for name, resource in model_resources().items() if resource == access.ANAMNESIS)
+
+
+def split_medical(tables: dict[str, list[dict]]) -> tuple[dict[str, list[dict]], dict[str, list[dict]]]:
+    """(what the employee running the request may hand over, the medical part)."""
+    entities = medical_entities()
+    tables_of = _entities()
+    general, medical = {}, {}
+    for name, rows in tables.items():
+        if tables_of.get(name, name) in entities:
+            medical[name] = rows
+        elif name == ChangeLog.__tablename__:
+            general[name] = [r for r in rows if r.get("entity") not in entities]
+            medical[name] = [r for r in rows if r.get("entity") in entities]
+        else:
+            general[name] = rows
+    return general, medical
+
+
 def _utc(moment: dt.datetime) -> str:
     """A stored (naive UTC) moment with its offset: without it the customer's program
     read «2026-12-03T16:17:08» as local time."""
@@ -293,7 +343,12 @@ def _entities() -> dict[str, str]:
     }
 
 
-def report_html(request: SubjectRequest, tables: dict[str, list[dict]], naming: Naming | None = None) -> str:
+def report_html(
+    request: SubjectRequest,
+    tables: dict[str, list[dict]],
+    naming: Naming | None = None,
+    note: str | None = None,
+) -> str:
     """The export's readable twin of data.json, for the customer: each table and column
     headed as the screens head it, amounts, dates and moments as the screens write them
     (it read «customer_order», «created_by_fk», «2026-12-03T07:27:52»)."""
@@ -313,6 +368,7 @@ def report_html(request: SubjectRequest, tables: dict[str, list[dict]], naming: 
         f"<title>{title}</title></head><body>",
         f"<h1>{heading}</h1>",
         f"<p>{about}</p>",
+        *([f"<p>{escape(note)}</p>"] if note else []),
     ]
     entities = _entities()
     for name, rows in tables.items():
@@ -354,24 +410,38 @@ def build_export(session: Session, request_id: int, naming: Naming | None = None
         return "gone"
     _progress(session, request, 5, SubjectRequestStatus.RUNNING)
     try:
-        tables = collect(session, request.customer_id)
+        tables, medical = split_medical(collect(session, request.customer_id))
         _progress(session, request, 40)
+        about = {
+            "id": request.id,
+            "received_at": _utc(request.received_at),
+            "deadline": _utc(request.deadline),
+            "basis": request.basis,
+        }
         out = io.BytesIO()
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-            payload = {
-                "request": {
-                    "id": request.id,
-                    "received_at": _utc(request.received_at),
-                    "deadline": _utc(request.deadline),
-                    "basis": request.basis,
-                },
-                "tables": tables,
-            }
+            payload = {"request": about, "tables": tables}
             archive.writestr("data.json", json.dumps(payload, ensure_ascii=False, indent=1, default=str))
-            archive.writestr("report.html", report_html(request, tables, naming))
+            note = _("Медицинская часть (анамнез) выдаётся отдельным файлом: её передаёт специалист.")
+            archive.writestr("report.html", report_html(request, tables, naming, note))
             _progress(session, request, 70)
             for item in session.scalars(
                 select(CustomerFile).where(CustomerFile.customer_id == request.customer_id)
+            ):
+                path = file_rules.stored_path(item)
+                if path.is_file() and item.category != FileCategory.MEDICAL:
+                    archive.write(path, f"files/{item.id}-{item.name}")
+        medical_out = io.BytesIO()
+        with zipfile.ZipFile(medical_out, "w", zipfile.ZIP_DEFLATED) as archive:
+            payload = {"request": about, "tables": medical}
+            archive.writestr("data.json", json.dumps(payload, ensure_ascii=False, indent=1, default=str))
+            note = _("Медицинская часть: анамнез, история его изменений и медицинские документы из «Файлов».")
+            archive.writestr("report.html", report_html(request, medical, naming, note))
+            for item in session.scalars(
+                select(CustomerFile).where(
+                    CustomerFile.customer_id == request.customer_id,
+                    CustomerFile.category == FileCategory.MEDICAL,
+                )
             ):
                 path = file_rules.stored_path(item)
                 if path.is_file():
@@ -379,6 +449,7 @@ def build_export(session: Session, request_id: int, naming: Naming | None = None
         exports_dir().mkdir(parents=True, exist_ok=True)
         request.stored_name = secrets.token_hex(16)
         export_path(request).write_bytes(out.getvalue())
+        medical_path(request).write_bytes(medical_out.getvalue())
         request.done_at = utcnow()
         _progress(session, request, 100, SubjectRequestStatus.DONE)
     except Exception as e:  # the row says it failed; the worker's log has the rest
@@ -754,7 +825,7 @@ def erase(session: Session, customer: Customer, basis: str | None) -> SubjectReq
         )
     ).all()
     for export in exports:
-        contents.append(export_path(export))
+        contents.extend(export_paths(export))
         export.stored_name = None
     counts[_("Ранее выданные выгрузки")] = len(exports)
     # the requests keep whom they were about by the customer's number only, as the
@@ -835,7 +906,7 @@ def deleted_customers_leave_nothing(session: Session, flush_context, instances) 
                 SubjectRequest.customer_id.in_(gone), SubjectRequest.stored_name.isnot(None)
             )
         ):
-            discard.append(export_path(export))
+            discard.extend(export_paths(export))
             export.stored_name = None
     session.info["kartoteka_checkpoint"] = True
 

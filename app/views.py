@@ -1257,22 +1257,24 @@ class CustomerFileView(FileViewBase):
     record_label = _l("Файл")
     label_columns = {
         "name": _l("Имя файла"),
+        "category": _l("Что это"),
         "kind": _l("Формат"),
         "size": _l("Размер, байт"),
         "id": _l("Скачать"),
         "content_type": _l("Тип содержимого"),
         "sha256": _l("Контрольная сумма SHA-256"),
     }
-    list_columns = ["customer", "name", "kind", "size", "created_by", "created_on", "id"]
-    show_columns = ["customer", "name", "kind", "size", "created_by", "created_on"]
-    search_columns = ["kind", "created_on"]
+    list_columns = ["customer", "name", "category", "kind", "size", "created_by", "created_on", "id"]
+    show_columns = ["customer", "name", "category", "kind", "size", "created_by", "created_on"]
+    search_columns = ["category", "kind", "created_on"]
+    edit_columns = ["category"]  # what the file is; its content is replaced by a new upload
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     formatters_columns = {"id": download_link}
     base_order = ("id", "desc")
 
 
 class CustomerFileTab(CustomerFileView):
-    list_columns = ["name", "kind", "size", "created_by", "created_on", "id"]
+    list_columns = ["name", "category", "kind", "size", "created_by", "created_on", "id"]
 
 
 class ConsentTextView(ReferenceView):
@@ -1775,7 +1777,9 @@ class CustomerView(CustomerCardView):
         CustomerTab("returns", _l("Возвраты"), ReturnTab),
         CustomerTab("reviews", _l("Отзывы"), ReviewTab),
         CustomerTab("notes", _l("Примечания"), NoteTab, inline="kartoteka/inline_note.html"),
-        CustomerTab("anamnesis", _l("Анамнез"), MedicalRecordTab),
+        CustomerTab(
+            "anamnesis", _l("Анамнез"), MedicalRecordTab, inline="kartoteka/inline_medical_export.html"
+        ),
         CustomerTab("files", _l("Файлы"), CustomerFileTab, inline="kartoteka/inline_file.html"),
         CustomerTab("messages", _l("Сообщения"), MessageTab, inline="kartoteka/inline_message.html"),
         CustomerTab(

@@ -14,7 +14,7 @@ import pytest
 
 from app import access
 from app.extensions import db
-from app.models import AccessAction, AccessLog, CustomerFile
+from app.models import AccessAction, AccessLog, CustomerFile, FileCategory
 from tests import factories
 from tests.conftest import user_id
 
@@ -132,10 +132,10 @@ def stored_files(app) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()] if folder.exists() else []
 
 
-def upload(client, customer_id, name, data):
+def upload(client, customer_id, name, data, category="other"):
     return client.post(
         f"/customerview/{customer_id}/files",
-        data={"file": (io.BytesIO(data), name)},
+        data={"file": (io.BytesIO(data), name), **({"category": category} if category else {})},
         content_type="multipart/form-data",
     )
 
@@ -295,6 +295,97 @@ def test_the_auditor_sees_the_files_without_a_download_link(app, login_as, two_f
     assert "/customerfileview/fetch/" not in page
     page = login_as("manager").get(f"/customerview/show/{customer_id}").get_data(as_text=True)
     assert f"/customerfileview/fetch/{two_files[0]}" in page
+
+
+def test_a_passport_scan_is_passport_data_for_every_door(app, login_as):
+    """The front desk uploaded «Паспорт Ёлкиной.pdf» to «Файлы» and the specialist
+    downloaded it, though a specialist never sees passport data. A file now says what
+    it is; an identity document is seen as the passport's number is: the specialist
+    neither lists nor opens it (card, list, download URL), the front desk and the
+    auditor, who see the number masked, list it without a link and cannot download
+    it, the manager downloads it. The specialist still downloads a medical document."""
+    with app.app_context():
+        patient = factories.customer(last_name="Ёлкина", phone="+79160000077")
+        factories.order(customer=patient, specialist_id=user_id(app, "doctor"))
+        customer_id = patient.id
+    reception = login_as("reception")
+    assert upload(reception, customer_id, "Паспорт Ёлкиной.pdf", pdf(), "identity").status_code == 302
+    assert upload(reception, customer_id, "Анализы.pdf", pdf(), "medical").status_code == 302
+    with app.app_context():
+        ids = dict(db.session.query(CustomerFile.name, CustomerFile.id).all())
+    passport, analyses = ids["Паспорт Ёлкиной.pdf"], ids["Анализы.pdf"]
+
+    doctor = login_as("doctor")
+    card = doctor.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+    assert "Паспорт Ёлкиной" not in card and f"/customerfileview/fetch/{analyses}" in card
+    assert "Паспорт Ёлкиной" not in doctor.get("/customerfileview/list/").get_data(as_text=True)
+    assert doctor.get(f"/customerfileview/show/{passport}").status_code == 404
+    assert doctor.get(f"/customerfileview/fetch/{passport}").status_code == 404
+    assert doctor.get(f"/customerfileview/fetch/{analyses}").status_code == 200
+
+    for role in ("reception", "auditor"):
+        client = login_as(role)
+        card = client.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+        assert "Паспорт Ёлкиной" in card and "Документ, удостоверяющий личность" in card
+        assert f"/customerfileview/fetch/{passport}" not in card, role
+        assert client.get(f"/customerfileview/fetch/{passport}").status_code == 403, role
+    assert login_as("reception").get(f"/customerfileview/fetch/{analyses}").status_code == 200
+
+    manager = login_as("manager")
+    assert f"/customerfileview/fetch/{passport}" in manager.get(f"/customerview/show/{customer_id}").get_data(
+        as_text=True
+    )
+    assert manager.get(f"/customerfileview/fetch/{passport}").data == pdf()
+    with app.app_context():
+        rows = downloads(app)
+        assert sorted((r.user_id, r.detail) for r in rows) == sorted(
+            [
+                (user_id(app, "doctor"), f"{analyses}: pdf"),
+                (user_id(app, "reception"), f"{analyses}: pdf"),
+                (user_id(app, "manager"), f"{passport}: pdf"),
+            ]
+        )
+
+
+def test_the_manager_sorts_a_file_of_unknown_kind_the_front_desk_cannot_unmask_a_passport(app, login_as):
+    """Files stored before categories start as identity documents (migration 0031): the
+    manager, who reads the passport, says what each is; the front desk, who sees the
+    passport masked, cannot turn a passport scan into «Прочее» (which the specialist
+    would then download)."""
+    with app.app_context():
+        patient = factories.customer(last_name="Ёлкина", phone="+79160000078")
+        factories.order(customer=patient, specialist_id=user_id(app, "doctor"))
+        customer_id = patient.id
+    reception = login_as("reception")
+    assert upload(reception, customer_id, "Паспорт.pdf", pdf(), "identity").status_code == 302
+    assert upload(reception, customer_id, "Направление.pdf", pdf(), "identity").status_code == 302
+    with app.app_context():
+        ids = dict(db.session.query(CustomerFile.name, CustomerFile.id).all())
+    passport, referral = ids["Паспорт.pdf"], ids["Направление.pdf"]
+    response = reception.post(f"/customerfileview/edit/{passport}", data={"category": "other"})
+    assert response.status_code == 422
+    with app.app_context():
+        assert db.session.get(CustomerFile, passport).category == FileCategory.IDENTITY
+    assert login_as("doctor").get(f"/customerfileview/fetch/{passport}").status_code == 404
+
+    manager = login_as("manager")
+    assert "Документ, удостоверяющий личность" in manager.get(f"/customerfileview/edit/{referral}").get_data(
+        as_text=True
+    )
+    assert manager.post(f"/customerfileview/edit/{referral}", data={"category": "medical"}).status_code == 302
+    with app.app_context():
+        assert db.session.get(CustomerFile, referral).category == FileCategory.MEDICAL
+    assert login_as("doctor").get(f"/customerfileview/fetch/{referral}").status_code == 200
+
+
+def test_a_file_whose_kind_is_not_said_is_refused(app, login_as, customer_id):
+    response = upload(login_as("reception"), customer_id, "скан.pdf", pdf(), category=None)
+    assert response.status_code == 422
+    assert "Выберите, что это за файл" in response.get_data(as_text=True)
+    assert upload(login_as("reception"), customer_id, "скан.pdf", pdf(), "passport").status_code == 422
+    with app.app_context():
+        assert db.session.query(CustomerFile).count() == 0
+    assert stored_files(app) == []
 
 
 def test_delete_removes_the_row_and_the_content(app, login_as, two_files):

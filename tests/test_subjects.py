@@ -107,7 +107,7 @@ def subject(app, login_as):
     client = login_as("manager")
     response = client.post(
         f"/customerview/{customer_id}/files",
-        data={"file": (io.BytesIO(SCAN), f"паспорт {LAST}.pdf")},
+        data={"file": (io.BytesIO(SCAN), f"паспорт {LAST}.pdf"), "category": "identity"},
         content_type="multipart/form-data",
     )
     assert response.status_code == 302
@@ -143,10 +143,9 @@ def test_the_export_is_built_by_the_worker_with_its_deadline_and_progress(app, r
     tables = data["tables"]
     assert tables["customer"][0]["phone"] == PHONE
     assert tables["customer_document"][0]["number"] == PASSPORT
-    assert tables["medical_record"][0]["allergies"] == MEDICAL
+    assert "medical_record" not in tables  # the manager never reads the anamnesis: its part is apart
     assert tables["message"] and tables["change_log"] and tables["access_log"]
     report = archive.read("report.html").decode()
-    assert MEDICAL in report
     # the customer reads it: tables and columns headed as the screens head them, values as
     # the screens write them (it read «customer_order», «created_by_fk», «2026-12-03T07:27:52»)
     assert ">Заказы (" in report and ">Журнал доступа (" in report and ">Теги (" in report
@@ -161,6 +160,71 @@ def test_the_export_is_built_by_the_worker_with_its_deadline_and_progress(app, r
         ).all()
         assert len(exports) == 1
     # the front desk neither starts nor downloads one
+
+
+def test_the_manager_hands_over_no_medical_history_the_specialist_hands_over_its_part(
+    app, redis, login_as, subject
+):
+    """«Выдать данные» put the anamnesis (and its change history) into the ZIP the
+    manager downloads, though the manager never reads the medical history. The
+    manager's ZIP now holds none of it; the medical part is a ZIP of its own that a
+    role reading the anamnesis (the customer's specialist) downloads from the card's
+    «Анамнез» tab, journaled as the export is; the manager and the front desk cannot."""
+    with app.app_context():
+        record = db.session.scalars(select(MedicalRecord)).one()
+        record.conditions = "Гипертония"  # a medical value in the change history too
+        db.session.commit()
+    manager = login_as("manager")
+    analyses = b"%PDF-1.4\n% MEDICAL-SCAN-4471\n%%EOF\n"
+    manager.post(
+        f"/customerview/{subject}/files",
+        data={"file": (io.BytesIO(analyses), "Анализы.pdf"), "category": "medical"},
+        content_type="multipart/form-data",
+    )
+    archive = exported(app, manager, subject, "Заявление № 11")
+    with app.app_context():
+        rid = db.session.scalars(select(SubjectRequest)).one().id
+    every_byte = b"".join(archive.read(name) for name in archive.namelist())
+    assert MEDICAL.encode() not in every_byte and "Гипертония".encode() not in every_byte
+    assert b"MEDICAL-SCAN-4471" not in every_byte and b"SECRET-SCAN-CONTENT-7781" in every_byte
+    tables = json.loads(archive.read("data.json"))["tables"]
+    assert "medical_record" not in tables
+    assert tables["change_log"] and all(r["entity"] != "MedicalRecord" for r in tables["change_log"])
+    assert "выдаётся отдельным файлом" in archive.read("report.html").decode()
+    assert manager.get(f"/customerview/subject/{rid}/medical").status_code == 403
+    assert "/medical" not in manager.get(f"/customerview/show/{subject}").get_data(as_text=True)
+    assert login_as("reception").get(f"/customerview/subject/{rid}/medical").status_code == 403
+
+    doctor = login_as("doctor")
+    card = doctor.get(f"/customerview/show/{subject}").get_data(as_text=True)
+    assert f"/customerview/subject/{rid}/medical" in card
+    assert f"/customerview/subject/{rid}/download" not in card
+    response = doctor.get(f"/customerview/subject/{rid}/medical")
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/zip"
+    medical = zipfile.ZipFile(io.BytesIO(response.data))
+    data = json.loads(medical.read("data.json"))["tables"]
+    assert data["medical_record"][0]["allergies"] == MEDICAL
+    assert {r["entity"] for r in data["change_log"]} == {"MedicalRecord"}
+    assert "customer" not in data and "customer_document" not in data
+    report = medical.read("report.html").decode()
+    assert MEDICAL in report and "Гипертония" in report and PASSPORT not in report
+    assert [n for n in medical.namelist() if n.startswith("files/")] == [
+        next(n for n in medical.namelist() if n.endswith("-Анализы.pdf"))
+    ]
+    assert medical.read(next(n for n in medical.namelist() if n.startswith("files/"))) == analyses
+    assert doctor.get(f"/customerview/subject/{rid}/download").status_code == 403
+    with app.app_context():
+        journaled = db.session.scalars(
+            select(AccessLog).where(AccessLog.action == AccessAction.EXPORT, AccessLog.customer_id == subject)
+        ).all()
+        assert sorted(row.user_id for row in journaled) == sorted(
+            [user_id(app, "manager"), user_id(app, "doctor")]
+        )
+    # a specialist who does not serve the customer gets no part of it
+    with app.app_context():
+        db.session.execute(Order.__table__.update().values(specialist_id=None))
+        db.session.commit()
+    assert doctor.get(f"/customerview/subject/{rid}/medical").status_code == 404
 
 
 def test_the_report_leaves_out_the_search_boxs_copy_of_the_name(app, redis, login_as, subject):
@@ -657,7 +721,7 @@ def test_a_deleted_customer_takes_their_scans_and_exports_off_the_disk(app, redi
     with app.app_context():
         done, queued = db.session.scalars(select(SubjectRequest).order_by(SubjectRequest.id)).all()
         assert (done.status, queued.status) == (SubjectRequestStatus.DONE, SubjectRequestStatus.QUEUED)
-    assert len(stored()) == 2  # the scan and the ZIP
+    assert len(stored()) == 3  # the scan, the ZIP and its medical part
     assert manager.post(f"/customerview/delete/{subject}").status_code == 302
     assert stored() == []
     assert manager.get(f"/customerview/subject/{done.id}/download").status_code == 404

@@ -37,6 +37,7 @@ import pytest
 from sqlalchemy import String, Text
 
 from app import access
+from app import files as file_rules
 from app.extensions import db
 from app.models import (
     AccessLog,
@@ -44,6 +45,7 @@ from app.models import (
     Customer,
     CustomerDocument,
     CustomerFile,
+    FileCategory,
     MedicalRecord,
     Message,
     Note,
@@ -183,6 +185,10 @@ def plant(app) -> dict:
                 size=1,
                 sha256="0" * 64,
                 stored_name=f"{who}{'0' * 24}",
+                # a passport's scan is passport data: its content holds the passport's
+                # number, and each door (list, card, record, API, export, download)
+                # must keep it from a role that does not read the number
+                category=FileCategory.IDENTITY,
             ),
         ]
         # the access journal is append-only: its texts are written with the row
@@ -191,6 +197,11 @@ def plant(app) -> dict:
         related.append(journal)
         session.add_all(related)
         session.commit()
+        scan = next(row for row in related if isinstance(row, CustomerFile))
+        content = f"{values['series'][0]} {values['number'][0]} {values['series'][1]} {values['number'][1]}"
+        path = file_rules.stored_path(scan)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"%PDF-1.4\n" + content.encode() + b"\n%%EOF\n")
         # what people and templates wrote: every free text holds every secret
         for row in (customer, order, *related):
             if row is not journal:
@@ -312,7 +323,12 @@ def queries(path: str, rows) -> str:
 @pytest.fixture
 def planted(app):
     with app.app_context():
-        return plant(app)
+        rows = plant(app)
+    yield rows
+    with app.app_context():  # the scans' contents go with the rows (rolled back per test)
+        for path in file_rules.storage_dir().rglob("*"):
+            if path.is_file():
+                path.unlink()
 
 
 @pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)

@@ -61,6 +61,7 @@ from ..models import (
     CustomerAttributeValue,
     CustomerStatus,
     DiscountRule,
+    FileCategory,
     MessageType,
     MoneyRules,
     Note,
@@ -391,7 +392,11 @@ class CustomerCardView(KartotekaModelView):
             consent_form=BlankForm(ConsentForm) if blank else ConsentForm(),
             can_add_consent=may("can_write", access.PROCESSING),
             can_subject=sm.has_access("can_write", access.SUBJECTS),
+            medical_exports=subjects.medical_exports(db.session, customer.id)
+            if any(tab.key == "anamnesis" for tab, _view in tabs)
+            else [],
             can_upload_file=may("can_write", access.FILES) and may("can_write", access.CUSTOMERS),
+            file_categories=list(FileCategory),
             statuses=self.settable_statuses(customer.status),
             active_tab=active_tab,
             show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
@@ -716,7 +721,11 @@ class CustomerCardView(KartotekaModelView):
         upload = request.files.get("file")
         try:
             item = files.add_file(
-                db.session, customer, upload.filename if upload else None, upload.read() if upload else b""
+                db.session,
+                customer,
+                upload.filename if upload else None,
+                upload.read() if upload else b"",
+                request.form.get("category"),
             )
         except ValidationFailed as e:
             db.session.rollback()
@@ -747,7 +756,7 @@ class CustomerCardView(KartotekaModelView):
             if upload is not None and upload.filename:
                 if not self.appbuilder.sm.has_access("can_write", access.FILES):
                     abort(403)
-                scan = files.add_file(session, customer, upload.filename, upload.read())
+                scan = files.add_file(session, customer, upload.filename, upload.read(), FileCategory.CONSENT)
                 session.flush()
             row = consents.record(
                 session,
@@ -835,6 +844,28 @@ class CustomerCardView(KartotekaModelView):
             mimetype="application/zip",
             as_attachment=True,
             download_name=f"subject-{row.customer_id}-{row.id}.zip",
+        )
+
+    @expose("/subject/<int:rid>/medical", methods=["GET"])
+    @has_access
+    def fetch_medical_export(self, rid):
+        """The export's medical part, for a role that reads the anamnesis (its own
+        customers' only, as the tab); journaled as the export is."""
+        if not self.appbuilder.sm.has_access("can_read", access.ANAMNESIS):
+            abort(403)
+        row = db.session.get(SubjectRequest, rid)
+        if row is None or row.stored_name is None or row.customer_id is None:
+            abort(404)
+        self._customer_or_404(row.customer_id)
+        path = subjects.medical_path(row)
+        if not path.is_file():
+            abort(404)
+        access.journal(row.customer_id, AccessAction.EXPORT, detail=f"{access.ANAMNESIS}: {row.id}")
+        return send_file(
+            path,
+            mimetype="application/zip",
+            as_attachment=True,
+            download_name=f"subject-{row.customer_id}-{row.id}-medical.zip",
         )
 
     @expose("/<int:pk>/orders", methods=["POST"])

@@ -9,19 +9,36 @@ from flask_appbuilder import expose, has_access
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
 
 from .. import access, files
 from ..errors import Forbidden, ValidationFailed
-from ..models import AccessAction
+from ..extensions import db
+from ..models import AccessAction, CustomerFile, FileCategory
 from .base import KartotekaModelView
 
 
 def download_link(pk) -> Markup:
     """The list's «Скачать» cell: a link for a role that may download, else a dash."""
-    if pk is None or not files.may_download(g.get("user")):
+    if pk is None or not files.may_download(g.get("user")) or pk in _unreadable_files():
         return Markup("—")
     url, label = url_for("CustomerFileView.fetch", pk=pk), escape(_("Скачать"))
     return Markup(f'<a href="{escape(url)}" download><i class="fa fa-download"></i> {label}</a>')
+
+
+def _unreadable_files() -> frozenset:
+    """The files whose category the user may not open (identity documents for a role
+    that sees the passport masked), read once a request: their rows offer no link."""
+    known = g.get("_kartoteka_unreadable_files")
+    if known is None:
+        categories = [c for c in FileCategory if not access.file_category_readable(c)]
+        known = frozenset(
+            db.session.scalars(select(CustomerFile.id).where(CustomerFile.category.in_(categories)))
+            if categories
+            else ()
+        )
+        g._kartoteka_unreadable_files = known
+    return known
 
 
 def export_link(request_id) -> Markup:
@@ -35,7 +52,17 @@ def export_link(request_id) -> Markup:
 class FileViewBase(KartotekaModelView):
     """A customer's files: listed as any tab, added by upload only (no generic form)."""
 
-    exclude_route_methods = {"add", "edit", "download"}
+    exclude_route_methods = {"add", "download"}  # edited: what the file is, nothing else
+
+    def check_form_opens(self, item) -> None:
+        super().check_form_opens(item)
+        files.check_recategorize(item.category)
+
+    def prepare(self, item, is_new: bool) -> None:
+        """A file's kind is changed only by a role that may open it as it was: the front
+        desk, who sees a passport masked, cannot make its scan «Прочее» for everyone."""
+        before = sa_inspect(item).attrs.category.history.deleted
+        files.check_recategorize(before[0] if before else item.category)
 
     @expose("/fetch/<int:pk>", methods=["GET"])
     @has_access
