@@ -1610,10 +1610,9 @@ CONTACT_PERSON_LABELS = {
     "last_name": _l("Фамилия контактного лица"),
     "first_name": _l("Имя контактного лица"),
     "middle_name": _l("Отчество контактного лица"),
-    "gender": _l("Пол контактного лица"),
-    "birth_date": _l("Дата рождения контактного лица"),
-    "age": _l("Возраст контактного лица"),
 }
+# what a person has and an organisation has not: a legal entity's form hides them
+PERSON_ONLY = ("gender", "birth_date", "age")
 
 CUSTOMER_FIELDSETS = [
     (
@@ -1716,6 +1715,11 @@ class CustomerView(CustomerCardView):
         ),
     ]
     labels_by_type = {CustomerType.LEGAL: CONTACT_PERSON_LABELS}
+    # the fields asked only of some customer types (kartoteka.js shows them when one is chosen)
+    fields_by_type = {
+        "company_name": (CustomerType.LEGAL, CustomerType.SOLE),
+        **{name: (CustomerType.INDIVIDUAL, CustomerType.SOLE) for name in PERSON_ONLY},
+    }
     edit_form_extra_fields = {"version": HiddenField()}
     form_only_fields = ("version",)
 
@@ -1729,7 +1733,9 @@ class CustomerView(CustomerCardView):
         # A private person has no organisation name; a legal entity may have no contact person.
         if item.customer_type is CustomerType.INDIVIDUAL:
             return {"company_name"}
-        return set(CONTACT_PERSON_LABELS) if item.customer_type is CustomerType.LEGAL else set()
+        if item.customer_type is CustomerType.LEGAL:
+            return {*CONTACT_PERSON_LABELS, *PERSON_ONLY}
+        return set()
 
     search_columns = [
         "status",

@@ -1,0 +1,42 @@
+"""Small things staff tripped over every day (the clinic play and the door scan): each
+test is one finding, asserted on what the user sees or what is stored."""
+
+from __future__ import annotations
+
+import re
+
+from app.models import Customer, CustomerType, Gender
+
+
+def test_a_legal_entitys_form_does_not_ask_for_a_sex_or_a_birthday(ctx, login_as):
+    """The add form of «Юридическое лицо» still showed «Пол» and «Дата рождения», and what
+    was typed there was stored on the organisation."""
+    client = login_as("reception")
+    form = client.get("/customerview/add").get_data(as_text=True)
+    for name in ("gender", "birth_date"):
+        tag = re.search(rf'<(?:input|select)[^>]*\bname="{name}"[^>]*>', form).group(0)
+        assert 'data-customer-types="individual sole"' in tag, tag  # kartoteka.js hides it for a company
+    data = {
+        "customer_type": "legal",
+        "company_name": "ООО «Ромашка»",
+        "phone": "8 (423) 222-33-44",
+        "gender": "female",
+        "birth_date": "15.03.1990",
+        "discount": "",
+    }
+    assert client.post("/customerview/add", data=data).status_code == 302
+    company = ctx.query(Customer).one()
+    assert (company.customer_type, company.gender, company.birth_date) == (CustomerType.LEGAL, None, None)
+    card = client.get(f"/customerview/show/{company.id}").get_data(as_text=True)
+    assert "Пол" not in re.findall(r"<th[^>]*>\s*([^<]*?)\s*<", card)
+    # a sole proprietor is a person: still asked
+    sole = {
+        **data,
+        "customer_type": "sole",
+        "last_name": "Иванов",
+        "first_name": "Иван",
+        "phone": "8 423 222-33-45",
+    }
+    assert client.post("/customerview/add", data=sole).status_code == 302
+    person = ctx.query(Customer).filter_by(customer_type=CustomerType.SOLE).one()
+    assert person.gender == Gender.FEMALE and person.birth_date.isoformat() == "1990-03-15"
