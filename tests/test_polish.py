@@ -40,3 +40,20 @@ def test_a_legal_entitys_form_does_not_ask_for_a_sex_or_a_birthday(ctx, login_as
     assert client.post("/customerview/add", data=sole).status_code == 302
     person = ctx.query(Customer).filter_by(customer_type=CustomerType.SOLE).one()
     assert person.gender == Gender.FEMALE and person.birth_date.isoformat() == "1990-03-15"
+
+
+def test_a_new_customers_discount_opens_blank_and_blank_means_none(ctx, login_as):
+    """«Скидка, %» opened as «0,00»: a click and «5» made «0,005», and the form refused it.
+    It opens blank, as the price and the manual discount do, and blank stores 0."""
+    client = login_as("manager")
+    form = client.get("/customerview/add").get_data(as_text=True)
+    tag = re.search(r'<input[^>]*\bname="discount"[^>]*>', form).group(0)
+    assert 'value=""' in tag, tag
+    data = {
+        "customer_type": "individual",
+        "last_name": "Петрова",
+        "first_name": "Мария",
+        "phone": "8 916 555-12-34",
+    }
+    assert client.post("/customerview/add", data={**data, "discount": ""}).status_code == 302
+    assert ctx.query(Customer).one().discount == 0

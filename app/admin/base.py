@@ -69,6 +69,7 @@ from .fields import (
     LOCAL_FIELDS,
     FitsColumn,
     LabeledEnumField,
+    LocalDecimalField,
     PlainText,
     start_filters_empty,
     typed_day_filters,
@@ -167,6 +168,13 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                         Optional(),
                         *(v for v in validators if not isinstance(v, DataRequired | InputRequired)),
                     ]
+                    if (
+                        issubclass(unbound.field_class, LocalDecimalField)
+                        and records.scalar_default(column) == 0
+                    ):
+                        # a new record's «Скидка, %» opened as «0,00»: a click and «5» made
+                        # «0,005», refused; it opens blank like the other number boxes
+                        unbound.kwargs["default"] = None
                 limit = column_limit(column) if column is not None else None
                 if limit is not None:
                     validators.append(FitsColumn(limit))
