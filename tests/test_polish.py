@@ -57,3 +57,24 @@ def test_a_new_customers_discount_opens_blank_and_blank_means_none(ctx, login_as
     }
     assert client.post("/customerview/add", data={**data, "discount": ""}).status_code == 302
     assert ctx.query(Customer).one().discount == 0
+
+
+def test_the_order_picker_says_a_visit_is_a_visit_and_dates_a_sale_by_its_making(ctx, login_as):
+    """The order box read «Заказ №1 от 07.12.2026» with the visit's date: «от» says when
+    the order was made, and staff looked for a visit booked last week under today's date."""
+    import datetime as dt
+
+    from app.models import OrderKind
+    from tests import factories
+
+    customer = factories.customer(ctx, last_name="Заказова")
+    visit = factories.order(ctx, customer, visit_at=dt.datetime(2026, 12, 7, 7, 0))
+    sale = factories.order(ctx, customer, visit_at=None)
+    sale.kind, sale.created_on = OrderKind.SALE, dt.datetime(2026, 12, 1, 9, 30)
+    ctx.commit()
+    client = login_as("manager")
+    found = {r["id"]: r["text"] for r in client.get("/orderview/lookup?q=Заказова").json["results"]}
+    assert found == {
+        visit.id: f"Заказ №{visit.id}, визит 07.12.2026 10:00 — Заказова Анна Сергеевна",
+        sale.id: f"Заказ №{sale.id} от 01.12.2026 12:30 — Заказова Анна Сергеевна",
+    }
