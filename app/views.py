@@ -1729,13 +1729,14 @@ class CustomerView(CustomerCardView):
             return super().column_level("bonus_balance")
         return super().column_level(column)
 
+    # A private person has no organisation name; a legal entity may have no contact person.
+    not_applicable_by_type = {
+        CustomerType.INDIVIDUAL: {"company_name"},
+        CustomerType.LEGAL: {*CONTACT_PERSON_LABELS, *PERSON_ONLY},
+    }
+
     def not_applicable(self, item) -> set[str]:
-        # A private person has no organisation name; a legal entity may have no contact person.
-        if item.customer_type is CustomerType.INDIVIDUAL:
-            return {"company_name"}
-        if item.customer_type is CustomerType.LEGAL:
-            return {*CONTACT_PERSON_LABELS, *PERSON_ONLY}
-        return set()
+        return self.not_applicable_by_type.get(item.customer_type, set())
 
     search_columns = [
         "status",
