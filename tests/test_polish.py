@@ -78,3 +78,18 @@ def test_the_order_picker_says_a_visit_is_a_visit_and_dates_a_sale_by_its_making
         visit.id: f"Заказ №{visit.id}, визит 07.12.2026 10:00 — Заказова Анна Сергеевна",
         sale.id: f"Заказ №{sale.id} от 01.12.2026 12:30 — Заказова Анна Сергеевна",
     }
+
+
+def test_the_language_menu_names_the_other_language_without_a_dash(app, login_as):
+    """The language menu read «- English»; on a Russian page with no choice made yet it
+    also offered «Русский» under the British flag."""
+    client = login_as("reception")
+
+    def offered():
+        page = client.get("/customerview/list/").get_data(as_text=True)
+        found = re.findall(r'href="/lang/(\w+)"[^>]*>\s*<div class="f16">(.*?)</div>', page, re.S)
+        return [(lang, re.sub(r"<[^>]*>|\s+", " ", text).strip()) for lang, text in found]
+
+    assert offered() == [("en", "English")]
+    client.get("/lang/en")
+    assert offered() == [("ru", "Русский")]
