@@ -898,7 +898,7 @@ class ReviewView(KartotekaModelView):
     base_order = ("id", "desc")
 
     def prepare(self, item, is_new):
-        orders.prepare_review(self.datamodel.session, item)
+        orders.prepare_review(self.datamodel.session, item, is_new)
 
 
 class ReviewTab(ReviewView):

@@ -93,3 +93,28 @@ def test_the_language_menu_names_the_other_language_without_a_dash(app, login_as
     assert offered() == [("en", "English")]
     client.get("/lang/en")
     assert offered() == [("ru", "Русский")]
+
+
+def test_a_review_of_an_order_names_the_orders_specialist_when_none_is_chosen(app, ctx, login_as):
+    """A review added for an order without choosing «Специалист» was stored with no one:
+    the doctor who served the visit never saw it under their name."""
+    from app.models import Review
+    from tests import factories
+    from tests.conftest import user_id
+
+    customer = factories.customer(ctx)
+    doctor = user_id(app, "doctor")
+    order = factories.order(ctx, customer, specialist_id=doctor)
+    client = login_as("manager")
+    data = {
+        "customer": str(customer.id),
+        "order": str(order.id),
+        "rating": "5",
+        "moderation_status": "pending",
+    }
+    assert client.post("/reviewview/add", data=data).status_code == 302
+    other = factories.order(ctx, customer, specialist_id=user_id(app, "manager"))
+    chosen = {**data, "order": str(other.id), "specialist": str(doctor)}  # one chosen by hand stays
+    assert client.post("/reviewview/add", data=chosen).status_code == 302
+    ctx.expire_all()
+    assert [r.specialist_id for r in ctx.query(Review).order_by(Review.id)] == [doctor, doctor]
