@@ -118,3 +118,29 @@ def test_a_review_of_an_order_names_the_orders_specialist_when_none_is_chosen(ap
     assert client.post("/reviewview/add", data=chosen).status_code == 302
     ctx.expire_all()
     assert [r.specialist_id for r in ctx.query(Review).order_by(Review.id)] == [doctor, doctor]
+
+
+def test_a_head_request_on_a_download_is_not_journaled_as_a_download(app, login_as):
+    """A HEAD on a file's download URL ran the download and wrote «Скачивание» to the
+    access journal, though no file was sent."""
+    from app.extensions import db
+    from app.models import AccessAction, AccessLog, CustomerFile
+    from tests import factories
+    from tests.test_files import pdf, upload
+
+    with app.app_context():
+        customer_id = factories.customer().id
+    client = login_as("manager")
+    assert upload(client, customer_id, "паспорт.pdf", pdf()).status_code == 302
+
+    def downloads():
+        with app.app_context():
+            return db.session.query(AccessLog).filter(AccessLog.action == AccessAction.DOWNLOAD).count()
+
+    with app.app_context():
+        file_id = db.session.query(CustomerFile.id).scalar()
+    head = client.head(f"/customerfileview/fetch/{file_id}")
+    assert head.status_code == 200 and head.data == b""
+    assert downloads() == 0
+    assert client.get(f"/customerfileview/fetch/{file_id}").data == pdf()
+    assert downloads() == 1
