@@ -352,7 +352,11 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         """Drop filters on columns the user may not read: no filter works as an oracle."""
         kept = LightFilters._empty(filters.filter_converter, filters.datamodel)
         for flt, value in zip(filters.filters, filters.values, strict=False):
-            if self.column_level(flt.column_name.split(".")[0]) in (access.READ, access.WRITE):
+            name = flt.column_name
+            readable = self.column_level(name.split(".")[0]) in (access.READ, access.WRITE)
+            if "." in name:  # «customer.phone»: the value it reaches, not only the relation
+                readable = readable and access.column_readable(self.datamodel.obj, name)
+            if readable:
                 kept._add_filter(flt, value)
         return kept
 
