@@ -165,3 +165,18 @@ def test_a_filter_through_a_relation_is_checked_at_the_column_it_reaches(app):
             kept[role] = [f.column_name for f in view.policy_filters(filters).filters]
         assert view.datamodel.obj is Order
     assert kept == {"doctor": [], "manager": ["customer.phone"]}
+
+
+def test_a_masked_phone_in_the_csv_starts_as_the_page_shows_it(app):
+    """A masked phone in the CSV read «'+7 *** ***-45-67»: the formula guard fired on the
+    mask's «+». The app's own mask is written as it is; a masked value that could still be
+    a formula (an e-mail whose name begins with «=») keeps its quote."""
+    from app.disclosure import mask
+    from app.spreadsheet import Writer
+
+    with app.test_request_context():
+        sheet = Writer()
+        assert mask("+79161234567") == "+7 *** ***-45-67"  # what the page shows
+        assert sheet.cell(mask("+79161234567")) == "+7 *** ***-45-67"
+        assert sheet.cell(mask("=cmd@evil.example")) == "'=***@evil.example"
+        assert sheet.cell("+7 916 123-45-67") == "'+7 916 123-45-67"  # a typed text: guarded as before
