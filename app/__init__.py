@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 from flask_appbuilder import AppBuilder
+from flask_babel import get_locale
 
 from .admin import listing, lookups, rendering
 from .extensions import db, migrate
@@ -82,6 +83,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     app.jinja_env.globals["kartoteka_navbar"] = rendering.navbar
     app.jinja_env.globals["kartoteka_fragment"] = rendering.fragment
     app.jinja_env.globals["kartoteka_widget_locale"] = rendering.widget_locale
+    app.jinja_env.globals["kartoteka_locale"] = lambda: str(get_locale())
     app.jinja_env.globals["kartoteka_list_url"] = listing.list_url
     app.jinja_env.globals["kartoteka_customer_search"] = listing.customer_search
     app.jinja_env.globals["kartoteka_customer_search_words"] = lookups.customer_search

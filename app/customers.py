@@ -141,6 +141,8 @@ def prepare_customer(session: Session, customer: Customer) -> Customer:
     if customer.customer_type == CustomerType.INDIVIDUAL:
         customer.company_name = None  # a private person has none (the form hid the field)
     if customer.customer_type == CustomerType.LEGAL:
+        # an organisation has no sex or birthday (the form hid them: nothing typed before stays)
+        customer.gender = customer.birth_date = None
         if not customer.company_name:
             errors["company_name"] = _("Укажите наименование организации.")
     else:

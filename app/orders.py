@@ -530,7 +530,7 @@ def check_order_of_customer(order: Order, customer_id: int | None) -> None:
         )
 
 
-def prepare_review(session: Session, review: Review) -> Review:
+def prepare_review(session: Session, review: Review, is_new: bool = True) -> Review:
     if review.rating is None or not (1 <= int(review.rating) <= 5):
         raise ValidationFailed({"rating": _("Оценка должна быть от 1 до 5.")})
     if review.order is not None:
@@ -538,6 +538,9 @@ def prepare_review(session: Session, review: Review) -> Review:
             review.order, review.customer.id if review.customer is not None else review.customer_id
         )
         review.customer = review.order.customer
+        if is_new and review.specialist is None and review.specialist_id is None:
+            # a review of a visit is about whoever served it (it was stored with no one)
+            review.specialist = review.order.specialist
     return review
 
 

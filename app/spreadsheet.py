@@ -47,6 +47,12 @@ from .formatting import _zone, numeric_date_pattern
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+# A value the app masked itself out of digits and stars (a phone «+7 *** ***-45-67»): no
+# letter, no bracket, no quote, so no function, reference or text a spreadsheet could
+# run; the quote before it only showed in the cell («'+7 *** ***-45-67»).
+OWN_MASK = re.compile(r"\+[\d* .-]+")
+
+
 def neutralise(text: str) -> str:
     """A text cell as a spreadsheet must read it: as text, never as a formula."""
     return "'" + text if text.startswith(FORMULA_START) else text
@@ -69,7 +75,7 @@ class Writer:
         if value is None or value == "":
             return ""
         if isinstance(value, Masked):
-            return neutralise(str(value))
+            return str(value) if OWN_MASK.fullmatch(value) else neutralise(str(value))
         if isinstance(value, int | Decimal | float) and not isinstance(value, bool):
             return format(Decimal(str(value)), "f").replace(".", self.decimal)
         if isinstance(value, dt.datetime):

@@ -898,7 +898,7 @@ class ReviewView(KartotekaModelView):
     base_order = ("id", "desc")
 
     def prepare(self, item, is_new):
-        orders.prepare_review(self.datamodel.session, item)
+        orders.prepare_review(self.datamodel.session, item, is_new)
 
 
 class ReviewTab(ReviewView):
@@ -1612,10 +1612,9 @@ CONTACT_PERSON_LABELS = {
     "last_name": _l("Фамилия контактного лица"),
     "first_name": _l("Имя контактного лица"),
     "middle_name": _l("Отчество контактного лица"),
-    "gender": _l("Пол контактного лица"),
-    "birth_date": _l("Дата рождения контактного лица"),
-    "age": _l("Возраст контактного лица"),
 }
+# what a person has and an organisation has not: a legal entity's form hides them
+PERSON_ONLY = ("gender", "birth_date", "age")
 
 CUSTOMER_FIELDSETS = [
     (
@@ -1718,6 +1717,11 @@ class CustomerView(CustomerCardView):
         ),
     ]
     labels_by_type = {CustomerType.LEGAL: CONTACT_PERSON_LABELS}
+    # the fields asked only of some customer types (kartoteka.js shows them when one is chosen)
+    fields_by_type = {
+        "company_name": (CustomerType.LEGAL, CustomerType.SOLE),
+        **{name: (CustomerType.INDIVIDUAL, CustomerType.SOLE) for name in PERSON_ONLY},
+    }
     edit_form_extra_fields = {"version": HiddenField()}
     form_only_fields = ("version",)
 
@@ -1727,11 +1731,14 @@ class CustomerView(CustomerCardView):
             return super().column_level("bonus_balance")
         return super().column_level(column)
 
+    # A private person has no organisation name; a legal entity may have no contact person.
+    not_applicable_by_type = {
+        CustomerType.INDIVIDUAL: {"company_name"},
+        CustomerType.LEGAL: {*CONTACT_PERSON_LABELS, *PERSON_ONLY},
+    }
+
     def not_applicable(self, item) -> set[str]:
-        # A private person has no organisation name; a legal entity may have no contact person.
-        if item.customer_type is CustomerType.INDIVIDUAL:
-            return {"company_name"}
-        return set(CONTACT_PERSON_LABELS) if item.customer_type is CustomerType.LEGAL else set()
+        return self.not_applicable_by_type.get(item.customer_type, set())
 
     search_columns = [
         "status",

@@ -470,7 +470,7 @@ def test_a_legal_entitys_card_and_form_name_the_contact_person(ctx, login_as):
 
     form = client.get(f"/customerview/edit/{company.id}").get_data(as_text=True)
     labels = {re.sub(r"\s+", " ", t).strip() for t in re.findall(r"<label[^>]*>\s*([^<]*?)\s*<", form)}
-    assert {"Фамилия контактного лица", "Имя контактного лица", "Дата рождения контактного лица"} <= labels
-    assert 'data-label-legal="Пол контактного лица"' in form  # the form follows the type chosen
+    assert {"Фамилия контактного лица", "Имя контактного лица"} <= labels
+    assert 'data-label-legal="Отчество контактного лица"' in form  # the form follows the type chosen
     person_form = client.get(f"/customerview/edit/{person.id}").get_data(as_text=True)
     assert "Фамилия контактного лица" not in re.findall(r"<label[^>]*>\s*([^<]*?)\s*<", person_form)

@@ -66,7 +66,7 @@ def test_order_lookup_by_number_or_customer(app, ctx, login_as):
     client = login_as("manager")
     by_number = client.get(f"/orderview/lookup?q={order.id}").json["results"]
     assert by_number == [
-        {"id": order.id, "text": f"Заказ №{order.id} от 20.11.2026 12:00 — Заказова Анна Сергеевна"}
+        {"id": order.id, "text": f"Заказ №{order.id}, визит 20.11.2026 12:00 — Заказова Анна Сергеевна"}
     ]
     assert [r["id"] for r in client.get("/orderview/lookup?q=Заказова").json["results"]] == [order.id]
 

@@ -69,6 +69,7 @@ from .fields import (
     LOCAL_FIELDS,
     FitsColumn,
     LabeledEnumField,
+    LocalDecimalField,
     PlainText,
     start_filters_empty,
     typed_day_filters,
@@ -167,6 +168,13 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                         Optional(),
                         *(v for v in validators if not isinstance(v, DataRequired | InputRequired)),
                     ]
+                    if (
+                        issubclass(unbound.field_class, LocalDecimalField)
+                        and records.scalar_default(column) == 0
+                    ):
+                        # a new record's «Скидка, %» opened as «0,00»: a click and «5» made
+                        # «0,005», refused; it opens blank like the other number boxes
+                        unbound.kwargs["default"] = None
                 limit = column_limit(column) if column is not None else None
                 if limit is not None:
                     validators.append(FitsColumn(limit))
@@ -344,7 +352,11 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         """Drop filters on columns the user may not read: no filter works as an oracle."""
         kept = LightFilters._empty(filters.filter_converter, filters.datamodel)
         for flt, value in zip(filters.filters, filters.values, strict=False):
-            if self.column_level(flt.column_name.split(".")[0]) in (access.READ, access.WRITE):
+            name = flt.column_name
+            readable = self.column_level(name.split(".")[0]) in (access.READ, access.WRITE)
+            if "." in name:  # «customer.phone»: the value it reaches, not only the relation
+                readable = readable and access.column_readable(self.datamodel.obj, name)
+            if readable:
                 kept._add_filter(flt, value)
         return kept
 

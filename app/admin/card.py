@@ -173,6 +173,7 @@ class CustomerCardView(KartotekaModelView):
     # the labels a customer type gives some fields ({type: {column: label}}): a legal
     # entity's person fields are its contact person's; the card and the form say so
     labels_by_type: dict = {}
+    fields_by_type: dict = {}
 
     def __init__(self, **kwargs):
         self.related_views = [tab.view for tab in self.tabs]
@@ -240,9 +241,11 @@ class CustomerCardView(KartotekaModelView):
     def _init_forms(self):
         super()._init_forms()
         for form_class in (self.add_form, self.edit_form):
-            unbound = getattr(form_class, "company_name", None)
-            if unbound is not None:  # shown for the types that have an organisation
-                unbound.kwargs["render_kw"] = {"data-customer-types": "legal sole"}
+            for name, kinds in self.fields_by_type.items():
+                unbound = getattr(form_class, name, None)
+                if unbound is not None:  # shown for the types that have it (an organisation, a birthday)
+                    render_kw = unbound.kwargs.setdefault("render_kw", {})
+                    render_kw["data-customer-types"] = " ".join(kind.value for kind in kinds)
             for kind, labels in self.labels_by_type.items():
                 for name, label in labels.items():
                     unbound = getattr(form_class, name, None)

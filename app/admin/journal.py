@@ -24,6 +24,8 @@ def write_journal(response):
     rows = g.pop("kartoteka_journal", None)
     if not rows or response.status_code >= 400:
         return response
+    if request.method == "HEAD":  # answered without its body (a download's file): nothing was read
+        return response
     user = g.get("user")
     common = {
         "user_id": getattr(user, "id", None) if getattr(user, "is_authenticated", False) else None,

@@ -117,7 +117,15 @@ def customer_label(customer: Customer) -> str:
 
 
 def order_label(order: Order) -> str:
-    when = formatting.datetime_short(order.visit_at or order.created_on)
+    """«Заказ №12, визит 07.12.2026 10:00 — …»: staff know a visit by when it is; it read
+    «от 07.12.2026», which says when the order was made, for a visit booked days
+    before. An order without a visit (a sale) is dated by when it was made."""
+    if order.visit_at is not None:
+        when = formatting.datetime_short(order.visit_at)
+        return _(
+            "Заказ №%(id)s, визит %(when)s — %(customer)s", id=order.id, when=when, customer=order.customer
+        )
+    when = formatting.datetime_short(order.created_on)
     return _("Заказ №%(id)s от %(when)s — %(customer)s", id=order.id, when=when, customer=order.customer)
 
 
