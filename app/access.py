@@ -641,12 +641,21 @@ def mask_value(value) -> str:
 # that does not see the field does not see the file (not listed, not in the API or
 # exports), one that sees it masked sees the row but does not download it.
 FILE_CATEGORY_FIELDS = {"identity": "document.number"}
+# A file of these categories belongs to the resource: a medical document is medical
+# history, opened by a role that reads the anamnesis (the front desk, the manager, the
+# auditor and the system administrator never see medical history, DESIGN.md); the
+# others list its row, as uploaded, without a link.
+FILE_CATEGORY_RESOURCES = {"medical": ANAMNESIS}
 
 
 def file_category_readable(category) -> bool:
     """May the current user open (download) a file of ``category``?"""
-    key = FILE_CATEGORY_FIELDS.get(getattr(category, "value", category))
-    return key is None or field_level(key) in (READ, WRITE)
+    value = getattr(category, "value", category)
+    key = FILE_CATEGORY_FIELDS.get(value)
+    if key is not None and field_level(key) not in (READ, WRITE):
+        return False
+    resource = FILE_CATEGORY_RESOURCES.get(value)
+    return resource is None or may("can_read", resource)
 
 
 def _file_scope(model):

@@ -218,6 +218,10 @@ def check_category(value) -> FileCategory:
 def check_recategorize(category) -> None:
     """Only a role that may open a file of ``category`` says it is something else."""
     if not access.file_category_readable(category):
+        if getattr(category, "value", category) in access.FILE_CATEGORY_RESOURCES:
+            raise ValidationFailed(
+                {"category": _("Вид медицинского документа меняет сотрудник, которому виден анамнез.")}
+            )
         raise ValidationFailed(
             {
                 "category": _(
@@ -289,6 +293,8 @@ def open_for_download(item: CustomerFile, user) -> Path:
     if not may_download(user):
         raise Forbidden({None: _("Скачивать файлы клиентов вашей роли нельзя.")})
     if not access.file_category_readable(item.category):
+        if getattr(item.category, "value", item.category) in access.FILE_CATEGORY_RESOURCES:
+            raise Forbidden({None: _("Медицинские документы ваша роль не скачивает: это анамнез клиента.")})
         raise Forbidden({None: _("Документы, удостоверяющие личность, ваша роль не скачивает.")})
     path = stored_path(item)
     if not path.is_file():

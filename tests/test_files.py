@@ -329,7 +329,8 @@ def test_a_passport_scan_is_passport_data_for_every_door(app, login_as):
         assert "Паспорт Ёлкиной" in card and "Документ, удостоверяющий личность" in card
         assert f"/customerfileview/fetch/{passport}" not in card, role
         assert client.get(f"/customerfileview/fetch/{passport}").status_code == 403, role
-    assert login_as("reception").get(f"/customerfileview/fetch/{analyses}").status_code == 200
+    # a medical document is medical history: the front desk uploads it and does not open it
+    assert login_as("reception").get(f"/customerfileview/fetch/{analyses}").status_code == 403
 
     manager = login_as("manager")
     assert f"/customerfileview/fetch/{passport}" in manager.get(f"/customerview/show/{customer_id}").get_data(
@@ -341,7 +342,6 @@ def test_a_passport_scan_is_passport_data_for_every_door(app, login_as):
         assert sorted((r.user_id, r.detail) for r in rows) == sorted(
             [
                 (user_id(app, "doctor"), f"{analyses}: pdf"),
-                (user_id(app, "reception"), f"{analyses}: pdf"),
                 (user_id(app, "manager"), f"{passport}: pdf"),
             ]
         )
@@ -397,3 +397,28 @@ def test_delete_removes_the_row_and_the_content(app, login_as, two_files):
     with app.app_context():
         assert db.session.get(CustomerFile, two_files[0]) is None
     assert len(stored_files(app)) == 1
+
+
+def test_a_medical_document_is_opened_only_by_who_reads_the_anamnesis(app, login_as):
+    """The front desk scanned a referral with its diagnosis as «Медицинский документ»,
+    and the manager, the front desk and the auditor downloaded it, though none of them
+    may see medical history. Its row stays listed (it was uploaded), without a link;
+    the download answers 403; the specialist who serves the customer opens it."""
+    with app.app_context():
+        patient = factories.customer(last_name="Лебедева", phone="+79160000078")
+        factories.order(customer=patient, specialist_id=user_id(app, "doctor"))
+        customer_id = patient.id
+    reception = login_as("reception")
+    assert upload(reception, customer_id, "Направление.pdf", pdf(), "medical").status_code == 302
+    with app.app_context():
+        referral = db.session.query(CustomerFile.id).filter_by(name="Направление.pdf").scalar()
+    for role in ("reception", "manager", "auditor"):
+        client = login_as(role)
+        card = client.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+        assert "Направление.pdf" in card and f"/customerfileview/fetch/{referral}" not in card, role
+        response = client.get(f"/customerfileview/fetch/{referral}")
+        assert response.status_code == 403, role
+        assert b"%PDF" not in response.get_data(), role
+    response = login_as("reception").post(f"/customerfileview/edit/{referral}", data={"category": "other"})
+    assert response.status_code == 422  # nor does the front desk make it «Прочее» for everyone
+    assert login_as("doctor").get(f"/customerfileview/fetch/{referral}").status_code == 200
