@@ -522,6 +522,11 @@ def field_level(key: str) -> str:
     return _field_level(_perms(), key)
 
 
+def reads_every_field() -> bool:
+    """Does the current user read every field rule's value in full (a subject's export holds them all)?"""
+    return all(field_level(key) in (READ, WRITE) for key in FIELDS)
+
+
 @lru_cache(maxsize=4096)
 def _field_level(perms: frozenset, key: str) -> str:
     """The level a permission set gives on a field (a frozenset hashes once)."""

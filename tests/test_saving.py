@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app import access, audit
+from app.files import add_file
 from app.models import ChangeLog, Note, NotificationConsent, Tag
 from tests import factories
 from tests.conftest import user_id
@@ -38,6 +39,8 @@ def test_an_edit_that_changes_nothing_writes_no_history(app, ctx, login_as):
     ctx.add(
         NotificationConsent(customer=customer, message_type="visit_reminder", channel="sms", allowed=False)
     )
+    # a file (its edit form says what it is): «Прочее», which every role that writes files opens
+    add_file(ctx, customer, "скан.pdf", b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n")
     ctx.commit()
     checked = []
     for view in editable_tracked_views(app):

@@ -17,7 +17,7 @@ from flask_appbuilder import Model
 from rq import SimpleWorker
 from sqlalchemy import select
 
-from app import notifications, worker
+from app import access, notifications, worker
 from app.extensions import db
 from app.models import (
     AccessAction,
@@ -283,6 +283,33 @@ def test_the_report_names_the_history_and_the_journal_as_their_screens_do(app, r
     front = login_as("reception")
     assert front.post(f"/customerview/{subject}/subject/export", data={"basis": "x"}).status_code == 403
     assert front.get(f"/customerview/subject/{row.id}/download").status_code == 403
+
+
+def test_a_role_given_the_requests_but_shown_a_passport_masked_does_not_download_the_export(
+    app, redis, login_as, subject
+):
+    """A clinic gave the front desk «Запросы субъектов ПД» on the roles screen: the ZIP
+    holds the passport's series and number in full, which the front desk sees masked.
+    It runs the request; the download answers 403 (the manager's still works)."""
+    manager = login_as("manager")
+    exported(app, manager, subject, "Заявление № 9")
+    with app.app_context():
+        rid = db.session.scalars(select(SubjectRequest.id)).one()
+        sm = app.appbuilder.sm
+        grant = sm.find_permission_view_menu("can_write", access.SUBJECTS)
+        sm.add_permission_role(sm.find_role(access.ROLES["reception"].name), grant)
+    try:
+        front = login_as("reception")
+        response = front.get(f"/customerview/subject/{rid}/download")
+        assert response.status_code == 403 and not response.data.startswith(b"PK")
+    finally:
+        with app.app_context():
+            sm = app.appbuilder.sm
+            sm.del_permission_role(
+                sm.find_role(access.ROLES["reception"].name),
+                sm.find_permission_view_menu("can_write", access.SUBJECTS),
+            )
+    assert login_as("manager").get(f"/customerview/subject/{rid}/download").status_code == 200
 
 
 def test_a_request_needs_its_basis(app, login_as, subject):

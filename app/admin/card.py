@@ -832,8 +832,12 @@ class CustomerCardView(KartotekaModelView):
     @expose("/subject/<int:rid>/download", methods=["GET"])
     @has_access
     def fetch_export(self, rid):
-        """The export's ZIP, for those who may run subject requests; journaled."""
+        """The export's ZIP, for those who may run subject requests and read every field
+        it holds in full (a role given the requests but shown a passport masked would
+        hand out what it may not read); journaled."""
         self._subject_rights()
+        if not access.reads_every_field():
+            abort(403)
         row = db.session.get(SubjectRequest, rid)
         if row is None or row.stored_name is None or row.customer_id is None:
             abort(404)
