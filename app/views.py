@@ -56,7 +56,7 @@ from .admin.fields import (
     LocalDateTimeField,
     LocalDecimalField,
 )
-from .admin.files import FileViewBase, download_link, export_link, retention_list_link
+from .admin.files import FileViewBase, download_link, export_link, file_cell, retention_list_link
 from .admin.history import FilterAfterLastDeletion, HistoryView
 from .admin.links import card_link, related_label, related_subject, subject_link
 from .admin.money import AccountScreen, CertificateScreen, PaymentScreen, owing, pay_link
@@ -1270,6 +1270,7 @@ class CustomerFileView(FileViewBase):
     edit_columns = ["category"]  # what the file is; its content is replaced by a new upload
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     formatters_columns = {"id": download_link}
+    list_sql = {"id": ListColumn(CustomerFile.id, CustomerFile.category, read=file_cell)}
     base_order = ("id", "desc")
 
 

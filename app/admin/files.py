@@ -9,36 +9,35 @@ from flask_appbuilder import expose, has_access
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy import select
 
 from .. import access, files
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
-from ..models import AccessAction, CustomerFile, FileCategory
+from ..models import AccessAction, CustomerFile
 from .base import KartotekaModelView
 
 
-def download_link(pk) -> Markup:
-    """The list's «Скачать» cell: a link for a role that may download, else a dash."""
-    if pk is None or not files.may_download(g.get("user")) or pk in _unreadable_files():
+def download_link(value) -> Markup:
+    """The list's «Скачать» cell: a link for a role that may download a file of its
+    category, else a dash. A list reads the cell as (id, category) (``file_cell``); a
+    list of objects gives the id, whose row the session already holds."""
+    if isinstance(value, tuple):
+        pk, category = value
+    else:
+        pk = value
+        item = db.session.get(CustomerFile, pk) if pk is not None else None
+        category = item.category if item is not None else None
+    if pk is None or not files.may_download(g.get("user")) or not access.file_category_readable(category):
         return Markup("—")
     url, label = url_for("CustomerFileView.fetch", pk=pk), escape(_("Скачать"))
     return Markup(f'<a href="{escape(url)}" download><i class="fa fa-download"></i> {label}</a>')
 
 
-def _unreadable_files() -> frozenset:
-    """The files whose category the user may not open (identity documents for a role
-    that sees the passport masked), read once a request: their rows offer no link."""
-    known = g.get("_kartoteka_unreadable_files")
-    if known is None:
-        categories = [c for c in FileCategory if not access.file_category_readable(c)]
-        known = frozenset(
-            db.session.scalars(select(CustomerFile.id).where(CustomerFile.category.in_(categories)))
-            if categories
-            else ()
-        )
-        g._kartoteka_unreadable_files = known
-    return known
+def file_cell(pk, category) -> tuple:
+    """What the «Скачать» cell is made of: the file and what it is (whether the role
+    may open it). Read with the row: asking for every unreadable file's id once a
+    request read the whole table on every card."""
+    return pk, category
 
 
 def export_link(request_id) -> Markup:
