@@ -838,20 +838,7 @@ class CustomerCardView(KartotekaModelView):
         self._subject_rights()
         if not access.reads_every_field():
             abort(403)
-        row = db.session.get(SubjectRequest, rid)
-        if row is None or row.stored_name is None or row.customer_id is None:
-            abort(404)
-        self._customer_or_404(row.customer_id)
-        path = subjects.export_path(row)
-        if not path.is_file():
-            abort(404)
-        access.journal(row.customer_id, AccessAction.EXPORT, detail=f"{access.SUBJECTS}: {row.id}")
-        return send_file(
-            path,
-            mimetype="application/zip",
-            as_attachment=True,
-            download_name=f"subject-{row.customer_id}-{row.id}.zip",
-        )
+        return self._send_subject_zip(rid, subjects.export_path, access.SUBJECTS, "")
 
     @expose("/subject/<int:rid>/medical", methods=["GET"])
     @has_access
@@ -860,19 +847,24 @@ class CustomerCardView(KartotekaModelView):
         customers' only, as the tab); journaled as the export is."""
         if not self.appbuilder.sm.has_access("can_read", access.ANAMNESIS):
             abort(403)
+        return self._send_subject_zip(rid, subjects.medical_path, access.ANAMNESIS, "-medical")
+
+    def _send_subject_zip(self, rid, path_of, resource: str, suffix: str):
+        """A subject request's stored ZIP (``path_of`` names which), of a customer within
+        the user's rows; the download is journaled under ``resource``."""
         row = db.session.get(SubjectRequest, rid)
         if row is None or row.stored_name is None or row.customer_id is None:
             abort(404)
         self._customer_or_404(row.customer_id)
-        path = subjects.medical_path(row)
+        path = path_of(row)
         if not path.is_file():
             abort(404)
-        access.journal(row.customer_id, AccessAction.EXPORT, detail=f"{access.ANAMNESIS}: {row.id}")
+        access.journal(row.customer_id, AccessAction.EXPORT, detail=f"{resource}: {row.id}")
         return send_file(
             path,
             mimetype="application/zip",
             as_attachment=True,
-            download_name=f"subject-{row.customer_id}-{row.id}-medical.zip",
+            download_name=f"subject-{row.customer_id}-{row.id}{suffix}.zip",
         )
 
     @expose("/<int:pk>/orders", methods=["POST"])
