@@ -129,6 +129,8 @@ class Config:
         "en": {"flag": "gb", "name": "English"},
     }
     KARTOTEKA_CURRENCY = os.environ.get("KARTOTEKA_CURRENCY", "RUB")
+    # `flask kartoteka backup` writes here (default: the instance folder's «backups»)
+    KARTOTEKA_BACKUP_DIR = os.environ.get("KARTOTEKA_BACKUP_DIR", "")
     # Lists count at most this many rows (0: exact counts); see datamodel.Interface.query_count.
     KARTOTEKA_COUNT_CAP = int(os.environ.get("KARTOTEKA_COUNT_CAP", "10000"))
     KARTOTEKA_PHONE_REGION = os.environ.get("KARTOTEKA_PHONE_REGION", "RU")

@@ -56,6 +56,47 @@ def demo_users_command(password):
     click.echo(f"password: {password}")
 
 
+@kartoteka.command("backup")
+@click.option("--to", "folder", default=None, help="Folder of the archives (default: KARTOTEKA_BACKUP_DIR).")
+@click.option("--keep", type=int, default=None, help="Keep only this many newest archives in the folder.")
+def backup_command(folder, keep):
+    """Archive the database and the customers' files (app/backups.py)."""
+    from .backups import backup
+
+    click.echo(_domain(backup, folder, keep=keep))
+
+
+@kartoteka.command("restore")
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore_command(archive, yes):
+    """Replace the database and the files with an archive's; stop the web and the workers first."""
+    from .backups import restore
+
+    if not yes:
+        click.confirm(_restore_question(), default=False, abort=True)
+    click.echo(_domain(restore, archive))
+
+
+def _restore_question() -> str:
+    from flask_babel import gettext as _
+
+    return _(
+        "База и файлы будут заменены копией; текущие сохранятся отдельным архивом. "
+        "Веб-сервер и обработчики остановлены?"
+    )
+
+
+def _domain(function, *args, **kwargs):
+    """A domain function's refusal (its Russian message) as the command's error."""
+    from .errors import DomainError
+
+    try:
+        return function(*args, **kwargs)
+    except DomainError as e:
+        raise click.ClickException(str(e)) from None
+
+
 @kartoteka.command("sweep")
 def sweep_command():
     """Enqueue messages left behind (Redis was down, a job vanished, a reminder is due), once."""

@@ -750,15 +750,18 @@ def scrub_identity(text: str | None, customer: Customer, names: bool = True) -> 
     return text
 
 
-def erase(session: Session, customer: Customer, basis: str | None) -> SubjectRequest:
+def erase(session: Session, customer: Customer, basis: str | None, settled: bool = True) -> SubjectRequest:
     """Destroy the customer's personal data and write the act (the caller commits;
     then :func:`discard_contents` removes the files from disk).
 
     A customer with medical records keeps them, with the full name and the birth date
     (KEPT_IDENTITY), until MEDICAL_RETENTION_YEARS after the last record: the act says
     so, the card shows it, nothing is sent to them; the retention list offers them
-    again when the period is over, and that erasure takes the rest."""
-    money = check_money_settled(session, customer)
+    again when the period is over, and that erasure takes the rest.
+
+    ``settled=False`` repeats an erasure already made (a restore from a backup older
+    than it, app/backups.py): the deposit the customer had then does not stop it again."""
+    money = check_money_settled(session, customer) if settled else customer_money(session, customer)
     request = start(session, customer, SubjectRequestKind.ERASURE, basis)
     cid = customer.id
     until = medical_until(session, cid)

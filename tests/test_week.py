@@ -239,8 +239,9 @@ class Clinic:
 
 
 @contextlib.contextmanager
-def clinic_database(tmp: Path):
-    """An empty database for the clinic: a SQLite file, or a PostgreSQL database of its own."""
+def clinic_database(tmp: Path, suffix: str = "week"):
+    """An empty database for the clinic: a SQLite file, or a PostgreSQL database of its own
+    (named for the run's and ``suffix``: two open at once need two suffixes)."""
     url = os.environ.get("TEST_DATABASE_URL", "")
     if not url.startswith("postgresql"):
         yield f"sqlite:///{tmp / 'kartoteka.db'}"
@@ -249,7 +250,7 @@ def clinic_database(tmp: Path):
     from sqlalchemy.engine import make_url
 
     base = make_url(url)
-    name = f"{base.database}_week"
+    name = f"{base.database}_{suffix}"
     admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
