@@ -55,6 +55,8 @@ METHOD_PERMISSIONS = {
     "download": "export",
     "export": "export",
     "export_xlsx": "export",  # the same rows as a workbook
+    "import_file": "import",  # «Загрузить из файла» (app/admin/imports.py)
+    "import_sample": "import",
     "change_status": "status",
     "reveal": "read",
     "lookup": "read",
@@ -79,6 +81,7 @@ ACTIONS = {
     "export": "can_export",
     "status": "can_status",  # set «Активен», «Проверен», «Проблемный»
     "block": "can_block",  # set or lift «Заблокирован» (no new orders)
+    "import": "can_import",  # many new records at once, from a spreadsheet
 }
 # A permission new in a version that an older one used to include: existing roles
 # holding the older one get it on upgrade (blocking was part of «смена статуса»).
@@ -137,7 +140,7 @@ ROLES: dict[str, RoleSpec] = {
             TEMPLATES: READ,
             QUEUE: READ,
         },
-        actions=frozenset({"delete", "export", "status", "block"}),
+        actions=frozenset({"delete", "export", "status", "block", "import"}),
         capacities=frozenset({"manager"}),
     ),
     "reception": RoleSpec(
@@ -774,6 +777,7 @@ PERMISSION_LABELS = {
     "can_export": _l("выгрузка"),
     "can_status": _l("смена статуса"),
     "can_block": _l("блокировка и снятие блокировки"),
+    "can_import": _l("загрузка из файла"),
     "can_serve": _l("ведёт приём (в списке «Специалист»)"),
     "can_manage": _l("ведёт клиентов (в списке «Менеджер»)"),
     ALL_ROWS: _l("все клиенты, а не только свои"),

@@ -431,8 +431,8 @@ def test_the_roles_screen_says_what_a_role_may_do_and_edits_it(app, ctx, login_a
     row = re.search(r"Управляющий</td>.*?</tr>", page, re.S)[0]
     assert (
         "<strong>Клиенты:</strong> просмотр, добавление и изменение, удаление, выгрузка, смена статуса, "
-        "блокировка и снятие блокировки, ведёт клиентов (в списке «Менеджер»), все клиенты, а не только свои"
-        in row
+        "блокировка и снятие блокировки, загрузка из файла, ведёт клиентов (в списке «Менеджер»), "
+        "все клиенты, а не только свои" in row
     )
     assert "<strong>Поле «Телефон»:</strong> видит и изменяет</li>" in row  # the strongest level only
     assert "<strong>Свой профиль, пароль и язык:</strong> да" in row

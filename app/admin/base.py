@@ -836,6 +836,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         columns = self.policy_columns(self.list_columns)
         order_columns = [c for c in self.order_columns if self.column_level(c) in (access.READ, access.WRITE)]
         buttons = {method: self.can(method) for method in ("add", "show", "edit", "delete", "export")}
+        buttons["import"] = hasattr(self, "import_file") and self.can("import_file")
         return columns, order_columns, self.values_plan(tuple(columns)), self.list_actions(actions), buttons
 
     # A list whose statements depend only on its address, the user's permissions

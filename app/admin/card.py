@@ -77,6 +77,7 @@ from ..models import (
 from . import lookups, rendering
 from .base import KartotekaModelView
 from .fields import TypedDateWidget
+from .imports import ImportMixin
 from .links import skip_masked
 from .options import option_rows, options_of
 from .security import csrf_token
@@ -166,7 +167,7 @@ def status_action(status, label, icon):
     return action(handler.__name__, label, "", icon, multiple=True, single=False)(handler)
 
 
-class CustomerCardView(KartotekaModelView):
+class CustomerCardView(ImportMixin, KartotekaModelView):
     """The machinery of the customer card; CustomerView declares what it shows."""
 
     tabs: list = []  # CustomerTab, in the card's order; each tab's view is a related view
@@ -189,6 +190,10 @@ class CustomerCardView(KartotekaModelView):
                 before[0] if before else item.status, item.status, may_block=self.may_block()
             )
             customers.prepare_customer(self.datamodel.session, item)
+
+    def prepare_imported(self, item) -> None:
+        """A customer from the clinic's old list is not new to it: no welcome message."""
+        customers.prepare_customer(self.datamodel.session, item)
 
     def may_block(self) -> bool:
         return self.appbuilder.sm.has_access("can_block", access.CUSTOMERS)

@@ -156,6 +156,7 @@ def texts() -> dict:
             "page_size": escape(_("Записей на странице")),
             "export": escape(_("Выгрузить CSV")),
             "export_xlsx": escape(_("Выгрузить в Excel")),
+            "import": escape(_("Загрузить из файла")),
             "total": escape(_("Всего записей")),
             "nothing": escape(_("Ничего не найдено")),
             "check_all": escape(_("Выбрать все")),
@@ -357,6 +358,13 @@ def render(
         path = safe_url_for(f"{view}.add")
         if path:
             html += add_link(path, filters)
+    if buttons.get("import"):
+        path = safe_url_for(f"{view}.import_file")
+        if path:
+            html += (
+                f'<a class="btn btn-sm btn-default" href="{escape(path)}">'
+                f'<i class="fa fa-upload" aria-hidden="true"></i> {t["import"]}</a>'
+            )
     if rows:  # bulk actions need rows to tick
         html += actions_menu(actions, view)
     if buttons.get("export"):
