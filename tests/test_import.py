@@ -91,7 +91,7 @@ def test_a_file_with_bad_rows_is_refused_line_by_line_and_nothing_is_written(app
         ["Верная", "Ольга", "89161112233", "01.02.1985", "", "карие"],
         ["", "Без фамилии", "89162223344", "", "", ""],
         ["Кривой", "Телефон", "12", "", "", ""],
-        ["Нет", "Даты", "89163334455", "31.02.1990", "", ""],
+        ["Нет", "", "8 916 000", "31.02.1990", "", ""],  # a bad date hides no other mistake
         ["Странный", "Пол", "89164445566", "", "М/Ж", ""],
         ["Двойник", "Существующего", "8 916 000-00-01", "", "", ""],
         ["Двойник", "Строки", "89161112233", "", "", ""],
@@ -110,7 +110,8 @@ def test_a_file_with_bad_rows_is_refused_line_by_line_and_nothing_is_written(app
     assert "Цвет глаз" in page  # an unknown column is said, not guessed
     lines = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td>", page)
     assert sorted({int(n) for n, _label in lines}) == [3, 4, 5, 6, 7, 8]
-    assert ("6", "Пол") in lines and ("5", "Дата рождения") in lines and ("4", "Телефон") in lines
+    assert ("6", "Пол") in lines and ("4", "Телефон") in lines
+    assert {("5", "Дата рождения"), ("5", "Имя"), ("5", "Телефон")} <= set(lines)
     assert "«М/Ж» нет среди вариантов этого поля" in page
     assert 'name="token"' not in page
     assert [c.last_name for c in customers(app)] == ["Уже-есть"]

@@ -150,7 +150,16 @@ class ImportMixin:
                     for name, messages in form.errors.items():
                         label = str(form[name].label.text) if name in form._fields else ""
                         result.errors += [(label, str(m)) for m in messages]
-                carry_on = self._save_row(session, form, result) if not result.errors else True
+                if result.errors:
+                    # the rules of the fields that were read are still checked, so the file
+                    # is corrected in one round (a bad date did not hide a missing name)
+                    for name in {*form.errors, *(n for n in form._fields if n in dict(result.errors))}:
+                        if name in form._fields:
+                            del form[name]
+                    self._save_row(session, form, result, keep=False)
+                    carry_on = True
+                else:
+                    carry_on = self._save_row(session, form, result)
                 if result.errors:
                     refused.append(result)
                 if not carry_on:
@@ -170,7 +179,7 @@ class ImportMixin:
         form's: an imported customer is not welcomed as a new one)."""
         self.prepare(item, True)
 
-    def _save_row(self, session, form, result: RowResult) -> bool:
+    def _save_row(self, session, form, result: RowResult, keep: bool = True) -> bool:
         """The row's record, written in the import's transaction (no savepoint: the
         embedded SQLite's driver commits at a released one). A refused row leaves
         nothing in the session; a conflict the database finds ends the check."""
@@ -183,6 +192,10 @@ class ImportMixin:
                 self.prepare_imported(item)
                 self.check_unique(item)
                 self.save_extra_fields(form, item)
+            if not keep:  # a row already refused: its other fields' rules only
+                for pending in set(session.new) - before:
+                    session.expunge(pending)
+                return True
             session.add(item)
             session.flush()
         except ValidationFailed as e:
@@ -267,7 +280,7 @@ class ImportMixin:
             title=_("Загрузка из файла: %(list)s", list=self.list_title),
             checked=checked,
             token=token,
-            fields=[str(f.label.text) for f in self.import_fields(form)],
+            fields=[f"«{f.label.text}»" for f in self.import_fields(form)],
             list_url=url_for(".list"),
             sample_url=url_for(".import_sample"),
             csrf=csrf_token(),
