@@ -149,9 +149,28 @@ def completed_visit(order: Order) -> bool:
     return order.kind == OrderKind.VISIT and order.status == OrderStatus.COMPLETED
 
 
+def visit_moment(order: Order):
+    """When a completed visit took place: its booked time, or the moment it was marked
+    «Выполнен» where that came first (the customer came early). Its own, whenever it is
+    read: «Последний визит» capped a visit still to come at the recalculation's clock, and
+    every later save of another order moved it."""
+    moment = order.visit_at or order.created_on or utcnow()
+    return min(moment, order.completed_at) if order.completed_at is not None else moment
+
+
+def visit_moment_sql():
+    """visit_moment() as a column expression (the customer's other completed visits)."""
+    from sqlalchemy import case
+
+    booked = func.coalesce(Order.visit_at, Order.created_on)
+    return case((Order.completed_at < booked, Order.completed_at), else_=booked)
+
+
 def follow_last_visit(session: Session, order: Order) -> None:
     """«Последний визит» is the customer's latest completed visit (only the demo seeder
-    ever filled it): recomputed when a visit is completed, moved or no longer completed."""
+    ever filled it): recomputed when a visit is completed, moved or no longer completed.
+    A visit marked «Выполнен» keeps when (``completed_at``): one marked before its booked
+    time took place then, not at the booked time still to come (visit_moment)."""
     from sqlalchemy import inspect
 
     state = inspect(order)
@@ -159,12 +178,15 @@ def follow_last_visit(session: Session, order: Order) -> None:
         state.attrs[key].history.has_changes() for key in ("status", "visit_at", "kind")
     ):
         return
+    if not completed_visit(order):
+        order.completed_at = None
+    elif order.completed_at is None or state.attrs.status.history.has_changes():
+        order.completed_at = utcnow()
     customer = order.customer
     if customer is None:
         return
-    moment = order.visit_at or order.created_on or utcnow()
     with session.no_autoflush:
-        others = select(func.max(func.coalesce(Order.visit_at, Order.created_on))).where(
+        others = select(func.max(visit_moment_sql())).where(
             Order.customer_id == customer.id,
             Order.kind == OrderKind.VISIT,
             Order.status == OrderStatus.COMPLETED,
@@ -172,10 +194,10 @@ def follow_last_visit(session: Session, order: Order) -> None:
         if order.id is not None:
             others = others.where(Order.id != order.id)
         latest = session.scalar(others) if customer.id is not None else None
-    candidates = [m for m in (latest, moment if completed_visit(order) else None) if m is not None]
-    # a visit marked «Выполнен» before its booked time took place now, not then: the
-    # card read a «Последний визит» still to come
-    customer.last_visit_at = min(max(candidates), utcnow()) if candidates else None
+    candidates = [
+        m for m in (latest, visit_moment(order) if completed_visit(order) else None) if m is not None
+    ]
+    customer.last_visit_at = max(candidates) if candidates else None
 
 
 def notify_order(session: Session, order: Order, *, is_new: bool) -> None:

@@ -166,3 +166,29 @@ def test_a_cancelled_certificates_part_goes_back_once_and_the_deposits_part_stil
     ctx.expire_all()
     assert ctx.get(Customer, customer.id).deposit_balance == deposit_before + 500 + 1000
     assert ctx.query(Payment).filter(Payment.amount < 0).count() == 2
+
+
+def test_a_visit_completed_early_keeps_its_last_visit_when_another_visit_is_saved_later(ctx, login_as):
+    """A visit booked for the day after tomorrow and marked «Выполнен» today made
+    «Последний визит» the time it was marked. Saving another of the customer's visits
+    later recalculated it, capping the first visit's booked time at that later save: the
+    answer moved with every recalculation. A visit's time is its own, whenever it is read."""
+    customer = factories.customer(ctx)
+    booked = (utcnow() + dt.timedelta(days=2)).replace(second=0, microsecond=0)
+    early = factories.order(ctx, customer, visit_at=booked)
+    older = factories.order(ctx, customer, visit_at=utcnow() - dt.timedelta(days=30))
+    manager = login_as("manager")
+
+    def complete(order, visit_at):
+        shown = (visit_at + dt.timedelta(hours=3)).strftime("%d.%m.%Y %H:%M")  # the clinic's clock
+        form = {"customer": str(customer.id), "kind": "visit", "status": "completed", "visit_at": shown}
+        assert manager.post(f"/orderview/edit/{order.id}", data=form).status_code == 302
+        ctx.expire_all()
+        return ctx.get(Customer, customer.id).last_visit_at
+
+    first = complete(early, booked)
+    assert first is not None and first <= utcnow()
+    import time
+
+    time.sleep(0.05)  # a later save, by the clock
+    assert complete(older, older.visit_at) == first
