@@ -420,13 +420,89 @@ def visits_back(refund) -> int:
     )
 
 
+# a full return given back in parts: each part of «Вам вернули …», in the customers' language
+REFUNDED_PART = {
+    PaymentMethod.CASH: payments.N_("%(amount)s наличными"),
+    PaymentMethod.CARD: payments.N_("%(amount)s на карту"),
+    PaymentMethod.TRANSFER: payments.N_("%(amount)s переводом"),
+    PaymentMethod.DEPOSIT: payments.N_("%(amount)s на ваш депозит"),
+    PaymentMethod.BONUS: payments.N_("%(amount)s бонусами на ваш бонусный счёт"),
+    PaymentMethod.CERTIFICATE: payments.N_("%(amount)s на ваш сертификат"),
+}
+
+
+def _refund_facts(refund) -> tuple:
+    """What a refund gave back: (the refund, the money given, the subscription it gave
+    visits back to or None, how many)."""
+    subscription = visit_given_back(refund)
+    count = visits_back(refund) if subscription is not None else 0
+    return refund, payments.given_back(refund), subscription, count
+
+
+def refunds_told(refunds):
+    """What the customer is told of a return's money given back, made later in the
+    customers' language (queue_notification calls it): one part as before («Вам вернули
+    500,00 ₽ на карту», «Визит возвращён на ваш абонемент №…»), several in one sentence
+    («Вам вернули 3 225,00 ₽ на ваш депозит и 100,00 ₽ бонусами на ваш бонусный счёт»)."""
+    facts = [_refund_facts(r) for r in refunds]
+
+    def told() -> str:
+        if len(facts) == 1:
+            refund, given, subscription, count = facts[0]
+            if count > 1:
+                return _(
+                    "На ваш абонемент №%(code)s возвращено визитов: %(count)s",
+                    code=subscription.code,
+                    count=count,
+                )
+            if subscription is not None:
+                return _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
+            return _(REFUNDED_TO[refund.method], amount=formatting.money(given))
+        parts = []
+        for refund, given, subscription, count in facts:
+            if subscription is not None:
+                parts.append(
+                    _("визит на ваш абонемент №%(code)s", code=subscription.code)
+                    if count <= 1
+                    else _(
+                        "визиты (%(count)s) на ваш абонемент №%(code)s", code=subscription.code, count=count
+                    )
+                )
+            else:
+                parts.append(_(REFUNDED_PART[refund.method], amount=formatting.money(given)))
+        return _("Вам вернули %(parts)s", parts=formatting.all_of(parts))
+
+    return told
+
+
 def refund_message(ret: Return) -> str | None:
     """What the save that wrote a return's refund tells the staff member: how much went
     back, how, and what the order still owes («Изменения сохранены» said none of it);
-    None for a save that moved no money."""
-    refund = getattr(ret, "_kartoteka_refund", None)
-    if refund is None:
+    None for a save that moved no money. A full return given back in parts names each."""
+    refunds = getattr(ret, "_kartoteka_refunds", None)
+    if not refunds:
         return None
+    if len(refunds) > 1:
+        parts = []
+        for refund, given, subscription, count in map(_refund_facts, refunds):
+            if subscription is not None:
+                parts.append(
+                    _(
+                        "визитов на абонемент №%(code)s клиента: %(count)s",
+                        code=subscription.code,
+                        count=count,
+                    )
+                )
+            else:
+                parts.append(f"{formatting.money(given)} {REFUNDED_HOW[refund.method]}")
+        return _(
+            "Деньги по возврату возвращены по частям, каждая туда, откуда оплачена: %(parts)s; "
+            "заказ №%(id)s. Долг: %(debt)s",
+            parts=formatting.all_of(parts),
+            id=ret.order.id,
+            debt=formatting.money(ret.order.debt),
+        )
+    refund = refunds[0]
     subscription = visit_given_back(refund)
     if subscription is not None and visits_back(refund) > 1:
         return _(
@@ -519,25 +595,10 @@ def check_return_step(session: Session, ret: Return) -> None:
         )
     status = str(ret.status)
     if ret.status == ReturnStatus.REFUNDED:
-        refund = payments.refund_return(session, ret)
-        ret._kartoteka_refund = refund  # the save's message says it (refund_message)
-        # the customer is told how much came back and where to look for it
-        subscription = visit_given_back(refund)
-        given, where = payments.given_back(refund), REFUNDED_TO[refund.method]
-        count = visits_back(refund) if subscription is not None else 0
-
-        def told() -> str:  # made in the customers' language, by queue_notification
-            if count > 1:
-                return _(
-                    "На ваш абонемент №%(code)s возвращено визитов: %(count)s",
-                    code=subscription.code,
-                    count=count,
-                )
-            if subscription is not None:
-                return _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
-            return _(where, amount=formatting.money(given))
-
-        status = told
+        refunds = payments.refund_return(session, ret)
+        ret._kartoteka_refunds = refunds  # the save's message says it (refund_message)
+        # the customer is told how much came back and where to look for it, each part
+        status = refunds_told(refunds)
     if ret.status.final and ret.customer is not None:
         queue_notification(session, ret.customer, MessageType.RETURN_STATUS, order=ret.order, status=status)
 

@@ -5,7 +5,7 @@
   its payment status and debt follow from it.
 - A mistake is corrected by a reversing payment (the opposite amount, a reason).
 - A return reaching «Деньги возвращены» writes the refund: a negative payment linked
-  to the return, back where the order was paid from (one way per refund).
+  to the return, back where the order was paid from (a full return in parts, one a way).
 - An account's balance is the sum of its operations, kept on the customer by a
   conditional UPDATE that never lets it go below zero, whoever pays at the same time.
 
@@ -445,22 +445,32 @@ def _way_label(payment: Payment, amount: Decimal) -> str:
     return _("деньгами (наличные, карта, перевод) — %(amount)s", amount=amount)
 
 
-def _source_holding(session: Session, order: Order, amount: Decimal, paid_by) -> Payment:
-    """The latest payment of the order whose way back still holds ``amount`` (what the
-    order's payments of that way add up to, net of what went back by it). One refund goes
-    back one way (a return has one refund): an order paid 100 ₽ by bonuses and 3 225 ₽
-    from the deposit and returned in full put 3 325 ₽ on the deposit, the bonuses turned
-    into money. A sum no single way holds is refused, naming what each way holds."""
+def _ways_held(session: Session, order: Order, paid_by) -> dict:
+    """What each way the order was paid still holds, net of what went back by it: its
+    latest payment and the sum, by way (_way_back), the latest way first."""
     held: dict = {}
     for payment in session.scalars(paid_by):
-        if payment.certificate_id is not None and payment.certificate.type == CertificateType.VISITS:
-            continue  # a subscription's visit comes back by its own rule (refund_return)
         key, same = _way_back(payment)
         if key not in held:
             total = session.scalar(
                 select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.order_id == order.id, same)
             )
             held[key] = (payment, Decimal(total))
+    return held
+
+
+def _source_holding(session: Session, order: Order, amount: Decimal, paid_by) -> Payment:
+    """The latest payment of the order whose way back still holds ``amount`` (what the
+    order's payments of that way add up to, net of what went back by it). A part of
+    what was paid goes back one way: returned from an order paid 100 ₽ by bonuses and
+    3 225 ₽ from the deposit, 1 000 ₽ goes back to the deposit. A sum no single way
+    holds is refused, naming what each way holds (the whole goes back in parts)."""
+    held = {
+        key: (payment, total)
+        for key, (payment, total) in _ways_held(session, order, paid_by).items()
+        # a subscription's visit comes back by its own rule (refund_return)
+        if not (payment.certificate_id is not None and payment.certificate.type == CertificateType.VISITS)
+    }
     for payment, total in held.values():
         if amount <= total:
             return payment
@@ -469,11 +479,13 @@ def _source_holding(session: Session, order: Order, amount: Decimal, paid_by) ->
         {
             "amount": _(
                 "Возврат %(amount)s не вернуть одним способом: по заказу №%(id)s оплачено %(parts)s. "
-                "Каждая часть возвращается туда, откуда оплачена: оформите отдельный возврат "
-                "на каждую часть.",
+                "Каждая часть возвращается туда, откуда оплачена: верните всё, что оплачено "
+                "(%(paid)s), и каждая часть вернётся своим способом, или столько, сколько держит "
+                "один способ.",
                 amount=_money(amount),
                 id=order.id,
                 parts=parts or _("возвращать нечего"),
+                paid=_money(order.paid),
             )
         }
     )
@@ -490,14 +502,23 @@ def _held_by_certificate(session: Session, payment: Payment) -> Decimal:
     )
 
 
-def refund_return(session: Session, ret: Return) -> Payment:
-    """A return's «Деньги возвращены»: a negative payment linked to it, paid back the way
-    the order was last paid that still holds the sum (_source_holding). An order whose
-    visit a subscription paid gets the visit back, whatever part of it is returned (a
-    «Возврат на сертификат» operation: the subscription's visits left go up by one);
-    the visit comes back once, a later return of the same order is paid in money."""
-    from . import certificates
+def _paid_by(order: Order):
+    """The order's payments (not reversals nor refunds), the latest first."""
+    return (
+        select(Payment)
+        .where(Payment.order_id == order.id, Payment.amount > 0, Payment.reverses_id.is_(None))
+        .order_by(Payment.paid_at.desc(), Payment.id.desc())
+    )
 
+
+def refund_return(session: Session, ret: Return) -> list[Payment]:
+    """A return's «Деньги возвращены»: negative payments linked to it, each part back the
+    way it was paid. A return of all the order still holds goes back in parts, one
+    refund a way (bonuses to the bonus account, the deposit to the deposit, a
+    certificate to itself, a subscription's visit to the subscription, money in money):
+    a full return of an order paid 100 ₽ by bonuses and 3 225 ₽ from the deposit was
+    refused, asking for a return per part. A return of a part goes back one way that
+    holds it (_single_refund). Returns the refunds, the latest way first."""
     order = _lock_order(session, ret.order)
     amount = amount_of(ret.amount)
     if amount > Decimal(order.paid):
@@ -508,11 +529,38 @@ def refund_return(session: Session, ret: Return) -> Payment:
                 )
             }
         )
-    paid_by = (
-        select(Payment)
-        .where(Payment.order_id == order.id, Payment.amount > 0, Payment.reverses_id.is_(None))
-        .order_by(Payment.paid_at.desc(), Payment.id.desc())
-    )
+    parts = [
+        (payment, total)
+        for payment, total in _ways_held(session, order, _paid_by(order)).values()
+        if total > 0
+    ]
+    if amount < Decimal(order.paid) or len(parts) < 2:
+        return [_single_refund(session, ret, order, amount)]
+    from . import certificates
+
+    refunds = []
+    for source, total in parts:
+        part_of, method = source, source.method
+        if (
+            source.certificate_id is not None
+            and source.certificate.type == CertificateType.VISITS
+            and certificates.visits_out(session, source.certificate_id, order.id) < 1
+        ):
+            part_of, method = None, PaymentMethod.CASH  # its visit came back already: the money
+        # a subscription's part gives back the visits its money spans (visits_spanned)
+        refunds.append(_refund_part(session, ret, order, part_of, method, total))
+    return refunds
+
+
+def _single_refund(session: Session, ret: Return, order: Order, amount: Decimal) -> Payment:
+    """A return of part of what was paid: back the way the order was last paid that still
+    holds the sum (_source_holding). An order whose visit a subscription paid gets the
+    visit back, whatever part of it is returned (a «Возврат на сертификат» operation: the
+    subscription's visits left go up by one); the visit comes back once, a later return
+    of the same order is paid in money."""
+    from . import certificates
+
+    paid_by = _paid_by(order)
     last = session.scalars(paid_by.limit(1)).first()
     source = next(
         (
@@ -537,15 +585,17 @@ def refund_return(session: Session, ret: Return) -> Payment:
         and source.certificate.type == CertificateType.VISITS
         and amount > (held := _held_by_certificate(session, source))
     ):
-        # one refund goes back one way: its visit to the subscription wrote the whole sum
+        # a part goes back one way: its visit to the subscription wrote the whole sum
         # there, and the cash paid beside the visit never came back to the customer
         raise ValidationFailed(
             {
                 "amount": _(
                     "Абонементом №%(code)s по заказу оплачено %(held)s: возврат визита на абонемент — "
-                    "не больше этой суммы. Остальное верните отдельным возвратом.",
+                    "не больше этой суммы. Верните всё, что оплачено по заказу (%(paid)s), и каждая "
+                    "часть вернётся своим способом, или визит и остальное — двумя возвратами.",
                     code=source.certificate.code,
                     held=_money(held),
+                    paid=_money(order.paid),
                 )
             }
         )
@@ -557,6 +607,22 @@ def refund_return(session: Session, ret: Return) -> Payment:
         # above its nominal), and money no more than was paid in money
         source = _source_holding(session, order, amount, paid_by)
         method = source.method
+    return _refund_part(session, ret, order, source, method, amount)
+
+
+def _refund_part(
+    session: Session,
+    ret: Return,
+    order: Order,
+    source: Payment | None,
+    method: PaymentMethod,
+    amount: Decimal,
+) -> Payment:
+    """One refund of ``ret``: ``amount`` back the way of ``source`` (the payment it was
+    paid by; None: in cash), the order's «Оплачено» and «Возвращено» moved by it, the
+    certificate or the account credited, the bonuses earned on it taken back."""
+    from . import certificates
+
     refund = Payment(
         order=order,
         customer_id=order.customer_id,
