@@ -1128,8 +1128,8 @@ class Payment(Audited, Model):
         session = object_session(self)
         if session is None or self.id is None or PaymentMethod(self.method).account is None:
             return None
-        moved = session.scalar(
-            select(AccountOperation.amount).where(
+        moved = session.scalar(  # bonuses given back come as the lots they were: several operations
+            select(func.sum(AccountOperation.amount)).where(
                 AccountOperation.payment_id == self.id, AccountOperation.kind == OperationKind.REFUND
             )
         )

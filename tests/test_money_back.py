@@ -197,3 +197,97 @@ def test_a_visit_completed_early_keeps_its_last_visit_when_another_visit_is_save
 
     time.sleep(0.05)  # a later save, by the clock
     assert complete(older, older.visit_at) == first
+
+
+def _refund_through_the_screen(ctx, manager, customer, order, amount):
+    from app.models import Return
+
+    asked = {"order": str(order.id), "amount": amount, "reason": "Процедура не состоялась"}
+    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).order_by(Return.id.desc()).first()
+    for status in ("approved", "refunded"):
+        saved = manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": status})
+        assert saved.status_code == 302, page_text(saved)[-600:]
+    return ret
+
+
+def test_a_returned_orders_bonuses_are_cancelled_and_never_burn_the_customers_others(ctx, login_as):
+    """A customer with 200 bonuses of a promotion (no expiry) paid 1 000 ₽ by card and
+    earned 100 bonuses (10 %); the order was returned in full and the 100 written off.
+    A year later the sweeper found the order's accrual still open and burnt 100 of the
+    promotion's bonuses: the customer lost what the return had already taken. A returned
+    order's accrual is cancelled (settled) with its write-off; a partly returned one keeps
+    only the part not taken back."""
+    from app import payments
+    from app.models import Account, AccountOperation, CustomerCategory, OperationKind, Payment, PaymentMethod
+
+    regular = CustomerCategory(name="Постоянные", bonus_percent=Decimal("10"))
+    ctx.add(regular)
+    customer = factories.customer(ctx, category=regular)
+    payments.add_operation(
+        ctx, customer, Account.BONUS, OperationKind.ACCRUAL, "200", "Акция", may_adjust=True
+    )
+    returned = factories.order(ctx, customer, items=(("Пилинг", "1000.00", 1),))
+    payments.take_payment(ctx, returned, "1000", PaymentMethod.CARD)
+    halved = factories.order(ctx, customer, items=(("Массаж", "2000.00", 1),))
+    payments.take_payment(ctx, halved, "2000", PaymentMethod.CARD)
+    ctx.commit()
+    manager = login_as("manager")
+    _refund_through_the_screen(ctx, manager, customer, returned, "1000")
+    _refund_through_the_screen(ctx, manager, customer, halved, "1000")  # half of it: 100 of its 200 kept
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).bonus_balance == 300
+    accrual = (
+        ctx.query(AccountOperation)
+        .join(Payment, Payment.id == AccountOperation.payment_id)
+        .filter(AccountOperation.kind == OperationKind.ACCRUAL, Payment.order_id == returned.id)
+        .one()
+    )
+    assert accrual.closed_at is not None  # the returned order's accrual is settled
+    burnt = payments.expire_bonuses(ctx, now=utcnow() + dt.timedelta(days=400))
+    ctx.commit()
+    ctx.expire_all()
+    # the half order's 100 left burn; the promotion's 200 do not
+    assert burnt == {customer.id: Decimal("100.00")}
+    assert ctx.get(Customer, customer.id).bonus_balance == 200
+
+
+def test_bonuses_given_back_by_a_return_expire_as_the_bonuses_they_were(ctx, login_as):
+    """Bonuses paid for an order and given back by its return came back for ever: the
+    refund had no expiry, while the bonuses spent were to burn in ten days. They come
+    back as what they were: the same expiry (those spent from a lot that burnt meanwhile
+    burn at the next round), the rest of the account untouched."""
+    from app import payments
+    from app.models import Account, AccountOperation, OperationKind, PaymentMethod
+
+    customer = factories.customer(ctx)
+    soon = utcnow() + dt.timedelta(days=10)
+    later = utcnow() + dt.timedelta(days=200)
+    payments.add_operation(
+        ctx, customer, Account.BONUS, OperationKind.ACCRUAL, "100", "Акция", may_adjust=True, expires_at=soon
+    )
+    payments.add_operation(
+        ctx, customer, Account.BONUS, OperationKind.ACCRUAL, "50", "Акция", may_adjust=True, expires_at=later
+    )
+    order = factories.order(ctx, customer, items=(("Пилинг", "120.00", 1),))
+    payments.take_payment(ctx, order, "120", PaymentMethod.BONUS)  # the 100 burning soon, then 20 of the 50
+    ctx.commit()
+    # the soon lot's day comes before the return: nothing left of it to burn
+    assert payments.expire_bonuses(ctx, now=soon + dt.timedelta(hours=1)) == {}
+    ctx.commit()
+    manager = login_as("manager")
+    _refund_through_the_screen(ctx, manager, customer, order, "120")
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).bonus_balance == 150
+    back = {
+        (op.amount, op.expires_at)
+        for op in ctx.query(AccountOperation).filter_by(kind=OperationKind.REFUND, account=Account.BONUS)
+    }
+    assert back == {(Decimal("100.00"), soon), (Decimal("20.00"), later)}
+    burnt = payments.expire_bonuses(ctx, now=soon + dt.timedelta(hours=2))
+    ctx.commit()
+    assert burnt == {customer.id: Decimal("100.00")}
+    assert payments.expire_bonuses(ctx, now=later + dt.timedelta(hours=1)) == {customer.id: Decimal("50.00")}
+    ctx.commit()
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).bonus_balance == 0
