@@ -678,7 +678,9 @@ def refund_return(session: Session, ret: Return) -> list[Payment]:
         for payment, total in _ways_held(session, order, _paid_by(order)).values()
         if total > 0
     ]
-    if amount < Decimal(order.paid) or len(parts) < 2:
+    if amount < Decimal(order.paid) or len(parts) < 2 or sum(t for _p, t in parts) != Decimal(order.paid):
+        # a part, one way, or ways whose sums do not make up what was paid (a refund
+        # written before the parts went back by a way that had not paid it): one way
         return [_single_refund(session, ret, order, amount)]
     from . import certificates
 
@@ -1077,8 +1079,10 @@ def expire_bonuses(session: Session, now: dt.datetime | None = None) -> dict[int
     """Burn what is left of every accrual past its expiry date; returns what burnt per
     customer, whom a message tells (if they agreed to such messages).
 
-    Bonuses are spent oldest first: what is left of an accrual is the balance less
-    the live accruals newer than it, at most the accrual itself. Settled accruals are
+    Bonuses are spent oldest first: what is left of a lot (an accrual, or bonuses given
+    back with the expiry they had, _lots) is the balance less the live lots newer than
+    it, at most the lot itself less what write-offs took back of it (a returned order's
+    accrual, _lot_left). Settled lots are
     marked (closed_at) and never burn twice, whoever runs the job at the same time:
     the mark is a conditional UPDATE."""
     from .formatting import money

@@ -113,9 +113,18 @@ def test_a_full_return_gives_bonuses_back_to_the_bonuses_and_the_deposit_to_the_
     (told,) = [m.body for m in ctx.query(Message).filter_by(message_type=MessageType.RETURN_STATUS)]
     told = told.replace("\xa0", " ")
     assert "Вам вернули 3 225,00 ₽ на ваш депозит и 100,00 ₽ бонусами на ваш бонусный счёт" in told
-    # the return's refunds are both on the payments list and the return's export of the card
+    # both refunds of the return, wherever payments are read: the list, the API, the subject's ZIP
     listing = page_text(manager.get(f"/paymentview/list/?_flt_0_customer={customer.id}"))
     assert listing.count("Возврат денег") == 2
+    api = manager.get("/api/v1/payments/?q=(page_size:100)").get_json()["result"]
+    assert {Decimal(r["amount"]) for r in api if (r.get("refund_of") or {}).get("id") == ret.id} == {
+        -3225,
+        -100,
+    }
+    from app import subjects
+
+    rows = subjects.collect(ctx, customer.id)["payment"]
+    assert {Decimal(r["amount"]) for r in rows if r["return_id"] == ret.id} == {-3225, -100}
 
 
 def test_a_cancelled_certificates_part_goes_back_once_and_the_deposits_part_still_can(ctx, login_as):
