@@ -46,6 +46,29 @@ class PermanentError(DeliveryError):
     pass
 
 
+def out_of_time(message, error: Exception) -> TransientError:
+    """RQ's job timeout (``JobTimeoutException``) ended a send in the middle: the provider
+    had the request and its answer did not come in the job's time. Like a timeout of
+    the provider's own, it may have reached the customer: retried, and marked once sent
+    again. It read «Внутренняя ошибка при отправке: JobTimeoutException», «Ошибка» for
+    good, a message that may never have gone out left unsent."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    seconds = job.timeout if job is not None and job.timeout else "?"
+    if message.channel.value == "email":
+        reason = _(
+            "Почтовый сервер не ответил вовремя: отправку прервали через %(seconds)s с (оно могло дойти)",
+            seconds=seconds,
+        )
+    else:
+        reason = _(
+            "Шлюз не ответил вовремя: отправку прервали через %(seconds)s с (оно могло дойти)",
+            seconds=seconds,
+        )
+    return TransientError(reason, f"{type(error).__name__}: {error}", uncertain=True)
+
+
 def send(message) -> str:
     """Deliver ``message`` (a Message row) through the channel configured for it."""
     mode = current_app.config["NOTIFY_CHANNELS"].get(message.channel.value, "off")

@@ -357,6 +357,11 @@ FILTERS = {
 }
 
 
+def all_of(items) -> str:
+    """Items together in the language's words: «a и b», «a, b, and c»."""
+    return format_list(list(items), style="standard", locale=get_locale())
+
+
 def one_of(items) -> str:
     """Alternatives in the language's words: ««Одобрен» или «Отклонён»», «a, b, or c»."""
     return format_list(list(items), style="or", locale=get_locale())

@@ -479,6 +479,9 @@ class Order(Audited, Model):
     specialist_id = Column(Integer, ForeignKey("ab_user.id"))
     specialist = relationship("User", foreign_keys=[specialist_id])
     visit_at = Column(DateTime)
+    # when the visit was marked «Выполнен» (app/orders.py): one marked before its booked
+    # time took place then, and «Последний визит» reads the earlier of the two
+    completed_at = Column(DateTime)
     status = Column(
         _enum(OrderStatus, "order_status"),
         default=OrderStatus.NEW,
@@ -1092,7 +1095,9 @@ class Payment(Audited, Model):
     comment = Column(Text)
     reverses_id = Column(Integer, ForeignKey("payment.id", ondelete="CASCADE"), unique=True)
     reverses = relationship("Payment", remote_side=[id], foreign_keys=[reverses_id])
-    return_id = Column(Integer, ForeignKey("customer_return.id"), unique=True)
+    # a return's refunds: one per way it goes back (a full return paid by bonuses and from
+    # the deposit gives each part back where it came from, app/payments.py refund_return)
+    return_id = Column(Integer, ForeignKey("customer_return.id"), index=True)
     refund_of = relationship(Return, foreign_keys=[return_id])
     # paid by (or reversed back to) a certificate or a subscription (app/certificates.py)
     certificate_id = Column(Integer, ForeignKey("certificate.id"))
@@ -1123,8 +1128,8 @@ class Payment(Audited, Model):
         session = object_session(self)
         if session is None or self.id is None or PaymentMethod(self.method).account is None:
             return None
-        moved = session.scalar(
-            select(AccountOperation.amount).where(
+        moved = session.scalar(  # bonuses given back come as the lots they were: several operations
+            select(func.sum(AccountOperation.amount)).where(
                 AccountOperation.payment_id == self.id, AccountOperation.kind == OperationKind.REFUND
             )
         )

@@ -26,6 +26,7 @@ from flask_babel import force_locale
 from flask_babel import gettext as _
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
+from rq.timeouts import JobTimeoutException
 from sqlalchemy import case, delete, event, func, or_, select, update
 from sqlalchemy.orm import Session
 
@@ -593,6 +594,8 @@ DELIVERY_REASONS = {
     N_("Шлюз недоступен"): (),
     N_("Шлюз не ответил на сообщение (оно могло дойти)"): (),
     N_("Почтовый сервер не ответил на письмо (оно могло дойти)"): (),
+    N_("Шлюз не ответил вовремя: отправку прервали через %(seconds)s с (оно могло дойти)"): (),
+    N_("Почтовый сервер не ответил вовремя: отправку прервали через %(seconds)s с (оно могло дойти)"): (),
 }
 
 
@@ -801,7 +804,10 @@ def deliver(session: Session, message_id: int, worker: str | None = None) -> str
         return finish(MessageStatus.CANCELLED, AttemptOutcome.CANCELLED, reason, last_error=reason)
     channel = message.channel.value
     try:
-        provider_id = channels.send(message)
+        try:
+            provider_id = channels.send(message)
+        except JobTimeoutException as e:  # RQ's time limit ended the send (channels.out_of_time)
+            raise channels.out_of_time(message, e) from e
     except channels.TransientError as e:
         retry_at = utcnow() + backoff(attempt)
         if message.expires_at is not None and retry_at >= message.expires_at:

@@ -149,9 +149,28 @@ def completed_visit(order: Order) -> bool:
     return order.kind == OrderKind.VISIT and order.status == OrderStatus.COMPLETED
 
 
+def visit_moment(order: Order):
+    """When a completed visit took place: its booked time, or the moment it was marked
+    «Выполнен» where that came first (the customer came early). Its own, whenever it is
+    read: «Последний визит» capped a visit still to come at the recalculation's clock, and
+    every later save of another order moved it."""
+    moment = order.visit_at or order.created_on or utcnow()
+    return min(moment, order.completed_at) if order.completed_at is not None else moment
+
+
+def visit_moment_sql():
+    """visit_moment() as a column expression (the customer's other completed visits)."""
+    from sqlalchemy import case
+
+    booked = func.coalesce(Order.visit_at, Order.created_on)
+    return case((Order.completed_at < booked, Order.completed_at), else_=booked)
+
+
 def follow_last_visit(session: Session, order: Order) -> None:
     """«Последний визит» is the customer's latest completed visit (only the demo seeder
-    ever filled it): recomputed when a visit is completed, moved or no longer completed."""
+    ever filled it): recomputed when a visit is completed, moved or no longer completed.
+    A visit marked «Выполнен» keeps when (``completed_at``): one marked before its booked
+    time took place then, not at the booked time still to come (visit_moment)."""
     from sqlalchemy import inspect
 
     state = inspect(order)
@@ -159,12 +178,15 @@ def follow_last_visit(session: Session, order: Order) -> None:
         state.attrs[key].history.has_changes() for key in ("status", "visit_at", "kind")
     ):
         return
+    if not completed_visit(order):
+        order.completed_at = None
+    elif order.completed_at is None or state.attrs.status.history.has_changes():
+        order.completed_at = utcnow()
     customer = order.customer
     if customer is None:
         return
-    moment = order.visit_at or order.created_on or utcnow()
     with session.no_autoflush:
-        others = select(func.max(func.coalesce(Order.visit_at, Order.created_on))).where(
+        others = select(func.max(visit_moment_sql())).where(
             Order.customer_id == customer.id,
             Order.kind == OrderKind.VISIT,
             Order.status == OrderStatus.COMPLETED,
@@ -172,10 +194,10 @@ def follow_last_visit(session: Session, order: Order) -> None:
         if order.id is not None:
             others = others.where(Order.id != order.id)
         latest = session.scalar(others) if customer.id is not None else None
-    candidates = [m for m in (latest, moment if completed_visit(order) else None) if m is not None]
-    # a visit marked «Выполнен» before its booked time took place now, not then: the
-    # card read a «Последний визит» still to come
-    customer.last_visit_at = min(max(candidates), utcnow()) if candidates else None
+    candidates = [
+        m for m in (latest, visit_moment(order) if completed_visit(order) else None) if m is not None
+    ]
+    customer.last_visit_at = max(candidates) if candidates else None
 
 
 def notify_order(session: Session, order: Order, *, is_new: bool) -> None:
@@ -398,13 +420,89 @@ def visits_back(refund) -> int:
     )
 
 
+# a full return given back in parts: each part of «Вам вернули …», in the customers' language
+REFUNDED_PART = {
+    PaymentMethod.CASH: payments.N_("%(amount)s наличными"),
+    PaymentMethod.CARD: payments.N_("%(amount)s на карту"),
+    PaymentMethod.TRANSFER: payments.N_("%(amount)s переводом"),
+    PaymentMethod.DEPOSIT: payments.N_("%(amount)s на ваш депозит"),
+    PaymentMethod.BONUS: payments.N_("%(amount)s бонусами на ваш бонусный счёт"),
+    PaymentMethod.CERTIFICATE: payments.N_("%(amount)s на ваш сертификат"),
+}
+
+
+def _refund_facts(refund) -> tuple:
+    """What a refund gave back: (the refund, the money given, the subscription it gave
+    visits back to or None, how many)."""
+    subscription = visit_given_back(refund)
+    count = visits_back(refund) if subscription is not None else 0
+    return refund, payments.given_back(refund), subscription, count
+
+
+def refunds_told(refunds):
+    """What the customer is told of a return's money given back, made later in the
+    customers' language (queue_notification calls it): one part as before («Вам вернули
+    500,00 ₽ на карту», «Визит возвращён на ваш абонемент №…»), several in one sentence
+    («Вам вернули 3 225,00 ₽ на ваш депозит и 100,00 ₽ бонусами на ваш бонусный счёт»)."""
+    facts = [_refund_facts(r) for r in refunds]
+
+    def told() -> str:
+        if len(facts) == 1:
+            refund, given, subscription, count = facts[0]
+            if count > 1:
+                return _(
+                    "На ваш абонемент №%(code)s возвращено визитов: %(count)s",
+                    code=subscription.code,
+                    count=count,
+                )
+            if subscription is not None:
+                return _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
+            return _(REFUNDED_TO[refund.method], amount=formatting.money(given))
+        parts = []
+        for refund, given, subscription, count in facts:
+            if subscription is not None:
+                parts.append(
+                    _("визит на ваш абонемент №%(code)s", code=subscription.code)
+                    if count <= 1
+                    else _(
+                        "визиты (%(count)s) на ваш абонемент №%(code)s", code=subscription.code, count=count
+                    )
+                )
+            else:
+                parts.append(_(REFUNDED_PART[refund.method], amount=formatting.money(given)))
+        return _("Вам вернули %(parts)s", parts=formatting.all_of(parts))
+
+    return told
+
+
 def refund_message(ret: Return) -> str | None:
     """What the save that wrote a return's refund tells the staff member: how much went
     back, how, and what the order still owes («Изменения сохранены» said none of it);
-    None for a save that moved no money."""
-    refund = getattr(ret, "_kartoteka_refund", None)
-    if refund is None:
+    None for a save that moved no money. A full return given back in parts names each."""
+    refunds = getattr(ret, "_kartoteka_refunds", None)
+    if not refunds:
         return None
+    if len(refunds) > 1:
+        parts = []
+        for refund, given, subscription, count in map(_refund_facts, refunds):
+            if subscription is not None:
+                parts.append(
+                    _(
+                        "визитов на абонемент №%(code)s клиента: %(count)s",
+                        code=subscription.code,
+                        count=count,
+                    )
+                )
+            else:
+                parts.append(f"{formatting.money(given)} {REFUNDED_HOW[refund.method]}")
+        return _(
+            "Деньги по возврату возвращены по частям, каждая туда, откуда оплачена: %(parts)s; "
+            "заказ №%(id)s. Долг: %(debt)s",
+            parts=formatting.all_of(parts),
+            id=ret.order.id,
+            debt=formatting.money(ret.order.debt),
+        )
+    refund = refunds[0]
     subscription = visit_given_back(refund)
     if subscription is not None and visits_back(refund) > 1:
         return _(
@@ -497,25 +595,10 @@ def check_return_step(session: Session, ret: Return) -> None:
         )
     status = str(ret.status)
     if ret.status == ReturnStatus.REFUNDED:
-        refund = payments.refund_return(session, ret)
-        ret._kartoteka_refund = refund  # the save's message says it (refund_message)
-        # the customer is told how much came back and where to look for it
-        subscription = visit_given_back(refund)
-        given, where = payments.given_back(refund), REFUNDED_TO[refund.method]
-        count = visits_back(refund) if subscription is not None else 0
-
-        def told() -> str:  # made in the customers' language, by queue_notification
-            if count > 1:
-                return _(
-                    "На ваш абонемент №%(code)s возвращено визитов: %(count)s",
-                    code=subscription.code,
-                    count=count,
-                )
-            if subscription is not None:
-                return _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
-            return _(where, amount=formatting.money(given))
-
-        status = told
+        refunds = payments.refund_return(session, ret)
+        ret._kartoteka_refunds = refunds  # the save's message says it (refund_message)
+        # the customer is told how much came back and where to look for it, each part
+        status = refunds_told(refunds)
     if ret.status.final and ret.customer is not None:
         queue_notification(session, ret.customer, MessageType.RETURN_STATUS, order=ret.order, status=status)
 

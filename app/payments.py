@@ -5,7 +5,7 @@
   its payment status and debt follow from it.
 - A mistake is corrected by a reversing payment (the opposite amount, a reason).
 - A return reaching «Деньги возвращены» writes the refund: a negative payment linked
-  to the return, back where the order was paid from (one way per refund).
+  to the return, back where the order was paid from (a full return in parts, one a way).
 - An account's balance is the sum of its operations, kept on the customer by a
   conditional UPDATE that never lets it go below zero, whoever pays at the same time.
 
@@ -22,7 +22,7 @@ from babel.numbers import NumberFormatError, parse_decimal
 from flask_babel import format_date
 from flask_babel import gettext as _
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from .errors import ValidationFailed
 from .labels import N_, STORED_LOCALE, stored_text_label, system_comment
@@ -291,36 +291,88 @@ def accrue_bonuses(session: Session, payment: Payment) -> AccountOperation | Non
     )
 
 
+def _lots():
+    """Bonuses that burn on their own date: an accrual, or bonuses a return or a reversal
+    gave back with the expiry of those they were (_give_bonuses_back)."""
+    return (AccountOperation.account == Account.BONUS) & (
+        (AccountOperation.kind == OperationKind.ACCRUAL)
+        | ((AccountOperation.kind == OperationKind.REFUND) & AccountOperation.expires_at.is_not(None))
+    )
+
+
+def _lot_left():
+    """What of a lot is still the customer's, as a column: its amount less what write-offs
+    linked to it took back (a returned order's accrual, _withdraw_from_accruals)."""
+    taken = aliased(AccountOperation)
+    return AccountOperation.amount + (
+        select(func.coalesce(func.sum(taken.amount), 0))
+        .where(taken.linked_id == AccountOperation.id, taken.kind == OperationKind.WRITE_OFF)
+        .correlate(AccountOperation)
+        .scalar_subquery()
+    )
+
+
+def _withdraw_from_accruals(session: Session, accruals, amount: Decimal, by: Payment) -> None:
+    """Take back ``amount`` of the bonuses ``accruals`` earned, each its share of what is
+    left of it, no more than the balance holds (what was spent of them meanwhile is not
+    taken twice). Each write-off names its accrual (linked), and an accrual taken back
+    in full is settled (closed_at): the order returned, its bonuses are cancelled. Kept
+    open, a year later the sweeper burnt it again from the customer's other bonuses."""
+    left = {
+        accrual: Decimal(accrual.amount)
+        + Decimal(
+            session.scalar(
+                select(func.coalesce(func.sum(AccountOperation.amount), 0)).where(
+                    AccountOperation.linked_id == accrual.id, AccountOperation.kind == OperationKind.WRITE_OFF
+                )
+            )
+        )
+        for accrual in accruals
+    }
+    total = sum(left.values(), ZERO)
+    amount = min(kopecks(amount), total)
+    if amount <= 0:
+        return
+    balance = Decimal(
+        session.scalar(select(Customer.bonus_balance).where(Customer.id == by.customer_id)) or 0
+    )
+    owed = amount
+    open_ones = [a for a, held in left.items() if held > 0]
+    for number, accrual in enumerate(open_ones, 1):
+        share = owed if number == len(open_ones) else min(kopecks(amount * left[accrual] / total), owed)
+        owed -= share
+        taken = min(share, balance)
+        if taken > 0:
+            operation = _move(
+                session,
+                by.customer_id,
+                Account.BONUS,
+                OperationKind.WRITE_OFF,
+                taken,
+                payment=by,
+                comment=by.comment,
+            )
+            operation.linked = accrual
+            balance -= taken
+        if share >= left[accrual] and accrual.closed_at is None:
+            accrual.closed_at = utcnow()  # cancelled with its order's money: never burns
+    session.flush()
+
+
 def _withdraw_accrual(session: Session, payment: Payment, reversal: Payment) -> None:
     """A reversed payment takes back the bonuses it earned (what of them is left)."""
-    accrued = session.scalar(
-        select(func.coalesce(func.sum(AccountOperation.amount), 0)).where(
-            AccountOperation.payment_id == payment.id, AccountOperation.kind == OperationKind.ACCRUAL
-        )
-    )
-    _write_off_bonuses(session, payment.customer_id, Decimal(accrued), reversal)
-
-
-def _write_off_bonuses(session: Session, customer_id: int, amount: Decimal, by: Payment) -> None:
-    """Take back ``amount`` of bonuses earned on money given back, no more than the
-    balance holds (what was spent of them meanwhile is not taken twice)."""
-    left = session.scalar(select(Customer.bonus_balance).where(Customer.id == customer_id)) or ZERO
-    amount = min(kopecks(amount), Decimal(left))
-    if amount > 0:
-        _move(
-            session,
-            customer_id,
-            Account.BONUS,
-            OperationKind.WRITE_OFF,
-            amount,
-            payment=by,
-            comment=by.comment,
-        )
+    accruals = session.scalars(
+        select(AccountOperation)
+        .where(AccountOperation.payment_id == payment.id, AccountOperation.kind == OperationKind.ACCRUAL)
+        .order_by(AccountOperation.id)
+    ).all()
+    _withdraw_from_accruals(session, accruals, sum((Decimal(a.amount) for a in accruals), ZERO), reversal)
 
 
 def _withdraw_refunded_accrual(session: Session, order: Order, paid: Decimal, refund: Payment) -> None:
     """A return's refund takes back the bonuses earned on the money refunded: the
-    bonuses the order's payments still hold, in the share the refund is of what was paid."""
+    bonuses the order's payments still hold, in the share the refund is of what was paid
+    (all of them when the whole order is returned: its accruals are cancelled)."""
     if paid <= 0:
         return
     held = session.scalar(  # accrued on the order's payments less what was taken back (signed)
@@ -334,7 +386,96 @@ def _withdraw_refunded_accrual(session: Session, order: Order, paid: Decimal, re
     )
     held = Decimal(held)
     if held > 0:
-        _write_off_bonuses(session, order.customer_id, held * -refund.amount / paid, refund)
+        accruals = session.scalars(
+            select(AccountOperation)
+            .join(Payment, Payment.id == AccountOperation.payment_id)
+            .where(Payment.order_id == order.id, AccountOperation.kind == OperationKind.ACCRUAL)
+            .order_by(AccountOperation.id)
+        ).all()
+        _withdraw_from_accruals(session, accruals, held * -refund.amount / paid, refund)
+
+
+def _lots_spent(session: Session, debit: AccountOperation) -> list[tuple[Decimal, dt.datetime | None]]:
+    """Which bonuses a payment by bonuses spent, as the sweeper counts them (expire_bonuses):
+    bonuses that never burn first, then the lots open at the payment, oldest first. Returns
+    (amount, expiry) in the order they were spent (expiry None: bonuses that never burn)."""
+    rows = session.scalars(
+        select(AccountOperation)
+        .where(
+            AccountOperation.customer_id == debit.customer_id,
+            AccountOperation.account == Account.BONUS,
+            AccountOperation.id < debit.id,
+        )
+        .order_by(AccountOperation.id)
+    ).all()
+    balance = sum((Decimal(op.amount) for op in rows), ZERO)
+    taken_back: dict[int, Decimal] = {}
+    for op in rows:
+        if op.kind == OperationKind.WRITE_OFF and op.linked_id is not None:
+            taken_back[op.linked_id] = taken_back.get(op.linked_id, ZERO) + Decimal(op.amount)
+    at = debit.created_on or utcnow()
+    lots = [
+        (op, Decimal(op.amount) + taken_back.get(op.id, ZERO))
+        for op in rows
+        if (
+            op.kind == OperationKind.ACCRUAL
+            or (op.kind == OperationKind.REFUND and op.expires_at is not None)
+        )
+        and (op.closed_at is None or op.closed_at > at)
+    ]
+    spent = -Decimal(debit.amount)
+    newer = sum((left for _op, left in lots), ZERO)
+    parts = []
+    for op, left in lots:
+        newer -= left
+        before = max(min(left, balance - newer), ZERO)
+        after = max(min(left, balance - spent - newer), ZERO)
+        if before > after:
+            parts.append((before - after, op.expires_at))
+    from_lots = sum((amount for amount, _e in parts), ZERO)
+    return [(spent - from_lots, None), *parts] if spent > from_lots else parts
+
+
+def _give_bonuses_back(
+    session: Session, paid_by: list[Payment], amount: Decimal, by: Payment, already: Decimal = ZERO
+) -> None:
+    """Put ``amount`` of bonuses back on the account as what they were when ``paid_by``
+    spent them: each part with the expiry of its lot, the latest spent first (``already``:
+    what earlier refunds of these payments put back). They came back for ever, while
+    the bonuses spent were to burn; bonuses of a lot burnt meanwhile burn at the next
+    round of the sweeper."""
+    debits = session.scalars(
+        select(AccountOperation)
+        .where(
+            AccountOperation.payment_id.in_([p.id for p in paid_by]),
+            AccountOperation.kind == OperationKind.PAYMENT,
+            AccountOperation.account == Account.BONUS,
+        )
+        .order_by(AccountOperation.id)
+    ).all()
+    spent = [part for debit in debits for part in _lots_spent(session, debit)]
+    back: dict = {}
+    owed = kopecks(amount)
+    for part, expires_at in reversed(spent):
+        skipped = min(part, already)
+        already -= skipped
+        part = min(part - skipped, owed)
+        if part > 0:
+            back[expires_at] = back.get(expires_at, ZERO) + part
+            owed -= part
+    if owed > 0:
+        back[None] = back.get(None, ZERO) + owed
+    for expires_at, part in back.items():
+        _move(
+            session,
+            by.customer_id,
+            Account.BONUS,
+            OperationKind.REFUND,
+            part,
+            payment=by,
+            comment=by.comment,
+            expires_at=expires_at,
+        )
 
 
 def _returns_named(session: Session, order_id: int, statuses) -> tuple[Decimal, str]:
@@ -404,7 +545,10 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
             reversal.method = PaymentMethod.DEPOSIT  # cancelled since: what it cost to the deposit
             reversal.certificate_id = payment.certificate_id  # the certificate's part, not the deposit's
             back = certificates.price_share(payment, back)
-    if reversal.method.account is not None:
+    if reversal.method == PaymentMethod.BONUS and reversal.certificate_id is None:
+        session.flush()
+        _give_bonuses_back(session, [payment], back, reversal)
+    elif reversal.method.account is not None:
         session.flush()
         _move(
             session,
@@ -445,22 +589,32 @@ def _way_label(payment: Payment, amount: Decimal) -> str:
     return _("деньгами (наличные, карта, перевод) — %(amount)s", amount=amount)
 
 
-def _source_holding(session: Session, order: Order, amount: Decimal, paid_by) -> Payment:
-    """The latest payment of the order whose way back still holds ``amount`` (what the
-    order's payments of that way add up to, net of what went back by it). One refund goes
-    back one way (a return has one refund): an order paid 100 ₽ by bonuses and 3 225 ₽
-    from the deposit and returned in full put 3 325 ₽ on the deposit, the bonuses turned
-    into money. A sum no single way holds is refused, naming what each way holds."""
+def _ways_held(session: Session, order: Order, paid_by) -> dict:
+    """What each way the order was paid still holds, net of what went back by it: its
+    latest payment and the sum, by way (_way_back), the latest way first."""
     held: dict = {}
     for payment in session.scalars(paid_by):
-        if payment.certificate_id is not None and payment.certificate.type == CertificateType.VISITS:
-            continue  # a subscription's visit comes back by its own rule (refund_return)
         key, same = _way_back(payment)
         if key not in held:
             total = session.scalar(
                 select(func.coalesce(func.sum(Payment.amount), 0)).where(Payment.order_id == order.id, same)
             )
             held[key] = (payment, Decimal(total))
+    return held
+
+
+def _source_holding(session: Session, order: Order, amount: Decimal, paid_by) -> Payment:
+    """The latest payment of the order whose way back still holds ``amount`` (what the
+    order's payments of that way add up to, net of what went back by it). A part of
+    what was paid goes back one way: returned from an order paid 100 ₽ by bonuses and
+    3 225 ₽ from the deposit, 1 000 ₽ goes back to the deposit. A sum no single way
+    holds is refused, naming what each way holds (the whole goes back in parts)."""
+    held = {
+        key: (payment, total)
+        for key, (payment, total) in _ways_held(session, order, paid_by).items()
+        # a subscription's visit comes back by its own rule (refund_return)
+        if not (payment.certificate_id is not None and payment.certificate.type == CertificateType.VISITS)
+    }
     for payment, total in held.values():
         if amount <= total:
             return payment
@@ -469,11 +623,13 @@ def _source_holding(session: Session, order: Order, amount: Decimal, paid_by) ->
         {
             "amount": _(
                 "Возврат %(amount)s не вернуть одним способом: по заказу №%(id)s оплачено %(parts)s. "
-                "Каждая часть возвращается туда, откуда оплачена: оформите отдельный возврат "
-                "на каждую часть.",
+                "Каждая часть возвращается туда, откуда оплачена: верните всё, что оплачено "
+                "(%(paid)s), и каждая часть вернётся своим способом, или столько, сколько держит "
+                "один способ.",
                 amount=_money(amount),
                 id=order.id,
                 parts=parts or _("возвращать нечего"),
+                paid=_money(order.paid),
             )
         }
     )
@@ -490,14 +646,23 @@ def _held_by_certificate(session: Session, payment: Payment) -> Decimal:
     )
 
 
-def refund_return(session: Session, ret: Return) -> Payment:
-    """A return's «Деньги возвращены»: a negative payment linked to it, paid back the way
-    the order was last paid that still holds the sum (_source_holding). An order whose
-    visit a subscription paid gets the visit back, whatever part of it is returned (a
-    «Возврат на сертификат» operation: the subscription's visits left go up by one);
-    the visit comes back once, a later return of the same order is paid in money."""
-    from . import certificates
+def _paid_by(order: Order):
+    """The order's payments (not reversals nor refunds), the latest first."""
+    return (
+        select(Payment)
+        .where(Payment.order_id == order.id, Payment.amount > 0, Payment.reverses_id.is_(None))
+        .order_by(Payment.paid_at.desc(), Payment.id.desc())
+    )
 
+
+def refund_return(session: Session, ret: Return) -> list[Payment]:
+    """A return's «Деньги возвращены»: negative payments linked to it, each part back the
+    way it was paid. A return of all the order still holds goes back in parts, one
+    refund a way (bonuses to the bonus account, the deposit to the deposit, a
+    certificate to itself, a subscription's visit to the subscription, money in money):
+    a full return of an order paid 100 ₽ by bonuses and 3 225 ₽ from the deposit was
+    refused, asking for a return per part. A return of a part goes back one way that
+    holds it (_single_refund). Returns the refunds, the latest way first."""
     order = _lock_order(session, ret.order)
     amount = amount_of(ret.amount)
     if amount > Decimal(order.paid):
@@ -508,11 +673,40 @@ def refund_return(session: Session, ret: Return) -> Payment:
                 )
             }
         )
-    paid_by = (
-        select(Payment)
-        .where(Payment.order_id == order.id, Payment.amount > 0, Payment.reverses_id.is_(None))
-        .order_by(Payment.paid_at.desc(), Payment.id.desc())
-    )
+    parts = [
+        (payment, total)
+        for payment, total in _ways_held(session, order, _paid_by(order)).values()
+        if total > 0
+    ]
+    if amount < Decimal(order.paid) or len(parts) < 2 or sum(t for _p, t in parts) != Decimal(order.paid):
+        # a part, one way, or ways whose sums do not make up what was paid (a refund
+        # written before the parts went back by a way that had not paid it): one way
+        return [_single_refund(session, ret, order, amount)]
+    from . import certificates
+
+    refunds = []
+    for source, total in parts:
+        part_of, method = source, source.method
+        if (
+            source.certificate_id is not None
+            and source.certificate.type == CertificateType.VISITS
+            and certificates.visits_out(session, source.certificate_id, order.id) < 1
+        ):
+            part_of, method = None, PaymentMethod.CASH  # its visit came back already: the money
+        # a subscription's part gives back the visits its money spans (visits_spanned)
+        refunds.append(_refund_part(session, ret, order, part_of, method, total))
+    return refunds
+
+
+def _single_refund(session: Session, ret: Return, order: Order, amount: Decimal) -> Payment:
+    """A return of part of what was paid: back the way the order was last paid that still
+    holds the sum (_source_holding). An order whose visit a subscription paid gets the
+    visit back, whatever part of it is returned (a «Возврат на сертификат» operation: the
+    subscription's visits left go up by one); the visit comes back once, a later return
+    of the same order is paid in money."""
+    from . import certificates
+
+    paid_by = _paid_by(order)
     last = session.scalars(paid_by.limit(1)).first()
     source = next(
         (
@@ -537,15 +731,17 @@ def refund_return(session: Session, ret: Return) -> Payment:
         and source.certificate.type == CertificateType.VISITS
         and amount > (held := _held_by_certificate(session, source))
     ):
-        # one refund goes back one way: its visit to the subscription wrote the whole sum
+        # a part goes back one way: its visit to the subscription wrote the whole sum
         # there, and the cash paid beside the visit never came back to the customer
         raise ValidationFailed(
             {
                 "amount": _(
                     "Абонементом №%(code)s по заказу оплачено %(held)s: возврат визита на абонемент — "
-                    "не больше этой суммы. Остальное верните отдельным возвратом.",
+                    "не больше этой суммы. Верните всё, что оплачено по заказу (%(paid)s), и каждая "
+                    "часть вернётся своим способом, или визит и остальное — двумя возвратами.",
                     code=source.certificate.code,
                     held=_money(held),
+                    paid=_money(order.paid),
                 )
             }
         )
@@ -557,6 +753,22 @@ def refund_return(session: Session, ret: Return) -> Payment:
         # above its nominal), and money no more than was paid in money
         source = _source_holding(session, order, amount, paid_by)
         method = source.method
+    return _refund_part(session, ret, order, source, method, amount)
+
+
+def _refund_part(
+    session: Session,
+    ret: Return,
+    order: Order,
+    source: Payment | None,
+    method: PaymentMethod,
+    amount: Decimal,
+) -> Payment:
+    """One refund of ``ret``: ``amount`` back the way of ``source`` (the payment it was
+    paid by; None: in cash), the order's «Оплачено» and «Возвращено» moved by it, the
+    certificate or the account credited, the bonuses earned on it taken back."""
+    from . import certificates
+
     refund = Payment(
         order=order,
         customer_id=order.customer_id,
@@ -587,7 +799,30 @@ def refund_return(session: Session, ret: Return) -> Payment:
         else:
             for _more in range(visits - 1):
                 certificates.restore(session, source, refund, amount)
-    if method.account is not None:
+    if method == PaymentMethod.BONUS and refund.certificate_id is None:
+        session.flush()
+        reversed_ids = select(Payment.reverses_id).where(Payment.reverses_id.is_not(None))
+        paid_by = session.scalars(
+            select(Payment).where(
+                Payment.order_id == order.id,
+                Payment.amount > 0,
+                Payment.method == PaymentMethod.BONUS,
+                Payment.id.not_in(reversed_ids),
+            )
+        ).all()
+        already = session.scalar(  # what the order's earlier refunds put back on the bonuses
+            select(func.coalesce(func.sum(AccountOperation.amount), 0))
+            .join(Payment, Payment.id == AccountOperation.payment_id)
+            .where(
+                Payment.order_id == order.id,
+                Payment.return_id.is_not(None),
+                Payment.id != refund.id,
+                AccountOperation.account == Account.BONUS,
+                AccountOperation.kind == OperationKind.REFUND,
+            )
+        )
+        _give_bonuses_back(session, paid_by, back, refund, already=Decimal(already))
+    elif method.account is not None:
         session.flush()
         _move(session, order.customer_id, Account(method.account), OperationKind.REFUND, back, payment=refund)
     session.flush()
@@ -607,9 +842,8 @@ def put_on_account():
     """What a payment's refund put on an account (the REFUND operation naming it), as a
     correlated subquery a list reads beside the payment (see method_label)."""
     return (
-        select(AccountOperation.amount)
+        select(func.sum(AccountOperation.amount))
         .where(AccountOperation.payment_id == Payment.id, AccountOperation.kind == OperationKind.REFUND)
-        .limit(1)
         .correlate(Payment)
         .scalar_subquery()
     )
@@ -845,8 +1079,10 @@ def expire_bonuses(session: Session, now: dt.datetime | None = None) -> dict[int
     """Burn what is left of every accrual past its expiry date; returns what burnt per
     customer, whom a message tells (if they agreed to such messages).
 
-    Bonuses are spent oldest first: what is left of an accrual is the balance less
-    the live accruals newer than it, at most the accrual itself. Settled accruals are
+    Bonuses are spent oldest first: what is left of a lot (an accrual, or bonuses given
+    back with the expiry they had, _lots) is the balance less the live lots newer than
+    it, at most the lot itself less what write-offs took back of it (a returned order's
+    accrual, _lot_left). Settled lots are
     marked (closed_at) and never burn twice, whoever runs the job at the same time:
     the mark is a conditional UPDATE."""
     from .formatting import money
@@ -854,18 +1090,13 @@ def expire_bonuses(session: Session, now: dt.datetime | None = None) -> dict[int
     from .notifications import queue_notification
 
     now = now or utcnow()
-    due = session.scalars(
-        select(AccountOperation)
-        .where(
-            AccountOperation.account == Account.BONUS,
-            AccountOperation.kind == OperationKind.ACCRUAL,
-            AccountOperation.expires_at <= now,
-            AccountOperation.closed_at.is_(None),
-        )
+    due = session.execute(
+        select(AccountOperation, _lot_left())
+        .where(_lots(), AccountOperation.expires_at <= now, AccountOperation.closed_at.is_(None))
         .order_by(AccountOperation.customer_id, AccountOperation.id)
     ).all()
     burnt: dict[int, Decimal] = {}
-    for accrual in due:
+    for accrual, lot_left in due:
         claimed = session.execute(
             update(AccountOperation)
             .where(AccountOperation.id == accrual.id, AccountOperation.closed_at.is_(None))
@@ -879,15 +1110,14 @@ def expire_bonuses(session: Session, now: dt.datetime | None = None) -> dict[int
             session.scalar(select(Customer.bonus_balance).where(Customer.id == accrual.customer_id)) or ZERO
         )
         newer = session.scalar(
-            select(func.coalesce(func.sum(AccountOperation.amount), 0)).where(
+            select(func.coalesce(func.sum(_lot_left()), 0)).where(
                 AccountOperation.customer_id == accrual.customer_id,
-                AccountOperation.account == Account.BONUS,
-                AccountOperation.kind == OperationKind.ACCRUAL,
+                _lots(),
                 AccountOperation.id > accrual.id,
                 AccountOperation.closed_at.is_(None),
             )
         )
-        left = min(Decimal(accrual.amount), Decimal(balance) - Decimal(newer))
+        left = min(Decimal(lot_left), Decimal(balance) - Decimal(newer))
         if left > 0:
             _move(
                 session,

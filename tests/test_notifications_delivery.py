@@ -910,3 +910,41 @@ def test_a_stop_sent_to_a_forking_workers_whole_group_lets_its_horse_finish_the_
             os.killpg(process.pid, signal.SIGKILL)
         server.shutdown()
         app.config["NOTIFY_CHANNELS"], app.config["SMS_GATEWAY_URL"] = saved
+
+
+def test_a_send_that_outlives_the_jobs_time_limit_is_a_timeout_retried_and_marked(
+    app, ctx, redis, gateway, settings, login_as, monkeypatch
+):
+    """The gateway took the SMS and held the line past RQ's job timeout (180 s; here 1 s):
+    RQ ended the job inside the send, and the message read «Ошибка» with «Внутренняя
+    ошибка при отправке: JobTimeoutException», never tried again though the gateway may
+    have had it. It is a gateway that did not answer in time: retried like one, and the
+    retry that reaches the customer says it may be a second copy."""
+    from rq import Queue
+
+    monkeypatch.setattr(Queue, "DEFAULT_TIMEOUT", 1)
+    settings(GATEWAY_TIMEOUT=10, RETRY_BACKOFF_SECONDS=[10])
+    gateway.hang.set()  # the first request is received and never answered
+    message_id = queue(app, ctx)
+    with app.app_context():
+        worker.SimpleDeliveryWorker([worker.queue()], connection=worker.connection()).work(burst=True)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.QUEUED, row.last_error
+    assert row.attempt_log[0].outcome == AttemptOutcome.RETRY
+    assert row.attempt_log[0].reason == (
+        "Шлюз не ответил вовремя: отправку прервали через 1 с (оно могло дойти)"
+    )
+    due_now(ctx, message_id)
+    sweep(app)
+    work(app)
+    row = message(ctx, message_id)
+    assert row.status == MessageStatus.SENT and len(gateway.requests) == 2
+    assert row.delivery == "Отправлено повторно после сбоя"
+    manager = login_as("manager")
+    manager.get("/lang/en")
+    page = manager.get(f"/messageview/show/{message_id}").get_data(as_text=True)
+    manager.get("/lang/ru")
+    assert (
+        "The gateway did not answer in time: the send was stopped after 1 s (it may have been delivered)"
+        in page
+    )

@@ -141,8 +141,10 @@ def test_one_visit_of_a_subscription_pays_for_one_service_not_for_all_booked(ctx
 def test_a_return_larger_than_the_subscriptions_visit_does_not_swallow_the_cash(ctx, login_as):
     """A visit paid by a subscription (2 375,00 ₽) and a cream paid in cash (1 225,98 ₽):
     the full return (3 600,98 ₽) was written as one refund «Сертификатом», the visit went
-    back to the subscription and the cash never came back to the customer. Now such a
-    return is refused in Russian, and the visit and the cash go back by two returns."""
+    back to the subscription and the cash never came back to the customer. Then such a
+    return was refused, asking for two returns. Now the full return gives the visit back
+    to the subscription and the cash in cash, two refunds of one return; a part larger
+    than the visit's is refused in Russian."""
     from app import certificates
     from app.models import (
         Certificate,
@@ -190,23 +192,30 @@ def test_a_return_larger_than_the_subscriptions_visit_does_not_swallow_the_cash(
         )
         return ret, manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "refunded"})
 
-    whole, refused = refund("3600,98", "Визит не состоялся, крем вернули")
+    whole, refused = refund("3000", "Визит не состоялся, крем вернули")
     assert refused.status_code == 422
     assert (
         f"Абонементом №{subscription.code} по заказу оплачено 2 375,00 ₽: возврат визита на абонемент — "
-        "не больше этой суммы. Остальное верните отдельным возвратом." in page_text(refused)
+        "не больше этой суммы. Верните всё, что оплачено по заказу (3 600,98 ₽), и каждая часть вернётся "
+        "своим способом, или визит и остальное — двумя возвратами." in page_text(refused)
     )
     ctx.expire_all()
     assert ctx.get(Return, whole.id).status == ReturnStatus.APPROVED
     assert ctx.query(Payment).filter(Payment.amount < 0).count() == 0
     assert ctx.get(Certificate, subscription.id).visits_left == 4
-    # the manager brings this return down to the visit, and returns the cream's cash by another
-    visit = {"order": str(order.id), "amount": "2375", "reason": "Визит не состоялся"}
+    # the manager returns all that was paid: the visit to the subscription, the cream in cash
+    everything = {"order": str(order.id), "amount": "3600,98", "reason": "Визит не состоялся, крем вернули"}
     for status in ("approved", "refunded"):
         assert (
-            manager.post(f"/returnview/edit/{whole.id}", data={**visit, "status": status}).status_code == 302
+            manager.post(f"/returnview/edit/{whole.id}", data={**everything, "status": status}).status_code
+            == 302
         )
-    assert refund("1225,98", "Крем вернули")[1].status_code == 302
+    from app.models import Message, MessageType
+
+    (told,) = [m.body for m in ctx.query(Message).filter_by(message_type=MessageType.RETURN_STATUS)]
+    assert f"Вам вернули 1 225,98 ₽ наличными и визит на ваш абонемент №{subscription.code}" in told.replace(
+        "\xa0", " "
+    )
     ctx.expire_all()
     refunds = {(p.method, p.amount) for p in ctx.query(Payment).filter(Payment.amount < 0)}
     assert refunds == {

@@ -292,3 +292,54 @@ def test_migration_0028_gives_the_customers_erased_before_their_status(tmp_path)
         upgrade()
         statuses = db.session.execute(text("SELECT id, status FROM customer ORDER BY id")).all()
         assert [tuple(r) for r in statuses] == [(1, "erased"), (2, "problem"), (3, "verified")]
+
+
+def test_migration_0032_lets_a_return_hold_several_refunds_and_dates_the_completed_visits(tmp_path):
+    """A return had one refund (payment.return_id unique): a full return paid by bonuses
+    and from the deposit was refused. The completed visits there are get when they were
+    completed (their last change): «Последний визит» reads the earlier of it and the visit."""
+    from flask_migrate import downgrade
+    from sqlalchemy import text
+    from sqlalchemy.exc import IntegrityError
+
+    payment = (
+        "INSERT INTO payment (order_id, customer_id, amount, method, paid_at, return_id, created_on, changed_on) "
+        "VALUES (1, 1, :amount, :method, CURRENT_TIMESTAMP, :ret, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+    )
+    with database_at(tmp_path, "0031") as upgrade:
+        insert_customer()
+        db.session.execute(
+            text(
+                "INSERT INTO customer_order (id, customer_id, kind, status, payment_status, total, paid, refunded, "
+                "visit_at, created_on, changed_on) VALUES (1, 1, 'visit', 'completed', 'refunded', 3325, 0, 3325, "
+                "'2026-11-25 10:00:00', '2026-11-20 09:00:00', '2026-11-21 12:00:00')"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO customer_return (id, customer_id, order_id, amount, reason, status, created_on, "
+                "changed_on) VALUES (1, 1, 1, 3325, 'Не состоялась', 'refunded', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            )
+        )
+        db.session.execute(text(payment), {"amount": -100, "method": "bonus", "ret": 1})
+        db.session.commit()
+        try:
+            with db.session.begin_nested():
+                db.session.execute(text(payment), {"amount": -3225, "method": "deposit", "ret": 1})
+            raise AssertionError("0031 let a return hold two refunds")
+        except IntegrityError:
+            pass
+        db.session.commit()
+        upgrade()
+        db.session.execute(text(payment), {"amount": -3225, "method": "deposit", "ret": 1})
+        db.session.commit()
+        refunds = db.session.execute(text("SELECT method FROM payment WHERE return_id = 1 ORDER BY id")).all()
+        assert [r[0] for r in refunds] == ["bonus", "deposit"]
+        completed = db.session.execute(text("SELECT completed_at FROM customer_order")).scalar()
+        assert str(completed).startswith("2026-11-21 12:00:00")
+        db.session.execute(text("DELETE FROM payment WHERE method = 'deposit'"))
+        db.session.commit()
+        downgrade(revision="0031")
+        columns = db.session.execute(text("SELECT * FROM customer_order")).keys()
+        assert "completed_at" not in columns
