@@ -74,6 +74,15 @@ class RedisWatch:
 REDIS = RedisWatch()
 
 
+def delivery_timeout() -> int:
+    """RQ's time limit for one send, inside the sending lease: a send RQ had not ended
+    by the lease's end was handed out again while it still ran (RQ's default limit,
+    180 s, against a lease of 120 s), and two workers sent the same SMS. The limit ends
+    a quarter of the lease (at least 10 s) before it, so the sweeper finds it ended."""
+    lease = float(current_app.config["SENDING_LEASE_SECONDS"])
+    return max(1, int(min(Queue.DEFAULT_TIMEOUT, lease - max(10.0, lease / 4))))
+
+
 def enqueue(ids: list[int]) -> list[int]:
     """Put the messages' ids on the queue; a Redis outage is logged, not raised.
 
@@ -114,6 +123,7 @@ def enqueue(ids: list[int]) -> list[int]:
                     message_id,
                     job_id=job_id,
                     unique=True,
+                    job_timeout=delivery_timeout(),
                     result_ttl=0,
                     failure_ttl=3600,
                     description=f"message {message_id}",

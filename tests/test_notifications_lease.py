@@ -142,3 +142,23 @@ def test_an_unexpected_channel_error_fails_visibly_and_stays_out_of_redis(app, c
         b"".join(redis.hgetall(k).values()) if redis.type(k) == b"hash" else k for k in redis.keys("*")
     )
     assert b"79161234567" not in dump and "Секретный".encode() not in dump
+
+
+def test_rq_ends_a_send_before_its_lease_ends(app, ctx, redis):
+    """RQ's default limit for a job (180 s) outlasted the sending lease (120 s): a send
+    stuck between the two was handed out again while it still ran, and two workers sent
+    the same SMS. Each delivery job is limited to end inside the lease."""
+    from rq.job import Job
+
+    from app import worker
+
+    with app.test_request_context():
+        customer = factories.customer(ctx, phone="+79161234567")
+        (message,) = notifications.queue_notification(
+            ctx, customer, MessageType.MANUAL, (Channel.SMS,), text="Т"
+        )
+        ctx.commit()
+    with app.app_context():
+        jobs = [Job.fetch(j, connection=worker.connection()) for j in worker.queue().job_ids]
+    assert [j.args for j in jobs] == [(message.id,)]
+    assert 0 < jobs[0].timeout < app.config["SENDING_LEASE_SECONDS"] - 5
