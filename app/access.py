@@ -976,6 +976,9 @@ DOWNLOAD = ("can_download", FILES)
 CAPACITIES["download_files"] = DOWNLOAD
 METHOD_PERMISSIONS["upload"] = "write"
 METHOD_PERMISSIONS["fetch"] = "download"
+# the files list's «Отметить как …» (app/admin/files.py category_action): what a file is, as its form
+for _category in ("identity", "medical", "consent", "other"):
+    METHOD_PERMISSIONS[f"category_{_category}"] = "write"
 ROLES["manager"].resources[FILES] = WRITE
 ROLES["reception"].resources[FILES] = WRITE
 ROLES["doctor"].resources[FILES] = READ
