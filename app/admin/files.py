@@ -13,7 +13,7 @@ from flask_babel import ngettext
 from markupsafe import Markup, escape
 from sqlalchemy import inspect as sa_inspect
 
-from .. import access, files
+from .. import access, disclosure, files
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
 from ..models import AccessAction, CustomerFile
@@ -90,7 +90,9 @@ class FileViewBase(KartotekaModelView):
         changed, refused = files.recategorize(rows, category)
         db.session.commit()
         for reason, kept in refused.items():
-            names = ", ".join(f"«{item.name}»" for item in kept)
+            # a file's name is free text: named as the list shows it (a number in it masked)
+            shown = (disclosure.row(CustomerFile, {"name": item.name}, item=item)["name"] for item in kept)
+            names = ", ".join(f"«{name}»" for name in shown)
             text = ngettext(
                 "Не изменён: %(names)s. %(reason)s",
                 "Не изменены: %(names)s. %(reason)s",
