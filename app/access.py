@@ -900,13 +900,35 @@ def describe_permissions(permission_views) -> dict[str, list[str]]:
 
 
 def journal_detail(text: str | None) -> str:
-    """An export's journal detail in the reader's language: stored as
-    «Customers: 300» (the resource and the rows written), shown «Клиенты: 300 записей»."""
-    found = re.fullmatch(r"(\w+): (\d+)", text or "")
-    if found is None or found[1] not in RESOURCE_LABELS:
-        return text or ""
-    rows = ngettext("%(num)d запись", "%(num)d записей", int(found[2]))
-    return f"{RESOURCE_LABELS[found[1]]}: {rows}"
+    """A journal row's detail in the reader's language, saying what its number is.
+    Stored in one language, as codes:
+
+    - «Customers: 300»: how many records a restricted list showed or an export wrote,
+      shown «Клиенты: 300 записей»;
+    - «SubjectRequests #5» («Anamnesis #5», its medical part): the download of subject
+      request № 5's export (:func:`request_detail`; it was stored «Anamnesis: 5» and
+      read as five records of the anamnesis);
+    - «12: pdf»: the download of file № 12, a PDF."""
+    text = text or ""
+    found = re.fullmatch(r"(\w+): (\d+)", text)
+    if found is not None and found[1] in RESOURCE_LABELS:
+        rows = ngettext("%(num)d запись", "%(num)d записей", int(found[2]))
+        return f"{RESOURCE_LABELS[found[1]]}: {rows}"
+    found = re.fullmatch(r"(\w+) #(\d+)", text)
+    if found is not None and found[1] == ANAMNESIS:
+        return gettext("Медицинская часть выгрузки по запросу субъекта № %(id)s", id=found[2])
+    if found is not None and found[1] == SUBJECTS:
+        return gettext("Выгрузка данных по запросу субъекта № %(id)s", id=found[2])
+    found = re.fullmatch(r"(\d+): (\w+)", text)
+    if found is not None:
+        return gettext("Файл № %(id)s (%(kind)s)", id=found[1], kind=found[2])
+    return text
+
+
+def request_detail(request_id: int, medical: bool = False) -> str:
+    """The journal's detail of a subject export's download (its medical part with
+    ``medical``): the request's number, which :func:`journal_detail` never reads as a count."""
+    return f"{ANAMNESIS if medical else SUBJECTS} #{request_id}"
 
 
 # ---------------------------------------------------------------------------
@@ -958,6 +980,9 @@ DOWNLOAD = ("can_download", FILES)
 CAPACITIES["download_files"] = DOWNLOAD
 METHOD_PERMISSIONS["upload"] = "write"
 METHOD_PERMISSIONS["fetch"] = "download"
+# the files list's «Отметить как …» (app/admin/files.py category_action): what a file is, as its form
+for _category in ("identity", "medical", "consent", "other"):
+    METHOD_PERMISSIONS[f"category_{_category}"] = "write"
 ROLES["manager"].resources[FILES] = WRITE
 ROLES["reception"].resources[FILES] = WRITE
 ROLES["doctor"].resources[FILES] = READ

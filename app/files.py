@@ -231,6 +231,26 @@ def check_recategorize(category) -> None:
         )
 
 
+def recategorize(items, category) -> tuple[list[CustomerFile], dict[str, list[CustomerFile]]]:
+    """Say at once what each of ``items`` is (the files list's «Отметить как …»), by the
+    rule of the edit form: a file changes its kind only for a role that may open it as
+    it was (:func:`check_recategorize`). Returns (the files changed, the files refused
+    by why); the change history records each change (app/audit.py)."""
+    category = check_category(category)
+    changed: list[CustomerFile] = []
+    refused: dict[str, list[CustomerFile]] = {}
+    for item in items:
+        try:
+            check_recategorize(item.category)
+        except ValidationFailed as e:
+            refused.setdefault(str(e.errors["category"]), []).append(item)
+            continue
+        if item.category != category:
+            item.category = category
+            changed.append(item)
+    return changed, refused
+
+
 def add_file(session, customer, name: str | None, data: bytes, category=FileCategory.OTHER) -> CustomerFile:
     """Check ``data`` and store it for ``customer``; the row is added to ``session``
     (the caller commits; on a failed commit, :func:`discard` removes the content)."""

@@ -397,6 +397,29 @@ def _progress(session: Session, request: SubjectRequest, percent: int, status=No
     session.commit()
 
 
+def export_zip(
+    request: SubjectRequest,
+    about: dict,
+    tables: dict[str, list[dict]],
+    scans: list[CustomerFile],
+    note: str,
+    naming: Naming | None = None,
+) -> bytes:
+    """One ZIP of a subject export (the general one or its medical part, which differ
+    only in what goes in): ``tables`` as data.json and as the readable report.html
+    (``note`` says where the rest is), and the contents of ``scans`` under files/."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        payload = {"request": about, "tables": tables}
+        archive.writestr("data.json", json.dumps(payload, ensure_ascii=False, indent=1, default=str))
+        archive.writestr("report.html", report_html(request, tables, naming, note))
+        for item in scans:
+            path = file_rules.stored_path(item)
+            if path.is_file():
+                archive.write(path, f"files/{item.id}-{item.name}")
+    return out.getvalue()
+
+
 def build_export(session: Session, request_id: int, naming: Naming | None = None) -> str:
     """The job's work: the ZIP under instance/exports, its progress on the row."""
     request = session.get(SubjectRequest, request_id)
@@ -418,38 +441,31 @@ def build_export(session: Session, request_id: int, naming: Naming | None = None
             "deadline": _utc(request.deadline),
             "basis": request.basis,
         }
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-            payload = {"request": about, "tables": tables}
-            archive.writestr("data.json", json.dumps(payload, ensure_ascii=False, indent=1, default=str))
-            note = _("Медицинская часть (анамнез) выдаётся отдельным файлом: её передаёт специалист.")
-            archive.writestr("report.html", report_html(request, tables, naming, note))
-            _progress(session, request, 70)
-            for item in session.scalars(
-                select(CustomerFile).where(CustomerFile.customer_id == request.customer_id)
-            ):
-                path = file_rules.stored_path(item)
-                if path.is_file() and item.category != FileCategory.MEDICAL:
-                    archive.write(path, f"files/{item.id}-{item.name}")
-        medical_out = io.BytesIO()
-        with zipfile.ZipFile(medical_out, "w", zipfile.ZIP_DEFLATED) as archive:
-            payload = {"request": about, "tables": medical}
-            archive.writestr("data.json", json.dumps(payload, ensure_ascii=False, indent=1, default=str))
-            note = _("Медицинская часть: анамнез, история его изменений и медицинские документы из «Файлов».")
-            archive.writestr("report.html", report_html(request, medical, naming, note))
-            for item in session.scalars(
-                select(CustomerFile).where(
-                    CustomerFile.customer_id == request.customer_id,
-                    CustomerFile.category == FileCategory.MEDICAL,
-                )
-            ):
-                path = file_rules.stored_path(item)
-                if path.is_file():
-                    archive.write(path, f"files/{item.id}-{item.name}")
+        scans = session.scalars(
+            select(CustomerFile)
+            .where(CustomerFile.customer_id == request.customer_id)
+            .order_by(CustomerFile.id)
+        ).all()
+        # the manager's ZIP and the medical part, which a role reading the anamnesis hands over
+        parts = [
+            (
+                tables,
+                [f for f in scans if f.category != FileCategory.MEDICAL],
+                _("Медицинская часть (анамнез) выдаётся отдельным файлом: её передаёт специалист."),
+            ),
+            (
+                medical,
+                [f for f in scans if f.category == FileCategory.MEDICAL],
+                _("Медицинская часть: анамнез, история его изменений и медицинские документы из «Файлов»."),
+            ),
+        ]
+        general = export_zip(request, about, *parts[0], naming)
+        _progress(session, request, 70)
+        medical = export_zip(request, about, *parts[1], naming)
         exports_dir().mkdir(parents=True, exist_ok=True)
         request.stored_name = secrets.token_hex(16)
-        export_path(request).write_bytes(out.getvalue())
-        medical_path(request).write_bytes(medical_out.getvalue())
+        export_path(request).write_bytes(general)
+        medical_path(request).write_bytes(medical)
         request.done_at = utcnow()
         _progress(session, request, 100, SubjectRequestStatus.DONE)
     except Exception as e:  # the row says it failed; the worker's log has the rest

@@ -56,7 +56,14 @@ from .admin.fields import (
     LocalDateTimeField,
     LocalDecimalField,
 )
-from .admin.files import FileViewBase, download_link, export_link, file_cell, retention_list_link
+from .admin.files import (
+    FileViewBase,
+    category_action,
+    download_link,
+    export_link,
+    file_cell,
+    retention_list_link,
+)
 from .admin.history import FilterAfterLastDeletion, HistoryView
 from .admin.links import card_link, related_label, related_subject, subject_link
 from .admin.money import AccountScreen, CertificateScreen, PaymentScreen, owing, pay_link
@@ -79,6 +86,7 @@ from .models import (
     CustomerFile,
     CustomerStatus,
     CustomerType,
+    FileCategory,
     LoginThrottle,
     MedicalRecord,
     Message,
@@ -1273,6 +1281,11 @@ class CustomerFileView(FileViewBase):
     formatters_columns = {"id": download_link}
     list_sql = {"id": ListColumn(CustomerFile.id, CustomerFile.category, read=file_cell)}
     base_order = ("id", "desc")
+
+    category_identity = category_action(FileCategory.IDENTITY)
+    category_medical = category_action(FileCategory.MEDICAL)
+    category_consent = category_action(FileCategory.CONSENT)
+    category_other = category_action(FileCategory.OTHER)
 
 
 class CustomerFileTab(CustomerFileView):

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 
 import pytest
 
 from app.models import ChangeLog, CustomerDocument, Message, Note
-from tests import factories
+from tests import factories, matrix
 from tests.conftest import user_id
 from tests.html_forms import form_fields
 
@@ -131,3 +132,85 @@ def test_the_card_header_and_a_forms_choices_follow_the_policy(ctx, login_as, ap
     assert EMAIL not in card  # hidden for a specialist
     choices = doctor.get("/customerview/lookup", query_string={"q": "Иванова"}).get_json()["results"]
     assert [c["text"] for c in choices] == ["Иванова Анна Сергеевна · +7 *** ***-45-67"]
+
+
+def texts_of(body: str, model) -> list[str]:
+    """The planted free texts of ``model`` a page or an answer shows, as shown."""
+    from tests.test_walk import MARKER
+
+    return sorted(re.findall(rf"{MARKER}-{model.__name__} [^<\"]*", body))
+
+
+def pane(card: str, key: str) -> str:
+    """A card's tab as the card draws it (its pane, up to the next one)."""
+    start = card.index(f'id="{key}" data-tab="{key}"')
+    end = card.find('role="tabpanel"', start)
+    return card[start : end if end > 0 else None]
+
+
+@pytest.fixture
+def walked(app):
+    """The walk's planting: a row in every table that points at a customer, each free
+    text holding every secret (tests/test_walk.py)."""
+    from app import customers
+    from app.extensions import db
+    from app.models import Customer
+    from tests.test_walk import plant
+
+    with app.app_context():
+        rows = plant(app)
+        # the planting writes its text into every long column, the name's search key too:
+        # a list's «Клиент» filter finds the patient by name as staff type it
+        for customer in db.session.query(Customer):
+            customer.name_search = customers.name_search_key(customer)
+        db.session.commit()
+        return rows
+
+
+@pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
+def test_a_tab_at_its_own_address_shows_its_texts_as_the_card_and_the_api_do(app, login_as, walked, role_key):
+    """A tab opened at its own address (/notetab/list/?_flt_0_customer=…) hid the whole
+    text of a note holding a masked passport number («***»), where the card and the
+    API mask only the number («паспорт ****57»): the tab's rows were read without
+    their customer, whose values the text is searched for."""
+    from app.admin.api import PolicyApi
+    from app.models import Customer
+    from app.views import CustomerView
+    from tests.test_walk import free_text_columns, readable
+
+    client = login_as(role_key)
+    patient = walked[Customer]["patient"]
+    card = page(client, f"/customerview/show/{patient}")
+    with app.app_context():
+        # the API resources that list a free text of their model
+        apis = {
+            api.datamodel.obj: api.route_base
+            for api in app.appbuilder.baseviews
+            if isinstance(api, PolicyApi)
+            and matrix.reads(role_key, api.class_permission_name)
+            and set(api.list_columns) & set(free_text_columns(api.datamodel.obj))
+        }
+        views = {type(view): view for view in app.appbuilder.baseviews}
+    compared = 0
+    for tab in CustomerView.tabs:
+        view = views[tab.view]
+        model = view.datamodel.obj
+        if not matrix.reads(role_key, view.class_permission_name):
+            continue
+        shown = texts_of(pane(card, tab.key), model)
+        if not shown:
+            continue
+        # the tab's list at its own address, its «Клиент» filter naming the patient
+        own = client.get(
+            f"{view.route_base}/list/?_flt_0_customer=Пациентова&psize_{type(view).__name__}=100"
+        )
+        assert own.status_code == 200, tab.key
+        # the card's rows are among the tab's (whose address may list more of the role's rows)
+        assert set(shown) <= set(texts_of(readable(own), model)), tab.key
+        if model in apis:
+            query = f"?q=(filters:!((col:customer,opr:rel_o_m,value:{patient})),page_size:100)"
+            answer = client.get(f"{apis[model]}/{query}")
+            assert answer.status_code == 200, apis[model]
+            assert set(shown) <= set(texts_of(readable(answer), model)), apis[model]
+        compared += 1
+    assert compared or role_key == "sysadmin"

@@ -422,3 +422,110 @@ def test_a_medical_document_is_opened_only_by_who_reads_the_anamnesis(app, login
     response = login_as("reception").post(f"/customerfileview/edit/{referral}", data={"category": "other"})
     assert response.status_code == 422  # nor does the front desk make it «Прочее» for everyone
     assert login_as("doctor").get(f"/customerfileview/fetch/{referral}").status_code == 200
+
+
+PASSPORT = "Паспорт 987654.pdf"  # a name holding the passport's number
+
+
+def test_the_manager_says_what_many_files_are_at_once_as_the_form_allows(app, login_as):
+    """Migration 0031 made every stored file an identity document, and the specialist
+    lost the referrals and results they had uploaded: the manager had to open each
+    file's form. The files list's «Отметить как …» changes the kind of the ticked
+    files at once, asks first in Russian, writes each change to the history, and
+    refuses, by name, the files the role may not recategorise (as the edit form)."""
+    from app.models import ChangeLog, CustomerDocument
+
+    with app.app_context():
+        patient = factories.customer(last_name="Ёлкина", phone="+79160000078")
+        factories.order(customer=patient, specialist_id=user_id(app, "doctor"))
+        db.session.add(CustomerDocument(customer=patient, kind="other", number="987654"))
+        db.session.commit()
+        customer_id = patient.id
+    reception = login_as("reception")
+    for name, category in (
+        ("Направление.pdf", "identity"),
+        ("Результаты.pdf", "identity"),
+        (PASSPORT, "identity"),
+        ("Анализы.pdf", "medical"),
+    ):
+        assert upload(reception, customer_id, name, pdf(), category).status_code == 302
+    with app.app_context():
+        ids = dict(db.session.query(CustomerFile.name, CustomerFile.id).all())
+
+    def kinds():
+        with app.app_context():
+            return {n: c.value for n, c in db.session.query(CustomerFile.name, CustomerFile.category)}
+
+    def history():
+        with app.app_context():
+            return sorted(
+                (r.entity_id, r.old_value, r.new_value, r.user_id)
+                for r in db.session.query(ChangeLog).filter_by(entity="CustomerFile", action="update")
+            )
+
+    manager = login_as("manager")
+    listing = manager.get("/customerfileview/list/").get_data(as_text=True)
+    assert "Отметить как «Медицинский документ»" in listing
+    assert "Отметить выбранные файлы как «Медицинский документ»?" in listing
+    picked = [str(ids["Направление.pdf"]), str(ids["Результаты.pdf"])]
+    answer = manager.post(
+        "/customerfileview/action_post",
+        data={"action": "category_medical", "rowid": picked},
+        follow_redirects=True,
+    )
+    assert answer.status_code == 200
+    assert "Вид изменён у 2 файлов." in answer.get_data(as_text=True)
+    assert kinds() == {
+        "Направление.pdf": "medical",
+        "Результаты.pdf": "medical",
+        PASSPORT: "identity",
+        "Анализы.pdf": "medical",
+    }
+    manager_id = user_id(app, "manager")
+    identity, medical = "Документ, удостоверяющий личность", "Медицинский документ"
+    assert history() == sorted(
+        (ids[n], identity, medical, manager_id) for n in ("Направление.pdf", "Результаты.pdf")
+    )
+    doctor = login_as("doctor")
+    for name in ("Направление.pdf", "Результаты.pdf"):
+        assert doctor.get(f"/customerfileview/fetch/{ids[name]}").status_code == 200
+
+    # a medical document is not the manager's to recategorise (she does not read the
+    # anamnesis): refused by name, the others changed
+    manager = login_as("manager")  # (one client: signing in as another role signs the last one out)
+    answer = manager.post(
+        "/customerfileview/action_post",
+        data={"action": "category_other", "rowid": [str(ids["Анализы.pdf"]), str(ids[PASSPORT])]},
+        follow_redirects=True,
+    )
+    page = answer.get_data(as_text=True)
+    assert "Вид изменён у 1 файла." in page
+    assert "«Анализы.pdf»" in page and "которому виден анамнез" in page
+    assert kinds()["Анализы.pdf"] == "medical" and kinds()[PASSPORT] == "other"
+    # the front desk sees a passport masked: it does not make a passport's scan anything else
+    with app.app_context():
+        db.session.get(CustomerFile, ids[PASSPORT]).category = FileCategory.IDENTITY
+        db.session.commit()
+    before = history()
+    reception = login_as("reception")
+    answer = reception.post(
+        "/customerfileview/action_post",
+        data={"action": "category_other", "rowid": [str(ids[PASSPORT])]},
+        follow_redirects=True,
+    )
+    page = answer.get_data(as_text=True)
+    # named as the list names it: the front desk sees the passport's number masked
+    assert "«Паспорт ****54.pdf»" in page and "987654" not in page
+    assert "которому виден номер паспорта" in page and "Вид изменён" not in page
+    assert kinds()[PASSPORT] == "identity" and history() == before
+    # the specialist reads the files but writes none: no such action
+    assert (
+        login_as("doctor")
+        .post(
+            "/customerfileview/action_post",
+            data={"action": "category_other", "rowid": [str(ids["Анализы.pdf"])]},
+        )
+        .status_code
+        == 403
+    )
+    assert kinds()["Анализы.pdf"] == "medical"

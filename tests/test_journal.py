@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import update
+from flask_babel import force_locale
+from sqlalchemy import select, update
 
 from app import access
 from app.errors import Forbidden
 from app.extensions import db
-from app.models import AccessAction, AccessLog, Customer, MedicalRecord
+from app.models import AccessAction, AccessLog, Customer, CustomerFile, MedicalRecord
 from tests import factories
 from tests.conftest import count_queries, user_id
 
@@ -223,3 +224,63 @@ def test_deleting_a_customer_leaves_their_journal_rows_as_they_were(app, login_a
     assert rows(app) == before
     listing = login_as("auditor").get(f"/accesslogview/list/?_flt_0_customer_id={patient}")
     assert listing.status_code == 200
+
+
+def test_the_journals_detail_says_what_its_number_is(app, login_as, patient):
+    """The journal's «Подробности» wrote every number as a count: the specialist's
+    download of the medical part of subject request № N read «Анамнез: N записей»,
+    the manager's ZIP «Запросы субъектов ПД: N записей», a file's download «12: pdf».
+    Each now says what its number is: a request's, a file's, or how many records a
+    list showed or an export wrote (a plural)."""
+    import html
+    import io
+
+    from app import subjects
+    from app.models import SubjectRequestKind
+
+    with app.app_context():
+        customer = db.session.get(Customer, patient)
+        for basis in ("Заявление № 1", "Заявление № 2", "Заявление № 3"):  # the request's number is not 1
+            request = subjects.start(db.session, customer, SubjectRequestKind.EXPORT, basis)
+        db.session.commit()
+        rid = request.id
+        assert subjects.build_export(db.session, rid) == "done"
+    manager = login_as("manager")
+    assert manager.get(f"/customerview/subject/{rid}/download").status_code == 200
+    upload = manager.post(
+        f"/customerview/{patient}/files",
+        data={"file": (io.BytesIO(b"%PDF-1.4\n%%EOF\n"), "Справка.pdf"), "category": "other"},
+        content_type="multipart/form-data",
+    )
+    assert upload.status_code == 302
+    with app.app_context():
+        (scan,) = db.session.scalars(select(CustomerFile.id)).all()
+    assert manager.get(f"/customerfileview/fetch/{scan}").status_code == 200
+    doctor = login_as("doctor")
+    assert doctor.get(f"/customerview/subject/{rid}/medical").status_code == 200
+    assert doctor.get("/medicalrecordview/list/").status_code == 200
+    auditor = login_as("auditor")
+    journal = html.unescape(auditor.get("/accesslogview/list/").get_data(as_text=True))
+    said = {
+        f"Выгрузка данных по запросу субъекта № {rid}",
+        f"Медицинская часть выгрузки по запросу субъекта № {rid}",
+        f"Файл № {scan} (pdf)",
+        "Анамнез: 1 запись",
+    }
+    for text in said:
+        assert text in journal
+    assert f"{rid} записи" not in journal and f"{rid} записей" not in journal
+    with app.app_context():
+        details = dict(
+            db.session.execute(
+                select(AccessLog.id, AccessLog.detail).where(AccessLog.detail.isnot(None))
+            ).all()
+        )
+    for pk in details:  # each row's own page says it as the list does
+        shown = html.unescape(auditor.get(f"/accesslogview/show/{pk}").get_data(as_text=True))
+        assert any(text in shown for text in said), (pk, details[pk])
+    with app.test_request_context(), force_locale("en"):
+        assert (
+            access.journal_detail(f"{access.ANAMNESIS} #{rid}")
+            == f"Medical part of the export for subject request No. {rid}"
+        )

@@ -177,18 +177,23 @@ def plant(app) -> dict:
             Return(customer=customer, order=order, amount=Decimal("100"), reason="-"),
             Message(customer=customer, channel="sms", message_type="manual", body="-"),
             NotificationConsent(customer=customer, message_type="marketing", channel="sms", allowed=True),
-            CustomerFile(
-                customer=customer,
-                name="скан.pdf",
-                kind="pdf",
-                content_type="application/pdf",
-                size=1,
-                sha256="0" * 64,
-                stored_name=f"{who}{'0' * 24}",
-                # a passport's scan is passport data: its content holds the passport's
-                # number, and each door (list, card, record, API, export, download)
-                # must keep it from a role that does not read the number
-                category=FileCategory.IDENTITY,
+            # a file of every kind, each holding what its kind protects: a passport's scan
+            # is passport data (its content holds the passport's number), a medical
+            # document is medical history (the anamnesis' marker); each door (list, card,
+            # record, API, export, download) must keep them from a role that does not
+            # read the number or the anamnesis
+            *(
+                CustomerFile(
+                    customer=customer,
+                    name=f"{category.value}.pdf",
+                    kind="pdf",
+                    content_type="application/pdf",
+                    size=1,
+                    sha256="0" * 64,
+                    stored_name=f"{who}{category.value}".ljust(32, "0"),
+                    category=category,
+                )
+                for category in FileCategory
             ),
         ]
         # the access journal is append-only: its texts are written with the row
@@ -197,11 +202,17 @@ def plant(app) -> dict:
         related.append(journal)
         session.add_all(related)
         session.commit()
-        scan = next(row for row in related if isinstance(row, CustomerFile))
-        content = f"{values['series'][0]} {values['number'][0]} {values['series'][1]} {values['number'][1]}"
-        path = file_rules.stored_path(scan)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"%PDF-1.4\n" + content.encode() + b"\n%%EOF\n")
+        passport = f"{values['series'][0]} {values['number'][0]} {values['series'][1]} {values['number'][1]}"
+        contents = {
+            FileCategory.IDENTITY: passport,
+            FileCategory.MEDICAL: f"{MARKER}-{MedicalRecord.__name__} направление, диагноз",
+            FileCategory.CONSENT: "согласие на обработку, подпись",
+            FileCategory.OTHER: "прочее",
+        }
+        for scan in (row for row in related if isinstance(row, CustomerFile)):
+            path = file_rules.stored_path(scan)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(b"%PDF-1.4\n" + contents[scan.category].encode() + b"\n%%EOF\n")
         # what people and templates wrote: every free text holds every secret
         for row in (customer, order, *related):
             if row is not journal:
@@ -214,7 +225,10 @@ def plant(app) -> dict:
         customer.tags = [tag]
         session.commit()
         for row in (customer, order, *related):
-            rows.setdefault(type(row), {})[who] = row.id
+            found = rows.setdefault(type(row), {})
+            # the first row of its model is the customer's; more of one model (a file
+            # of each kind) are walked too, under a key of their own
+            found[who if who not in found else f"{who} {len(found)}"] = row.id
     rows[Branch] = {"patient": branch.id, "stranger": branch.id}
     rows[Tag] = {"patient": tag.id, "stranger": tag.id}
     return rows
@@ -288,7 +302,8 @@ def urls(app, rows) -> list[str]:
             continue
         view = view_of(app, rule.endpoint)
         model = getattr(getattr(view, "datamodel", None), "obj", None)
-        whose = ("patient", "stranger") if "pk" in rule.arguments else ("patient",)
+        # a record's address with each planted record of its model (every file's kind)
+        whose = list(rows.get(model) or ("patient",)) if "pk" in rule.arguments else ["patient"]
         for who in whose:
             values = {}
             for arg in rule.arguments:

@@ -742,6 +742,10 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 if condition is not None:
                     filters._add_filter(WhereFilter("id", self.datamodel), condition)
             joined_filters = filters.get_joined_filters(self._base_filters)
+        # what the policy reads of a row besides its columns (its customer, whose values
+        # a text is searched for): a tab opened at its own address, without it, hid a
+        # note holding a masked passport number whole where the card masked the number
+        extra = disclosure.row_sources(self.datamodel.obj, columns) if plan is not None else ()
         if hit or (plan is not None and not any(f.is_related_view for f in joined_filters.filters)):
             count, keys, values = self.datamodel.query_values(
                 None if hit else joined_filters,
@@ -752,14 +756,13 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 plan,
                 kept,
                 key,
+                extra,
             )
-            disclosure.rows(self.datamodel.obj, values, pks=keys)
-            self.visible_values(values)
         elif plan is not None:  # a card's tab: one statement with its total
-            extra = disclosure.row_sources(self.datamodel.obj, columns)
             count, keys, values = self.datamodel.tab_values(
                 joined_filters, order_column, order_direction, page, page_size, plan, extra
             )
+        if plan is not None:
             disclosure.rows(self.datamodel.obj, values, pks=keys)
             for row in values:
                 for name in extra:
@@ -1110,21 +1113,17 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
         The export read every list as objects: a column the list declares, or a free text
         the policy masks, could say another text in the file than on the page."""
         plan = self.values_plan(tuple(columns))
-        if plan is not None and tab:  # a card's tab: each row read with its customer, as the card reads it
+        if plan is not None:  # each row read with its customer, as the card reads it
             extra = disclosure.row_sources(self.datamodel.obj, columns)
-            _count, keys, values = self.datamodel.tab_values(
-                joined, order_column, order_direction, 0, self.EXPORT_LIMIT, plan, extra
+            read = self.datamodel.tab_values if tab else self.datamodel.query_values
+            _count, keys, values = read(
+                joined, order_column, order_direction, 0, self.EXPORT_LIMIT, plan, extra=extra
             )
             disclosure.rows(self.datamodel.obj, values, pks=keys)
             for row in values:
                 for name in extra:
                     del row[name]
             return values
-        if plan is not None:
-            _count, keys, values = self.datamodel.query_values(
-                joined, order_column, order_direction, 0, self.EXPORT_LIMIT, plan
-            )
-            return disclosure.rows(self.datamodel.obj, values, pks=keys)
         _count, rows = self.datamodel.query(
             joined, order_column, order_direction, page=0, page_size=self.EXPORT_LIMIT
         )

@@ -843,7 +843,7 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
         self._subject_rights()
         if not access.reads_every_field():
             abort(403)
-        return self._send_subject_zip(rid, subjects.export_path, access.SUBJECTS, "")
+        return self._send_subject_zip(rid, subjects.export_path, False, "")
 
     @expose("/subject/<int:rid>/medical", methods=["GET"])
     @has_access
@@ -852,11 +852,12 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
         customers' only, as the tab); journaled as the export is."""
         if not self.appbuilder.sm.has_access("can_read", access.ANAMNESIS):
             abort(403)
-        return self._send_subject_zip(rid, subjects.medical_path, access.ANAMNESIS, "-medical")
+        return self._send_subject_zip(rid, subjects.medical_path, True, "-medical")
 
-    def _send_subject_zip(self, rid, path_of, resource: str, suffix: str):
-        """A subject request's stored ZIP (``path_of`` names which), of a customer within
-        the user's rows; the download is journaled under ``resource``."""
+    def _send_subject_zip(self, rid, path_of, medical: bool, suffix: str):
+        """A subject request's stored ZIP (``path_of`` names which: the medical part with
+        ``medical``), of a customer within the user's rows; the download is journaled
+        with the request's number."""
         row = db.session.get(SubjectRequest, rid)
         if row is None or row.stored_name is None or row.customer_id is None:
             abort(404)
@@ -864,7 +865,7 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
         path = path_of(row)
         if not path.is_file():
             abort(404)
-        access.journal(row.customer_id, AccessAction.EXPORT, detail=f"{resource}: {row.id}")
+        access.journal(row.customer_id, AccessAction.EXPORT, detail=access.request_detail(row.id, medical))
         return send_file(
             path,
             mimetype="application/zip",

@@ -199,7 +199,7 @@ class Interface(SQLAInterface):
         return tuple(plan)
 
     def query_values(
-        self, filters, order_column, order_direction, page, page_size, plan, kept=None, key=None
+        self, filters, order_column, order_direction, page, page_size, plan, kept=None, key=None, extra=()
     ):
         """The list's count, keys and values through ``plan`` (see values_plan): FAB's
         filters, order and page applied as for objects, then only the plan's
@@ -208,8 +208,11 @@ class Interface(SQLAInterface):
         With ``kept`` (a dict) the two statements are kept under ``key``, which
         must name everything that shapes them (the page's address, the user's
         permissions and row scope): composing them and computing their cache
-        keys was ~700 Python calls of a list page."""
+        keys was ~700 Python calls of a list page. ``extra``: further columns each
+        row's values carry, as in :meth:`tab_values` (part of what ``key`` names: they
+        follow from the plan's columns)."""
         cap = current_app.config.get("KARTOTEKA_COUNT_CAP") or 0
+        tail = tuple(getattr(self.obj, name) for name in extra)
         statements = kept.get(key) if kept is not None and cap > 0 else None
         if statements is None:
             filtered = self.filtered(self.session.query(self.obj), filters)  # once, for both statements
@@ -224,9 +227,9 @@ class Interface(SQLAInterface):
             query = self.apply_pagination(query, page, page_size)
             if cap <= 0:
                 count = filtered.count()
-                rows = self._plan_rows(query, plan)
-                return count, [row[0] for row in rows], self._plan_values(rows, plan)
-            statements = (self.capped_count_statement(filtered, cap), self._plan_statement(query, plan))
+                rows = self._plan_rows(query, plan, tail)
+                return count, [row[0] for row in rows], self._extra_values(rows, plan, extra)
+            statements = (self.capped_count_statement(filtered, cap), self._plan_statement(query, plan, tail))
             if kept is not None:
                 if len(kept) >= LIST_STATEMENTS_KEPT:
                     kept.clear()
@@ -234,7 +237,15 @@ class Interface(SQLAInterface):
         connection = values_connection(self.session)
         count = connection.execute(statements[0], execution_options=BY_POSITION).scalar_one()
         rows = connection.execute(statements[1], execution_options=BY_POSITION).all()
-        return count, [row[0] for row in rows], self._plan_values(rows, plan)
+        return count, [row[0] for row in rows], self._extra_values(rows, plan, extra)
+
+    def _extra_values(self, rows, plan, extra) -> list[dict]:
+        """The plan's values of ``rows``, each with the ``extra`` columns ending its row."""
+        values = self._plan_values(rows, plan)
+        if extra:
+            for row, item in zip(rows, values, strict=True):
+                item.update(zip(extra, row[len(row) - len(extra) :], strict=True))
+        return values
 
     def tab_values(self, filters, order_column, order_direction, page, page_size, plan, extra=()):
         """A card's tab read through ``plan`` (see values_plan): its page, keys, values
@@ -264,8 +275,8 @@ class Interface(SQLAInterface):
             count = self.query_count(self.session.query(self.obj), filters)
         return count, [row[0] for row in rows], values
 
-    def _plan_rows(self, query, plan):
-        statement = self._plan_statement(query, plan)
+    def _plan_rows(self, query, plan, tail=()):
+        statement = self._plan_statement(query, plan, tail)
         return values_connection(self.session).execute(statement, execution_options=BY_POSITION).all()
 
     def _plan_statement(self, query, plan, tail=()):

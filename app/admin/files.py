@@ -4,13 +4,16 @@ app/files.py; app/views.py declares the screen."""
 
 from __future__ import annotations
 
-from flask import abort, g, redirect, send_file, url_for
+from flask import abort, flash, g, redirect, send_file, url_for
 from flask_appbuilder import expose, has_access
+from flask_appbuilder.actions import action
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from markupsafe import Markup, escape
 from sqlalchemy import inspect as sa_inspect
 
-from .. import access, files
+from .. import access, disclosure, files
 from ..errors import Forbidden, ValidationFailed
 from ..extensions import db
 from ..models import AccessAction, CustomerFile
@@ -48,6 +51,20 @@ def export_link(request_id) -> Markup:
     return Markup(f'<a href="{escape(url)}"><i class="fa fa-download"></i> {label}</a>')
 
 
+def category_action(category):
+    """A bulk action of the files list: the ticked files are ``category`` («Отметить
+    как «Медицинский документ»»: migration 0031 made every stored file an identity
+    document, sorted one form at a time)."""
+
+    def handler(self, items):
+        return self.recategorize(items, category)
+
+    handler.__name__ = f"category_{category.value}"
+    label = _l("Отметить как «%(kind)s»", kind=category.label)
+    confirmation = _l("Отметить выбранные файлы как «%(kind)s»?", kind=category.label)
+    return action(handler.__name__, label, confirmation, "fa-tag", multiple=True, single=False)(handler)
+
+
 class FileViewBase(KartotekaModelView):
     """A customer's files: listed as any tab, added by upload only (no generic form)."""
 
@@ -62,6 +79,34 @@ class FileViewBase(KartotekaModelView):
         desk, who sees a passport masked, cannot make its scan «Прочее» for everyone."""
         before = sa_inspect(item).attrs.category.history.deleted
         files.check_recategorize(before[0] if before else item.category)
+
+    def recategorize(self, items, category):
+        """The files ticked, read again through the user's rows, become ``category``
+        where the rule allows; the others are named with why (app/files.py)."""
+        picked = [item.id for item in (items if isinstance(items, list) else [items]) if item is not None]
+        rows = [
+            row for row in (self.datamodel.get(pk, self._base_filters) for pk in picked) if row is not None
+        ]
+        changed, refused = files.recategorize(rows, category)
+        db.session.commit()
+        for reason, kept in refused.items():
+            # a file's name is free text: named as the list shows it (a number in it masked)
+            shown = (disclosure.row(CustomerFile, {"name": item.name}, item=item)["name"] for item in kept)
+            names = ", ".join(f"«{name}»" for name in shown)
+            text = ngettext(
+                "Не изменён: %(names)s. %(reason)s",
+                "Не изменены: %(names)s. %(reason)s",
+                len(kept),
+                names=names,
+                reason=reason,
+            )
+            flash(text, "warning")
+        if changed or not refused:
+            count = len(changed)
+            flash(ngettext("Вид изменён у %(num)d файла.", "Вид изменён у %(num)d файлов.", count), "success")
+        from .security import referrer_or
+
+        return redirect(referrer_or(url_for(".list")))
 
     @expose("/fetch/<int:pk>", methods=["GET"])
     @has_access
