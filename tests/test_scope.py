@@ -33,3 +33,36 @@ def test_a_form_opened_from_a_strangers_card_stores_nothing_for_them(app, ctx, l
         assert saved.status_code == 302, base
     ctx.expire_all()
     assert {(r.customer_id, r.allergies) for r in ctx.query(MedicalRecord)} == {(own.id, "пыльца")}
+
+
+def test_a_bulk_action_reaches_only_the_users_rows(app, ctx, login_as):
+    """FAB's actions read the ticked records by their ids alone: a specialist given
+    «смена статуса» on the roles screen marked another specialist's patient «Проблемный»
+    by the id in the form. A record outside the rows answers 404 and stays as it was."""
+    from app import access
+    from app.models import Customer, CustomerStatus
+
+    own, stranger = patients(app, ctx)
+    sm = app.appbuilder.sm
+    role = sm.find_role(access.ROLES["doctor"].name)
+    role.permissions.append(sm.find_permission_view_menu("can_status", access.CUSTOMERS))
+    sm.session.commit()
+    try:
+        client = login_as("doctor")
+        for data in (
+            {"action": "status_problem", "rowid": [str(stranger.id)]},
+            {"action": "status_problem", "rowid": [str(own.id), str(stranger.id)]},
+        ):
+            assert client.post("/customerview/action_post", data=data).status_code == 404
+        assert client.post(f"/customerview/action/status_problem/{stranger.id}").status_code == 404
+        ctx.expire_all()
+        assert {c.status for c in ctx.query(Customer)} == {CustomerStatus.ACTIVE}
+        done = client.post(
+            "/customerview/action_post", data={"action": "status_problem", "rowid": [str(own.id)]}
+        )
+        assert done.status_code == 302
+        ctx.expire_all()
+        assert ctx.get(Customer, own.id).status == CustomerStatus.PROBLEM
+        assert ctx.get(Customer, stranger.id).status == CustomerStatus.ACTIVE
+    finally:
+        access.sync_roles(reset=True)
