@@ -29,8 +29,14 @@ NOT_WRITES = {
     "CustomerView.subject_export",
     "CustomerView.subject_erase",
 }
-# about other customers than one: a new customer, the list's actions (tried below by name)
-NOT_OF_ONE = {"CustomerView.add", "CustomerView.action_post", "CustomerView.bulk_message"}
+# about other customers than one: a new customer (typed or from a file), the list's actions
+# (tried below by name)
+NOT_OF_ONE = {
+    "CustomerView.add",
+    "CustomerView.import_file",
+    "CustomerView.action_post",
+    "CustomerView.bulk_message",
+}
 # a deletion and a list action answer as FAB does: back where the user was, the reason on top
 REDIRECTED = {"CustomerView.delete", "CustomerView.action"}
 SKIPPED = {"access_log", "change_log", "subject_request"}  # about the customer, written on
