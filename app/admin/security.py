@@ -538,6 +538,12 @@ class KartotekaResetPasswordForm(ResetPasswordForm):
         validators=[DataRequired(), PasswordComplexityValidator()],
         widget=BS3PasswordFieldWidget(),
     )
+    # after the password: WTForms draws fields in the order they were made, and the
+    # redeclared password came after FAB's confirmation, so the administrator's reset
+    # form asked to repeat a password before asking for it (and Tab went there first)
+    conf_password = ResetPasswordForm.conf_password.field_class(
+        *ResetPasswordForm.conf_password.args, **ResetPasswordForm.conf_password.kwargs
+    )
 
 
 class KartotekaResetMyPasswordForm(KartotekaResetPasswordForm):
