@@ -3,7 +3,11 @@ found (a new clinic played by hand, December 2026), proven server-side."""
 
 from __future__ import annotations
 
+import contextlib
+import html
 import re
+
+from tests.conftest import user_id
 
 
 def password_boxes(page: str) -> list[str]:
@@ -21,3 +25,67 @@ def test_resetting_a_users_password_asks_for_it_before_its_confirmation(login_as
 def test_changing_ones_own_password_keeps_its_order(login_as):
     page = login_as("reception").get("/resetmypassword/form").get_data(as_text=True)
     assert password_boxes(page) == ["current_password", "password", "conf_password"]
+
+
+@contextlib.contextmanager
+def deactivated(app, username):
+    """The administrator unticks «Активен?» (users outlive a test: ticked back after)."""
+    sm = app.appbuilder.sm
+    with app.app_context():
+        user = sm.find_user(username=username)
+        user.active = False
+        sm.update_user(user)
+    try:
+        yield
+    finally:
+        with app.app_context():
+            user = sm.find_user(username=username)
+            user.active = True
+            sm.update_user(user)
+
+
+def staff_name(app, username) -> str:
+    with app.app_context():
+        user = app.appbuilder.sm.find_user(username=username)
+        return f"{user.first_name} {user.last_name}"
+
+
+def options(page: str, name: str) -> list[str]:
+    select = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)[1]
+    return [html.unescape(o).strip() for o in re.findall(r"<option[^>]*>([^<]*)</option>", select)]
+
+
+def test_a_deactivated_specialist_is_not_offered_for_a_new_review_or_order(app, ctx, login_as):
+    """The administrator deactivated a nurse who left; the manager's «Отзывы» → «Добавить»
+    and the order's edit form still offered her as «Специалист» (the card's booking form
+    did not). An order she served keeps her."""
+    from tests import factories
+
+    customer = factories.customer(ctx)
+    doctor = user_id(app, "doctor")
+    served = factories.order(ctx, customer, specialist_id=doctor)
+    other = factories.order(ctx, customer)
+    ctx.commit()
+    name = staff_name(app, "doctor")
+    client = login_as("manager")
+    assert name in options(client.get("/reviewview/add").get_data(as_text=True), "specialist")
+    with deactivated(app, "doctor"):
+        for path in (
+            "/reviewview/add",
+            f"/reviewtab/add?_flt_0_customer={customer.id}",
+            f"/orderview/edit/{other.id}",
+        ):
+            assert name not in options(client.get(path).get_data(as_text=True), "specialist"), path
+        assert name in options(
+            client.get(f"/orderview/edit/{served.id}").get_data(as_text=True), "specialist"
+        )
+        # the list's filter still finds the orders he served
+        assert name in client.get("/orderview/list/").get_data(as_text=True)
+
+
+def test_a_deactivated_manager_is_not_offered_for_a_customer(app, login_as):
+    name = staff_name(app, "manager")
+    client = login_as("reception")
+    assert name in options(client.get("/customerview/add").get_data(as_text=True), "manager")
+    with deactivated(app, "manager"):
+        assert name not in options(client.get("/customerview/add").get_data(as_text=True), "manager")
