@@ -89,3 +89,15 @@ def test_a_deactivated_manager_is_not_offered_for_a_customer(app, login_as):
     assert name in options(client.get("/customerview/add").get_data(as_text=True), "manager")
     with deactivated(app, "manager"):
         assert name not in options(client.get("/customerview/add").get_data(as_text=True), "manager")
+
+
+def test_the_roles_screen_shows_each_fields_own_mask(login_as):
+    """The auditor's role on «Список ролей» read «Поле «Эл. почта»: видит скрытым
+    (+7 *** ***-45-67)»: every field's masked level showed a phone's mask, so the
+    administrator could not tell what the auditor would see of an e-mail or a birthday."""
+    page = html.unescape(login_as("sysadmin").get("/roles/list/").get_data(as_text=True))
+    page = re.sub(r"</?strong>", "", page)  # «<strong>Поле «…»:</strong> видит…»
+    assert "Поле «Эл. почта»: видит скрытым (a***@example.ru)" in page
+    assert "Поле «Дата рождения»: видит скрытым (15.**.****)" in page
+    assert "Поле «Телефон»: видит скрытым (+7 *** ***-45-67)" in page
+    assert "Поле «Эл. почта»: видит скрытым (+7" not in page
