@@ -195,6 +195,25 @@ ROLES: dict[str, RoleSpec] = {
 # the role of a visitor who has not signed in («Public», AUTH_ROLE_PUBLIC) may do
 # nothing: the login page, the language switch and the static files need no permission.
 PUBLIC = RoleSpec(name="Public", label=_l("Без входа"), resources={})
+# A role's name is a stored key, written in Russian; the screens show the matrix's roles
+# in the reader's language (the English users list read «Роль: Управляющий»). A role an
+# administrator made or renamed is shown as stored.
+ROLE_TITLES = {
+    ROLES["sysadmin"].name: _l("Администратор системы"),
+    ROLES["manager"].name: _l("Управляющий"),
+    ROLES["reception"].name: _l("Администратор (ресепшн)"),
+    ROLES["doctor"].name: _l("Специалист"),
+    ROLES["auditor"].name: _l("Аудитор"),
+    PUBLIC.name: PUBLIC.label,
+}
+
+
+def role_title(role) -> str:
+    """A role (or its stored name) as the screens name it."""
+    name = getattr(role, "name", role)
+    return str(ROLE_TITLES.get(name, name))
+
+
 # FAB's former administrator role: every permission FAB has, outside the matrix
 # (0 customers, yet write rights on documents and anamnesis). sync_roles moves its
 # users to «Администратор системы» and removes it.

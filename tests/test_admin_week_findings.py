@@ -101,3 +101,30 @@ def test_the_roles_screen_shows_each_fields_own_mask(login_as):
     assert "Поле «Дата рождения»: видит скрытым (15.**.****)" in page
     assert "Поле «Телефон»: видит скрытым (+7 *** ***-45-67)" in page
     assert "Поле «Эл. почта»: видит скрытым (+7" not in page
+
+
+def test_the_english_users_and_roles_screens_name_the_roles_in_english(app, login_as):
+    """In English the users list read «Role: Управляющий», the roles list and the new
+    user's roles box likewise: a role's name is stored in Russian. The matrix's roles are
+    shown in the reader's language; in Russian they read as stored."""
+    client = login_as("sysadmin")
+    russian = html.unescape(client.get("/users/list/").get_data(as_text=True))
+    assert "Управляющий" in russian
+    roles = html.unescape(client.get("/roles/list/").get_data(as_text=True))
+    assert "Без входа" in roles and ">Public<" not in roles  # the visitor's role, in English
+    client.get("/lang/en")
+    doctor = user_id(app, "doctor")
+    every = (("Управляющий", "Manager"), ("Аудитор", "Auditor"), ("Специалист", "Specialist"))
+    for path, names in (
+        ("/users/list/", every),
+        ("/users/add", every),
+        ("/groups/add", every),
+        ("/roles/list/", every),
+        (f"/users/show/{doctor}", every[2:]),
+    ):
+        page = html.unescape(client.get(path).get_data(as_text=True))
+        for name, english in names:
+            assert name not in page, (path, name)
+            assert english in page, (path, english)
+    roles = options(client.get("/users/add").get_data(as_text=True), "roles")
+    assert "System administrator" in roles and "Public" not in roles

@@ -108,6 +108,18 @@ class StrippedNames:
                     unbound.kwargs["filters"] = [*unbound.kwargs.get("filters", ()), stripped]
 
 
+class RoleTitles:
+    """The roles box of the users and groups screens names the matrix's roles in the
+    reader's language (access.role_title): the English form offered «Управляющий»."""
+
+    def _init_forms(self):
+        super()._init_forms()
+        for form_class in (self.add_form, self.edit_form, self.search_form):
+            unbound = getattr(form_class, "roles", None)
+            if unbound is not None:
+                unbound.kwargs["get_label"] = access.role_title
+
+
 class NameFree:
     """A role's name that no other role has in any capitals or with spaces around it:
     «Стажёр» beside «стажёр  » are one role to whoever assigns them (compared in
@@ -172,7 +184,7 @@ class KartotekaRoleModelView(StrippedNames, OwnReturn, GuardedActions, RoleModel
         "groups": lazy_gettext("Groups"),
         "user": lazy_gettext("Users"),
     }
-    formatters_columns = {"permissions": permissions_summary}
+    formatters_columns = {"permissions": permissions_summary, "name": access.role_title}
     validators_columns = {"name": [*STAFF_TEXT, NameFree()]}
     stripped_columns = ("name",)
     # FAB's role widgets print the permissions themselves, past any formatter
@@ -227,6 +239,11 @@ def yes_no(value) -> str:
 def names(items) -> str:
     """Roles or groups as their names, not as a Python list («[Аудитор]», «[]»)."""
     return ", ".join(str(item) for item in items or ()) or "—"
+
+
+def role_names(roles) -> str:
+    """A user's or a group's roles, each in the reader's language."""
+    return ", ".join(access.role_title(role) for role in roles or ()) or "—"
 
 
 def session_label(row) -> str:
@@ -361,7 +378,7 @@ class StaffEmail:
             raise ValidationError(str(e)) from None
 
 
-class KartotekaUserDBModelView(StrippedNames, OwnReturn, GuardedActions, UserDBModelView):
+class KartotekaUserDBModelView(RoleTitles, StrippedNames, OwnReturn, GuardedActions, UserDBModelView):
     """FAB's users screen and the profile page: «Активен?» said True or False,
     and roles and groups were shown as Python lists. The profile lists the user's
     open sessions; the administrator ends a user's sessions from the list."""
@@ -369,7 +386,7 @@ class KartotekaUserDBModelView(StrippedNames, OwnReturn, GuardedActions, UserDBM
     class_permission_name = "UserDBModelView"  # FAB's own permissions, as the roles have them
     formatters_columns = {
         "active": yes_no,
-        "roles": names,
+        "roles": role_names,
         "groups": names,
         # a user never signed in, or created from the command line, showed «None»
         "last_login": lambda value: datetime_short(value) if value else "—",
@@ -506,7 +523,7 @@ class KartotekaUserStatsChartView(UserStatsChartView):
         self.label_columns = {**self.label_columns, **self.headings}
 
 
-class KartotekaUserGroupModelView(StrippedNames, OwnReturn, GuardedActions, UserGroupModelView):
+class KartotekaUserGroupModelView(RoleTitles, StrippedNames, OwnReturn, GuardedActions, UserGroupModelView):
     """FAB's groups screen, its columns labelled (they read «Name», «Label»)."""
 
     class_permission_name = "UserGroupModelView"  # FAB's own permissions, as the roles have them
