@@ -128,3 +128,40 @@ def test_the_english_users_and_roles_screens_name_the_roles_in_english(app, logi
             assert english in page, (path, english)
     roles = options(client.get("/users/add").get_data(as_text=True), "roles")
     assert "System administrator" in roles and "Public" not in roles
+
+
+def test_the_change_history_names_an_order_in_the_readers_language(ctx, login_as):
+    """The auditor's English change history read «Order Заказ №3» on a payment's row, and
+    a payment taken by someone working in English was stored as «Order #3», which the
+    Russian history then showed: a reference is stored in one language and named again
+    in the reader's."""
+    from app.models import ChangeLog, Payment
+    from tests import factories
+
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Консультация", "3000.00", 1),))
+    client = login_as("reception")
+    client.get("/lang/en")
+    taken = client.post(
+        f"/paymentview/add?_flt_0_order={order.id}", data={"amount": "1500.50", "method": "card"}
+    )
+    assert taken.status_code == 302
+    payment = ctx.query(Payment).one()
+    stored = (
+        ctx.query(ChangeLog.new_value)
+        .filter_by(entity="Payment", entity_id=payment.id, field="order")
+        .scalar()
+    )
+    assert stored == f"Заказ №{order.id}"  # stored in one language, whoever typed it
+
+    auditor = login_as("auditor")
+    auditor.get("/lang/en")
+    english = html.unescape(
+        auditor.get("/changelogview/list/?psize_ChangeLogView=100").get_data(as_text=True)
+    )
+    assert f"Order #{order.id}" in english and f"Заказ №{order.id}" not in english
+    auditor.get("/lang/ru")
+    russian = html.unescape(
+        auditor.get("/changelogview/list/?psize_ChangeLogView=100").get_data(as_text=True)
+    )
+    assert f"Заказ №{order.id}" in russian and f"Order #{order.id}" not in russian
