@@ -165,3 +165,55 @@ def test_the_change_history_names_an_order_in_the_readers_language(ctx, login_as
         auditor.get("/changelogview/list/?psize_ChangeLogView=100").get_data(as_text=True)
     )
     assert f"Заказ №{order.id}" in russian and f"Order #{order.id}" not in russian
+
+
+def tag_of(page: str, box_id: str) -> str:
+    return re.search(rf'<(?:input|select|textarea)[^>]*\bid="{box_id}"[^>]*>', page)[0]
+
+
+def test_a_refused_value_is_told_at_its_box_and_takes_the_focus(login_as):
+    """Keyboard only: the administrator typed a short password and pressed Enter; the
+    message stood beside the box, but nothing tied the two (a screen reader read the box
+    as valid, without its message) and the focus went back to the top of the page."""
+    client = login_as("sysadmin")
+    refused = client.post(
+        "/users/add",
+        data={
+            "first_name": "Мария",
+            "last_name": "Сестрова",
+            "username": "sestra",
+            "email": "sestra@example.ru",
+            "roles": [],
+            "password": "12345",
+            "conf_password": "123456",
+        },
+    )
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    roles, password, confirmation = (tag_of(page, name) for name in ("roles", "password", "conf_password"))
+    assert 'aria-invalid="true"' in password and 'aria-describedby="password-error password-help"' in password
+    assert re.search(r'id="password-error"[^>]*>\s*Пароль слишком короткий', page)
+    assert 'aria-invalid="true"' in confirmation
+    assert "autofocus" in roles  # the first refused box, in the form's order
+    assert "autofocus" not in password and "autofocus" not in confirmation
+    first_name = tag_of(page, "first_name")
+    assert "aria-invalid" not in first_name and 'aria-describedby="first_name-help"' in first_name
+
+
+def test_a_refused_date_on_the_customers_form_is_told_at_its_box(login_as):
+    client = login_as("reception")
+    refused = client.post(
+        "/customerview/add",
+        data={
+            "customer_type": "individual",
+            "last_name": "Петров",
+            "first_name": "Пётр",
+            "phone": "8 916 123-45-67",
+            "birth_date": "15.03.90",
+        },
+    )
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    box = tag_of(page, "birth_date")
+    assert 'aria-invalid="true"' in box and "autofocus" in box
+    assert re.search(r'id="birth_date-error"[^>]*>\s*Введите дату, например', page)
