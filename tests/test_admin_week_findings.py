@@ -217,3 +217,25 @@ def test_a_refused_date_on_the_customers_form_is_told_at_its_box(login_as):
     box = tag_of(page, "birth_date")
     assert 'aria-invalid="true"' in box and "autofocus" in box
     assert re.search(r'id="birth_date-error"[^>]*>\s*Введите дату, например', page)
+
+
+def test_a_refused_booking_on_the_card_is_told_at_its_box(ctx, login_as):
+    """The card's booking form put its refusal on top of the page only."""
+    from tests import factories
+
+    service = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx)
+    refused = login_as("reception").post(
+        f"/customerview/{customer.id}/orders",
+        data={"kind": "visit", "catalog_item": service.id, "quantity": "1", "visit_at": "31.02.2026 10:00"},
+    )
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    box = tag_of(page, "order-visit_at")
+    assert (
+        'aria-invalid="true"' in box
+        and 'aria-describedby="order-visit_at-error"' in box
+        and "autofocus" in box
+    )
+    assert re.search(r'id="order-visit_at-error">Введите дату и время, например', page)
+    assert "aria-invalid" not in tag_of(page, "order-quantity")

@@ -331,6 +331,32 @@ def test_the_booking_form_is_usable_from_the_keyboard(ctx, server, page):
     assert page.input_value("#order-quantity") == "2"
 
 
+def test_a_refused_booking_says_why_at_the_box_and_focuses_it(ctx, server, page):
+    """Keyboard only: the front desk typed «31.02.2026 10:00» and pressed Enter; the
+    message came on top of the page, the date box was not marked, and the focus was
+    nowhere (the box's autofocus, hidden in its tab at load, was skipped)."""
+    factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx)
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    page.locator("#order-catalog_item + .select2-container .select2-selection").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.type("масс")
+    page.keyboard.press("Enter")
+    page.click("#order-visit_at")
+    page.keyboard.type("31.02.2026 10:00")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    box = page.locator("#order-visit_at")
+    expect(box).to_be_focused()
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#order-visit_at-error")).to_have_text(
+        "Введите дату и время, например 12.07.1986 10:30."
+    )
+    assert box.get_attribute("aria-describedby") == "order-visit_at-error"
+    assert page.input_value("#order-visit_at") == "31.02.2026 10:00"
+
+
 def test_the_customer_form_asks_for_the_fields_of_the_chosen_type(ctx, server, page):
     from app.models import AttributeKind, CustomerAttribute, CustomerType
 
