@@ -357,6 +357,27 @@ def test_a_refused_booking_says_why_at_the_box_and_focuses_it(ctx, server, page)
     assert page.input_value("#order-visit_at") == "31.02.2026 10:00"
 
 
+def test_the_booking_forms_figures_are_written_as_the_pages_language_writes_them(ctx, server, page):
+    """In English the booking form's preview read «Price: 3 500,00 ₽» beside lists that
+    read «RUB3,500.00»: the page named no language (``<html>``), and the preview's
+    formatter fell back to Russian."""
+    factories.catalog_item(ctx, "Чистка лица", "3500.00")
+    customer = factories.customer(ctx)
+    login(page, server, "reception")
+    page.goto(f"{server}/lang/en")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    assert page.get_attribute("html", "lang") == "en"
+    page.locator("#order-catalog_item + .select2-container .select2-selection").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.type("Чист")
+    page.keyboard.press("Enter")
+    figures = page.locator(".kartoteka-order-preview .order-figures")
+    expect(figures).to_contain_text("Total: RUB\xa03,500.00")
+    expect(figures).not_to_contain_text("3\xa0500,00")
+    page.goto(f"{server}/lang/ru")
+    assert page.get_attribute("html", "lang") == "ru"
+
+
 def test_the_customer_form_asks_for_the_fields_of_the_chosen_type(ctx, server, page):
     from app.models import AttributeKind, CustomerAttribute, CustomerType
 
