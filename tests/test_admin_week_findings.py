@@ -239,3 +239,40 @@ def test_a_refused_booking_on_the_card_is_told_at_its_box(ctx, login_as):
     )
     assert re.search(r'id="order-visit_at-error">Введите дату и время, например', page)
     assert "aria-invalid" not in tag_of(page, "order-quantity")
+
+
+def test_money_refunded_to_a_certificate_names_the_certificate(ctx, login_as):
+    """A salon's customer held two gift certificates; the manager refunded a peeling paid
+    by one: the customer's SMS read «Вам вернули 1 500,50 ₽ на ваш сертификат» and the
+    manager «… на сертификат клиента», naming neither (a visit back to a subscription
+    names its number)."""
+    from app import payments
+    from app.models import Certificate, Message, MessageType, PaymentMethod, Return
+    from tests import factories
+    from tests.test_certificates import kind, sold
+
+    customer = factories.customer(ctx)
+    sold(ctx, customer, kind(ctx, "Подарочный сертификат 5 000 ₽", price="5000"))
+    gift = sold(ctx, customer, kind(ctx, "Подарочный сертификат 3 000 ₽", price="2700", amount="3000"))
+    peeling = factories.order(ctx, customer, items=(("Пилинг", "4200.00", 1),))
+    payments.take_payment(ctx, peeling, "3000", PaymentMethod.CERTIFICATE, certificate=gift)
+    payments.take_payment(ctx, peeling, "1200", PaymentMethod.CARD)
+    ctx.commit()
+    code = ctx.get(Certificate, gift.id).code
+    manager = login_as("manager")
+    asked = {"order": str(peeling.id), "amount": "1 500,50", "reason": "Раздражение после пилинга"}
+    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).one()
+    manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": "approved"})
+    saved = manager.post(
+        f"/returnview/edit/{ret.id}", data={**asked, "status": "refunded"}, follow_redirects=True
+    )
+    page = saved.get_data(as_text=True).replace("\xa0", " ")
+    assert f"1 500,50 ₽ на сертификат №{code} клиента, заказ №{peeling.id}" in page
+    sent = [
+        m.body
+        for m in ctx.query(Message).filter_by(order_id=peeling.id, message_type=MessageType.RETURN_STATUS)
+    ]
+    assert sent and all(
+        f"Вам вернули 1 500,50 ₽ на ваш сертификат №{code}." in b.replace("\xa0", " ") for b in sent
+    )
