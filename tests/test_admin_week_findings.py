@@ -276,3 +276,16 @@ def test_money_refunded_to_a_certificate_names_the_certificate(ctx, login_as):
     assert sent and all(
         f"Вам вернули 1 500,50 ₽ на ваш сертификат №{code}." in b.replace("\xa0", " ") for b in sent
     )
+
+
+def test_a_refused_note_on_the_card_is_told_at_its_box(ctx, login_as):
+    """A note of spaces only was refused on top of the page, its box unmarked."""
+    from tests import factories
+
+    customer = factories.customer(ctx)
+    refused = login_as("reception").post(f"/customerview/{customer.id}/notes", data={"text": "   "})
+    assert refused.status_code == 422
+    page = refused.get_data(as_text=True)
+    box = re.search(r'<textarea[^>]*id="note-text"[^>]*>', page)[0]
+    assert 'aria-invalid="true"' in box and 'aria-describedby="note-text-error"' in box and "autofocus" in box
+    assert re.search(r'id="note-text-error">[^<]+', page)
