@@ -289,3 +289,27 @@ def test_a_refused_note_on_the_card_is_told_at_its_box(ctx, login_as):
     box = re.search(r'<textarea[^>]*id="note-text"[^>]*>', page)[0]
     assert 'aria-invalid="true"' in box and 'aria-describedby="note-text-error"' in box and "autofocus" in box
     assert re.search(r'id="note-text-error">[^<]+', page)
+
+
+def test_a_login_another_user_holds_is_refused_once(login_as):
+    """The administrator typed a login a colleague had: «Уже существует. Уже существует.»
+    (FAB's converter appended its Unique to the view's own validator list for the add
+    form, then again for the edit form)."""
+    client = login_as("sysadmin")
+    password = "лунная-дорожка-над-морем"
+    fields = {"first_name": "Мария", "last_name": "Сестрова", "email": "new.nurse@example.ru"}
+    refused = client.post(
+        "/users/add",
+        data={
+            **fields,
+            "username": "manager",
+            "roles": ["2"],
+            "password": password,
+            "conf_password": password,
+        },
+    )
+    assert refused.status_code == 422
+    said = re.search(r'id="username-error">(.*?)</div>', refused.get_data(as_text=True), re.S)[1]
+    assert said.count("Уже существует.") == 1
+    role = client.post("/roles/add", data={"name": "Аудитор"}).get_data(as_text=True)
+    assert re.search(r'id="name-error">(.*?)</div>', role, re.S)[1].count("уже есть") == 1

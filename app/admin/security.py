@@ -93,6 +93,25 @@ def stripped(value):
     return value.strip() if isinstance(value, str) else value
 
 
+class _ListsCopied(dict):
+    """Validators per column, each list handed out as a copy (FreshValidatorLists)."""
+
+    def get(self, key, default=None):
+        found = super().get(key, default)
+        return list(found) if isinstance(found, list) else found
+
+
+class FreshValidatorLists:
+    """FAB's form converter appends its own validators (Length, InputRequired, Unique) to
+    the view's ``validators_columns`` lists themselves, once for the add form and again
+    for the edit form, which share them: a login another user held was refused with
+    «Уже существует. Уже существует.». Each form gets lists of its own."""
+
+    def _init_forms(self):
+        self.validators_columns = _ListsCopied(self.validators_columns or {})
+        super()._init_forms()
+
+
 class StrippedNames:
     """The names typed on FAB's users, roles and groups screens (``stripped_columns``)
     are saved without the spaces around them."""
@@ -174,7 +193,7 @@ class OwnReturn:
         return refused_with_422(super().edit(pk))
 
 
-class KartotekaRoleModelView(StrippedNames, OwnReturn, GuardedActions, RoleModelView):
+class KartotekaRoleModelView(FreshValidatorLists, StrippedNames, OwnReturn, GuardedActions, RoleModelView):
     """FAB's roles screen, in words: it listed a role's permissions as FAB stores
     them («can mask on Field:customer.phone», «menu access on Journal»), one
     Python list per role. Its groups filter had no translated label."""
@@ -378,7 +397,9 @@ class StaffEmail:
             raise ValidationError(str(e)) from None
 
 
-class KartotekaUserDBModelView(RoleTitles, StrippedNames, OwnReturn, GuardedActions, UserDBModelView):
+class KartotekaUserDBModelView(
+    FreshValidatorLists, RoleTitles, StrippedNames, OwnReturn, GuardedActions, UserDBModelView
+):
     """FAB's users screen and the profile page: «Активен?» said True or False,
     and roles and groups were shown as Python lists. The profile lists the user's
     open sessions; the administrator ends a user's sessions from the list."""
@@ -523,7 +544,9 @@ class KartotekaUserStatsChartView(UserStatsChartView):
         self.label_columns = {**self.label_columns, **self.headings}
 
 
-class KartotekaUserGroupModelView(RoleTitles, StrippedNames, OwnReturn, GuardedActions, UserGroupModelView):
+class KartotekaUserGroupModelView(
+    FreshValidatorLists, RoleTitles, StrippedNames, OwnReturn, GuardedActions, UserGroupModelView
+):
     """FAB's groups screen, its columns labelled (they read «Name», «Label»)."""
 
     class_permission_name = "UserGroupModelView"  # FAB's own permissions, as the roles have them
