@@ -198,6 +198,25 @@ ROLES: dict[str, RoleSpec] = {
 # the role of a visitor who has not signed in («Public», AUTH_ROLE_PUBLIC) may do
 # nothing: the login page, the language switch and the static files need no permission.
 PUBLIC = RoleSpec(name="Public", label=_l("Без входа"), resources={})
+# A role's name is a stored key, written in Russian; the screens show the matrix's roles
+# in the reader's language (the English users list read «Роль: Управляющий»). A role an
+# administrator made or renamed is shown as stored.
+ROLE_TITLES = {
+    ROLES["sysadmin"].name: _l("Администратор системы"),
+    ROLES["manager"].name: _l("Управляющий"),
+    ROLES["reception"].name: _l("Администратор (ресепшн)"),
+    ROLES["doctor"].name: _l("Специалист"),
+    ROLES["auditor"].name: _l("Аудитор"),
+    PUBLIC.name: PUBLIC.label,
+}
+
+
+def role_title(role) -> str:
+    """A role (or its stored name) as the screens name it."""
+    name = getattr(role, "name", role)
+    return str(ROLE_TITLES.get(name, name))
+
+
 # FAB's former administrator role: every permission FAB has, outside the matrix
 # (0 customers, yet write rights on documents and anamnesis). sync_roles moves its
 # users to «Администратор системы» and removes it.
@@ -420,6 +439,8 @@ class FieldSpec:
     # role keys that may type the value into a new record though they see it
     # masked once saved (the front desk enters the passport)
     enter: frozenset[str] = frozenset()
+    # a value as stored, whose mask the roles screen shows beside «видит скрытым»
+    example: object = None
 
 
 FIELDS: dict[str, FieldSpec] = {
@@ -431,6 +452,7 @@ FIELDS: dict[str, FieldSpec] = {
             (("Customer", "phone"), ("Customer", "phone_extra")),
             {"sysadmin": MASK, "manager": WRITE, "reception": WRITE, "doctor": MASK, "auditor": MASK},
             reveal=frozenset({"doctor", "auditor"}),
+            example="+79161234567",
         ),
         FieldSpec(
             "customer.email",
@@ -438,12 +460,14 @@ FIELDS: dict[str, FieldSpec] = {
             (("Customer", "email"),),
             {"sysadmin": MASK, "manager": WRITE, "reception": WRITE, "auditor": MASK},
             reveal=frozenset({"auditor"}),
+            example="anna.petrova@example.ru",
         ),
         FieldSpec(
             "customer.birth_date",
             _l("Дата рождения"),
             (("Customer", "birth_date"), ("Customer", "age")),
             {"manager": WRITE, "reception": WRITE, "doctor": READ, "auditor": MASK},
+            example=dt.date(1990, 3, 15),
         ),
         FieldSpec(
             # «finances beyond their own orders» are not a specialist's: the
@@ -460,6 +484,7 @@ FIELDS: dict[str, FieldSpec] = {
             {"manager": WRITE, "reception": MASK, "auditor": MASK},
             reveal=frozenset({"auditor"}),
             enter=frozenset({"reception"}),
+            example="123456",
         ),
     )
 }
@@ -783,7 +808,7 @@ PERMISSION_LABELS = {
     ALL_ROWS: _l("все клиенты, а не только свои"),
 }
 FIELD_PERMISSION_LABELS = {
-    "can_mask": _l("видит скрытым (+7 *** ***-45-67)"),
+    "can_mask": _l("видит скрытым"),
     "can_read": _l("видит полностью"),
     "can_write": _l("видит и изменяет"),
     "can_reveal": _l("может показать скрытое (с записью в журнал)"),
@@ -806,7 +831,10 @@ def permission_label(permission: str, view: str) -> tuple[tuple[int, int], str, 
             len(resources) + list(FIELDS).index(spec.key),
             list(FIELD_PERMISSION_LABELS).index(permission),
         )
-        return order, gettext("Поле «%(field)s»", field=spec.label), str(FIELD_PERMISSION_LABELS[permission])
+        said = str(FIELD_PERMISSION_LABELS[permission])
+        if permission == "can_mask" and spec.example is not None:  # each field's own mask
+            said = gettext("видит скрытым (%(example)s)", example=mask_value(spec.example))
+        return order, gettext("Поле «%(field)s»", field=spec.label), said
     rank = len(resources) + len(FIELDS)
     menu_labels, screens = _screens(current_app.appbuilder)
     if permission == "menu_access":

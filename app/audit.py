@@ -197,7 +197,7 @@ def _tag_change(customer):
     return _tag_names(before), _tag_names(after)
 
 
-def _references(model) -> dict[str, tuple[str, type]]:
+def references(model) -> dict[str, tuple[str, type]]:
     """A model's reference columns, each with the relation that names what it points
     at (``category_id`` → «category», the category's name rather than its number)."""
     found = model.__dict__.get("_kartoteka_references")
@@ -237,7 +237,7 @@ class _Rows:
     ):
         model = model or type(obj)
         hide = issubclass(model, VALUELESS) or self.erasure
-        reference = _references(model).get(field) if entity is None else None
+        reference = references(model).get(field) if entity is None else None
         if reference is not None:
             field, target = reference
             old, new = (self._named(target, v) for v in (old, new))
@@ -267,7 +267,10 @@ class _Rows:
             return None
         with self.session.no_autoflush:
             found = self.session.get(model, pk)
-        return str(found) if found is not None else pk
+        if found is None:
+            return pk
+        with force_locale(STORED_LOCALE):  # «Заказ №3» whoever's language the change was made in
+            return str(found)
 
     def attribute(self, value: CustomerAttributeValue, action, old, new):
         """An extra field's value is a field of its customer («attribute:3»)."""

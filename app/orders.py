@@ -398,6 +398,14 @@ REFUNDED_HOW = {
 }
 
 
+def refunded_how(refund) -> str:
+    """Where the staff member is told the money went: the certificate by its number (a
+    customer may hold several, and «на сертификат клиента» named none)."""
+    if refund.method == PaymentMethod.CERTIFICATE and refund.certificate is not None:
+        return _("на сертификат №%(code)s клиента", code=refund.certificate.code)
+    return str(REFUNDED_HOW[refund.method])
+
+
 def visit_given_back(refund):
     """The subscription a refund gave its visit back to (it pays visits, not money: the
     customer got a visit, whatever the amount returned), or None."""
@@ -457,6 +465,12 @@ def refunds_told(refunds):
                 )
             if subscription is not None:
                 return _("Визит возвращён на ваш абонемент №%(code)s", code=subscription.code)
+            if refund.method == PaymentMethod.CERTIFICATE and refund.certificate is not None:
+                return _(
+                    "Вам вернули %(amount)s на ваш сертификат №%(code)s",
+                    amount=formatting.money(given),
+                    code=refund.certificate.code,
+                )
             return _(REFUNDED_TO[refund.method], amount=formatting.money(given))
         parts = []
         for refund, given, subscription, count in facts:
@@ -494,7 +508,7 @@ def refund_message(ret: Return) -> str | None:
                     )
                 )
             else:
-                parts.append(f"{formatting.money(given)} {REFUNDED_HOW[refund.method]}")
+                parts.append(f"{formatting.money(given)} {refunded_how(refund)}")
         return _(
             "Деньги по возврату возвращены по частям, каждая туда, откуда оплачена: %(parts)s; "
             "заказ №%(id)s. Долг: %(debt)s",
@@ -523,7 +537,7 @@ def refund_message(ret: Return) -> str | None:
     return _(
         "Деньги по возврату возвращены: %(amount)s %(how)s, заказ №%(id)s. Долг: %(debt)s",
         amount=formatting.money(payments.given_back(refund)),
-        how=REFUNDED_HOW[refund.method],
+        how=refunded_how(refund),
         id=ret.order.id,
         debt=formatting.money(ret.order.debt),
     )
@@ -557,7 +571,7 @@ def reversal_message(reversal) -> str:
         "Платёж №%(id)s сторнирован: возвращено %(amount)s %(how)s.",
         id=paid_id,
         amount=formatting.money(payments.given_back(reversal)),
-        how=REFUNDED_HOW[reversal.method],
+        how=refunded_how(reversal),
     )
 
 

@@ -222,6 +222,11 @@ def test_the_roles_screen_names_each_permission_in_words(app):
             "Поле «Телефон»",
             "видит скрытым (+7 *** ***-45-67)",
         )
+        # each field says its own mask: the e-mail's was a phone's
+        assert label("can_mask", "Field:customer.email")[2] == "видит скрытым (a***@example.ru)"
+        assert label("can_mask", "Field:customer.birth_date")[2] == "видит скрытым (15.**.****)"
+        assert label("can_mask", "Field:document.number")[2] == "видит скрытым (****56)"
+        assert label("can_mask", "Field:customer.balances")[2] == "видит скрытым"
         assert label("can_enter", "Field:document.number")[1:] == (
             "Поле «Серия и номер документа»",
             "вводит в новую запись, потом видит скрытым",
@@ -269,7 +274,7 @@ def test_a_roles_permissions_are_described_grouped_and_strongest_first(app):
             "Клиенты": ["просмотр", "добавление и изменение"],
             "Заказы": ["просмотр"],
             "Поле «Телефон»": ["видит полностью", "может показать скрытое (с записью в журнал)"],
-            "Поле «Эл. почта»": ["видит скрытым (+7 *** ***-45-67)"],
+            "Поле «Эл. почта»": ["видит скрытым (a***@example.ru)"],
             "Пункты меню": ["Заказы"],
             "Свой профиль, пароль и язык": ["да"],
             "Пользователи и роли": ["Пользователи: список"],

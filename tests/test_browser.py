@@ -331,6 +331,53 @@ def test_the_booking_form_is_usable_from_the_keyboard(ctx, server, page):
     assert page.input_value("#order-quantity") == "2"
 
 
+def test_a_refused_booking_says_why_at_the_box_and_focuses_it(ctx, server, page):
+    """Keyboard only: the front desk typed «31.02.2026 10:00» and pressed Enter; the
+    message came on top of the page, the date box was not marked, and the focus was
+    nowhere (the box's autofocus, hidden in its tab at load, was skipped)."""
+    factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    customer = factories.customer(ctx)
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    page.locator("#order-catalog_item + .select2-container .select2-selection").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.type("масс")
+    page.keyboard.press("Enter")
+    page.click("#order-visit_at")
+    page.keyboard.type("31.02.2026 10:00")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    box = page.locator("#order-visit_at")
+    expect(box).to_be_focused()
+    expect(box).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#order-visit_at-error")).to_have_text(
+        "Введите дату и время, например 12.07.1986 10:30."
+    )
+    assert box.get_attribute("aria-describedby") == "order-visit_at-error"
+    assert page.input_value("#order-visit_at") == "31.02.2026 10:00"
+
+
+def test_the_booking_forms_figures_are_written_as_the_pages_language_writes_them(ctx, server, page):
+    """In English the booking form's preview read «Price: 3 500,00 ₽» beside lists that
+    read «RUB3,500.00»: the page named no language (``<html>``), and the preview's
+    formatter fell back to Russian."""
+    factories.catalog_item(ctx, "Чистка лица", "3500.00")
+    customer = factories.customer(ctx)
+    login(page, server, "reception")
+    page.goto(f"{server}/lang/en")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    assert page.get_attribute("html", "lang") == "en"
+    page.locator("#order-catalog_item + .select2-container .select2-selection").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.type("Чист")
+    page.keyboard.press("Enter")
+    figures = page.locator(".kartoteka-order-preview .order-figures")
+    expect(figures).to_contain_text("Total: RUB\xa03,500.00")
+    expect(figures).not_to_contain_text("3\xa0500,00")
+    page.goto(f"{server}/lang/ru")
+    assert page.get_attribute("html", "lang") == "ru"
+
+
 def test_the_customer_form_asks_for_the_fields_of_the_chosen_type(ctx, server, page):
     from app.models import AttributeKind, CustomerAttribute, CustomerType
 

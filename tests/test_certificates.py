@@ -1102,7 +1102,8 @@ def test_the_manager_is_told_how_much_a_reversal_gave_back_and_where(ctx, login_
     gift = sold(ctx, customer, kind(ctx, "Подарочный 3 000", price="3000"))
     by_gift = visit(PaymentMethod.CERTIFICATE, "1200", certificate=gift)
     said = reversed_(by_gift)
-    assert f"Платёж №{by_gift.id} сторнирован: возвращено 1 200,00 ₽ на сертификат клиента." in said
+    code = ctx.get(Certificate, gift.id).code
+    assert f"Платёж №{by_gift.id} сторнирован: возвращено 1 200,00 ₽ на сертификат №{code} клиента." in said
     subscription = sold(ctx, customer, kind(ctx, "Массаж 5", price="8000", visits=5, services=[massage]))
     by_visit = visit(PaymentMethod.CERTIFICATE, certificate=subscription)
     said = reversed_(by_visit)

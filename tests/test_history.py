@@ -189,7 +189,7 @@ def test_every_tracked_record_and_field_has_a_russian_name(app):
             name = model.__name__
             if str(record_label(name)).isascii():
                 unnamed.append(name)
-            references = audit._references(model)
+            references = audit.references(model)
             for key in audit._columns(model):  # the fields it records
                 field = references.get(key, (key,))[0]  # written by its relation's name
                 if str(field_label(name, field)).isascii():

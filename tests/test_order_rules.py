@@ -22,7 +22,7 @@ def field_errors(html: str) -> dict[str, str]:
     found = {}
     for row in html.split("<tr>")[1:]:
         name = re.search(r'\bname="([^"]+)"', row)
-        alert = re.search(r'<div class="alert alert-danger">\s*(.*?)\s*</div>', row, re.S)
+        alert = re.search(r'<div class="alert alert-danger"[^>]*>\s*(.*?)\s*</div>', row, re.S)
         if name and alert:
             found[name.group(1)] = alert.group(1).strip()
     return found

@@ -30,7 +30,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from markupsafe import Markup, escape
-from sqlalchemy import Boolean, Date, DateTime, Numeric, or_, select
+from sqlalchemy import Boolean, Date, DateTime, Numeric, and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import MANYTOONE
 from sqlalchemy.orm.exc import StaleDataError
@@ -362,7 +362,8 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
 
     # Relation fields whose choices are narrowed by who the related rows are: a
     # column -> a function giving the SQL condition («Специалист»: staff who see
-    # patients). The record's current value stays a choice (or saving the form
+    # patients; only active rows: a deactivated user is chosen no more). The
+    # record's current value stays a choice (or saving the form
     # would clear it).
     choice_conditions: dict = {}
 
@@ -380,6 +381,8 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                 conditions = [c for c in (access.row_scope(related),) if c is not None]
                 if name in self.choice_conditions:
                     chosen = self.choice_conditions[name](related)
+                    if hasattr(related, "active"):  # a deactivated user is chosen no more
+                        chosen = and_(chosen, related.active.is_(True))
                     current = getattr(item, name, None) if item is not None else None
                     conditions.append(chosen if current is None else or_(chosen, related.id == current.id))
                 if conditions:

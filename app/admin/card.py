@@ -687,6 +687,7 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
         for messages in errors.values():
             for message in messages:
                 flash(message, "danger")
+        g.kartoteka_refused = errors  # each box of the inline form says its own (inline_order.html)
         return self.render_card(pk, active_tab=tab), 422
 
     def _card(self, pk, tab=None):

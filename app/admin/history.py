@@ -11,7 +11,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, Date, DateTime, Numeric, func, select
 from sqlalchemy.orm import aliased
 
-from .. import access, audit, formatting, models, notifications, payments
+from .. import access, audit, formatting, labels, models, notifications, payments
+from ..labels import N_
 from .base import PERCENT_COLUMNS, KartotekaModelView
 
 CHANGE_ACTIONS = {"create": _l("создание"), "update": _l("изменение"), "delete": _l("удаление")}
@@ -74,13 +75,44 @@ STORED_TEXTS = {
 }
 
 
+# A reference is stored as what it points at was named (audit._named, in STORED_LOCALE):
+# the numbered records are named again in the reader's language («Order #3»).
+RECORD_NAMES = {
+    msgid: ("id",)
+    for msgid in (
+        N_("Заказ №%(id)s"),
+        N_("Возврат №%(id)s"),
+        N_("Отзыв №%(id)s"),
+        N_("Запись анамнеза №%(id)s"),
+        N_("Сообщение №%(id)s"),
+        N_("Платёж №%(id)s"),
+        N_("Операция №%(id)s"),
+    )
+}
+
+
+def _record_number(_name, value):
+    if not value.isdigit():
+        raise ValueError(value)
+    return value
+
+
+def _reference_label(entity: str | None, field: str, value):
+    model = getattr(models, entity or "", None)
+    if model is None or field not in {key for key, _target in audit.references(model).values()}:
+        return value
+    return labels.stored_text_label(value, RECORD_NAMES, _record_number) or value
+
+
 def value_label(entity: str | None, field: str, value):
     """A stored value as the screens say it: «True»/«False» of a yes/no field, and
     amounts, dates and moments, which were shown as stored («1673.95»,
     «2026-12-03 06:50:54.495547» in UTC beside a list in the clinic's time)."""
     column = _column(entity, field)
-    if column is None or value is None or value == "":
+    if value is None or value == "":
         return value
+    if column is None:
+        return _reference_label(entity, field, value)
     stored_text = STORED_TEXTS.get((entity, field))
     if stored_text is not None:  # written by the system in one language, read in the reader's
         return stored_text(value)

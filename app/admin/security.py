@@ -93,6 +93,25 @@ def stripped(value):
     return value.strip() if isinstance(value, str) else value
 
 
+class _ListsCopied(dict):
+    """Validators per column, each list handed out as a copy (FreshValidatorLists)."""
+
+    def get(self, key, default=None):
+        found = super().get(key, default)
+        return list(found) if isinstance(found, list) else found
+
+
+class FreshValidatorLists:
+    """FAB's form converter appends its own validators (Length, InputRequired, Unique) to
+    the view's ``validators_columns`` lists themselves, once for the add form and again
+    for the edit form, which share them: a login another user held was refused with
+    «Уже существует. Уже существует.». Each form gets lists of its own."""
+
+    def _init_forms(self):
+        self.validators_columns = _ListsCopied(self.validators_columns or {})
+        super()._init_forms()
+
+
 class StrippedNames:
     """The names typed on FAB's users, roles and groups screens (``stripped_columns``)
     are saved without the spaces around them."""
@@ -106,6 +125,18 @@ class StrippedNames:
                 unbound = getattr(form_class, name, None)
                 if unbound is not None:
                     unbound.kwargs["filters"] = [*unbound.kwargs.get("filters", ()), stripped]
+
+
+class RoleTitles:
+    """The roles box of the users and groups screens names the matrix's roles in the
+    reader's language (access.role_title): the English form offered «Управляющий»."""
+
+    def _init_forms(self):
+        super()._init_forms()
+        for form_class in (self.add_form, self.edit_form, self.search_form):
+            unbound = getattr(form_class, "roles", None)
+            if unbound is not None:
+                unbound.kwargs["get_label"] = access.role_title
 
 
 class NameFree:
@@ -162,7 +193,7 @@ class OwnReturn:
         return refused_with_422(super().edit(pk))
 
 
-class KartotekaRoleModelView(StrippedNames, OwnReturn, GuardedActions, RoleModelView):
+class KartotekaRoleModelView(FreshValidatorLists, StrippedNames, OwnReturn, GuardedActions, RoleModelView):
     """FAB's roles screen, in words: it listed a role's permissions as FAB stores
     them («can mask on Field:customer.phone», «menu access on Journal»), one
     Python list per role. Its groups filter had no translated label."""
@@ -172,7 +203,7 @@ class KartotekaRoleModelView(StrippedNames, OwnReturn, GuardedActions, RoleModel
         "groups": lazy_gettext("Groups"),
         "user": lazy_gettext("Users"),
     }
-    formatters_columns = {"permissions": permissions_summary}
+    formatters_columns = {"permissions": permissions_summary, "name": access.role_title}
     validators_columns = {"name": [*STAFF_TEXT, NameFree()]}
     stripped_columns = ("name",)
     # FAB's role widgets print the permissions themselves, past any formatter
@@ -227,6 +258,11 @@ def yes_no(value) -> str:
 def names(items) -> str:
     """Roles or groups as their names, not as a Python list («[Аудитор]», «[]»)."""
     return ", ".join(str(item) for item in items or ()) or "—"
+
+
+def role_names(roles) -> str:
+    """A user's or a group's roles, each in the reader's language."""
+    return ", ".join(access.role_title(role) for role in roles or ()) or "—"
 
 
 def session_label(row) -> str:
@@ -361,7 +397,9 @@ class StaffEmail:
             raise ValidationError(str(e)) from None
 
 
-class KartotekaUserDBModelView(StrippedNames, OwnReturn, GuardedActions, UserDBModelView):
+class KartotekaUserDBModelView(
+    FreshValidatorLists, RoleTitles, StrippedNames, OwnReturn, GuardedActions, UserDBModelView
+):
     """FAB's users screen and the profile page: «Активен?» said True or False,
     and roles and groups were shown as Python lists. The profile lists the user's
     open sessions; the administrator ends a user's sessions from the list."""
@@ -369,7 +407,7 @@ class KartotekaUserDBModelView(StrippedNames, OwnReturn, GuardedActions, UserDBM
     class_permission_name = "UserDBModelView"  # FAB's own permissions, as the roles have them
     formatters_columns = {
         "active": yes_no,
-        "roles": names,
+        "roles": role_names,
         "groups": names,
         # a user never signed in, or created from the command line, showed «None»
         "last_login": lambda value: datetime_short(value) if value else "—",
@@ -506,7 +544,9 @@ class KartotekaUserStatsChartView(UserStatsChartView):
         self.label_columns = {**self.label_columns, **self.headings}
 
 
-class KartotekaUserGroupModelView(StrippedNames, OwnReturn, GuardedActions, UserGroupModelView):
+class KartotekaUserGroupModelView(
+    FreshValidatorLists, RoleTitles, StrippedNames, OwnReturn, GuardedActions, UserGroupModelView
+):
     """FAB's groups screen, its columns labelled (they read «Name», «Label»)."""
 
     class_permission_name = "UserGroupModelView"  # FAB's own permissions, as the roles have them
@@ -537,6 +577,12 @@ class KartotekaResetPasswordForm(ResetPasswordForm):
         ),
         validators=[DataRequired(), PasswordComplexityValidator()],
         widget=BS3PasswordFieldWidget(),
+    )
+    # after the password: WTForms draws fields in the order they were made, and the
+    # redeclared password came after FAB's confirmation, so the administrator's reset
+    # form asked to repeat a password before asking for it (and Tab went there first)
+    conf_password = ResetPasswordForm.conf_password.field_class(
+        *ResetPasswordForm.conf_password.args, **ResetPasswordForm.conf_password.kwargs
     )
 
 
