@@ -28,11 +28,10 @@ from pathlib import Path
 
 import pytest
 from flask_appbuilder import Model
-from sqlalchemy import event
 
 from app.extensions import db
 from tests import matrix
-from tests.test_walk import plant, urls
+from tests.test_walk import plant, walk
 
 ROWS = 100_000  # each growing table's rows in the statistics
 SMALL = 50  # a table an administrator fills (branches, tags, users…)
@@ -133,27 +132,13 @@ def test_no_page_scans_a_growing_table_under_a_big_clinics_statistics(app, login
         pytest.skip("the statistics and the plans here are SQLite's (the embedded default)")
     with app.app_context():
         rows = plant(app)
-        addresses = urls(app, rows)
-    # (statement, from a record's page) -> (parameters, the first page that issued it)
-    issued: dict[tuple[str, bool], tuple[tuple, str]] = {}
-    page = {"url": ""}
-
-    def collect(conn, cursor, statement, parameters, context, executemany):
-        if not executemany and statement.lstrip().upper().startswith(("SELECT", "WITH")):
-            record_page = bool(re.search(r"/(show|edit)/", page["url"]))
-            issued.setdefault((statement, record_page), (tuple(parameters or ()), page["url"]))
-
-    with app.app_context():
         engine = db.engine
-    event.listen(engine, "before_cursor_execute", collect)
-    try:
-        for role in roles_to_walk():
-            client = login_as(role)
-            for url in addresses:
-                page["url"] = url
-                client.get(url)
-    finally:
-        event.remove(engine, "before_cursor_execute", collect)
+    # (statement, from a record's page) -> (parameters, the first page that issued it):
+    # the walk of tests/test_walk.py, which each role does once a session
+    issued: dict[tuple[str, bool], tuple[tuple, str]] = {}
+    for role in roles_to_walk():
+        for key, first in walk(app, login_as, rows, role).issued.items():
+            issued.setdefault(key, first)
     assert len(issued) > 100, len(issued)
 
     copy = tmp_path / "big-clinic.db"

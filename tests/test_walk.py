@@ -31,10 +31,11 @@ import datetime as dt
 import html
 import json
 import re
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import String, Text
+from sqlalchemy import String, Text, event
 
 from app import access
 from app import files as file_rules
@@ -346,27 +347,67 @@ def planted(app):
                 path.unlink()
 
 
-@pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
-def test_no_door_shows_what_the_role_may_not_see(app, login_as, planted, role_key):
+@dataclass
+class Walk:
+    """What one role's walk of the planted app found."""
+
+    walked: int = 0
+    errors: list = field(default_factory=list)  # (url, status) of every 5xx
+    leaks: dict = field(default_factory=dict)  # what the role may not receive -> the urls that sent it
+    # every SELECT the pages issued: (statement, from a record's page) -> (parameters, the first url)
+    issued: dict = field(default_factory=dict)
+
+
+# A role's walk, kept for the session: this file's walk and tests/test_plans.py (the
+# statements the same pages issue) ask the same addresses of the same planted rows as
+# the same role. Each role walks once; the rows are planted again before each test.
+WALKS: dict[str, Walk] = {}
+
+
+def walk(app, login_as, rows, role_key) -> Walk:
+    """Every GET address of the app (``urls``) as ``role_key``, with the rows ``plant``
+    returned: the 5xx, every leak of what the role may not receive, every SELECT issued."""
+    if role_key in WALKS:
+        return WALKS[role_key]
     client = login_as(role_key)
     with app.app_context():
-        never = forbidden(app, role_key, planted)
-        addresses = urls(app, planted)
-    leaks, errors, walked = {}, [], 0
-    for url in addresses:
-        response = client.get(url)
-        walked += 1
-        if response.status_code >= 500:
-            errors.append((url, response.status_code))
-            continue
-        body = readable(response)
-        for what, pattern in never:
-            if pattern.search(body):
-                leaks.setdefault(what, []).append(url)
-    print(f"\n{role_key}: {walked} addresses walked")
-    assert walked > 150
-    assert errors == []
-    assert leaks == {}, "\n".join(f"{what}: {len(at)} × {at[:6]}" for what, at in leaks.items())
+        never = forbidden(app, role_key, rows)
+        addresses = urls(app, rows)
+        engine = db.engine
+    found = Walk()
+    page = {"url": ""}
+
+    def collect(conn, cursor, statement, parameters, context, executemany):
+        if not executemany and statement.lstrip().upper().startswith(("SELECT", "WITH")):
+            record_page = bool(re.search(r"/(show|edit)/", page["url"]))
+            found.issued.setdefault((statement, record_page), (tuple(parameters or ()), page["url"]))
+
+    event.listen(engine, "before_cursor_execute", collect)
+    try:
+        for url in addresses:
+            page["url"] = url
+            response = client.get(url)
+            found.walked += 1
+            if response.status_code >= 500:
+                found.errors.append((url, response.status_code))
+                continue
+            body = readable(response)
+            for what, pattern in never:
+                if pattern.search(body):
+                    found.leaks.setdefault(what, []).append(url)
+    finally:
+        event.remove(engine, "before_cursor_execute", collect)
+    WALKS[role_key] = found
+    return found
+
+
+@pytest.mark.parametrize("role_key", matrix.ROLE_KEYS)
+def test_no_door_shows_what_the_role_may_not_see(app, login_as, planted, role_key):
+    found = walk(app, login_as, planted, role_key)
+    print(f"\n{role_key}: {found.walked} addresses walked")
+    assert found.walked > 150
+    assert found.errors == []
+    assert found.leaks == {}, "\n".join(f"{what}: {len(at)} × {at[:6]}" for what, at in found.leaks.items())
 
 
 # -- the doors that write --------------------------------------------------------
