@@ -82,14 +82,20 @@ def test_a_row_action_lands_on_a_page_of_the_app_only(app, ctx, login_as, referr
     from app.models import LoginThrottle, ThrottleKind
     from tests.conftest import user_id
 
-    row = LoginThrottle(kind=ThrottleKind.ACCOUNT, subject="login:nobody", label="nobody", failures=7)
-    ctx.add(row)
+    # two waits: a lifted one is no longer a row of the list, and an action on it answers 404
+    rows = [
+        LoginThrottle(kind=ThrottleKind.ACCOUNT, subject=f"login:{name}", label=name, failures=7)
+        for name in ("nobody", "somebody")
+    ]
+    ctx.add_all(rows)
     ctx.commit()
     admin = login_as("sysadmin")
-    data = {"action": "lift_wait", "rowid": [str(row.id)]}
     local = "http://localhost/loginthrottleview/list/?psize_LoginThrottleView=25"
+    data = {"action": "lift_wait", "rowid": [str(rows[0].id)]}
     kept = admin.post("/loginthrottleview/action_post", data=data, headers={"Referer": local})
     assert kept.headers["Location"] == "/loginthrottleview/list/?psize_LoginThrottleView=25"
+    assert admin.post("/loginthrottleview/action_post", data=data).status_code == 404
+    data = {"action": "lift_wait", "rowid": [str(rows[1].id)]}
     sent = admin.post("/loginthrottleview/action_post", data=data, headers={"Referer": referrer})
     assert sent.status_code == 302 and sent.headers["Location"] == "/loginthrottleview/list/"
     ended = admin.post(
