@@ -64,6 +64,11 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         app.config["SECRET_KEY"] = _secret_key()
     # Permissions are created by sync_roles() (flask kartoteka init), after
     # migrations; FAB must not create tables or permissions at import time.
+    from .database import engine_options
+
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+        app.config["SQLALCHEMY_DATABASE_URI"], app.config.get("SQLALCHEMY_ENGINE_OPTIONS")
+    )
     app.config["FAB_CREATE_DB"] = False
     app.config["FAB_UPDATE_PERMS"] = False
     Path(app.config["INSTANCE_DIR"]).mkdir(parents=True, exist_ok=True)

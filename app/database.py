@@ -4,6 +4,11 @@
   deleted on SQLite left their messages, documents and history behind.
 - WAL and a busy timeout: readers do not wait for a writer (the embedded worker
   thread and the web share the file), a write waits for another instead of failing.
+- No JIT on PostgreSQL: its planner compiles a statement whose estimated cost passes
+  ``jit_above_cost``, and a list's deep page (a correlated «Сумма покупок» over the
+  ~9,900 rows its OFFSET skips, estimated at 50 million) spent 91 ms of its 141 ms
+  compiling, at a million customers. Kartoteka's statements are short; they run
+  without it (38 ms).
 - Statistics: SQLite's planner has none until ``ANALYZE`` (or ``PRAGMA optimize``)
   runs, and sorted 80,000 rows where an analysed copy used an index; PostgreSQL's
   autovacuum comes later than a bulk seed (a fresh 50,000-customer database served
@@ -22,6 +27,17 @@ SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout = 5000",
     "PRAGMA synchronous = NORMAL",
 )
+
+
+def engine_options(uri: str, options: dict | None = None) -> dict:
+    """Flask-SQLAlchemy's engine options for ``uri``: PostgreSQL's sessions start with
+    JIT off (libpq's ``options``), whatever the server's default."""
+    options = dict(options or {})
+    if uri.startswith("postgresql"):
+        connect_args = dict(options.get("connect_args") or {})
+        connect_args["options"] = f"{connect_args.get('options', '')} -c jit=off".strip()
+        options["connect_args"] = connect_args
+    return options
 
 
 @event.listens_for(Engine, "connect")
