@@ -169,3 +169,23 @@ def test_only_a_role_with_the_import_right_sees_and_reaches_it(app, login_as):
     assert client.get("/customerview/import/").status_code in (302, 403)
     assert check(client, "клиенты.csv", STAFF_CSV.encode()).status_code in (302, 403)
     assert customers(app) == []
+
+
+def test_a_row_reads_no_options_again(app, login_as):
+    """Each row's form read the extra fields and every select's options again (category,
+    tags, manager): about nine statements a row where about seven are the row's own rules (its
+    duplicates, the insert, the history). The statements a row adds are counted."""
+    from tests.conftest import count_queries
+
+    client = login_as("manager")
+
+    def statements(rows: int, start: int) -> int:
+        text = "Фамилия;Имя;Телефон;Категория;Теги\r\n" + "".join(
+            f"Ф{n};И;+7916{n:07d};;\r\n" for n in range(start, start + rows)
+        )
+        with count_queries(app) as issued:
+            assert check(client, "клиенты.csv", text.encode()).status_code == 200
+        return len(issued)
+
+    per_row = (statements(40, 1000) - statements(20, 2000)) / 20
+    assert per_row < 7.5, per_row

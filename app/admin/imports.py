@@ -68,9 +68,16 @@ class ImportMixin:
     def import_form_class(self):
         return self.with_extra_fields(self.add_form, None)
 
-    def import_form(self, formdata=None):
-        form = self.import_form_class()(formdata=formdata, meta={"csrf": False})
+    def import_form(self, formdata=None, like=None):
+        """The add form, as the role may fill it. ``like``: a form of the same file whose
+        class and selects' options the row's form takes, so that a row does not read the
+        extra fields and every select's options again (~4 statements a row)."""
+        form_class = type(like) if like is not None else self.import_form_class()
+        form = form_class(formdata=formdata, meta={"csrf": False})
         self.restrict_form(form, new=True)  # a field the role may not write is not offered
+        for name, form_field in form._fields.items() if like is not None else ():
+            if hasattr(form_field, "_object_list") and name in like._fields:
+                form_field._object_list = like[name]._get_object_list()
         return form
 
     def import_fields(self, form) -> list:
@@ -145,7 +152,7 @@ class ImportMixin:
             for line, cells in body:
                 result = RowResult(line)
                 form_data, result.errors = self.formdata(blank, imports.row_values(columns, cells))
-                form = self.import_form(form_data)
+                form = self.import_form(form_data, like=blank)
                 if not form.validate():
                     for name, messages in form.errors.items():
                         label = str(form[name].label.text) if name in form._fields else ""
