@@ -184,6 +184,17 @@ def test_a_visitor_who_is_not_signed_in_leaves_no_session_row(app, client):
         assert db.session.query(UserSession).count() == 0
 
 
+def test_a_missing_static_file_does_not_sign_the_user_out(app, login_as):
+    """A browser asks for files a page does not name (a stale stylesheet, a source
+    map, an icon): its 404 sent a new, empty session's cookie in place of the
+    signed-in one, and the next click led to the login page."""
+    client = login_as("reception")
+    response = client.get("/static/css/no-such-file.css")
+    assert response.status_code == 404
+    assert "Set-Cookie" not in response.headers
+    assert signed_in(client)
+
+
 def session_writes(statements) -> list[str]:
     return [
         s

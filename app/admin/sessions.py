@@ -114,6 +114,7 @@ class KartotekaSessionInterface(SqlAlchemySessionInterface):
             # browser revalidates each): no session is read or written for them.
             session = self.session_class(sid=self._generate_sid(self.sid_length), permanent=self.permanent)
             session.kartoteka_history = []
+            session.kartoteka_static = True  # never saved: see save_session
             return session
         session = super().open_session(app, request)
         history = self._read_history(app, request, session.sid)
@@ -123,6 +124,11 @@ class KartotekaSessionInterface(SqlAlchemySessionInterface):
         return session
 
     def save_session(self, app: Flask, session, response) -> None:
+        if getattr(session, "kartoteka_static", False):
+            # A static file's request holds a blank stand-in, not the browser's
+            # session: a missing file's error page flashes or sets the locale, and
+            # saving that would send a new cookie in place of the signed-in one.
+            return
         self._write_history(app, session, response)
         stored = g.pop("_kartoteka_session_data", None)
         if session.modified and session and self.serializer.encode(session) == (stored or b"{}"):
