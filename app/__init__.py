@@ -88,6 +88,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     app.jinja_env.globals["kartoteka_navbar"] = rendering.navbar
     app.jinja_env.globals["kartoteka_fragment"] = rendering.fragment
     app.jinja_env.globals["kartoteka_widget_locale"] = rendering.widget_locale
+    app.jinja_env.globals["kartoteka_session_watch"] = rendering.session_watch
     app.jinja_env.globals["kartoteka_locale"] = lambda: str(get_locale())
     app.jinja_env.globals["kartoteka_list_url"] = listing.list_url
     app.jinja_env.globals["kartoteka_customer_search"] = listing.customer_search

@@ -235,6 +235,7 @@ SELF_SERVICE = {
     ("can_get", "OpenApi"),  # the API's OpenAPI document (app/api.py KartotekaOpenApi)
     ("can_userinfo", "UserDBModelView"),
     ("can_end_my_sessions", "UserDBModelView"),
+    ("can_keep_alive", "UserDBModelView"),
     ("resetmypassword", "UserDBModelView"),
     ("userinfoedit", "UserDBModelView"),
 }
@@ -879,6 +880,7 @@ FAB_PERMISSION_WORDS = {
     "resetmypassword": _l("смена своего пароля"),
     "resetpasswords": _l("смена пароля пользователя"),
     "can_end_my_sessions": _l("завершение своих сеансов"),
+    "can_keep_alive": _l("продление своего сеанса, пока заполняется форма"),
     "end_sessions": _l("завершение сеансов пользователя"),
 }
 

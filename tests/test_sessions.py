@@ -267,3 +267,81 @@ def test_a_pages_stylesheets_and_scripts_read_no_session(app, login_as):
             assert "Set-Cookie" not in response.headers, path
     assert statements == []
     assert signed_in(client)
+
+
+def _form_token(client, url) -> str:
+    page = client.get(url).get_data(as_text=True)
+    return re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+
+def test_typing_in_a_form_keeps_the_session_and_an_idle_one_still_ends(app, login_as):
+    """A doctor typing a long anamnesis, a receptionist filling a form with the customer
+    on the phone: the page's script asks /users/userinfo/alive while a form is typed
+    in, which restarts the idle timer and answers the session's form token. A session
+    nobody works in still ends."""
+    import time
+
+    client = login_as("doctor")
+    idle = app.permanent_session_lifetime.total_seconds()
+    with client.session_transaction() as session:
+        session["_seen"] = int(time.time() - idle + 60)  # typing for 29 minutes
+    alive = client.get("/users/userinfo/alive")
+    assert alive.status_code == 200 and alive.json["csrf"]
+    with client.session_transaction() as session:
+        assert int(time.time()) - session["_seen"] < 5  # the timer restarted
+    assert signed_in(client)
+    with client.session_transaction() as session:
+        session["_seen"] = int(time.time() - idle - 1)  # nobody at the computer
+    assert client.get("/users/userinfo/alive").status_code == 302
+    assert not signed_in(client)
+    assert app.test_client().get("/users/userinfo/alive").status_code == 302  # not signed in
+
+
+def test_a_page_starts_the_session_watch_only_for_a_signed_in_user(app, client, login_as):
+    watch = re.compile(r"kartotekaSessionWatch\((\{.*?\})\);")
+    assert not watch.search(client.get("/login/").get_data(as_text=True))
+    page = login_as("reception").get(LIST).get_data(as_text=True)
+    import json
+
+    settings = json.loads(watch.search(page).group(1))
+    assert settings["idle"] == app.permanent_session_lifetime.total_seconds()
+    assert settings["alive"] == "/users/userinfo/alive"
+    assert "30 минут" in settings["ended"] and "не потеряно" in settings["ended"]
+
+
+def test_a_form_sent_after_its_session_ended_says_so_and_saves_nothing(app, ctx, client):
+    """A receptionist back from lunch saved the new customer's form: its session had
+    ended, and the answer was «400 Запрос не понят: проверьте адрес и форму», as if she
+    had mistyped something."""
+    import datetime as dt
+
+    from app.models import Customer
+
+    app.config["WTF_CSRF_ENABLED"] = True
+    try:
+        token = _form_token(client, "/login/")
+        signed = client.post(
+            "/login/", data={"username": "reception", "password": PASSWORD, "csrf_token": token}
+        )
+        assert signed.status_code == 302
+        token = _form_token(client, "/customerview/add")
+        with app.app_context():
+            db.session.execute(db.update(UserSession).values(expiry=dt.datetime(2026, 1, 1)))
+            db.session.commit()
+        response = client.post(
+            "/customerview/add",
+            data={
+                "csrf_token": token,
+                "last_name": "Обедова",
+                "first_name": "Анна",
+                "phone": "8 916 123-45-67",
+            },
+        )
+    finally:
+        app.config["WTF_CSRF_ENABLED"] = False
+    text = response.get_data(as_text=True)
+    assert response.status_code == 401
+    assert "Сеанс завершён, и форма не сохранена" in text and "дольше, чем 30 минут" in text
+    assert 'href="/login/"' in text and "Войти снова" in text
+    ctx.expire_all()
+    assert ctx.query(Customer).filter_by(last_name="Обедова").count() == 0

@@ -51,6 +51,38 @@ def error_page(error):
     )
 
 
+def idle_text() -> str:
+    """«30 минут»: the idle timeout as Babel says a duration in the page's language."""
+    from flask_babel import format_timedelta
+
+    return format_timedelta(current_app.permanent_session_lifetime)
+
+
+def session_ended():
+    """401: the request needs a session that ended; the form's content was not saved."""
+    from flask_babel import gettext
+
+    message = gettext(
+        "Сеанс завершён, и форма не сохранена. Так бывает, если в Картотеке ничего не делать дольше, "
+        "чем %(idle)s, или выйти в другой вкладке. Войдите снова и отправьте форму ещё раз.",
+        idle=idle_text(),
+    )
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify({"message": message}), 401
+    appbuilder = current_app.appbuilder
+    return (
+        render_template(
+            "kartoteka/error.html",
+            code=401,
+            message=message,
+            sign_in=True,
+            appbuilder=appbuilder,
+            base_template=appbuilder.base_template,
+        ),
+        401,
+    )
+
+
 def domain_error_page(error):
     """A domain rule's refusal that no screen caught (a rule of the flush, such as an
     erased customer's remainder): its status and its reason, nothing saved."""

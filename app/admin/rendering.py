@@ -180,6 +180,35 @@ def _widget_texts(locale_id: str) -> str:
     )
 
 
+def session_watch() -> Markup:
+    """What kartoteka.js's session watch needs on a signed-in page: the idle timeout,
+    the address that keeps the session while a form is filled in, and its texts."""
+    from flask import current_app, url_for
+
+    from .errorpages import idle_text
+    from .security import SEEN_STEP
+
+    idle = current_app.permanent_session_lifetime.total_seconds()
+    return Markup(
+        htmlsafe_json_dumps(
+            {
+                "idle": idle,
+                "step": min(SEEN_STEP, idle / 4),
+                "alive": url_for("KartotekaUserDBModelView.keep_alive"),
+                "login": current_app.appbuilder.get_url_for_login,
+                "warning": _("Сеанс скоро завершится: в Картотеке давно ничего не делали."),
+                "stay": _("Продолжить работу"),
+                "ended": _(
+                    "Сеанс завершён: в Картотеке ничего не делали дольше, чем %(idle)s. Введённое на этой "
+                    "странице не потеряно: войдите снова в новой вкладке, вернитесь сюда и сохраните.",
+                    idle=idle_text(),
+                ),
+                "sign_in": _("Войти в новой вкладке"),
+            }
+        )
+    )
+
+
 def widget_locale() -> Markup:
     """The texts of FAB's JavaScript widgets (Select2, the datepicker) in the page's
     language: FAB ships them in English only and loads no locale files."""

@@ -487,6 +487,19 @@ class KartotekaUserDBModelView(
         flash(ngettext("Завершён %(num)d сеанс.", "Завершено %(num)d сеансов.", ended), "success")
         return redirect(url_for(".userinfo"))
 
+    @expose("/userinfo/alive")
+    @has_access
+    def keep_alive(self):
+        """Typing on a page is being there: kartoteka.js asks this while a form is being
+        filled in, so the idle timeout ends only sessions nobody works in (the request
+        slides the session, in ``idle_timeout``). It answers the session's CSRF token
+        (another site's page cannot read it): a form opened before a new sign-in in
+        another tab is sent with the new session's token and saves."""
+        from flask import jsonify
+        from flask_wtf.csrf import generate_csrf
+
+        return jsonify({"csrf": generate_csrf()})
+
     @action(
         "end_sessions",
         lazy_gettext("Завершить все сеансы"),
@@ -1077,15 +1090,30 @@ def harden(app: Flask) -> None:
             return None  # no session is written for a visitor who is not signed in
         now = int(time.time())
         seen = session.get("_seen")
-        if seen is not None and now - seen > idle.total_seconds():
+        limit = app.permanent_session_lifetime.total_seconds()  # the session row's expiry too
+        if seen is not None and now - seen > limit:
             logout_user()
             session.clear()
             return redirect(url_for(f"{type(sm.auth_view).__name__}.login"))
         # Marked at most every SEEN_STEP seconds: the session's row is written (and
         # its expiry slides) when it changes, not on every request.
-        if seen is None or now - seen >= SEEN_STEP:
+        if seen is None or now - seen >= min(SEEN_STEP, limit / 4):
             session["_seen"] = now
         return None
+
+    from flask_wtf.csrf import CSRFError
+
+    @app.errorhandler(CSRFError)
+    def form_of_an_ended_session(error):
+        """A form sent after its session ended (the idle timeout, a sign-out in another
+        tab) carries a token of a session that is no more: it was answered «Запрос не
+        понят: проверьте адрес и форму», which sent a receptionist back from lunch looking
+        for a mistake in what she typed. It is told as what it is, and nothing is saved."""
+        from .errorpages import error_page, session_ended
+
+        if "_user_id" in session:
+            return error_page(error)
+        return session_ended()
 
     @app.after_request
     def safe_headers(response):

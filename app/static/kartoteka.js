@@ -147,3 +147,85 @@ $(function () {
   form.on('change keyup input', '#order-catalog_item, #order-quantity, #order-discount', show);
   show();
 });
+
+/* The session watch (app/admin/security.py keep_alive). The idle timeout ends a
+   session nobody works in; typing in a form is working, so it keeps the session. A
+   minute before the timeout the page says so. A page whose session ended keeps what
+   was typed in it: after a new sign-in in another tab its form is sent with the new
+   session's token (a form sent with an ended session's token is refused, and what
+   was typed was lost). The time of the last contact with the server is shared by
+   the tabs (localStorage holds only that time). */
+function kartotekaSessionWatch(o) {
+  var idle = o.idle * 1000, step = o.step * 1000, key = 'kartoteka-contact';
+  var loaded = Date.now(), own = loaded, ended = false, asking = null, banner = null;
+  function remember(time) {
+    own = time;
+    try { window.localStorage.setItem(key, String(time)); } catch (e) { /* private mode */ }
+  }
+  function contact() {
+    var other = 0;
+    try { other = parseInt(window.localStorage.getItem(key), 10) || 0; } catch (e) { /* private mode */ }
+    return Math.max(own, other);
+  }
+  function hide() {
+    if (banner) { banner.remove(); banner = null; }
+  }
+  function show(kind, text, action) {
+    if (banner && banner.data('kind') === kind) { return; }
+    hide();
+    banner = $('<div role="alert" class="alert kartoteka-session"></div>')
+      .addClass(kind === 'ended' ? 'alert-danger' : 'alert-warning')
+      .data('kind', kind).append($('<span></span>').text(text + ' ')).append(action);
+    $('body').append(banner);
+  }
+  function warn() {
+    show('warning', o.warning, $('<button type="button" class="btn btn-default btn-sm"></button>')
+      .text(o.stay).on('click', function () { ask(); }));
+  }
+  function end() {
+    ended = true;
+    show('ended', o.ended, $('<a target="_blank" rel="noopener" class="btn btn-primary btn-sm"></a>')
+      .attr('href', o.login).text(o.sign_in));
+  }
+  function ask() {  /* resolves true while the session lives, with its current token */
+    if (asking) { return asking; }
+    asking = window.fetch(o.alive, {
+      credentials: 'same-origin', redirect: 'manual', cache: 'no-store', headers: {'Accept': 'application/json'}
+    }).then(function (response) {
+      if (response.status !== 200) { throw new Error('ended'); }
+      return response.json();
+    }).then(function (data) {
+      $('input[name=csrf_token]').val(data.csrf);
+      ended = false;
+      remember(Date.now());
+      hide();
+      return true;
+    }, function () {
+      end();
+      return false;
+    }).then(function (alive) { asking = null; return alive; });
+    return asking;
+  }
+  remember(loaded);
+  $(document).on('input change keydown', 'form', function () {
+    if (Date.now() - contact() >= step) { ask(); }
+  });
+  window.setInterval(function () {
+    if (ended) { return; }
+    var left = contact() + idle - step - Date.now();  /* the server marks its clock every step */
+    if (left <= 0) { end(); } else if (left <= Math.min(60000, idle / 4)) { warn(); } else { hide(); }
+  }, Math.max(250, Math.min(5000, step / 4)));
+  document.addEventListener('submit', function (event) {
+    var form = event.target;
+    if (String(form.method).toLowerCase() !== 'post' || form.kartotekaChecked) { return; }
+    if (!ended && Date.now() - loaded < step) { return; }  /* a fresh page's token is current */
+    event.preventDefault();
+    event.stopPropagation();
+    var submitter = event.submitter;
+    ask().then(function (alive) {
+      if (!alive) { return; }
+      form.kartotekaChecked = true;
+      if (form.requestSubmit) { form.requestSubmit(submitter || undefined); } else { form.submit(); }
+    });
+  }, true);
+}

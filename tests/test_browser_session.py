@@ -1,0 +1,83 @@
+"""The idle timeout in Chromium (kartoteka.js kartotekaSessionWatch): typing keeps a
+session, an unattended page warns and then ends, and what was typed on a page whose
+session ended is saved after a new sign-in in another tab. The timeout is shortened
+to seconds for the test; the page reads it from the server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+from app.models import Customer
+from tests.test_browser import login
+
+pytestmark = pytest.mark.browser
+
+IDLE = dt.timedelta(seconds=8)
+
+
+@pytest.fixture
+def short_idle(app):
+    saved = app.config["PERMANENT_SESSION_LIFETIME"]
+    app.config["PERMANENT_SESSION_LIFETIME"] = IDLE
+    yield IDLE.total_seconds()
+    app.config["PERMANENT_SESSION_LIFETIME"] = saved
+
+
+@pytest.fixture
+def context(browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 900}, locale="ru-RU")
+    yield context
+    context.close()
+
+
+def test_typing_longer_than_the_idle_timeout_saves(app, ctx, server, context, short_idle):
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/add")
+    started = time.monotonic()
+    page.click("#last_name")
+    for letter in "Долгописова":  # slowly, for longer than the timeout
+        page.keyboard.type(letter)
+        time.sleep(1.2)
+    assert time.monotonic() - started > short_idle + 2
+    page.fill("#first_name", "Вера")
+    page.fill("#phone", "8 916 700-11-22")
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert "/login" not in page.url
+    ctx.expire_all()
+    assert ctx.query(Customer).filter_by(last_name="Долгописова").one().phone == "+79167001122"
+
+
+def test_an_unattended_page_warns_ends_and_keeps_what_was_typed(app, ctx, server, context, short_idle):
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/add")
+    page.fill("#last_name", "Обедова")
+    page.fill("#first_name", "Анна")
+    page.fill("#phone", "8 916 700-33-44")
+    notice = page.locator(".kartoteka-session[role=alert]")
+    notice.wait_for()
+    assert "скоро завершится" in notice.inner_text()
+    page.locator(".kartoteka-session.alert-danger").wait_for()
+    ended = notice.inner_text()
+    assert "Сеанс завершён" in ended and "не потеряно" in ended
+    time.sleep(2)  # the server's clock passes its timeout too
+    page.click("button[type=submit]")  # the session is gone: nothing is sent, nothing lost
+    page.wait_for_timeout(1000)
+    assert page.url.endswith("/customerview/add") and page.input_value("#last_name") == "Обедова"
+    ctx.expire_all()
+    assert ctx.query(Customer).filter_by(last_name="Обедова").count() == 0
+    other = context.new_page()  # «Войти в новой вкладке»
+    login(other, server, "reception")
+    other.close()
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+    assert "/login" not in page.url
+    ctx.expire_all()
+    assert ctx.query(Customer).filter_by(last_name="Обедова").one().phone == "+79167003344"
