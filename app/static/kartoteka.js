@@ -187,23 +187,26 @@ function kartotekaSessionWatch(o) {
     show('ended', o.ended, $('<a target="_blank" rel="noopener" class="btn btn-primary btn-sm"></a>')
       .attr('href', o.login).text(o.sign_in));
   }
-  function ask() {  /* resolves true while the session lives, with its current token */
+  function ask() {
+    /* 'alive' (with the session's current token), 'ended' (the server sends the browser
+       to the login page), or 'unknown' (an error, no network, a role without the right):
+       only an ended session holds a form back, anything else is sent as before */
     if (asking) { return asking; }
     asking = window.fetch(o.alive, {
       credentials: 'same-origin', redirect: 'manual', cache: 'no-store', headers: {'Accept': 'application/json'}
     }).then(function (response) {
-      if (response.status !== 200) { throw new Error('ended'); }
-      return response.json();
-    }).then(function (data) {
-      $('input[name=csrf_token]').val(data.csrf);
-      ended = false;
-      remember(Date.now());
-      hide();
-      return true;
-    }, function () {
-      end();
-      return false;
-    }).then(function (alive) { asking = null; return alive; });
+      if (response.type === 'opaqueredirect' || response.status === 401) { return 'ended'; }
+      if (response.status !== 200) { return 'unknown'; }
+      return response.json().then(function (data) {
+        $('input[name=csrf_token]').val(data.csrf);
+        return 'alive';
+      });
+    }).then(null, function () { return 'unknown'; }).then(function (state) {
+      asking = null;
+      if (state === 'ended') { end(); }
+      if (state === 'alive') { ended = false; remember(Date.now()); hide(); }
+      return state;
+    });
     return asking;
   }
   remember(loaded);
@@ -222,8 +225,8 @@ function kartotekaSessionWatch(o) {
     event.preventDefault();
     event.stopPropagation();
     var submitter = event.submitter;
-    ask().then(function (alive) {
-      if (!alive) { return; }
+    ask().then(function (state) {
+      if (state === 'ended') { return; }  /* kept on the page, with the notice */
       form.kartotekaChecked = true;
       if (form.requestSubmit) { form.requestSubmit(submitter || undefined); } else { form.submit(); }
     });
