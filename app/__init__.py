@@ -10,7 +10,7 @@ from flask import Flask
 from flask_appbuilder import AppBuilder
 from flask_babel import get_locale
 
-from .admin import listing, lookups, rendering
+from .admin import errorpages, listing, lookups, rendering
 from .extensions import db, migrate
 from .worker import start_embedded_worker  # noqa: F401  (run.py starts it without Redis)
 
@@ -89,6 +89,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     app.jinja_env.globals["kartoteka_fragment"] = rendering.fragment
     app.jinja_env.globals["kartoteka_widget_locale"] = rendering.widget_locale
     app.jinja_env.globals["kartoteka_session_watch"] = rendering.session_watch
+    app.jinja_env.globals["kartoteka_idle_text"] = errorpages.idle_text
     app.jinja_env.globals["kartoteka_locale"] = lambda: str(get_locale())
     app.jinja_env.globals["kartoteka_list_url"] = listing.list_url
     app.jinja_env.globals["kartoteka_customer_search"] = listing.customer_search

@@ -345,3 +345,21 @@ def test_a_form_sent_after_its_session_ended_says_so_and_saves_nothing(app, ctx,
     assert 'href="/login/"' in text and "Войти снова" in text
     ctx.expire_all()
     assert ctx.query(Customer).filter_by(last_name="Обедова").count() == 0
+
+
+def test_after_the_idle_timeout_the_login_says_why_and_returns_to_the_page(app, ctx, login_as):
+    """Back from lunch, a click on a card opened the login page without a word, and
+    signing in led to the customers list instead of the card."""
+    import time
+
+    card = f"/customerview/show/{factories.customer(ctx).id}?tab=notes"
+    client = login_as("reception")
+    with client.session_transaction() as session:
+        session["_seen"] = int(time.time() - app.permanent_session_lifetime.total_seconds() - 1)
+    to_login = client.get(card)
+    assert to_login.status_code == 302
+    login_page = client.get(to_login.headers["Location"]).get_data(as_text=True)
+    assert "Сеанс завершён: в Картотеке ничего не делали дольше, чем 30 минут" in login_page
+    signed = client.post(to_login.headers["Location"], data={"username": "reception", "password": PASSWORD})
+    assert signed.headers["Location"] == card
+    assert "Сеанс завершён" not in client.get("/login/").get_data(as_text=True)

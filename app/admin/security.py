@@ -1094,7 +1094,12 @@ def harden(app: Flask) -> None:
         if seen is not None and now - seen > limit:
             logout_user()
             session.clear()
-            return redirect(url_for(f"{type(sm.auth_view).__name__}.login"))
+            # back to the page after signing in again (a form's page for a form sent),
+            # and the login page says why it is shown: it opened without a word, and
+            # the sign-in led to the customers list instead of the card being read
+            back = request.full_path if request.method == "GET" else (request.referrer or "")
+            back = back.removesuffix("?") if is_local_redirect(back) else ""
+            return redirect(url_for(f"{type(sm.auth_view).__name__}.login", next=back or None, ended=1))
         # Marked at most every SEEN_STEP seconds: the session's row is written (and
         # its expiry slides) when it changes, not on every request.
         if seen is None or now - seen >= min(SEEN_STEP, limit / 4):
