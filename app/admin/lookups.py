@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 from wtforms import Field
 from wtforms.validators import DataRequired, Optional, ValidationError
+from wtforms.widgets import html_params
 
 from .. import access, customers, disclosure, formatting
 from ..extensions import db
@@ -227,9 +228,13 @@ class LookupField(Field):
                 "placeholder": _("Выберите заказ клиента или введите его номер"),
                 "minimum": 0,
             }
+        # what else the form says of the box (a refusal: aria-invalid, aria-describedby,
+        # autofocus), which kartotekaLookup hands on to the box Select2 draws
+        extra = html_params(**kwargs)
         return Markup(
             f'<select id="{escape(field_id)}" name="{escape(self.name)}" class="{escape(css)}" '
-            f"data-lookup='{htmlsafe_json_dumps(options)}'><option value=\"\"></option>{chosen}</select>"
+            f"data-lookup='{htmlsafe_json_dumps(options)}'{' ' + extra if extra else ''}>"
+            f'<option value=""></option>{chosen}</select>'
             f'<script nonce="{CSP_NONCE}">$(function () {{ kartotekaLookup("#{escape(field_id)}"); }});</script>'
         )
 
