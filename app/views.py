@@ -369,6 +369,18 @@ class OrderPaymentTab(PaymentView):
     list_columns = ["paid_at", "kind", "how", "amount", "created_by", "comment"]
 
 
+class ReturnRefundTab(PaymentView):
+    """A return's refunds on its page: each part given back (bonuses, the deposit, a
+    certificate, a subscription's visit, money), for the roles that read payments. They
+    are written by the return reaching «Деньги возвращены», never added here."""
+
+    exclude_route_methods = {"add", "edit", "delete"}
+    list_title = _l("Возвраты денег")
+    label_columns = {**PAYMENT_LABELS, "how": _l("Способ возврата"), "created_by": _l("Кто провёл")}
+    list_columns = ["paid_at", "how", "certificate", "amount", "created_by"]
+    base_order = ("id", "asc")
+
+
 ACCOUNT_LABELS = {
     "closed_at": _l("Сгорание учтено"),
     "account": _l("Счёт"),
@@ -829,6 +841,7 @@ class OrderTab(OrderView):
 class ReturnView(KartotekaModelView):
     class_permission_name = access.RETURNS
     datamodel = Interface(Return, eager=[joinedload(Return.customer), joinedload(Return.order)])
+    related_views = [ReturnRefundTab]
     list_title = _l("Возвраты")
     show_title = add_title = edit_title = _l("Возврат")
     label_columns = {"reason": _l("Причина")}
@@ -1924,6 +1937,7 @@ MENU = (
 WITHOUT_MENU = (
     OrderItemView,
     OrderPaymentTab,
+    ReturnRefundTab,
     PaymentTab,
     AccountOperationTab,
     CertificateTab,
