@@ -1041,7 +1041,7 @@ class ChangeLogView(HistoryView):
 
     class_permission_name = access.HISTORY
     datamodel = Interface(ChangeLog, eager=[joinedload(ChangeLog.user), joinedload(ChangeLog.customer)])
-    base_permissions = ["can_read"]
+    base_permissions = ["can_read", "can_export"]  # the auditor's extract (access.ROLES)
     list_title = show_title = _l("История изменений")
     label_columns = {
         "at": _l("Когда"),
@@ -1092,7 +1092,7 @@ class AccessLogView(KartotekaModelView):
 
     class_permission_name = access.JOURNAL
     datamodel = Interface(AccessLog, eager=[joinedload(AccessLog.user), joinedload(AccessLog.customer)])
-    base_permissions = ["can_read"]
+    base_permissions = ["can_read", "can_export"]  # the auditor's extract (access.ROLES)
     exclude_route_methods = {"add", "edit", "delete", "action", "action_post", "download"}
     list_title = show_title = _l("Журнал доступа")
     label_columns = {
