@@ -748,6 +748,7 @@ class OrderView(KartotekaModelView):
         "created_on",
     ]
     search_columns = [
+        "customer",  # by number (a link's ``_flt_0_customer=42``) or typed (name, phone)
         "status",
         "payment_status",
         "kind",
