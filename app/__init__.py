@@ -87,6 +87,7 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
     app.jinja_env.filters.update(formatting.FILTERS)
     app.jinja_env.globals["kartoteka_navbar"] = rendering.navbar
     app.jinja_env.globals["kartoteka_fragment"] = rendering.fragment
+    app.jinja_env.globals["kartoteka_refusal"] = rendering.refusal
     app.jinja_env.globals["kartoteka_widget_locale"] = rendering.widget_locale
     app.jinja_env.globals["kartoteka_session_watch"] = rendering.session_watch
     app.jinja_env.globals["kartoteka_idle_text"] = errorpages.idle_text

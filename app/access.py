@@ -104,6 +104,9 @@ class RoleSpec:
     actions: frozenset[str] = field(default_factory=frozenset)
     security: bool = False  # manages users and roles
     capacities: frozenset[str] = frozenset()  # keys of CAPACITIES
+    # resources the role exports though it only reads them (``actions`` apply to what it
+    # writes): the auditor hands an extract of the journals to an inspection
+    exports: frozenset[str] = frozenset()
 
 
 # The default matrix (DESIGN.md «Who uses it»).
@@ -189,6 +192,12 @@ ROLES: dict[str, RoleSpec] = {
             HISTORY: READ,
             MESSAGES: READ,
         },
+        # internal control under 152-FZ (art. 18.1) is the auditor's: who opened, exported
+        # or changed a customer's data goes to the inspection or the data protection
+        # officer as a file, written by the same export as every list (its row and field
+        # policy; the export itself is a row of the journal). Nothing else: a read-only
+        # role does not take the customer base out in bulk.
+        exports=frozenset({JOURNAL, HISTORY}),
     ),
 }
 
@@ -251,6 +260,8 @@ def role_permissions(spec: RoleSpec, all_pvms: set[tuple[str, str]], menu_resour
             wanted.add(("can_write", resource))
             for action in spec.actions:
                 wanted.add((ACTIONS[action], resource))
+        if resource in spec.exports and level in (READ, WRITE):
+            wanted.add((ACTIONS["export"], resource))
     wanted |= {CAPACITIES[key] for key in spec.capacities}
     for perm, view in all_pvms:
         if view in SELF_SERVICE_VIEWS or (perm, view) in SELF_SERVICE:

@@ -369,6 +369,18 @@ class OrderPaymentTab(PaymentView):
     list_columns = ["paid_at", "kind", "how", "amount", "created_by", "comment"]
 
 
+class ReturnRefundTab(PaymentView):
+    """A return's refunds on its page: each part given back (bonuses, the deposit, a
+    certificate, a subscription's visit, money), for the roles that read payments. They
+    are written by the return reaching «Деньги возвращены», never added here."""
+
+    exclude_route_methods = {"add", "edit", "delete"}
+    list_title = _l("Возвраты денег")
+    label_columns = {**PAYMENT_LABELS, "how": _l("Способ возврата"), "created_by": _l("Кто провёл")}
+    list_columns = ["paid_at", "how", "certificate", "amount", "created_by"]
+    base_order = ("id", "asc")
+
+
 ACCOUNT_LABELS = {
     "closed_at": _l("Сгорание учтено"),
     "account": _l("Счёт"),
@@ -736,6 +748,7 @@ class OrderView(KartotekaModelView):
         "created_on",
     ]
     search_columns = [
+        "customer",  # by number (a link's ``_flt_0_customer=42``) or typed (name, phone)
         "status",
         "payment_status",
         "kind",
@@ -829,6 +842,7 @@ class OrderTab(OrderView):
 class ReturnView(KartotekaModelView):
     class_permission_name = access.RETURNS
     datamodel = Interface(Return, eager=[joinedload(Return.customer), joinedload(Return.order)])
+    related_views = [ReturnRefundTab]
     list_title = _l("Возвраты")
     show_title = add_title = edit_title = _l("Возврат")
     label_columns = {"reason": _l("Причина")}
@@ -1028,7 +1042,7 @@ class ChangeLogView(HistoryView):
 
     class_permission_name = access.HISTORY
     datamodel = Interface(ChangeLog, eager=[joinedload(ChangeLog.user), joinedload(ChangeLog.customer)])
-    base_permissions = ["can_read"]
+    base_permissions = ["can_read", "can_export"]  # the auditor's extract (access.ROLES)
     list_title = show_title = _l("История изменений")
     label_columns = {
         "at": _l("Когда"),
@@ -1079,7 +1093,7 @@ class AccessLogView(KartotekaModelView):
 
     class_permission_name = access.JOURNAL
     datamodel = Interface(AccessLog, eager=[joinedload(AccessLog.user), joinedload(AccessLog.customer)])
-    base_permissions = ["can_read"]
+    base_permissions = ["can_read", "can_export"]  # the auditor's extract (access.ROLES)
     exclude_route_methods = {"add", "edit", "delete", "action", "action_post", "download"}
     list_title = show_title = _l("Журнал доступа")
     label_columns = {
@@ -1924,6 +1938,7 @@ MENU = (
 WITHOUT_MENU = (
     OrderItemView,
     OrderPaymentTab,
+    ReturnRefundTab,
     PaymentTab,
     AccountOperationTab,
     CertificateTab,

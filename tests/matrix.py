@@ -47,6 +47,9 @@ OWN_RIGHTS: dict[tuple[str, str], frozenset[str]] = {
     ("can_download", "Files"): frozenset({"manager", "reception", "doctor"}),  # never the auditor
     ("can_erase", "Customers"): frozenset({"manager"}),  # a subject's erasure, retention
     ("can_discount", "Orders"): frozenset({"manager"}),  # a discount given by hand on the booking form
+    # the journals' extract for an inspection: the auditor exports what it only reads
+    ("can_export", "AccessJournal"): frozenset({"auditor"}),
+    ("can_export", "ChangeHistory"): frozenset({"auditor"}),
 }
 
 # the README's «actions» row: what a role may do beyond reading and writing
@@ -108,6 +111,13 @@ def reads(role_key: str, resource: str) -> bool:
 
 def writes(role_key: str, resource: str) -> bool:
     return level(role_key, resource) == W
+
+
+def exports(role_key: str, resource: str) -> bool:
+    """The export of what the role writes (the «actions» row), or of what it was given
+    the export of on its own (the auditor's journals)."""
+    own = role_key in OWN_RIGHTS.get(("can_export", resource), ())
+    return own or (may(role_key, "export") and writes(role_key, resource))
 
 
 # the roles' names, as DESIGN.md and the roles screen call them

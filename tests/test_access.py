@@ -177,7 +177,7 @@ def test_matrix(app, ctx, login_as, role_key, base, resource, model, add_data, c
     read = lvl in (matrix.R, matrix.W)
     write = lvl == matrix.W
     delete = write and matrix.may(role_key, "delete")
-    export = write and matrix.may(role_key, "export")
+    export = matrix.exports(role_key, resource)
 
     def get(url, allowed):
         """allowed: True (200), False (403 / login), 404 (outside the role's rows)."""
@@ -590,7 +590,7 @@ def test_export_follows_the_policy_and_is_journaled(ctx, login_as, role_key, kin
     seed(ctx)
     client = login_as(role_key)
     response = client.get(f"/customerview/export.{kind}")
-    allowed = matrix.may(role_key, "export") and matrix.writes(role_key, "Customers")
+    allowed = matrix.exports(role_key, "Customers")
     body = sheets.readable(response)
     assert_no_leak(role_key, body, "export")
     ctx.expire_all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from app.models import CustomerDocument, Note
+from app.models import CustomerDocument, Note, Order
 from tests import factories
 from tests.conftest import count_queries, user_id
 
@@ -110,10 +110,12 @@ def test_documents_list_filters_by_customer_text(app, ctx, login_as):
     assert "Первая Анна" not in re.sub(
         r'class="col-customer">[^<]*<a[^>]*>[^<]*', "", page
     )  # no select of customers
-    filtered = client.get("/customerdocumentview/list/?_flt_0_customer=Втор").get_data(as_text=True)
+    filtered = client.get("/customerdocumentview/list/?_flt_1_customer=Втор").get_data(as_text=True)
     assert "222222" in filtered and "111111" not in filtered
-    by_phone = client.get("/customerdocumentview/list/?_flt_0_customer=110001").get_data(as_text=True)
+    by_phone = client.get("/customerdocumentview/list/?_flt_1_customer=110001").get_data(as_text=True)
     assert "111111" in by_phone and "222222" not in by_phone
+    by_number = client.get(f"/customerdocumentview/list/?_flt_0_customer={b.id}").get_data(as_text=True)
+    assert "222222" in by_number and "111111" not in by_number
 
 
 def test_a_record_number_no_column_holds_is_refused_not_a_500(ctx, login_as):
@@ -155,3 +157,45 @@ def test_an_order_field_on_a_customers_card_offers_that_customers_orders(app, ct
     assert found(customer=ivanova.id, q=str(other.id)) == []
     assert found(customer="99999999999999") == []
     assert found(q="Петрова") == [other.id]  # elsewhere, as before
+
+
+def test_the_orders_list_filters_by_a_customers_number_or_by_what_is_typed(ctx, login_as):
+    """The orders list had no «Клиент» filter: ``?_flt_0_customer=<number>``, the address
+    FAB and the card write for one customer's records, listed everyone's orders, and a
+    list whose filter read what was typed took a number for a phone's end (customer № 7
+    found whoever's phone held a 7). The number and the typed text are two conditions,
+    each named for what it reads: the number (first, as links carry it) finds that
+    customer only, the text finds as the search box does (digits: a phone's fragment)."""
+    first = factories.customer(ctx, last_name="Первая", phone="+79161110005")
+    # the second's phone ends with the first's number: a number read as a phone finds both
+    second = factories.customer(ctx, last_name="Вторая", phone=f"+7903{first.id:07d}")
+    theirs = {c.id: factories.order(ctx, c).id for c in (first, second)}
+    ctx.commit()
+    client = login_as("reception")
+
+    def listed(**args):
+        page = client.get("/orderview/list/", query_string=args)
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        return {int(n) for n in re.findall(r'col-customer"><a href="/customerview/show/(\d+)"', html)}, html
+
+    assert listed()[0] == {first.id, second.id}
+    assert listed(_flt_0_customer=first.id)[0] == {first.id}  # a link's number: that customer
+    assert listed(_flt_0_customer=f"№{second.id}")[0] == {second.id}
+    assert listed(_flt_1_customer=f"{first.id:07d}")[0] == {second.id}  # typed digits: a phone
+    assert listed(_flt_1_customer="8 916 111-00-05")[0] == {first.id}
+    assert listed(_flt_1_customer="Вторая")[0] == {second.id}
+    found, html = listed(_flt_0_customer="Первая")  # a name given as a number: nobody, said why
+    assert found == set()
+    assert "«Первая» — не номер клиента" in html and "«Найти (ФИО, телефон, эл. почта)»" in html
+    assert 'name="customer" class="filter"' in html  # the filter is offered
+    # the card's «+» on its orders tab still opens the booking form bound to its customer
+    booked = client.post(f"/ordertab/add?_flt_0_customer={first.id}", data={"kind": "visit"})
+    assert booked.status_code == 302, booked.get_data(as_text=True)[-3000:]
+    ctx.expire_all()
+    newest = ctx.query(Order).order_by(Order.id.desc()).first()
+    assert newest.id not in theirs.values() and newest.customer_id == first.id
+    # a specialist's number of another's patient finds nothing (the row scope)
+    doctor = login_as("doctor")
+    page = doctor.get("/orderview/list/", query_string={"_flt_0_customer": first.id}).get_data(as_text=True)
+    assert f"/orderview/show/{theirs[first.id]}" not in page

@@ -300,3 +300,54 @@ def test_bonuses_given_back_by_a_return_expire_as_the_bonuses_they_were(ctx, log
     ctx.commit()
     ctx.expire_all()
     assert ctx.get(Customer, customer.id).bonus_balance == 0
+
+
+def test_a_returns_page_lists_each_of_its_refunds(ctx, login_as, app):
+    """A return refunded in parts (100 ₽ to the bonuses, 3 225 ₽ to the deposit): its
+    page said its status and sum only; where each part went, when and by whom was read
+    on the payments list. Its page now lists each refund, to the roles that read
+    payments; a role given the returns without the payments reads no money there."""
+    from app import payments
+    from app.access import PAYMENTS, ROLES
+    from app.models import Account, OperationKind, PaymentMethod, Return
+
+    customer = factories.customer(ctx)
+    for account, kind, amount in (
+        (Account.BONUS, OperationKind.ACCRUAL, "100"),
+        (Account.DEPOSIT, OperationKind.TOP_UP, "3225"),
+    ):
+        payments.add_operation(ctx, customer, account, kind, amount, "Акция", may_adjust=True)
+    order = factories.order(ctx, customer, items=(("Пилинг", "3325.00", 1),))
+    payments.take_payment(ctx, order, "100", PaymentMethod.BONUS)
+    payments.take_payment(ctx, order, "3225", PaymentMethod.DEPOSIT)
+    ctx.commit()
+    manager = login_as("manager")
+    asked = {"order": str(order.id), "amount": "3325", "reason": "Процедура не состоялась"}
+    assert manager.post(f"/returnview/add?_flt_0_customer={customer.id}", data=asked).status_code == 302
+    ret = ctx.query(Return).one()
+    for status in ("approved", "refunded"):
+        assert manager.post(f"/returnview/edit/{ret.id}", data={**asked, "status": status}).status_code == 302
+
+    for role in ("manager", "reception", "auditor"):
+        page = page_text(login_as(role).get(f"/returnview/show/{ret.id}"))
+        assert "Способ возврата" in page and "Кто провёл" in page, role
+        refunds = re.findall(
+            r"(\d\d\.\d\d\.\d{4} \d\d:\d\d) (Бонусами|С депозита) (-[\d ]+,\d\d ₽) Manager Тестовый", page
+        )
+        assert sorted((way, amount) for _when, way, amount in refunds) == [
+            ("Бонусами", "-100,00 ₽"),
+            ("С депозита", "-3 225,00 ₽"),
+        ], (role, page[page.rfind("Возвраты денег") :][:1500])
+
+    with app.app_context():  # the clinic gave the front desk the returns, not the payments
+        sm = app.appbuilder.sm
+        pvm = sm.find_permission_view_menu("can_read", PAYMENTS)
+        sm.del_permission_role(sm.find_role(ROLES["reception"].name), pvm)
+    try:
+        page = page_text(login_as("reception").get(f"/returnview/show/{ret.id}"))
+        assert "Процедура не состоялась" in page and "Способ возврата" not in page
+        assert "3 225,00" not in page.replace("3 325,00", "")
+    finally:
+        with app.app_context():
+            sm = app.appbuilder.sm
+            sm.add_permission_role(sm.find_role(ROLES["reception"].name), pvm)

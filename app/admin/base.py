@@ -307,7 +307,12 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                     **(self.search_form_extra_fields or {}),
                     name: StringField(label),
                 }
-                self.custom_filters = {**self.custom_filters, name: [lookups.FilterCustomerText]}
+                # the number first: ``_flt_0_customer=42`` is FAB's and the card's address of
+                # one customer's records; what staff type is the second, named for what it finds
+                self.custom_filters = {
+                    **self.custom_filters,
+                    name: [lookups.FilterCustomerNumber, lookups.FilterCustomerText],
+                }
 
     def _type_formatters(self) -> dict:
         formatters = {}

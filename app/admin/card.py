@@ -687,7 +687,9 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
         for messages in errors.values():
             for message in messages:
                 flash(message, "danger")
-        g.kartoteka_refused = errors  # each box of the inline form says its own (inline_order.html)
+        # each box of the inline form says its own (rendering.Refusal); the form is named
+        # by its tab (the status form, on no tab, by «status»)
+        g.kartoteka_refused = (tab or "status", errors)
         return self.render_card(pk, active_tab=tab), 422
 
     def _card(self, pk, tab=None):
@@ -738,7 +740,7 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
             )
         except ValidationFailed as e:
             db.session.rollback()
-            return self._refused({"file": list(e.errors.values())}, pk, "files")
+            return self._refused({name: [text] for name, text in e.errors.items()}, pk, "files")
         try:
             db.session.commit()
         except Exception:

@@ -11,16 +11,17 @@ row scope (a specialist finds only their own customers), 20 choices at most.
 
 from __future__ import annotations
 
-from flask import request, url_for
+from flask import flash, g, request, url_for
 from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from jinja2.utils import htmlsafe_json_dumps
 from markupsafe import Markup, escape
-from sqlalchemy import select
+from sqlalchemy import false, select
 from sqlalchemy.orm import joinedload
 from wtforms import Field
 from wtforms.validators import DataRequired, Optional, ValidationError
+from wtforms.widgets import html_params
 
 from .. import access, customers, disclosure, formatting
 from ..extensions import db
@@ -227,9 +228,13 @@ class LookupField(Field):
                 "placeholder": _("Выберите заказ клиента или введите его номер"),
                 "minimum": 0,
             }
+        # what else the form says of the box (a refusal: aria-invalid, aria-describedby,
+        # autofocus), which kartotekaLookup hands on to the box Select2 draws
+        extra = html_params(**kwargs)
         return Markup(
             f'<select id="{escape(field_id)}" name="{escape(self.name)}" class="{escape(css)}" '
-            f"data-lookup='{htmlsafe_json_dumps(options)}'><option value=\"\"></option>{chosen}</select>"
+            f"data-lookup='{htmlsafe_json_dumps(options)}'{' ' + extra if extra else ''}>"
+            f'<option value=""></option>{chosen}</select>'
             f'<script nonce="{CSP_NONCE}">$(function () {{ kartotekaLookup("#{escape(field_id)}"); }});</script>'
         )
 
@@ -252,9 +257,49 @@ def order_field(label=_l("Заказ"), required=True):
     return LookupField(label, validators, model=Order, endpoint="OrderView.lookup", get_label=order_label)
 
 
+class FilterCustomerNumber(ConditionFilter):
+    """A list's «Клиент» filter by the customer's number: ``_flt_0_customer=42``, the
+    address FAB and the card write for one customer's records (a tab's «+», a related
+    list). Only a number: «4567» typed here is customer № 4567, never a phone's end (the
+    typed filter, FilterCustomerText, reads it so); a text finds nobody and says so.
+    Within the user's rows: another specialist's patient is as one that does not exist."""
+
+    name = _l("Номер клиента")
+    arg_name = "custno"
+
+    def apply(self, query, value):
+        text = str(value or "").strip().lstrip("№#").strip()
+        if not text:
+            return query
+        number = record_id(text) if text.isdigit() else None
+        if number is None:
+            if not text.isdigit():
+                _not_a_number(str(value).strip())
+            return query.filter(false())
+        model = self.datamodel.obj
+        found = _scoped(select(Customer.id).where(Customer.id == number), Customer)
+        return query.filter(model.customer_id.in_(found))
+
+
+def _not_a_number(value: str) -> None:
+    """Said once a request: a name or a phone typed as a customer's number."""
+    if value in g.setdefault("kartoteka_bad_numbers", set()):
+        return
+    g.kartoteka_bad_numbers.add(value)
+    flash(
+        _(
+            "«%(value)s» — не номер клиента. Чтобы найти клиента по ФИО или телефону, "
+            "выберите в фильтре «Клиент» условие «%(typed)s».",
+            value=value,
+            typed=text_filter_name(),
+        ),
+        "warning",
+    )
+
+
 class FilterCustomerText(ConditionFilter):
-    """A list's «Клиент» filter: the customer typed as in the search box, not picked
-    from a select of every customer."""
+    """A list's «Клиент» filter: the customer typed as in the search box (digits are a
+    phone's fragment, as there), not picked from a select of every customer."""
 
     name = LazyString(text_filter_name)  # what it finds follows the reader's role
     arg_name = "cust"

@@ -19,14 +19,14 @@ import flask_babel
 import pytz
 from babel import Locale
 from babel.dates import get_day_names, get_month_names
-from flask import url_for
+from flask import g, url_for
 from flask.globals import _cv_app, _cv_request
 from flask.templating import Environment as FlaskEnvironment
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from jinja2 import pass_context, pass_eval_context
 from jinja2.utils import htmlsafe_json_dumps
-from markupsafe import Markup
+from markupsafe import Markup, escape
 from werkzeug.local import LocalProxy
 
 CACHE_SIZE = 512
@@ -516,3 +516,56 @@ def install_template_gettext(app) -> None:
     ``{% trans %}`` blocks): same translations, same escaping, same ``%(name)s``
     variables."""
     app.jinja_env.globals.update(_=_template_gettext, gettext=_template_gettext, ngettext=_template_ngettext)
+
+
+class Refusal:
+    """What a box of a refused form says about itself (``kartoteka_refusal`` in a
+    template): marked invalid, described by its message, and the first refused box
+    drawn on the page takes the focus. A box not refused says nothing.
+
+    ``{{ field(id="x", **r.attributes) }}`` for a WTForms field, ``<input … {{ r }}>``
+    for a box written in HTML, ``{{ r.message }}`` beside it and ``{{ r.css }}`` on its
+    group."""
+
+    __slots__ = ("messages", "error_id", "attributes")
+
+    def __init__(self, box_id: str, messages):
+        self.messages = [str(m) for m in messages or () if m]
+        self.error_id = f"{box_id}-error"
+        self.attributes = {}
+        if self.messages:
+            self.attributes = {"aria_invalid": "true", "aria_describedby": self.error_id}
+            if not g.get("kartoteka_refused_focus"):  # the first refused box drawn
+                g.kartoteka_refused_focus = box_id
+                self.attributes["autofocus"] = True
+
+    def __bool__(self) -> bool:
+        return bool(self.messages)
+
+    def __html__(self) -> str:
+        return "".join(
+            f" {name.replace('_', '-')}" if value is True else f' {name.replace("_", "-")}="{escape(value)}"'
+            for name, value in self.attributes.items()
+        )
+
+    @property
+    def css(self) -> str:
+        return " has-error" if self.messages else ""
+
+    @property
+    def message(self) -> Markup:
+        if not self.messages:
+            return Markup("")
+        return Markup('<span class="help-block kartoteka-field-error" id="{}">{}</span>').format(
+            self.error_id, " ".join(self.messages)
+        )
+
+
+def refusal(form, name: str, box_id: str, messages=None) -> Refusal:
+    """The refusal of the box ``box_id`` holding field ``name`` of the form ``form``: its
+    messages given, or those the card's refused inline form left (CustomerView._refused
+    names the form by its tab: a note's «text» is not the message's)."""
+    if messages is None:
+        refused_form, errors = g.get("kartoteka_refused") or (None, {})
+        messages = errors.get(name) if refused_form == form else None
+    return Refusal(box_id, messages)

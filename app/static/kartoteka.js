@@ -15,6 +15,12 @@ function kartotekaLookup(selector) {
       processResults: function (data) { return {results: data.results}; }
     }
   });
+  // a refused choice: the box Select2 draws (the select is hidden) says so and takes the focus
+  var shown = element.next('.select2').find('.select2-selection');
+  $.each(['aria-invalid', 'aria-describedby'], function (i, name) {
+    if (element.attr(name)) { shown.attr(name, element.attr(name)); }
+  });
+  if (element.is('[autofocus]')) { shown.trigger('focus'); }
 }
 
 /* FAB's Select2 and datepicker speak English only: give them the page's language
