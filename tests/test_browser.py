@@ -477,3 +477,29 @@ def test_a_subjects_data_from_registration_to_erasure_is_found_by_the_auditor(ap
     assert "АКТ об уничтожении персональных данных" in page.content()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "subject-act-auditor.png"), full_page=True)
+
+
+def test_a_payment_form_sent_again_from_the_browser_is_taken_once(ctx, server, page):
+    """The payment form went twice (Enter again on a slow answer): two payments were
+    stored. The form now carries a token of its own when sent (its box named «method»
+    hid the form's own method from the script at first), and the same form sent again
+    is led to the first one's result without a second payment."""
+    from app.models import Payment
+
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Окрашивание", "4200.00", 1),))
+    login(page, server, "reception")
+    page.goto(f"{server}/paymentview/add?tab=orders&_flt_0_order={order.id}")
+    page.fill("#amount", "1 500,50")
+    with page.expect_request(lambda r: r.method == "POST") as sent:
+        page.press("#amount", "Enter")
+    page.wait_for_url(f"{server}/orderview/show/{order.id}#orders")
+    form = sent.value.post_data_buffer
+    assert b'name="_submission"' in form
+    again = page.request.post(
+        sent.value.url, headers={"Content-Type": sent.value.headers["content-type"]}, data=form
+    )
+    assert again.ok and again.url.startswith(f"{server}/orderview/show/{order.id}")
+    assert "Эта форма уже отправлена и сохранена" in again.text()
+    ctx.expire_all()
+    assert [str(p.amount) for p in ctx.query(Payment).all()] == ["1500.50"]

@@ -147,3 +147,24 @@ $(function () {
   form.on('change keyup input', '#order-catalog_item, #order-quantity, #order-discount', show);
   show();
 });
+
+/* A form sent twice is saved once (app/admin/submissions.py): each form gets a token
+   of its own when it is first sent, and a second send (a double click, Enter pressed
+   again on a slow answer, the page brought back by «Назад») carries the same token. */
+function kartotekaSubmissionToken() {
+  var bytes = new Uint8Array(16);
+  window.crypto.getRandomValues(bytes);
+  return Array.prototype.map.call(bytes, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
+}
+document.addEventListener('submit', function (event) {
+  var form = event.target;
+  if (!form || (form.getAttribute('method') || '').toLowerCase() !== 'post') { return; }  // form.method may be a box named «method»
+  var field = form.querySelector('input[name="_submission"]');
+  if (!field) {
+    field = document.createElement('input');
+    field.type = 'hidden';
+    field.name = '_submission';
+    field.value = kartotekaSubmissionToken();
+    form.appendChild(field);
+  }
+}, true);
