@@ -503,3 +503,35 @@ def test_a_payment_form_sent_again_from_the_browser_is_taken_once(ctx, server, p
     assert "Эта форма уже отправлена и сохранена" in again.text()
     ctx.expire_all()
     assert [str(p.amount) for p in ctx.query(Payment).all()] == ["1500.50"]
+
+
+def test_the_forms_fit_a_phones_width(browser, ctx, server):
+    """At a phone's 390 px the new customer's and the payment's forms kept their label
+    and box side by side in a table Bootstrap keeps on one line: the boxes and their help
+    went past the right edge (the consent's select was out of sight, the amount read
+    «2399,5»), and the card's service box (28em) widened the whole page."""
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Окрашивание", "4200.00", 1),))
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        login(page, server, "reception")
+        for address in (
+            "/customerview/add",
+            f"/paymentview/add?tab=orders&_flt_0_order={order.id}",
+            f"/customerview/show/{customer.id}#orders",
+        ):
+            page.goto(server + address)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, address
+            past_the_edge = page.evaluate(
+                """() => [...document.querySelectorAll(
+                      'form input:not([type=hidden]), form select, form textarea, form .help-block,'
+                      + ' form .select2-container')]
+                    .filter(e => e.offsetParent !== null && e.closest('.tab-pane:not(.active)') === null)
+                    .filter(e => e.getBoundingClientRect().right > 390)
+                    .map(e => e.id || e.name || e.className)"""
+            )
+            assert past_the_edge == [], address
+    finally:
+        context.close()
