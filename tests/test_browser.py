@@ -505,21 +505,24 @@ def test_a_payment_form_sent_again_from_the_browser_is_taken_once(ctx, server, p
     assert [str(p.amount) for p in ctx.query(Payment).all()] == ["1500.50"]
 
 
-def test_the_forms_fit_a_phones_width(browser, ctx, server):
+def test_the_forms_and_the_card_fit_a_phones_width(browser, ctx, server):
     """At a phone's 390 px the new customer's and the payment's forms kept their label
     and box side by side in a table Bootstrap keeps on one line: the boxes and their help
     went past the right edge (the consent's select was out of sight, the amount read
-    «2399,5»), and the card's service box (28em) widened the whole page."""
-    customer = factories.customer(ctx)
+    «2399,5»); the card's fields did the same with their values (the e-mail read
+    «anna.k@example.»), the card's service box (28em) widened the whole page, and the
+    KPI tile «Сертификаты и абонементы» spilled out of its frame."""
+    customer = factories.customer(ctx, email="anna.kuznetsova@example.ru")
     order = factories.order(ctx, customer, items=(("Окрашивание", "4200.00", 1),))
     context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU")
     page = context.new_page()
     page.set_default_timeout(10_000)
     try:
-        login(page, server, "reception")
+        login(page, server, "manager")
         for address in (
             "/customerview/add",
             f"/paymentview/add?tab=orders&_flt_0_order={order.id}",
+            f"/customerview/show/{customer.id}",
             f"/customerview/show/{customer.id}#orders",
         ):
             page.goto(server + address)
@@ -527,11 +530,16 @@ def test_the_forms_fit_a_phones_width(browser, ctx, server):
             past_the_edge = page.evaluate(
                 """() => [...document.querySelectorAll(
                       'form input:not([type=hidden]), form select, form textarea, form .help-block,'
-                      + ' form .select2-container')]
+                      + ' form .select2-container, .table-responsive > table:not(.kartoteka-list) > tbody > tr > *')]
                     .filter(e => e.offsetParent !== null && e.closest('.tab-pane:not(.active)') === null)
                     .filter(e => e.getBoundingClientRect().right > 390)
-                    .map(e => e.id || e.name || e.className)"""
+                    .map(e => e.id || e.name || e.className || e.textContent.trim())"""
             )
             assert past_the_edge == [], address
+        spilled = page.evaluate(
+            """() => [...document.querySelectorAll('.kartoteka-kpi .well')]
+                .filter(w => w.scrollWidth > w.clientWidth).map(w => w.textContent.trim())"""
+        )
+        assert spilled == []
     finally:
         context.close()
