@@ -156,15 +156,19 @@ function kartotekaSubmissionToken() {
   window.crypto.getRandomValues(bytes);
   return Array.prototype.map.call(bytes, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
 }
-document.addEventListener('submit', function (event) {
-  var form = event.target;
+function kartotekaTokenFor(form) {
   if (!form || (form.getAttribute('method') || '').toLowerCase() !== 'post') { return; }  // form.method may be a box named «method»
-  var field = form.querySelector('input[name="_submission"]');
-  if (!field) {
-    field = document.createElement('input');
+  if (!form.querySelector('input[name="_submission"]')) {
+    var field = document.createElement('input');
     field.type = 'hidden';
     field.name = '_submission';
     field.value = kartotekaSubmissionToken();
     form.appendChild(field);
   }
-}, true);
+}
+document.addEventListener('submit', function (event) { kartotekaTokenFor(event.target); }, true);
+// FAB's row and bulk actions send their form by jQuery's trigger('submit'), which ends in
+// form.submit(): no DOM event reaches the listener above, jQuery's own handlers run
+if (window.jQuery) {
+  jQuery(document).on('submit', 'form', function () { kartotekaTokenFor(this); });
+}
