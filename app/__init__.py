@@ -122,13 +122,14 @@ def create_app(config: object | str = "config.Config", **overrides) -> Flask:
         from .errors import DomainError
 
         app.register_error_handler(DomainError, domain_error_page)
-        from .admin import headers, journal
+        from .admin import headers, journal, submissions
         from .admin.security import harden
 
         journal.install(app)
 
         harden(app)
         headers.install(app)
+        submissions.install(app)  # after the CSRF check (harden): a forged form claims nothing
 
     from .cli import register_cli
 

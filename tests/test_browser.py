@@ -238,7 +238,10 @@ def test_manager_blocks_ticked_customers_and_deletes_one_from_the_list(ctx, serv
     for customer in (first, second):
         page.check(f"input.action_check[value='{customer.id}']")
     page.click("button:has-text('Действия')")
-    page.click(".status_blocked_menu_item")
+    with page.expect_request(lambda r: r.method == "POST") as acted:
+        page.click(".status_blocked_menu_item")
+    # sent by jQuery's trigger('submit'), the form still carries its token against a second send
+    assert "_submission" in acted.value.post_data
     page.wait_for_selector("text=Статус изменён у 2 клиентов.")
     ctx.expire_all()
     assert [ctx.get(Customer, c.id).status for c in (first, second, third)] == [
@@ -477,3 +480,69 @@ def test_a_subjects_data_from_registration_to_erasure_is_found_by_the_auditor(ap
     assert "АКТ об уничтожении персональных данных" in page.content()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "subject-act-auditor.png"), full_page=True)
+
+
+def test_a_payment_form_sent_again_from_the_browser_is_taken_once(ctx, server, page):
+    """The payment form went twice (Enter again on a slow answer): two payments were
+    stored. The form now carries a token of its own when sent (its box named «method»
+    hid the form's own method from the script at first), and the same form sent again
+    is led to the first one's result without a second payment."""
+    from app.models import Payment
+
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Окрашивание", "4200.00", 1),))
+    login(page, server, "reception")
+    page.goto(f"{server}/paymentview/add?tab=orders&_flt_0_order={order.id}")
+    page.fill("#amount", "1 500,50")
+    with page.expect_request(lambda r: r.method == "POST") as sent:
+        page.press("#amount", "Enter")
+    page.wait_for_url(f"{server}/orderview/show/{order.id}#orders")
+    form = sent.value.post_data_buffer
+    assert b'name="_submission"' in form
+    again = page.request.post(
+        sent.value.url, headers={"Content-Type": sent.value.headers["content-type"]}, data=form
+    )
+    assert again.ok and again.url.startswith(f"{server}/orderview/show/{order.id}")
+    assert "Эта форма уже отправлена и сохранена" in again.text()
+    ctx.expire_all()
+    assert [str(p.amount) for p in ctx.query(Payment).all()] == ["1500.50"]
+
+
+def test_the_forms_and_the_card_fit_a_phones_width(browser, ctx, server):
+    """At a phone's 390 px the new customer's and the payment's forms kept their label
+    and box side by side in a table Bootstrap keeps on one line: the boxes and their help
+    went past the right edge (the consent's select was out of sight, the amount read
+    «2399,5»); the card's fields did the same with their values (the e-mail read
+    «anna.k@example.»), the card's service box (28em) widened the whole page, and the
+    KPI tile «Сертификаты и абонементы» spilled out of its frame."""
+    customer = factories.customer(ctx, email="anna.kuznetsova@example.ru")
+    order = factories.order(ctx, customer, items=(("Окрашивание", "4200.00", 1),))
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="ru-RU")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    try:
+        login(page, server, "manager")
+        for address in (
+            "/customerview/add",
+            f"/paymentview/add?tab=orders&_flt_0_order={order.id}",
+            f"/customerview/show/{customer.id}",
+            f"/customerview/show/{customer.id}#orders",
+        ):
+            page.goto(server + address)
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390, address
+            past_the_edge = page.evaluate(
+                """() => [...document.querySelectorAll(
+                      'form input:not([type=hidden]), form select, form textarea, form .help-block,'
+                      + ' form .select2-container, .table-responsive > table:not(.kartoteka-list) > tbody > tr > *')]
+                    .filter(e => e.offsetParent !== null && e.closest('.tab-pane:not(.active)') === null)
+                    .filter(e => e.getBoundingClientRect().right > 390)
+                    .map(e => e.id || e.name || e.className || e.textContent.trim())"""
+            )
+            assert past_the_edge == [], address
+        spilled = page.evaluate(
+            """() => [...document.querySelectorAll('.kartoteka-kpi .well')]
+                .filter(w => w.scrollWidth > w.clientWidth).map(w => w.textContent.trim())"""
+        )
+        assert spilled == []
+    finally:
+        context.close()

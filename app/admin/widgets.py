@@ -133,7 +133,7 @@ def show_columns(include_columns, value_columns, label_columns, formatters, fiel
     if not fieldsets:
         body = "".join(rows(include_columns))
         return Markup(
-            f'<div class="table-responsive"><table class="table table-bordered">{body}</table></div>'
+            f'<div class="table-responsive"><table class="table table-bordered kartoteka-fields">{body}</table></div>'
         )
     parts = []
     for index, (name, options) in enumerate(fieldsets, start=1):
@@ -144,7 +144,7 @@ def show_columns(include_columns, value_columns, label_columns, formatters, fiel
             f'<h4 class="panel-title"><a class="accordion-toggle" data-toggle="collapse" data-parent="#{index}" '
             f'href="#{index}_href">{escape(name)}<span class="caret"></span></a></h4></div>'
             f'<div id="{index}_href" class="{collapse}"><div class="panel-body">'
-            '<div class="table-responsive"><table class="table table-bordered">'
+            '<div class="table-responsive"><table class="table table-bordered kartoteka-fields">'
             f"{''.join(rows(options.get('fields')))}</table></div></div></div></div></div>"
         )
     return Markup("".join(parts))

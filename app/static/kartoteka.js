@@ -226,7 +226,8 @@ function kartotekaSessionWatch(o) {
   }, Math.max(250, Math.min(5000, step / 4)));
   document.addEventListener('submit', function (event) {
     var form = event.target;
-    if (String(form.method).toLowerCase() !== 'post' || form.kartotekaChecked) { return; }
+    /* form.method may be a box named «method» */
+    if ((form.getAttribute('method') || '').toLowerCase() !== 'post' || form.kartotekaChecked) { return; }
     if (!ended && Date.now() - loaded < step) { return; }  /* a fresh page's token is current */
     event.preventDefault();
     event.stopPropagation();
@@ -237,4 +238,29 @@ function kartotekaSessionWatch(o) {
       if (form.requestSubmit) { form.requestSubmit(submitter || undefined); } else { form.submit(); }
     });
   }, true);
+}
+
+/* A form sent twice is saved once (app/admin/submissions.py): each form gets a token
+   of its own when it is first sent, and a second send (a double click, Enter pressed
+   again on a slow answer, the page brought back by «Назад») carries the same token. */
+function kartotekaSubmissionToken() {
+  var bytes = new Uint8Array(16);
+  window.crypto.getRandomValues(bytes);
+  return Array.prototype.map.call(bytes, function (b) { return ('0' + b.toString(16)).slice(-2); }).join('');
+}
+function kartotekaTokenFor(form) {
+  if (!form || (form.getAttribute('method') || '').toLowerCase() !== 'post') { return; }  // form.method may be a box named «method»
+  if (!form.querySelector('input[name="_submission"]')) {
+    var field = document.createElement('input');
+    field.type = 'hidden';
+    field.name = '_submission';
+    field.value = kartotekaSubmissionToken();
+    form.appendChild(field);
+  }
+}
+document.addEventListener('submit', function (event) { kartotekaTokenFor(event.target); }, true);
+// FAB's row and bulk actions send their form by jQuery's trigger('submit'), which ends in
+// form.submit(): no DOM event reaches the listener above, jQuery's own handlers run
+if (window.jQuery) {
+  jQuery(document).on('submit', 'form', function () { kartotekaTokenFor(this); });
 }
