@@ -275,7 +275,8 @@ def phone_condition(fragment: str):
 
 
 def search_condition(query: str, readable: set[str] = frozenset({"phone", "email"})):
-    """One search box: a phone fragment in any format, a name, or an e-mail.
+    """One search box: a phone fragment in any format, a name, an e-mail, or a card's
+    number (``card_number`` in ``readable``).
 
     ``readable`` names the contact fields the user may read: a field the user
     may not read is not searched, so the box cannot be used as an oracle.
@@ -283,6 +284,11 @@ def search_condition(query: str, readable: set[str] = frozenset({"phone", "email
     query = (query or "").strip()
     if not query:
         return None
+    if "card_number" in readable and "@" not in query and len(query) <= 40:
+        # a loyalty card shown at the desk, typed or read by a scanner: its number as
+        # stored or in capitals (the unique index answers); it found nobody
+        by_card = Customer.card_number.in_(sorted({query, query.upper()}))
+        return or_(by_card, search_condition(query, readable - {"card_number"}))
     nothing = Customer.id.is_(None)
     if "@" in query:
         if "email" not in readable:

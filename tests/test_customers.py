@@ -140,6 +140,20 @@ def test_search_box_by_name_and_email(ctx, login_as):
     assert "Ничего не найдено" in empty
 
 
+@pytest.mark.parametrize(("stored", "typed"), [("K00000038", "k00000038"), ("2000000000381", "2000000000381")])
+def test_search_box_finds_a_customer_by_the_card_shown_at_the_desk(ctx, login_as, stored, typed):
+    """A salon's loyalty card, its number typed or read by a barcode scanner into the
+    search box, found nobody: the box searched phones, names and e-mails only (a number
+    of digits is read as a phone fragment, and no phone held it)."""
+    factories.customer(ctx, last_name="Картонова", phone="+79161234567", card_number=stored)
+    factories.customer(ctx, last_name="Другая", phone="+79035550000", card_number="K00000039")
+    for role in ("reception", "manager"):
+        page = login_as(role).get("/customerview/list/", query_string={"q": typed}).get_data(as_text=True)
+        assert "Картонова" in page and "Другая" not in page, role
+    choices = login_as("reception").get("/customerview/lookup", query_string={"q": typed}).json["results"]
+    assert len(choices) == 1 and choices[0]["text"].startswith("Картонова"), choices  # a form's customer box
+
+
 def test_list_filters(ctx, login_as, app):
     from tests.conftest import user_id
 

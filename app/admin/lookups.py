@@ -33,7 +33,13 @@ LIMIT = 20
 
 
 def readable_contacts() -> set[str]:
-    return {c for c in ("phone", "email") if access.column_level(Customer, c) in (access.READ, access.WRITE)}
+    """The fields the search box may search by for the current user: the contacts and
+    the loyalty card's number, each only if the user may read it."""
+    return {
+        c
+        for c in ("phone", "email", "card_number")
+        if access.column_level(Customer, c) in (access.READ, access.WRITE)
+    }
 
 
 # What a customer box or filter finds, said for the contacts the user can search by
@@ -69,7 +75,7 @@ PROMPTS = {
 
 def prompt(kind: str, readable: set[str] | None = None) -> str:
     """The ``kind`` text of PROMPTS for the current user."""
-    readable = readable_contacts() if readable is None else readable
+    readable = (readable_contacts() if readable is None else readable) & {"phone", "email"}
     both, phone, email, neither = PROMPTS[kind]
     if len(readable) == 2:
         return str(both)
