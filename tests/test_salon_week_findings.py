@@ -159,3 +159,24 @@ def test_migration_0034_gives_the_moved_visit_its_template_on_every_channel(tmp_
         bodies = {t.channel: t.body for t in templates}
         assert bodies.pop(Channel.SMS) == "Перенесли: {{ order.visit_at }}"
         assert all("перенесён на" in body for body in bodies.values())
+
+
+def test_a_payment_refused_for_its_order_says_why(ctx, login_as):
+    """«Принять оплату» on a visit cancelled meanwhile: the form came back with «100» in
+    its box and not a word. The rule refuses the order (a field the bound form does not
+    draw), and its message went to that undrawn field; it is now said on top."""
+    from app.models import OrderStatus
+
+    customer = factories.customer(ctx)
+    order = factories.order(ctx, customer, items=(("Маникюр", "1200.00", 1),))
+    order.status = OrderStatus.CANCELLED
+    ctx.commit()
+    client = login_as("reception")
+    refused = client.post(
+        f"/paymentview/add?tab=orders&_flt_0_order={order.id}", data={"amount": "100", "method": "cash"}
+    )
+    assert refused.status_code == 422
+    assert f"Заказ №{order.id} отменён: оплату по нему не принимают." in html.unescape(
+        refused.get_data(as_text=True)
+    )
+    assert ctx.query(Payment).count() == 0
