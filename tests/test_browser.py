@@ -546,3 +546,28 @@ def test_the_forms_and_the_card_fit_a_phones_width(browser, ctx, server):
         assert spilled == []
     finally:
         context.close()
+
+
+def test_a_form_sent_again_unchanged_keeps_its_token_and_a_changed_one_gets_another(ctx, server, page):
+    """The token guards against the same form sent twice, not against the next record:
+    a form brought back and typed into is another form (a second note, a second
+    customer after «Назад»), and it is saved; sent unchanged, it is the same one."""
+    from urllib.parse import parse_qs
+
+    customer = factories.customer(ctx)
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/show/{customer.id}#notes")
+    sent = []
+
+    def answer(route):  # the page stays where it is, as a page brought back does
+        sent.append(parse_qs(route.request.post_data)["_submission"][0])
+        route.fulfill(status=204)
+
+    page.route(f"{server}/customerview/{customer.id}/notes", answer)
+    page.fill("#note-text", "Первая")
+    page.click(".kartoteka-inline-note button[type=submit]")
+    page.click(".kartoteka-inline-note button[type=submit]")
+    page.fill("#note-text", "Вторая")
+    page.click(".kartoteka-inline-note button[type=submit]")
+    page.wait_for_timeout(300)
+    assert len(sent) == 3 and sent[0] == sent[1] != sent[2]
