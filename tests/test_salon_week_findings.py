@@ -180,3 +180,33 @@ def test_a_payment_refused_for_its_order_says_why(ctx, login_as):
         refused.get_data(as_text=True)
     )
     assert ctx.query(Payment).count() == 0
+
+
+def test_a_whole_number_box_says_what_it_wants(ctx, login_as):
+    """«4,5» typed as a review's rating, «1,5» as a service's minutes and «30 дней» as a
+    kind's validity were refused with WTForms' «Неверное целое число.» («invalid integer»),
+    said as a machine says it. They now ask for a whole number; «1 000» typed with a space,
+    as staff write thousands, is read."""
+    from app.models import CatalogItem
+
+    customer = factories.customer(ctx)
+    client = login_as("manager")
+    rating = client.post(
+        f"/reviewtab/add?_flt_0_customer={customer.id}",
+        data={"rating": "4,5", "text": "Хорошо", "moderation_status": "published"},
+    )
+    assert rating.status_code == 422
+    page = html.unescape(rating.get_data(as_text=True))
+    assert "Введите целое число, без дробной части." in page and "Неверное целое число" not in page
+    minutes = client.post(
+        "/catalogitemview/add",
+        data={"name": "Укладка", "kind": "service", "price": "1 000", "duration_min": "1,5"},
+    )
+    assert minutes.status_code == 422
+    assert "Введите целое число, без дробной части." in html.unescape(minutes.get_data(as_text=True))
+    saved = client.post(
+        "/catalogitemview/add",
+        data={"name": "Укладка", "kind": "service", "price": "1 000", "duration_min": "1 000"},
+    )
+    assert saved.status_code == 302
+    assert ctx.query(CatalogItem).filter_by(name="Укладка").one().duration_min == 1000
