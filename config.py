@@ -105,6 +105,7 @@ class Config:
             "order_created": 24,  # a confirmation is worth a day
             "order_status": 24,
             "visit_reminder": 24,  # and never after the visit
+            "visit_moved": 24,  # and never after the visit
             "return_status": 72,
             "manual": 48,
             "marketing": 168,  # a week

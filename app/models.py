@@ -883,6 +883,7 @@ class MessageType(LabeledEnum):
     ORDER_CREATED = "order_created", _l("Заказ оформлен"), True
     ORDER_STATUS = "order_status", _l("Изменение статуса заказа"), True
     VISIT_REMINDER = "visit_reminder", _l("Напоминание о визите"), True
+    VISIT_MOVED = "visit_moved", _l("Перенос визита"), True
     RETURN_STATUS = "return_status", _l("Решение по возврату"), True
     MANUAL = "manual", _l("Сообщение сотрудника"), True
     MARKETING = "marketing", _l("Рекламная рассылка"), True

@@ -78,6 +78,10 @@ DEFAULT_TEMPLATES = {
         "Напоминание о визите",
         "{{ customer.first_name }}, напоминаем о визите {{ order.visit_at }}{% if order.branch %} ({{ order.branch }}){% endif %}.",
     ),
+    MessageType.VISIT_MOVED: (
+        "Визит перенесён",
+        "{{ customer.first_name }}, ваш визит перенесён на {{ order.visit_at }}{% if order.branch %} ({{ order.branch }}){% endif %}. {{ clinic }}",
+    ),
     MessageType.RETURN_STATUS: (
         "Возврат",
         "{{ customer.first_name }}, возврат по заказу №{{ order.id }}: {{ status }}.",
@@ -555,7 +559,7 @@ def deadline(message_type, due: dt.datetime, visit_at: dt.datetime | None = None
     from when it is due; a visit reminder never after its visit."""
     key = message_type.value if isinstance(message_type, MessageType) else str(message_type)
     at = due + dt.timedelta(hours=current_app.config["MESSAGE_HORIZONS"].get(key, 24))
-    if key == MessageType.VISIT_REMINDER.value and visit_at is not None:
+    if key in (MessageType.VISIT_REMINDER.value, MessageType.VISIT_MOVED.value) and visit_at is not None:
         at = min(at, visit_at)
     return at
 

@@ -218,6 +218,18 @@ def notify_order(session: Session, order: Order, *, is_new: bool) -> None:
     changed = inspect(order).attrs
     if changed.status.history.has_changes() and order.status.tells_customer:
         queue_notification(session, order.customer, MessageType.ORDER_STATUS, order=order)
+    moved_from = changed.visit_at.history.deleted
+    if (
+        moved_from
+        and moved_from[0] is not None
+        and order.visit_at is not None
+        and order.visit_at != moved_from[0]
+        and order.status not in VISIT_OVER
+        and order.visit_at > utcnow()
+    ):
+        # the customer booked for the old time learns the new one now, not from the
+        # reminder a day before it (a salon's visits are moved every day)
+        queue_notification(session, order.customer, MessageType.VISIT_MOVED, order=order)
     if changed.visit_at.history.has_changes() or (
         changed.status.history.has_changes() and order.status in VISIT_OVER
     ):

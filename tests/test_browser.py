@@ -546,3 +546,56 @@ def test_the_forms_and_the_card_fit_a_phones_width(browser, ctx, server):
         assert spilled == []
     finally:
         context.close()
+
+
+def test_a_form_sent_again_unchanged_keeps_its_token_and_a_changed_one_gets_another(ctx, server, page):
+    """The token guards against the same form sent twice, not against the next record:
+    a form brought back and typed into is another form (a second note, a second
+    customer after «Назад»), and it is saved; sent unchanged, it is the same one."""
+    from urllib.parse import parse_qs
+
+    customer = factories.customer(ctx)
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/show/{customer.id}#notes")
+    sent = []
+
+    def answer(route):  # the page stays where it is, as a page brought back does
+        sent.append(parse_qs(route.request.post_data)["_submission"][0])
+        route.fulfill(status=204)
+
+    page.route(f"{server}/customerview/{customer.id}/notes", answer)
+    page.fill("#note-text", "Первая")
+    page.click(".kartoteka-inline-note button[type=submit]")
+    page.click(".kartoteka-inline-note button[type=submit]")
+    page.fill("#note-text", "Вторая")
+    page.click(".kartoteka-inline-note button[type=submit]")
+    page.wait_for_timeout(300)
+    assert len(sent) == 3 and sent[0] == sent[1] != sent[2]
+
+
+def test_the_cards_orders_show_the_payment_button_without_scrolling(app, ctx, server, page):
+    """At 1280 px (and at any desktop width: the page is 1170 px wide) the card's orders
+    table was ~100 px wider than the card, and «Принять оплату» was cut at its right edge."""
+    from app.models import Branch
+
+    customer = factories.customer(ctx)
+    branch = Branch(name="Салон на Тверской")
+    ctx.add(branch)
+    ctx.commit()
+    factories.order(
+        ctx,
+        customer,
+        items=(("Окрашивание волос средней длины", "4200.00", 1),),
+        specialist_id=user_id(app, "doctor"),
+        branch_id=branch.id,
+    )
+    page.set_viewport_size({"width": 1280, "height": 900})
+    login(page, server, "reception")
+    page.goto(f"{server}/customerview/show/{customer.id}#orders")
+    box = page.locator(".tab-pane.active .table-responsive").first
+    button = page.locator(".tab-pane.active a.kartoteka-pay").first
+    expect(button).to_be_visible()
+    assert box.evaluate("e => e.scrollWidth <= e.clientWidth")
+    assert button.bounding_box()["x"] + button.bounding_box()["width"] <= (
+        box.bounding_box()["x"] + box.bounding_box()["width"]
+    )

@@ -1326,9 +1326,19 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             raise ValidationFailed(errors)
 
     def _attach_errors(self, form, error: ValidationFailed) -> None:
+        """Each refusal beside the box it is about; on top when the form does not draw that
+        box: the field its address binds («Принять оплату» for an order: a cancelled
+        order's refusal went to the undrawn «Заказ», and the form came back without a word)."""
+        undrawn = set(self._exclude_cols()) if request else set()
         for name, message in error.errors.items():
-            if name and name in form._fields and name not in self.form_only_fields:
-                form[name].errors = [*form[name].errors, message]
+            field = form._fields.get(name) if name else None
+            if (
+                field is not None
+                and name not in self.form_only_fields
+                and name not in undrawn
+                and field.type != "HiddenField"
+            ):
+                field.errors = [*field.errors, message]
             else:
                 flash(message, "danger")
 

@@ -259,6 +259,16 @@ function kartotekaTokenFor(form) {
   }
 }
 document.addEventListener('submit', function (event) { kartotekaTokenFor(event.target); }, true);
+// A form changed after it was sent (brought back by «Назад» and typed into, to save
+// another record) is another form: it gets a new token when sent; sent unchanged, it
+// keeps the old one and is not saved twice
+function kartotekaFormChanged(event) {
+  var form = event.target && event.target.form;
+  var field = form && form.querySelector('input[name="_submission"]');
+  if (field) { field.parentNode.removeChild(field); }
+}
+document.addEventListener('input', kartotekaFormChanged, true);
+document.addEventListener('change', kartotekaFormChanged, true);
 // FAB's row and bulk actions send their form by jQuery's trigger('submit'), which ends in
 // form.submit(): no DOM event reaches the listener above, jQuery's own handlers run
 if (window.jQuery) {
