@@ -1098,7 +1098,7 @@ class Payment(Audited, Model):
     reverses = relationship("Payment", remote_side=[id], foreign_keys=[reverses_id])
     # a return's refunds: one per way it goes back (a full return paid by bonuses and from
     # the deposit gives each part back where it came from, app/payments.py refund_return)
-    return_id = Column(Integer, ForeignKey("customer_return.id"), index=True)
+    return_id = Column(Integer, ForeignKey("customer_return.id"))
     refund_of = relationship(Return, foreign_keys=[return_id])
     # paid by (or reversed back to) a certificate or a subscription (app/certificates.py)
     certificate_id = Column(Integer, ForeignKey("certificate.id"))
@@ -1106,6 +1106,7 @@ class Payment(Audited, Model):
     __table_args__ = (
         CheckConstraint("amount <> 0", name="ck_payment_amount_nonzero"),
         sometimes_set_index("ix_payment_certificate_id", "certificate_id"),
+        sometimes_set_index("ix_payment_return_id", "return_id"),
     )
 
     @property
