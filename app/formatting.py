@@ -321,6 +321,19 @@ def years_count(n: float) -> str:
     return gettext("%(num)s года", num=format_decimal(n))
 
 
+def file_size(size) -> str:
+    """«512 Б», «253,4 кБ», «1,5 МБ»: a file's size in the page's language (Babel's
+    units); the files list showed «259494» under «Размер, байт»."""
+    if size is None:
+        return "—"
+    from babel.units import format_unit
+
+    for unit, scale in (("digital-megabyte", 1024 * 1024), ("digital-kilobyte", 1024)):
+        if size >= scale:
+            return format_unit(size / scale, unit, length="short", format="#,##0.#", locale=get_locale())
+    return format_unit(size, "digital-byte", length="short", locale=get_locale())
+
+
 def visits_count(n: int) -> str:
     """«1 визит», «3 визита», «5 визитов»."""
     return ngettext("%(num)d визит", "%(num)d визитов", n or 0)

@@ -1069,7 +1069,9 @@ def erase_expired(session: Session, customer: Customer) -> SubjectRequest:
         return erase(session, customer, basis)
     years = current_app.config.get("RETENTION_YEARS") or 5
     return erase(
-        session, customer, _("Истёк срок хранения: %(years)s лет после последнего визита", years=years)
+        session,
+        customer,
+        _("Истёк срок хранения: %(years)s после последнего визита", years=formatting.years_count(years)),
     )
 
 

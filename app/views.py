@@ -1282,7 +1282,7 @@ class CustomerFileView(FileViewBase):
         "name": _l("Имя файла"),
         "category": _l("Что это"),
         "kind": _l("Формат"),
-        "size": _l("Размер, байт"),
+        "size": _l("Размер"),
         "id": _l("Скачать"),
         "content_type": _l("Тип содержимого"),
         "sha256": _l("Контрольная сумма SHA-256"),
@@ -1292,7 +1292,7 @@ class CustomerFileView(FileViewBase):
     search_columns = ["category", "kind", "created_on"]
     edit_columns = ["category"]  # what the file is; its content is replaced by a new upload
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
-    formatters_columns = {"id": download_link}
+    formatters_columns = {"id": download_link, "size": formatting.file_size}
     list_sql = {"id": ListColumn(CustomerFile.id, CustomerFile.category, read=file_cell)}
     base_order = ("id", "desc")
 
@@ -1853,6 +1853,7 @@ class CustomerView(CustomerCardView):
         ),
         confirmation=_l("Уничтожить персональные данные выбранных клиентов? Это нельзя отменить."),
         each=True,
+        single=False,  # the list's periodic task: it was offered on every card and refused there
     )
 
 

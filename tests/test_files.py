@@ -529,3 +529,14 @@ def test_the_manager_says_what_many_files_are_at_once_as_the_form_allows(app, lo
         == 403
     )
     assert kinds()["Анализы.pdf"] == "medical"
+
+
+def test_a_files_size_is_written_as_people_read_it(app, login_as, customer_id):
+    """The files list and the card's tab said «Размер, байт: 259494»."""
+    data = ACCEPTED["договор.pdf"][0]
+    padded = data + b"%" + b" " * (259_494 - len(data) - 1)  # a PDF may carry anything after its end
+    client = login_as("manager")
+    assert upload(client, customer_id, "договор.pdf", padded, category="other").status_code == 302
+    for page in (client.get("/customerfileview/list/"), client.get(f"/customerview/show/{customer_id}")):
+        text = page.get_data(as_text=True)
+        assert '<td class="col-size">253,4 кБ</td>' in text and "Размер, байт" not in text

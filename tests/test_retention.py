@@ -137,3 +137,25 @@ def test_the_period_runs_from_the_last_visit_or_order_and_from_registration_with
         assert left[ids["Ушедшая"]] == left[ids["Непришедшая"]] == ("Удалён", None)
         for name in ("Записанная", "Покупательница", "Новенькая"):
             assert left[ids[name]][0] == name and left[ids[name]][1], name
+
+
+def test_the_erasure_past_the_period_is_the_lists_task_and_its_act_counts_years_in_russian(app, login_as):
+    """«Уничтожить данные (срок хранения истёк)» was offered on every card (and refused
+    on nearly all); an act of a three-year period read «3 лет»."""
+    from app.models import SubjectRequest
+
+    ids = plant(app)
+    manager = login_as("manager")
+    card = manager.get(f"/customerview/show/{ids['Давняя']}").get_data(as_text=True)
+    assert "erase_expired" not in card and "Уничтожить данные (срок хранения истёк)" not in card
+    assert "erase_expired" in manager.get("/customerview/list/").get_data(as_text=True)
+    saved, app.config["RETENTION_YEARS"] = app.config["RETENTION_YEARS"], 3
+    try:
+        manager.post(
+            "/customerview/action_post", data={"action": "erase_expired", "rowid": [str(ids["Давняя"])]}
+        )
+    finally:
+        app.config["RETENTION_YEARS"] = saved
+    with app.app_context():
+        bases = db.session.scalars(select(SubjectRequest.basis)).all()
+    assert bases == ["Истёк срок хранения: 3 года после последнего визита"]
