@@ -477,3 +477,21 @@ def test_a_subjects_data_from_registration_to_erasure_is_found_by_the_auditor(ap
     assert "АКТ об уничтожении персональных данных" in page.content()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "subject-act-auditor.png"), full_page=True)
+
+
+def test_a_refused_transfer_says_why_at_the_customer_box_select2_draws(ctx, server, page):
+    """The deposit transfer the card's «Счета» leads to said a refusal beside its boxes,
+    tied to none, and the customer chosen by typing is a box Select2 draws over a hidden
+    select: marking the select told a screen reader nothing and its focus went nowhere.
+    The drawn box is marked, described by the message and focused."""
+    customer = factories.customer(ctx)
+    login(page, server, "reception")
+    page.goto(f"{server}/accountoperationview/transfer/{customer.id}")
+    page.fill("#amount", "100")  # the sum typed, the customer to send it to forgotten
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    shown = page.locator("#target + .select2-container .select2-selection")
+    expect(shown).to_be_focused()
+    expect(shown).to_have_attribute("aria-invalid", "true")
+    expect(shown).to_have_attribute("aria-describedby", "target-error")
+    expect(page.locator("#target-error")).to_have_text("Выберите клиента.")
