@@ -599,3 +599,21 @@ def test_the_cards_orders_show_the_payment_button_without_scrolling(app, ctx, se
     assert button.bounding_box()["x"] + button.bounding_box()["width"] <= (
         box.bounding_box()["x"] + box.bounding_box()["width"]
     )
+
+
+def test_a_refused_transfer_says_why_at_the_customer_box_select2_draws(ctx, server, page):
+    """The deposit transfer the card's «Счета» leads to said a refusal beside its boxes,
+    tied to none, and the customer chosen by typing is a box Select2 draws over a hidden
+    select: marking the select told a screen reader nothing and its focus went nowhere.
+    The drawn box is marked, described by the message and focused."""
+    customer = factories.customer(ctx)
+    login(page, server, "reception")
+    page.goto(f"{server}/accountoperationview/transfer/{customer.id}")
+    page.fill("#amount", "100")  # the sum typed, the customer to send it to forgotten
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    shown = page.locator("#target + .select2-container .select2-selection")
+    expect(shown).to_be_focused()
+    expect(shown).to_have_attribute("aria-invalid", "true")
+    expect(shown).to_have_attribute("aria-describedby", "target-error")
+    expect(page.locator("#target-error")).to_have_text("Выберите клиента.")

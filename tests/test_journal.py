@@ -10,6 +10,7 @@ filters it by employee, customer, action and period; the front desk cannot read 
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from flask_babel import force_locale
@@ -284,3 +285,61 @@ def test_the_journals_detail_says_what_its_number_is(app, login_as, patient):
             access.journal_detail(f"{access.ANAMNESIS} #{rid}")
             == f"Medical part of the export for subject request No. {rid}"
         )
+
+
+def shown_and_journaled(app, client, method, url, data=None) -> tuple[int, list, list]:
+    """What a card's answer draws (its restricted tabs) and what the journal wrote for it."""
+    with app.app_context():
+        before = set(db.session.scalars(select(AccessLog.id)))
+    response = client.open(url, method=method, data=data)
+    drawn = sorted(
+        set(re.findall(r'data-tab="(\w+)"', response.get_data(as_text=True))) & access.RESTRICTED_TABS
+    )
+    with app.app_context():
+        written = db.session.query(AccessLog).filter(AccessLog.id.notin_(before)).order_by(AccessLog.id).all()
+        journaled = [(r.action, r.field) for r in written]
+    return response.status_code, drawn, journaled
+
+
+@pytest.mark.parametrize("role", ["manager", "reception", "doctor", "auditor"])
+def test_the_journal_says_which_tabs_a_card_showed_no_more_no_less(app, login_as, patient, role):
+    """The card drawn again under a refused form (a blank note: 422) or a refused status
+    (the front desk blocking: 403) shows the same tabs, the passport's and the files
+    among them, and the journal wrote nothing of it: a POST read the card unseen. Each
+    answer that draws the card is now a row, with the restricted tabs it drew and no
+    other; a tab the clinic took from the role is neither drawn nor journaled."""
+    from app.access import DOCUMENTS, ROLES
+
+    client = login_as(role)
+    card = f"/customerview/show/{patient}"
+    asked = [("GET", card, None, 200)]
+    if role in ("manager", "reception"):
+        asked += [
+            ("POST", f"/customerview/{patient}/notes", {"text": "   "}, 422),
+            ("POST", f"/customerview/{patient}/status", {"status": "nonsense"}, 422),
+        ]
+    if role == "reception":
+        asked.append(("POST", f"/customerview/{patient}/status", {"status": "blocked"}, 403))
+    for method, url, data, status in asked:
+        answer, drawn, journaled = shown_and_journaled(app, client, method, url, data)
+        assert answer == status, (method, url, answer)
+        assert drawn, (method, url)  # the card shows restricted tabs to every such role
+        expected = [(AccessAction.CARD, None)] + [(AccessAction.TAB, tab) for tab in drawn]
+        assert sorted(journaled, key=str) == sorted(expected, key=str), (method, url, journaled)
+    if role != "reception":
+        return
+    with app.app_context():  # the clinic took the documents from the front desk
+        sm = app.appbuilder.sm
+        pvm = sm.find_permission_view_menu("can_read", DOCUMENTS)
+        sm.del_permission_role(sm.find_role(ROLES["reception"].name), pvm)
+    try:
+        for method, url, data, _status in asked:
+            _answer, drawn, journaled = shown_and_journaled(app, client, method, url, data)
+            assert "documents" not in drawn and (AccessAction.TAB, "documents") not in journaled
+            assert sorted(journaled, key=str) == sorted(
+                [(AccessAction.CARD, None)] + [(AccessAction.TAB, t) for t in drawn], key=str
+            )
+    finally:
+        with app.app_context():
+            sm = app.appbuilder.sm
+            sm.add_permission_role(sm.find_role(ROLES["reception"].name), pvm)

@@ -351,3 +351,94 @@ def test_a_returns_page_lists_each_of_its_refunds(ctx, login_as, app):
         with app.app_context():
             sm = app.appbuilder.sm
             sm.add_permission_role(sm.find_role(ROLES["reception"].name), pvm)
+
+
+def migration(number: str):
+    """A migration's module, to run its data step on the test's database (either kind)."""
+    import importlib.util
+    from pathlib import Path
+
+    (path,) = (Path(__file__).parent.parent / "migrations" / "versions").glob(f"{number}_*.py")
+    spec = importlib.util.spec_from_file_location(f"migration_{number}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bonus_write_offs_written_before_they_named_their_accrual_are_linked(ctx, login_as):
+    """Write-offs of bonuses taken back by a return before the write-off named its accrual
+    (the version of migration 0032) left the accrual reading whole: a year later the
+    sweeper burnt the returned orders' bonuses again from the customer's promotion (all
+    190 of them), and a later return of the half-returned order took back its share of
+    the whole and left its accrual open. Migration 0033 links each to the oldest accrual
+    of its order that holds it whole (a manager's own write-off stays as it was); the
+    rest of the half-returned order then settles its accrual, and nothing burns."""
+    from sqlalchemy import update
+
+    from app import payments
+    from app.models import Account, AccountOperation, CustomerCategory, OperationKind, Payment, PaymentMethod
+
+    regular = CustomerCategory(name="Постоянные", bonus_percent=Decimal("10"))
+    ctx.add(regular)
+    customer = factories.customer(ctx, category=regular)
+    payments.add_operation(
+        ctx, customer, Account.BONUS, OperationKind.ACCRUAL, "200", "Акция", may_adjust=True
+    )
+    returned = factories.order(ctx, customer, items=(("Пилинг", "1000.00", 1),))
+    payments.take_payment(ctx, returned, "1000", PaymentMethod.CARD)
+    halved = factories.order(ctx, customer, items=(("Массаж", "2000.00", 1),))
+    payments.take_payment(ctx, halved, "2000", PaymentMethod.CARD)
+    payments.add_operation(
+        ctx, customer, Account.BONUS, OperationKind.WRITE_OFF, "10", "Ошибка", may_adjust=True
+    )
+    ctx.commit()
+    manager = login_as("manager")
+    _refund_through_the_screen(ctx, manager, customer, returned, "1000")
+    _refund_through_the_screen(ctx, manager, customer, halved, "1000")
+
+    def accrual_of(order):
+        return (
+            ctx.query(AccountOperation)
+            .join(Payment, Payment.id == AccountOperation.payment_id)
+            .filter(AccountOperation.kind == OperationKind.ACCRUAL, Payment.order_id == order.id)
+            .one()
+        )
+
+    def write_offs():
+        ctx.expire_all()
+        rows = (
+            ctx.query(AccountOperation).filter_by(kind=OperationKind.WRITE_OFF).order_by(AccountOperation.id)
+        )
+        return [(Decimal(w.amount), w.linked_id) for w in rows]
+
+    linked = write_offs()
+    assert linked == [
+        (Decimal("-10.00"), None),  # the manager's own
+        (Decimal("-100.00"), accrual_of(returned).id),
+        (Decimal("-100.00"), accrual_of(halved).id),
+    ]
+    # as the version before 0033 left them: unlinked, the returned order's accrual open
+    ctx.execute(
+        update(AccountOperation)
+        .where(AccountOperation.kind == OperationKind.WRITE_OFF)
+        .values(linked_id=None)
+    )
+    ctx.execute(
+        update(AccountOperation).where(AccountOperation.id == accrual_of(returned).id).values(closed_at=None)
+    )
+    ctx.commit()
+
+    assert migration("0033").link_write_offs(ctx.connection()) == 2
+    ctx.commit()
+    assert write_offs() == linked
+    assert accrual_of(returned).closed_at is not None and accrual_of(halved).closed_at is None
+    assert migration("0033").link_write_offs(ctx.connection()) == 0  # run again: nothing more
+    # the rest of the half-returned order settles its accrual; a year on, nothing burns
+    _refund_through_the_screen(ctx, manager, customer, halved, "1000")
+    ctx.expire_all()
+    assert accrual_of(halved).closed_at is not None
+    assert ctx.get(Customer, customer.id).bonus_balance == 190
+    assert payments.expire_bonuses(ctx, now=utcnow() + dt.timedelta(days=400)) == {}
+    ctx.commit()
+    ctx.expire_all()
+    assert ctx.get(Customer, customer.id).bonus_balance == 190

@@ -343,3 +343,56 @@ def test_migration_0032_lets_a_return_hold_several_refunds_and_dates_the_complet
         downgrade(revision="0031")
         columns = db.session.execute(text("SELECT * FROM customer_order")).keys()
         assert "completed_at" not in columns
+
+
+def test_migration_0033_links_the_bonus_write_offs_a_return_made_before(tmp_path):
+    """A return refunded before its write-off named the accrual it took back: the upgrade
+    links it to that accrual and settles the accrual it emptied; a manager's own
+    write-off, of no payment, stays as it was."""
+    from sqlalchemy import text
+
+    operation = (
+        "INSERT INTO account_operation (id, customer_id, account, kind, amount, payment_id, expires_at, "
+        "created_on, changed_on) VALUES (:id, 1, 'bonus', :kind, :amount, :payment, :expires, "
+        "'2026-11-21 12:00:00', '2026-11-21 12:00:00')"
+    )
+    payment = (
+        "INSERT INTO payment (id, order_id, customer_id, amount, method, paid_at, return_id, created_on, "
+        "changed_on) VALUES (:id, 1, 1, :amount, 'card', CURRENT_TIMESTAMP, :ret, CURRENT_TIMESTAMP, "
+        "CURRENT_TIMESTAMP)"
+    )
+    with database_at(tmp_path, "0032") as upgrade:
+        insert_customer()
+        db.session.execute(
+            text(
+                "INSERT INTO customer_order (id, customer_id, kind, status, payment_status, total, paid, refunded, "
+                "created_on, changed_on) VALUES (1, 1, 'visit', 'completed', 'refunded', 1000, 0, 1000, "
+                "'2026-11-20 09:00:00', '2026-11-21 12:00:00')"
+            )
+        )
+        db.session.execute(
+            text(
+                "INSERT INTO customer_return (id, customer_id, order_id, amount, reason, status, created_on, "
+                "changed_on) VALUES (1, 1, 1, 1000, 'Не состоялась', 'refunded', CURRENT_TIMESTAMP, "
+                "CURRENT_TIMESTAMP)"
+            )
+        )
+        db.session.execute(text(payment), {"id": 1, "amount": 1000, "ret": None})
+        db.session.execute(text(payment), {"id": 2, "amount": -1000, "ret": 1})
+        rows = (
+            (1, "accrual", 100, 1, "2027-11-20 09:00:00"),
+            (2, "write_off", -100, 2, None),  # the refund took the accrual back
+            (3, "write_off", -5, None, None),  # the manager's own «Списание»
+        )
+        for id_, kind, amount, paid_by, expires in rows:
+            db.session.execute(
+                text(operation),
+                {"id": id_, "kind": kind, "amount": amount, "payment": paid_by, "expires": expires},
+            )
+        db.session.commit()
+        upgrade()
+        stored = db.session.execute(
+            text("SELECT id, linked_id, closed_at FROM account_operation ORDER BY id")
+        ).all()
+        assert [(r[0], r[1]) for r in stored] == [(1, None), (2, 1), (3, None)]
+        assert str(stored[0][2]).startswith("2026-11-21 12:00:00")  # settled when taken back

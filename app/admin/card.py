@@ -74,7 +74,7 @@ from ..models import (
     record_id,
     utcnow,
 )
-from . import lookups, rendering
+from . import journal, lookups, rendering
 from .base import KartotekaModelView
 from .fields import TypedDateWidget
 from .imports import ImportMixin
@@ -365,9 +365,12 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
         )
         if request.method == "GET":  # a refused POST is not a page to come back to
             self.update_redirect()
-            self.journal_opening(customer.id)
         sm = self.appbuilder.sm
         tabs = self.visible_tabs()
+        # the card is read whether it answers a GET or a refused form (its 422 or 403
+        # page shows the same tabs): each showing is journaled, with the tabs it draws
+        self.journal_opening(customer.id, tabs)
+        journal.shown()
         blank = request.method == "GET"  # a refused POST shows its forms as the user filled them
         # an erased customer's remainder is written to by nobody (app/subjects.py): the
         # card offers no form its routes would refuse
@@ -416,10 +419,11 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
             legal_hold=g.get("kartoteka_legal_hold"),
         )
 
-    def journal_opening(self, customer_id) -> None:
-        """The card's opening and each restricted tab it shows are rows of the journal."""
+    def journal_opening(self, customer_id, tabs) -> None:
+        """The card's opening and each restricted tab it draws (``tabs``, those given to
+        its template) are rows of the journal: no tab it does not draw."""
         access.journal(customer_id, AccessAction.CARD)
-        for tab, _view in self.visible_tabs():
+        for tab, _view in tabs:
             if tab.key in access.RESTRICTED_TABS:
                 access.journal(customer_id, AccessAction.TAB, field=tab.key)
 
