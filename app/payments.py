@@ -915,6 +915,16 @@ MANUAL_KINDS = {
 ADJUSTMENTS = {OperationKind.REFUND, OperationKind.WRITE_OFF, OperationKind.ACCRUAL}
 
 
+def manual_operations(*, may_adjust: bool) -> dict[Account, tuple[OperationKind, ...]]:
+    """What a staff member may type on each account (add_operation's rule): without the
+    right to adjust, a deposit's top-up only, and no bonus operation at all."""
+    offered = {
+        account: tuple(k for k in kinds if may_adjust or k not in ADJUSTMENTS)
+        for account, kinds in MANUAL_KINDS.items()
+    }
+    return {account: kinds for account, kinds in offered.items() if kinds}
+
+
 def add_operation(
     session: Session,
     customer: Customer | None,

@@ -715,3 +715,22 @@ def test_the_api_gives_a_system_comment_in_the_readers_language(ctx, login_as):
     assert shown == "The bonuses have expired"
     russian = manager.get("/api/v1/account-operations/").get_json()["result"]
     assert {r["comment"] for r in russian} == {"Срок бонусов истёк", "Подарок ко дню рождения"}
+
+
+@pytest.mark.parametrize(
+    ("role", "accounts", "kinds"),
+    [
+        ("reception", ["Депозит"], ["Пополнение"]),
+        ("manager", ["Депозит", "Бонусы"], ["Пополнение", "Возврат на счёт", "Списание", "Начисление"]),
+    ],
+)
+def test_the_accounts_form_offers_what_the_role_may_do(ctx, login_as, role, accounts, kinds):
+    """The front desk was offered «Списание» and the bonus account's «Начисление», each
+    refused only at «Сохранить» («Изменять остаток счёта может только управляющий»)."""
+    customer = factories.customer(ctx)
+    page = (
+        login_as(role).get(f"/accountoperationview/add?_flt_0_customer={customer.id}").get_data(as_text=True)
+    )
+    for name, expected in (("account", accounts), ("kind", kinds)):
+        select = re.search(rf'<select[^>]*name="{name}"[^>]*>(.*?)</select>', page, re.S)[1]
+        assert re.findall(r">([^<]+)</option>", select) == expected, name

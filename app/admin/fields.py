@@ -282,8 +282,17 @@ class LabeledEnumField(SelectField):
         kwargs.setdefault("render_kw", {"class": "form-control"})
         super().__init__(label=label, validators=validators, coerce=coerce, choices=choices, **kwargs)
 
+    offered: set | None = None  # the values drawn (offer); the rest stay valid input
+
+    def offer(self, values) -> None:
+        """Draw only these choices (what the user may choose); a value outside them is
+        still read, so that the domain rule refuses it with its own reason."""
+        self.offered = set(values)
+
     def iter_choices(self):
         for value, label in self.choices:
+            if self.offered is not None and value not in self.offered and value != "":
+                continue
             selected = self.data is not None and self.coerce(value) == self.data
             if value == "" and self.data is None:
                 selected = True
@@ -292,7 +301,11 @@ class LabeledEnumField(SelectField):
     def pre_validate(self, form):
         if self.data is None:
             return
-        super().pre_validate(form)
+        offered, self.offered = self.offered, None  # any of the choices is read (offer)
+        try:
+            super().pre_validate(form)
+        finally:
+            self.offered = offered
 
     def process_formdata(self, valuelist):
         if valuelist:

@@ -146,6 +146,17 @@ class AccountScreen(KartotekaModelView):
     def prepare(self, item, is_new):
         payments.prepare_operation(self.datamodel.session, item, is_new, may_adjust=access.may_adjust())
 
+    def restrict_form(self, form, new=False, item=None):
+        """The accounts and operations the user may type: the front desk was offered
+        «Списание» and the bonus account's «Начисление», each refused at «Сохранить»."""
+        super().restrict_form(form, new, item)
+        offered = payments.manual_operations(may_adjust=access.may_adjust())
+        kinds = {k.value for account_kinds in offered.values() for k in account_kinds}
+        for name, values in (("account", {a.value for a in offered}), ("kind", kinds)):
+            field = form._fields.get(name)
+            if hasattr(field, "offer"):
+                field.offer(values)
+
     def added_message(self, item) -> str:
         """What the operation did and the balance it left («Запись добавлена» said neither:
         the front desk took 5 000 ₽ and could not tell the customer what was on the deposit)."""
