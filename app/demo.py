@@ -366,13 +366,17 @@ def _ensure_reference() -> dict:
                 select(CustomerAttribute.id, CustomerAttribute.customer_type, CustomerAttribute.label)
             )
         },
-        "branches": session.scalars(select(Branch.id)).all(),
-        "categories": session.scalars(select(CustomerCategory.id)).all(),
-        "tags": session.scalars(select(Tag.id)).all(),
+        # in one order (by id): PostgreSQL returns rows as its pages hold them, which an
+        # update or a deletion reshuffles, and the same seed drew other prices
+        "branches": session.scalars(select(Branch.id).order_by(Branch.id)).all(),
+        "categories": session.scalars(select(CustomerCategory.id).order_by(CustomerCategory.id)).all(),
+        "tags": session.scalars(select(Tag.id).order_by(Tag.id)).all(),
         # a visit books services, a sale sells products (the order kinds as the front desk uses them)
         **{
             key: session.execute(
-                select(CatalogItem.id, CatalogItem.name, CatalogItem.price).where(CatalogItem.kind == kind)
+                select(CatalogItem.id, CatalogItem.name, CatalogItem.price)
+                .where(CatalogItem.kind == kind)
+                .order_by(CatalogItem.id)
             ).all()
             for key, kind in (("services", CatalogKind.SERVICE), ("products", CatalogKind.PRODUCT))
         },
@@ -952,7 +956,13 @@ DEMO_MESSAGES = (
         (AttemptOutcome.RETRY, AttemptOutcome.EXPIRED),
         "Сообщение не отправлено вовремя",
     ),
+    # a worker died mid-send, and one whose answer came after its message was handed to
+    # another: each sent again («Отправлено повторно после сбоя»)
+    (MessageStatus.SENT, (AttemptOutcome.INTERRUPTED, AttemptOutcome.SENT), None),
+    (MessageStatus.SENT, (AttemptOutcome.SUPERSEDED, AttemptOutcome.SENT), None),
 )
+AFTER_CRASH = (AttemptOutcome.INTERRUPTED, AttemptOutcome.SUPERSEDED)
+INTERRUPTED_REASON = "Обработчик не ответил за 120 с; сообщение будет отправлено повторно"
 
 
 PROVIDER_ANSWERS = {
@@ -1014,6 +1024,7 @@ def _messages_consents_files(session, start_id: int, customers: int, now: dt.dat
             body=f"{customer.first_name or ''}, ждём вас в клинике завтра в 10:00.".lstrip(", "),
             status=status,
             attempts=len(outcomes),
+            after_crash=any(outcome in AFTER_CRASH for outcome in outcomes),
             last_error=error,
             send_after=now + dt.timedelta(days=1) if status == MessageStatus.QUEUED else at,
             enqueued_at=at,
@@ -1032,9 +1043,13 @@ def _messages_consents_files(session, start_id: int, customers: int, now: dt.dat
                     number=number,
                     started_at=started,
                     finished_at=None if outcome is None else started + dt.timedelta(seconds=2),
-                    worker="demo",
+                    worker=f"kartoteka-clinic-{4311 + number}",
                     outcome=outcome,
-                    reason=error if outcome in (AttemptOutcome.FAILED, AttemptOutcome.RETRY) else None,
+                    reason=error
+                    if outcome in (AttemptOutcome.FAILED, AttemptOutcome.RETRY)
+                    else INTERRUPTED_REASON
+                    if outcome == AttemptOutcome.INTERRUPTED
+                    else None,
                     # the gateway's own words and id, as they came
                     provider_answer=PROVIDER_ANSWERS.get(outcome),
                     provider_id=f"smsc-{48213 + n}" if outcome == AttemptOutcome.SENT else None,

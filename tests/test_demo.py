@@ -215,8 +215,6 @@ EXEMPT: dict[str, str] = {
     "notification_consent.message_type=status_changed": "a type never sent: there is nothing to consent to",
     "certificate.method=bonus": "not a way to pay for a certificate (certificates.SALE_METHODS)",
     "certificate.method=certificate": "not a way to pay for a certificate (certificates.SALE_METHODS)",
-    "message_attempt.outcome=interrupted": "a worker dying mid-send: the running service's, never data",
-    "message_attempt.outcome=superseded": "a late answer after a worker died: the running service's",
     "subject_request.status=running": "the export job's state while it runs (seconds)",
     "subject_request.status=failed": "the export job's failure (its customer deleted, a full disk)",
     "subject_request.error is not null": "said by a failed export job only",
