@@ -1368,7 +1368,7 @@ def _variety(session, now: dt.datetime) -> None:
     with staff.acting(staff.reception):
         people = _variety_customers(session, staff, customer, order, doctor, past, reference)
     with staff.acting(staff.manager):
-        _variety_manager(session, people, staff)
+        _variety_manager(session, people, staff, past)
     with staff.acting(staff.doctor):
         _variety_doctor(session, people)
     with staff.acting(staff.manager):
@@ -1656,12 +1656,12 @@ def _variety_customers(session, staff, customer, order, doctor, past, reference)
     return people
 
 
-def _variety_manager(session, people, staff) -> None:
+def _variety_manager(session, people, staff, past) -> None:
     """The manager's work: a return refunded to the deposit, a payment reversed, a
     certificate cancelled, money paid out of a deposit, reviews answered, a document
     corrected, a customer flagged, a subject's request, and the access journal of it all."""
     from .access import record_access
-    from .customers import change_status
+    from .customers import change_status, register_customer
     from .models import AccessAction, SubjectRequestKind
     from .orders import prepare_return, prepare_review
     from .payments import add_operation, cancel_certificate, reverse_payment
@@ -1727,6 +1727,20 @@ def _variety_manager(session, people, staff) -> None:
     # one handed over (the job runs after the commit, seed_demo), one still waiting
     start(session, gromov, SubjectRequestKind.EXPORT, "Заявление от 02.04.2024 № 7, выдать копию карты")
     start(session, tikhonov, SubjectRequestKind.EXPORT, "Запрос по электронной почте от 03.04.2024")
+    # a card the desk made twice: a request filed on the duplicate, which the manager then
+    # deleted; its job finds nobody to hand over (_variety_jobs)
+    twin = Customer(
+        last_name="Громов",
+        first_name="Аркадий",
+        email="a.gromov48@example.ru",
+        registered_at=past - dt.timedelta(days=5),
+    )
+    register_customer(session, twin)
+    session.add(twin)
+    session.flush()
+    start(session, twin, SubjectRequestKind.EXPORT, "Заявление от 04.04.2024 № 9, выдать копию карты")
+    session.flush()
+    session.delete(twin)
     # what the manager read on the way: the journal holds each kind of access
     for customer_id, action, field, detail in (
         (people["push"].id, AccessAction.CARD, None, None),
@@ -1790,7 +1804,8 @@ def _variety_erasure(session, people, order, past) -> None:
 
 def _variety_jobs(session) -> None:
     """After the commit, as the worker does: the first of the variety set's data requests
-    handed over (its ZIP under instance/exports), the other left waiting in the queue."""
+    handed over (its ZIP under instance/exports), the deleted duplicate's failed, the
+    other left waiting in the queue."""
     from .models import SubjectRequest, SubjectRequestKind, SubjectRequestStatus
     from .subjects import build_export
 
@@ -1805,5 +1820,12 @@ def _variety_jobs(session) -> None:
         .order_by(SubjectRequest.id)
         .limit(1)
     )
-    if first is not None:
-        build_export(session, first)
+    orphans = session.scalars(
+        select(SubjectRequest.id).where(
+            SubjectRequest.customer_id.is_(None),
+            SubjectRequest.kind == SubjectRequestKind.EXPORT,
+            SubjectRequest.status == SubjectRequestStatus.QUEUED,
+        )
+    ).all()
+    for request_id in [first, *orphans] if first is not None else orphans:
+        build_export(session, request_id)

@@ -216,8 +216,6 @@ EXEMPT: dict[str, str] = {
     "certificate.method=bonus": "not a way to pay for a certificate (certificates.SALE_METHODS)",
     "certificate.method=certificate": "not a way to pay for a certificate (certificates.SALE_METHODS)",
     "subject_request.status=running": "the export job's state while it runs (seconds)",
-    "subject_request.status=failed": "the export job's failure (its customer deleted, a full disk)",
-    "subject_request.error is not null": "said by a failed export job only",
     # one side of a nullable column: «table.column is null» / «table.column is not null»
     "access_log.user_id is null": "every access is a signed-in user's request",
     "access_log.ip is null": "every access is a request, which has an address",
@@ -229,8 +227,6 @@ EXEMPT: dict[str, str] = {
     "order_item.catalog_item_id is null": "an item names its service or product (orders.prepare_order_item)",
     "processing_consent.employee_id is null": "a decision is always taken by a staff member",
     "subject_request.created_by_fk is null": "a request is always registered by a staff member",
-    "subject_request.customer_id is null": "its customer deleted outright; the demo deletes no customer "
-    "(an erasure keeps the row)",
     "subject_request.customer_number is null": "only requests older than the label (migration 0025)",
     "certificate.created_by_fk is null": "a certificate is always sold by a staff member",
     "certificate_operation.created_by_fk is null": "a certificate moves only by a staff member's "
