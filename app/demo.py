@@ -366,13 +366,17 @@ def _ensure_reference() -> dict:
                 select(CustomerAttribute.id, CustomerAttribute.customer_type, CustomerAttribute.label)
             )
         },
-        "branches": session.scalars(select(Branch.id)).all(),
-        "categories": session.scalars(select(CustomerCategory.id)).all(),
-        "tags": session.scalars(select(Tag.id)).all(),
+        # in one order (by id): PostgreSQL returns rows as its pages hold them, which an
+        # update or a deletion reshuffles, and the same seed drew other prices
+        "branches": session.scalars(select(Branch.id).order_by(Branch.id)).all(),
+        "categories": session.scalars(select(CustomerCategory.id).order_by(CustomerCategory.id)).all(),
+        "tags": session.scalars(select(Tag.id).order_by(Tag.id)).all(),
         # a visit books services, a sale sells products (the order kinds as the front desk uses them)
         **{
             key: session.execute(
-                select(CatalogItem.id, CatalogItem.name, CatalogItem.price).where(CatalogItem.kind == kind)
+                select(CatalogItem.id, CatalogItem.name, CatalogItem.price)
+                .where(CatalogItem.kind == kind)
+                .order_by(CatalogItem.id)
             ).all()
             for key, kind in (("services", CatalogKind.SERVICE), ("products", CatalogKind.PRODUCT))
         },
@@ -435,6 +439,12 @@ def seed_demo(
     """
     if orders_per_customer < 0 or notes_per_customer < 0:
         raise ValueError("densities cannot be negative")
+    requested = customers
+    # the variety set (_variety) is part of the customers asked for, once per database: the
+    # benchmark's chunks and its «--reuse» count them
+    with_variety = customers >= VARIETY_FROM and not _variety_seeded()
+    if with_variety:
+        customers -= VARIETY_CUSTOMERS
     order_scale = orders_per_customer / DEMO_ORDERS_PER_CUSTOMER
     note_scale = notes_per_customer / DEMO_NOTES_PER_CUSTOMER
     rng = random.Random(seed)
@@ -582,6 +592,10 @@ def seed_demo(
                     "total": total,
                     "paid": paid,
                     "comment": None,
+                    # marked «Выполнен» as the visit ended («Последний визит» reads it)
+                    "completed_at": created + dt.timedelta(minutes=45)
+                    if kind == OrderKind.VISIT and order_status == OrderStatus.COMPLETED
+                    else None,
                     "created_on": created,
                     "changed_on": created,
                 }
@@ -663,11 +677,17 @@ def seed_demo(
     codes = random.Random(seed * 15485863 + 4)  # the certificates' numbers: a stream of their own
     _certificates(session, start_id, customers, now, _staff_ids("reception") or managers, codes)
     _messages_consents_files(session, start_id, customers, now)
+    if with_variety:
+        _variety(session, now)
     session.commit()
+    from .subjects import discard_contents
+
+    discard_contents(session)  # the erased customer's files, from the disk
+    _variety_jobs(session)
     # the planner's statistics for what was just written (autovacuum comes too late)
     refresh_statistics(session, SEEDED_TABLES)
     return (
-        f"customers: {customers}, orders: {counts['orders']} ({counts['items']} items), "
+        f"customers: {requested}, orders: {counts['orders']} ({counts['items']} items), "
         f"documents: {counts['documents']}, "
         f"returns: {counts['returns']}, reviews: {counts['reviews']}, notes: {counts['notes']}"
     )
@@ -936,7 +956,20 @@ DEMO_MESSAGES = (
         (AttemptOutcome.RETRY, AttemptOutcome.EXPIRED),
         "Сообщение не отправлено вовремя",
     ),
+    # a worker died mid-send, and one whose answer came after its message was handed to
+    # another: each sent again («Отправлено повторно после сбоя»)
+    (MessageStatus.SENT, (AttemptOutcome.INTERRUPTED, AttemptOutcome.SENT), None),
+    (MessageStatus.SENT, (AttemptOutcome.SUPERSEDED, AttemptOutcome.SENT), None),
 )
+AFTER_CRASH = (AttemptOutcome.INTERRUPTED, AttemptOutcome.SUPERSEDED)
+INTERRUPTED_REASON = "Обработчик не ответил за 120 с; сообщение будет отправлено повторно"
+
+
+PROVIDER_ANSWERS = {
+    AttemptOutcome.SENT: '{"status": "accepted", "cost": "3.20"}',
+    AttemptOutcome.RETRY: "503 Service Temporarily Unavailable",
+    AttemptOutcome.FAILED: '{"error": "number is not served by the operator", "code": 7}',
+}
 
 
 def _messages_consents_files(session, start_id: int, customers: int, now: dt.datetime) -> None:
@@ -991,11 +1024,13 @@ def _messages_consents_files(session, start_id: int, customers: int, now: dt.dat
             body=f"{customer.first_name or ''}, ждём вас в клинике завтра в 10:00.".lstrip(", "),
             status=status,
             attempts=len(outcomes),
+            after_crash=any(outcome in AFTER_CRASH for outcome in outcomes),
             last_error=error,
             send_after=now + dt.timedelta(days=1) if status == MessageStatus.QUEUED else at,
             enqueued_at=at,
             started_at=at + dt.timedelta(seconds=1) if outcomes else None,
             sent_at=at + dt.timedelta(seconds=2) if status == MessageStatus.SENT else None,
+            provider_id=f"smsc-{48213 + n}" if status == MessageStatus.SENT else None,
             created_on=at,
             changed_on=at,
         )
@@ -1008,9 +1043,16 @@ def _messages_consents_files(session, start_id: int, customers: int, now: dt.dat
                     number=number,
                     started_at=started,
                     finished_at=None if outcome is None else started + dt.timedelta(seconds=2),
-                    worker="demo",
+                    worker=f"kartoteka-clinic-{4311 + number}",
                     outcome=outcome,
-                    reason=error if outcome in (AttemptOutcome.FAILED, AttemptOutcome.RETRY) else None,
+                    reason=error
+                    if outcome in (AttemptOutcome.FAILED, AttemptOutcome.RETRY)
+                    else INTERRUPTED_REASON
+                    if outcome == AttemptOutcome.INTERRUPTED
+                    else None,
+                    # the gateway's own words and id, as they came
+                    provider_answer=PROVIDER_ANSWERS.get(outcome),
+                    provider_id=f"smsc-{48213 + n}" if outcome == AttemptOutcome.SENT else None,
                 )
             )
     session.flush()
@@ -1212,3 +1254,578 @@ def create_demo_users(password: str | None = None) -> tuple[str, list[tuple[str,
             sm.reset_password(user.id, password)
         logins.append((login, ROLES[role_key].name))
     return password, logins
+
+
+# ---------------------------------------------------------------------------
+# The variety set: a few dozen customers whose records went through the domain
+# functions (the desk's, the manager's, the administrator's and the jobs'), so that
+# every kind of record, every status and every blank the screens can show is there,
+# and consistent: balances are the sums of their operations, an erased customer is
+# erased as app/subjects.py erases. The same few records whatever the demo's size
+# (the benchmark seeds a million customers and stays as fast).
+# ---------------------------------------------------------------------------
+
+VARIETY_MARK = "ksenia.belova@example.ru"  # the set's first customer: seeded once
+VARIETY_CUSTOMERS = 7  # how many customers _variety registers
+VARIETY_FROM = 20  # a demo this large holds them (the tests' small seeds stay as they were)
+VARIETY_CARD = "P-000417"  # its regular customer (a card of the old program), who asked for their data
+DESK_ADDRESS = "95.165.10.20"
+DESK_BROWSER = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/124.0 Safari/537.36"
+
+
+class _Staff:
+    """Who does what in the variety set, as the request's user (created_by / changed_by,
+    the change history, the access journal); None where the demo has no such user."""
+
+    def __init__(self):
+        sm = current_app.appbuilder.sm
+        self.by_role = {}
+        for key in ("sysadmin", "manager", "reception", "doctor"):
+            ids = _staff_ids(key)
+            self.by_role[key] = db.session.get(sm.user_model, ids[0]) if ids else None
+
+    def __getattr__(self, key):
+        return self.by_role[key]
+
+    def acting(self, user, *, address=DESK_ADDRESS, browser=DESK_BROWSER):
+        """A request of ``user`` from the desk's computer (the caller's session and app context)."""
+        from contextlib import contextmanager
+
+        from flask import g
+
+        @contextmanager
+        def request():
+            environ = {"REMOTE_ADDR": address, "HTTP_USER_AGENT": browser}
+            before = g.get("user")  # g is the application context's: given back as it was
+            with current_app.test_request_context("/", environ_base=environ):
+                g.user = user
+                try:
+                    yield
+                finally:
+                    if before is None:
+                        g.pop("user", None)
+                    else:
+                        g.user = before
+
+        return request()
+
+
+def _variety_seeded() -> bool:
+    return db.session.scalar(select(Customer.id).where(Customer.email == VARIETY_MARK)) is not None
+
+
+def _free_phone(session, phone: str) -> str:
+    """``phone``, or the next number no customer of the bulk part holds."""
+    while session.scalar(select(Customer.id).where(Customer.phone == phone)) is not None:
+        phone = f"+{int(phone[1:]) + 1}"
+    return phone
+
+
+def _variety(session, now: dt.datetime) -> None:
+    from .customers import register_customer
+    from .notifications import install_default_templates
+    from .orders import add_item, prepare_order
+
+    install_default_templates(session.connection())  # the migrations' rows, where a test emptied them
+    staff = _Staff()
+    past = min(now, utcnow())  # what the domain refuses in the future (a payment) is in the past
+    with staff.acting(staff.sysadmin):
+        reference = _variety_reference(session, staff)
+    catalog = {item.name: item for item in session.scalars(select(CatalogItem))}
+    branches = session.scalars(select(Branch).order_by(Branch.id)).all()
+
+    def customer(**fields) -> Customer:
+        fields.setdefault("registered_at", past - dt.timedelta(days=200))
+        row = Customer(**fields)
+        if row.phone:
+            row.phone = _free_phone(session, row.phone)
+        register_customer(session, row)
+        session.add(row)
+        session.flush()
+        return row
+
+    def order(who, kind, items, days_ago, *, status=OrderStatus.NEW, comment=None, specialist=None):
+        at = past - dt.timedelta(days=days_ago)
+        row = Order(
+            customer=who,
+            kind=kind,
+            branch=branches[0],
+            specialist_id=specialist if kind == OrderKind.VISIT else None,
+            visit_at=at if kind == OrderKind.VISIT else None,
+            status=status,
+            comment=comment,
+            created_on=at - dt.timedelta(days=2 if kind == OrderKind.VISIT else 0),
+        )
+        for name in items:
+            add_item(row, catalog[name])
+        prepare_order(session, row, is_new=True)
+        if row.completed_at is not None:  # marked «Выполнен» as the visit ended
+            row.completed_at = at + dt.timedelta(minutes=catalog[items[0]].duration_min or 30)
+        session.flush()
+        return row
+
+    doctor = staff.doctor.id if staff.doctor is not None else None
+    with staff.acting(staff.reception):
+        people = _variety_customers(session, staff, customer, order, doctor, past, reference)
+    with staff.acting(staff.manager):
+        _variety_manager(session, people, staff, past)
+    with staff.acting(staff.doctor):
+        _variety_doctor(session, people)
+    with staff.acting(staff.manager):
+        _variety_erasure(session, people, order, past)
+    session.flush()
+
+
+def _variety_reference(session, staff) -> dict:
+    """The administrator's first week: a row added to each reference list and one
+    corrected, the money rules chosen, a template reworded, a consent text added."""
+    from .certificates import check_kind
+    from .consents import current_text, new_text_version
+    from .customers import prepare_branch, prepare_category
+    from .models import CertificateKind, CertificateType, ConsentText, DiscountRule, MessageTemplate
+    from .orders import prepare_catalog_item, set_discount_rule
+
+    set_discount_rule(session, DiscountRule.LARGER)
+    branch = Branch(name="Выездная служба", address=None, phone="8 (495) 765-43-21")
+    prepare_branch(branch)
+    session.add(branch)
+    first = session.scalars(select(Branch).order_by(Branch.id)).first()
+    first.phone = "+74951234568"  # the desk's new number
+    item = CatalogItem(
+        name="Консультация косметолога", kind=CatalogKind.SERVICE, price=Decimal("2000.00"), duration_min=30
+    )
+    prepare_catalog_item(item)
+    session.add(item)
+    blood = session.scalars(select(CatalogItem).where(CatalogItem.name == "Общий анализ крови")).first()
+    if blood is not None:
+        blood.price = Decimal("700.00")
+    regular = session.scalars(
+        select(CustomerCategory).where(CustomerCategory.name == "Постоянный клиент")
+    ).first()
+    if regular is not None:
+        regular.bonus_percent = Decimal("5.00")  # bonuses on what regulars pay
+    pensioner = CustomerCategory(name="Пенсионер", discount=Decimal("7.00"), bonus_percent=Decimal("3.00"))
+    prepare_category(pensioner)
+    session.add(pensioner)
+    session.add(Tag(name="беременность", color="#e83e8c"))
+    quiet = session.scalars(select(Tag).where(Tag.name == "не звонить")).first()
+    if quiet is not None:
+        quiet.color = "#343a40"
+    session.add(
+        CustomerAttribute(
+            customer_type=CustomerType.INDIVIDUAL,
+            label="Полис ОМС",
+            kind=AttributeKind.TEXT,
+            required=False,
+            position=10,
+        )
+    )
+    height = session.scalars(select(CustomerAttribute).where(CustomerAttribute.label == "Рост, см")).first()
+    if height is not None:
+        height.position = 11
+    cosmetology = CertificateKind(
+        name="Абонемент: 3 консультации косметолога",
+        type=CertificateType.VISITS,
+        price=Decimal("5400.00"),
+        visits=3,
+        valid_days=120,
+        services=[item],
+        active=True,
+    )
+    session.add(check_kind(cosmetology))
+    gift = session.scalars(
+        select(CertificateKind).where(CertificateKind.name == "Подарочный сертификат 5 000 ₽")
+    ).first()
+    if gift is not None:
+        gift.valid_days = 180  # the clinic shortened it
+    template = session.scalars(
+        select(MessageTemplate).where(
+            MessageTemplate.message_type == MessageType.WELCOME, MessageTemplate.channel == Channel.SMS
+        )
+    ).first()
+    if template is not None:
+        template.subject = None  # an SMS has no subject
+        template.body = (
+            "{{ customer.first_name }}, добро пожаловать в {{ clinic }}! Запись: +7 495 123-45-68."
+        )
+    current_text(session, ConsentPurpose.THIRD_PARTIES)
+    lab = ConsentText(
+        purpose=ConsentPurpose.THIRD_PARTIES,
+        text="Согласен на передачу моих персональных данных и биоматериала в лабораторию "
+        "ООО «Инвитро» для выполнения анализов.",
+    )
+    session.add(new_text_version(session, lab))
+    session.flush()
+    return {"cosmetology": cosmetology, "pensioner": pensioner}
+
+
+def _variety_customers(session, staff, customer, order, doctor, past, reference) -> dict:
+    """The desk's work: customers with what the bulk part never has (an e-mail only, a
+    second phone, a service comment), their visits and sales, payments of every kind,
+    a deposit, a certificate, files and consents."""
+    from .certificates import find
+    from .consents import record
+    from .files import add_file, recategorize
+    from .models import Certificate, CertificateKind
+    from .notifications import queue_notification, schedule_reminder, set_consent
+    from .orders import prepare_order
+    from .payments import (
+        _move,
+        add_operation,
+        expire_bonuses,
+        sell_certificate,
+        take_payment,
+        transfer_deposit,
+    )
+
+    regular = session.scalars(
+        select(CustomerCategory).where(CustomerCategory.name == "Постоянный клиент")
+    ).first()
+    people = {}
+    # a customer who gave an e-mail and no phone
+    people["email_only"] = belova = customer(
+        last_name="Белова",
+        first_name="Ксения",
+        middle_name="Игоревна",
+        email=VARIETY_MARK,
+        gender=Gender.FEMALE,
+        city="Москва",
+        source="Сайт",
+    )
+    visit = order(belova, OrderKind.VISIT, ["Консультация косметолога"], 12)
+    for step in (OrderStatus.CONFIRMED, OrderStatus.COMPLETED):  # confirmed (she is told), then done
+        visit.status = step
+        prepare_order(session, visit, is_new=False)
+        session.flush()
+    visit.completed_at = visit.visit_at + dt.timedelta(minutes=35)
+    take_payment(session, visit, visit.total, PaymentMethod.TRANSFER, paid_at=visit.visit_at)
+    # a second phone and what the staff must know before calling
+    people["regular"] = gromov = customer(
+        last_name="Громов",
+        first_name="Аркадий",
+        middle_name="Петрович",
+        phone="+79161234501",
+        phone_extra="8 (495) 700-11-22",
+        service_comment="Плохо слышит: говорить громче, время визита дублировать SMS.",
+        gender=Gender.MALE,
+        birth_date=dt.date(1948, 3, 9),
+        city="Москва",
+        category=regular,
+        card_number=VARIETY_CARD,
+        registered_at=past - dt.timedelta(days=900),
+    )
+    # a visit more than a year ago: its bonuses burnt unspent (the nightly job, nobody's request)
+    old = order(
+        gromov, OrderKind.VISIT, ["Массаж спины"], 420, status=OrderStatus.COMPLETED, specialist=doctor
+    )
+    take_payment(session, old, old.total, PaymentMethod.CASH, paid_at=old.visit_at)
+    session.flush()  # 5 % of it accrued as bonuses, for BONUS_LIFETIME_DAYS
+    lifetime = dt.timedelta(days=int(current_app.config["BONUS_LIFETIME_DAYS"]))
+    with staff.acting(None):
+        expire_bonuses(session, old.visit_at + lifetime + dt.timedelta(days=1))
+    first = order(
+        gromov,
+        OrderKind.VISIT,
+        ["Массаж спины"],
+        40,
+        status=OrderStatus.COMPLETED,
+        comment="Просит кабинет на первом этаже.",
+        specialist=doctor,
+    )
+    take_payment(
+        session, first, first.total, PaymentMethod.CASH, paid_at=first.visit_at, comment="Оплата на ресепшн"
+    )
+    session.flush()  # and of this one, spent on a cream
+    cream = order(gromov, OrderKind.SALE, ["Крем увлажняющий"], 20, status=OrderStatus.COMPLETED)
+    by_bonus = min(Decimal(gromov.bonus_balance or 0), cream.total)
+    take_payment(session, cream, by_bonus, PaymentMethod.BONUS, paid_at=cream.created_on)
+    take_payment(session, cream, cream.total - by_bonus, PaymentMethod.CARD, paid_at=cream.created_on)
+    # a deposit carried over from the old program, topped up, spent, shared with a daughter
+    people["deposit"] = lavrova = customer(
+        last_name="Лаврова",
+        first_name="Елена",
+        middle_name="Викторовна",
+        phone="+79031234502",
+        email="e.lavrova@example.ru",
+        gender=Gender.FEMALE,
+        birth_date=dt.date(1975, 11, 2),
+        city="Москва",
+    )
+    people["daughter"] = daughter = customer(
+        last_name="Лаврова",
+        first_name="Дарья",
+        middle_name="Андреевна",
+        phone="+79031234503",
+        gender=Gender.FEMALE,
+        birth_date=dt.date(2008, 6, 15),
+        city="Москва",
+        source="Рекомендация",
+    )
+    _move(
+        session,
+        lavrova.id,
+        Account.DEPOSIT,
+        OperationKind.OPENING,
+        Decimal("3000.00"),
+        comment="Остаток из прежней программы учёта на 01.01.2024",
+    )
+    add_operation(
+        session,
+        lavrova,
+        Account.DEPOSIT,
+        OperationKind.TOP_UP,
+        "10000",
+        "Внесено наличными",
+        may_adjust=False,
+    )
+    peel = order(lavrova, OrderKind.VISIT, ["Пилинг"], 30, status=OrderStatus.COMPLETED, specialist=doctor)
+    take_payment(session, peel, peel.total, PaymentMethod.DEPOSIT, paid_at=peel.visit_at)
+    transfer_deposit(session, lavrova, daughter, "2000", "Мама оплачивает визиты дочери")
+    cleaning = order(daughter, OrderKind.VISIT, ["Чистка лица"], 10, status=OrderStatus.COMPLETED)
+    take_payment(session, cleaning, Decimal("2000.00"), PaymentMethod.DEPOSIT, paid_at=cleaning.visit_at)
+    take_payment(session, cleaning, cleaning.total - 2000, PaymentMethod.CASH, paid_at=cleaning.visit_at)
+    kind = reference["cosmetology"]
+    course = Certificate(customer=lavrova, kind=kind, method=PaymentMethod.DEPOSIT)
+    sell_certificate(session, course, may_sell=True)
+    # certificates sold for cash and by transfer; one paying a visit, reversed later
+    people["certificate"] = tikhonov = customer(
+        last_name="Тихонов",
+        first_name="Игорь",
+        middle_name="Семёнович",
+        phone="+79261234504",
+        email="tikhonov.is@example.ru",
+        gender=Gender.MALE,
+        city="Санкт-Петербург",
+    )
+    gift_kind = session.scalars(
+        select(CertificateKind).where(CertificateKind.name == "Подарочный сертификат 5 000 ₽")
+    ).first()
+    gift = Certificate(
+        customer=tikhonov, kind=gift_kind, method=PaymentMethod.CASH, comment="Подарок жене на 8 Марта"
+    )
+    sell_certificate(session, gift, may_sell=True)
+    spare = Certificate(customer=tikhonov, kind=gift_kind, method=PaymentMethod.TRANSFER)
+    sell_certificate(session, spare, may_sell=True)
+    session.flush()
+    massage = order(tikhonov, OrderKind.VISIT, ["Массаж спины"], 3, status=OrderStatus.COMPLETED)
+    people["gift_payment"] = take_payment(
+        session,
+        massage,
+        massage.total,
+        PaymentMethod.CERTIFICATE,
+        paid_at=past,
+        certificate=find(session, gift.code),
+    )
+    people["spare"] = spare
+    # a customer who reads the clinic's app: push for everything, no advertising by SMS
+    people["push"] = orlova = customer(
+        last_name="Орлова",
+        first_name="Вера",
+        middle_name="Николаевна",
+        phone="+79851234505",
+        email="vera.orlova@example.ru",
+        gender=Gender.FEMALE,
+        city="Казань",
+        category=reference["pensioner"],
+    )
+    for message_type in MessageType:
+        if message_type.customer_facing:
+            set_consent(session, orlova, message_type, Channel.PUSH, True)
+    set_consent(session, orlova, MessageType.MARKETING, Channel.SMS, False)
+    record(session, orlova, ConsentPurpose.MARKETING, given=True, method=ConsentMethod.SCREEN)
+    record(session, orlova, ConsentPurpose.THIRD_PARTIES, given=True, method=ConsentMethod.SCREEN)
+    queue_notification(
+        session,
+        orlova,
+        MessageType.MARKETING,
+        (Channel.PUSH, Channel.EMAIL),
+        text="Вера Николаевна, в апреле скидка 15 % на курс массажа. Запись в приложении клиники.",
+    )
+    ahead = order(orlova, OrderKind.VISIT, ["Повторная консультация"], 0, specialist=doctor)
+    # booked ahead, in three days at 11:00: reminded the day before (a reminder is only for a
+    # visit still to come, so the day follows the clock where the demo's «now» is past)
+    day = max(past, utcnow()).replace(hour=11, minute=0, second=0, microsecond=0)
+    ahead.visit_at = day + dt.timedelta(days=3)
+    schedule_reminder(session, ahead)
+    # papers: a passport scan, a letter of guarantee, a discharge summary filed as «Прочее» first
+    add_file(session, orlova, "Паспорт, разворот.pdf", DEMO_PDF, FileCategory.IDENTITY)
+    add_file(session, tikhonov, "Гарантийное письмо.pdf", DEMO_PDF, FileCategory.OTHER)
+    summary = add_file(session, gromov, "Выписка из стационара.pdf", DEMO_PDF, FileCategory.OTHER)
+    session.flush()
+    recategorize([summary], FileCategory.MEDICAL)
+    return people
+
+
+def _variety_manager(session, people, staff, past) -> None:
+    """The manager's work: a return refunded to the deposit, a payment reversed, a
+    certificate cancelled, money paid out of a deposit, reviews answered, a document
+    corrected, a customer flagged, a subject's request, and the access journal of it all."""
+    from .access import record_access
+    from .customers import change_status, register_customer
+    from .models import AccessAction, SubjectRequestKind
+    from .orders import prepare_return, prepare_review
+    from .payments import add_operation, cancel_certificate, reverse_payment
+    from .subjects import start
+
+    lavrova, gromov, tikhonov = people["deposit"], people["regular"], people["certificate"]
+    peel = session.scalars(
+        select(Order).where(Order.customer_id == lavrova.id, Order.kind == OrderKind.VISIT).order_by(Order.id)
+    ).first()
+    back = Return(
+        order=peel, amount=Decimal("1000.00"), reason="Покраснение после пилинга, частичный возврат"
+    )
+    prepare_return(session, back, lavrova.id)
+    session.add(back)
+    session.flush()
+    for step in (ReturnStatus.APPROVED, ReturnStatus.REFUNDED):
+        back.status = step
+        prepare_return(session, back, lavrova.id)
+        session.flush()
+    reverse_payment(session, people["gift_payment"], "Оплачено не тем сертификатом, клиент заплатит картой")
+    cancel_certificate(session, people["spare"], "Клиент вернул неиспользованный сертификат", may_cancel=True)
+    add_operation(
+        session,
+        people["certificate"],
+        Account.DEPOSIT,
+        OperationKind.WRITE_OFF,
+        session.scalar(select(Customer.deposit_balance).where(Customer.id == tikhonov.id)),
+        "Выдано наличными по заявлению клиента",
+        may_adjust=True,
+    )
+    first = session.scalars(select(Order).where(Order.customer_id == gromov.id).order_by(Order.id)).first()
+    answered = Review(
+        customer=gromov,
+        order=first,
+        rating=2,
+        text="Массаж хороший, но ждал 25 минут в коридоре.",
+        moderation_status=ModerationStatus.PUBLISHED,
+        reply="Аркадий Петрович, приносим извинения: мы изменили расписание, чтобы вы больше не ждали.",
+    )
+    session.add(prepare_review(session, answered))
+    silent = Review(customer=people["email_only"], rating=5, moderation_status=ModerationStatus.PENDING)
+    session.add(prepare_review(session, silent))  # a rating left on the site: no visit, no text
+    note = Note(customer=gromov, text="Перед массажем уточнить давление.")
+    session.add(note)
+    session.flush()
+    note.pinned = True
+    change_status(session, tikhonov, CustomerStatus.VERIFIED)
+    document = CustomerDocument(
+        customer=people["push"],
+        kind=DocumentKind.PASSPORT_RF,
+        series="9204",
+        number="512376",
+        issued_by="МВД по Республике Татарстан",
+        issue_date=dt.date(2019, 4, 22),
+        division_code="160-004",
+        citizenship="Российская Федерация",
+    )
+    from .documents import prepare_document
+
+    session.add(prepare_document(document))
+    session.flush()
+    document.issued_by = "МВД по Республике Татарстан, отдел в г. Казани"
+    # one handed over (the job runs after the commit, seed_demo), one still waiting
+    start(session, gromov, SubjectRequestKind.EXPORT, "Заявление от 02.04.2024 № 7, выдать копию карты")
+    start(session, tikhonov, SubjectRequestKind.EXPORT, "Запрос по электронной почте от 03.04.2024")
+    # a card the desk made twice: a request filed on the duplicate, which the manager then
+    # deleted; its job finds nobody to hand over (_variety_jobs)
+    twin = Customer(
+        last_name="Громов",
+        first_name="Аркадий",
+        email="a.gromov48@example.ru",
+        registered_at=past - dt.timedelta(days=5),
+    )
+    register_customer(session, twin)
+    session.add(twin)
+    session.flush()
+    start(session, twin, SubjectRequestKind.EXPORT, "Заявление от 04.04.2024 № 9, выдать копию карты")
+    session.flush()
+    session.delete(twin)
+    # what the manager read on the way: the journal holds each kind of access
+    for customer_id, action, field, detail in (
+        (people["push"].id, AccessAction.CARD, None, None),
+        (people["push"].id, AccessAction.TAB, "documents", None),
+        (people["push"].id, AccessAction.REVEAL, "document_number", None),
+        (gromov.id, AccessAction.DOWNLOAD, None, "Выписка из стационара.pdf"),
+        (None, AccessAction.EXPORT, None, "customerview: 120"),
+    ):
+        record_access(customer_id, action, field, detail)
+    with staff.acting(staff.manager, address="10.0.0.15", browser=""):  # the accounting's script
+        record_access(gromov.id, AccessAction.API_READ, detail="payment")
+    session.flush()
+
+
+def _variety_doctor(session, people) -> None:
+    """A doctor's anamnesis in free text, the structured fields left blank."""
+    from .subjects import check_record_writable
+
+    record = MedicalRecord(
+        customer=people["regular"],
+        text="Жалобы на боли в пояснице после нагрузки. Массаж переносит хорошо, "
+        "рекомендован курс из 10 сеансов.",
+    )
+    check_record_writable(session, record)
+    session.add(record)
+    session.flush()
+
+
+def _variety_erasure(session, people, order, past) -> None:
+    """A customer who asked the clinic to destroy their data, erased as app/subjects.py
+    erases: the row stays as «Данные уничтожены», the orders and payments without the person."""
+    from .files import add_file
+    from .payments import take_payment
+    from .subjects import erase
+
+    registered = Customer(
+        last_name="Стиралова",
+        first_name="Вера",
+        middle_name="Сергеевна",
+        phone=_free_phone(session, "+79161234506"),
+        email="vera.stiralova@example.ru",
+        gender=Gender.FEMALE,
+        city="Тула",
+        registered_at=past - dt.timedelta(days=90),
+    )
+    from .customers import register_customer
+
+    register_customer(session, registered)
+    session.add(registered)
+    session.flush()
+    visit = order(registered, OrderKind.VISIT, ["Стрижка женская"], 60, status=OrderStatus.COMPLETED)
+    take_payment(session, visit, visit.total, PaymentMethod.CARD, paid_at=visit.visit_at)
+    session.add(Note(customer=registered, text="Просила не присылать рекламу."))
+    add_file(
+        session, registered, "Заявление на уничтожение данных.txt", "Прошу уничтожить мои данные.\n".encode()
+    )
+    session.flush()
+    erase(session, registered, "Заявление Стираловой В. С. от 01.04.2024, вх. № 12")
+    session.flush()  # the files' contents go after the commit (seed_demo)
+
+
+def _variety_jobs(session) -> None:
+    """After the commit, as the worker does: the first of the variety set's data requests
+    handed over (its ZIP under instance/exports), the deleted duplicate's failed, the
+    other left waiting in the queue."""
+    from .models import SubjectRequest, SubjectRequestKind, SubjectRequestStatus
+    from .subjects import build_export
+
+    first = session.scalar(
+        select(SubjectRequest.id)
+        .join(Customer, Customer.id == SubjectRequest.customer_id)
+        .where(
+            Customer.card_number == VARIETY_CARD,
+            SubjectRequest.kind == SubjectRequestKind.EXPORT,
+            SubjectRequest.status == SubjectRequestStatus.QUEUED,
+        )
+        .order_by(SubjectRequest.id)
+        .limit(1)
+    )
+    orphans = session.scalars(
+        select(SubjectRequest.id).where(
+            SubjectRequest.customer_id.is_(None),
+            SubjectRequest.kind == SubjectRequestKind.EXPORT,
+            SubjectRequest.status == SubjectRequestStatus.QUEUED,
+        )
+    ).all()
+    for request_id in [first, *orphans] if first is not None else orphans:
+        build_export(session, request_id)
