@@ -1647,6 +1647,12 @@ def _variety_customers(session, staff, customer, order, doctor, past, reference)
     day = max(past, utcnow()).replace(hour=11, minute=0, second=0, microsecond=0)
     ahead.visit_at = day + dt.timedelta(days=3)
     schedule_reminder(session, ahead)
+    session.flush()
+    # then moved an hour later at the customer's request: told at once, reminded at the new time
+    from .orders import notify_order
+
+    ahead.visit_at = ahead.visit_at + dt.timedelta(hours=1)
+    notify_order(session, ahead, is_new=False)
     # papers: a passport scan, a letter of guarantee, a discharge summary filed as «Прочее» first
     add_file(session, orlova, "Паспорт, разворот.pdf", DEMO_PDF, FileCategory.IDENTITY)
     add_file(session, tikhonov, "Гарантийное письмо.pdf", DEMO_PDF, FileCategory.OTHER)
