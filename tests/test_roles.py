@@ -334,3 +334,26 @@ def test_a_sync_of_roles_already_in_place_writes_nothing(app, ctx, reset):
     assert len(issued) < 100, len(issued)
     ctx.expire_all()
     assert {role.name: sorted(pv.id for pv in role.permissions) for role in sm.get_all_roles()} == held
+
+
+def test_a_first_install_creates_the_permissions_in_one_go(app, tmp_path):
+    """`flask kartoteka init` on a new database: every permission was looked up and
+    committed one by one, and granted to the administrator role only to be taken back
+    (2,600 statements, ~6 s on PostgreSQL). The roles it makes are the ones this
+    suite's database got (and test_the_default_roles_hold_exactly_the_pinned_rights pins)."""
+    from tests.test_backup import migrated_clinic
+
+    def held(sm):
+        return {
+            role.name: {(pv.permission.name, pv.view_menu.name) for pv in role.permissions}
+            for role in sm.get_all_roles()
+        }
+
+    with app.app_context():
+        expected = held(app.appbuilder.sm)
+    with migrated_clinic(tmp_path, "roles") as fresh:
+        with count_queries(fresh) as issued:
+            created = access.sync_roles()
+        assert sorted(created) == sorted(["Public", *(matrix.NAMES[k] for k in matrix.ROLE_KEYS)])
+        assert len(issued) < 1000, len(issued)
+        assert held(fresh.appbuilder.sm) == expected
