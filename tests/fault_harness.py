@@ -104,6 +104,18 @@ class Sinks:
         self.smtp = Controller(Mail(), hostname="127.0.0.1", port=self.smtp_port)
         self.smtp.start()
 
+    def reset(self) -> None:
+        """Count from zero for the next test (the servers stay up, on the same ports)."""
+        with self.lock:
+            self.received.clear()
+            self.requests = 0
+            self._to_hold = 0
+        self.down.clear()
+        self.release.set()  # answers still held by an earlier test go now
+        self.release = threading.Event()
+        while not self.held.empty():
+            self.held.get_nowait()
+
     def hold(self, n: int) -> None:
         with self.lock:
             self._to_hold = n
@@ -185,6 +197,7 @@ class Cluster:
         self.processes: dict[str, subprocess.Popen] = {}
         self.restarts = 0
         self.kills = 0
+        self._log_marks: dict[str, int] = {}
         self._running = threading.Event()
         self._supervisor: threading.Thread | None = None
 
@@ -254,8 +267,20 @@ class Cluster:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
+    def begin(self) -> Cluster:
+        """A new test on the running processes: restarts, kills and the log count from here."""
+        self.restarts = self.kills = 0
+        self._log_marks = {p.name: p.stat().st_size for p in self.folder.glob("*.log")}
+        return self
+
     def log(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.folder.glob("*.log")))
+        """What the processes wrote since ``begin`` (or since they started)."""
+        parts = []
+        for path in sorted(self.folder.glob("*.log")):
+            with open(path, "rb") as f:
+                f.seek(self._log_marks.get(path.name, 0))
+                parts.append(f.read().decode(errors="replace"))
+        return "\n".join(parts)
 
 
 _BATCHES = itertools.count(int(time.time()) % 1000)

@@ -48,7 +48,7 @@ import phonenumbers
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Numeric, String, delete, func, select
+from sqlalchemy import Numeric, String, func, select
 from wtforms import BooleanField, DecimalField, HiddenField, IntegerField, SelectFieldBase
 from wtforms.fields.core import UnboundField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange
@@ -593,25 +593,37 @@ def domain_tables():
 
 
 def high_water():
-    marks = {}
-    for table in domain_tables():
-        if "id" in table.columns:
-            marks[table.name] = db.session.scalar(select(func.coalesce(func.max(table.c.id), 0)))
-    return marks
+    """Each table's highest id, read in one statement (a round trip per table was about
+    a tenth of the file's time on PostgreSQL)."""
+    tables = [t for t in domain_tables() if "id" in t.columns]
+    marks = select(
+        *(select(func.coalesce(func.max(t.c.id), 0)).scalar_subquery().label(t.name) for t in tables)
+    )
+    return dict(db.session.execute(marks).one()._mapping)
 
 
 def roll_back_to(marks):
-    """Delete what an example added (rows above each table's mark), children first."""
+    """Delete what an example added (rows above each table's mark), children first, in
+    one transaction; on PostgreSQL in one round trip, as tests/conftest.py empties them."""
+    statements = []
+    for table in reversed(domain_tables()):
+        if "id" in table.columns:
+            statements.append(f'DELETE FROM "{table.name}" WHERE id > {int(marks[table.name])}')
+        else:
+            for column in table.columns:
+                for fk in column.foreign_keys:
+                    parent = fk.column.table.name
+                    if parent in marks:
+                        statements.append(
+                            f'DELETE FROM "{table.name}" WHERE "{column.name}" > {int(marks[parent])}'
+                        )
     with db.engine.begin() as conn:
-        for table in reversed(domain_tables()):
-            if "id" in table.columns:
-                conn.execute(delete(table).where(table.c.id > marks[table.name]))
-            else:
-                for column in table.columns:
-                    for fk in column.foreign_keys:
-                        parent = fk.column.table.name
-                        if parent in marks:
-                            conn.execute(delete(table).where(column > marks[parent]))
+        if conn.dialect.name == "postgresql":
+            with conn.connection.driver_connection.cursor() as cursor:
+                cursor.execute("; ".join(statements).encode())
+        else:
+            for statement in statements:
+                conn.exec_driver_sql(statement)
 
 
 JOURNALS = {"change_log", "access_log"}  # written beside every save, never a form's record

@@ -3,12 +3,15 @@
 Each test runs both worker classes (RQ's SimpleWorker, the default, and its forking
 Worker) as the deployment runs them: two ``flask worker`` processes and a ``flask
 kartoteka sweeper`` sweeping every second, restarted when they die (systemd's
-Restart=always), never touched by the test otherwise. The receiving side counts what
+Restart=always), never touched by the test otherwise. The processes of a class are
+started once for the module's tests of that class (as a deployment's keep running from
+one fault to the next); the gateway, the mail server and the counts of restarts and
+kills start from zero for each test. The receiving side counts what
 reached the customer per delivery key (tests/fault_harness.py): the SMS gateway ignores
 Idempotency-Key, so a second send shows as a duplicate. After every fault each message
 ends «Отправлено», «Ошибка», «Отменено» or «Просрочено», with no process restarted by hand.
 
-Windows are shortened by configuration (a lease of 5 s, retries after 0.5, 1 and 2 s)
+Windows are shortened by configuration (a lease of 5 s, retries after 0.2, 0.5 and 1 s)
 so that the suite runs in about a minute; the bench (``bench/notifications.py --faults``)
 prints the same faults with 1 and 4 workers.
 """
@@ -21,7 +24,7 @@ import pytest
 
 from app.extensions import db
 from app.models import AttemptOutcome, Message, MessageStatus
-from tests.conftest import RedisServer
+from tests.conftest import RedisServer, empty_domain_tables
 from tests.fault_harness import (
     Cluster,
     Sinks,
@@ -35,17 +38,17 @@ from tests.fault_harness import (
 WORKER_CLASSES = ["simple", "fork"]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def postgresql(database_url):
     if not database_url.startswith("postgresql"):
         pytest.skip("the fault suite runs on PostgreSQL (production's database)")
     return database_url
 
 
-@pytest.fixture
-def private_redis(app, tmp_path):
-    """A Redis of this test's own: killing it touches no other test."""
-    server = RedisServer(tmp_path)
+@pytest.fixture(scope="module")
+def private_redis(app, postgresql, tmp_path_factory):
+    """A Redis of this module's own: killing it touches no other test."""
+    server = RedisServer(tmp_path_factory.mktemp("faults-redis"))
     server.start()
     saved = app.config["REDIS_URL"]
     app.config["REDIS_URL"] = server.url
@@ -54,8 +57,8 @@ def private_redis(app, tmp_path):
     server.stop()
 
 
-@pytest.fixture
-def sinks(app):
+@pytest.fixture(scope="module")
+def module_sinks(app, postgresql):
     saved = {k: app.config[k] for k in ("NOTIFY_CHANNELS", "SMS_GATEWAY_URL", "SMTP_PORT", "SMTP_FROM")}
     s = Sinks()
     s.configure(app)
@@ -65,19 +68,42 @@ def sinks(app):
 
 
 @pytest.fixture
-def cluster(postgresql, private_redis, sinks, tmp_path):
-    clusters = []
+def sinks(module_sinks, private_redis):
+    """The module's gateway and mail server, counting from zero for this test."""
+    module_sinks.reset()
+    return module_sinks
 
-    def start(worker_class, workers=2, **settings):
-        env = {"DATABASE_URL": postgresql, "REDIS_URL": private_redis.url, **sinks.env(), **settings}
-        c = Cluster(tmp_path, env, worker_class, workers).start()
-        clusters.append(c)
-        return c
 
-    yield start
-    for c in clusters:
-        c.stop()
-        print(c.log()[-6000:])  # shown when the test failed
+@pytest.fixture(scope="module", params=WORKER_CLASSES)
+def worker_class(request):
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def running_cluster(app, postgresql, private_redis, module_sinks, worker_class, tmp_path_factory):
+    """Two workers of the class and a sweeper, started once for the module's tests of that
+    class: each start is three app processes, ~8 s on the loaded 2-CPU machine before the
+    first send. Every test uses the same shortened windows (RETRY_BACKOFF_SECONDS
+    0.2,0.5,1), and the processes live on through the faults (a killed one is restarted,
+    as systemd would, by the harness)."""
+    env = {
+        "DATABASE_URL": postgresql,
+        "REDIS_URL": private_redis.url,
+        "RETRY_BACKOFF_SECONDS": "0.2,0.5,1",
+        **module_sinks.env(),
+    }
+    c = Cluster(tmp_path_factory.mktemp(f"faults-{worker_class}"), env, worker_class).start()
+    yield c
+    c.stop()
+    with app.app_context():  # what a sweep wrote after the last test's clean-up goes too
+        empty_domain_tables()
+
+
+@pytest.fixture
+def cluster(running_cluster, sinks):
+    running_cluster.begin()
+    yield running_cluster
+    print(running_cluster.log()[-6000:])  # shown when the test failed
 
 
 def assert_every_message_reached_once(app, ids, sinks):
@@ -88,12 +114,11 @@ def assert_every_message_reached_once(app, ids, sinks):
     return counted
 
 
-@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
-def test_redis_killed_and_restarted_empty_mid_batch(app, private_redis, sinks, cluster, worker_class):
+def test_redis_killed_and_restarted_empty_mid_batch(app, private_redis, sinks, cluster):
     """200 messages (SMS and e-mail) while the workers are busy: Redis is killed, comes back
     empty two seconds later, and nobody touches anything: the workers wait for it (they
     do not exit), the sweeper enqueues what Redis lost, each message arrives once."""
-    workers = cluster(worker_class)
+    workers = cluster
     ids, _ = redis_restarted_empty(app, private_redis, sinks, 200)
     assert wait_until_final(app, ids, timeout=90) is not None, tally(app, ids, sinks)
     assert_every_message_reached_once(app, ids, sinks)
@@ -102,15 +127,13 @@ def test_redis_killed_and_restarted_empty_mid_batch(app, private_redis, sinks, c
     assert "Redis unavailable" in log and "Redis is back" in log
 
 
-@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
-def test_gateway_down_longer_than_the_old_retry_window(app, private_redis, sinks, cluster, worker_class):
+def test_gateway_down_longer_than_the_old_retry_window(app, private_redis, sinks, cluster):
     """The gateway answers 503 and the mail server 451 for 10 s, far longer than the four
     attempts the old schedule allowed (retries after 0.2, 0.5 and 1 s here): messages whose
     horizon outlasts the outage are sent once it ends, each once; those whose horizon is
     shorter become «Просрочено», none is lost. One that was tried says the provider's
     reason; one the busy queue never reached before its deadline says so (on a loaded
     machine a forking worker may not reach all of them in 5 s, and that is the truth)."""
-    cluster(worker_class, RETRY_BACKOFF_SECONDS="0.2,0.5,1")
     lasting, short, _ = gateway_down(app, sinks, 10, outage=10, short=6, short_horizon=5.0)
     assert wait_until_final(app, lasting + short, timeout=60) is not None, tally(app, lasting + short, sinks)
     assert_every_message_reached_once(app, lasting, sinks)
@@ -137,13 +160,12 @@ def test_gateway_down_longer_than_the_old_retry_window(app, private_redis, sinks
     assert tally(app, short, sinks)["delivered"] == 0
 
 
-@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
-def test_worker_killed_inside_the_provider_call(app, private_redis, sinks, cluster, worker_class):
+def test_worker_killed_inside_the_provider_call(app, private_redis, sinks, cluster):
     """Three times the process waiting on the gateway (the worker, or with --fork its work
     horse) is SIGKILLed after the gateway took the message. Its message is handed out again
     only after the lease; the gateway ignores the key, so the customer gets that message
     twice: the only duplicates, each marked «Отправлено повторно после сбоя»."""
-    workers = cluster(worker_class)
+    workers = cluster
     ids, _ = workers_killed_in_the_send(app, sinks, workers, 60, kills=3)
     assert wait_until_final(app, ids, timeout=90) is not None, tally(app, ids, sinks)
     counted = tally(app, ids, sinks)
