@@ -467,6 +467,79 @@ def cancel(session: Session, certificate: Certificate, reason: str | None, *, ma
     return min(price, kopecks(price * left / issued))
 
 
+def give(
+    session: Session,
+    certificate: Certificate,
+    recipient: Customer | None,
+    comment: str | None = None,
+    *,
+    may_sell: bool,
+) -> CertificateOperation:
+    """«Передать другому клиенту»: a certificate bought as a present is spent by the friend
+    it was bought for. Its holder becomes ``recipient``; its money or visits, its expiry
+    and its services stay as they are, and a «Передан другому клиенту» operation records
+    who passed it and when. A subscription is passed too: nothing in it is personal (the
+    kind has no holder's name, its visits are of services), and a course of massages is
+    given as often as a sum. Passing is selling's right: a role that may not sell one
+    may not give one away either."""
+    if not may_sell:
+        raise Forbidden({None: _("Вашей роли не дано право передавать сертификаты и абонементы.")})
+    if recipient is None:
+        raise ValidationFailed({"recipient": _("Выберите клиента, которому передать.")})
+    # the row locked: a payment from it at the same time waits, then finds its new holder
+    session.execute(select(Certificate.id).where(Certificate.id == certificate.id).with_for_update())
+    session.refresh(certificate, ["customer_id", "balance", "visits_left", "cancelled_at", "valid_until"])
+    if recipient.id == certificate.customer_id:
+        raise ValidationFailed(
+            {"recipient": _("%(certificate)s уже у этого клиента.", certificate=name(certificate))}
+        )
+    if recipient.status == CustomerStatus.ERASED:
+        raise ValidationFailed(
+            {"recipient": _("Данные этого клиента уничтожены: передать ему ничего нельзя.")}
+        )
+    if recipient.status == CustomerStatus.BLOCKED:
+        raise ValidationFailed(
+            {
+                "recipient": _(
+                    "Клиент %(name)s заблокирован: передать ему ничего нельзя.", name=recipient.full_name
+                )
+            }
+        )
+    if certificate.cancelled_at is not None:
+        raise ValidationFailed(
+            {
+                None: _(
+                    "%(certificate)s аннулирован %(date)s: его не передают.",
+                    certificate=name(certificate),
+                    date=_date(certificate.cancelled_at),
+                )
+            }
+        )
+    if certificate.valid_until < utcnow():
+        raise ValidationFailed(
+            {
+                None: _(
+                    "Срок действия истёк %(date)s: %(certificate)s не передают.",
+                    certificate=name(certificate),
+                    date=_date(certificate.valid_until),
+                )
+            }
+        )
+    if (certificate.balance or ZERO) <= 0 and (certificate.visits_left or 0) <= 0:
+        raise ValidationFailed(
+            {None: _("%(certificate)s израсходован: передавать нечего.", certificate=name(certificate))}
+        )
+    comment = (comment or "").strip() or None
+    if comment is not None and len(comment) > 1000:
+        raise ValidationFailed({"comment": _("Комментарий слишком длинный: не больше 1000 символов.")})
+    certificate.customer, certificate.customer_id = recipient, recipient.id
+    operation = CertificateOperation(
+        certificate_id=certificate.id, kind=CertificateOperationKind.GIFT, comment=comment
+    )
+    session.add(operation)
+    return operation
+
+
 def price_share(payment, amount: Decimal) -> Decimal:
     """What the customer paid for ``amount`` of ``payment`` by a certificate: the part of
     its price (a visit of a subscription at the price of one, a certificate's money at
