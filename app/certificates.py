@@ -321,7 +321,13 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
     operation = CertificateOperation(
         certificate_id=certificate.id, kind=CertificateOperationKind.PAYMENT, payment=payment
     )
-    alive = (Certificate.valid_until >= now) & Certificate.cancelled_at.is_(None)
+    # still this customer's: a pass to another customer (``give``) committed since it was
+    # read leaves the payment nothing to take
+    alive = (
+        (Certificate.valid_until >= now)
+        & Certificate.cancelled_at.is_(None)
+        & (Certificate.customer_id == order.customer_id)
+    )
     if certificate.type == CertificateType.SUM:
         moved = func.round(Certificate.balance - payment.amount, 2)
         stmt = (
@@ -340,6 +346,10 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
     done = session.execute(stmt.execution_options(synchronize_session=False)).rowcount
     if not done:
         session.expire(certificate)
+        if certificate.customer_id != order.customer_id:
+            raise ValidationFailed(
+                {field: _("%(certificate)s принадлежит другому клиенту.", certificate=name(certificate))}
+            )
         if certificate.type == CertificateType.SUM:
             message = _(
                 "На сертификате №%(code)s недостаточно средств: доступно %(available)s.",

@@ -196,3 +196,31 @@ def test_the_right_to_sell_taken_away_refuses_the_pass(ctx, login_as, app):
         assert ctx.get(Certificate, gift.id).customer_id == buyer.id
     finally:
         access.sync_roles(reset=True)
+
+
+def test_a_payment_by_the_buyer_read_before_the_pass_takes_nothing_after_it(ctx):
+    """The buyer's payment read the certificate as hers; the pass to the friend committed
+    before its conditional UPDATE: refused, the friend's balance untouched."""
+    from sqlalchemy import update
+
+    buyer, friend = buyer_and_friend(ctx)
+    gift = sold(ctx, buyer, kind(ctx, price="3000"))
+    order = factories.order(ctx, buyer, items=(("Стрижка", "500.00", 1),))
+    stale = ctx.get(Certificate, gift.id)
+    assert stale.customer_id == buyer.id
+    # another desk's pass, as its committed row: this session's object still says the buyer's
+    ctx.execute(
+        update(Certificate)
+        .where(Certificate.id == gift.id)
+        .values(customer_id=friend.id)
+        .execution_options(synchronize_session=False)
+    )
+    assert stale.customer_id == buyer.id
+    with pytest.raises(ValidationFailed) as error:
+        payments.take_payment(ctx, order, "500", PaymentMethod.CERTIFICATE, certificate=stale)
+    assert "принадлежит другому клиенту" in error.value.errors["certificate_code"]
+    ctx.rollback()
+    ctx.execute(update(Certificate).where(Certificate.id == gift.id).values(customer_id=friend.id))
+    ctx.commit()
+    c, (money, _visits) = stored(ctx, gift.id)
+    assert c.balance == money == Decimal("3000.00") and ctx.query(Payment).count() == 0
