@@ -1159,6 +1159,11 @@ def may_sell() -> bool:
     return may(*SELL)
 
 
+# Passing a sold one to another customer (a present: the friend it was bought for) is
+# the seller's: a role that may not sell certificates may not give them away.
+METHOD_PERMISSIONS["give_certificate"] = METHOD_PERMISSIONS["give_sold"] = "sell"  # the form, the action
+
+
 # Cancelling a sold certificate or subscription refunds what was left of it to the
 # customer's deposit: giving money back is the manager's, as a payment's reversal is.
 CANCEL = ("can_cancel", CERTIFICATES)

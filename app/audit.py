@@ -305,12 +305,27 @@ class _Rows:
             self.add(obj, action, model=model)
 
 
+def _record_new_holder(obj, rows: _Rows) -> None:
+    """A row passed from one customer to another (a certificate given as a present) is a
+    change of both: each card's history names the one it left and the one it went to."""
+    if isinstance(obj, Customer) or "customer_id" not in inspect(type(obj)).column_attrs:
+        return
+    history = inspect(obj).attrs.customer_id.history
+    old = history.deleted[0] if history.deleted else None
+    new = history.added[0] if history.added else None
+    if old is None or new is None or old == new:
+        return
+    for customer_id in (old, new):
+        rows.add(obj, "update", "customer_id", old, new, customer_id=customer_id)
+
+
 def record_changes(session: Session, flush_context, instances) -> None:
     rows = _Rows(session)
     for obj in list(session.dirty):
         if isinstance(obj, TRACKED) and session.is_modified(obj, include_collections=False):
             for field, old, new in _changes(obj):
                 rows.add(obj, "update", field, old, new)
+            _record_new_holder(obj, rows)
         if isinstance(obj, Customer):
             change = _tag_change(obj)
             if change is not None:

@@ -321,7 +321,13 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
     operation = CertificateOperation(
         certificate_id=certificate.id, kind=CertificateOperationKind.PAYMENT, payment=payment
     )
-    alive = (Certificate.valid_until >= now) & Certificate.cancelled_at.is_(None)
+    # still this customer's: a pass to another customer (``give``) committed since it was
+    # read leaves the payment nothing to take
+    alive = (
+        (Certificate.valid_until >= now)
+        & Certificate.cancelled_at.is_(None)
+        & (Certificate.customer_id == order.customer_id)
+    )
     if certificate.type == CertificateType.SUM:
         moved = func.round(Certificate.balance - payment.amount, 2)
         stmt = (
@@ -340,6 +346,10 @@ def spend(session: Session, certificate: Certificate | None, order: Order, payme
     done = session.execute(stmt.execution_options(synchronize_session=False)).rowcount
     if not done:
         session.expire(certificate)
+        if certificate.customer_id != order.customer_id:
+            raise ValidationFailed(
+                {field: _("%(certificate)s принадлежит другому клиенту.", certificate=name(certificate))}
+            )
         if certificate.type == CertificateType.SUM:
             message = _(
                 "На сертификате №%(code)s недостаточно средств: доступно %(available)s.",
@@ -465,6 +475,79 @@ def cancel(session: Session, certificate: Certificate, reason: str | None, *, ma
     if left <= 0 or issued <= 0:
         return ZERO
     return min(price, kopecks(price * left / issued))
+
+
+def give(
+    session: Session,
+    certificate: Certificate,
+    recipient: Customer | None,
+    comment: str | None = None,
+    *,
+    may_sell: bool,
+) -> CertificateOperation:
+    """«Передать другому клиенту»: a certificate bought as a present is spent by the friend
+    it was bought for. Its holder becomes ``recipient``; its money or visits, its expiry
+    and its services stay as they are, and a «Передан другому клиенту» operation records
+    who passed it and when. A subscription is passed too: nothing in it is personal (the
+    kind has no holder's name, its visits are of services), and a course of massages is
+    given as often as a sum. Passing is selling's right: a role that may not sell one
+    may not give one away either."""
+    if not may_sell:
+        raise Forbidden({None: _("Вашей роли не дано право передавать сертификаты и абонементы.")})
+    if recipient is None:
+        raise ValidationFailed({"recipient": _("Выберите клиента, которому передать.")})
+    # the row locked: a payment from it at the same time waits, then finds its new holder
+    session.execute(select(Certificate.id).where(Certificate.id == certificate.id).with_for_update())
+    session.refresh(certificate, ["customer_id", "balance", "visits_left", "cancelled_at", "valid_until"])
+    if recipient.id == certificate.customer_id:
+        raise ValidationFailed(
+            {"recipient": _("%(certificate)s уже у этого клиента.", certificate=name(certificate))}
+        )
+    if recipient.status == CustomerStatus.ERASED:
+        raise ValidationFailed(
+            {"recipient": _("Данные этого клиента уничтожены: передать ему ничего нельзя.")}
+        )
+    if recipient.status == CustomerStatus.BLOCKED:
+        raise ValidationFailed(
+            {
+                "recipient": _(
+                    "Клиент %(name)s заблокирован: передать ему ничего нельзя.", name=recipient.full_name
+                )
+            }
+        )
+    if certificate.cancelled_at is not None:
+        raise ValidationFailed(
+            {
+                None: _(
+                    "%(certificate)s аннулирован %(date)s: его не передают.",
+                    certificate=name(certificate),
+                    date=_date(certificate.cancelled_at),
+                )
+            }
+        )
+    if certificate.valid_until < utcnow():
+        raise ValidationFailed(
+            {
+                None: _(
+                    "Срок действия истёк %(date)s: %(certificate)s не передают.",
+                    certificate=name(certificate),
+                    date=_date(certificate.valid_until),
+                )
+            }
+        )
+    if (certificate.balance or ZERO) <= 0 and (certificate.visits_left or 0) <= 0:
+        raise ValidationFailed(
+            {None: _("%(certificate)s израсходован: передавать нечего.", certificate=name(certificate))}
+        )
+    comment = (comment or "").strip() or None
+    if comment is not None and len(comment) > 1000:
+        raise ValidationFailed({"comment": _("Комментарий слишком длинный: не больше 1000 символов.")})
+    certificate.customer, certificate.customer_id = recipient, recipient.id
+    operation = CertificateOperation(
+        certificate_id=certificate.id, kind=CertificateOperationKind.GIFT, comment=comment
+    )
+    session.add(operation)
+    return operation
 
 
 def price_share(payment, amount: Decimal) -> Decimal:

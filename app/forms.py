@@ -110,6 +110,14 @@ class TransferForm(FlaskForm):
     comment = TextAreaField(_l("Комментарий"), validators=[Optional(), PlainText()])
 
 
+class GiveCertificateForm(FlaskForm):
+    """«Передать другому клиенту»: a certificate or subscription given as a present,
+    to the customer chosen by typing."""
+
+    recipient = customer_field(_l("Кому передать"))
+    comment = TextAreaField(_l("Комментарий"), validators=[Optional(), PlainText()])
+
+
 class ReverseForm(FlaskForm):
     """«Сторнировать»: a payment is corrected by a reversing one, with a reason."""
 

@@ -1571,6 +1571,8 @@ class CertificateOperationKind(LabeledEnum):
     PAYMENT = "payment", _l("Оплата заказа"), -1
     REFUND = "refund", _l("Возврат на сертификат"), 1
     CANCEL = "cancel", _l("Аннулирование"), -1  # what was left, refunded to the deposit
+    # passed to another customer (a present): its holder changes, nothing it holds moves
+    GIFT = "gift", _l("Передан другому клиенту"), 0
 
 
 class CertificateOperation(Audited, Model):

@@ -621,6 +621,8 @@ class CertificateView(CertificateScreen):
     }
     choice_conditions = {"kind": lambda model: model.active.is_(True)}
     base_order = ("id", "desc")
+    # a present passed to the friend it was bought for (app/certificates.py give)
+    row_routes = (("give_certificate", "fa-share", _l("Передать другому клиенту")),)
 
 
 class CertificateTab(CertificateView):

@@ -918,6 +918,10 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
 
     # A row's CSS class from its values (an owing order's row is highlighted), or None.
     row_class = None
+    # A row's own buttons after show/edit/delete: (the route's method, its icon, its
+    # title), each drawn where the user may call it (a certificate's «Передать другому
+    # клиенту» on the card's tab).
+    row_routes: tuple = ()
 
     def row_links(self, buttons) -> tuple[str, list[tuple[str, str]]]:
         """The checkbox's label and each row button's <a …> up to the row's key and
@@ -943,6 +947,17 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
                         f'{title}</span><i class="fa {icon}" aria-hidden="true"></i></a>',
                     )
                 )
+        for method, icon, title in self.row_routes:
+            url = self.action_url_base(method) if self.can(method) else None
+            if url:
+                title = escape(title)
+                links.append(
+                    (
+                        f'<a href="{url}',
+                        f'" class="btn btn-sm btn-default" title="{title}"><span class="sr-only">'
+                        f'{title}</span><i class="fa {icon}" aria-hidden="true"></i></a>',
+                    )
+                )
         return pick, links
 
     def list_rows(self, pks, cells, actions, buttons, classes=None) -> str:
@@ -958,6 +973,7 @@ class KartotekaModelView(GuardedActions, RowScopeMixin, ModelView):
             str(get_locale()),
             request.script_root,
             tuple(buttons[method] for method in ("show", "edit", "delete")),
+            tuple(self.can(method) for method, _icon, _title in self.row_routes),
         )
         pick, links = rendering.remembered(
             rendering.app_store("row_links"), key, lambda: self.row_links(buttons)

@@ -15,7 +15,7 @@ from markupsafe import Markup, escape
 from .. import access, certificates, formatting, models, orders, payments
 from ..errors import ValidationFailed
 from ..extensions import db
-from ..forms import CancelCertificateForm, ReverseForm, TransferForm
+from ..forms import CancelCertificateForm, GiveCertificateForm, ReverseForm, TransferForm
 from ..models import Customer
 from .base import KartotekaModelView
 
@@ -293,6 +293,62 @@ class CertificateScreen(KartotekaModelView):
                     _("Аннулировать абонемент №%(code)s", code=certificate.code)
                     if certificate.type == models.CertificateType.VISITS
                     else _("Аннулировать сертификат №%(code)s", code=certificate.code)
+                ),
+            ),
+            status,
+        )
+
+    @action("give_sold", _l("Передать другому клиенту"), "", "fa-share", multiple=False, single=True)
+    def give_sold(self, item):
+        item = item[0] if isinstance(item, list) else item
+        return redirect(url_for(".give_certificate", pk=item.id))
+
+    @expose("/give/<int:pk>", methods=["GET", "POST"])
+    @has_access
+    def give_certificate(self, pk):
+        """«Передать другому клиенту» (the right to sell, access.SELL): the certificate
+        bought as a present goes to the customer chosen; app/certificates.py ``give``."""
+        certificate = self.datamodel.get(pk, self._base_filters)
+        if certificate is None:
+            abort(404)
+        form = GiveCertificateForm()
+        form.recipient.exclude = certificate.customer_id  # not offered its own holder
+        status = 200
+        if request.method == "POST":
+            if form.validate():
+                try:
+                    certificates.give(
+                        db.session,
+                        certificate,
+                        form.recipient.data,
+                        form.comment.data,
+                        may_sell=access.may_sell(),
+                    )
+                    db.session.commit()
+                except ValidationFailed as e:
+                    db.session.rollback()
+                    certificate = self.datamodel.get(pk, self._base_filters)
+                    for name, text in e.errors.items():
+                        field = form[name] if name in form else form.recipient
+                        field.errors = [*field.errors, text]
+                else:
+                    flash(
+                        _(
+                            "%(certificate)s передан клиенту %(name)s.",
+                            certificate=certificates.name(certificate),
+                            name=certificate.customer.full_name,
+                        ),
+                        "success",
+                    )
+                    return redirect(url_for(".show", pk=certificate.id))
+            status = 422
+        return (
+            self.render_template(
+                "kartoteka/give_certificate.html",
+                certificate=certificate,
+                form=form,
+                title=_(
+                    "Передать другому клиенту: %(certificate)s", certificate=certificates.name(certificate)
                 ),
             ),
             status,

@@ -1,0 +1,226 @@
+"""A certificate bought as a present is passed to the friend it was bought for
+(«Передать другому клиенту») and she pays her visit with it; the buyer no longer can."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from app import access, certificates, payments
+from app.errors import Forbidden, ValidationFailed
+from app.models import (
+    Certificate,
+    CertificateOperation,
+    CertificateOperationKind,
+    ChangeLog,
+    CustomerStatus,
+    Payment,
+    PaymentMethod,
+    utcnow,
+)
+from tests import factories
+from tests.conftest import user_id
+from tests.test_certificates import kind, plain, sold, stored
+
+
+def buyer_and_friend(ctx):
+    buyer = factories.customer(ctx)
+    friend = factories.customer(ctx, last_name="Петрова", first_name="Мария", phone="+79035550011")
+    return buyer, friend
+
+
+def test_the_friend_pays_her_visit_with_the_certificate_passed_to_her(app, ctx, login_as):
+    buyer, friend = buyer_and_friend(ctx)
+    gift = sold(ctx, buyer, kind(ctx, price="3000"))
+    reception = login_as("reception")
+    # offered on the certificate's page and on the card's tab
+    assert "Передать другому клиенту" in plain(reception.get(f"/certificateview/show/{gift.id}"))
+    card = plain(reception.get(f"/customerview/show/{buyer.id}"))
+    assert f"/certificatetab/give/{gift.id}" in card
+    url = f"/certificateview/give/{gift.id}"
+    form = reception.get(url)
+    assert form.status_code == 200
+    assert "Кому передать" in plain(form) and "3 000,00 ₽" in plain(form)
+    blank = reception.post(url, data={"recipient": ""})
+    assert blank.status_code == 422 and "Выберите клиента." in plain(blank)
+    done = reception.post(url, data={"recipient": str(friend.id), "comment": "Подарок на день рождения"})
+    assert done.status_code == 302
+    assert "передан клиенту Петрова Мария" in plain(reception.get(done.headers["Location"]))
+    c, (money, _visits) = stored(ctx, gift.id)
+    assert (c.customer_id, c.balance, money, c.valid_until) == (
+        friend.id,
+        Decimal("3000.00"),
+        Decimal("3000.00"),
+        gift.valid_until,
+    )
+    given = ctx.query(CertificateOperation).filter_by(kind=CertificateOperationKind.GIFT).one()
+    assert (given.amount, given.visits, given.comment, given.created_by_fk) == (
+        None,
+        None,
+        "Подарок на день рождения",
+        user_id(app, "reception"),
+    )
+    # the buyer's card tells the manager where it went (its change history)
+    history = plain(login_as("manager").get(f"/customerview/show/{buyer.id}"))
+    assert "Петрова Мария Сергеевна" in history
+    reception = login_as("reception")
+    operations = plain(reception.get(f"/certificateview/show/{gift.id}"))
+    assert "Передан другому клиенту" in operations
+    # the friend's visit is paid by it: a stored payment, the balance moved
+    visit = factories.order(ctx, friend, items=(("Маникюр", "2000.00", 1),))
+    paid = reception.post(
+        f"/paymentview/add?_flt_0_order={visit.id}",
+        data={"amount": "2000", "method": "certificate", "certificate_code": gift.code},
+    )
+    assert paid.status_code == 302
+    payment = ctx.query(Payment).one()
+    assert (payment.method, payment.certificate_id, payment.amount) == (
+        PaymentMethod.CERTIFICATE,
+        gift.id,
+        Decimal("2000.00"),
+    )
+    c, (money, _visits) = stored(ctx, gift.id)
+    assert c.balance == money == Decimal("1000.00")
+    # the buyer no longer can
+    own = factories.order(ctx, buyer, items=(("Стрижка", "500.00", 1),))
+    refused = reception.post(
+        f"/paymentview/add?_flt_0_order={own.id}",
+        data={"amount": "500", "method": "certificate", "certificate_code": gift.code},
+    )
+    assert refused.status_code == 422 and "принадлежит другому клиенту" in plain(refused)
+    assert ctx.query(Payment).count() == 1
+    # both cards show it: the friend's tab holds it, each history names the pass
+    assert gift.code in plain(reception.get(f"/customerview/show/{friend.id}"))
+    for customer in (buyer, friend):
+        rows = ctx.query(ChangeLog).filter_by(
+            customer_id=customer.id, entity="Certificate", entity_id=gift.id, field="customer"
+        )
+        assert [(r.old_value, r.new_value, r.user_id) for r in rows] == [
+            ("Иванова Анна Сергеевна", "Петрова Мария Сергеевна", user_id(app, "reception"))
+        ], customer.id
+
+
+def test_a_subscription_is_passed_too_with_its_visits(ctx, login_as):
+    massage = factories.catalog_item(ctx, "Массаж спины", "2500.00")
+    buyer, friend = buyer_and_friend(ctx)
+    course = sold(ctx, buyer, kind(ctx, "Абонемент: 4 массажа", price="8000", visits=4, services=[massage]))
+    manager = login_as("manager")
+    assert (
+        manager.post(f"/certificateview/give/{course.id}", data={"recipient": friend.id}).status_code == 302
+    )
+    c, (_money, visits) = stored(ctx, course.id)
+    assert (c.customer_id, c.visits_left, visits) == (friend.id, 4, 4)
+    visit = factories.order(ctx, friend, items=(("Массаж спины", "2500.00", 1),))
+    payments.take_payment(ctx, visit, "2500", PaymentMethod.CERTIFICATE, certificate=c)
+    ctx.commit()
+    assert stored(ctx, course.id)[0].visits_left == 3
+
+
+def test_a_pass_is_refused_in_russian_changing_nothing(ctx, login_as):
+    buyer, friend = buyer_and_friend(ctx)
+    gift_kind = kind(ctx, price="1000")
+    reception = login_as("reception")
+
+    def refused(certificate, recipient, message):
+        response = reception.post(f"/certificateview/give/{certificate.id}", data={"recipient": recipient.id})
+        assert response.status_code == 422, message
+        assert message in plain(response), plain(response)[-3000:]
+        c, _left = stored(ctx, certificate.id)
+        assert c.customer_id == buyer.id
+        assert ctx.query(CertificateOperation).filter_by(kind=CertificateOperationKind.GIFT).count() == 0
+
+    gift = sold(ctx, buyer, gift_kind)
+    refused(gift, buyer, "уже у этого клиента")
+    blocked = factories.customer(
+        ctx, last_name="Сидорова", phone="+79035550022", status=CustomerStatus.BLOCKED
+    )
+    refused(gift, blocked, "Клиент Сидорова Анна Сергеевна заблокирован: передать ему ничего нельзя.")
+    erased = factories.customer(ctx, last_name="Козлова", phone="+79035550033", status=CustomerStatus.ERASED)
+    refused(gift, erased, "Данные этого клиента уничтожены: передать ему ничего нельзя.")
+    expired = sold(ctx, buyer, gift_kind, now=utcnow() - dt.timedelta(days=200))
+    refused(expired, friend, "не передают")
+    spent = sold(ctx, buyer, gift_kind)
+    order = factories.order(ctx, buyer, items=(("Стрижка", "1000.00", 1),))
+    payments.take_payment(ctx, order, "1000", PaymentMethod.CERTIFICATE, certificate=spent)
+    ctx.commit()
+    refused(spent, friend, "израсходован: передавать нечего")
+    cancelled = sold(ctx, buyer, gift_kind)
+    payments.cancel_certificate(ctx, cancelled, "Отказ", may_cancel=True)
+    ctx.commit()
+    refused(cancelled, friend, "аннулирован")
+    # the rule itself: typed errors
+    with pytest.raises(Forbidden):
+        certificates.give(ctx, gift, friend, may_sell=False)
+    with pytest.raises(ValidationFailed) as error:
+        certificates.give(ctx, gift, None, may_sell=True)
+    assert error.value.errors == {"recipient": "Выберите клиента, которому передать."}
+    ctx.rollback()
+
+
+@pytest.mark.parametrize("role", list(access.ROLES))
+def test_only_a_role_that_sells_certificates_passes_them(ctx, login_as, role):
+    buyer, friend = buyer_and_friend(ctx)
+    gift = sold(ctx, buyer, kind(ctx, price="3000"))
+    client = login_as(role)
+    url = f"/certificateview/give/{gift.id}"
+    sells = role in ("manager", "reception")
+    page = client.get(url)
+    response = client.post(url, data={"recipient": friend.id})
+    if sells:
+        assert page.status_code == 200 and response.status_code == 302
+    else:
+        for each in (page, response):
+            assert each.status_code in (302, 403, 404), role
+            assert each.status_code != 302 or "/login" in each.headers["Location"]
+        assert "Передать другому клиенту" not in plain(client.get(f"/certificateview/show/{gift.id}"))
+    assert (stored(ctx, gift.id)[0].customer_id == friend.id) == sells, role
+    # a certificate nobody has: 404, not a form
+    if sells:
+        assert client.get("/certificateview/give/999999").status_code == 404
+
+
+def test_the_right_to_sell_taken_away_refuses_the_pass(ctx, login_as, app):
+    buyer, friend = buyer_and_friend(ctx)
+    gift = sold(ctx, buyer, kind(ctx, price="3000"))
+    sm = app.appbuilder.sm
+    role = sm.find_role(access.ROLES["reception"].name)
+    role.permissions.remove(sm.find_permission_view_menu(*access.SELL))
+    sm.session.commit()
+    try:
+        response = login_as("reception").post(
+            f"/certificateview/give/{gift.id}", data={"recipient": friend.id}
+        )
+        assert response.status_code in (302, 403)
+        assert ctx.get(Certificate, gift.id).customer_id == buyer.id
+    finally:
+        access.sync_roles(reset=True)
+
+
+def test_a_payment_by_the_buyer_read_before_the_pass_takes_nothing_after_it(ctx):
+    """The buyer's payment read the certificate as hers; the pass to the friend committed
+    before its conditional UPDATE: refused, the friend's balance untouched."""
+    from sqlalchemy import update
+
+    buyer, friend = buyer_and_friend(ctx)
+    gift = sold(ctx, buyer, kind(ctx, price="3000"))
+    order = factories.order(ctx, buyer, items=(("Стрижка", "500.00", 1),))
+    stale = ctx.get(Certificate, gift.id)
+    assert stale.customer_id == buyer.id
+    # another desk's pass, as its committed row: this session's object still says the buyer's
+    ctx.execute(
+        update(Certificate)
+        .where(Certificate.id == gift.id)
+        .values(customer_id=friend.id)
+        .execution_options(synchronize_session=False)
+    )
+    assert stale.customer_id == buyer.id
+    with pytest.raises(ValidationFailed) as error:
+        payments.take_payment(ctx, order, "500", PaymentMethod.CERTIFICATE, certificate=stale)
+    assert "принадлежит другому клиенту" in error.value.errors["certificate_code"]
+    ctx.rollback()
+    ctx.execute(update(Certificate).where(Certificate.id == gift.id).values(customer_id=friend.id))
+    ctx.commit()
+    c, (money, _visits) = stored(ctx, gift.id)
+    assert c.balance == money == Decimal("3000.00") and ctx.query(Payment).count() == 0
