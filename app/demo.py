@@ -1641,6 +1641,13 @@ def _variety_customers(session, staff, customer, order, doctor, past, reference)
         (Channel.PUSH, Channel.EMAIL),
         text="Вера Николаевна, в апреле скидка 15 % на курс массажа. Запись в приложении клиники.",
     )
+    # a certificate bought as a present for her, passed to her card («Передать другому клиенту»)
+    from .certificates import give
+
+    present = Certificate(customer=tikhonov, kind=gift_kind, method=PaymentMethod.CARD)
+    sell_certificate(session, present, may_sell=True)
+    session.flush()
+    give(session, present, orlova, "Подарок от коллеги", may_sell=True)
     ahead = order(orlova, OrderKind.VISIT, ["Повторная консультация"], 0, specialist=doctor)
     # booked ahead, in three days at 11:00: reminded the day before (a reminder is only for a
     # visit still to come, so the day follows the clock where the demo's «now» is past)
