@@ -398,6 +398,8 @@ class Customer(Audited, Model):
         CheckConstraint("discount >= 0 AND discount <= 100", name="ck_customer_discount"),
         sometimes_set_index("ix_customer_category_id", "category_id"),
         sometimes_set_index("ix_customer_manager_id", "manager_id"),
+        # the search box finds a loyalty card whatever the case it was typed in (migration 0036)
+        Index("ix_customer_card_number_upper", text("upper(card_number)")),
     )
 
     @property

@@ -141,7 +141,8 @@ def test_search_box_by_name_and_email(ctx, login_as):
 
 
 @pytest.mark.parametrize(
-    ("stored", "typed"), [("K00000038", "k00000038"), ("2000000000381", "2000000000381")]
+    ("stored", "typed"),
+    [("K00000038", "k00000038"), ("k00000038", "K00000038"), ("2000000000381", "2000000000381")],
 )
 def test_search_box_finds_a_customer_by_the_card_shown_at_the_desk(ctx, login_as, stored, typed):
     """A salon's loyalty card, its number typed or read by a barcode scanner into the
