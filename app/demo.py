@@ -1463,12 +1463,12 @@ def _variety_customers(session, staff, customer, order, doctor, past, reference)
     """The desk's work: customers with what the bulk part never has (an e-mail only, a
     second phone, a service comment), their visits and sales, payments of every kind,
     a deposit, a certificate, files and consents."""
-    from .certificates import find
+    from .certificates import find, give
     from .consents import record
     from .files import add_file, recategorize
     from .models import Certificate, CertificateKind
     from .notifications import queue_notification, schedule_reminder, set_consent
-    from .orders import prepare_order
+    from .orders import notify_order, prepare_order
     from .payments import (
         _move,
         add_operation,
@@ -1642,8 +1642,6 @@ def _variety_customers(session, staff, customer, order, doctor, past, reference)
         text="Вера Николаевна, в апреле скидка 15 % на курс массажа. Запись в приложении клиники.",
     )
     # a certificate bought as a present for her, passed to her card («Передать другому клиенту»)
-    from .certificates import give
-
     present = Certificate(customer=tikhonov, kind=gift_kind, method=PaymentMethod.CARD)
     sell_certificate(session, present, may_sell=True)
     session.flush()
@@ -1656,8 +1654,6 @@ def _variety_customers(session, staff, customer, order, doctor, past, reference)
     schedule_reminder(session, ahead)
     session.flush()
     # then moved an hour later at the customer's request: told at once, reminded at the new time
-    from .orders import notify_order
-
     ahead.visit_at = ahead.visit_at + dt.timedelta(hours=1)
     notify_order(session, ahead, is_new=False)
     # papers: a passport scan, a letter of guarantee, a discharge summary filed as «Прочее» first

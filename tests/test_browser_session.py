@@ -33,11 +33,17 @@ def context(browser):
     context.close()
 
 
-def test_typing_longer_than_the_idle_timeout_saves(app, ctx, server, context, short_idle):
+def new_customer_form(context, server):
+    """The front desk's «Новый клиент», signed in afresh."""
     page = context.new_page()
     page.set_default_timeout(10_000)
     login(page, server, "reception")
     page.goto(f"{server}/customerview/add")
+    return page
+
+
+def test_typing_longer_than_the_idle_timeout_saves(app, ctx, server, context, short_idle):
+    page = new_customer_form(context, server)
     started = time.monotonic()
     page.click("#last_name")
     for letter in "Долгописова":  # slowly, for longer than the timeout
@@ -54,10 +60,7 @@ def test_typing_longer_than_the_idle_timeout_saves(app, ctx, server, context, sh
 
 
 def test_an_unattended_page_warns_ends_and_keeps_what_was_typed(app, ctx, server, context, short_idle):
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    login(page, server, "reception")
-    page.goto(f"{server}/customerview/add")
+    page = new_customer_form(context, server)
     page.fill("#last_name", "Обедова")
     page.fill("#first_name", "Анна")
     page.fill("#phone", "8 916 700-33-44")
@@ -95,10 +98,7 @@ def test_a_form_is_sent_as_before_when_the_session_cannot_be_asked(app, ctx, ser
         right = sm.find_permission_view_menu("can_keep_alive", "UserDBModelView")
         sm.del_permission_role(role, right)
     try:
-        page = context.new_page()
-        page.set_default_timeout(10_000)
-        login(page, server, "reception")
-        page.goto(f"{server}/customerview/add")
+        page = new_customer_form(context, server)
         page.fill("#last_name", "Безправова")
         page.fill("#first_name", "Нина")
         page.fill("#phone", "8 916 700-55-66")

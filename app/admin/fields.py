@@ -299,13 +299,9 @@ class LabeledEnumField(SelectField):
             yield (value, label, selected, {})
 
     def pre_validate(self, form):
-        if self.data is None:
-            return
-        offered, self.offered = self.offered, None  # any of the choices is read (offer)
-        try:
-            super().pre_validate(form)
-        finally:
-            self.offered = offered
+        # any choice is read, drawn or not (offer): a domain rule refuses what the user may not do
+        if self.data is not None and self.data.value not in {value for value, _label in self.choices}:
+            raise ValidationError(self.gettext("Not a valid choice."))
 
     def process_formdata(self, valuelist):
         if valuelist:
