@@ -60,7 +60,9 @@ FUTURE_GRACE = dt.timedelta(minutes=5)  # clocks differ a little; a payment is n
 ACCRUAL_COMMENT = N_("%(percent)s от оплаты")
 CANCELLED_COMMENT = N_("%(certificate)s аннулирован: %(reason)s")
 EXPIRED_COMMENT = N_("Срок бонусов истёк")
+OPENING_COMMENT = N_("Остаток из прежней программы учёта")
 SYSTEM_COMMENTS = {
+    OPENING_COMMENT: (),
     ACCRUAL_COMMENT: ("percent",),
     CANCELLED_COMMENT: ("certificate",),
     EXPIRED_COMMENT: (),
@@ -909,10 +911,24 @@ def _move(
 
 
 MANUAL_KINDS = {
-    Account.DEPOSIT: (OperationKind.TOP_UP, OperationKind.REFUND, OperationKind.WRITE_OFF),
-    Account.BONUS: (OperationKind.ACCRUAL, OperationKind.WRITE_OFF),
+    Account.DEPOSIT: (
+        OperationKind.TOP_UP,
+        OperationKind.REFUND,
+        OperationKind.WRITE_OFF,
+        OperationKind.OPENING,
+    ),
+    Account.BONUS: (OperationKind.ACCRUAL, OperationKind.WRITE_OFF, OperationKind.OPENING),
 }
-ADJUSTMENTS = {OperationKind.REFUND, OperationKind.WRITE_OFF, OperationKind.ACCRUAL}
+ADJUSTMENTS = {OperationKind.REFUND, OperationKind.WRITE_OFF, OperationKind.ACCRUAL, OperationKind.OPENING}
+# the new customer's form's and the customers' file's fields (app/admin/card.py)
+OPENING_FIELDS = {"opening_deposit": Account.DEPOSIT, "opening_bonus": Account.BONUS}
+
+
+def manual_kinds() -> list[OperationKind]:
+    """Every kind staff may type, once each, in the form's order: the opening balance,
+    written once per account, last."""
+    kinds = dict.fromkeys(k for account_kinds in MANUAL_KINDS.values() for k in account_kinds)
+    return sorted(kinds, key=lambda kind: kind == OperationKind.OPENING)
 
 
 def manual_operations(*, may_adjust: bool) -> dict[Account, tuple[OperationKind, ...]]:
@@ -956,6 +972,9 @@ def add_operation(
     if kind in ADJUSTMENTS:
         if not may_adjust:
             raise Forbidden({"kind": _("Изменять остаток счёта может только управляющий.")})
+        if kind == OperationKind.OPENING:
+            _check_first(session, customer.id, account, "kind")
+            comment = comment or _opening_comment()
         if not comment:
             raise ValidationFailed({"comment": _("Укажите причину операции.")})
     return _move(
@@ -968,6 +987,73 @@ def add_operation(
         expires_at=expires_at,
         operation=operation,
     )
+
+
+def _check_first(session: Session, customer_id: int | None, account: Account, field: str) -> None:
+    """An opening balance is what the account held before Kartoteka: written once, before
+    anything else moved it (after that, a correction is an adjustment with its reason)."""
+    if customer_id is None:
+        return
+    moved = session.scalar(
+        select(AccountOperation.id)
+        .where(AccountOperation.customer_id == customer_id, AccountOperation.account == account)
+        .limit(1)
+    )
+    if moved is not None:
+        raise ValidationFailed(
+            {
+                field: _(
+                    "Остаток на начало учёта вносится один раз, до первой операции по счёту "
+                    "«%(account)s»; исправьте остаток операцией «Возврат на счёт», «Начисление» "
+                    "или «Списание» с причиной.",
+                    account=account.label,
+                )
+            }
+        )
+
+
+def open_balances(session: Session, customer: Customer, amounts: dict, *, may_adjust: bool) -> None:
+    """What a new customer (from the clinic's old program, typed on the form or read
+    from its file) had on the deposit and the bonus account: an «Остаток на начало учёта»
+    each, keyed by OPENING_FIELDS; a blank is nothing. The customer is not saved yet, so
+    the balance is set with it, and the operation names it (no flush: a row of a file
+    that is refused leaves nothing). Opening bonuses have no expiry date (the old
+    program's dates are not known): they are spent first and never burn."""
+    from .errors import Forbidden
+
+    typed = {name: value for name, value in amounts.items() if value not in (None, "")}
+    if not typed:
+        return
+    if not may_adjust:
+        raise Forbidden({name: _("Изменять остаток счёта может только управляющий.") for name in typed})
+    errors, opened = {}, []
+    for name, value in typed.items():
+        try:
+            opened.append((name, OPENING_FIELDS[name], amount_of(value, name)))
+        except ValidationFailed as e:
+            errors.update(e.errors)
+    if errors:
+        raise ValidationFailed(errors)
+    for name, account, amount in opened:
+        _check_first(session, customer.id, account, name)
+        if customer.id is not None:
+            _move(session, customer.id, account, OperationKind.OPENING, amount, comment=_opening_comment())
+            continue
+        column = BALANCE_COLUMNS[account].key
+        setattr(customer, column, kopecks(Decimal(getattr(customer, column) or 0) + amount))
+        session.add(
+            AccountOperation(
+                customer=customer,
+                account=account,
+                kind=OperationKind.OPENING,
+                amount=amount,
+                comment=_opening_comment(),
+            )
+        )
+
+
+def _opening_comment() -> str:
+    return system_comment(lambda: _(OPENING_COMMENT))
 
 
 def prepare_payment(session: Session, payment: Payment, is_new: bool) -> Payment:

@@ -419,7 +419,7 @@ class AccountOperationView(AccountScreen):
             OperationKind,
             _l("Операция"),
             validators=[InputRequired()],
-            members=list(dict.fromkeys(k for kinds in payments.MANUAL_KINDS.values() for k in kinds)),
+            members=payments.manual_kinds(),
         )
     }
     show_columns = [
@@ -437,7 +437,8 @@ class AccountOperationView(AccountScreen):
     ]
     description_columns = {
         "kind": _l(
-            "Пополнение — деньги получены; возврат на счёт и списание — только управляющий, с причиной"
+            "Пополнение — деньги получены; возврат на счёт и списание — только управляющий, с причиной; "
+            "остаток на начало учёта — только управляющий, один раз, до первой операции по счёту"
         )
     }
     search_columns = ["account", "kind", "created_on"]

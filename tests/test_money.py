@@ -721,7 +721,11 @@ def test_the_api_gives_a_system_comment_in_the_readers_language(ctx, login_as):
     ("role", "accounts", "kinds"),
     [
         ("reception", ["Депозит"], ["Пополнение"]),
-        ("manager", ["Депозит", "Бонусы"], ["Пополнение", "Возврат на счёт", "Списание", "Начисление"]),
+        (
+            "manager",
+            ["Депозит", "Бонусы"],
+            ["Пополнение", "Возврат на счёт", "Списание", "Начисление", "Остаток на начало учёта"],
+        ),
     ],
 )
 def test_the_accounts_form_offers_what_the_role_may_do(ctx, login_as, role, accounts, kinds):

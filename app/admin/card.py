@@ -43,6 +43,7 @@ from .. import (
     formatting,
     notifications,
     orders,
+    payments,
     subjects,
 )
 from ..disclosure import Masked
@@ -76,7 +77,7 @@ from ..models import (
 )
 from . import journal, lookups, rendering
 from .base import KartotekaModelView
-from .fields import TypedDateWidget
+from .fields import LocalDecimalField, TypedDateWidget
 from .imports import ImportMixin
 from .links import skip_masked
 from .options import option_rows, options_of
@@ -220,6 +221,23 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
                 description=_l("Бумажный экземпляр отсканируйте во вкладку «Файлы» карточки."),
                 render_kw={"class": "form-control"},  # styled as the form's other selects
             )
+        if item is None and access.may_adjust():
+            # a clinic's customers come from its old program with what they had there
+            for name, label, description in (
+                (
+                    "opening_deposit",
+                    _l("Депозит на начало учёта"),
+                    _l("Сколько было на депозите в прежней программе учёта, ₽. Вносится один раз."),
+                ),
+                (
+                    "opening_bonus",
+                    _l("Бонусы на начало учёта"),
+                    _l("Бонусы из прежней программы учёта. Не сгорают."),
+                ),
+            ):
+                fields[name] = LocalDecimalField(
+                    label, places=2, validators=[Optional()], description=description
+                )
         for attribute in customers.attributes(self.datamodel.session):
             # Text inputs: the domain rule (customers.set_attributes) reads numbers and
             # dates as the user's language writes them and answers in Russian.
@@ -237,6 +255,12 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
             int(name[5:]): field.data for name, field in form._fields.items() if name.startswith("attr_")
         }
         customers.set_attributes(self.datamodel.session, item, values)
+        payments.open_balances(
+            self.datamodel.session,
+            item,
+            {name: form[name].data for name in payments.OPENING_FIELDS if name in form._fields},
+            may_adjust=access.may_adjust(),
+        )
         treatment = form._fields.get("consent_treatment")
         if treatment is not None and treatment.data:
             consents.record(
@@ -291,6 +315,9 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
         fieldsets = [*fieldsets, (_l("Дополнительные сведения"), {"fields": names})] if names else fieldsets
         if "consent_treatment" in form._fields:
             fieldsets = [*fieldsets, (_l("Согласия"), {"fields": ["consent_treatment"]})]
+        opening = [n for n in payments.OPENING_FIELDS if n in form._fields]
+        if opening:
+            fieldsets = [*fieldsets, (_l("Счета"), {"fields": opening})]
         return fieldsets
 
     def _get_add_widget(self, form, exclude_cols=None, widgets=None):
