@@ -20,6 +20,7 @@ from flask import (
     url_for,
 )
 from flask_appbuilder import action, expose, has_access
+from flask_appbuilder.fieldwidgets import BS3TextFieldWidget
 from flask_appbuilder.urltools import get_order_args, get_page_args, get_page_size_args
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
@@ -31,7 +32,6 @@ from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import contains_eager, joinedload
 from wtforms import SelectField, StringField
 from wtforms.validators import Optional
-from wtforms.widgets import TextInput
 
 from .. import (
     access,
@@ -241,7 +241,7 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
         for attribute in customers.attributes(self.datamodel.session):
             # Text inputs: the domain rule (customers.set_attributes) reads numbers and
             # dates as the user's language writes them and answers in Russian.
-            widget = TypedDateWidget() if attribute.kind.value == "date" else TextInput()
+            widget = TypedDateWidget() if attribute.kind.value == "date" else BS3TextFieldWidget()
             fields[f"attr_{attribute.id}"] = StringField(
                 attribute.label,
                 validators=[Optional()],

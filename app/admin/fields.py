@@ -279,7 +279,9 @@ class LabeledEnumField(SelectField):
                 return value
             return enum_class(value)
 
-        kwargs.setdefault("render_kw", {"class": "form-control"})
+        # styled as the form's other boxes, whatever else a view adds to it (the customer's
+        # «Пол» was drawn bare once its form marked it for the person type only)
+        kwargs["render_kw"] = {"class": "form-control", **(kwargs.get("render_kw") or {})}
         super().__init__(label=label, validators=validators, coerce=coerce, choices=choices, **kwargs)
 
     offered: set | None = None  # the values drawn (offer); the rest stay valid input
