@@ -992,6 +992,8 @@ def add_operation(
 def _check_first(session: Session, customer_id: int | None, account: Account, field: str) -> None:
     """An opening balance is what the account held before Kartoteka: written once, before
     anything else moved it (after that, a correction is an adjustment with its reason)."""
+    from .formatting import one_of
+
     if customer_id is None:
         return
     moved = session.scalar(
@@ -1004,9 +1006,13 @@ def _check_first(session: Session, customer_id: int | None, account: Account, fi
             {
                 field: _(
                     "Остаток на начало учёта вносится один раз, до первой операции по счёту "
-                    "«%(account)s»; исправьте остаток операцией «Возврат на счёт», «Начисление» "
-                    "или «Списание» с причиной.",
+                    "«%(account)s»; исправьте остаток операцией %(kinds)s с причиной.",
                     account=account.label,
+                    kinds=one_of(
+                        f"«{kind.label}»"
+                        for kind in MANUAL_KINDS[account]
+                        if kind in ADJUSTMENTS and kind != OperationKind.OPENING
+                    ),
                 )
             }
         )

@@ -140,7 +140,10 @@ def test_the_accounts_screen_writes_an_opening_balance_once_before_any_operation
     assert bonus == Decimal("250.00") and operations[0][1] == OperationKind.OPENING
     again = manager.post("/accountoperationview/add", data=opening)
     assert again.status_code == 422
-    assert "вносится один раз" in text(again)
+    assert (
+        "Остаток на начало учёта вносится один раз, до первой операции по счёту «Бонусы»; "
+        "исправьте остаток операцией «Начисление» или «Списание» с причиной."
+    ) in text(again)
     assert ledger(app)[1] == Decimal("250.00")
     # the deposit has no operation yet: its opening balance is still accepted
     deposit_opening = {**opening, "account": "deposit", "amount": "1000"}
