@@ -32,5 +32,10 @@ def test_the_cards_figures_stand_in_even_rows(ctx, server, browser, width):
         lefts = {min(xs) for xs in rows.values()}
         assert len(lefts) == 1, rows
         assert len(rows) == -(-len(boxes) // 3), rows
+        # the status is chosen, then changed: the button comes after its select
+        select, button = (
+            page.locator(f"form[action$='/status'] {tag}").bounding_box() for tag in ("select", "button")
+        )
+        assert (select["x"] < button["x"]) if select["y"] == button["y"] else select["y"] < button["y"]
     finally:
         context.close()
