@@ -268,6 +268,10 @@ class EmbeddedWorker(SimpleDeliveryWorker):
     def _install_signal_handlers(self):
         pass
 
+    def procline(self, message):
+        """run.py's process keeps its name: RQ renamed the web server «rq:worker:…:
+        Listening on kartoteka», and ``ps`` or ``pkill -f run.py`` no longer found it."""
+
 
 def work_once(cls, client: Redis, app: Flask, burst: bool, name: str | None = None, logging_level=None):
     """One RQ worker of ``cls`` on the app's queue, from its start to the end of its loop;
@@ -511,7 +515,7 @@ def start_embedded_worker(app: Flask, interval: float = 1.0) -> threading.Event 
                             sweep_once()
                             last_sweep = time.monotonic()
                         # RQ's INFO lines (a worker started, done) every second would drown run.py's log
-                        work_once(EmbeddedWorker, store, app, burst=True)
+                        work_once(EmbeddedWorker, store, app, burst=True, logging_level="WARNING")
             except Exception:  # noqa: BLE001 - the loop must survive one bad round
                 log.exception("embedded worker round failed")
             stop.wait(interval)

@@ -567,10 +567,22 @@ def test_nothing_personal_is_left_in_redis(app, ctx, redis, gateway, login_as):
 
 
 def test_embedded_worker_delivers_without_a_redis_server(app, ctx):
-    """run.py's default: an in-process store and a worker thread running the same RQ code."""
+    """run.py's default: an in-process store and a worker thread running the same RQ code.
+    It leaves run.py's process its name and its log: RQ renamed the server's process
+    «rq:worker:…: Listening on kartoteka» (``ps`` and ``pkill -f run.py`` no longer found
+    it, and a second run.py met «Port 5000 is in use» from an unnamed process), and wrote
+    two INFO lines a second into the log."""
+    import logging
+
+    from setproctitle import getproctitle
     from sqlalchemy import select
 
     assert not app.config["REDIS_URL"]
+    title = getproctitle()
+    said: list[str] = []
+    heard = logging.Handler()
+    heard.emit = lambda record: said.append(record.getMessage())
+    logging.getLogger("rq.worker").addHandler(heard)
     stop = worker.start_embedded_worker(app, interval=0.1)
     try:
         with app.test_request_context():
@@ -591,9 +603,12 @@ def test_embedded_worker_delivers_without_a_redis_server(app, ctx):
                     break
                 time.sleep(0.1)
             assert status() == MessageStatus.SENT
+        assert getproctitle() == title
+        assert not [line for line in said if "Listening on" in line or "started with PID" in line], said
     finally:
         stop.set()
         time.sleep(0.3)
+        logging.getLogger("rq.worker").removeHandler(heard)
 
 
 def test_refused_message_keeps_what_was_typed(app, ctx, redis, login_as):
