@@ -64,6 +64,7 @@ def test_the_manager_types_the_old_programs_balances_on_the_new_customers_form(a
     )
     assert comment == "Остаток из прежней программы учёта"
     card = text(client.get(f"/customerview/show/{ledger_id(app)}"))
+    assert "Клиент Смирнова Анна добавлен в картотеку." in card
     assert "Остаток на начало учёта" in card and "1 500,50" in card
 
 

@@ -516,7 +516,8 @@ def register_customers(week: Week) -> None:
         if person.with_manager:
             choose(page, field_box(page, "manager"), MANAGER.last_name[:4], MANAGER.name)
         save(page)
-        assert "Запись добавлена" in flash(page), person.last_name
+        said = f"Клиент {person.last_name} {person.first_name}"
+        assert any(text.startswith(said) for text in flash(page)), person.last_name
         card = re.search(r"/customerview/show/(\d+)$", page.url)  # the new customer's card
         assert card, page.url
         assert person.last_name in page.locator("h1").inner_text()
@@ -892,7 +893,7 @@ def register_legal_entity(week: Week) -> None:
     # no Фамилия or Имя: nothing the browser would refuse to send («Заполните это поле»)
     assert page.locator("form :invalid").evaluate_all("fields => fields.map(f => f.name)") == []
     save(page)
-    assert "Запись добавлена" in flash(page)
+    assert f"Клиент {COMPANY} добавлен в картотеку." in flash(page)
     assert COMPANY in page.locator("h1").inner_text()  # the card is titled by the organisation
 
     from app.models import Customer, CustomerType

@@ -192,6 +192,10 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
             )
             customers.prepare_customer(self.datamodel.session, item)
 
+    def added_message(self, item) -> str:
+        """Whom the front desk has just registered («Запись добавлена» said nothing)."""
+        return _("Клиент %(name)s добавлен в картотеку.", name=item.full_name)
+
     def prepare_imported(self, item) -> None:
         """A customer from the clinic's old list is not new to it: no welcome message."""
         customers.prepare_customer(self.datamodel.session, item)
