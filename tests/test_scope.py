@@ -66,3 +66,14 @@ def test_a_bulk_action_reaches_only_the_users_rows(app, ctx, login_as):
         assert ctx.get(Customer, stranger.id).status == CustomerStatus.ACTIVE
     finally:
         access.sync_roles(reset=True)
+
+
+def test_a_specialists_list_says_it_holds_their_own_patients_only(ctx, login_as):
+    """On a new clinic's first day nobody is booked to the doctor yet: the empty list read
+    as if the clinic had no customers. A role that sees every customer is not told."""
+    factories.customer(ctx)
+    note = "Здесь только ваши пациенты: клиенты, записанные к вам как к специалисту."
+    doctor = login_as("doctor").get("/customerview/list/").get_data(as_text=True)
+    assert note in doctor and "Ничего не найдено" in doctor
+    for role in ("reception", "manager", "auditor"):
+        assert note not in login_as(role).get("/customerview/list/").get_data(as_text=True), role

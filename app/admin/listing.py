@@ -211,6 +211,11 @@ def customer_search(search: dict) -> Markup:
         if search.get("notice")
         else ""
     )
+    if search.get("scope"):
+        notice += (
+            '\n<p class="text-muted kartoteka-scope-note"><i class="fa fa-user-md" aria-hidden="true"></i> '
+            f"{escape(search['scope'])}</p>"
+        )
     return Markup(
         '<form class="form-inline kartoteka-search" method="get" action="" role="search">\n'
         '  <div class="form-group">\n'

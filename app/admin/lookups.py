@@ -96,7 +96,14 @@ def customer_search(query: str) -> dict:
             "Ваша роль не видит эл. почту клиентов полностью и не ищет по ней: найдите клиента по ФИО."
         ),
     }.get(customers.unsearchable(query, readable))
-    return {"placeholder": prompt("search", readable), "notice": notice}
+    # a specialist lists their own patients only: on the first day, with nobody booked
+    # to them yet, the doctor's empty list read as if the clinic had no customers
+    scope = (
+        None
+        if access.may(access.ALL_ROWS, access.CUSTOMERS)
+        else _("Здесь только ваши пациенты: клиенты, записанные к вам как к специалисту.")
+    )
+    return {"placeholder": prompt("search", readable), "notice": notice, "scope": scope}
 
 
 def customer_filter_name() -> str:
