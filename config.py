@@ -70,6 +70,11 @@ class Config:
     # Redis: unset means the embedded in-process store and worker thread.
     REDIS_URL = os.environ.get("REDIS_URL", "")
     RQ_QUEUE = os.environ.get("RQ_QUEUE", "kartoteka")
+    # Redis's socket timeouts, seconds, and how long a page does without Redis after it
+    # failed (the double-submit check and the enqueue are skipped; the sweeper sends later)
+    REDIS_CONNECT_TIMEOUT = float(os.environ.get("REDIS_CONNECT_TIMEOUT", "2"))
+    REDIS_SOCKET_TIMEOUT = float(os.environ.get("REDIS_SOCKET_TIMEOUT", "5"))
+    REDIS_RETRY_AFTER_SECONDS = float(os.environ.get("REDIS_RETRY_AFTER_SECONDS", "30"))
 
     # Notifications: active channels ("file" writes each message under instance/outbox).
     NOTIFY_CHANNELS = {
@@ -189,5 +194,8 @@ class Config:
 
 class TestConfig(Config):
     TESTING = True
+    # tests stop and start Redis at will: a page asks it again at once (tests/test_redis_down.py
+    # sets the pause it has in production)
+    REDIS_RETRY_AFTER_SECONDS = 0.0
     WTF_CSRF_ENABLED = False
     SQLALCHEMY_DATABASE_URI = os.environ.get("TEST_DATABASE_URL", "sqlite://")

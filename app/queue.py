@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 
 from flask import current_app
 from redis import Redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 from rq import Queue
 from rq.exceptions import DuplicateJobError
 from rq.job import Job, JobStatus
@@ -23,17 +24,34 @@ from rq.job import Job, JobStatus
 log = logging.getLogger("app.worker")
 
 _embedded: dict[str, object] = {}
-_clients: weakref.WeakSet[Redis] = weakref.WeakSet()
+# One client per address and settings in a process: one connection pool, reused by
+# every request and job (a client made per call opened a new connection each time).
+# redis-py's pool starts afresh in a forked child; app/worker.py resets it as well.
+_clients: dict[tuple, Redis] = {}
+_clients_lock = threading.Lock()
 
 # A job under these states will still run: enqueueing its id again would be a duplicate.
 LIVE_JOB = {JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED, JobStatus.CREATED}
 
 
-def connection() -> Redis:
-    url = current_app.config.get("REDIS_URL")
+def connection(*, patient: bool = False) -> Redis:
+    """The process's client for REDIS_URL (or the embedded store). A page's fails at once
+    when Redis does not answer: redis-py retries three times by default, and a form would
+    wait out every try. A worker's (``patient``) retries as redis-py does, and RQ lengthens
+    its socket timeout for its blocking pop, which a page's client must not inherit."""
+    config = current_app.config
+    url = config.get("REDIS_URL")
     if url:
-        client = Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
-        _clients.add(client)
+        key = (url, patient, config["REDIS_CONNECT_TIMEOUT"], config["REDIS_SOCKET_TIMEOUT"])
+        client = _clients.get(key)
+        if client is None:
+            with _clients_lock:
+                client = _clients.get(key)
+                if client is None:
+                    retry = {} if patient else {"retry": Retry(NoBackoff(), 0)}
+                    client = _clients[key] = Redis.from_url(
+                        url, socket_connect_timeout=key[2], socket_timeout=key[3], **retry
+                    )
         return client
     if "redis" not in _embedded:
         import fakeredis
@@ -47,18 +65,32 @@ def queue() -> Queue:
 
 
 class RedisWatch:
-    """Says once when Redis goes away and once when it is back (one per process)."""
+    """Says once when Redis goes away and once when it is back (one per process), and
+    lets a page do without it for a moment after it failed (``available``)."""
 
     def __init__(self):
         self.lost_at: float | None = None
+        self.failed_at: float | None = None
         self._lock = threading.Lock()
 
     def lost(self, error: Exception) -> bool:
         with self._lock:
             first, self.lost_at = self.lost_at is None, self.lost_at or time.monotonic()
+            self.failed_at = time.monotonic()
         if first:
             log.warning("Redis unavailable (%s: %s); waiting for it", type(error).__name__, error)
         return first
+
+    def available(self) -> bool:
+        """Whether a page should ask Redis now: not within REDIS_RETRY_AFTER_SECONDS of a
+        failure. An unreachable Redis made each use wait out its timeouts (redis-py
+        retries a refused or silent connection three times), and a form's save used it
+        three times: its double-submit check, the messages' enqueue and the check's
+        settling. Workers and the sweeper ask regardless: they are what notices it back."""
+        failed_at = self.failed_at
+        if failed_at is None:
+            return True
+        return time.monotonic() - failed_at >= float(current_app.config["REDIS_RETRY_AFTER_SECONDS"])
 
     def ok(self) -> bool:
         if self.lost_at is None:
@@ -67,6 +99,7 @@ class RedisWatch:
             lost_at, self.lost_at = self.lost_at, None
         if lost_at is None:
             return False
+        self.failed_at = None
         log.warning("Redis is back after %.0f s", time.monotonic() - lost_at)
         return True
 
@@ -98,6 +131,9 @@ def enqueue(ids: list[int]) -> list[int]:
     from .models import Message, utcnow
 
     if not ids:
+        return []
+    if current_app.config.get("REDIS_URL") and not REDIS.available():
+        log.info("message(s) %s stay queued for the sweeper: Redis failed moments ago", ids_text(ids))
         return []
     done = []
     try:

@@ -185,7 +185,7 @@ def _fresh_connections_in_child() -> None:
         with app.app_context():
             for engine in db.engines.values():
                 engine.dispose(close=False)
-    for client in list(_clients):
+    for client in list(_clients.values()):
         client.connection_pool.reset()
 
 
@@ -359,7 +359,7 @@ def run_worker(burst: bool = False, worker_class: str | None = None) -> None:
     generation = 0
     while True:
         generation += 1
-        client = connection()
+        client = connection(patient=True)
         worker = work_once(
             cls,
             client,

@@ -41,9 +41,16 @@ def _key(token: str) -> str:
 
 
 def _connection():
-    from ..queue import connection
+    """Redis, or None for a moment after it failed (the form is saved unchecked)."""
+    from ..queue import REDIS, connection
 
-    return connection()
+    return connection() if REDIS.available() else None
+
+
+def _lost(error) -> None:
+    from ..queue import REDIS
+
+    REDIS.lost(error)
 
 
 def claim():
@@ -56,6 +63,8 @@ def claim():
     key = _key(token)
     try:
         redis = _connection()
+        if redis is None:
+            return None
         if redis.set(key, PENDING, nx=True, ex=KEEP_SECONDS):
             g.kartoteka_submission = key
             return None
@@ -65,6 +74,7 @@ def claim():
             time.sleep(0.1)
             led_to = redis.get(key)
     except RedisError as error:
+        _lost(error)
         log.warning("the form's token could not be checked (%s); the form is saved unchecked", error)
         return None
     if led_to and led_to != PENDING:
@@ -83,11 +93,14 @@ def settle(response):
         return response
     try:
         redis = _connection()
+        if redis is None:
+            return response
         if 300 <= response.status_code < 400 and response.location:
             redis.set(key, response.location, ex=KEEP_SECONDS)
         else:
             redis.delete(key)
     except RedisError as error:
+        _lost(error)
         log.warning("the form's token could not be settled (%s)", error)
     return response
 
@@ -95,11 +108,12 @@ def settle(response):
 def release(exc) -> None:
     """A request that ended in an exception no handler answered saved nothing."""
     key = g.pop("kartoteka_submission", None)
-    if key is not None:
+    redis = _connection() if key is not None else None
+    if redis is not None:
         try:
-            _connection().delete(key)
-        except RedisError:
-            pass
+            redis.delete(key)
+        except RedisError as error:
+            _lost(error)
 
 
 def install(app: Flask) -> None:
