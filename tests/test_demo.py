@@ -156,7 +156,8 @@ def test_the_demo_holds_every_kind_of_record_the_screens_show(ctx):
     )
 
     seeded(ctx)
-    assert set(ctx.scalars(select(Message.status).distinct())) == set(MessageStatus)
+    # but «Отправляется»: a send's state for the seconds it runs (EXEMPT below)
+    assert set(ctx.scalars(select(Message.status).distinct())) == set(MessageStatus) - {MessageStatus.SENDING}
     assert ctx.scalar(select(func.count(MessageAttempt.id))) > 0
     assert set(ctx.scalars(select(ProcessingConsent.given).distinct())) == {True, False}
     assert set(ctx.scalars(select(NotificationConsent.allowed).distinct())) == {True, False}
@@ -216,6 +217,8 @@ EXEMPT: dict[str, str] = {
     "certificate.method=bonus": "not a way to pay for a certificate (certificates.SALE_METHODS)",
     "certificate.method=certificate": "not a way to pay for a certificate (certificates.SALE_METHODS)",
     "subject_request.status=running": "the export job's state while it runs (seconds)",
+    "message.status=sending": "a send's state while it runs (seconds): one seeded in flight has no "
+    "worker, and the first run.py handed it out again with a warning",
     # one side of a nullable column: «table.column is null» / «table.column is not null»
     "access_log.user_id is null": "every access is a signed-in user's request",
     "access_log.ip is null": "every access is a request, which has an address",
@@ -224,6 +227,8 @@ EXEMPT: dict[str, str] = {
     "change_log.entity_id is null": "every row of the history names its record",
     "change_log.field is null": "written for a created or deleted record that holds no field at all",
     "message_attempt.worker is null": "every attempt is a worker's, and names it",
+    "message_attempt.finished_at is null": "an attempt under way (seconds): see message.status=sending",
+    "message_attempt.outcome is null": "an attempt under way (seconds): see message.status=sending",
     "order_item.catalog_item_id is null": "an item names its service or product (orders.prepare_order_item)",
     "processing_consent.employee_id is null": "a decision is always taken by a staff member",
     "subject_request.created_by_fk is null": "a request is always registered by a staff member",
