@@ -167,7 +167,7 @@ def sell(
             }
         )
     now = now or utcnow()
-    certificate.customer = customer
+    certificate.customer = certificate.buyer = customer
     certificate.kind = kind
     certificate.method = method
     certificate.type = kind.type
@@ -403,10 +403,15 @@ def restore(session: Session, payment: Payment, back: Payment, amount: Decimal) 
     """Put back on the certificate what ``payment`` took from it: ``amount`` of money, or
     the visit; ``back`` is the reversal or the refund that does it. A visit comes back
     once (a partial return gave it back already: a reversal then restores nothing more).
-    False where nothing goes back on it: it was cancelled (its rest refunded), and the
-    caller gives the money back instead."""
+    False where nothing goes back on it: it was cancelled (its rest refunded) or passed
+    to another customer since, and the caller gives the money back instead."""
     certificate = session.get(Certificate, payment.certificate_id)
     if certificate.cancelled_at is not None:
+        return False
+    if certificate.customer_id != payment.customer_id:
+        # passed to another customer since it paid: what it paid was the payer's, and
+        # went back on the certificate now in the friend's hands (the caller puts it on
+        # the payer's deposit instead)
         return False
     back.certificate_id = certificate.id
     if (
@@ -542,12 +547,68 @@ def give(
     comment = (comment or "").strip() or None
     if comment is not None and len(comment) > 1000:
         raise ValidationFailed({"comment": _("Комментарий слишком длинный: не больше 1000 символов.")})
+    giver = session.get(Customer, certificate.customer_id)
     certificate.customer, certificate.customer_id = recipient, recipient.id
     operation = CertificateOperation(
         certificate_id=certificate.id, kind=CertificateOperationKind.GIFT, comment=comment
     )
     session.add(operation)
+    _tell_pass(session, certificate, giver, recipient)
     return operation
+
+
+def _tell_pass(session: Session, certificate: Certificate, giver: Customer, recipient: Customer) -> None:
+    """Both customers are told, in the pass's transaction: the friend what they now hold
+    (its number, what is left, until when), the giver that it left their hands. Service
+    messages about their own money, as a deposit's transfer is."""
+    from .models import MessageType
+    from .notifications import queue_notification
+
+    queue_notification(
+        session,
+        recipient,
+        MessageType.CERTIFICATE_RECEIVED,
+        other=giver.full_name,
+        certificate=lambda: name(certificate),  # in the customers' language
+        left=lambda: certificate.left,
+        valid_until=lambda: _date(certificate.valid_until),
+    )
+    queue_notification(
+        session,
+        giver,
+        MessageType.CERTIFICATE_GIVEN,
+        other=recipient.full_name,
+        certificate=lambda: name(certificate),
+    )
+
+
+def refunded_to(session: Session, certificate: Certificate) -> Customer:
+    """Whose deposit a cancellation refunds: the buyer's, who paid for it (a present
+    passed to a friend is still the buyer's money; the consumer's advance under Russian
+    law), unless their card is gone or erased; else the holder's."""
+    from . import subjects
+
+    buyer = session.get(Customer, certificate.buyer_id) if certificate.buyer_id else None
+    if buyer is None or subjects.erased(session, buyer.id):
+        return session.get(Customer, certificate.customer_id)
+    return buyer
+
+
+def tell_cancelled(session: Session, certificate: Certificate, to: Customer, refund: Decimal) -> None:
+    """The holder is told their certificate pays for nothing more; whoever the refund went
+    to (``to``: the holder, or the buyer of one passed on) is told how much came back."""
+    from .models import MessageType
+    from .notifications import queue_notification
+
+    holder = session.get(Customer, certificate.customer_id)
+    for customer in dict.fromkeys((holder, to) if refund > 0 else (holder,)):
+        queue_notification(
+            session,
+            customer,
+            MessageType.CERTIFICATE_CANCELLED,
+            certificate=lambda: name(certificate),
+            refund=(lambda: _money(refund)) if refund > 0 and customer is to else "",
+        )
 
 
 def price_share(payment, amount: Decimal) -> Decimal:

@@ -892,6 +892,10 @@ class MessageType(LabeledEnum):
     BONUS_EXPIRED = "bonus_expired", _l("Сгорание бонусов"), True
     DEPOSIT_SENT = "deposit_sent", _l("Перевод с депозита"), True
     DEPOSIT_RECEIVED = "deposit_received", _l("Перевод на депозит"), True
+    CERTIFICATE_RECEIVED = "certificate_received", _l("Сертификат передан клиенту"), True
+    CERTIFICATE_GIVEN = "certificate_given", _l("Сертификат передан другому клиенту"), True
+    CERTIFICATE_CANCELLED = "certificate_cancelled", _l("Сертификат аннулирован"), True
+    REVIEW_REPLY = "review_reply", _l("Ответ на отзыв"), True
 
     @property
     def customer_facing(self) -> bool:
@@ -1519,7 +1523,11 @@ class Certificate(Audited, Model):
     kind_id = Column(Integer, ForeignKey("certificate_kind.id"), nullable=False, index=True)
     kind = relationship(CertificateKind)
     customer_id = Column(Integer, ForeignKey("customer.id", ondelete="CASCADE"), nullable=False, index=True)
-    customer = relationship(Customer)
+    customer = relationship(Customer, foreign_keys=[customer_id])
+    # who paid for it: its holder until it is passed to another customer (a present); a
+    # cancellation refunds them, and a reversal of what they paid with it goes back to them
+    buyer_id = Column(Integer, ForeignKey("customer.id", ondelete="SET NULL"))
+    buyer = relationship(Customer, foreign_keys=[buyer_id])
     type = Column(_enum(CertificateType, "certificate_type"), nullable=False)
     price = Column(MONEY, nullable=False)
     method = Column(_enum(PaymentMethod, "payment_method"), nullable=False)  # how the sale was paid

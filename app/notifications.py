@@ -100,6 +100,22 @@ DEFAULT_TEMPLATES = {
         "Пополнение депозита",
         "{{ customer.first_name }}, на ваш депозит переведено {{ amount }} от клиента {{ other }}. Остаток: {{ balance }}. {{ clinic }}",
     ),
+    MessageType.CERTIFICATE_RECEIVED: (
+        "Вам подарили сертификат",
+        "{{ customer.first_name }}, {{ other }} передаёт вам {{ certificate }}: {{ left }}, действует до {{ valid_until }}. Назовите его номер при оплате. {{ clinic }}",
+    ),
+    MessageType.CERTIFICATE_GIVEN: (
+        "Сертификат передан",
+        "{{ customer.first_name }}, ваш {{ certificate }} передан клиенту {{ other }}. {{ clinic }}",
+    ),
+    MessageType.CERTIFICATE_CANCELLED: (
+        "Сертификат аннулирован",
+        "{{ customer.first_name }}, {{ certificate }} аннулирован.{% if refund %} На ваш депозит возвращено {{ refund }}.{% endif %} {{ clinic }}",
+    ),
+    MessageType.REVIEW_REPLY: (
+        "Ответ на ваш отзыв",
+        "{{ customer.first_name }}, спасибо за отзыв! Ответ клиники: {{ reply }} {{ clinic }}",
+    ),
 }
 # Types a customer receives only after agreeing to them (a consent row that allows it).
 OPT_IN = frozenset({MessageType.MARKETING, MessageType.BONUS_EXPIRED})
@@ -333,6 +349,11 @@ def check_template(template: MessageTemplate) -> None:
         "amount": "300,00 ₽",
         "balance": "1 200,00 ₽",
         "other": "Иванов Пётр",
+        "certificate": "Сертификат №K7Q2M9 «Подарочный сертификат 5 000 ₽»",
+        "left": "5 000,00 ₽",
+        "valid_until": "24.11.2027",
+        "refund": "3 000,00 ₽",
+        "reply": "Спасибо, что выбрали нас!",
     }
     for field, source in (("subject", template.subject or ""), ("body", template.body or "")):
         try:

@@ -650,7 +650,28 @@ def prepare_review(session: Session, review: Review, is_new: bool = True) -> Rev
         if is_new and review.specialist is None and review.specialist_id is None:
             # a review of a visit is about whoever served it (it was stored with no one)
             review.specialist = review.order.specialist
+    _tell_reply(session, review)
     return review
+
+
+def _tell_reply(session: Session, review: Review) -> None:
+    """The clinic's reply to a review is sent to its author once written or reworded:
+    answered on the screen, it reached nobody but the site's readers."""
+    from sqlalchemy import inspect as sa_inspect
+
+    from .models import Customer, MessageType
+    from .notifications import queue_notification
+
+    reply = (review.reply or "").strip()
+    if not reply:
+        return
+    history = sa_inspect(review).attrs.reply.history
+    before = [(value or "").strip() for value in history.deleted]
+    if not history.added or reply in before:
+        return  # unchanged (a review saved for its rating or moderation)
+    customer = review.customer or session.get(Customer, review.customer_id)
+    if customer is not None:
+        queue_notification(session, customer, MessageType.REVIEW_REPLY, reply=reply)
 
 
 PAYMENT_FILTERS = ("debt", "unpaid", "partial", "paid", "partly_refunded", "refunded")

@@ -544,7 +544,9 @@ def reverse_payment(session: Session, payment: Payment, reason: str | None) -> P
         from . import certificates
 
         if not certificates.restore(session, payment, reversal, payment.amount):
-            reversal.method = PaymentMethod.DEPOSIT  # cancelled since: what it cost to the deposit
+            reversal.method = (
+                PaymentMethod.DEPOSIT
+            )  # cancelled or passed on since: what it cost, to the deposit
             reversal.certificate_id = payment.certificate_id  # the certificate's part, not the deposit's
             back = certificates.price_share(payment, back)
     if reversal.method == PaymentMethod.BONUS and reversal.certificate_id is None:
@@ -794,7 +796,7 @@ def _refund_part(
             else 1
         )
         if not certificates.restore(session, source, refund, amount):
-            refund.method = method = PaymentMethod.DEPOSIT  # cancelled since: what it cost, to the deposit
+            refund.method = method = PaymentMethod.DEPOSIT  # cancelled or passed on since: to the deposit
             # still the certificate's part going back (_source_holding): not the deposit's own
             refund.certificate_id = source.certificate_id
             back = certificates.price_share(source, amount)
@@ -1113,8 +1115,9 @@ def prepare_sale(session: Session, certificate, is_new: bool, *, may_sell: bool)
 def cancel_certificate(session: Session, certificate, reason: str | None, *, may_cancel: bool):
     """«Аннулировать» a certificate or a subscription (app/certificates.py ``cancel``): it
     pays for nothing more, and the part of its price for what was left of it goes to the
-    customer's deposit, an operation of its ledger with the reason («Возврат за
-    сертификат»). The deposit rather than a negative payment: a payment belongs to an
+    deposit of whoever paid for it (its buyer, also when it was passed to a friend:
+    certificates.refunded_to), an operation of its ledger with the reason («Возврат за
+    сертификат»); the holder and the buyer are told. The deposit rather than a negative payment: a payment belongs to an
     order and makes up its «Оплачено», and a sale is no order; on the deposit the money
     is the customer's at once, seen on the card, spent on the next visit or paid out by
     the manager (a «Списание» saying so). Returns the deposit's operation (None where
@@ -1122,12 +1125,14 @@ def cancel_certificate(session: Session, certificate, reason: str | None, *, may
     from . import certificates
 
     refund = certificates.cancel(session, certificate, reason, may_cancel=may_cancel)
+    to = certificates.refunded_to(session, certificate)
+    certificates.tell_cancelled(session, certificate, to, refund)
     if refund <= 0:
         return None
     session.flush()
     return _move(
         session,
-        certificate.customer_id,
+        to.id,
         Account.DEPOSIT,
         OperationKind.CERTIFICATE_REFUND,
         refund,

@@ -468,6 +468,7 @@ CERTIFICATE_LABELS = {
     "visits_total": _l("Визитов"),
     "services": _l("Услуги"),
     "cancelled_at": _l("Аннулирован"),
+    "buyer": _l("Покупатель"),
 }
 
 
@@ -555,6 +556,7 @@ class CertificateView(CertificateScreen):
         Certificate,
         eager=[
             joinedload(Certificate.customer),
+            joinedload(Certificate.buyer),
             joinedload(Certificate.kind),
             joinedload(Certificate.created_by),
         ],
@@ -600,6 +602,7 @@ class CertificateView(CertificateScreen):
     show_columns = [
         "code",
         "customer",
+        "buyer",
         "kind",
         "type",
         "price",

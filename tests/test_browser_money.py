@@ -235,7 +235,9 @@ def test_a_subscription_sold_pays_a_visit_and_its_cancellation_is_refunded_on_th
     page.locator("#reason").press_sequentially("Клиентка переехала")
     with page.expect_navigation():
         page.click("button[type=submit]")
-    expect(page.locator(".alert-success")).to_contain_text("на депозит клиента возвращено 7\xa0200,00\xa0₽")
+    expect(page.locator(".alert-success")).to_contain_text(
+        f"на депозит клиента {customer.full_name} возвращено 7\xa0200,00\xa0₽"
+    )
     page.goto(f"{server}/customerview/show/{customer.id}")
     assert kpi(page, "deposit") == "7 200,00 ₽"
     page.click("a[href='#certificates']")

@@ -224,3 +224,105 @@ def test_a_payment_by_the_buyer_read_before_the_pass_takes_nothing_after_it(ctx)
     ctx.commit()
     c, (money, _visits) = stored(ctx, gift.id)
     assert c.balance == money == Decimal("3000.00") and ctx.query(Payment).count() == 0
+
+
+def messages_of(ctx, customer, message_type):
+    from app.models import Message
+
+    ctx.expire_all()
+    return [
+        " ".join(m.body.replace("\xa0", " ").replace("\u202f", " ").split())
+        for m in ctx.query(Message).filter_by(customer_id=customer.id, message_type=message_type)
+    ]
+
+
+def test_both_customers_are_told_of_the_pass(ctx, login_as):
+    """Neither the friend nor the buyer heard of it: the friend did not know she held
+    a certificate, nor its number to name at the desk."""
+    from app.formatting import date_short, local_from_utc
+    from app.models import MessageType
+
+    buyer, friend = buyer_and_friend(ctx)
+    gift = sold(ctx, buyer, kind(ctx, price="3000"))
+    done = login_as("reception").post(f"/certificateview/give/{gift.id}", data={"recipient": str(friend.id)})
+    assert done.status_code == 302
+    until = date_short(local_from_utc(gift.valid_until).date())
+    assert messages_of(ctx, friend, MessageType.CERTIFICATE_RECEIVED) == [
+        f"Мария, Иванова Анна Сергеевна передаёт вам Сертификат №{gift.code}: 3 000,00 ₽, "
+        f"действует до {until}. Назовите его номер при оплате. Картотека"
+    ]
+    assert messages_of(ctx, buyer, MessageType.CERTIFICATE_GIVEN) == [
+        f"Анна, ваш Сертификат №{gift.code} передан клиенту Петрова Мария Сергеевна. Картотека"
+    ]
+
+
+def test_a_payment_the_buyer_made_before_the_pass_goes_back_to_the_buyer(ctx, login_as):
+    """The buyer paid a visit of her own from it, then gave the rest away; the payment
+    reversed later put its 1 000 ₽ on the certificate, now the friend's: the friend got
+    money the buyer had spent. It goes to the buyer's deposit."""
+    buyer, friend = buyer_and_friend(ctx)
+    gift = sold(ctx, buyer, kind(ctx, price="3000"))
+    visit = factories.order(ctx, buyer, items=(("Маникюр", "1000.00", 1),))
+    reception = login_as("reception")
+    paid = reception.post(
+        f"/paymentview/add?_flt_0_order={visit.id}",
+        data={"amount": "1000", "method": "certificate", "certificate_code": gift.code},
+    )
+    assert paid.status_code == 302
+    assert (
+        reception.post(f"/certificateview/give/{gift.id}", data={"recipient": str(friend.id)}).status_code
+        == 302
+    )
+    payment = ctx.query(Payment).one()
+    reversed_ = login_as("manager").post(f"/paymentview/reverse/{payment.id}", data={"reason": "Ошиблись"})
+    assert reversed_.status_code == 302
+    c, (money, _visits) = stored(ctx, gift.id)
+    assert (c.customer_id, c.balance, money) == (friend.id, Decimal("2000.00"), Decimal("2000.00"))
+    ctx.expire_all()
+    assert payments.balance_of(ctx, buyer.id, payments.Account.DEPOSIT) == Decimal("1000.00")
+    assert payments.balance_of(ctx, friend.id, payments.Account.DEPOSIT) == Decimal("0")
+
+
+def test_cancelling_a_passed_certificate_refunds_its_buyer_and_tells_both(ctx, login_as):
+    """The unspent part went to the friend's deposit: the buyer's money, handed to the
+    friend by the clinic. The page says whose deposit it goes to."""
+    from app.models import MessageType
+
+    buyer, friend = buyer_and_friend(ctx)
+    gift = sold(ctx, buyer, kind(ctx, price="3000"))
+    assert (
+        login_as("reception")
+        .post(f"/certificateview/give/{gift.id}", data={"recipient": str(friend.id)})
+        .status_code
+        == 302
+    )
+    manager = login_as("manager")
+    url = f"/certificateview/cancel/{gift.id}"
+    page = plain(manager.get(url))
+    assert "вернётся на депозит клиента Иванова Анна Сергеевна" in page
+    assert "деньги возвращаются тому, кто его оплатил, — Иванова Анна Сергеевна" in page
+    done = plain(manager.post(url, data={"reason": "Подруга отказалась"}, follow_redirects=True))
+    assert "на депозит клиента Иванова Анна Сергеевна возвращено 3 000,00 ₽" in done
+    ctx.expire_all()
+    assert payments.balance_of(ctx, buyer.id, payments.Account.DEPOSIT) == Decimal("3000.00")
+    assert payments.balance_of(ctx, friend.id, payments.Account.DEPOSIT) == Decimal("0")
+    assert messages_of(ctx, friend, MessageType.CERTIFICATE_CANCELLED) == [
+        f"Мария, Сертификат №{gift.code} аннулирован. Картотека"
+    ]
+    assert messages_of(ctx, buyer, MessageType.CERTIFICATE_CANCELLED) == [
+        f"Анна, Сертификат №{gift.code} аннулирован. На ваш депозит возвращено 3 000,00 ₽. Картотека"
+    ]
+
+
+def test_a_certificate_never_passed_is_refunded_to_its_holder_told_once(ctx, login_as):
+    from app.models import MessageType
+
+    buyer, _friend = buyer_and_friend(ctx)
+    gift = sold(ctx, buyer, kind(ctx, price="3000"))
+    assert "деньги возвращаются тому" not in plain(
+        login_as("manager").get(f"/certificateview/cancel/{gift.id}")
+    )
+    login_as("manager").post(f"/certificateview/cancel/{gift.id}", data={"reason": "Передумала"})
+    assert messages_of(ctx, buyer, MessageType.CERTIFICATE_CANCELLED) == [
+        f"Анна, Сертификат №{gift.code} аннулирован. На ваш депозит возвращено 3 000,00 ₽. Картотека"
+    ]

@@ -1013,7 +1013,10 @@ def test_every_message_about_a_subscription_calls_it_a_subscription(ctx, login_a
     page = plain(manager.get(url))
     assert f"Аннулировать абонемент №{code}" in page and f"сертификат №{code}" not in page
     done = plain(manager.post(url, data={"reason": "Клиент переехал"}, follow_redirects=True))
-    assert f"Абонемент №{code} аннулирован, на депозит клиента возвращено 8 000,00 ₽." in done
+    assert (
+        f"Абонемент №{code} аннулирован, на депозит клиента Иванова Анна Сергеевна возвращено 8 000,00 ₽."
+        in done
+    )
     refund = ctx.query(AccountOperation).filter_by(kind=OperationKind.CERTIFICATE_REFUND).one()
     assert refund.comment == f"Абонемент №{code} аннулирован: Клиент переехал"
     twice = plain(manager.post(url, data={"reason": "Ещё раз"}))
@@ -1031,7 +1034,10 @@ def test_every_message_about_a_subscription_calls_it_a_subscription(ctx, login_a
     gone = plain(
         manager.post(f"/certificateview/cancel/{gift.id}", data={"reason": "Просьба"}, follow_redirects=True)
     )
-    assert f"Сертификат №{gift.code} аннулирован, на депозит клиента возвращено 1 000,00 ₽." in gone
+    assert (
+        f"Сертификат №{gift.code} аннулирован, на депозит клиента Иванова Анна Сергеевна возвращено 1 000,00 ₽."
+        in gone
+    )
 
 
 def test_an_expired_subscription_is_refused_as_a_subscription(ctx):

@@ -274,10 +274,12 @@ class CertificateScreen(KartotekaModelView):
                     for text in e.errors.values():
                         form.reason.errors = [*form.reason.errors, text]
                 else:
+                    to = certificates.refunded_to(db.session, certificate)
                     flash(
                         _(
-                            "%(certificate)s аннулирован, на депозит клиента возвращено %(amount)s.",
+                            "%(certificate)s аннулирован, на депозит клиента %(name)s возвращено %(amount)s.",
                             certificate=certificates.name(certificate),
+                            name=to.full_name,
                             amount=formatting.money(refund.amount if refund is not None else 0),
                         ),
                         "success",
@@ -288,6 +290,7 @@ class CertificateScreen(KartotekaModelView):
             self.render_template(
                 "kartoteka/cancel_certificate.html",
                 certificate=certificate,
+                refunded_to=certificates.refunded_to(db.session, certificate),
                 form=form,
                 title=(
                     _("Аннулировать абонемент №%(code)s", code=certificate.code)
