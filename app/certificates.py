@@ -74,6 +74,12 @@ def name(certificate: Certificate) -> str:
     return _("Сертификат №%(code)s", code=certificate.code)
 
 
+def in_sentence(certificate: Certificate) -> str:
+    """Its name inside a customer's message: «…передаёт вам сертификат №…», not «Сертификат»."""
+    text = name(certificate)
+    return text[:1].lower() + text[1:]
+
+
 # ---------------------------------------------------------------------------
 # Kinds
 # ---------------------------------------------------------------------------
@@ -569,7 +575,7 @@ def _tell_pass(session: Session, certificate: Certificate, giver: Customer, reci
         recipient,
         MessageType.CERTIFICATE_RECEIVED,
         other=giver.full_name,
-        certificate=lambda: name(certificate),  # in the customers' language
+        certificate=lambda: in_sentence(certificate),  # in the customers' language
         left=lambda: certificate.left,
         valid_until=lambda: _date(certificate.valid_until),
     )
@@ -578,7 +584,7 @@ def _tell_pass(session: Session, certificate: Certificate, giver: Customer, reci
         giver,
         MessageType.CERTIFICATE_GIVEN,
         other=recipient.full_name,
-        certificate=lambda: name(certificate),
+        certificate=lambda: in_sentence(certificate),
     )
 
 
@@ -606,7 +612,7 @@ def tell_cancelled(session: Session, certificate: Certificate, to: Customer, ref
             session,
             customer,
             MessageType.CERTIFICATE_CANCELLED,
-            certificate=lambda: name(certificate),
+            certificate=lambda: in_sentence(certificate),
             refund=(lambda: _money(refund)) if refund > 0 and customer is to else "",
         )
 

@@ -349,7 +349,7 @@ def check_template(template: MessageTemplate) -> None:
         "amount": "300,00 ₽",
         "balance": "1 200,00 ₽",
         "other": "Иванов Пётр",
-        "certificate": "Сертификат №K7Q2M9 «Подарочный сертификат 5 000 ₽»",
+        "certificate": "сертификат №2791-7840",
         "left": "5 000,00 ₽",
         "valid_until": "24.11.2027",
         "refund": "3 000,00 ₽",

@@ -248,11 +248,11 @@ def test_both_customers_are_told_of_the_pass(ctx, login_as):
     assert done.status_code == 302
     until = date_short(local_from_utc(gift.valid_until).date())
     assert messages_of(ctx, friend, MessageType.CERTIFICATE_RECEIVED) == [
-        f"Мария, Иванова Анна Сергеевна передаёт вам Сертификат №{gift.code}: 3 000,00 ₽, "
+        f"Мария, Иванова Анна Сергеевна передаёт вам сертификат №{gift.code}: 3 000,00 ₽, "
         f"действует до {until}. Назовите его номер при оплате. Картотека"
     ]
     assert messages_of(ctx, buyer, MessageType.CERTIFICATE_GIVEN) == [
-        f"Анна, ваш Сертификат №{gift.code} передан клиенту Петрова Мария Сергеевна. Картотека"
+        f"Анна, ваш сертификат №{gift.code} передан клиенту Петрова Мария Сергеевна. Картотека"
     ]
 
 
@@ -307,10 +307,10 @@ def test_cancelling_a_passed_certificate_refunds_its_buyer_and_tells_both(ctx, l
     assert payments.balance_of(ctx, buyer.id, payments.Account.DEPOSIT) == Decimal("3000.00")
     assert payments.balance_of(ctx, friend.id, payments.Account.DEPOSIT) == Decimal("0")
     assert messages_of(ctx, friend, MessageType.CERTIFICATE_CANCELLED) == [
-        f"Мария, Сертификат №{gift.code} аннулирован. Картотека"
+        f"Мария, сертификат №{gift.code} аннулирован. Картотека"
     ]
     assert messages_of(ctx, buyer, MessageType.CERTIFICATE_CANCELLED) == [
-        f"Анна, Сертификат №{gift.code} аннулирован. На ваш депозит возвращено 3 000,00 ₽. Картотека"
+        f"Анна, сертификат №{gift.code} аннулирован. На ваш депозит возвращено 3 000,00 ₽. Картотека"
     ]
 
 
@@ -324,5 +324,5 @@ def test_a_certificate_never_passed_is_refunded_to_its_holder_told_once(ctx, log
     )
     login_as("manager").post(f"/certificateview/cancel/{gift.id}", data={"reason": "Передумала"})
     assert messages_of(ctx, buyer, MessageType.CERTIFICATE_CANCELLED) == [
-        f"Анна, Сертификат №{gift.code} аннулирован. На ваш депозит возвращено 3 000,00 ₽. Картотека"
+        f"Анна, сертификат №{gift.code} аннулирован. На ваш депозит возвращено 3 000,00 ₽. Картотека"
     ]
