@@ -1102,7 +1102,7 @@ for _key, _given in (
     ROLES[_key] = RoleSpec(**{**ROLES[_key].__dict__, "capacities": ROLES[_key].capacities | _given})
 RESOURCE_LABELS[FILES] = _l("Файлы")
 PERMISSION_LABELS["can_download"] = _l("скачивание файлов")
-PERMISSION_LABELS["can_see_photos"] = _l("фотографии клиентов")
+PERMISSION_LABELS["can_see_photos"] = _l("просмотр фото клиентов")
 PERMISSION_LABELS["can_add_photos"] = _l("добавление фото")
 # The tabs whose opening is a row of the access journal (besides the card itself).
 RESTRICTED_TABS = {"documents", "anamnesis", "files"}

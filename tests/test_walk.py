@@ -85,7 +85,7 @@ PLANTED = {
 }
 STRANGER_NAME = "Чужакова"
 MARKER = "МЕТКА"  # + model name: a resource's free text
-PHOTO = "СНИМОК-ЛИЦА"  # a before/after photo's content: opened with «фотографии клиентов» only
+PHOTO = "СНИМОК-ЛИЦА"  # a before/after photo's content: opened with «просмотр фото клиентов» only
 
 
 def forms_of(value) -> list[re.Pattern]:
