@@ -635,3 +635,22 @@ def test_the_change_history_writes_a_files_size_as_people_read_it(app, login_as,
     ):
         text = page.get_data(as_text=True)
         assert "253,4 кБ" in text and "259494" not in text
+
+
+def test_the_manager_marks_photos_filed_as_other_as_photos_at_once(app, login_as, customer_id):
+    """Photos uploaded before «Фото» existed are «Прочее», opened by the front desk: the
+    manager ticks them on the files list and marks them «Фото» in one go."""
+    client = login_as("reception")
+    for name in ("до.webp", "после.webp"):
+        assert upload(client, customer_id, name, webp(), "other").status_code == 302
+    with app.app_context():
+        ids = [str(i) for (i,) in db.session.query(CustomerFile.id).all()]
+    answer = login_as("manager").post(
+        "/customerfileview/action_post",
+        data={"action": "category_photo", "rowid": ids},
+        follow_redirects=True,
+    )
+    assert "Вид изменён у 2 файлов." in answer.get_data(as_text=True)
+    with app.app_context():
+        assert {c for (c,) in db.session.query(CustomerFile.category).all()} == {FileCategory.PHOTO}
+    assert login_as("reception").get(f"/customerfileview/fetch/{ids[0]}").status_code == 403
