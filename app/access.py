@@ -1075,7 +1075,7 @@ METHOD_PERMISSIONS["fetch"] = "download"
 for _category in ("identity", "medical", "consent", "photo", "other"):
     METHOD_PERMISSIONS[f"category_{_category}"] = "write"
 # a file is added from the card the role reads: «Файлы: изменение», or a photo with
-# «добавление фото» (app/files.py may_upload)
+# «добавление фото» (app/files.py upload_categories)
 METHOD_PERMISSIONS["upload"] = "read"
 # Before/after photos (a face, a body) are personal data that identify the customer by
 # themselves, taken and compared by the specialist who treats them: the specialist adds
