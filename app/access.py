@@ -735,6 +735,10 @@ FILE_CATEGORY_FIELDS = {"identity": "document.number"}
 # auditor and the system administrator never see medical history, DESIGN.md); the
 # others list its row, as uploaded, without a link.
 FILE_CATEGORY_RESOURCES = {"medical": ANAMNESIS}
+# A file of these categories is opened by the roles given the capacity (filled in with
+# the files' rights below): a photo of a face is personal data that names the person
+# by itself, seen by who treats them and by the manager.
+FILE_CATEGORY_CAPACITIES: dict[str, tuple[str, str]] = {}
 
 
 def file_category_readable(category) -> bool:
@@ -742,6 +746,9 @@ def file_category_readable(category) -> bool:
     value = getattr(category, "value", category)
     key = FILE_CATEGORY_FIELDS.get(value)
     if key is not None and field_level(key) not in (READ, WRITE):
+        return False
+    capacity = FILE_CATEGORY_CAPACITIES.get(value)
+    if capacity is not None and not may(*capacity):
         return False
     resource = FILE_CATEGORY_RESOURCES.get(value)
     return resource is None or may("can_read", resource)
@@ -1063,21 +1070,40 @@ def may_adjust() -> bool:
 FILES = "Files"
 DOWNLOAD = ("can_download", FILES)
 CAPACITIES["download_files"] = DOWNLOAD
-METHOD_PERMISSIONS["upload"] = "write"
 METHOD_PERMISSIONS["fetch"] = "download"
 # the files list's «Отметить как …» (app/admin/files.py category_action): what a file is, as its form
-for _category in ("identity", "medical", "consent", "other"):
+for _category in ("identity", "medical", "consent", "photo", "other"):
     METHOD_PERMISSIONS[f"category_{_category}"] = "write"
+# a file is added from the card the role reads: «Файлы: изменение», or a photo with
+# «добавление фото» (app/files.py upload_categories)
+METHOD_PERMISSIONS["upload"] = "read"
+# Before/after photos (a face, a body) are personal data that identify the customer by
+# themselves, taken and compared by the specialist who treats them: the specialist adds
+# them from the card of their own customers (a photo, nothing else: the files' kinds and
+# the other files stay the front desk's and the manager's) and opens them; so does the
+# manager, who answers a complaint about a result. The front desk, who uploads a photo
+# sent to the clinic's phone, and the auditor list its row without a link (the auditor
+# exports only the journals, never a file's content). Both are rights of their own, so an
+# upgraded installation's specialists and managers get them with the category.
+PHOTOS = ("can_see_photos", FILES)
+ADD_PHOTOS = ("can_add_photos", FILES)
+CAPACITIES["photos"] = PHOTOS
+CAPACITIES["add_photos"] = ADD_PHOTOS
+FILE_CATEGORY_CAPACITIES["photo"] = PHOTOS
 ROLES["manager"].resources[FILES] = WRITE
 ROLES["reception"].resources[FILES] = WRITE
 ROLES["doctor"].resources[FILES] = READ
 ROLES["auditor"].resources[FILES] = READ
-for _key in ("manager", "reception", "doctor"):
-    ROLES[_key] = RoleSpec(
-        **{**ROLES[_key].__dict__, "capacities": ROLES[_key].capacities | {"download_files"}}
-    )
+for _key, _given in (
+    ("manager", {"download_files", "photos"}),
+    ("reception", {"download_files"}),
+    ("doctor", {"download_files", "photos", "add_photos"}),
+):
+    ROLES[_key] = RoleSpec(**{**ROLES[_key].__dict__, "capacities": ROLES[_key].capacities | _given})
 RESOURCE_LABELS[FILES] = _l("Файлы")
 PERMISSION_LABELS["can_download"] = _l("скачивание файлов")
+PERMISSION_LABELS["can_see_photos"] = _l("просмотр фото клиентов")
+PERMISSION_LABELS["can_add_photos"] = _l("добавление фото")
 # The tabs whose opening is a row of the access journal (besides the card itself).
 RESTRICTED_TABS = {"documents", "anamnesis", "files"}
 

@@ -940,6 +940,8 @@ def _certificates(
 
 
 DEMO_PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+# a 1×1 lossless WebP: a before/after photo as a phone sends it
+DEMO_WEBP = bytes.fromhex("524946461a000000574542505650384c0d0000002f00000010071011118888fe0700")
 DEMO_MESSAGES = (
     # status, attempts' outcomes, last error (in the clinic's language); none «Отправляется»:
     # a send lasts seconds, and one seeded in flight has no worker, so the first run.py
@@ -1657,8 +1659,10 @@ def _variety_customers(session, staff, customer, order, doctor, past, reference)
     # then moved an hour later at the customer's request: told at once, reminded at the new time
     ahead.visit_at = ahead.visit_at + dt.timedelta(hours=1)
     notify_order(session, ahead, is_new=False)
-    # papers: a passport scan, a letter of guarantee, a discharge summary filed as «Прочее» first
+    # papers: a passport scan, a photo before the procedure, a letter of guarantee, a
+    # discharge summary filed as «Прочее» first
     add_file(session, orlova, "Паспорт, разворот.pdf", DEMO_PDF, FileCategory.IDENTITY)
+    add_file(session, orlova, "До процедуры.webp", DEMO_WEBP, FileCategory.PHOTO)
     add_file(session, tikhonov, "Гарантийное письмо.pdf", DEMO_PDF, FileCategory.OTHER)
     summary = add_file(session, gromov, "Выписка из стационара.pdf", DEMO_PDF, FileCategory.OTHER)
     session.flush()

@@ -48,6 +48,10 @@ KINDS = {
         Kind("jpg", "image/jpeg", ("jpg", "jpeg", "jpe")),
         Kind("png", "image/png", ("png",)),
         Kind("gif", "image/gif", ("gif",)),
+        # a phone's pictures: WebP (Android, messengers), HEIC (an iPhone's camera);
+        # handed back as attachments as every file is (a browser shows no HEIC anyway)
+        Kind("webp", "image/webp", ("webp",)),
+        Kind("heic", "image/heic", ("heic", "heif")),
         Kind("pdf", "application/pdf", ("pdf",)),
         Kind("doc", "application/msword", ("doc",)),
         Kind("xls", "application/vnd.ms-excel", ("xls",)),
@@ -168,7 +172,7 @@ def detect(data: bytes) -> Kind:
         return KINDS[_office_zip(data)]
     guess = filetype.guess(data[:8192])
     if guess is not None:
-        if guess.extension in ("jpg", "png", "gif", "pdf"):
+        if guess.extension in ("jpg", "png", "gif", "webp", "heic", "pdf"):
             return KINDS[guess.extension]
         raise _refuse(
             _(
@@ -215,12 +219,43 @@ def check_category(value) -> FileCategory:
         ) from None
 
 
+def upload_categories() -> list[FileCategory]:
+    """What the current user may add from the card: any file with «Файлы: изменение», a
+    photo with «добавление фото» (the specialist's before/after pictures), else nothing."""
+    if access.may("can_write", access.FILES):
+        return list(FileCategory)
+    return [FileCategory.PHOTO] if access.may(*access.ADD_PHOTOS) else []
+
+
+def check_upload(category) -> FileCategory:
+    """The category of a file the current user adds, or Forbidden for a role that adds
+    files of other kinds only (a specialist's «Прочее»: they add photos)."""
+    allowed = upload_categories()
+    if not allowed:
+        raise Forbidden({None: _("Добавлять файлы клиентов вашей роли нельзя.")})
+    category = check_category(category)
+    if category not in allowed:
+        raise Forbidden(
+            {
+                "category": _(
+                    "Ваша роль добавляет только файлы вида: %(kinds)s.", kinds=", ".join(map(str, allowed))
+                )
+            }
+        )
+    return category
+
+
 def check_recategorize(category) -> None:
     """Only a role that may open a file of ``category`` says it is something else."""
     if not access.file_category_readable(category):
-        if getattr(category, "value", category) in access.FILE_CATEGORY_RESOURCES:
+        value = getattr(category, "value", category)
+        if value in access.FILE_CATEGORY_RESOURCES:
             raise ValidationFailed(
                 {"category": _("Вид медицинского документа меняет сотрудник, которому виден анамнез.")}
+            )
+        if value in access.FILE_CATEGORY_CAPACITIES:
+            raise ValidationFailed(
+                {"category": _("Вид фото меняет сотрудник, которому видны фотографии клиентов.")}
             )
         raise ValidationFailed(
             {
@@ -313,8 +348,11 @@ def open_for_download(item: CustomerFile, user) -> Path:
     if not may_download(user):
         raise Forbidden({None: _("Скачивать файлы клиентов вашей роли нельзя.")})
     if not access.file_category_readable(item.category):
-        if getattr(item.category, "value", item.category) in access.FILE_CATEGORY_RESOURCES:
+        value = getattr(item.category, "value", item.category)
+        if value in access.FILE_CATEGORY_RESOURCES:
             raise Forbidden({None: _("Медицинские документы ваша роль не скачивает: это анамнез клиента.")})
+        if value in access.FILE_CATEGORY_CAPACITIES:
+            raise Forbidden({None: _("Фотографии клиентов ваша роль не скачивает.")})
         raise Forbidden({None: _("Документы, удостоверяющие личность, ваша роль не скачивает.")})
     path = stored_path(item)
     if not path.is_file():

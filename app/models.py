@@ -1262,6 +1262,9 @@ class FileCategory(LabeledEnum):
     IDENTITY = "identity", _l("Документ, удостоверяющий личность")
     MEDICAL = "medical", _l("Медицинский документ")
     CONSENT = "consent", _l("Согласие")
+    # before/after photos of a face or a body: opened by who treats the customer and the
+    # manager (app/access.py FILE_CATEGORY_CAPACITIES)
+    PHOTO = "photo", _l("Фото")
     OTHER = "other", _l("Прочее")
 
 

@@ -1305,6 +1305,7 @@ class CustomerFileView(FileViewBase):
     category_identity = category_action(FileCategory.IDENTITY)
     category_medical = category_action(FileCategory.MEDICAL)
     category_consent = category_action(FileCategory.CONSENT)
+    category_photo = category_action(FileCategory.PHOTO)
     category_other = category_action(FileCategory.OTHER)
 
 

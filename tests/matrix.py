@@ -45,6 +45,9 @@ OWN_RIGHTS: dict[tuple[str, str], frozenset[str]] = {
     ("can_sell", "Certificates"): frozenset({"manager", "reception"}),  # sell a certificate or a subscription
     ("can_cancel", "Certificates"): frozenset({"manager"}),  # cancel one, its rest refunded to the deposit
     ("can_download", "Files"): frozenset({"manager", "reception", "doctor"}),  # never the auditor
+    # a before/after photo: who treats the customer and the manager, not the front desk or the auditor
+    ("can_see_photos", "Files"): frozenset({"manager", "doctor"}),
+    ("can_add_photos", "Files"): frozenset({"doctor"}),  # a photo only; the others add any file
     ("can_erase", "Customers"): frozenset({"manager"}),  # a subject's erasure, retention
     ("can_discount", "Orders"): frozenset({"manager"}),  # a discount given by hand on the booking form
     # the journals' extract for an inspection: the auditor exports what it only reads

@@ -162,7 +162,7 @@ def test_the_demo_holds_every_kind_of_record_the_screens_show(ctx):
     assert set(ctx.scalars(select(ProcessingConsent.given).distinct())) == {True, False}
     assert set(ctx.scalars(select(NotificationConsent.allowed).distinct())) == {True, False}
     assert ctx.scalar(select(func.count()).where(ProcessingConsent.file_id.is_not(None))) == 1
-    assert {f.kind for f in ctx.scalars(select(CustomerFile))} == {"pdf", "txt"}
+    assert {f.kind for f in ctx.scalars(select(CustomerFile))} == {"pdf", "txt", "webp"}  # and a photo
     assert set(ctx.scalars(select(Return.status).distinct())) == set(ReturnStatus)
     # every kind of document, not RF passports only, each valid by its kind's rules, and the
     # blanks staff leave in the optional fields

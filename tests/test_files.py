@@ -4,6 +4,7 @@ the policy, as attachments of the stored type, journaled; delete with the conten
 
 from __future__ import annotations
 
+import base64
 import io
 import struct
 import zipfile
@@ -51,6 +52,18 @@ def pdf() -> bytes:
     return b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
+def webp() -> bytes:
+    """A 1×1 lossless WebP: RIFF, «WEBP», a VP8L chunk (what a phone's gallery saves)."""
+    return base64.b64decode("UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==")
+
+
+def heic() -> bytes:
+    """The start of an iPhone photo: an ISO-BMFF «ftyp» box of brand «heic», then a box."""
+    ftyp = b"ftypheic" + b"\x00\x00\x00\x00" + b"mif1heic"
+    meta = b"meta" + b"\x00" * 24
+    return struct.pack(">I", 4 + len(ftyp)) + ftyp + struct.pack(">I", 4 + len(meta)) + meta
+
+
 def ole(stream: str) -> bytes:
     header = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
     return header + stream.encode("utf-16-le") + b"\x00" * 1024
@@ -81,6 +94,9 @@ ACCEPTED = {
     "скан паспорта.jpg": (jpeg(), "image/jpeg"),
     "photo.png": (png(), "image/png"),
     "anim.gif": (gif(), "image/gif"),
+    "до процедуры.webp": (webp(), "image/webp"),
+    "IMG_0412.HEIC": (heic(), "image/heic"),
+    "после.heif": (heic(), "image/heic"),
     "договор.pdf": (pdf(), "application/pdf"),
     "анкета.doc": (ole("WordDocument"), "application/msword"),
     "счёт.xls": (ole("Workbook"), "application/vnd.ms-excel"),
@@ -110,6 +126,8 @@ REFUSED = {
     "executable named .pdf": ("договор.pdf", b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + b"\x00" * 200),
     "ELF named .pdf": ("scan.pdf", b"\x7fELF\x02\x01\x01" + b"\x00" * 200),
     "png named .pdf": ("scan.pdf", png()),
+    "heic named .jpg": ("IMG_0412.jpg", heic()),
+    "webp named .png": ("photo.png", webp()),
     "path in the name": ("../../etc/passwd.txt", b"root:x:0:0"),
     "windows path in the name": ("C:\\Users\\scan.pdf", pdf()),
     "folder in the name": ("docs/scan.pdf", pdf()),
@@ -540,3 +558,99 @@ def test_a_files_size_is_written_as_people_read_it(app, login_as, customer_id):
     for page in (client.get("/customerfileview/list/"), client.get(f"/customerview/show/{customer_id}")):
         text = page.get_data(as_text=True)
         assert '<td class="col-size">253,4 кБ</td>' in text and "Размер, байт" not in text
+
+
+@pytest.mark.parametrize(
+    "name, data, content_type",
+    [("до.webp", webp(), "image/webp"), ("IMG_0412.HEIC", heic(), "image/heic")],
+    ids=["webp", "heic"],
+)
+def test_a_phone_picture_is_downloaded_as_an_attachment_of_its_type(
+    app, login_as, customer_id, name, data, content_type
+):
+    """A WebP or an iPhone's HEIC photo was refused («Формат файла (heic) не
+    поддерживается»); it is stored, and handed back as every file is: an attachment
+    of the type its content says, never sniffed by the browser."""
+    client = login_as("manager")
+    assert upload(client, customer_id, name, data, "photo").status_code == 302
+    with app.app_context():
+        file_id = db.session.query(CustomerFile.id).scalar()
+    response = client.get(f"/customerfileview/fetch/{file_id}")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == content_type
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.data == data
+
+
+def test_a_photo_is_opened_by_the_specialist_and_the_manager_only(app, login_as):
+    """Before/after photos of a face are the commonest file of a beauty clinic and had no
+    category of their own («Прочее», opened by the front desk). The specialist adds one from
+    the card as «Фото» (a photo only); the specialist and the manager open it; the front desk and
+    the auditor list its row without a link, the download answers 403, and the front
+    desk cannot make it «Прочее» for everyone."""
+    with app.app_context():
+        patient = factories.customer(last_name="Журавлёва", phone="+79160000079")
+        factories.order(customer=patient, specialist_id=user_id(app, "doctor"))
+        customer_id = patient.id
+    doctor = login_as("doctor")
+    card = doctor.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+    assert 'id="file-upload"' in card and '<option value="photo">Фото</option>' in card
+    assert '<option value="other">' not in card  # photos only: the other kinds are the front desk's
+    assert upload(doctor, customer_id, "Выписка.pdf", pdf(), "other").status_code == 403
+    assert stored_files(app) == []
+    assert upload(doctor, customer_id, "До процедуры.webp", webp(), "photo").status_code == 302
+    with app.app_context():
+        item = db.session.query(CustomerFile).one()
+        photo = item.id
+        assert item.category == FileCategory.PHOTO
+    for role in ("doctor", "manager"):
+        client = login_as(role)
+        card = client.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+        assert f"/customerfileview/fetch/{photo}" in card, role
+        assert client.get(f"/customerfileview/fetch/{photo}").data == webp(), role
+    for role in ("reception", "auditor"):
+        client = login_as(role)
+        card = client.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
+        assert "До процедуры.webp" in card and "Фото" in card, role
+        assert f"/customerfileview/fetch/{photo}" not in card, role
+        response = client.get(f"/customerfileview/fetch/{photo}")
+        assert response.status_code == 403, role
+        assert b"WEBP" not in response.data, role
+    response = login_as("reception").post(f"/customerfileview/edit/{photo}", data={"category": "other"})
+    assert response.status_code == 422
+    assert "фотографии клиентов" in response.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(CustomerFile, photo).category == FileCategory.PHOTO
+
+
+def test_the_change_history_writes_a_files_size_as_people_read_it(app, login_as, customer_id):
+    """The history of a file's upload said «Размер: 259494»."""
+    data = pdf() + b"%" + b" " * (259_494 - len(pdf()) - 1)
+    client = login_as("manager")
+    assert upload(client, customer_id, "договор.pdf", data, category="other").status_code == 302
+    for page in (
+        login_as("auditor").get("/changelogview/list/"),
+        client.get(f"/customerview/show/{customer_id}"),
+    ):
+        text = page.get_data(as_text=True)
+        assert "253,4 кБ" in text and "259494" not in text
+
+
+def test_the_manager_marks_photos_filed_as_other_as_photos_at_once(app, login_as, customer_id):
+    """Photos uploaded before «Фото» existed are «Прочее», opened by the front desk: the
+    manager ticks them on the files list and marks them «Фото» in one go."""
+    client = login_as("reception")
+    for name in ("до.webp", "после.webp"):
+        assert upload(client, customer_id, name, webp(), "other").status_code == 302
+    with app.app_context():
+        ids = [str(i) for (i,) in db.session.query(CustomerFile.id).all()]
+    answer = login_as("manager").post(
+        "/customerfileview/action_post",
+        data={"action": "category_photo", "rowid": ids},
+        follow_redirects=True,
+    )
+    assert "Вид изменён у 2 файлов." in answer.get_data(as_text=True)
+    with app.app_context():
+        assert {c for (c,) in db.session.query(CustomerFile.category).all()} == {FileCategory.PHOTO}
+    assert login_as("reception").get(f"/customerfileview/fetch/{ids[0]}").status_code == 403

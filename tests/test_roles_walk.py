@@ -107,8 +107,10 @@ def test_the_doctor_sees_her_patients_writes_the_anamnesis_and_nothing_else(app,
     tabs = [t.strip() for t in page.locator(".kartoteka-tabs a").all_inner_texts()]
     assert tabs == ["Основное", "Заказы", "Отзывы", "Примечания", "Анамнез", "Файлы", "Согласия"]
     assert page.locator(".kpi-bonus, .kpi-deposit").count() == 0
-    for refused in ("#note-text", "#file-upload", ".kartoteka-pay"):
+    for refused in ("#note-text", ".kartoteka-pay"):
         assert page.locator(refused).count() == 0, refused
+    # she adds before/after photos from the card, and no other kind of file
+    assert page.locator("#file-category option").all_inner_texts() == ["— выберите —", "Фото"]
     expect(page.locator("#content, body").first).to_contain_text("15.03.1990")
 
     # an anamnesis record: the empty form is refused, the filled one lands on its tab

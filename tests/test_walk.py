@@ -85,6 +85,7 @@ PLANTED = {
 }
 STRANGER_NAME = "Чужакова"
 MARKER = "МЕТКА"  # + model name: a resource's free text
+PHOTO = "СНИМОК-ЛИЦА"  # a before/after photo's content: opened with «просмотр фото клиентов» only
 
 
 def forms_of(value) -> list[re.Pattern]:
@@ -208,6 +209,7 @@ def plant(app) -> dict:
             FileCategory.IDENTITY: passport,
             FileCategory.MEDICAL: f"{MARKER}-{MedicalRecord.__name__} направление, диагноз",
             FileCategory.CONSENT: "согласие на обработку, подпись",
+            FileCategory.PHOTO: f"{PHOTO} до процедуры",
             FileCategory.OTHER: "прочее",
         }
         for scan in (row for row in related if isinstance(row, CustomerFile)):
@@ -266,6 +268,8 @@ def forbidden(app, role_key, planted_models) -> list[tuple[str, re.Pattern]]:
             found.append(
                 (f"text of {model.__name__} ({resource})", re.compile(f"{MARKER}-{model.__name__}\\b"))
             )
+    if role_key not in matrix.OWN_RIGHTS[("can_see_photos", "Files")]:
+        found.append(("a customer's photo", re.compile(PHOTO)))
     if role_key not in matrix.ALL_ROWS:
         found.append(("the stranger (outside the role's rows)", re.compile(STRANGER_NAME)))
     return found

@@ -437,8 +437,8 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
             medical_exports=subjects.medical_exports(db.session, customer.id)
             if any(tab.key == "anamnesis" for tab, _view in tabs)
             else [],
-            can_upload_file=may("can_write", access.FILES) and may("can_write", access.CUSTOMERS),
-            file_categories=list(FileCategory),
+            can_upload_file=may("can_write", access.FILES),
+            file_categories=files.upload_categories(),
             statuses=self.settable_statuses(customer.status),
             active_tab=active_tab,
             show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
@@ -761,7 +761,7 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
     @has_access
     def upload(self, pk):
         """Add a file from the card's «Файлы» tab; a refused one leaves nothing on disk."""
-        if not self.appbuilder.sm.has_access("can_write", access.FILES):
+        if not files.upload_categories():
             abort(403)
         customer = self._customer_or_404(pk)
         upload = request.files.get("file")
@@ -771,8 +771,11 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
                 customer,
                 upload.filename if upload else None,
                 upload.read() if upload else b"",
-                request.form.get("category"),
+                files.check_upload(request.form.get("category")),
             )
+        except Forbidden:
+            db.session.rollback()
+            abort(403)
         except ValidationFailed as e:
             db.session.rollback()
             return self._refused({name: [text] for name, text in e.errors.items()}, pk, "files")

@@ -104,6 +104,10 @@ def _reference_label(entity: str | None, field: str, value):
     return labels.stored_text_label(value, RECORD_NAMES, _record_number) or value
 
 
+# Counts of bytes, shown as the lists show them («253,4 кБ»; the history said «259494»).
+BYTE_COLUMNS = {("CustomerFile", "size")}
+
+
 def value_label(entity: str | None, field: str, value):
     """A stored value as the screens say it: «True»/«False» of a yes/no field, and
     amounts, dates and moments, which were shown as stored («1673.95»,
@@ -117,6 +121,8 @@ def value_label(entity: str | None, field: str, value):
     if stored_text is not None:  # written by the system in one language, read in the reader's
         return stored_text(value)
     kind = column.type
+    if (entity, field) in BYTE_COLUMNS and str(value).isdigit():
+        return formatting.file_size(int(value))
     members = getattr(kind, "enum_class", None)
     if members is not None:
         # a status or a kind, stored as its label in one language (audit.enum_text),
