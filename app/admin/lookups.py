@@ -84,17 +84,13 @@ def customer_search(query: str) -> dict:
     offered by the placeholder, answered «Ничего не найдено», as if the patient were
     not registered."""
     readable = readable_contacts()
-    return {"placeholder": prompt("search", readable), "notice": unsearchable_notice(query, readable)}
-
-
-def unsearchable_notice(query: str, readable: set[str]) -> str | None:
-    """Why a phone or an e-mail typed by a role that does not search by it found nobody."""
-    return {
+    notice = {
         "phone": _("Ваша роль видит телефоны клиентов скрытыми и не ищет по ним: найдите клиента по ФИО."),
         "email": _(
             "Ваша роль не видит эл. почту клиентов полностью и не ищет по ней: найдите клиента по ФИО."
         ),
     }.get(customers.unsearchable(query, readable))
+    return {"placeholder": prompt("search", readable), "notice": notice}
 
 
 def lookup_placeholder() -> str:
@@ -313,7 +309,7 @@ class FilterCustomerText(ConditionFilter):
 
     def apply(self, query, value):
         readable = readable_contacts()
-        notice = unsearchable_notice(str(value or ""), readable)
+        notice = customer_search(str(value or ""))["notice"]  # what the search box says of it
         if notice is not None and notice not in g.setdefault("kartoteka_filter_notices", set()):
             g.kartoteka_filter_notices.add(notice)  # said once a request (the count and the page)
             flash(notice, "warning")
