@@ -12,7 +12,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app, url_for
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
-from sqlalchemy import and_, case, false, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from .errors import Forbidden, StaleEdit, ValidationFailed
@@ -27,7 +27,6 @@ from .models import (
     CustomerType,
     Order,
     OrderStatus,
-    record_id,
 )
 
 _DIGITS = re.compile(r"\D+")
@@ -498,20 +497,6 @@ def typed_number(text: str) -> Decimal | None:
     except NumberFormatError:
         return None
     return value if value.is_finite() else None
-
-
-def customers_matching(column, text: str, readable: set[str]):
-    """``column`` (a customer id column: the journal's, a history's) among the
-    customers a typed text finds: their number («42»), or a name, phone or e-mail
-    as the search box finds them (only the contacts the user may read)."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    if text.isdigit():
-        number = record_id(text)  # a number past the key column's range finds nobody (it answered 500)
-        return column == number if number is not None else false()
-    condition = search_condition(text, readable)
-    return column.in_(select(Customer.id).where(condition))
 
 
 def owing_condition(scope=None):

@@ -18,9 +18,9 @@ from flask import (
     url_for,
 )
 from flask_appbuilder import IndexView, expose, has_access
-from flask_babel import LazyString, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy.orm import joinedload, undefer
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.validators import InputRequired, Length, NumberRange, Optional
@@ -356,7 +356,7 @@ class PaymentView(PaymentScreen):
         "certificate",
         "created_on",
     ]
-    search_columns = ["method", "paid_at"]
+    search_columns = ["customer", "method", "paid_at"]
     custom_filters = {"paid_at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("id", "desc")
 
@@ -441,7 +441,7 @@ class AccountOperationView(AccountScreen):
             "остаток на начало учёта — только управляющий, один раз, до первой операции по счёту"
         )
     }
-    search_columns = ["account", "kind", "created_on"]
+    search_columns = ["customer", "account", "kind", "created_on"]
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("id", "desc")
 
@@ -618,7 +618,7 @@ class CertificateView(CertificateScreen):
         "created_by",
         "comment",
     ]
-    search_columns = ["code", "type", "sold_at", "valid_until"]
+    search_columns = ["customer", "code", "type", "sold_at", "valid_until"]
     custom_filters = {
         "sold_at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
         "valid_until": [FilterDayEqual, FilterDayFrom, FilterDayTo],
@@ -865,7 +865,7 @@ class ReturnView(KartotekaModelView):
         "created_by",
         "created_on",
     ]
-    search_columns = ["status", "created_on"]
+    search_columns = ["customer", "status", "created_on"]
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("id", "desc")
 
@@ -922,7 +922,7 @@ class ReviewView(KartotekaModelView):
         "reply",
         "created_on",
     ]
-    search_columns = ["rating", "moderation_status", "specialist"]
+    search_columns = ["customer", "rating", "moderation_status", "specialist"]
     choice_conditions = {"specialist": partial(access.users_with, access.SPECIALIST)}
     base_order = ("id", "desc")
 
@@ -950,7 +950,7 @@ class NoteView(KartotekaModelView):
     list_columns = ["created_on", "customer", "created_by", "text", "pinned"]
     add_columns = edit_columns = ["customer", "text", "pinned"]
     show_columns = ["customer", "text", "pinned", "created_by", "created_on"]
-    search_columns = ["pinned"]
+    search_columns = ["customer", "pinned"]
     base_order = ("created_on", "desc")
 
 
@@ -993,7 +993,7 @@ class MedicalRecordView(KartotekaModelView):
         "changed_by",
         "changed_on",
     ]
-    search_columns = ["created_on"]
+    search_columns = ["customer", "created_on"]
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("created_on", "desc")
 
@@ -1072,7 +1072,7 @@ class ChangeLogView(HistoryView):
         "new_value",
     ]
     show_columns = list_columns
-    search_columns = ["user", "entity", "at"]
+    search_columns = ["customer", "user", "entity", "at"]
     custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("at", "desc")
 
@@ -1080,17 +1080,6 @@ class ChangeLogView(HistoryView):
 class ChangeLogTab(ChangeLogView):
     list_columns = ["at", "user", "entity", "entity_id", "action", "field", "old_value", "new_value"]
     base_filters = [["id", FilterAfterLastDeletion, None]]
-
-
-class FilterJournalCustomer(ConditionFilter):
-    """The journal's rows of the customers a number, name, phone or e-mail finds."""
-
-    name = LazyString(lookups.customer_filter_name)  # what it finds follows the reader's role
-    arg_name = "customer"
-
-    def apply(self, query, value):
-        condition = customers.customers_matching(AccessLog.customer_id, value, lookups.readable_contacts())
-        return query if condition is None else query.filter(condition)
 
 
 class AccessLogView(KartotekaModelView):
@@ -1110,14 +1099,13 @@ class AccessLogView(KartotekaModelView):
         "ip": _l("IP-адрес"),
         "detail": _l("Подробности"),
         "user_agent": _l("Браузер"),
-        "customer_id": _l("Клиент"),
+        "customer": _l("Клиент"),
     }
     list_columns = ["at", "user", "customer", "action", "field", "ip", "detail"]
     show_columns = [*list_columns, "user_agent"]
-    search_columns = ["user", "customer_id", "action", "at"]
+    search_columns = ["customer", "user", "action", "at"]
     custom_filters = {
         "at": [FilterDayEqual, FilterDayFrom, FilterDayTo],
-        "customer_id": [FilterJournalCustomer],
     }
     formatters_columns = {
         "field": access.journal_field,
@@ -1202,7 +1190,7 @@ class MessageView(KartotekaModelView):
     ]
     related_views = [MessageAttemptTab]
     formatters_columns = {"last_error": notifications.reason_label}  # as the attempts' reasons
-    search_columns = ["status", "channel", "message_type", "created_on"]
+    search_columns = ["customer", "status", "channel", "message_type", "created_on"]
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("id", "desc")
 
@@ -1258,7 +1246,7 @@ class ConsentView(KartotekaModelView):
     list_columns = ["customer", "message_type", "channel", "allowed", "changed_on", "changed_by"]
     add_columns = edit_columns = ["customer", "message_type", "channel", "allowed"]
     show_columns = ["customer", "message_type", "channel", "allowed", "changed_on", "changed_by"]
-    search_columns = ["message_type", "channel", "allowed"]
+    search_columns = ["customer", "message_type", "channel", "allowed"]
     add_form_extra_fields = {
         # a consent is asked for what the customer receives: «Изменение статуса
         # клиента» is the staff's own and never sent (MessageType's flag)
@@ -1295,7 +1283,7 @@ class CustomerFileView(FileViewBase):
     }
     list_columns = ["customer", "name", "category", "kind", "size", "created_by", "created_on", "id"]
     show_columns = ["customer", "name", "category", "kind", "size", "created_by", "created_on"]
-    search_columns = ["category", "kind", "created_on"]
+    search_columns = ["customer", "category", "kind", "created_on"]
     edit_columns = ["category"]  # what the file is; its content is replaced by a new upload
     custom_filters = {"created_on": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     formatters_columns = {"id": download_link, "size": formatting.file_size}
@@ -1359,7 +1347,7 @@ class ProcessingConsentView(KartotekaModelView):
     }
     list_columns = ["at", "customer", "purpose", "given", "consent_text", "method", "file", "employee"]
     show_columns = list_columns
-    search_columns = ["purpose", "given", "at"]
+    search_columns = ["customer", "purpose", "given", "at"]
     custom_filters = {"at": [FilterDayEqual, FilterDayFrom, FilterDayTo]}
     base_order = ("at", "desc")
 
@@ -1423,7 +1411,7 @@ class SubjectRequestView(KartotekaModelView):
         "act",
         "error",
     ]
-    search_columns = ["kind", "status", "received_at"]
+    search_columns = ["customer", "kind", "status", "received_at"]
     formatters_columns = {"download": export_link, "subject": subject_link}
     # whom it is about: the customer, or the label kept when their row was deleted
     list_sql = {"subject": related_subject(SubjectRequest.customer)}

@@ -461,7 +461,7 @@ def test_a_subjects_data_from_registration_to_erasure_is_found_by_the_auditor(ap
 
     page.goto(f"{server}/logout/")
     login(page, server, "auditor")
-    page.goto(f"{server}/accesslogview/list/?_flt_0_customer_id={customer_id}&psize_AccessLogView=100")
+    page.goto(f"{server}/accesslogview/list/?_flt_0_customer={customer_id}&psize_AccessLogView=100")
     journal = page.locator("table.kartoteka-list").inner_text()
     reception_rows = [line for line in journal.splitlines() if "Reception" in line]
     manager_rows = [line for line in journal.splitlines() if "Manager" in line]

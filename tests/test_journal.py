@@ -14,7 +14,7 @@ import re
 
 import pytest
 from flask_babel import force_locale
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from app import access
 from app.errors import Forbidden
@@ -179,9 +179,9 @@ def test_the_auditor_filters_by_employee_customer_action_and_period(app, login_a
     doctor = user_id(app, "doctor")
     count, body = listed(f"_flt_0_user={doctor}")
     assert count == 3 and "Сидорова" not in body  # card, anamnesis, files
-    count, body = listed("_flt_0_customer_id=Сидорова")
+    count, body = listed("_flt_1_customer=Сидорова")
     assert count == 3 and "Иванова" not in body  # the manager's card, documents, files
-    count, _ = listed(f"_flt_0_customer_id={patient}")
+    count, _ = listed(f"_flt_0_customer={patient}")
     assert count == 4
     count, _ = listed("_flt_0_action=export")
     assert count == 1
@@ -223,7 +223,7 @@ def test_deleting_a_customer_leaves_their_journal_rows_as_they_were(app, login_a
     with app.app_context():
         assert db.session.get(Customer, patient) is None
     assert rows(app) == before
-    listing = login_as("auditor").get(f"/accesslogview/list/?_flt_0_customer_id={patient}")
+    listing = login_as("auditor").get(f"/accesslogview/list/?_flt_0_customer={patient}")
     assert listing.status_code == 200
 
 
@@ -343,3 +343,41 @@ def test_the_journal_says_which_tabs_a_card_showed_no_more_no_less(app, login_as
         with app.app_context():
             sm = app.appbuilder.sm
             sm.add_permission_role(sm.find_role(ROLES["reception"].name), pvm)
+
+
+def test_the_journals_customer_filters_read_digits_as_the_lists_do(app, login_as, patient):
+    """The journal read «4567» typed in its one «Клиент» box as customer № 4567, while
+    every list's search reads digits as a phone's end. Now it has the lists' two
+    conditions, each named for what it reads: «Номер клиента» takes a number (a
+    deleted customer's rows are still found by theirs), the typed one a name — the
+    journal's readers see phones masked, so digits typed there say they are not searched."""
+    with app.app_context():
+        other = factories.customer(last_name="Сидорова", first_name="Ольга", phone="+79160004567").id
+        gone = factories.customer(last_name="Ушедшая", phone="+79160007777").id
+    for customer_id in (patient, other, gone):
+        login_as("manager").get(f"/customerview/show/{customer_id}")
+    assert login_as("manager").post(f"/customerview/delete/{gone}").status_code == 302
+    auditor = login_as("auditor")
+
+    def whose(query):
+        page = auditor.get(f"/accesslogview/list/?{query}&psize_AccessLogView=100")
+        assert page.status_code == 200
+        body = re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), page.get_data(as_text=True))
+        return body, {int(n) for n in re.findall(r'href="/customerview/show/(\d+)"', body)}
+
+    body, _ = whose("")
+    assert "Номер клиента" in body and "Найти (ФИО)" in body
+    body, found = whose("_flt_1_customer=Сидорова")
+    assert found == {other}
+    body, found = whose("_flt_1_customer=4567")  # a phone's end, not a number
+    assert found == set() and "не ищет по ним: найдите клиента по ФИО" in body
+    body, found = whose(f"_flt_0_customer={other}")
+    assert found == {other}
+    body, found = whose("_flt_0_customer=4567")  # nobody has № 4567
+    assert found == set()
+    body, _ = whose("_flt_0_customer=Сидорова")
+    assert "«Сидорова» — не номер клиента" in body
+    with app.app_context():
+        kept = db.session.scalar(select(func.count()).where(AccessLog.customer_id == gone))
+    body, _ = whose(f"_flt_0_customer={gone}")
+    assert kept and body.count("<tr>") - 1 == kept

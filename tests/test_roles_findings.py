@@ -83,11 +83,12 @@ def test_a_phone_search_a_role_may_not_make_says_so_instead_of_finding_nobody(ap
 
 
 def test_the_journal_customer_filter_offers_what_it_finds_for_the_auditor(app, login_as):
-    # «Клиент: номер, ФИО, телефон или эл. почта», while a phone found nothing for the auditor
+    # «Клиент: номер, ФИО, телефон или эл. почта», while a phone found nothing for the auditor;
+    # the journal's conditions are now the lists': «Номер клиента» and the typed one
     page = login_as("auditor").get("/accesslogview/list/").get_data(as_text=True)
     filters = re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), page)  # the filters' JSON
-    assert "Клиент: номер или ФИО" in filters
-    assert "телефон или эл. почта" not in filters
+    assert "Номер клиента" in filters and "Найти (ФИО)" in filters
+    assert "телефон" not in filters and "эл. почта" not in filters
 
 
 def test_a_broken_message_template_is_explained_in_russian(app, ctx, login_as):

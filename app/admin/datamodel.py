@@ -11,7 +11,12 @@ from operator import attrgetter
 
 from flask import current_app
 from flask_appbuilder.models.filters import BaseFilter, Filters
-from flask_appbuilder.models.sqla.filters import FilterRelationOneToManyEqual
+from flask_appbuilder.models.sqla.filters import (
+    FilterEqual,
+    FilterNotEqual,
+    FilterRelationOneToManyEqual,
+    SQLAFilterConverter,
+)
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.utils.base import get_column_root_relation, is_column_dotted
 from flask_babel import gettext
@@ -68,12 +73,52 @@ class LightFilters(Filters):
         return new
 
 
+# What PostgreSQL reads as a boolean, and what each reads as.
+BOOLEAN_LITERALS = {
+    **dict.fromkeys(("t", "true", "y", "yes", "on", "1"), True),
+    **dict.fromkeys(("f", "false", "n", "no", "off", "0"), False),
+}
+
+
+def boolean_literal(value) -> bool | None:
+    return BOOLEAN_LITERALS.get(str(value or "").strip().lower())
+
+
+class FilterBooleanEqual(FilterEqual):
+    """FAB's «Равно» on a yes/no column, the value read as a boolean: FAB read only «y»
+    and compared anything else («true», «1», «n» from a link) as text, which PostgreSQL
+    refused (boolean = character varying: a 500)."""
+
+    checked_against_column = True  # app/admin/requests.py drops a value it cannot read
+
+    def apply(self, query, value):
+        return query.filter(self.model.__table__.c[self.column_name] == boolean_literal(value))
+
+
+class FilterBooleanNotEqual(FilterNotEqual):
+    checked_against_column = True
+
+    def apply(self, query, value):
+        return query.filter(self.model.__table__.c[self.column_name] != boolean_literal(value))
+
+
+class FilterConverter(SQLAFilterConverter):
+    """FAB's, a yes/no column compared with a boolean."""
+
+    conversion_table = (
+        ("is_boolean", [FilterBooleanEqual, FilterBooleanNotEqual]),
+        *(row for row in SQLAFilterConverter.conversion_table if row[0] != "is_boolean"),
+    )
+
+
 class Interface(SQLAInterface):
     """SQLAInterface whose list queries load the given relations eagerly.
 
     Stock FAB loads every relation shown in a list lazily, one query per row.
     Cells show enum labels rather than FAB's raw enum values.
     """
+
+    filter_converter_class = FilterConverter
 
     @staticmethod
     def _get_attr_value(item, col):

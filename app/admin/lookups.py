@@ -52,12 +52,6 @@ PROMPTS = {
         _l("ФИО или эл. почта"),
         _l("ФИО клиента"),
     ),
-    "journal": (
-        _l("Клиент: номер, ФИО, телефон или эл. почта"),
-        _l("Клиент: номер, ФИО или телефон"),
-        _l("Клиент: номер, ФИО или эл. почта"),
-        _l("Клиент: номер или ФИО"),
-    ),
     "lookup": (
         _l("Начните вводить ФИО, телефон или эл. почту"),
         _l("Начните вводить ФИО или телефон"),
@@ -104,11 +98,6 @@ def customer_search(query: str) -> dict:
         else _("Здесь только ваши пациенты: клиенты, записанные к вам как к специалисту.")
     )
     return {"placeholder": prompt("search", readable), "notice": notice, "scope": scope}
-
-
-def customer_filter_name() -> str:
-    """A filter «Клиент» of a journal: what it finds for the current user."""
-    return prompt("journal")
 
 
 def lookup_placeholder() -> str:
@@ -275,7 +264,9 @@ class FilterCustomerNumber(ConditionFilter):
     address FAB and the card write for one customer's records (a tab's «+», a related
     list). Only a number: «4567» typed here is customer № 4567, never a phone's end (the
     typed filter, FilterCustomerText, reads it so); a text finds nobody and says so.
-    Within the user's rows: another specialist's patient is as one that does not exist."""
+    Within the user's rows: another specialist's patient is as one that does not exist;
+    for a role that reads every row, the number as stored (a deleted customer's journal
+    and history rows keep it)."""
 
     name = _l("Номер клиента")
     arg_name = "custno"
@@ -289,9 +280,13 @@ class FilterCustomerNumber(ConditionFilter):
             if not text.isdigit():
                 _not_a_number(str(value).strip())
             return query.filter(false())
-        model = self.datamodel.obj
-        found = _scoped(select(Customer.id).where(Customer.id == number), Customer)
-        return query.filter(model.customer_id.in_(found))
+        column = self.datamodel.obj.customer_id
+        scope = access.row_scope(Customer)
+        if scope is None:  # the number as stored: a journal's rows outlive their customer
+            return query.filter(column == number)
+        return query.filter(
+            column == number, column.in_(select(Customer.id).where(Customer.id == number, scope))
+        )
 
 
 def _not_a_number(value: str) -> None:
@@ -312,13 +307,20 @@ def _not_a_number(value: str) -> None:
 
 class FilterCustomerText(ConditionFilter):
     """A list's «Клиент» filter: the customer typed as in the search box (digits are a
-    phone's fragment, as there), not picked from a select of every customer."""
+    phone's fragment, as there), not picked from a select of every customer. A phone
+    typed by a role that does not search by phones finds nobody and says why, as the
+    search box does (the journal read those digits as a customer's number)."""
 
     name = LazyString(text_filter_name)  # what it finds follows the reader's role
     arg_name = "cust"
 
     def apply(self, query, value):
-        condition = customers.search_condition(str(value or ""), readable_contacts())
+        readable = readable_contacts()
+        notice = customer_search(str(value or ""))["notice"]  # what the search box says of it
+        if notice is not None and notice not in g.setdefault("kartoteka_filter_notices", set()):
+            g.kartoteka_filter_notices.add(notice)  # said once a request (the count and the page)
+            flash(notice, "warning")
+        condition = customers.search_condition(str(value or ""), readable)
         if condition is None:
             return query
         model = self.datamodel.obj

@@ -24,12 +24,11 @@ from ..models import (
     column_limit,
     record_id,
 )
+from .datamodel import boolean_literal
 
 _LIST_ARG = re.compile(r"^(page|psize|_oc|_od)_(\w+)$|^_flt_(\w+?)_(\w+)$")
 MAX_PAGE_SIZE = 100
 _DIGITS = re.compile(r"[0-9]+")
-# What PostgreSQL reads as a boolean.
-_BOOLEAN_LITERALS = frozenset({"t", "true", "y", "yes", "on", "1", "f", "false", "n", "no", "off", "0"})
 
 
 def readable_rison(text: str) -> bool:
@@ -101,7 +100,9 @@ def filter_value_fits(view, flt, value: str) -> bool:
     status column's choices (the blank «—» among them) or a number the column
     cannot hold reached the database and answered 500. Kartoteka's own filters
     read their values themselves."""
-    if type(flt).__module__ != "flask_appbuilder.models.sqla.filters":
+    if type(flt).__module__ != "flask_appbuilder.models.sqla.filters" and not getattr(
+        flt, "checked_against_column", False
+    ):
         return True
     table = getattr(getattr(getattr(view, "datamodel", None), "obj", None), "__table__", None)
     column = table.columns.get(flt.column_name) if table is not None else None
@@ -110,7 +111,7 @@ def filter_value_fits(view, flt, value: str) -> bool:
     if isinstance(column.type, SAEnum):
         return value in column.type.enums
     if isinstance(column.type, Boolean):
-        return value.strip().lower() in _BOOLEAN_LITERALS
+        return boolean_literal(value) is not None
     limit = column_limit(column)
     if limit is None:
         return True
