@@ -19,9 +19,10 @@ What it sends and accepts:
 
 from __future__ import annotations
 
+from flask_appbuilder.api import expose, protect, safe
 from flask_babel import gettext as _
 
-from . import access, consents, payments, views
+from . import access, certificates, consents, payments, views
 from .admin.api import PolicyApi, related_label  # noqa: F401
 from .admin.datamodel import Interface
 from .models import (
@@ -229,7 +230,7 @@ class CertificateApi(PolicyApi):
     resource_name = "certificates"
     class_permission_name = access.CERTIFICATES
     datamodel = Interface(Certificate)
-    include_route_methods = {"get", "get_list", "info", "post"}
+    include_route_methods = {"get", "get_list", "info", "post", "give_certificate"}
     list_columns = show_columns = [
         "id",
         "code",
@@ -250,6 +251,58 @@ class CertificateApi(PolicyApi):
     ]
     add_columns = ["customer", "kind", "method", "comment"]
     search_columns = ["customer", "code"]
+
+    @expose("/<int:pk>/give", methods=["POST"])
+    @protect()
+    @safe
+    def give_certificate(self, pk):
+        """«Передать другому клиенту» (the right to sell), by the screen's rule
+        ---
+        post:
+          description: >-
+            Pass the certificate or subscription to another customer (a present): its
+            money or visits, expiry and services stay; both customers are told.
+          parameters:
+          - in: path
+            schema:
+              type: integer
+            name: pk
+          requestBody:
+            required: true
+            content:
+              application/json:
+                schema:
+                  type: object
+                  properties:
+                    recipient:
+                      type: integer
+                      description: The id of the customer it is passed to
+                    comment:
+                      type: string
+                      nullable: true
+                  required:
+                  - recipient
+          responses:
+            200:
+              description: Passed
+              content:
+                application/json:
+                  schema:
+                    type: object
+                    properties:
+                      message:
+                        type: string
+                      id:
+                        type: integer
+        """
+        return self.row_action(
+            pk,
+            certificates.give,
+            say=certificates.passed_message,
+            related={"recipient": Customer},
+            texts=("comment",),
+            may_sell=access.may_sell(),
+        )
 
 
 APIS = (

@@ -563,6 +563,15 @@ def give(
     return operation
 
 
+def passed_message(certificate: Certificate) -> str:
+    """What the screen and the API answer to a pass: «Сертификат №… передан клиенту …»."""
+    return _(
+        "%(certificate)s передан клиенту %(name)s.",
+        certificate=name(certificate),
+        name=certificate.customer.full_name,
+    )
+
+
 def _tell_pass(session: Session, certificate: Certificate, giver: Customer, recipient: Customer) -> None:
     """Both customers are told, in the pass's transaction: the friend what they now hold
     (its number, what is left, until when), the giver that it left their hands. Service

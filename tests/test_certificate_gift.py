@@ -326,3 +326,52 @@ def test_a_certificate_never_passed_is_refunded_to_its_holder_told_once(ctx, log
     assert messages_of(ctx, buyer, MessageType.CERTIFICATE_CANCELLED) == [
         f"Анна, сертификат №{gift.code} аннулирован. На ваш депозит возвращено 3 000,00 ₽. Картотека"
     ]
+
+
+@pytest.mark.parametrize("role", ["manager", "reception", "doctor", "auditor", "sysadmin"])
+def test_the_api_passes_a_certificate_by_the_same_rule_and_rights(ctx, login_as, role):
+    """There was no API for the pass. ``POST /api/v1/certificates/<id>/give`` takes the
+    recipient's id and a comment: the selling roles pass it (both customers told, as on the
+    screen), the others get 403 (404 for a role that does not see certificates) and nothing
+    changes; what the rule refuses answers 422 in Russian by field."""
+    from app.models import Message, MessageType
+
+    buyer, friend = buyer_and_friend(ctx)
+    gift = sold(ctx, buyer, kind(ctx, price="3000"))
+    client = login_as(role)
+    url = f"/api/v1/certificates/{gift.id}/give"
+    if role not in ("manager", "reception"):
+        answer = client.post(url, json={"recipient": friend.id})
+        assert answer.status_code in (403, 404), answer.get_json()
+        assert "message" in answer.get_json()
+        assert stored(ctx, gift.id)[0].customer_id == buyer.id
+        return
+    for body, status, field, text in (
+        ({}, 422, "recipient", "Выберите клиента, которому передать."),
+        ({"recipient": "x"}, 422, "recipient", "Нужен номер записи (целое число)."),
+        ({"recipient": 999999}, 422, "recipient", "Запись №999999 не найдена."),
+        ({"recipient": buyer.id}, 422, "recipient", "уже у этого клиента"),
+        ({"recipient": friend.id, "comment": 5}, 422, "comment", "Нужен текст."),
+        ({"recipient": friend.id, "comment": "a\x00b"}, 422, "comment", "непечатаемый символ"),
+    ):
+        answer = client.post(url, json=body)
+        assert answer.status_code == status, (body, answer.get_json())
+        assert any(text in message for message in answer.get_json()["message"][field]), answer.get_json()
+    assert client.post(url, data="x", content_type="text/plain").status_code == 400
+    assert client.post("/api/v1/certificates/999999/give", json={"recipient": friend.id}).status_code == 404
+    assert stored(ctx, gift.id)[0].customer_id == buyer.id and ctx.query(Message).count() == 0
+    done = client.post(url, json={"recipient": friend.id, "comment": "Подарок"})
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json()["message"] == f"Сертификат №{gift.code} передан клиенту Петрова Мария Сергеевна."
+    assert done.get_json()["id"] == gift.id
+    assert stored(ctx, gift.id)[0].customer_id == friend.id
+    given = ctx.query(CertificateOperation).filter_by(kind=CertificateOperationKind.GIFT).one()
+    assert given.comment == "Подарок"
+    assert {m.message_type for m in ctx.query(Message)} == {
+        MessageType.CERTIFICATE_GIVEN,
+        MessageType.CERTIFICATE_RECEIVED,
+    }
+    # the OpenAPI document describes it, with its refusals
+    spec = client.get("/api/v1/_openapi").get_json()
+    operation = spec["paths"]["/api/v1/certificates/{pk}/give"]["post"]
+    assert {"200", "400", "403", "404", "422"} <= operation["responses"].keys()

@@ -151,20 +151,25 @@ class ScopedRelated(Related):
     (app.access.row_scope): one outside them answers as one that does not exist."""
 
     def _deserialize(self, value, *args, **kwargs):
-        pk = value.get("id") if isinstance(value, dict) else value
-        if isinstance(pk, bool) or not isinstance(pk, int):
-            raise ValidationError(_("Нужен номер записи (целое число)."))
-        model = self.related_model
-        found = None
-        if record_id(pk) is not None:
-            statement = select(model).where(model.id == pk)
-            condition = access.row_scope(model)
-            if condition is not None:
-                statement = statement.where(condition)
-            found = self.session.scalars(statement).first()
-        if found is None:
-            raise ValidationError(_("Запись №%(id)s не найдена.", id=pk))
-        return found
+        return scoped_record(self.session, self.related_model, value)
+
+
+def scoped_record(session, model, value):
+    """The record of ``model`` an id names, within the user's rows (app.access.row_scope);
+    one outside them is refused as one that does not exist (a ValidationError)."""
+    pk = value.get("id") if isinstance(value, dict) else value
+    if isinstance(pk, bool) or not isinstance(pk, int):
+        raise ValidationError(_("Нужен номер записи (целое число)."))
+    found = None
+    if record_id(pk) is not None:
+        statement = select(model).where(model.id == pk)
+        condition = access.row_scope(model)
+        if condition is not None:
+            statement = statement.where(condition)
+        found = session.scalars(statement).first()
+    if found is None:
+        raise ValidationError(_("Запись №%(id)s не найдена.", id=pk))
+    return found
 
 
 def plain_text(value) -> None:
@@ -506,6 +511,53 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
         result = schema.dump(item, many=False)
         disclosure.row(self.datamodel.obj, result, pk=item.id)
         return self.response(status, result=result, **extra)
+
+    def row_action(self, pk, act, *, say, related=None, texts=(), **rights):
+        """A row action of the screen («Передать другому клиенту»), through the API: the
+        record within the user's rows (404 outside them), a JSON object body (400),
+        ``related`` fields given as ids (each looked up within the user's rows, as
+        ``ScopedRelated`` does; left out: None, for the rule to refuse) and ``texts``
+        fields as strings; then the screen's own rule, ``act(session, item, *values,
+        **rights)``, committed. Its typed errors answer 403/422 by field, as a save's;
+        done, 200 with ``say(item)`` and the record's id."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            return self.response_404()
+        payload = request.get_json(silent=True) if request.is_json else None
+        if not isinstance(payload, dict):
+            return self.response_400(message=_("Нужно тело запроса: объект JSON."))
+        session, values, errors = self.datamodel.session, [], {}
+        for name, model in (related or {}).items():
+            value = payload.get(name)
+            if value is None:
+                values.append(None)
+                continue
+            try:
+                values.append(scoped_record(session, model, value))
+            except ValidationError as e:
+                errors[name] = e.messages
+        for name in texts:
+            value = payload.get(name)
+            try:
+                if value is not None and not isinstance(value, str):
+                    raise ValidationError(_("Нужен текст."))
+                if value is not None:
+                    plain_text(value)  # no control characters, as on the form
+            except ValidationError as e:
+                errors[name] = e.messages
+            values.append(value)
+        if errors:
+            return self.response_422(message=errors)
+        try:
+            act(session, item, *values, **rights)
+            session.commit()
+        except ValidationFailed as e:
+            session.rollback()
+            return self.response(
+                e.status_code,
+                message={(name or "_schema"): [plain(text)] for name, text in e.errors.items()},
+            )
+        return self.response(200, message=say(item), id=item.id)
 
     def delete_headless(self, pk):
         item = self.datamodel.get(pk, self._base_filters)

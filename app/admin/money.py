@@ -335,14 +335,7 @@ class CertificateScreen(KartotekaModelView):
                         field = form[name] if name in form else form.recipient
                         field.errors = [*field.errors, text]
                 else:
-                    flash(
-                        _(
-                            "%(certificate)s передан клиенту %(name)s.",
-                            certificate=certificates.name(certificate),
-                            name=certificate.customer.full_name,
-                        ),
-                        "success",
-                    )
+                    flash(certificates.passed_message(certificate), "success")
                     return redirect(url_for(".show", pk=certificate.id))
             status = 422
         return (
