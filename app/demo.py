@@ -853,6 +853,7 @@ def _certificates(
             code=new_code(),
             kind=kind,
             customer_id=customer_id,
+            buyer_id=customer_id,  # what certificates.sell sets: who paid
             type=kind.type,
             price=kind.price,
             method=PaymentMethod.CARD,
