@@ -438,7 +438,7 @@ class CustomerCardView(ImportMixin, KartotekaModelView):
             if any(tab.key == "anamnesis" for tab, _view in tabs)
             else [],
             can_upload_file=may("can_write", access.FILES),
-            file_categories=files.upload_categories(),
+            file_categories=files.upload_categories() if not erased else [],
             statuses=self.settable_statuses(customer.status),
             active_tab=active_tab,
             show_balances=self.column_level("bonus_balance") in (access.READ, access.WRITE),
