@@ -375,3 +375,44 @@ def test_the_api_passes_a_certificate_by_the_same_rule_and_rights(ctx, login_as,
     spec = client.get("/api/v1/_openapi").get_json()
     operation = spec["paths"]["/api/v1/certificates/{pk}/give"]["post"]
     assert {"200", "400", "403", "404", "422"} <= operation["responses"].keys()
+
+
+def test_migration_0037_names_the_buyer_from_the_sale_and_goes_back(tmp_path):
+    """A certificate sold before 0037 and passed since is the purchaser's by its sale's row
+    of the history; one with no such row is its holder's."""
+    from flask_migrate import downgrade
+    from sqlalchemy import inspect as sa_inspect
+    from sqlalchemy import text
+
+    from app.extensions import db
+    from tests.test_schema import database_at, insert_customer
+
+    now = "2026-11-20 09:00:00"
+    with database_at(tmp_path, "0036") as upgrade:
+        insert_customer(id=1, last_name="Иванова", now=now)
+        insert_customer(id=2, last_name="Петрова", now=now)
+        for statement in (
+            "INSERT INTO certificate_kind (id, name, type, price, amount, visits, valid_days, active, created_on, "
+            f"changed_on) VALUES (1, 'Подарочный', 'sum', 3000, NULL, NULL, 365, 1, '{now}', '{now}')",
+            "INSERT INTO certificate (id, code, kind_id, customer_id, type, price, method, sold_at, valid_until, "
+            f"balance, amount, created_on, changed_on) VALUES "
+            f"(1, '1111-1111', 1, 2, 'sum', 3000, 'cash', '{now}', '{now}', 3000, 3000, '{now}', '{now}'), "
+            f"(2, '2222-2222', 1, 2, 'sum', 3000, 'cash', '{now}', '{now}', 3000, 3000, '{now}', '{now}')",
+            "INSERT INTO change_log (at, customer_id, entity, entity_id, action, field, new_value) VALUES "
+            f"('{now}', 1, 'Certificate', 1, 'create', 'code', '1111-1111'), "
+            f"('{now}', 1, 'Certificate', 1, 'update', 'customer', 'Петрова')",
+        ):
+            db.session.execute(text(statement))
+        db.session.commit()
+        upgrade()
+        rows = db.session.execute(text("SELECT id, customer_id, buyer_id FROM certificate ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [(1, 2, 1), (2, 2, 2)]
+        assert db.session.execute(
+            text("SELECT COUNT(*) FROM message_template WHERE message_type = 'certificate_received'")
+        ).scalar()
+        db.session.commit()
+        downgrade(revision="0036")
+        assert "buyer_id" not in {c["name"] for c in sa_inspect(db.engine).get_columns("certificate")}
+        assert not db.session.execute(
+            text("SELECT COUNT(*) FROM message_template WHERE message_type = 'review_reply'")
+        ).scalar()

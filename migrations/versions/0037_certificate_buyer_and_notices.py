@@ -5,7 +5,7 @@ and replies to their reviews
   customer (a present) had only its holder: cancelling it refunded the unspent part to
   the friend's deposit, and reversing a payment the buyer had made with it before the
   pass put the money on the friend's certificate. Filled for the certificates sold
-  before: the holder before its first pass (the change history's old value), else the
+  before: the customer its sale's row of the change history was filed on, else the
   holder.
 - message_template: «Сертификат передан клиенту», «Сертификат передан другому клиенту»,
   «Сертификат аннулирован» and «Ответ на отзыв» on every channel: nobody was told of a
@@ -33,25 +33,17 @@ def upgrade():
             "fk_certificate_buyer_id_customer", "customer", ["buyer_id"], ["id"], ondelete="SET NULL"
         )
     conn = op.get_bind()
-    conn.execute(sa.text("UPDATE certificate SET buyer_id = customer_id"))
-    first_holders = conn.execute(
+    # the customer the sale's row of the change history was filed on (audit files a record
+    # under its customer when it is created); no such row: the holder
+    conn.execute(
         sa.text(
-            "SELECT entity_id, old_value FROM change_log WHERE entity = 'Certificate' "
-            "AND field = 'customer_id' AND action = 'update' AND old_value IS NOT NULL ORDER BY id"
+            "UPDATE certificate SET buyer_id = COALESCE(("
+            "SELECT change_log.customer_id FROM change_log WHERE change_log.entity = 'Certificate' "
+            "AND change_log.entity_id = certificate.id AND change_log.action = 'create' "
+            "AND change_log.customer_id IN (SELECT customer.id FROM customer) "
+            "ORDER BY change_log.id LIMIT 1), customer_id)"
         )
-    ).all()
-    seen = set()
-    for certificate_id, old_value in first_holders:
-        if certificate_id in seen or not str(old_value).isdigit():
-            continue
-        seen.add(certificate_id)
-        conn.execute(
-            sa.text(
-                "UPDATE certificate SET buyer_id = :buyer WHERE id = :id "
-                "AND EXISTS (SELECT 1 FROM customer WHERE customer.id = :buyer)"
-            ),
-            {"buyer": int(old_value), "id": certificate_id},
-        )
+    )
     from app.notifications import install_default_templates
 
     install_default_templates(conn)
