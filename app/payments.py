@@ -1117,8 +1117,9 @@ def cancel_certificate(session: Session, certificate, reason: str | None, *, may
     pays for nothing more, and the part of its price for what was left of it goes to the
     deposit of whoever paid for it (its buyer, also when it was passed to a friend:
     certificates.refunded_to), an operation of its ledger with the reason («Возврат за
-    сертификат»); the holder and the buyer are told. The deposit rather than a negative payment: a payment belongs to an
-    order and makes up its «Оплачено», and a sale is no order; on the deposit the money
+    сертификат»); the holder and the buyer are told. The deposit rather than a negative
+    payment: a payment belongs to an order and makes up its «Оплачено», and a sale is no
+    order; on the deposit the money
     is the customer's at once, seen on the card, spent on the next visit or paid out by
     the manager (a «Списание» saying so). Returns the deposit's operation (None where
     nothing was left)."""
