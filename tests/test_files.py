@@ -595,7 +595,7 @@ def test_a_photo_is_opened_by_the_specialist_and_the_manager_only(app, login_as)
         customer_id = patient.id
     doctor = login_as("doctor")
     card = doctor.get(f"/customerview/show/{customer_id}").get_data(as_text=True)
-    assert 'id="file-upload"' in card and '<option value="photo">Фото</option>' in card
+    assert 'id="file-upload"' in card and '<option value="photo" selected>Фото</option>' in card
     assert '<option value="other">' not in card  # photos only: the other kinds are the front desk's
     assert upload(doctor, customer_id, "Выписка.pdf", pdf(), "other").status_code == 403
     assert stored_files(app) == []
