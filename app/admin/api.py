@@ -491,10 +491,7 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
             session.commit()
         except ValidationFailed as e:
             session.rollback()
-            return self.response(
-                e.status_code,
-                message={(name or "_schema"): [plain(text)] for name, text in e.errors.items()},
-            )
+            return self.refused(e)
         except (IntegrityError, DataError):
             session.rollback()
             return self.response_422(
@@ -553,11 +550,16 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
             session.commit()
         except ValidationFailed as e:
             session.rollback()
-            return self.response(
-                e.status_code,
-                message={(name or "_schema"): [plain(text)] for name, text in e.errors.items()},
-            )
+            return self.refused(e)
         return self.response(200, message=say(item), id=item.id)
+
+    def refused(self, error: ValidationFailed):
+        """A rule's typed refusal as the API answers it: its status (403/422), each
+        message under its field («_schema» for the record as a whole), as plain text."""
+        return self.response(
+            error.status_code,
+            message={(name or "_schema"): [plain(text)] for name, text in error.errors.items()},
+        )
 
     def delete_headless(self, pk):
         item = self.datamodel.get(pk, self._base_filters)
@@ -571,10 +573,7 @@ class PolicyApi(RowScopeMixin, ModelRestApi):
             session.commit()
         except ValidationFailed as e:
             session.rollback()
-            return self.response(
-                e.status_code,
-                message={(name or "_schema"): [plain(text)] for name, text in e.errors.items()},
-            )
+            return self.refused(e)
         except (IntegrityError, DataError):
             session.rollback()
             return self.response_422(message=_("Запись не удалена: на неё ссылаются другие записи."))
